@@ -1,0 +1,3 @@
+"""flexbridge consumers."""
+
+__all__: list[str] = []

@@ -1,0 +1,112 @@
+"""The two real-time flows: approvals → /v1/transmit, declines → /v1/evaluate.
+
+Plain async functions with the Flex client injected; they never raise for data or Flex answers —
+every case becomes an :class:`Outcome`. The bodies they send are deterministic functions of the
+event (the MIT expiry default is counted from ``occurredAt``, not from now), so a redelivery sends
+the same body under the same idempotency key and Flex answers it without a second effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from consumers.flex_errors import FlexConflict, FlexError, FlexRejected
+from consumers.keys import event_key
+from consumers.outcome import Outcome
+from schemas.events import PaymentEvent
+from schemas.flex import EvaluateResponse, TransmitResponse
+from schemas.status import FLEX_STATUSES, OrderStatus, Status
+
+__all__ = [
+    "Defaults",
+    "FlowClient",
+    "evaluate_body",
+    "evaluate_decline",
+    "transmit_approval",
+    "transmit_body",
+]
+
+
+class FlowClient(Protocol):
+    async def transmit(self, body: dict[str, Any]) -> TransmitResponse: ...
+    async def evaluate(self, body: dict[str, Any]) -> EvaluateResponse: ...
+
+
+@dataclass(frozen=True)
+class Defaults:
+    mid: str | None = None
+    site_id: str | None = None
+    mit_expiry_days: int = 14
+
+
+def transmit_body(event: PaymentEvent, defaults: Defaults) -> dict[str, Any]:
+    body = event.flex_body(mid=defaults.mid, site_id=defaults.site_id)
+    body["isDeclined"] = False
+    body.setdefault("isMIT", event.is_mit)
+    return body
+
+
+def evaluate_body(event: PaymentEvent, defaults: Defaults) -> dict[str, Any]:
+    body = event.flex_body(mid=defaults.mid, site_id=defaults.site_id)
+    body["isDeclined"] = True
+    body["idempotencyKey"] = event_key(event.event_id)
+    body.setdefault("isMIT", event.is_mit)
+    if event.is_mit and event.expiry_date_utc is None:
+        expiry = event.occurred_at + timedelta(days=defaults.mit_expiry_days)
+        body["expiryDateUtc"] = expiry.isoformat().replace("+00:00", "Z")
+    return body
+
+
+async def transmit_approval(event: PaymentEvent, flex: FlowClient, defaults: Defaults) -> Outcome:
+    try:
+        answer = await flex.transmit(transmit_body(event, defaults))
+    except FlexRejected as exc:
+        return Outcome("rejected", dead_letter=("flex-rejected", str(exc)))
+    except FlexError as exc:
+        return Outcome("failed", dead_letter=(_give_up_reason(exc), str(exc)))
+    return Outcome("transmitted", finished={"flow": "transmit", "transmitId": answer.transmit_id})
+
+
+async def evaluate_decline(event: PaymentEvent, flex: FlowClient, defaults: Defaults) -> Outcome:
+    key = event_key(event.event_id)
+    try:
+        answer = await flex.evaluate(evaluate_body(event, defaults))
+    except FlexRejected as exc:
+        detail = {"httpStatus": exc.status_code, "errors": exc.errors, "idempotencyKey": key}
+        reason = "idempotency key reused with a different body" if isinstance(exc, FlexConflict) else str(exc)
+        status = _status(event, "REJECTED", reason=reason, detail=detail)
+        return Outcome("rejected", status=status, dead_letter=("flex-rejected", reason))
+    except FlexError as exc:
+        status = _status(event, "FAILED", reason=str(exc), detail={"idempotencyKey": key})
+        return Outcome("failed", status=status, dead_letter=(_give_up_reason(exc), str(exc)))
+    flex_status = (answer.status or "").upper()
+    mapped: Status = flex_status if flex_status in FLEX_STATUSES else "SUBMITTED"  # type: ignore[assignment]
+    detail = {"flexStatus": answer.status, "idempotencyKey": key}
+    status = _status(event, mapped, session=answer.order_session_key, detail=detail)
+    entry = {"flow": "evaluate", "status": mapped, "orderSessionKey": answer.order_session_key}
+    return Outcome("evaluated", status=status, finished=entry)
+
+
+def _give_up_reason(exc: FlexError) -> Any:
+    return "retries-exhausted" if exc.retriable else exc.reason
+
+
+def _status(
+    event: PaymentEvent,
+    status: Status,
+    *,
+    session: str | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> OrderStatus:
+    return OrderStatus(
+        order_id=event.order_id,
+        order_session_key=session,
+        status=status,
+        source="evaluate",
+        event_id=event.event_id,
+        reason=reason,
+        detail=detail or {},
+    )

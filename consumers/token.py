@@ -1,0 +1,90 @@
+"""Bearer-token cache for Flex: reuse, refresh ahead of expiry, single flight.
+
+Flex tokens live 10 minutes (``expires`` is epoch milliseconds). The cache turns that into a
+monotonic deadline when the token arrives, refreshes ``margin`` seconds early, and lets exactly one
+caller fetch while the others wait on an :class:`asyncio.Lock`. Callers that were waiting for a
+fetch that failed get the same error instead of each fetching again (100 callers behind a dead
+token endpoint fail together, not one after another).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from schemas.flex import TokenResponse
+
+__all__ = ["DEFAULT_TOKEN_LIFETIME_SECONDS", "TokenCache"]
+
+DEFAULT_TOKEN_LIFETIME_SECONDS = 600.0
+_MIN_REUSE_SECONDS = 1.0
+
+
+class TokenCache:
+    """Holds one bearer token; ``fetch`` obtains a new one (it does its own retries)."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[TokenResponse]],
+        *,
+        margin_seconds: float,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self._fetch = fetch
+        self._margin = margin_seconds
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._lock = asyncio.Lock()
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._fetches = 0
+        self._failure: BaseException | None = None
+
+    @property
+    def fetches(self) -> int:
+        """How many token fetches were started (for tests and metrics)."""
+        return self._fetches
+
+    def _fresh(self) -> str | None:
+        if self._token is not None and self._clock() < self._refresh_at:
+            return self._token
+        return None
+
+    async def get(self) -> str:
+        """A valid token, fetching one if there is none or it is about to expire."""
+        token = self._fresh()
+        if token is not None:
+            return token
+        seen = self._fetches
+        async with self._lock:
+            token = self._fresh()
+            if token is not None:
+                return token
+            if self._fetches != seen and self._failure is not None:
+                raise self._failure  # the fetch we were waiting for failed: share its error
+            self._fetches += 1
+            try:
+                response = await self._fetch()
+            except Exception as exc:
+                self._failure = exc
+                raise
+            self._failure = None
+            self._store(response)
+            return response.access_token
+
+    def _store(self, response: TokenResponse) -> None:
+        if response.expires is None:
+            lifetime = DEFAULT_TOKEN_LIFETIME_SECONDS
+        else:
+            lifetime = response.expires / 1000.0 - self._wall_clock()
+        # Refresh `margin` early, but never spend more than half the lifetime on the margin; a
+        # token that looks already expired (clock skew) is still used briefly, and a 401 refreshes it.
+        reuse = max(lifetime - min(self._margin, lifetime / 2), _MIN_REUSE_SECONDS)
+        self._token = response.access_token
+        self._refresh_at = self._clock() + reuse
+
+    def invalidate(self, token: str | None = None) -> None:
+        """Forget the token (only if it is still ``token``, so 100 concurrent 401s refresh once)."""
+        if token is None or token == self._token:
+            self._token = None

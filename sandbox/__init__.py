@@ -1,0 +1,3 @@
+"""flexbridge sandbox."""
+
+__all__: list[str] = []

@@ -1,0 +1,67 @@
+"""Settings of the Flex sandbox emulator and its fixed development credentials."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+__all__ = [
+    "DEV_APP_KEY",
+    "DEV_APP_SECRET",
+    "DEV_MID",
+    "DEV_SUBSCRIBER_KEY",
+    "SandboxConfig",
+]
+
+DEV_APP_KEY = "flexbridge-dev-key"
+DEV_APP_SECRET = "flexbridge-dev-secret"
+DEV_MID = "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31"
+# base64(SHA-512(b"flexbridge-dev-subscriber-key")): 64 bytes, like a portal subscriber key.
+DEV_SUBSCRIBER_KEY = (
+    "KCZIe952M9ldr5feQg+3Pr8PCF3iKwaXTQWeCCyQSkxp3pjA9Rn1/fWn/yYzZugrelclc9/kuQsG7nro5eppBw=="
+)
+
+
+class SandboxConfig(BaseModel):
+    """Everything the sandbox needs to start; build it directly or via ``sandbox.server.main``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    app_key: str = DEV_APP_KEY
+    app_secret: SecretStr = SecretStr(DEV_APP_SECRET)
+    mid: str = DEV_MID
+    subscriber_key: SecretStr = SecretStr(DEV_SUBSCRIBER_KEY)
+    token_ttl_seconds: float = Field(default=600.0, gt=0)
+    rules_path: Path | None = None
+    approve_last4: tuple[str, ...] = ("1111", "3184", "5851")
+    idempotency_window_seconds: float = Field(default=24 * 3600.0, gt=0)
+    journal_limit: int = Field(default=100_000, gt=0)
+    # Accepted and kept for the SFTP server and the webhook sender (not started yet).
+    sftp_port: int | None = Field(default=None, ge=0, le=65535)
+    webhook_url: str | None = None
+    state_dir: Path | None = None
+    sftp_authorized_key: Path | None = None
+
+    @field_validator("subscriber_key")
+    @classmethod
+    def _subscriber_key_is_64_bytes(cls, value: SecretStr) -> SecretStr:
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("subscriber key must be base64") from exc
+        if len(raw) != 64:
+            raise ValueError(f"subscriber key must decode to 64 bytes, got {len(raw)}")
+        return value
+
+    def uses_dev_credentials(self) -> bool:
+        """True when app key, secret and subscriber key are all the development values."""
+        return (
+            self.app_key == DEV_APP_KEY
+            and self.app_secret.get_secret_value() == DEV_APP_SECRET
+            and self.subscriber_key.get_secret_value() == DEV_SUBSCRIBER_KEY
+        )

@@ -1,0 +1,86 @@
+"""Idempotency records for /evaluate, /capture, /cancel and /external-cancel.
+
+Same key and same request → the original answer again, no second effect. Same key with a different
+request → HTTP 409. A request is compared canonically: the operation, its target order and the body
+as parsed JSON (key order and key casing ignored, the key itself left out). Only answers below
+HTTP 400 are remembered, so a request refused once (validation, unknown order) is judged again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .wire import canonical, failure
+
+__all__ = ["REPLAYED", "IdempotencyStore", "fingerprint", "run_idempotent"]
+
+REPLAYED = "sandbox.replayed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    fingerprint: bytes
+    status: int
+    body: bytes
+    created: float
+
+
+def fingerprint(operation: str, target: str | None, body: dict[str, Any]) -> bytes:
+    """Canonical bytes identifying what a request asks for."""
+    without_key = {key: value for key, value in body.items() if key != "idempotencykey"}
+    return canonical({"operation": operation, "target": target, "body": without_key})
+
+
+class IdempotencyStore:
+    def __init__(self, window_seconds: float) -> None:
+        self._window = window_seconds
+        self._records: dict[str, _Record] = {}
+
+    def lookup(self, key: str) -> _Record | None:
+        record = self._records.get(key)
+        if record is not None and time.monotonic() - record.created > self._window:
+            del self._records[key]
+            return None
+        return record
+
+    def save(self, key: str, print_: bytes, response: web.Response) -> None:
+        body = response.body
+        raw = bytes(body) if isinstance(body, (bytes, bytearray)) else b""
+        self._records[key] = _Record(print_, response.status, raw, time.monotonic())
+
+    def clear(self) -> None:
+        self._records.clear()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+def run_idempotent(
+    request: web.Request,
+    store: IdempotencyStore,
+    key: str,
+    print_: bytes,
+    effect: Callable[[], web.Response],
+) -> web.Response:
+    """Replay, refuse (409) or run ``effect`` once. Synchronous, hence atomic on the event loop."""
+    record = store.lookup(key)
+    if record is not None:
+        if record.fingerprint != print_:
+            return failure(
+                409,
+                "The idempotency key was already used with a different request.",
+                "IdempotencyKeyConflict",
+            )
+        request[REPLAYED] = True
+        return web.Response(
+            body=record.body, status=record.status, content_type="application/json", charset="utf-8"
+        )
+    response = effect()
+    if response.status < 400:
+        store.save(key, print_, response)
+    return response

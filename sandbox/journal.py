@@ -1,0 +1,95 @@
+"""The request journal: every /v1 call, like WireMock's, with card data masked."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from .wire import JsonObject, iso, utcnow
+
+__all__ = ["Journal", "JournalEntry", "mask_card_data"]
+
+_SECRET_KEYS = frozenset({"verification_value", "verificationvalue", "cvv", "appsecret", "app_secret"})
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _mask_value(key: str, value: Any) -> Any:
+    if key.lower() in _SECRET_KEYS and value not in (None, ""):
+        return "***"
+    if isinstance(value, str) and value.isdigit() and 13 <= len(value) <= 19 and _luhn(value):
+        return f"{value[:6]}{'*' * (len(value) - 10)}{value[-4:]}"
+    return mask_card_data(value)
+
+
+def mask_card_data(value: Any) -> Any:
+    """A copy with card numbers (13-19 digits passing Luhn) and CVVs/secrets masked."""
+    if isinstance(value, dict):
+        return {key: _mask_value(str(key), item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_card_data(item) for item in value]
+    if isinstance(value, str):
+        return _mask_value("", value)
+    return value
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    seq: int
+    at: str | None
+    method: str
+    path: str
+    query: dict[str, str | list[str]]
+    body: Any
+    idempotency_key: str | None
+    status: int | None = None
+    replayed: bool = False
+    fault: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "body": self.body,
+            "idempotencyKey": self.idempotency_key,
+            "status": self.status,
+            "replayed": self.replayed,
+            "fault": self.fault,
+        }
+
+
+class Journal:
+    """Entries in arrival order; ``seq`` keeps growing across resets. Keeps the last ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self._entries: deque[JournalEntry] = deque(maxlen=limit)
+        self._seq = 0
+
+    def open(
+        self, method: str, path: str, query: dict[str, str | list[str]], body: Any, key: str | None
+    ) -> JournalEntry:
+        """Record a call as it arrives; the caller fills ``status``/``fault`` when it is answered."""
+        self._seq += 1
+        entry = JournalEntry(self._seq, iso(utcnow()), method, path, query, mask_card_data(body), key)
+        self._entries.append(entry)
+        return entry
+
+    def entries(self, path: str | None = None, since: int = 0) -> list[JsonObject]:
+        return [
+            entry.to_json()
+            for entry in self._entries
+            if entry.seq > since and (path is None or entry.path == path)
+        ]
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -1,0 +1,22 @@
+"""OrderCommand: refund / cancel / capture requests on ``orders.commands`` (DESIGN.md §2.4)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = ["OrderCommand"]
+
+
+class OrderCommand(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    command_id: str = Field(min_length=1, max_length=200)
+    type: Literal["refund", "cancel", "capture"]
+    order_id: str = Field(min_length=1, max_length=200)
+    order_session_key: str | None = None
+    amount: int | None = Field(default=None, gt=0, description="cents")
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    message: str | None = Field(default=None, max_length=500)

@@ -1,0 +1,36 @@
+"""Dead-letter record headers (DESIGN.md §2.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from schemas.status import utcnow
+
+__all__ = ["DLQ_HEADER_PREFIX", "DlqReason", "dlq_headers"]
+
+DLQ_HEADER_PREFIX = "dlq-"
+
+DlqReason = Literal["schema", "pan-detected", "flex-rejected", "retries-exhausted", "internal-error"]
+
+
+def dlq_headers(
+    *,
+    reason: DlqReason,
+    error: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    original: Sequence[tuple[str, bytes]] = (),
+) -> list[tuple[str, bytes]]:
+    """The original headers (minus stale ``dlq-*`` ones from an earlier failure) plus the DLQ headers."""
+    kept = [(k, v) for k, v in original if not k.startswith(DLQ_HEADER_PREFIX)]
+    return [
+        *kept,
+        ("dlq-reason", reason.encode()),
+        ("dlq-error", error[:1000].encode()),
+        ("dlq-source-topic", topic.encode()),
+        ("dlq-source-partition", str(partition).encode()),
+        ("dlq-source-offset", str(offset).encode()),
+        ("dlq-failed-at", utcnow().isoformat().encode()),
+    ]

@@ -1,0 +1,86 @@
+"""PaymentEvent: the input on ``payments.approved`` and ``payments.declined`` (DESIGN.md §2.2).
+
+The envelope (``eventId``, ``occurredAt``) sits beside a Flex-shaped transaction body. Only the
+envelope and the shape of the required objects are checked here; Flex validates its own fields
+and answers 400 (which becomes REJECTED). Top-level keys are matched case-insensitively, as Flex
+binds them, and unknown fields are kept so they can be passed on unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from schemas.errors import InvalidEvent
+
+__all__ = ["PaymentEvent", "describe_validation_error", "validate_payment_event"]
+
+ENVELOPE_ONLY = ("eventId", "occurredAt")
+
+
+class PaymentEvent(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="allow", alias_generator=to_camel, populate_by_name=True, str_strip_whitespace=True
+    )
+
+    event_id: str = Field(min_length=1, max_length=200)
+    occurred_at: AwareDatetime
+    order_id: str = Field(min_length=1, max_length=200)
+    mid: str | None = None
+    site_id: str | None = None
+    is_mit: bool = Field(default=False, alias="isMIT")
+    is_recurring: bool = False
+    expiry_date_utc: AwareDatetime | None = None
+    transaction: dict[str, Any]
+    payer: dict[str, Any]
+    payment_method: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_keys(cls, data: Any) -> Any:
+        return canonical_keys(data) if isinstance(data, dict) else data
+
+    def flex_body(self, *, mid: str | None, site_id: str | None) -> dict[str, Any]:
+        """The Flex request body: every field the publisher sent minus the envelope, defaults filled."""
+        body = {k: v for k, v in self.model_dump(by_alias=True, mode="json").items() if v is not None}
+        for key in ENVELOPE_ONLY:
+            body.pop(key, None)
+        if mid and "mid" not in body:
+            body["mid"] = mid
+        if site_id and "siteId" not in body:
+            body["siteId"] = site_id
+        return body
+
+
+_ALIASES = {(f.alias or n).lower(): f.alias or n for n, f in PaymentEvent.model_fields.items()}
+
+
+def canonical_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """Rename top-level keys that differ from a known field only by case (``OrderId`` → ``orderId``)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        canonical = _ALIASES.get(key.lower(), key) if isinstance(key, str) else key
+        if canonical in out and canonical != key:
+            continue  # the exact spelling wins over a case variant
+        out[canonical] = value
+    return out
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A short human text naming each offending field, never echoing values (they may hold card data)."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def validate_payment_event(data: dict[str, Any]) -> PaymentEvent:
+    """Validate one decoded record value, or raise InvalidEvent naming the offending fields."""
+    try:
+        return PaymentEvent.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent(f"schema violation: {describe_validation_error(exc)}") from None

@@ -1,0 +1,3 @@
+"""flexbridge streams."""
+
+__all__: list[str] = []

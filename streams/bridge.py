@@ -1,0 +1,119 @@
+"""The record handler of the real-time flows: decode, skip finished work, run the flow, publish.
+
+Everything about the data ends in an output (a status, a dead letter, a ledger entry); only a
+failure to publish those outputs propagates, so the pipeline retries the record instead of
+committing past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from consumers.flows import Defaults, FlowClient, evaluate_decline, transmit_approval
+from consumers.outcome import Outcome
+from consumers.pan import find_pan, mask_pans
+from schemas.codec import decode_object, encode_model
+from schemas.dlq import DlqReason, dlq_headers
+from schemas.errors import InvalidEvent
+from schemas.events import PaymentEvent, validate_payment_event
+from schemas.settings import Settings
+from streams.ledger import Ledger
+from streams.metrics import Metrics
+
+__all__ = ["Bridge"]
+
+log = logging.getLogger(__name__)
+
+Record = ConsumerRecord[bytes, bytes]
+
+
+class Bridge:
+    def __init__(
+        self,
+        settings: Settings,
+        flex: FlowClient,
+        producer: AIOKafkaProducer,
+        ledger: Ledger,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._flex = flex
+        self._producer = producer
+        self._ledger = ledger
+        self._metrics = metrics
+        self._defaults = Defaults(settings.flex.mid, settings.flex.site_id, settings.pipeline.mit_expiry_days)
+        self._warned_sftp = False
+
+    def flow_of(self, topic: str) -> str:
+        return "transmit" if topic == self._settings.topics.approved else "evaluate"
+
+    async def handle(self, record: Record) -> None:
+        flow = self.flow_of(record.topic)
+        self._metrics.event_in(record.topic)
+        try:
+            event = _decode(record.value)
+        except InvalidEvent as exc:
+            await self._dead_letter(record, exc.reason, str(exc))  # type: ignore[arg-type]
+            self._metrics.event_out(record.topic, "dead-lettered")
+            return
+        if self._ledger.get(flow, event.event_id) is not None:
+            self._metrics.event_out(record.topic, "skipped")
+            return
+        outcome = await self._run(flow, event)
+        await self._publish(record, event, flow, outcome)
+        self._metrics.event_out(record.topic, outcome.result)
+
+    async def _run(self, flow: str, event: PaymentEvent) -> Outcome:
+        if flow == "transmit":
+            return await transmit_approval(event, self._flex, self._defaults)
+        if event.is_mit and self._settings.routing.mit == "sftp" and not self._warned_sftp:
+            self._warned_sftp = True
+            log.warning(
+                "FLEXBRIDGE_ROUTING__MIT=sftp: the SFTP batch path is not built yet; MIT goes to the API"
+            )
+        return await evaluate_decline(event, self._flex, self._defaults)
+
+    async def _publish(self, record: Record, event: PaymentEvent, flow: str, outcome: Outcome) -> None:
+        sends: list[Any] = []
+        if outcome.status is not None:
+            value = encode_model(outcome.status)
+            sends.append(
+                self._producer.send_and_wait(self._settings.topics.status, value, event.order_id.encode())
+            )
+        if outcome.dead_letter is not None:
+            reason, error = outcome.dead_letter
+            sends.append(self._dead_letter(record, reason, error))
+        if outcome.finished is not None:
+            entry = {**outcome.finished, "eventId": event.event_id, "orderId": event.order_id}
+            sends.append(self._ledger.record(flow, event.event_id, record.partition, entry))
+        await asyncio.gather(*sends)
+
+    async def _dead_letter(self, record: Record, reason: DlqReason, error: str) -> None:
+        value = record.value
+        if reason == "pan-detected" and value is not None:
+            value = mask_pans(value)
+        headers = dlq_headers(
+            reason=reason,
+            error=error,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            original=list(record.headers or ()),
+        )
+        await self._producer.send_and_wait(self._settings.topics.dlq, value, record.key, headers=headers)
+        self._metrics.dead_letter(reason)
+        log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset, reason)
+
+
+def _decode(raw: bytes | None) -> PaymentEvent:
+    data = decode_object(raw)
+    where = find_pan(data)
+    if where is not None:
+        raise InvalidEvent(
+            f"{where} holds a card number (PAN); send a Flex token instead", reason="pan-detected"
+        )
+    return validate_payment_event(data)

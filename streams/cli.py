@@ -1,0 +1,94 @@
+"""The ``flexbridge`` command (DESIGN.md §2.6)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+
+from streams.config import ConfigError, load_settings, require_flex_credentials
+
+__all__ = ["main"]
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    require_flex_credentials(settings)
+    from streams.worker import run_worker
+
+    return run_worker(settings, loglevel=args.loglevel)
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from streams.broker import EmbeddedBroker
+
+    async def serve() -> None:
+        broker = EmbeddedBroker(args.port)
+        await broker.start()
+        print(f"broker listening on {broker.bootstrap}", flush=True)
+        print("ready", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            while not stop.is_set() and broker.running:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            broker.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(events=args.events, workdir=args.workdir)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flexbridge", description="Kafka ⇄ Flex payment-rescue bridge")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    worker = sub.add_parser("worker", help="run the bridge: all flows and the web server")
+    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(run=_worker)
+    sub.add_parser("sandbox", help="run the Flex sandbox emulator", add_help=False)
+    broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker")
+    broker.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("FLEXBRIDGE_BROKER_PORT", "9092")),
+        help="listen on 127.0.0.1:PORT (env FLEXBRIDGE_BROKER_PORT)",
+    )
+    broker.set_defaults(run=_broker)
+    demo = sub.add_parser("demo", help="run broker + sandbox + worker and drive traffic through every flow")
+    demo.add_argument("--events", type=int, default=1200, help="number of payment events to publish")
+    demo.add_argument("--workdir", default=".demo", help="where logs and state go")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "sandbox":
+        from sandbox.server import main as sandbox_main
+
+        return sandbox_main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except ConfigError as exc:
+        print(f"flexbridge: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

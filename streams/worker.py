@@ -1,0 +1,88 @@
+"""``flexbridge worker``: the Faust app that hosts the bridge, its web endpoints and its lifecycle.
+
+Faust runs the web server (``/health``, ``/ready``, ``/metrics``) and starts and stops the
+:class:`BridgeRuntime` with the app. The throughput flows themselves run on aiokafka consumers
+(see ``streams/pipeline.py``): Faust's per-event machinery tops out near 10k events/s here, and
+per-key ordering with many keys in flight needs offset control Faust agents do not give.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from mode import Service
+
+from schemas.settings import Settings
+from streams.runtime import BridgeRuntime
+
+__all__ = ["build_app", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+class RuntimeService(Service):  # type: ignore[misc]
+    """Starts the bridge runtime once the Faust app is up; stops it before the app goes down."""
+
+    def __init__(self, runtime: BridgeRuntime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+
+    async def on_start(self) -> None:
+        await self.runtime.start()
+
+    async def on_stop(self) -> None:
+        await self.runtime.stop()
+
+
+def build_app(settings: Settings, runtime: BridgeRuntime) -> faust.App:
+    k = settings.kafka
+    app = faust.App(
+        f"{k.group_id}-worker",
+        broker=[f"kafka://{h}" for h in k.bootstrap_servers.split(",")],
+        store="memory://",
+        autodiscover=False,
+        datadir=tempfile.mkdtemp(prefix="flexbridge-faust-"),
+        web_host=settings.web.host,
+        web_port=settings.web.port,
+        web_in_thread=False,
+        producer_enable_idempotence=k.enable_idempotence,
+        broker_session_timeout=k.session_timeout_ms / 1000,
+        broker_heartbeat_interval=k.heartbeat_interval_ms / 1000,
+        broker_rebalance_timeout=k.rebalance_timeout_ms / 1000,
+        topic_replication_factor=k.replication_factor,
+        topic_partitions=k.topic_partitions,
+    )
+    app.add_dependency(RuntimeService(runtime, loop=app.loop))
+    _add_views(app, runtime)
+    return app
+
+
+def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
+    @app.page("/health")
+    class Health(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "alive"})
+
+    @app.page("/ready")
+    class Ready(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            ready, checks = runtime.readiness()
+            return self.json({"ready": ready, **checks}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):  # type: ignore[misc]
+        async def get(self, request: Request) -> Response:
+            runtime.readiness()  # refresh the gauges
+            return self.bytes(runtime.metrics.render(), content_type="text/plain; version=0.0.4")
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    runtime = BridgeRuntime(settings)
+    app = build_app(settings, runtime)
+    worker = faust.Worker(app, loglevel=loglevel, web_port=settings.web.port, web_host=settings.web.host)
+    worker.execute_from_commandline()
+    return 0

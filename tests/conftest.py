@@ -1,0 +1,93 @@
+"""Fixtures of the real embedded stack: one broker and one sandbox per test session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.broker import EmbeddedBroker, wait_for_broker
+from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Process, Sandbox, flexbridge, free_port, unique
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def broker(log_dir: Path) -> Iterator[EmbeddedBroker]:
+    b = EmbeddedBroker(free_port(), log_path=log_dir / "broker.log")
+    b.spawn()
+    asyncio.run(wait_for_broker(b.bootstrap, 30))
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox(log_dir: Path) -> Iterator[Sandbox]:
+    s = Sandbox(log_dir)
+    yield s
+    s.process.stop()
+
+
+@pytest.fixture
+def fresh_sandbox(sandbox: Sandbox) -> Sandbox:
+    sandbox.reset()
+    return sandbox
+
+
+class Stack:
+    """Names and environment for one test's worker(s): own topics and group on the shared broker."""
+
+    def __init__(self, broker: EmbeddedBroker, sandbox: Sandbox, log_dir: Path) -> None:
+        tag = unique("t")
+        self.bootstrap = broker.bootstrap
+        self.sandbox = sandbox
+        self.log_dir = log_dir
+        self.topics = {
+            name: f"{tag}.{name}"
+            for name in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
+        }
+        self.env: dict[str, str] = {
+            "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+            "FLEXBRIDGE_KAFKA__GROUP_ID": tag,
+            "FLEXBRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
+            "FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS": "4",
+            "FLEXBRIDGE_FLEX__BASE_URL": sandbox.url,
+            "FLEXBRIDGE_FLEX__APP_KEY": DEV_APP_KEY,
+            "FLEXBRIDGE_FLEX__APP_SECRET": DEV_APP_SECRET,
+            "FLEXBRIDGE_FLEX__MID": "5c1b2f0e-7a43-4d2b-9a8e-0d5f3b1c2a10",
+            "FLEXBRIDGE_FLEX__DEADLINE_SECONDS": "30",
+            "FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS": "1",
+            "FLEXBRIDGE_ROUTING__MIT": "api",
+        }
+        self.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in self.topics.items()})
+        self.workers: list[Worker] = []
+
+    def worker(self, **env: Any) -> Worker:
+        w = Worker(self, {k: str(v) for k, v in env.items()})
+        self.workers.append(w)
+        return w
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.process.stop()
+
+
+class Worker:
+    def __init__(self, stack: Stack, env: dict[str, str]) -> None:
+        self.port = free_port()
+        full = {**stack.env, "FLEXBRIDGE_WEB__PORT": str(self.port), **env}
+        self.process = Process("worker", flexbridge("worker", "--loglevel", "info"), full, stack.log_dir)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def stack(broker: EmbeddedBroker, fresh_sandbox: Sandbox, log_dir: Path) -> Iterator[Stack]:
+    s = Stack(broker, fresh_sandbox, log_dir)
+    yield s
+    s.close()

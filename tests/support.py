@@ -1,0 +1,168 @@
+"""Test helpers: free ports, processes of the real stack, condition waits, Kafka produce/read."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+T = TypeVar("T")
+
+DEV_APP_KEY = "flexbridge-dev-key"
+DEV_APP_SECRET = "flexbridge-dev-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[T | None]], timeout: float, what: str, every: float = 0.1
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail the test naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+class Process:
+    """A child process of the stack, with its output in a log file for post-mortems."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self._log = open(self.log_path, "wb")
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_line(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.output(), re.M)
+            if match:
+                return match
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name} did not print {pattern!r}; output:\n{self.output()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, nothing flushed or committed."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode
+
+
+def flexbridge(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streams.cli", *args]
+
+
+class Sandbox:
+    def __init__(self, log_dir: Path, *extra: str) -> None:
+        self.process = Process("sandbox", flexbridge("sandbox", "--port", "0", *extra), {}, log_dir)
+        match = self.process.wait_line(r"listening on (http://\S+/v1/)", 30)
+        self.process.wait_line(r"^ready$", 30)
+        self.url: str = match.group(1)
+        self.root = self.url.removesuffix("v1/")
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = httpx.request(method, self.root + path.lstrip("/"), json=body, timeout=10)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def reset(self) -> None:
+        self.call("POST", "/_sandbox/reset")
+
+    def journal(self, path: str | None = None) -> list[dict[str, Any]]:
+        query = f"?path={path}" if path else ""
+        requests: list[dict[str, Any]] = self.call("GET", f"/_sandbox/requests{query}")["requests"]
+        return requests
+
+    def orders(self) -> list[dict[str, Any]]:
+        orders: list[dict[str, Any]] = self.call("GET", "/_sandbox/orders")["orders"]
+        return orders
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def produce(
+    bootstrap: str, topic: str, items: list[tuple[str | None, Any]], headers: Any = None
+) -> None:
+    """Publish (key, value) pairs; dict values are JSON-encoded, bytes sent as they are."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for key, value in items:
+            raw = value if isinstance(value, bytes) or value is None else orjson.dumps(value)
+            futures.append(await producer.send(topic, raw, key.encode() if key else None, headers=headers))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record currently in ``topic`` (all partitions, from the beginning up to the end)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[ConsumerRecord[bytes, bytes]] = []
+        todo = {tp for tp in tps if ends[tp] > 0}
+        while todo:
+            for _tp, records in (await consumer.getmany(*todo, timeout_ms=500)).items():
+                out.extend(records)
+            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+        return out
+    finally:
+        await consumer.stop()
+
+
+def values(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
+    return [orjson.loads(r.value) for r in records if r.value is not None]

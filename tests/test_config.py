@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from streams.config import ConfigError, load_settings, require_flex_credentials
+
+
+def test_bad_value_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_FLEX__BASE_URL", "api.flexfactor.io/v1")
+    monkeypatch.setenv("FLEXBRIDGE_WEB__PORT", "seventy")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    text = str(err.value)
+    assert "FLEXBRIDGE_FLEX__BASE_URL" in text and "FLEXBRIDGE_WEB__PORT" in text
+
+
+def test_missing_credentials_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLEXBRIDGE_FLEX__APP_KEY", raising=False)
+    monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_SECRET", "s3cret")
+    with pytest.raises(ConfigError, match="FLEXBRIDGE_FLEX__APP_KEY") as err:
+        require_flex_credentials(load_settings())
+    assert "APP_SECRET" not in str(err.value)
+
+
+def test_secrets_are_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_SECRET", "s3cret-value")
+    settings = load_settings()
+    assert "s3cret-value" not in repr(settings) and "s3cret-value" not in str(settings.model_dump())
+    assert settings.flex.app_secret is not None
+    assert settings.flex.app_secret.get_secret_value() == "s3cret-value"
+
+
+def test_nested_names_are_contracts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS", "k1:9092, k2:9092")
+    monkeypatch.setenv("FLEXBRIDGE_ROUTING__MIT", "api")
+    monkeypatch.setenv("FLEXBRIDGE_WEBHOOK__MAX_SKEW_SECONDS", "0")
+    monkeypatch.setenv("FLEXBRIDGE_SFTP__PORT", "2222")
+    s = load_settings()
+    assert s.kafka.bootstrap_servers == "k1:9092,k2:9092"
+    assert s.routing.mit == "api" and s.webhook.max_skew_seconds == 0 and s.sftp.port == 2222

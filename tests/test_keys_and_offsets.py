@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+
+from consumers.keys import command_key, event_key
+from streams.offsets import PartitionOffsets
+
+
+def test_event_key_is_a_deterministic_uuid5() -> None:
+    key = event_key("evt-1")
+    assert key == event_key("evt-1")
+    assert uuid.UUID(key).version == 5
+    assert key != event_key("evt-2")
+    assert key != command_key("evt-1")  # separate namespaces for events and commands
+
+
+def test_event_key_is_pinned() -> None:
+    # A change here would break idempotency for every event already sent to Flex.
+    assert event_key("evt-1") == str(
+        uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_URL, "urn:flexbridge:payment-event"), "evt-1")
+    )
+
+
+def test_committable_waits_for_the_lowest_in_flight() -> None:
+    p = PartitionOffsets()
+    assert p.committable() is None
+    for o in (10, 11, 12):
+        p.started(o)
+    p.finished(11)
+    p.finished(12)
+    assert p.committable() == 10  # 10 still running: nothing past it is safe
+    p.finished(10)
+    assert p.committable() == 13
+    p.committed = 13
+    assert p.committable() is None  # nothing new
+    p.started(13)
+    assert p.committable() is None  # 13 in flight, 13 already committed
+    p.finished(13)
+    assert p.committable() == 14
