@@ -39,6 +39,7 @@ class TokenCache:
         self._token: str | None = None
         self._refresh_at = 0.0
         self._fetches = 0
+        self._completed = 0
         self._failure: BaseException | None = None
 
     @property
@@ -56,12 +57,12 @@ class TokenCache:
         token = self._fresh()
         if token is not None:
             return token
-        seen = self._fetches
+        seen = self._completed  # a fetch finishing after this point is one we waited for
         async with self._lock:
             token = self._fresh()
             if token is not None:
                 return token
-            if self._fetches != seen and self._failure is not None:
+            if self._completed != seen and self._failure is not None:
                 raise self._failure  # the fetch we were waiting for failed: share its error
             self._fetches += 1
             try:
@@ -69,6 +70,8 @@ class TokenCache:
             except Exception as exc:
                 self._failure = exc
                 raise
+            finally:
+                self._completed += 1
             self._failure = None
             self._store(response)
             return response.access_token

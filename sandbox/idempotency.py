@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from .wire import canonical, failure
+from .wire import failure, mark_replayed
 
-__all__ = ["REPLAYED", "IdempotencyStore", "fingerprint", "run_idempotent"]
-
-REPLAYED = "sandbox.replayed"
+__all__ = ["IdempotencyStore", "fingerprint", "run_idempotent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +30,10 @@ class _Record:
 
 
 def fingerprint(operation: str, target: str | None, body: dict[str, Any]) -> bytes:
-    """Canonical bytes identifying what a request asks for."""
+    """Canonical bytes identifying what a request asks for; ``body`` is already folded (lower-case keys)."""
     without_key = {key: value for key, value in body.items() if key != "idempotencykey"}
-    return canonical({"operation": operation, "target": target, "body": without_key})
+    document = {"operation": operation, "target": target, "body": without_key}
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
 class IdempotencyStore:
@@ -61,7 +61,6 @@ class IdempotencyStore:
 
 
 def run_idempotent(
-    request: web.Request,
     store: IdempotencyStore,
     key: str,
     print_: bytes,
@@ -76,7 +75,7 @@ def run_idempotent(
                 "The idempotency key was already used with a different request.",
                 "IdempotencyKeyConflict",
             )
-        request[REPLAYED] = True
+        mark_replayed()
         return web.Response(
             body=record.body, status=record.status, content_type="application/json", charset="utf-8"
         )

@@ -24,8 +24,10 @@ def _luhn(digits: str) -> bool:
 def _mask_value(key: str, value: Any) -> Any:
     if key.lower() in _SECRET_KEYS and value not in (None, ""):
         return "***"
-    if isinstance(value, str) and value.isdigit() and 13 <= len(value) <= 19 and _luhn(value):
-        return f"{value[:6]}{'*' * (len(value) - 10)}{value[-4:]}"
+    if isinstance(value, str):
+        if value.isdigit() and 13 <= len(value) <= 19 and _luhn(value):
+            return f"{value[:6]}{'*' * (len(value) - 10)}{value[-4:]}"
+        return value
     return mask_card_data(value)
 
 
@@ -34,7 +36,7 @@ def mask_card_data(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _mask_value(str(key), item) for key, item in value.items()}
     if isinstance(value, list):
-        return [mask_card_data(item) for item in value]
+        return [_mask_value("", item) for item in value]
     if isinstance(value, str):
         return _mask_value("", value)
     return value
@@ -69,7 +71,12 @@ class JournalEntry:
 
 
 class Journal:
-    """Entries in arrival order; ``seq`` keeps growing across resets. Keeps the last ``limit``."""
+    """Answered calls in the order they finished; keeps the last ``limit``.
+
+    A call enters the journal when it is answered (or its connection dropped), and ``seq`` is given
+    then, so a poller reading ``?since=<last seq>`` never misses a call that was still in flight.
+    ``seq`` keeps growing across resets.
+    """
 
     def __init__(self, limit: int) -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=limit)
@@ -78,11 +85,14 @@ class Journal:
     def open(
         self, method: str, path: str, query: dict[str, str | list[str]], body: Any, key: str | None
     ) -> JournalEntry:
-        """Record a call as it arrives; the caller fills ``status``/``fault`` when it is answered."""
+        """Start a record as the call arrives; the caller fills ``status``/``fault``, then closes it."""
+        return JournalEntry(0, iso(utcnow()), method, path, query, mask_card_data(body), key)
+
+    def close(self, entry: JournalEntry) -> None:
+        """The call is over: number it and make it visible."""
         self._seq += 1
-        entry = JournalEntry(self._seq, iso(utcnow()), method, path, query, mask_card_data(body), key)
+        entry.seq = self._seq
         self._entries.append(entry)
-        return entry
 
     def entries(self, path: str | None = None, since: int = 0) -> list[JsonObject]:
         return [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ __all__ = [
     "HistoryEntry",
     "Order",
     "OrderBook",
+    "OrderListener",
     "Refund",
     "new_order",
 ]
@@ -123,17 +125,30 @@ def new_order(
     return order.record("evaluate", status, amount=amount, detail=order.rule)
 
 
+OrderListener = Callable[[Order], None]
+
+
 class OrderBook:
-    """All orders by orderSessionKey, with an index by (mid, merchant order id)."""
+    """All orders by orderSessionKey, with an index by merchant order id.
+
+    Listeners (e.g. a webhook sender) are called with every new or changed order; its last
+    ``history`` entry says what happened.
+    """
 
     def __init__(self) -> None:
         self._orders: dict[str, Order] = {}
         self._by_merchant: dict[str, list[str]] = {}
+        self._listeners: list[OrderListener] = []
+
+    def subscribe(self, listener: OrderListener) -> None:
+        self._listeners.append(listener)
 
     def put(self, order: Order) -> Order:
         if order.order_session_key not in self._orders:
             self._by_merchant.setdefault(order.order_id, []).append(order.order_session_key)
         self._orders[order.order_session_key] = order
+        for listener in self._listeners:
+            listener(order)
         return order
 
     def get(self, order_session_key: str) -> Order | None:

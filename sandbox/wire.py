@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +13,9 @@ import orjson
 from aiohttp import web
 
 __all__ = [
+    "Exchange",
     "JsonObject",
-    "canonical",
+    "begin_exchange",
     "dig",
     "dumps",
     "envelope",
@@ -21,6 +24,7 @@ __all__ = [
     "fold",
     "iso",
     "json_response",
+    "mark_replayed",
     "new_trace_id",
     "parse_body",
     "read_json",
@@ -29,8 +33,38 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
-_PARSED = "sandbox.parsed"
+_UNSET = object()
 _NOT_JSON = object()
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Per-request scratch shared by the middleware and the endpoint (aiohttp runs each request in
+    its own task, so a context variable is per request)."""
+
+    parsed: Any = _UNSET
+    replayed: bool = False
+
+
+_EXCHANGE: ContextVar[Exchange] = ContextVar("sandbox_exchange")
+
+
+def begin_exchange() -> Exchange:
+    exchange = Exchange()
+    _EXCHANGE.set(exchange)
+    return exchange
+
+
+def _current() -> Exchange:
+    try:
+        return _EXCHANGE.get()
+    except LookupError:
+        return begin_exchange()
+
+
+def mark_replayed() -> None:
+    """Tell the journal this answer had no effect of its own (a replay or a collapsed repeat)."""
+    _current().replayed = True
 
 
 def dumps(value: Any) -> bytes:
@@ -56,11 +90,6 @@ def fold(value: Any) -> Any:
     if isinstance(value, list):
         return [fold(item) for item in value]
     return value
-
-
-def canonical(value: Any) -> bytes:
-    """Canonical bytes of a JSON value: keys folded and sorted, so order and casing do not matter."""
-    return orjson.dumps(fold(value), option=orjson.OPT_SORT_KEYS)
 
 
 def dig(value: Any, path: str) -> Any:
@@ -130,16 +159,15 @@ def validation_response(errors: Mapping[str, list[str]]) -> web.Response:
     return json_response({"TraceId": [new_trace_id()], **errors}, status=400)
 
 
-def parse_body(request: web.Request, raw: bytes) -> Any:
+def parse_body(raw: bytes) -> Any:
     """Parse (once per request) and cache the body; returns None for an empty or non-JSON body."""
-    cached = request.get(_PARSED)
-    if cached is None:
+    exchange = _current()
+    if exchange.parsed is _UNSET:
         try:
-            cached = orjson.loads(raw) if raw.strip() else _NOT_JSON
+            exchange.parsed = orjson.loads(raw) if raw.strip() else _NOT_JSON
         except orjson.JSONDecodeError:
-            cached = _NOT_JSON
-        request[_PARSED] = cached
-    return None if cached is _NOT_JSON else cached
+            exchange.parsed = _NOT_JSON
+    return None if exchange.parsed is _NOT_JSON else exchange.parsed
 
 
 def _is_json_type(request: web.Request) -> bool:
@@ -165,7 +193,7 @@ async def read_json(request: web.Request, *, optional: bool = False) -> JsonObje
             "traceId": new_trace_id(),
         }
         return json_response(problem, status=415)
-    value = parse_body(request, raw)
+    value = parse_body(raw)
     if not isinstance(value, dict):
         return validation_response({"$": ["The JSON value could not be converted to a request object."]})
     folded: JsonObject = fold(value)

@@ -92,7 +92,7 @@ def _error_items(value: Any) -> Any:
     if isinstance(value, Mapping):
         return [{"item1": m, "item2": k} for k, msgs in value.items() for m in error_messages(msgs)]
     if isinstance(value, list | tuple):
-        return [{"item1": v} if isinstance(v, str) else v for v in value]
+        return [v if isinstance(v, Mapping) else {"item1": v} for v in value]
     return value
 
 

@@ -87,12 +87,12 @@ def parse_error_body(body: bytes | str | Mapping[str, Any] | None) -> dict[str, 
     if isinstance(errors, Mapping):
         for key, value in errors.items():
             _merge(out, str(key), value)
-    elif isinstance(errors, list):
-        _merge_tuples(out, errors)
+    elif isinstance(errors, list | tuple):
+        _merge_tuples(out, list(errors))
     for key, value in data.items():
         if _fold(key) == "traceid":
             _merge(out, "TraceId", value)
-        elif isinstance(value, list) and _fold(key) != "errors":
+        elif isinstance(value, list | tuple) and _fold(key) != "errors":
             _merge(out, str(key), value)
     if not any(k != "TraceId" for k in out):
         for folded in _PLAIN_MESSAGE_KEYS:

@@ -33,7 +33,10 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.flex_retries = Counter(
-            "flexbridge_flex_retries", "Flex API retries, by endpoint", ["endpoint"], registry=r
+            "flexbridge_flex_retries",
+            "Flex API retries, by endpoint and cause",
+            ["endpoint", "cause"],
+            registry=r,
         )
         self.in_flight = Gauge("flexbridge_in_flight", "Records being processed", registry=r)
         self.ready = Gauge("flexbridge_ready", "1 when joined and clients are ready", registry=r)
@@ -51,8 +54,8 @@ class Metrics:
         self.flex_calls.labels(endpoint, str(status)).inc()
         self.flex_latency.labels(endpoint).observe(seconds)
 
-    def flex_retry(self, endpoint: str) -> None:
-        self.flex_retries.labels(endpoint).inc()
+    def flex_retry(self, endpoint: str, cause: int | str) -> None:
+        self.flex_retries.labels(endpoint, str(cause)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

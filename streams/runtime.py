@@ -25,16 +25,67 @@ log = logging.getLogger(__name__)
 
 
 class BridgeRuntime:
+    """Built in :meth:`start`, inside the running loop, as aiokafka requires."""
+
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.producer = make_producer(settings.kafka)
-        self.flex = FlexClient(
-            settings.flex, on_call=self.metrics.flex_call, on_retry=self.metrics.flex_retry
-        )
+        self.token_ready = asyncio.Event()
+        self._parts: _Parts | None = None
+        self._warmup: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings)
+        parts = self._parts = _Parts(self.settings, self.metrics)
+        await parts.producer.start()
+        self._warmup = asyncio.create_task(self._warm_token(parts.flex), name="flex-token")
+        await parts.pipeline.start()
+
+    async def stop(self) -> None:
+        if self._warmup is not None:
+            self._warmup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warmup
+        parts, self._parts = self._parts, None
+        if parts is not None:
+            await parts.pipeline.stop()
+            await parts.producer.stop()
+            await parts.flex.aclose()
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        parts = self._parts
+        joined = parts is not None and parts.pipeline.joined.is_set()
+        checks: dict[str, Any] = {"joined": joined, "flex_token": self.token_ready.is_set()}
+        ready = joined and self.token_ready.is_set()
+        self.metrics.ready.set(1 if ready else 0)
+        if parts is not None:
+            self.metrics.in_flight.set(parts.pipeline.in_flight)
+            checks.update(parts.pipeline.stats(), ledger_entries=len(parts.ledger))
+        return ready, {"ready": ready, **checks}
+
+    async def _warm_token(self, flex: FlexClient) -> None:
+        """Fetch the first Flex token so /ready means the Flex client can call; retry until it can."""
+        delay = 1.0
+        while True:
+            try:
+                await flex.ensure_token()
+                self.token_ready.set()
+                return
+            except FlexbridgeError as exc:
+                log.error("cannot get a Flex token yet (%s); retrying in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+class _Parts:
+    """The clients and the pipeline of one running worker."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        k, p = settings.kafka, settings.pipeline
+        self.producer = make_producer(k)
+        self.flex = FlexClient(settings.flex, on_call=metrics.flex_call, on_retry=metrics.flex_retry)
         self.ledger = Ledger(settings, self.producer)
-        self.bridge = Bridge(settings, self.flex, self.producer, self.ledger, self.metrics)
-        k = settings.kafka
+        bridge = Bridge(settings, self.flex, self.producer, self.ledger, metrics)
         consumer = AIOKafkaConsumer(
             **client_options(k),
             group_id=k.group_id,
@@ -43,52 +94,14 @@ class BridgeRuntime:
             session_timeout_ms=k.session_timeout_ms,
             heartbeat_interval_ms=k.heartbeat_interval_ms,
             rebalance_timeout_ms=k.rebalance_timeout_ms,
-            max_poll_records=settings.pipeline.fetch_max_records,
+            max_poll_records=p.fetch_max_records,
         )
-        p = settings.pipeline
         self.pipeline = KeyedPipeline(
             consumer,
             [settings.topics.approved, settings.topics.declined],
-            self.bridge.handle,
+            bridge.handle,
             max_in_flight=p.max_in_flight,
             max_records=p.fetch_max_records,
             commit_interval=p.commit_interval_seconds,
             on_assign=self.ledger.load,
         )
-        self.token_ready = asyncio.Event()
-        self._warmup: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await ensure_topics(self.settings)
-        await self.producer.start()
-        self._warmup = asyncio.create_task(self._warm_token(), name="flex-token")
-        await self.pipeline.start()
-
-    async def stop(self) -> None:
-        if self._warmup is not None:
-            self._warmup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._warmup
-        await self.pipeline.stop()
-        await self.producer.stop()
-        await self.flex.aclose()
-
-    def readiness(self) -> tuple[bool, dict[str, Any]]:
-        checks = {"joined": self.pipeline.joined.is_set(), "flex_token": self.token_ready.is_set()}
-        ready = all(checks.values())
-        self.metrics.ready.set(1 if ready else 0)
-        self.metrics.in_flight.set(self.pipeline.in_flight)
-        return ready, {**checks, **self.pipeline.stats(), "ledger_entries": len(self.ledger)}
-
-    async def _warm_token(self) -> None:
-        """Fetch the first Flex token so /ready means the Flex client can call; retry until it can."""
-        delay = 1.0
-        while True:
-            try:
-                await self.flex.ensure_token()
-                self.token_ready.set()
-                return
-            except FlexbridgeError as exc:
-                log.error("cannot get a Flex token yet (%s); retrying in %.0f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)

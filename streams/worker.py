@@ -32,6 +32,7 @@ class RuntimeService(Service):  # type: ignore[misc]
         self.runtime = runtime
 
     async def on_start(self) -> None:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
         await self.runtime.start()
 
     async def on_stop(self) -> None:
@@ -71,7 +72,7 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
     class Ready(View):  # type: ignore[misc]
         async def get(self, request: Request) -> Response:
             ready, checks = runtime.readiness()
-            return self.json({"ready": ready, **checks}, status=200 if ready else 503)
+            return self.json(checks, status=200 if ready else 503)
 
     @app.page("/metrics")
     class Metrics(View):  # type: ignore[misc]
@@ -83,6 +84,6 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
     runtime = BridgeRuntime(settings)
     app = build_app(settings, runtime)
-    worker = faust.Worker(app, loglevel=loglevel, web_port=settings.web.port, web_host=settings.web.host)
+    worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()
     return 0

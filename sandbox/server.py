@@ -1,0 +1,147 @@
+"""Build, start and stop the sandbox; ``main`` is ``flexbridge sandbox`` / ``python -m sandbox``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from . import api_actions, api_auth, api_evaluate, api_orders
+from .cli import config_from_args
+from .config import DEV_APP_KEY, DEV_APP_SECRET, DEV_SUBSCRIBER_KEY, SandboxConfig
+from .inspection import routes as inspection_routes
+from .middleware import sandbox_middleware
+from .state import STATE, SandboxState
+
+__all__ = ["RunningSandbox", "build_app", "main", "start_sandbox"]
+
+
+def build_app(config: SandboxConfig) -> web.Application:
+    """The aiohttp application: Flex endpoints under /v1/ and the /_sandbox/ inspection API."""
+    app = web.Application(middlewares=[sandbox_middleware], client_max_size=16 * 1024 * 1024)
+    app[STATE] = SandboxState(config)
+    router = app.router
+    router.add_post("/v1/oauth2/token", api_auth.token)
+    router.add_post("/v1/tokenize", api_auth.tokenize)
+    router.add_post("/v1/transmit", api_evaluate.transmit)
+    router.add_post("/v1/evaluate", api_evaluate.evaluate)
+    router.add_post("/v1/outcome", api_evaluate.outcome)
+    router.add_get("/v1/orders", api_orders.list_orders)
+    router.add_get("/v1/orders/{id}", api_orders.get_order)
+    router.add_post("/v1/capture", api_actions.capture)
+    router.add_post("/v1/orders/{id}/refund", api_actions.refund)
+    router.add_post("/v1/orders/{id}/cancel", api_actions.cancel)
+    router.add_post("/v1/orders/{externalOrderId}/external-cancel", api_actions.external_cancel)
+    router.add_routes(inspection_routes)
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSandbox:
+    """A started sandbox. ``url`` is the Flex base URL (``http://127.0.0.1:PORT/v1/``)."""
+
+    config: SandboxConfig
+    host: str
+    port: int
+    state: SandboxState
+    _runner: web.AppRunner
+
+    @property
+    def base_url(self) -> str:
+        """Scheme, host and port, without a path (the inspection API lives at ``/_sandbox/``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/v1/"
+
+    async def close(self) -> None:
+        """Stop listening; cuts injected hangs short and waits briefly for in-flight calls."""
+        if self.state.closing.is_set():
+            return
+        self.state.closing.set()
+        await self._runner.cleanup()
+
+    async def __aenter__(self) -> RunningSandbox:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+async def start_sandbox(config: SandboxConfig) -> RunningSandbox:
+    """Start the sandbox HTTP API on ``config.host``/``config.port`` (0 = a free port)."""
+    app = build_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    host, port = runner.addresses[0][:2]
+    return RunningSandbox(config, str(host), int(port), app[STATE], runner)
+
+
+def _credential_lines(config: SandboxConfig) -> list[str]:
+    def shown(value: str, dev: str, secret: bool) -> str:
+        if value == dev:
+            return f"{value}  (development value)"
+        return "(given)" if secret else value
+
+    return [
+        f"  app key:        {shown(config.app_key, DEV_APP_KEY, False)}",
+        f"  app secret:     {shown(config.app_secret.get_secret_value(), DEV_APP_SECRET, True)}",
+        f"  subscriber key: {shown(config.subscriber_key.get_secret_value(), DEV_SUBSCRIBER_KEY, True)}",
+        f"  mid:            {config.mid}",
+    ]
+
+
+def _announce(sandbox: RunningSandbox) -> None:
+    config = sandbox.config
+    lines = ["flexbridge sandbox: Flex API emulator", "credentials:", *_credential_lines(config)]
+    if config.sftp_port is not None or config.webhook_url is not None:
+        lines.append("note: SFTP server and webhook sender settings are kept but not started by this build")
+    lines += [f"sandbox listening on {sandbox.url}", "ready"]
+    for line in lines:
+        print(line, flush=True)
+
+
+async def _serve(config: SandboxConfig) -> None:
+    sandbox = await start_sandbox(config)
+    try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        _announce(sandbox)
+        await stop.wait()
+    finally:
+        await sandbox.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sandbox until SIGINT/SIGTERM. Exit codes: 0 clean stop, 1 start failure, 2 bad settings."""
+    try:
+        config = config_from_args(argv)
+    except ValidationError as exc:
+        print(f"flexbridge sandbox: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(config))
+    except (OSError, ValueError) as exc:
+        print(f"flexbridge sandbox: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0

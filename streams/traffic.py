@@ -1,0 +1,144 @@
+"""Realistic PaymentEvents for the demo, benchmarks and fault runs, each with the outcome it should get.
+
+The expected outcomes follow the sandbox's default rules (README, "The Flex sandbox").
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = ["KINDS", "Planned", "make_event", "plan"]
+
+
+@dataclass(frozen=True)
+class Planned:
+    kind: str
+    topic: str  # "approved" | "declined"
+    key: str
+    value: bytes
+    event_id: str | None
+    expect: str  # TRANSMITTED, an OrderStatus status, or "DLQ:<reason>"
+
+
+# kind -> (topic, expected outcome, share of traffic)
+KINDS: dict[str, tuple[str, str, float]] = {
+    "approval": ("approved", "TRANSMITTED", 0.45),
+    "cit-approved": ("declined", "APPROVED", 0.12),
+    "cit-declined": ("declined", "DECLINED", 0.10),
+    "cit-challenge": ("declined", "CHALLENGE", 0.08),
+    "cit-capture": ("declined", "CAPTUREREQUIRED", 0.05),
+    "mit-rebill": ("declined", "SUBMITTED", 0.12),
+    "flex-rejects": ("declined", "REJECTED", 0.02),
+    "bad-json": ("declined", "DLQ:schema", 0.02),
+    "bad-schema": ("approved", "DLQ:schema", 0.02),
+    "raw-pan": ("declined", "DLQ:pan-detected", 0.02),
+}
+
+
+def _base(order_id: str, rng: random.Random) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    last4 = rng.choice(["1111", "3184"])
+    return {
+        "eventId": f"evt-{uuid.UUID(int=rng.getrandbits(128))}",
+        "occurredAt": now,
+        "orderId": order_id,
+        "customerIp": f"203.0.113.{rng.randint(1, 254)}",
+        "orderSource": "ecommerce",
+        "transaction": {
+            "id": f"psp-{rng.getrandbits(40):x}",
+            "timestampUtc": now,
+            "timezoneUtcOffset": 0,
+            "amount": rng.randint(500, 19_900),
+            "currency": "USD",
+            "responseCode": rng.choice(["05", "51", "203"]),
+            "responseCodeSource": "NMI",
+            "avsResultCode": "M",
+            "cvvResultCode": "NA",
+            "cavvResultCode": "NA",
+            "cardNotPresent": True,
+        },
+        "payer": {
+            "id": f"cust-{rng.randint(1, 10**6)}",
+            "email": "shopper@example.com",
+            "phone": "+1 555-0100",
+        },
+        "paymentMethod": {
+            "holderName": "Sam Shopper",
+            "cardType": "CREDIT",
+            "cardBrand": "VISA",
+            "cardCountry": "US",
+            "expirationMonth": 9,
+            "expirationYear": 2030,
+            "cardBinNumber": "411111" if last4 == "1111" else "400000",
+            "cardLast4Digits": last4,
+            "cardNumber": str(uuid.UUID(int=rng.getrandbits(128))),
+            "verificationValue": "999",
+        },
+        "billingInformation": {
+            "firstName": "Sam",
+            "lastName": "Shopper",
+            "country": "United States",
+            "countryCode": "US",
+            "addressLine1": "1 Market St",
+            "city": "San Francisco",
+            "state": "CA",
+            "zipcode": "94105",
+        },
+    }
+
+
+def make_event(kind: str, order_id: str, rng: random.Random) -> dict[str, Any] | bytes:
+    """One event of ``kind`` (bytes for the kinds that are not even JSON)."""
+    ev = _base(order_id, rng)
+    if kind == "cit-declined":
+        ev["payer"].pop("phone")
+        ev["paymentMethod"].pop("verificationValue")
+    elif kind == "cit-challenge":
+        ev["payer"]["phone"] = "+99.2001a"
+    elif kind == "cit-capture":
+        ev["transactionType"] = "AUTHORIZATION"
+        ev["payer"]["phone"] = "998888"
+    elif kind == "cit-approved":
+        ev["paymentMethod"]["cardLast4Digits"] = "1111"
+    elif kind == "mit-rebill":
+        ev.update(isMIT=True, isRecurring=True)
+        ev["subscription"] = {
+            "subscriptionId": f"sub-{order_id}",
+            "interval": "monthly",
+            "price": "19.99",
+            "currency": "USD",
+        }
+    elif kind == "flex-rejects":
+        del ev["transaction"]["responseCode"]
+    elif kind == "bad-json":
+        return orjson.dumps(ev)[:-7]
+    elif kind == "bad-schema":
+        del ev["eventId"]
+    elif kind == "raw-pan":
+        ev["paymentMethod"]["cardNumber"] = "4111111111111111"
+    return ev
+
+
+def plan(count: int, seed: int = 7) -> list[Planned]:
+    """``count`` events in the proportions of KINDS, shuffled deterministically by ``seed``."""
+    rng = random.Random(seed)
+    names = list(KINDS)
+    weights = [KINDS[k][2] for k in names]
+    kinds = [names[i % len(names)] for i in range(len(names))]  # every kind at least once
+    kinds += rng.choices(names, weights, k=max(0, count - len(kinds)))
+    rng.shuffle(kinds)
+    out = []
+    for i, kind in enumerate(kinds):
+        order_id = f"ORD-{seed}-{i:06d}"
+        value = make_event(kind, order_id, rng)
+        topic, expect, _ = KINDS[kind]
+        event_id = value.get("eventId") if isinstance(value, dict) else None
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        out.append(Planned(kind, topic, order_id, raw, event_id, expect))
+    return out

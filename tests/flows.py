@@ -1,0 +1,67 @@
+"""Drive planned traffic through a stack and collect what came out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from streams.reconcile import Observed, Reconciliation, reconcile
+from streams.traffic import Planned
+from tests.conftest import Stack, Worker
+from tests.support import produce, read_all, values, wait_for
+
+
+async def publish(stack: Stack, planned: list[Planned]) -> None:
+    for topic in ("approved", "declined"):
+        items: list[tuple[str | None, Any]] = [(p.key, p.value) for p in planned if p.topic == topic]
+        if items:
+            await produce(stack.bootstrap, stack.topics[topic], items)
+
+
+async def observe(stack: Stack) -> Observed:
+    statuses = values(await read_all(stack.bootstrap, stack.topics["status"]))
+    dlq = [
+        ((r.key or b"").decode(), dict(r.headers).get("dlq-reason", b"?").decode())
+        for r in await read_all(stack.bootstrap, stack.topics["dlq"])
+    ]
+    journal = await asyncio.to_thread(stack.sandbox.journal)
+    return Observed(journal=journal, statuses=statuses, dead_letters=dlq)
+
+
+async def settle(stack: Stack, planned: list[Planned], timeout: float = 60) -> Reconciliation:
+    """Wait until every planned event has an outcome (right or wrong), then reconcile."""
+
+    async def accounted() -> Reconciliation | None:
+        result = reconcile(planned, await observe(stack))
+        missing = sum(r.missing for r in result.rows.values())
+        return result if missing == 0 else None
+
+    try:
+        return await wait_for(accounted, timeout, "every event to reach an outcome", every=0.5)
+    except AssertionError:
+        result = reconcile(planned, await observe(stack))
+        rows = {k: (r.published, r.matched, r.wrong, r.missing) for k, r in result.rows.items()}
+        raise AssertionError(f"not settled after {timeout} s: {rows} {result.examples}") from None
+
+
+async def ready(worker: Worker, timeout: float = 60) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        if worker.process.proc.poll() is not None:
+            raise AssertionError(
+                f"worker exited {worker.process.proc.returncode}:\n{worker.process.output()[-3000:]}"
+            )
+        try:
+            async with httpx.AsyncClient(timeout=2) as http:
+                answer = await http.get(worker.url + "/ready")
+        except httpx.TransportError:
+            return None
+        body: dict[str, Any] = answer.json()
+        return body if answer.status_code == 200 else None
+
+    started = time.monotonic()
+    body = await wait_for(check, timeout, "the worker to be ready")
+    body["seconds"] = time.monotonic() - started
+    return body
