@@ -85,28 +85,59 @@ async def tokenize(request: web.Request) -> web.Response:
     )
     card_token = state.cards.store(info)
     email = dig(body, "payment_method.email")
-    return json_response(
-        envelope(transaction=_vault_transaction(card_token, info, email), cardBinInfo=None)
-    )
+    return json_response(envelope(transaction=_vault_transaction(card_token, info, email), cardBinInfo=None))
 
 
 def _vault_transaction(card_token: str, info: CardInfo, email: Any) -> dict[str, Any]:
     now = iso(utcnow())
     payment_method = {
-        "token": card_token, "created_at": now, "updated_at": now, "email": email, "data": None,
-        "storage_state": "retained", "test": True, "metadata": None,
-        "last_four_digits": info.last4, "first_six_digits": info.first_digits, "card_type": None,
-        "first_name": info.first_name, "last_name": info.last_name, "month": info.month,
-        "year": info.year, "address1": None, "address2": None, "city": None, "state": None,
-        "zip": None, "country": None, "phone_number": None, "company": None,
+        "token": card_token,
+        "created_at": now,
+        "updated_at": now,
+        "email": email,
+        "data": None,
+        "storage_state": "retained",
+        "test": True,
+        "metadata": None,
+        "last_four_digits": info.last4,
+        "first_six_digits": info.first_digits,
+        "card_type": None,
+        "first_name": info.first_name,
+        "last_name": info.last_name,
+        "month": info.month,
+        "year": info.year,
+        "address1": None,
+        "address2": None,
+        "city": None,
+        "state": None,
+        "zip": None,
+        "country": None,
+        "phone_number": None,
+        "company": None,
         "full_name": " ".join(part for part in (info.first_name, info.last_name) if part) or None,
-        "payment_method_type": "credit_card", "errors": None, "fingerprint": None,
-        "verification_value": None, "number": None,
+        "payment_method_type": "credit_card",
+        "errors": None,
+        "fingerprint": None,
+        "verification_value": None,
+        "number": None,
     }
     return {
-        "on_test_gateway": True, "created_at": now, "updated_at": now, "succeeded": True,
-        "state": "succeeded", "token": None, "transaction_type": "AddPaymentMethod",
-        "order_id": None, "ip": None, "description": None, "email": email, "amount": 0,
-        "currency_code": None, "payment_method_added": True, "message_key": None,
-        "message": "Succeeded!", "response": None, "payment_method": payment_method,
+        "on_test_gateway": True,
+        "created_at": now,
+        "updated_at": now,
+        "succeeded": True,
+        "state": "succeeded",
+        "token": None,
+        "transaction_type": "AddPaymentMethod",
+        "order_id": None,
+        "ip": None,
+        "description": None,
+        "email": email,
+        "amount": 0,
+        "currency_code": None,
+        "payment_method_added": True,
+        "message_key": None,
+        "message": "Succeeded!",
+        "response": None,
+        "payment_method": payment_method,
     }

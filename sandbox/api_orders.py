@@ -18,8 +18,16 @@ __all__ = ["get_order", "list_orders", "not_found", "order_view"]
 _ADDRESS_KEYS = {
     key.lower(): key
     for key in (
-        "firstName", "lastName", "phone", "country", "countryCode", "addressLine1", "addressLine2",
-        "state", "city", "zipcode",
+        "firstName",
+        "lastName",
+        "phone",
+        "country",
+        "countryCode",
+        "addressLine1",
+        "addressLine2",
+        "state",
+        "city",
+        "zipcode",
     )
 }
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "$", "AUD": "$", "JPY": "¥"}

@@ -22,9 +22,7 @@ _TOKEN_PATH = "/v1/oauth2/token"
 class FaultConfig(BaseModel):
     """The body of ``POST /_sandbox/faults`` (camelCase on the wire, every field optional)."""
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     rate: float = Field(default=0.0, ge=0, le=1)
     statuses: tuple[int, ...] = (500, 503, 429)

@@ -98,9 +98,7 @@ class Order(BaseModel):
         """A copy with field ``changes`` applied and one more history entry."""
         new_status = status or self.status
         entry = HistoryEntry(at=utcnow(), action=action, status=new_status, amount=amount, detail=detail)
-        return self.model_copy(
-            update={**changes, "status": new_status, "history": (*self.history, entry)}
-        )
+        return self.model_copy(update={**changes, "status": new_status, "history": (*self.history, entry)})
 
     def inspection(self) -> JsonObject:
         """The ``/_sandbox/orders`` view (camelCase, no personal data)."""

@@ -99,18 +99,36 @@ def default_rules(approve_last4: tuple[str, ...] = ("1111", "3184", "5851")) -> 
     """The rules reproducing every outcome observed on the real Flex sandbox (flex-api.md §6)."""
     cit = {"isMIT": {"not": True}}
     raw = [
-        {"name": "cit-challenge-phone", "status": "CHALLENGE",
-         "when": {**cit, "payer.phone": {"startswith": "+99.2001"}}},
-        {"name": "authorization-capture-required", "status": "CAPTUREREQUIRED",
-         "when": {"transactionType": "AUTHORIZATION", "payer.phone": "998888"}},
-        {"name": "cit-no-phone-no-cvv", "status": "DECLINED",
-         "when": {**cit, "payer.phone": {"present": False},
-                  "paymentMethod.verificationValue": {"present": False}}},
-        {"name": "managed-mit", "status": "SUBMITTED",
-         "when": {"isMIT": True, "expiryDateUtc": {"present": True}}},
+        {
+            "name": "cit-challenge-phone",
+            "status": "CHALLENGE",
+            "when": {**cit, "payer.phone": {"startswith": "+99.2001"}},
+        },
+        {
+            "name": "authorization-capture-required",
+            "status": "CAPTUREREQUIRED",
+            "when": {"transactionType": "AUTHORIZATION", "payer.phone": "998888"},
+        },
+        {
+            "name": "cit-no-phone-no-cvv",
+            "status": "DECLINED",
+            "when": {
+                **cit,
+                "payer.phone": {"present": False},
+                "paymentMethod.verificationValue": {"present": False},
+            },
+        },
+        {
+            "name": "managed-mit",
+            "status": "SUBMITTED",
+            "when": {"isMIT": True, "expiryDateUtc": {"present": True}},
+        },
         {"name": "mit-approve", "status": "APPROVED", "when": {"isMIT": True}},
-        {"name": "cit-approve-listed-card", "status": "APPROVED",
-         "when": {"$card.last4": {"in": list(approve_last4)}}},
+        {
+            "name": "cit-approve-listed-card",
+            "status": "APPROVED",
+            "when": {"$card.last4": {"in": list(approve_last4)}},
+        },
         {"name": "cit-decline", "status": "DECLINED", "when": {}},
     ]
     return load_rules(raw)

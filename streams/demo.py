@@ -99,7 +99,7 @@ def _worker_env(bootstrap: str, base_url: str, web_port: int) -> dict[str, str]:
         "FLEXBRIDGE_FLEX__BASE_URL": base_url,
         "FLEXBRIDGE_FLEX__APP_KEY": os.environ.get("FLEXBRIDGE_FLEX__APP_KEY", DEV_KEY),
         "FLEXBRIDGE_FLEX__APP_SECRET": os.environ.get("FLEXBRIDGE_FLEX__APP_SECRET", DEV_SECRET),
-        "FLEXBRIDGE_FLEX__MID": "5c1b2f0e-7a43-4d2b-9a8e-0d5f3b1c2a10",
+        "FLEXBRIDGE_FLEX__MID": "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31",
         "FLEXBRIDGE_WEB__PORT": str(web_port),
         "FLEXBRIDGE_ROUTING__MIT": "api",
     }

@@ -24,7 +24,7 @@ __all__ = ["build_app", "run_worker"]
 log = logging.getLogger(__name__)
 
 
-class RuntimeService(Service):  # type: ignore[misc]
+class RuntimeService(Service):
     """Starts the bridge runtime once the Faust app is up; stops it before the app goes down."""
 
     def __init__(self, runtime: BridgeRuntime, **kwargs: Any) -> None:
@@ -64,18 +64,18 @@ def build_app(settings: Settings, runtime: BridgeRuntime) -> faust.App:
 
 def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
     @app.page("/health")
-    class Health(View):  # type: ignore[misc]
+    class Health(View):
         async def get(self, request: Request) -> Response:
             return self.json({"status": "alive"})
 
     @app.page("/ready")
-    class Ready(View):  # type: ignore[misc]
+    class Ready(View):
         async def get(self, request: Request) -> Response:
             ready, checks = runtime.readiness()
             return self.json(checks, status=200 if ready else 503)
 
     @app.page("/metrics")
-    class Metrics(View):  # type: ignore[misc]
+    class Metrics(View):
         async def get(self, request: Request) -> Response:
             runtime.readiness()  # refresh the gauges
             return self.bytes(runtime.metrics.render(), content_type="text/plain; version=0.0.4")

@@ -60,7 +60,7 @@ class Stack:
             "FLEXBRIDGE_FLEX__BASE_URL": sandbox.url,
             "FLEXBRIDGE_FLEX__APP_KEY": DEV_APP_KEY,
             "FLEXBRIDGE_FLEX__APP_SECRET": DEV_APP_SECRET,
-            "FLEXBRIDGE_FLEX__MID": "5c1b2f0e-7a43-4d2b-9a8e-0d5f3b1c2a10",
+            "FLEXBRIDGE_FLEX__MID": "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31",
             "FLEXBRIDGE_FLEX__DEADLINE_SECONDS": "30",
             "FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS": "1",
             "FLEXBRIDGE_ROUTING__MIT": "api",

@@ -11,7 +11,7 @@ import pytest
 from streams.traffic import plan
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
-from tests.support import Sandbox, read_all
+from tests.support import Sandbox, free_port, read_all, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -112,8 +112,6 @@ async def test_worker_killed_mid_stream_loses_nothing(stack: Stack) -> None:
         done = len(await read_all(stack.bootstrap, stack.topics["status"]))
         return done if done >= 20 else None
 
-    from tests.support import wait_for
-
     await wait_for(some_done, 60, "the first statuses")
     first.process.kill()
     second = stack.worker()
@@ -129,24 +127,31 @@ async def test_worker_killed_mid_stream_loses_nothing(stack: Stack) -> None:
     assert max(evaluate_effects.values()) == 1
 
 
-async def test_health_is_alive_but_not_ready_without_kafka(stack: Stack) -> None:
-    from tests.support import free_port
-
+async def test_unreachable_kafka_stops_the_worker_naming_the_setting(stack: Stack) -> None:
     stack.env["FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS"] = f"127.0.0.1:{free_port()}"
+    worker = stack.worker(FLEXBRIDGE_KAFKA__STARTUP_TIMEOUT_SECONDS=2)
+    code = await asyncio.to_thread(worker.process.proc.wait, 30)
+    assert code == 2
+    assert "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS" in worker.process.output()
+
+
+async def test_alive_but_not_ready_until_flex_answers(stack: Stack) -> None:
+    stack.env["FLEXBRIDGE_FLEX__BASE_URL"] = f"http://127.0.0.1:{free_port()}/v1/"
     worker = stack.worker()
 
-    async def health() -> int | None:
+    async def answers() -> tuple[int, int, dict[str, object]] | None:
         try:
             async with httpx.AsyncClient(timeout=2) as http:
-                return (await http.get(worker.url + "/health")).status_code
+                health = await http.get(worker.url + "/health")
+                ready = await http.get(worker.url + "/ready")
         except httpx.TransportError:
             return None
+        body = ready.json()
+        return (health.status_code, ready.status_code, body) if body.get("joined") else None
 
-    from tests.support import wait_for
-
-    # Faust serves the web endpoints only after it reaches the broker; without one, neither answers 200.
-    with pytest.raises(AssertionError):
-        await wait_for(health, 8, "health")
+    health, ready_code, body = await wait_for(answers, 60, "the worker to join its group")
+    assert health == 200
+    assert ready_code == 503 and body["flex_token"] is False and body["ready"] is False
 
 
 async def test_bad_configuration_stops_the_worker_naming_the_setting(stack: Stack) -> None:

@@ -135,11 +135,17 @@ async def test_tokenize_without_bearer(client: httpx.AsyncClient) -> None:
 RULE_CASES = [
     ("challenge-phone", {"phone": "+99.2001a"}, "CHALLENGE"),
     ("challenge-no-cvv", {"phone": "+99.2001b", "cvv": None}, "CHALLENGE"),
-    ("capture-required", {"transaction_type": "Authorization", "phone": "998888", "card_last4": "3184"},
-     "CAPTUREREQUIRED"),
+    (
+        "capture-required",
+        {"transaction_type": "Authorization", "phone": "998888", "card_last4": "3184"},
+        "CAPTUREREQUIRED",
+    ),
     ("cit-no-phone-no-cvv", {"phone": None, "cvv": None}, "DECLINED"),
-    ("managed-mit", {"is_mit": True, "expiry_date_utc": "2030-05-01T00:00:00Z", "card_last4": "3184"},
-     "SUBMITTED"),
+    (
+        "managed-mit",
+        {"is_mit": True, "expiry_date_utc": "2030-05-01T00:00:00Z", "card_last4": "3184"},
+        "SUBMITTED",
+    ),
     ("sync-mit", {"is_mit": True, "card_last4": "3184"}, "APPROVED"),
     ("cit-approved-card", {"card_last4": "5851"}, "APPROVED"),
     ("cit-other-card", {"card_last4": "2220"}, "DECLINED"),

@@ -21,12 +21,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_flags_override_environment() -> None:
-    env = {"FLEXBRIDGE_SANDBOX_APP_KEY": "env-key", "FLEXBRIDGE_SANDBOX_PORT": "8123",
-           "FLEXBRIDGE_SANDBOX_TOKEN_TTL": "5", "FLEXBRIDGE_SANDBOX_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
+    env = {
+        "FLEXBRIDGE_SANDBOX_APP_KEY": "env-key",
+        "FLEXBRIDGE_SANDBOX_PORT": "8123",
+        "FLEXBRIDGE_SANDBOX_TOKEN_TTL": "5",
+        "FLEXBRIDGE_SANDBOX_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+    }
     config = config_from_args(["--port", "9000", "--sftp-port", "2222", "--state-dir", "/tmp/s"], env)
     assert (config.port, config.app_key, config.token_ttl_seconds) == (9000, "env-key", 5.0)
-    assert (config.sftp_port, config.webhook_url, config.state_dir) == (2222, "http://127.0.0.1:9/hook",
-                                                                        Path("/tmp/s"))
+    assert (config.sftp_port, config.webhook_url, config.state_dir) == (
+        2222,
+        "http://127.0.0.1:9/hook",
+        Path("/tmp/s"),
+    )
     defaults = config_from_args([], {})
     assert (defaults.host, defaults.port, defaults.mid) == ("127.0.0.1", 0, DEV_MID)
     assert defaults.uses_dev_credentials()
@@ -39,13 +46,20 @@ def test_bad_settings_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @asynccontextmanager
-async def running_cli(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[
-    tuple[asyncio.subprocess.Process, list[str]]
-]:
+async def running_cli(
+    *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sandbox", "--port", "0", *args,
-        cwd=ROOT, env={**os.environ, **(env or {})},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "sandbox",
+        "--port",
+        "0",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     lines: list[str] = []
     try:

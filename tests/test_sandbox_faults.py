@@ -138,8 +138,10 @@ async def test_reset(client: httpx.AsyncClient, admin: httpx.AsyncClient) -> Non
 
 
 async def test_put_rules_then_restore(client: httpx.AsyncClient, admin: httpx.AsyncClient) -> None:
-    rules = [{"name": "big", "when": {"transaction.amount": {"in": [1234]}}, "status": "CHALLENGE"},
-             {"name": "rest", "when": {}, "status": "SUBMITTED"}]
+    rules = [
+        {"name": "big", "when": {"transaction.amount": {"in": [1234]}}, "status": "CHALLENGE"},
+        {"name": "rest", "when": {}, "status": "SUBMITTED"},
+    ]
     assert (await admin.put("rules", json={"rules": rules})).status_code == 200
     assert (await client.post("evaluate", json=evaluate_body(amount=1234))).json()["status"] == "CHALLENGE"
     assert (await client.post("evaluate", json=evaluate_body())).json()["status"] == "SUBMITTED"
@@ -244,7 +246,7 @@ async def test_after_effect_applies_then_idempotent_retry(
     entries = await journal(admin, path="/v1/evaluate")
     faults = {e["fault"] for e in entries[: len(bodies)]}
     assert faults == {"after-effect-error", "after-effect-drop"}
-    assert all(e["replayed"] for e in entries[len(bodies):])
+    assert all(e["replayed"] for e in entries[len(bodies) :])
 
 
 async def test_timeout_hangs_then_applies(client: httpx.AsyncClient, admin: httpx.AsyncClient) -> None:
@@ -260,8 +262,9 @@ async def test_timeout_hangs_then_applies(client: httpx.AsyncClient, admin: http
     assert entry["fault"] == "timeout"
 
 
-async def test_close_cuts_a_hang_short(client: httpx.AsyncClient, admin: httpx.AsyncClient,
-                                       sandbox: RunningSandbox) -> None:
+async def test_close_cuts_a_hang_short(
+    client: httpx.AsyncClient, admin: httpx.AsyncClient, sandbox: RunningSandbox
+) -> None:
     await admin.post("faults", json={"timeoutRate": 1.0, "timeoutSeconds": 60})
     with pytest.raises(httpx.ReadTimeout):
         await client.post("evaluate", json=evaluate_body(), timeout=0.2)

@@ -50,8 +50,12 @@ async def order(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
 
 
 def capture_body(key: str, amount: int, idempotency_key: str | None = None) -> dict[str, Any]:
-    return {"idempotencyKey": idempotency_key or str(uuid.uuid4()), "orderId": key, "amount": amount,
-            "currency": "USD"}
+    return {
+        "idempotencyKey": idempotency_key or str(uuid.uuid4()),
+        "orderId": key,
+        "amount": amount,
+        "currency": "USD",
+    }
 
 
 # --- GET /orders, /outcome -----------------------------------------------------------------------
@@ -130,8 +134,13 @@ async def test_refund_limits_and_dedupe(client: httpx.AsyncClient) -> None:
     assert over.status_code == 400
     message = "Amount to refund (20.00) is greater than maximum refund amount in (19.99))"
     assert over.json() == {
-        "responseCode": "2001", "responseMessage": message, "transactionId": None, "success": False,
-        "result": None, "status": "FAILED", "statusCode": None,
+        "responseCode": "2001",
+        "responseMessage": message,
+        "transactionId": None,
+        "success": False,
+        "result": None,
+        "status": "FAILED",
+        "statusCode": None,
         "errors": [{"item1": message, "item2": "2001", "item3": "2001", "item4": True}],
         "customProperties": {},
     }
@@ -162,8 +171,13 @@ async def test_refund_of_unsettled_order_refused(client: httpx.AsyncClient) -> N
 
 @pytest.mark.parametrize(
     ("knobs", "allowed"),
-    [(AUTHORIZE, True), ({"card_last4": "1111"}, False), (MANAGED_MIT, True),
-     ({"is_mit": True}, False), ({**AUTHORIZE, "is_mit": True}, True)],
+    [
+        (AUTHORIZE, True),
+        ({"card_last4": "1111"}, False),
+        (MANAGED_MIT, True),
+        ({"is_mit": True}, False),
+        ({**AUTHORIZE, "is_mit": True}, True),
+    ],
     ids=["cit-capturerequired", "cit-approved", "mit-submitted", "mit-approved", "mit-capturerequired"],
 )
 async def test_cancel_rules(client: httpx.AsyncClient, knobs: dict[str, Any], allowed: bool) -> None:

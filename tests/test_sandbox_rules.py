@@ -39,8 +39,12 @@ def test_condition_kinds(condition: Any, value: Any, holds: bool) -> None:
 
 
 def test_first_match_wins_and_no_match_is_none() -> None:
-    rules = {"rules": [{"name": "one", "when": {"x": 1}, "status": "CHALLENGE"},
-                       {"name": "two", "when": {"x": 1}, "status": "DECLINED"}]}
+    rules = {
+        "rules": [
+            {"name": "one", "when": {"x": 1}, "status": "CHALLENGE"},
+            {"name": "two", "when": {"x": 1}, "status": "DECLINED"},
+        ]
+    }
     assert status_of(rules, {"x": 1}) == "CHALLENGE"
     assert status_of(rules, {"x": 2}) is None
 
