@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 
 import httpx
 import pytest
 
-from streams.traffic import plan
+from streams.traffic import make_event, plan
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
-from tests.support import Sandbox, free_port, read_all, wait_for
+from tests.support import Sandbox, free_port, produce, read_all, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +161,41 @@ async def test_bad_configuration_stops_the_worker_naming_the_setting(stack: Stac
     assert code == 2
     out = worker.process.output()
     assert "FLEXBRIDGE_FLEX__BASE_URL" in out and "FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS" in out
+
+
+async def test_one_order_in_order_many_orders_at_once(stack: Stack) -> None:
+    stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": 150, "paths": ["/v1/transmit"]})
+    worker = stack.worker(FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS=1)  # one partition: ordering is all on us
+    await ready(worker)
+    rng = random.Random(8)
+    sequence: dict[str, list[str]] = {f"ORD-SEQ-{i}": [] for i in range(40)}
+    items: list[tuple[str | None, object]] = []
+    for _ in range(200):
+        order = rng.choice(list(sequence))
+        body = make_event("approval", order, rng)
+        assert isinstance(body, dict)
+        sequence[order].append(body["transaction"]["id"])
+        items.append((order, body))
+    await produce(stack.bootstrap, stack.topics["approved"], items)
+
+    async def in_flight() -> float | None:
+        async with httpx.AsyncClient(timeout=2) as http:
+            text = (await http.get(worker.url + "/metrics")).text
+        value = max(
+            float(line.split()[1]) for line in text.splitlines() if line.startswith("flexbridge_in_flight ")
+        )
+        return value if value >= 10 else None
+
+    assert await wait_for(in_flight, 30, "many orders in flight at once") >= 10
+
+    async def all_sent() -> list[dict[str, object]] | None:
+        calls = [c for c in stack.sandbox.journal("/v1/transmit") if c["status"] == 200]
+        return calls if len(calls) >= len(items) else None
+
+    calls = await wait_for(all_sent, 60, "every transmit")
+    seen: dict[str, list[str]] = {order: [] for order in sequence}
+    for call in calls:  # the journal lists calls in the order they were answered
+        body = call["body"]
+        assert isinstance(body, dict)
+        seen[body["orderId"]].append(body["transaction"]["id"])
+    assert seen == sequence
