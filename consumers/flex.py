@@ -272,7 +272,8 @@ class FlexClient:
         req = FlexRequest("POST", "capture", "capture", body)
         result = await self._call(CaptureResponse, req)
         if result.failed:
-            raise self._failed(req, result, "capture failed")
+            reason = "; ".join(item.message for item in result.errors if item.message)
+            raise self._failed(req, result, f"capture failed: {reason}" if reason else "capture failed")
         return result
 
     def _failed(self, req: FlexRequest, answer: FlexEnvelope, summary: str) -> FlexRejected:

@@ -6,29 +6,16 @@ one field → messages map. Re-exported by :mod:`schemas.flex`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from schemas.pan import redact_pan
+
 __all__ = ["error_messages", "parse_error_body", "redact_pan"]
 
-_PAN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 _PLAIN_MESSAGE_KEYS = ("responsemessage", "detail", "title", "message", "error")
-
-
-def redact_pan(text: str) -> str:
-    """Mask any 13-19 digit run that passes the Luhn check (a card number must never reach a log)."""
-    return _PAN.sub(lambda m: "[redacted]" if _luhn(m.group()) else m.group(), text)
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
 
 
 def _fold(name: object) -> str:

@@ -15,11 +15,11 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from consumers.flows import Defaults, FlowClient, evaluate_decline, transmit_approval
 from consumers.outcome import Outcome
-from consumers.pan import find_pan, mask_pans
 from schemas.codec import decode_object, encode_model
 from schemas.dlq import DlqReason, dlq_headers
 from schemas.errors import InvalidEvent
 from schemas.events import PaymentEvent, validate_payment_event
+from schemas.pan import find_pan, mask_pans
 from schemas.settings import Settings
 from streams.ledger import Ledger
 from streams.metrics import Metrics

@@ -149,10 +149,10 @@ def test_parse_error_envelope_tuples_and_plain_messages() -> None:
 
 
 def test_card_numbers_are_redacted() -> None:
-    assert redact_pan("card 4111111111111111 declined") == "card [redacted] declined"
+    assert redact_pan("card 4111111111111111 declined") == "card ************1111 declined"
     assert redact_pan("order 1234567890123") == "order 1234567890123"  # not Luhn-valid: kept
     parsed = parse_error_body({"Number": ["4000002760003184 is invalid"]})
-    assert parsed == {"Number": ["[redacted] is invalid"]}
+    assert parsed == {"Number": ["************3184 is invalid"]}
 
 
 @pytest.mark.parametrize(("cents", "dollars"), [(1250, "12.50"), (1, "0.01"), (1999, "19.99"), (100, "1.00")])

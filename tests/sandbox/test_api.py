@@ -21,15 +21,6 @@ TRACE_ID = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(SandboxConfig())
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
-@pytest.fixture
 async def client(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as http:
         yield http

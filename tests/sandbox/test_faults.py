@@ -22,15 +22,6 @@ DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(SandboxConfig())
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
-@pytest.fixture
 async def client(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as http:
         token = await http.post("oauth2/token", json={"AppKey": DEV_APP_KEY, "AppSecret": DEV_APP_SECRET})

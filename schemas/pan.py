@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["find_pan", "looks_like_pan", "luhn_ok", "mask_pans"]
+__all__ = ["find_pan", "looks_like_pan", "luhn_ok", "mask_pans", "redact_pan"]
 
 _SEPARATORS = re.compile(r"[ \-]")
 # 13-19 digits, optionally grouped by single spaces or dashes (e.g. "4111 1111 1111 1111").
@@ -53,6 +53,11 @@ def find_pan(data: Any, path: str = "", depth: int = 0) -> str | None:
             if found:
                 return found
     return None
+
+
+def redact_pan(text: str) -> str:
+    """Text with every card number masked the same way (for messages that may reach a log)."""
+    return mask_pans(text.encode()).decode()
 
 
 def mask_pans(raw: bytes) -> bytes:

@@ -9,22 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox import DEV_APP_KEY, DEV_APP_SECRET, RunningSandbox, SandboxConfig, start_sandbox
+from sandbox import DEV_APP_KEY, DEV_APP_SECRET, RunningSandbox
 from sandbox.samples import evaluate_body
 
 pytestmark = pytest.mark.integration
 
 AUTHORIZE = {"transaction_type": "AUTHORIZATION", "phone": "998888", "card_last4": "3184"}
 MANAGED_MIT = {"is_mit": True, "expiry_date_utc": "2030-05-01T00:00:00Z"}
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(SandboxConfig())
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 @pytest.fixture
