@@ -199,3 +199,38 @@ async def test_one_order_in_order_many_orders_at_once(stack: Stack) -> None:
         assert isinstance(body, dict)
         seen[body["orderId"]].append(body["transaction"]["id"])
     assert seen == sequence
+
+
+async def _skipped(worker_url: str) -> float | None:
+    async with httpx.AsyncClient(timeout=2) as http:
+        text = (await http.get(worker_url + "/metrics")).text
+    total = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("flexbridge_events_out_total") and 'outcome="skipped"' in line
+    )
+    return total or None
+
+
+async def test_a_redelivered_event_makes_no_second_call_even_after_a_restart(stack: Stack) -> None:
+    first = stack.worker()
+    await ready(first)
+    planned = [p for p in plan(30, seed=9) if p.kind in {"approval", "cit-approved"}][:6]
+    await publish(stack, planned)
+    assert (await settle(stack, planned)).ok
+    def payment_calls() -> int:
+        return sum(1 for c in stack.sandbox.journal() if c["path"] in ("/v1/transmit", "/v1/evaluate"))
+
+    calls_before = payment_calls()
+
+    await publish(stack, planned)  # the same events again: a producer retry, a replay
+    assert await wait_for(lambda: _skipped(first.url), 30, "the duplicates to be skipped") == len(planned)
+    first.process.stop()
+
+    second = stack.worker()  # a new process knows only what the ledger topic tells it
+    await ready(second)
+    await publish(stack, planned)
+    assert await wait_for(lambda: _skipped(second.url), 30, "the duplicates to be skipped") == len(planned)
+    assert payment_calls() == calls_before  # not one more Flex call
+    statuses = await read_all(stack.bootstrap, stack.topics["status"])
+    assert len(statuses) == sum(p.topic == "declined" for p in planned)  # no second status either
