@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from consumers.flex_codec import encode_json
 from consumers.flex_errors import FlexAuthFailed, FlexError, FlexUnavailable, rejection
+from consumers.flex_pool import ShardedTransport
 from consumers.retry import Disposition, RetryPolicy, classify, failure_name, parse_retry_after
 from schemas.flex import parse_error_body
 from schemas.settings import FlexSettings
@@ -90,10 +91,7 @@ def build_http_client(
     ``transport`` replaces the network (tests). With an explicit transport httpx ignores proxy
     environment variables; flexbridge always passes one (to keep the tokenization key out of logs).
     """
-    limits = httpx.Limits(
-        max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
-    )
-    inner = transport if transport is not None else httpx.AsyncHTTPTransport(limits=limits)
+    inner = transport if transport is not None else ShardedTransport(settings.max_connections)
     return httpx.AsyncClient(
         base_url=settings.base_url,
         transport=SecretQueryTransport(inner),

@@ -32,11 +32,18 @@ class RuntimeService(Service):
         self.runtime = runtime
 
     async def on_start(self) -> None:
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+        quiet_libraries()
         await self.runtime.start()
 
     async def on_stop(self) -> None:
         await self.runtime.stop()
+
+
+def quiet_libraries() -> None:
+    """httpx logs a line per request and httpcore builds a debug record per step: both cost CPU."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def build_app(settings: Settings, runtime: BridgeRuntime) -> faust.App:
