@@ -1,0 +1,163 @@
+"""FlexWebhook: the payload of a Flex webhook delivery (flex-api.md §3.3) and how to read it.
+
+Flex sends PascalCase keys (``Event``, ``OrderId`` …); camelCase, snake_case or any other casing of
+the same names is accepted too, and unknown fields are kept. Newer docs warn the body comes as text
+rather than ``application/json``: :func:`parse_webhook` reads the raw bytes, and also unwraps a JSON
+string whose content is the JSON object. Anything else is an :class:`~schemas.errors.InvalidEvent`
+(HTTP 400 at the receiver).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_pascal
+
+from schemas.errors import InvalidEvent
+from schemas.events import describe_validation_error
+from schemas.status import Status
+
+__all__ = ["STATUS_BY_EVENT", "FlexWebhook", "dedupe_key", "parse_webhook", "status_for"]
+
+# DESIGN.md §2.3; any other event (challenge.*, payout.* …) goes to ``flex.webhooks`` only.
+STATUS_BY_EVENT: Final[Mapping[str, Status]] = MappingProxyType(
+    {
+        "order.completed": "APPROVED",
+        "order.expired": "EXPIRED",
+        "order.cancelled": "CANCELLED",
+        "order.refunded": "REFUNDED",
+        "order.capturerequired": "CAPTUREREQUIRED",
+        "payment.chargeback.received": "CHARGEBACK",
+    }
+)
+
+# The body, then at most two levels of "a JSON string holding the JSON".
+_MAX_DECODES: Final = 3
+
+
+def _fold(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+class FlexWebhook(BaseModel):
+    """One webhook payload. ``event`` is lower-cased; ``OrderId`` is the Flex order id (orderSessionKey),
+    ``ExternalOrderId`` the merchant's ``orderId``. ``model_dump(by_alias=True)`` gives PascalCase."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="allow",
+        alias_generator=to_pascal,
+        populate_by_name=True,
+        str_strip_whitespace=True,
+        coerce_numbers_to_str=True,
+    )
+
+    event: str = Field(min_length=1, max_length=200)
+    time_stamp: datetime | None = None
+    event_data: Any = None
+    external_order_id: str | None = None
+    order_id: str | None = None
+    confirmation_id: str | None = None
+    is_test_mode: bool = False
+    is_resent: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_keys(cls, data: Any) -> Any:
+        return _canonical_keys(data) if isinstance(data, dict) else data
+
+    @field_validator("event")
+    @classmethod
+    def _lower_event(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("time_stamp")
+    @classmethod
+    def _utc_when_naive(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @field_validator("is_test_mode", "is_resent", mode="before")
+    @classmethod
+    def _null_is_false(cls, value: Any) -> Any:
+        return False if value is None else value
+
+
+_ALIASES: Final = {_fold(f.alias or n): f.alias or n for n, f in FlexWebhook.model_fields.items()}
+
+
+def _canonical_keys(data: dict[Any, Any]) -> dict[Any, Any]:
+    """Rename keys that differ from a field's PascalCase name only by case, ``_`` or ``-``."""
+    out: dict[Any, Any] = {}
+    for key, value in data.items():
+        canonical = _ALIASES.get(_fold(key), key) if isinstance(key, str) else key
+        if canonical in out and canonical != key:
+            continue  # the exact spelling wins over a variant
+        out[canonical] = value
+    return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    names = {list: "an array", str: "a string", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The JSON object in ``body``: JSON, or a JSON string (text) holding it."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise InvalidEvent(f"webhook body must be bytes, got {type(body).__name__}")
+    try:
+        value: Any = bytes(body).decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError:
+        raise InvalidEvent("webhook body is not UTF-8 text") from None
+    for _ in range(_MAX_DECODES):
+        if not isinstance(value, str):
+            break
+        if not value.strip():
+            raise InvalidEvent("webhook body is empty")
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidEvent(f"webhook body is not JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"webhook body must be a JSON object, got {_kind(value)}")
+    return value
+
+
+def parse_webhook(body: bytes) -> FlexWebhook:
+    """The payload of a raw webhook body; :class:`InvalidEvent` (→ HTTP 400) for anything else."""
+    data = _json_object(body)
+    try:
+        return FlexWebhook.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEvent(f"webhook payload: {describe_validation_error(exc)}") from None
+
+
+def dedupe_key(w: FlexWebhook) -> str:
+    """The redelivery key (flex-api.md §3.5): ``event:OrderId``; ``IsResent``/``TimeStamp`` left out.
+
+    An event without an ``OrderId`` (e.g. ``payout.*``) is keyed on a digest of its ``ExternalOrderId``
+    and ``EventData`` instead.
+    """
+    if w.order_id:
+        return f"{w.event}:{w.order_id}"
+    basis = orjson.dumps(
+        {"ExternalOrderId": w.external_order_id, "EventData": w.event_data},
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+        default=str,
+    )
+    return f"{w.event}:sha256:{hashlib.sha256(basis).hexdigest()[:32]}"
+
+
+def status_for(w: FlexWebhook) -> Status | None:
+    """The OrderStatus ``status`` this webhook sets (DESIGN.md §2.3), or None for the other events."""
+    return STATUS_BY_EVENT.get(w.event)
