@@ -218,6 +218,7 @@ async def test_a_redelivered_event_makes_no_second_call_even_after_a_restart(sta
     planned = [p for p in plan(30, seed=9) if p.kind in {"approval", "cit-approved"}][:6]
     await publish(stack, planned)
     assert (await settle(stack, planned)).ok
+
     def payment_calls() -> int:
         return sum(1 for c in stack.sandbox.journal() if c["path"] in ("/v1/transmit", "/v1/evaluate"))
 
