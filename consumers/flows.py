@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from consumers.flex_errors import FlexConflict, FlexError, FlexRejected
+from consumers.flex_errors import FlexAuthFailed, FlexConflict, FlexError, FlexRejected
 from consumers.keys import event_key
 from consumers.outcome import Outcome
+from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
 from schemas.flex import EvaluateResponse, TransmitResponse
 from schemas.status import FLEX_STATUSES, OrderStatus, Status
@@ -89,8 +90,10 @@ async def evaluate_decline(event: PaymentEvent, flex: FlowClient, defaults: Defa
     return Outcome("evaluated", status=status, finished=entry)
 
 
-def _give_up_reason(exc: FlexError) -> Any:
-    return "retries-exhausted" if exc.retriable else exc.reason
+def _give_up_reason(exc: FlexError) -> DlqReason:
+    if exc.retriable:
+        return "retries-exhausted"
+    return "flex-auth" if isinstance(exc, FlexAuthFailed) else "flex-bad-response"
 
 
 def _status(

@@ -11,7 +11,15 @@ __all__ = ["DLQ_HEADER_PREFIX", "DlqReason", "dlq_headers"]
 
 DLQ_HEADER_PREFIX = "dlq-"
 
-DlqReason = Literal["schema", "pan-detected", "flex-rejected", "retries-exhausted", "internal-error"]
+DlqReason = Literal[
+    "schema",
+    "pan-detected",
+    "flex-rejected",
+    "retries-exhausted",
+    "flex-auth",
+    "flex-bad-response",
+    "internal-error",
+]
 
 
 def dlq_headers(

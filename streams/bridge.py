@@ -12,6 +12,7 @@ import logging
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 
 from consumers.flows import Defaults, FlowClient, evaluate_decline, transmit_approval
 from consumers.outcome import Outcome
@@ -52,20 +53,36 @@ class Bridge:
         return "transmit" if topic == self._settings.topics.approved else "evaluate"
 
     async def handle(self, record: Record) -> None:
-        flow = self.flow_of(record.topic)
         self._metrics.event_in(record.topic)
         try:
-            event = _decode(record.value)
+            done = await self._process(record)
         except InvalidEvent as exc:
             await self._dead_letter(record, exc.reason, str(exc))  # type: ignore[arg-type]
-            self._metrics.event_out(record.topic, "dead-lettered")
-            return
+            done = "dead-lettered"
+        except KafkaError:
+            raise  # outputs could not be published: the pipeline retries the record
+        except Exception as exc:  # a bug must not hold the partition; no message: it may quote data
+            log.error(
+                "internal error on %s/%d@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                type(exc).__name__,
+            )
+            await self._dead_letter(
+                record, "internal-error", f"{type(exc).__name__} while processing the record"
+            )
+            done = "dead-lettered"
+        self._metrics.event_out(record.topic, done)
+
+    async def _process(self, record: Record) -> str:
+        flow = self.flow_of(record.topic)
+        event = _decode(record.value)
         if self._ledger.get(flow, event.event_id) is not None:
-            self._metrics.event_out(record.topic, "skipped")
-            return
+            return "skipped"
         outcome = await self._run(flow, event)
         await self._publish(record, event, flow, outcome)
-        self._metrics.event_out(record.topic, outcome.result)
+        return outcome.result
 
     async def _run(self, flow: str, event: PaymentEvent) -> Outcome:
         if flow == "transmit":

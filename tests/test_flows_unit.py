@@ -1,0 +1,147 @@
+"""Flow handlers and the bridge's dead-letter decisions, with fake clients (pure logic, no I/O)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import ConsumerRecord
+
+from consumers.flex_errors import FlexAuthFailed, FlexConflict, FlexRejected, FlexUnavailable
+from consumers.flows import Defaults, evaluate_decline, transmit_approval
+from schemas.events import validate_payment_event
+from schemas.flex import EvaluateResponse, TransmitResponse
+from schemas.settings import Settings
+from streams.bridge import Bridge
+from streams.ledger import Ledger
+from streams.metrics import Metrics
+from streams.traffic import make_event
+
+
+class FakeFlex:
+    def __init__(self, answer: Any = None, error: Exception | None = None) -> None:
+        self.answer, self.error, self.bodies = answer, error, []  # type: list[dict[str, Any]]
+
+    async def _reply(self, body: dict[str, Any]) -> Any:
+        self.bodies.append(body)
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+    async def transmit(self, body: dict[str, Any]) -> TransmitResponse:
+        return await self._reply(body)  # type: ignore[no-any-return]
+
+    async def evaluate(self, body: dict[str, Any]) -> EvaluateResponse:
+        return await self._reply(body)  # type: ignore[no-any-return]
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None, Any]] = []
+
+    async def send_and_wait(self, topic: str, value: Any, key: Any = None, **kw: Any) -> None:
+        self.sent.append((topic, value, key, kw.get("headers")))
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1, 2, 3}
+
+
+def _event(kind: str = "cit-approved") -> Any:
+    return validate_payment_event(make_event(kind, "ORD-1", random.Random(1)))  # type: ignore[arg-type]
+
+
+async def test_evaluate_maps_flex_answers() -> None:
+    flex = FakeFlex(EvaluateResponse.model_validate({"orderSessionKey": "k1", "status": "CHALLENGE"}))
+    out = await evaluate_decline(_event(), flex, Defaults())
+    assert out.result == "evaluated" and out.status is not None
+    assert out.status.status == "CHALLENGE" and out.status.order_session_key == "k1"
+    assert out.finished == {"flow": "evaluate", "status": "CHALLENGE", "orderSessionKey": "k1"}
+    unknown = FakeFlex(EvaluateResponse.model_validate({"orderSessionKey": "k2", "status": "PROCESSING"}))
+    out = await evaluate_decline(_event(), unknown, Defaults())
+    assert out.status is not None and out.status.status == "SUBMITTED"
+    assert out.status.detail["flexStatus"] == "PROCESSING"
+
+
+@pytest.mark.parametrize(
+    ("error", "result", "status", "reason"),
+    [
+        (
+            FlexRejected("bad", status_code=400, errors={"OrderId": ["required"]}),
+            "rejected",
+            "REJECTED",
+            "flex-rejected",
+        ),
+        (FlexConflict("409", status_code=409), "rejected", "REJECTED", "flex-rejected"),
+        (
+            FlexUnavailable(endpoint="POST /v1/evaluate", last_failure="503", attempts=7, elapsed_seconds=60),
+            "failed",
+            "FAILED",
+            "retries-exhausted",
+        ),
+        (FlexAuthFailed("wrong credentials", status_code=400), "failed", "FAILED", "flex-auth"),
+    ],
+)
+async def test_evaluate_failures_become_a_status_and_a_dead_letter(
+    error: Exception, result: str, status: str, reason: str
+) -> None:
+    out = await evaluate_decline(_event(), FakeFlex(error=error), Defaults())
+    assert out.result == result and out.status is not None and out.status.status == status
+    assert out.status.reason and out.dead_letter is not None and out.dead_letter[0] == reason
+    assert out.finished is None  # not finished: a redrive after the fix calls Flex again
+
+
+async def test_transmit_outcomes() -> None:
+    ok = await transmit_approval(
+        _event("approval"), FakeFlex(TransmitResponse.model_validate({"transmitId": "t"})), Defaults()
+    )
+    assert (
+        ok.result == "transmitted"
+        and ok.status is None
+        and ok.finished == {"flow": "transmit", "transmitId": "t"}
+    )
+    gone = FlexUnavailable(
+        endpoint="POST /v1/transmit", last_failure="timeout", attempts=3, elapsed_seconds=60
+    )
+    failed = await transmit_approval(_event("approval"), FakeFlex(error=gone), Defaults())
+    assert (
+        failed.status is None
+        and failed.dead_letter is not None
+        and failed.dead_letter[0] == "retries-exhausted"
+    )
+
+
+def _record(value: bytes, topic: str = "payments.declined") -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(topic, 2, 41, 0, 0, b"ORD-1", value, None, len(value), 5, [("trace", b"t1")])
+
+
+async def test_a_bug_dead_letters_the_record_instead_of_holding_the_partition() -> None:
+    producer = FakeProducer()
+    settings = Settings()
+    bridge = Bridge(
+        settings,
+        FakeFlex(error=ZeroDivisionError("secret card 4111111111111111")),
+        producer,  # type: ignore[arg-type]
+        Ledger(settings, producer),
+        Metrics(),
+    )  # type: ignore[arg-type]
+    value = orjson.dumps(make_event("cit-approved", "ORD-1", random.Random(2)))
+    await bridge.handle(_record(value))
+    [(topic, sent, key, headers)] = producer.sent
+    h = dict(headers)
+    assert topic == "payments.dlq" and sent == value and key == b"ORD-1"
+    assert h["dlq-reason"] == b"internal-error" and b"4111" not in h["dlq-error"]
+    assert h["trace"] == b"t1" and h["dlq-source-offset"] == b"41" and h["dlq-source-partition"] == b"2"
+
+
+async def test_pan_is_masked_in_the_dead_letter() -> None:
+    producer = FakeProducer()
+    settings = Settings()
+    bridge = Bridge(settings, FakeFlex(), producer, Ledger(settings, producer), Metrics())  # type: ignore[arg-type]
+    raw = orjson.dumps(make_event("raw-pan", "ORD-1", random.Random(3)))
+    await bridge.handle(_record(raw))
+    [(topic, sent, _, headers)] = producer.sent
+    assert topic == "payments.dlq" and dict(headers)["dlq-reason"] == b"pan-detected"
+    assert sent is not None and b"4111111111111111" not in sent and b"************1111" in sent
+    assert len(sent) == len(raw)  # only the digits changed
