@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
-from sandbox import RunningSandbox, SandboxConfig, start_sandbox
+from sandbox import DEV_APP_KEY, DEV_APP_SECRET, RunningSandbox, SandboxConfig, start_sandbox
 
 
 @pytest.fixture
@@ -16,3 +17,12 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
         yield running
     finally:
         await running.close()
+
+
+@pytest.fixture
+async def client(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
+    """A client holding a valid bearer token (test_api.py overrides it with an anonymous one)."""
+    async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as http:
+        token = await http.post("oauth2/token", json={"AppKey": DEV_APP_KEY, "AppSecret": DEV_APP_SECRET})
+        http.headers["Authorization"] = f"Bearer {token.json()['accessToken']}"
+        yield http

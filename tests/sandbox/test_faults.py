@@ -22,14 +22,6 @@ DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 
 
 @pytest.fixture
-async def client(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as http:
-        token = await http.post("oauth2/token", json={"AppKey": DEV_APP_KEY, "AppSecret": DEV_APP_SECRET})
-        http.headers["Authorization"] = f"Bearer {token.json()['accessToken']}"
-        yield http
-
-
-@pytest.fixture
 async def admin(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"{sandbox.base_url}/_sandbox/", timeout=10) as http:
         yield http

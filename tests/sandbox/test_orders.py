@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from sandbox import DEV_APP_KEY, DEV_APP_SECRET, RunningSandbox
+from sandbox import RunningSandbox
 from sandbox.samples import evaluate_body
 
 pytestmark = pytest.mark.integration
 
 AUTHORIZE = {"transaction_type": "AUTHORIZATION", "phone": "998888", "card_last4": "3184"}
 MANAGED_MIT = {"is_mit": True, "expiry_date_utc": "2030-05-01T00:00:00Z"}
-
-
-@pytest.fixture
-async def client(sandbox: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as http:
-        token = await http.post("oauth2/token", json={"AppKey": DEV_APP_KEY, "AppSecret": DEV_APP_SECRET})
-        http.headers["Authorization"] = f"Bearer {token.json()['accessToken']}"
-        yield http
 
 
 async def place(client: httpx.AsyncClient, **knobs: Any) -> dict[str, Any]:
