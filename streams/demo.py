@@ -18,8 +18,8 @@ import httpx
 from rich.console import Console
 
 from streams.broker import EmbeddedBroker
-from streams.demo_procs import Child, free_port
 from streams.demo_view import Monitor, progress, summary_table
+from streams.procs import Child, free_port
 from streams.reconcile import reconcile
 from streams.traffic import plan
 
@@ -49,21 +49,20 @@ async def _demo(count: int, workdir: Path) -> int:
     try:
         with console.status("starting broker, sandbox and worker…"):
             await broker.start()
-            sandbox = Child(
-                "sandbox", [sys.executable, "-m", "streams.cli", "sandbox", "--port", "0"], {}, workdir
-            )
+            cli = [sys.executable, "-m", "streams.cli"]
+            sandbox = Child("sandbox", [*cli, "sandbox", "--port", "0"], {}, workdir / "sandbox.log")
             children.append(sandbox)
-            base = (await sandbox.wait_for(r"listening on (http://\S+/v1/)", 30)).group(1)
-            await sandbox.wait_for(r"^ready$", 30)
+            base = (await asyncio.to_thread(sandbox.wait_line, r"listening on (http://\S+/v1/)", 30)).group(1)
+            await asyncio.to_thread(sandbox.wait_line, r"^ready$", 30)
             web_port = free_port()
             worker = Child(
                 "worker",
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [*cli, "worker"],
                 _worker_env(broker.bootstrap, base, web_port),
-                workdir,
+                workdir / "worker.log",
             )
             children.append(worker)
-            await worker.wait_ready(f"http://127.0.0.1:{web_port}/ready", 60)
+            await asyncio.to_thread(worker.wait_ready, f"http://127.0.0.1:{web_port}/ready", 60)
         console.print(
             f"stack up in {time.monotonic() - started:.1f} s — broker {broker.bootstrap}, "
             f"sandbox {base}, worker http://127.0.0.1:{web_port}  (logs in {workdir}/)"
@@ -87,7 +86,7 @@ async def _demo(count: int, workdir: Path) -> int:
         return 0 if result.ok else 1
     finally:
         for child in reversed(children):
-            await child.stop()
+            await asyncio.to_thread(child.stop)
         broker.stop()
 
 

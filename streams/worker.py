@@ -46,14 +46,14 @@ def quiet_libraries() -> None:
     logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
-def build_app(settings: Settings, runtime: BridgeRuntime) -> faust.App:
+def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:
     k = settings.kafka
     app = faust.App(
         f"{k.group_id}-worker",
         broker=[f"kafka://{h}" for h in k.bootstrap_servers.split(",")],
         store="memory://",
         autodiscover=False,
-        datadir=tempfile.mkdtemp(prefix="flexbridge-faust-"),
+        datadir=datadir,  # Faust keeps nothing we need there: state lives in Kafka
         web_host=settings.web.host,
         web_port=settings.web.port,
         web_in_thread=False,
@@ -89,8 +89,7 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
-    runtime = BridgeRuntime(settings)
-    app = build_app(settings, runtime)
-    worker = faust.Worker(app, loglevel=loglevel)
-    worker.execute_from_commandline()
+    with tempfile.TemporaryDirectory(prefix="flexbridge-faust-") as datadir:
+        app = build_app(settings, BridgeRuntime(settings), datadir)
+        faust.Worker(app, loglevel=loglevel).execute_from_commandline()
     return 0

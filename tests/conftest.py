@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from streams.broker import EmbeddedBroker, wait_for_broker
-from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Process, Sandbox, flexbridge, free_port, unique
+from streams.procs import free_port
+from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, child, flexbridge, unique
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +83,7 @@ class Worker:
     def __init__(self, stack: Stack, env: dict[str, str]) -> None:
         self.port = free_port()
         full = {**stack.env, "FLEXBRIDGE_WEB__PORT": str(self.port), **env}
-        self.process = Process("worker", flexbridge("worker", "--loglevel", "info"), full, stack.log_dir)
+        self.process = child("worker", flexbridge("worker", "--loglevel", "info"), full, stack.log_dir)
         self.url = f"http://127.0.0.1:{self.port}"
 
 

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -19,17 +14,12 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from streams.procs import Child
+
 T = TypeVar("T")
 
 DEV_APP_KEY = "flexbridge-dev-key"
 DEV_APP_SECRET = "flexbridge-dev-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def wait_for(
@@ -46,55 +36,18 @@ async def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
-class Process:
-    """A child process of the stack, with its output in a log file for post-mortems."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        self._log = open(self.log_path, "wb")
-        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_line(self, pattern: str, timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.output(), re.M)
-            if match:
-                return match
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name} did not print {pattern!r}; output:\n{self.output()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, nothing flushed or committed."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        return self.proc.returncode
-
-
 def flexbridge(*args: str) -> list[str]:
     return [sys.executable, "-m", "streams.cli", *args]
 
 
+def child(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    """A child process of the stack with its own log file in ``log_dir`` (kept for post-mortems)."""
+    return Child(name, args, env, log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log")
+
+
 class Sandbox:
     def __init__(self, log_dir: Path, *extra: str) -> None:
-        self.process = Process("sandbox", flexbridge("sandbox", "--port", "0", *extra), {}, log_dir)
+        self.process = child("sandbox", flexbridge("sandbox", "--port", "0", *extra), {}, log_dir)
         match = self.process.wait_line(r"listening on (http://\S+/v1/)", 30)
         self.process.wait_line(r"^ready$", 30)
         self.url: str = match.group(1)

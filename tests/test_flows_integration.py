@@ -9,10 +9,11 @@ from collections import Counter
 import httpx
 import pytest
 
+from streams.procs import free_port
 from streams.traffic import make_event, plan
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
-from tests.support import Sandbox, free_port, produce, read_all, wait_for
+from tests.support import Sandbox, produce, read_all, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ async def test_flex_faults_at_30_percent_lose_nothing_and_duplicate_nothing(stac
     assert orders and max(orders.values()) == 1  # one Flex order per merchant order, whatever the retries
 
 
-async def test_token_expiry_mid_run_fails_no_call(broker: object, log_dir: object, stack: Stack) -> None:
+async def test_token_expiry_mid_run_fails_no_call(stack: Stack) -> None:
     short = Sandbox(stack.log_dir, "--token-ttl", "2")
     try:
         stack.env["FLEXBRIDGE_FLEX__BASE_URL"] = short.url
