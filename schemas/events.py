@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from pydantic.alias_generators import to_camel
 
 from schemas.errors import InvalidEvent
+from schemas.keys import canonical_keys, field_aliases
 
 __all__ = ["PaymentEvent", "describe_validation_error", "validate_payment_event"]
 
@@ -40,7 +41,7 @@ class PaymentEvent(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _canonical_keys(cls, data: Any) -> Any:
-        return canonical_keys(data) if isinstance(data, dict) else data
+        return canonical_keys(data, _ALIASES) if isinstance(data, dict) else data
 
     def flex_body(self, *, mid: str | None, site_id: str | None) -> dict[str, Any]:
         """The Flex request body: every field the publisher sent minus the envelope, defaults filled."""
@@ -54,18 +55,7 @@ class PaymentEvent(BaseModel):
         return body
 
 
-_ALIASES = {(f.alias or n).lower(): f.alias or n for n, f in PaymentEvent.model_fields.items()}
-
-
-def canonical_keys(data: dict[str, Any]) -> dict[str, Any]:
-    """Rename top-level keys that differ from a known field only by case (``OrderId`` → ``orderId``)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        canonical = _ALIASES.get(key.lower(), key) if isinstance(key, str) else key
-        if canonical in out and canonical != key:
-            continue  # the exact spelling wins over a case variant
-        out[canonical] = value
-    return out
+_ALIASES = field_aliases(PaymentEvent)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from schemas.errors import InvalidEvent
 from schemas.flex_errors import error_messages, parse_error_body, redact_pan
+from schemas.keys import canonical_keys, field_aliases
 
 __all__ = [
     "CancelResponse", "CaptureResponse", "EvaluateResponse", "FlexEnvelope", "FlexErrorItem", "FlexModel",
@@ -27,10 +28,6 @@ __all__ = [
     "TokenizePaymentMethod", "TokenizeResponse", "TokenizeTransaction", "TransmitResponse",
     "cancel_body", "capture_body", "cents_to_dollars", "parse_error_body", "redact_pan", "refund_body",
 ]  # fmt: skip
-
-
-def _fold(name: str) -> str:
-    return name.replace("_", "").replace("-", "").lower()
 
 
 def _as_text(value: Any) -> Any:
@@ -56,13 +53,13 @@ class FlexModel(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        cls._folded = {_fold(f.alias or name): f.alias or name for name, f in cls.model_fields.items()}
+        cls._folded = field_aliases(cls)
 
     @classmethod
     def _fold_keys(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
-        return {(cls._folded.get(_fold(k), k) if isinstance(k, str) else k): v for k, v in data.items()}
+        return canonical_keys(data, cls._folded)
 
     @model_validator(mode="before")
     @classmethod

@@ -11,15 +11,12 @@ from typing import Any
 
 import orjson
 
+from schemas.keys import fold
 from schemas.pan import redact_pan
 
 __all__ = ["error_messages", "parse_error_body", "redact_pan"]
 
 _PLAIN_MESSAGE_KEYS = ("responsemessage", "detail", "title", "message", "error")
-
-
-def _fold(name: object) -> str:
-    return str(name).replace("_", "").replace("-", "").lower()
 
 
 def error_messages(value: Any) -> list[str]:
@@ -46,7 +43,7 @@ def _merge_tuples(out: dict[str, list[str]], errors: list[Any]) -> None:
     """The envelope's ``[{"item1": message, "item2": code, "item3": code, "item4": flag}]``."""
     for item in errors:
         if isinstance(item, Mapping):
-            folded = {_fold(k): v for k, v in item.items()}
+            folded = {fold(k): v for k, v in item.items()}
             code = folded.get("item2") or folded.get("item3") or folded.get("code") or "error"
             _merge(out, str(code), folded.get("item1", folded.get("message")))
         else:
@@ -69,7 +66,7 @@ def parse_error_body(body: bytes | str | Mapping[str, Any] | None) -> dict[str, 
     if not isinstance(data, Mapping):
         _merge(out, "body", data)
         return out
-    fields = {_fold(k): k for k in data}
+    fields = {fold(k): k for k in data}
     errors = data[fields["errors"]] if "errors" in fields else None
     if isinstance(errors, Mapping):
         for key, value in errors.items():
@@ -77,9 +74,9 @@ def parse_error_body(body: bytes | str | Mapping[str, Any] | None) -> dict[str, 
     elif isinstance(errors, list | tuple):
         _merge_tuples(out, list(errors))
     for key, value in data.items():
-        if _fold(key) == "traceid":
+        if fold(key) == "traceid":
             _merge(out, "TraceId", value)
-        elif isinstance(value, list | tuple) and _fold(key) != "errors":
+        elif isinstance(value, list | tuple) and fold(key) != "errors":
             _merge(out, str(key), value)
     if not any(k != "TraceId" for k in out):
         for folded in _PLAIN_MESSAGE_KEYS:

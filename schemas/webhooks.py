@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_pascal
 
 from schemas.errors import InvalidEvent
 from schemas.events import describe_validation_error
+from schemas.keys import canonical_keys, field_aliases
 from schemas.status import Status
 
 __all__ = ["STATUS_BY_EVENT", "FlexWebhook", "dedupe_key", "parse_webhook", "status_for"]
@@ -39,10 +40,6 @@ STATUS_BY_EVENT: Final[Mapping[str, Status]] = MappingProxyType(
 
 # The body, then at most two levels of "a JSON string holding the JSON".
 _MAX_DECODES: Final = 3
-
-
-def _fold(key: str) -> str:
-    return key.replace("_", "").replace("-", "").lower()
 
 
 class FlexWebhook(BaseModel):
@@ -70,7 +67,7 @@ class FlexWebhook(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _canonical_keys(cls, data: Any) -> Any:
-        return _canonical_keys(data) if isinstance(data, dict) else data
+        return canonical_keys(data, _ALIASES) if isinstance(data, dict) else data
 
     @field_validator("event")
     @classmethod
@@ -88,18 +85,7 @@ class FlexWebhook(BaseModel):
         return False if value is None else value
 
 
-_ALIASES: Final = {_fold(f.alias or n): f.alias or n for n, f in FlexWebhook.model_fields.items()}
-
-
-def _canonical_keys(data: dict[Any, Any]) -> dict[Any, Any]:
-    """Rename keys that differ from a field's PascalCase name only by case, ``_`` or ``-``."""
-    out: dict[Any, Any] = {}
-    for key, value in data.items():
-        canonical = _ALIASES.get(_fold(key), key) if isinstance(key, str) else key
-        if canonical in out and canonical != key:
-            continue  # the exact spelling wins over a variant
-        out[canonical] = value
-    return out
+_ALIASES: Final = field_aliases(FlexWebhook)
 
 
 def _kind(value: Any) -> str:

@@ -37,3 +37,16 @@ def test_committable_waits_for_the_lowest_in_flight() -> None:
     assert p.committable() is None  # 13 in flight, 13 already committed
     p.finished(13)
     assert p.committable() == 14
+
+
+def test_field_names_bind_like_flex_and_the_exact_spelling_wins() -> None:
+    from schemas.flex import EvaluateResponse
+    from schemas.keys import canonical_keys, fold
+
+    assert fold("Order_Session-Key") == fold("orderSessionKey")
+    aliases = {"orderid": "orderId"}
+    assert canonical_keys({"OrderId": 1, "other": 2}, aliases) == {"orderId": 1, "other": 2}
+    assert canonical_keys({"ORDER_ID": 1, "orderId": 2}, aliases) == {"orderId": 2}
+    assert canonical_keys({"orderId": 2, "ORDERID": 1}, aliases) == {"orderId": 2}
+    answer = EvaluateResponse.model_validate({"OrderSessionKey": "variant", "orderSessionKey": "exact"})
+    assert answer.order_session_key == "exact"
