@@ -104,10 +104,13 @@ class Bridge:
         if outcome.dead_letter is not None:
             reason, error = outcome.dead_letter
             sends.append(self._dead_letter(record, reason, error))
+        await asyncio.gather(*sends)
+        # The ledger entry goes last: once it exists a redelivery is skipped, so the status and
+        # dead letter it stands for must already be on their topics (a crash in between only
+        # repeats them under the same idempotency key).
         if outcome.finished is not None:
             entry = {**outcome.finished, "eventId": event.event_id, "orderId": event.order_id}
-            sends.append(self._ledger.record(flow, event.event_id, record.partition, entry))
-        await asyncio.gather(*sends)
+            await self._ledger.record(flow, event.event_id, record.partition, entry)
 
     async def _dead_letter(self, record: Record, reason: DlqReason, error: str) -> None:
         value = record.value
