@@ -43,6 +43,9 @@ class KafkaSettings(BaseModel):
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     heartbeat_interval_ms: int = Field(default=1_000, ge=100)
     rebalance_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # How long the broker may hold a fetch with no data. Kafka answers as soon as data arrives;
+    # the embedded broker (Tansu) holds the fetch the whole time, so the local stack uses 10 ms.
+    fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
     topic_partitions: int = Field(default=8, ge=1)
     replication_factor: int = Field(default=1, ge=1)

@@ -95,6 +95,7 @@ class _Parts:
             heartbeat_interval_ms=k.heartbeat_interval_ms,
             rebalance_timeout_ms=k.rebalance_timeout_ms,
             max_poll_records=p.fetch_max_records,
+            fetch_max_wait_ms=k.fetch_max_wait_ms,
         )
         self.pipeline = KeyedPipeline(
             consumer,

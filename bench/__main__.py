@@ -1,0 +1,76 @@
+"""``python -m bench``: every benchmark on one embedded stack; prints figures next to their targets."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.common import Figure
+from bench.evaluate import bench_evaluate
+from bench.report import write_results
+from bench.startup import bench_startup
+from bench.transmit import bench_transmit
+from streams.local_stack import LocalStack
+
+TOPICS = {name: f"bench.{name}" for name in ("approved", "declined", "commands", "status", "webhooks", "dlq")}
+
+
+def _table(figures: list[Figure]) -> Table:
+    table = Table(title="flexbridge benchmark")
+    for column in ("flow", "figure", "value", "target", "verdict"):
+        table.add_column(column, justify="right" if column in ("value", "target") else "left")
+    for f in figures:
+        target = "" if f.target is None else ("≤ " if f.at_most else "≥ ") + f"{f.target:g}"
+        colour = {"PASS": "green", "MISS": "red"}.get(f.verdict, "")
+        verdict = f"[{colour}]{f.verdict}[/{colour}]" if colour else ""
+        table.add_row(f.flow, f.name, f"{f.value:,.2f} {f.unit}", target, verdict)
+    return table
+
+
+async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
+    figures: list[Figure] = []
+    async with LocalStack(Path(args.workdir), group="bench") as stack:
+        await stack.start_sandbox()
+        stack.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in TOPICS.items()})
+        stack.env["FLEXBRIDGE_TOPICS__LEDGER"] = "bench.ledger"
+        stack.env["FLEXBRIDGE_ROUTING__MIT"] = "api"
+        worker = await stack.start_worker()
+        steps: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
+            "transmit": lambda: bench_transmit(stack, worker, TOPICS["approved"], args.transmit_events),
+            "evaluate": lambda: bench_evaluate(stack, TOPICS, args.evaluate_seconds),
+            "startup": lambda: bench_startup(stack),
+        }
+        for name, step in steps.items():
+            if args.only and name not in args.only:
+                continue
+            with console.status(f"benchmark: {name}…"):
+                try:
+                    figures += await step()
+                except Exception as exc:  # one broken benchmark must not hide the others' figures
+                    console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", nargs="*", help="run only these: transmit evaluate startup")
+    parser.add_argument("--transmit-events", type=int, default=6000)
+    parser.add_argument("--evaluate-seconds", type=int, default=20)
+    parser.add_argument("--workdir", default=".bench")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args(argv)
+    console = Console()
+    figures = asyncio.run(_run(args, console))
+    console.print(_table(figures))
+    console.print(f"written: {write_results(figures, Path(args.out))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

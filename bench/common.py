@@ -1,0 +1,116 @@
+"""What every benchmark needs: figures with targets, percentiles, producing, a Flex token, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from streams.local_stack import DEV_KEY, DEV_SECRET
+
+__all__ = [
+    "Figure",
+    "flex_token",
+    "metric_total",
+    "percentile",
+    "produce_all",
+    "rss_mb",
+    "until",
+]
+
+
+@dataclass
+class Figure:
+    """One measured figure; ``target`` is met when ``value`` is at least it (or at most, if ``at_most``)."""
+
+    flow: str
+    name: str
+    value: float
+    unit: str
+    target: float | None = None
+    at_most: bool = False
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        met = self.value <= self.target if self.at_most else self.value >= self.target
+        return "PASS" if met else "MISS"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "verdict": self.verdict}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` (0-100) percentile by nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+async def produce_all(bootstrap: str, topic: str, items: Iterable[tuple[bytes, bytes]]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    count = 0
+    try:
+        pending = []
+        for key, value in items:
+            pending.append(await producer.send(topic, value, key))
+            count += 1
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return count
+
+
+async def flex_token(http: httpx.AsyncClient) -> str:
+    """A bearer token from the sandbox, the way a naive client would get one."""
+    key = os.environ.get("FLEXBRIDGE_FLEX__APP_KEY", DEV_KEY)
+    secret = os.environ.get("FLEXBRIDGE_FLEX__APP_SECRET", DEV_SECRET)
+    answer = await http.post("oauth2/token", json={"AppKey": key, "AppSecret": secret})
+    answer.raise_for_status()
+    token: str = answer.json()["accessToken"]
+    return token
+
+
+async def metric_total(http: httpx.AsyncClient, url: str, name: str, **labels: str) -> float:
+    """The sum of a Prometheus counter's samples whose labels include ``labels``."""
+    text = (await http.get(url)).text
+    total = 0.0
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all(w in line for w in wanted):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str, every: float = 0.1) -> float:
+    """Poll ``check`` until true; the monotonic time it first was. Raises TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return time.monotonic()
+        await asyncio.sleep(every)
+    raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident set (``VmRSS``) or its peak (``VmHWM``) in MB, from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")

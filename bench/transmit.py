@@ -1,0 +1,114 @@
+"""Approvals/s from ``payments.approved`` to an answered ``/v1/transmit``, Flex answering in 50 ms.
+
+Baselines in the same run: (a) a naive consumer (one event at a time: consume, POST, commit);
+(b) the ceiling: a bare httpx loop posting the same bodies at the same concurrency, no Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from bench.common import Figure, flex_token, metric_total, produce_all, until
+from consumers.flows import Defaults, transmit_body
+from schemas.events import validate_payment_event
+from streams.local_stack import DEV_MID, LocalStack, RunningWorker
+from streams.traffic import make_event
+
+__all__ = ["approvals", "bench_transmit"]
+
+LATENCY_MS = 50
+CONCURRENCY = 256  # flexbridge's default FLEXBRIDGE_PIPELINE__MAX_IN_FLIGHT
+
+
+def approvals(count: int, seed: int) -> list[tuple[bytes, bytes]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        order = f"ORD-B{seed}-{i:07d}"
+        out.append((order.encode(), orjson.dumps(make_event("approval", order, rng))))
+    return out
+
+
+def _body(value: bytes) -> dict[str, Any]:
+    return transmit_body(validate_payment_event(orjson.loads(value)), Defaults(DEV_MID, None, 14))
+
+
+async def _bare_loop(base_url: str, events: list[tuple[bytes, bytes]]) -> float:
+    bodies = [_body(v) for _, v in events]
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as http:
+        headers = {"Authorization": f"Bearer {await flex_token(http)}"}
+        queue = iter(bodies)
+
+        async def lane() -> None:
+            for body in queue:
+                (await http.post("transmit", json=body, headers=headers)).raise_for_status()
+
+        started = time.monotonic()
+        await asyncio.gather(*(lane() for _ in range(CONCURRENCY)))
+        return len(bodies) / (time.monotonic() - started)
+
+
+async def _naive(stack: LocalStack, topic: str, count: int) -> float:
+    await produce_all(stack.bootstrap, topic, approvals(count, seed=2))
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=stack.bootstrap,
+        group_id="bench-naive",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            headers = {"Authorization": f"Bearer {await flex_token(http)}"}
+            started = time.monotonic()
+            for _ in range(count):
+                record = await consumer.getone()
+                answer = await http.post("transmit", json=_body(record.value or b""), headers=headers)
+                answer.raise_for_status()
+                await consumer.commit()
+            return count / (time.monotonic() - started)
+    finally:
+        await consumer.stop()
+
+
+async def _flexbridge(stack: LocalStack, worker: RunningWorker, topic: str, count: int) -> float:
+    events = approvals(count, seed=3)
+    async with httpx.AsyncClient(timeout=10) as http:
+        started = time.monotonic()
+        await produce_all(stack.bootstrap, topic, events)
+
+        async def finished() -> bool:
+            done = await metric_total(
+                http, worker.url + "/metrics", "flexbridge_events_out_total", topic=topic
+            )
+            return done >= count
+
+        ended = await until(finished, 300, f"{count} approvals transmitted", every=0.05)
+    return count / (ended - started)
+
+
+async def bench_transmit(stack: LocalStack, worker: RunningWorker, topic: str, count: int) -> list[Figure]:
+    async with httpx.AsyncClient(base_url=stack.sandbox_root, timeout=10) as http:
+        await http.post("_sandbox/faults", json={"latencyMs": LATENCY_MS, "paths": ["/v1/transmit"]})
+        try:
+            bare = await _bare_loop(stack.base_url, approvals(count, seed=1))
+            naive = await _naive(stack, "bench.naive", max(40, count // 50))
+            ours = await _flexbridge(stack, worker, topic, count)
+        finally:
+            await http.delete("_sandbox/faults")
+    return [
+        Figure("transmit", "flexbridge", ours, "events/s", note=f"{count} approvals, {LATENCY_MS} ms Flex"),
+        Figure("transmit", "naive consumer (a)", naive, "events/s"),
+        Figure("transmit", f"bare httpx loop, {CONCURRENCY} in flight (b)", bare, "events/s"),
+        Figure("transmit", "flexbridge / naive", ours / naive, "x", target=20),
+        Figure("transmit", "flexbridge / bare loop", ours / bare, "x", target=0.8),
+    ]
