@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from schemas.settings import KafkaSettings
 
-__all__ = ["client_options", "make_producer"]
+__all__ = ["caught_up", "client_options", "make_producer", "read_to_end", "read_topic"]
 
 
 def client_options(k: KafkaSettings) -> dict[str, Any]:
@@ -36,3 +37,49 @@ def make_producer(k: KafkaSettings, **extra: Any) -> AIOKafkaProducer:
         linger_ms=2,
         **extra,
     )
+
+
+async def caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
+    """Whether the consumer has read ``tp`` up to ``end`` (a ListOffsets answer) and its high watermark.
+
+    Both, because the embedded broker's ListOffsets answers one past the *first* record of the
+    last batch: trusting it alone stops short whenever several records were produced in one batch.
+    """
+    if end == 0:
+        return True
+    highwater = consumer.highwater(tp)
+    return highwater is not None and await consumer.position(tp) >= max(end, highwater)
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer, tps: Collection[TopicPartition]
+) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]:
+    """Records of the assigned ``tps`` from their positions up to the end they had when called."""
+    ends = await consumer.end_offsets(list(tps))
+    todo = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
+    while todo:
+        for tp, records in (await consumer.getmany(*todo, timeout_ms=500)).items():
+            yield tp, records
+        todo = {tp for tp in todo if not await caught_up(consumer, tp, ends[tp])}
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record currently in ``topic`` (all partitions, from the beginning up to the end)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[ConsumerRecord[bytes, bytes]] = []
+        async for _tp, records in read_to_end(consumer, tps):
+            out.extend(records)
+        return out
+    finally:
+        await consumer.stop()

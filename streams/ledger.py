@@ -16,7 +16,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.settings import Settings
-from streams.kafka import client_options
+from streams.kafka import client_options, read_to_end
 
 __all__ = ["Ledger"]
 
@@ -72,17 +72,13 @@ class Ledger:
         await reader.start()
         try:
             reader.assign(tps)
-            ends = await reader.end_offsets(tps)
             for tp in tps:
                 reader.seek(tp, self._positions.get(tp.partition, 0))
-            todo = {tp for tp in tps if ends[tp] > self._positions.get(tp.partition, 0)}
-            while todo:
-                batches = await reader.getmany(*todo, timeout_ms=500)
-                for tp, records in batches.items():
-                    for rec in records:
-                        if rec.key is not None and rec.value is not None:
-                            self._entries[rec.key.decode()] = orjson.loads(rec.value)
-                        self._positions[tp.partition] = rec.offset + 1
-                todo = {tp for tp in todo if self._positions.get(tp.partition, 0) < ends[tp]}
+            async for _tp, records in read_to_end(reader, tps):
+                for rec in records:
+                    if rec.key is not None and rec.value is not None:
+                        self._entries[rec.key.decode()] = orjson.loads(rec.value)
+            for tp in tps:
+                self._positions[tp.partition] = await reader.position(tp)
         finally:
             await reader.stop()

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
+from streams.kafka import read_topic
 from streams.procs import Child
 
 T = TypeVar("T")
@@ -91,31 +92,21 @@ async def produce(
         await producer.stop()
 
 
-async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record currently in ``topic`` (all partitions, from the beginning up to the end)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[ConsumerRecord[bytes, bytes]] = []
-        todo = {tp for tp in tps if ends[tp] > 0}
-        while todo:
-            for _tp, records in (await consumer.getmany(*todo, timeout_ms=500)).items():
-                out.extend(records)
-            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
-        return out
-    finally:
-        await consumer.stop()
+read_all = read_topic  # every record currently in a topic (see streams/kafka.py)
 
 
 def values(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records if r.value is not None]
+
+
+async def run_flexbridge(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """Run one ``flexbridge`` command to completion with the stack's environment: (code, out, err)."""
+    import os
+    import subprocess
+
+    def run() -> subprocess.CompletedProcess[str]:
+        full = {**os.environ, **env, "COLUMNS": "200"}
+        return subprocess.run(flexbridge(*args), env=full, capture_output=True, text=True, timeout=timeout)
+
+    done = await asyncio.to_thread(run)
+    return done.returncode, done.stdout, done.stderr
