@@ -159,6 +159,10 @@ class NonceCache:
             self._expiry.popitem(last=False)
         return True
 
+    def discard(self, nonce: str) -> None:
+        """Forget ``nonce`` (lowercase), e.g. when its delivery was answered 503 and may be sent again."""
+        self._expiry.pop(nonce, None)
+
 
 @dataclass(frozen=True, slots=True)
 class _Parsed:

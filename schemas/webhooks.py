@@ -22,9 +22,9 @@ from pydantic.alias_generators import to_pascal
 from schemas.errors import InvalidEvent
 from schemas.events import describe_validation_error
 from schemas.keys import canonical_keys, field_aliases
-from schemas.status import Status
+from schemas.status import OrderStatus, Status, utcnow
 
-__all__ = ["STATUS_BY_EVENT", "FlexWebhook", "dedupe_key", "parse_webhook", "status_for"]
+__all__ = ["STATUS_BY_EVENT", "FlexWebhook", "dedupe_key", "order_status", "parse_webhook", "status_for"]
 
 # DESIGN.md §2.3; any other event (challenge.*, payout.* …) goes to ``flex.webhooks`` only.
 STATUS_BY_EVENT: Final[Mapping[str, Status]] = MappingProxyType(
@@ -147,3 +147,28 @@ def dedupe_key(w: FlexWebhook) -> str:
 def status_for(w: FlexWebhook) -> Status | None:
     """The OrderStatus ``status`` this webhook sets (DESIGN.md §2.3), or None for the other events."""
     return STATUS_BY_EVENT.get(w.event)
+
+
+def order_status(w: FlexWebhook) -> OrderStatus | None:
+    """The ``orders.status`` record of a webhook (source ``webhook``, ``eventId`` = its dedupe key).
+
+    None for events without a status (§2.3) and for a webhook without ``ExternalOrderId``: the
+    status topic is keyed by the merchant's order id (the body still goes to ``flex.webhooks``).
+    """
+    status = status_for(w)
+    if status is None or not w.external_order_id:
+        return None
+    detail: dict[str, Any] = {"webhookEvent": w.event, "isResent": w.is_resent, "isTestMode": w.is_test_mode}
+    if w.confirmation_id:
+        detail["confirmationId"] = w.confirmation_id
+    if w.event_data is not None:
+        detail["eventData"] = w.event_data
+    return OrderStatus(
+        order_id=w.external_order_id,
+        order_session_key=w.order_id,
+        status=status,
+        source="webhook",
+        event_id=dedupe_key(w),
+        occurred_at=w.time_stamp or utcnow(),
+        detail=detail,
+    )
