@@ -1,0 +1,136 @@
+"""What an OrderCommand should do, given what flexbridge knows about the order. Pure, no I/O.
+
+The checks mirror Flex's own rules (flex-api.md §2.7–2.9), so a command that cannot succeed is
+answered REJECTED at once with a clear reason instead of being sent to Flex.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from schemas.commands import OrderCommand
+from schemas.order_state import FlexOrderAmounts, OrderState
+from schemas.status import Status
+
+__all__ = ["Plan", "dollars", "needs_amounts", "plan_command", "session_of", "with_flex_amounts"]
+
+Action = Literal["refund", "cancel", "external-cancel", "capture", "reject", "already-cancelled"]
+
+_SETTLED: frozenset[Status] = frozenset({"APPROVED", "REFUNDED", "CHARGEBACK"})
+_CANCELLABLE: frozenset[Status] = frozenset(
+    {"PENDING", "SUBMITTED", "CAPTUREREQUIRED", "CHALLENGE", "FAILED"}
+)
+_STATUSES: frozenset[str] = frozenset(
+    {"SUBMITTED", "APPROVED", "DECLINED", "CHALLENGE", "CAPTUREREQUIRED", "EXPIRED", "CANCELLED", "REFUNDED"}
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    session: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    reason: str | None = None
+
+
+def dollars(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def session_of(command: OrderCommand, state: OrderState | None) -> str | None:
+    """The Flex order id: the command's own, else the one flexbridge learnt from /evaluate."""
+    return command.order_session_key or (state.order_session_key if state is not None else None)
+
+
+def needs_amounts(command: OrderCommand, state: OrderState | None) -> bool:
+    """A refund or capture must know the order's amounts; when flexbridge has not seen them
+    (e.g. an order known only by webhook), they are read from Flex first."""
+    if command.type == "cancel" or session_of(command, state) is None:
+        return False
+    return state is None or state.authorised_amount is None
+
+
+def with_flex_amounts(state: OrderState | None, order_id: str, flex: FlexOrderAmounts) -> OrderState:
+    """``state`` completed with Flex's view of the order's amounts (never lowering the refunds)."""
+    base = state or OrderState(order_id=order_id)
+    changes: dict[str, object] = {}
+    if flex.amount is not None:
+        changes["authorised_amount"] = flex.amount
+    if flex.captured_amount is not None:
+        changes["captured_amount"] = flex.captured_amount
+    if flex.refunded_amount is not None:
+        changes["refunded_amount"] = max(flex.refunded_amount, base.refunded_amount)
+    if flex.currency_code and base.currency is None:
+        changes["currency"] = flex.currency_code.upper()
+    name = (flex.status_name or "").upper()
+    if base.status is None and name in _STATUSES:
+        changes["status"] = name
+    if base.order_session_key is None and flex.id:
+        changes["order_session_key"] = flex.id
+    return base.model_copy(update=changes)
+
+
+def _reject(reason: str) -> Plan:
+    return Plan("reject", reason=reason)
+
+
+def _refund(command: OrderCommand, state: OrderState | None, session: str) -> Plan:
+    if state is None or state.authorised_amount is None:
+        return _reject("the order's amounts are not known, so the refund cannot be checked")
+    if state.status not in _SETTLED:
+        return _reject(f"order is {state.status}; only an approved (settled) order can be refunded")
+    left = state.refundable_amount
+    amount = command.amount if command.amount is not None else left
+    if left == 0:
+        return _reject(f"nothing left to refund: {dollars(state.refunded_amount)} already refunded")
+    if amount > left:
+        return _reject(
+            f"refund of {dollars(amount)} is above the remaining refundable amount {dollars(left)} "
+            f"(settled {dollars(state.settled_amount)}, refunded so far {dollars(state.refunded_amount)})"
+        )
+    return Plan("refund", session, amount, state.currency)
+
+
+def _cancel(state: OrderState | None, session: str | None) -> Plan:
+    status = state.status if state is not None else None
+    if status == "CANCELLED":
+        return Plan("already-cancelled", session)
+    if status in _SETTLED:
+        return _reject(f"order is {status} (completed): it can no longer be cancelled; ask for a refund")
+    if status is not None and status not in _CANCELLABLE and session is not None:
+        return _reject(f"order is {status}: there is nothing to cancel")
+    if session is None:
+        return Plan("external-cancel")  # only the merchant's order id is known
+    return Plan("cancel", session)
+
+
+def _capture(command: OrderCommand, state: OrderState | None, session: str) -> Plan:
+    if state is None or state.authorised_amount is None:
+        return _reject("the order's authorised amount is not known, so the capture cannot be checked")
+    if state.status != "CAPTUREREQUIRED":
+        return _reject(f"order is {state.status}; only a CAPTUREREQUIRED order can be captured")
+    amount = command.amount if command.amount is not None else state.authorised_amount
+    if amount != state.authorised_amount:
+        return _reject(
+            f"capture amount {dollars(amount)} must equal the authorised amount "
+            f"{dollars(state.authorised_amount)} (Flex has no partial capture)"
+        )
+    currency = (command.currency or state.currency or "").upper()
+    if not currency:
+        return _reject("currency unknown: give the command a currency")
+    if state.currency and currency != state.currency:
+        return _reject(f"capture currency {currency} differs from the order's {state.currency}")
+    return Plan("capture", session, amount, currency)
+
+
+def plan_command(command: OrderCommand, state: OrderState | None) -> Plan:
+    session = session_of(command, state)
+    if command.type == "cancel":
+        return _cancel(state, session)
+    if session is None:
+        return _reject(f"no orderSessionKey known for order {command.order_id}: give one in the command")
+    if command.type == "refund":
+        return _refund(command, state, session)
+    return _capture(command, state, session)

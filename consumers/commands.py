@@ -1,0 +1,184 @@
+"""The command flow: refund / cancel / capture an order at Flex, answered by one OrderStatus.
+
+A plain async function with the Flex client injected; it never raises for data or Flex answers.
+It returns the answer to publish and the changes the command made to the order, which the caller
+applies to the order state itself, at once (see ``consumers.order_machine.record_command``), so a
+second refund right after the first checks the new "refunded so far".
+
+Replays: ``/cancel`` and ``/capture`` carry ``idempotencyKey`` = ``command_key(commandId)``; a
+finished command is also recorded in the order state, and a replay republishes its recorded answer
+without calling Flex (that is what protects ``/refund``, which takes no key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, with_flex_amounts
+from consumers.flex_errors import FlexError, FlexRejected
+from consumers.keys import command_key
+from schemas.commands import OrderCommand
+from schemas.dlq import DlqReason
+from schemas.flex import CancelResponse, CaptureResponse, RefundResponse
+from schemas.order_state import CommandRecord, FlexOrderAmounts, OrderState
+from schemas.status import OrderStatus, Status
+
+__all__ = ["CommandClient", "CommandOutcome", "run_command"]
+
+
+class CommandClient(Protocol):
+    async def refund(
+        self, order_session_key: str, amount_cents: int, message: str | None = None
+    ) -> RefundResponse: ...
+    async def cancel(self, order_session_key: str, idempotency_key: str) -> CancelResponse: ...
+    async def external_cancel(self, order_id: str, idempotency_key: str) -> CancelResponse: ...
+    async def capture(
+        self, order_session_key: str, amount_cents: int, currency: str, idempotency_key: str
+    ) -> CaptureResponse: ...
+    async def order_amounts(self, order_session_key: str) -> FlexOrderAmounts: ...
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """``answer`` goes to ``orders.status``. ``record`` is set when the command is finished for good
+    (replays then repeat the answer); ``changes`` are OrderState fields the command set."""
+
+    answer: OrderStatus
+    record: CommandRecord | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    dead_letter: tuple[DlqReason, str] | None = None
+    replayed: bool = False  # finished before: the recorded answer, no Flex call
+
+
+def _answer(
+    command: OrderCommand,
+    status: Status,
+    *,
+    session: str | None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> OrderStatus:
+    return OrderStatus(
+        order_id=command.order_id,
+        order_session_key=session,
+        status=status,
+        source="command",
+        event_id=command.command_id,
+        reason=reason,
+        detail={"commandId": command.command_id, "command": command.type, **(detail or {})},
+    )
+
+
+def _finished(
+    command: OrderCommand, answer: OrderStatus, changes: dict[str, Any] | None = None
+) -> CommandOutcome:
+    record = CommandRecord(
+        type=command.type,
+        status=answer.status,
+        amount=command.amount,
+        answer=answer.model_dump(mode="json", by_alias=True),
+    )
+    return CommandOutcome(answer, record, changes or {})
+
+
+def _failed(
+    command: OrderCommand, session: str | None, exc: FlexError, detail: dict[str, Any]
+) -> CommandOutcome:
+    """Flex refused the request for good (REJECTED, finished) or could not be reached (FAILED:
+    not finished, so a redelivery or a redrive from the DLQ tries again)."""
+    if isinstance(exc, FlexRejected):
+        detail = {**detail, "httpStatus": exc.status_code, "errors": exc.errors}
+        answer = _answer(command, "REJECTED", session=session, reason=str(exc), detail=detail)
+        return _finished(command, answer)
+    answer = _answer(command, "FAILED", session=session, reason=str(exc), detail=detail)
+    reason: DlqReason = "flex-bad-response"
+    if exc.reason == "retries-exhausted":
+        reason = "retries-exhausted"
+    elif exc.reason == "flex-auth":
+        reason = "flex-auth"
+    return CommandOutcome(answer, dead_letter=(reason, str(exc)))
+
+
+async def _refund(
+    command: OrderCommand, plan: Plan, state: OrderState, flex: CommandClient
+) -> CommandOutcome:
+    assert plan.session is not None and plan.amount is not None
+    answer = await flex.refund(plan.session, plan.amount, command.message)
+    refunded = state.refunded_amount + plan.amount
+    left = max(state.settled_amount - refunded, 0)
+    detail = {
+        "amount": plan.amount,
+        "refundedAmount": refunded,
+        "refundableAmount": left,
+        "fullyRefunded": left == 0,
+        "transactionId": answer.transaction_id,
+    }
+    changes: dict[str, Any] = {"refunded_amount": refunded}
+    if left == 0:
+        changes["status"] = "REFUNDED"
+    return _finished(command, _answer(command, "REFUNDED", session=plan.session, detail=detail), changes)
+
+
+async def _capture(command: OrderCommand, plan: Plan, key: str, flex: CommandClient) -> CommandOutcome:
+    assert plan.session is not None and plan.amount is not None and plan.currency is not None
+    await flex.capture(plan.session, plan.amount, plan.currency, key)
+    detail = {"idempotencyKey": key, "amount": plan.amount, "currency": plan.currency, "captured": True}
+    changes = {"status": "APPROVED", "captured_amount": plan.amount, "currency": plan.currency}
+    return _finished(command, _answer(command, "APPROVED", session=plan.session, detail=detail), changes)
+
+
+async def _cancel(command: OrderCommand, plan: Plan, key: str, flex: CommandClient) -> CommandOutcome:
+    detail: dict[str, Any] = {"idempotencyKey": key}
+    if plan.session is not None:
+        await flex.cancel(plan.session, key)
+    else:
+        await flex.external_cancel(command.order_id, key)
+        detail["external"] = True
+    answer = _answer(command, "CANCELLED", session=plan.session, detail=detail)
+    return _finished(command, answer, {"status": "CANCELLED"})
+
+
+async def _call(command: OrderCommand, plan: Plan, state: OrderState, flex: CommandClient) -> CommandOutcome:
+    key = command_key(command.command_id)
+    try:
+        if plan.action == "refund":
+            return await _refund(command, plan, state, flex)
+        if plan.action == "capture":
+            return await _capture(command, plan, key, flex)
+        return await _cancel(command, plan, key, flex)
+    except FlexError as exc:
+        return _failed(command, plan.session, exc, {} if plan.action == "refund" else {"idempotencyKey": key})
+
+
+async def _synced(
+    command: OrderCommand, state: OrderState | None, session: str, flex: CommandClient
+) -> tuple[OrderState, dict[str, Any]]:
+    """``state`` completed with the amounts Flex has (``GET /v1/orders/{id}``), and those changes."""
+    known_status = state is not None and state.status is not None
+    synced = with_flex_amounts(state, command.order_id, await flex.order_amounts(session))
+    fields = {"authorised_amount", "captured_amount", "refunded_amount", "currency", "order_session_key"}
+    return synced, synced.model_dump(include=fields if known_status else {*fields, "status"})
+
+
+async def run_command(command: OrderCommand, state: OrderState | None, flex: CommandClient) -> CommandOutcome:
+    """Check ``command`` against ``state`` (reading the amounts from Flex if unknown), then act."""
+    if state is not None and command.command_id in state.commands:
+        recorded = state.commands[command.command_id]
+        return CommandOutcome(OrderStatus.model_validate(recorded.answer), recorded, replayed=True)
+    changes: dict[str, Any] = {}
+    session = session_of(command, state)
+    if needs_amounts(command, state) and session is not None:
+        try:
+            state, changes = await _synced(command, state, session, flex)
+        except FlexError as exc:
+            return _failed(command, session, exc, {"lookup": "GET /v1/orders/{id}"})
+    plan = plan_command(command, state)
+    if plan.action == "reject":
+        answer = _answer(command, "REJECTED", session=session, reason=plan.reason)
+        return _finished(command, answer, changes)
+    if plan.action == "already-cancelled":
+        answer = _answer(command, "CANCELLED", session=session, detail={"alreadyCancelled": True})
+        return _finished(command, answer, changes)
+    outcome = await _call(command, plan, state or OrderState(order_id=command.order_id), flex)
+    return CommandOutcome(outcome.answer, outcome.record, {**changes, **outcome.changes}, outcome.dead_letter)

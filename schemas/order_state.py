@@ -1,0 +1,99 @@
+"""OrderState: what flexbridge knows about one merchant order (the value of the ``orders`` table).
+
+Served by ``GET /orders/{orderId}`` and ``flexbridge order ORDER_ID``. Amounts are in cents.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from schemas.flex import FlexModel
+from schemas.status import Source, Status, utcnow
+
+__all__ = [
+    "CommandRecord",
+    "FlexOrderAmounts",
+    "HistoryEntry",
+    "OrderState",
+    "Verdict",
+]
+
+# applied: the status moved the order; confirmed: same status again (e.g. a webhook confirming
+# an /evaluate answer); answer: a command's REJECTED/FAILED reply, which leaves the order as it was;
+# illegal: refused by the state machine, flagged; duplicate: already seen, not recorded again.
+Verdict = Literal["applied", "confirmed", "answer", "illegal", "duplicate"]
+
+_wire = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class HistoryEntry(BaseModel):
+    model_config = _wire
+
+    at: datetime = Field(default_factory=utcnow)
+    status: Status
+    source: Source
+    event_id: str
+    verdict: Verdict
+    note: str | None = None
+
+
+class CommandRecord(BaseModel):
+    """A finished command: its answer (the OrderStatus JSON), republished as-is on a replay."""
+
+    model_config = _wire
+
+    type: str
+    status: Status
+    amount: int | None = None
+    answer: dict[str, Any]
+
+
+class OrderState(BaseModel):
+    model_config = _wire
+
+    order_id: str
+    order_session_key: str | None = None
+    status: Status | None = None
+    currency: str | None = None
+    authorised_amount: int | None = None
+    captured_amount: int = 0
+    refunded_amount: int = 0
+    flagged: bool = False
+    flags: tuple[str, ...] = ()
+    commands: dict[str, CommandRecord] = Field(default_factory=dict)
+    history: tuple[HistoryEntry, ...] = ()
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def settled_amount(self) -> int:
+        """What can be refunded in total: the captured amount, or the whole of an approved order."""
+        if self.captured_amount:
+            return self.captured_amount
+        if self.status in ("APPROVED", "REFUNDED", "CHARGEBACK"):
+            return self.authorised_amount or 0
+        return 0
+
+    @property
+    def refundable_amount(self) -> int:
+        return max(self.settled_amount - self.refunded_amount, 0)
+
+    def view(self) -> dict[str, Any]:
+        """The JSON served by ``GET /orders/{orderId}`` (adds ``refundableAmount``)."""
+        body = self.model_dump(mode="json", by_alias=True)
+        body["refundableAmount"] = self.refundable_amount if self.authorised_amount is not None else None
+        return body
+
+
+class FlexOrderAmounts(FlexModel):
+    """The amounts of ``GET /v1/orders/{id}`` (cents) that the command checks need."""
+
+    id: str | None = None
+    status_name: str | None = None
+    amount: int | None = None
+    captured_amount: int | None = None
+    refunded_amount: int | None = None
+    currency_code: str | None = None

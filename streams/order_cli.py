@@ -1,0 +1,90 @@
+"""``flexbridge order ORDER_ID``: an order's current state and history, asked of a running worker.
+
+Exit codes: 0 shown; 1 unknown order; 2 the worker could not answer (unreachable, not ready).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+__all__ = ["add_order_parser", "render_order"]
+
+
+def _default_url() -> str:
+    return f"http://127.0.0.1:{os.environ.get('FLEXBRIDGE_WEB__PORT', '6066')}"
+
+
+def _money(cents: Any, currency: Any) -> str:
+    if not isinstance(cents, int):
+        return "?"
+    return f"{cents // 100}.{cents % 100:02d} {currency or ''}".rstrip()
+
+
+def render_order(body: dict[str, Any]) -> str:
+    """The human view: summary lines, then the history, oldest first."""
+    cur = body.get("currency")
+    lines = [
+        f"order         {body.get('orderId')}",
+        f"flex order    {body.get('orderSessionKey') or '-'}",
+        f"status        {body.get('status') or '-'}" + ("   (FLAGGED)" if body.get("flagged") else ""),
+        f"authorised    {_money(body.get('authorisedAmount'), cur)}",
+        f"captured      {_money(body.get('capturedAmount'), cur)}",
+        f"refunded      {_money(body.get('refundedAmount'), cur)}",
+        f"refundable    {_money(body.get('refundableAmount'), cur)}",
+        "history:",
+    ]
+    for entry in body.get("history") or []:
+        note = f"  {entry['note']}" if entry.get("note") else ""
+        lines.append(
+            f"  {entry['at']}  {entry['status']:<15} {entry['source']:<8} {entry['verdict']:<9} "
+            f"{entry['eventId']}{note}"
+        )
+    for flag in body.get("flags") or []:
+        lines.append(f"flag: {flag}")
+    return "\n".join(lines)
+
+
+def _order(args: argparse.Namespace) -> int:
+    url = f"{args.url.rstrip('/')}/orders/{quote(args.order_id, safe='')}"
+    try:
+        response = httpx.get(url, timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        print(
+            f"flexbridge: cannot reach the worker at {args.url} ({type(exc).__name__}); "
+            "is it running? (--url or FLEXBRIDGE_WEB__PORT)",
+            file=sys.stderr,
+        )
+        return 2
+    if response.status_code == 404:
+        print(f"flexbridge: unknown order {args.order_id}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(
+            f"flexbridge: the worker answered HTTP {response.status_code}: {response.text[:300]}",
+            file=sys.stderr,
+        )
+        return 2
+    body = response.json()
+    if args.json:
+        print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render_order(body))
+    return 0
+
+
+def add_order_parser(sub: Any) -> None:
+    order = sub.add_parser("order", help="show an order's current state and history")
+    order.add_argument("order_id", metavar="ORDER_ID", help="the merchant order id")
+    order.add_argument(
+        "--url", default=_default_url(), help="a worker's web server (default: FLEXBRIDGE_WEB__PORT)"
+    )
+    order.add_argument("--json", action="store_true", help="print the raw JSON")
+    order.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the worker")
+    order.set_defaults(run=_order)
