@@ -1,0 +1,189 @@
+"""The sandbox's SFTP server (asyncssh): what Flex gives a merchant for batch files.
+
+- Keys live in the state directory: ``ssh_host_ed25519_key`` (the server's host key, kept across
+  restarts), ``known_hosts`` (for clients; rewritten with the port on every start) and a
+  development client key pair ``client_key`` / ``client_key.pub``, authorised for user
+  ``merchant`` unless ``--sftp-authorized-key`` names another public key.
+- Public-key authentication only, and only from the source addresses of ``sftp_allowed_ips``
+  (Flex whitelists a merchant's key and IP).
+- Each user is chrooted to ``<state>/sftp/<user>/`` holding ``inbound/`` and ``outbound/``.
+- ``SftpFaults`` can cut a connection after it has written some bytes (an upload dropped midway).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+
+from .config import SandboxConfig
+
+__all__ = ["SftpFaults", "SftpServer", "SftpUser", "start_sftp"]
+
+HOST_KEY = "ssh_host_ed25519_key"
+CLIENT_KEY = "client_key"
+KNOWN_HOSTS = "known_hosts"
+
+
+@dataclass(slots=True)
+class SftpFaults:
+    """``drop_after_bytes``: abort the next ``times`` connections once they wrote that many bytes."""
+
+    drop_after_bytes: int | None = None
+    times: int = 0
+    dropped: int = 0
+
+    def wire(self) -> dict[str, int | None]:
+        return {"dropAfterBytes": self.drop_after_bytes, "times": self.times, "dropped": self.dropped}
+
+
+@dataclass(frozen=True, slots=True)
+class SftpUser:
+    name: str
+    root: Path
+    key: asyncssh.SSHKey
+
+    @property
+    def inbound(self) -> Path:
+        return self.root / "inbound"
+
+    @property
+    def outbound(self) -> Path:
+        return self.root / "outbound"
+
+
+def _key_pair(path: Path) -> asyncssh.SSHKey:
+    if path.exists():
+        return asyncssh.read_private_key(path)
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=f"flexbridge-sandbox-{path.name}")
+    key.write_private_key(path)
+    path.chmod(0o600)
+    key.write_public_key(path.with_name(path.name + ".pub"))
+    return key
+
+
+class _Session(asyncssh.SFTPServer):
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], root: Path, server: SftpServer) -> None:
+        super().__init__(chan, chroot=str(root).encode())
+        self._server = server
+        self._written = 0
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        self._written += len(data)
+        f = self._server.faults
+        if f.times > 0 and f.drop_after_bytes is not None and self._written > f.drop_after_bytes:
+            f.times -= 1
+            f.dropped += 1
+            self.connection.abort()
+            raise asyncssh.SFTPConnectionLost("connection dropped by the sandbox (fault injection)")
+        written = super().write(file_obj, offset, data)
+        assert isinstance(written, int)  # the local-file implementation is synchronous
+        return written
+
+
+class _Auth(asyncssh.SSHServer):
+    def __init__(self, server: SftpServer) -> None:
+        self._server = server
+        self._peer: str | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        peer = conn.get_extra_info("peername")
+        self._peer = str(peer[0]) if peer else None
+
+    def begin_auth(self, username: str) -> bool:
+        if self._peer not in self._server.allowed_ips:
+            raise asyncssh.PermissionDenied(f"source address {self._peer} is not allowed")
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        user = self._server.users.get(username)
+        return user is not None and user.key.public_data == key.public_data
+
+
+@dataclass(slots=True)
+class SftpServer:
+    state_dir: Path
+    users: dict[str, SftpUser]
+    allowed_ips: frozenset[str]
+    faults: SftpFaults = field(default_factory=SftpFaults)
+    port: int = 0
+    host: str = "127.0.0.1"
+    _acceptor: asyncssh.SSHAcceptor | None = None
+    _owned_dir: bool = False
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / KNOWN_HOSTS
+
+    @property
+    def client_key(self) -> Path:
+        return self.state_dir / CLIENT_KEY
+
+    def session(self, chan: asyncssh.SSHServerChannel[bytes]) -> _Session:
+        user = self.users[chan.get_extra_info("username")]
+        return _Session(chan, user.root, self)
+
+    def clear(self) -> None:
+        """Empty every user's folders (the sandbox reset) and clear the faults."""
+        for user in self.users.values():
+            for folder in (user.inbound, user.outbound):
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True, exist_ok=True)
+        self.faults = SftpFaults()
+
+    async def close(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+            self._acceptor = None
+        if self._owned_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _users(config: SandboxConfig, state_dir: Path) -> dict[str, SftpUser]:
+    client = _key_pair(state_dir / CLIENT_KEY)
+    key = asyncssh.read_public_key(config.sftp_authorized_key) if config.sftp_authorized_key else client
+    root = state_dir / "sftp" / config.sftp_username
+    for folder in ("inbound", "outbound"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    return {config.sftp_username: SftpUser(config.sftp_username, root, key)}
+
+
+async def start_sftp(config: SandboxConfig) -> SftpServer:
+    """Start listening on ``config.host``/``config.sftp_port`` (0 = a free port)."""
+    owned = config.state_dir is None
+    state_dir = (
+        Path(tempfile.mkdtemp(prefix="flexbridge-sandbox-")) if owned else Path(config.state_dir or ".")
+    )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    host_key = _key_pair(state_dir / HOST_KEY)
+    server = SftpServer(state_dir, _users(config, state_dir), frozenset(config.sftp_allowed_ips))
+    server._owned_dir = owned
+    try:
+        server._acceptor = await asyncssh.listen(
+            config.host,
+            config.sftp_port or 0,
+            server_host_keys=[host_key],
+            server_factory=lambda: _Auth(server),
+            sftp_factory=server.session,
+            allow_scp=False,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await server.close()
+        raise
+    server.host, server.port = config.host, server._acceptor.get_port()
+    public = host_key.export_public_key("openssh").decode().strip()
+    hosts = f"[{server.host}]:{server.port},[localhost]:{server.port}"
+    server.known_hosts.write_text(f"{hosts} {public}\n")
+    return server

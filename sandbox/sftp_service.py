@@ -1,0 +1,161 @@
+"""The running SFTP side of the sandbox: server, inbound scanner, delayed outcomes, inspection routes.
+
+``GET /_sandbox/batches`` lists the batch files processed (name, kind, records, accepted, rejected,
+file-level error, response file) and ``GET|POST|DELETE /_sandbox/sftp/faults`` shows, sets or
+clears ``{"dropAfterBytes": N, "times": K}`` (cut the next K connections once they wrote N bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .config import SandboxConfig
+from .orders import FlexStatus
+from .sftp_batches import process_file, ready_files
+from .sftp_server import SftpFaults, SftpServer, start_sftp
+from .state import STATE, SandboxState
+from .wire import json_response
+
+__all__ = ["SFTP", "SftpService", "SftpSlot", "install_sftp", "routes"]
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+class SftpService:
+    def __init__(self, config: SandboxConfig, state: SandboxState, server: SftpServer) -> None:
+        self.config = config
+        self.state = state
+        self.server = server
+        self.log: list[dict[str, Any]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scanner = asyncio.create_task(self._scan(), name="sandbox-sftp-scan")
+
+    async def _scan(self) -> None:
+        while True:
+            for user in self.server.users.values():
+                for path in ready_files(user.inbound):
+                    self._process(user.name, path)
+            await asyncio.sleep(self.config.sftp_scan_interval_seconds)
+
+    def _process(self, user: str, path: Any) -> None:
+        settle: list[tuple[str, str | None]] = []
+        try:
+            entry = process_file(self.state, path, settle)
+        except OSError as exc:  # e.g. replaced by a re-upload while we read it: next scan retries
+            log.warning("batch file %s not processed yet: %s", path.name, exc)
+            return
+        self.log.append({"user": user, **entry})
+        if settle:
+            task = asyncio.create_task(self._settle(settle))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, orders: list[tuple[str, str | None]]) -> None:
+        """After the compressed retry window, move still-SUBMITTED orders to APPROVED or EXPIRED."""
+        await self.state.pause(self.config.sftp_settle_seconds)
+        approve = set(self.config.approve_last4)
+        book = self.state.orders
+        for key, last4 in orders:
+            order = book.get(key)
+            if order is None or order.status != "SUBMITTED":
+                continue
+            final: FlexStatus = "APPROVED" if last4 in approve else "EXPIRED"
+            book.put(
+                order.record(
+                    "batch-outcome",
+                    final,
+                    detail="card on the approve-list" if final == "APPROVED" else "retry window ended",
+                )
+            )
+
+    def reset(self) -> None:
+        self.log.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        self.server.clear()
+
+    async def close(self) -> None:
+        for task in [self._scanner, *self._tasks]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.server.close()
+
+
+@dataclass(slots=True)
+class SftpSlot:
+    """Where the aiohttp app finds the SFTP service once it is started (None without --sftp-port)."""
+
+    service: SftpService | None = None
+
+
+SFTP: web.AppKey[SftpSlot] = web.AppKey("sandbox_sftp", SftpSlot)
+
+
+def install_sftp(app: web.Application) -> None:
+    """Give ``app`` its SFTP slot, and with ``sftp_port`` set, start/stop the server with the app."""
+    slot = app[SFTP] = SftpSlot()
+    state = app[STATE]
+    if state.config.sftp_port is None:
+        return
+
+    async def start(_: web.Application) -> None:
+        server = await start_sftp(state.config)
+        slot.service = SftpService(state.config, state, server)
+        state.on_reset.append(slot.service.reset)
+
+    async def stop(_: web.Application) -> None:
+        if slot.service is not None:
+            await slot.service.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+def _service(request: web.Request) -> SftpService:
+    service = request.app[SFTP].service
+    if service is None:
+        raise web.HTTPNotFound(
+            text='{"error": "the SFTP server is not running (start with --sftp-port)"}',
+            content_type="application/json",
+        )
+    return service
+
+
+@routes.get("/_sandbox/batches")
+async def batches(request: web.Request) -> web.Response:
+    return json_response({"batches": _service(request).log})
+
+
+@routes.get("/_sandbox/sftp/faults")
+async def get_sftp_faults(request: web.Request) -> web.Response:
+    return json_response(_service(request).server.faults.wire())
+
+
+@routes.post("/_sandbox/sftp/faults")
+async def set_sftp_faults(request: web.Request) -> web.Response:
+    service = _service(request)
+    try:
+        body = orjson.loads(await request.read() or b"{}")
+        after, times = body.get("dropAfterBytes"), body.get("times", 1)
+        if not isinstance(after, int) or not isinstance(times, int) or after < 0 or times < 0:
+            raise ValueError("dropAfterBytes and times must be non-negative integers")
+    except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
+        return json_response({"error": str(exc)}, status=400)
+    service.server.faults = SftpFaults(drop_after_bytes=after, times=times)
+    return json_response(service.server.faults.wire())
+
+
+@routes.delete("/_sandbox/sftp/faults")
+async def clear_sftp_faults(request: web.Request) -> web.Response:
+    service = _service(request)
+    service.server.faults = SftpFaults()
+    return json_response(service.server.faults.wire())

@@ -1,0 +1,259 @@
+"""The SFTP batch path on the real broker and the sandbox's SFTP server (both over TCP/SSH)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from consumers.batch_files import SealedBatch
+from consumers.flex import FlexClient
+from sandbox import DEV_APP_KEY, DEV_APP_SECRET, DEV_MID, RunningSandbox, SandboxConfig, start_sandbox
+from schemas.settings import Settings
+from streams.batch_path import BatchPath
+from streams.broker import EmbeddedBroker
+from streams.metrics import Metrics
+from streams.topics import ensure_topics
+from streams.traffic import make_event
+from tests.support import produce, read_all, unique, values, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def sftp_sandbox(tmp_path: Path) -> AsyncIterator[RunningSandbox]:
+    config = SandboxConfig(sftp_port=0, state_dir=tmp_path / "sandbox", sftp_settle_seconds=0.5)
+    running = await start_sandbox(config)
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+def settings_for(broker: EmbeddedBroker, sandbox: RunningSandbox, **batch: Any) -> Settings:
+    assert sandbox.sftp is not None
+    server, tag = sandbox.sftp.server, unique("b")
+    topics = {
+        n: f"{tag}.{n}" for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
+    }
+    return Settings.model_validate(
+        {
+            "kafka": {"bootstrap_servers": broker.bootstrap, "group_id": tag, "enable_idempotence": False}
+            | {"topic_partitions": 2, "session_timeout_ms": 3000, "rebalance_timeout_ms": 3000}
+            | {"heartbeat_interval_ms": 300},
+            "topics": topics,
+            "flex": {
+                "base_url": sandbox.url,
+                "app_key": DEV_APP_KEY,
+                "app_secret": DEV_APP_SECRET,
+                "mid": DEV_MID,
+            },
+            "sftp": {"port": server.port, "key_path": server.client_key, "known_hosts": server.known_hosts}
+            | {"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
+            "batch": {"poll_interval_seconds": 0.2, "min_age_seconds": 0, "max_age_seconds": 1.0} | batch,
+            "pipeline": {"commit_interval_seconds": 0.2},
+        }
+    )
+
+
+class Running:
+    """One worker's batch path (consumer, uploader, poller) in this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=2)
+        self.flex = FlexClient(settings.flex)
+        self.path: BatchPath | None = None
+
+    async def __aenter__(self) -> BatchPath:
+        await ensure_topics(self.settings)
+        await self.producer.start()
+        self.path = BatchPath(
+            self.settings, token=self.flex.ensure_token, producer=self.producer, metrics=Metrics()
+        )
+        await self.path.start()
+        return self.path
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.path is not None:
+            await self.path.stop()
+        await self.producer.stop()
+        await self.flex.aclose()
+
+
+def mit(order_id: str) -> dict[str, Any]:
+    event = make_event("mit-rebill", order_id, random.Random(order_id))
+    assert isinstance(event, dict)
+    return event
+
+
+async def publish_mit(settings: Settings, order_ids: list[str], partition_key: str | None = None) -> None:
+    items: list[tuple[str | None, Any]] = [(partition_key or o, mit(o)) for o in order_ids]
+    await produce(settings.kafka.bootstrap_servers, settings.topics.declined, items)
+
+
+async def statuses(settings: Settings) -> list[dict[str, Any]]:
+    return values(await read_all(settings.kafka.bootstrap_servers, settings.topics.status))
+
+
+async def until_statuses(
+    settings: Settings, status: str, count: int, timeout: float = 20
+) -> list[dict[str, Any]]:
+    async def enough() -> list[dict[str, Any]] | None:
+        found = [s for s in await statuses(settings) if s["status"] == status]
+        return found if len(found) >= count else None
+
+    return await wait_for(enough, timeout, f"{count} {status} statuses", every=0.2)
+
+
+def log_of(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    assert sandbox.sftp is not None
+    return sandbox.sftp.log
+
+
+async def test_files_rotate_by_count_and_by_the_clock_and_every_record_comes_back(
+    broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
+) -> None:
+    settings = settings_for(broker, sftp_sandbox, max_records=3, max_age_seconds=1.0)
+    orders = [f"M-{i}" for i in range(7)]
+    async with Running(settings) as path:
+        await wait_for(lambda: _true(path.consumer.joined.is_set()), 30, "the batch consumer to join")
+        # one key → one partition; CIT declines on the same topic are left to the real-time bridge
+        cit = make_event("cit-challenge", "C-1", random.Random(1))
+        await produce(settings.kafka.bootstrap_servers, settings.topics.declined, [("K", cit)])
+        await publish_mit(settings, orders, partition_key="K")
+        submitted = await until_statuses(settings, "SUBMITTED", 7)
+    files = log_of(sftp_sandbox)
+    assert sorted(f["records"] for f in files) == [1, 3, 3]  # 3 + 3 by count, 1 by the clock
+    assert all(f["error"] is None and f["accepted"] == f["records"] for f in files)
+    pending = [s for s in await statuses(settings) if s["status"] == "PENDING"]
+    assert sorted(s["orderId"] for s in pending) == orders and all(s["source"] == "batch" for s in pending)
+    assert sorted(s["orderId"] for s in submitted) == orders
+    event_ids = {s["orderId"]: s["eventId"] for s in pending}
+    assert all(s["orderSessionKey"] and s["eventId"] == event_ids[s["orderId"]] for s in submitted)
+    assert {o.order_id for o in sftp_sandbox.state.orders.all()} == set(orders)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_connection_dropped_mid_upload_delivers_the_batch_exactly_once(
+    broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
+) -> None:
+    assert sftp_sandbox.sftp is not None
+    sftp_sandbox.sftp.server.faults.drop_after_bytes = 2000
+    sftp_sandbox.sftp.server.faults.times = 2
+    settings = settings_for(broker, sftp_sandbox, max_records=5)
+    orders = [f"D-{i}" for i in range(5)]
+    async with Running(settings):
+        await publish_mit(settings, orders, partition_key="K")
+        await until_statuses(settings, "SUBMITTED", 5)
+    assert sftp_sandbox.sftp.server.faults.dropped == 2
+    files = log_of(sftp_sandbox)
+    assert [(f["records"], f["accepted"], f["error"]) for f in files] == [
+        (5, 5, None)
+    ]  # no partial file seen
+    assert sorted(o.order_id for o in sftp_sandbox.state.orders.all()) == orders
+
+
+async def test_a_worker_killed_between_upload_and_commit_re_uploads_the_same_file(
+    broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
+) -> None:
+    settings = settings_for(broker, sftp_sandbox, max_records=4, drain_timeout_seconds=0.5)
+    orders = [f"K-{i}" for i in range(4)]
+    uploads: list[SealedBatch] = []
+    stuck = asyncio.Event()
+
+    async def die_before_commit(sealed: SealedBatch) -> None:
+        uploads.append(sealed)
+        stuck.set()
+        await asyncio.Event().wait()  # never returns: the commit never happens
+
+    first = Running(settings)
+    async with first as path:
+        path.consumer.uploader.on_uploaded = die_before_commit
+        await publish_mit(settings, orders, partition_key="K")
+        await asyncio.wait_for(stuck.wait(), 30)
+    async with Running(settings) as path:
+        path.consumer.uploader.on_uploaded = _record(uploads)
+        await until_statuses(settings, "SUBMITTED", 4)
+    assert len(uploads) == 2
+    assert uploads[0].name == uploads[1].name
+    assert uploads[0].manifest.records_sha256 == uploads[1].manifest.records_sha256
+    body = [orjson.loads(u.data)["records"] for u in uploads]
+    assert body[0] == body[1]  # same records, same order, same idempotency keys
+    assert sorted(o.order_id for o in sftp_sandbox.state.orders.all()) == orders  # no duplicate order
+
+
+def _record(into: list[SealedBatch]) -> Any:
+    async def hook(sealed: SealedBatch) -> None:
+        into.append(sealed)
+
+    return hook
+
+
+async def test_partition_revocation_mid_batch_loses_and_duplicates_nothing(
+    broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
+) -> None:
+    settings = settings_for(broker, sftp_sandbox, max_records=2000, max_age_seconds=3.0)
+    orders = [f"V-{i}" for i in range(40)]
+    async with Running(settings) as one:
+        await wait_for(lambda: _true(one.consumer.joined.is_set()), 30, "the first consumer to join")
+        await publish_mit(settings, orders)
+
+        async def buffered() -> bool:
+            return one.consumer.stats()["open_files"] == 2
+
+        await wait_for(buffered, 20, "both partitions to hold an open file")
+        async with Running(settings) as two:  # joining takes a partition away mid-batch
+            await wait_for(lambda: _true(two.consumer.joined.is_set()), 30, "the second consumer to join")
+            await until_statuses(settings, "SUBMITTED", 40, timeout=30)
+    found = Counter(o.order_id for o in sftp_sandbox.state.orders.all())
+    assert sorted(found) == sorted(orders) and set(found.values()) == {1}
+    submitted = Counter(s["orderId"] for s in await statuses(settings) if s["status"] == "SUBMITTED")
+    assert sorted(submitted) == sorted(orders)
+
+
+async def test_a_malformed_response_file_goes_to_error_and_the_poller_goes_on(
+    broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
+) -> None:
+    assert sftp_sandbox.sftp is not None
+    outbound = sftp_sandbox.sftp.server.users["merchant"].outbound
+    settings = settings_for(broker, sftp_sandbox, max_records=2)
+    bad = "evaluate_" + settings.topics.declined + "_p0000_o000000999999.response.csv"
+    (outbound / bad).write_bytes(b"this is not,the expected header\n1,2\n")
+    async with Running(settings) as path:
+        await publish_mit(settings, ["G-1", "G-2"], partition_key="K")
+        await until_statuses(settings, "SUBMITTED", 2)
+
+        async def moved() -> bool:
+            return (outbound / "error" / bad).exists()
+
+        await wait_for(moved, 10, "the malformed file to move to error/")
+        assert path.poller.failed_files == 1
+    assert len(list((outbound / "done").iterdir())) == 1 and not (outbound / bad).exists()
+
+
+async def test_missing_results_become_failed_statuses(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    config = SandboxConfig(sftp_port=0, state_dir=tmp_path / "s", sftp_scan_interval_seconds=3600)
+    sandbox = await start_sandbox(config)  # never processes inbound: no result ever comes back
+    try:
+        settings = settings_for(broker, sandbox, max_records=3, result_timeout_seconds=1.0)
+        async with Running(settings) as path:
+            await publish_mit(settings, ["N-1", "N-2", "N-3"], partition_key="K")
+            failed = await until_statuses(settings, "FAILED", 3)
+            assert path.poller.missing == 3
+            assert b"flexbridge_batch_missing_results_total 3.0" in path.consumer.metrics.render()
+    finally:
+        await sandbox.close()
+    assert {s["reason"] for s in failed} == {"no-batch-result"}
+    assert sorted(s["orderId"] for s in failed) == ["N-1", "N-2", "N-3"]
+    assert all(s["detail"]["batchFile"].startswith("evaluate_") for s in failed)
