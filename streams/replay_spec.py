@@ -1,0 +1,161 @@
+"""What a replay or a redrive selects, and the provenance headers it stamps on what it sends.
+
+Pure functions and frozen models, no Kafka: the window (times or offsets), the record filters
+(partition, key, ``--where path=value``, dead-letter reason) and the loop guard.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from schemas.dlq import DLQ_HEADER_PREFIX
+
+__all__ = [
+    "FORCE_HEADER",
+    "REPLAY_HEADERS",
+    "Selection",
+    "matches",
+    "parse_duration",
+    "parse_time",
+    "parse_where",
+    "provenance_headers",
+    "replay_count",
+]
+
+FORCE_HEADER = "replay-force"
+REPLAY_HEADERS = ("replay-of", "replay-id", "replay-count", FORCE_HEADER)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Selection(BaseModel):
+    """Which records of ``topic`` to send. Times are epoch milliseconds (Kafka timestamps)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: str
+    from_ms: int | None = None
+    to_ms: int | None = None  # exclusive
+    from_offset: int | None = None
+    to_offset: int | None = None  # inclusive
+    partitions: tuple[int, ...] = ()
+    keys: tuple[str, ...] = ()
+    where: tuple[tuple[str, str], ...] = ()
+    reasons: tuple[str, ...] = ()  # dead letters: dlq-reason values
+
+    def describe(self) -> dict[str, Any]:
+        """The window and filters as plain data (for the plan, the audit record and resume)."""
+        return self.model_dump(mode="json")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``2h``, ``1d``, ``1w`` → a timedelta; ValueError otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}: expected a number and one of s, m, h, d, w (e.g. 2h)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_time(text: str) -> int:
+    """An ISO-8601 date-time (``Z`` or an offset; naive means UTC) → epoch milliseconds."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"bad date-time {text!r}: expected ISO-8601, e.g. 2026-11-24T10:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_where(text: str) -> tuple[str, str]:
+    """``transaction.responseCode=05`` → (``transaction.responseCode``, ``05``)."""
+    path, sep, value = text.partition("=")
+    if not sep or not path.strip():
+        raise ValueError(f"bad filter {text!r}: expected path=value, e.g. status=DECLINED")
+    return path.strip(), value
+
+
+def _lookup(data: Any, path: str) -> Any:
+    """A dotted path, field names case-insensitive (as Flex binds them), list items by index."""
+    for part in path.split("."):
+        if isinstance(data, dict):
+            lowered = {str(k).lower(): v for k, v in data.items()}
+            data = lowered.get(part.lower())
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def _same(value: Any, wanted: str) -> bool:
+    if isinstance(value, bool):
+        return str(value).lower() == wanted.lower()
+    if value is None:
+        return wanted.lower() in ("null", "")
+    return str(value) == wanted
+
+
+def matches(sel: Selection, key: bytes | None, value: bytes | None, timestamp: int, headers: Headers) -> bool:
+    """Whether a record in the offset window passes the time window and every filter."""
+    if sel.from_ms is not None and timestamp < sel.from_ms:
+        return False
+    if sel.to_ms is not None and timestamp >= sel.to_ms:
+        return False
+    if sel.keys and (key or b"").decode(errors="replace") not in sel.keys:
+        return False
+    if sel.reasons and _header(headers, "dlq-reason") not in sel.reasons:
+        return False
+    if not sel.where:
+        return True
+    try:
+        data = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return False
+    return all(_same(_lookup(data, path), wanted) for path, wanted in sel.where)
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    for k, v in headers:
+        if k == name:
+            return v.decode(errors="replace")
+    return None
+
+
+def replay_count(headers: Headers) -> int:
+    """How many times this record's content has been replayed already (0 for an original)."""
+    text = _header(headers, "replay-count")
+    return int(text) if text and text.isdigit() else 0
+
+
+def provenance_headers(
+    headers: Headers,
+    *,
+    origin: str,
+    replay_id: str,
+    force: bool,
+    strip_dlq: bool = False,
+) -> list[tuple[str, bytes]]:
+    """The original headers minus old replay (and, for a redrive, dead-letter) ones, plus ours."""
+    kept = [
+        (k, v)
+        for k, v in headers
+        if k not in REPLAY_HEADERS and not (strip_dlq and k.startswith(DLQ_HEADER_PREFIX))
+    ]
+    out = [
+        *kept,
+        ("replay-of", origin.encode()),
+        ("replay-id", replay_id.encode()),
+        ("replay-count", str(replay_count(headers) + 1).encode()),
+    ]
+    if force:
+        out.append((FORCE_HEADER, b"1"))
+    return out

@@ -1,0 +1,65 @@
+"""docker-compose.yml is valid for Debian's docker-compose and wires the stack as documented."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from schemas.settings import Settings
+from streams.config import env_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def rendered() -> str:
+    if shutil.which("docker-compose") is None:
+        pytest.fail("docker-compose is not installed (.ci/run installs it: apt-get install docker-compose)")
+    done = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _service(rendered: str, name: str) -> str:
+    """The block of one service in the rendered (normalised, sorted) YAML."""
+    match = re.search(rf"^  {re.escape(name)}:\n((?:    .*\n|\n)*)", rendered, re.M)
+    assert match, f"service {name} missing"
+    return match.group(1)
+
+
+def test_the_stack_has_kafka_in_kraft_mode_sftp_the_sandbox_and_two_workers(rendered: str) -> None:
+    kafka = _service(rendered, "kafka")
+    assert "apache/kafka" in kafka and "KAFKA_PROCESS_ROLES: broker,controller" in kafka
+    assert "ZOOKEEPER" not in rendered.upper()
+    assert "healthcheck" in kafka and "healthcheck" in _service(rendered, "sandbox")
+    assert "atmoz/sftp" in _service(rendered, "sftp")
+    for name in ("worker-1", "worker-2"):
+        worker = _service(rendered, name)
+        assert re.search(r"kafka:\n\s+condition: service_healthy", worker), worker
+        assert re.search(r"sandbox:\n\s+condition: service_healthy", worker), worker
+        assert "/ready" in worker  # health check = joined the group and Flex token in hand
+
+
+def test_workers_are_configured_only_through_known_flexbridge_settings(rendered: str) -> None:
+    worker = _service(rendered, "worker-1")
+    names = set(re.findall(r"\b(FLEXBRIDGE_[A-Z_]+):", worker))
+    assert {
+        "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS",
+        "FLEXBRIDGE_FLEX__BASE_URL",
+        "FLEXBRIDGE_FLEX__APP_KEY",
+    } <= names
+    known = {env_name((group, field)) for group, model in Settings.model_fields.items()
+             for field in (model.annotation.model_fields if model.annotation else {})}  # fmt: skip
+    assert names <= known, names - known
+    assert "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS: kafka:9092" in worker
+    assert "FLEXBRIDGE_FLEX__BASE_URL: http://sandbox:8080/v1/" in worker

@@ -1,0 +1,30 @@
+"""The log formatters: JSON lines with the bound record fields, card numbers masked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+
+from streams.logs import JsonFormatter, TextFormatter, bind
+
+
+def _record(msg: str) -> logging.LogRecord:
+    return logging.LogRecord("streams.bridge", logging.WARNING, __file__, 1, msg, None, None)
+
+
+async def test_each_task_logs_its_own_record_fields_and_no_card_number() -> None:
+    async def one(order: str) -> dict[str, object]:
+        bind(orderId=order, partition=1)
+        bind(eventId=f"evt-{order}")
+        await asyncio.sleep(0)
+        line: dict[str, object] = orjson.loads(JsonFormatter().format(_record("card 4111111111111111 seen")))
+        return line
+
+    a, b = await asyncio.gather(asyncio.create_task(one("A")), asyncio.create_task(one("B")))
+    assert (a["orderId"], a["eventId"], b["orderId"], b["eventId"]) == ("A", "evt-A", "B", "evt-B")
+    assert a["level"] == "warning" and a["partition"] == 1
+    assert a["msg"] == "card ************1111 seen"
+    text = TextFormatter().format(_record("pan 4111 1111 1111 1111"))
+    assert "4111 1111 1111 1111" not in text and "1111" in text
