@@ -69,6 +69,7 @@ from schemas.flex import (
     redact_pan,
     refund_body,
 )
+from schemas.order_state import FlexOrderAmounts
 from schemas.settings import FlexSettings
 
 __all__ = [
@@ -239,6 +240,11 @@ class FlexClient:
             endpoint = self._engine.endpoint(req)
             raise FlexNotFound(f"{endpoint}: no such order", status_code=200, endpoint=endpoint)
         return result
+
+    async def order_amounts(self, order_session_key: str) -> FlexOrderAmounts:
+        """``GET /orders/{id}`` read for its amounts (cents): the checks of refund and capture."""
+        req = FlexRequest("GET", f"orders/{segment(order_session_key)}", "orders/{id}")
+        return await self._call(FlexOrderAmounts, req)
 
     async def refund(
         self, order_session_key: str, amount_cents: int, message: str | None = None

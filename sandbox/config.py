@@ -41,11 +41,29 @@ class SandboxConfig(BaseModel):
     approve_last4: tuple[str, ...] = ("1111", "3184", "5851")
     idempotency_window_seconds: float = Field(default=24 * 3600.0, gt=0)
     journal_limit: int = Field(default=100_000, gt=0)
-    # Accepted and kept for the SFTP server and the webhook sender (not started yet).
+    # The SFTP server starts when sftp_port is given (0 = a free port); state_dir keeps its keys.
     sftp_port: int | None = Field(default=None, ge=0, le=65535)
     webhook_url: str | None = None
     state_dir: Path | None = None
     sftp_authorized_key: Path | None = None
+    # The SFTP server (sandbox/sftp_*.py): one merchant user, its source-address allow-list, how
+    # often inbound is scanned and how long a batch order stays SUBMITTED before its final state.
+    sftp_username: str = "merchant"
+    sftp_allowed_ips: tuple[str, ...] = ("127.0.0.1", "::1")
+    sftp_scan_interval_seconds: float = Field(default=0.2, gt=0)
+    sftp_settle_seconds: float = Field(default=3.0, ge=0)
+    # The webhook sender (sandbox/webhook_sender.py): retries non-2xx answers with backoff.
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_seconds: float = Field(default=0.5, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("webhook URL must be an http(s) URL")
+        return value
 
     @field_validator("subscriber_key")
     @classmethod

@@ -12,6 +12,7 @@ from .faults import FaultConfig
 from .orders import FlexStatus
 from .rules import load_rules
 from .state import STATE
+from .webhook_sender import EVENTS, SENDER
 from .wire import json_response
 
 __all__ = ["routes"]
@@ -77,7 +78,34 @@ async def set_order_status(request: web.Request) -> web.Response:
 
 @routes.get("/_sandbox/webhooks")
 async def webhooks(request: web.Request) -> web.Response:
-    return json_response({"webhooks": request.app[STATE].webhooks})
+    """Every webhook delivery (oldest first) with its payload, state and attempts."""
+    return json_response({"webhooks": request.app[SENDER].inspection()})
+
+
+@routes.post("/_sandbox/webhooks")
+async def send_webhook(request: web.Request) -> web.Response:
+    """Send one event: ``{"event", "orderSessionKey" | "externalOrderId", "eventData"?}`` → 202.
+
+    The order is optional for ``payout.*`` events only; ``externalOrderId`` picks its latest order.
+    """
+    sender = request.app[SENDER]
+    if sender.url is None:
+        return json_response({"error": "no webhook URL configured (--webhook-url)"}, status=409)
+    try:
+        body = await _json_body(request)
+    except orjson.JSONDecodeError as exc:
+        return _bad_request(str(exc))
+    if not isinstance(body, dict) or body.get("event") not in EVENTS:
+        return _bad_request(f"event must be one of {', '.join(EVENTS)}")
+    book = request.app[STATE].orders
+    key, external = body.get("orderSessionKey"), body.get("externalOrderId")
+    order = book.get(str(key)) if key else None
+    if order is None and external:
+        order = next(reversed(book.for_merchant_order(str(external))), None)
+    if order is None and (key or external or not str(body["event"]).startswith("payout.")):
+        return json_response({"error": "order not found"}, status=404)
+    delivery = sender.send(str(body["event"]), order, body.get("eventData"))
+    return json_response(delivery.inspection(), status=202)
 
 
 @routes.get("/_sandbox/faults")
@@ -132,4 +160,5 @@ async def restore_rules(request: web.Request) -> web.Response:
 @routes.post("/_sandbox/reset")
 async def reset(request: web.Request) -> web.Response:
     request.app[STATE].reset()
+    request.app[SENDER].reset()
     return json_response({"reset": True})

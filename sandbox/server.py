@@ -18,7 +18,10 @@ from .cli import config_from_args
 from .config import DEV_APP_KEY, DEV_APP_SECRET, DEV_SUBSCRIBER_KEY, SandboxConfig
 from .inspection import routes as inspection_routes
 from .middleware import sandbox_middleware
+from .sftp_service import SFTP, SftpService, install_sftp
+from .sftp_service import routes as sftp_routes
 from .state import STATE, SandboxState
+from .webhook_sender import SENDER, WebhookSender
 
 __all__ = ["RunningSandbox", "build_app", "main", "start_sandbox"]
 
@@ -27,6 +30,13 @@ def build_app(config: SandboxConfig) -> web.Application:
     """The aiohttp application: Flex endpoints under /v1/ and the /_sandbox/ inspection API."""
     app = web.Application(middlewares=[sandbox_middleware], client_max_size=16 * 1024 * 1024)
     app[STATE] = SandboxState(config)
+    sender = app[SENDER] = WebhookSender(config)
+    app[STATE].orders.subscribe(sender.on_order)
+
+    async def close_sender(_: web.Application) -> None:
+        await sender.close()
+
+    app.on_cleanup.append(close_sender)
     router = app.router
     router.add_post("/v1/oauth2/token", api_auth.token)
     router.add_post("/v1/tokenize", api_auth.tokenize)
@@ -40,6 +50,8 @@ def build_app(config: SandboxConfig) -> web.Application:
     router.add_post("/v1/orders/{id}/cancel", api_actions.cancel)
     router.add_post("/v1/orders/{externalOrderId}/external-cancel", api_actions.external_cancel)
     router.add_routes(inspection_routes)
+    router.add_routes(sftp_routes)
+    install_sftp(app)
     return app
 
 
@@ -62,6 +74,11 @@ class RunningSandbox:
     @property
     def url(self) -> str:
         return f"{self.base_url}/v1/"
+
+    @property
+    def sftp(self) -> SftpService | None:
+        """The SFTP server and its batch processing (None unless ``sftp_port`` was given)."""
+        return self._runner.app[SFTP].service if self._runner.app is not None else None
 
     async def close(self) -> None:
         """Stop listening; cuts injected hangs short and waits briefly for in-flight calls."""
@@ -111,8 +128,14 @@ def _credential_lines(config: SandboxConfig) -> list[str]:
 def _announce(sandbox: RunningSandbox) -> None:
     config = sandbox.config
     lines = ["flexbridge sandbox: Flex API emulator", "credentials:", *_credential_lines(config)]
-    if config.sftp_port is not None or config.webhook_url is not None:
-        lines.append("note: SFTP server and webhook sender settings are kept but not started by this build")
+    sftp = sandbox.sftp
+    if sftp is not None:
+        server = sftp.server
+        users = ", ".join(sftp.server.users)
+        lines.append(f"sftp listening on {server.host}:{server.port} (users: {users})")
+        lines.append(f"  sftp client key: {server.client_key}  known_hosts: {server.known_hosts}")
+    if config.webhook_url is not None:
+        lines.append(f"webhooks to {config.webhook_url}")
     lines += [f"sandbox listening on {sandbox.url}", "ready"]
     for line in lines:
         print(line, flush=True)

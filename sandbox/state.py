@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +37,7 @@ class SandboxState:
         self.faults = FaultInjector()
         self.webhooks: list[dict[str, Any]] = []
         self.closing = asyncio.Event()
+        self.on_reset: list[Callable[[], None]] = []  # e.g. the SFTP server empties its folders
 
     def reset(self) -> None:
         """Forget journal, orders, idempotency records, faults, webhooks; restore startup rules.
@@ -48,6 +50,8 @@ class SandboxState:
         self.faults.clear()
         self.webhooks.clear()
         self.rules = self.startup_rules
+        for hook in self.on_reset:
+            hook()
 
     async def pause(self, seconds: float) -> None:
         """Sleep for injected latency or a hang, cut short when the sandbox is closing."""

@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "BatchSettings",
     "FlexSettings",
     "KafkaSettings",
+    "LogSettings",
     "PipelineSettings",
     "RoutingSettings",
     "Settings",
@@ -69,6 +71,7 @@ class TopicSettings(BaseModel):
     webhooks: str = "flex.webhooks"
     dlq: str = "payments.dlq"
     ledger: str = "flexbridge.ledger"
+    audit: str = "ops.audit"
 
 
 class FlexSettings(BaseModel):
@@ -100,6 +103,9 @@ class WebSettings(BaseModel):
 
     host: str = "0.0.0.0"
     port: int = Field(default=6066, ge=1, le=65535)
+    # how other workers reach this one (GET /orders/{id} is forwarded to the order's owner);
+    # default http://HOST:PORT, which only works on one machine
+    canonical_url: str | None = None
 
 
 class WebhookSettings(BaseModel):
@@ -108,6 +114,11 @@ class WebhookSettings(BaseModel):
     subscriber_key: SecretStr | None = None
     previous_subscriber_key: SecretStr | None = None
     max_skew_seconds: int = Field(default=300, ge=0)
+    # The receiver answers 503 (Flex retries) when Kafka has not acknowledged within this time.
+    produce_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Verified webhooks already published are remembered this long (reloaded from flex.webhooks).
+    dedupe_window_hours: float = Field(default=168.0, gt=0)
+    dedupe_max_entries: int = Field(default=500_000, ge=1)
 
 
 class SftpSettings(BaseModel):
@@ -120,6 +131,36 @@ class SftpSettings(BaseModel):
     known_hosts: Path | None = None
     inbound_dir: str = "inbound"
     outbound_dir: str = "outbound"
+    key_passphrase: SecretStr | None = None
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    backoff_base_seconds: float = Field(default=0.5, gt=0)
+    backoff_max_seconds: float = Field(default=10.0, gt=0)
+
+
+class BatchSettings(BaseModel):
+    """SFTP batch files (writer, uploader, result poller)."""
+
+    model_config = _frozen
+
+    max_records: int = Field(default=2000, ge=1, le=2000)
+    max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_age_seconds: float = Field(default=60.0, gt=0)
+    upload_concurrency: int = Field(default=2, ge=1)
+    max_pending_files: int = Field(default=8, ge=1)
+    drain_timeout_seconds: float = Field(default=20.0, gt=0)
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
+    response_pattern: str = "*.response.csv"
+    min_age_seconds: float = Field(default=2.0, ge=0)
+    done_dir: str = "done"
+    error_dir: str = "error"
+    claim_dir: str = "processing"
+    result_timeout_seconds: float = Field(default=3600.0, gt=0)
+
+
+class LogSettings(BaseModel):
+    model_config = _frozen
+
+    format: Literal["json", "text"] = "json"
 
 
 class RoutingSettings(BaseModel):
@@ -151,3 +192,5 @@ class Settings(BaseSettings):
     sftp: SftpSettings = SftpSettings()
     routing: RoutingSettings = RoutingSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    batch: BatchSettings = BatchSettings()
+    log: LogSettings = LogSettings()

@@ -23,9 +23,11 @@ from schemas.events import PaymentEvent, validate_payment_event
 from schemas.pan import find_pan, mask_pans
 from schemas.settings import Settings
 from streams.ledger import Ledger
+from streams.logs import bind
 from streams.metrics import Metrics
+from streams.replay_spec import FORCE_HEADER
 
-__all__ = ["Bridge"]
+__all__ = ["Bridge", "decode_event", "event_from"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ class Bridge:
         self._ledger = ledger
         self._metrics = metrics
         self._defaults = Defaults(settings.flex.mid, settings.flex.site_id, settings.pipeline.mit_expiry_days)
-        self._warned_sftp = False
 
     def flow_of(self, topic: str) -> str:
         return "transmit" if topic == self._settings.topics.approved else "evaluate"
@@ -77,21 +78,26 @@ class Bridge:
 
     async def _process(self, record: Record) -> str:
         flow = self.flow_of(record.topic)
-        event = _decode(record.value)
-        if self._ledger.get(flow, event.event_id) is not None:
+        event = decode_event(record.value)
+        bind(eventId=event.event_id)
+        if self.routed_to_sftp(flow, event):
+            return "routed-sftp"  # the batch consumer (streams/batches.py) sends it in a file
+        if self._ledger.get(flow, event.event_id) is not None and not _forced(record):
             return "skipped"
         outcome = await self._run(flow, event)
         await self._publish(record, event, flow, outcome)
         return outcome.result
 
+    def routed_to_sftp(self, flow: str, event: PaymentEvent) -> bool:
+        """Managed MIT with FLEXBRIDGE_ROUTING__MIT=sftp, approvals with …__TRANSMIT=sftp."""
+        routing = self._settings.routing
+        if flow == "transmit":
+            return routing.transmit == "sftp"
+        return event.is_mit and routing.mit == "sftp"
+
     async def _run(self, flow: str, event: PaymentEvent) -> Outcome:
         if flow == "transmit":
             return await transmit_approval(event, self._flex, self._defaults)
-        if event.is_mit and self._settings.routing.mit == "sftp" and not self._warned_sftp:
-            self._warned_sftp = True
-            log.warning(
-                "FLEXBRIDGE_ROUTING__MIT=sftp: the SFTP batch path is not built yet; MIT goes to the API"
-            )
         return await evaluate_decline(event, self._flex, self._defaults)
 
     async def _publish(self, record: Record, event: PaymentEvent, flow: str, outcome: Outcome) -> None:
@@ -129,8 +135,18 @@ class Bridge:
         log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset, reason)
 
 
-def _decode(raw: bytes | None) -> PaymentEvent:
-    data = decode_object(raw)
+def _forced(record: Record) -> bool:
+    """A replay with ``--force`` re-processes finished work (under the same idempotency keys)."""
+    return any(k == FORCE_HEADER and v == b"1" for k, v in record.headers or ())
+
+
+def decode_event(raw: bytes | None) -> PaymentEvent:
+    """One record value as a PaymentEvent, or InvalidEvent (``schema`` or ``pan-detected``)."""
+    return event_from(decode_object(raw))
+
+
+def event_from(data: dict[str, Any]) -> PaymentEvent:
+    """A decoded record value as a PaymentEvent (refusing card numbers), or InvalidEvent."""
     where = find_pan(data)
     if where is not None:
         raise InvalidEvent(

@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=int, default=1200, help="number of payment events to publish")
     demo.add_argument("--workdir", default=".demo", help="where logs and state go")
     demo.set_defaults(run=_demo)
+    from streams.replay_cli import add_dlq_parser, add_replay_parser
+
+    add_replay_parser(sub)
+    add_dlq_parser(sub)
+    from streams.order_cli import add_order_parser
+
+    add_order_parser(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from streams.logs import bind
 from streams.offsets import PartitionOffsets
 
 __all__ = ["Handler", "KeyedPipeline"]
@@ -160,6 +161,8 @@ class KeyedPipeline:
     ) -> None:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
+        key = record.key.decode(errors="replace") if record.key is not None else None
+        bind(orderId=key, topic=record.topic, partition=record.partition, offset=record.offset)
         await self._handle(record)
         offsets.finished(record.offset)
         self.processed += 1
@@ -205,6 +208,15 @@ class KeyedPipeline:
             return
         for tp, offset in offsets.items():
             self._offsets[tp].committed = offset
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records not yet committed per assigned partition (high watermark − committed offset)."""
+        out: dict[TopicPartition, int] = {}
+        for tp, offsets in list(self._offsets.items()):
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                out[tp] = max(0, highwater - (offsets.committed or 0))
+        return out
 
     def stats(self) -> dict[str, Any]:
         return {"processed": self.processed, "in_flight": self.in_flight, "partitions": len(self._offsets)}

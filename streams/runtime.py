@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from consumers.flex import FlexClient
 from schemas.errors import FlexbridgeError
 from schemas.settings import Settings
+from streams.batch_path import BatchPath
 from streams.bridge import Bridge
 from streams.kafka import client_options, make_producer
 from streams.ledger import Ledger
 from streams.metrics import Metrics
 from streams.pipeline import KeyedPipeline
 from streams.topics import ensure_topics
+from streams.webhooks import WebhookAnswer, WebhookReceiver, build_verifier
 
 __all__ = ["BridgeRuntime"]
 
@@ -33,24 +36,53 @@ class BridgeRuntime:
         self.token_ready = asyncio.Event()
         self._parts: _Parts | None = None
         self._warmup: asyncio.Task[None] | None = None
+        self.batches: BatchPath | None = None  # the SFTP batch path, when something is routed to sftp
+        self._verifier = build_verifier(settings)  # a bad subscriber key stops the worker here
+        self.webhooks: WebhookReceiver | None = None
+        self.started = asyncio.Event()  # set once the producer and the Flex client exist
 
     async def start(self) -> None:
         await ensure_topics(self.settings)
         parts = self._parts = _Parts(self.settings, self.metrics)
         await parts.producer.start()
+        self.started.set()
         self._warmup = asyncio.create_task(self._warm_token(parts.flex), name="flex-token")
+        if self._verifier is not None:
+            self.webhooks = WebhookReceiver(self.settings, parts.producer, self._verifier, self.metrics)
+            await self.webhooks.start()
+        else:
+            log.warning("FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY is not set: POST /webhooks/flex answers 503")
         await parts.pipeline.start()
+        if BatchPath.wanted(self.settings):
+            self.batches = BatchPath(
+                self.settings, token=parts.flex.ensure_token, producer=parts.producer, metrics=self.metrics
+            )
+            await self.batches.start()
 
     async def stop(self) -> None:
         if self._warmup is not None:
             self._warmup.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._warmup
+        webhooks, self.webhooks = self.webhooks, None
+        if webhooks is not None:
+            await webhooks.stop()
+        batches, self.batches = self.batches, None
+        if batches is not None:
+            await batches.stop()
         parts, self._parts = self._parts, None
+        self.started.clear()
         if parts is not None:
             await parts.pipeline.stop()
             await parts.producer.stop()
             await parts.flex.aclose()
+
+    async def clients(self) -> tuple[AIOKafkaProducer, FlexClient]:
+        """The producer and Flex client, once started (Faust agents may start before the runtime)."""
+        await self.started.wait()
+        if self._parts is None:
+            raise RuntimeError("the bridge runtime has stopped")
+        return self._parts.producer, self._parts.flex
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         parts = self._parts
@@ -60,8 +92,23 @@ class BridgeRuntime:
         self.metrics.ready.set(1 if ready else 0)
         if parts is not None:
             self.metrics.in_flight.set(parts.pipeline.in_flight)
+            self.metrics.set_lag(parts.pipeline.lag())
             checks.update(parts.pipeline.stats(), ledger_entries=len(parts.ledger))
+        if self.batches is not None:
+            checks["batch"] = self.batches.stats()
+        if self.webhooks is not None:
+            checks["webhook_dedupe_keys"] = self.webhooks.remembered
         return ready, {"ready": ready, **checks}
+
+    async def receive_webhook(
+        self, method: str, host: str, headers: Mapping[str, str], body: bytes
+    ) -> WebhookAnswer:
+        """``POST /webhooks/flex``: 503 while the receiver is off or not started."""
+        if self.webhooks is None:
+            self.metrics.webhook_delivery("unavailable")
+            message = "webhook receiver not running (is FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY set?)"
+            return WebhookAnswer(503, {"status": "unavailable", "error": message})
+        return await self.webhooks.receive(method, host, headers, body)
 
     async def _warm_token(self, flex: FlexClient) -> None:
         """Fetch the first Flex token so /ready means the Flex client can call; retry until it can."""

@@ -17,6 +17,9 @@ from faust.web import Request, Response, View
 from mode import Service
 
 from schemas.settings import Settings
+from streams.commands import add_commands
+from streams.logs import install
+from streams.orders import add_order_state
 from streams.runtime import BridgeRuntime
 
 __all__ = ["build_app", "run_worker"]
@@ -63,9 +66,12 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         broker_rebalance_timeout=k.rebalance_timeout_ms / 1000,
         topic_replication_factor=k.replication_factor,
         topic_partitions=k.topic_partitions,
+        canonical_url=settings.web.canonical_url,  # None: http://web_host:web_port
     )
     app.add_dependency(RuntimeService(runtime, loop=app.loop))
     _add_views(app, runtime)
+    book = add_order_state(app, settings, runtime.metrics)
+    add_commands(app, settings, runtime, book)
     return app
 
 
@@ -81,6 +87,14 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
             ready, checks = runtime.readiness()
             return self.json(checks, status=200 if ready else 503)
 
+    @app.page("/webhooks/flex")
+    class FlexWebhooks(View):
+        async def post(self, request: Request) -> Response:
+            body = await request.read()  # the raw bytes: the signature covers them exactly
+            host = request.headers.get("Host", "")
+            answer = await runtime.receive_webhook(request.method, host, request.headers, body)
+            return self.json(answer.body, status=answer.status)
+
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
@@ -91,5 +105,17 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
     with tempfile.TemporaryDirectory(prefix="flexbridge-faust-") as datadir:
         app = build_app(settings, BridgeRuntime(settings), datadir)
-        faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+        _Worker(app, loglevel=loglevel, log_format=settings.log.format).execute_from_commandline()
     return 0
+
+
+class _Worker(faust.Worker):
+    """Installs flexbridge's log format (FLEXBRIDGE_LOG__FORMAT: json | text) on Faust's handlers."""
+
+    def __init__(self, app: faust.App, *, log_format: str, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._log_format = log_format
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        install(self._log_format, logger)

@@ -51,7 +51,7 @@ class Stack:
         self.log_dir = log_dir
         self.topics = {
             name: f"{tag}.{name}"
-            for name in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
+            for name in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger", "audit")
         }
         self.env: dict[str, str] = {
             "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
