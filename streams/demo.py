@@ -15,8 +15,10 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from streams.demo_view import Monitor, progress, summary_table
+from streams.demo_orders import mit_outcomes, plan_commands
+from streams.demo_view import Monitor, lifecycle_table, progress, summary_table
 from streams.local_stack import LocalStack
+from streams.procs import free_port
 from streams.reconcile import reconcile
 from streams.traffic import plan
 
@@ -41,13 +43,14 @@ async def _demo(count: int, workdir: Path) -> int:
     console = Console()
     started = time.monotonic()
     async with LocalStack(workdir) as stack:
-        with console.status("starting broker, sandbox and worker…"):
-            await stack.start_sandbox()
-            stack.env["FLEXBRIDGE_ROUTING__MIT"] = "api"
-            worker = await stack.start_worker()
+        with console.status("starting broker, sandbox (API, SFTP, webhooks) and worker…"):
+            web_port = free_port()
+            await stack.start_full_sandbox(webhook_port=web_port)
+            worker = await stack.start_worker(port=web_port)
         console.print(
             f"stack up in {time.monotonic() - started:.1f} s — broker {stack.bootstrap}, "
-            f"sandbox {stack.base_url}, worker {worker.url}  (logs in {workdir}/)"
+            f"sandbox {stack.base_url} (SFTP on port {stack.env['FLEXBRIDGE_SFTP__PORT']}), "
+            f"worker {worker.url}  (logs in {workdir}/)"
         )
         async with httpx.AsyncClient(base_url=stack.sandbox_root, timeout=10) as http:
             await http.post("/_sandbox/faults", json=FAULTS)
@@ -57,14 +60,28 @@ async def _demo(count: int, workdir: Path) -> int:
             async with monitor:
                 with progress(console) as bars:
                     await monitor.publish_and_watch(planned, bars, deadline=time.monotonic() + 150)
-                await http.delete("/_sandbox/faults")
+                    await http.delete("/_sandbox/faults")
+                    mit = sum(1 for p in planned if p.kind == "mit-rebill")
+                    await monitor.watch(
+                        bars,
+                        "MIT by webhook",
+                        mit,
+                        lambda seen: sum(mit_outcomes(planned, seen.statuses).values()),
+                        deadline=time.monotonic() + 60,
+                    )
+                    commands = plan_commands(planned, (await monitor.observed()).statuses)
+                    await monitor.publish_and_watch(commands, bars, deadline=time.monotonic() + 60)
                 observed = await monitor.observed()
+            batches = (await http.get("/_sandbox/batches")).json()["batches"]
             retries = await _retries(worker.url + "/metrics")
     result = reconcile(planned, observed)
+    orders = reconcile(commands, observed)
+    outcomes = mit_outcomes(planned, observed.statuses)
     console.print(summary_table(result, retries, time.monotonic() - started))
-    for line in result.examples:
+    console.print(lifecycle_table(batches, outcomes, mit, orders))
+    for line in result.examples + orders.examples:
         console.print(f"  [red]{line}[/red]")
-    return 0 if result.ok else 1
+    return 0 if result.ok and orders.ok and sum(outcomes.values()) == mit else 1
 
 
 async def _retries(metrics_url: str) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +20,7 @@ from schemas.settings import TopicSettings
 from streams.reconcile import Observed, Reconciliation, reconcile
 from streams.traffic import Planned
 
-__all__ = ["Monitor", "progress", "summary_table"]
+__all__ = ["Monitor", "lifecycle_table", "progress", "summary_table"]
 
 RATE = 200  # events published per second
 
@@ -75,6 +77,21 @@ class Monitor:
         finally:
             await publisher
 
+    async def watch(
+        self, bars: Progress, label: str, total: int, count: Callable[[Observed], int], deadline: float
+    ) -> int:
+        """Poll until ``count`` of what was seen reaches ``total`` (or the deadline); the last count."""
+        task = bars.add_task(label, total=total, note="")
+        done = 0
+        while time.monotonic() < deadline:
+            await self._poll()
+            done = count(self._seen)
+            bars.update(task, completed=done, note=self._note())
+            if done >= total:
+                break
+            await asyncio.sleep(0.5)
+        return done
+
     async def observed(self) -> Observed:
         await self._poll()
         return self._seen
@@ -91,7 +108,7 @@ class Monitor:
     async def _publish(self, planned: list[Planned], bars: Progress, task: Any) -> None:
         start = time.monotonic()
         for i, p in enumerate(planned):
-            topic = self._topics.approved if p.topic == "approved" else self._topics.declined
+            topic = getattr(self._topics, p.topic)  # approved | declined | commands
             await self._producer.send(topic, p.value, p.key.encode())
             bars.advance(task)
             ahead = (i + 1) / RATE - (time.monotonic() - start)
@@ -139,4 +156,25 @@ def summary_table(result: Reconciliation, retries: int, seconds: float) -> Table
         f"duplicate Flex effects: {result.duplicate_effects} · duplicate statuses: "
         f"{result.duplicate_statuses} · Flex retries by the worker: {retries}"
     )
+    return table
+
+
+def lifecycle_table(
+    batches: list[dict[str, Any]], outcomes: Counter[str], mit: int, orders: Reconciliation
+) -> Table:
+    """MIT rebills through SFTP batches and webhooks, then the commands against orders."""
+    table = Table(title="order life cycle — MIT over SFTP, webhooks, commands")
+    table.add_column("what")
+    table.add_column("result", justify="right")
+    records = [int(b.get("records", 0)) for b in batches]
+    table.add_row("batch files uploaded over SFTP", str(len(batches)))
+    table.add_row("records per file", ", ".join(map(str, records)) or "-")
+    table.add_row("MIT orders with a final status by webhook", f"{sum(outcomes.values())}/{mit}")
+    for status, n in sorted(outcomes.items()):
+        table.add_row(f"  {status} (order.{'completed' if status == 'APPROVED' else 'expired'})", str(n))
+    for row in orders.rows.values():
+        ok = row.matched == row.published
+        table.add_row(
+            f"command {row.kind} → {row.expect}", f"{row.matched}/{row.published}", style="" if ok else "red"
+        )
     return table

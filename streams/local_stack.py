@@ -65,6 +65,29 @@ class LocalStack:
         self.sandbox, self.base_url = child, found.group(1)
         return self.base_url
 
+    async def start_full_sandbox(self, webhook_port: int, settle_seconds: float = 1.0) -> None:
+        """The sandbox with its SFTP server and webhook sender; the workers get the matching settings
+        (SFTP host key pinned, client key, subscriber key) and short batch timings."""
+        state = self.workdir / "sandbox-state"
+        url = f"http://127.0.0.1:{webhook_port}/webhooks/flex"
+        args = ["--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", str(settle_seconds)]
+        await self.start_sandbox(*args, "--webhook-url", url)
+        assert self.sandbox is not None
+        sftp = await asyncio.to_thread(self.sandbox.wait_line, r"sftp listening on 127\.0\.0\.1:(\d+)", 5)
+        key = await asyncio.to_thread(self.sandbox.wait_line, r"subscriber key:\s+(\S+)", 5)
+        self.env.update(
+            {
+                "FLEXBRIDGE_SFTP__HOST": "127.0.0.1",
+                "FLEXBRIDGE_SFTP__PORT": sftp.group(1),
+                "FLEXBRIDGE_SFTP__KEY_PATH": str(state / "client_key"),
+                "FLEXBRIDGE_SFTP__KNOWN_HOSTS": str(state / "known_hosts"),
+                "FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY": key.group(1),
+                "FLEXBRIDGE_BATCH__MAX_AGE_SECONDS": "1",
+                "FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS": "0.5",
+                "FLEXBRIDGE_BATCH__MIN_AGE_SECONDS": "0.2",
+            }
+        )
+
     def worker_env(self, web_port: int) -> dict[str, str]:
         return {
             "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
@@ -79,15 +102,17 @@ class LocalStack:
             **self.env,
         }
 
-    def spawn_worker(self, name: str = "worker", **env: str) -> RunningWorker:
+    def spawn_worker(self, name: str = "worker", port: int | None = None, **env: str) -> RunningWorker:
         """Start a worker without waiting for it (see :meth:`start_worker`)."""
-        port = free_port()
+        port = port or free_port()
         child = self._spawn(name, ["worker"], {**self.worker_env(port), **env})
         return RunningWorker(child, port)
 
-    async def start_worker(self, name: str = "worker", timeout: float = 60, **env: str) -> RunningWorker:
+    async def start_worker(
+        self, name: str = "worker", timeout: float = 60, port: int | None = None, **env: str
+    ) -> RunningWorker:
         """Start a worker and wait until ``/ready`` answers 200."""
-        worker = self.spawn_worker(name, **env)
+        worker = self.spawn_worker(name, port, **env)
         await asyncio.to_thread(worker.child.wait_ready, worker.url + "/ready", timeout)
         return worker
 

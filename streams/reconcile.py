@@ -92,7 +92,12 @@ def reconcile(planned: list[Planned], seen: Observed) -> Reconciliation:
         dlq[key].add(reason)
     result = Reconciliation()
     result.duplicate_effects = duplicate_evaluations + sum(n - 1 for n in transmits.values() if n > 1)
-    result.duplicate_statuses = sum(len(v) - 1 for k, v in status.items() if len(v) > 1)
+    # A status repeated for the same event is a duplicate (PENDING then SUBMITTED is not), unless
+    # the event itself was published that many times.
+    copies = Counter(p.event_id for p in planned if p.event_id is not None)
+    result.duplicate_statuses = sum(
+        max(0, n - copies[e]) for e in copies for n in Counter(status.get(e, [])).values()
+    )
     for p in planned:
         row = result.rows.setdefault(p.kind, Row(p.kind, p.expect))
         row.published += 1

@@ -108,6 +108,8 @@ def make_event(kind: str, order_id: str, rng: random.Random) -> dict[str, Any] |
         ev["paymentMethod"]["cardLast4Digits"] = "1111"
     elif kind == "mit-rebill":
         ev.update(isMIT=True, isRecurring=True)
+        if rng.random() < 0.3:  # a card the sandbox does not rescue: the order expires
+            ev["paymentMethod"].update(cardBinNumber="520000", cardLast4Digits="0007")
         ev["subscription"] = {
             "subscriptionId": f"sub-{order_id}",
             "interval": "monthly",

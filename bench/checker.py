@@ -1,0 +1,118 @@
+"""The fault run's checker: reads what Flex saw and what flexbridge published, proves the invariants.
+
+Pure functions over observations, so the checker itself is unit-tested.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from streams.reconcile import Observed, reconcile
+from streams.traffic import Planned
+
+__all__ = ["Invariant", "check"]
+
+# A transmit repeated within this many seconds after a SIGKILL is the at-least-once window of an
+# endpoint that takes no idempotency key (the ledger entry was not yet written when the worker died).
+KILL_WINDOW_SECONDS = 5.0
+
+
+@dataclass
+class Invariant:
+    name: str
+    held: bool
+    detail: str
+    examples: list[str] = field(default_factory=list)
+
+
+def _at(call: dict[str, Any]) -> float:
+    return datetime.fromisoformat(str(call["at"]).replace("Z", "+00:00")).timestamp()
+
+
+def _one_outcome(planned: list[Planned], seen: Observed) -> Invariant:
+    result = reconcile(planned, seen)
+    distinct: dict[str, set[str]] = defaultdict(set)
+    for status in seen.statuses:
+        distinct[str(status.get("eventId"))].add(str(status.get("status")))
+    split = [e for e, s in distinct.items() if len(s) > 1]
+    bad = [
+        f"{r.kind}: {r.missing} missing, {r.wrong} wrong"
+        for r in result.rows.values()
+        if r.matched != r.published
+    ]
+    examples = result.examples + [f"{e}: {sorted(distinct[e])}" for e in split[:3]]
+    return Invariant(
+        "every event reached exactly one final outcome",
+        not bad and not split,
+        f"{result.accounted}/{result.published} accounted; {len(split)} with two different statuses",
+        bad + examples,
+    )
+
+
+def _effect(call: dict[str, Any]) -> bool:
+    """The sandbox applied the call: it answered 200 (maybe too late) or lost the answer after."""
+    return call.get("status") == 200 or str(call.get("fault")).startswith("after-effect")
+
+
+def _lost_answer(call: dict[str, Any]) -> bool:
+    return (call.get("fault") == "timeout" and call.get("status") == 200) or str(
+        call.get("fault")
+    ).startswith("after-effect")
+
+
+def _evaluate_once(journal: list[dict[str, Any]]) -> Invariant:
+    """Every evaluate effect of one order carries the same idempotency key (its event's)."""
+    keys: dict[str, set[str]] = defaultdict(set)
+    effects = replays = 0
+    for call in journal:
+        if call.get("path") != "/v1/evaluate" or not _effect(call):
+            continue
+        if call.get("replayed"):
+            replays += 1
+            continue
+        effects += 1
+        keys[str((call.get("body") or {}).get("orderId"))].add(str(call.get("idempotencyKey")))
+    new_key = [o for o, k in keys.items() if len(k) > 1]
+    return Invariant(
+        "no evaluate effect twice except under the same idempotency key",
+        not new_key,
+        f"{effects} effects, {replays} answered as replays of their key",
+        [f"order {o} evaluated under {len(keys[o])} keys" for o in new_key[:3]],
+    )
+
+
+def _transmit_repeats(journal: list[dict[str, Any]], kills: list[float]) -> Invariant:
+    """/transmit takes no key: a repeat must follow a lost answer or a SIGKILL of the worker."""
+    calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for call in journal:
+        if call.get("path") == "/v1/transmit":
+            calls[str((call.get("body") or {}).get("orderId"))].append(call)
+    unexplained, explained = [], 0
+    for order, seen in calls.items():
+        done = [c for c in seen if _effect(c)]
+        if len(done) <= 1:
+            continue
+        first = min(_at(c) for c in done)
+        lost = any(_lost_answer(c) for c in seen)
+        killed = any(first <= k <= first + KILL_WINDOW_SECONDS for k in kills)
+        if lost or killed:
+            explained += 1
+        else:
+            unexplained.append(order)
+    return Invariant(
+        "no transmit repeated except after a lost answer or a SIGKILL",
+        not unexplained,
+        f"{explained} repeats explained by an injected fault or kill",
+        [f"order {o} transmitted twice with no fault" for o in unexplained[:3]],
+    )
+
+
+def check(planned: list[Planned], seen: Observed, kills: list[float]) -> list[Invariant]:
+    return [
+        _one_outcome(planned, seen),
+        _evaluate_once(seen.journal),
+        _transmit_repeats(seen.journal, kills),
+    ]

@@ -1,0 +1,64 @@
+"""The short fault run of ``make chaos`` (bench/chaos.py) and its checker's own unit tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.chaos import run_chaos
+from bench.checker import check
+from streams.reconcile import Observed
+from streams.traffic import plan
+
+
+def _call(path: str, order: str, key: str | None = None, **extra: object) -> dict[str, object]:
+    return {
+        "path": path,
+        "status": 200,
+        "body": {"orderId": order},
+        "idempotencyKey": key,
+        "at": "2026-11-24T10:00:00Z",
+        "replayed": False,
+        "fault": None,
+        **extra,
+    }
+
+
+def test_the_checker_finds_a_missing_outcome_and_effects_applied_twice() -> None:
+    planned = [p for p in plan(20, seed=3) if p.kind in ("approval", "cit-approved")][:2]
+    approval, decline = sorted(planned, key=lambda p: p.kind)
+    journal = [
+        _call("/v1/transmit", approval.key),
+        _call("/v1/transmit", approval.key),  # a repeat with no fault and no kill
+        _call("/v1/evaluate", decline.key, "k1"),
+        _call("/v1/evaluate", decline.key, "k2"),  # the same order under a second key
+    ]
+    held = {i.name: i.held for i in check([approval, decline], Observed(journal, [], []), kills=[])}
+    assert held == {
+        "every event reached exactly one final outcome": False,  # the decline has no status
+        "no evaluate effect twice except under the same idempotency key": False,
+        "no transmit repeated except after a lost answer or a SIGKILL": False,
+    }
+
+
+def test_the_checker_accepts_repeats_explained_by_a_lost_answer_or_a_kill() -> None:
+    approval = next(p for p in plan(20, seed=3) if p.kind == "approval")
+    journal = [
+        _call("/v1/transmit", approval.key, fault="after-effect-drop", status=None),
+        _call("/v1/transmit", approval.key),
+    ]
+    invariants = check([approval], Observed(journal, [], []), kills=[])
+    assert all(i.held for i in invariants), [(i.name, i.examples) for i in invariants]
+    twice = [_call("/v1/transmit", approval.key), _call("/v1/transmit", approval.key)]
+    killed_at = 1795514400.5  # 2026-11-24T10:00:00.5Z, just after the first call
+    assert check([approval], Observed(twice, [], []), kills=[killed_at])[2].held
+
+
+@pytest.mark.integration
+async def test_short_fault_run_holds_every_invariant(tmp_path: Path) -> None:
+    result = await run_chaos(tmp_path, seconds=20, events=600, kills=2, seed=4)
+    kills = sum(n for fault, n in result.faults.items() if fault.startswith("worker SIGKILLed"))
+    assert kills == len(result.kills) >= 2
+    assert any(fault.startswith("Flex:") for fault in result.faults)
+    assert result.ok, [(i.name, i.detail, i.examples) for i in result.invariants if not i.held]
