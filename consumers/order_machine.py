@@ -7,7 +7,7 @@ kept in the history and flags the order, never applied blindly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from schemas.order_state import CommandRecord, HistoryEntry, OrderState, Verdict
 from schemas.status import OrderStatus, Status, utcnow
@@ -23,22 +23,7 @@ __all__ = [
 
 HISTORY_LIMIT = 200
 
-_ANY: frozenset[Status] = frozenset(
-    {
-        "PENDING",
-        "SUBMITTED",
-        "APPROVED",
-        "DECLINED",
-        "CHALLENGE",
-        "CAPTUREREQUIRED",
-        "EXPIRED",
-        "CANCELLED",
-        "REFUNDED",
-        "CHARGEBACK",
-        "REJECTED",
-        "FAILED",
-    }
-)
+_ANY: frozenset[Status] = frozenset(get_args(Status))
 _OPEN: frozenset[Status] = frozenset(
     {"APPROVED", "DECLINED", "CHALLENGE", "CAPTUREREQUIRED", "EXPIRED", "CANCELLED"}
 )
