@@ -18,15 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import orjson
+from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
 from bench.checker import Invariant, check
-from bench.common import metric_total, produce_all
-from streams.kafka import read_topic as read_all
-from streams.local_stack import LocalStack, RunningWorker
-from streams.reconcile import Observed
+from streams.local_stack import LocalStack, RunningWorker, metric_total
+from streams.reconcile import Observed, read_observed
 from streams.traffic import Planned, plan
 
 __all__ = ["ChaosResult", "run_chaos"]
@@ -71,7 +69,7 @@ class Nemesis:
 
     async def kill_main(self) -> None:
         assert self.main is not None
-        in_flight = await metric_total(self.http, self.main.url + "/metrics", "flexbridge_in_flight")
+        in_flight = await metric_total(self.main.url, "flexbridge_in_flight")
         await asyncio.to_thread(self.main.child.kill)
         self.result.kills.append(time.time())
         self.result.faults["worker SIGKILLed" + (" with records in flight" if in_flight else "")] += 1
@@ -115,25 +113,25 @@ class Nemesis:
 
 
 async def _publish(stack: LocalStack, planned: list[Planned], topics: dict[str, str], until: float) -> None:
-    """A steady rate: the events spread over the run."""
+    """A steady rate: the events spread over the run, through one producer."""
     per_tick = max(1, len(planned) // max(1, int((until - time.monotonic()) * 4)))
-    for start in range(0, len(planned), per_tick):
-        chunk = planned[start : start + per_tick]
-        for topic in ("approved", "declined"):
-            items = [(p.key.encode(), p.value) for p in chunk if p.topic == topic]
-            if items:
-                await produce_all(stack.bootstrap, topics[topic], items)
-        await asyncio.sleep(0.25)
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for start in range(0, len(planned), per_tick):
+            sent = [
+                await producer.send(topics[p.topic], p.value, p.key.encode())
+                for p in planned[start : start + per_tick]
+            ]
+            await asyncio.gather(*sent)
+            await asyncio.sleep(0.25)
+    finally:
+        await producer.stop()
 
 
 async def _observe(stack: LocalStack, http: httpx.AsyncClient, topics: dict[str, str]) -> Observed:
-    statuses = [orjson.loads(r.value) for r in await read_all(stack.bootstrap, topics["status"]) if r.value]
-    dlq = [
-        ((r.key or b"").decode(), dict(r.headers).get("dlq-reason", b"?").decode())
-        for r in await read_all(stack.bootstrap, topics["dlq"])
-    ]
     journal = (await http.get("_sandbox/requests")).json()["requests"]
-    return Observed(journal=journal, statuses=statuses, dead_letters=dlq)
+    return await read_observed(stack.bootstrap, topics["status"], topics["dlq"], journal)
 
 
 async def _settle(

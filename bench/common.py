@@ -17,7 +17,6 @@ from streams.local_stack import DEV_KEY, DEV_SECRET
 __all__ = [
     "Figure",
     "flex_token",
-    "metric_total",
     "percentile",
     "produce_all",
     "rss_mb",
@@ -83,18 +82,6 @@ async def flex_token(http: httpx.AsyncClient) -> str:
     answer.raise_for_status()
     token: str = answer.json()["accessToken"]
     return token
-
-
-async def metric_total(http: httpx.AsyncClient, url: str, name: str, **labels: str) -> float:
-    """The sum of a Prometheus counter's samples whose labels include ``labels``."""
-    text = (await http.get(url)).text
-    total = 0.0
-    wanted = [f'{k}="{v}"' for k, v in labels.items()]
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(w in line for w in wanted):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str, every: float = 0.1) -> float:

@@ -15,10 +15,10 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import Figure, flex_token, metric_total, produce_all, until
+from bench.common import Figure, flex_token, produce_all, until
 from consumers.flows import Defaults, transmit_body
 from schemas.events import validate_payment_event
-from streams.local_stack import DEV_MID, LocalStack, RunningWorker
+from streams.local_stack import DEV_MID, LocalStack, RunningWorker, metric_total
 from streams.traffic import make_event
 
 __all__ = ["approvals", "bench_transmit"]
@@ -82,17 +82,13 @@ async def _naive(stack: LocalStack, topic: str, count: int) -> float:
 
 async def _flexbridge(stack: LocalStack, worker: RunningWorker, topic: str, count: int) -> float:
     events = approvals(count, seed=3)
-    async with httpx.AsyncClient(timeout=10) as http:
-        started = time.monotonic()
-        await produce_all(stack.bootstrap, topic, events)
+    started = time.monotonic()
+    await produce_all(stack.bootstrap, topic, events)
 
-        async def finished() -> bool:
-            done = await metric_total(
-                http, worker.url + "/metrics", "flexbridge_events_out_total", topic=topic
-            )
-            return done >= count
+    async def finished() -> bool:
+        return await metric_total(worker.url, "flexbridge_events_out_total", topic=topic) >= count
 
-        ended = await until(finished, 300, f"{count} approvals transmitted", every=0.05)
+    ended = await until(finished, 300, f"{count} approvals transmitted", every=0.05)
     return count / (ended - started)
 
 

@@ -17,11 +17,12 @@ from aiokafka.errors import KafkaError
 from consumers.flows import Defaults, FlowClient, evaluate_decline, transmit_approval
 from consumers.outcome import Outcome
 from schemas.codec import decode_object, encode_model
-from schemas.dlq import DlqReason, dlq_headers
+from schemas.dlq import DlqReason
 from schemas.errors import InvalidEvent
 from schemas.events import PaymentEvent, validate_payment_event
-from schemas.pan import find_pan, mask_pans
+from schemas.pan import find_pan
 from schemas.settings import Settings
+from streams.dead_letters import dead_letter
 from streams.ledger import Ledger
 from streams.logs import bind
 from streams.metrics import Metrics
@@ -119,20 +120,7 @@ class Bridge:
             await self._ledger.record(flow, event.event_id, record.partition, entry)
 
     async def _dead_letter(self, record: Record, reason: DlqReason, error: str) -> None:
-        value = record.value
-        if reason == "pan-detected" and value is not None:
-            value = mask_pans(value)
-        headers = dlq_headers(
-            reason=reason,
-            error=error,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            original=list(record.headers or ()),
-        )
-        await self._producer.send_and_wait(self._settings.topics.dlq, value, record.key, headers=headers)
-        self._metrics.dead_letter(reason)
-        log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset, reason)
+        await dead_letter(self._producer, self._settings.topics.dlq, record, reason, error, self._metrics)
 
 
 def _forced(record: Record) -> bool:

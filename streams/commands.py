@@ -21,10 +21,11 @@ from consumers.commands import CommandOutcome, run_command
 from consumers.order_machine import record_command
 from schemas.codec import decode_object, encode_model
 from schemas.commands import OrderCommand
-from schemas.dlq import DlqReason, dlq_headers
+from schemas.dlq import DlqReason
 from schemas.errors import InvalidEvent
 from schemas.settings import Settings
 from schemas.status import OrderStatus
+from streams.dead_letters import dead_letter
 from streams.orders import OrderBook, raw_topic
 from streams.runtime import BridgeRuntime
 
@@ -104,15 +105,7 @@ class CommandAgent:
     async def _dead_letter(
         self, producer: AIOKafkaProducer, message: Any, reason: DlqReason, error: str
     ) -> None:
-        headers = dlq_headers(
-            reason=reason,
-            error=error,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            original=[(k, v) for k, v in (message.headers or [])],
-        )
-        await producer.send_and_wait(self._topics.dlq, message.value, message.key, headers=headers)
+        await dead_letter(producer, self._topics.dlq, message, reason, error, self._metrics)
         self._metrics.dead_letter(reason)
 
     @staticmethod

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from streams.demo_orders import mit_outcomes, plan_commands
 from streams.demo_view import Monitor, lifecycle_table, progress, summary_table
-from streams.local_stack import LocalStack
+from streams.local_stack import LocalStack, metric_total
 from streams.procs import free_port
 from streams.reconcile import reconcile
 from streams.traffic import plan
@@ -73,7 +73,7 @@ async def _demo(count: int, workdir: Path) -> int:
                     await monitor.publish_and_watch(commands, bars, deadline=time.monotonic() + 60)
                 observed = await monitor.observed()
             batches = (await http.get("/_sandbox/batches")).json()["batches"]
-            retries = await _retries(worker.url + "/metrics")
+            retries = int(await metric_total(worker.url, "flexbridge_flex_retries_total"))
     result = reconcile(planned, observed)
     orders = reconcile(commands, observed)
     outcomes = mit_outcomes(planned, observed.statuses)
@@ -82,13 +82,3 @@ async def _demo(count: int, workdir: Path) -> int:
     for line in result.examples + orders.examples:
         console.print(f"  [red]{line}[/red]")
     return 0 if result.ok and orders.ok and sum(outcomes.values()) == mit else 1
-
-
-async def _retries(metrics_url: str) -> int:
-    async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(metrics_url)).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("flexbridge_flex_retries_total"):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)

@@ -9,14 +9,28 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+import httpx
+
 from streams.broker import EmbeddedBroker
 from streams.procs import Child, free_port
 
-__all__ = ["DEV_MID", "LocalStack", "RunningWorker"]
+__all__ = ["DEV_KEY", "DEV_MID", "DEV_SECRET", "LocalStack", "RunningWorker", "metric_total"]
 
 DEV_MID = "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31"
 DEV_KEY, DEV_SECRET = "flexbridge-dev-key", "flexbridge-dev-secret"
 CLI = [sys.executable, "-m", "streams.cli"]
+
+
+async def metric_total(worker_url: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` on a worker's ``/metrics`` whose labels include ``labels``."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(worker_url + "/metrics")).text
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.split("{", 1)[0].split(" ", 1)[0] == name and all(w in line for w in wanted)
+    )
 
 
 class RunningWorker:

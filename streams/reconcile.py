@@ -11,9 +11,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from streams.kafka import read_topic
 from streams.traffic import Planned
 
-__all__ = ["Observed", "Reconciliation", "reconcile"]
+__all__ = ["Observed", "Reconciliation", "read_observed", "reconcile"]
 
 
 @dataclass
@@ -21,6 +24,18 @@ class Observed:
     journal: list[dict[str, Any]]
     statuses: list[dict[str, Any]]  # OrderStatus values from orders.status
     dead_letters: list[tuple[str, str]]  # (key, dlq-reason)
+
+
+async def read_observed(
+    bootstrap: str, status_topic: str, dlq_topic: str, journal: list[dict[str, Any]]
+) -> Observed:
+    """What flexbridge published so far (statuses, dead letters), with the sandbox's ``journal``."""
+    statuses = [orjson.loads(r.value) for r in await read_topic(bootstrap, status_topic) if r.value]
+    dlq = [
+        ((r.key or b"").decode(), dict(r.headers).get("dlq-reason", b"?").decode())
+        for r in await read_topic(bootstrap, dlq_topic)
+    ]
+    return Observed(journal=journal, statuses=statuses, dead_letters=dlq)
 
 
 @dataclass

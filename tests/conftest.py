@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from streams.broker import EmbeddedBroker, wait_for_broker
+from streams.local_stack import DEV_MID
 from streams.procs import free_port
 from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, child, flexbridge, unique
 
@@ -61,7 +62,7 @@ class Stack:
             "FLEXBRIDGE_FLEX__BASE_URL": sandbox.url,
             "FLEXBRIDGE_FLEX__APP_KEY": DEV_APP_KEY,
             "FLEXBRIDGE_FLEX__APP_SECRET": DEV_APP_SECRET,
-            "FLEXBRIDGE_FLEX__MID": "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31",
+            "FLEXBRIDGE_FLEX__MID": DEV_MID,
             "FLEXBRIDGE_FLEX__DEADLINE_SECONDS": "30",
             "FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS": "1",
             "FLEXBRIDGE_ROUTING__MIT": "api",

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from streams.reconcile import Observed, Reconciliation, reconcile
+from streams.reconcile import Observed, Reconciliation, read_observed, reconcile
 from streams.traffic import Planned
 from tests.conftest import Stack, Worker
-from tests.support import produce, read_all, values, wait_for
+from tests.support import produce, wait_for
 
 
 async def publish(stack: Stack, planned: list[Planned]) -> None:
@@ -22,13 +22,8 @@ async def publish(stack: Stack, planned: list[Planned]) -> None:
 
 
 async def observe(stack: Stack) -> Observed:
-    statuses = values(await read_all(stack.bootstrap, stack.topics["status"]))
-    dlq = [
-        ((r.key or b"").decode(), dict(r.headers).get("dlq-reason", b"?").decode())
-        for r in await read_all(stack.bootstrap, stack.topics["dlq"])
-    ]
     journal = await asyncio.to_thread(stack.sandbox.journal)
-    return Observed(journal=journal, statuses=statuses, dead_letters=dlq)
+    return await read_observed(stack.bootstrap, stack.topics["status"], stack.topics["dlq"], journal)
 
 
 async def settle(stack: Stack, planned: list[Planned], timeout: float = 60) -> Reconciliation:

@@ -15,12 +15,12 @@ import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from streams.kafka import read_topic
+from streams.local_stack import DEV_KEY, DEV_SECRET
 from streams.procs import Child
 
 T = TypeVar("T")
 
-DEV_APP_KEY = "flexbridge-dev-key"
-DEV_APP_SECRET = "flexbridge-dev-secret"
+DEV_APP_KEY, DEV_APP_SECRET = DEV_KEY, DEV_SECRET  # the sandbox's development credentials
 
 
 async def wait_for(

@@ -9,6 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from streams.local_stack import metric_total
 from streams.procs import free_port
 from streams.traffic import make_event, plan
 from tests.conftest import Stack
@@ -180,11 +181,7 @@ async def test_one_order_in_order_many_orders_at_once(stack: Stack) -> None:
     await produce(stack.bootstrap, stack.topics["approved"], items)
 
     async def in_flight() -> float | None:
-        async with httpx.AsyncClient(timeout=2) as http:
-            text = (await http.get(worker.url + "/metrics")).text
-        value = max(
-            float(line.split()[1]) for line in text.splitlines() if line.startswith("flexbridge_in_flight ")
-        )
+        value = await metric_total(worker.url, "flexbridge_in_flight")
         return value if value >= 10 else None
 
     assert await wait_for(in_flight, 30, "many orders in flight at once") >= 10
@@ -203,14 +200,7 @@ async def test_one_order_in_order_many_orders_at_once(stack: Stack) -> None:
 
 
 async def _skipped(worker_url: str) -> float | None:
-    async with httpx.AsyncClient(timeout=2) as http:
-        text = (await http.get(worker_url + "/metrics")).text
-    total = sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("flexbridge_events_out_total") and 'outcome="skipped"' in line
-    )
-    return total or None
+    return await metric_total(worker_url, "flexbridge_events_out_total", outcome="skipped") or None
 
 
 async def test_a_redelivered_event_makes_no_second_call_even_after_a_restart(stack: Stack) -> None:

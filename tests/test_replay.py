@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas.settings import KafkaSettings, Settings
+from streams.local_stack import metric_total
 from streams.topics import ensure_topics
 from streams.traffic import plan
 from tests.conftest import Stack
@@ -56,9 +56,7 @@ async def test_dry_run_counts_equal_what_execute_sends_and_finished_events_make_
     assert {dict(r.headers)["replay-count"] for r in sent} == {b"1"}
 
     async def skipped() -> float | None:
-        text = await asyncio.to_thread(_metrics, worker.url)
-        lines = [x for x in text.splitlines() if x.startswith("flexbridge_events_out_total")]
-        total = sum(float(x.rsplit(" ", 1)[1]) for x in lines if 'outcome="skipped"' in x)
+        total = await metric_total(worker.url, "flexbridge_events_out_total", outcome="skipped")
         return total if total >= n_declined else None
 
     await wait_for(skipped, 30, "the replayed finished events to be skipped")
@@ -80,12 +78,6 @@ async def test_dry_run_counts_equal_what_execute_sends_and_finished_events_make_
     audit = [orjson.loads(r.value) for r in await read_all(stack.bootstrap, stack.topics["audit"])]
     finished = [a for a in audit if a["replayId"] == "r-1" and a["phase"] == "finished"]
     assert finished and finished[0]["counts"]["sent"] == n_declined and finished[0]["who"]
-
-
-def _metrics(url: str) -> str:
-    import httpx
-
-    return httpx.get(url + "/metrics", timeout=5).text
 
 
 async def _produce_at(stack: Stack, topic: str, items: list[tuple[str, dict[str, Any], int]]) -> None:

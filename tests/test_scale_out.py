@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-import httpx
 import pytest
 
+from streams.local_stack import metric_total
 from streams.traffic import plan
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
@@ -16,11 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _processed(url: str) -> float:
-    async with httpx.AsyncClient(timeout=3) as http:
-        text = (await http.get(url + "/metrics")).text
-    return sum(
-        float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith("flexbridge_events_out_total")
-    )
+    return await metric_total(url, "flexbridge_events_out_total")
 
 
 @pytest.mark.skip(

@@ -13,6 +13,7 @@ import pytest
 from sandbox import SandboxConfig, start_sandbox
 from sandbox.samples import evaluate_body
 from streams.broker import EmbeddedBroker
+from streams.local_stack import metric_total
 from tests.conftest import Stack, Worker
 from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, unique, wait_for
 from tests.webhook_support import (
@@ -41,14 +42,6 @@ def hooks(broker: EmbeddedBroker, sandbox: Sandbox, log_dir: Path) -> Iterator[t
         yield stack, worker
     finally:
         stack.close()
-
-
-async def metric(worker: Worker, name: str, label: str) -> float:
-    async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(worker.url + "/metrics")).text
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name) and label in line
-    )
 
 
 async def test_a_webhook_delivered_three_times_is_published_once(hooks: tuple[Stack, Worker]) -> None:
@@ -115,8 +108,8 @@ async def test_refused_deliveries_publish_nothing(hooks: tuple[Stack, Worker]) -
     assert len(await published(stack, "webhooks", replayed)) == 1
     verifications = "flexbridge_webhook_verifications_total"
     for reason in ("content-hash", "signature", "stale-date", "missing-header", "replayed-nonce"):
-        assert await metric(worker, verifications, f'result="{reason}"') >= 1, reason
-    assert await metric(worker, "flexbridge_webhook_deliveries_total", 'outcome="malformed"') >= 1
+        assert await metric_total(worker.url, verifications, result=reason) >= 1, reason
+    assert await metric_total(worker.url, "flexbridge_webhook_deliveries_total", outcome="malformed") >= 1
 
 
 async def test_a_body_sent_as_json_or_as_text_is_accepted(hooks: tuple[Stack, Worker]) -> None:
