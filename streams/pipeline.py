@@ -5,6 +5,11 @@ the same partition are processed strictly one after another, in offset order. An
 committed only when it and every offset below it in its partition are finished. On a rebalance,
 work in flight for revoked partitions is finished (within a bound) and committed first.
 
+aiokafka can hand out records of newly assigned partitions before ``on_partitions_assigned`` has
+returned (the assign hook, e.g. the ledger load, is still running); those records are not dropped
+but read again (seek back), and records fetched before a rebalance are left to be read again from
+the committed offset.
+
 The handler gets one record and must deal with bad data itself (DLQ); if it raises, that is an
 infrastructure failure (e.g. Kafka unavailable for the outputs) and the record is retried with
 backoff, never skipped.
@@ -71,6 +76,7 @@ class KeyedPipeline:
         self._runner: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._generation = 0  # +1 at each revocation: records fetched before it are stale
         self.joined = asyncio.Event()
         self.processed = 0
 
@@ -96,16 +102,19 @@ class KeyedPipeline:
         return sum(len(t) for t in self._tasks.values())
 
     async def assigned(self, assigned: Collection[TopicPartition]) -> None:
+        self._consumer.pause(*assigned)  # nothing to hand out until the hook has run
         if self._on_assign is not None:
             await self._on_assign(assigned)
         for tp in assigned:
             self._offsets.setdefault(tp, PartitionOffsets())
             self._tasks.setdefault(tp, set())
+        self._consumer.resume(*(tp for tp in assigned if tp in self._consumer.assignment()))
         self.joined.set()
         log.info("assigned %d partitions", len(assigned))
 
     async def drain(self, revoked: Collection[TopicPartition]) -> None:
         """Finish (within the drain timeout) and commit the work of partitions we are losing."""
+        self._generation += 1
         pending = [t for tp in revoked for t in self._tasks.get(tp, ())]
         if pending:
             _, late = await asyncio.wait(pending, timeout=self._drain_timeout)
@@ -130,22 +139,38 @@ class KeyedPipeline:
                 log.warning("fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
+            generation = self._generation
             for tp, records in batches.items():
                 for record in records:
-                    await self._dispatch(tp, record)
+                    if not await self._dispatch(tp, record, generation):
+                        self._read_again(tp, record.offset, generation)
+                        break
 
-    async def _dispatch(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+    def _read_again(self, tp: TopicPartition, offset: int, generation: int) -> None:
+        """Records of a partition not registered yet (its assign hook still runs) are fetched again.
+
+        After a rebalance (``generation`` moved on) aiokafka restarts from the committed offset by
+        itself, so nothing is done then; a partition no longer ours is left alone too.
+        """
+        if generation == self._generation and tp in self._consumer.assignment():
+            self._consumer.seek(tp, offset)
+
+    async def _dispatch(
+        self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], generation: int
+    ) -> bool:
+        """Start processing ``record``; False when its partition is not (or no longer) ours to run."""
         await self._slots.acquire()
         offsets, tasks = self._offsets.get(tp), self._tasks.get(tp)
-        if offsets is None or tasks is None:  # revoked while we waited for a slot
+        if offsets is None or tasks is None or generation != self._generation:
             self._slots.release()
-            return
+            return False
         offsets.started(record.offset)
         key: Hashable = (tp, record.key) if record.key is not None else (tp, record.offset)
         task = asyncio.create_task(self._process(offsets, record, self._tails.get(key)))
         self._tails[key] = task
         tasks.add(task)
         task.add_done_callback(lambda t: self._forget(key, tasks, t))
+        return True
 
     def _forget(self, key: Hashable, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
         tasks.discard(task)
