@@ -48,6 +48,10 @@ class OrderBook:
         # request routing then partition exactly like orders.status and orders.commands.
         self.table.key_serializer = "raw"  # type: ignore[attr-defined]
         self.table.value_serializer = "raw"  # type: ignore[attr-defined]
+        # Faust made the changelog topic in the constructor, with the JSON key serializer: reading the
+        # plain keys back failed ("Error in recovery"), so a restarted or rebalanced worker never
+        # finished recovery and its agents (commands, order state) stalled. Rebuild it with the above.
+        self.table.changelog_topic = self.table._new_changelog_topic()  # type: ignore[attr-defined]
 
     def get(self, order_id: str) -> OrderState | None:
         raw = self.table.get(order_id)
