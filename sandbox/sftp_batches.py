@@ -160,8 +160,11 @@ def _record_rows(
     return rows
 
 
-def process_file(state: SandboxState, path: Path, settle: list[tuple[str, str | None]]) -> dict[str, Any]:
-    """Validate and apply one inbound file, write its response file; returns the batch log entry."""
+def process_file(
+    state: SandboxState, path: Path, settle: list[tuple[str, str | None]], respond: bool = True
+) -> dict[str, Any]:
+    """Validate and apply one inbound file, write its response file (unless ``respond`` is False:
+    a lost answer); returns the batch log entry."""
     kind = "transmit" if path.name.startswith("transmit_") else "evaluate"
     raw = path.read_bytes()
     records, error = _parse(state, kind, raw)
@@ -181,7 +184,8 @@ def process_file(state: SandboxState, path: Path, settle: list[tuple[str, str | 
         rows = _record_rows(state, kind, records, header.get("expirydateutc"), settle)
     outbound = path.parent.parent / "outbound"
     response = path.name.removesuffix(".json") + ".response.csv"
-    _write_atomically(outbound / response, _csv(rows))
+    if respond:
+        _write_atomically(outbound / response, _csv(rows))
     processed = path.parent / "processed"
     processed.mkdir(exist_ok=True)
     os.replace(path, processed / path.name)
@@ -196,7 +200,7 @@ def process_file(state: SandboxState, path: Path, settle: list[tuple[str, str | 
         "accepted": accepted,
         "rejected": len(rows) - accepted,
         "error": error,
-        "response": response,
+        "response": response if respond else None,
     }
 
 

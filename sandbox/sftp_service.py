@@ -3,6 +3,8 @@
 ``GET /_sandbox/batches`` lists the batch files processed (name, kind, records, accepted, rejected,
 file-level error, response file) and ``GET|POST|DELETE /_sandbox/sftp/faults`` shows, sets or
 clears ``{"dropAfterBytes": N, "times": K}`` (cut the next K connections once they wrote N bytes).
+``GET|POST /_sandbox/sftp/responses`` shows or sets ``{"withhold": K}``: the next K batch files are
+processed (orders created) but get no response file, as if Flex lost its answer.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class SftpService:
         self.state = state
         self.server = server
         self.log: list[dict[str, Any]] = []
+        self.withhold = 0  # the next N files get no response file
+        self.withheld: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._scanner = asyncio.create_task(self._scan(), name="sandbox-sftp-scan")
 
@@ -48,10 +52,13 @@ class SftpService:
     def _process(self, user: str, path: Any) -> None:
         settle: list[tuple[str, str | None]] = []
         try:
-            entry = process_file(self.state, path, settle)
+            entry = process_file(self.state, path, settle, respond=self.withhold <= 0)
         except OSError as exc:  # e.g. replaced by a re-upload while we read it: next scan retries
             log.warning("batch file %s not processed yet: %s", path.name, exc)
             return
+        if entry["response"] is None:
+            self.withhold -= 1
+            self.withheld.append(path.name)
         self.log.append({"user": user, **entry})
         if settle:
             task = asyncio.create_task(self._settle(settle))
@@ -78,6 +85,8 @@ class SftpService:
 
     def reset(self) -> None:
         self.log.clear()
+        self.withhold = 0
+        self.withheld.clear()
         for task in list(self._tasks):
             task.cancel()
         self.server.clear()
@@ -159,3 +168,25 @@ async def clear_sftp_faults(request: web.Request) -> web.Response:
     service = _service(request)
     service.server.faults = SftpFaults()
     return json_response(service.server.faults.wire())
+
+
+def _responses(service: SftpService) -> web.Response:
+    return json_response({"withhold": service.withhold, "withheld": service.withheld})
+
+
+@routes.get("/_sandbox/sftp/responses")
+async def get_responses(request: web.Request) -> web.Response:
+    return _responses(_service(request))
+
+
+@routes.post("/_sandbox/sftp/responses")
+async def set_responses(request: web.Request) -> web.Response:
+    service = _service(request)
+    try:
+        withhold = orjson.loads(await request.read() or b"{}").get("withhold")
+    except (orjson.JSONDecodeError, AttributeError):
+        withhold = None
+    if not isinstance(withhold, int) or isinstance(withhold, bool) or withhold < 0:
+        return json_response({"error": "withhold must be a non-negative integer"}, status=400)
+    service.withhold = withhold
+    return _responses(service)

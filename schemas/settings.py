@@ -72,6 +72,7 @@ class TopicSettings(BaseModel):
     dlq: str = "payments.dlq"
     ledger: str = "flexbridge.ledger"
     audit: str = "ops.audit"
+    batches: str = "flexbridge.batches"  # the durable batch registry (compacted, keyed by file name)
 
 
 class FlexSettings(BaseModel):
@@ -155,6 +156,7 @@ class BatchSettings(BaseModel):
     error_dir: str = "error"
     claim_dir: str = "processing"
     result_timeout_seconds: float = Field(default=3600.0, gt=0)
+    claim_timeout_seconds: float = Field(default=300.0, gt=0)  # then a claim in processing/ is reclaimed
 
 
 class LogSettings(BaseModel):

@@ -1,20 +1,31 @@
-"""The whole SFTP batch path of one worker: batch consumer, uploader and result poller on one SFTP client."""
+"""The whole SFTP batch path of one worker: batch consumer, uploader and result poller on one SFTP client.
+
+The batch registry is durable (streams/batch_store.py): every assignment of source partitions first
+reads back what earlier owners registered for them, then the partitions count as held.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from consumers.batch_registry import BatchRegistry
 from consumers.sftp import SftpClient
 from schemas.settings import Settings
+from streams.batch_store import BatchStore
 from streams.batches import BatchConsumer
 from streams.metrics import Metrics
 from streams.poller import ResultPoller
+from streams.topics import ensure_topics
 
 __all__ = ["BatchPath"]
+
+log = logging.getLogger(__name__)
 
 
 class BatchPath:
@@ -26,14 +37,18 @@ class BatchPath:
         producer: AIOKafkaProducer,
         metrics: Metrics,
     ) -> None:
+        self.settings = settings
         self.sftp = SftpClient(settings.sftp)
-        self.registry = BatchRegistry()
+        self.store = BatchStore(settings, producer)
+        self.registry = BatchRegistry(journal=self.store)
         self.consumer = BatchConsumer(
             settings, token=token, producer=producer, sftp=self.sftp, metrics=metrics, registry=self.registry
         )
+        self.consumer.before_assign = self._load
         self.poller = ResultPoller(
             settings, self.sftp, producer, self.registry, metrics, owns=self.consumer.owns
         )
+        self.restored = 0
 
     @staticmethod
     def wanted(settings: Settings) -> bool:
@@ -41,6 +56,8 @@ class BatchPath:
 
     async def start(self) -> None:
         self.sftp.check()  # a missing known_hosts file or unreadable key stops the worker at start
+        await ensure_topics(self.settings, [self.settings.topics.batches])
+        await self.store.start()
         await self.consumer.start()
         await self.poller.start()
 
@@ -49,10 +66,28 @@ class BatchPath:
         await self.consumer.stop()
         await self.sftp.close()
 
+    async def _load(self, assigned: Collection[TopicPartition]) -> None:
+        """Restore the registry entries of newly assigned partitions; waits out a Kafka outage."""
+        delay = 0.5
+        while True:
+            try:
+                restored = await self.store.load(assigned, self.registry)
+                break
+            except KafkaError as exc:
+                log.warning("reading the batch registry failed (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        self.restored += restored
+        if restored:
+            log.info("batch registry: %d files restored for %d partitions", restored, len(assigned))
+
     def stats(self) -> dict[str, Any]:
         return {
             **self.consumer.stats(),
             "results_files": self.poller.handled,
             "results_bad_files": self.poller.failed_files,
             "results_missing": self.poller.missing,
+            "results_reclaimed": self.poller.reclaimed,
+            "result_polls": self.poller.polls,
+            "registry_restored": self.restored,
         }

@@ -1,4 +1,4 @@
-"""Uploading one closed batch file: token, manifest, data file, PENDING statuses.
+"""Uploading one closed batch file: token, manifest, data file, registry entry, PENDING statuses.
 
 Each step retries until it succeeds (SFTP drops reconnect with backoff; an unavailable token
 endpoint or Kafka is waited out), so the caller commits the file's offsets only after all of it.
@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -19,13 +20,12 @@ from consumers.batch_files import BatchBuilder, SealedBatch
 from consumers.batch_registry import BatchRegistry, SentRecord
 from consumers.sftp import SftpClient
 from schemas.batch import temp_name
-from schemas.codec import encode_model
 from schemas.errors import FlexbridgeError
 from schemas.settings import Settings
 from schemas.status import OrderStatus
 from streams.metrics import Metrics
 
-__all__ = ["Uploader", "pending_status"]
+__all__ = ["Uploader", "pending_status", "pending_values"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +43,20 @@ def pending_status(name: str, record: SentRecord) -> OrderStatus:
             "idempotencyKey": record.idempotency_key,
         },
     )
+
+
+def pending_values(name: str, sent: list[SentRecord]) -> list[bytes]:
+    """``encode_model(pending_status(name, r))`` for every record of a file, all with one
+    ``occurredAt``: one model is built and the rest reuse its encoded fields (the hot path)."""
+    if not sent:
+        return []
+    fields = pending_status(name, sent[0]).model_dump(mode="json", by_alias=True)
+    values = []
+    for r in sent:
+        detail = {"batchFile": name, "sequenceNumber": r.sequence_number, "idempotencyKey": r.idempotency_key}
+        record = {**fields, "orderId": r.order_id, "eventId": r.event_id, "detail": detail}
+        values.append(orjson.dumps(record))
+    return values
 
 
 class Uploader:
@@ -83,6 +97,8 @@ class Uploader:
                 self._registry.forget(lambda name: name == sealed.name)
                 raise
             self.upload_seconds += time.monotonic() - started
+        if builder.kind == "evaluate":  # durable before the commit: a restart still reconciles it
+            await _patiently("batch registry", lambda: self._registry.persist(sealed.name), (KafkaError,))
         if self.on_uploaded is not None:
             await self.on_uploaded(sealed)
         if builder.kind == "evaluate":
@@ -98,8 +114,8 @@ class Uploader:
     async def _pending(self, name: str, sent: list[SentRecord]) -> None:
         topic = self._settings.topics.status
         futures = [
-            await self._producer.send(topic, encode_model(pending_status(name, r)), r.order_id.encode())
-            for r in sent
+            await self._producer.send(topic, value, r.order_id.encode())
+            for r, value in zip(sent, pending_values(name, sent), strict=True)
         ]
         await asyncio.gather(*futures)
 

@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-import orjson
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -33,14 +32,13 @@ from aiokafka import (
 from aiokafka.errors import KafkaError
 
 from consumers.batch_files import BatchBuilder
+from consumers.batch_intake import batch_body
 from consumers.batch_registry import BatchRegistry
-from consumers.flows import Defaults, evaluate_body, transmit_body
+from consumers.flows import Defaults
 from consumers.sftp import SftpClient
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
-from schemas.errors import InvalidEvent
 from schemas.settings import Settings
 from streams.batch_upload import Uploader
-from streams.bridge import event_from
 from streams.kafka import client_options
 from streams.metrics import Metrics
 
@@ -77,6 +75,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._owner.release(revoked)
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        if self._owner.before_assign is not None:  # e.g. the durable batch registry loading
+            await self._owner.before_assign(assigned)
         self._owner.assigned(assigned)
 
 
@@ -108,6 +108,8 @@ class BatchConsumer:
         self._runner: asyncio.Task[None] | None = None
         self.joined = asyncio.Event()
         self.seen = 0
+        # Awaited on every assignment before the partitions count as held (see owns()).
+        self.before_assign: Callable[[Collection[TopicPartition]], Awaitable[None]] | None = None
 
     def topics(self) -> list[str]:
         s = self.settings
@@ -189,6 +191,9 @@ class BatchConsumer:
                 continue
             for tp, records in batches.items():
                 part = self._parts.get(tp)
+                if part is None and records and tp in self._consumer.assignment():
+                    # fetched while its assignment is still being prepared (before_assign): read again
+                    self._consumer.seek(tp, records[0].offset)
                 for record in records if part is not None else ():
                     await self._take(part, record)  # type: ignore[arg-type]
             await self._close_aged()
@@ -199,7 +204,7 @@ class BatchConsumer:
     async def _take(self, part: _Partition, record: Record) -> None:
         self.seen += 1
         part.position = record.offset + 1
-        parsed = self._body(part.kind, record.value)
+        parsed = batch_body(part.kind, record.value, self._defaults)
         if parsed is None:
             return
         body, event_id = parsed
@@ -218,25 +223,6 @@ class BatchConsumer:
         part.open.add(record.offset, raw, body, event_id)
         if len(part.open) >= limits.max_records:
             await self._close(part)
-
-    def _body(self, kind: BatchKind, raw: bytes | None) -> tuple[dict[str, Any], str] | None:
-        """The Flex request body and eventId, or None when the record is not for a batch file.
-
-        Bad records are skipped here: the real-time bridge reads the same topic and dead-letters them.
-        """
-        try:
-            data = orjson.loads(raw) if raw is not None else None
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(data, dict) or (kind == "evaluate" and not _may_be_mit(data)):
-            return None
-        try:
-            event = event_from(data)
-        except InvalidEvent:
-            return None
-        if kind == "transmit":
-            return transmit_body(event, self._defaults), event.event_id
-        return (evaluate_body(event, self._defaults), event.event_id) if event.is_mit else None
 
     async def _close_aged(self) -> None:
         limit = self._clock() - self.settings.batch.max_age_seconds
@@ -290,11 +276,3 @@ class BatchConsumer:
             "awaiting_results": self.registry.outstanding,
             **self.uploader.stats(),
         }
-
-
-def _may_be_mit(data: dict[str, Any]) -> bool:
-    """Cheap pre-filter before full validation: a top-level ``isMIT`` (any case) that is not false."""
-    value = data.get("isMIT")
-    if value is None:
-        value = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "ismit"), None)
-    return value not in (None, False, 0, "false", "False", "0", "")

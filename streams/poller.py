@@ -8,6 +8,11 @@ evaluate row (``SUBMITTED`` with ``orderSessionKey``, or ``REJECTED`` with the e
 file to ``done/``; a file it cannot read goes to ``error/`` with the reason logged. Then it
 reconciles: an uploaded record without a result after ``…__RESULT_TIMEOUT_SECONDS`` gets ``FAILED``
 with reason ``no-batch-result``.
+
+A claim left in ``processing/`` for ``…__CLAIM_TIMEOUT_SECONDS`` (its worker died, or publishing
+failed) is moved back to the outbound folder and handled again. Publishing is once per file: the
+registry (durable through streams/batch_store.py) remembers files already answered, so a reclaimed
+file whose statuses went out before the crash only moves on to ``done/``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable
 
 import asyncssh
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from consumers.batch_registry import BatchRegistry, SentRecord
 from consumers.sftp import RemoteFile, SftpClient
@@ -85,6 +91,9 @@ class ResultPoller:
         self.handled = 0
         self.failed_files = 0
         self.missing = 0
+        self.reclaimed = 0
+        self.polls = 0
+        self._polled_at: float | None = None  # start of the last complete look at the outbound folder
 
     def _dir(self, name: str) -> str:
         return posixpath.join(self._settings.sftp.outbound_dir, name)
@@ -102,7 +111,7 @@ class ResultPoller:
         while True:
             try:
                 await self.poll_once()
-            except (OSError, asyncssh.Error, TimeoutError) as exc:
+            except (OSError, asyncssh.Error, TimeoutError, KafkaError) as exc:
                 self._dirs_ready = False
                 log.warning(
                     "batch result poll failed (%s: %s); next poll in %.0f s",
@@ -110,7 +119,10 @@ class ResultPoller:
                     exc,
                     self._settings.batch.poll_interval_seconds,
                 )
-            await self.reconcile()
+            try:
+                await self.reconcile()
+            except KafkaError as exc:
+                log.warning("publishing missing batch results failed (%s); next poll retries", exc)
             await asyncio.sleep(self._settings.batch.poll_interval_seconds)
 
     async def poll_once(self) -> int:
@@ -120,12 +132,16 @@ class ResultPoller:
             for sub in (b.claim_dir, b.done_dir, b.error_dir):
                 await self._sftp.makedirs(self._dir(sub))
             self._dirs_ready = True
+        started = self._wall_clock()
+        await self._reclaim()
         handled = 0
         for entry in await self._sftp.listdir(self._settings.sftp.outbound_dir):
             if self._ready(entry) and await self._claim(entry.name):
                 await self._handle(entry.name)
                 handled += 1
         self.handled += handled
+        self.polls += 1
+        self._polled_at = started
         return handled
 
     def _ready(self, entry: RemoteFile) -> bool:
@@ -139,7 +155,35 @@ class ResultPoller:
 
     async def _claim(self, name: str) -> bool:
         claimed = posixpath.join(self._dir(self._settings.batch.claim_dir), name)
-        return await self._sftp.rename(self._dir(name), claimed)
+        if not await self._sftp.rename(self._dir(name), claimed):
+            return False
+        # The claim's age is its mtime: set it to now (a rename keeps the response file's own).
+        sftp = await self._sftp.session()
+        now = self._wall_clock()
+        with contextlib.suppress(asyncssh.SFTPError):
+            await sftp.utime(claimed, (now, now))
+        return True
+
+    async def _reclaim(self) -> int:
+        """Move claims older than the claim timeout (of partitions this worker holds) back out."""
+        b = self._settings.batch
+        claims = self._dir(b.claim_dir)
+        limit = self._wall_clock() - b.claim_timeout_seconds
+        moved = 0
+        for entry in await self._sftp.listdir(claims):
+            name = parse_file_name(entry.name)
+            if entry.mtime > limit or (name is not None and not self._owns(name)):
+                continue
+            if await self._sftp.rename(posixpath.join(claims, entry.name), self._dir(entry.name)):
+                log.warning(
+                    "batch response %s reclaimed from %s/ after %.0f s",
+                    entry.name,
+                    b.claim_dir,
+                    self._wall_clock() - entry.mtime,
+                )
+                moved += 1
+        self.reclaimed += moved
+        return moved
 
     async def _handle(self, name: str) -> None:
         b = self._settings.batch
@@ -159,6 +203,9 @@ class ResultPoller:
 
     async def _publish(self, name: str, rows: list[ResultRow]) -> None:
         file = data_name(name)
+        if self._registry.answered(file):
+            log.info("batch response %s was already published; not again", name)
+            return
         parsed = parse_file_name(name)
         statuses: list[OrderStatus] = []
         for row in rows:
@@ -169,8 +216,12 @@ class ResultPoller:
                         "transmit batch %s: record %d rejected: %s", file, row.sequence_number, row.error_code
                     )
                 continue
-            statuses.append(result_status(file, row, self._registry.match(file, row.sequence_number)))
+            statuses.append(result_status(file, row, self._registry.lookup(file, row.sequence_number)))
         await self._send(statuses)
+        for row in rows:
+            self._registry.match(file, row.sequence_number)
+        self._registry.mark_answered(file)
+        await self._registry.persist(file)
 
     async def _send(self, statuses: list[OrderStatus]) -> None:
         topic = self._settings.topics.status
@@ -179,7 +230,11 @@ class ResultPoller:
 
     async def reconcile(self) -> int:
         """FAILED (``no-batch-result``) for every record whose result is overdue; returns how many."""
-        overdue = self._registry.overdue(self._settings.batch.result_timeout_seconds)
+        b = self._settings.batch
+        await self._registry.prune(b.result_timeout_seconds + 2 * b.claim_timeout_seconds)
+        # Only files known when the outbound folder was last read: a response may be waiting.
+        seen = self._polled_at if self._polled_at is not None else float("-inf")
+        overdue = self._registry.overdue(b.result_timeout_seconds, seen)
         if not overdue:
             return 0
         statuses = [
@@ -197,7 +252,13 @@ class ResultPoller:
             )
             for file, r in overdue
         ]
-        await self._send(statuses)
+        try:
+            await self._send(statuses)
+        except KafkaError:
+            self._registry.put_back(overdue)
+            raise
+        for file in {file for file, _ in overdue}:
+            await self._registry.persist(file)
         self._metrics.batch_missing_results.inc(len(statuses))
         self.missing += len(statuses)
         log.error(

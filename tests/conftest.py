@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from streams.broker import EmbeddedBroker, wait_for_broker
 from streams.local_stack import DEV_MID
 from streams.procs import free_port
 from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, child, flexbridge, unique
+
+# Property tests (tests/test_fuzz_*.py) are deterministic and keep no example database: the same
+# examples on every run and in CI. HYPOTHESIS_PROFILE=explore searches further, randomly.
+hypothesis_settings.register_profile(
+    "flexbridge",
+    derandomize=True,
+    database=None,
+    deadline=2000,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "explore", parent=hypothesis_settings.get_profile("flexbridge"), derandomize=False, max_examples=2000
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "flexbridge"))
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +70,10 @@ class Stack:
         self.log_dir = log_dir
         self.topics = {
             name: f"{tag}.{name}"
-            for name in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger", "audit")
+            for name in (
+                *("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger", "audit"),
+                "batches",
+            )
         }
         self.env: dict[str, str] = {
             "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,

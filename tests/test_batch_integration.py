@@ -41,7 +41,8 @@ def settings_for(broker: EmbeddedBroker, sandbox: RunningSandbox, **batch: Any) 
     assert sandbox.sftp is not None
     server, tag = sandbox.sftp.server, unique("b")
     topics = {
-        n: f"{tag}.{n}" for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
+        n: f"{tag}.{n}"
+        for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger", "batches")
     }
     return Settings.model_validate(
         {

@@ -1,0 +1,76 @@
+"""Claims left in outbound/processing/ by a dead worker are reclaimed after
+FLEXBRIDGE_BATCH__CLAIM_TIMEOUT_SECONDS, and a response file is published once even when it is
+handled twice (real broker, the sandbox's SFTP server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from sandbox import RunningSandbox
+from streams.broker import EmbeddedBroker
+from tests.support import wait_for
+from tests.test_batch_integration import (
+    Running,
+    log_of,
+    publish_mit,
+    settings_for,
+    sftp_sandbox,
+    statuses,
+    until_statuses,
+)
+
+pytestmark = pytest.mark.integration
+__all__ = ["sftp_sandbox"]
+
+
+def age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+async def test_a_dead_workers_claim_is_reclaimed_and_published_once(
+    broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
+) -> None:
+    assert sftp_sandbox.sftp is not None
+    outbound = sftp_sandbox.sftp.server.users["merchant"].outbound
+    settings = settings_for(broker, sftp_sandbox, max_records=3, claim_timeout_seconds=1.0)
+    orders = ["R-1", "R-2", "R-3"]
+    async with Running(settings) as dead:
+        await dead.poller.stop()  # this worker uploads, then "dies" holding the claim
+        await publish_mit(settings, orders, partition_key="K")
+        await until_statuses(settings, "PENDING", 3)
+
+        async def responded() -> str | None:
+            return next((f["response"] for f in log_of(sftp_sandbox) if f["response"]), None)
+
+        response = await wait_for(responded, 20, "the sandbox's response file")
+    (outbound / "processing").mkdir(exist_ok=True)
+    claimed = outbound / "processing" / response
+    os.replace(outbound / response, claimed)
+    age(claimed, 5)  # claimed 5 s ago by a worker that never finished
+
+    async with Running(settings) as path:
+        submitted = await until_statuses(settings, "SUBMITTED", 3)
+        assert path.poller.reclaimed == 1 and path.registry.answered(
+            response.replace(".response.csv", ".json")
+        )
+        assert (outbound / "done" / response).exists() and not claimed.exists()
+        # A worker that published and died before moving the file on: handled again, published never.
+        shutil.copy(outbound / "done" / response, claimed)
+        age(claimed, 5)
+
+        async def reclaimed_again() -> bool:
+            return path.poller.reclaimed == 2 and not claimed.exists() and path.poller.handled >= 2
+
+        await wait_for(reclaimed_again, 20, "the second claim to be reclaimed and handled")
+    found = Counter((s["orderId"], s["status"]) for s in await statuses(settings))
+    assert found == Counter({**{(o, "PENDING"): 1 for o in orders}, **{(o, "SUBMITTED"): 1 for o in orders}})
+    pending = {s["orderId"]: s["eventId"] for s in await statuses(settings) if s["status"] == "PENDING"}
+    assert all(s["eventId"] == pending[s["orderId"]] for s in submitted)  # matched via the durable registry
+    assert list((outbound / "processing").iterdir()) == []

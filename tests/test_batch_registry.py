@@ -1,0 +1,82 @@
+"""Unit tests of the batch registry's durable state (pure: the journal is a list)."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumers.batch_registry import BatchRegistry, SentFile, SentRecord, decode_entry, encode_entry
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, int, bytes | None]] = []
+
+    async def write(self, name: str, partition: int, entry: bytes | None) -> None:
+        self.writes.append((name, partition, entry))
+
+
+NAME = "evaluate_payments.declined_p0003_o000000000010.json"
+RECORDS = [SentRecord(1, "O1", "e1", "k1"), SentRecord(2, "O2", "e2", "k2")]
+
+
+async def test_a_restored_entry_matches_and_reports_like_the_original() -> None:
+    now = [100.0]
+    journal = Journal()
+    first = BatchRegistry(clock=lambda: now[0], journal=journal)
+    first.add(NAME, RECORDS)
+    await first.persist(NAME)
+    assert [(n, p) for n, p, _ in journal.writes] == [(NAME, 3)]  # the source partition
+    entry = journal.writes[-1][2]
+    assert entry is not None
+    second = BatchRegistry(clock=lambda: now[0])  # a restarted worker
+    second.restore(decode_entry(entry))
+    assert second.lookup(NAME, 1) == RECORDS[0] and second.outstanding == 2
+    assert second.match(NAME, 1) == RECORDS[0]
+    now[0] = 200.0
+    assert second.overdue(50, known_before=150.0) == [(NAME, RECORDS[1])]  # uploaded at 100, not 200
+    assert second.outstanding == 0 and not second.answered(NAME)
+
+
+async def test_an_answered_file_is_remembered_durably_then_pruned_with_a_tombstone() -> None:
+    now = [0.0]
+    journal = Journal()
+    registry = BatchRegistry(clock=lambda: now[0], journal=journal)
+    registry.add(NAME, RECORDS)
+    for record in RECORDS:
+        registry.match(NAME, record.sequence_number)
+    registry.mark_answered(NAME)
+    await registry.persist(NAME)
+    entry = journal.writes[-1][2]
+    assert entry is not None and decode_entry(entry).answered and not decode_entry(entry).records
+    assert registry.answered(NAME)
+    assert await registry.prune(10) == 0
+    now[0] = 11
+    assert await registry.prune(10) == 1 and journal.writes[-1] == (NAME, 3, None)
+    assert not registry.answered(NAME)
+
+
+def test_a_file_restored_after_the_last_look_at_the_outbound_folder_is_not_reported_yet() -> None:
+    registry = BatchRegistry(clock=lambda: 1000.0)
+    registry.restore(decode_entry(encode_entry(_sent(uploaded_at=0.0))))
+    assert registry.overdue(10, known_before=999.0) == []  # its response may be waiting unread
+    assert registry.overdue(10, known_before=1001.0) == [(NAME, RECORDS[0]), (NAME, RECORDS[1])]
+
+
+def test_put_back_undoes_an_overdue_take() -> None:
+    registry = BatchRegistry(clock=lambda: 1000.0)
+    registry.restore(_sent(uploaded_at=0.0))
+    taken = registry.overdue(10)
+    registry.put_back(taken)
+    assert registry.outstanding == 2
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"[]", b'{"file": "x"}', b'{"file":"x","uploadedAt":1,"answered":false,"records":[[1]]}']
+)
+def test_a_record_that_is_not_an_entry_is_refused_with_a_reason(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="not a batch registry entry"):
+        decode_entry(raw)
+
+
+def _sent(uploaded_at: float) -> SentFile:
+    return SentFile(NAME, uploaded_at, {r.sequence_number: r for r in RECORDS})
