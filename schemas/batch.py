@@ -182,7 +182,13 @@ def parse_response(raw: bytes) -> list[ResultRow]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise MalformedResponse("not UTF-8") from None
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _rows(csv.DictReader(io.StringIO(text)))
+    except csv.Error as exc:  # e.g. a field over csv's size limit; the message quotes no data
+        raise MalformedResponse(f"not CSV: {exc}") from None
+
+
+def _rows(reader: csv.DictReader[str]) -> list[ResultRow]:
     missing = [c for c in RESPONSE_COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
         raise MalformedResponse(f"missing columns: {', '.join(missing)}")

@@ -28,6 +28,11 @@ def bind(**fields: Any) -> None:
     _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
 
 
+def _context_fields() -> dict[str, Any]:
+    """The bound fields, card numbers masked: a record key or eventId may hold one by mistake."""
+    return {k: redact_pan(v) if isinstance(v, str) else v for k, v in (_context.get() or {}).items()}
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -35,7 +40,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": redact_pan(record.getMessage()),
-            **(_context.get() or {}),
+            **_context_fields(),
         }
         if record.exc_info:
             line["exc"] = redact_pan(self.formatException(record.exc_info))
@@ -47,7 +52,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("[%(asctime)s] [%(levelname)s] %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        context = _context.get()
+        context = _context_fields()
         text = redact_pan(super().format(record))
         if context:
             text += " " + " ".join(f"{k}={v}" for k, v in context.items())

@@ -1,0 +1,205 @@
+"""Property tests of the event decoder (streams/bridge.py): whatever bytes arrive on an input topic,
+the decoder answers a PaymentEvent or an InvalidEvent whose reason is a DLQ reason, quickly, and
+the bridge turns every bad record into exactly one dead letter, logging no card number."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, get_args
+
+import orjson
+import pytest
+from aiokafka import ConsumerRecord
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.dlq import DlqReason
+from schemas.errors import InvalidEvent
+from schemas.events import PaymentEvent
+from schemas.settings import Settings
+from streams.bridge import Bridge, decode_event, event_from
+from streams.ledger import Ledger
+from streams.logs import JsonFormatter, bind
+from streams.metrics import Metrics
+from streams.traffic import make_event
+from tests.test_flows_unit import FakeFlex, FakeProducer
+from tests.test_fuzz_strategies import (
+    escaped_json,
+    json_values,
+    odd_text,
+    pan_runs,
+    pans,
+    surrogate_text,
+    truncations,
+)
+
+REASONS = frozenset(get_args(DlqReason))
+REQUIRED = ("eventId", "occurredAt", "orderId", "transaction", "payer", "paymentMethod")
+CARD_FIELDS = ("cardNumber", "CardNumber", "card_number", "pan", "accountNumber", "number")
+
+
+def _valid(seed: int = 1) -> dict[str, Any]:
+    event = make_event("approval", f"ORD-FZ-{seed}", random.Random(seed))
+    assert isinstance(event, dict)
+    return event
+
+
+VALID = orjson.dumps(_valid())
+
+
+def _decode(raw: bytes | None) -> PaymentEvent | InvalidEvent:
+    """The decoder's answer; any exception but InvalidEvent fails the test."""
+    try:
+        return decode_event(raw)
+    except InvalidEvent as exc:
+        assert exc.reason in REASONS, exc.reason
+        assert str(exc) and not pan_runs(str(exc))
+        return exc
+
+
+def test_the_valid_event_decodes() -> None:
+    assert isinstance(_decode(VALID), PaymentEvent)
+
+
+@given(st.binary(max_size=4096))
+def test_arbitrary_bytes_decode_or_give_a_dlq_reason(raw: bytes) -> None:
+    _decode(raw)
+
+
+@given(truncations(VALID))
+def test_truncated_json_is_a_schema_dead_letter(raw: bytes) -> None:
+    answer = _decode(raw)
+    assert isinstance(answer, InvalidEvent) and answer.reason == "schema"
+
+
+@given(json_values)
+def test_any_json_value_decodes_or_gives_a_dlq_reason(value: Any) -> None:
+    _decode(orjson.dumps(value))
+
+
+_WRONG = {
+    "eventId": st.integers() | st.lists(st.text()) | st.just("") | st.just("   ") | st.none(),
+    "orderId": st.floats(allow_nan=False) | st.dictionaries(st.text(), st.text()) | st.just("") | st.none(),
+    "occurredAt": st.just("yesterday") | st.just("2026-11-24T10:00:00") | st.none(),
+    "transaction": st.text() | st.integers() | st.lists(st.integers()) | st.none(),
+    "payer": st.text() | st.booleans() | st.none(),
+    "paymentMethod": st.text() | st.floats(allow_nan=False) | st.none(),
+}
+
+
+@given(st.sampled_from(REQUIRED).flatmap(lambda f: st.tuples(st.just(f), _WRONG[f])), st.booleans())
+def test_a_missing_or_wrongly_typed_required_field_is_a_schema_dead_letter(
+    wrong: tuple[str, Any], drop: bool
+) -> None:
+    field, value = wrong
+    event = _valid()
+    if drop:
+        del event[field]
+    else:
+        event[field] = value
+    answer = _decode(orjson.dumps(event))
+    assert isinstance(answer, InvalidEvent) and answer.reason == "schema"
+    assert field in str(answer) or "root" in str(answer)
+
+
+@given(st.sampled_from(("paymentMethod", "payer", "transaction")), st.sampled_from(CARD_FIELDS), pans())
+def test_a_card_number_is_refused_and_never_quoted(where: str, field: str, pan: str) -> None:
+    event = _valid()
+    if field == "number" and where != "paymentMethod":
+        where = "paymentMethod"  # "number" is a card number only inside a payment method
+    event[where] = {**event[where], field: pan}
+    answer = _decode(orjson.dumps(event))
+    assert isinstance(answer, InvalidEvent) and answer.reason == "pan-detected"
+    assert pan.replace(" ", "").replace("-", "") not in str(answer)
+
+
+@given(st.sampled_from(("eventId", "orderId", "mid", "siteId")), surrogate_text)
+def test_odd_unicode_in_the_envelope_decodes_or_gives_a_dlq_reason(field: str, text: str) -> None:
+    event = _valid()
+    event[field] = text
+    answer = _decode(escaped_json(event))
+    if isinstance(answer, PaymentEvent):
+        assert answer.model_dump(by_alias=True)[field].strip() == text.strip()  # nothing else changed
+
+
+@settings(max_examples=25)
+@given(
+    st.sampled_from([2_000_000]) | st.integers(1, 2_000_000),
+    st.sampled_from([1025, 3000]) | st.integers(1, 3000),
+    st.sampled_from(("string", "nested", "keys")),
+)
+def test_huge_payloads_are_answered_quickly(size: int, depth: int, shape: str) -> None:
+    event: dict[str, Any] = _valid()
+    if shape == "string":
+        event["transaction"] = {**event["transaction"], "note": "x" * size}
+        raw = orjson.dumps(event)
+    elif shape == "nested":  # past orjson's nesting limit (1024) or not
+        raw = VALID[:-1] + b',"orderItems":' + b"[" * depth + b"{}" + b"]" * depth + b"}"
+    else:
+        event["additionalFields"] = {f"k{i}": i for i in range(min(size, 50_000))}
+        raw = orjson.dumps(event)
+    _decode(raw)
+
+
+@given(json_values)
+def test_event_from_takes_any_decoded_object(value: Any) -> None:
+    data = value if isinstance(value, dict) else {"eventId": value}
+    try:
+        event_from(data)
+    except InvalidEvent as exc:
+        assert exc.reason in REASONS
+
+
+@pytest.fixture
+def json_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    caplog.handler.setFormatter(JsonFormatter())
+    return caplog
+
+
+def _record(key: bytes, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord("payments.declined", 1, 7, 0, 0, key, value, None, len(key), len(value), [])
+
+
+def _card_inputs() -> st.SearchStrategy[tuple[str, bytes]]:
+    """A card number and a record value that carries it (valid JSON around it or not)."""
+
+    def wrap(pan: str, how: str, junk: str) -> tuple[str, bytes]:
+        event = _valid()
+        if how == "field":
+            event["paymentMethod"] = {**event["paymentMethod"], "cardNumber": pan}
+            return pan, orjson.dumps(event)
+        if how == "envelope":
+            return pan, orjson.dumps({**event, "eventId": pan, "orderId": pan})
+        if how == "envelope-bad":
+            return pan, orjson.dumps({**event, "eventId": pan, "orderId": pan, "transaction": pan})
+        return pan, f"{junk}{pan}{junk}".encode()
+
+    return st.builds(
+        wrap, pans(), st.sampled_from(("field", "envelope", "envelope-bad", "garbage")), odd_text
+    )
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_card_inputs())
+async def test_bad_records_become_one_dead_letter_and_no_log_line_holds_a_card_number(
+    json_logs: pytest.LogCaptureFixture, card: tuple[str, bytes]
+) -> None:
+    pan, value = card
+    json_logs.clear()
+    producer, settings_ = FakeProducer(), Settings()
+    bridge = Bridge(settings_, FakeFlex(), producer, Ledger(settings_, producer), Metrics())  # type: ignore[arg-type]
+    bind(orderId=pan, topic="payments.declined", partition=1, offset=7)  # as the pipeline binds the key
+    await bridge.handle(_record(pan.encode(), value))
+    dead = [s for s in producer.sent if s[0] == settings_.topics.dlq]
+    lines = [json_logs.handler.format(r) for r in json_logs.records]
+    if dead:
+        [(_, sent, _, headers)] = dead
+        assert dict(headers)["dlq-reason"].decode() in REASONS
+        assert not pan_runs(dict(headers)["dlq-error"].decode())
+        if dict(headers)["dlq-reason"] == b"pan-detected":
+            assert sent is not None and not pan_runs(sent.decode(errors="replace"))  # masked
+        assert lines, "a dead letter is logged: without lines the check below proves nothing"
+    for line in lines:
+        assert not pan_runs(line), line
