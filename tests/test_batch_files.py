@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from consumers.batch_files import BatchBuilder
+from consumers.batch_intake import may_be_mit
 from consumers.batch_registry import BatchRegistry, SentRecord
 from schemas.batch import (
     RESPONSE_COLUMNS,
@@ -18,7 +19,6 @@ from schemas.batch import (
     temp_name,
 )
 from schemas.status import OrderStatus
-from streams.batches import _may_be_mit
 from streams.poller import result_status
 
 
@@ -135,4 +135,4 @@ def test_registry_matches_results_and_reports_overdue_records() -> None:
     ],
 )
 def test_the_cheap_mit_filter_only_drops_what_cannot_be_mit(value: dict[str, object], expected: bool) -> None:
-    assert _may_be_mit(value) is expected
+    assert may_be_mit(value) is expected

@@ -1,0 +1,97 @@
+"""Unit tests of the batch path's record intake and PENDING encoding (pure, no I/O)."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumers.batch_intake import batch_body, may_hold_pan
+from consumers.batch_registry import SentRecord
+from consumers.flows import Defaults, evaluate_body, transmit_body
+from schemas.codec import encode_model
+from schemas.pan import looks_like_pan
+from streams.batch_upload import pending_status, pending_values
+from streams.bridge import event_from
+from streams.traffic import make_event
+
+DEFAULTS = Defaults("mid-1", None, 14)
+
+
+def _event(kind: str = "mit-rebill", seed: int = 1) -> dict[str, object]:
+    event = make_event(kind, f"ORD-{seed}", random.Random(seed))
+    assert isinstance(event, dict)
+    return event
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "4111  1111--1111 1111",
+        " 4111111111111111\t",
+    ],
+)
+def test_a_card_number_in_any_spelling_may_hold_pan(card: str) -> None:
+    raw = orjson.dumps({"paymentMethod": {"cardNumber": card}})
+    assert looks_like_pan(card) and may_hold_pan(raw)
+
+
+def test_an_integer_or_escaped_card_number_may_hold_pan() -> None:
+    assert may_hold_pan(orjson.dumps({"pan": 4111111111111111}))
+    assert may_hold_pan(b'{"cardNumber": "\\u00341111111111111111"}')
+
+
+def test_an_ordinary_event_cannot_hold_a_pan() -> None:
+    assert not may_hold_pan(orjson.dumps(_event()))
+
+
+@given(st.text(alphabet="0123456789 -", min_size=13, max_size=40))
+def test_every_pan_find_pan_would_see_passes_the_prefilter(text: str) -> None:
+    if looks_like_pan(text):
+        assert may_hold_pan(orjson.dumps({"cardNumber": text}))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batch_body_is_the_bridges_evaluate_body(seed: int) -> None:
+    event = _event(seed=seed)
+    raw = orjson.dumps(event)
+    expected = evaluate_body(event_from(orjson.loads(raw)), DEFAULTS)
+    assert batch_body("evaluate", raw, DEFAULTS) == (expected, event["eventId"])
+
+
+def test_batch_body_for_transmit_files() -> None:
+    raw = orjson.dumps(_event("approval"))
+    body = transmit_body(event_from(orjson.loads(raw)), DEFAULTS)
+    assert batch_body("transmit", raw, DEFAULTS) == (body, _event("approval")["eventId"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        b"{not json",
+        b"[1, 2]",
+        orjson.dumps(_event("cit-declined")),  # not MIT: the real-time bridge evaluates it
+        orjson.dumps({**_event(), "eventId": ""}),  # schema violation: the bridge dead-letters it
+        orjson.dumps({**_event(), "paymentMethod": {"cardNumber": "4111 1111 1111 1111"}}),
+    ],
+)
+def test_records_the_bridge_handles_are_skipped(raw: bytes | None) -> None:
+    assert batch_body("evaluate", raw, DEFAULTS) is None
+
+
+def test_pending_values_are_pending_statuses_with_one_occurred_at() -> None:
+    sent = [SentRecord(i, f"ORD-{i}", f"evt-{i}", f"key-{i}") for i in range(1, 4)]
+    values = [orjson.loads(v) for v in pending_values("evaluate_x.json", sent)]
+    assert len({v.pop("occurredAt") for v in values}) == 1
+    for record, value in zip(sent, values, strict=True):
+        expected = orjson.loads(encode_model(pending_status("evaluate_x.json", record)))
+        expected.pop("occurredAt")
+        assert value == expected
+    assert pending_values("evaluate_x.json", []) == []
