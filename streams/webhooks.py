@@ -89,6 +89,15 @@ class _Publication:
         return not task.done() or (not task.cancelled() and task.exception() is None)
 
 
+def _failure(task: asyncio.Task[None]) -> BaseException | None:
+    """Why a publication has not (yet) succeeded: TimeoutError while it runs, its error, or None."""
+    if not task.done():
+        return TimeoutError()
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception()
+
+
 def _retrieve(task: asyncio.Task[None]) -> None:
     if not task.cancelled():
         task.exception()  # read, so a failure nobody waited for is not reported as lost
@@ -180,16 +189,22 @@ class WebhookReceiver:
             pub.task = asyncio.create_task(self._produce(key, pub), name=f"webhook {key}")
             pub.task.add_done_callback(_retrieve)
         assert pub.task is not None
-        try:
-            await asyncio.wait_for(asyncio.shield(pub.task), self._timeout)
-        except (TimeoutError, KafkaError) as exc:
-            log.warning("webhook %s not acknowledged by Kafka (%s): answered 503", key, type(exc).__name__)
-            return _answer(503, "unavailable", "Kafka did not acknowledge the webhook; retry later", key)
-        except Exception as exc:  # a bug: nothing acknowledged means Flex must retry
-            log.error("webhook %s failed: %s", key, type(exc).__name__)
-            return _answer(503, "unavailable", "the webhook could not be published; retry later", key)
+        # asyncio.wait, not wait_for(shield(…)): the task keeps running past the timeout either way,
+        # and this costs no extra future per delivery (measured on the receiver's hot path).
+        await asyncio.wait((pub.task,), timeout=self._timeout)
+        failure = _failure(pub.task)
+        if failure is not None:
+            return self._unavailable(key, failure)
         first, pub.answered = not pub.answered, True
         return _answer(200, "accepted" if first else "duplicate", key=key)
+
+    def _unavailable(self, key: str, failure: BaseException) -> WebhookAnswer:
+        name = type(failure).__name__
+        if isinstance(failure, TimeoutError | KafkaError):
+            log.warning("webhook %s not acknowledged by Kafka (%s): answered 503", key, name)
+            return _answer(503, "unavailable", "Kafka did not acknowledge the webhook; retry later", key)
+        log.error("webhook %s failed: %s", key, name)  # a bug: nothing acknowledged, Flex must retry
+        return _answer(503, "unavailable", "the webhook could not be published; retry later", key)
 
     def _publication(self, webhook: FlexWebhook, body: bytes, key: str) -> _Publication:
         topics = self._settings.topics
