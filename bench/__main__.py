@@ -13,9 +13,11 @@ from rich.table import Table
 
 from bench.common import Figure
 from bench.evaluate import bench_evaluate
+from bench.mit import bench_mit
 from bench.report import write_results
 from bench.startup import bench_startup
 from bench.transmit import bench_transmit
+from bench.webhooks import SUBSCRIBER_KEY, bench_webhooks
 from streams.local_stack import LocalStack
 
 TOPICS = {name: f"bench.{name}" for name in ("approved", "declined", "commands", "status", "webhooks", "dlq")}
@@ -40,11 +42,14 @@ async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
         stack.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in TOPICS.items()})
         stack.env["FLEXBRIDGE_TOPICS__LEDGER"] = "bench.ledger"
         stack.env["FLEXBRIDGE_ROUTING__MIT"] = "api"
+        stack.env["FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY"] = SUBSCRIBER_KEY
         worker = await stack.start_worker()
         steps: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
             "transmit": lambda: bench_transmit(stack, worker, TOPICS["approved"], args.transmit_events),
             "evaluate": lambda: bench_evaluate(stack, TOPICS, args.evaluate_seconds),
+            "webhooks": lambda: bench_webhooks(stack, worker, TOPICS["webhooks"], args.webhooks),
             "startup": lambda: bench_startup(stack),
+            "mit": lambda: bench_mit(stack, args.mit_events),  # last: it starts a full sandbox
         }
         for name, step in steps.items():
             if args.only and name not in args.only:
@@ -59,9 +64,11 @@ async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", nargs="*", help="run only these: transmit evaluate startup")
+    parser.add_argument("--only", nargs="*", help="run only these: transmit evaluate startup mit")
     parser.add_argument("--transmit-events", type=int, default=6000)
     parser.add_argument("--evaluate-seconds", type=int, default=20)
+    parser.add_argument("--mit-events", type=int, default=200_000)
+    parser.add_argument("--webhooks", type=int, default=5000, help="signed webhooks per target")
     parser.add_argument("--workdir", default=".bench")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args(argv)

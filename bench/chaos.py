@@ -1,9 +1,16 @@
-"""``make chaos``: a steady mixed workload through the flows while a nemesis injects faults, then a
+"""``make chaos``: a steady mixed workload through every flow while a nemesis injects faults, then a
 checker proves nothing was lost or applied twice. Exit code 1 on any violated invariant.
 
+Workload: approvals, CIT declines, managed-MIT rebills through SFTP batch files, malformed events;
+the sandbox's webhooks for every order change (to the main worker, with retries); two rounds of
+refunds, captures and cancels on the commands topic.
+
 Nemesis: the sandbox answers 5xx, 429 with Retry-After, hangs past the client timeout, drops
-connections and loses answers after the effect; the main worker is SIGKILLed at random moments
-(with records in flight) and restarted; a second worker joins and leaves to force rebalances.
+connections and loses answers after the effect; its SFTP server drops sessions mid-upload; the main
+worker is SIGKILLed at random moments (with records in flight) and restarted on the same port; a
+second worker joins and leaves to force rebalances. Webhooks go to the main worker only (one
+endpoint), so two workers never receive the same delivery at once (a documented limit of the
+receiver's deduplication, README "Webhooks").
 """
 
 from __future__ import annotations
@@ -18,16 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
+from bench.chaos_checks import Lifecycle, lifecycle_invariants
+from bench.chaos_workload import Topics, observe, publish_commands, publish_events
 from bench.checker import Invariant, check
 from streams.local_stack import LocalStack, RunningWorker, metric_total
-from streams.reconcile import Observed, read_observed
+from streams.procs import free_port
 from streams.traffic import Planned, plan
 
-__all__ = ["ChaosResult", "run_chaos"]
+__all__ = ["PROFILES", "ChaosResult", "Nemesis", "run_chaos"]
 
 PROFILES: dict[str, dict[str, object]] = {
     "5xx": {"rate": 0.2, "statuses": [500, 502, 503]},
@@ -36,11 +44,14 @@ PROFILES: dict[str, dict[str, object]] = {
     "dropped connections": {"dropRate": 0.1},
     "answers lost after the effect": {"afterEffectRate": 0.1},
 }
+FAULT_PATHS = ["/v1/evaluate", "/v1/transmit", "/v1/capture", "/v1/orders/*/refund", "/v1/orders/*/cancel"]
 WORKER_ENV = {
     "FLEXBRIDGE_FLEX__TIMEOUT_SECONDS": "1.5",
     "FLEXBRIDGE_FLEX__DEADLINE_SECONDS": "120",
     "FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS": "1",
-    "FLEXBRIDGE_ROUTING__MIT": "api",
+    "FLEXBRIDGE_ROUTING__MIT": "sftp",
+    "FLEXBRIDGE_SFTP__BACKOFF_MAX_SECONDS": "1",
+    "FLEXBRIDGE_BATCH__CLAIM_TIMEOUT_SECONDS": "10",  # a claim left by a killed worker comes back soon
     "FLEXBRIDGE_KAFKA__SESSION_TIMEOUT_MS": "6000",
     "FLEXBRIDGE_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
 }
@@ -51,6 +62,7 @@ class ChaosResult:
     faults: Counter[str] = field(default_factory=Counter)
     invariants: list[Invariant] = field(default_factory=list)
     kills: list[float] = field(default_factory=list)
+    workload: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -61,11 +73,12 @@ class Nemesis:
     def __init__(self, stack: LocalStack, http: httpx.AsyncClient, seed: int) -> None:
         self.stack, self.http, self.rng = stack, http, random.Random(seed)
         self.result = ChaosResult()
+        self.main_port = free_port()  # the sandbox's webhook URL points here, across restarts
         self.main: RunningWorker | None = None
         self.second: RunningWorker | None = None
 
     async def start(self) -> None:
-        self.main = await self.stack.start_worker("main")
+        self.main = await self.stack.start_worker("main", port=self.main_port)
 
     async def kill_main(self) -> None:
         assert self.main is not None
@@ -73,7 +86,7 @@ class Nemesis:
         await asyncio.to_thread(self.main.child.kill)
         self.result.kills.append(time.time())
         self.result.faults["worker SIGKILLed" + (" with records in flight" if in_flight else "")] += 1
-        self.main = await self.stack.start_worker("main")
+        self.main = await self.stack.start_worker("main", port=self.main_port)
 
     async def toggle_second(self) -> None:
         if self.second is None:
@@ -86,19 +99,29 @@ class Nemesis:
 
     async def flex_faults(self) -> None:
         name = self.rng.choice(list(PROFILES))
-        body = {
-            **PROFILES[name],
-            "paths": ["/v1/evaluate", "/v1/transmit"],
-            "seed": self.rng.randrange(1 << 30),
-        }
+        body = {**PROFILES[name], "paths": FAULT_PATHS, "seed": self.rng.randrange(1 << 30)}
         (await self.http.post("_sandbox/faults", json=body)).raise_for_status()
         self.result.faults[f"Flex: {name}"] += 1
+
+    async def _count_sftp_drops(self) -> None:
+        """Add the drops of the SFTP fault in force (a new setting restarts the sandbox's count)."""
+        dropped = (await self.http.get("_sandbox/sftp/faults")).json().get("dropped") or 0
+        self.result.faults["SFTP: session dropped mid-upload"] += int(dropped)
+
+    async def sftp_drop(self) -> None:
+        """Cut the next SFTP session that writes past a random point (an upload dropped midway)."""
+        await self._count_sftp_drops()
+        body = {"dropAfterBytes": self.rng.randrange(256, 4096), "times": 1}
+        (await self.http.post("_sandbox/sftp/faults", json=body)).raise_for_status()
 
     async def run(self, until: float, kills: int) -> None:
         kill_every = max(1.0, (until - time.monotonic()) / (kills + 1))
         next_kill = time.monotonic() + kill_every * self.rng.uniform(0.5, 1.0)
+        await self.sftp_drop()
         while time.monotonic() < until:
             await self.flex_faults()
+            if self.rng.random() < 0.3:
+                await self.sftp_drop()
             if time.monotonic() >= next_kill:
                 await self.kill_main()
                 next_kill = time.monotonic() + kill_every * self.rng.uniform(0.5, 1.0)
@@ -110,44 +133,43 @@ class Nemesis:
         if self.second is not None:
             await self.toggle_second()
         await self.http.delete("_sandbox/faults")
-
-
-async def _publish(stack: LocalStack, planned: list[Planned], topics: dict[str, str], until: float) -> None:
-    """A steady rate: the events spread over the run, through one producer."""
-    per_tick = max(1, len(planned) // max(1, int((until - time.monotonic()) * 4)))
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        for start in range(0, len(planned), per_tick):
-            sent = [
-                await producer.send(topics[p.topic], p.value, p.key.encode())
-                for p in planned[start : start + per_tick]
-            ]
-            await asyncio.gather(*sent)
-            await asyncio.sleep(0.25)
-    finally:
-        await producer.stop()
-
-
-async def _observe(stack: LocalStack, http: httpx.AsyncClient, topics: dict[str, str]) -> Observed:
-    journal = (await http.get("_sandbox/requests")).json()["requests"]
-    return await read_observed(stack.bootstrap, topics["status"], topics["dlq"], journal)
+        await self._count_sftp_drops()
+        await self.http.delete("_sandbox/sftp/faults")
 
 
 async def _settle(
     stack: LocalStack,
     http: httpx.AsyncClient,
-    planned: list[Planned],
-    topics: dict[str, str],
+    topics: Topics,
+    work: tuple[list[Planned], list[Planned]],
     kills: list[float],
     timeout: float,
-) -> list[Invariant]:
+) -> tuple[list[Invariant], Lifecycle]:
+    """Check until every invariant holds (the system caught up) or ``timeout`` passes."""
+    planned, commands = work
     deadline = time.monotonic() + timeout
     while True:
-        invariants = check(planned, await _observe(stack, http, topics), kills)
-        if invariants[0].held or time.monotonic() > deadline:
-            return invariants
+        seen, lifecycle = await observe(stack.bootstrap, http, topics, commands)
+        invariants = check(planned, seen, kills) + lifecycle_invariants(planned, seen, lifecycle)
+        if all(i.held for i in invariants) or time.monotonic() > deadline:
+            return invariants, lifecycle
         await asyncio.sleep(1.0)
+
+
+def _workload(result: ChaosResult, work: tuple[list[Planned], list[Planned]], lc: Lifecycle) -> None:
+    planned, commands = work
+    result.workload.update(
+        {
+            "events": len(planned),
+            "of which MIT through SFTP batch files": sum(p.kind == "mit-rebill" for p in planned),
+            "commands (refund, capture, cancel, malformed)": len(commands),
+            "batch files the sandbox processed": len(lc.batches),
+            "webhooks the sandbox sent": len(lc.deliveries),
+            "webhook delivery attempts refused or failed": sum(
+                1 for d in lc.deliveries for a in d.get("attempts") or [] if a.get("status") != 200
+            ),
+        }
+    )
 
 
 async def run_chaos(workdir: Path, seconds: float, events: int, kills: int, seed: int = 1) -> ChaosResult:
@@ -155,17 +177,27 @@ async def run_chaos(workdir: Path, seconds: float, events: int, kills: int, seed
         n: f"chaos.{n}" for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
     }
     async with LocalStack(workdir, group="chaos") as stack:
-        await stack.start_sandbox()
-        stack.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in topics.items()})
-        stack.env.update(WORKER_ENV)
-        async with httpx.AsyncClient(base_url=stack.sandbox_root, timeout=30) as http:
+        async with httpx.AsyncClient(timeout=30) as http:
             nemesis = Nemesis(stack, http, seed)
+            # 12 delivery attempts (~3 min; the default 8 give ~1 min) outlast back-to-back kills
+            # and a restarted worker's table recovery.
+            await stack.start_full_sandbox(nemesis.main_port, 1.0, "--webhook-max-attempts", "12")
+            http.base_url = httpx.URL(stack.sandbox_root)
+            stack.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in topics.items()})
+            stack.env.update(WORKER_ENV)
             await nemesis.start()
             planned = plan(events, seed=seed)
-            until = time.monotonic() + seconds
-            await asyncio.gather(_publish(stack, planned, topics, until), nemesis.run(until, kills))
+            started = time.monotonic()
+            until = started + seconds
+            _, commands, _ = await asyncio.gather(
+                publish_events(stack.bootstrap, planned, topics, until),
+                publish_commands(stack.bootstrap, http, planned, topics, started, until),
+                nemesis.run(until, kills),
+            )
             result = nemesis.result
-            result.invariants = await _settle(stack, http, planned, topics, result.kills, timeout=180)
+            work = (planned, commands)
+            result.invariants, lifecycle = await _settle(stack, http, topics, work, result.kills, timeout=180)
+            _workload(result, work, lifecycle)
     return result
 
 
@@ -174,6 +206,8 @@ def report(result: ChaosResult) -> Table:
     table.add_column("")
     table.add_column("what")
     table.add_column("result", justify="right")
+    for name, count in result.workload.items():
+        table.add_row("workload", name, f"{count:,}")
     for name, count in sorted(result.faults.items()):
         table.add_row("fault", name, f"{count}×")
     for inv in result.invariants:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from consumers.keys import event_key
 from streams.reconcile import Observed, reconcile
 from streams.traffic import Planned
 
-__all__ = ["Invariant", "check"]
+__all__ = ["Invariant", "attributed", "check", "effect"]
 
 # A transmit repeated within this many seconds after a SIGKILL is the at-least-once window of an
 # endpoint that takes no idempotency key (the ledger entry was not yet written when the worker died).
@@ -32,7 +33,24 @@ def _at(call: dict[str, Any]) -> float:
     return datetime.fromisoformat(str(call["at"]).replace("Z", "+00:00")).timestamp()
 
 
+def attributed(planned: list[Planned], statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The statuses with every batch result attributed to its event, and PENDING dropped where the
+    event has an outcome. PENDING (handed to Flex in a file) is not an outcome; a result published by a
+    worker that did not upload the file carries ``batch:{file}#{seq}`` as its eventId and names its
+    event only by ``detail.idempotencyKey`` (README, SFTP batches, Limits)."""
+    events = {event_key(p.event_id): p.event_id for p in planned if p.event_id}
+    out = []
+    for s in statuses:
+        key = (s.get("detail") or {}).get("idempotencyKey")
+        if s.get("source") == "batch" and str(s.get("eventId")).startswith("batch:") and key in events:
+            s = {**s, "eventId": events[key]}
+        out.append(s)
+    decided = {str(s.get("eventId")) for s in out if s.get("status") != "PENDING"}
+    return [s for s in out if s.get("status") != "PENDING" or str(s.get("eventId")) not in decided]
+
+
 def _one_outcome(planned: list[Planned], seen: Observed) -> Invariant:
+    seen = Observed(seen.journal, attributed(planned, seen.statuses), seen.dead_letters)
     result = reconcile(planned, seen)
     distinct: dict[str, set[str]] = defaultdict(set)
     for status in seen.statuses:
@@ -52,7 +70,7 @@ def _one_outcome(planned: list[Planned], seen: Observed) -> Invariant:
     )
 
 
-def _effect(call: dict[str, Any]) -> bool:
+def effect(call: dict[str, Any]) -> bool:
     """The sandbox applied the call: it answered 200 (maybe too late) or lost the answer after."""
     return call.get("status") == 200 or str(call.get("fault")).startswith("after-effect")
 
@@ -68,7 +86,7 @@ def _evaluate_once(journal: list[dict[str, Any]]) -> Invariant:
     keys: dict[str, set[str]] = defaultdict(set)
     effects = replays = 0
     for call in journal:
-        if call.get("path") != "/v1/evaluate" or not _effect(call):
+        if call.get("path") != "/v1/evaluate" or not effect(call):
             continue
         if call.get("replayed"):
             replays += 1
@@ -92,7 +110,7 @@ def _transmit_repeats(journal: list[dict[str, Any]], kills: list[float]) -> Inva
             calls[str((call.get("body") or {}).get("orderId"))].append(call)
     unexplained, explained = [], 0
     for order, seen in calls.items():
-        done = [c for c in seen if _effect(c)]
+        done = [c for c in seen if effect(c)]
         if len(done) <= 1:
             continue
         first = min(_at(c) for c in done)

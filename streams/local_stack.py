@@ -79,13 +79,14 @@ class LocalStack:
         self.sandbox, self.base_url = child, found.group(1)
         return self.base_url
 
-    async def start_full_sandbox(self, webhook_port: int, settle_seconds: float = 1.0) -> None:
+    async def start_full_sandbox(self, webhook_port: int, settle_seconds: float = 1.0, *extra: str) -> None:
         """The sandbox with its SFTP server and webhook sender; the workers get the matching settings
-        (SFTP host key pinned, client key, subscriber key) and short batch timings."""
+        (SFTP host key pinned, client key, subscriber key) and short batch timings. ``extra``: more
+        ``flexbridge sandbox`` flags."""
         state = self.workdir / "sandbox-state"
         url = f"http://127.0.0.1:{webhook_port}/webhooks/flex"
         args = ["--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", str(settle_seconds)]
-        await self.start_sandbox(*args, "--webhook-url", url)
+        await self.start_sandbox(*args, "--webhook-url", url, *extra)
         assert self.sandbox is not None
         sftp = await asyncio.to_thread(self.sandbox.wait_line, r"sftp listening on 127\.0\.0\.1:(\d+)", 5)
         key = await asyncio.to_thread(self.sandbox.wait_line, r"subscriber key:\s+(\S+)", 5)

@@ -1,4 +1,5 @@
-"""The short fault run of ``make chaos`` (bench/chaos.py) and its checker's own unit tests."""
+"""The short fault run of ``make chaos`` (bench/chaos.py) and unit tests of its event checker
+(the life-cycle checks are tested in tests/test_chaos_checker.py)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,10 @@ async def test_short_fault_run_holds_every_invariant(tmp_path: Path) -> None:
     assert kills == len(result.kills) >= 2
     assert any(fault.startswith("Flex:") for fault in result.faults)
     assert result.ok, [(i.name, i.detail, i.examples) for i in result.invariants if not i.held]
+    # every flow took part: MIT through SFTP files, webhooks, commands, each with its invariant
+    work = result.workload
+    assert work["batch files the sandbox processed"] > 0 and work["webhooks the sandbox sent"] > 0
+    assert work["commands (refund, capture, cancel, malformed)"] > 0
+    assert {"no batch record was submitted twice", "each command answered once, its effect applied once"} <= {
+        i.name for i in result.invariants
+    }

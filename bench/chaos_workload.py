@@ -1,0 +1,93 @@
+"""The fault run's workload and observations: events at a steady rate, commands against the orders
+they created, and what the sandbox and the output topics show afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from bench.chaos_checks import Lifecycle
+from streams.demo_orders import plan_commands
+from streams.kafka import read_topic
+from streams.reconcile import Observed, read_observed
+from streams.traffic import Planned
+from streams.webhooks import DEDUPE_HEADER
+
+__all__ = ["COMMAND_ROUNDS", "Topics", "observe", "publish_commands", "publish_events"]
+
+Topics = dict[str, str]
+# When, as a share of the run, a round of commands goes out, and the share of the events it picks
+# its orders from (disjoint, so each round targets other orders).
+COMMAND_ROUNDS = ((0.35, 0.0, 0.3), (0.7, 0.3, 0.6))
+
+
+async def _send(producer: AIOKafkaProducer, topics: Topics, planned: list[Planned]) -> None:
+    sent = [await producer.send(topics[p.topic], p.value, p.key.encode()) for p in planned]
+    await asyncio.gather(*sent)
+
+
+async def publish_events(bootstrap: str, planned: list[Planned], topics: Topics, until: float) -> None:
+    """A steady rate: the events spread over the run, through one producer."""
+    per_tick = max(1, len(planned) // max(1, int((until - time.monotonic()) * 4)))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for start in range(0, len(planned), per_tick):
+            await _send(producer, topics, planned[start : start + per_tick])
+            await asyncio.sleep(0.25)
+    finally:
+        await producer.stop()
+
+
+async def publish_commands(
+    bootstrap: str,
+    http: httpx.AsyncClient,
+    planned: list[Planned],
+    topics: Topics,
+    started: float,
+    until: float,
+) -> list[Planned]:
+    """Rounds of refunds, captures and cancels (one refused, one sent twice, one malformed) against
+    orders that already have their Flex order, while the faults go on; returns what was published."""
+    out: list[Planned] = []
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for at, first, last in COMMAND_ROUNDS:
+            await asyncio.sleep(max(0.0, started + at * (until - started) - time.monotonic()))
+            seen = await observe_events(bootstrap, http, topics)
+            pool = planned[int(first * len(planned)) : int(last * len(planned))]
+            commands = plan_commands(pool, seen.statuses)
+            await _send(producer, topics, commands)
+            out += commands
+    finally:
+        await producer.stop()
+    return out
+
+
+async def observe_events(bootstrap: str, http: httpx.AsyncClient, topics: Topics) -> Observed:
+    journal = (await http.get("_sandbox/requests")).json()["requests"]
+    return await read_observed(bootstrap, topics["status"], topics["dlq"], journal)
+
+
+async def observe(
+    bootstrap: str, http: httpx.AsyncClient, topics: Topics, commands: list[Planned]
+) -> tuple[Observed, Lifecycle]:
+    seen = await observe_events(bootstrap, http, topics)
+    published = [
+        value.decode(errors="replace")
+        for record in await read_topic(bootstrap, topics["webhooks"])
+        for name, value in record.headers or ()
+        if name == DEDUPE_HEADER
+    ]
+    lifecycle = Lifecycle(
+        commands=commands,
+        deliveries=(await http.get("_sandbox/webhooks")).json()["webhooks"],
+        published_webhooks=published,
+        batches=(await http.get("_sandbox/batches")).json()["batches"],
+        orders=(await http.get("_sandbox/orders")).json()["orders"],
+    )
+    return seen, lifecycle

@@ -1,0 +1,144 @@
+"""Unit tests of the fault run's life-cycle invariants (bench/chaos_checks.py) and of how the event
+checker attributes SFTP batch results (bench/checker.py), on hand-made observations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from bench.chaos_checks import Lifecycle, batch_records_once, commands_once, webhooks_once
+from bench.checker import attributed, check
+from consumers.keys import event_key
+from streams.reconcile import Observed
+from streams.traffic import Planned, plan
+
+
+def _delivery(event: str, session: str, state: str = "delivered", ident: int = 1) -> dict[str, Any]:
+    payload = {"Event": event, "OrderId": session, "ExternalOrderId": "ORD-1", "IsResent": False}
+    return {"id": ident, "event": event, "state": state, "payload": payload, "attempts": []}
+
+
+def test_webhooks_once_holds_when_each_delivered_key_is_published_once() -> None:
+    deliveries = [_delivery("order.completed", "s1"), _delivery("order.refunded", "s1", ident=2)]
+    lc = Lifecycle(deliveries=deliveries, published_webhooks=["order.completed:s1", "order.refunded:s1"])
+    inv = webhooks_once(lc)
+    assert inv.held, inv.examples
+    assert inv.detail.startswith("2 webhooks sent, 2 republished")
+
+
+def test_webhooks_once_finds_lost_duplicated_stray_and_pending_webhooks() -> None:
+    deliveries = [
+        _delivery("order.completed", "lost"),
+        _delivery("order.completed", "twice", ident=2),
+        _delivery("order.expired", "pending", state="pending", ident=3),
+    ]
+    published = ["order.completed:twice", "order.completed:twice", "order.cancelled:nowhere"]
+    inv = webhooks_once(Lifecycle(deliveries=deliveries, published_webhooks=published))
+    assert not inv.held
+    assert inv.examples == [
+        "delivered, never published: order.completed:lost",
+        "published 2×: order.completed:twice",
+        "published, never sent: order.cancelled:nowhere",
+        "still being delivered: order.expired:pending",
+    ]
+
+
+def test_webhooks_once_allows_a_failed_delivery_published_at_most_once() -> None:
+    # Kafka had it, the answer was lost and the attempts ran out: published once is right.
+    lc = Lifecycle(deliveries=[_delivery("order.expired", "s9", state="failed")])
+    assert webhooks_once(lc).held
+    lc.published_webhooks = ["order.expired:s9"]
+    inv = webhooks_once(lc)
+    assert inv.held and "1 never delivered" in inv.detail
+
+
+def _command(kind: str, order: str, expect: str, command_id: str | None = None) -> Planned:
+    cid = command_id or f"cmd-{kind}-{order}"
+    body = {"commandId": cid, "type": kind, "orderId": order, "amount": 100, "currency": "USD"}
+    return Planned(kind, "commands", order, orjson.dumps(body), cid, expect)
+
+
+def _answer(command: Planned, status: str) -> dict[str, Any]:
+    return {"orderId": command.key, "eventId": command.event_id, "status": status, "source": "command"}
+
+
+def _refund_call(session: str, *, replayed: bool = False, status: int = 200) -> dict[str, Any]:
+    return {"path": f"/v1/orders/{session}/refund", "status": status, "replayed": replayed, "fault": None}
+
+
+ORDERS = [{"orderSessionKey": "s1", "orderId": "ORD-1"}]
+
+
+def test_commands_once_accepts_a_command_sent_twice_whose_repeat_is_a_replay() -> None:
+    refund = _command("refund", "ORD-1", "REFUNDED")
+    too_much = _command("refund", "ORD-1", "REJECTED", "cmd-too-much")
+    journal = [_refund_call("s1"), _refund_call("s1", replayed=True), _refund_call("s1", status=400)]
+    statuses = [_answer(refund, "REFUNDED"), _answer(refund, "REFUNDED"), _answer(too_much, "REJECTED")]
+    lc = Lifecycle(commands=[refund, refund, too_much], orders=ORDERS)
+    inv = commands_once(lc, Observed(journal, statuses, []))
+    assert inv.held, inv.examples
+    assert inv.detail == "3/3 commands answered as expected; 1 refund/capture/cancel effects"
+
+
+def test_commands_once_finds_a_refund_applied_twice_and_a_command_answered_two_ways() -> None:
+    refund = _command("refund", "ORD-1", "REFUNDED")
+    journal = [_refund_call("s1"), _refund_call("s1")]  # the second is not a replay: refunded twice
+    statuses = [_answer(refund, "FAILED"), _answer(refund, "REFUNDED")]
+    inv = commands_once(Lifecycle(commands=[refund], orders=ORDERS), Observed(journal, statuses, []))
+    assert not inv.held
+    assert "refund of ORD-1 applied 2×" in inv.examples
+    assert f"{refund.event_id}: ['FAILED', 'REFUNDED']" in inv.examples
+
+
+def test_commands_once_finds_a_command_never_answered() -> None:
+    cancel = _command("cancel", "ORD-1", "CANCELLED")
+    inv = commands_once(Lifecycle(commands=[cancel], orders=ORDERS), Observed([], [], []))
+    assert not inv.held and inv.detail.startswith("0/1 commands")
+
+
+def _mit() -> Planned:
+    return next(p for p in plan(40, seed=5) if p.kind == "mit-rebill")
+
+
+def _order(order_id: str, *actions: str) -> dict[str, Any]:
+    return {"orderId": order_id, "history": [{"action": a} for a in ("evaluate", *actions)]}
+
+
+def test_batch_records_once_counts_a_re_uploaded_file_as_answered_from_its_keys() -> None:
+    mit = _mit()
+    batches = [{"kind": "evaluate", "accepted": 1}, {"kind": "evaluate", "accepted": 1}]
+    inv = batch_records_once([mit], Lifecycle(batches=batches, orders=[_order(mit.key)]), [])
+    assert inv.held, inv.examples
+    assert (
+        inv.detail == "2 files, 2 records accepted, 1 orders (1 re-submitted records answered from their key)"
+    )
+
+
+def test_batch_records_once_finds_a_record_submitted_twice() -> None:
+    mit = _mit()
+    evaluate = {"path": "/v1/evaluate", "body": {"orderId": mit.key}}
+    for orders, journal in (
+        ([_order(mit.key), _order(mit.key)], []),  # two orders
+        ([_order(mit.key, "evaluate-retry")], []),  # submitted again under another key
+        ([_order(mit.key)], [evaluate]),  # also sent to the API
+    ):
+        assert not batch_records_once([mit], Lifecycle(orders=orders), journal).held
+
+
+def test_batch_results_are_attributed_to_their_event_and_pending_is_not_an_outcome() -> None:
+    mit = _mit()
+    assert mit.event_id is not None
+    pending = {"orderId": mit.key, "eventId": mit.event_id, "status": "PENDING", "source": "batch"}
+    result = {
+        "orderId": mit.key,
+        "eventId": "batch:evaluate_x.json#1",  # published by a worker that did not upload the file
+        "status": "SUBMITTED",
+        "source": "batch",
+        "detail": {"idempotencyKey": event_key(mit.event_id)},
+    }
+    assert attributed([mit], [pending]) == [pending]  # no answer yet: PENDING stays (and is wrong)
+    assert attributed([mit], [pending, result, pending]) == [{**result, "eventId": mit.event_id}]
+    held = [i.held for i in check([mit], Observed([], [pending, result], []), kills=[])]
+    assert held == [True, True, True]
+    assert not check([mit], Observed([], [pending], []), kills=[])[0].held
