@@ -75,6 +75,7 @@ class KeyedPipeline:
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._runner: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
+        self._learner: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._generation = 0  # +1 at each revocation: records fetched before it are stale
         self.joined = asyncio.Event()
@@ -89,7 +90,7 @@ class KeyedPipeline:
     async def stop(self) -> None:
         """Stop fetching, let work in flight finish (bounded), commit it, leave the group."""
         self._stopping.set()
-        for task in (self._runner, self._committer):
+        for task in (self._runner, self._committer, self._learner):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -109,8 +110,20 @@ class KeyedPipeline:
             self._offsets.setdefault(tp, PartitionOffsets())
             self._tasks.setdefault(tp, set())
         self._consumer.resume(*(tp for tp in assigned if tp in self._consumer.assignment()))
+        self._learner = asyncio.create_task(self._learn_committed(list(assigned)), name="pipeline-lag")
         self.joined.set()
         log.info("assigned %d partitions", len(assigned))
+
+    async def _learn_committed(self, assigned: list[TopicPartition]) -> None:
+        """The lag gauge counts from the committed offset, also before this worker commits anything."""
+        for tp in assigned:
+            try:
+                committed = await self._consumer.committed(tp)
+            except KafkaError:
+                return  # the gauge counts from 0 until this worker's first commit
+            offsets = self._offsets.get(tp)
+            if offsets is not None and offsets.committed is None and committed is not None:
+                offsets.committed = committed
 
     async def drain(self, revoked: Collection[TopicPartition]) -> None:
         """Finish (within the drain timeout) and commit the work of partitions we are losing."""

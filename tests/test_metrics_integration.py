@@ -1,0 +1,101 @@
+"""What operators read: /ready before and after joining, /metrics after a known workload."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import httpx
+import pytest
+
+from streams.local_stack import metric_total
+from streams.traffic import plan
+from tests.conftest import Stack, Worker
+from tests.flows import publish, ready, settle
+from tests.support import read_all, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+async def _lags(worker: Worker) -> list[float]:
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(worker.url + "/metrics")).text
+    return [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("flexbridge_consumer_lag{")
+    ]
+
+
+async def test_ready_only_once_joined_and_flex_answers(stack: Stack) -> None:
+    worker = stack.worker()
+    seen: list[tuple[int, bool]] = []
+
+    async def joined() -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=2) as http:
+                answer = await http.get(worker.url + "/ready")
+        except httpx.TransportError:
+            return False
+        body = answer.json()
+        seen.append((answer.status_code, body["joined"]))
+        return answer.status_code == 200
+
+    await wait_for(joined, 60, "the worker to be ready", every=0.05)
+    assert seen[-1] == (200, True)
+    assert all(code == 503 for code, was_joined in seen if not was_joined)  # never ready before joining
+    assert (503, False) in seen, seen  # the group join takes seconds: the probe saw the worker before it
+
+
+async def test_metrics_after_a_known_workload(stack: Stack) -> None:
+    stack.sandbox.call(
+        "POST", "/_sandbox/faults", {"latencyMs": 100, "paths": ["/v1/evaluate", "/v1/transmit"]}
+    )
+    worker = stack.worker(FLEXBRIDGE_PIPELINE__MAX_IN_FLIGHT=4)
+    await ready(worker)
+    planned = plan(120, seed=5)
+    await publish(stack, planned)
+
+    async def lagging() -> float | None:
+        total = sum(await _lags(worker))
+        return total if total > 0 else None
+
+    await wait_for(lagging, 30, "the lag gauge to show the backlog")
+    await settle(stack, planned)
+
+    async def caught_up() -> list[float] | None:
+        lags = await _lags(worker)
+        return lags if lags and not any(lags) else None
+
+    assert len(await wait_for(caught_up, 30, "every partition's lag to reach 0")) == 8  # 2 topics × 4
+
+    kinds = Counter(p.kind for p in planned)
+    by_topic = Counter(p.topic for p in planned)
+
+    async def total(name: str, **labels: str) -> float:
+        return await metric_total(worker.url, name, **labels)
+
+    for topic in ("approved", "declined"):
+        name = stack.topics[topic]
+        assert await total("flexbridge_events_in_total", topic=name) == by_topic[topic]
+        assert await total("flexbridge_events_out_total", topic=name) == by_topic[topic]
+    assert await total("flexbridge_events_out_total", outcome="transmitted") == kinds["approval"]
+    dlq = Counter(
+        dict(r.headers)["dlq-reason"].decode() for r in await read_all(stack.bootstrap, stack.topics["dlq"])
+    )
+    assert (
+        dlq["pan-detected"] == kinds["raw-pan"] and dlq["schema"] == kinds["bad-json"] + kinds["bad-schema"]
+    )
+    for reason, count in dlq.items():
+        assert await total("flexbridge_dlq_total", reason=reason) == count
+    journal = stack.sandbox.journal()
+    for path in ("/v1/evaluate", "/v1/transmit"):
+        endpoint = f"POST {path}"
+        statuses = Counter(str(c["status"]) for c in journal if c["path"] == path)
+        for status, count in statuses.items():
+            assert await total("flexbridge_flex_calls_total", endpoint=endpoint, status=status) == count
+        calls = await total("flexbridge_flex_calls_total", endpoint=endpoint)
+        assert await total("flexbridge_flex_call_seconds_count", endpoint=endpoint) == calls
+        # every call waited for the sandbox's 100 ms: none in the buckets below it
+        assert await total("flexbridge_flex_call_seconds_bucket", endpoint=endpoint, le="0.05") == 0
+    assert await total("flexbridge_in_flight") == 0
+    assert await total("flexbridge_ready") == 1
