@@ -7,23 +7,31 @@ event loop (it never awaits, so checking and recording a nonce cannot interleave
 from __future__ import annotations
 
 import base64
-import binascii
-import functools
 import hashlib
 import hmac
-import re
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Final, Literal
 
 from pydantic import SecretStr
 
-from schemas.errors import FlexbridgeError
+from consumers.webhook_headers import (
+    AUTH_PREFIX,
+    SIGNED_HEADERS,
+    ParsedHeaders,
+    RejectReason,
+    WebhookRejected,
+    b64decode,
+    parse_headers,
+    read_headers,
+    signed_message,
+    string_to_sign,
+)
 from schemas.settings import WebhookSettings
 
 __all__ = [
@@ -42,27 +50,14 @@ __all__ = [
     "string_to_sign",
 ]
 
-SIGNED_HEADERS = ("x-fc-authorization", "x-fc-content-sha512", "x-fc-date", "x-fc-nonce", "x-fc-signature")
-_AUTH_PREFIX: Final = "HMAC-SHA512 SignedHeaders=x-fc-nonce;x-fc-date;host;x-fc-content-sha512&Signature="
-_NONCE_RE: Final = re.compile(r"[0-9a-fA-F]{32}")
 _KEY_SETTING: Final = "FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY"
 _PREVIOUS_KEY_SETTING: Final = "FLEXBRIDGE_WEBHOOK__PREVIOUS_SUBSCRIBER_KEY"
 DEFAULT_NONCE_CACHE_SIZE: Final = 50_000
 KeyName = Literal["current", "previous"]
-RejectReason = Literal[
-    "missing-header", "bad-header", "content-hash", "signature", "stale-date", "replayed-nonce"
-]
 
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
-
-
-def _b64decode(value: str) -> bytes | None:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 def _reveal(value: str | SecretStr) -> str:
@@ -75,17 +70,12 @@ def _hmac(key: bytes, message: bytes) -> bytes:
 
 def decode_key(key: str | SecretStr, *, setting: str = _KEY_SETTING) -> bytes:
     """The raw bytes of a base64 subscriber key; a clear ``ValueError`` naming ``setting`` otherwise."""
-    raw = _b64decode(_reveal(key).strip())
+    raw = b64decode(_reveal(key).strip())
     if not raw:
         raise ValueError(f"{setting} is empty or not valid base64 (the portal subscriber key, 64 bytes)")
     if len(raw) != 64:
         raise ValueError(f"{setting} must decode to 64 bytes, got {len(raw)}")
     return raw
-
-
-def string_to_sign(method: str, nonce: str, date: str, host: str, content_hash: str) -> str:
-    """The message behind ``x-fc-authorization``: ``METHOD\\nnonce;date;host;contentSha512``."""
-    return f"{method.upper()}\n{nonce};{date};{host};{content_hash}"
 
 
 def new_nonce() -> str:
@@ -109,22 +99,12 @@ def sign(
     digest = _b64(hashlib.sha512(body).digest())
     message = string_to_sign(method, nonce, date, host, digest).encode("utf-8")
     return {
-        "x-fc-authorization": _AUTH_PREFIX + _b64(_hmac(key, message)),
+        "x-fc-authorization": AUTH_PREFIX + _b64(_hmac(key, message)),
         "x-fc-content-sha512": digest,
         "x-fc-date": date,
         "x-fc-nonce": nonce,
         "x-fc-signature": _b64(_hmac(key, body)),
     }
-
-
-class WebhookRejected(FlexbridgeError):
-    """A delivery that failed verification (``reason``: a :data:`RejectReason`); answer ``status_code``."""
-
-    retriable = False
-    status_code: int = 401
-
-    def __init__(self, reason: RejectReason, message: str) -> None:
-        super().__init__(f"webhook rejected ({reason}): {message}", retriable=False, reason=reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,71 +143,6 @@ class NonceCache:
     def discard(self, nonce: str) -> None:
         """Forget ``nonce`` (lowercase), e.g. when its delivery was answered 503 and may be sent again."""
         self._expiry.pop(nonce, None)
-
-
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    authorization: bytes
-    content_hash: bytes
-    body_signature: bytes
-    date: datetime
-    nonce: str
-
-
-def _read_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The five ``x-fc-*`` values, looked up case-insensitively (multi-dicts: repeats must agree)."""
-    found: dict[str, str] = {}
-    for name, value in headers.items():
-        lname = name.lower()
-        if lname not in SIGNED_HEADERS:
-            continue
-        if lname in found and found[lname] != value.strip():
-            raise WebhookRejected("bad-header", f"{lname} appears more than once with different values")
-        found[lname] = value.strip()
-    missing = [name for name in SIGNED_HEADERS if not found.get(name)]
-    if missing:
-        raise WebhookRejected("missing-header", f"missing {', '.join(missing)}")
-    return found
-
-
-def _digest_header(name: str, value: str) -> bytes:
-    raw = _b64decode(value)
-    if raw is None or len(raw) != 64:
-        raise WebhookRejected("bad-header", f"{name} is not a base64 SHA-512 value")
-    return raw
-
-
-@functools.lru_cache(maxsize=256)  # deliveries within a second share their x-fc-date
-def _parse_date(value: str) -> datetime:
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        raise WebhookRejected("bad-header", "x-fc-date is not an RFC 1123 date") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _parse(fields: Mapping[str, str]) -> _Parsed:
-    authorization = fields["x-fc-authorization"]
-    if not authorization.startswith(_AUTH_PREFIX):
-        raise WebhookRejected("bad-header", f"x-fc-authorization is not '{_AUTH_PREFIX}<base64>'")
-    if not _NONCE_RE.fullmatch(fields["x-fc-nonce"]):
-        raise WebhookRejected("bad-header", "x-fc-nonce is not 32 hex characters")
-    return _Parsed(
-        authorization=_digest_header("x-fc-authorization", authorization[len(_AUTH_PREFIX) :]),
-        content_hash=_digest_header("x-fc-content-sha512", fields["x-fc-content-sha512"]),
-        body_signature=_digest_header("x-fc-signature", fields["x-fc-signature"]),
-        date=_parse_date(fields["x-fc-date"]),
-        nonce=fields["x-fc-nonce"].lower(),
-    )
-
-
-def _signed_message(method: str, nonce: str, date: str, host: str, content_hash: str) -> bytes:
-    """The bytes the sender signed. Header text decoded with ``surrogateescape`` (aiohttp's way for
-    bytes that are not UTF-8) is encoded back to the bytes received; other text is refused."""
-    try:
-        return string_to_sign(method, nonce, date, host, content_hash).encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raise WebhookRejected("bad-header", "a signed header is not text") from None
 
 
 class WebhookVerifier:
@@ -276,14 +191,13 @@ class WebhookVerifier:
 
     def verify(self, method: str, host: str, headers: Mapping[str, str], body: bytes) -> Verified:
         """Check a delivery's raw ``body``; ``host``: the Host header as received. Raises WebhookRejected."""
-        fields = _read_headers(headers)
-        if not host.strip():
+        fields = read_headers(headers)
+        if not (host := host.strip()):
             raise WebhookRejected("missing-header", "missing host")
-        parsed = _parse(fields)
+        parsed = parse_headers(fields)
         if not hmac.compare_digest(hashlib.sha512(body).digest(), parsed.content_hash):
             raise WebhookRejected("content-hash", "x-fc-content-sha512 does not match the body")
-        nonce, date, content = fields["x-fc-nonce"], fields["x-fc-date"], fields["x-fc-content-sha512"]
-        message = _signed_message(method, nonce, date, host.strip(), content)
+        message = signed_message(method, host, fields)
         key_name = self._match_key(message, parsed, body)
         now = self._clock()
         self._check_date(parsed.date, now)
@@ -291,7 +205,7 @@ class WebhookVerifier:
             raise WebhookRejected("replayed-nonce", "x-fc-nonce was already used")
         return Verified(key=key_name, nonce=parsed.nonce, date=parsed.date)
 
-    def _match_key(self, message: bytes, parsed: _Parsed, body: bytes) -> KeyName:
+    def _match_key(self, message: bytes, parsed: ParsedHeaders, body: bytes) -> KeyName:
         matched: tuple[KeyName, bytes] | None = None
         for name, key in self._keys:  # every key is tried: no early exit
             if hmac.compare_digest(_hmac(key, message), parsed.authorization) and matched is None:

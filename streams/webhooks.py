@@ -1,6 +1,6 @@
 """The webhook receiver, Kafka side: verify, deduplicate, publish, and only then answer 2xx.
 
-``POST /webhooks/flex`` (streams/worker.py) hands the raw body here. A delivery is verified
+``POST /webhooks/flex`` (streams/webhook_http.py) hands the raw body here. A delivery is verified
 (consumers/webhook_signature.py) and parsed (schemas/webhooks.py); nothing unverified is ever
 produced. A verified webhook is published once per dedupe key (``event:OrderId``): first its
 OrderStatus to ``orders.status`` (when the event maps to one), then the body, unchanged, to
@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,8 +255,15 @@ class WebhookReceiver:
             await asyncio.sleep(1.0)
             return
         for records in batches.values():
-            for rec in records:
-                key = dict(rec.headers or ()).get(DEDUPE_HEADER)
+            for rec in records:  # headers only: the bodies are never decoded here
+                key = _dedupe_header(rec.headers)
                 if key:
                     at = rec.timestamp / 1000 if rec.timestamp and rec.timestamp > 0 else self._clock()
                     self._seen.add(key.decode(errors="replace"), at)
+
+
+def _dedupe_header(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
+    for name, value in headers or ():
+        if name == DEDUPE_HEADER:
+            return value
+    return None

@@ -21,6 +21,7 @@ from streams.commands import add_commands
 from streams.logs import install
 from streams.orders import add_order_state
 from streams.runtime import BridgeRuntime
+from streams.webhook_http import add_webhook_route
 
 __all__ = ["build_app", "run_worker"]
 
@@ -70,6 +71,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     )
     app.add_dependency(RuntimeService(runtime, loop=app.loop))
     _add_views(app, runtime)
+    add_webhook_route(app, runtime)  # on aiohttp directly: the receiver's hot path
     book = add_order_state(app, settings, runtime.metrics)
     add_commands(app, settings, runtime, book)
     return app
@@ -86,14 +88,6 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
         async def get(self, request: Request) -> Response:
             ready, checks = runtime.readiness()
             return self.json(checks, status=200 if ready else 503)
-
-    @app.page("/webhooks/flex")
-    class FlexWebhooks(View):
-        async def post(self, request: Request) -> Response:
-            body = await request.read()  # the raw bytes: the signature covers them exactly
-            host = request.headers.get("Host", "")
-            answer = await runtime.receive_webhook(request.method, host, request.headers, body)
-            return self.json(answer.body, status=answer.status)
 
     @app.page("/metrics")
     class Metrics(View):

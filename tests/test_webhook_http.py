@@ -1,0 +1,72 @@
+"""The receiver's route on Faust's aiohttp application: same path, raw body in, JSON answer out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import faust
+import orjson
+from aiohttp.test_utils import TestClient, TestServer
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
+
+from streams.runtime import BridgeRuntime
+from streams.webhook_http import WEBHOOK_PATH, add_webhook_route
+from streams.webhooks import WebhookAnswer
+
+
+class _Runtime:
+    """Stands in for the bridge runtime: records what the route handed over, answers as told."""
+
+    def __init__(self, answer: WebhookAnswer) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    async def receive_webhook(
+        self, method: str, host: str, headers: Mapping[str, str], body: bytes
+    ) -> WebhookAnswer:
+        self.calls.append((method, host, dict(headers), body))
+        return self.answer
+
+
+async def _client(answer: WebhookAnswer) -> tuple[TestClient[Any, Any], _Runtime]:
+    app = faust.App("webhook-http-test", autodiscover=False, store="memory://")
+    runtime = _Runtime(answer)
+    add_webhook_route(app, cast(BridgeRuntime, runtime))
+    web = cast(AiohttpWeb, app.web)
+    client = TestClient(TestServer(web.web_app))
+    await client.start_server()
+    return client, runtime
+
+
+async def test_the_raw_body_goes_to_the_receiver_and_its_answer_comes_back_as_json() -> None:
+    client, runtime = await _client(
+        WebhookAnswer(200, {"status": "accepted", "dedupeKey": "order.completed:x"})
+    )
+    port = client.port
+    body = b'{"Event": "order.completed", "OrderId": "x"}  '  # trailing bytes kept: the signature covers them
+    try:
+        async with client.post(WEBHOOK_PATH, data=body, headers={"X-FC-Nonce": "n"}) as answer:
+            assert answer.status == 200
+            assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+            assert orjson.loads(await answer.read()) == {
+                "status": "accepted",
+                "dedupeKey": "order.completed:x",
+            }
+    finally:
+        await client.close()
+    [(method, host, headers, received)] = runtime.calls
+    assert (method, received, headers["X-FC-Nonce"]) == ("POST", body, "n")
+    assert host == f"127.0.0.1:{port}"
+
+
+async def test_refusals_keep_their_status_and_other_methods_are_not_allowed() -> None:
+    client, runtime = await _client(WebhookAnswer(401, {"status": "rejected", "error": "bad signature"}))
+    try:
+        async with client.post(WEBHOOK_PATH, data=b"{}") as answer:
+            assert (answer.status, orjson.loads(await answer.read())["status"]) == (401, "rejected")
+        async with client.get(WEBHOOK_PATH) as answer:
+            assert answer.status == 405
+    finally:
+        await client.close()
+    assert len(runtime.calls) == 1
