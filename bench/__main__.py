@@ -49,7 +49,8 @@ async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
             "evaluate": lambda: bench_evaluate(stack, TOPICS, args.evaluate_seconds),
             "webhooks": lambda: bench_webhooks(stack, worker, TOPICS["webhooks"], args.webhooks),
             "startup": lambda: bench_startup(stack),
-            "mit": lambda: bench_mit(stack, args.mit_events),  # last: it starts a full sandbox
+            # last: it starts a full sandbox
+            "mit": lambda: bench_mit(stack, args.mit_events, worker=not args.mit_path_only),
         }
         for name, step in steps.items():
             if args.only and name not in args.only:
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transmit-events", type=int, default=6000)
     parser.add_argument("--evaluate-seconds", type=int, default=20)
     parser.add_argument("--mit-events", type=int, default=200_000)
+    parser.add_argument("--mit-path-only", action="store_true", help="skip the full-worker MIT run")
     parser.add_argument("--webhooks", type=int, default=5000, help="signed webhooks per target")
     parser.add_argument("--workdir", default=".bench")
     parser.add_argument("--out", default="bench/results")

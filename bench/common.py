@@ -16,6 +16,7 @@ from streams.local_stack import DEV_KEY, DEV_SECRET
 
 __all__ = [
     "Figure",
+    "cpu_time",
     "flex_token",
     "percentile",
     "produce_all",
@@ -92,6 +93,13 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str,
             return time.monotonic()
         await asyncio.sleep(every)
     raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
+
+
+def cpu_time(pid: int) -> float:
+    """A process's CPU time so far (user + system, all threads) in seconds, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:

@@ -146,6 +146,35 @@ class SftpClient:
 
         await self.retrying(f"upload of {name}", op)
 
+    async def write_temp(self, directory: str, temp: str, data: bytes) -> None:
+        """The first half of :meth:`upload`: write ``data`` to ``directory/temp`` (one write call;
+        asyncssh splits it into parallel block requests)."""
+        scratch = posixpath.join(directory, temp)
+
+        async def op(sftp: asyncssh.SFTPClient) -> None:
+            async with sftp.open(scratch, "wb") as handle:
+                await handle.write(data)
+
+        await self.retrying(f"upload of {temp}", op)
+
+    async def rename_temp(self, directory: str, name: str, data: bytes, temp: str) -> None:
+        """The second half of :meth:`upload`: rename ``directory/temp`` into ``directory/name``.
+        If the temporary file is gone (a retry after a rename whose answer was lost), it is
+        written again from ``data`` first, so the outcome is the same file either way."""
+        target, scratch = posixpath.join(directory, name), posixpath.join(directory, temp)
+
+        async def op(sftp: asyncssh.SFTPClient) -> None:
+            try:
+                await _replace(sftp, scratch, target)
+                return
+            except asyncssh.SFTPNoSuchFile:
+                pass
+            async with sftp.open(scratch, "wb") as handle:
+                await handle.write(data)
+            await _replace(sftp, scratch, target)
+
+        await self.retrying(f"rename of {name}", op)
+
     async def listdir(self, directory: str) -> list[RemoteFile]:
         """Regular files in ``directory`` (one attempt; raises on failure)."""
         sftp = await self.session()

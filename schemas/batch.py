@@ -34,6 +34,7 @@ __all__ = [
     "FileName",
     "MalformedResponse",
     "Manifest",
+    "RecordsDigest",
     "ResultRow",
     "data_name",
     "encode_file",
@@ -116,9 +117,27 @@ def record_bytes(body: dict[str, object], sequence_number: int) -> bytes:
     return orjson.dumps({**body, "sequenceNumber": str(sequence_number)})
 
 
-def encode_file(header: dict[str, object], records: list[bytes]) -> bytes:
-    """``{"header": {...}, "records": [...]}`` from records already encoded by :func:`record_bytes`."""
-    return b'{"header":' + orjson.dumps(header) + b',"records":[' + b",".join(records) + b"]}"
+def encode_file(header: dict[str, object], records: list[bytes] | bytearray) -> bytes:
+    """``{"header": {...}, "records": [...]}`` from records already encoded by :func:`record_bytes`
+    (a list, or one buffer of them already joined by commas)."""
+    joined = records if isinstance(records, bytearray) else b",".join(records)
+    return b"".join((b'{"header":', orjson.dumps(header), b',"records":[', joined, b"]}"))
+
+
+class RecordsDigest:
+    """The manifest's ``recordsSha256``: SHA-256 over each record followed by a newline."""
+
+    __slots__ = ("_sha",)
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+
+    def update(self, record: bytes) -> None:
+        self._sha.update(record)
+        self._sha.update(b"\n")
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
 
 
 class Manifest(BaseModel):
@@ -137,17 +156,23 @@ class Manifest(BaseModel):
 
     @classmethod
     def of(cls, name: FileName, file: str, data: bytes, records: list[bytes], last_offset: int) -> Manifest:
-        digest = hashlib.sha256()
+        digest = RecordsDigest()
         for record in records:
             digest.update(record)
-            digest.update(b"\n")
+        return cls.of_digest(name, file, data, len(records), digest.hexdigest(), last_offset)
+
+    @classmethod
+    def of_digest(
+        cls, name: FileName, file: str, data: bytes, count: int, records_sha256: str, last_offset: int
+    ) -> Manifest:
+        """As :meth:`of`, with the records' digest kept by the writer as it added them."""
         return cls(
             file=file,
             kind=name.kind,
-            records=len(records),
+            records=count,
             size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
-            records_sha256=digest.hexdigest(),
+            records_sha256=records_sha256,
             topic=name.topic,
             partition=name.partition,
             first_offset=name.first_offset,

@@ -47,6 +47,7 @@ __all__ = ["BatchConsumer", "TokenSource"]
 log = logging.getLogger(__name__)
 
 TokenSource = Callable[[], Awaitable[str]]
+_YIELD_EVERY = 50  # records handled between chances for the event loop to run other tasks
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
@@ -108,6 +109,8 @@ class BatchConsumer:
         self._runner: asyncio.Task[None] | None = None
         self.joined = asyncio.Event()
         self.seen = 0
+        self.build_seconds = 0.0  # time spent turning fetched records into file records
+        self.wait_seconds = 0.0  # time the fetch loop waited for an upload slot (back-pressure)
         # Awaited on every assignment before the partitions count as held (see owns()).
         self.before_assign: Callable[[Collection[TopicPartition]], Awaitable[None]] | None = None
 
@@ -127,6 +130,7 @@ class BatchConsumer:
             heartbeat_interval_ms=k.heartbeat_interval_ms,
             rebalance_timeout_ms=k.rebalance_timeout_ms,
             max_poll_records=self.settings.pipeline.fetch_max_records,
+            fetch_max_wait_ms=k.fetch_max_wait_ms,
         )
         self._consumer.subscribe(self.topics(), listener=_Listener(self))
         await self._consumer.start()
@@ -189,14 +193,18 @@ class BatchConsumer:
                 log.warning("batch fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
+            started = time.monotonic()
             for tp, records in batches.items():
                 part = self._parts.get(tp)
                 if part is None and records and tp in self._consumer.assignment():
                     # fetched while its assignment is still being prepared (before_assign): read again
                     self._consumer.seek(tp, records[0].offset)
-                for record in records if part is not None else ():
+                for i, record in enumerate(records if part is not None else ()):
                     await self._take(part, record)  # type: ignore[arg-type]
+                    if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                        await asyncio.sleep(0)  # let uploads and acknowledgements progress meanwhile
             await self._close_aged()
+            self.build_seconds += time.monotonic() - started
             if self._clock() - last_commit >= self.settings.pipeline.commit_interval_seconds:
                 last_commit = self._clock()
                 await self._commit(list(self._parts.values()))
@@ -235,7 +243,9 @@ class BatchConsumer:
             return
         # Back-pressure: at most max_pending_files closed and not uploaded. The file stays open
         # (holding the commit back) until it is handed to its upload task.
+        started = time.monotonic()
         await self._slots.acquire()
+        self.wait_seconds += time.monotonic() - started
         builder, part.open = part.open, None
         if part.revoked or builder is None:  # lost the partition meanwhile: the next owner writes it
             self._slots.release()
@@ -274,5 +284,7 @@ class BatchConsumer:
             "open_files": sum(1 for p in self._parts.values() if p.open is not None),
             "uploading": sum(len(p.uploading) for p in self._parts.values()),
             "awaiting_results": self.registry.outstanding,
+            "build_seconds": round(self.build_seconds - self.wait_seconds, 3),
+            "backpressure_seconds": round(self.wait_seconds, 3),
             **self.uploader.stats(),
         }

@@ -35,6 +35,7 @@ from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, par
 from schemas.codec import encode_model
 from schemas.settings import Settings
 from schemas.status import FLEX_STATUSES, OrderStatus, Status
+from streams.batch_upload import produce_keyed
 from streams.metrics import Metrics
 
 __all__ = ["ResultPoller", "result_status"]
@@ -224,9 +225,8 @@ class ResultPoller:
         await self._registry.persist(file)
 
     async def _send(self, statuses: list[OrderStatus]) -> None:
-        topic = self._settings.topics.status
-        futures = [await self._producer.send(topic, encode_model(s), s.order_id.encode()) for s in statuses]
-        await asyncio.gather(*futures)
+        items = [(s.order_id.encode(), encode_model(s)) for s in statuses]
+        await produce_keyed(self._producer, self._settings.topics.status, items)  # one batch per partition
 
     async def reconcile(self) -> int:
         """FAILED (``no-batch-result``) for every record whose result is overdue; returns how many."""

@@ -11,7 +11,9 @@ from consumers.batch_registry import BatchRegistry, SentRecord
 from schemas.batch import (
     RESPONSE_COLUMNS,
     MalformedResponse,
+    Manifest,
     data_name,
+    encode_file,
     file_name,
     parse_file_name,
     parse_response,
@@ -65,6 +67,21 @@ def test_builder_renders_header_records_and_manifest() -> None:
     again = builder.seal("tok-2")
     assert again.manifest.records_sha256 == m.records_sha256 and again.manifest.sha256 != m.sha256
     assert [s.event_id for s in builder.sent] == ["evt-10", "evt-12"]
+
+
+def test_builder_buffer_renders_what_the_list_form_renders() -> None:
+    builder = _builder()
+    raws = []
+    for offset in range(10, 15):
+        body = {"orderId": f"O{offset}", "idempotencyKey": f"k{offset}", "mid": "m-1"}
+        raw = builder.fits(body, 10_000)
+        assert raw is not None
+        raws.append(raw)
+        builder.add(offset, raw, body, f"evt-{offset}")
+    sealed = builder.seal("tok")
+    assert sealed.data == encode_file(builder.header("tok"), raws)
+    expected = Manifest.of(parse_file_name(sealed.name), sealed.name, sealed.data, raws, 14)  # type: ignore[arg-type]
+    assert sealed.manifest == expected and len(builder) == 5
 
 
 def test_builder_refuses_a_record_past_the_byte_limit_but_always_takes_the_first() -> None:

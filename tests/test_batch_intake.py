@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.batch_intake import batch_body, may_hold_pan
+from consumers.batch_intake import batch_body, evaluate_body_fast, flex_body_fast, may_hold_pan
 from consumers.batch_registry import SentRecord
 from consumers.flows import Defaults, evaluate_body, transmit_body
 from schemas.codec import encode_model
 from schemas.pan import looks_like_pan
-from streams.batch_upload import pending_status, pending_values
+from streams.batch_upload import pending_status, pending_values, produce_keyed
 from streams.bridge import event_from
 from streams.traffic import make_event
 
@@ -65,6 +67,30 @@ def test_batch_body_is_the_bridges_evaluate_body(seed: int) -> None:
     assert batch_body("evaluate", raw, DEFAULTS) == (expected, event["eventId"])
 
 
+def _variants() -> list[dict[str, object]]:
+    base = _event(seed=7)
+    rest = {k: v for k, v in base.items() if k not in ("orderId", "isMIT")}
+    return [
+        {**base, "expiryDateUtc": "2030-01-02T03:04:05.678+00:00"},  # normalised to pydantic's form
+        {**base, "expiryDateUtc": "2030-01-02T03:04:05-05:00"},
+        {**base, "orderId": "  ORD-padded  ", "mid": " m-9 ", "siteId": "site-2"},  # stripped
+        {**base, "isMIT": "true", "isRecurring": 1},  # coerced
+        {**base, "customerIp": None, "someNewField": {"a": [1, None]}, "zeta": 0},  # None top-level dropped
+        {**rest, "OrderId": "ORD-case", "ismit": True, "orderid": "ORD-loser"},  # case variants
+    ]
+
+
+@pytest.mark.parametrize("variant", range(6))
+@pytest.mark.parametrize("defaults", [DEFAULTS, Defaults(None, "site-d", 21)])
+def test_the_fast_body_is_the_bridges_body_key_for_key_in_order(variant: int, defaults: Defaults) -> None:
+    event = event_from(_variants()[variant])
+    fast = evaluate_body_fast(event, defaults)
+    slow = evaluate_body(event, defaults)
+    assert fast == slow and list(fast) == list(slow)
+    assert orjson.dumps(fast) == orjson.dumps(slow)  # the same bytes in the batch file
+    assert flex_body_fast(event, mid="m", site_id=None) == event.flex_body(mid="m", site_id=None)
+
+
 def test_batch_body_for_transmit_files() -> None:
     raw = orjson.dumps(_event("approval"))
     body = transmit_body(event_from(orjson.loads(raw)), DEFAULTS)
@@ -95,3 +121,48 @@ def test_pending_values_are_pending_statuses_with_one_occurred_at() -> None:
         expected.pop("occurredAt")
         assert value == expected
     assert pending_values("evaluate_x.json", []) == []
+
+
+class _FakeBatch:
+    """Holds up to three records, like an aiokafka batch that fills up."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes]] = []
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object | None:
+        if len(self.records) >= 3:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
+class _FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(5))
+
+    def create_batch(self) -> _FakeBatch:
+        return _FakeBatch()
+
+    async def send_batch(self, batch: _FakeBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
+        self.sent.append((partition, batch.records))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+async def test_produce_keyed_partitions_like_the_default_partitioner_in_order() -> None:
+    producer = _FakeProducer()
+    items = [(f"ORD-{i}".encode(), f"v{i}".encode()) for i in range(40)]
+    await produce_keyed(producer, "orders.status", items)  # type: ignore[arg-type]
+    partitioner = DefaultPartitioner()
+    landed = [(p, key, value) for p, records in producer.sent for key, value in records]
+    assert sorted(v for _, _, v in landed) == sorted(v for _, v in items)  # each record once
+    for partition, key, _ in landed:
+        assert partition == partitioner(key, list(range(5)), list(range(5)))
+    for partition in {p for p, _, _ in landed}:  # a partition's records keep their order
+        values = [v for p, _, v in landed if p == partition]
+        assert values == [v for k, v in items if v in values]
+    assert all(len(records) <= 3 for _, records in producer.sent) and len(producer.sent) > 5
