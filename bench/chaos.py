@@ -7,16 +7,18 @@ refunds, captures and cancels on the commands topic.
 
 Nemesis: the sandbox answers 5xx, 429 with Retry-After, hangs past the client timeout, drops
 connections and loses answers after the effect; its SFTP server drops sessions mid-upload; the main
-worker is SIGKILLed at random moments (with records in flight) and restarted on the same port; a
-second worker joins and leaves to force rebalances. Webhooks go to the main worker only (one
-endpoint), so two workers never receive the same delivery at once (a documented limit of the
-receiver's deduplication, README "Webhooks").
+worker is SIGKILLed on a schedule spread over the workload window (whatever it is doing: records in
+flight, or still starting and recovering its tables after the last kill) and restarted on the same
+port without waiting for it; a second worker joins and leaves to force rebalances. Webhooks go to
+the main worker only (one endpoint), so two workers never receive the same delivery at once (a
+documented limit of the receiver's deduplication, README "Webhooks").
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import time
@@ -35,7 +37,7 @@ from streams.local_stack import LocalStack, RunningWorker, metric_total
 from streams.procs import free_port
 from streams.traffic import Planned, plan
 
-__all__ = ["PROFILES", "ChaosResult", "Nemesis", "run_chaos"]
+__all__ = ["PROFILES", "ChaosResult", "Nemesis", "kill_schedule", "run_chaos"]
 
 PROFILES: dict[str, dict[str, object]] = {
     "5xx": {"rate": 0.2, "statuses": [500, 502, 503]},
@@ -44,6 +46,8 @@ PROFILES: dict[str, dict[str, object]] = {
     "dropped connections": {"dropRate": 0.1},
     "answers lost after the effect": {"afterEffectRate": 0.1},
 }
+SETTLE_SECONDS = 60.0
+REBALANCE_EVERY = 17.5  # mean seconds between the second worker's joins and leaves (0.6×–1.4×)
 FAULT_PATHS = ["/v1/evaluate", "/v1/transmit", "/v1/capture", "/v1/orders/*/refund", "/v1/orders/*/cancel"]
 WORKER_ENV = {
     "FLEXBRIDGE_FLEX__TIMEOUT_SECONDS": "1.5",
@@ -55,6 +59,13 @@ WORKER_ENV = {
     "FLEXBRIDGE_KAFKA__SESSION_TIMEOUT_MS": "6000",
     "FLEXBRIDGE_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
 }
+
+
+def kill_schedule(rng: random.Random, started: float, until: float, kills: int) -> list[float]:
+    """``kills`` moments spread evenly over the window, each jittered by ±40 % of the spacing: in
+    order, at least a fifth of the spacing apart, all inside the window."""
+    step = (until - started) / (kills + 1)
+    return [started + step * (i + rng.uniform(-0.4, 0.4)) for i in range(1, kills + 1)]
 
 
 @dataclass
@@ -70,30 +81,48 @@ class ChaosResult:
 
 
 class Nemesis:
-    def __init__(self, stack: LocalStack, http: httpx.AsyncClient, seed: int) -> None:
+    def __init__(
+        self, stack: LocalStack, http: httpx.AsyncClient, seed: int, rebalance_every: float = REBALANCE_EVERY
+    ) -> None:
         self.stack, self.http, self.rng = stack, http, random.Random(seed)
+        self.rebalance_every = rebalance_every
         self.result = ChaosResult()
         self.main_port = free_port()  # the sandbox's webhook URL points here, across restarts
         self.main: RunningWorker | None = None
         self.second: RunningWorker | None = None
+        self._stopping: list[asyncio.Task[int]] = []
 
     async def start(self) -> None:
         self.main = await self.stack.start_worker("main", port=self.main_port)
 
     async def kill_main(self) -> None:
+        """SIGKILL the main worker on schedule, whatever it is doing (in flight, or still recovering
+        after the last kill), and start it again on the same port without waiting for it."""
         assert self.main is not None
-        in_flight = await metric_total(self.main.url, "flexbridge_in_flight")
+        state = await self._main_state()
         await asyncio.to_thread(self.main.child.kill)
         self.result.kills.append(time.time())
-        self.result.faults["worker SIGKILLed" + (" with records in flight" if in_flight else "")] += 1
-        self.main = await self.stack.start_worker("main", port=self.main_port)
+        self.result.faults[f"worker SIGKILLed {state}"] += 1
+        self.main = self.stack.spawn_worker("main", port=self.main_port)
+
+    async def _main_state(self) -> str:
+        assert self.main is not None
+        try:
+            ready = (await self.http.get(self.main.url + "/ready", timeout=2)).status_code == 200
+            in_flight = await metric_total(self.main.url, "flexbridge_in_flight") if ready else 0.0
+        except httpx.HTTPError:
+            ready, in_flight = False, 0.0
+        if not ready:
+            return "while starting or recovering"
+        return "with records in flight" if in_flight else "while idle"
 
     async def toggle_second(self) -> None:
+        """The second worker joins (not waited for) or leaves (SIGTERM, stopped in the background)."""
         if self.second is None:
-            self.second = await self.stack.start_worker("second")
+            self.second = self.stack.spawn_worker("second")
             self.result.faults["second worker joined (rebalance)"] += 1
         else:
-            await asyncio.to_thread(self.second.child.stop)
+            self._stopping.append(asyncio.create_task(asyncio.to_thread(self.second.child.stop)))
             self.second = None
             self.result.faults["second worker left (rebalance)"] += 1
 
@@ -115,26 +144,36 @@ class Nemesis:
         (await self.http.post("_sandbox/sftp/faults", json=body)).raise_for_status()
 
     async def run(self, until: float, kills: int) -> None:
-        kill_every = max(1.0, (until - time.monotonic()) / (kills + 1))
-        next_kill = time.monotonic() + kill_every * self.rng.uniform(0.5, 1.0)
+        kill_at = kill_schedule(self.rng, time.monotonic(), until, kills)
+        next_toggle = self._next_toggle()
         await self.sftp_drop()
-        while time.monotonic() < until:
+        while time.monotonic() < until or kill_at:
             await self.flex_faults()
             if self.rng.random() < 0.3:
                 await self.sftp_drop()
-            if time.monotonic() >= next_kill:
+            if kill_at and time.monotonic() >= kill_at[0]:
+                kill_at.pop(0)
                 await self.kill_main()
-                next_kill = time.monotonic() + kill_every * self.rng.uniform(0.5, 1.0)
-            elif self.rng.random() < 0.3:
+            elif time.monotonic() >= next_toggle:
                 await self.toggle_second()
+                next_toggle = self._next_toggle()
             await asyncio.sleep(self.rng.uniform(0.5, 1.5))
-        while len(self.result.kills) < kills:  # a short run still gets every kill it promised
-            await self.kill_main()
+        await self.calm()
+
+    def _next_toggle(self) -> float:
+        return time.monotonic() + self.rebalance_every * self.rng.uniform(0.6, 1.4)
+
+    async def calm(self) -> None:
+        """End of the window: no more faults; the second worker leaves, the main one gets ready."""
         if self.second is not None:
             await self.toggle_second()
+        await asyncio.gather(*self._stopping)
         await self.http.delete("_sandbox/faults")
         await self._count_sftp_drops()
         await self.http.delete("_sandbox/sftp/faults")
+        assert self.main is not None
+        with contextlib.suppress(RuntimeError):  # not ready: the checker says what that cost
+            await asyncio.to_thread(self.main.child.wait_ready, self.main.url + "/ready", 120)
 
 
 async def _settle(
@@ -172,13 +211,20 @@ def _workload(result: ChaosResult, work: tuple[list[Planned], list[Planned]], lc
     )
 
 
-async def run_chaos(workdir: Path, seconds: float, events: int, kills: int, seed: int = 1) -> ChaosResult:
+async def run_chaos(
+    workdir: Path,
+    seconds: float,
+    events: int,
+    kills: int,
+    seed: int = 1,
+    rebalance_every: float = REBALANCE_EVERY,
+) -> ChaosResult:
     topics = {
         n: f"chaos.{n}" for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
     }
     async with LocalStack(workdir, group="chaos") as stack:
         async with httpx.AsyncClient(timeout=30) as http:
-            nemesis = Nemesis(stack, http, seed)
+            nemesis = Nemesis(stack, http, seed, rebalance_every)
             # 12 delivery attempts (~3 min; the default 8 give ~1 min) outlast back-to-back kills
             # and a restarted worker's table recovery.
             await stack.start_full_sandbox(nemesis.main_port, 1.0, "--webhook-max-attempts", "12")
@@ -196,7 +242,8 @@ async def run_chaos(workdir: Path, seconds: float, events: int, kills: int, seed
             )
             result = nemesis.result
             work = (planned, commands)
-            result.invariants, lifecycle = await _settle(stack, http, topics, work, result.kills, timeout=180)
+            settle = SETTLE_SECONDS + seconds  # webhook retries and batch results catch up after the window
+            result.invariants, lifecycle = await _settle(stack, http, topics, work, result.kills, settle)
             _workload(result, work, lifecycle)
     return result
 
@@ -225,11 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=6000)
     parser.add_argument("--kills", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rebalance-every", type=float, default=REBALANCE_EVERY, metavar="SECONDS")
     parser.add_argument("--workdir", default=".chaos")
     args = parser.parse_args(argv)
     console = Console()
     with console.status("chaos run: workload, faults, kills and rebalances…"):
-        result = asyncio.run(run_chaos(Path(args.workdir), args.seconds, args.events, args.kills, args.seed))
+        run = run_chaos(
+            Path(args.workdir), args.seconds, args.events, args.kills, args.seed, args.rebalance_every
+        )
+        result = asyncio.run(run)
     console.print(report(result))
     for inv in result.invariants:
         for line in inv.examples:

@@ -15,6 +15,7 @@ it stands for the outside service).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
@@ -32,6 +33,7 @@ from .wire import JsonObject, fold
 __all__ = ["COLUMNS", "MAX_RECORDS", "process_file", "ready_files"]
 
 MAX_RECORDS = 2000
+YIELD_EVERY = 100  # records taken in between two turns of the event loop
 COLUMNS = (
     "sequenceNumber",
     "orderId",
@@ -121,7 +123,7 @@ def _evaluate_record(
     return _row(seq, body, str(answer["status"]), orderSessionKey=answer["orderSessionKey"])
 
 
-def _record_rows(
+async def _record_rows(
     state: SandboxState,
     kind: str,
     records: list[Any],
@@ -130,6 +132,8 @@ def _record_rows(
 ) -> list[Row]:
     rows: list[Row] = []
     for position, record in enumerate(records, start=1):
+        if position % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let the SFTP server answer while a big file is taken in
         body = fold(record) if isinstance(record, dict) else {}
         seq = body.pop("sequencenumber", None)
         if str(seq) != str(position):
@@ -160,13 +164,13 @@ def _record_rows(
     return rows
 
 
-def process_file(
+async def process_file(
     state: SandboxState, path: Path, settle: list[tuple[str, str | None]], respond: bool = True
 ) -> dict[str, Any]:
     """Validate and apply one inbound file, write its response file (unless ``respond`` is False:
     a lost answer); returns the batch log entry."""
     kind = "transmit" if path.name.startswith("transmit_") else "evaluate"
-    raw = path.read_bytes()
+    raw = await asyncio.to_thread(path.read_bytes)
     records, error = _parse(state, kind, raw)
     if error is not None:
         rows = [
@@ -181,7 +185,7 @@ def process_file(
         ]
     else:
         header = fold(orjson.loads(raw).get("header") or {})
-        rows = _record_rows(state, kind, records, header.get("expirydateutc"), settle)
+        rows = await _record_rows(state, kind, records, header.get("expirydateutc"), settle)
     outbound = path.parent.parent / "outbound"
     response = path.name.removesuffix(".json") + ".response.csv"
     if respond:

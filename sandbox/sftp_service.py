@@ -46,13 +46,13 @@ class SftpService:
         while True:
             for user in self.server.users.values():
                 for path in ready_files(user.inbound):
-                    self._process(user.name, path)
+                    await self._process(user.name, path)
             await asyncio.sleep(self.config.sftp_scan_interval_seconds)
 
-    def _process(self, user: str, path: Any) -> None:
+    async def _process(self, user: str, path: Any) -> None:
         settle: list[tuple[str, str | None]] = []
         try:
-            entry = process_file(self.state, path, settle, respond=self.withhold <= 0)
+            entry = await process_file(self.state, path, settle, respond=self.withhold <= 0)
         except OSError as exc:  # e.g. replaced by a re-upload while we read it: next scan retries
             log.warning("batch file %s not processed yet: %s", path.name, exc)
             return

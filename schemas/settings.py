@@ -45,6 +45,9 @@ class KafkaSettings(BaseModel):
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     heartbeat_interval_ms: int = Field(default=1_000, ge=100)
     rebalance_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # Send LeaveGroup when a consumer closes (real Kafka: yes, partitions move at once). The local
+    # stack turns it off: see streams/group_membership.py for the embedded broker's reason.
+    leave_group_on_close: bool = True
     # How long the broker may hold a fetch with no data. Kafka answers as soon as data arrives;
     # the embedded broker (Tansu) holds the fetch the whole time, so the local stack uses 10 ms.
     fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)

@@ -109,6 +109,7 @@ class LocalStack:
             "FLEXBRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
             "FLEXBRIDGE_KAFKA__GROUP_ID": self.group,
             "FLEXBRIDGE_KAFKA__FETCH_MAX_WAIT_MS": "10",  # see KafkaSettings.fetch_max_wait_ms
+            "FLEXBRIDGE_KAFKA__LEAVE_GROUP_ON_CLOSE": "false",  # see streams/group_membership.py
             "FLEXBRIDGE_FLEX__BASE_URL": self.base_url,
             "FLEXBRIDGE_FLEX__APP_KEY": os.environ.get("FLEXBRIDGE_FLEX__APP_KEY", DEV_KEY),
             "FLEXBRIDGE_FLEX__APP_SECRET": os.environ.get("FLEXBRIDGE_FLEX__APP_SECRET", DEV_SECRET),

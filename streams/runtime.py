@@ -15,6 +15,7 @@ from schemas.errors import FlexbridgeError
 from schemas.settings import Settings
 from streams.batch_path import BatchPath
 from streams.bridge import Bridge
+from streams.group_membership import keep_membership_on_close
 from streams.kafka import client_options, make_producer
 from streams.ledger import Ledger
 from streams.metrics import Metrics
@@ -33,6 +34,8 @@ class BridgeRuntime:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
+        if not settings.kafka.leave_group_on_close:
+            keep_membership_on_close()  # every consumer of the process, Faust's included
         self.token_ready = asyncio.Event()
         self._parts: _Parts | None = None
         self._warmup: asyncio.Task[None] | None = None

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from pathlib import Path
 
 import pytest
 
-from bench.chaos import run_chaos
+from bench.chaos import kill_schedule, run_chaos
 from bench.checker import check
 from streams.reconcile import Observed
 from streams.traffic import plan
@@ -54,6 +56,16 @@ def test_the_checker_accepts_repeats_explained_by_a_lost_answer_or_a_kill() -> N
     twice = [_call("/v1/transmit", approval.key), _call("/v1/transmit", approval.key)]
     killed_at = 1795514400.5  # 2026-11-24T10:00:00.5Z, just after the first call
     assert check([approval], Observed(twice, [], []), kills=[killed_at])[2].held
+
+
+@pytest.mark.parametrize(("seconds", "kills"), [(20.0, 2), (120.0, 12), (30.0, 12)])
+def test_the_kills_are_spread_over_the_window_in_order(seconds: float, kills: int) -> None:
+    step = seconds / (kills + 1)
+    for seed in range(50):
+        at = kill_schedule(random.Random(seed), 100.0, 100.0 + seconds, kills)
+        assert len(at) == kills
+        assert 100.0 < at[0] and at[-1] < 100.0 + seconds
+        assert all(b - a >= step / 5 - 1e-9 for a, b in itertools.pairwise(at))
 
 
 @pytest.mark.integration
