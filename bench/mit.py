@@ -170,7 +170,7 @@ async def _batch_path(stack: LocalStack, count: int) -> Run:
 
 
 async def _flexbridge(stack: LocalStack, count: int) -> Run:
-    worker = stack.spawn_worker("mit-worker", **_env("bench-mit"))  # no webhooks: orders settle in 1 h
+    worker = stack.spawn_worker("mit-worker", None, **_env("bench-mit"))  # no webhooks: orders settle in 1 h
     run = Run(count, worker.child.proc.pid)
     try:
         await _follow(worker, run, timeout=120 + count / 500)
