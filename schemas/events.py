@@ -8,9 +8,18 @@ binds them, and unknown fields are kept so they can be passed on unchanged.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from schemas.errors import InvalidEvent
@@ -44,10 +53,23 @@ class PaymentEvent(BaseModel):
         return canonical_keys(data, _ALIASES) if isinstance(data, dict) else data
 
     def flex_body(self, *, mid: str | None, site_id: str | None) -> dict[str, Any]:
-        """The Flex request body: every field the publisher sent minus the envelope, defaults filled."""
-        body = {k: v for k, v in self.model_dump(by_alias=True, mode="json").items() if v is not None}
-        for key in ENVELOPE_ONLY:
-            body.pop(key, None)
+        """The Flex request body: every field the publisher sent minus the envelope, defaults filled.
+
+        Built without ``model_dump`` (it cost five times as much on the batch path): declared fields
+        in declaration order from the validated model (datetimes in pydantic's JSON form), then the
+        extras as decoded; None values dropped. tests/test_batch_intake.py holds it equal, byte for
+        byte, to ``model_dump(by_alias=True, mode="json")`` minus the envelope.
+        """
+        body: dict[str, Any] = {}
+        for name, alias in _DECLARED:
+            value = getattr(self, name)
+            if value is not None:
+                body[alias] = (
+                    _DATETIME.dump_python(value, mode="json") if isinstance(value, datetime) else value
+                )
+        for key, value in (self.model_extra or {}).items():
+            if value is not None:
+                body[key] = value
         if mid and "mid" not in body:
             body["mid"] = mid
         if site_id and "siteId" not in body:
@@ -55,6 +77,13 @@ class PaymentEvent(BaseModel):
         return body
 
 
+# (attribute, wire name) of PaymentEvent's declared fields in declaration order, minus the envelope.
+_DECLARED = tuple(
+    (name, f.alias or name)
+    for name, f in PaymentEvent.model_fields.items()
+    if (f.alias or name) not in ENVELOPE_ONLY
+)
+_DATETIME = TypeAdapter(AwareDatetime)
 _ALIASES = field_aliases(PaymentEvent)
 
 
