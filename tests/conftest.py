@@ -114,3 +114,17 @@ def stack(broker: EmbeddedBroker, fresh_sandbox: Sandbox, log_dir: Path) -> Iter
     s = Stack(broker, fresh_sandbox, log_dir)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module")
+def hooks(broker: EmbeddedBroker, sandbox: Sandbox, log_dir: Path) -> Iterator[tuple[Stack, Worker]]:
+    """One worker for the module, receiving webhooks under a current and a previous key."""
+    from tests.webhook_support import KEYS_ENV  # it imports this module
+
+    stack = Stack(broker, sandbox, log_dir)
+    worker = stack.worker(**KEYS_ENV)
+    try:
+        worker.process.wait_ready(worker.url + "/ready", 90)
+        yield stack, worker
+    finally:
+        stack.close()

@@ -199,8 +199,10 @@ async def test_one_order_in_order_many_orders_at_once(stack: Stack) -> None:
     assert seen == sequence
 
 
-async def _skipped(worker_url: str) -> float | None:
-    return await metric_total(worker_url, "flexbridge_events_out_total", outcome="skipped") or None
+async def _skipped(worker_url: str, at_least: int) -> float | None:
+    """The worker's count of skipped events once it reaches ``at_least``, else None (keep waiting)."""
+    total = await metric_total(worker_url, "flexbridge_events_out_total", outcome="skipped")
+    return total if total >= at_least else None
 
 
 async def test_a_redelivered_event_makes_no_second_call_even_after_a_restart(stack: Stack) -> None:
@@ -216,13 +218,17 @@ async def test_a_redelivered_event_makes_no_second_call_even_after_a_restart(sta
     calls_before = payment_calls()
 
     await publish(stack, planned)  # the same events again: a producer retry, a replay
-    assert await wait_for(lambda: _skipped(first.url), 30, "the duplicates to be skipped") == len(planned)
+    assert await wait_for(
+        lambda: _skipped(first.url, len(planned)), 30, "the duplicates to be skipped"
+    ) == len(planned)
     first.process.stop()
 
     second = stack.worker()  # a new process knows only what the ledger topic tells it
     await ready(second)
     await publish(stack, planned)
-    assert await wait_for(lambda: _skipped(second.url), 30, "the duplicates to be skipped") == len(planned)
+    assert await wait_for(
+        lambda: _skipped(second.url, len(planned)), 30, "the duplicates to be skipped"
+    ) == len(planned)
     assert payment_calls() == calls_before  # not one more Flex call
     statuses = await read_all(stack.bootstrap, stack.topics["status"])
     assert len(statuses) == sum(p.topic == "declined" for p in planned)  # no second status either

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,11 +17,10 @@ from hypothesis import strategies as st
 from consumers.webhook_signature import WebhookRejected, WebhookVerifier, http_date, new_nonce, sign
 from schemas.errors import InvalidEvent
 from schemas.webhooks import FlexWebhook, parse_webhook
-from streams.broker import EmbeddedBroker
 from tests.conftest import Stack, Worker
-from tests.support import Sandbox, read_all, unique, wait_for
+from tests.support import read_all, unique, wait_for
 from tests.test_fuzz_strategies import json_values, odd_text, pan_runs, pans, truncations
-from tests.webhook_support import CURRENT_KEY, KEYS_ENV, STRANGER_KEY, payload, signed
+from tests.webhook_support import CURRENT_KEY, STRANGER_KEY, payload, signed
 
 GOOD = payload("ORD-FUZZ")
 HOST = "127.0.0.1:6066"
@@ -120,17 +117,6 @@ def test_odd_text_in_a_signed_header_is_refused_not_an_error(name: str, junk: st
 
 
 # ---- real POSTs to a running worker ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def hooks(broker: EmbeddedBroker, sandbox: Sandbox, log_dir: Path) -> Iterator[tuple[Stack, Worker]]:
-    stack = Stack(broker, sandbox, log_dir)
-    worker = stack.worker(**KEYS_ENV)
-    try:
-        worker.process.wait_ready(worker.url + "/ready", 90)
-        yield stack, worker
-    finally:
-        stack.close()
 
 
 def _post(worker: Worker, body: bytes, headers: dict[str, Any]) -> int:

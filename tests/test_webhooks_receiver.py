@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,10 +10,9 @@ import pytest
 
 from sandbox import SandboxConfig, start_sandbox
 from sandbox.samples import evaluate_body
-from streams.broker import EmbeddedBroker
 from streams.local_stack import metric_total
 from tests.conftest import Stack, Worker
-from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, unique, wait_for
+from tests.support import DEV_APP_KEY, DEV_APP_SECRET, unique, wait_for
 from tests.webhook_support import (
     CURRENT_KEY,
     KEYS_ENV,
@@ -30,18 +27,6 @@ from tests.webhook_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def hooks(broker: EmbeddedBroker, sandbox: Sandbox, log_dir: Path) -> Iterator[tuple[Stack, Worker]]:
-    """One worker for the module, receiving webhooks under a current and a previous key."""
-    stack = Stack(broker, sandbox, log_dir)
-    worker = stack.worker(**KEYS_ENV)
-    try:
-        worker.process.wait_ready(worker.url + "/ready", 90)
-        yield stack, worker
-    finally:
-        stack.close()
 
 
 async def test_a_webhook_delivered_three_times_is_published_once(hooks: tuple[Stack, Worker]) -> None:
