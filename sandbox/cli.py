@@ -22,6 +22,7 @@ _FLAGS: tuple[tuple[str, str, type[Any], str], ...] = (
     ("--webhook-url", "webhook_url", str, "merchant webhook endpoint the webhook sender posts to"),
     ("--webhook-max-attempts", "webhook_max_attempts", int, "webhook delivery attempts (default 8)"),
     ("--webhook-backoff", "webhook_backoff_seconds", float, "first webhook retry delay, doubling (0.5)"),
+    ("--webhook-concurrency", "webhook_concurrency", int, "webhook deliveries posted at once (16)"),
     ("--app-key", "app_key", str, "AppKey accepted by /oauth2/token"),
     ("--app-secret", "app_secret", str, "AppSecret accepted by /oauth2/token"),
     ("--subscriber-key", "subscriber_key", str, "base64 webhook subscriber key (64 bytes)"),

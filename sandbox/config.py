@@ -57,6 +57,9 @@ class SandboxConfig(BaseModel):
     webhook_backoff_seconds: float = Field(default=0.5, gt=0)
     webhook_backoff_max_seconds: float = Field(default=30.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Deliveries POSTed at once; the rest wait their turn. Unbounded, thousands of retries queued in
+    # one httpx pool cost work proportional to the queue on every request and starved the API.
+    webhook_concurrency: int = Field(default=16, ge=1)
 
     @field_validator("webhook_url")
     @classmethod

@@ -130,6 +130,7 @@ class WebhookSender:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
+        self._slots = asyncio.Semaphore(config.webhook_concurrency)
 
     @property
     def url(self) -> str | None:
@@ -201,8 +202,14 @@ class WebhookSender:
         log.warning("webhook %d (%s) not delivered after %d attempts", delivery.id, delivery.event, attempt)
 
     async def _attempt(self, delivery: Delivery) -> bool:
+        async with self._slots:  # signed when its turn comes, so the date is fresh when it is sent
+            return await self._post(delivery)
+
+    async def _post(self, delivery: Delivery) -> bool:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._config.webhook_timeout_seconds)
+            c = self._config
+            limits = httpx.Limits(max_connections=c.webhook_concurrency)
+            self._http = httpx.AsyncClient(timeout=c.webhook_timeout_seconds, limits=limits)
         body = orjson.dumps(delivery.payload)
         target = httpx.URL(delivery.url)
         host = target.netloc.decode("ascii")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,3 +200,44 @@ async def test_without_a_url_nothing_is_sent(client: httpx.AsyncClient, sandbox:
         assert (await admin.get("/_sandbox/webhooks")).json() == {"webhooks": []}
         answer = await admin.post("/_sandbox/webhooks", json={"event": "payout.created"})
         assert answer.status_code == 409
+
+
+async def test_deliveries_in_flight_are_bounded_and_the_api_stays_responsive() -> None:
+    """A slow merchant endpoint and many webhooks: at most ``webhook_concurrency`` POSTs at once,
+    the rest wait their turn, and the sandbox's API keeps answering meanwhile."""
+    gate, in_flight, peak = asyncio.Event(), [0], [0]
+
+    async def slow(request: web.Request) -> web.Response:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        try:
+            await gate.wait()
+        finally:
+            in_flight[0] -= 1
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/webhooks/flex", slow)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks/flex"
+    running = await start_sandbox(SandboxConfig(webhook_url=url, webhook_concurrency=3))
+    try:
+        async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as admin:
+            for _ in range(40):
+                sent = await admin.post("/_sandbox/webhooks", json={"event": "payout.created"})
+                assert sent.status_code == 202
+
+            async def three_waiting() -> bool:
+                return in_flight[0] == 3
+
+            await wait_for(three_waiting, 10, "three deliveries at the endpoint")
+            pending = (await admin.get("/_sandbox/webhooks")).json()["webhooks"]  # answered while they wait
+            assert [d["state"] for d in pending].count("pending") == 40
+            gate.set()
+            await deliveries(admin, 40)
+        assert peak[0] == 3
+    finally:
+        await running.close()
+        await runner.cleanup()
