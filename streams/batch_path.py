@@ -6,7 +6,6 @@ reads back what earlier owners registered for them, then the partitions count as
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
@@ -19,6 +18,7 @@ from consumers.sftp import SftpClient
 from schemas.settings import Settings
 from streams.batch_store import BatchStore
 from streams.batches import BatchConsumer
+from streams.kafka import patiently
 from streams.metrics import Metrics
 from streams.poller import ResultPoller
 from streams.topics import ensure_topics
@@ -56,7 +56,8 @@ class BatchPath:
 
     async def start(self) -> None:
         self.sftp.check()  # a missing known_hosts file or unreadable key stops the worker at start
-        await ensure_topics(self.settings, [self.settings.topics.batches])
+        # compacted: the registry's tombstones then remove answered files from the topic for good
+        await ensure_topics(self.settings, [self.settings.topics.batches], {"cleanup.policy": "compact"})
         await self.store.start()
         await self.consumer.start()
         await self.poller.start()
@@ -68,15 +69,9 @@ class BatchPath:
 
     async def _load(self, assigned: Collection[TopicPartition]) -> None:
         """Restore the registry entries of newly assigned partitions; waits out a Kafka outage."""
-        delay = 0.5
-        while True:
-            try:
-                restored = await self.store.load(assigned, self.registry)
-                break
-            except KafkaError as exc:
-                log.warning("reading the batch registry failed (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        restored = await patiently(
+            "reading the batch registry", lambda: self.store.load(assigned, self.registry), (KafkaError,)
+        )
         self.restored += restored
         if restored:
             log.info("batch registry: %d files restored for %d partitions", restored, len(assigned))

@@ -30,6 +30,7 @@ from schemas.batch import temp_name
 from schemas.errors import FlexbridgeError
 from schemas.settings import Settings
 from schemas.status import OrderStatus
+from streams.kafka import patiently
 from streams.metrics import Metrics
 
 __all__ = ["Uploader", "pending_status", "pending_values", "produce_keyed"]
@@ -95,7 +96,7 @@ class Uploader:
             sealed = await self._send(builder)
             self.upload_seconds += time.monotonic() - started
         if builder.kind == "evaluate":  # durable before the commit: a restart still reconciles it
-            await _patiently("batch registry", lambda: self._registry.persist(sealed.name), (KafkaError,))
+            await patiently("batch registry", lambda: self._registry.persist(sealed.name), (KafkaError,))
         if self.on_uploaded is not None:
             await self.on_uploaded(sealed)
         self.files += 1
@@ -106,7 +107,7 @@ class Uploader:
 
     async def _send(self, builder: BatchBuilder) -> SealedBatch:
         """Manifest, temporary data file and PENDING statuses at once; then the rename into place."""
-        token = await _patiently("Flex token", self._token, (FlexbridgeError,))
+        token = await patiently("Flex token", self._token, (FlexbridgeError,))
         sealed = builder.seal(token)
         inbound = self._settings.sftp.inbound_dir
         manifest = sealed.manifest.encode()
@@ -118,7 +119,7 @@ class Uploader:
             self._timed("write", self._sftp.write_temp(inbound, sealed.temp, sealed.data)),
         ]
         if builder.kind == "evaluate":
-            pending = _patiently(
+            pending = patiently(
                 "PENDING statuses", lambda: self._pending(sealed.name, builder.sent), (KafkaError,)
             )
             steps.append(self._timed("pending", pending))
@@ -171,14 +172,3 @@ async def produce_keyed(producer: AIOKafkaProducer, topic: str, items: Sequence[
                 batch.append(key=key, value=value, timestamp=None)  # a first record always fits
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     await asyncio.gather(*futures)
-
-
-async def _patiently(what: str, op: Callable[[], Awaitable[T]], errors: tuple[type[Exception], ...]) -> T:
-    delay = 0.5
-    while True:
-        try:
-            return await op()
-        except errors as exc:
-            log.warning("%s failed (%s); retrying in %.1f s", what, type(exc).__name__, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)

@@ -108,6 +108,7 @@ class BatchConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._runner: asyncio.Task[None] | None = None
         self.joined = asyncio.Event()
+        self._generation = 0  # +1 at each revocation: records fetched before it are stale
         self.seen = 0
         self.build_seconds = 0.0  # time spent turning fetched records into file records
         self.wait_seconds = 0.0  # time the fetch loop waited for an upload slot (back-pressure)
@@ -162,6 +163,7 @@ class BatchConsumer:
         self.joined.set()
 
     async def release(self, revoked: Collection[TopicPartition]) -> None:
+        self._generation += 1
         parts = [p for tp in revoked if (p := self._parts.pop(tp, None)) is not None]
         for part in parts:
             # Its open file is never uploaded (the commit stays before its first record): the next
@@ -194,20 +196,30 @@ class BatchConsumer:
                 await asyncio.sleep(1.0)
                 continue
             started = time.monotonic()
-            for tp, records in batches.items():
-                part = self._parts.get(tp)
-                if part is None and records and tp in self._consumer.assignment():
-                    # fetched while its assignment is still being prepared (before_assign): read again
-                    self._consumer.seek(tp, records[0].offset)
-                for i, record in enumerate(records if part is not None else ()):
-                    await self._take(part, record)  # type: ignore[arg-type]
-                    if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                        await asyncio.sleep(0)  # let uploads and acknowledgements progress meanwhile
+            await self._take_all(batches, self._generation)
             await self._close_aged()
             self.build_seconds += time.monotonic() - started
             if self._clock() - last_commit >= self.settings.pipeline.commit_interval_seconds:
                 last_commit = self._clock()
                 await self._commit(list(self._parts.values()))
+
+    async def _take_all(self, batches: dict[TopicPartition, list[Record]], generation: int) -> None:
+        """Add one fetch's records to their files. A rebalance meanwhile (``generation`` moved on)
+        makes the rest stale: aiokafka restarts every partition from its committed offset."""
+        assert self._consumer is not None
+        for tp, records in batches.items():
+            part = self._parts.get(tp)
+            if part is None:
+                if records and generation == self._generation and tp in self._consumer.assignment():
+                    # fetched while its assignment is still being prepared (before_assign): read again
+                    self._consumer.seek(tp, records[0].offset)
+                continue
+            for i, record in enumerate(records):
+                if generation != self._generation:
+                    return
+                await self._take(part, record)
+                if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # let uploads and acknowledgements progress meanwhile
 
     async def _take(self, part: _Partition, record: Record) -> None:
         self.seen += 1

@@ -27,6 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from streams.kafka import patiently
 from streams.logs import bind
 from streams.offsets import PartitionOffsets
 
@@ -104,12 +105,15 @@ class KeyedPipeline:
 
     async def assigned(self, assigned: Collection[TopicPartition]) -> None:
         self._consumer.pause(*assigned)  # nothing to hand out until the hook has run
-        if self._on_assign is not None:
-            await self._on_assign(assigned)
+        hook = self._on_assign
+        if hook is not None:  # e.g. the ledger load: a Kafka outage is waited out, never skipped
+            await patiently("preparing assigned partitions", lambda: hook(assigned), (KafkaError,))
         for tp in assigned:
             self._offsets.setdefault(tp, PartitionOffsets())
             self._tasks.setdefault(tp, set())
         self._consumer.resume(*(tp for tp in assigned if tp in self._consumer.assignment()))
+        if self._learner is not None:
+            self._learner.cancel()
         self._learner = asyncio.create_task(self._learn_committed(list(assigned)), name="pipeline-lag")
         self.joined.set()
         log.info("assigned %d partitions", len(assigned))

@@ -20,8 +20,11 @@ def all_topics(settings: Settings) -> list[str]:
     return [t.approved, t.declined, t.commands, t.status, t.webhooks, t.dlq, t.ledger]
 
 
-async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
-    """Create missing topics with the configured partition count; existing ones are left alone."""
+async def ensure_topics(
+    settings: Settings, names: list[str] | None = None, config: dict[str, str] | None = None
+) -> None:
+    """Create missing topics with the configured partition count and ``config`` (topic settings such
+    as ``cleanup.policy``); existing ones are left alone."""
     admin = AIOKafkaAdminClient(**client_options(settings.kafka))
     await admin.start()
     try:
@@ -30,7 +33,7 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None) -> N
         if not wanted:
             return
         k = settings.kafka
-        new = [NewTopic(n, k.topic_partitions, k.replication_factor) for n in wanted]
+        new = [NewTopic(n, k.topic_partitions, k.replication_factor, topic_configs=config) for n in wanted]
         try:
             await admin.create_topics(new)
         except TopicAlreadyExistsError:

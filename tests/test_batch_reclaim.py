@@ -57,10 +57,14 @@ async def test_a_dead_workers_claim_is_reclaimed_and_published_once(
 
     async with Running(settings) as path:
         submitted = await until_statuses(settings, "SUBMITTED", 3)
+
+        async def moved_to_done() -> bool:  # after the statuses: the registry entry, then the rename
+            return (outbound / "done" / response).exists() and not claimed.exists()
+
+        await wait_for(moved_to_done, 20, "the reclaimed file to move to done/")
         assert path.poller.reclaimed == 1 and path.registry.answered(
             response.replace(".response.csv", ".json")
         )
-        assert (outbound / "done" / response).exists() and not claimed.exists()
         # A worker that published and died before moving the file on: handled again, published never.
         shutil.copy(outbound / "done" / response, claimed)
         age(claimed, 5)
