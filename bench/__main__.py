@@ -65,7 +65,7 @@ async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", nargs="*", help="run only these: transmit evaluate startup mit")
+    parser.add_argument("--only", nargs="*", help="run only these: transmit evaluate webhooks startup mit")
     parser.add_argument("--transmit-events", type=int, default=6000)
     parser.add_argument("--evaluate-seconds", type=int, default=20)
     parser.add_argument("--mit-events", type=int, default=200_000)

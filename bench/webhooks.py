@@ -16,7 +16,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from bench.common import Figure
+from bench.common import Figure, cpu_time
 from consumers.webhook_signature import http_date, new_nonce, sign
 from schemas.webhooks import STATUS_BY_EVENT
 from streams.kafka import read_topic
@@ -94,13 +93,6 @@ async def _drive(url: str, items: list[Delivery], concurrency: int = CONCURRENCY
     return Run(elapsed, accepted, failed)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process used so far (from /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass(slots=True)
 class Target:
     """One server under test: where to POST, and its totals over the rounds."""
@@ -116,9 +108,9 @@ class Target:
     async def round(self, count: int, tag: str) -> None:
         host = f"127.0.0.1:{self.port}"
         items = deliveries(count, host, tag)
-        before = cpu_seconds(self.pid)
+        before = cpu_time(self.pid)
         run = await _drive(f"http://{host}/webhooks/flex", items)
-        self.cpu += cpu_seconds(self.pid) - before
+        self.cpu += cpu_time(self.pid) - before
         self.elapsed += run.elapsed
         self.accepted += run.accepted
         self.failed += run.failed

@@ -1,13 +1,13 @@
 """Uploading one closed batch file: token, manifest, data file, PENDING statuses, rename, registry.
 
-The order: the manifest goes up (written and renamed), the file is added to the registry and
-written under its temporary name, its records' ``PENDING`` statuses are published (in bulk, one
-produce batch per partition), then it is renamed into the inbound folder and its registry entry
-made durable. PENDING goes out before the rename so that it always precedes the file's results
-on ``orders.status``; a crash between the two means a re-upload under the same name and a
-repeated PENDING, which is harmless. Each step retries until it succeeds (SFTP drops reconnect
-with backoff; an unavailable token endpoint or Kafka is waited out), so the caller commits the
-file's offsets only after all of it.
+The order: at once, the manifest goes up (written and renamed), the data file is written under
+its temporary name and its records' ``PENDING`` statuses are published (in bulk, one produce
+batch per partition); then the file is added to the registry (a result may come as soon as it is
+visible), renamed into the inbound folder, and its registry entry made durable. PENDING goes out
+before the rename so that it always precedes the file's results on ``orders.status``; a crash
+between the two means a re-upload under the same name and a repeated PENDING, which is harmless.
+Each step retries until it succeeds (SFTP drops reconnect with backoff; an unavailable token
+endpoint or Kafka is waited out), so the caller commits the file's offsets only after all of it.
 """
 
 from __future__ import annotations
@@ -86,15 +86,12 @@ class Uploader:
         self._slots = asyncio.Semaphore(settings.batch.upload_concurrency)
         self.files = 0
         self.records = 0
-        self.upload_seconds = 0.0
         self.phase_seconds = dict.fromkeys(("manifest", "write", "pending", "rename"), 0.0)
         self.on_uploaded: Callable[[SealedBatch], Awaitable[None]] | None = None
 
     async def upload(self, builder: BatchBuilder) -> SealedBatch:
         async with self._slots:
-            started = time.monotonic()
             sealed = await self._send(builder)
-            self.upload_seconds += time.monotonic() - started
         if builder.kind == "evaluate":  # durable before the commit: a restart still reconciles it
             await patiently("batch registry", lambda: self._registry.persist(sealed.name), (KafkaError,))
         if self.on_uploaded is not None:

@@ -9,7 +9,9 @@ coordinator drops it after ``session_timeout_ms`` and, if it led, elects another
 ``FLEXBRIDGE_KAFKA__LEAVE_GROUP_ON_CLOSE=false`` (what the local stack sets) every aiokafka
 consumer of the process — the real-time pipeline, the batch writer and Faust's — closes without
 LeaveGroup, the way Kafka Streams closes by default: its partitions move after the session
-timeout instead of at once. Real Kafka needs none of this; the default leaves.
+timeout instead of at once. aiokafka also leaves when a consumer fetched nothing for
+``max_poll_interval_ms``; with this setting such a consumer only resets its membership and joins
+again. Real Kafka needs none of this; the default leaves.
 """
 
 from __future__ import annotations
