@@ -40,6 +40,11 @@ class SentRecord:
     event_id: str
     idempotency_key: str
 
+    def detail(self, file: str) -> dict[str, object]:
+        """The ``detail`` of every OrderStatus about this record (PENDING, FAILED …)."""
+        key = self.idempotency_key
+        return {"batchFile": file, "sequenceNumber": self.sequence_number, "idempotencyKey": key}
+
 
 @dataclass(slots=True)
 class SentFile:

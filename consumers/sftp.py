@@ -137,14 +137,8 @@ class SftpClient:
 
     async def upload(self, directory: str, name: str, data: bytes, temp: str) -> None:
         """Write ``data`` to ``directory/temp``, then rename it to ``directory/name`` (replacing)."""
-        target, scratch = posixpath.join(directory, name), posixpath.join(directory, temp)
-
-        async def op(sftp: asyncssh.SFTPClient) -> None:
-            async with sftp.open(scratch, "wb") as handle:
-                await handle.write(data)
-            await _replace(sftp, scratch, target)
-
-        await self.retrying(f"upload of {name}", op)
+        await self.write_temp(directory, temp, data)
+        await self.rename_temp(directory, name, data, temp)
 
     async def write_temp(self, directory: str, temp: str, data: bytes) -> None:
         """The first half of :meth:`upload`: write ``data`` to ``directory/temp`` (one write call;
@@ -152,8 +146,7 @@ class SftpClient:
         scratch = posixpath.join(directory, temp)
 
         async def op(sftp: asyncssh.SFTPClient) -> None:
-            async with sftp.open(scratch, "wb") as handle:
-                await handle.write(data)
+            await _write(sftp, scratch, data)
 
         await self.retrying(f"upload of {temp}", op)
 
@@ -169,8 +162,7 @@ class SftpClient:
                 return
             except asyncssh.SFTPNoSuchFile:
                 pass
-            async with sftp.open(scratch, "wb") as handle:
-                await handle.write(data)
+            await _write(sftp, scratch, data)
             await _replace(sftp, scratch, target)
 
         await self.retrying(f"rename of {name}", op)
@@ -203,6 +195,11 @@ class SftpClient:
     async def makedirs(self, directory: str) -> None:
         sftp = await self.session()
         await sftp.makedirs(directory, exist_ok=True)
+
+
+async def _write(sftp: asyncssh.SFTPClient, path: str, data: bytes) -> None:
+    async with sftp.open(path, "wb") as handle:
+        await handle.write(data)
 
 
 async def _replace(sftp: asyncssh.SFTPClient, source: str, target: str) -> None:

@@ -45,11 +45,7 @@ def pending_status(name: str, record: SentRecord) -> OrderStatus:
         status="PENDING",
         source="batch",
         event_id=record.event_id,
-        detail={
-            "batchFile": name,
-            "sequenceNumber": record.sequence_number,
-            "idempotencyKey": record.idempotency_key,
-        },
+        detail=record.detail(name),
     )
 
 
@@ -61,8 +57,7 @@ def pending_values(name: str, sent: list[SentRecord]) -> list[bytes]:
     fields = pending_status(name, sent[0]).model_dump(mode="json", by_alias=True)
     values = []
     for r in sent:
-        detail = {"batchFile": name, "sequenceNumber": r.sequence_number, "idempotencyKey": r.idempotency_key}
-        record = {**fields, "orderId": r.order_id, "eventId": r.event_id, "detail": detail}
+        record = {**fields, "orderId": r.order_id, "eventId": r.event_id, "detail": r.detail(name)}
         values.append(orjson.dumps(record))
     return values
 

@@ -244,11 +244,7 @@ class ResultPoller:
                 source="batch",
                 event_id=r.event_id,
                 reason=NO_RESULT,
-                detail={
-                    "batchFile": file,
-                    "sequenceNumber": r.sequence_number,
-                    "idempotencyKey": r.idempotency_key,
-                },
+                detail=r.detail(file),
             )
             for file, r in overdue
         ]
