@@ -47,6 +47,7 @@ PROFILES: dict[str, dict[str, object]] = {
     "answers lost after the effect": {"afterEffectRate": 0.1},
 }
 SETTLE_SECONDS = 60.0
+WAIT_FOR_WORK = 6.0  # every other kill waits up to this long for records in flight
 REBALANCE_EVERY = 17.5  # mean seconds between the second worker's joins and leaves (0.6×–1.4×)
 FAULT_PATHS = ["/v1/evaluate", "/v1/transmit", "/v1/capture", "/v1/orders/*/refund", "/v1/orders/*/cancel"]
 WORKER_ENV = {
@@ -95,11 +96,17 @@ class Nemesis:
     async def start(self) -> None:
         self.main = await self.stack.start_worker("main", port=self.main_port)
 
-    async def kill_main(self) -> None:
+    async def kill_main(self, wait_for_work: float = 0.0) -> None:
         """SIGKILL the main worker on schedule, whatever it is doing (in flight, or still recovering
-        after the last kill), and start it again on the same port without waiting for it."""
+        after the last kill), and start it again on the same port without waiting for it. With
+        ``wait_for_work``, first give it up to that many seconds to have records in flight, so the
+        kill lands between a Flex call and its commit."""
         assert self.main is not None
+        deadline = time.monotonic() + wait_for_work
         state = await self._main_state()
+        while state != "with records in flight" and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            state = await self._main_state()
         await asyncio.to_thread(self.main.child.kill)
         self.result.kills.append(time.time())
         self.result.faults[f"worker SIGKILLed {state}"] += 1
@@ -153,7 +160,7 @@ class Nemesis:
                 await self.sftp_drop()
             if kill_at and time.monotonic() >= kill_at[0]:
                 kill_at.pop(0)
-                await self.kill_main()
+                await self.kill_main(wait_for_work=WAIT_FOR_WORK if len(kill_at) % 2 else 0.0)
             elif time.monotonic() >= next_toggle:
                 await self.toggle_second()
                 next_toggle = self._next_toggle()
