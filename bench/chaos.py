@@ -83,10 +83,10 @@ class ChaosResult:
 
 class Nemesis:
     def __init__(
-        self, stack: LocalStack, http: httpx.AsyncClient, seed: int, rebalance_every: float = REBALANCE_EVERY
+        self, stack: LocalStack, http: httpx.AsyncClient, seed: int, rebalance_every: float, wait: float
     ) -> None:
         self.stack, self.http, self.rng = stack, http, random.Random(seed)
-        self.rebalance_every = rebalance_every
+        self.rebalance_every, self.wait_for_work = rebalance_every, wait
         self.result = ChaosResult()
         self.main_port = free_port()  # the sandbox's webhook URL points here, across restarts
         self.main: RunningWorker | None = None
@@ -160,7 +160,7 @@ class Nemesis:
                 await self.sftp_drop()
             if kill_at and time.monotonic() >= kill_at[0]:
                 kill_at.pop(0)
-                await self.kill_main(wait_for_work=WAIT_FOR_WORK if len(kill_at) % 2 else 0.0)
+                await self.kill_main(self.wait_for_work if len(kill_at) % 2 else 0.0)
             elif time.monotonic() >= next_toggle:
                 await self.toggle_second()
                 next_toggle = self._next_toggle()
@@ -225,13 +225,14 @@ async def run_chaos(
     kills: int,
     seed: int = 1,
     rebalance_every: float = REBALANCE_EVERY,
+    wait_for_work: float = WAIT_FOR_WORK,
 ) -> ChaosResult:
     topics = {
         n: f"chaos.{n}" for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
     }
     async with LocalStack(workdir, group="chaos") as stack:
         async with httpx.AsyncClient(timeout=30) as http:
-            nemesis = Nemesis(stack, http, seed, rebalance_every)
+            nemesis = Nemesis(stack, http, seed, rebalance_every, wait_for_work)
             # 12 delivery attempts (~3 min; the default 8 give ~1 min) outlast back-to-back kills
             # and a restarted worker's table recovery.
             await stack.start_full_sandbox(nemesis.main_port, 1.0, "--webhook-max-attempts", "12")
@@ -280,12 +281,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rebalance-every", type=float, default=REBALANCE_EVERY, metavar="SECONDS")
+    parser.add_argument("--wait-for-work", type=float, default=WAIT_FOR_WORK, metavar="SECONDS")
     parser.add_argument("--workdir", default=".chaos")
     args = parser.parse_args(argv)
     console = Console()
     with console.status("chaos run: workload, faults, kills and rebalances…"):
         run = run_chaos(
-            Path(args.workdir), args.seconds, args.events, args.kills, args.seed, args.rebalance_every
+            Path(args.workdir),
+            args.seconds,
+            args.events,
+            args.kills,
+            args.seed,
+            args.rebalance_every,
+            args.wait_for_work,
         )
         result = asyncio.run(run)
     console.print(report(result))

@@ -8,7 +8,9 @@ per-key ordering with many keys in flight needs offset control Faust agents do n
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import tempfile
 from typing import Any
 
@@ -37,10 +39,37 @@ class RuntimeService(Service):
 
     async def on_start(self) -> None:
         quiet_libraries()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, log_tasks)
         await self.runtime.start()
 
     async def on_stop(self) -> None:
         await self.runtime.stop()
+
+
+def log_tasks() -> None:
+    """``kill -USR1 <worker pid>``: log where every asyncio task of the worker is waiting."""
+    tasks = asyncio.all_tasks()
+    for task in tasks:
+        log.warning("task %s waits in %s", task.get_name(), " > ".join(_awaiting(task.get_coro())))
+    log.warning("%d tasks listed (SIGUSR1)", len(tasks))
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """The chain of awaits of a coroutine, outermost first (file:line function)."""
+    chain = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        frame = frame or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            chain.append(
+                f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
+            )
+        coro = (
+            getattr(coro, "cr_await", None)
+            or getattr(coro, "ag_await", None)
+            or getattr(coro, "gi_yieldfrom", None)
+        )
+    return chain
 
 
 def quiet_libraries() -> None:
