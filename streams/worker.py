@@ -9,9 +9,11 @@ per-key ordering with many keys in flight needs offset control Faust agents do n
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import tempfile
+import types
 from typing import Any
 
 import faust
@@ -51,6 +53,11 @@ def log_tasks() -> None:
     tasks = asyncio.all_tasks()
     for task in tasks:
         log.warning("task %s waits in %s", task.get_name(), " > ".join(_awaiting(task.get_coro())))
+    # Faust runs each agent behind an actor object that hides its coroutine from the task: list those
+    agents = [c for c in gc.get_objects() if isinstance(c, types.CoroutineType) and c.cr_frame is not None]
+    for coro in agents:
+        if coro.cr_code.co_filename.endswith(("streams/commands.py", "streams/orders.py")):
+            log.warning("agent %s waits in %s", coro.cr_code.co_name, " > ".join(_awaiting(coro)))
     log.warning("%d tasks listed (SIGUSR1)", len(tasks))
 
 
