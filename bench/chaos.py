@@ -83,10 +83,15 @@ class ChaosResult:
 
 class Nemesis:
     def __init__(
-        self, stack: LocalStack, http: httpx.AsyncClient, seed: int, rebalance_every: float, wait: float
+        self,
+        stack: LocalStack,
+        http: httpx.AsyncClient,
+        seed: int,
+        rebalance_every: float,
+        wait_for_work: float,
     ) -> None:
         self.stack, self.http, self.rng = stack, http, random.Random(seed)
-        self.rebalance_every, self.wait_for_work = rebalance_every, wait
+        self.rebalance_every, self.wait_for_work = rebalance_every, wait_for_work
         self.result = ChaosResult()
         self.main_port = free_port()  # the sandbox's webhook URL points here, across restarts
         self.main: RunningWorker | None = None

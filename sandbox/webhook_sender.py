@@ -207,9 +207,7 @@ class WebhookSender:
 
     async def _post(self, delivery: Delivery) -> bool:
         if self._http is None:
-            c = self._config
-            limits = httpx.Limits(max_connections=c.webhook_concurrency)
-            self._http = httpx.AsyncClient(timeout=c.webhook_timeout_seconds, limits=limits)
+            self._http = httpx.AsyncClient(timeout=self._config.webhook_timeout_seconds)
         body = orjson.dumps(delivery.payload)
         target = httpx.URL(delivery.url)
         host = target.netloc.decode("ascii")

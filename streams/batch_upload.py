@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -36,7 +36,6 @@ from streams.metrics import Metrics
 __all__ = ["Uploader", "pending_status", "pending_values", "produce_keyed"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def pending_status(name: str, record: SentRecord) -> OrderStatus:

@@ -7,8 +7,11 @@ pass through the PAN redactor; secrets are ``SecretStr`` and never reach a messa
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import gc
 import logging
+import types
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +19,9 @@ import orjson
 
 from schemas.pan import redact_pan
 
-__all__ = ["JsonFormatter", "TextFormatter", "bind", "install"]
+__all__ = ["JsonFormatter", "TextFormatter", "bind", "install", "log_tasks"]
+
+log = logging.getLogger(__name__)
 
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "flexbridge_log", default=None
@@ -65,3 +70,29 @@ def install(fmt: str, logger: logging.Logger | None = None) -> None:
     target = logger or logging.getLogger()
     for handler in target.handlers:
         handler.setFormatter(formatter)
+
+
+def log_tasks() -> None:
+    """``kill -USR1 <worker pid>``: log where every asyncio task is waiting, and every coroutine of
+    flexbridge's own that no task runs directly (Faust hides its agents' behind an actor object)."""
+    tasks = asyncio.all_tasks()
+    tops = {id(t.get_coro()) for t in tasks}
+    for task in tasks:
+        log.warning("task %s waits in %s", task.get_name(), " > ".join(_awaiting(task.get_coro())))
+    for coro in gc.get_objects():
+        if isinstance(coro, types.CoroutineType) and id(coro) not in tops and coro.cr_frame is not None:
+            if "/streams/" in coro.cr_code.co_filename and coro.cr_await is not None:
+                log.warning("coroutine %s waits in %s", coro.cr_code.co_name, " > ".join(_awaiting(coro)))
+    log.warning("%d tasks listed (SIGUSR1)", len(tasks))
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """The chain of awaits of a coroutine, outermost first (file:line function)."""
+    chain = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            where = frame.f_code.co_filename.rsplit("/", 2)[-1]
+            chain.append(f"{where}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return chain

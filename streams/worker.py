@@ -9,11 +9,9 @@ per-key ordering with many keys in flight needs offset control Faust agents do n
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import tempfile
-import types
 from typing import Any
 
 import faust
@@ -22,7 +20,7 @@ from mode import Service
 
 from schemas.settings import Settings
 from streams.commands import add_commands
-from streams.logs import install
+from streams.logs import install, log_tasks
 from streams.orders import add_order_state
 from streams.runtime import BridgeRuntime
 from streams.webhook_http import add_webhook_route
@@ -46,37 +44,6 @@ class RuntimeService(Service):
 
     async def on_stop(self) -> None:
         await self.runtime.stop()
-
-
-def log_tasks() -> None:
-    """``kill -USR1 <worker pid>``: log where every asyncio task of the worker is waiting."""
-    tasks = asyncio.all_tasks()
-    for task in tasks:
-        log.warning("task %s waits in %s", task.get_name(), " > ".join(_awaiting(task.get_coro())))
-    # Faust runs each agent behind an actor object that hides its coroutine from the task: list those
-    agents = [c for c in gc.get_objects() if isinstance(c, types.CoroutineType) and c.cr_frame is not None]
-    for coro in agents:
-        if coro.cr_code.co_filename.endswith(("streams/commands.py", "streams/orders.py")):
-            log.warning("agent %s waits in %s", coro.cr_code.co_name, " > ".join(_awaiting(coro)))
-    log.warning("%d tasks listed (SIGUSR1)", len(tasks))
-
-
-def _awaiting(coro: Any) -> list[str]:
-    """The chain of awaits of a coroutine, outermost first (file:line function)."""
-    chain = []
-    while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
-        frame = frame or getattr(coro, "gi_frame", None)
-        if frame is not None:
-            chain.append(
-                f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
-            )
-        coro = (
-            getattr(coro, "cr_await", None)
-            or getattr(coro, "ag_await", None)
-            or getattr(coro, "gi_yieldfrom", None)
-        )
-    return chain
 
 
 def quiet_libraries() -> None:

@@ -6,8 +6,9 @@ import asyncio
 import logging
 
 import orjson
+import pytest
 
-from streams.logs import JsonFormatter, TextFormatter, bind
+from streams.logs import JsonFormatter, TextFormatter, bind, log_tasks
 
 
 def _record(msg: str) -> logging.LogRecord:
@@ -28,3 +29,19 @@ async def test_each_task_logs_its_own_record_fields_and_no_card_number() -> None
     assert a["msg"] == "card ************1111 seen"
     text = TextFormatter().format(_record("pan 4111 1111 1111 1111"))
     assert "4111 1111 1111 1111" not in text and "1111" in text
+
+
+async def test_the_task_dump_names_where_each_task_waits(caplog: pytest.LogCaptureFixture) -> None:
+    gate = asyncio.Event()
+
+    async def parked_on_the_gate() -> None:
+        await gate.wait()
+
+    task = asyncio.create_task(parked_on_the_gate(), name="parked")
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.WARNING, logger="streams.logs"):
+        log_tasks()
+    gate.set()
+    await task
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("task parked ")]
+    assert "parked_on_the_gate" in line and "wait" in line.split(">")[-1]
