@@ -19,7 +19,7 @@ import orjson
 
 from schemas.pan import redact_pan
 
-__all__ = ["JsonFormatter", "TextFormatter", "bind", "install", "log_tasks"]
+__all__ = ["JsonFormatter", "TextFormatter", "bind", "install", "log_consumer", "log_tasks"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,33 @@ def log_tasks() -> None:
             if "/streams/" in coro.cr_code.co_filename and coro.cr_await is not None:
                 log.warning("coroutine %s waits in %s", coro.cr_code.co_name, " > ".join(_awaiting(coro)))
     log.warning("%d tasks listed (SIGUSR1)", len(tasks))
+
+
+def log_consumer(app: Any) -> None:
+    """With the task dump: what the Faust app's consumer does with each partition it holds — handed
+    out to agents or paused by Faust, its fetch position, the last offset handed out — and the
+    requests the broker has not answered yet. (Faust and aiokafka internals: diagnostics only.)"""
+    consumer = app.consumer
+    kafka = consumer._thread._consumer
+    subscription = kafka._subscription.subscription if kafka is not None else None
+    if subscription is None or subscription.assignment is None:
+        log.warning("Faust consumer: no assignment (SIGUSR1)")
+        return
+    assignment = subscription.assignment
+    active = consumer._active_partitions or set()
+    for tp in sorted(assignment.tps):
+        log.warning(
+            "Faust consumer %s/%d: %s, position %s, last handed out %s, committed through %s",
+            tp.topic,
+            tp.partition,
+            "handed out" if tp in active else "paused by Faust",
+            assignment.state_value(tp)._position,
+            consumer._read_offset.get(tp),
+            consumer._committed_offset.get(tp),
+        )
+    conns = kafka._client._conns.values()
+    waiting = [type(request).__name__ for conn in conns for _, request, _ in conn._requests]
+    log.warning("Faust consumer: flow %s, unanswered requests %s", consumer.flow_active, waiting)
 
 
 def _awaiting(coro: Any) -> list[str]:

@@ -19,8 +19,9 @@ from faust.web import Request, Response, View
 from mode import Service
 
 from schemas.settings import Settings
+from streams import faust_fixes
 from streams.commands import add_commands
-from streams.logs import install, log_tasks
+from streams.logs import install, log_consumer, log_tasks
 from streams.orders import add_order_state
 from streams.runtime import BridgeRuntime
 from streams.webhook_http import add_webhook_route
@@ -33,14 +34,20 @@ log = logging.getLogger(__name__)
 class RuntimeService(Service):
     """Starts the bridge runtime once the Faust app is up; stops it before the app goes down."""
 
-    def __init__(self, runtime: BridgeRuntime, **kwargs: Any) -> None:
+    def __init__(self, runtime: BridgeRuntime, faust_app: faust.App, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
+        self.faust_app = faust_app
 
     async def on_start(self) -> None:
         quiet_libraries()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, log_tasks)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.dump)
         await self.runtime.start()
+
+    def dump(self) -> None:
+        """``kill -USR1``: where every task waits, and what Faust's consumer does with each partition."""
+        log_tasks()
+        log_consumer(self.faust_app)
 
     async def on_stop(self) -> None:
         await self.runtime.stop()
@@ -54,6 +61,7 @@ def quiet_libraries() -> None:
 
 
 def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:
+    faust_fixes.apply()
     k = settings.kafka
     app = faust.App(
         f"{k.group_id}-worker",
@@ -72,7 +80,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         topic_partitions=k.topic_partitions,
         canonical_url=settings.web.canonical_url,  # None: http://web_host:web_port
     )
-    app.add_dependency(RuntimeService(runtime, loop=app.loop))
+    app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
     _add_views(app, runtime)
     add_webhook_route(app, runtime)  # on aiohttp directly: the receiver's hot path
     book = add_order_state(app, settings, runtime.metrics)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import sys
 from typing import Any
 
@@ -134,6 +135,12 @@ async def test_refunds_are_checked_against_what_is_left_and_a_duplicate_refunds_
     )
     _, err = await unknown.communicate()
     assert unknown.returncode == 1 and b"unknown order ORD-nobody" in err
+
+    worker.process.proc.send_signal(signal.SIGUSR1)  # the dump for a worker that makes no progress
+    topic = stack.topics["commands"]
+    line = f"Faust consumer {topic}/\\d: handed out, position \\d+, last handed out \\d+, committed through"
+    await asyncio.to_thread(worker.process.wait_line, line, 10)
+    await asyncio.to_thread(worker.process.wait_line, "task .* waits in", 1)
 
 
 async def evaluate_behind_the_bridge(stack: Stack, order_id: str) -> str:

@@ -1,0 +1,94 @@
+"""The two faust-streaming fixes in streams/faust_fixes.py: a real seek back, and no records handed
+out between Faust resuming the stream partitions and its seek after a rebalance."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from schemas.settings import KafkaSettings, Settings
+from streams import faust_fixes
+from streams.broker import EmbeddedBroker
+from streams.topics import ensure_topics
+from tests.support import unique, wait_for
+
+
+async def _fill(bootstrap: str, topics: list[str], per_partition: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for topic in topics:
+            for p in range(3):
+                for n in range(per_partition):
+                    await producer.send_and_wait(topic, b"%d" % n, partition=p)
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.integration
+async def test_seek_to_committed_goes_back_on_partitions_committed_at_zero_or_never(
+    broker: EmbeddedBroker,
+) -> None:
+    stream, changelog = unique("stream"), unique("changelog")
+    settings = Settings(kafka=KafkaSettings(bootstrap_servers=broker.bootstrap, topic_partitions=3))
+    await ensure_topics(settings, [stream, changelog])
+    await _fill(broker.bootstrap, [stream, changelog], 4)
+    never, zero, two = (TopicPartition(stream, p) for p in range(3))
+    logged = TopicPartition(changelog, 0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap,
+        group_id=unique("g"),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        consumer.assign([never, zero, two, logged])
+        await consumer.commit({zero: OffsetAndMetadata(0, ""), two: OffsetAndMetadata(2, "")})
+
+        async def read_everything() -> bool:
+            await consumer.getmany(timeout_ms=200)
+            return all([await consumer.position(tp) == 4 for tp in (never, zero, two, logged)])
+
+        await wait_for(read_everything, 30, "every record read")
+
+        # aiokafka alone leaves the partitions committed at 0 or never where the fetcher got to
+        await consumer.seek_to_committed()
+        assert [await consumer.position(tp) for tp in (never, zero, two)] == [4, 4, 2]
+
+        committed = await faust_fixes.seek_to_committed(consumer, "earliest", {changelog})
+        assert committed == {never: None, zero: 0, two: 2, logged: None}
+        assert [await consumer.position(tp) for tp in (never, zero, two, logged)] == [0, 0, 2, 4]
+
+        await faust_fixes.seek_to_committed(consumer, "latest")
+        assert [await consumer.position(tp) for tp in (never, zero, two, logged)] == [4, 0, 2, 4]
+    finally:
+        await consumer.stop()
+
+
+async def test_recovery_stops_the_flow_before_faust_resumes_the_stream_partitions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[bool] = []
+    consumer = SimpleNamespace(flow_active=True)
+    consumer.stop_flow = lambda: setattr(consumer, "flow_active", False)
+
+    async def original(self: Any, generation_id: int = 0) -> None:
+        seen.append(self.app.consumer.flow_active)
+
+    monkeypatch.setattr(faust_fixes, "_original_on_recovery_completed", original)
+    await faust_fixes._on_recovery_completed(SimpleNamespace(app=SimpleNamespace(consumer=consumer)), 3)
+    assert seen == [False]
+
+
+def test_apply_installs_both_fixes() -> None:
+    from faust.tables.recovery import Recovery
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    faust_fixes.apply()
+    assert Recovery.on_recovery_completed is faust_fixes._on_recovery_completed
+    assert AIOKafkaConsumerThread.seek_to_committed is faust_fixes._seek_to_committed
