@@ -3,7 +3,9 @@
 httpcore 1.0's connection pool does work proportional to its size on every request start and
 finish (``_assign_requests_to_connections``). With one pool of a few hundred connections that
 bookkeeping dominated the worker's CPU: 145 transmits/s at 256 in flight against a 50 ms API.
-Pools of at most ``shard_size`` connections, used in turn, keep it small.
+Pools of at most ``shard_size`` connections, used in turn, keep it small. Each request still
+asks every idle connection of its pool whether it has expired (a socket poll each): shards of 4
+instead of 16 took the transmit benchmark from 258 to 402 approvals/s on the same machine.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ __all__ = ["ShardedTransport"]
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, max_connections: int, shard_size: int = 16) -> None:
+    def __init__(self, max_connections: int, shard_size: int = 4) -> None:
         count = max(1, math.ceil(max_connections / shard_size))
         per_shard = math.ceil(max_connections / count)
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
