@@ -32,6 +32,7 @@ async def test_requests_spread_over_pools_of_at_most_shard_size_connections() ->
     transport = ShardedTransport(8, shard_size=4)
     try:
         assert len(transport.shards) == 2
+        assert transport.shards[0]._pool._ssl_context is transport.shards[1]._pool._ssl_context  # built once
         async with httpx.AsyncClient(transport=transport, base_url=f"http://127.0.0.1:{port}") as http:
             calls = [asyncio.create_task(http.get("/")) for _ in range(8)]
             await asyncio.wait_for(arrived.wait(), 10)  # 8 requests in flight on 8 connections at once
