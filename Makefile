@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 ## The full test suite: unit tests and integration tests on the embedded broker, sandbox and SFTP.
 test: $(STAMP)
+	bash tests/system-packages.sh
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)

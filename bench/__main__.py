@@ -18,7 +18,7 @@ from bench.report import write_results
 from bench.startup import bench_startup
 from bench.transmit import bench_transmit
 from bench.webhooks import SUBSCRIBER_KEY, bench_webhooks
-from streams.local_stack import LocalStack
+from streams.local.stack import LocalStack
 
 TOPICS = {name: f"bench.{name}" for name in ("approved", "declined", "commands", "status", "webhooks", "dlq")}
 

@@ -33,9 +33,9 @@ from rich.table import Table
 from bench.chaos_checks import Lifecycle, lifecycle_invariants
 from bench.chaos_workload import Topics, observe, publish_commands, publish_events
 from bench.checker import Invariant, check
-from streams.local_stack import LocalStack, RunningWorker, metric_total
-from streams.procs import free_port
-from streams.traffic import Planned, plan
+from streams.local.procs import free_port
+from streams.local.stack import LocalStack, RunningWorker, metric_total
+from streams.local.traffic import Planned, plan
 
 __all__ = ["PROFILES", "ChaosResult", "Nemesis", "kill_schedule", "run_chaos"]
 

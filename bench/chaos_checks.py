@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 
 from bench.checker import Invariant, effect
-from schemas.errors import InvalidEvent
+from core.errors import InvalidEvent
 from schemas.webhooks import dedupe_key, parse_webhook
-from streams.reconcile import Observed, reconcile
-from streams.traffic import Planned
+from streams.local.reconciliation import Observed, reconcile
+from streams.local.traffic import Planned
 
 __all__ = ["Lifecycle", "batch_records_once", "commands_once", "lifecycle_invariants", "webhooks_once"]
 

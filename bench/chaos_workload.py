@@ -10,11 +10,11 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench.chaos_checks import Lifecycle
-from streams.demo_orders import plan_commands
-from streams.kafka import read_topic
-from streams.reconcile import Observed, read_observed
-from streams.traffic import Planned
-from streams.webhooks import DEDUPE_HEADER
+from streams.kafka.clients import read_topic
+from streams.local.demo_orders import plan_commands
+from streams.local.reconciliation import Observed, read_observed
+from streams.local.traffic import Planned
+from streams.runtime.webhooks import DEDUPE_HEADER
 
 __all__ = ["COMMAND_ROUNDS", "Topics", "observe", "publish_commands", "publish_events"]
 

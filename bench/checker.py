@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from consumers.keys import event_key
-from streams.reconcile import Observed, reconcile
-from streams.traffic import Planned
+from streams.local.reconciliation import Observed, reconcile
+from streams.local.traffic import Planned
 
 __all__ = ["Invariant", "attributed", "check", "effect"]
 

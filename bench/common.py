@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from streams.local_stack import DEV_KEY, DEV_SECRET
+from streams.local.stack import DEV_KEY, DEV_SECRET
 
 __all__ = [
     "Figure",

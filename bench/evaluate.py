@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.common import Figure, flex_token, percentile
 from consumers.flows import Defaults, evaluate_body
 from schemas.events import validate_payment_event
-from streams.local_stack import DEV_MID, LocalStack
-from streams.traffic import make_event
+from streams.local.stack import DEV_MID, LocalStack
+from streams.local.traffic import make_event
 
 __all__ = ["bench_evaluate"]
 

@@ -32,9 +32,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.common import Figure, cpu_time, produce_all, rss_mb
-from streams.local_stack import LocalStack, RunningWorker
-from streams.procs import Child, free_port
-from streams.traffic import make_event
+from streams.local.procs import Child, free_port
+from streams.local.stack import LocalStack, RunningWorker
+from streams.local.traffic import make_event
 
 __all__ = ["RESULT_PREFIX", "Run", "bench_mit", "mit_events"]
 

@@ -1,6 +1,6 @@
 """``python -m bench.mit_path COUNT``: the SFTP batch path alone, in its own process, timed.
 
-What a worker wires for ``FLEXBRIDGE_ROUTING__MIT=sftp`` (streams/batch_path.py ``BatchPath``: the
+What a worker wires for ``FLEXBRIDGE_ROUTING__MIT=sftp`` (streams/runtime/batch/path.py ``BatchPath``: the
 aiokafka batch consumer, the uploader with its producer and Flex token source, the SFTP client, the
 durable registry and the result poller), configured by the same ``FLEXBRIDGE_`` variables, without
 Faust, the real-time pipeline or the web server. It samples its own batch stats every 50 ms with the
@@ -22,12 +22,12 @@ from typing import Any
 import orjson
 
 from bench.mit import RESULT_PREFIX, Run
-from consumers.flex import FlexClient
-from streams.batch_path import BatchPath
-from streams.config import load_settings
-from streams.kafka import make_producer
-from streams.metrics import Metrics
-from streams.topics import ensure_topics
+from consumers.flex.client import FlexClient
+from core.config import load_settings
+from streams.kafka.clients import make_producer
+from streams.kafka.topics import ensure_topics
+from streams.runtime.batch.path import BatchPath
+from streams.runtime.metrics import Metrics
 
 __all__ = ["main", "run_path"]
 

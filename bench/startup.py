@@ -7,7 +7,7 @@ import statistics
 import time
 
 from bench.common import Figure
-from streams.local_stack import LocalStack
+from streams.local.stack import LocalStack
 
 __all__ = ["bench_startup"]
 

@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaConsumer
 from bench.common import Figure, flex_token, produce_all, until
 from consumers.flows import Defaults, transmit_body
 from schemas.events import validate_payment_event
-from streams.local_stack import DEV_MID, LocalStack, RunningWorker, metric_total
-from streams.traffic import make_event
+from streams.local.stack import DEV_MID, LocalStack, RunningWorker, metric_total
+from streams.local.traffic import make_event
 
 __all__ = ["approvals", "bench_transmit"]
 

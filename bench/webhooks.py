@@ -25,11 +25,11 @@ import orjson
 from aiohttp import web
 
 from bench.common import Figure, cpu_time
-from consumers.webhook_signature import http_date, new_nonce, sign
+from consumers.webhooks.signature import http_date, new_nonce, sign
 from schemas.webhooks import STATUS_BY_EVENT
-from streams.kafka import read_topic
-from streams.local_stack import CLI, LocalStack, RunningWorker
-from streams.procs import Child, free_port
+from streams.kafka.clients import read_topic
+from streams.local.procs import Child, free_port
+from streams.local.stack import CLI, LocalStack, RunningWorker
 
 __all__ = ["SUBSCRIBER_KEY", "bench_webhooks", "deliveries", "serve_bare"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, with_flex_amounts
-from consumers.flex_errors import FlexError, FlexRejected
+from consumers.flex.errors import FlexError, FlexRejected
 from consumers.keys import command_key
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason

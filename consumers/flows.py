@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from consumers.flex_errors import FlexAuthFailed, FlexConflict, FlexError, FlexRejected
+from consumers.flex.errors import FlexAuthFailed, FlexConflict, FlexError, FlexRejected
 from consumers.keys import event_key
 from consumers.outcome import Outcome
 from schemas.dlq import DlqReason

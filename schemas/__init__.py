@@ -1,6 +1,3 @@
-"""Wire models and configuration of flexbridge (pydantic v2, orjson codecs)."""
+"""Wire models of flexbridge and their orjson codecs: one module per message family."""
 
-from schemas.errors import FlexbridgeError, InvalidEvent
-from schemas.settings import Settings
-
-__all__ = ["FlexbridgeError", "InvalidEvent", "Settings"]
+__all__: list[str] = []

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from schemas.errors import InvalidEvent
+from core.errors import InvalidEvent
 
 __all__ = ["decode_object", "dumps", "encode_model"]
 

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from schemas.errors import InvalidEvent
+from core.errors import InvalidEvent
 from schemas.keys import canonical_keys, field_aliases
 
 __all__ = ["PaymentEvent", "describe_validation_error", "validate_payment_event"]

@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from schemas.errors import InvalidEvent
+from core.errors import InvalidEvent
 from schemas.flex_errors import error_messages, parse_error_body, redact_pan
 from schemas.keys import canonical_keys, field_aliases
 

@@ -3,7 +3,7 @@
 Flex sends PascalCase keys (``Event``, ``OrderId`` …); camelCase, snake_case or any other casing of
 the same names is accepted too, and unknown fields are kept. Newer docs warn the body comes as text
 rather than ``application/json``: :func:`parse_webhook` reads the raw bytes, and also unwraps a JSON
-string whose content is the JSON object. Anything else is an :class:`~schemas.errors.InvalidEvent`
+string whose content is the JSON object. Anything else is an :class:`~core.errors.InvalidEvent`
 (HTTP 400 at the receiver).
 """
 
@@ -20,7 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_pascal
 
-from schemas.errors import InvalidEvent
+from core.errors import InvalidEvent
 from schemas.events import describe_validation_error
 from schemas.keys import canonical_keys, field_aliases
 from schemas.status import OrderStatus, Status, utcnow

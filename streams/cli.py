@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from streams.config import ConfigError, load_settings, require_flex_credentials
+from core.config import ConfigError, load_settings, require_flex_credentials
 
 __all__ = ["main"]
 
@@ -17,9 +17,9 @@ __all__ = ["main"]
 def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     require_flex_credentials(settings)
-    from streams.broker import wait_for_broker
-    from streams.kafka import client_options
-    from streams.worker import run_worker
+    from streams.kafka.clients import client_options
+    from streams.local.broker import wait_for_broker
+    from streams.runtime.worker import run_worker
 
     k = settings.kafka
     print(f"waiting for Kafka at {k.bootstrap_servers} …", file=sys.stderr, flush=True)
@@ -32,7 +32,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _broker(args: argparse.Namespace) -> int:
-    from streams.broker import EmbeddedBroker
+    from streams.local.broker import EmbeddedBroker
 
     async def serve() -> None:
         broker = EmbeddedBroker(args.port)
@@ -55,7 +55,7 @@ def _broker(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.local.demo import run_demo
 
     return run_demo(events=args.events, workdir=args.workdir)
 
@@ -79,11 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=int, default=1200, help="number of payment events to publish")
     demo.add_argument("--workdir", default=".demo", help="where logs and state go")
     demo.set_defaults(run=_demo)
-    from streams.replay_cli import add_dlq_parser, add_replay_parser
+    from streams.ops.cli import add_dlq_parser, add_replay_parser
 
     add_replay_parser(sub)
     add_dlq_parser(sub)
-    from streams.order_cli import add_order_parser
+    from streams.ops.order import add_order_parser
 
     add_order_parser(sub)
     return parser

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from streams.broker import EmbeddedBroker, wait_for_broker
-from streams.local_stack import DEV_MID
-from streams.procs import free_port
+from streams.local.broker import EmbeddedBroker, wait_for_broker
+from streams.local.procs import free_port
+from streams.local.stack import DEV_MID
 from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, child, flexbridge, unique
 
 # Property tests (tests/test_fuzz_*.py) are deterministic and keep no example database: the same

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from streams.reconcile import Observed, Reconciliation, read_observed, reconcile
-from streams.traffic import Planned
+from streams.local.reconciliation import Observed, Reconciliation, read_observed, reconcile
+from streams.local.traffic import Planned
 from tests.conftest import Stack, Worker
 from tests.support import produce, wait_for
 

@@ -1,6 +1,6 @@
 """A throw-away OpenSSH server for tests: Debian's sshd on a loopback port, its own host key and
 authorized key, the ``sftp-server`` subsystem. It runs as the current user (then only that user
-can log in); as root it logs in root by key only. Skips with the reason when sshd cannot start."""
+can log in); as root it logs in root by key only. Fails with the reason when sshd cannot start."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from streams.procs import free_port
+from streams.local.procs import free_port
 
 __all__ = ["OpenSsh", "openssh"]
 
@@ -63,7 +63,7 @@ def openssh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenSsh]:
     sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
     sftp_server = next((p for p in _SFTP_SERVERS if os.path.exists(p)), None)
     if sshd is None or sftp_server is None:
-        pytest.skip("OpenSSH server not installed (apt-get install openssh-server; .ci/run does this)")
+        pytest.fail("OpenSSH server not installed (make test installs it: tests/system-packages.sh)")
     tmp = tmp_path_factory.mktemp("sshd")
     host_key, client_key = tmp / "host_key", tmp / "client_key"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(host_key)
@@ -80,7 +80,7 @@ def openssh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenSsh]:
         proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stderr=sink, stdout=subprocess.DEVNULL)
     try:
         if not _wait_listening(port, proc, 10):
-            pytest.skip(f"sshd could not start: {log.read_text()[-500:]}")
+            pytest.fail(f"sshd could not start: {log.read_text()[-500:]}")
         public = asyncssh.read_private_key(host_key).export_public_key().decode().strip()
         known_hosts = tmp / "known_hosts"
         known_hosts.write_text(f"[127.0.0.1]:{port} {public}\n")

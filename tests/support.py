@@ -14,9 +14,9 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from streams.kafka import read_topic
-from streams.local_stack import DEV_KEY, DEV_SECRET
-from streams.procs import Child
+from streams.kafka.clients import read_topic
+from streams.local.procs import Child
+from streams.local.stack import DEV_KEY, DEV_SECRET
 
 T = TypeVar("T")
 
@@ -92,7 +92,7 @@ async def produce(
         await producer.stop()
 
 
-read_all = read_topic  # every record currently in a topic (see streams/kafka.py)
+read_all = read_topic  # every record currently in a topic (see streams/kafka/clients.py)
 
 
 def values(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.traffic import make_event
+from streams.local.traffic import make_event
 from tests.conftest import Stack, Worker
 from tests.flows import ready
 from tests.support import produce, read_all, values, wait_for

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from consumers.batch_files import BatchBuilder
-from consumers.batch_intake import may_be_mit
-from consumers.batch_registry import BatchRegistry, SentRecord
+from consumers.sftp.files import BatchBuilder
+from consumers.sftp.intake import may_be_mit
+from consumers.sftp.registry import BatchRegistry, SentRecord
 from schemas.batch import (
     RESPONSE_COLUMNS,
     MalformedResponse,
@@ -21,7 +21,7 @@ from schemas.batch import (
     temp_name,
 )
 from schemas.status import OrderStatus
-from streams.poller import result_status
+from streams.runtime.batch.poller import result_status
 
 
 def test_names_are_deterministic_and_parse_back() -> None:

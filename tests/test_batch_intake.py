@@ -12,15 +12,15 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.batch_intake import batch_body, may_hold_pan
-from consumers.batch_registry import SentRecord
 from consumers.flows import Defaults, evaluate_body, transmit_body
+from consumers.sftp.intake import batch_body, may_hold_pan
+from consumers.sftp.registry import SentRecord
+from core.pan import looks_like_pan
 from schemas.codec import encode_model
 from schemas.events import ENVELOPE_ONLY, PaymentEvent
-from schemas.pan import looks_like_pan
-from streams.batch_upload import pending_status, pending_values, produce_keyed
-from streams.bridge import event_from
-from streams.traffic import make_event
+from streams.local.traffic import make_event
+from streams.runtime.batch.upload import pending_status, pending_values, produce_keyed
+from streams.runtime.bridge import event_from
 
 DEFAULTS = Defaults("mid-1", None, 14)
 

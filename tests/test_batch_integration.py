@@ -13,15 +13,15 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from consumers.batch_files import SealedBatch
-from consumers.flex import FlexClient
+from consumers.flex.client import FlexClient
+from consumers.sftp.files import SealedBatch
+from core.settings import Settings
 from sandbox import DEV_APP_KEY, DEV_APP_SECRET, DEV_MID, RunningSandbox, SandboxConfig, start_sandbox
-from schemas.settings import Settings
-from streams.batch_path import BatchPath
-from streams.broker import EmbeddedBroker
-from streams.metrics import Metrics
-from streams.topics import ensure_topics
-from streams.traffic import make_event
+from streams.kafka.topics import ensure_topics
+from streams.local.broker import EmbeddedBroker
+from streams.local.traffic import make_event
+from streams.runtime.batch.path import BatchPath
+from streams.runtime.metrics import Metrics
 from tests.support import produce, read_all, unique, values, wait_for
 
 pytestmark = pytest.mark.integration

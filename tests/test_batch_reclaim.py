@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import RunningSandbox
-from streams.broker import EmbeddedBroker
+from streams.local.broker import EmbeddedBroker
 from tests.support import wait_for
 from tests.test_batch_integration import (
     Running,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.batch_registry import BatchRegistry, SentFile, SentRecord, decode_entry, encode_entry
+from consumers.sftp.registry import BatchRegistry, SentFile, SentRecord, decode_entry, encode_entry
 
 
 class Journal:

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from streams.traffic import make_event
+from streams.local.traffic import make_event
 from tests.conftest import Stack
 from tests.flows import ready
 from tests.support import produce, read_all, wait_for

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from streams.broker import EmbeddedBroker
-from streams.traffic import make_event
+from streams.local.broker import EmbeddedBroker
+from streams.local.traffic import make_event
 from tests.conftest import Stack
 from tests.flows import ready
 from tests.support import Sandbox, produce, read_all, values, wait_for

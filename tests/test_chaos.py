@@ -11,8 +11,8 @@ import pytest
 
 from bench.chaos import kill_schedule, run_chaos
 from bench.checker import check
-from streams.reconcile import Observed
-from streams.traffic import plan
+from streams.local.reconciliation import Observed
+from streams.local.traffic import plan
 
 
 def _call(path: str, order: str, key: str | None = None, **extra: object) -> dict[str, object]:

@@ -10,8 +10,8 @@ import orjson
 from bench.chaos_checks import Lifecycle, batch_records_once, commands_once, webhooks_once
 from bench.checker import attributed, check
 from consumers.keys import event_key
-from streams.reconcile import Observed
-from streams.traffic import Planned, plan
+from streams.local.reconciliation import Observed
+from streams.local.traffic import Planned, plan
 
 
 def _delivery(event: str, session: str, state: str = "delivered", ident: int = 1) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.traffic import make_event
+from streams.local.traffic import make_event
 from tests.conftest import Stack, Worker
 from tests.flows import ready
 from tests.support import DEV_APP_KEY, DEV_APP_SECRET, produce, read_all, unique, values, wait_for

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas.settings import Settings
-from streams.config import env_name
+from core.config import env_name
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def rendered() -> str:
     if shutil.which("docker-compose") is None:
-        pytest.fail("docker-compose is not installed (.ci/run installs it: apt-get install docker-compose)")
+        pytest.fail("docker-compose is not installed (make test installs it: tests/system-packages.sh)")
     done = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
         capture_output=True,

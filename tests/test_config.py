@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.config import ConfigError, load_settings, require_flex_credentials
+from core.config import ConfigError, load_settings, require_flex_credentials
 
 
 def test_bad_value_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:

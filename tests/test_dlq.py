@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.traffic import plan
+from streams.local.traffic import plan
 from tests.conftest import Stack
 from tests.flows import publish, ready
 from tests.support import read_all, run_flexbridge, values, wait_for

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from consumers.flows import Defaults, evaluate_body, transmit_body
-from schemas.errors import InvalidEvent
+from core.errors import InvalidEvent
 from schemas.events import validate_payment_event
 
 

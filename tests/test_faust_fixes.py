@@ -1,4 +1,4 @@
-"""The two faust-streaming fixes in streams/faust_fixes.py: a real seek back, and no records handed
+"""The two faust-streaming fixes in streams/runtime/faust_fixes.py: a real seek back, and no records handed
 out between Faust resuming the stream partitions and its seek after a rebalance."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from schemas.settings import KafkaSettings, Settings
-from streams import faust_fixes
-from streams.broker import EmbeddedBroker
-from streams.topics import ensure_topics
+from core.settings import KafkaSettings, Settings
+from streams.kafka.topics import ensure_topics
+from streams.local.broker import EmbeddedBroker
+from streams.runtime import faust_fixes
 from tests.support import unique, wait_for
 
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from consumers.flex import (
+from consumers.flex.client import (
     FlexBadResponse,
     FlexClient,
     FlexConflict,
@@ -18,7 +18,7 @@ from consumers.flex import (
     FlexRejected,
     FlexUnavailable,
 )
-from schemas.settings import FlexSettings
+from core.settings import FlexSettings
 
 EPOCH = 1_700_000_000.0
 Step = httpx.Response | Exception

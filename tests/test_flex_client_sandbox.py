@@ -20,7 +20,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from consumers.flex import (
+from consumers.flex.client import (
     FlexAuthFailed,
     FlexClient,
     FlexConflict,
@@ -29,6 +29,7 @@ from consumers.flex import (
     FlexRejected,
     FlexUnavailable,
 )
+from core.settings import FlexSettings
 from sandbox import (
     DEV_APP_KEY,
     DEV_APP_SECRET,
@@ -39,7 +40,6 @@ from sandbox import (
     start_sandbox,
 )
 from sandbox.samples import evaluate_body, tokenize_body, transmit_body
-from schemas.settings import FlexSettings
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from consumers.flex import FlexAuthFailed, FlexClient, FlexUnavailable
-from schemas.settings import FlexSettings
+from consumers.flex.client import FlexAuthFailed, FlexClient, FlexUnavailable
+from core.settings import FlexSettings
 
 EPOCH = 1_700_000_000.0
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]

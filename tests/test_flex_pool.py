@@ -7,8 +7,8 @@ import asyncio
 import httpx
 from aiohttp import web
 
-from consumers.flex_pool import ShardedTransport
-from streams.procs import free_port
+from consumers.flex.pool import ShardedTransport
+from streams.local.procs import free_port
 
 
 async def test_requests_spread_over_pools_of_at_most_shard_size_connections() -> None:

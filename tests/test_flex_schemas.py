@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from consumers.flex_codec import encode_json
-from schemas.errors import InvalidEvent
+from consumers.flex.codec import encode_json
+from core.errors import InvalidEvent
 from schemas.flex import (
     CancelResponse,
     CaptureResponse,

@@ -9,9 +9,9 @@ from collections import Counter
 import httpx
 import pytest
 
-from streams.local_stack import metric_total
-from streams.procs import free_port
-from streams.traffic import make_event, plan
+from streams.local.procs import free_port
+from streams.local.stack import metric_total
+from streams.local.traffic import make_event, plan
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
 from tests.support import Sandbox, produce, read_all, wait_for

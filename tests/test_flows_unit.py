@@ -9,15 +9,15 @@ import orjson
 import pytest
 from aiokafka import ConsumerRecord
 
-from consumers.flex_errors import FlexAuthFailed, FlexConflict, FlexRejected, FlexUnavailable
+from consumers.flex.errors import FlexAuthFailed, FlexConflict, FlexRejected, FlexUnavailable
 from consumers.flows import Defaults, evaluate_decline, transmit_approval
+from core.settings import Settings
 from schemas.events import validate_payment_event
 from schemas.flex import EvaluateResponse, TransmitResponse
-from schemas.settings import Settings
-from streams.bridge import Bridge
-from streams.ledger import Ledger
-from streams.metrics import Metrics
-from streams.traffic import make_event
+from streams.local.traffic import make_event
+from streams.runtime.bridge import Bridge
+from streams.runtime.ledger import Ledger
+from streams.runtime.metrics import Metrics
 
 
 class FakeFlex:

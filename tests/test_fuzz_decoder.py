@@ -1,4 +1,4 @@
-"""Property tests of the event decoder (streams/bridge.py): whatever bytes arrive on an input topic,
+"""Property tests of the event decoder (streams/runtime/bridge.py): whatever bytes arrive on an input topic,
 the decoder answers a PaymentEvent or an InvalidEvent whose reason is a DLQ reason, quickly, and
 the bridge turns every bad record into exactly one dead letter, logging no card number."""
 
@@ -14,15 +14,15 @@ from aiokafka import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import InvalidEvent
+from core.settings import Settings
 from schemas.dlq import DlqReason
-from schemas.errors import InvalidEvent
 from schemas.events import PaymentEvent
-from schemas.settings import Settings
-from streams.bridge import Bridge, decode_event, event_from
-from streams.ledger import Ledger
-from streams.logs import JsonFormatter, bind
-from streams.metrics import Metrics
-from streams.traffic import make_event
+from streams.local.traffic import make_event
+from streams.runtime.bridge import Bridge, decode_event, event_from
+from streams.runtime.ledger import Ledger
+from streams.runtime.logs import JsonFormatter, bind
+from streams.runtime.metrics import Metrics
 from tests.test_flows_unit import FakeFlex, FakeProducer
 from tests.test_fuzz_strategies import (
     escaped_json,

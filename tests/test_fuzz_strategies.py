@@ -1,4 +1,4 @@
-"""Hypothesis strategies shared by the fuzz tests, and a card-number finder independent of schemas/pan.py.
+"""Hypothesis strategies shared by the fuzz tests, and a card-number finder independent of core/pan.py.
 
 The other ``test_fuzz_*`` modules import from here; the tests below check the strategies themselves
 (a generator that never makes a card number would let every "no card number logged" test pass).
@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.pan import looks_like_pan
+from core.pan import looks_like_pan
 
 __all__ = [
     "escaped_json",

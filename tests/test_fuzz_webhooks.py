@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from consumers.webhook_signature import WebhookRejected, WebhookVerifier, http_date, new_nonce, sign
-from schemas.errors import InvalidEvent
+from consumers.webhooks.signature import WebhookRejected, WebhookVerifier, http_date, new_nonce, sign
+from core.errors import InvalidEvent
 from schemas.webhooks import FlexWebhook, parse_webhook
 from tests.conftest import Stack, Worker
 from tests.support import read_all, unique, wait_for

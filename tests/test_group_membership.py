@@ -1,11 +1,11 @@
-"""Closing consumers without LeaveGroup (streams/group_membership.py): pure unit tests."""
+"""Closing consumers without LeaveGroup (streams/kafka/membership.py): pure unit tests."""
 
 from __future__ import annotations
 
 import pytest
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 
-from streams.group_membership import keep_membership_on_close, skip_leave_group
+from streams.kafka.membership import keep_membership_on_close, skip_leave_group
 
 
 class _Coordinator:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from consumers.keys import command_key, event_key
-from streams.offsets import PartitionOffsets
+from streams.runtime.offsets import PartitionOffsets
 
 
 def test_event_key_is_a_deterministic_uuid5() -> None:

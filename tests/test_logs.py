@@ -8,11 +8,11 @@ import logging
 import orjson
 import pytest
 
-from streams.logs import JsonFormatter, TextFormatter, bind, log_tasks
+from streams.runtime.logs import JsonFormatter, TextFormatter, bind, log_tasks
 
 
 def _record(msg: str) -> logging.LogRecord:
-    return logging.LogRecord("streams.bridge", logging.WARNING, __file__, 1, msg, None, None)
+    return logging.LogRecord("streams.runtime.bridge", logging.WARNING, __file__, 1, msg, None, None)
 
 
 async def test_each_task_logs_its_own_record_fields_and_no_card_number() -> None:
@@ -39,7 +39,7 @@ async def test_the_task_dump_names_where_each_task_waits(caplog: pytest.LogCaptu
 
     task = asyncio.create_task(parked_on_the_gate(), name="parked")
     await asyncio.sleep(0)
-    with caplog.at_level(logging.WARNING, logger="streams.logs"):
+    with caplog.at_level(logging.WARNING, logger="streams.runtime.logs"):
         log_tasks()
     gate.set()
     await task

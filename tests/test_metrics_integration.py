@@ -7,8 +7,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from streams.local_stack import metric_total
-from streams.traffic import plan
+from streams.local.stack import metric_total
+from streams.local.traffic import plan
 from tests.conftest import Stack, Worker
 from tests.flows import publish, ready, settle
 from tests.support import read_all, wait_for

@@ -8,7 +8,7 @@ import pytest
 
 from consumers.command_plan import plan_command, with_flex_amounts
 from consumers.commands import run_command
-from consumers.flex_errors import FlexRejected, FlexUnavailable
+from consumers.flex.errors import FlexRejected, FlexUnavailable
 from consumers.keys import command_key
 from consumers.order_machine import apply_status, is_legal, record_command
 from schemas.commands import OrderCommand

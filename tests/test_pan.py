@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.pan import find_pan, looks_like_pan, luhn_ok, mask_pans
+from core.pan import find_pan, looks_like_pan, luhn_ok, mask_pans
 
 
 def _luhn_complete(prefix: str) -> str:

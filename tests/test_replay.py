@@ -9,10 +9,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas.settings import KafkaSettings, Settings
-from streams.local_stack import metric_total
-from streams.topics import ensure_topics
-from streams.traffic import plan
+from core.settings import KafkaSettings, Settings
+from streams.kafka.topics import ensure_topics
+from streams.local.stack import metric_total
+from streams.local.traffic import plan
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
 from tests.support import child, flexbridge, produce, read_all, run_flexbridge, wait_for

@@ -7,7 +7,7 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from streams.replay_spec import (
+from streams.ops.selection import (
     FORCE_HEADER,
     Selection,
     matches,

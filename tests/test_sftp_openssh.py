@@ -8,13 +8,13 @@ import asyncssh
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from consumers.batch_registry import BatchRegistry, SentRecord
-from consumers.sftp import SftpClient, SftpConfigError
+from consumers.sftp.client import SftpClient, SftpConfigError
+from consumers.sftp.registry import BatchRegistry, SentRecord
+from core.settings import Settings, SftpSettings
 from schemas.batch import RESPONSE_COLUMNS, file_name, response_name
-from schemas.settings import Settings, SftpSettings
-from streams.broker import EmbeddedBroker
-from streams.metrics import Metrics
-from streams.poller import ResultPoller
+from streams.local.broker import EmbeddedBroker
+from streams.runtime.batch.poller import ResultPoller
+from streams.runtime.metrics import Metrics
 from tests.sshd import OpenSsh, openssh
 from tests.support import read_all, unique, values
 

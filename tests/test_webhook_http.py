@@ -10,9 +10,9 @@ import orjson
 from aiohttp.test_utils import TestClient, TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
-from streams.runtime import BridgeRuntime
-from streams.webhook_http import WEBHOOK_PATH, add_webhook_route
-from streams.webhooks import WebhookAnswer
+from streams.runtime.services import BridgeRuntime
+from streams.runtime.webhook_http import WEBHOOK_PATH, add_webhook_route
+from streams.runtime.webhooks import WebhookAnswer
 
 
 class _Runtime:

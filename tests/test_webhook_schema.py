@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas.errors import InvalidEvent
+from core.errors import InvalidEvent
 from schemas.webhooks import STATUS_BY_EVENT, FlexWebhook, dedupe_key, parse_webhook, status_for
 
 # The official SampleClient mock payload.

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
-import consumers.webhook_signature as ws
-from consumers.webhook_signature import SIGNED_HEADERS, NonceCache, WebhookRejected, WebhookVerifier, sign
-from schemas.errors import FlexbridgeError
-from schemas.settings import Settings, WebhookSettings
+import consumers.webhooks.signature as ws
+from consumers.webhooks.signature import SIGNED_HEADERS, NonceCache, WebhookRejected, WebhookVerifier, sign
+from core.errors import FlexbridgeError
+from core.settings import Settings, WebhookSettings
 
 KEY_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
 KEY2_B64 = "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fw=="

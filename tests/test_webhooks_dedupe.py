@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.webhook_dedupe import SeenKeys
+from consumers.webhooks.dedupe import SeenKeys
 
 
 def test_a_key_is_remembered_for_the_window_only() -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
-from streams.procs import free_port
+from streams.local.broker import EmbeddedBroker
+from streams.local.procs import free_port
 from tests.conftest import Stack
 from tests.flows import ready
 from tests.support import Sandbox, unique

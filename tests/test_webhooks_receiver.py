@@ -10,7 +10,7 @@ import pytest
 
 from sandbox import SandboxConfig, start_sandbox
 from sandbox.samples import evaluate_body
-from streams.local_stack import metric_total
+from streams.local.stack import metric_total
 from tests.conftest import Stack, Worker
 from tests.support import DEV_APP_KEY, DEV_APP_SECRET, unique, wait_for
 from tests.webhook_support import (

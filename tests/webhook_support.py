@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import orjson
 
-from consumers.webhook_signature import http_date, new_nonce, sign
-from streams.webhooks import DEDUPE_HEADER
+from consumers.webhooks.signature import http_date, new_nonce, sign
+from streams.runtime.webhooks import DEDUPE_HEADER
 from tests.conftest import Stack, Worker
 from tests.support import read_all
 

@@ -14,10 +14,10 @@ import httpx
 import orjson
 import pytest
 
-from consumers.sftp import SftpClient
+from consumers.sftp.client import SftpClient
+from core.settings import SftpSettings
 from sandbox import DEV_APP_KEY, DEV_APP_SECRET, DEV_MID, RunningSandbox, SandboxConfig, start_sandbox
 from sandbox.samples import evaluate_body
-from schemas.settings import SftpSettings
 from tests.support import wait_for
 
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from consumers.webhook_signature import WebhookVerifier
+from consumers.webhooks.signature import WebhookVerifier
 from sandbox import (
     DEV_APP_KEY,
     DEV_APP_SECRET,

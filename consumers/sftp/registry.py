@@ -1,0 +1,175 @@
+"""Which records went out in which evaluate batch file, until Flex's response file accounts for them.
+
+The uploader adds a file just before its rename into the inbound folder and, once the rename is
+done, persists it; the result poller matches response rows against it and marks the file
+*answered*; records still unmatched after the result timeout are handed back as missing.
+
+The registry is pure; durability comes from an optional :class:`RegistryJournal` (in flexbridge a
+compacted Kafka topic, streams/runtime/batch/store.py) that receives the file's whole state, encoded by
+:func:`encode_entry`, after every change, and from which a worker that takes over a partition
+rebuilds the entries with :meth:`BatchRegistry.restore`. An answered file stays known (with no
+records) so a response file processed twice — a claim reclaimed from a dead worker — publishes
+nothing the second time. Times are wall-clock seconds, so they survive a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from schemas.batch import parse_file_name
+
+__all__ = [
+    "BatchRegistry",
+    "RegistryJournal",
+    "SentFile",
+    "SentRecord",
+    "decode_entry",
+    "encode_entry",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    sequence_number: int
+    order_id: str
+    event_id: str
+    idempotency_key: str
+
+    def detail(self, file: str) -> dict[str, object]:
+        """The ``detail`` of every OrderStatus about this record (PENDING, FAILED …)."""
+        key = self.idempotency_key
+        return {"batchFile": file, "sequenceNumber": self.sequence_number, "idempotencyKey": key}
+
+
+@dataclass(slots=True)
+class SentFile:
+    name: str
+    uploaded_at: float
+    records: dict[int, SentRecord] = field(default_factory=dict)
+    answered: bool = False  # its response file was processed (published)
+    known_at: float = 0.0  # when this worker learned of it (not persisted)
+
+
+class RegistryJournal(Protocol):
+    async def write(self, name: str, partition: int, entry: bytes | None) -> None:
+        """Store the file's state (None: forget the file)."""
+
+
+def encode_entry(sent: SentFile) -> bytes:
+    records = [[r.sequence_number, r.order_id, r.event_id, r.idempotency_key] for r in sent.records.values()]
+    return orjson.dumps(
+        {"file": sent.name, "uploadedAt": sent.uploaded_at, "answered": sent.answered, "records": records}
+    )
+
+
+def decode_entry(raw: bytes) -> SentFile:
+    """The file state written by :func:`encode_entry`; ValueError if it is not one."""
+    try:
+        data: Any = orjson.loads(raw)
+        records = [SentRecord(int(s), str(o), str(e), str(k)) for s, o, e, k in data["records"]]
+        return SentFile(
+            str(data["file"]),
+            float(data["uploadedAt"]),
+            {r.sequence_number: r for r in records},
+            bool(data["answered"]),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a batch registry entry ({type(exc).__name__})") from None
+
+
+class BatchRegistry:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, journal: RegistryJournal | None = None
+    ) -> None:
+        self._clock = clock
+        self._journal = journal
+        self._files: dict[str, SentFile] = {}
+
+    def add(self, name: str, records: list[SentRecord]) -> None:
+        """Record an upload; a re-upload of the same name replaces the earlier entry."""
+        now = self._clock()
+        self._files[name] = SentFile(name, now, {r.sequence_number: r for r in records}, known_at=now)
+
+    def restore(self, sent: SentFile) -> None:
+        """An entry read back from the journal (a restart, or a partition taken over)."""
+        sent.known_at = self._clock()
+        self._files[sent.name] = sent
+
+    async def persist(self, name: str) -> None:
+        """Write the file's current state to the journal (no-op without one, or if unknown)."""
+        sent = self._files.get(name)
+        parsed = parse_file_name(name)
+        if self._journal is None or sent is None or parsed is None:
+            return
+        await self._journal.write(name, parsed.partition, encode_entry(sent))
+
+    def answered(self, name: str) -> bool:
+        """True once the file's response was processed: a second processing publishes nothing."""
+        sent = self._files.get(name)
+        return sent is not None and sent.answered
+
+    def lookup(self, name: str, sequence_number: int) -> SentRecord | None:
+        """The record behind a result row, still outstanding (see :meth:`match`)."""
+        sent = self._files.get(name)
+        return None if sent is None else sent.records.get(sequence_number)
+
+    def match(self, name: str, sequence_number: int) -> SentRecord | None:
+        """The record behind a result row (and forget it), or None if this worker does not know it."""
+        sent = self._files.get(name)
+        return None if sent is None else sent.records.pop(sequence_number, None)
+
+    def mark_answered(self, name: str) -> None:
+        """The response file was processed (remembered even for a file this worker never knew)."""
+        sent = self._files.setdefault(name, SentFile(name, self._clock()))
+        sent.answered = True
+
+    def overdue(self, timeout: float, known_before: float | None = None) -> list[tuple[str, SentRecord]]:
+        """Take and return every record uploaded more than ``timeout`` seconds ago without a result.
+
+        With ``known_before`` (the start of the last look at the response folder), only files this
+        worker knew by then: a file restored later may have its response waiting, unread.
+        """
+        limit = self._clock() - timeout
+        out: list[tuple[str, SentRecord]] = []
+        for sent in self._files.values():
+            if known_before is not None and sent.known_at >= known_before:
+                continue
+            if sent.records and sent.uploaded_at <= limit:
+                out.extend((sent.name, record) for record in sent.records.values())
+                sent.records.clear()
+        return out
+
+    def put_back(self, taken: list[tuple[str, SentRecord]]) -> None:
+        """Undo :meth:`overdue` (its FAILED statuses could not be published)."""
+        for name, record in taken:
+            if name in self._files:
+                self._files[name].records[record.sequence_number] = record
+
+    async def prune(self, older_than: float) -> int:
+        """Forget files with nothing outstanding uploaded more than ``older_than`` seconds ago."""
+        limit = self._clock() - older_than
+        old = [f.name for f in self._files.values() if not f.records and f.uploaded_at <= limit]
+        for name in old:
+            del self._files[name]
+            parsed = parse_file_name(name)
+            if self._journal is not None and parsed is not None:
+                await self._journal.write(name, parsed.partition, None)
+        return len(old)
+
+    def forget(self, predicate: Callable[[str], bool]) -> None:
+        """Drop files whose name matches (their partition moved to another worker)."""
+        for name in [n for n in self._files if predicate(n)]:
+            del self._files[name]
+
+    @property
+    def outstanding(self) -> int:
+        return sum(len(f.records) for f in self._files.values())
+
+    def __len__(self) -> int:
+        """Files with records still waiting for a result."""
+        return sum(1 for f in self._files.values() if f.records)

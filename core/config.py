@@ -1,0 +1,37 @@
+"""Load and check the settings; a bad value stops the process with a message naming the variable."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from core.errors import FlexbridgeError
+from core.settings import Settings
+
+__all__ = ["ConfigError", "env_name", "load_settings", "require_flex_credentials"]
+
+
+class ConfigError(FlexbridgeError):
+    reason = "config"
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """('flex', 'base_url') → FLEXBRIDGE_FLEX__BASE_URL."""
+    return "FLEXBRIDGE_" + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False, include_input=False):
+            lines.append(f"  {env_name(err['loc'])}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def require_flex_credentials(settings: Settings) -> None:
+    missing = [
+        env_name(("flex", name)) for name in ("app_key", "app_secret") if getattr(settings.flex, name) is None
+    ]
+    if missing:
+        raise ConfigError("missing required setting(s): " + ", ".join(missing))

@@ -1,0 +1,201 @@
+"""flexbridge configuration: one settings class, environment prefix ``FLEXBRIDGE_``, nested ``__``.
+
+The names of DESIGN.md §2.7 are contracts (``FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS``,
+``FLEXBRIDGE_FLEX__BASE_URL`` …); more are added here with defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "BatchSettings",
+    "FlexSettings",
+    "KafkaSettings",
+    "LogSettings",
+    "PipelineSettings",
+    "RoutingSettings",
+    "Settings",
+    "SftpSettings",
+    "TopicSettings",
+    "WebSettings",
+    "WebhookSettings",
+]
+
+_frozen = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(BaseModel):
+    model_config = _frozen
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "flexbridge"
+    group_id: str = "flexbridge"
+    # Real Kafka: keep on. The embedded broker refuses InitProducerId, so the demo turns it off.
+    enable_idempotence: bool = True
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+    rebalance_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # Send LeaveGroup when a consumer closes (real Kafka: yes, partitions move at once). The local
+    # stack turns it off: see streams/kafka/membership.py for the embedded broker's reason.
+    leave_group_on_close: bool = True
+    # How long the broker may hold a fetch with no data. Kafka answers as soon as data arrives;
+    # the embedded broker (Tansu) holds the fetch the whole time, so the local stack uses 10 ms.
+    fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
+    startup_timeout_seconds: float = Field(default=60.0, gt=0)
+    topic_partitions: int = Field(default=8, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",") if h.strip()]
+        if not hosts or any(":" not in h for h in hosts):
+            raise ValueError("expected host:port[,host:port…]")
+        return ",".join(hosts)
+
+
+class TopicSettings(BaseModel):
+    model_config = _frozen
+
+    approved: str = "payments.approved"
+    declined: str = "payments.declined"
+    commands: str = "orders.commands"
+    status: str = "orders.status"
+    webhooks: str = "flex.webhooks"
+    dlq: str = "payments.dlq"
+    ledger: str = "flexbridge.ledger"
+    audit: str = "ops.audit"
+    batches: str = "flexbridge.batches"  # the durable batch registry (compacted, keyed by file name)
+
+
+class FlexSettings(BaseModel):
+    model_config = _frozen
+
+    base_url: str = "https://api-sandbox.flexfactor.io/v1/"
+    app_key: SecretStr | None = None
+    app_secret: SecretStr | None = None
+    mid: str | None = None
+    site_id: str | None = None
+    tokenization_key: SecretStr | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    deadline_seconds: float = Field(default=60.0, gt=0)
+    backoff_base_seconds: float = Field(default=0.2, gt=0)
+    backoff_max_seconds: float = Field(default=10.0, gt=0)
+    token_refresh_margin_seconds: float = Field(default=60.0, ge=0)
+    max_connections: int = Field(default=200, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL with the version segment, e.g. https://…/v1/")
+        return value if value.endswith("/") else value + "/"
+
+
+class WebSettings(BaseModel):
+    model_config = _frozen
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=6066, ge=1, le=65535)
+    # how other workers reach this one (GET /orders/{id} is forwarded to the order's owner);
+    # default http://HOST:PORT, which only works on one machine
+    canonical_url: str | None = None
+
+
+class WebhookSettings(BaseModel):
+    model_config = _frozen
+
+    subscriber_key: SecretStr | None = None
+    previous_subscriber_key: SecretStr | None = None
+    max_skew_seconds: int = Field(default=300, ge=0)
+    # The receiver answers 503 (Flex retries) when Kafka has not acknowledged within this time.
+    produce_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Verified webhooks already published are remembered this long (reloaded from flex.webhooks).
+    dedupe_window_hours: float = Field(default=168.0, gt=0)
+    dedupe_max_entries: int = Field(default=500_000, ge=1)
+
+
+class SftpSettings(BaseModel):
+    model_config = _frozen
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str = "merchant"
+    key_path: Path | None = None
+    known_hosts: Path | None = None
+    inbound_dir: str = "inbound"
+    outbound_dir: str = "outbound"
+    key_passphrase: SecretStr | None = None
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    backoff_base_seconds: float = Field(default=0.5, gt=0)
+    backoff_max_seconds: float = Field(default=10.0, gt=0)
+
+
+class BatchSettings(BaseModel):
+    """SFTP batch files (writer, uploader, result poller)."""
+
+    model_config = _frozen
+
+    max_records: int = Field(default=2000, ge=1, le=2000)
+    max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_age_seconds: float = Field(default=60.0, gt=0)
+    upload_concurrency: int = Field(default=2, ge=1)
+    max_pending_files: int = Field(default=8, ge=1)
+    drain_timeout_seconds: float = Field(default=20.0, gt=0)
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
+    response_pattern: str = "*.response.csv"
+    min_age_seconds: float = Field(default=2.0, ge=0)
+    done_dir: str = "done"
+    error_dir: str = "error"
+    claim_dir: str = "processing"
+    result_timeout_seconds: float = Field(default=3600.0, gt=0)
+    claim_timeout_seconds: float = Field(default=300.0, gt=0)  # then a claim in processing/ is reclaimed
+
+
+class LogSettings(BaseModel):
+    model_config = _frozen
+
+    format: Literal["json", "text"] = "json"
+
+
+class RoutingSettings(BaseModel):
+    model_config = _frozen
+
+    mit: Literal["sftp", "api"] = "sftp"
+    transmit: Literal["api", "sftp"] = "api"
+
+
+class PipelineSettings(BaseModel):
+    model_config = _frozen
+
+    max_in_flight: int = Field(default=256, ge=1)
+    fetch_max_records: int = Field(default=1000, ge=1)
+    mit_expiry_days: int = Field(default=14, ge=1, le=21)
+    commit_interval_seconds: float = Field(default=1.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FLEXBRIDGE_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    flex: FlexSettings = FlexSettings()
+    web: WebSettings = WebSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    sftp: SftpSettings = SftpSettings()
+    routing: RoutingSettings = RoutingSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    batch: BatchSettings = BatchSettings()
+    log: LogSettings = LogSettings()

@@ -1,0 +1,105 @@
+"""aiokafka client options built from the settings: one place for connection, security, producer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from core.settings import KafkaSettings
+
+__all__ = ["caught_up", "client_options", "make_producer", "patiently", "read_to_end", "read_topic"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def client_options(k: KafkaSettings) -> dict[str, Any]:
+    """Options every aiokafka client takes: servers, client id, TLS and SASL."""
+    opts: dict[str, Any] = {"bootstrap_servers": k.bootstrap_servers, "client_id": k.client_id}
+    if k.security_protocol != "PLAINTEXT":
+        opts["security_protocol"] = k.security_protocol
+    if k.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        opts["ssl_context"] = create_ssl_context(cafile=str(k.ssl_cafile) if k.ssl_cafile else None)
+    if k.sasl_mechanism:
+        opts["sasl_mechanism"] = k.sasl_mechanism
+        opts["sasl_plain_username"] = k.sasl_username
+        opts["sasl_plain_password"] = k.sasl_password.get_secret_value() if k.sasl_password else None
+    return opts
+
+
+def make_producer(k: KafkaSettings, **extra: Any) -> AIOKafkaProducer:
+    """A producer that waits for all in-sync replicas; idempotent unless the broker refuses it."""
+    return AIOKafkaProducer(
+        **client_options(k),
+        acks="all",
+        enable_idempotence=k.enable_idempotence,
+        # aiokafka keeps one produce request in flight per broker and batches what queues meanwhile;
+        # a linger only delays each request. Measured on the embedded broker, 64 senders each awaiting
+        # two acknowledgements in turn: ~9,500 pairs/s with linger_ms=2, ~33,000 with 0.
+        linger_ms=0,
+        **extra,
+    )
+
+
+async def caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
+    """Whether the consumer has read ``tp`` up to ``end`` (a ListOffsets answer) and its high watermark.
+
+    Both, because the embedded broker's ListOffsets answers one past the *first* record of the
+    last batch: trusting it alone stops short whenever several records were produced in one batch.
+    """
+    if end == 0:
+        return True
+    highwater = consumer.highwater(tp)
+    return highwater is not None and await consumer.position(tp) >= max(end, highwater)
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer, tps: Collection[TopicPartition]
+) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]:
+    """Records of the assigned ``tps`` from their positions up to the end they had when called."""
+    ends = await consumer.end_offsets(list(tps))
+    todo = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
+    while todo:
+        for tp, records in (await consumer.getmany(*todo, timeout_ms=500)).items():
+            yield tp, records
+        todo = {tp for tp in todo if not await caught_up(consumer, tp, ends[tp])}
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record currently in ``topic`` (all partitions, from the beginning up to the end)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[ConsumerRecord[bytes, bytes]] = []
+        async for _tp, records in read_to_end(consumer, tps):
+            out.extend(records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def patiently(what: str, op: Callable[[], Awaitable[T]], errors: tuple[type[Exception], ...]) -> T:
+    """``op()`` until it succeeds: each of ``errors`` is logged and retried with a doubling delay (≤ 30 s)."""
+    delay = 0.5
+    while True:
+        try:
+            return await op()
+        except errors as exc:
+            log.warning("%s failed (%s); retrying in %.1f s", what, type(exc).__name__, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)

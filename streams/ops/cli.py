@@ -1,0 +1,163 @@
+"""``flexbridge replay`` and ``flexbridge dlq``: argument parsing and printing (DESIGN.md §2.6).
+
+Heavy imports (aiokafka, rich) happen only when a verb runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from core.config import ConfigError, load_settings
+from streams.ops.selection import Selection, parse_duration, parse_time, parse_where
+
+__all__ = ["add_dlq_parser", "add_replay_parser"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--partition", type=int, action="append", default=[], help="only this partition (repeatable)"
+    )
+    p.add_argument("--key", action="append", default=[], help="only records with this key (repeatable)")
+    p.add_argument("--where", action="append", default=[], help="field filter path=value (repeatable, ANDed)")
+    p.add_argument("--from-offset", type=int, help="first offset (in every selected partition)")
+    p.add_argument("--to-offset", type=int, help="last offset, inclusive")
+    p.add_argument("--execute", action="store_true", help="send (default: print the plan only)")
+    p.add_argument("--rate", type=float, help="at most N records per second")
+    p.add_argument("--to-topic", help="send here instead of the default target")
+    p.add_argument("--max-replays", type=int, default=3, help="loop guard: refuse records replayed N times")
+    p.add_argument(
+        "--force", action="store_true", help="re-process even finished events (same idempotency keys)"
+    )
+    p.add_argument("--replay-id", help="name this run (default: generated)")
+    p.add_argument("--resume", metavar="REPLAY_ID", help="continue an interrupted run; sends nothing twice")
+    p.add_argument("--json", action="store_true", help="print the plan and result as JSON")
+
+
+def add_replay_parser(sub: Any) -> None:
+    p = sub.add_parser("replay", help="replay a topic window into the pipeline (dry-run plan by default)")
+    p.add_argument("--topic", help="source topic")
+    p.add_argument("--from", dest="start", help="window start, ISO-8601 (e.g. 2026-11-24T10:00:00Z)")
+    p.add_argument("--to", dest="end", help="window end, ISO-8601, exclusive (default: now)")
+    p.add_argument("--last", help="window of the last duration: 90s, 15m, 2h, 1d")
+    _common(p)
+    p.set_defaults(run=_replay)
+
+
+def add_dlq_parser(sub: Any) -> None:
+    p = sub.add_parser("dlq", help="list / inspect / redrive dead letters")
+    verbs = p.add_subparsers(dest="dlq_verb", required=True)
+    listing = verbs.add_parser("list", help="dead letters grouped by reason")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_dlq_list)
+    show = verbs.add_parser("show", help="one dead letter, headers decoded, card data masked")
+    show.add_argument("position", help="PARTITION:OFFSET (as `dlq list` prints)")
+    show.set_defaults(run=_dlq_show)
+    redrive = verbs.add_parser("redrive", help="send dead letters back to their source topic")
+    redrive.add_argument("--reason", action="append", default=[], help="only this dlq-reason (repeatable)")
+    _common(redrive)
+    redrive.set_defaults(run=_redrive)
+
+
+def _window(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    if args.last and (args.start or args.end):
+        raise ValueError("--last cannot be combined with --from/--to")
+    if args.last:
+        now = datetime.now(UTC)
+        return int((now - parse_duration(args.last)).timestamp() * 1000), None
+    if args.end and not args.start:
+        raise ValueError("--to needs --from")
+    return (parse_time(args.start) if args.start else None, parse_time(args.end) if args.end else None)
+
+
+def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = ()) -> Selection:
+    start, end = _window(args) if hasattr(args, "last") else (None, None)
+    return Selection(
+        topic=topic,
+        from_ms=start,
+        to_ms=end,
+        from_offset=args.from_offset,
+        to_offset=args.to_offset,
+        partitions=tuple(args.partition),
+        keys=tuple(args.key),
+        where=tuple(parse_where(w) for w in args.where),
+        reasons=reasons,
+    )
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if not args.resume:
+        if not args.topic:
+            raise ConfigError("replay needs --topic (or --resume REPLAY_ID)")
+        windowed = args.start or args.last or args.from_offset is not None or args.to_offset is not None
+        if not windowed:
+            raise ConfigError(
+                "choose a window: --from ISO [--to ISO], --last 2h, or --from-offset/--to-offset"
+            )
+    return _run_job(args, "replay", lambda: _selection(args, args.topic))
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    return _run_job(args, "redrive", lambda: _selection(args, settings.topics.dlq, tuple(args.reason)))
+
+
+def _run_job(args: argparse.Namespace, action: str, selection: Any) -> int:
+    from streams.ops.plan import Job
+    from streams.ops.replay import job_from, load_resume, run_job
+    from streams.ops.scan import ReplayError
+
+    settings = load_settings()
+    try:
+        resume = asyncio.run(load_resume(settings, args.resume)) if args.resume else None
+        if resume is not None:
+            job = job_from(resume)
+        else:
+            job = Job(
+                action=action,  # type: ignore[arg-type]
+                selection=selection(),
+                replay_id=args.replay_id or f"{action}-{uuid.uuid4().hex[:12]}",
+                to_topic=args.to_topic,
+                rate=args.rate,
+                force=args.force,
+                max_replays=args.max_replays,
+            )
+        outcome = asyncio.run(run_job(settings, job, execute=args.execute, resume=resume))
+    except (ReplayError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    from streams.ops.view import print_outcome
+
+    print_outcome(outcome, as_json=args.json)
+    return 130 if outcome.interrupted else 0
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    from streams.ops.dlq import list_dead_letters
+    from streams.ops.scan import ReplayError
+    from streams.ops.view import print_groups
+
+    try:
+        groups = asyncio.run(list_dead_letters(load_settings()))
+    except ReplayError as exc:
+        raise ConfigError(str(exc)) from None
+    print_groups(groups, as_json=args.json)
+    return 0
+
+
+def _dlq_show(args: argparse.Namespace) -> int:
+    from streams.ops.dlq import parse_position, show_dead_letter
+    from streams.ops.scan import ReplayError
+
+    try:
+        partition, offset = parse_position(args.position)
+        shown = asyncio.run(show_dead_letter(load_settings(), partition, offset))
+    except (ReplayError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0

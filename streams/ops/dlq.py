@@ -1,0 +1,111 @@
+"""``flexbridge dlq list|show``: what is in the dead-letter topic, with card data masked.
+
+``redrive`` is a :class:`~streams.ops.plan.Job` with ``action="redrive"`` over the DLQ topic
+(see ``streams/ops/cli.py``): the same plan, guards, audit and resume as a replay.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition
+
+from core.pan import mask_pans, redact_pan
+from core.settings import Settings
+from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan
+from streams.ops.selection import Selection
+
+__all__ = ["ReasonGroup", "describe_record", "list_dead_letters", "show_dead_letter"]
+
+
+@dataclass
+class ReasonGroup:
+    reason: str
+    count: int = 0
+    sources: Counter[str] = field(default_factory=Counter)
+    first_failed_at: str | None = None
+    last_failed_at: str | None = None
+    example: str | None = None  # partition:offset of the latest one, for `dlq show`
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "count": self.count,
+            "sources": dict(self.sources),
+            "firstFailedAt": self.first_failed_at,
+            "lastFailedAt": self.last_failed_at,
+            "latest": self.example,
+        }
+
+
+def _headers(record: Record) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+
+
+async def list_dead_letters(settings: Settings, sel: Selection | None = None) -> list[ReasonGroup]:
+    """The dead letters grouped by ``dlq-reason``, most frequent first."""
+    sel = sel or Selection(topic=settings.topics.dlq)
+    reader = await open_reader(settings)
+    groups: dict[str, ReasonGroup] = {}
+    try:
+        ranges = await resolve_ranges(reader, sel)
+        async for record in scan(reader, sel.topic, ranges):
+            headers = _headers(record)
+            reason = headers.get("dlq-reason", "unknown")
+            group = groups.setdefault(reason, ReasonGroup(reason))
+            group.count += 1
+            group.sources[headers.get("dlq-source-topic", "?")] += 1
+            failed = headers.get("dlq-failed-at")
+            if failed:
+                group.first_failed_at = min(group.first_failed_at or failed, failed)
+                group.last_failed_at = max(group.last_failed_at or failed, failed)
+            group.example = f"{record.partition}:{record.offset}"
+    finally:
+        await reader.stop()
+    return sorted(groups.values(), key=lambda g: (-g.count, g.reason))
+
+
+def parse_position(text: str) -> tuple[int, int]:
+    """``3:17`` → partition 3, offset 17."""
+    part, sep, off = text.partition(":")
+    if not sep or not part.isdigit() or not off.isdigit():
+        raise ValueError(f"bad record position {text!r}: expected PARTITION:OFFSET, e.g. 0:17")
+    return int(part), int(off)
+
+
+async def show_dead_letter(settings: Settings, partition: int, offset: int) -> dict[str, Any]:
+    """One dead letter: position, key, headers decoded, value with every card number masked."""
+    topic = settings.topics.dlq
+    reader = await open_reader(settings)
+    try:
+        if partition not in await partitions_of(reader, topic):
+            raise ReplayError(f"{topic} has no partition {partition}")
+        tp = TopicPartition(topic, partition)
+        end = (await reader.end_offsets([tp]))[tp]
+        async for record in scan(reader, topic, {partition: (offset, min(offset + 1, end))}):
+            return describe_record(record)
+    finally:
+        await reader.stop()
+    raise ReplayError(f"{topic} has no record at {partition}:{offset}")
+
+
+def describe_record(record: Record) -> dict[str, Any]:
+    raw = mask_pans(record.value) if record.value is not None else None
+    value: Any
+    try:
+        value = orjson.loads(raw) if raw is not None else None
+    except orjson.JSONDecodeError:
+        value = raw.decode(errors="replace") if raw is not None else None
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": datetime.fromtimestamp(record.timestamp / 1000, UTC).isoformat(),
+        "key": record.key.decode(errors="replace") if record.key is not None else None,
+        "headers": {k: redact_pan(v) for k, v in _headers(record).items()},
+        "value": value,
+    }

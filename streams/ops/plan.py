@@ -1,0 +1,184 @@
+"""The plan of a replay or redrive: what a first pass over the window finds, before anything is sent.
+
+Per partition: the records selected, their first/last offsets and times, how many the pipeline has
+already finished (and would skip unless forced), and how many the loop guard refuses. The plan's
+``to_send`` is exactly what ``--execute`` sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from core.settings import Settings
+from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, scan
+from streams.ops.selection import Selection, matches, replay_count
+from streams.runtime.ledger import Ledger
+
+__all__ = ["Finished", "Job", "PartitionPlan", "Plan", "Verdict", "build_plan", "verdict"]
+
+Verdict = Literal["filtered", "refused", "no-target", "send"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One replay (``action="replay"``) or redrive of dead letters (``action="redrive"``)."""
+
+    action: Literal["replay", "redrive"]
+    selection: Selection
+    replay_id: str
+    to_topic: str | None = None  # replay: default the source topic; redrive: default dlq-source-topic
+    rate: float | None = None  # records per second
+    force: bool = False
+    max_replays: int = 3
+
+    def target_of(self, record: Record) -> str | None:
+        if self.to_topic:
+            return self.to_topic
+        if self.action == "replay":
+            return self.selection.topic
+        source = dict(record.headers or ()).get("dlq-source-topic")
+        return source.decode(errors="replace") if source else None
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "toTopic": self.to_topic,
+            "rate": self.rate,
+            "force": self.force,
+            "maxReplays": self.max_replays,
+        }
+
+
+def verdict(job: Job, record: Record) -> Verdict:
+    headers = list(record.headers or ())
+    if not matches(job.selection, record.key, record.value, record.timestamp, headers):
+        return "filtered"
+    if replay_count(headers) >= job.max_replays:
+        return "refused"
+    return "send" if job.target_of(record) else "no-target"
+
+
+@dataclass
+class PartitionPlan:
+    partition: int
+    start: int
+    end: int
+    selected: int = 0
+    finished: int = 0
+    refused: int = 0
+    no_target: int = 0
+    first_offset: int | None = None
+    last_offset: int | None = None
+    first_ms: int | None = None
+    last_ms: int | None = None
+
+    @property
+    def to_send(self) -> int:
+        return self.selected - self.refused - self.no_target
+
+    def add(self, record: Record, kind: Verdict, finished: bool) -> None:
+        self.selected += 1
+        self.refused += kind == "refused"
+        self.no_target += kind == "no-target"
+        self.finished += finished
+        if self.first_offset is None:
+            self.first_offset, self.first_ms = record.offset, record.timestamp
+        self.last_offset = record.offset
+        self.first_ms = min(self.first_ms or record.timestamp, record.timestamp)
+        self.last_ms = max(self.last_ms or record.timestamp, record.timestamp)
+
+    def as_dict(self) -> dict[str, Any]:
+        iso = {k: _iso(getattr(self, f"{k}_ms")) for k in ("first", "last")}
+        return {
+            "partition": self.partition,
+            "range": [self.start, self.end],
+            "records": self.selected,
+            "toSend": self.to_send,
+            "finished": self.finished,
+            "refused": self.refused,
+            "noTarget": self.no_target,
+            "firstOffset": self.first_offset,
+            "lastOffset": self.last_offset,
+            "firstTime": iso["first"],
+            "lastTime": iso["last"],
+        }
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+@dataclass
+class Plan:
+    job: Job
+    ranges: Ranges
+    partitions: dict[int, PartitionPlan]
+    targets: set[str] = field(default_factory=set)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(p, name)) for p in self.partitions.values())
+
+    @property
+    def to_send(self) -> int:
+        return self.total("to_send")
+
+    def as_dict(self) -> dict[str, Any]:
+        totals = {k: self.total(k) for k in ("selected", "to_send", "finished", "refused", "no_target")}
+        return {
+            "action": self.job.action,
+            "replayId": self.job.replay_id,
+            "selection": self.job.selection.describe(),
+            "options": self.job.options(),
+            "targets": sorted(self.targets),
+            "partitions": [p.as_dict() for p in self.partitions.values()],
+            "totals": {
+                "records": totals["selected"],
+                "toSend": totals["to_send"],
+                "finished": totals["finished"],
+                "refused": totals["refused"],
+                "noTarget": totals["no_target"],
+            },
+        }
+
+
+class Finished:
+    """Whether the pipeline already finished an event (so a replay of it would be skipped)."""
+
+    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
+        self._settings = settings
+        self._ledger = Ledger(settings, producer)
+        self._flows = {settings.topics.approved: "transmit", settings.topics.declined: "evaluate"}
+
+    async def load(self, reader: AIOKafkaConsumer) -> None:
+        try:
+            parts = await partitions_of(reader, self._settings.topics.ledger)
+        except ReplayError:
+            return  # no ledger yet: nothing finished
+        await self._ledger.load([TopicPartition(self._settings.topics.ledger, p) for p in parts])
+
+    def __call__(self, target: str | None, value: bytes | None) -> bool:
+        flow = self._flows.get(target or "")
+        if flow is None or not value:
+            return False
+        try:
+            event_id = orjson.loads(value).get("eventId")
+        except (orjson.JSONDecodeError, AttributeError):
+            return False
+        return isinstance(event_id, str) and self._ledger.get(flow, event_id) is not None
+
+
+async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, finished: Finished) -> Plan:
+    plan = Plan(job, ranges, {p: PartitionPlan(p, a, b) for p, (a, b) in sorted(ranges.items())})
+    async for record in scan(reader, job.selection.topic, ranges):
+        kind = verdict(job, record)
+        if kind == "filtered":
+            continue
+        target = job.target_of(record)
+        if target:
+            plan.targets.add(target)
+        plan.partitions[record.partition].add(record, kind, finished(target, record.value))
+    return plan

@@ -1,0 +1,132 @@
+"""Read a window of a topic: resolve it to fixed offset ranges per partition, then scan them.
+
+The ranges are fixed before anything is sent (end offsets taken once), so a replay into its own
+source topic never reads what it wrote, and a resumed replay covers exactly the same records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TypeAlias
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from core.errors import FlexbridgeError
+from core.settings import Settings
+from streams.kafka.clients import client_options
+from streams.ops.selection import Selection
+
+__all__ = ["Ranges", "Record", "ReplayError", "open_reader", "resolve_ranges", "scan"]
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Ranges: TypeAlias = dict[int, tuple[int, int]]  # partition -> [start, end)
+
+
+class ReplayError(FlexbridgeError):
+    reason = "replay"
+
+
+async def open_reader(settings: Settings) -> AIOKafkaConsumer:
+    reader = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False, group_id=None)
+    await reader.start()
+    return reader
+
+
+async def partitions_of(reader: AIOKafkaConsumer, topic: str) -> list[int]:
+    parts = reader.partitions_for_topic(topic)
+    if not parts:  # once a reader has an assignment, its metadata covers only the assigned topics
+        parts = (await reader._client.fetch_all_metadata()).partitions_for_topic(topic)
+    if not parts:
+        raise ReplayError(f"topic {topic!r} does not exist (or has no partitions)")
+    return sorted(parts)
+
+
+async def end_offsets(reader: AIOKafkaConsumer, topic: str) -> dict[int, int]:
+    tps = [TopicPartition(topic, p) for p in await partitions_of(reader, topic)]
+    ends = await true_ends(reader, tps)
+    return {tp.partition: off for tp, off in ends.items()}
+
+
+async def true_ends(reader: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """End offsets, confirmed by the high watermark of a fetch: the embedded broker's ListOffsets
+    answers one past the first record of the last batch, not one past its last record."""
+    ends = await reader.end_offsets(tps)
+    out = dict(ends)
+    probe = [tp for tp in tps if ends[tp] > 0]
+    if probe:
+        reader.assign(probe)
+        for tp in probe:
+            reader.seek(tp, ends[tp] - 1)
+        for _ in range(3):  # a fetch answers the partitions that have data; usually one round
+            await reader.getmany(*probe, timeout_ms=1000, max_records=1)
+            known = {tp: reader.highwater(tp) for tp in probe}
+            probe = [tp for tp, hw in known.items() if hw is None]
+            out.update({tp: max(out[tp], hw) for tp, hw in known.items() if hw is not None})
+            if not probe:
+                break
+    return out
+
+
+async def _record_time(reader: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> int | None:
+    reader.assign([tp])
+    reader.seek(tp, offset)
+    batch = await reader.getmany(tp, timeout_ms=2000, max_records=1)
+    records = batch.get(tp, [])
+    return records[0].timestamp if records else None
+
+
+async def _start_at(reader: AIOKafkaConsumer, tp: TopicPartition, begin: int, end: int, ms: int) -> int:
+    """The first offset at or after time ``ms``, checked: a broker answer that skips a record of the
+    window (the embedded broker answers by append time) falls back to scanning from the beginning."""
+    try:
+        found = (await reader.offsets_for_times({tp: ms}))[tp]
+    except KafkaError as exc:
+        log.info("offsets_for_times unavailable (%s); filtering by timestamp while scanning", exc)
+        return begin
+    if found is None or found.timestamp < 0 or found.offset <= begin:
+        return begin
+    before = await _record_time(reader, tp, min(found.offset, end) - 1)
+    return begin if before is None or before >= ms else min(found.offset, end)
+
+
+async def resolve_ranges(reader: AIOKafkaConsumer, sel: Selection) -> Ranges:
+    """Fixed [start, end) offsets per selected partition for the selection's window."""
+    parts = await partitions_of(reader, sel.topic)
+    unknown = sorted(set(sel.partitions) - set(parts))
+    if unknown:
+        raise ReplayError(f"topic {sel.topic!r} has partitions {parts}, not {unknown}")
+    tps = [TopicPartition(sel.topic, p) for p in (sel.partitions or parts)]
+    begin, end = await reader.beginning_offsets(tps), await true_ends(reader, tps)
+    ranges = {tp.partition: (begin[tp], end[tp]) for tp in tps}
+    if sel.from_ms is not None:  # the end of a time window is filtered while scanning
+        for tp in tps:
+            start, stop = ranges[tp.partition]
+            ranges[tp.partition] = (await _start_at(reader, tp, start, stop, sel.from_ms), stop)
+    if sel.from_offset is not None:
+        ranges = {p: (max(a, sel.from_offset), b) for p, (a, b) in ranges.items()}
+    if sel.to_offset is not None:
+        ranges = {p: (a, min(b, sel.to_offset + 1)) for p, (a, b) in ranges.items()}
+    return {p: (a, max(a, b)) for p, (a, b) in ranges.items()}
+
+
+async def scan(reader: AIOKafkaConsumer, topic: str, ranges: Ranges) -> AsyncIterator[Record]:
+    """Every record of ``topic`` inside ``ranges``, partition by partition interleaved as fetched."""
+    todo = {TopicPartition(topic, p): end for p, (start, end) in ranges.items() if end > start}
+    if not todo:
+        return
+    reader.assign(list(todo))
+    for tp in todo:
+        reader.seek(tp, ranges[tp.partition][0])
+    while todo:
+        batches = await reader.getmany(*todo, timeout_ms=500, max_records=500)
+        for tp, records in batches.items():
+            for record in records:
+                if record.offset < todo[tp]:
+                    yield record
+        for tp in list(todo):
+            if await reader.position(tp) >= todo[tp]:
+                del todo[tp]

@@ -1,0 +1,105 @@
+"""Printing a replay/redrive plan and result, and the dead-letter summary (rich tables or JSON)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from streams.ops.dlq import ReasonGroup
+from streams.ops.replay import Outcome
+
+__all__ = ["print_groups", "print_outcome"]
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def print_outcome(outcome: Outcome, *, as_json: bool) -> None:
+    plan = outcome.plan.as_dict()
+    result = {**plan, "executed": outcome.executed, "interrupted": outcome.interrupted, **outcome.counts()}
+    if as_json:
+        _json(result)
+        return
+    console = Console(soft_wrap=True)
+    table = Table(
+        title=f"{plan['action']} {plan['replayId']}: {plan['selection']['topic']} → "
+        f"{', '.join(plan['targets']) or '(nothing)'}"
+    )
+    for name in (
+        "partition",
+        "records",
+        "to send",
+        "finished (skipped)",
+        "refused (loop guard)",
+        "first offset",
+        "last offset",
+        "first time",
+        "last time",
+    ):
+        table.add_column(name, justify="right" if "time" not in name else "left")
+    for p in plan["partitions"]:
+        table.add_row(
+            *(
+                str(p[k]) if p[k] is not None else "-"
+                for k in (
+                    "partition",
+                    "records",
+                    "toSend",
+                    "finished",
+                    "refused",
+                    "firstOffset",
+                    "lastOffset",
+                    "firstTime",
+                    "lastTime",
+                )
+            )
+        )
+    t = plan["totals"]
+    table.add_row("total", str(t["records"]), str(t["toSend"]), str(t["finished"]), str(t["refused"]))
+    console.print(table)
+    if outcome.interrupted:
+        console.print(
+            f"interrupted after {outcome.sent} sent; continue with: "
+            f"flexbridge {_verb(plan)} --resume {plan['replayId']} --execute"
+        )
+    elif outcome.executed:
+        console.print(
+            f"sent {outcome.sent} (already sent before: {outcome.already_sent}) "
+            f"in {outcome.seconds:.1f} s; audit on the audit topic under {plan['replayId']}"
+        )
+    else:
+        console.print(
+            f"dry run: {t['toSend']} records would be sent "
+            f"({t['finished']} already finished: the pipeline skips them unless --force). "
+            "Add --execute to send."
+        )
+
+
+def _verb(plan: dict[str, Any]) -> str:
+    return "replay" if plan["action"] == "replay" else "dlq redrive"
+
+
+def print_groups(groups: list[ReasonGroup], *, as_json: bool) -> None:
+    if as_json:
+        _json({"reasons": [g.as_dict() for g in groups], "total": sum(g.count for g in groups)})
+        return
+    table = Table(title="dead letters by reason")
+    for name in ("reason", "count", "source topics", "first failed", "last failed", "latest"):
+        table.add_column(name)
+    for g in groups:
+        sources = ", ".join(f"{t} ({n})" for t, n in g.sources.most_common())
+        table.add_row(
+            g.reason,
+            str(g.count),
+            sources,
+            g.first_failed_at or "-",
+            g.last_failed_at or "-",
+            g.example or "-",
+        )
+    Console(soft_wrap=True).print(table)
+    print(f"total {sum(g.count for g in groups)}; inspect one with: flexbridge dlq show PARTITION:OFFSET")

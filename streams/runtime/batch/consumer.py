@@ -1,0 +1,302 @@
+"""The SFTP batch path: an aiokafka consumer that turns records into Flex batch files.
+
+Managed-MIT declines (``FLEXBRIDGE_ROUTING__MIT=sftp``) become ``evaluate_`` files and, with
+``FLEXBRIDGE_ROUTING__TRANSMIT=sftp``, approvals become ``transmit_`` files. The consumer has its
+own group (``{group_id}-batch``) beside the real-time bridge, which skips the records routed here.
+
+Per partition, records go into an open file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before
+``…__MAX_BYTES``, or ``…__MAX_AGE_SECONDS`` after it opened (checked even when no record arrives).
+Closed files upload in the background (streams/runtime/batch/upload.py), then the offset is committed: a
+partition's commit never passes the first record of a file not uploaded yet. On revocation (and
+stop), open files are dropped — the next owner rebuilds them from the committed offset under the
+same names — and uploads in flight get ``drain_timeout`` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+from aiokafka.errors import KafkaError
+
+from consumers.flows import Defaults
+from consumers.sftp.client import SftpClient
+from consumers.sftp.files import BatchBuilder
+from consumers.sftp.intake import batch_body
+from consumers.sftp.registry import BatchRegistry
+from core.settings import Settings
+from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
+from streams.kafka.clients import client_options
+from streams.runtime.batch.upload import Uploader
+from streams.runtime.metrics import Metrics
+
+__all__ = ["BatchConsumer", "TokenSource"]
+
+log = logging.getLogger(__name__)
+
+TokenSource = Callable[[], Awaitable[str]]
+_YIELD_EVERY = 50  # records handled between chances for the event loop to run other tasks
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@dataclass(slots=True)
+class _Partition:
+    tp: TopicPartition
+    kind: BatchKind
+    position: int | None = None
+    committed: int | None = None
+    open: BatchBuilder | None = None
+    uploading: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    revoked: bool = False
+
+    def committable(self) -> int | None:
+        firsts = list(self.uploading)
+        if self.open is not None:
+            firsts.append(self.open.first_offset)
+        return min(firsts) if firsts else self.position
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: BatchConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        await self._owner.release(revoked)
+
+    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        if self._owner.before_assign is not None:  # e.g. the durable batch registry loading
+            await self._owner.before_assign(assigned)
+        self._owner.assigned(assigned)
+
+
+class BatchConsumer:
+    """``start()`` / ``stop()``; everything is built from :class:`Settings` in ``start``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        token: TokenSource,
+        producer: AIOKafkaProducer,
+        sftp: SftpClient | None = None,
+        metrics: Metrics | None = None,
+        registry: BatchRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else BatchRegistry()
+        self._own_sftp = sftp is None
+        self.sftp = sftp or SftpClient(settings.sftp)
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.uploader = Uploader(settings, token, producer, self.sftp, self.metrics, self.registry)
+        self._defaults = Defaults(settings.flex.mid, settings.flex.site_id, settings.pipeline.mit_expiry_days)
+        self._clock = clock
+        self._parts: dict[TopicPartition, _Partition] = {}
+        self._slots = asyncio.Semaphore(settings.batch.max_pending_files)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self.joined = asyncio.Event()
+        self._generation = 0  # +1 at each revocation: records fetched before it are stale
+        self.seen = 0
+        self.build_seconds = 0.0  # time spent turning fetched records into file records
+        self.wait_seconds = 0.0  # time the fetch loop waited for an upload slot (back-pressure)
+        # Awaited on every assignment before the partitions count as held (see owns()).
+        self.before_assign: Callable[[Collection[TopicPartition]], Awaitable[None]] | None = None
+
+    def topics(self) -> list[str]:
+        s = self.settings
+        wanted = [s.topics.declined] if s.routing.mit == "sftp" else []
+        return wanted + ([s.topics.approved] if s.routing.transmit == "sftp" else [])
+
+    async def start(self) -> None:
+        k = self.settings.kafka
+        self._consumer = AIOKafkaConsumer(
+            **client_options(k),
+            group_id=f"{k.group_id}-batch",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=k.session_timeout_ms,
+            heartbeat_interval_ms=k.heartbeat_interval_ms,
+            rebalance_timeout_ms=k.rebalance_timeout_ms,
+            max_poll_records=self.settings.pipeline.fetch_max_records,
+            fetch_max_wait_ms=k.fetch_max_wait_ms,
+        )
+        self._consumer.subscribe(self.topics(), listener=_Listener(self))
+        await self._consumer.start()
+        self._runner = asyncio.create_task(self._run(), name="batch-fetch")
+
+    async def stop(self) -> None:
+        """Stop fetching; uploads in flight get the drain timeout; commit; leave the group."""
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._consumer is not None:
+            await self.release(list(self._parts))
+            await self._consumer.stop()
+        if self._own_sftp:
+            await self.sftp.close()
+
+    def owns(self, name: FileName) -> bool:
+        """True if this consumer holds the partition a batch file was written from."""
+        return any(
+            tp.partition == name.partition and safe_topic(tp.topic) == name.topic for tp in self._parts
+        )
+
+    def assigned(self, assigned: Collection[TopicPartition]) -> None:
+        approved = self.settings.topics.approved
+        for tp in assigned:
+            kind: BatchKind = "transmit" if tp.topic == approved else "evaluate"
+            self._parts.setdefault(tp, _Partition(tp, kind))
+        self.joined.set()
+
+    async def release(self, revoked: Collection[TopicPartition]) -> None:
+        self._generation += 1
+        parts = [p for tp in revoked if (p := self._parts.pop(tp, None)) is not None]
+        for part in parts:
+            # Its open file is never uploaded (the commit stays before its first record): the next
+            # owner reads those records again and writes the same file name.
+            part.revoked = True
+        tasks = [t for part in parts for t in part.uploading.values()]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.settings.batch.drain_timeout_seconds)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning(
+                    "%d batch uploads unfinished at revocation; the next owner redoes them", len(late)
+                )
+                await asyncio.wait(late)
+        await self._commit(parts)
+        gone = {(safe_topic(p.tp.topic), p.tp.partition) for p in parts}
+        self.registry.forget(
+            lambda n: (f := parse_file_name(n)) is not None and (f.topic, f.partition) in gone
+        )
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        last_commit = self._clock()
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=100, max_records=5000)
+            except KafkaError as exc:
+                log.warning("batch fetch failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            started = time.monotonic()
+            await self._take_all(batches, self._generation)
+            await self._close_aged()
+            self.build_seconds += time.monotonic() - started
+            if self._clock() - last_commit >= self.settings.pipeline.commit_interval_seconds:
+                last_commit = self._clock()
+                await self._commit(list(self._parts.values()))
+
+    async def _take_all(self, batches: dict[TopicPartition, list[Record]], generation: int) -> None:
+        """Add one fetch's records to their files. A rebalance meanwhile (``generation`` moved on)
+        makes the rest stale: aiokafka restarts every partition from its committed offset."""
+        assert self._consumer is not None
+        for tp, records in batches.items():
+            part = self._parts.get(tp)
+            if part is None:
+                if records and generation == self._generation and tp in self._consumer.assignment():
+                    # fetched while its assignment is still being prepared (before_assign): read again
+                    self._consumer.seek(tp, records[0].offset)
+                continue
+            for i, record in enumerate(records):
+                if generation != self._generation:
+                    return
+                await self._take(part, record)
+                if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # let uploads and acknowledgements progress meanwhile
+
+    async def _take(self, part: _Partition, record: Record) -> None:
+        self.seen += 1
+        part.position = record.offset + 1
+        parsed = batch_body(part.kind, record.value, self._defaults)
+        if parsed is None:
+            return
+        body, event_id = parsed
+        limits = self.settings.batch
+        raw: bytes | None = None
+        if part.open is not None and (raw := part.open.fits(body, limits.max_bytes)) is None:
+            await self._close(part)
+        if part.revoked:
+            return
+        if part.open is None:
+            part.open = BatchBuilder(
+                part.kind, part.tp.topic, part.tp.partition, record.offset, self._clock()
+            )
+            raw = part.open.fits(body, limits.max_bytes)
+        assert raw is not None  # a first record always fits
+        part.open.add(record.offset, raw, body, event_id)
+        if len(part.open) >= limits.max_records:
+            await self._close(part)
+
+    async def _close_aged(self) -> None:
+        limit = self._clock() - self.settings.batch.max_age_seconds
+        for part in list(self._parts.values()):
+            if part.open is not None and part.open.opened_at <= limit:
+                await self._close(part)
+
+    async def _close(self, part: _Partition) -> None:
+        if part.open is None or not len(part.open):
+            return
+        # Back-pressure: at most max_pending_files closed and not uploaded. The file stays open
+        # (holding the commit back) until it is handed to its upload task.
+        started = time.monotonic()
+        await self._slots.acquire()
+        self.wait_seconds += time.monotonic() - started
+        builder, part.open = part.open, None
+        if part.revoked or builder is None:  # lost the partition meanwhile: the next owner writes it
+            self._slots.release()
+            return
+        task = asyncio.create_task(self._upload(part, builder), name=f"upload-{builder.name}")
+        part.uploading[builder.first_offset] = task
+        task.add_done_callback(lambda _: self._slots.release())
+
+    async def _upload(self, part: _Partition, builder: BatchBuilder) -> None:
+        await self.uploader.upload(builder)
+        part.uploading.pop(builder.first_offset, None)
+        if not part.revoked:
+            await self._commit([part])
+
+    async def _commit(self, parts: list[_Partition]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for part in parts:
+            offset = part.committable()
+            if offset is not None and (part.committed is None or offset > part.committed):
+                offsets[part.tp] = offset
+        if not offsets or self._consumer is None:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning("batch commit of %d partitions failed (%s); will retry", len(offsets), exc)
+            return
+        for part in parts:
+            if part.tp in offsets:
+                part.committed = offsets[part.tp]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "partitions": len(self._parts),
+            "open_files": sum(1 for p in self._parts.values() if p.open is not None),
+            "uploading": sum(len(p.uploading) for p in self._parts.values()),
+            "awaiting_results": self.registry.outstanding,
+            "build_seconds": round(self.build_seconds - self.wait_seconds, 3),
+            "backpressure_seconds": round(self.wait_seconds, 3),
+            **self.uploader.stats(),
+        }

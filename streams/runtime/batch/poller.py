@@ -1,0 +1,266 @@
+"""The batch result poller: Flex's response files in the outbound folder become OrderStatuses.
+
+Every ``FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS`` it lists the outbound folder and takes each file
+that matches ``…__RESPONSE_PATTERN``, is at least ``…__MIN_AGE_SECONDS`` old and answers a batch of
+a partition this worker holds. It claims a file by renaming it into ``processing/`` (if another
+worker renamed it first, the rename fails and the file is not ours), publishes one OrderStatus per
+evaluate row (``SUBMITTED`` with ``orderSessionKey``, or ``REJECTED`` with the error) and moves the
+file to ``done/``; a file it cannot read goes to ``error/`` with the reason logged. Then it
+reconciles: an uploaded record without a result after ``…__RESULT_TIMEOUT_SECONDS`` gets ``FAILED``
+with reason ``no-batch-result``.
+
+A claim left in ``processing/`` for ``…__CLAIM_TIMEOUT_SECONDS`` (its worker died, or publishing
+failed) is moved back to the outbound folder and handled again. Publishing is once per file: the
+registry (durable through streams/runtime/batch/store.py) remembers files already answered, so a reclaimed
+file whose statuses went out before the crash only moves on to ``done/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import posixpath
+import time
+from collections.abc import Callable
+
+import asyncssh
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from consumers.sftp.client import RemoteFile, SftpClient
+from consumers.sftp.registry import BatchRegistry, SentRecord
+from core.settings import Settings
+from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
+from schemas.codec import encode_model
+from schemas.status import FLEX_STATUSES, OrderStatus, Status
+from streams.runtime.batch.upload import produce_keyed
+from streams.runtime.metrics import Metrics
+
+__all__ = ["ResultPoller", "result_status"]
+
+log = logging.getLogger(__name__)
+
+NO_RESULT = "no-batch-result"
+
+
+def result_status(file: str, row: ResultRow, sent: SentRecord | None) -> OrderStatus:
+    """The OrderStatus of one response row (``sent`` is what we uploaded, when this worker knows it)."""
+    flex = row.status.upper()
+    rejected = flex == "REJECTED"
+    status: Status = "REJECTED" if rejected else flex if flex in FLEX_STATUSES else "SUBMITTED"  # type: ignore[assignment]
+    detail: dict[str, object] = {
+        "batchFile": file,
+        "sequenceNumber": row.sequence_number,
+        "flexStatus": row.status,
+    }
+    detail["idempotencyKey"] = sent.idempotency_key if sent else row.idempotency_key
+    if rejected:
+        detail["errorCode"] = row.error_code
+    return OrderStatus(
+        order_id=sent.order_id if sent else row.order_id,
+        order_session_key=None if rejected else row.order_session_key,
+        status=status,
+        source="batch",
+        event_id=sent.event_id if sent else f"batch:{file}#{row.sequence_number}",
+        reason=(row.error_message or row.error_code or "rejected by Flex") if rejected else None,
+        detail=detail,
+    )
+
+
+class ResultPoller:
+    def __init__(
+        self,
+        settings: Settings,
+        sftp: SftpClient,
+        producer: AIOKafkaProducer,
+        registry: BatchRegistry,
+        metrics: Metrics,
+        owns: Callable[[FileName], bool] = lambda _: True,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._sftp = sftp
+        self._producer = producer
+        self._registry = registry
+        self._metrics = metrics
+        self._owns = owns
+        self._wall_clock = wall_clock
+        self._task: asyncio.Task[None] | None = None
+        self._dirs_ready = False
+        self.handled = 0
+        self.failed_files = 0
+        self.missing = 0
+        self.reclaimed = 0
+        self.polls = 0
+        self._polled_at: float | None = None  # start of the last complete look at the outbound folder
+
+    def _dir(self, name: str) -> str:
+        return posixpath.join(self._settings.sftp.outbound_dir, name)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="batch-results")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except (OSError, asyncssh.Error, TimeoutError, KafkaError) as exc:
+                self._dirs_ready = False
+                log.warning(
+                    "batch result poll failed (%s: %s); next poll in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    self._settings.batch.poll_interval_seconds,
+                )
+            try:
+                await self.reconcile()
+            except KafkaError as exc:
+                log.warning("publishing missing batch results failed (%s); next poll retries", exc)
+            await asyncio.sleep(self._settings.batch.poll_interval_seconds)
+
+    async def poll_once(self) -> int:
+        """Handle every ready response file once; returns how many were handled."""
+        b = self._settings.batch
+        if not self._dirs_ready:
+            for sub in (b.claim_dir, b.done_dir, b.error_dir):
+                await self._sftp.makedirs(self._dir(sub))
+            self._dirs_ready = True
+        started = self._wall_clock()
+        await self._reclaim()
+        handled = 0
+        for entry in await self._sftp.listdir(self._settings.sftp.outbound_dir):
+            if self._ready(entry) and await self._claim(entry.name):
+                await self._handle(entry.name)
+                handled += 1
+        self.handled += handled
+        self.polls += 1
+        self._polled_at = started
+        return handled
+
+    def _ready(self, entry: RemoteFile) -> bool:
+        b = self._settings.batch
+        if not fnmatch.fnmatchcase(entry.name, b.response_pattern):
+            return False
+        if self._wall_clock() - entry.mtime < b.min_age_seconds:
+            return False
+        name = parse_file_name(entry.name)
+        return name is None or self._owns(name)
+
+    async def _claim(self, name: str) -> bool:
+        claimed = posixpath.join(self._dir(self._settings.batch.claim_dir), name)
+        if not await self._sftp.rename(self._dir(name), claimed):
+            return False
+        # The claim's age is its mtime: set it to now (a rename keeps the response file's own).
+        sftp = await self._sftp.session()
+        now = self._wall_clock()
+        with contextlib.suppress(asyncssh.SFTPError):
+            await sftp.utime(claimed, (now, now))
+        return True
+
+    async def _reclaim(self) -> int:
+        """Move claims older than the claim timeout (of partitions this worker holds) back out."""
+        b = self._settings.batch
+        claims = self._dir(b.claim_dir)
+        limit = self._wall_clock() - b.claim_timeout_seconds
+        moved = 0
+        for entry in await self._sftp.listdir(claims):
+            name = parse_file_name(entry.name)
+            if entry.mtime > limit or (name is not None and not self._owns(name)):
+                continue
+            if await self._sftp.rename(posixpath.join(claims, entry.name), self._dir(entry.name)):
+                log.warning(
+                    "batch response %s reclaimed from %s/ after %.0f s",
+                    entry.name,
+                    b.claim_dir,
+                    self._wall_clock() - entry.mtime,
+                )
+                moved += 1
+        self.reclaimed += moved
+        return moved
+
+    async def _handle(self, name: str) -> None:
+        b = self._settings.batch
+        claimed = posixpath.join(self._dir(b.claim_dir), name)
+        try:
+            rows = parse_response(await self._sftp.read(claimed))
+            if parse_file_name(name) is None:
+                raise MalformedResponse("the name does not say which batch file it answers")
+        except MalformedResponse as exc:
+            log.error("batch response %s moved to %s/: %s", name, b.error_dir, exc)
+            self._metrics.batch_bad_responses.inc()
+            self.failed_files += 1
+            await self._sftp.rename(claimed, posixpath.join(self._dir(b.error_dir), name))
+            return
+        await self._publish(name, rows)
+        await self._sftp.rename(claimed, posixpath.join(self._dir(b.done_dir), name))
+
+    async def _publish(self, name: str, rows: list[ResultRow]) -> None:
+        file = data_name(name)
+        if self._registry.answered(file):
+            log.info("batch response %s was already published; not again", name)
+            return
+        parsed = parse_file_name(name)
+        statuses: list[OrderStatus] = []
+        for row in rows:
+            self._metrics.batch_results.labels(row.status.upper()).inc()
+            if parsed is not None and parsed.kind == "transmit":
+                if row.status.upper() == "REJECTED":
+                    log.warning(
+                        "transmit batch %s: record %d rejected: %s", file, row.sequence_number, row.error_code
+                    )
+                continue
+            statuses.append(result_status(file, row, self._registry.lookup(file, row.sequence_number)))
+        await self._send(statuses)
+        for row in rows:
+            self._registry.match(file, row.sequence_number)
+        self._registry.mark_answered(file)
+        await self._registry.persist(file)
+
+    async def _send(self, statuses: list[OrderStatus]) -> None:
+        items = [(s.order_id.encode(), encode_model(s)) for s in statuses]
+        await produce_keyed(self._producer, self._settings.topics.status, items)  # one batch per partition
+
+    async def reconcile(self) -> int:
+        """FAILED (``no-batch-result``) for every record whose result is overdue; returns how many."""
+        b = self._settings.batch
+        await self._registry.prune(b.result_timeout_seconds + 2 * b.claim_timeout_seconds)
+        # Only files known when the outbound folder was last read: a response may be waiting.
+        seen = self._polled_at if self._polled_at is not None else float("-inf")
+        overdue = self._registry.overdue(b.result_timeout_seconds, seen)
+        if not overdue:
+            return 0
+        statuses = [
+            OrderStatus(
+                order_id=r.order_id,
+                status="FAILED",
+                source="batch",
+                event_id=r.event_id,
+                reason=NO_RESULT,
+                detail=r.detail(file),
+            )
+            for file, r in overdue
+        ]
+        try:
+            await self._send(statuses)
+        except KafkaError:
+            self._registry.put_back(overdue)
+            raise
+        for file in {file for file, _ in overdue}:
+            await self._registry.persist(file)
+        self._metrics.batch_missing_results.inc(len(statuses))
+        self.missing += len(statuses)
+        log.error(
+            "%d uploaded batch records have no result after %.0f s: FAILED (%s)",
+            len(statuses),
+            self._settings.batch.result_timeout_seconds,
+            NO_RESULT,
+        )
+        return len(statuses)

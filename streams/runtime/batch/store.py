@@ -1,0 +1,88 @@
+"""The durable side of the batch registry: a compacted Kafka topic keyed by batch file name.
+
+``FLEXBRIDGE_TOPICS__BATCHES`` (``flexbridge.batches``) holds one record per evaluate batch file —
+its records still waiting for a result and whether its response file was processed — written to
+the partition with the same number as the file's source partition (modulo the topic's partition
+count). A worker that is assigned a source partition (after a restart, or taking over from another
+worker) reads those partitions back before it handles any response file or reports anything
+missing, so records uploaded by an earlier life are still reported ``FAILED no-batch-result``
+when no result comes, and a response file processed twice publishes once. A ``None`` value
+(tombstone) forgets a settled file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from consumers.sftp.registry import BatchRegistry, decode_entry
+from core.settings import Settings
+from schemas.batch import parse_file_name, safe_topic
+from streams.kafka.clients import client_options, read_to_end
+
+__all__ = ["BatchStore"]
+
+log = logging.getLogger(__name__)
+
+
+class BatchStore:
+    """Implements consumers.sftp.registry.RegistryJournal on ``settings.topics.batches``."""
+
+    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
+        self._settings = settings
+        self._topic = settings.topics.batches
+        self._producer = producer
+        self._partitions = 0
+        self._order = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Learn the topic's partition count (the topic must exist)."""
+        self._partitions = len(await self._producer.partitions_for(self._topic))
+
+    async def write(self, name: str, partition: int, entry: bytes | None) -> None:
+        target = partition % self._partitions
+        async with self._order:  # FIFO: a file's states reach the topic in the order they were taken
+            await self._producer.send_and_wait(self._topic, entry, name.encode(), partition=target)
+
+    async def load(self, source: Collection[TopicPartition], registry: BatchRegistry) -> int:
+        """Restore into ``registry`` the files written from ``source`` partitions; returns how many."""
+        wanted = {(safe_topic(tp.topic), tp.partition) for tp in source}
+        if not wanted:
+            return 0
+        tps = [TopicPartition(self._topic, p) for p in sorted({n % self._partitions for _, n in wanted})]
+        latest = await self._read(tps)
+        restored = 0
+        for name, raw in latest.items():
+            parsed = parse_file_name(name)
+            if raw is None or parsed is None or (parsed.topic, parsed.partition) not in wanted:
+                continue
+            try:
+                registry.restore(decode_entry(raw))
+            except ValueError as exc:
+                log.error("batch registry record %s ignored: %s", name, exc)
+                continue
+            restored += 1
+        return restored
+
+    async def _read(self, tps: list[TopicPartition]) -> dict[str, bytes | None]:
+        reader = AIOKafkaConsumer(
+            **client_options(self._settings.kafka),
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        await reader.start()
+        latest: dict[str, bytes | None] = {}
+        try:
+            reader.assign(tps)
+            await reader.seek_to_beginning(*tps)
+            async for _tp, records in read_to_end(reader, tps):
+                for rec in records:
+                    if rec.key is not None:
+                        latest[rec.key.decode(errors="replace")] = rec.value
+        finally:
+            await reader.stop()
+        return latest

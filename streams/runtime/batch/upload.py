@@ -1,0 +1,165 @@
+"""Uploading one closed batch file: token, manifest, data file, PENDING statuses, rename, registry.
+
+The order: at once, the manifest goes up (written and renamed), the data file is written under
+its temporary name and its records' ``PENDING`` statuses are published (in bulk, one produce
+batch per partition); then the file is added to the registry (a result may come as soon as it is
+visible), renamed into the inbound folder, and its registry entry made durable. PENDING goes out
+before the rename so that it always precedes the file's results on ``orders.status``; a crash
+between the two means a re-upload under the same name and a repeated PENDING, which is harmless.
+Each step retries until it succeeds (SFTP drops reconnect with backoff; an unavailable token
+endpoint or Kafka is waited out), so the caller commits the file's offsets only after all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
+
+from consumers.sftp.client import SftpClient
+from consumers.sftp.files import BatchBuilder, SealedBatch
+from consumers.sftp.registry import BatchRegistry, SentRecord
+from core.errors import FlexbridgeError
+from core.settings import Settings
+from schemas.batch import temp_name
+from schemas.status import OrderStatus
+from streams.kafka.clients import patiently
+from streams.runtime.metrics import Metrics
+
+__all__ = ["Uploader", "pending_status", "pending_values", "produce_keyed"]
+
+log = logging.getLogger(__name__)
+
+
+def pending_status(name: str, record: SentRecord) -> OrderStatus:
+    return OrderStatus(
+        order_id=record.order_id,
+        status="PENDING",
+        source="batch",
+        event_id=record.event_id,
+        detail=record.detail(name),
+    )
+
+
+def pending_values(name: str, sent: list[SentRecord]) -> list[bytes]:
+    """``encode_model(pending_status(name, r))`` for every record of a file, all with one
+    ``occurredAt``: one model is built and the rest reuse its encoded fields (the hot path)."""
+    if not sent:
+        return []
+    fields = pending_status(name, sent[0]).model_dump(mode="json", by_alias=True)
+    values = []
+    for r in sent:
+        record = {**fields, "orderId": r.order_id, "eventId": r.event_id, "detail": r.detail(name)}
+        values.append(orjson.dumps(record))
+    return values
+
+
+class Uploader:
+    def __init__(
+        self,
+        settings: Settings,
+        token: Callable[[], Awaitable[str]],
+        producer: AIOKafkaProducer,
+        sftp: SftpClient,
+        metrics: Metrics,
+        registry: BatchRegistry,
+    ) -> None:
+        self._settings = settings
+        self._token = token
+        self._producer = producer
+        self._sftp = sftp
+        self._metrics = metrics
+        self._registry = registry
+        self._slots = asyncio.Semaphore(settings.batch.upload_concurrency)
+        self.files = 0
+        self.records = 0
+        self.phase_seconds = dict.fromkeys(("manifest", "write", "pending", "rename"), 0.0)
+        self.on_uploaded: Callable[[SealedBatch], Awaitable[None]] | None = None
+
+    async def upload(self, builder: BatchBuilder) -> SealedBatch:
+        async with self._slots:
+            sealed = await self._send(builder)
+        if builder.kind == "evaluate":  # durable before the commit: a restart still reconciles it
+            await patiently("batch registry", lambda: self._registry.persist(sealed.name), (KafkaError,))
+        if self.on_uploaded is not None:
+            await self.on_uploaded(sealed)
+        self.files += 1
+        self.records += len(builder)
+        self._metrics.batch_uploaded(builder.kind, len(builder))
+        log.info("uploaded %s (%d records, %d bytes)", sealed.name, len(builder), len(sealed.data))
+        return sealed
+
+    async def _send(self, builder: BatchBuilder) -> SealedBatch:
+        """Manifest, temporary data file and PENDING statuses at once; then the rename into place."""
+        token = await patiently("Flex token", self._token, (FlexbridgeError,))
+        sealed = builder.seal(token)
+        inbound = self._settings.sftp.inbound_dir
+        manifest = sealed.manifest.encode()
+        steps = [
+            self._timed(
+                "manifest",
+                self._sftp.upload(inbound, sealed.manifest_name, manifest, temp_name(sealed.manifest_name)),
+            ),
+            self._timed("write", self._sftp.write_temp(inbound, sealed.temp, sealed.data)),
+        ]
+        if builder.kind == "evaluate":
+            pending = patiently(
+                "PENDING statuses", lambda: self._pending(sealed.name, builder.sent), (KafkaError,)
+            )
+            steps.append(self._timed("pending", pending))
+        await asyncio.gather(*steps)
+        if builder.kind == "evaluate":
+            self._registry.add(sealed.name, builder.sent)  # before the rename: a result may come at once
+        try:
+            await self._timed(
+                "rename", self._sftp.rename_temp(inbound, sealed.name, sealed.data, sealed.temp)
+            )
+        except BaseException:
+            self._registry.forget(lambda name: name == sealed.name)
+            raise
+        return sealed
+
+    async def _timed(self, phase: str, step: Awaitable[None]) -> None:
+        started = time.monotonic()
+        try:
+            await step
+        finally:
+            self.phase_seconds[phase] += time.monotonic() - started
+
+    async def _pending(self, name: str, sent: list[SentRecord]) -> None:
+        values = pending_values(name, sent)
+        items = [(r.order_id.encode(), value) for r, value in zip(sent, values, strict=True)]
+        await produce_keyed(self._producer, self._settings.topics.status, items)
+
+    def stats(self) -> dict[str, Any]:
+        phases = {f"upload_{k}_seconds": round(v, 3) for k, v in self.phase_seconds.items()}
+        return {"files_uploaded": self.files, "records_uploaded": self.records, **phases}
+
+
+async def produce_keyed(producer: AIOKafkaProducer, topic: str, items: Sequence[tuple[bytes, bytes]]) -> None:
+    """Produce ``(key, value)`` records and wait for every acknowledgement: one produce batch per
+    partition (as many as the producer's batch size needs) instead of one ``send`` per record.
+    Partitioned as the producer's default partitioner does it (murmur2 of the key), so each record
+    lands where ``send(topic, value, key)`` would have put it; a partition's records keep their order."""
+    partitions = sorted(await producer.partitions_for(topic))
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+    for key, value in items:
+        target = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+        by_partition.setdefault(target, []).append((key, value))
+    futures = []
+    for partition, records in by_partition.items():
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)  # a first record always fits
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    await asyncio.gather(*futures)

@@ -1,0 +1,163 @@
+"""The command agent: ``orders.commands`` → Flex refund / cancel / capture → ``orders.status``.
+
+One Faust agent (concurrency 1), so the commands of an order run one after another, and each
+updates the order table itself before the next is read. Bad data never stops it: a malformed
+command is answered REJECTED (or dead-lettered when it names no order); only a failure to publish
+the answer (Kafka down) holds the command, retried until Kafka is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from consumers.commands import CommandOutcome, run_command
+from consumers.order_machine import record_command
+from core.errors import InvalidEvent
+from core.settings import Settings
+from schemas.codec import decode_object, encode_model
+from schemas.commands import OrderCommand
+from schemas.dlq import DlqReason
+from schemas.status import OrderStatus
+from streams.runtime.dead_letters import dead_letter
+from streams.runtime.orders import OrderBook, raw_topic
+from streams.runtime.services import BridgeRuntime
+
+__all__ = ["CommandAgent", "add_commands"]
+
+log = logging.getLogger(__name__)
+
+
+class CommandAgent:
+    def __init__(self, settings: Settings, runtime: BridgeRuntime, book: OrderBook) -> None:
+        self._topics = settings.topics
+        self._runtime = runtime
+        self._book = book
+        self._metrics = runtime.metrics
+
+    async def handle(self, message: Any) -> None:
+        """One ``orders.commands`` record (a Faust Message: topic, partition, offset, key, value)."""
+        self._metrics.event_in(message.topic)
+        producer, flex = await self._runtime.clients()
+        try:
+            command = _decode(message.value)
+        except _Malformed as bad:
+            await self._malformed(producer, message, bad)
+            self._metrics.event_out(message.topic, "rejected")
+            return
+        try:
+            outcome = await run_command(command, self._book.get(command.order_id), flex)
+            if not outcome.replayed:  # a replay changes nothing: its effect is recorded already
+                fresh = self._book.get(command.order_id)  # the status agent may have moved it meanwhile
+                self._book.put(record_command(fresh, outcome.answer, outcome.record, outcome.changes))
+        except Exception as exc:  # a bug must not stop the agent; no message: it may quote data
+            name = type(exc).__name__
+            log.error("internal error on command %s: %s", command.command_id, name)
+            error = f"{name} while processing the command"
+            await self._publish(lambda: self._dead_letter(producer, message, "internal-error", error))
+            return
+        await self._answer(producer, message, command, outcome)
+
+    async def _answer(
+        self, producer: AIOKafkaProducer, message: Any, command: OrderCommand, outcome: CommandOutcome
+    ) -> None:
+        await self._publish(lambda: self._send_status(producer, outcome.answer))
+        if outcome.dead_letter is not None:
+            reason, error = outcome.dead_letter
+            await self._publish(lambda: self._dead_letter(producer, message, reason, error))
+        self._metrics.command(command.type, outcome.answer.status)
+        self._metrics.event_out(
+            message.topic, "replayed" if outcome.replayed else outcome.answer.status.lower()
+        )
+        log.info(
+            "command %s (%s) on %s → %s%s",
+            command.command_id,
+            command.type,
+            command.order_id,
+            outcome.answer.status,
+            " (replay)" if outcome.replayed else "",
+        )
+
+    async def _malformed(self, producer: AIOKafkaProducer, message: Any, bad: _Malformed) -> None:
+        if bad.order_id is None:
+            await self._publish(lambda: self._dead_letter(producer, message, "schema", str(bad)))
+            return
+        event_id = bad.command_id or f"{message.topic}:{message.partition}:{message.offset}"
+        answer = OrderStatus(
+            order_id=bad.order_id,
+            status="REJECTED",
+            source="command",
+            event_id=event_id,
+            reason=f"malformed command: {bad}",
+            detail={"commandId": bad.command_id},
+        )
+        await self._publish(lambda: self._send_status(producer, answer))
+
+    async def _send_status(self, producer: AIOKafkaProducer, status: OrderStatus) -> None:
+        await producer.send_and_wait(self._topics.status, encode_model(status), status.order_id.encode())
+
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, message: Any, reason: DlqReason, error: str
+    ) -> None:
+        await dead_letter(producer, self._topics.dlq, message, reason, error, self._metrics)
+        self._metrics.dead_letter(reason)
+
+    @staticmethod
+    async def _publish(send: Any) -> None:
+        """Retry a publish until Kafka takes it: an answer is never dropped."""
+        delay = 0.5
+        while True:
+            try:
+                await send()
+                return
+            except KafkaError as exc:
+                log.warning("publishing a command answer failed (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+class _Malformed(Exception):
+    def __init__(self, message: str, order_id: str | None, command_id: str | None) -> None:
+        super().__init__(message)
+        self.order_id = order_id
+        self.command_id = command_id
+
+
+def _text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _decode(raw: bytes | None) -> OrderCommand:
+    try:
+        data = decode_object(raw)
+    except InvalidEvent as exc:
+        raise _Malformed(str(exc), None, None) from None
+    try:
+        return OrderCommand.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        )
+        order_id = _text(data, "orderId")
+        raise _Malformed(
+            problems, order_id if order_id and len(order_id) <= 200 else None, _text(data, "commandId")
+        ) from None
+
+
+def add_commands(app: faust.App, settings: Settings, runtime: BridgeRuntime, book: OrderBook) -> CommandAgent:
+    handler = CommandAgent(settings, runtime, book)
+
+    @app.agent(raw_topic(app, settings.topics.commands), name="flexbridge-order-commands")
+    async def commands(stream: Any) -> None:
+        async for event in stream.events():
+            await handler.handle(event.message)
+
+    return handler

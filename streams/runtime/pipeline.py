@@ -1,0 +1,264 @@
+"""A keyed, bounded-concurrency Kafka consumer that commits only what is finished.
+
+Many keys are processed at once (up to ``max_in_flight`` records); records with the same key in
+the same partition are processed strictly one after another, in offset order. An offset is
+committed only when it and every offset below it in its partition are finished. On a rebalance,
+work in flight for revoked partitions is finished (within a bound) and committed first.
+
+aiokafka can hand out records of newly assigned partitions before ``on_partitions_assigned`` has
+returned (the assign hook, e.g. the ledger load, is still running); those records are not dropped
+but read again (seek back), and records fetched before a rebalance are left to be read again from
+the committed offset.
+
+The handler gets one record and must deal with bad data itself (DLQ); if it raises, that is an
+infrastructure failure (e.g. Kafka unavailable for the outputs) and the record is retried with
+backoff, never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Collection, Hashable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from streams.kafka.clients import patiently
+from streams.runtime.logs import bind
+from streams.runtime.offsets import PartitionOffsets
+
+__all__ = ["Handler", "KeyedPipeline"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+AssignHook = Callable[[Collection[TopicPartition]], Awaitable[None]]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, pipeline: KeyedPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        await self._pipeline.drain(revoked)
+
+    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        await self._pipeline.assigned(assigned)
+
+
+class KeyedPipeline:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        topics: list[str],
+        handler: Handler,
+        *,
+        max_in_flight: int = 256,
+        max_records: int = 1000,
+        commit_interval: float = 1.0,
+        drain_timeout: float = 20.0,
+        on_assign: AssignHook | None = None,
+    ) -> None:
+        self._consumer = consumer
+        self._topics = topics
+        self._handler = handler
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._max_records = max_records
+        self._commit_interval = commit_interval
+        self._drain_timeout = drain_timeout
+        self._on_assign = on_assign
+        self._offsets: dict[TopicPartition, PartitionOffsets] = {}
+        self._tails: dict[Hashable, asyncio.Task[None]] = {}
+        self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
+        self._runner: asyncio.Task[None] | None = None
+        self._committer: asyncio.Task[None] | None = None
+        self._learner: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._generation = 0  # +1 at each revocation: records fetched before it are stale
+        self.joined = asyncio.Event()
+        self.processed = 0
+
+    async def start(self) -> None:
+        self._consumer.subscribe(self._topics, listener=_Listener(self))
+        await self._consumer.start()
+        self._runner = asyncio.create_task(self._run(), name="pipeline-fetch")
+        self._committer = asyncio.create_task(self._commit_loop(), name="pipeline-commit")
+
+    async def stop(self) -> None:
+        """Stop fetching, let work in flight finish (bounded), commit it, leave the group."""
+        self._stopping.set()
+        for task in (self._runner, self._committer, self._learner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.drain(list(self._offsets))
+        await self._consumer.stop()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(t) for t in self._tasks.values())
+
+    async def assigned(self, assigned: Collection[TopicPartition]) -> None:
+        self._consumer.pause(*assigned)  # nothing to hand out until the hook has run
+        hook = self._on_assign
+        if hook is not None:  # e.g. the ledger load: a Kafka outage is waited out, never skipped
+            await patiently("preparing assigned partitions", lambda: hook(assigned), (KafkaError,))
+        for tp in assigned:
+            self._offsets.setdefault(tp, PartitionOffsets())
+            self._tasks.setdefault(tp, set())
+        self._consumer.resume(*(tp for tp in assigned if tp in self._consumer.assignment()))
+        if self._learner is not None:
+            self._learner.cancel()
+        self._learner = asyncio.create_task(self._learn_committed(list(assigned)), name="pipeline-lag")
+        self.joined.set()
+        log.info("assigned %d partitions", len(assigned))
+
+    async def _learn_committed(self, assigned: list[TopicPartition]) -> None:
+        """The lag gauge counts from the committed offset, also before this worker commits anything."""
+        for tp in assigned:
+            try:
+                committed = await self._consumer.committed(tp)
+            except KafkaError:
+                return  # the gauge counts from 0 until this worker's first commit
+            offsets = self._offsets.get(tp)
+            if offsets is not None and offsets.committed is None and committed is not None:
+                offsets.committed = committed
+
+    async def drain(self, revoked: Collection[TopicPartition]) -> None:
+        """Finish (within the drain timeout) and commit the work of partitions we are losing."""
+        self._generation += 1
+        pending = [t for tp in revoked for t in self._tasks.get(tp, ())]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self._drain_timeout)
+            if late:
+                log.warning(
+                    "%d records still in flight after %.0f s; they will be redelivered",
+                    len(late),
+                    self._drain_timeout,
+                )
+                for task in late:
+                    task.cancel()
+        await self._commit([tp for tp in revoked if tp in self._offsets])
+        for tp in revoked:
+            self._offsets.pop(tp, None)
+            self._tasks.pop(tp, None)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
+            except KafkaError as exc:
+                log.warning("fetch failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            generation = self._generation
+            for tp, records in batches.items():
+                for record in records:
+                    if not await self._dispatch(tp, record, generation):
+                        self._read_again(tp, record.offset, generation)
+                        break
+
+    def _read_again(self, tp: TopicPartition, offset: int, generation: int) -> None:
+        """Records of a partition not registered yet (its assign hook still runs) are fetched again.
+
+        After a rebalance (``generation`` moved on) aiokafka restarts from the committed offset by
+        itself, so nothing is done then; a partition no longer ours is left alone too.
+        """
+        if generation == self._generation and tp in self._consumer.assignment():
+            self._consumer.seek(tp, offset)
+
+    async def _dispatch(
+        self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], generation: int
+    ) -> bool:
+        """Start processing ``record``; False when its partition is not (or no longer) ours to run."""
+        await self._slots.acquire()
+        offsets, tasks = self._offsets.get(tp), self._tasks.get(tp)
+        if offsets is None or tasks is None or generation != self._generation:
+            self._slots.release()
+            return False
+        offsets.started(record.offset)
+        key: Hashable = (tp, record.key) if record.key is not None else (tp, record.offset)
+        task = asyncio.create_task(self._process(offsets, record, self._tails.get(key)))
+        self._tails[key] = task
+        tasks.add(task)
+        task.add_done_callback(lambda t: self._forget(key, tasks, t))
+        return True
+
+    def _forget(self, key: Hashable, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if self._tails.get(key) is task:
+            del self._tails[key]
+        self._slots.release()
+
+    async def _process(
+        self,
+        offsets: PartitionOffsets,
+        record: ConsumerRecord[bytes, bytes],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        key = record.key.decode(errors="replace") if record.key is not None else None
+        bind(orderId=key, topic=record.topic, partition=record.partition, offset=record.offset)
+        await self._handle(record)
+        offsets.finished(record.offset)
+        self.processed += 1
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._handler(record)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # infrastructure failure: never skip the record
+                log.warning(
+                    "record %s/%s@%s failed (%s: %s); retrying in %.1f s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 30.0)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._commit_interval)
+            await self._commit(list(self._offsets))
+
+    async def _commit(self, tps: list[TopicPartition]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for tp in tps:
+            offset = self._offsets[tp].committable()
+            if offset is not None:
+                offsets[tp] = offset
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            log.warning("commit of %d partitions failed (%s); will retry", len(offsets), exc)
+            return
+        for tp, offset in offsets.items():
+            self._offsets[tp].committed = offset
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records not yet committed per assigned partition (high watermark − committed offset)."""
+        out: dict[TopicPartition, int] = {}
+        for tp, offsets in list(self._offsets.items()):
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                out[tp] = max(0, highwater - (offsets.committed or 0))
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        return {"processed": self.processed, "in_flight": self.in_flight, "partitions": len(self._offsets)}

@@ -1,0 +1,158 @@
+"""Everything one worker runs besides Faust: producer, Flex client, ledger and the keyed pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from consumers.flex.client import FlexClient
+from core.errors import FlexbridgeError
+from core.settings import Settings
+from streams.kafka.clients import client_options, make_producer
+from streams.kafka.membership import keep_membership_on_close
+from streams.kafka.topics import ensure_topics
+from streams.runtime.batch.path import BatchPath
+from streams.runtime.bridge import Bridge
+from streams.runtime.ledger import Ledger
+from streams.runtime.metrics import Metrics
+from streams.runtime.pipeline import KeyedPipeline
+from streams.runtime.webhooks import WebhookAnswer, WebhookReceiver, build_verifier
+
+__all__ = ["BridgeRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+class BridgeRuntime:
+    """Built in :meth:`start`, inside the running loop, as aiokafka requires."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        if not settings.kafka.leave_group_on_close:
+            keep_membership_on_close()  # every consumer of the process, Faust's included
+        self.token_ready = asyncio.Event()
+        self._parts: _Parts | None = None
+        self._warmup: asyncio.Task[None] | None = None
+        self.batches: BatchPath | None = None  # the SFTP batch path, when something is routed to sftp
+        self._verifier = build_verifier(settings)  # a bad subscriber key stops the worker here
+        self.webhooks: WebhookReceiver | None = None
+        self.started = asyncio.Event()  # set once the producer and the Flex client exist
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings)
+        parts = self._parts = _Parts(self.settings, self.metrics)
+        await parts.producer.start()
+        self.started.set()
+        self._warmup = asyncio.create_task(self._warm_token(parts.flex), name="flex-token")
+        if self._verifier is not None:
+            self.webhooks = WebhookReceiver(self.settings, parts.producer, self._verifier, self.metrics)
+            await self.webhooks.start()
+        else:
+            log.warning("FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY is not set: POST /webhooks/flex answers 503")
+        await parts.pipeline.start()
+        if BatchPath.wanted(self.settings):
+            self.batches = BatchPath(
+                self.settings, token=parts.flex.ensure_token, producer=parts.producer, metrics=self.metrics
+            )
+            await self.batches.start()
+
+    async def stop(self) -> None:
+        if self._warmup is not None:
+            self._warmup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warmup
+        webhooks, self.webhooks = self.webhooks, None
+        if webhooks is not None:
+            await webhooks.stop()
+        batches, self.batches = self.batches, None
+        if batches is not None:
+            await batches.stop()
+        parts, self._parts = self._parts, None
+        self.started.clear()
+        if parts is not None:
+            await parts.pipeline.stop()
+            await parts.producer.stop()
+            await parts.flex.aclose()
+
+    async def clients(self) -> tuple[AIOKafkaProducer, FlexClient]:
+        """The producer and Flex client, once started (Faust agents may start before the runtime)."""
+        await self.started.wait()
+        if self._parts is None:
+            raise RuntimeError("the bridge runtime has stopped")
+        return self._parts.producer, self._parts.flex
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        parts = self._parts
+        joined = parts is not None and parts.pipeline.joined.is_set()
+        checks: dict[str, Any] = {"joined": joined, "flex_token": self.token_ready.is_set()}
+        ready = joined and self.token_ready.is_set()
+        self.metrics.ready.set(1 if ready else 0)
+        if parts is not None:
+            self.metrics.in_flight.set(parts.pipeline.in_flight)
+            self.metrics.set_lag(parts.pipeline.lag())
+            checks.update(parts.pipeline.stats(), ledger_entries=len(parts.ledger))
+        if self.batches is not None:
+            checks["batch"] = self.batches.stats()
+        if self.webhooks is not None:
+            checks["webhook_dedupe_keys"] = self.webhooks.remembered
+        return ready, {"ready": ready, **checks}
+
+    async def receive_webhook(
+        self, method: str, host: str, headers: Mapping[str, str], body: bytes
+    ) -> WebhookAnswer:
+        """``POST /webhooks/flex``: 503 while the receiver is off or not started."""
+        if self.webhooks is None:
+            self.metrics.webhook_delivery("unavailable")
+            message = "webhook receiver not running (is FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY set?)"
+            return WebhookAnswer(503, {"status": "unavailable", "error": message})
+        return await self.webhooks.receive(method, host, headers, body)
+
+    async def _warm_token(self, flex: FlexClient) -> None:
+        """Fetch the first Flex token so /ready means the Flex client can call; retry until it can."""
+        delay = 1.0
+        while True:
+            try:
+                await flex.ensure_token()
+                self.token_ready.set()
+                return
+            except FlexbridgeError as exc:
+                log.error("cannot get a Flex token yet (%s); retrying in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+class _Parts:
+    """The clients and the pipeline of one running worker."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        k, p = settings.kafka, settings.pipeline
+        self.producer = make_producer(k)
+        self.flex = FlexClient(settings.flex, on_call=metrics.flex_call, on_retry=metrics.flex_retry)
+        self.ledger = Ledger(settings, self.producer)
+        bridge = Bridge(settings, self.flex, self.producer, self.ledger, metrics)
+        consumer = AIOKafkaConsumer(
+            **client_options(k),
+            group_id=k.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=k.session_timeout_ms,
+            heartbeat_interval_ms=k.heartbeat_interval_ms,
+            rebalance_timeout_ms=k.rebalance_timeout_ms,
+            max_poll_records=p.fetch_max_records,
+            fetch_max_wait_ms=k.fetch_max_wait_ms,
+        )
+        self.pipeline = KeyedPipeline(
+            consumer,
+            [settings.topics.approved, settings.topics.declined],
+            bridge.handle,
+            max_in_flight=p.max_in_flight,
+            max_records=p.fetch_max_records,
+            commit_interval=p.commit_interval_seconds,
+            on_assign=self.ledger.load,
+        )

@@ -1,0 +1,269 @@
+"""The webhook receiver, Kafka side: verify, deduplicate, publish, and only then answer 2xx.
+
+``POST /webhooks/flex`` (streams/runtime/webhook_http.py) hands the raw body here. A delivery is verified
+(consumers/webhooks/signature.py) and parsed (schemas/webhooks.py); nothing unverified is ever
+produced. A verified webhook is published once per dedupe key (``event:OrderId``): first its
+OrderStatus to ``orders.status`` (when the event maps to one), then the body, unchanged, to
+``flex.webhooks`` with the dedupe key in the ``flexbridge-dedupe-key`` header. The webhook record
+goes last because it is the receiver's memory: at start, and continuously while running, the
+receiver reads that topic back, so a restarted worker and every other worker know what was
+already published.
+
+A publication that Kafka has not acknowledged within ``produce_timeout_seconds`` is answered 503
+but keeps running; a redelivery of the same event waits for it instead of producing again, and
+only the records not yet acknowledged are retried, so the outage costs no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from consumers.webhooks.dedupe import SeenKeys
+from consumers.webhooks.signature import WebhookRejected, WebhookVerifier
+from core.config import ConfigError
+from core.errors import InvalidEvent
+from core.settings import Settings
+from schemas.codec import encode_model
+from schemas.webhooks import FlexWebhook, dedupe_key, order_status, parse_webhook
+from streams.kafka.clients import caught_up, client_options
+from streams.runtime.metrics import Metrics
+
+__all__ = ["DEDUPE_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier"]
+
+log = logging.getLogger(__name__)
+
+DEDUPE_HEADER = "flexbridge-dedupe-key"
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAnswer:
+    """The HTTP status and JSON body to answer a delivery with."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def _answer(status: int, outcome: str, message: str | None = None, key: str | None = None) -> WebhookAnswer:
+    body: dict[str, Any] = {"status": outcome}
+    if message is not None:
+        body["error" if status >= 400 else "message"] = message
+    if key is not None:
+        body["dedupeKey"] = key
+    return WebhookAnswer(status, body)
+
+
+def build_verifier(settings: Settings) -> WebhookVerifier | None:
+    """The verifier of the configured subscriber key(s); None when no key is set (receiver off)."""
+    if settings.webhook.subscriber_key is None:
+        return None
+    try:
+        return WebhookVerifier.from_settings(settings.webhook)
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+@dataclass(slots=True)
+class _Publication:
+    """The records of one webhook, which of them Kafka acknowledged, and the task producing them."""
+
+    records: list[tuple[str, bytes | None, bytes, Headers]]
+    acked: list[bool] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    answered: bool = False
+
+    def running(self) -> bool:
+        """True while the task runs (or finished well); False when none ran yet or it failed."""
+        task = self.task
+        if task is None:
+            return False
+        return not task.done() or (not task.cancelled() and task.exception() is None)
+
+
+def _failure(task: asyncio.Task[None]) -> BaseException | None:
+    """Why a publication has not (yet) succeeded: TimeoutError while it runs, its error, or None."""
+    if not task.done():
+        return TimeoutError()
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # read, so a failure nobody waited for is not reported as lost
+
+
+class WebhookReceiver:
+    """One per worker; :meth:`start` inside the running loop, after the producer started."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer: AIOKafkaProducer,
+        verifier: WebhookVerifier,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        w = settings.webhook
+        self._settings = settings
+        self._producer = producer
+        self._verifier = verifier
+        self._metrics = metrics
+        self._clock = clock
+        self._timeout = w.produce_timeout_seconds
+        self._seen = SeenKeys(window_seconds=w.dedupe_window_hours * 3600, max_entries=w.dedupe_max_entries)
+        self._pending: dict[str, _Publication] = {}
+        self._loaded = asyncio.Event()
+        self._tail: asyncio.Task[None] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded.is_set()
+
+    @property
+    def remembered(self) -> int:
+        """How many dedupe keys are held (published here or read back from flex.webhooks)."""
+        return len(self._seen)
+
+    async def start(self) -> None:
+        """Read back the dedupe keys already on ``flex.webhooks``, then keep following the topic."""
+        self._tail = asyncio.create_task(self._follow(), name="webhook-dedupe-tail")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._loaded.wait(), self._settings.kafka.startup_timeout_seconds)
+        if not self._loaded.is_set():
+            log.warning("flex.webhooks not read back yet: webhooks are answered 503 until it is")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._tail, *(p.task for p in self._pending.values())) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tail = None
+
+    async def receive(self, method: str, host: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        """Verify, parse and publish one delivery; never raises."""
+        if not self._loaded.is_set():
+            self._metrics.webhook_delivery("unavailable")
+            return _answer(503, "unavailable", "the receiver is starting; retry later")
+        try:
+            verified = self._verifier.verify(method, host, headers, body)
+        except WebhookRejected as exc:
+            self._metrics.webhook_verification(exc.reason)
+            self._metrics.webhook_delivery("rejected")
+            log.warning("webhook refused: %s", exc)
+            return _answer(401, "rejected", str(exc))
+        self._metrics.webhook_verification("ok")
+        try:
+            webhook = parse_webhook(body)
+        except InvalidEvent as exc:
+            self._metrics.webhook_delivery("malformed")
+            log.warning("verified webhook with a malformed body refused (400)")
+            return _answer(400, "malformed", str(exc))
+        answer = await self._publish_once(webhook, body)
+        if answer.status == 503:
+            self._verifier.nonces.discard(verified.nonce)  # the same signed request may be sent again
+        self._metrics.webhook_delivery(answer.body["status"])
+        return answer
+
+    async def _publish_once(self, webhook: FlexWebhook, body: bytes) -> WebhookAnswer:
+        key = dedupe_key(webhook)
+        if self._seen.seen(key, self._clock()):
+            return _answer(200, "duplicate", key=key)
+        pub = self._pending.get(key)
+        if pub is None:
+            pub = self._pending[key] = self._publication(webhook, body, key)
+        if not pub.running():
+            pub.task = asyncio.create_task(self._produce(key, pub), name=f"webhook {key}")
+            pub.task.add_done_callback(_retrieve)
+        assert pub.task is not None
+        # asyncio.wait, not wait_for(shield(…)): the task keeps running past the timeout either way,
+        # and this costs no extra future per delivery (measured on the receiver's hot path).
+        await asyncio.wait((pub.task,), timeout=self._timeout)
+        failure = _failure(pub.task)
+        if failure is not None:
+            return self._unavailable(key, failure)
+        first, pub.answered = not pub.answered, True
+        return _answer(200, "accepted" if first else "duplicate", key=key)
+
+    def _unavailable(self, key: str, failure: BaseException) -> WebhookAnswer:
+        name = type(failure).__name__
+        if isinstance(failure, TimeoutError | KafkaError):
+            log.warning("webhook %s not acknowledged by Kafka (%s): answered 503", key, name)
+            return _answer(503, "unavailable", "Kafka did not acknowledge the webhook; retry later", key)
+        log.error("webhook %s failed: %s", key, name)  # a bug: nothing acknowledged, Flex must retry
+        return _answer(503, "unavailable", "the webhook could not be published; retry later", key)
+
+    def _publication(self, webhook: FlexWebhook, body: bytes, key: str) -> _Publication:
+        topics = self._settings.topics
+        headers: Headers = [(DEDUPE_HEADER, key.encode())]
+        order_key = webhook.external_order_id.encode() if webhook.external_order_id else None
+        records: list[tuple[str, bytes | None, bytes, Headers]] = []
+        status = order_status(webhook)
+        if status is not None:
+            records.append((topics.status, order_key, encode_model(status), headers))
+        records.append((topics.webhooks, order_key, body, headers))  # last: it marks the key as done
+        return _Publication(records, [False] * len(records))
+
+    async def _produce(self, key: str, pub: _Publication) -> None:
+        for i, (topic, record_key, value, headers) in enumerate(pub.records):
+            if not pub.acked[i]:
+                await self._producer.send_and_wait(topic, value, record_key, headers=headers)
+                pub.acked[i] = True
+        self._seen.add(key, self._clock())
+        if self._pending.get(key) is pub:
+            del self._pending[key]
+
+    async def _follow(self) -> None:
+        """Tail ``flex.webhooks`` from the beginning; every dedupe header read is remembered."""
+        topic = self._settings.topics.webhooks
+        consumer = AIOKafkaConsumer(
+            **client_options(self._settings.kafka), group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            parts = await self._producer.partitions_for(topic)
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while True:
+                await self._read_batch(consumer)
+                if not self._loaded.is_set() and all([await caught_up(consumer, tp, ends[tp]) for tp in tps]):
+                    self._loaded.set()
+                    log.info("webhook dedupe keys read back: %d", len(self._seen))
+        finally:
+            await consumer.stop()
+
+    async def _read_batch(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+        except KafkaError as exc:
+            log.warning("reading flex.webhooks back failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1.0)
+            return
+        for records in batches.values():
+            for rec in records:  # headers only: the bodies are never decoded here
+                key = _dedupe_header(rec.headers)
+                if key:
+                    at = rec.timestamp / 1000 if rec.timestamp and rec.timestamp > 0 else self._clock()
+                    self._seen.add(key.decode(errors="replace"), at)
+
+
+def _dedupe_header(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
+    for name, value in headers or ():
+        if name == DEDUPE_HEADER:
+            return value
+    return None

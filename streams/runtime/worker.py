@@ -1,0 +1,126 @@
+"""``flexbridge worker``: the Faust app that hosts the bridge, its web endpoints and its lifecycle.
+
+Faust runs the web server (``/health``, ``/ready``, ``/metrics``) and starts and stops the
+:class:`BridgeRuntime` with the app. The throughput flows themselves run on aiokafka consumers
+(see ``streams/runtime/pipeline.py``): Faust's per-event machinery tops out near 10k events/s here, and
+per-key ordering with many keys in flight needs offset control Faust agents do not give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import tempfile
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from mode import Service
+
+from core.settings import Settings
+from streams.runtime import faust_fixes
+from streams.runtime.commands import add_commands
+from streams.runtime.logs import install, log_consumer, log_tasks
+from streams.runtime.orders import add_order_state
+from streams.runtime.services import BridgeRuntime
+from streams.runtime.webhook_http import add_webhook_route
+
+__all__ = ["build_app", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+class RuntimeService(Service):
+    """Starts the bridge runtime once the Faust app is up; stops it before the app goes down."""
+
+    def __init__(self, runtime: BridgeRuntime, faust_app: faust.App, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+        self.faust_app = faust_app
+
+    async def on_start(self) -> None:
+        quiet_libraries()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.dump)
+        await self.runtime.start()
+
+    def dump(self) -> None:
+        """``kill -USR1``: where every task waits, and what Faust's consumer does with each partition."""
+        log_tasks()
+        log_consumer(self.faust_app)
+
+    async def on_stop(self) -> None:
+        await self.runtime.stop()
+
+
+def quiet_libraries() -> None:
+    """httpx logs a line per request and httpcore builds a debug record per step: both cost CPU."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:
+    faust_fixes.apply()
+    k = settings.kafka
+    app = faust.App(
+        f"{k.group_id}-worker",
+        broker=[f"kafka://{h}" for h in k.bootstrap_servers.split(",")],
+        store="memory://",
+        autodiscover=False,
+        datadir=datadir,  # Faust keeps nothing we need there: state lives in Kafka
+        web_host=settings.web.host,
+        web_port=settings.web.port,
+        web_in_thread=False,
+        producer_enable_idempotence=k.enable_idempotence,
+        broker_session_timeout=k.session_timeout_ms / 1000,
+        broker_heartbeat_interval=k.heartbeat_interval_ms / 1000,
+        broker_rebalance_timeout=k.rebalance_timeout_ms / 1000,
+        topic_replication_factor=k.replication_factor,
+        topic_partitions=k.topic_partitions,
+        canonical_url=settings.web.canonical_url,  # None: http://web_host:web_port
+    )
+    app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
+    _add_views(app, runtime)
+    add_webhook_route(app, runtime)  # on aiohttp directly: the receiver's hot path
+    book = add_order_state(app, settings, runtime.metrics)
+    add_commands(app, settings, runtime, book)
+    return app
+
+
+def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "alive"})
+
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            ready, checks = runtime.readiness()
+            return self.json(checks, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            runtime.readiness()  # refresh the gauges
+            return self.bytes(runtime.metrics.render(), content_type="text/plain; version=0.0.4")
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    with tempfile.TemporaryDirectory(prefix="flexbridge-faust-") as datadir:
+        app = build_app(settings, BridgeRuntime(settings), datadir)
+        _Worker(app, loglevel=loglevel, log_format=settings.log.format).execute_from_commandline()
+    return 0
+
+
+class _Worker(faust.Worker):
+    """Installs flexbridge's log format (FLEXBRIDGE_LOG__FORMAT: json | text) on Faust's handlers."""
+
+    def __init__(self, app: faust.App, *, log_format: str, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._log_format = log_format
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        install(self._log_format, logger)
