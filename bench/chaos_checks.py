@@ -1,7 +1,7 @@
 """The fault run's invariants over the order life cycle: webhooks, commands and SFTP batch records.
 
 Pure functions over what the sandbox and the output topics show (:class:`Lifecycle`), so each is
-unit-tested on hand-made observations (tests/test_chaos_checker.py).
+unit-tested on hand-made observations (tests/unit/bench/test_chaos_checker.py).
 """
 
 from __future__ import annotations

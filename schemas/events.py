@@ -57,8 +57,8 @@ class PaymentEvent(BaseModel):
 
         Built without ``model_dump`` (it cost five times as much on the batch path): declared fields
         in declaration order from the validated model (datetimes in pydantic's JSON form), then the
-        extras as decoded; None values dropped. tests/test_batch_intake.py holds it equal, byte for
-        byte, to ``model_dump(by_alias=True, mode="json")`` minus the envelope.
+        extras as decoded; None values dropped. tests/unit/consumers/sftp/test_intake.py holds it equal,
+        byte for byte, to ``model_dump(by_alias=True, mode="json")`` minus the envelope.
         """
         body: dict[str, Any] = {}
         for name, alias in _DECLARED:

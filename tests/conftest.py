@@ -17,7 +17,7 @@ from streams.local.procs import free_port
 from streams.local.stack import DEV_MID
 from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, child, flexbridge, unique
 
-# Property tests (tests/test_fuzz_*.py) are deterministic and keep no example database: the same
+# Property tests (tests/fuzz/) are deterministic and keep no example database: the same
 # examples on every run and in CI. HYPOTHESIS_PROFILE=explore searches further, randomly.
 hypothesis_settings.register_profile(
     "flexbridge",

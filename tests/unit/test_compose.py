@@ -12,7 +12,7 @@ import pytest
 from core.config import env_name
 from core.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ import pytest
 
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
-from tests.support import wait_for
-from tests.test_batch_integration import (
+from tests.integration.batch.test_path import (
     Running,
     log_of,
     publish_mit,
@@ -24,6 +23,7 @@ from tests.test_batch_integration import (
     statuses,
     until_statuses,
 )
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 __all__ = ["sftp_sandbox"]

@@ -15,8 +15,8 @@ import pytest
 from streams.local.traffic import make_event
 from tests.conftest import Stack
 from tests.flows import ready
+from tests.integration.batch.test_worker import sftp_stack
 from tests.support import produce, read_all, wait_for
-from tests.test_batch_worker import sftp_stack
 
 pytestmark = pytest.mark.integration
 __all__ = ["sftp_stack"]

@@ -18,8 +18,8 @@ from consumers.webhooks.signature import WebhookRejected, WebhookVerifier, http_
 from core.errors import InvalidEvent
 from schemas.webhooks import FlexWebhook, parse_webhook
 from tests.conftest import Stack, Worker
+from tests.fuzz.test_strategies import json_values, odd_text, pan_runs, pans, truncations
 from tests.support import read_all, unique, wait_for
-from tests.test_fuzz_strategies import json_values, odd_text, pan_runs, pans, truncations
 from tests.webhook_support import CURRENT_KEY, STRANGER_KEY, payload, signed
 
 GOOD = payload("ORD-FUZZ")

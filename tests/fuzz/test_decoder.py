@@ -23,8 +23,7 @@ from streams.runtime.bridge import Bridge, decode_event, event_from
 from streams.runtime.ledger import Ledger
 from streams.runtime.logs import JsonFormatter, bind
 from streams.runtime.metrics import Metrics
-from tests.test_flows_unit import FakeFlex, FakeProducer
-from tests.test_fuzz_strategies import (
+from tests.fuzz.test_strategies import (
     escaped_json,
     json_values,
     odd_text,
@@ -33,6 +32,7 @@ from tests.test_fuzz_strategies import (
     surrogate_text,
     truncations,
 )
+from tests.unit.consumers.test_flows import FakeFlex, FakeProducer
 
 REASONS = frozenset(get_args(DlqReason))
 REQUIRED = ("eventId", "occurredAt", "orderId", "transaction", "payer", "paymentMethod")

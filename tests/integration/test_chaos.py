@@ -1,5 +1,5 @@
 """The short fault run of ``make chaos`` (bench/chaos.py) and unit tests of its event checker
-(the life-cycle checks are tested in tests/test_chaos_checker.py)."""
+(the life-cycle checks are tested in tests/unit/bench/test_chaos_checker.py)."""
 
 from __future__ import annotations
 

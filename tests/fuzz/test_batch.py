@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.batch import RESPONSE_COLUMNS, MalformedResponse, ResultRow, parse_response
-from tests.test_fuzz_strategies import odd_text, pan_runs, pans, truncations
+from tests.fuzz.test_strategies import odd_text, pan_runs, pans, truncations
 
 
 def _csv(rows: list[list[str]], header: tuple[str, ...] = RESPONSE_COLUMNS) -> bytes:
