@@ -88,9 +88,10 @@ async def tokenize(request: web.Request) -> web.Response:
     return json_response(envelope(transaction=_vault_transaction(card_token, info, email), cardBinInfo=None))
 
 
-def _vault_transaction(card_token: str, info: CardInfo, email: Any) -> dict[str, Any]:
-    now = iso(utcnow())
-    payment_method = {
+def _vault_payment_method(card_token: str, info: CardInfo, email: Any, now: str | None) -> dict[str, Any]:
+    full_name = " ".join(part for part in (info.first_name, info.last_name) if part) or None
+    unknown = ("address1", "address2", "city", "state", "zip", "country", "phone_number", "company")
+    return {
         "token": card_token,
         "created_at": now,
         "updated_at": now,
@@ -106,21 +107,18 @@ def _vault_transaction(card_token: str, info: CardInfo, email: Any) -> dict[str,
         "last_name": info.last_name,
         "month": info.month,
         "year": info.year,
-        "address1": None,
-        "address2": None,
-        "city": None,
-        "state": None,
-        "zip": None,
-        "country": None,
-        "phone_number": None,
-        "company": None,
-        "full_name": " ".join(part for part in (info.first_name, info.last_name) if part) or None,
+        **dict.fromkeys(unknown),
+        "full_name": full_name,
         "payment_method_type": "credit_card",
         "errors": None,
         "fingerprint": None,
         "verification_value": None,
         "number": None,
     }
+
+
+def _vault_transaction(card_token: str, info: CardInfo, email: Any) -> dict[str, Any]:
+    now = iso(utcnow())
     return {
         "on_test_gateway": True,
         "created_at": now,
@@ -139,5 +137,5 @@ def _vault_transaction(card_token: str, info: CardInfo, email: Any) -> dict[str,
         "message_key": None,
         "message": "Succeeded!",
         "response": None,
-        "payment_method": payment_method,
+        "payment_method": _vault_payment_method(card_token, info, email, now),
     }

@@ -25,8 +25,13 @@ def tokenize_body(number: str = "4111111111111111", cvv: str = "999") -> dict[st
     }
 
 
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields whose value is not None (``None`` leaves an optional field out)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def _payment_method(last4: str | None, token: str | None, cvv: str | None) -> dict[str, Any]:
-    method: dict[str, Any] = {
+    return {
         "holderName": "Cure Tester",
         "cardType": "CREDIT",
         "cardBrand": "VISA",
@@ -34,14 +39,8 @@ def _payment_method(last4: str | None, token: str | None, cvv: str | None) -> di
         "expirationMonth": 9,
         "expirationYear": 2030,
         "cardBinNumber": "411111",
+        **_given(cardLast4Digits=last4, cardNumber=token, verificationValue=cvv),
     }
-    if last4 is not None:
-        method["cardLast4Digits"] = last4
-    if token is not None:
-        method["cardNumber"] = token
-    if cvv is not None:
-        method["verificationValue"] = cvv
-    return method
 
 
 _BILLING = {
@@ -88,7 +87,7 @@ def evaluate_body(
     mid: str = DEV_MID,
 ) -> dict[str, Any]:
     """A complete /evaluate body (camelCase); ``None`` leaves an optional field out."""
-    body: dict[str, Any] = {
+    return {
         "isDeclined": True,
         "idempotencyKey": idempotency_key or str(uuid.uuid4()),
         "orderId": order_id or f"ORD-{uuid.uuid4().hex[:12]}",
@@ -97,19 +96,15 @@ def evaluate_body(
         "customerIp": "203.0.113.9",
         "isMIT": is_mit,
         "transaction": _transaction(amount, currency),
-        "payer": {"id": "customer-1", "email": "cure@example.com"},
+        "payer": {"id": "customer-1", "email": "cure@example.com", **_given(phone=phone)},
         "billingInformation": dict(_BILLING),
         "paymentMethod": _payment_method(card_last4, card_token, cvv),
+        **_given(
+            isRecurring=True if is_mit else None,
+            expiryDateUtc=expiry_date_utc,
+            transactionType=transaction_type,
+        ),
     }
-    if phone is not None:
-        body["payer"]["phone"] = phone
-    if is_mit:
-        body["isRecurring"] = True
-    if expiry_date_utc is not None:
-        body["expiryDateUtc"] = expiry_date_utc
-    if transaction_type is not None:
-        body["transactionType"] = transaction_type
-    return body
 
 
 def transmit_body(order_id: str | None = None, *, is_mit: bool = False) -> dict[str, Any]:

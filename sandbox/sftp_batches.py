@@ -186,16 +186,10 @@ async def process_file(
     else:
         header = fold(orjson.loads(raw).get("header") or {})
         rows = await _record_rows(state, kind, records, header.get("expirydateutc"), settle)
-    outbound = path.parent.parent / "outbound"
     response = path.name.removesuffix(".json") + ".response.csv"
     if respond:
-        _write_atomically(outbound / response, _csv(rows))
-    processed = path.parent / "processed"
-    processed.mkdir(exist_ok=True)
-    os.replace(path, processed / path.name)
-    manifest = path.with_name(path.name + ".manifest")
-    if manifest.exists():
-        os.replace(manifest, processed / manifest.name)
+        _write_atomically(path.parent.parent / "outbound" / response, _csv(rows))
+    _move_to_processed(path)
     accepted = sum(1 for r in rows if r["status"] != "REJECTED")
     return {
         "file": path.name,
@@ -206,6 +200,16 @@ async def process_file(
         "error": error,
         "response": response if respond else None,
     }
+
+
+def _move_to_processed(path: Path) -> None:
+    """The inbound file, and its manifest if any, go to ``inbound/processed/``."""
+    processed = path.parent / "processed"
+    processed.mkdir(exist_ok=True)
+    os.replace(path, processed / path.name)
+    manifest = path.with_name(path.name + ".manifest")
+    if manifest.exists():
+        os.replace(manifest, processed / manifest.name)
 
 
 def _csv(rows: list[Row]) -> bytes:
