@@ -41,7 +41,51 @@ KINDS: dict[str, tuple[str, str, float]] = {
 }
 
 
+_BILLING = {
+    "firstName": "Sam",
+    "lastName": "Shopper",
+    "country": "United States",
+    "countryCode": "US",
+    "addressLine1": "1 Market St",
+    "city": "San Francisco",
+    "state": "CA",
+    "zipcode": "94105",
+}
+
+
+def _transaction(now: str, rng: random.Random) -> dict[str, Any]:
+    return {
+        "id": f"psp-{rng.getrandbits(40):x}",
+        "timestampUtc": now,
+        "timezoneUtcOffset": 0,
+        "amount": rng.randint(500, 19_900),
+        "currency": "USD",
+        "responseCode": rng.choice(["05", "51", "203"]),
+        "responseCodeSource": "NMI",
+        "avsResultCode": "M",
+        "cvvResultCode": "NA",
+        "cavvResultCode": "NA",
+        "cardNotPresent": True,
+    }
+
+
+def _payment_method(last4: str, rng: random.Random) -> dict[str, Any]:
+    return {
+        "holderName": "Sam Shopper",
+        "cardType": "CREDIT",
+        "cardBrand": "VISA",
+        "cardCountry": "US",
+        "expirationMonth": 9,
+        "expirationYear": 2030,
+        "cardBinNumber": "411111" if last4 == "1111" else "400000",
+        "cardLast4Digits": last4,
+        "cardNumber": str(uuid.UUID(int=rng.getrandbits(128))),  # a vault token, never a card number
+        "verificationValue": "999",
+    }
+
+
 def _base(order_id: str, rng: random.Random) -> dict[str, Any]:
+    """A complete event; the draws from ``rng`` keep their order (the same seed, the same events)."""
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     last4 = rng.choice(["1111", "3184"])
     return {
@@ -50,46 +94,14 @@ def _base(order_id: str, rng: random.Random) -> dict[str, Any]:
         "orderId": order_id,
         "customerIp": f"203.0.113.{rng.randint(1, 254)}",
         "orderSource": "ecommerce",
-        "transaction": {
-            "id": f"psp-{rng.getrandbits(40):x}",
-            "timestampUtc": now,
-            "timezoneUtcOffset": 0,
-            "amount": rng.randint(500, 19_900),
-            "currency": "USD",
-            "responseCode": rng.choice(["05", "51", "203"]),
-            "responseCodeSource": "NMI",
-            "avsResultCode": "M",
-            "cvvResultCode": "NA",
-            "cavvResultCode": "NA",
-            "cardNotPresent": True,
-        },
+        "transaction": _transaction(now, rng),
         "payer": {
             "id": f"cust-{rng.randint(1, 10**6)}",
             "email": "shopper@example.com",
             "phone": "+1 555-0100",
         },
-        "paymentMethod": {
-            "holderName": "Sam Shopper",
-            "cardType": "CREDIT",
-            "cardBrand": "VISA",
-            "cardCountry": "US",
-            "expirationMonth": 9,
-            "expirationYear": 2030,
-            "cardBinNumber": "411111" if last4 == "1111" else "400000",
-            "cardLast4Digits": last4,
-            "cardNumber": str(uuid.UUID(int=rng.getrandbits(128))),
-            "verificationValue": "999",
-        },
-        "billingInformation": {
-            "firstName": "Sam",
-            "lastName": "Shopper",
-            "country": "United States",
-            "countryCode": "US",
-            "addressLine1": "1 Market St",
-            "city": "San Francisco",
-            "state": "CA",
-            "zipcode": "94105",
-        },
+        "paymentMethod": _payment_method(last4, rng),
+        "billingInformation": dict(_BILLING),
     }
 
 
