@@ -1,17 +1,25 @@
-"""aiokafka client options built from the settings: one place for connection, security, producer."""
+"""aiokafka clients built from the settings: one place for connection, security, producer, consumer."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from core.settings import KafkaSettings
 
-__all__ = ["caught_up", "client_options", "make_producer", "patiently", "read_to_end", "read_topic"]
+__all__ = [
+    "caught_up",
+    "client_options",
+    "make_consumer",
+    "make_producer",
+    "patiently",
+    "read_to_end",
+    "read_topic",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +55,37 @@ def make_producer(k: KafkaSettings, **extra: Any) -> AIOKafkaProducer:
     )
 
 
+def make_consumer(
+    k: KafkaSettings,
+    *,
+    group_id: str | None = None,
+    max_poll_records: int | None = None,
+    offset_reset: Literal["earliest", "latest"] = "earliest",
+) -> AIOKafkaConsumer:
+    """A consumer that commits only when told to.
+
+    With ``group_id``: a group member with the configured session, heartbeat and rebalance timeouts
+    and fetch wait (the embedded broker needs the short ones the local stack sets). Without: a
+    reader that assigns its partitions itself. Closing without LeaveGroup, when configured, is
+    process-wide (streams/kafka/membership.py).
+    """
+    opts: dict[str, Any] = {
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": offset_reset,
+    }
+    if group_id is not None:
+        opts.update(
+            session_timeout_ms=k.session_timeout_ms,
+            heartbeat_interval_ms=k.heartbeat_interval_ms,
+            rebalance_timeout_ms=k.rebalance_timeout_ms,
+            fetch_max_wait_ms=k.fetch_max_wait_ms,
+        )
+    if max_poll_records is not None:
+        opts["max_poll_records"] = max_poll_records
+    return AIOKafkaConsumer(**client_options(k), **opts)
+
+
 async def caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
     """Whether the consumer has read ``tp`` up to ``end`` (a ListOffsets answer) and its high watermark.
 
@@ -73,7 +112,7 @@ async def read_to_end(
 
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record currently in ``topic`` (all partitions, from the beginning up to the end)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = make_consumer(KafkaSettings(bootstrap_servers=bootstrap), offset_reset="latest")
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic)

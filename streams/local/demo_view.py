@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from core.settings import TopicSettings
+from core.settings import KafkaSettings, TopicSettings
+from streams.kafka.clients import make_consumer
 from streams.local.reconciliation import Observed, Reconciliation, reconcile
 from streams.local.traffic import Planned
 
@@ -41,9 +42,7 @@ class Monitor:
         self._http = http
         self._topics = TopicSettings()
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-        )
+        self._consumer = make_consumer(KafkaSettings(bootstrap_servers=bootstrap), offset_reset="latest")
         self._seen = Observed(journal=[], statuses=[], dead_letters=[])
         self._since = 0
 

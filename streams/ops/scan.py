@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 
 from core.errors import FlexbridgeError
 from core.settings import Settings
-from streams.kafka.clients import client_options
+from streams.kafka.clients import make_consumer
 from streams.ops.selection import Selection
 
 __all__ = ["Ranges", "Record", "ReplayError", "open_reader", "resolve_ranges", "scan"]
@@ -31,7 +31,7 @@ class ReplayError(FlexbridgeError):
 
 
 async def open_reader(settings: Settings) -> AIOKafkaConsumer:
-    reader = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False, group_id=None)
+    reader = make_consumer(settings.kafka, offset_reset="latest")
     await reader.start()
     return reader
 

@@ -13,10 +13,10 @@ from collections.abc import Collection
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from core.settings import Settings
-from streams.kafka.clients import client_options, read_to_end
+from streams.kafka.clients import make_consumer, read_to_end
 
 __all__ = ["Ledger"]
 
@@ -63,12 +63,7 @@ class Ledger:
         return self._partitions
 
     async def _read(self, tps: list[TopicPartition]) -> None:
-        reader = AIOKafkaConsumer(
-            **client_options(self._settings.kafka),
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-        )
+        reader = make_consumer(self._settings.kafka)
         await reader.start()
         try:
             reader.assign(tps)

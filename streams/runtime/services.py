@@ -8,12 +8,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from consumers.flex.client import FlexClient
 from core.errors import FlexbridgeError
 from core.settings import Settings
-from streams.kafka.clients import client_options, make_producer
+from streams.kafka.clients import make_consumer, make_producer
 from streams.kafka.membership import keep_membership_on_close
 from streams.kafka.topics import ensure_topics
 from streams.runtime.batch.path import BatchPath
@@ -136,17 +136,7 @@ class _Parts:
         self.flex = FlexClient(settings.flex, on_call=metrics.flex_call, on_retry=metrics.flex_retry)
         self.ledger = Ledger(settings, self.producer)
         bridge = Bridge(settings, self.flex, self.producer, self.ledger, metrics)
-        consumer = AIOKafkaConsumer(
-            **client_options(k),
-            group_id=k.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=k.session_timeout_ms,
-            heartbeat_interval_ms=k.heartbeat_interval_ms,
-            rebalance_timeout_ms=k.rebalance_timeout_ms,
-            max_poll_records=p.fetch_max_records,
-            fetch_max_wait_ms=k.fetch_max_wait_ms,
-        )
+        consumer = make_consumer(k, group_id=k.group_id, max_poll_records=p.fetch_max_records)
         self.pipeline = KeyedPipeline(
             consumer,
             [settings.topics.approved, settings.topics.declined],

@@ -32,10 +32,10 @@ from consumers.webhooks.signature import WebhookRejected, WebhookVerifier
 from core.config import ConfigError
 from core.errors import InvalidEvent
 from core.settings import Settings
-from schemas.codec import encode_model
 from schemas.webhooks import FlexWebhook, dedupe_key, order_status, parse_webhook
-from streams.kafka.clients import caught_up, client_options
+from streams.kafka.clients import caught_up, make_consumer
 from streams.runtime.metrics import Metrics
+from streams.runtime.status import status_record
 
 __all__ = ["DEDUPE_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier"]
 
@@ -213,7 +213,7 @@ class WebhookReceiver:
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
         status = order_status(webhook)
         if status is not None:
-            records.append((topics.status, order_key, encode_model(status), headers))
+            records.append((topics.status, *status_record(status), headers))  # keyed by its orderId
         records.append((topics.webhooks, order_key, body, headers))  # last: it marks the key as done
         return _Publication(records, [False] * len(records))
 
@@ -229,9 +229,7 @@ class WebhookReceiver:
     async def _follow(self) -> None:
         """Tail ``flex.webhooks`` from the beginning; every dedupe header read is remembered."""
         topic = self._settings.topics.webhooks
-        consumer = AIOKafkaConsumer(
-            **client_options(self._settings.kafka), group_id=None, enable_auto_commit=False
-        )
+        consumer = make_consumer(self._settings.kafka, offset_reset="latest")
         await consumer.start()
         try:
             parts = await self._producer.partitions_for(topic)

@@ -38,7 +38,7 @@ from consumers.sftp.intake import batch_body
 from consumers.sftp.registry import BatchRegistry
 from core.settings import Settings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
-from streams.kafka.clients import client_options
+from streams.kafka.clients import make_consumer
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.metrics import Metrics
 
@@ -122,16 +122,8 @@ class BatchConsumer:
 
     async def start(self) -> None:
         k = self.settings.kafka
-        self._consumer = AIOKafkaConsumer(
-            **client_options(k),
-            group_id=f"{k.group_id}-batch",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=k.session_timeout_ms,
-            heartbeat_interval_ms=k.heartbeat_interval_ms,
-            rebalance_timeout_ms=k.rebalance_timeout_ms,
-            max_poll_records=self.settings.pipeline.fetch_max_records,
-            fetch_max_wait_ms=k.fetch_max_wait_ms,
+        self._consumer = make_consumer(
+            k, group_id=f"{k.group_id}-batch", max_poll_records=self.settings.pipeline.fetch_max_records
         )
         self._consumer.subscribe(self.topics(), listener=_Listener(self))
         await self._consumer.start()

@@ -16,12 +16,12 @@ import asyncio
 import logging
 from collections.abc import Collection
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from consumers.sftp.registry import BatchRegistry, decode_entry
 from core.settings import Settings
 from schemas.batch import parse_file_name, safe_topic
-from streams.kafka.clients import client_options, read_to_end
+from streams.kafka.clients import make_consumer, read_to_end
 
 __all__ = ["BatchStore"]
 
@@ -68,12 +68,7 @@ class BatchStore:
         return restored
 
     async def _read(self, tps: list[TopicPartition]) -> dict[str, bytes | None]:
-        reader = AIOKafkaConsumer(
-            **client_options(self._settings.kafka),
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-        )
+        reader = make_consumer(self._settings.kafka)
         await reader.start()
         latest: dict[str, bytes | None] = {}
         try:
