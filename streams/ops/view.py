@@ -19,6 +19,20 @@ def _json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+# (column title, key of a partition in the plan); times are left-aligned, numbers right-aligned
+_COLUMNS = (
+    ("partition", "partition"),
+    ("records", "records"),
+    ("to send", "toSend"),
+    ("finished (skipped)", "finished"),
+    ("refused (loop guard)", "refused"),
+    ("first offset", "firstOffset"),
+    ("last offset", "lastOffset"),
+    ("first time", "firstTime"),
+    ("last time", "lastTime"),
+)
+
+
 def print_outcome(outcome: Outcome, *, as_json: bool) -> None:
     plan = outcome.plan.as_dict()
     result = {**plan, "executed": outcome.executed, "interrupted": outcome.interrupted, **outcome.counts()}
@@ -26,58 +40,41 @@ def print_outcome(outcome: Outcome, *, as_json: bool) -> None:
         _json(result)
         return
     console = Console(soft_wrap=True)
+    console.print(_plan_table(plan))
+    console.print(_closing_line(outcome, plan))
+
+
+def _plan_table(plan: dict[str, Any]) -> Table:
     table = Table(
         title=f"{plan['action']} {plan['replayId']}: {plan['selection']['topic']} → "
         f"{', '.join(plan['targets']) or '(nothing)'}"
     )
-    for name in (
-        "partition",
-        "records",
-        "to send",
-        "finished (skipped)",
-        "refused (loop guard)",
-        "first offset",
-        "last offset",
-        "first time",
-        "last time",
-    ):
-        table.add_column(name, justify="right" if "time" not in name else "left")
+    for title, _ in _COLUMNS:
+        table.add_column(title, justify="left" if "time" in title else "right")
     for p in plan["partitions"]:
-        table.add_row(
-            *(
-                str(p[k]) if p[k] is not None else "-"
-                for k in (
-                    "partition",
-                    "records",
-                    "toSend",
-                    "finished",
-                    "refused",
-                    "firstOffset",
-                    "lastOffset",
-                    "firstTime",
-                    "lastTime",
-                )
-            )
-        )
+        table.add_row(*(str(p[key]) if p[key] is not None else "-" for _, key in _COLUMNS))
     t = plan["totals"]
     table.add_row("total", str(t["records"]), str(t["toSend"]), str(t["finished"]), str(t["refused"]))
-    console.print(table)
+    return table
+
+
+def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
     if outcome.interrupted:
-        console.print(
+        return (
             f"interrupted after {outcome.sent} sent; continue with: "
             f"flexbridge {_verb(plan)} --resume {plan['replayId']} --execute"
         )
-    elif outcome.executed:
-        console.print(
+    if outcome.executed:
+        return (
             f"sent {outcome.sent} (already sent before: {outcome.already_sent}) "
             f"in {outcome.seconds:.1f} s; audit on the audit topic under {plan['replayId']}"
         )
-    else:
-        console.print(
-            f"dry run: {t['toSend']} records would be sent "
-            f"({t['finished']} already finished: the pipeline skips them unless --force). "
-            "Add --execute to send."
-        )
+    t = plan["totals"]
+    return (
+        f"dry run: {t['toSend']} records would be sent "
+        f"({t['finished']} already finished: the pipeline skips them unless --force). "
+        "Add --execute to send."
+    )
 
 
 def _verb(plan: dict[str, Any]) -> str:

@@ -10,84 +10,60 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 __all__ = ["Metrics"]
 
 
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)  # seconds of a Flex call
+
+
 class Metrics:
+    """The worker's metrics; every name is ``flexbridge_<name>`` (counters are exposed with ``_total``)."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.events_in = Counter("flexbridge_events_in", "Records read, by topic", ["topic"], registry=r)
-        self.events_out = Counter(
-            "flexbridge_events_out",
-            "Records finished, by topic and outcome",
-            ["topic", "outcome"],
-            registry=r,
+        counter, gauge = self._counter, self._gauge
+        self.events_in = counter("events_in", "Records read, by topic", "topic")
+        self.events_out = counter("events_out", "Records finished, by topic and outcome", "topic", "outcome")
+        self.dlq = counter("dlq", "Records dead-lettered, by reason", "reason")
+        self.flex_calls = counter(
+            "flex_calls", "Flex API calls, by endpoint and status", "endpoint", "status"
         )
-        self.dlq = Counter("flexbridge_dlq", "Records dead-lettered, by reason", ["reason"], registry=r)
-        self.flex_calls = Counter(
-            "flexbridge_flex_calls",
-            "Flex API calls, by endpoint and status",
-            ["endpoint", "status"],
-            registry=r,
+        self.flex_latency = self._histogram("flex_call_seconds", "Flex API call latency", "endpoint")
+        self.flex_retries = counter(
+            "flex_retries", "Flex API retries, by endpoint and cause", "endpoint", "cause"
         )
-        self.flex_latency = Histogram(
-            "flexbridge_flex_call_seconds",
-            "Flex API call latency",
-            ["endpoint"],
-            registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-        )
-        self.flex_retries = Counter(
-            "flexbridge_flex_retries",
-            "Flex API retries, by endpoint and cause",
-            ["endpoint", "cause"],
-            registry=r,
-        )
-        self.webhook_verifications = Counter(
-            "flexbridge_webhook_verifications",
+        self.webhook_verifications = counter(
+            "webhook_verifications",
             "Webhook deliveries verified, by result (ok or the reject reason)",
-            ["result"],
-            registry=r,
+            "result",
         )
-        self.webhook_deliveries = Counter(
-            "flexbridge_webhook_deliveries",
-            "Webhook deliveries answered, by outcome",
-            ["outcome"],
-            registry=r,
+        self.webhook_deliveries = counter(
+            "webhook_deliveries", "Webhook deliveries answered, by outcome", "outcome"
         )
-        self.batch_files = Counter(
-            "flexbridge_batch_files", "SFTP batch files uploaded, by kind", ["kind"], registry=r
+        self.batch_files = counter("batch_files", "SFTP batch files uploaded, by kind", "kind")
+        self.batch_records = counter("batch_records", "Records in uploaded SFTP batch files, by kind", "kind")
+        self.batch_results = counter("batch_results", "Batch response rows, by status", "status")
+        self.batch_missing_results = counter(
+            "batch_missing_results", "Uploaded records with no batch result in time"
         )
-        self.batch_records = Counter(
-            "flexbridge_batch_records", "Records in uploaded SFTP batch files, by kind", ["kind"], registry=r
+        self.batch_bad_responses = counter("batch_bad_responses", "Batch response files moved to error/")
+        self.order_statuses = counter(
+            "order_statuses", "OrderStatus records applied to the order state, by verdict", "verdict"
         )
-        self.batch_results = Counter(
-            "flexbridge_batch_results", "Batch response rows, by status", ["status"], registry=r
+        self.commands = counter("commands", "Order commands answered, by type and status", "type", "status")
+        self.in_flight = gauge("in_flight", "Records being processed")
+        self.ready = gauge("ready", "1 when joined and clients are ready")
+        self.consumer_lag = gauge(
+            "consumer_lag", "Records not yet committed, by assigned input partition", "topic", "partition"
         )
-        self.batch_missing_results = Counter(
-            "flexbridge_batch_missing_results", "Uploaded records with no batch result in time", registry=r
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(f"flexbridge_{name}", documentation, labels, registry=self.registry)
+
+    def _histogram(self, name: str, documentation: str, *labels: str) -> Histogram:
+        return Histogram(
+            f"flexbridge_{name}", documentation, labels, registry=self.registry, buckets=_BUCKETS
         )
-        self.batch_bad_responses = Counter(
-            "flexbridge_batch_bad_responses", "Batch response files moved to error/", registry=r
-        )
-        self.order_statuses = Counter(
-            "flexbridge_order_statuses",
-            "OrderStatus records applied to the order state, by verdict",
-            ["verdict"],
-            registry=r,
-        )
-        self.commands = Counter(
-            "flexbridge_commands",
-            "Order commands answered, by type and status",
-            ["type", "status"],
-            registry=r,
-        )
-        self.in_flight = Gauge("flexbridge_in_flight", "Records being processed", registry=r)
-        self.ready = Gauge("flexbridge_ready", "1 when joined and clients are ready", registry=r)
-        self.consumer_lag = Gauge(
-            "flexbridge_consumer_lag",
-            "Records not yet committed, by assigned input partition",
-            ["topic", "partition"],
-            registry=r,
-        )
+
+    def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(f"flexbridge_{name}", documentation, labels, registry=self.registry)
 
     def event_in(self, topic: str) -> None:
         self.events_in.labels(topic).inc()
