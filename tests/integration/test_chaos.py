@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos import kill_schedule, run_chaos
+from bench.chaos import run_chaos
+from bench.chaos_nemesis import kill_schedule
 from bench.checker import check
 from streams.local.reconciliation import Observed
 from streams.local.traffic import plan
