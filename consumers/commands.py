@@ -22,7 +22,7 @@ from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
 from schemas.flex import CancelResponse, CaptureResponse, RefundResponse
 from schemas.order_state import CommandRecord, FlexOrderAmounts, OrderState
-from schemas.status import OrderStatus, Status
+from schemas.status import OrderStatus, Status, status_of
 
 __all__ = ["CommandClient", "CommandOutcome", "run_command"]
 
@@ -59,14 +59,10 @@ def _answer(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> OrderStatus:
-    return OrderStatus(
-        order_id=command.order_id,
-        order_session_key=session,
-        status=status,
-        source="command",
-        event_id=command.command_id,
-        reason=reason,
-        detail={"commandId": command.command_id, "command": command.type, **(detail or {})},
+    detail = {"commandId": command.command_id, "command": command.type, **(detail or {})}
+    event_id = command.command_id
+    return status_of(
+        command.order_id, status, "command", event_id, session_key=session, reason=reason, detail=detail
     )
 
 

@@ -18,7 +18,7 @@ from consumers.outcome import Outcome
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
 from schemas.flex import EvaluateResponse, TransmitResponse
-from schemas.status import FLEX_STATUSES, OrderStatus, Status
+from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
 
 __all__ = [
     "Defaults",
@@ -104,12 +104,6 @@ def _status(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> OrderStatus:
-    return OrderStatus(
-        order_id=event.order_id,
-        order_session_key=session,
-        status=status,
-        source="evaluate",
-        event_id=event.event_id,
-        reason=reason,
-        detail=detail or {},
+    return status_of(
+        event.order_id, status, "evaluate", event.event_id, session_key=session, reason=reason, detail=detail
     )

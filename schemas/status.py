@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-__all__ = ["FLEX_STATUSES", "OrderStatus", "Source", "Status", "utcnow"]
+__all__ = ["FLEX_STATUSES", "OrderStatus", "Source", "Status", "status_of", "utcnow"]
 
 Status = Literal[
     "PENDING",
@@ -47,3 +47,33 @@ class OrderStatus(BaseModel):
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
     reason: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+def status_of(
+    order_id: str,
+    status: Status,
+    source: Source,
+    event_id: str,
+    *,
+    session_key: str | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    validate: bool = True,
+) -> OrderStatus:
+    """The one way to build an OrderStatus (``occurred_at`` defaults to now).
+
+    ``validate=False`` skips pydantic's checks (``model_construct``): only for values that are
+    valid already, on a hot path (a webhook, a batch file's statuses).
+    """
+    fields: dict[str, Any] = {
+        "order_id": order_id,
+        "order_session_key": session_key,
+        "status": status,
+        "source": source,
+        "event_id": event_id,
+        "occurred_at": occurred_at or utcnow(),
+        "reason": reason,
+        "detail": detail or {},
+    }
+    return OrderStatus(**fields) if validate else OrderStatus.model_construct(**fields)

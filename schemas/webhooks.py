@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_pascal
 from core.errors import InvalidEvent
 from schemas.events import describe_validation_error
 from schemas.keys import canonical_keys, field_aliases
-from schemas.status import OrderStatus, Status, utcnow
+from schemas.status import OrderStatus, Status, status_of
 
 __all__ = ["STATUS_BY_EVENT", "FlexWebhook", "dedupe_key", "order_status", "parse_webhook", "status_for"]
 
@@ -168,12 +168,13 @@ def order_status(w: FlexWebhook) -> OrderStatus | None:
         detail["confirmationId"] = w.confirmation_id
     if w.event_data is not None:
         detail["eventData"] = w.event_data
-    return OrderStatus.model_construct(  # every field is already valid: no second validation pass
-        order_id=w.external_order_id,
-        order_session_key=w.order_id,
-        status=status,
-        source="webhook",
-        event_id=dedupe_key(w),
-        occurred_at=w.time_stamp or utcnow(),
+    return status_of(  # every field is already valid: no second validation pass
+        w.external_order_id,
+        status,
+        "webhook",
+        dedupe_key(w),
+        session_key=w.order_id,
+        occurred_at=w.time_stamp,
         detail=detail,
+        validate=False,
     )

@@ -15,20 +15,20 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from consumers.flows import Defaults, FlowClient, evaluate_decline, transmit_approval
+from consumers.intake import Flow, Refused, decode_and_route
 from consumers.outcome import Outcome
 from core.errors import InvalidEvent
-from core.pan import find_pan
 from core.settings import Settings
-from schemas.codec import decode_object, encode_model
 from schemas.dlq import DlqReason
-from schemas.events import PaymentEvent, validate_payment_event
+from schemas.events import PaymentEvent
 from streams.ops.selection import FORCE_HEADER
 from streams.runtime.dead_letters import dead_letter
 from streams.runtime.ledger import Ledger
 from streams.runtime.logs import bind
 from streams.runtime.metrics import Metrics
+from streams.runtime.status import StatusPublisher
 
-__all__ = ["Bridge", "decode_event", "event_from"]
+__all__ = ["Bridge"]
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,12 @@ class Bridge:
         self._settings = settings
         self._flex = flex
         self._producer = producer
+        self._statuses = StatusPublisher(producer, settings.topics.status)
         self._ledger = ledger
         self._metrics = metrics
         self._defaults = Defaults(settings.flex.mid, settings.flex.site_id, settings.pipeline.mit_expiry_days)
 
-    def flow_of(self, topic: str) -> str:
+    def flow_of(self, topic: str) -> Flow:
         return "transmit" if topic == self._settings.topics.approved else "evaluate"
 
     async def handle(self, record: Record) -> None:
@@ -79,9 +80,13 @@ class Bridge:
 
     async def _process(self, record: Record) -> str:
         flow = self.flow_of(record.topic)
-        event = decode_event(record.value)
+        routed = decode_and_route(record.value, flow, self._settings.routing)
+        if isinstance(routed, Refused):
+            await self._dead_letter(record, routed.reason, routed.message)
+            return "dead-lettered"
+        event = routed.event
         bind(eventId=event.event_id)
-        if self.routed_to_sftp(flow, event):
+        if routed.route == "sftp":
             return "routed-sftp"  # the batch consumer (streams/runtime/batch/consumer.py) sends it in a file
         if self._ledger.get(flow, event.event_id) is not None and not _forced(record):
             return "skipped"
@@ -89,14 +94,7 @@ class Bridge:
         await self._publish(record, event, flow, outcome)
         return outcome.result
 
-    def routed_to_sftp(self, flow: str, event: PaymentEvent) -> bool:
-        """Managed MIT with FLEXBRIDGE_ROUTING__MIT=sftp, approvals with …__TRANSMIT=sftp."""
-        routing = self._settings.routing
-        if flow == "transmit":
-            return routing.transmit == "sftp"
-        return event.is_mit and routing.mit == "sftp"
-
-    async def _run(self, flow: str, event: PaymentEvent) -> Outcome:
+    async def _run(self, flow: Flow, event: PaymentEvent) -> Outcome:
         if flow == "transmit":
             return await transmit_approval(event, self._flex, self._defaults)
         return await evaluate_decline(event, self._flex, self._defaults)
@@ -104,10 +102,7 @@ class Bridge:
     async def _publish(self, record: Record, event: PaymentEvent, flow: str, outcome: Outcome) -> None:
         sends: list[Any] = []
         if outcome.status is not None:
-            value = encode_model(outcome.status)
-            sends.append(
-                self._producer.send_and_wait(self._settings.topics.status, value, event.order_id.encode())
-            )
+            sends.append(self._statuses.publish(outcome.status))
         if outcome.dead_letter is not None:
             reason, error = outcome.dead_letter
             sends.append(self._dead_letter(record, reason, error))
@@ -126,18 +121,3 @@ class Bridge:
 def _forced(record: Record) -> bool:
     """A replay with ``--force`` re-processes finished work (under the same idempotency keys)."""
     return any(k == FORCE_HEADER and v == b"1" for k, v in record.headers or ())
-
-
-def decode_event(raw: bytes | None) -> PaymentEvent:
-    """One record value as a PaymentEvent, or InvalidEvent (``schema`` or ``pan-detected``)."""
-    return event_from(decode_object(raw))
-
-
-def event_from(data: dict[str, Any]) -> PaymentEvent:
-    """A decoded record value as a PaymentEvent (refusing card numbers), or InvalidEvent."""
-    where = find_pan(data)
-    if where is not None:
-        raise InvalidEvent(
-            f"{where} holds a card number (PAN); send a Flex token instead", reason="pan-detected"
-        )
-    return validate_payment_event(data)

@@ -21,13 +21,14 @@ from consumers.commands import CommandOutcome, run_command
 from consumers.order_machine import record_command
 from core.errors import InvalidEvent
 from core.settings import Settings
-from schemas.codec import decode_object, encode_model
+from schemas.codec import decode_object
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
-from schemas.status import OrderStatus
+from schemas.status import OrderStatus, status_of
 from streams.runtime.dead_letters import dead_letter
 from streams.runtime.orders import OrderBook, raw_topic
 from streams.runtime.services import BridgeRuntime
+from streams.runtime.status import StatusPublisher
 
 __all__ = ["CommandAgent", "add_commands"]
 
@@ -89,18 +90,12 @@ class CommandAgent:
             await self._publish(lambda: self._dead_letter(producer, message, "schema", str(bad)))
             return
         event_id = bad.command_id or f"{message.topic}:{message.partition}:{message.offset}"
-        answer = OrderStatus(
-            order_id=bad.order_id,
-            status="REJECTED",
-            source="command",
-            event_id=event_id,
-            reason=f"malformed command: {bad}",
-            detail={"commandId": bad.command_id},
-        )
+        reason, detail = f"malformed command: {bad}", {"commandId": bad.command_id}
+        answer = status_of(bad.order_id, "REJECTED", "command", event_id, reason=reason, detail=detail)
         await self._publish(lambda: self._send_status(producer, answer))
 
     async def _send_status(self, producer: AIOKafkaProducer, status: OrderStatus) -> None:
-        await producer.send_and_wait(self._topics.status, encode_model(status), status.order_id.encode())
+        await StatusPublisher(producer, self._topics.status).publish(status)
 
     async def _dead_letter(
         self, producer: AIOKafkaProducer, message: Any, reason: DlqReason, error: str

@@ -1,6 +1,7 @@
-"""Property tests of the event decoder (streams/runtime/bridge.py): whatever bytes arrive on an input topic,
-the decoder answers a PaymentEvent or an InvalidEvent whose reason is a DLQ reason, quickly, and
-the bridge turns every bad record into exactly one dead letter, logging no card number."""
+"""Property tests of the event decoder (consumers/intake.py ``decode_and_route``): whatever bytes
+arrive on an input topic, the decoder answers a PaymentEvent or a refusal whose reason is a DLQ
+reason, quickly, and the bridge turns every bad record into exactly one dead letter, logging no
+card number."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from aiokafka import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from consumers.intake import Routed, decode_and_route, event_from
 from core.errors import InvalidEvent
-from core.settings import Settings
+from core.settings import RoutingSettings, Settings
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
 from streams.local.traffic import make_event
-from streams.runtime.bridge import Bridge, decode_event, event_from
+from streams.runtime.bridge import Bridge
 from streams.runtime.ledger import Ledger
 from streams.runtime.logs import JsonFormatter, bind
 from streams.runtime.metrics import Metrics
@@ -49,13 +51,13 @@ VALID = orjson.dumps(_valid())
 
 
 def _decode(raw: bytes | None) -> PaymentEvent | InvalidEvent:
-    """The decoder's answer; any exception but InvalidEvent fails the test."""
-    try:
-        return decode_event(raw)
-    except InvalidEvent as exc:
-        assert exc.reason in REASONS, exc.reason
-        assert str(exc) and not pan_runs(str(exc))
-        return exc
+    """The decoder's answer (a refusal as the InvalidEvent it stands for); any exception fails the test."""
+    answer = decode_and_route(raw, "evaluate", RoutingSettings())
+    if isinstance(answer, Routed):
+        return answer.event
+    assert answer.reason in REASONS, answer.reason
+    assert answer.message and not pan_runs(answer.message)
+    return InvalidEvent(answer.message, reason=answer.reason)
 
 
 def test_the_valid_event_decodes() -> None:

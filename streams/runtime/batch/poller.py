@@ -33,10 +33,9 @@ from consumers.sftp.client import RemoteFile, SftpClient
 from consumers.sftp.registry import BatchRegistry, SentRecord
 from core.settings import Settings
 from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
-from schemas.codec import encode_model
-from schemas.status import FLEX_STATUSES, OrderStatus, Status
-from streams.runtime.batch.upload import produce_keyed
+from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
 from streams.runtime.metrics import Metrics
+from streams.runtime.status import StatusPublisher
 
 __all__ = ["ResultPoller", "result_status"]
 
@@ -58,12 +57,12 @@ def result_status(file: str, row: ResultRow, sent: SentRecord | None) -> OrderSt
     detail["idempotencyKey"] = sent.idempotency_key if sent else row.idempotency_key
     if rejected:
         detail["errorCode"] = row.error_code
-    return OrderStatus(
-        order_id=sent.order_id if sent else row.order_id,
-        order_session_key=None if rejected else row.order_session_key,
-        status=status,
-        source="batch",
-        event_id=sent.event_id if sent else f"batch:{file}#{row.sequence_number}",
+    return status_of(
+        sent.order_id if sent else row.order_id,
+        status,
+        "batch",
+        sent.event_id if sent else f"batch:{file}#{row.sequence_number}",
+        session_key=None if rejected else row.order_session_key,
         reason=(row.error_message or row.error_code or "rejected by Flex") if rejected else None,
         detail=detail,
     )
@@ -82,7 +81,7 @@ class ResultPoller:
     ) -> None:
         self._settings = settings
         self._sftp = sftp
-        self._producer = producer
+        self._statuses = StatusPublisher(producer, settings.topics.status)
         self._registry = registry
         self._metrics = metrics
         self._owns = owns
@@ -225,8 +224,7 @@ class ResultPoller:
         await self._registry.persist(file)
 
     async def _send(self, statuses: list[OrderStatus]) -> None:
-        items = [(s.order_id.encode(), encode_model(s)) for s in statuses]
-        await produce_keyed(self._producer, self._settings.topics.status, items)  # one batch per partition
+        await self._statuses.publish_all(statuses)  # one produce batch per partition
 
     async def reconcile(self) -> int:
         """FAILED (``no-batch-result``) for every record whose result is overdue; returns how many."""
@@ -238,14 +236,7 @@ class ResultPoller:
         if not overdue:
             return 0
         statuses = [
-            OrderStatus(
-                order_id=r.order_id,
-                status="FAILED",
-                source="batch",
-                event_id=r.event_id,
-                reason=NO_RESULT,
-                detail=r.detail(file),
-            )
+            status_of(r.order_id, "FAILED", "batch", r.event_id, reason=NO_RESULT, detail=r.detail(file))
             for file, r in overdue
         ]
         try:

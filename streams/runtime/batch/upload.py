@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 
 from consumers.sftp.client import SftpClient
 from consumers.sftp.files import BatchBuilder, SealedBatch
@@ -29,23 +28,18 @@ from consumers.sftp.registry import BatchRegistry, SentRecord
 from core.errors import FlexbridgeError
 from core.settings import Settings
 from schemas.batch import temp_name
-from schemas.status import OrderStatus
+from schemas.status import OrderStatus, status_of
 from streams.kafka.clients import patiently
 from streams.runtime.metrics import Metrics
+from streams.runtime.status import StatusPublisher
 
-__all__ = ["Uploader", "pending_status", "pending_values", "produce_keyed"]
+__all__ = ["Uploader", "pending_status", "pending_values"]
 
 log = logging.getLogger(__name__)
 
 
 def pending_status(name: str, record: SentRecord) -> OrderStatus:
-    return OrderStatus(
-        order_id=record.order_id,
-        status="PENDING",
-        source="batch",
-        event_id=record.event_id,
-        detail=record.detail(name),
-    )
+    return status_of(record.order_id, "PENDING", "batch", record.event_id, detail=record.detail(name))
 
 
 def pending_values(name: str, sent: list[SentRecord]) -> list[bytes]:
@@ -73,7 +67,7 @@ class Uploader:
     ) -> None:
         self._settings = settings
         self._token = token
-        self._producer = producer
+        self._statuses = StatusPublisher(producer, settings.topics.status)
         self._sftp = sftp
         self._metrics = metrics
         self._registry = registry
@@ -136,30 +130,8 @@ class Uploader:
     async def _pending(self, name: str, sent: list[SentRecord]) -> None:
         values = pending_values(name, sent)
         items = [(r.order_id.encode(), value) for r, value in zip(sent, values, strict=True)]
-        await produce_keyed(self._producer, self._settings.topics.status, items)
+        await self._statuses.publish_encoded(items)
 
     def stats(self) -> dict[str, Any]:
         phases = {f"upload_{k}_seconds": round(v, 3) for k, v in self.phase_seconds.items()}
         return {"files_uploaded": self.files, "records_uploaded": self.records, **phases}
-
-
-async def produce_keyed(producer: AIOKafkaProducer, topic: str, items: Sequence[tuple[bytes, bytes]]) -> None:
-    """Produce ``(key, value)`` records and wait for every acknowledgement: one produce batch per
-    partition (as many as the producer's batch size needs) instead of one ``send`` per record.
-    Partitioned as the producer's default partitioner does it (murmur2 of the key), so each record
-    lands where ``send(topic, value, key)`` would have put it; a partition's records keep their order."""
-    partitions = sorted(await producer.partitions_for(topic))
-    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-    for key, value in items:
-        target = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
-        by_partition.setdefault(target, []).append((key, value))
-    futures = []
-    for partition, records in by_partition.items():
-        batch = producer.create_batch()
-        for key, value in records:
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)  # a first record always fits
-        futures.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*futures)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from consumers.intake import may_be_mit
 from consumers.sftp.files import BatchBuilder
-from consumers.sftp.intake import may_be_mit
 from consumers.sftp.registry import BatchRegistry, SentRecord
 from schemas.batch import (
     RESPONSE_COLUMNS,

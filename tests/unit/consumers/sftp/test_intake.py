@@ -13,14 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consumers.flows import Defaults, evaluate_body, transmit_body
-from consumers.sftp.intake import batch_body, may_hold_pan
+from consumers.intake import event_from, may_hold_pan
+from consumers.sftp.intake import batch_body
 from consumers.sftp.registry import SentRecord
 from core.pan import looks_like_pan
 from schemas.codec import encode_model
 from schemas.events import ENVELOPE_ONLY, PaymentEvent
 from streams.local.traffic import make_event
-from streams.runtime.batch.upload import pending_status, pending_values, produce_keyed
-from streams.runtime.bridge import event_from
+from streams.runtime.batch.upload import pending_status, pending_values
+from streams.runtime.status import produce_keyed
 
 DEFAULTS = Defaults("mid-1", None, 14)
 

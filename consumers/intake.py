@@ -1,0 +1,119 @@
+"""Decode and route one input record: the rule shared by the real-time bridge and the batch path.
+
+A record value is accepted only as a JSON object holding no card number that validates as a
+PaymentEvent; anything else is refused with its dead-letter reason (``schema`` or
+``pan-detected``) and message. An accepted event is routed: to the Flex API (the real-time
+flows) or to an SFTP batch file (``FLEXBRIDGE_ROUTING__MIT=sftp`` for managed MIT declines,
+``FLEXBRIDGE_ROUTING__TRANSMIT=sftp`` for approvals). Pure: no Kafka, no I/O.
+
+Two cheap checks keep the batch path fast (it runs this for every record of a topic): a scan of
+the raw bytes for anything that could be a card number before the field-by-field PAN search (most
+records hold no 13-digit run at all), and, for a caller that only wants one route, an ``isMIT``
+pre-filter that skips validating declines which cannot be MIT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, overload
+
+from core.errors import InvalidEvent
+from core.pan import find_pan
+from core.settings import RoutingSettings
+from schemas.codec import decode_object
+from schemas.dlq import DlqReason
+from schemas.events import PaymentEvent, validate_payment_event
+
+__all__ = [
+    "Flow",
+    "Refused",
+    "Route",
+    "Routed",
+    "decode_and_route",
+    "event_from",
+    "may_be_mit",
+    "may_hold_pan",
+    "route_of",
+]
+
+Flow = Literal["transmit", "evaluate"]  # the input topic's role: approvals, declines
+Route = Literal["api", "sftp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    event: PaymentEvent
+    route: Route
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: DlqReason
+    message: str
+
+
+# Every value core.pan looks_like_pan accepts (13-19 ASCII digits of a string or an int, with
+# any spaces or dashes between them) appears in the JSON text as 13 digits in a row once spaces
+# and dashes are removed, unless its digits are escaped as \uXXXX. Done with bytes.translate and
+# a substring search, both in C: a regular expression costs ten times as much here.
+_DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 120 for i in range(256))  # "0" for digits, else "x"
+_THIRTEEN_DIGITS = b"0" * 13
+
+
+def may_hold_pan(raw: bytes) -> bool:
+    """False only when the JSON text ``raw`` cannot hold a card number anywhere (conservative)."""
+    return b"\\u" in raw or _THIRTEEN_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" -")
+
+
+def may_be_mit(data: dict[str, Any]) -> bool:
+    """Cheap pre-filter before full validation: a top-level ``isMIT`` (any case) that is not false."""
+    value = data.get("isMIT")
+    if value is None:
+        value = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "ismit"), None)
+    return value not in (None, False, 0, "false", "False", "0", "")
+
+
+def route_of(flow: Flow, event: PaymentEvent, routing: RoutingSettings) -> Route:
+    if flow == "transmit":
+        return routing.transmit
+    return routing.mit if event.is_mit else "api"
+
+
+@overload
+def decode_and_route(raw: bytes | None, flow: Flow, routing: RoutingSettings) -> Routed | Refused: ...
+@overload
+def decode_and_route(
+    raw: bytes | None, flow: Flow, routing: RoutingSettings, *, only: Route
+) -> Routed | None: ...
+def decode_and_route(
+    raw: bytes | None, flow: Flow, routing: RoutingSettings, *, only: Route | None = None
+) -> Routed | Refused | None:
+    """The event in ``raw`` and its route, or why it is refused (its dead letter).
+
+    With ``only``, the caller takes valid records of that route alone, and any other is None
+    (the batch path: the bridge reads the same topics and dead-letters the bad ones). A decline
+    that cannot be MIT is then answered before it is validated.
+    """
+    if only == "sftp" and flow == "transmit" and routing.transmit != "sftp":
+        return None
+    try:
+        data = decode_object(raw)
+        if only == "sftp" and flow == "evaluate" and not may_be_mit(data):
+            return None  # not MIT: the Flex API's, whatever else it holds
+        assert raw is not None  # decode_object refuses a tombstone
+        event = event_from(data, may_hold_pan(raw))
+    except InvalidEvent as exc:
+        return None if only is not None else Refused(exc.reason, str(exc))  # type: ignore[arg-type]
+    route = route_of(flow, event, routing)
+    return None if only is not None and route != only else Routed(event, route)
+
+
+def event_from(data: dict[str, Any], may_hold: bool = True) -> PaymentEvent:
+    """A decoded record value as a PaymentEvent (refusing card numbers), or InvalidEvent.
+    ``may_hold=False`` (``may_hold_pan`` of its raw bytes) skips the PAN search."""
+    where = find_pan(data) if may_hold else None
+    if where is not None:
+        raise InvalidEvent(
+            f"{where} holds a card number (PAN); send a Flex token instead", reason="pan-detected"
+        )
+    return validate_payment_event(data)
