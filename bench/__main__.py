@@ -72,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mit-path-only", action="store_true", help="skip the full-worker MIT run")
     parser.add_argument("--webhooks", type=int, default=5000, help="signed webhooks per target")
     parser.add_argument("--workdir", default=".bench")
-    parser.add_argument("--out", default="bench/results")
+    parser.add_argument(
+        "--out",
+        default="bench/results",
+        help="folder for latest.json, latest.md and one chart per flow (python -m bench.report --from "
+        "DIR/latest.json draws them again)",
+    )
     args = parser.parse_args(argv)
     console = Console()
     figures = asyncio.run(_run(args, console))

@@ -1,18 +1,26 @@
-"""Write ``bench/results/latest.json``, ``latest.md`` and (with matplotlib) PNG charts."""
+"""Write ``bench/results/latest.json``, ``latest.md`` and (with matplotlib) one PNG chart per flow.
+
+``python -m bench.report --from bench/results/latest.json`` draws them again from a saved run."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+import sys
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from bench.charts import draw_charts
 from bench.common import Figure
 
-__all__ = ["machine", "write_results"]
+__all__ = ["machine", "main", "render", "write_results"]
+
+_FIELDS = [f.name for f in fields(Figure)]
 
 
 def machine() -> dict[str, Any]:
@@ -38,39 +46,18 @@ def _table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def _charts(figures: list[Figure], out: Path) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
-    made = []
-    for unit, name in (("events/s", "throughput"), ("ms", "latency")):
-        chosen = [f for f in figures if f.unit == unit]
-        if not chosen:
-            continue
-        fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * len(chosen)))
-        ax.barh([f"{f.flow}: {f.name}" for f in chosen], [f.value for f in chosen])
-        ax.set_xlabel(unit)
-        ax.invert_yaxis()
-        fig.tight_layout()
-        fig.savefig(out / f"{name}.png", dpi=100)
-        plt.close(fig)
-        made.append(f"{name}.png")
-    return made
+def _figure(item: dict[str, Any]) -> Figure:
+    return Figure(**{k: item[k] for k in _FIELDS if k in item})
 
 
-def write_results(figures: list[Figure], out: Path) -> Path:
+def render(data: dict[str, Any], out: Path) -> Path:
+    """Write ``latest.md`` and the charts in ``out`` from the figures of one run (``latest.json``'s data)."""
     out.mkdir(parents=True, exist_ok=True)
-    when = datetime.now(UTC).isoformat(timespec="seconds")
-    m = machine()
-    data = {"when": when, "machine": m, "figures": [f.to_json() for f in figures]}
-    (out / "latest.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    charts = _charts(figures, out)
+    figures = [_figure(item) for item in data["figures"]]
+    m = data["machine"]
+    charts = draw_charts(figures, out)
     md = [
-        f"# flexbridge benchmark — {when}",
+        f"# flexbridge benchmark — {data['when']}",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}.",
         "Ratios compare flexbridge with baselines measured in the same run.",
@@ -82,3 +69,26 @@ def write_results(figures: list[Figure], out: Path) -> Path:
     path = out / "latest.md"
     path.write_text("\n".join(md) + "\n")
     return path
+
+
+def write_results(figures: list[Figure], out: Path) -> Path:
+    """Write ``latest.json``, then ``latest.md`` and the charts from it."""
+    out.mkdir(parents=True, exist_ok=True)
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    data = {"when": when, "machine": machine(), "figures": [f.to_json() for f in figures]}
+    (out / "latest.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    return render(data, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("--from", dest="source", required=True, type=Path, help="a run's latest.json")
+    parser.add_argument("--out", type=Path, help="folder for latest.md and the charts (default: beside it)")
+    args = parser.parse_args(argv)
+    data = orjson.loads(args.source.read_bytes())
+    print(f"written: {render(data, args.out or args.source.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
