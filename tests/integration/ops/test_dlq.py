@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.local.traffic import plan
+from streams.local.traffic import Planned, plan
 from tests.conftest import Stack
 from tests.flows import publish, ready
 from tests.support import read_all, run_flexbridge, values, wait_for
@@ -21,50 +21,46 @@ async def cli_json(stack: Stack, *args: str) -> Any:
     return orjson.loads(out)
 
 
-async def test_dead_letters_are_listed_shown_masked_and_redriven_after_the_cause_is_fixed(
-    stack: Stack,
-) -> None:
-    stack.sandbox.call(
-        "POST", "/_sandbox/faults", {"rate": 1.0, "statuses": [503], "paths": ["/v1/evaluate"]}
-    )
-    worker = stack.worker(FLEXBRIDGE_FLEX__DEADLINE_SECONDS=1, FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS=0.2)
-    await ready(worker)
+def four_rescues_a_card_number_and_bad_json() -> list[Planned]:
     chosen = [p for p in plan(200, seed=31) if p.kind in {"cit-approved", "raw-pan", "bad-json"}]
     cit = [p for p in chosen if p.kind == "cit-approved"][:4]
     assert len(cit) == 4
-    planned = [
+    return [
         *cit,
         next(p for p in chosen if p.kind == "raw-pan"),
         next(p for p in chosen if p.kind == "bad-json"),
     ]
-    await publish(stack, planned)
 
-    expected = {"retries-exhausted": 4, "pan-detected": 1, "schema": 1}
+
+async def all_dead_lettered(stack: Stack, expected: dict[str, int]) -> dict[str, Any]:
+    """``dlq list --json`` once it counts ``expected`` per reason."""
 
     async def all_dead() -> dict[str, Any] | None:
         listed: dict[str, Any] = await cli_json(stack, "dlq", "list", "--json")
         counts = {g["reason"]: g["count"] for g in listed["reasons"]}
         return listed if counts == expected else None
 
-    listed = await wait_for(all_dead, 60, "every event to be dead-lettered", every=0.5)
+    return await wait_for(all_dead, 60, "every event to be dead-lettered", every=0.5)
+
+
+async def assert_shown_masked(stack: Stack, listed: dict[str, Any], key: str) -> None:
     pan = next(g for g in listed["reasons"] if g["reason"] == "pan-detected")
     code, shown, _ = await run_flexbridge(stack.env, "dlq", "show", pan["latest"])
     assert code == 0 and "4111111111111111" not in shown and "************1111" in shown
     record = orjson.loads(shown)
-    assert record["headers"]["dlq-reason"] == "pan-detected" and record["key"] == planned[4].key
+    assert record["headers"]["dlq-reason"] == "pan-detected" and record["key"] == key
 
-    stack.sandbox.call("DELETE", "/_sandbox/faults")  # the cause is fixed
-    dry = await cli_json(stack, "dlq", "redrive", "--reason", "retries-exhausted", "--json")
-    assert dry["totals"]["toSend"] == 4 and dry["targets"] == [stack.topics["declined"]]
-    done = await cli_json(stack, "dlq", "redrive", "--reason", "retries-exhausted", "--execute", "--json")
-    assert done["sent"] == 4
 
+async def wait_until_approved(stack: Stack, cit: list[Planned]) -> None:
     async def approved() -> set[str] | None:
         statuses = values(await read_all(stack.bootstrap, stack.topics["status"]))
         keys = {s["orderId"] for s in statuses if s["status"] == "APPROVED"}
         return keys if keys >= {p.key for p in cit} else None
 
     assert await wait_for(approved, 60, "the redriven events to be approved")
+
+
+async def assert_redriven_once_and_audited(stack: Stack) -> None:
     redriven = [r for r in await read_all(stack.bootstrap, stack.topics["declined"]) if r.headers]
     assert len(redriven) == 4
     for r in redriven:
@@ -75,3 +71,26 @@ async def test_dead_letters_are_listed_shown_masked_and_redriven_after_the_cause
         assert not any(k.startswith("dlq-") for k in headers)  # the dead-letter headers are gone
     audit = [orjson.loads(r.value) for r in await read_all(stack.bootstrap, stack.topics["audit"])]
     assert [a["phase"] for a in audit if a["action"] == "redrive"] == ["started", "finished"]
+
+
+async def test_dead_letters_are_listed_shown_masked_and_redriven_after_the_cause_is_fixed(
+    stack: Stack,
+) -> None:
+    stack.sandbox.call(
+        "POST", "/_sandbox/faults", {"rate": 1.0, "statuses": [503], "paths": ["/v1/evaluate"]}
+    )
+    worker = stack.worker(FLEXBRIDGE_FLEX__DEADLINE_SECONDS=1, FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS=0.2)
+    await ready(worker)
+    planned = four_rescues_a_card_number_and_bad_json()
+    await publish(stack, planned)
+
+    listed = await all_dead_lettered(stack, {"retries-exhausted": 4, "pan-detected": 1, "schema": 1})
+    await assert_shown_masked(stack, listed, planned[4].key)
+
+    stack.sandbox.call("DELETE", "/_sandbox/faults")  # the cause is fixed
+    dry = await cli_json(stack, "dlq", "redrive", "--reason", "retries-exhausted", "--json")
+    assert dry["totals"]["toSend"] == 4 and dry["targets"] == [stack.topics["declined"]]
+    done = await cli_json(stack, "dlq", "redrive", "--reason", "retries-exhausted", "--execute", "--json")
+    assert done["sent"] == 4
+    await wait_until_approved(stack, planned[:4])
+    await assert_redriven_once_and_audited(stack)

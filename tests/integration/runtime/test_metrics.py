@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from streams.local.stack import metric_total
-from streams.local.traffic import plan
+from streams.local.traffic import Planned, plan
 from tests.conftest import Stack, Worker
 from tests.flows import publish, ready, settle
 from tests.support import read_all, wait_for
@@ -46,14 +46,8 @@ async def test_ready_only_once_joined_and_flex_answers(stack: Stack) -> None:
     assert (503, False) in seen, seen  # the group join takes seconds: the probe saw the worker before it
 
 
-async def test_metrics_after_a_known_workload(stack: Stack) -> None:
-    stack.sandbox.call(
-        "POST", "/_sandbox/faults", {"latencyMs": 100, "paths": ["/v1/evaluate", "/v1/transmit"]}
-    )
-    worker = stack.worker(FLEXBRIDGE_PIPELINE__MAX_IN_FLIGHT=4)
-    await ready(worker)
-    planned = plan(120, seed=5)
-    await publish(stack, planned)
+async def lag_rises_then_falls_to_zero(stack: Stack, worker: Worker, planned: list[Planned]) -> None:
+    """The lag gauge shows the backlog, then every partition's lag reaches 0 once all is settled."""
 
     async def lagging() -> float | None:
         total = sum(await _lags(worker))
@@ -68,17 +62,16 @@ async def test_metrics_after_a_known_workload(stack: Stack) -> None:
 
     assert len(await wait_for(caught_up, 30, "every partition's lag to reach 0")) == 8  # 2 topics × 4
 
+
+async def assert_event_counts(stack: Stack, worker: Worker, planned: list[Planned]) -> None:
     kinds = Counter(p.kind for p in planned)
     by_topic = Counter(p.topic for p in planned)
-
-    async def total(name: str, **labels: str) -> float:
-        return await metric_total(worker.url, name, **labels)
-
     for topic in ("approved", "declined"):
         name = stack.topics[topic]
-        assert await total("flexbridge_events_in_total", topic=name) == by_topic[topic]
-        assert await total("flexbridge_events_out_total", topic=name) == by_topic[topic]
-    assert await total("flexbridge_events_out_total", outcome="transmitted") == kinds["approval"]
+        assert await metric_total(worker.url, "flexbridge_events_in_total", topic=name) == by_topic[topic]
+        assert await metric_total(worker.url, "flexbridge_events_out_total", topic=name) == by_topic[topic]
+    transmitted = await metric_total(worker.url, "flexbridge_events_out_total", outcome="transmitted")
+    assert transmitted == kinds["approval"]
     dlq = Counter(
         dict(r.headers)["dlq-reason"].decode() for r in await read_all(stack.bootstrap, stack.topics["dlq"])
     )
@@ -86,7 +79,13 @@ async def test_metrics_after_a_known_workload(stack: Stack) -> None:
         dlq["pan-detected"] == kinds["raw-pan"] and dlq["schema"] == kinds["bad-json"] + kinds["bad-schema"]
     )
     for reason, count in dlq.items():
-        assert await total("flexbridge_dlq_total", reason=reason) == count
+        assert await metric_total(worker.url, "flexbridge_dlq_total", reason=reason) == count
+
+
+async def assert_flex_call_counts(stack: Stack, worker: Worker) -> None:
+    async def total(name: str, **labels: str) -> float:
+        return await metric_total(worker.url, name, **labels)
+
     journal = stack.sandbox.journal()
     for path in ("/v1/evaluate", "/v1/transmit"):
         endpoint = f"POST {path}"
@@ -97,5 +96,19 @@ async def test_metrics_after_a_known_workload(stack: Stack) -> None:
         assert await total("flexbridge_flex_call_seconds_count", endpoint=endpoint) == calls
         # every call waited for the sandbox's 100 ms: none in the buckets below it
         assert await total("flexbridge_flex_call_seconds_bucket", endpoint=endpoint, le="0.05") == 0
-    assert await total("flexbridge_in_flight") == 0
-    assert await total("flexbridge_ready") == 1
+
+
+async def test_metrics_after_a_known_workload(stack: Stack) -> None:
+    stack.sandbox.call(
+        "POST", "/_sandbox/faults", {"latencyMs": 100, "paths": ["/v1/evaluate", "/v1/transmit"]}
+    )
+    worker = stack.worker(FLEXBRIDGE_PIPELINE__MAX_IN_FLIGHT=4)
+    await ready(worker)
+    planned = plan(120, seed=5)
+    await publish(stack, planned)
+    await lag_rises_then_falls_to_zero(stack, worker, planned)
+
+    await assert_event_counts(stack, worker, planned)
+    await assert_flex_call_counts(stack, worker)
+    assert await metric_total(worker.url, "flexbridge_in_flight") == 0
+    assert await metric_total(worker.url, "flexbridge_ready") == 1
