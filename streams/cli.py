@@ -18,6 +18,7 @@ def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     require_flex_credentials(settings)
     from streams.kafka.clients import client_options
+    from streams.kafka.preflight import probe_idempotence
     from streams.local.broker import wait_for_broker
     from streams.runtime.worker import run_worker
 
@@ -27,7 +28,7 @@ def _worker(args: argparse.Namespace) -> int:
         asyncio.run(wait_for_broker(k.bootstrap_servers, k.startup_timeout_seconds, **client_options(k)))
     except TimeoutError as exc:
         raise ConfigError(f"{exc} (check FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS)") from None
-
+    asyncio.run(probe_idempotence(k))
     return run_worker(settings, loglevel=args.loglevel)
 
 

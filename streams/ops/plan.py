@@ -44,6 +44,18 @@ class Job:
         source = dict(record.headers or ()).get("dlq-source-topic")
         return source.decode(errors="replace") if source else None
 
+    def partition_of(self, record: Record) -> int | None:
+        """The partition a re-injected record came from, so its order keeps its partition whatever
+        partitioner its producer used (librdkafka hashes keys with CRC32, aiokafka and Java with
+        murmur2). None (the producer's partitioner decides) when it goes to another topic."""
+        headers = dict(record.headers or ())
+        if self.action == "replay":
+            return record.partition if self.target_of(record) == record.topic else None
+        source, partition = headers.get("dlq-source-topic"), headers.get("dlq-source-partition")
+        if partition is None or not partition.isdigit() or source is None:
+            return None
+        return int(partition) if self.target_of(record) == source.decode(errors="replace") else None
+
     def options(self) -> dict[str, Any]:
         return {
             "toTopic": self.to_topic,
@@ -150,7 +162,7 @@ class Finished:
 
     def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
         self._settings = settings
-        self._ledger = Ledger(settings, producer)
+        self._ledger = Ledger(settings.kafka, settings.topics.ledger, producer)
         self._flows = {settings.topics.approved: "transmit", settings.topics.declined: "evaluate"}
 
     async def load(self, reader: AIOKafkaConsumer) -> None:

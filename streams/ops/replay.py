@@ -214,7 +214,9 @@ class _Runner:
         )
         target = job.target_of(record)
         assert target is not None  # verdict "send" guarantees it
-        future: asyncio.Future[Any] = await producer.send(target, record.value, record.key, headers=headers)
+        future: asyncio.Future[Any] = await producer.send(
+            target, record.value, record.key, partition=job.partition_of(record), headers=headers
+        )
         return future
 
 
