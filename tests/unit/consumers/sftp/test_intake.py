@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +19,6 @@ from schemas.codec import encode_model
 from schemas.events import ENVELOPE_ONLY, PaymentEvent
 from streams.local.traffic import make_event
 from streams.runtime.batch.upload import pending_status, pending_values
-from streams.runtime.status import produce_keyed
 
 DEFAULTS = Defaults("mid-1", None, 14)
 
@@ -136,48 +133,3 @@ def test_pending_values_are_pending_statuses_with_one_occurred_at() -> None:
         expected.pop("occurredAt")
         assert value == expected
     assert pending_values("evaluate_x.json", []) == []
-
-
-class _FakeBatch:
-    """Holds up to three records, like an aiokafka batch that fills up."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[bytes, bytes]] = []
-
-    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object | None:
-        if len(self.records) >= 3:
-            return None
-        self.records.append((key, value))
-        return object()
-
-
-class _FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[int, list[tuple[bytes, bytes]]]] = []
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        return set(range(5))
-
-    def create_batch(self) -> _FakeBatch:
-        return _FakeBatch()
-
-    async def send_batch(self, batch: _FakeBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
-        self.sent.append((partition, batch.records))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-async def test_produce_keyed_partitions_like_the_default_partitioner_in_order() -> None:
-    producer = _FakeProducer()
-    items = [(f"ORD-{i}".encode(), f"v{i}".encode()) for i in range(40)]
-    await produce_keyed(producer, "orders.status", items)  # type: ignore[arg-type]
-    partitioner = DefaultPartitioner()
-    landed = [(p, key, value) for p, records in producer.sent for key, value in records]
-    assert sorted(v for _, _, v in landed) == sorted(v for _, v in items)  # each record once
-    for partition, key, _ in landed:
-        assert partition == partitioner(key, list(range(5)), list(range(5)))
-    for partition in {p for p, _, _ in landed}:  # a partition's records keep their order
-        values = [v for p, _, v in landed if p == partition]
-        assert values == [v for k, v in items if v in values]
-    assert all(len(records) <= 3 for _, records in producer.sent) and len(producer.sent) > 5

@@ -1,0 +1,106 @@
+"""Unit tests of the one decode-and-route rule (consumers/intake.py), shared by the bridge and the
+batch path: what it accepts, how it routes, what it refuses, and that the batch path's shortcut
+(``only="sftp"``) never answers differently from the full rule."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumers.intake import Flow, Refused, Routed, decode_and_route, route_of
+from core.settings import RoutingSettings
+from streams.local.traffic import KINDS, make_event
+
+SFTP_MIT = RoutingSettings(mit="sftp", transmit="api")
+ALL_API = RoutingSettings(mit="api", transmit="api")
+ALL_SFTP = RoutingSettings(mit="sftp", transmit="sftp")
+ROUTINGS = (SFTP_MIT, ALL_API, ALL_SFTP, RoutingSettings(mit="api", transmit="sftp"))
+
+
+def _raw(kind: str, seed: int = 1) -> bytes:
+    event = make_event(kind, f"ORD-{seed}", random.Random(seed))
+    return event if isinstance(event, bytes) else orjson.dumps(event)
+
+
+@pytest.mark.parametrize(
+    ("kind", "flow", "routing", "route"),
+    [
+        ("approval", "transmit", SFTP_MIT, "api"),
+        ("approval", "transmit", ALL_SFTP, "sftp"),
+        ("mit-rebill", "evaluate", SFTP_MIT, "sftp"),
+        ("mit-rebill", "evaluate", ALL_API, "api"),
+        ("cit-declined", "evaluate", ALL_SFTP, "api"),  # only managed MIT goes to files
+    ],
+)
+def test_a_valid_event_is_routed(kind: str, flow: Flow, routing: RoutingSettings, route: str) -> None:
+    answer = decode_and_route(_raw(kind), flow, routing)
+    assert isinstance(answer, Routed) and answer.route == route
+    assert answer.event.event_id == orjson.loads(_raw(kind))["eventId"]
+    assert route_of(flow, answer.event, routing) == route
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "says"),
+    [
+        (None, "schema", "tombstone"),
+        (b"{not json", "schema", "not valid JSON"),
+        (b"[1, 2]", "schema", "JSON object"),
+        (_raw("bad-json"), "schema", "not valid JSON"),
+        (_raw("bad-schema"), "schema", "eventId"),
+        (_raw("raw-pan"), "pan-detected", "paymentMethod"),
+    ],
+)
+def test_a_bad_record_is_refused_with_its_reason(raw: bytes | None, reason: str, says: str) -> None:
+    answer = decode_and_route(raw, "evaluate", SFTP_MIT)
+    assert isinstance(answer, Refused) and answer.reason == reason
+    assert says in answer.message and "4111111111111111" not in answer.message
+
+
+def test_an_escaped_card_number_is_found_too() -> None:
+    event: dict[str, Any] = orjson.loads(_raw("approval"))
+    event["paymentMethod"]["cardNumber"] = "4111111111111111"
+    raw = orjson.dumps(event).replace(b'"4111', b'"\\u0034111')
+    answer = decode_and_route(raw, "transmit", ALL_API)
+    assert isinstance(answer, Refused) and answer.reason == "pan-detected"
+
+
+def test_only_sftp_answers_the_files_records_alone() -> None:
+    assert decode_and_route(_raw("approval"), "transmit", SFTP_MIT, only="sftp") is None
+    assert decode_and_route(_raw("cit-declined"), "evaluate", SFTP_MIT, only="sftp") is None
+    assert decode_and_route(_raw("raw-pan"), "evaluate", SFTP_MIT, only="sftp") is None
+    routed = decode_and_route(_raw("mit-rebill"), "evaluate", SFTP_MIT, only="sftp")
+    assert isinstance(routed, Routed) and routed.route == "sftp"
+
+
+def _mutated(kind: str, seed: int, field: str, value: Any) -> bytes:
+    event = make_event(kind, f"ORD-{seed}", random.Random(seed))
+    if isinstance(event, bytes):
+        return event
+    return orjson.dumps({**event, field: value})
+
+
+_FIELDS = st.sampled_from(("isMIT", "ismit", "IsMit", "eventId", "orderId", "pan", "note"))
+_VALUES = st.none() | st.booleans() | st.integers(-1, 2) | st.sampled_from(("true", "false", "", "0", "yes"))
+_VALUES |= st.sampled_from(("4111 1111 1111 1111", "x", 4111111111111111))
+
+
+@given(
+    st.sampled_from(sorted(KINDS)),
+    st.integers(0, 50),
+    _FIELDS,
+    _VALUES,
+    st.sampled_from(("transmit", "evaluate")),
+    st.sampled_from(ROUTINGS),
+)
+def test_the_sftp_shortcut_agrees_with_the_full_rule(
+    kind: str, seed: int, field: str, value: Any, flow: Flow, routing: RoutingSettings
+) -> None:
+    raw = _mutated(kind, seed, field, value)
+    full = decode_and_route(raw, flow, routing)
+    expected = full if isinstance(full, Routed) and full.route == "sftp" else None
+    assert decode_and_route(raw, flow, routing, only="sftp") == expected
