@@ -194,8 +194,18 @@ def plan_flow(flow: str, figures: list[Figure]) -> FlowChart:
         for f in figures
         if f.unit == RATIO or f.target is not None or id(f) not in in_bars
     )
-    subtitle = "; ".join(dict.fromkeys(f.note for f in figures if f.note and id(f) in in_bars))
-    return FlowChart(flow, _title(flow, panels), subtitle, panels, lines)
+    return FlowChart(
+        flow, _title(flow, panels), _notes([f for f in figures if id(f) in in_bars]), panels, lines
+    )
+
+
+def _notes(figures: list[Figure]) -> str:
+    """The drawn figures' notes, once each: the first describes the run, the others name their figure."""
+    seen: dict[str, str] = {}
+    for f in figures:
+        if f.note and f.note not in seen:
+            seen[f.note] = f"{f.name}: {f.note}" if seen else f.note
+    return "; ".join(seen.values())
 
 
 def plan_charts(figures: list[Figure]) -> list[FlowChart]:

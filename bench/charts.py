@@ -31,7 +31,8 @@ def _colour(bar: Bar, groups: list[str]) -> str:
 
 
 def _number(value: float, _position: object = None) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1 else f"{value:g}"
+    """Axis ticks as plain numbers: ``2.5``, ``10``, ``100,000``."""
+    return f"{value:,.0f}" if value == round(value) else f"{value:,.6g}"
 
 
 def _label(ax: Axes, panel: Panel, bar: Bar, y: float) -> None:
@@ -90,10 +91,11 @@ def _legend(ax: Axes, chart: FlowChart) -> None:
     bars = [b for p in chart.panels for b in p.bars]
     groups = list(dict.fromkeys(b.group for b in bars))
     kinds = dict.fromkeys((b.baseline, b.group) for b in bars)
+    sandbox = " or sandbox" if any(b.row.startswith("sandbox") for b in bars) else ""
     handles: list[Artist] = []
     for baseline, group in sorted(kinds, key=lambda k: (k[0], groups.index(k[1]))):
         name = f"{'baseline' if baseline else 'flexbridge'} {group}" if group else ""
-        name = name or ("same-run baseline" if baseline else "flexbridge")
+        name = name or ("flexbridge" if not baseline else "same-run baseline" + sandbox)
         handles.append(Patch(color=_colour(Bar("", group, 0, "", baseline), groups), label=name))
     if any(b.target is not None for b in bars):
         handles.append(Line2D([], [], color=TARGET_COLOUR, lw=2.5, ls="--", label="target"))

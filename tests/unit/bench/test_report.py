@@ -170,3 +170,16 @@ def test_a_saved_run_is_drawn_again_the_same(tmp_path: Path) -> None:
     drawn = sorted(p.name for p in (tmp_path / "again").glob("*.png"))
     assert drawn == sorted(p.name for p in (tmp_path / "run").glob("*.png"))
     assert all(f"![{name}]({name})" in again for name in drawn)
+
+
+def test_the_notes_say_once_how_the_run_went_and_name_the_figure_of_any_other() -> None:
+    chart = plan_flow(
+        "mit batch",
+        [
+            Figure("mit batch", "bare getmany loop", 27_830, "events/s", note="50000 events"),
+            Figure("mit batch", "batch path, topic to uploaded file", 672, "events/s", note="50000 events"),
+            Figure("mit batch", "batch path CPU per record", 137, "µs", note="user + system, whole process"),
+            Figure("mit batch", "bare getmany loop CPU per record", 4.6, "µs"),
+        ],
+    )
+    assert chart.subtitle == "50000 events; batch path CPU per record: user + system, whole process"
