@@ -9,11 +9,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from core.settings import KafkaSettings, Settings
+from core.settings import KafkaSettings
 from streams.kafka.topics import ensure_topics
 from streams.local.stack import metric_total
 from streams.local.traffic import plan
-from tests.conftest import Stack
+from tests.conftest import Stack, Worker
 from tests.flows import publish, ready, settle
 from tests.support import child, flexbridge, produce, read_all, run_flexbridge, wait_for
 
@@ -31,23 +31,18 @@ def replayed(records: list[Any], replay_id: str) -> list[Any]:
     return [r for r in records if dict(r.headers).get("replay-id") == replay_id.encode()]
 
 
-async def test_dry_run_counts_equal_what_execute_sends_and_finished_events_make_no_call(stack: Stack) -> None:
-    worker = stack.worker()
-    await ready(worker)
-    planned = [p for p in plan(40, seed=21) if p.kind in {"approval", "cit-approved", "cit-declined"}][:12]
-    await publish(stack, planned)
-    assert (await settle(stack, planned)).ok
-    declined = stack.topics["declined"]
-    calls = len(stack.sandbox.journal("/v1/evaluate"))
-
+async def dry_run(stack: Stack, declined: str, n_declined: int) -> dict[str, Any]:
+    """The plan, printed for a human and as JSON: every declined event is there, finished; nothing sent."""
     code, out, _ = await run_flexbridge(stack.env, "replay", "--topic", declined, "--last", "1h")
-    assert code == 0 and "dry run" in out and "--execute" in out  # the plan, printed for a human
+    assert code == 0 and "dry run" in out and "--execute" in out
     dry = await replay(stack, "--topic", declined, "--last", "1h", "--replay-id", "r-dry")
-    n_declined = sum(p.topic == "declined" for p in planned)
     assert dry["totals"] == {"records": n_declined, "toSend": n_declined, "finished": n_declined,
                              "refused": 0, "noTarget": 0}  # fmt: skip
     assert not replayed(await read_all(stack.bootstrap, declined), "r-dry")  # a dry run sends nothing
+    return dry
 
+
+async def assert_execute_sends_the_plan(stack: Stack, declined: str, dry: dict[str, Any]) -> None:
     done = await replay(stack, "--topic", declined, "--last", "1h", "--replay-id", "r-1", "--execute")
     sent = replayed(await read_all(stack.bootstrap, declined), "r-1")
     assert done["sent"] == len(sent) == dry["totals"]["toSend"]
@@ -55,14 +50,17 @@ async def test_dry_run_counts_equal_what_execute_sends_and_finished_events_make_
     assert len(origins) == len(sent) and all(o.startswith(f"{declined}/") for o in origins)
     assert {dict(r.headers)["replay-count"] for r in sent} == {b"1"}
 
+
+async def wait_until_skipped(worker: Worker, count: int) -> None:
     async def skipped() -> float | None:
         total = await metric_total(worker.url, "flexbridge_events_out_total", outcome="skipped")
-        return total if total >= n_declined else None
+        return total if total >= count else None
 
     await wait_for(skipped, 30, "the replayed finished events to be skipped")
-    assert len(stack.sandbox.journal("/v1/evaluate")) == calls  # not one more Flex call
 
-    key = next(p.key for p in planned if p.topic == "declined")
+
+async def assert_a_forced_replay_makes_no_second_effect(stack: Stack, key: str, calls: int) -> None:
+    declined = stack.topics["declined"]
     await replay(stack, "--topic", declined, "--last", "1h", "--key", key, "--force", "--execute")
 
     async def forced() -> list[dict[str, Any]] | None:
@@ -75,6 +73,25 @@ async def test_dry_run_counts_equal_what_execute_sends_and_finished_events_make_
     # so Flex answered the forced ones from its record and made no second effect
     assert len(mine) == 3 and len({c["idempotencyKey"] for c in mine}) == 1
     assert all(c["replayed"] for c in mine[1:])
+
+
+async def test_dry_run_counts_equal_what_execute_sends_and_finished_events_make_no_call(stack: Stack) -> None:
+    worker = stack.worker()
+    await ready(worker)
+    planned = [p for p in plan(40, seed=21) if p.kind in {"approval", "cit-approved", "cit-declined"}][:12]
+    await publish(stack, planned)
+    assert (await settle(stack, planned)).ok
+    declined = stack.topics["declined"]
+    calls = len(stack.sandbox.journal("/v1/evaluate"))
+    n_declined = sum(p.topic == "declined" for p in planned)
+
+    dry = await dry_run(stack, declined, n_declined)
+    await assert_execute_sends_the_plan(stack, declined, dry)
+    await wait_until_skipped(worker, n_declined)
+    assert len(stack.sandbox.journal("/v1/evaluate")) == calls  # not one more Flex call
+
+    key = next(p.key for p in planned if p.topic == "declined")
+    await assert_a_forced_replay_makes_no_second_effect(stack, key, calls)
     audit = [orjson.loads(r.value) for r in await read_all(stack.bootstrap, stack.topics["audit"])]
     finished = [a for a in audit if a["replayId"] == "r-1" and a["phase"] == "finished"]
     assert finished and finished[0]["counts"]["sent"] == n_declined and finished[0]["who"]
@@ -96,7 +113,7 @@ async def test_filters_windows_and_the_loop_guard(stack: Stack) -> None:
     items = [(f"K{i % 3}", {"n": i, "status": "DECLINED" if i % 2 else "APPROVED"}, base + i * 60_000)
              for i in range(12)]  # fmt: skip
     await _produce_at(stack, src, items)
-    await ensure_topics(Settings(kafka=KafkaSettings(bootstrap_servers=stack.bootstrap)), [out])
+    await ensure_topics(KafkaSettings(bootstrap_servers=stack.bootstrap), [out])
     window = ["--topic", src, "--from", "2026-01-01T00:02:00Z", "--to", "2026-01-01T00:08:00Z"]
     assert (await replay(stack, *window))["totals"]["records"] == 6  # minutes 2..7
     both = await replay(stack, *window, "--key", "K1", "--where", "status=DECLINED")
@@ -119,7 +136,7 @@ async def test_filters_windows_and_the_loop_guard(stack: Stack) -> None:
 async def test_rate_is_respected_and_a_killed_replay_resumes_without_sending_twice(stack: Stack) -> None:
     src, out = stack.topics["commands"], stack.topics["webhooks"]
     await produce(stack.bootstrap, src, [(f"K{i}", {"n": i}) for i in range(60)])
-    await ensure_topics(Settings(kafka=KafkaSettings(bootstrap_servers=stack.bootstrap)), [out])
+    await ensure_topics(KafkaSettings(bootstrap_servers=stack.bootstrap), [out])
     args = ["replay", "--topic", src, "--last", "1h", "--to-topic", out, "--rate", "20"]
     args += ["--replay-id", "r-kill"]
     proc = child("replay", flexbridge(*args, "--execute"), stack.env, stack.log_dir)

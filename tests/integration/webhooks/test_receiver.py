@@ -53,10 +53,8 @@ async def test_a_webhook_delivered_three_times_is_published_once(hooks: tuple[St
     )
 
 
-async def test_refused_deliveries_publish_nothing(hooks: tuple[Stack, Worker]) -> None:
-    stack, worker = hooks
-    refused = {name: unique(f"ORD-{name}") for name in ("body", "header", "key", "stale", "missing", "bad")}
-
+async def assert_bad_deliveries_are_refused(worker: Worker, refused: dict[str, str]) -> None:
+    """One delivery per way to get it wrong, each for its own order id in ``refused``."""
     body = payload(refused["body"])
     headers = signed(worker, body)
     assert (
@@ -80,12 +78,23 @@ async def test_refused_deliveries_publish_nothing(hooks: tuple[Stack, Worker]) -
     answer = await deliver(worker, bad, signed(worker, bad))
     assert answer.status_code == 400 and "not JSON" in answer.json()["error"]
 
+
+async def assert_a_replayed_request_is_refused(worker: Worker) -> str:
+    """The same signed request twice, nonce and all: the second is refused. Its order id."""
     replayed = unique("ORD-replay")
     body = payload(replayed)
     headers = signed(worker, body)
     assert (await deliver(worker, body, headers)).status_code == 200
-    again = await deliver(worker, body, headers)  # the same signed request, nonce and all
+    again = await deliver(worker, body, headers)
     assert again.status_code == 401 and "replayed-nonce" in again.json()["error"]
+    return replayed
+
+
+async def test_refused_deliveries_publish_nothing(hooks: tuple[Stack, Worker]) -> None:
+    stack, worker = hooks
+    refused = {name: unique(f"ORD-{name}") for name in ("body", "header", "key", "stale", "missing", "bad")}
+    await assert_bad_deliveries_are_refused(worker, refused)
+    replayed = await assert_a_replayed_request_is_refused(worker)
 
     for name, order in refused.items():
         assert await published(stack, "webhooks", order) == [], name
