@@ -25,8 +25,9 @@ from bench.mit import RESULT_PREFIX, Run
 from consumers.flex.client import FlexClient
 from core.config import load_settings
 from streams.kafka.clients import make_producer
-from streams.kafka.topics import ensure_topics
+from streams.kafka.topics import all_topics, ensure_topics
 from streams.runtime.batch.path import BatchPath
+from streams.runtime.deps import Deps
 from streams.runtime.metrics import Metrics
 
 __all__ = ["main", "run_path"]
@@ -35,11 +36,13 @@ __all__ = ["main", "run_path"]
 async def run_path(count: int, timeout: float) -> tuple[Run, dict[str, Any]]:
     """Start the batch path, follow it until ``count`` records are uploaded, stop it; its stats then."""
     settings = load_settings()
-    await ensure_topics(settings)
+    await ensure_topics(settings.kafka, all_topics(settings.topics))
     producer = make_producer(settings.kafka)
     flex = FlexClient(settings.flex)
     await producer.start()
-    path = BatchPath(settings, token=flex.ensure_token, producer=producer, metrics=Metrics())
+    deps = Deps.build(settings, producer, Metrics())
+    s = settings
+    path = BatchPath(deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=flex.ensure_token)
     run = Run(count, os.getpid())
     try:
         await flex.ensure_token()

@@ -41,7 +41,7 @@ class Audit:
         self.replay_id = replay_id
 
     async def ensure(self) -> None:
-        await ensure_topics(self._settings, [self._topic])
+        await ensure_topics(self._settings.kafka, [self._topic])
 
     async def write(self, phase: Phase, **fields: Any) -> None:
         record = {

@@ -11,21 +11,20 @@ import asyncio
 import logging
 from typing import Any, TypeAlias
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 
-from consumers.flows import Defaults, FlowClient, evaluate_decline, transmit_approval
+from consumers.flows import FlowClient, evaluate_decline, transmit_approval
 from consumers.intake import Flow, Refused, decode_and_route
 from consumers.outcome import Outcome
 from core.errors import InvalidEvent
-from core.settings import Settings
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
 from streams.ops.selection import FORCE_HEADER
 from streams.runtime.dead_letters import dead_letter
+from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.logs import bind
-from streams.runtime.metrics import Metrics
 from streams.runtime.status import StatusPublisher
 
 __all__ = ["Bridge"]
@@ -36,24 +35,16 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class Bridge:
-    def __init__(
-        self,
-        settings: Settings,
-        flex: FlowClient,
-        producer: AIOKafkaProducer,
-        ledger: Ledger,
-        metrics: Metrics,
-    ) -> None:
-        self._settings = settings
+    def __init__(self, deps: Deps, flex: FlowClient, ledger: Ledger) -> None:
+        self._topics, self._routing, self._defaults = deps.topics, deps.routing, deps.defaults
         self._flex = flex
-        self._producer = producer
-        self._statuses = StatusPublisher(producer, settings.topics.status)
+        self._producer = deps.producer
+        self._statuses = StatusPublisher(deps.producer, deps.topics.status)
         self._ledger = ledger
-        self._metrics = metrics
-        self._defaults = Defaults(settings.flex.mid, settings.flex.site_id, settings.pipeline.mit_expiry_days)
+        self._metrics = deps.metrics
 
     def flow_of(self, topic: str) -> Flow:
-        return "transmit" if topic == self._settings.topics.approved else "evaluate"
+        return "transmit" if topic == self._topics.approved else "evaluate"
 
     async def handle(self, record: Record) -> None:
         self._metrics.event_in(record.topic)
@@ -80,7 +71,7 @@ class Bridge:
 
     async def _process(self, record: Record) -> str:
         flow = self.flow_of(record.topic)
-        routed = decode_and_route(record.value, flow, self._settings.routing)
+        routed = decode_and_route(record.value, flow, self._routing)
         if isinstance(routed, Refused):
             await self._dead_letter(record, routed.reason, routed.message)
             return "dead-lettered"
@@ -115,7 +106,7 @@ class Bridge:
             await self._ledger.record(flow, event.event_id, record.partition, entry)
 
     async def _dead_letter(self, record: Record, reason: DlqReason, error: str) -> None:
-        await dead_letter(self._producer, self._settings.topics.dlq, record, reason, error, self._metrics)
+        await dead_letter(self._producer, self._topics.dlq, record, reason, error, self._metrics)
 
 
 def _forced(record: Record) -> bool:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from consumers.commands import CommandOutcome, run_command
 from consumers.order_machine import record_command
 from core.errors import InvalidEvent
-from core.settings import Settings
+from core.settings import TopicSettings
 from schemas.codec import decode_object
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 
 class CommandAgent:
-    def __init__(self, settings: Settings, runtime: BridgeRuntime, book: OrderBook) -> None:
-        self._topics = settings.topics
+    def __init__(self, topics: TopicSettings, runtime: BridgeRuntime, book: OrderBook) -> None:
+        self._topics = topics
         self._runtime = runtime
         self._book = book
         self._metrics = runtime.metrics
@@ -147,10 +147,12 @@ def _decode(raw: bytes | None) -> OrderCommand:
         ) from None
 
 
-def add_commands(app: faust.App, settings: Settings, runtime: BridgeRuntime, book: OrderBook) -> CommandAgent:
-    handler = CommandAgent(settings, runtime, book)
+def add_commands(
+    app: faust.App, topics: TopicSettings, runtime: BridgeRuntime, book: OrderBook
+) -> CommandAgent:
+    handler = CommandAgent(topics, runtime, book)
 
-    @app.agent(raw_topic(app, settings.topics.commands), name="flexbridge-order-commands")
+    @app.agent(raw_topic(app, topics.commands), name="flexbridge-order-commands")
     async def commands(stream: Any) -> None:
         async for event in stream.events():
             await handler.handle(event.message)

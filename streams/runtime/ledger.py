@@ -15,16 +15,18 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from core.settings import Settings
+from core.settings import KafkaSettings
 from streams.kafka.clients import make_consumer, read_to_end
 
 __all__ = ["Ledger"]
 
 
 class Ledger:
-    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
-        self._settings = settings
-        self._topic = settings.topics.ledger
+    """The ledger ``topic`` (``FLEXBRIDGE_TOPICS__LEDGER``): written with ``producer``, read back apart."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, producer: AIOKafkaProducer) -> None:
+        self._kafka = kafka
+        self._topic = topic
         self._producer = producer
         self._entries: dict[str, dict[str, Any]] = {}
         self._positions: dict[int, int] = {}  # ledger partition -> next offset to read
@@ -63,7 +65,7 @@ class Ledger:
         return self._partitions
 
     async def _read(self, tps: list[TopicPartition]) -> None:
-        reader = make_consumer(self._settings.kafka)
+        reader = make_consumer(self._kafka)
         await reader.start()
         try:
             reader.assign(tps)

@@ -17,7 +17,6 @@ from faust.web.exceptions import ServiceUnavailable
 from pydantic import ValidationError
 
 from consumers.order_machine import apply_status
-from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.runtime.metrics import Metrics
@@ -35,13 +34,13 @@ def raw_topic(app: faust.App, name: str) -> Any:
 class OrderBook:
     """The ``orders`` table: orderId → OrderState JSON. Writes only inside a Faust agent's event."""
 
-    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, app: faust.App, partitions: int, metrics: Metrics) -> None:
         self.metrics = metrics
         self.table = app.Table(
             "orders",
             key_type=str,
             value_type=bytes,
-            partitions=settings.kafka.topic_partitions,
+            partitions=partitions,
             help="flexbridge order state by merchant orderId",
         )
         # Keys as the plain UTF-8 orderId (Faust would JSON-quote them): the changelog and the
@@ -81,11 +80,12 @@ class OrderBook:
         self.metrics.order_status(verdict)
 
 
-def add_order_state(app: faust.App, settings: Settings, metrics: Metrics) -> OrderBook:
-    """The table, the agent that keeps it and the ``GET /orders/{orderId}`` view."""
-    book = OrderBook(app, settings, metrics)
+def add_order_state(app: faust.App, status_topic: str, partitions: int, metrics: Metrics) -> OrderBook:
+    """The table (``partitions`` like every topic), the agent that keeps it from ``status_topic``
+    and the ``GET /orders/{orderId}`` view."""
+    book = OrderBook(app, partitions, metrics)
 
-    @app.agent(raw_topic(app, settings.topics.status), name="flexbridge-order-state")
+    @app.agent(raw_topic(app, status_topic), name="flexbridge-order-state")
     async def track(stream: Any) -> None:
         async for event in stream.events():
             book.on_status(event.key, event.value)

@@ -1,4 +1,6 @@
-"""Everything one worker runs besides Faust: producer, Flex client, ledger and the keyed pipeline."""
+"""Everything one worker runs besides Faust, and where it is wired: producer, Flex client, ledger,
+the keyed pipeline, the webhook receiver and the batch path. Components get the dependency bundle
+(streams/runtime/deps.py) and their own settings section, never the whole settings."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from core.errors import FlexbridgeError
 from core.settings import Settings
 from streams.kafka.clients import make_consumer, make_producer
 from streams.kafka.membership import keep_membership_on_close
-from streams.kafka.topics import ensure_topics
+from streams.kafka.topics import all_topics, ensure_topics
 from streams.runtime.batch.path import BatchPath
 from streams.runtime.bridge import Bridge
+from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 from streams.runtime.pipeline import KeyedPipeline
@@ -40,25 +43,26 @@ class BridgeRuntime:
         self._parts: _Parts | None = None
         self._warmup: asyncio.Task[None] | None = None
         self.batches: BatchPath | None = None  # the SFTP batch path, when something is routed to sftp
-        self._verifier = build_verifier(settings)  # a bad subscriber key stops the worker here
+        self._verifier = build_verifier(settings.webhook)  # a bad subscriber key stops the worker here
         self.webhooks: WebhookReceiver | None = None
         self.started = asyncio.Event()  # set once the producer and the Flex client exist
 
     async def start(self) -> None:
-        await ensure_topics(self.settings)
+        await ensure_topics(self.settings.kafka, all_topics(self.settings.topics))
         parts = self._parts = _Parts(self.settings, self.metrics)
         await parts.producer.start()
         self.started.set()
         self._warmup = asyncio.create_task(self._warm_token(parts.flex), name="flex-token")
         if self._verifier is not None:
-            self.webhooks = WebhookReceiver(self.settings, parts.producer, self._verifier, self.metrics)
+            self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, self._verifier)
             await self.webhooks.start()
         else:
             log.warning("FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY is not set: POST /webhooks/flex answers 503")
         await parts.pipeline.start()
-        if BatchPath.wanted(self.settings):
+        if BatchPath.wanted(self.settings.routing):
+            s = self.settings
             self.batches = BatchPath(
-                self.settings, token=parts.flex.ensure_token, producer=parts.producer, metrics=self.metrics
+                parts.deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=parts.flex.ensure_token
             )
             await self.batches.start()
 
@@ -128,14 +132,15 @@ class BridgeRuntime:
 
 
 class _Parts:
-    """The clients and the pipeline of one running worker."""
+    """The clients, the dependency bundle and the pipeline of one running worker."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         k, p = settings.kafka, settings.pipeline
         self.producer = make_producer(k)
+        self.deps = Deps.build(settings, self.producer, metrics)
         self.flex = FlexClient(settings.flex, on_call=metrics.flex_call, on_retry=metrics.flex_retry)
-        self.ledger = Ledger(settings, self.producer)
-        bridge = Bridge(settings, self.flex, self.producer, self.ledger, metrics)
+        self.ledger = Ledger(k, settings.topics.ledger, self.producer)
+        bridge = Bridge(self.deps, self.flex, self.ledger)
         consumer = make_consumer(k, group_id=k.group_id, max_poll_records=p.fetch_max_records)
         self.pipeline = KeyedPipeline(
             consumer,

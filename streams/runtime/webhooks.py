@@ -24,17 +24,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from consumers.webhooks.dedupe import SeenKeys
 from consumers.webhooks.signature import WebhookRejected, WebhookVerifier
 from core.config import ConfigError
 from core.errors import InvalidEvent
-from core.settings import Settings
+from core.settings import WebhookSettings
 from schemas.webhooks import FlexWebhook, dedupe_key, order_status, parse_webhook
 from streams.kafka.clients import caught_up, make_consumer
-from streams.runtime.metrics import Metrics
+from streams.runtime.deps import Deps
 from streams.runtime.status import status_record
 
 __all__ = ["DEDUPE_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier"]
@@ -62,12 +62,12 @@ def _answer(status: int, outcome: str, message: str | None = None, key: str | No
     return WebhookAnswer(status, body)
 
 
-def build_verifier(settings: Settings) -> WebhookVerifier | None:
+def build_verifier(settings: WebhookSettings) -> WebhookVerifier | None:
     """The verifier of the configured subscriber key(s); None when no key is set (receiver off)."""
-    if settings.webhook.subscriber_key is None:
+    if settings.subscriber_key is None:
         return None
     try:
-        return WebhookVerifier.from_settings(settings.webhook)
+        return WebhookVerifier.from_settings(settings)
     except ValueError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
 
@@ -108,21 +108,21 @@ class WebhookReceiver:
 
     def __init__(
         self,
-        settings: Settings,
-        producer: AIOKafkaProducer,
+        deps: Deps,
+        settings: WebhookSettings,
         verifier: WebhookVerifier,
-        metrics: Metrics,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        w = settings.webhook
-        self._settings = settings
-        self._producer = producer
+        self._kafka, self._topics = deps.kafka, deps.topics
+        self._producer = deps.producer
         self._verifier = verifier
-        self._metrics = metrics
+        self._metrics = deps.metrics
         self._clock = clock
-        self._timeout = w.produce_timeout_seconds
-        self._seen = SeenKeys(window_seconds=w.dedupe_window_hours * 3600, max_entries=w.dedupe_max_entries)
+        self._timeout = settings.produce_timeout_seconds
+        self._seen = SeenKeys(
+            window_seconds=settings.dedupe_window_hours * 3600, max_entries=settings.dedupe_max_entries
+        )
         self._pending: dict[str, _Publication] = {}
         self._loaded = asyncio.Event()
         self._tail: asyncio.Task[None] | None = None
@@ -140,7 +140,7 @@ class WebhookReceiver:
         """Read back the dedupe keys already on ``flex.webhooks``, then keep following the topic."""
         self._tail = asyncio.create_task(self._follow(), name="webhook-dedupe-tail")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._loaded.wait(), self._settings.kafka.startup_timeout_seconds)
+            await asyncio.wait_for(self._loaded.wait(), self._kafka.startup_timeout_seconds)
         if not self._loaded.is_set():
             log.warning("flex.webhooks not read back yet: webhooks are answered 503 until it is")
 
@@ -207,7 +207,7 @@ class WebhookReceiver:
         return _answer(503, "unavailable", "the webhook could not be published; retry later", key)
 
     def _publication(self, webhook: FlexWebhook, body: bytes, key: str) -> _Publication:
-        topics = self._settings.topics
+        topics = self._topics
         headers: Headers = [(DEDUPE_HEADER, key.encode())]
         order_key = webhook.external_order_id.encode() if webhook.external_order_id else None
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
@@ -228,8 +228,8 @@ class WebhookReceiver:
 
     async def _follow(self) -> None:
         """Tail ``flex.webhooks`` from the beginning; every dedupe header read is remembered."""
-        topic = self._settings.topics.webhooks
-        consumer = make_consumer(self._settings.kafka, offset_reset="latest")
+        topic = self._topics.webhooks
+        consumer = make_consumer(self._kafka, offset_reset="latest")
         await consumer.start()
         try:
             parts = await self._producer.partitions_for(topic)

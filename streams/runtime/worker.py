@@ -83,8 +83,8 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
     _add_views(app, runtime)
     add_webhook_route(app, runtime)  # on aiohttp directly: the receiver's hot path
-    book = add_order_state(app, settings, runtime.metrics)
-    add_commands(app, settings, runtime, book)
+    book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics)
+    add_commands(app, settings.topics, runtime, book)
     return app
 
 

@@ -22,6 +22,7 @@ from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
 from streams.local.traffic import make_event
 from streams.runtime.bridge import Bridge
+from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.logs import JsonFormatter, bind
 from streams.runtime.metrics import Metrics
@@ -190,11 +191,12 @@ async def test_bad_records_become_one_dead_letter_and_no_log_line_holds_a_card_n
 ) -> None:
     pan, value, how = card
     json_logs.clear()
-    producer, settings_ = FakeProducer(), Settings()
-    bridge = Bridge(settings_, FakeFlex(), producer, Ledger(settings_, producer), Metrics())  # type: ignore[arg-type]
+    producer = FakeProducer()
+    deps = Deps.build(Settings(), producer, Metrics())  # type: ignore[arg-type]
+    bridge = Bridge(deps, FakeFlex(), Ledger(deps.kafka, deps.topics.ledger, producer))  # type: ignore[arg-type]
     bind(orderId=pan, topic="payments.declined", partition=1, offset=7)  # as the pipeline binds the key
     await bridge.handle(_record(pan.encode(), value))
-    dead = [s for s in producer.sent if s[0] == settings_.topics.dlq]
+    dead = [s for s in producer.sent if s[0] == deps.topics.dlq]
     lines = [json_logs.handler.format(r) for r in json_logs.records]
     if how != "envelope":  # a card number in a field, a schema violation, or no JSON object at all
         assert len(dead) == 1, how

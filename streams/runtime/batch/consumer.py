@@ -22,31 +22,22 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from aiokafka import (
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    TopicPartition,
-)
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from consumers.flows import Defaults
-from consumers.sftp.client import SftpClient
 from consumers.sftp.files import BatchBuilder
 from consumers.sftp.intake import batch_body
 from consumers.sftp.registry import BatchRegistry
-from core.settings import Settings
+from core.settings import BatchSettings, PipelineSettings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
 from streams.kafka.clients import make_consumer
 from streams.runtime.batch.upload import Uploader
-from streams.runtime.metrics import Metrics
+from streams.runtime.deps import Deps
 
-__all__ = ["BatchConsumer", "TokenSource"]
+__all__ = ["BatchConsumer"]
 
 log = logging.getLogger(__name__)
 
-TokenSource = Callable[[], Awaitable[str]]
 _YIELD_EVERY = 50  # records handled between chances for the event loop to run other tasks
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -82,29 +73,26 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class BatchConsumer:
-    """``start()`` / ``stop()``; everything is built from :class:`Settings` in ``start``."""
+    """Reads ``topics`` in its own group; the batch path (path.py) hands it its uploader and registry."""
 
     def __init__(
         self,
-        settings: Settings,
+        deps: Deps,
+        limits: BatchSettings,
+        pipeline: PipelineSettings,
         *,
-        token: TokenSource,
-        producer: AIOKafkaProducer,
-        sftp: SftpClient | None = None,
-        metrics: Metrics | None = None,
-        registry: BatchRegistry | None = None,
+        topics: list[str],
+        uploader: Uploader,
+        registry: BatchRegistry,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self.registry = registry if registry is not None else BatchRegistry()
-        self._own_sftp = sftp is None
-        self.sftp = sftp or SftpClient(settings.sftp)
-        self.metrics = metrics if metrics is not None else Metrics()
-        self.uploader = Uploader(settings, token, producer, self.sftp, self.metrics, self.registry)
-        self._defaults = Defaults(settings.flex.mid, settings.flex.site_id, settings.pipeline.mit_expiry_days)
+        self._kafka, self._approved, self._defaults = deps.kafka, deps.topics.approved, deps.defaults
+        self._limits, self._pipeline, self._topics = limits, pipeline, topics
+        self.registry = registry
+        self.uploader = uploader
         self._clock = clock
         self._parts: dict[TopicPartition, _Partition] = {}
-        self._slots = asyncio.Semaphore(settings.batch.max_pending_files)
+        self._slots = asyncio.Semaphore(limits.max_pending_files)
         self._consumer: AIOKafkaConsumer | None = None
         self._runner: asyncio.Task[None] | None = None
         self.joined = asyncio.Event()
@@ -115,17 +103,12 @@ class BatchConsumer:
         # Awaited on every assignment before the partitions count as held (see owns()).
         self.before_assign: Callable[[Collection[TopicPartition]], Awaitable[None]] | None = None
 
-    def topics(self) -> list[str]:
-        s = self.settings
-        wanted = [s.topics.declined] if s.routing.mit == "sftp" else []
-        return wanted + ([s.topics.approved] if s.routing.transmit == "sftp" else [])
-
     async def start(self) -> None:
-        k = self.settings.kafka
+        k = self._kafka
         self._consumer = make_consumer(
-            k, group_id=f"{k.group_id}-batch", max_poll_records=self.settings.pipeline.fetch_max_records
+            k, group_id=f"{k.group_id}-batch", max_poll_records=self._pipeline.fetch_max_records
         )
-        self._consumer.subscribe(self.topics(), listener=_Listener(self))
+        self._consumer.subscribe(self._topics, listener=_Listener(self))
         await self._consumer.start()
         self._runner = asyncio.create_task(self._run(), name="batch-fetch")
 
@@ -138,8 +121,6 @@ class BatchConsumer:
         if self._consumer is not None:
             await self.release(list(self._parts))
             await self._consumer.stop()
-        if self._own_sftp:
-            await self.sftp.close()
 
     def owns(self, name: FileName) -> bool:
         """True if this consumer holds the partition a batch file was written from."""
@@ -148,9 +129,8 @@ class BatchConsumer:
         )
 
     def assigned(self, assigned: Collection[TopicPartition]) -> None:
-        approved = self.settings.topics.approved
         for tp in assigned:
-            kind: BatchKind = "transmit" if tp.topic == approved else "evaluate"
+            kind: BatchKind = "transmit" if tp.topic == self._approved else "evaluate"
             self._parts.setdefault(tp, _Partition(tp, kind))
         self.joined.set()
 
@@ -163,7 +143,7 @@ class BatchConsumer:
             part.revoked = True
         tasks = [t for part in parts for t in part.uploading.values()]
         if tasks:
-            _, late = await asyncio.wait(tasks, timeout=self.settings.batch.drain_timeout_seconds)
+            _, late = await asyncio.wait(tasks, timeout=self._limits.drain_timeout_seconds)
             for task in late:
                 task.cancel()
             if late:
@@ -191,7 +171,7 @@ class BatchConsumer:
             await self._take_all(batches, self._generation)
             await self._close_aged()
             self.build_seconds += time.monotonic() - started
-            if self._clock() - last_commit >= self.settings.pipeline.commit_interval_seconds:
+            if self._clock() - last_commit >= self._pipeline.commit_interval_seconds:
                 last_commit = self._clock()
                 await self._commit(list(self._parts.values()))
 
@@ -220,7 +200,7 @@ class BatchConsumer:
         if parsed is None:
             return
         body, event_id = parsed
-        limits = self.settings.batch
+        limits = self._limits
         raw: bytes | None = None
         if part.open is not None and (raw := part.open.fits(body, limits.max_bytes)) is None:
             await self._close(part)
@@ -237,7 +217,7 @@ class BatchConsumer:
             await self._close(part)
 
     async def _close_aged(self) -> None:
-        limit = self._clock() - self.settings.batch.max_age_seconds
+        limit = self._clock() - self._limits.max_age_seconds
         for part in list(self._parts.values()):
             if part.open is not None and part.open.opened_at <= limit:
                 await self._close(part)

@@ -1,4 +1,5 @@
-"""The whole SFTP batch path of one worker: batch consumer, uploader and result poller on one SFTP client.
+"""The whole SFTP batch path of one worker, and where it is assembled: batch consumer, uploader and
+result poller on one SFTP client and one batch registry.
 
 The batch registry is durable (streams/runtime/batch/store.py): every assignment of source partitions first
 reads back what earlier owners registered for them, then the partitions count as held.
@@ -10,54 +11,69 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from consumers.sftp.client import SftpClient
 from consumers.sftp.registry import BatchRegistry
-from core.settings import Settings
+from core.settings import BatchSettings, PipelineSettings, RoutingSettings, SftpSettings, TopicSettings
 from streams.kafka.clients import patiently
 from streams.kafka.topics import ensure_topics
 from streams.runtime.batch.consumer import BatchConsumer
 from streams.runtime.batch.poller import ResultPoller
 from streams.runtime.batch.store import BatchStore
-from streams.runtime.metrics import Metrics
+from streams.runtime.batch.upload import Uploader
+from streams.runtime.deps import Deps
 
-__all__ = ["BatchPath"]
+__all__ = ["BatchPath", "batch_topics"]
 
 log = logging.getLogger(__name__)
+
+
+def batch_topics(topics: TopicSettings, routing: RoutingSettings) -> list[str]:
+    """The source topics routed to SFTP: declines (managed MIT) and/or approvals."""
+    wanted = [topics.declined] if routing.mit == "sftp" else []
+    return wanted + ([topics.approved] if routing.transmit == "sftp" else [])
 
 
 class BatchPath:
     def __init__(
         self,
-        settings: Settings,
+        deps: Deps,
         *,
+        batch: BatchSettings,
+        sftp: SftpSettings,
+        pipeline: PipelineSettings,
         token: Callable[[], Awaitable[str]],
-        producer: AIOKafkaProducer,
-        metrics: Metrics,
     ) -> None:
-        self.settings = settings
-        self.sftp = SftpClient(settings.sftp)
-        self.store = BatchStore(settings, producer)
+        self._kafka, self._topic = deps.kafka, deps.topics.batches
+        self.metrics = deps.metrics
+        self.sftp = SftpClient(sftp)
+        self.store = BatchStore(deps.kafka, deps.topics.batches, deps.producer)
         self.registry = BatchRegistry(journal=self.store)
+        uploader = Uploader(deps, batch, sftp.inbound_dir, token, self.sftp, self.registry)
         self.consumer = BatchConsumer(
-            settings, token=token, producer=producer, sftp=self.sftp, metrics=metrics, registry=self.registry
+            deps,
+            batch,
+            pipeline,
+            topics=batch_topics(deps.topics, deps.routing),
+            uploader=uploader,
+            registry=self.registry,
         )
         self.consumer.before_assign = self._load
         self.poller = ResultPoller(
-            settings, self.sftp, producer, self.registry, metrics, owns=self.consumer.owns
+            deps, batch, sftp.outbound_dir, self.sftp, self.registry, owns=self.consumer.owns
         )
         self.restored = 0
 
     @staticmethod
-    def wanted(settings: Settings) -> bool:
-        return "sftp" in (settings.routing.mit, settings.routing.transmit)
+    def wanted(routing: RoutingSettings) -> bool:
+        return "sftp" in (routing.mit, routing.transmit)
 
     async def start(self) -> None:
         self.sftp.check()  # a missing known_hosts file or unreadable key stops the worker at start
         # compacted: the registry's tombstones then remove answered files from the topic for good
-        await ensure_topics(self.settings, [self.settings.topics.batches], {"cleanup.policy": "compact"})
+        await ensure_topics(self._kafka, [self._topic], {"cleanup.policy": "compact"})
         await self.store.start()
         await self.consumer.start()
         await self.poller.start()

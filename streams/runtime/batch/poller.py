@@ -26,15 +26,14 @@ import time
 from collections.abc import Callable
 
 import asyncssh
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from consumers.sftp.client import RemoteFile, SftpClient
 from consumers.sftp.registry import BatchRegistry, SentRecord
-from core.settings import Settings
+from core.settings import BatchSettings
 from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
 from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
-from streams.runtime.metrics import Metrics
+from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
 __all__ = ["ResultPoller", "result_status"]
@@ -71,19 +70,20 @@ def result_status(file: str, row: ResultRow, sent: SentRecord | None) -> OrderSt
 class ResultPoller:
     def __init__(
         self,
-        settings: Settings,
+        deps: Deps,
+        settings: BatchSettings,
+        outbound_dir: str,
         sftp: SftpClient,
-        producer: AIOKafkaProducer,
         registry: BatchRegistry,
-        metrics: Metrics,
         owns: Callable[[FileName], bool] = lambda _: True,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._settings = settings
+        self._batch = settings
+        self._outbound = outbound_dir
         self._sftp = sftp
-        self._statuses = StatusPublisher(producer, settings.topics.status)
+        self._statuses = StatusPublisher(deps.producer, deps.topics.status)
         self._registry = registry
-        self._metrics = metrics
+        self._metrics = deps.metrics
         self._owns = owns
         self._wall_clock = wall_clock
         self._task: asyncio.Task[None] | None = None
@@ -96,7 +96,7 @@ class ResultPoller:
         self._polled_at: float | None = None  # start of the last complete look at the outbound folder
 
     def _dir(self, name: str) -> str:
-        return posixpath.join(self._settings.sftp.outbound_dir, name)
+        return posixpath.join(self._outbound, name)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="batch-results")
@@ -117,17 +117,17 @@ class ResultPoller:
                     "batch result poll failed (%s: %s); next poll in %.0f s",
                     type(exc).__name__,
                     exc,
-                    self._settings.batch.poll_interval_seconds,
+                    self._batch.poll_interval_seconds,
                 )
             try:
                 await self.reconcile()
             except KafkaError as exc:
                 log.warning("publishing missing batch results failed (%s); next poll retries", exc)
-            await asyncio.sleep(self._settings.batch.poll_interval_seconds)
+            await asyncio.sleep(self._batch.poll_interval_seconds)
 
     async def poll_once(self) -> int:
         """Handle every ready response file once; returns how many were handled."""
-        b = self._settings.batch
+        b = self._batch
         if not self._dirs_ready:
             for sub in (b.claim_dir, b.done_dir, b.error_dir):
                 await self._sftp.makedirs(self._dir(sub))
@@ -135,7 +135,7 @@ class ResultPoller:
         started = self._wall_clock()
         await self._reclaim()
         handled = 0
-        for entry in await self._sftp.listdir(self._settings.sftp.outbound_dir):
+        for entry in await self._sftp.listdir(self._outbound):
             if self._ready(entry) and await self._claim(entry.name):
                 await self._handle(entry.name)
                 handled += 1
@@ -145,7 +145,7 @@ class ResultPoller:
         return handled
 
     def _ready(self, entry: RemoteFile) -> bool:
-        b = self._settings.batch
+        b = self._batch
         if not fnmatch.fnmatchcase(entry.name, b.response_pattern):
             return False
         if self._wall_clock() - entry.mtime < b.min_age_seconds:
@@ -154,7 +154,7 @@ class ResultPoller:
         return name is None or self._owns(name)
 
     async def _claim(self, name: str) -> bool:
-        claimed = posixpath.join(self._dir(self._settings.batch.claim_dir), name)
+        claimed = posixpath.join(self._dir(self._batch.claim_dir), name)
         if not await self._sftp.rename(self._dir(name), claimed):
             return False
         # The claim's age is its mtime: set it to now (a rename keeps the response file's own).
@@ -166,7 +166,7 @@ class ResultPoller:
 
     async def _reclaim(self) -> int:
         """Move claims older than the claim timeout (of partitions this worker holds) back out."""
-        b = self._settings.batch
+        b = self._batch
         claims = self._dir(b.claim_dir)
         limit = self._wall_clock() - b.claim_timeout_seconds
         moved = 0
@@ -186,7 +186,7 @@ class ResultPoller:
         return moved
 
     async def _handle(self, name: str) -> None:
-        b = self._settings.batch
+        b = self._batch
         claimed = posixpath.join(self._dir(b.claim_dir), name)
         try:
             rows = parse_response(await self._sftp.read(claimed))
@@ -228,7 +228,7 @@ class ResultPoller:
 
     async def reconcile(self) -> int:
         """FAILED (``no-batch-result``) for every record whose result is overdue; returns how many."""
-        b = self._settings.batch
+        b = self._batch
         await self._registry.prune(b.result_timeout_seconds + 2 * b.claim_timeout_seconds)
         # Only files known when the outbound folder was last read: a response may be waiting.
         seen = self._polled_at if self._polled_at is not None else float("-inf")
@@ -251,7 +251,7 @@ class ResultPoller:
         log.error(
             "%d uploaded batch records have no result after %.0f s: FAILED (%s)",
             len(statuses),
-            self._settings.batch.result_timeout_seconds,
+            self._batch.result_timeout_seconds,
             NO_RESULT,
         )
         return len(statuses)

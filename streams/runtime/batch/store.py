@@ -19,7 +19,7 @@ from collections.abc import Collection
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from consumers.sftp.registry import BatchRegistry, decode_entry
-from core.settings import Settings
+from core.settings import KafkaSettings
 from schemas.batch import parse_file_name, safe_topic
 from streams.kafka.clients import make_consumer, read_to_end
 
@@ -29,11 +29,11 @@ log = logging.getLogger(__name__)
 
 
 class BatchStore:
-    """Implements consumers.sftp.registry.RegistryJournal on ``settings.topics.batches``."""
+    """Implements consumers.sftp.registry.RegistryJournal on ``topic`` (``FLEXBRIDGE_TOPICS__BATCHES``)."""
 
-    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
-        self._settings = settings
-        self._topic = settings.topics.batches
+    def __init__(self, kafka: KafkaSettings, topic: str, producer: AIOKafkaProducer) -> None:
+        self._kafka = kafka
+        self._topic = topic
         self._producer = producer
         self._partitions = 0
         self._order = asyncio.Lock()
@@ -68,7 +68,7 @@ class BatchStore:
         return restored
 
     async def _read(self, tps: list[TopicPartition]) -> dict[str, bytes | None]:
-        reader = make_consumer(self._settings.kafka)
+        reader = make_consumer(self._kafka)
         await reader.start()
         latest: dict[str, bytes | None] = {}
         try:

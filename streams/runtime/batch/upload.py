@@ -19,18 +19,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from consumers.sftp.client import SftpClient
 from consumers.sftp.files import BatchBuilder, SealedBatch
 from consumers.sftp.registry import BatchRegistry, SentRecord
 from core.errors import FlexbridgeError
-from core.settings import Settings
+from core.settings import BatchSettings
 from schemas.batch import temp_name
 from schemas.status import OrderStatus, status_of
 from streams.kafka.clients import patiently
-from streams.runtime.metrics import Metrics
+from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
 __all__ = ["Uploader", "pending_status", "pending_values"]
@@ -58,20 +57,20 @@ def pending_values(name: str, sent: list[SentRecord]) -> list[bytes]:
 class Uploader:
     def __init__(
         self,
-        settings: Settings,
+        deps: Deps,
+        settings: BatchSettings,
+        inbound_dir: str,
         token: Callable[[], Awaitable[str]],
-        producer: AIOKafkaProducer,
         sftp: SftpClient,
-        metrics: Metrics,
         registry: BatchRegistry,
     ) -> None:
-        self._settings = settings
+        self._inbound = inbound_dir
         self._token = token
-        self._statuses = StatusPublisher(producer, settings.topics.status)
+        self._statuses = StatusPublisher(deps.producer, deps.topics.status)
         self._sftp = sftp
-        self._metrics = metrics
+        self._metrics = deps.metrics
         self._registry = registry
-        self._slots = asyncio.Semaphore(settings.batch.upload_concurrency)
+        self._slots = asyncio.Semaphore(settings.upload_concurrency)
         self.files = 0
         self.records = 0
         self.phase_seconds = dict.fromkeys(("manifest", "write", "pending", "rename"), 0.0)
@@ -94,7 +93,7 @@ class Uploader:
         """Manifest, temporary data file and PENDING statuses at once; then the rename into place."""
         token = await patiently("Flex token", self._token, (FlexbridgeError,))
         sealed = builder.seal(token)
-        inbound = self._settings.sftp.inbound_dir
+        inbound = self._inbound
         manifest = sealed.manifest.encode()
         steps = [
             self._timed(

@@ -17,10 +17,11 @@ from consumers.flex.client import FlexClient
 from consumers.sftp.files import SealedBatch
 from core.settings import Settings
 from sandbox import DEV_APP_KEY, DEV_APP_SECRET, DEV_MID, RunningSandbox, SandboxConfig, start_sandbox
-from streams.kafka.topics import ensure_topics
+from streams.kafka.topics import all_topics, ensure_topics
 from streams.local.broker import EmbeddedBroker
 from streams.local.traffic import make_event
 from streams.runtime.batch.path import BatchPath
+from streams.runtime.deps import Deps
 from streams.runtime.metrics import Metrics
 from tests.support import produce, read_all, unique, values, wait_for
 
@@ -74,10 +75,12 @@ class Running:
         self.path: BatchPath | None = None
 
     async def __aenter__(self) -> BatchPath:
-        await ensure_topics(self.settings)
+        s = self.settings
+        await ensure_topics(s.kafka, all_topics(s.topics))
         await self.producer.start()
+        deps = Deps.build(s, self.producer, Metrics())
         self.path = BatchPath(
-            self.settings, token=self.flex.ensure_token, producer=self.producer, metrics=Metrics()
+            deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=self.flex.ensure_token
         )
         await self.path.start()
         return self.path
@@ -252,7 +255,7 @@ async def test_missing_results_become_failed_statuses(broker: EmbeddedBroker, tm
             await publish_mit(settings, ["N-1", "N-2", "N-3"], partition_key="K")
             failed = await until_statuses(settings, "FAILED", 3)
             assert path.poller.missing == 3
-            assert b"flexbridge_batch_missing_results_total 3.0" in path.consumer.metrics.render()
+            assert b"flexbridge_batch_missing_results_total 3.0" in path.metrics.render()
     finally:
         await sandbox.close()
     assert {s["reason"] for s in failed} == {"no-batch-result"}

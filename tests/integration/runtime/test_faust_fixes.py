@@ -35,7 +35,7 @@ async def test_seek_to_committed_goes_back_on_partitions_committed_at_zero_or_ne
 ) -> None:
     stream, changelog = unique("stream"), unique("changelog")
     settings = Settings(kafka=KafkaSettings(bootstrap_servers=broker.bootstrap, topic_partitions=3))
-    await ensure_topics(settings, [stream, changelog])
+    await ensure_topics(settings.kafka, [stream, changelog])
     await _fill(broker.bootstrap, [stream, changelog], 4)
     never, zero, two = (TopicPartition(stream, p) for p in range(3))
     logged = TopicPartition(changelog, 0)

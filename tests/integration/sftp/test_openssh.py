@@ -14,6 +14,7 @@ from core.settings import Settings, SftpSettings
 from schemas.batch import RESPONSE_COLUMNS, file_name, response_name
 from streams.local.broker import EmbeddedBroker
 from streams.runtime.batch.poller import ResultPoller
+from streams.runtime.deps import Deps
 from streams.runtime.metrics import Metrics
 from tests.sshd import OpenSsh, openssh
 from tests.support import read_all, unique, values
@@ -94,7 +95,8 @@ async def test_the_poller_claims_parses_and_files_responses_over_openssh(
     await producer.start()
     client = SftpClient(settings.sftp)
     try:
-        poller = ResultPoller(settings, client, producer, registry, Metrics())
+        deps = Deps.build(settings, producer, Metrics())
+        poller = ResultPoller(deps, settings.batch, settings.sftp.outbound_dir, client, registry)
         assert await poller.poll_once() == 2
         assert await poller.poll_once() == 0  # nothing left to claim
     finally:

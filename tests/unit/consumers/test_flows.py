@@ -16,6 +16,7 @@ from schemas.events import validate_payment_event
 from schemas.flex import EvaluateResponse, TransmitResponse
 from streams.local.traffic import make_event
 from streams.runtime.bridge import Bridge
+from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 
@@ -112,20 +113,18 @@ async def test_transmit_outcomes() -> None:
     )
 
 
+def _bridge(producer: FakeProducer, flex: FakeFlex) -> Bridge:
+    deps = Deps.build(Settings(), producer, Metrics())  # type: ignore[arg-type]
+    return Bridge(deps, flex, Ledger(deps.kafka, deps.topics.ledger, producer))  # type: ignore[arg-type]
+
+
 def _record(value: bytes, topic: str = "payments.declined") -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(topic, 2, 41, 0, 0, b"ORD-1", value, None, len(value), 5, [("trace", b"t1")])
 
 
 async def test_a_bug_dead_letters_the_record_instead_of_holding_the_partition() -> None:
     producer = FakeProducer()
-    settings = Settings()
-    bridge = Bridge(
-        settings,
-        FakeFlex(error=ZeroDivisionError("secret card 4111111111111111")),
-        producer,  # type: ignore[arg-type]
-        Ledger(settings, producer),
-        Metrics(),
-    )  # type: ignore[arg-type]
+    bridge = _bridge(producer, FakeFlex(error=ZeroDivisionError("secret card 4111111111111111")))
     value = orjson.dumps(make_event("cit-approved", "ORD-1", random.Random(2)))
     await bridge.handle(_record(value))
     [(topic, sent, key, headers)] = producer.sent
@@ -137,8 +136,7 @@ async def test_a_bug_dead_letters_the_record_instead_of_holding_the_partition() 
 
 async def test_pan_is_masked_in_the_dead_letter() -> None:
     producer = FakeProducer()
-    settings = Settings()
-    bridge = Bridge(settings, FakeFlex(), producer, Ledger(settings, producer), Metrics())  # type: ignore[arg-type]
+    bridge = _bridge(producer, FakeFlex())
     raw = orjson.dumps(make_event("raw-pan", "ORD-1", random.Random(3)))
     await bridge.handle(_record(raw))
     [(topic, sent, _, headers)] = producer.sent
