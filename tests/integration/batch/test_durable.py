@@ -78,27 +78,47 @@ async def mit(stack: Stack, prefix: str) -> list[str]:
     return orders
 
 
-async def test_unanswered_records_survive_a_sigkill_and_are_reported_missing_once(sftp_stack: Stack) -> None:
-    sandbox = sftp_stack.sandbox
-    sandbox.call("POST", "/_sandbox/sftp/responses", {"withhold": 1})  # Flex loses its first answer
-    first = sftp_stack.worker(**FAST)
-    await ready(first)
-    lost = await mit(sftp_stack, "L-")
-    await until(sftp_stack, {("L-", "PENDING"): 3}, "PENDING for the first file")
+async def two_files_uploaded_then_killed(stack: Stack, first: Worker) -> tuple[list[str], list[str]]:
+    """Two files uploaded, Flex's answer to the first withheld, every offset committed, then SIGKILL.
+
+    The order ids of the first (lost) file and of the second (answered) one."""
+    lost = await mit(stack, "L-")
+    await until(stack, {("L-", "PENDING"): 3}, "PENDING for the first file")
 
     async def withheld() -> list[str] | None:
-        names: list[str] = sandbox.call("GET", "/_sandbox/sftp/responses")["withheld"]
+        names: list[str] = stack.sandbox.call("GET", "/_sandbox/sftp/responses")["withheld"]
         return names or None
 
     await wait_for(withheld, 20, "the sandbox to process the first file without answering")
-    answered = await mit(sftp_stack, "S-")
-    await until(sftp_stack, {("S-", "PENDING"): 3}, "PENDING for the second file")
+    answered = await mit(stack, "S-")
+    await until(stack, {("S-", "PENDING"): 3}, "PENDING for the second file")
 
     async def all_committed() -> int | None:
-        return await committed(sftp_stack) == 6 or None
+        return await committed(stack) == 6 or None
 
     await wait_for(all_committed, 20, "the batch offsets to be committed")
     first.process.kill()  # SIGKILL: its in-memory registry dies with it
+    return lost, answered
+
+
+async def assert_each_order_settled_once(stack: Stack, lost: list[str], answered: list[str]) -> None:
+    found = await statuses(stack)
+    pending = {s["orderId"]: s["eventId"] for s in found if s["status"] == "PENDING"}
+    finals = Counter((s["orderId"], s["status"]) for s in found if s["status"] != "PENDING")
+    assert finals == Counter({**{(o, "FAILED"): 1 for o in lost}, **{(o, "SUBMITTED"): 1 for o in answered}})
+    failed = [s for s in found if s["status"] == "FAILED"]
+    assert {s["reason"] for s in failed} == {"no-batch-result"}
+    assert all(s["eventId"] == pending[s["orderId"]] for s in found)  # restored records, not batch:…
+    assert sorted(o["orderId"] for o in stack.sandbox.orders()) == sorted(lost + answered)
+
+
+async def test_unanswered_records_survive_a_sigkill_and_are_reported_missing_once(sftp_stack: Stack) -> None:
+    sftp_stack.sandbox.call(
+        "POST", "/_sandbox/sftp/responses", {"withhold": 1}
+    )  # Flex loses its first answer
+    first = sftp_stack.worker(**FAST)
+    await ready(first)
+    lost, answered = await two_files_uploaded_then_killed(sftp_stack, first)
     assert not [s for s in await statuses(sftp_stack) if s["status"] == "FAILED"]
 
     second = sftp_stack.worker(**FAST)
@@ -110,12 +130,4 @@ async def test_unanswered_records_survive_a_sigkill_and_are_reported_missing_onc
     third = sftp_stack.worker(**FAST)  # its registry holds both files, settled: nothing more to say
     await ready(third)
     assert (await polls_after(third, 3))["results_missing"] == 0
-
-    found = await statuses(sftp_stack)
-    pending = {s["orderId"]: s["eventId"] for s in found if s["status"] == "PENDING"}
-    finals = Counter((s["orderId"], s["status"]) for s in found if s["status"] != "PENDING")
-    assert finals == Counter({**{(o, "FAILED"): 1 for o in lost}, **{(o, "SUBMITTED"): 1 for o in answered}})
-    failed = [s for s in found if s["status"] == "FAILED"]
-    assert {s["reason"] for s in failed} == {"no-batch-result"}
-    assert all(s["eventId"] == pending[s["orderId"]] for s in found)  # restored records, not batch:…
-    assert sorted(o["orderId"] for o in sandbox.orders()) == sorted(lost + answered)
+    await assert_each_order_settled_once(sftp_stack, lost, answered)
