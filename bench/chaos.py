@@ -11,7 +11,7 @@ worker is SIGKILLed on a schedule spread over the workload window (whatever it i
 flight, or still starting and recovering its tables after the last kill) and restarted on the same
 port without waiting for it; a second worker joins and leaves to force rebalances. Webhooks go to
 the main worker only (one endpoint), so two workers never receive the same delivery at once (a
-documented limit of the receiver's deduplication, README "Webhooks").
+documented limit of the receiver's deduplication, docs/webhooks.md).
 """
 
 from __future__ import annotations

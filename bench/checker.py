@@ -37,7 +37,7 @@ def attributed(planned: list[Planned], statuses: list[dict[str, Any]]) -> list[d
     """The statuses with every batch result attributed to its event, and PENDING dropped where the
     event has an outcome. PENDING (handed to Flex in a file) is not an outcome; a result published by a
     worker that did not upload the file carries ``batch:{file}#{seq}`` as its eventId and names its
-    event only by ``detail.idempotencyKey`` (README, SFTP batches, Limits)."""
+    event only by ``detail.idempotencyKey`` (docs/batches.md)."""
     events = {event_key(p.event_id): p.event_id for p in planned if p.event_id}
     out = []
     for s in statuses:

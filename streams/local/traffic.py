@@ -1,6 +1,6 @@
 """Realistic PaymentEvents for the demo, benchmarks and fault runs, each with the outcome it should get.
 
-The expected outcomes follow the sandbox's default rules (README, "The Flex sandbox").
+The expected outcomes follow the sandbox's default rules (docs/sandbox.md).
 """
 
 from __future__ import annotations

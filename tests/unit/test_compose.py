@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,11 @@ def test_workers_are_configured_only_through_known_flexbridge_settings(rendered:
     assert names <= known, names - known
     assert "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS: kafka:9092" in worker
     assert "FLEXBRIDGE_FLEX__BASE_URL: http://sandbox:8080/v1/" in worker
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """`pip install .` in the Dockerfile builds what pyproject's package list names: each must be copied."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), re.MULTILINE))
+    assert packages <= copied, packages - copied
