@@ -4,7 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit lint bench chaos venv clean
+.PHONY: help demo test test-unit lint bench chaos venv clean
+
+## List the targets with what each does.
+help:
+	@awk '/^## /{text=substr($$0, 4); next} /^[a-z][a-z-]*:/{if (text) printf "  %-10s %s\n", substr($$1, 1, length($$1)-1), text; text=""} !/^## /{text=""}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+## Create .venv and install flexbridge with its dev tools (again when pyproject.toml changes).
 venv: $(STAMP)
 
 ## Run broker + sandbox + worker on this machine, drive traffic through every flow, reconcile.
@@ -23,6 +28,7 @@ test: $(STAMP)
 	bash tests/system-packages.sh
 	$(BIN)/python -m pytest
 
+## The unit tests only (no broker, sandbox or SFTP server); about 20 s.
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration"
 
@@ -35,10 +41,12 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos
 
+## ruff check, ruff format --check and mypy (strict) over the tree.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## Remove the venv, the demo, bench and chaos work directories and the tool caches.
 clean:
 	rm -rf $(VENV) .demo .bench .chaos .pytest_cache .mypy_cache .ruff_cache *.egg-info

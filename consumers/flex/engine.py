@@ -25,7 +25,15 @@ from consumers.retry import Disposition, RetryPolicy, classify, failure_name, pa
 from core.settings import FlexSettings
 from schemas.flex import parse_error_body
 
-__all__ = ["Auth", "CallObserver", "FlexEngine", "FlexRequest", "RetryObserver", "build_http_client"]
+__all__ = [
+    "Auth",
+    "CallObserver",
+    "FlexEngine",
+    "FlexRequest",
+    "RetryObserver",
+    "SecretQueryTransport",
+    "build_http_client",
+]
 
 _log = logging.getLogger("flexbridge.flex")
 _SECRET_QUERY = "flexbridge.secret_query"

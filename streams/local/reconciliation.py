@@ -16,7 +16,7 @@ import orjson
 from streams.kafka.clients import read_topic
 from streams.local.traffic import Planned
 
-__all__ = ["Observed", "Reconciliation", "read_observed", "reconcile"]
+__all__ = ["Observed", "Reconciliation", "Row", "outcome_of", "read_observed", "reconcile"]
 
 
 @dataclass

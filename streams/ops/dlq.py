@@ -19,7 +19,7 @@ from core.settings import Settings
 from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
 
-__all__ = ["ReasonGroup", "describe_record", "list_dead_letters", "show_dead_letter"]
+__all__ = ["ReasonGroup", "describe_record", "list_dead_letters", "parse_position", "show_dead_letter"]
 
 
 @dataclass

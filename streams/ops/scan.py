@@ -18,7 +18,17 @@ from core.settings import Settings
 from streams.kafka.clients import make_consumer
 from streams.ops.selection import Selection
 
-__all__ = ["Ranges", "Record", "ReplayError", "open_reader", "resolve_ranges", "scan"]
+__all__ = [
+    "Ranges",
+    "Record",
+    "ReplayError",
+    "end_offsets",
+    "open_reader",
+    "partitions_of",
+    "resolve_ranges",
+    "scan",
+    "true_ends",
+]
 
 log = logging.getLogger(__name__)
 

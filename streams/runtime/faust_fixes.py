@@ -29,7 +29,7 @@ import aiokafka
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-__all__ = ["apply"]
+__all__ = ["apply", "seek_to_committed"]
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
 

@@ -26,7 +26,7 @@ from streams.runtime.orders import add_order_state
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_http import add_webhook_route
 
-__all__ = ["build_app", "run_worker"]
+__all__ = ["RuntimeService", "build_app", "quiet_libraries", "run_worker"]
 
 log = logging.getLogger(__name__)
 
