@@ -14,8 +14,6 @@ from aiohttp import web
 
 from consumers.webhooks.signature import WebhookVerifier
 from sandbox import (
-    DEV_APP_KEY,
-    DEV_APP_SECRET,
     DEV_SUBSCRIBER_KEY,
     RunningSandbox,
     SandboxConfig,
@@ -23,6 +21,7 @@ from sandbox import (
 )
 from sandbox.samples import evaluate_body
 from sandbox.webhook_sender import EVENTS, sign_delivery
+from tests.sandbox.support import signed_in
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -64,18 +63,13 @@ async def receiver() -> AsyncIterator[Receiver]:
 @pytest.fixture
 async def sending(receiver: Receiver) -> AsyncIterator[RunningSandbox]:
     config = SandboxConfig(webhook_url=receiver.url, webhook_backoff_seconds=0.05, webhook_max_attempts=3)
-    running = await start_sandbox(config)
-    try:
+    async with await start_sandbox(config) as running:
         yield running
-    finally:
-        await running.close()
 
 
 @pytest.fixture
 async def api(sending: RunningSandbox) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sending.base_url, timeout=10) as http:
-        token = await http.post("/v1/oauth2/token", json={"AppKey": DEV_APP_KEY, "AppSecret": DEV_APP_SECRET})
-        http.headers["Authorization"] = f"Bearer {token.json()['accessToken']}"
+    async with signed_in(sending, sending.base_url) as http:
         yield http
 
 

@@ -122,13 +122,20 @@ def log_of(sandbox: RunningSandbox) -> list[dict[str, Any]]:
     return sandbox.sftp.log
 
 
+async def until_joined(path: BatchPath, what: str) -> None:
+    async def joined() -> bool:
+        return path.consumer.joined.is_set()
+
+    await wait_for(joined, 30, f"{what} to join")
+
+
 async def test_files_rotate_by_count_and_by_the_clock_and_every_record_comes_back(
     broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
 ) -> None:
     settings = settings_for(broker, sftp_sandbox, max_records=3, max_age_seconds=1.0)
     orders = [f"M-{i}" for i in range(7)]
     async with Running(settings) as path:
-        await wait_for(lambda: _true(path.consumer.joined.is_set()), 30, "the batch consumer to join")
+        await until_joined(path, "the batch consumer")
         # one key → one partition; CIT declines on the same topic are left to the real-time bridge
         cit = make_event("cit-challenge", "C-1", random.Random(1))
         await produce(settings.kafka.bootstrap_servers, settings.topics.declined, [("K", cit)])
@@ -143,10 +150,6 @@ async def test_files_rotate_by_count_and_by_the_clock_and_every_record_comes_bac
     event_ids = {s["orderId"]: s["eventId"] for s in pending}
     assert all(s["orderSessionKey"] and s["eventId"] == event_ids[s["orderId"]] for s in submitted)
     assert {o.order_id for o in sftp_sandbox.state.orders.all()} == set(orders)
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_a_connection_dropped_mid_upload_delivers_the_batch_exactly_once(
@@ -210,7 +213,7 @@ async def test_partition_revocation_mid_batch_loses_and_duplicates_nothing(
     settings = settings_for(broker, sftp_sandbox, max_records=2000, max_age_seconds=3.0)
     orders = [f"V-{i}" for i in range(40)]
     async with Running(settings) as one:
-        await wait_for(lambda: _true(one.consumer.joined.is_set()), 30, "the first consumer to join")
+        await until_joined(one, "the first consumer")
         await publish_mit(settings, orders)
 
         async def buffered() -> bool:
@@ -218,7 +221,7 @@ async def test_partition_revocation_mid_batch_loses_and_duplicates_nothing(
 
         await wait_for(buffered, 20, "both partitions to hold an open file")
         async with Running(settings) as two:  # joining takes a partition away mid-batch
-            await wait_for(lambda: _true(two.consumer.joined.is_set()), 30, "the second consumer to join")
+            await until_joined(two, "the second consumer")
             await until_statuses(settings, "SUBMITTED", 40, timeout=30)
     found = Counter(o.order_id for o in sftp_sandbox.state.orders.all())
     assert sorted(found) == sorted(orders) and set(found.values()) == {1}

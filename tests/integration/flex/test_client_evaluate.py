@@ -8,17 +8,10 @@ from typing import Any
 
 import pytest
 
-from consumers.flex.client import (
-    FlexClient,
-    FlexConflict,
-    FlexRejected,
-)
+from consumers.flex.client import FlexClient, FlexConflict, FlexRejected
 from sandbox import DEV_MID
 from sandbox.samples import evaluate_body, tokenize_body, transmit_body
-from tests.integration.flex.support import (
-    EVALUATE,
-    Admin,
-)
+from tests.integration.flex.support import EVALUATE, Admin
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from consumers.flex.client import (
-    FlexUnavailable,
-)
+from consumers.flex.client import FlexUnavailable
 from sandbox import RunningSandbox
 from sandbox.samples import evaluate_body
 from tests.integration.flex.support import (

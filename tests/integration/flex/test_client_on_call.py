@@ -8,20 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
-from consumers.flex.client import (
-    FlexClient,
-    FlexError,
-    FlexNotFound,
-)
+from consumers.flex.client import FlexClient, FlexError, FlexNotFound
 from sandbox import FaultConfig, RunningSandbox
 from sandbox.samples import evaluate_body
-from tests.integration.flex.support import (
-    DROPPED,
-    EVALUATE,
-    Admin,
-    MakeClient,
-    key,
-)
+from tests.integration.flex.support import DROPPED, EVALUATE, Admin, MakeClient, key
 
 pytestmark = pytest.mark.integration
 

@@ -6,20 +6,9 @@ import uuid
 
 import pytest
 
-from consumers.flex.client import (
-    FlexClient,
-    FlexConflict,
-    FlexNotFound,
-    FlexRejected,
-)
+from consumers.flex.client import FlexClient, FlexConflict, FlexNotFound, FlexRejected
 from sandbox.samples import evaluate_body
-from tests.integration.flex.support import (
-    Admin,
-    approved,
-    authorization,
-    capture_required,
-    key,
-)
+from tests.integration.flex.support import Admin, approved, authorization, capture_required, key
 
 pytestmark = pytest.mark.integration
 

@@ -8,19 +8,10 @@ import time
 import pytest
 from pydantic import SecretStr
 
-from consumers.flex.client import (
-    FlexAuthFailed,
-    FlexClient,
-)
+from consumers.flex.client import FlexAuthFailed, FlexClient
 from sandbox import RunningSandbox
 from sandbox.samples import evaluate_body
-from tests.integration.flex.support import (
-    EVALUATE,
-    TOKEN,
-    Admin,
-    MakeClient,
-    by_key,
-)
+from tests.integration.flex.support import EVALUATE, TOKEN, Admin, MakeClient, by_key
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration

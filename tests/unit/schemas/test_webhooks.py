@@ -117,14 +117,14 @@ def test_the_model_is_frozen_and_can_be_built_in_code() -> None:
         (b"  \n ", "empty"),
         (b'"   "', "empty"),
         (b"\xff\xfe{}", "UTF-8"),
-        (b"Event=order.completed&OrderId=x", "not JSON"),
-        (b"{", "not JSON"),
-        (b'{"Event": NaN}', "not JSON"),
+        (b"Event=order.completed&OrderId=x", "not valid JSON"),
+        (b"{", "not valid JSON"),
+        (b'{"Event": NaN}', "not valid JSON"),
         (b"null", "got null"),
         (b"[]", "got an array"),
         (b"42", "got a number"),
         (b"true", "got a boolean"),
-        (b'"hello"', "not JSON"),
+        (b'"hello"', "not valid JSON"),
         (b'"[1]"', "got an array"),
         (orjson.dumps(orjson.dumps(orjson.dumps(SAMPLE.decode()).decode()).decode()), "got a string"),
         (b"{}", "Event"),
@@ -147,15 +147,24 @@ def test_a_validation_message_does_not_echo_values() -> None:
     assert "4111111111111111" not in str(info.value)
 
 
-def test_status_by_event_is_the_design_mapping() -> None:
-    assert dict(STATUS_BY_EVENT) == {
-        "order.completed": "APPROVED",
-        "order.expired": "EXPIRED",
-        "order.cancelled": "CANCELLED",
-        "order.refunded": "REFUNDED",
-        "order.capturerequired": "CAPTUREREQUIRED",
-        "payment.chargeback.received": "CHARGEBACK",
-    }
+DESIGN_STATUSES = [  # DESIGN.md §2.3, stated here on their own: the test pins the contract
+    ("order.completed", "APPROVED"),
+    ("order.expired", "EXPIRED"),
+    ("order.cancelled", "CANCELLED"),
+    ("order.refunded", "REFUNDED"),
+    ("order.capturerequired", "CAPTUREREQUIRED"),
+    ("payment.chargeback.received", "CHARGEBACK"),
+]
+
+
+@pytest.mark.parametrize(("event", "status"), DESIGN_STATUSES)
+def test_each_status_event_sets_its_design_status(event: str, status: str) -> None:
+    assert STATUS_BY_EVENT[event] == status
+    assert status_for(parse_webhook(orjson.dumps({"Event": event}))) == status
+
+
+def test_no_other_event_sets_a_status_and_the_mapping_is_read_only() -> None:
+    assert set(STATUS_BY_EVENT) == {event for event, _ in DESIGN_STATUSES}
     for other in ("challenge.presented", "challenge.passed", "payout.created", "payout.updated", "x"):
         assert STATUS_BY_EVENT.get(other) is None
         assert status_for(parse_webhook(orjson.dumps({"Event": other}))) is None
