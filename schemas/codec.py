@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from core.errors import InvalidEvent
 
-__all__ = ["decode_object", "dumps", "encode_model"]
+__all__ = ["decode_object", "dumps", "encode_model", "json_kind", "json_object", "load_json"]
 
 
 def dumps(value: Any) -> bytes:
@@ -22,14 +22,33 @@ def encode_model(model: BaseModel) -> bytes:
     return orjson.dumps(model.model_dump(mode="json", by_alias=True))
 
 
+def json_kind(value: Any) -> str:
+    """How an error message names the JSON type of ``value`` ("an array", "a number" …)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    names = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def load_json(raw: bytes | str, subject: str = "value") -> Any:
+    """Parse JSON, or raise InvalidEvent naming ``subject`` and where the parse failed."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"{subject} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+
+
+def json_object(value: Any, subject: str = "value") -> dict[str, Any]:
+    """``value`` if it is a JSON object, else InvalidEvent naming ``subject`` and what it holds."""
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{subject} must be a JSON object, got {json_kind(value)}")
+    return value
+
+
 def decode_object(raw: bytes | None) -> dict[str, Any]:
     """Decode bytes that must hold one JSON object, or raise InvalidEvent (reason ``schema``)."""
     if raw is None:
         raise InvalidEvent("record has no value (tombstone)")
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"value is not valid JSON: {exc.msg} at position {exc.pos}") from None
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"value must be a JSON object, got {type(value).__name__}")
-    return value
+    return json_object(load_json(raw))

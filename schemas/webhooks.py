@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_pascal
 
 from core.errors import InvalidEvent
+from schemas.codec import json_object, load_json
 from schemas.events import describe_validation_error
 from schemas.keys import canonical_keys, field_aliases
 from schemas.status import OrderStatus, Status, status_of
@@ -89,15 +90,6 @@ class FlexWebhook(BaseModel):
 _ALIASES: Final = field_aliases(FlexWebhook)
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    names = {list: "an array", str: "a string", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
 def _json_object(body: bytes) -> dict[str, Any]:
     """The JSON object in ``body``: JSON, or a JSON string (text) holding it."""
     if not isinstance(body, bytes | bytearray | memoryview):
@@ -115,13 +107,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
             break
         if not value.strip():
             raise InvalidEvent("webhook body is empty")
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidEvent(f"webhook body is not JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"webhook body must be a JSON object, got {_kind(value)}")
-    return value
+        value = load_json(value, "webhook body")
+    return json_object(value, "webhook body")
 
 
 def parse_webhook(body: bytes) -> FlexWebhook:
