@@ -69,6 +69,18 @@ async def test_a_host_key_not_in_known_hosts_is_refused(openssh: OpenSsh, tmp_pa
         SftpClient(_sftp(openssh, tmp_path, key_path=tmp_path / "no-key")).check()
 
 
+def _a_good_and_a_garbled_response(outbound: Path) -> tuple[str, str]:
+    """Two response files in ``outbound``: the batch file name of the good one, the garbled one's name."""
+    good = file_name("evaluate", "payments.declined", 0, 5)
+    header = ",".join(RESPONSE_COLUMNS)
+    (outbound / response_name(good)).write_text(
+        f"{header}\n1,O-1,k1,SUBMITTED,osk-1,,\n2,O-2,k2,REJECTED,,E1,bad\n"
+    )
+    bad = response_name(file_name("evaluate", "payments.declined", 0, 9))
+    (outbound / bad).write_text("garbage\n")
+    return good, bad
+
+
 async def test_the_poller_claims_parses_and_files_responses_over_openssh(
     openssh: OpenSsh, broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
@@ -82,13 +94,7 @@ async def test_the_poller_claims_parses_and_files_responses_over_openssh(
             "batch": {"min_age_seconds": 0},
         }
     ).model_copy(update={"sftp": _sftp(openssh, tmp_path)})
-    good = file_name("evaluate", "payments.declined", 0, 5)
-    header = ",".join(RESPONSE_COLUMNS)
-    (outbound / response_name(good)).write_text(
-        f"{header}\n1,O-1,k1,SUBMITTED,osk-1,,\n2,O-2,k2,REJECTED,,E1,bad\n"
-    )
-    bad = response_name(file_name("evaluate", "payments.declined", 0, 9))
-    (outbound / bad).write_text("garbage\n")
+    good, bad = _a_good_and_a_garbled_response(outbound)
     registry = BatchRegistry()
     registry.add(good, [SentRecord(1, "O-1", "evt-1", "k1"), SentRecord(2, "O-2", "evt-2", "k2")])
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
