@@ -1,32 +1,49 @@
-"""Retry policy for Flex calls: pure functions, no I/O, no clock of its own.
+"""Retrying: the policy (pure functions) and the one retry loop of flexbridge.
 
-- :func:`classify` says what an outcome (an httpx exception or an HTTP status) means:
-  success, retry, re-authenticate, or a permanent failure.
 - :class:`RetryPolicy` computes full-jitter exponential backoff (``rng() * min(cap, base * 2**n)``),
   raised to at least ``Retry-After`` when the server sent one, and gives up (``None``) when the
-  wait would end past the overall deadline.
-- :func:`parse_retry_after` reads ``Retry-After`` as delta-seconds or an HTTP-date.
+  wait would end past the overall deadline or the attempt budget is spent.
+- :func:`retry` runs an operation under a policy: an error whose ``retriable`` is true
+  (:class:`core.errors.FlexbridgeError`) is logged and tried again after the policy's wait (at
+  least its ``retry_after``); any other error, or the policy giving up, raises at once. The
+  clock, the sleep and the random source are injected, so it is tested without waiting.
+- For Flex calls: :func:`classify` says what an outcome (an httpx exception or an HTTP status)
+  means (success, retry, re-authenticate, or a permanent failure); :func:`parse_retry_after`
+  reads ``Retry-After`` as delta-seconds or an HTTP-date. The Flex engine drives its own attempt
+  loop with these and the same :class:`RetryPolicy` (it retries on statuses, not exceptions).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 import math
-from collections.abc import Callable
+import random
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 import httpx
 
+from core.errors import FlexbridgeError
+
 __all__ = [
+    "OUTAGE",
     "Disposition",
     "RetryPolicy",
     "classify",
     "classify_exception",
     "classify_status",
     "failure_name",
+    "is_retriable",
     "parse_retry_after",
+    "retry",
 ]
+
+T = TypeVar("T")
 
 _RETRIABLE_STATUS = frozenset({408, 425, 429})
 _PERMANENT_TRANSPORT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
@@ -116,21 +133,25 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Full-jitter exponential backoff under an overall deadline.
+    """Full-jitter exponential backoff under an overall deadline and an attempt budget.
 
     ``backoff(n) = rng() * min(max_seconds, base_seconds * 2**n)`` for retry number ``n`` (0-based),
     with ``rng`` returning a float in ``[0, 1)``. The wait is raised to ``retry_after`` when the
     server asked for it. ``next_wait`` returns ``None`` (give up) when ``elapsed + wait`` reaches
-    ``deadline_seconds``.
+    ``deadline_seconds`` or ``max_attempts`` attempts have been made. Without either (the
+    defaults), it never gives up: for waiting out an outage.
     """
 
     base_seconds: float
     max_seconds: float
-    deadline_seconds: float
+    deadline_seconds: float = math.inf
+    max_attempts: int | None = None
 
     def __post_init__(self) -> None:
         if self.base_seconds <= 0 or self.max_seconds <= 0 or self.deadline_seconds <= 0:
             raise ValueError("base_seconds, max_seconds and deadline_seconds must be > 0")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("max_attempts must be ≥ 1")
 
     def ceiling(self, retry: int) -> float:
         """The upper bound of the jittered wait before retry number ``retry``."""
@@ -145,10 +166,60 @@ class RetryPolicy:
     def next_wait(
         self, retry: int, *, elapsed: float, rng: Callable[[], float], retry_after: float | None = None
     ) -> float | None:
-        """The wait before retry number ``retry``, or ``None`` if it would pass the deadline."""
+        """The wait before retry number ``retry``, or ``None`` if it would pass the deadline or the
+        attempt budget (``retry + 1`` attempts have been made)."""
+        if self.max_attempts is not None and retry + 1 >= self.max_attempts:
+            return None
         wait = self.backoff(retry, rng)
         if retry_after is not None:
             wait = max(wait, retry_after)
         if elapsed + wait >= self.deadline_seconds:
             return None
         return wait
+
+
+OUTAGE = RetryPolicy(base_seconds=0.5, max_seconds=30.0)
+"""Waiting out an outage (Kafka, a token endpoint): from 0.5 s up to 30 s between attempts, forever."""
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """Whether ``exc`` says trying again later can succeed: a :class:`FlexbridgeError` with ``retriable``."""
+    return isinstance(exc, FlexbridgeError) and exc.retriable
+
+
+async def retry(
+    op: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    what: str,
+    log: logging.Logger,
+    level: int = logging.WARNING,
+    retriable: Callable[[BaseException], bool] = is_retriable,
+    on_retry: Callable[[BaseException], Awaitable[None]] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: Callable[[], float] = random.random,
+) -> T:
+    """``await op()`` until it returns; each retriable error is logged (``what failed (…); retry n
+    in s``) at ``level``, handed to ``on_retry`` (e.g. to drop a broken connection) and retried
+    after the policy's wait, at least the error's ``retry_after``. A non-retriable error raises at
+    once; the last retriable one raises when the policy gives up."""
+    start = clock()
+    retries = 0
+    while True:
+        try:
+            return await op()
+        except Exception as exc:
+            if not retriable(exc):
+                raise
+            retry_after = exc.retry_after if isinstance(exc, FlexbridgeError) else None
+            elapsed = clock() - start
+            wait = policy.next_wait(retries, elapsed=elapsed, rng=rng, retry_after=retry_after)
+            if wait is None:
+                raise
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.log(level, "%s failed (%s); retry %d in %.1f s", what, error, retries + 1, wait)
+            if on_retry is not None:
+                await on_retry(exc)
+        await sleep(wait)
+        retries += 1

@@ -25,6 +25,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from core.errors import FlexbridgeError
+
 __all__ = [
     "MANIFEST_SUFFIX",
     "MAX_RECORDS",
@@ -197,8 +199,11 @@ class ResultRow(BaseModel):
     error_message: str = ""
 
 
-class MalformedResponse(ValueError):
+class MalformedResponse(FlexbridgeError):
     """A response file that cannot be read; the reason names the problem without quoting data."""
+
+    retriable = False
+    reason = "bad-batch-response"
 
 
 def parse_response(raw: bytes) -> list[ResultRow]:

@@ -2,6 +2,9 @@
 
 Each call: (bearer token) → attempt → classify → success | one token refresh on 401 | permanent
 error | jittered backoff honouring ``Retry-After`` under the deadline → :class:`FlexUnavailable`.
+The loop is its own, not :func:`consumers.retry.retry`: it branches on HTTP statuses (a response
+is not an exception), refreshes the token once on a 401 and reports every attempt to the
+observers; its waits and its deadline are the same :class:`consumers.retry.RetryPolicy`.
 Request bodies are orjson-encoded and never logged; secrets that Flex wants in the query string
 (the tokenization key) are added below httpx's logging layer, so its ``HTTP Request:`` log line
 never shows them.
@@ -246,6 +249,7 @@ class FlexEngine:
                 elapsed_seconds=elapsed,
                 status_code=status,
                 detail=detail,
+                retry_after=retry_after,
             )
         label = self.endpoint(req, label=True)
         _log.info("flex %s: %s, retry %d in %.2f s", label, last, state.retries + 1, wait)

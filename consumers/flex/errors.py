@@ -102,7 +102,8 @@ class FlexUnavailable(FlexError):
     """Every attempt failed with a retriable outcome until the deadline; try again later.
 
     ``last_failure`` is the last status code or error name (``"503"``, ``"timeout"``);
-    ``status_code`` is the last HTTP status, if the last attempt got one.
+    ``status_code`` is the last HTTP status, if the last attempt got one; ``retry_after`` the
+    wait its ``Retry-After`` asked for, if it sent one (a caller retrying later honours it).
     """
 
     retriable = True
@@ -117,10 +118,12 @@ class FlexUnavailable(FlexError):
         elapsed_seconds: float,
         status_code: int | None = None,
         detail: str = "",
+        retry_after: float | None = None,
     ) -> None:
         plural = "attempt" if attempts == 1 else "attempts"
         message = f"{endpoint}: {last_failure} after {attempts} {plural} in {elapsed_seconds:.1f} s"
         super().__init__(message + (f" ({detail})" if detail else ""), endpoint=endpoint)
+        self.retry_after = retry_after
         self.last_failure = last_failure
         self.attempts = attempts
         self.elapsed_seconds = elapsed_seconds

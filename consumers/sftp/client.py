@@ -5,8 +5,11 @@
   ``~/.ssh/known_hosts``): an unknown host key is refused, never accepted.
 - :meth:`SftpClient.upload` writes a temporary name and renames it into place (POSIX rename,
   which replaces an earlier upload of the same name), so a reader never sees a partial file.
-- One connection is shared by all callers and reopened after it drops; :meth:`retrying` repeats an
-  operation with full-jitter exponential backoff until it succeeds (or the caller is cancelled).
+- One connection is shared by all callers and reopened after it drops. Uploads retry with
+  full-jitter exponential backoff (:func:`consumers.retry.retry`) while the failure is retriable.
+- This is the only module that knows asyncssh: every failure leaves it as an :class:`SftpError`,
+  retriable for a lost or refused connection, a timeout or an unspecified server failure; not
+  for a refused host key or login, a permission, a missing path (:func:`sftp_error`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,17 +24,24 @@ from typing import TypeVar
 
 import asyncssh
 
+from consumers.retry import RetryPolicy, retry
 from core.errors import FlexbridgeError
 from core.settings import SftpSettings
 
-__all__ = ["RemoteFile", "SftpClient", "SftpConfigError"]
+__all__ = ["RemoteFile", "SftpClient", "SftpConfigError", "SftpError", "sftp_error"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Op = Callable[[asyncssh.SFTPClient], Awaitable[T]]
 
-
-class SftpConfigError(FlexbridgeError):
-    """The SFTP settings cannot work (no known_hosts file, unreadable key)."""
+_REFUSED = (  # the server or its host key was refused, or the login: a retry meets the same
+    asyncssh.HostKeyNotVerifiable,
+    asyncssh.PermissionDenied,
+    asyncssh.IllegalUserName,
+    asyncssh.KeyExchangeFailed,
+    asyncssh.ProtocolNotSupported,
+)
+_TRANSIENT_SFTP = (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, asyncssh.SFTPFailure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,34 @@ class RemoteFile:
     name: str
     size: int
     mtime: float
+
+
+class SftpError(FlexbridgeError):
+    """An SFTP operation failed; ``retriable`` says whether trying again can succeed."""
+
+    reason = "sftp"
+
+
+class SftpConfigError(SftpError):
+    """The SFTP settings cannot work (no known_hosts file, unreadable key)."""
+
+    retriable = False
+
+
+def sftp_error(exc: BaseException, what: str) -> SftpError:
+    """``exc`` (an asyncssh error, an OSError, a timeout) as an :class:`SftpError` about ``what``."""
+    if isinstance(exc, SftpError):
+        return exc
+    if isinstance(exc, asyncssh.SFTPError):
+        retriable = isinstance(exc, _TRANSIENT_SFTP)
+    elif isinstance(exc, asyncssh.Error):
+        retriable = not isinstance(exc, _REFUSED)
+    else:  # OSError (refused, reset, unreachable) or a timeout
+        retriable = isinstance(exc, OSError | TimeoutError)
+    text = str(exc)
+    return SftpError(
+        f"SFTP {what}: {type(exc).__name__}" + (f": {text}" if text else ""), retriable=retriable
+    )
 
 
 class SftpClient:
@@ -76,7 +113,11 @@ class SftpClient:
         self._known_hosts()
         self._client_keys()
 
-    async def session(self) -> asyncssh.SFTPClient:
+    async def connect(self) -> None:
+        """Open the connection now (it is otherwise opened by the first operation)."""
+        await self._call("connect", _nothing)
+
+    async def _session(self) -> asyncssh.SFTPClient:
         """The open SFTP session, connecting first if needed."""
         async with self._lock:
             if self._sftp is not None and self._conn is not None and not self._conn.is_closed():
@@ -111,29 +152,24 @@ class SftpClient:
         async with self._lock:
             await self._drop()
 
-    async def retrying(self, what: str, op: Callable[[asyncssh.SFTPClient], Awaitable[T]]) -> T:
-        """Run ``op`` on a session until it succeeds; connection loss reconnects and backs off."""
+    async def _call(self, what: str, op: Op[T]) -> T:
+        """One attempt of ``op`` on a session; every failure raised as an :class:`SftpError`."""
+        try:
+            return await op(await self._session())
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            raise sftp_error(exc, what) from exc
+
+    async def _retrying(self, what: str, op: Op[T]) -> T:
+        """``op`` until it succeeds; a retriable failure drops the connection and backs off."""
         s = self._settings
-        attempt = 0
-        while True:
-            try:
-                return await op(await self.session())
-            except SftpConfigError:
-                raise
-            except (OSError, asyncssh.Error, TimeoutError) as exc:
-                attempt += 1
-                delay = random.uniform(0, min(s.backoff_max_seconds, s.backoff_base_seconds * 2**attempt))
-                log.warning(
-                    "SFTP %s failed (%s: %s); retry %d in %.1f s",
-                    what,
-                    type(exc).__name__,
-                    exc,
-                    attempt,
-                    delay,
-                )
-                async with self._lock:
-                    await self._drop()
-                await asyncio.sleep(delay)
+        policy = RetryPolicy(base_seconds=s.backoff_base_seconds, max_seconds=s.backoff_max_seconds)
+        return await retry(
+            lambda: self._call(what, op), policy, what=f"SFTP {what}", log=log, on_retry=self._dropped
+        )
+
+    async def _dropped(self, _exc: BaseException) -> None:
+        async with self._lock:
+            await self._drop()
 
     async def upload(self, directory: str, name: str, data: bytes, temp: str) -> None:
         """Write ``data`` to ``directory/temp``, then rename it to ``directory/name`` (replacing)."""
@@ -148,7 +184,7 @@ class SftpClient:
         async def op(sftp: asyncssh.SFTPClient) -> None:
             await _write(sftp, scratch, data)
 
-        await self.retrying(f"upload of {temp}", op)
+        await self._retrying(f"upload of {temp}", op)
 
     async def rename_temp(self, directory: str, name: str, data: bytes, temp: str) -> None:
         """The second half of :meth:`upload`: rename ``directory/temp`` into ``directory/name``.
@@ -165,36 +201,63 @@ class SftpClient:
             await _write(sftp, scratch, data)
             await _replace(sftp, scratch, target)
 
-        await self.retrying(f"rename of {name}", op)
+        await self._retrying(f"rename of {name}", op)
 
     async def listdir(self, directory: str) -> list[RemoteFile]:
-        """Regular files in ``directory`` (one attempt; raises on failure)."""
-        sftp = await self.session()
-        entries = await sftp.readdir(directory)
-        return [
-            RemoteFile(str(e.filename), e.attrs.size or 0, float(e.attrs.mtime or 0))
-            for e in entries
-            if e.attrs.type == asyncssh.FILEXFER_TYPE_REGULAR
-        ]
+        """Regular files in ``directory`` (one attempt; raises SftpError on failure)."""
+
+        async def op(sftp: asyncssh.SFTPClient) -> list[RemoteFile]:
+            entries = await sftp.readdir(directory)
+            return [
+                RemoteFile(str(e.filename), e.attrs.size or 0, float(e.attrs.mtime or 0))
+                for e in entries
+                if e.attrs.type == asyncssh.FILEXFER_TYPE_REGULAR
+            ]
+
+        return await self._call(f"listing of {directory}", op)
 
     async def read(self, path: str) -> bytes:
-        sftp = await self.session()
-        async with sftp.open(path, "rb") as handle:
-            data: bytes = await handle.read()
-            return data
+        async def op(sftp: asyncssh.SFTPClient) -> bytes:
+            async with sftp.open(path, "rb") as handle:
+                data: bytes = await handle.read()
+                return data
+
+        return await self._call(f"read of {path}", op)
 
     async def rename(self, source: str, target: str) -> bool:
         """Move ``source`` to ``target`` (replacing it); False if ``source`` is gone (someone claimed it)."""
-        sftp = await self.session()
-        try:
-            await _replace(sftp, source, target)
-        except asyncssh.SFTPNoSuchFile:
-            return False
-        return True
+
+        async def op(sftp: asyncssh.SFTPClient) -> bool:
+            try:
+                await _replace(sftp, source, target)
+            except asyncssh.SFTPNoSuchFile:
+                return False
+            return True
+
+        return await self._call(f"rename of {source}", op)
 
     async def makedirs(self, directory: str) -> None:
-        sftp = await self.session()
-        await sftp.makedirs(directory, exist_ok=True)
+        async def op(sftp: asyncssh.SFTPClient) -> None:
+            await sftp.makedirs(directory, exist_ok=True)
+
+        await self._call(f"mkdir of {directory}", op)
+
+    async def touch(self, path: str, when: float) -> bool:
+        """Set ``path``'s access and modification times to ``when``; False if the SFTP request
+        failed (a missing file, no permission); a failure to connect raises SftpError."""
+
+        async def op(sftp: asyncssh.SFTPClient) -> bool:
+            try:
+                await sftp.utime(path, (when, when))
+            except asyncssh.SFTPError:
+                return False
+            return True
+
+        return await self._call(f"utime of {path}", op)
+
+
+async def _nothing(_sftp: asyncssh.SFTPClient) -> None:
+    return None
 
 
 async def _write(sftp: asyncssh.SFTPClient, path: str, data: bytes) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from typing import Any, Literal, TypeVar
+from collections.abc import AsyncIterator, Collection
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -16,13 +15,11 @@ __all__ = [
     "client_options",
     "make_consumer",
     "make_producer",
-    "patiently",
     "read_to_end",
     "read_topic",
 ]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def client_options(k: KafkaSettings) -> dict[str, Any]:
@@ -130,15 +127,3 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, b
         return out
     finally:
         await consumer.stop()
-
-
-async def patiently(what: str, op: Callable[[], Awaitable[T]], errors: tuple[type[Exception], ...]) -> T:
-    """``op()`` until it succeeds: each of ``errors`` is logged and retried with a doubling delay (≤ 30 s)."""
-    delay = 0.5
-    while True:
-        try:
-            return await op()
-        except errors as exc:
-            log.warning("%s failed (%s); retrying in %.1f s", what, type(exc).__name__, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 30.0)

@@ -8,23 +8,24 @@ the answer (Kafka down) holds the command, retried until Kafka is back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from consumers.commands import CommandOutcome, run_command
 from consumers.order_machine import record_command
+from consumers.retry import OUTAGE, retry
 from core.errors import InvalidEvent
 from core.settings import TopicSettings
 from schemas.codec import decode_object
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
 from schemas.status import OrderStatus, status_of
+from streams.kafka.errors import kafka_op
 from streams.runtime.dead_letters import dead_letter
 from streams.runtime.orders import OrderBook, raw_topic
 from streams.runtime.services import BridgeRuntime
@@ -104,20 +105,14 @@ class CommandAgent:
         self._metrics.dead_letter(reason)
 
     @staticmethod
-    async def _publish(send: Any) -> None:
-        """Retry a publish until Kafka takes it: an answer is never dropped."""
-        delay = 0.5
-        while True:
-            try:
-                await send()
-                return
-            except KafkaError as exc:
-                log.warning("publishing a command answer failed (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+    async def _publish(send: Callable[[], Awaitable[None]]) -> None:
+        """Retry a publish while Kafka is unavailable: an answer is never dropped for an outage."""
+        await retry(kafka_op(send), OUTAGE, what="publishing a command answer", log=log)
 
 
-class _Malformed(Exception):
+class _Malformed(InvalidEvent):
+    """A command that cannot be run; ``order_id`` (when readable) gets a REJECTED answer."""
+
     def __init__(self, message: str, order_id: str | None, command_id: str | None) -> None:
         super().__init__(message)
         self.order_id = order_id

@@ -12,7 +12,7 @@ the committed offset.
 
 The handler gets one record and must deal with bad data itself (DLQ); if it raises, that is an
 infrastructure failure (e.g. Kafka unavailable for the outputs) and the record is retried with
-backoff, never skipped.
+backoff, never skipped: whatever the handler raises counts as retriable here.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Collection, Hashable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from streams.kafka.clients import patiently
+from consumers.retry import OUTAGE, retry
+from streams.kafka.errors import kafka_op
 from streams.runtime.logs import bind
 from streams.runtime.offsets import PartitionOffsets
 
@@ -107,7 +107,9 @@ class KeyedPipeline:
         self._consumer.pause(*assigned)  # nothing to hand out until the hook has run
         hook = self._on_assign
         if hook is not None:  # e.g. the ledger load: a Kafka outage is waited out, never skipped
-            await patiently("preparing assigned partitions", lambda: hook(assigned), (KafkaError,))
+            await retry(
+                kafka_op(lambda: hook(assigned)), OUTAGE, what="preparing assigned partitions", log=log
+            )
         for tp in assigned:
             self._offsets.setdefault(tp, PartitionOffsets())
             self._tasks.setdefault(tp, set())
@@ -210,25 +212,9 @@ class KeyedPipeline:
         self.processed += 1
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self._handler(record)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # infrastructure failure: never skip the record
-                log.warning(
-                    "record %s/%s@%s failed (%s: %s); retrying in %.1f s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 30.0)
+        what = f"record {record.topic}/{record.partition}@{record.offset}"
+        # The handler's contract: what it raises is an infrastructure failure, so never skip the record.
+        await retry(lambda: self._handler(record), OUTAGE, what=what, log=log, retriable=_always)
 
     async def _commit_loop(self) -> None:
         while True:
@@ -262,3 +248,7 @@ class KeyedPipeline:
 
     def stats(self) -> dict[str, Any]:
         return {"processed": self.processed, "in_flight": self.in_flight, "partitions": len(self._offsets)}
+
+
+def _always(_exc: BaseException) -> bool:
+    return True

@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from consumers.flex.client import FlexClient
+from consumers.retry import RetryPolicy, retry
 from core.errors import FlexbridgeError
 from core.settings import Settings
 from streams.kafka.clients import make_consumer, make_producer
@@ -29,6 +30,7 @@ from streams.runtime.webhooks import WebhookAnswer, WebhookReceiver, build_verif
 __all__ = ["BridgeRuntime"]
 
 log = logging.getLogger(__name__)
+_TOKEN_RETRY = RetryPolicy(base_seconds=1.0, max_seconds=30.0)
 
 
 class BridgeRuntime:
@@ -118,17 +120,14 @@ class BridgeRuntime:
         return await self.webhooks.receive(method, host, headers, body)
 
     async def _warm_token(self, flex: FlexClient) -> None:
-        """Fetch the first Flex token so /ready means the Flex client can call; retry until it can."""
-        delay = 1.0
-        while True:
-            try:
-                await flex.ensure_token()
-                self.token_ready.set()
-                return
-            except FlexbridgeError as exc:
-                log.error("cannot get a Flex token yet (%s); retrying in %.0f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        """Fetch the first Flex token so /ready means the Flex client can call; retry while Flex is
+        unavailable. Refused credentials end the warm-up (logged): /ready stays false."""
+        try:
+            await retry(flex.ensure_token, _TOKEN_RETRY, what="Flex token", log=log, level=logging.ERROR)
+        except FlexbridgeError as exc:
+            log.error("cannot get a Flex token (%s); the worker stays not ready", exc)
+            return
+        self.token_ready.set()
 
 
 class _Parts:

@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from consumers.sftp.client import SftpClient
+from consumers.sftp.client import SftpClient, SftpError
 from core.settings import SftpSettings
 from sandbox import DEV_APP_KEY, DEV_APP_SECRET, DEV_MID, RunningSandbox, SandboxConfig, start_sandbox
 from sandbox.samples import evaluate_body
@@ -170,8 +170,9 @@ async def test_an_unknown_host_key_is_refused(sftp_sandbox: RunningSandbox, tmp_
     pinned = tmp_path / "other_known_hosts"
     pinned.write_text(f"[127.0.0.1]:{sftp_sandbox.sftp.server.port} {other}")
     client = _client(sftp_sandbox, known_hosts=pinned)
-    with pytest.raises(asyncssh.HostKeyNotVerifiable):
-        await client.session()
+    with pytest.raises(SftpError, match="HostKeyNotVerifiable") as refused:
+        await client.connect()
+    assert not refused.value.retriable
     await client.close()
 
 
@@ -179,8 +180,9 @@ async def test_an_unauthorised_key_is_refused(sftp_sandbox: RunningSandbox, tmp_
     stranger = tmp_path / "stranger"
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(stranger)
     client = _client(sftp_sandbox, key_path=stranger)
-    with pytest.raises(asyncssh.PermissionDenied):
-        await client.session()
+    with pytest.raises(SftpError, match="PermissionDenied") as refused:
+        await client.connect()
+    assert not refused.value.retriable
     await client.close()
 
 
@@ -188,8 +190,8 @@ async def test_a_source_address_off_the_allow_list_is_refused(tmp_path: Path) ->
     running = await _start(tmp_path, sftp_allowed_ips=("192.0.2.1",))
     client = _client(running)
     try:
-        with pytest.raises(asyncssh.PermissionDenied, match="not allowed"):
-            await client.session()
+        with pytest.raises(SftpError, match=r"PermissionDenied: .*not allowed"):
+            await client.connect()
     finally:
         await client.close()
         await running.close()

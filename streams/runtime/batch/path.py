@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 
+from consumers.retry import OUTAGE, retry
 from consumers.sftp.client import SftpClient
 from consumers.sftp.registry import BatchRegistry
 from core.settings import BatchSettings, PipelineSettings, RoutingSettings, SftpSettings, TopicSettings
-from streams.kafka.clients import patiently
+from streams.kafka.errors import kafka_op
 from streams.kafka.topics import ensure_topics
 from streams.runtime.batch.consumer import BatchConsumer
 from streams.runtime.batch.poller import ResultPoller
@@ -85,9 +85,8 @@ class BatchPath:
 
     async def _load(self, assigned: Collection[TopicPartition]) -> None:
         """Restore the registry entries of newly assigned partitions; waits out a Kafka outage."""
-        restored = await patiently(
-            "reading the batch registry", lambda: self.store.load(assigned, self.registry), (KafkaError,)
-        )
+        load = kafka_op(lambda: self.store.load(assigned, self.registry))
+        restored = await retry(load, OUTAGE, what="reading the batch registry", log=log)
         self.restored += restored
         if restored:
             log.info("batch registry: %d files restored for %d partitions", restored, len(assigned))

@@ -25,14 +25,15 @@ import posixpath
 import time
 from collections.abc import Callable
 
-import asyncssh
 from aiokafka.errors import KafkaError
 
 from consumers.sftp.client import RemoteFile, SftpClient
 from consumers.sftp.registry import BatchRegistry, SentRecord
+from core.errors import FlexbridgeError
 from core.settings import BatchSettings
 from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
 from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
+from streams.kafka.errors import KafkaFailure, kafka_op
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
@@ -108,22 +109,21 @@ class ResultPoller:
                 await self._task
 
     async def _loop(self) -> None:
+        """Poll, reconcile, sleep; a failed poll (SFTP or Kafka) is logged and the next one tries
+        again, at error level when it cannot succeed by itself (a refused login, a permission)."""
+        every = self._batch.poll_interval_seconds
         while True:
             try:
-                await self.poll_once()
-            except (OSError, asyncssh.Error, TimeoutError, KafkaError) as exc:
+                await kafka_op(self.poll_once)()
+            except FlexbridgeError as exc:
                 self._dirs_ready = False
-                log.warning(
-                    "batch result poll failed (%s: %s); next poll in %.0f s",
-                    type(exc).__name__,
-                    exc,
-                    self._batch.poll_interval_seconds,
-                )
+                level = logging.WARNING if exc.retriable else logging.ERROR
+                log.log(level, "batch result poll failed (%s); next poll in %.0f s", exc, every)
             try:
-                await self.reconcile()
-            except KafkaError as exc:
+                await kafka_op(self.reconcile)()
+            except KafkaFailure as exc:
                 log.warning("publishing missing batch results failed (%s); next poll retries", exc)
-            await asyncio.sleep(self._batch.poll_interval_seconds)
+            await asyncio.sleep(every)
 
     async def poll_once(self) -> int:
         """Handle every ready response file once; returns how many were handled."""
@@ -158,10 +158,7 @@ class ResultPoller:
         if not await self._sftp.rename(self._dir(name), claimed):
             return False
         # The claim's age is its mtime: set it to now (a rename keeps the response file's own).
-        sftp = await self._sftp.session()
-        now = self._wall_clock()
-        with contextlib.suppress(asyncssh.SFTPError):
-            await sftp.utime(claimed, (now, now))
+        await self._sftp.touch(claimed, self._wall_clock())
         return True
 
     async def _reclaim(self) -> int:

@@ -6,8 +6,10 @@ batch per partition); then the file is added to the registry (a result may come 
 visible), renamed into the inbound folder, and its registry entry made durable. PENDING goes out
 before the rename so that it always precedes the file's results on ``orders.status``; a crash
 between the two means a re-upload under the same name and a repeated PENDING, which is harmless.
-Each step retries until it succeeds (SFTP drops reconnect with backoff; an unavailable token
-endpoint or Kafka is waited out), so the caller commits the file's offsets only after all of it.
+Each step retries while its failure is retriable (SFTP drops reconnect with backoff; an
+unavailable token endpoint or Kafka is waited out), so the caller commits the file's offsets only
+after all of it. A failure that cannot pass by itself (refused credentials, a refused SFTP login
+or permission) is logged and raised: the file's offsets stay uncommitted.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
-from aiokafka.errors import KafkaError
 
+from consumers.retry import OUTAGE, retry
 from consumers.sftp.client import SftpClient
 from consumers.sftp.files import BatchBuilder, SealedBatch
 from consumers.sftp.registry import BatchRegistry, SentRecord
@@ -28,7 +30,7 @@ from core.errors import FlexbridgeError
 from core.settings import BatchSettings
 from schemas.batch import temp_name
 from schemas.status import OrderStatus, status_of
-from streams.kafka.clients import patiently
+from streams.kafka.errors import kafka_op
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
@@ -77,10 +79,18 @@ class Uploader:
         self.on_uploaded: Callable[[SealedBatch], Awaitable[None]] | None = None
 
     async def upload(self, builder: BatchBuilder) -> SealedBatch:
+        try:
+            return await self._upload(builder)
+        except FlexbridgeError as exc:
+            log.error("upload of %s stopped (%s); its records stay uncommitted", builder.name, exc)
+            raise
+
+    async def _upload(self, builder: BatchBuilder) -> SealedBatch:
         async with self._slots:
             sealed = await self._send(builder)
         if builder.kind == "evaluate":  # durable before the commit: a restart still reconciles it
-            await patiently("batch registry", lambda: self._registry.persist(sealed.name), (KafkaError,))
+            persist = kafka_op(lambda: self._registry.persist(sealed.name))
+            await retry(persist, OUTAGE, what="batch registry", log=log)
         if self.on_uploaded is not None:
             await self.on_uploaded(sealed)
         self.files += 1
@@ -91,7 +101,7 @@ class Uploader:
 
     async def _send(self, builder: BatchBuilder) -> SealedBatch:
         """Manifest, temporary data file and PENDING statuses at once; then the rename into place."""
-        token = await patiently("Flex token", self._token, (FlexbridgeError,))
+        token = await retry(self._token, OUTAGE, what="Flex token", log=log)
         sealed = builder.seal(token)
         inbound = self._inbound
         manifest = sealed.manifest.encode()
@@ -103,11 +113,9 @@ class Uploader:
             self._timed("write", self._sftp.write_temp(inbound, sealed.temp, sealed.data)),
         ]
         if builder.kind == "evaluate":
-            pending = patiently(
-                "PENDING statuses", lambda: self._pending(sealed.name, builder.sent), (KafkaError,)
-            )
-            steps.append(self._timed("pending", pending))
-        await asyncio.gather(*steps)
+            publish = kafka_op(lambda: self._pending(sealed.name, builder.sent))
+            steps.append(self._timed("pending", retry(publish, OUTAGE, what="PENDING statuses", log=log)))
+        await _all(steps)
         if builder.kind == "evaluate":
             self._registry.add(sealed.name, builder.sent)  # before the rename: a result may come at once
         try:
@@ -134,3 +142,15 @@ class Uploader:
     def stats(self) -> dict[str, Any]:
         phases = {f"upload_{k}_seconds": round(v, 3) for k, v in self.phase_seconds.items()}
         return {"files_uploaded": self.files, "records_uploaded": self.records, **phases}
+
+
+async def _all(steps: Sequence[Awaitable[None]]) -> None:
+    """Run ``steps`` at once; when one fails, the others are cancelled before the error is raised."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -8,7 +8,7 @@ import asyncssh
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from consumers.sftp.client import SftpClient, SftpConfigError
+from consumers.sftp.client import SftpClient, SftpConfigError, SftpError
 from consumers.sftp.registry import BatchRegistry, SentRecord
 from core.settings import Settings, SftpSettings
 from schemas.batch import RESPONSE_COLUMNS, file_name, response_name
@@ -60,8 +60,9 @@ async def test_a_host_key_not_in_known_hosts_is_refused(openssh: OpenSsh, tmp_pa
     key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
     other.write_text(f"[127.0.0.1]:{openssh.port} {key}")
     client = SftpClient(_sftp(openssh, tmp_path, known_hosts=other))
-    with pytest.raises(asyncssh.HostKeyNotVerifiable):
-        await client.session()
+    with pytest.raises(SftpError, match="HostKeyNotVerifiable") as refused:
+        await client.connect()
+    assert not refused.value.retriable
     missing = SftpClient(_sftp(openssh, tmp_path, known_hosts=tmp_path / "absent"))
     with pytest.raises(SftpConfigError, match="FLEXBRIDGE_SFTP__KNOWN_HOSTS"):
         missing.check()
