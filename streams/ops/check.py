@@ -1,0 +1,97 @@
+"""``flexbridge check``: a preflight of the worker's settings against the real Kafka, Flex and SFTP.
+
+Each check gives one :class:`CheckResult`; a failure names the setting to change and the fix.
+The checks run in order and one that others depend on (the settings, the broker) stops those.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from core.config import ConfigError, env_name, require_flex_credentials
+from core.settings import Settings
+
+__all__ = ["CheckResult", "named_settings", "run_checks", "settings_checks", "webhook_check"]
+
+_SETTING = re.compile(r"FLEXBRIDGE_[A-Z0-9_]*[A-Z0-9]")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One line of the preflight: what was checked, whether it passed, and for a failure what to do."""
+
+    name: str
+    ok: bool
+    detail: str
+    setting: str | None = None
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "result": "PASS" if self.ok else "FAIL",
+            "detail": self.detail,
+            "setting": self.setting,
+            "fix": self.fix,
+        }
+
+
+def named_settings(text: str) -> str | None:
+    """The ``FLEXBRIDGE_…`` names a flexbridge error message cites, comma-separated (None if none)."""
+    names = list(dict.fromkeys(_SETTING.findall(text)))
+    return ", ".join(names) if names else None
+
+
+def settings_checks() -> tuple[Settings | None, list[CheckResult]]:
+    """The settings from the environment (as the worker reads them) and one result per bad value."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        failed = [
+            CheckResult(
+                "settings",
+                False,
+                str(err["msg"]),
+                env_name(err["loc"]),
+                "set a valid value (docs/configuration.md lists each setting)",
+            )
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        return None, failed
+    try:
+        require_flex_credentials(settings)
+    except ConfigError as exc:
+        fix = "set the app key and secret of the merchant's Flex portal"
+        return settings, [CheckResult("settings", False, str(exc), named_settings(str(exc)), fix)]
+    return settings, [CheckResult("settings", True, "every value is valid")]
+
+
+def webhook_check(settings: Settings) -> CheckResult:
+    """Decode the webhook subscriber key(s) as the receiver does; no key means the receiver is off."""
+    from streams.runtime.webhooks import build_verifier
+
+    try:
+        verifier = build_verifier(settings.webhook)
+    except ConfigError as exc:
+        fix = "paste the subscriber key from the Flex portal: base64 of 64 bytes"
+        return CheckResult("webhook key", False, str(exc), named_settings(str(exc)), fix)
+    if verifier is None:
+        return CheckResult("webhook key", True, "not set: the webhook receiver is off")
+    rotating = settings.webhook.previous_subscriber_key is not None
+    return CheckResult("webhook key", True, "current and previous keys decode" if rotating else "key decodes")
+
+
+async def run_checks(settings: Settings) -> list[CheckResult]:
+    """Every check after the settings: Kafka, Flex (per merchant), SFTP when routed to, webhook keys."""
+    from streams.ops.check_flex import flex_checks
+    from streams.ops.check_kafka import kafka_checks
+    from streams.ops.check_sftp import sftp_checks
+
+    results = await kafka_checks(settings)
+    results += await flex_checks(settings)
+    results += await sftp_checks(settings)
+    results.append(webhook_check(settings))
+    return results

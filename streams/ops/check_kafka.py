@@ -1,0 +1,87 @@
+"""The Kafka checks of ``flexbridge check``: the broker answers, the topics, the idempotent producer."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from core.config import ConfigError
+from core.settings import Settings
+from streams.kafka.clients import client_options
+from streams.kafka.preflight import probe_idempotence
+from streams.kafka.topics import all_topics
+from streams.local.broker import wait_for_broker
+from streams.ops.check import CheckResult
+
+__all__ = ["BROKER_TIMEOUT_SECONDS", "kafka_checks", "worker_topics"]
+
+BROKER_TIMEOUT_SECONDS = 5.0  # a preflight answers fast; the worker itself waits startup_timeout_seconds
+_SERVERS = "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS"
+
+
+def worker_topics(settings: Settings) -> list[str]:
+    """The topics a worker with these settings creates when they are missing."""
+    names = all_topics(settings.topics)
+    if "sftp" in (settings.routing.mit, settings.routing.transmit):
+        names.append(settings.topics.batches)  # made by the batch path
+    return names
+
+
+async def _broker(settings: Settings) -> CheckResult:
+    k = settings.kafka
+    timeout = min(BROKER_TIMEOUT_SECONDS, k.startup_timeout_seconds)
+    try:
+        await wait_for_broker(k.bootstrap_servers, timeout, **client_options(k))
+    except TimeoutError as exc:
+        fix = (
+            "point it at a reachable broker (host:port,…); "
+            "with TLS or SASL check FLEXBRIDGE_KAFKA__SECURITY_PROTOCOL"
+        )
+        return CheckResult("kafka broker", False, str(exc), _SERVERS, fix)
+    return CheckResult("kafka broker", True, f"{k.bootstrap_servers} answers")
+
+
+async def _topics(settings: Settings) -> CheckResult:
+    k = settings.kafka
+    admin = AIOKafkaAdminClient(**client_options(k))
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+    except KafkaError as exc:
+        fix = "grant this client Describe on the cluster's topics"
+        return CheckResult("kafka topics", False, f"listing topics failed: {exc!r}", _SERVERS, fix)
+    finally:
+        await admin.close()
+    wanted = worker_topics(settings)
+    present = [t for t in wanted if t in existing]
+    missing = [t for t in wanted if t not in existing]
+    parts = [f"exist: {', '.join(present)}"] if present else []
+    if missing:
+        shape = f"{k.topic_partitions} partitions, replication {k.replication_factor}"
+        parts.append(f"would create: {', '.join(missing)} ({shape})")
+    return CheckResult("kafka topics", True, "; ".join(parts))
+
+
+async def _idempotence(settings: Settings) -> CheckResult:
+    k = settings.kafka
+    if not k.enable_idempotence:
+        return CheckResult("idempotent producer", True, "off (FLEXBRIDGE_KAFKA__ENABLE_IDEMPOTENCE=false)")
+    try:
+        await probe_idempotence(k)
+    except ConfigError as exc:
+        fix = "set it to false, or grant IdempotentWrite on the cluster"
+        return CheckResult(
+            "idempotent producer", False, str(exc), "FLEXBRIDGE_KAFKA__ENABLE_IDEMPOTENCE", fix
+        )
+    except KafkaError as exc:
+        fix = "check the broker's logs; the producer could not start"
+        return CheckResult("idempotent producer", False, repr(exc), _SERVERS, fix)
+    return CheckResult("idempotent producer", True, "the broker granted a producer id")
+
+
+async def kafka_checks(settings: Settings) -> list[CheckResult]:
+    """The broker first; the topic and producer checks only when it answers."""
+    broker = await _broker(settings)
+    if not broker.ok:
+        return [broker]
+    return [broker, await _topics(settings), await _idempotence(settings)]

@@ -1,0 +1,149 @@
+"""`flexbridge check` on the real stack: every check passes, and each failure names its setting.
+
+One sandbox (Flex API and SFTP server) serves the module; each test breaks one setting of an
+otherwise good environment and expects exactly that check to fail, naming that setting.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.local.broker import EmbeddedBroker
+from streams.local.procs import free_port
+from streams.local.stack import DEV_MID
+from tests.conftest import Stack
+from tests.support import DEV_APP_SECRET, Sandbox, run_flexbridge
+
+pytestmark = pytest.mark.integration
+
+GOOD_KEY = base64.b64encode(bytes(range(64))).decode()
+
+
+def _key_pair(path: Path) -> Path:
+    """A fresh ed25519 key pair at ``path`` (and ``path.pub``), not known to the sandbox."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(
+    broker: EmbeddedBroker, log_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """A good environment: the shared broker, and a sandbox with its SFTP server (MIT routed to it)."""
+    state = tmp_path_factory.mktemp("check-sandbox")
+    sandbox = Sandbox(log_dir, "--sftp-port", "0", "--state-dir", str(state))
+    port = sandbox.process.wait_line(r"sftp listening on 127\.0\.0\.1:(\d+)", 10).group(1)
+    try:
+        yield {
+            **Stack(broker, sandbox, log_dir).env,
+            "FLEXBRIDGE_ROUTING__MIT": "sftp",
+            "FLEXBRIDGE_SFTP__PORT": port,
+            "FLEXBRIDGE_SFTP__KEY_PATH": str(state / "client_key"),
+            "FLEXBRIDGE_SFTP__KNOWN_HOSTS": str(state / "known_hosts"),
+            "FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY": GOOD_KEY,
+        }
+    finally:
+        sandbox.process.stop()
+
+
+async def _check(env: dict[str, str], **changes: str) -> tuple[int, list[dict[str, Any]]]:
+    code, out, err = await run_flexbridge({**env, **changes}, "check", "--json", timeout=120)
+    assert out, err
+    checks: list[dict[str, Any]] = orjson.loads(out)["checks"]
+    return code, checks
+
+
+def _failed(checks: list[dict[str, Any]]) -> dict[str, str]:
+    return {c["name"]: c["setting"] for c in checks if c["result"] == "FAIL"}
+
+
+async def test_every_check_passes_on_a_good_environment(env: dict[str, str]) -> None:
+    code, out, err = await run_flexbridge(env, "check", timeout=120)
+    assert code == 0, out + err
+    assert "FAIL" not in out and "all checks passed" in out
+    _, checks = await _check(env)
+    names = [c["name"] for c in checks]
+    assert names == [
+        "settings",
+        "kafka broker",
+        "kafka topics",
+        "idempotent producer",
+        f"flex token ({DEV_MID})",
+        "sftp login",
+        "sftp inbound folder",
+        "sftp outbound folder",
+        "webhook key",
+    ]
+    topics = next(c["detail"] for c in checks if c["name"] == "kafka topics")
+    assert env["FLEXBRIDGE_TOPICS__STATUS"] in topics and env["FLEXBRIDGE_TOPICS__BATCHES"] in topics
+
+
+async def test_an_invalid_value_names_its_variable_in_the_table(env: dict[str, str]) -> None:
+    code, out, _ = await run_flexbridge({**env, "FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS": "0"}, "check")
+    assert code == 1
+    assert "FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS" in out and "FAIL" in out
+
+
+async def test_a_closed_broker_port_names_the_bootstrap_servers(env: dict[str, str]) -> None:
+    code, checks = await _check(env, FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
+    assert code == 1
+    assert _failed(checks) == {"kafka broker": "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS"}
+
+
+async def test_a_refused_idempotent_producer_names_its_setting(env: dict[str, str]) -> None:
+    code, checks = await _check(
+        env, FLEXBRIDGE_KAFKA__ENABLE_IDEMPOTENCE="true"
+    )  # the embedded broker refuses
+    assert code == 1
+    assert _failed(checks) == {"idempotent producer": "FLEXBRIDGE_KAFKA__ENABLE_IDEMPOTENCE"}
+
+
+async def test_a_wrong_app_secret_names_the_credentials(env: dict[str, str]) -> None:
+    code, checks = await _check(env, FLEXBRIDGE_FLEX__APP_SECRET=DEV_APP_SECRET + "-wrong")
+    assert code == 1
+    [(name, setting)] = _failed(checks).items()
+    assert name.startswith("flex token") and "FLEXBRIDGE_FLEX__APP_SECRET" in setting
+
+
+async def test_an_unreachable_flex_names_the_base_url(env: dict[str, str]) -> None:
+    code, checks = await _check(env, FLEXBRIDGE_FLEX__BASE_URL=f"http://127.0.0.1:{free_port()}/v1/")
+    assert code == 1
+    [(name, setting)] = _failed(checks).items()
+    assert name.startswith("flex token") and setting == "FLEXBRIDGE_FLEX__BASE_URL"
+
+
+async def test_another_pinned_host_key_names_known_hosts(env: dict[str, str], tmp_path: Path) -> None:
+    other = _key_pair(tmp_path / "other_host_key").with_suffix(".pub").read_text().strip()
+    port = env["FLEXBRIDGE_SFTP__PORT"]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {other}\n")
+    code, checks = await _check(env, FLEXBRIDGE_SFTP__KNOWN_HOSTS=str(known))
+    assert code == 1
+    assert _failed(checks) == {"sftp host key": "FLEXBRIDGE_SFTP__KNOWN_HOSTS"}
+
+
+async def test_a_refused_login_names_the_key(env: dict[str, str], tmp_path: Path) -> None:
+    code, checks = await _check(env, FLEXBRIDGE_SFTP__KEY_PATH=str(_key_pair(tmp_path / "other_client_key")))
+    assert code == 1
+    [(name, setting)] = _failed(checks).items()
+    assert name == "sftp login" and "FLEXBRIDGE_SFTP__KEY_PATH" in setting
+
+
+async def test_a_missing_folder_names_its_setting(env: dict[str, str]) -> None:
+    code, checks = await _check(env, FLEXBRIDGE_SFTP__OUTBOUND_DIR="no-such-folder")
+    assert code == 1
+    assert _failed(checks) == {"sftp outbound folder": "FLEXBRIDGE_SFTP__OUTBOUND_DIR"}
+
+
+async def test_a_bad_webhook_key_names_its_setting(env: dict[str, str]) -> None:
+    short = base64.b64encode(b"too short").decode()
+    code, checks = await _check(env, FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY=short)
+    assert code == 1
+    assert _failed(checks) == {"webhook key": "FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY"}
