@@ -58,7 +58,7 @@ async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
             with console.status(f"benchmark: {name}…"):
                 try:
                     figures += await step()
-                except Exception as exc:  # one broken benchmark must not hide the others' figures
+                except Exception as exc:  # one broken benchmark must not hide the others' figures  # noqa: BLE001
                     console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
     return figures
 

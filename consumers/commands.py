@@ -99,7 +99,7 @@ def _failed(
 async def _refund(
     command: OrderCommand, plan: Plan, state: OrderState, flex: CommandClient
 ) -> CommandOutcome:
-    assert plan.session is not None and plan.amount is not None
+    assert plan.session is not None and plan.amount is not None  # the plan sets them for a refund  # noqa: S101
     answer = await flex.refund(plan.session, plan.amount, command.message)
     refunded = state.refunded_amount + plan.amount
     left = max(state.settled_amount - refunded, 0)
@@ -117,7 +117,7 @@ async def _refund(
 
 
 async def _capture(command: OrderCommand, plan: Plan, key: str, flex: CommandClient) -> CommandOutcome:
-    assert plan.session is not None and plan.amount is not None and plan.currency is not None
+    assert plan.session is not None and plan.amount is not None and plan.currency is not None  # the plan  # noqa: S101
     await flex.capture(plan.session, plan.amount, plan.currency, key)
     detail = {"idempotencyKey": key, "amount": plan.amount, "currency": plan.currency, "captured": True}
     changes = {"status": "APPROVED", "captured_amount": plan.amount, "currency": plan.currency}

@@ -100,7 +100,7 @@ def decode_and_route(
         data = decode_object(raw)
         if only == "sftp" and flow == "evaluate" and not may_be_mit(data):
             return None  # not MIT: the Flex API's, whatever else it holds
-        assert raw is not None  # decode_object refuses a tombstone
+        assert raw is not None  # decode_object refuses a tombstone  # noqa: S101
         event = event_from(data, may_hold_pan(raw))
     except InvalidEvent as exc:
         return None if only is not None else Refused(exc.reason, str(exc))  # type: ignore[arg-type]

@@ -105,7 +105,7 @@ class FlexSettings(BaseModel):
 class WebSettings(BaseModel):
     model_config = _frozen
 
-    host: str = "0.0.0.0"
+    host: str = "0.0.0.0"  # metrics, /ready and webhooks are reached from other hosts  # noqa: S104
     port: int = Field(default=6066, ge=1, le=65535)
     # how other workers reach this one (GET /orders/{id} is forwarded to the order's owner);
     # default http://HOST:PORT, which only works on one machine

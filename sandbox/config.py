@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 DEV_APP_KEY = "flexbridge-dev-key"
-DEV_APP_SECRET = "flexbridge-dev-secret"
+DEV_APP_SECRET = "flexbridge-dev-secret"  # the published development value  # noqa: S105
 DEV_MID = "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31"
 # base64(SHA-512(b"flexbridge-dev-subscriber-key")): 64 bytes, like a portal subscriber key.
 DEV_SUBSCRIBER_KEY = (

@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 __all__ = ["FaultConfig", "FaultInjector", "FaultKind"]
 
 FaultKind = Literal["drop", "timeout", "error", "after-effect"]
-_TOKEN_PATH = "/v1/oauth2/token"
+_TOKEN_PATH = "/v1/oauth2/token"  # a URL path  # noqa: S105
 
 
 class FaultConfig(BaseModel):
@@ -54,11 +54,11 @@ class FaultInjector:
 
     def __init__(self) -> None:
         self.config = FaultConfig()
-        self._rng = random.Random()
+        self._rng = random.Random()  # fault dice, not secrets  # noqa: S311
 
     def configure(self, config: FaultConfig) -> None:
         self.config = config
-        self._rng = random.Random(config.seed)
+        self._rng = random.Random(config.seed)  # seeded fault dice  # noqa: S311
 
     def clear(self) -> None:
         self.configure(FaultConfig())

@@ -81,7 +81,7 @@ class _Session(asyncssh.SFTPServer):
             self.connection.abort()
             raise asyncssh.SFTPConnectionLost("connection dropped by the sandbox (fault injection)")
         written = super().write(file_obj, offset, data)
-        assert isinstance(written, int)  # the local-file implementation is synchronous
+        assert isinstance(written, int)  # the local-file implementation is synchronous  # noqa: S101
         return written
 
 

@@ -197,7 +197,7 @@ class WebhookSender:
                 return
             if attempt < c.webhook_max_attempts:
                 ceiling = min(c.webhook_backoff_max_seconds, c.webhook_backoff_seconds * 2 ** (attempt - 1))
-                await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+                await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # retry jitter  # noqa: S311
         delivery.state = "failed"
         log.warning("webhook %d (%s) not delivered after %d attempts", delivery.id, delivery.event, attempt)
 

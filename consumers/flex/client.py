@@ -135,7 +135,7 @@ class FlexClient:
             clock=clock,
             wall_clock=wall_clock,
             sleep=sleep,
-            rng=rng if rng is not None else random.Random().random,
+            rng=rng if rng is not None else random.Random().random,  # backoff jitter, not a secret  # noqa: S311
             on_call=on_call,
             on_retry=on_retry,
         )

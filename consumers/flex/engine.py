@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("flexbridge.flex")
-_SECRET_QUERY = "flexbridge.secret_query"
+_SECRET_QUERY = "flexbridge.secret_query"  # the name of a request extension  # noqa: S105
 _USER_AGENT = "flexbridge/0.1"
 _CREDENTIALS_HINT = "check FLEXBRIDGE_FLEX__APP_KEY / FLEXBRIDGE_FLEX__APP_SECRET"
 
@@ -199,7 +199,7 @@ class FlexEngine:
         if self._on_call is not None:
             try:
                 self._on_call(self.endpoint(req, label=True), status, self._clock() - started)
-            except Exception:
+            except Exception:  # an observer's bug must not fail the call  # noqa: BLE001
                 _log.exception("flex on_call observer failed")
 
     def _permanent(self, req: FlexRequest, outcome: Outcome, refreshed: bool) -> FlexError:
@@ -256,7 +256,7 @@ class FlexEngine:
         if self._on_retry is not None:
             try:
                 self._on_retry(label, last)
-            except Exception:
+            except Exception:  # an observer's bug must not stop the retries  # noqa: BLE001
                 _log.exception("flex on_retry observer failed")
         await self._sleep(wait)
         state.retries += 1

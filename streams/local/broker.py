@@ -75,7 +75,7 @@ class EmbeddedBroker:
         log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         try:
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)
+            self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env, start_new_session=True)  # noqa: S603
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()  # type: ignore[union-attr]

@@ -30,7 +30,7 @@ class Child:
         self.name = name
         self.log_path = log_path
         with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
+            self.proc = subprocess.Popen(  # our own argv, no shell  # noqa: S603
                 args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}
             )
 

@@ -87,7 +87,7 @@ class LocalStack:
         url = f"http://127.0.0.1:{webhook_port}/webhooks/flex"
         args = ["--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", str(settle_seconds)]
         await self.start_sandbox(*args, "--webhook-url", url, *extra)
-        assert self.sandbox is not None
+        assert self.sandbox is not None  # start_sandbox sets it  # noqa: S101
         sftp = await asyncio.to_thread(self.sandbox.wait_line, r"sftp listening on 127\.0\.0\.1:(\d+)", 5)
         key = await asyncio.to_thread(self.sandbox.wait_line, r"subscriber key:\s+(\S+)", 5)
         self.env.update(

@@ -55,7 +55,7 @@ class Bridge:
             done = "dead-lettered"
         except KafkaError:
             raise  # outputs could not be published: the pipeline retries the record
-        except Exception as exc:  # a bug must not hold the partition; no message: it may quote data
+        except Exception as exc:  # a bug must not hold the partition; no message: it may quote data  # noqa: BLE001
             log.error(
                 "internal error on %s/%d@%d: %s",
                 record.topic,

@@ -58,7 +58,7 @@ class CommandAgent:
             if not outcome.replayed:  # a replay changes nothing: its effect is recorded already
                 fresh = self._book.get(command.order_id)  # the status agent may have moved it meanwhile
                 self._book.put(record_command(fresh, outcome.answer, outcome.record, outcome.changes))
-        except Exception as exc:  # a bug must not stop the agent; no message: it may quote data
+        except Exception as exc:  # a bug must not stop the agent; no message: it may quote data  # noqa: BLE001
             name = type(exc).__name__
             log.error("internal error on command %s: %s", command.command_id, name)
             error = f"{name} while processing the command"

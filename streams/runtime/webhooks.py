@@ -188,7 +188,7 @@ class WebhookReceiver:
         if not pub.running():
             pub.task = asyncio.create_task(self._produce(key, pub), name=f"webhook {key}")
             pub.task.add_done_callback(_retrieve)
-        assert pub.task is not None
+        assert pub.task is not None  # set just above  # noqa: S101
         # asyncio.wait, not wait_for(shield(…)): the task keeps running past the timeout either way,
         # and this costs no extra future per delivery (measured on the receiver's hot path).
         await asyncio.wait((pub.task,), timeout=self._timeout)

@@ -70,7 +70,7 @@ def test_the_kills_are_spread_over_the_window_in_order(seconds: float, kills: in
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(600)  # a 20 s fault run, but start-ups, kills and the settle take a few minutes on two cores
+@pytest.mark.timeout(600)  # a 20 s fault run; start-ups, kills and the settle take minutes on two cores
 async def test_short_fault_run_holds_every_invariant(tmp_path: Path) -> None:
     result = await run_chaos(tmp_path, seconds=20, events=600, kills=2, seed=4)
     kills = sum(n for fault, n in result.faults.items() if fault.startswith("worker SIGKILLed"))

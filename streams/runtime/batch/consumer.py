@@ -158,7 +158,7 @@ class BatchConsumer:
         )
 
     async def _run(self) -> None:
-        assert self._consumer is not None
+        assert self._consumer is not None  # start() sets it  # noqa: S101
         last_commit = self._clock()
         while True:
             try:
@@ -178,7 +178,7 @@ class BatchConsumer:
     async def _take_all(self, batches: dict[TopicPartition, list[Record]], generation: int) -> None:
         """Add one fetch's records to their files. A rebalance meanwhile (``generation`` moved on)
         makes the rest stale: aiokafka restarts every partition from its committed offset."""
-        assert self._consumer is not None
+        assert self._consumer is not None  # start() sets it  # noqa: S101
         for tp, records in batches.items():
             part = self._parts.get(tp)
             if part is None:
@@ -211,7 +211,7 @@ class BatchConsumer:
                 part.kind, part.tp.topic, part.tp.partition, record.offset, self._clock()
             )
             raw = part.open.fits(body, limits.max_bytes)
-        assert raw is not None  # a first record always fits
+        assert raw is not None  # a first record always fits  # noqa: S101
         part.open.add(record.offset, raw, body, event_id)
         if len(part.open) >= limits.max_records:
             await self._close(part)

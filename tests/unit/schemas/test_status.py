@@ -48,7 +48,7 @@ def test_a_value_outside_the_contract_is_refused() -> None:
     with pytest.raises(ValidationError):
         status_of("ORD-1", "LOST", "batch", "evt-1")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        status_of("ORD-1", "PENDING", "batch", "evt-1", occurred_at=datetime(2026, 1, 1))  # naive
+        status_of("ORD-1", "PENDING", "batch", "evt-1", occurred_at=datetime(2026, 1, 1))  # naive  # noqa: DTZ001
 
 
 def test_without_validation_the_same_values_give_the_same_status() -> None:

@@ -116,7 +116,7 @@ def test_http_date_and_new_nonce() -> None:
     assert ws.http_date(datetime(2023, 3, 20, 18, 16, 40, tzinfo=timezone(timedelta(hours=1)))) == DATE
     assert ws.http_date().endswith(" GMT")
     with pytest.raises(ValueError):
-        ws.http_date(datetime(2023, 3, 20, 17, 16, 40))
+        ws.http_date(datetime(2023, 3, 20, 17, 16, 40))  # naive on purpose: refused  # noqa: DTZ001
     nonces = {ws.new_nonce() for _ in range(100)}
     assert len(nonces) == 100 and all(len(n) == 32 and int(n, 16) >= 0 for n in nonces)
 
