@@ -110,11 +110,16 @@ class WebSettings(BaseModel):
     # how other workers reach this one (GET /orders/{id} is forwarded to the order's owner);
     # default http://HOST:PORT, which only works on one machine
     canonical_url: str | None = None
+    # When set, every path of the web port but /health and /ready needs "Authorization: Bearer …"
+    admin_token: SecretStr | None = None
 
 
 class WebhookSettings(BaseModel):
     model_config = _frozen
 
+    # A listener of its own for the public webhook routes only; no port: served on the web port
+    host: str = "0.0.0.0"  # noqa: S104
+    port: int | None = Field(default=None, ge=1, le=65535)
     subscriber_key: SecretStr | None = None
     previous_subscriber_key: SecretStr | None = None
     max_skew_seconds: int = Field(default=300, ge=0)

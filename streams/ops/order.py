@@ -21,6 +21,12 @@ def _default_url() -> str:
     return f"http://127.0.0.1:{os.environ.get('FLEXBRIDGE_WEB__PORT', '6066')}"
 
 
+def _auth() -> dict[str, str]:
+    """The worker's admin token, when one is set (FLEXBRIDGE_WEB__ADMIN_TOKEN)."""
+    token = os.environ.get("FLEXBRIDGE_WEB__ADMIN_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def _money(cents: Any, currency: Any) -> str:
     if not isinstance(cents, int):
         return "?"
@@ -54,13 +60,16 @@ def render_order(body: dict[str, Any]) -> str:
 def _order(args: argparse.Namespace) -> int:
     url = f"{args.url.rstrip('/')}/orders/{quote(args.order_id, safe='')}"
     try:
-        response = httpx.get(url, timeout=args.timeout)
+        response = httpx.get(url, timeout=args.timeout, headers=_auth())
     except httpx.HTTPError as exc:
         print(
             f"flexbridge: cannot reach the worker at {args.url} ({type(exc).__name__}); "
             "is it running? (--url or FLEXBRIDGE_WEB__PORT)",
             file=sys.stderr,
         )
+        return 2
+    if response.status_code == 401:
+        print("flexbridge: the worker refused the admin token (FLEXBRIDGE_WEB__ADMIN_TOKEN)", file=sys.stderr)
         return 2
     if response.status_code == 404:
         print(f"flexbridge: unknown order {args.order_id}", file=sys.stderr)

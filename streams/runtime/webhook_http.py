@@ -1,13 +1,15 @@
-"""``POST /webhooks/flex`` served by the worker's aiohttp application directly.
+"""The webhook routes as plain aiohttp handlers: on Faust's web server, or on a listener of their own.
 
 Faust's web server is aiohttp; a Faust ``View`` wraps every request and response in its own
-objects and dispatches by method name. The receiver is the worker's hottest endpoint, so it is
-routed on Faust's aiohttp ``Application`` (``app.web.web_app``) as a plain aiohttp handler: same
-path, same answers (JSON, ``application/json; charset=utf-8``), one layer less per delivery.
+objects and dispatches by method name. The receiver is the worker's hottest endpoint, so it is a
+plain aiohttp handler: same path, same answers (JSON, ``application/json; charset=utf-8``), one
+layer less per delivery. It is routed either on Faust's aiohttp ``Application`` (no
+``FLEXBRIDGE_WEBHOOK__PORT``) or on the public listener (streams/runtime/webhook_listener.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import faust
@@ -18,15 +20,20 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 if TYPE_CHECKING:
     from streams.runtime.services import BridgeRuntime
 
-__all__ = ["WEBHOOK_PATH", "add_webhook_route"]
+__all__ = ["WEBHOOK_PATH", "WEBHOOK_ROUTES", "add_webhook_route", "aiohttp_app", "webhook_handler"]
 
 WEBHOOK_PATH = "/webhooks/flex"
+# Every path that takes Flex's deliveries. A per-merchant ``/webhooks/flex/{name}`` joins here: the
+# handler reads ``name`` from the match (None on the plain path).
+WEBHOOK_ROUTES: tuple[str, ...] = (WEBHOOK_PATH,)
+
+AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def add_webhook_route(app: faust.App, runtime: BridgeRuntime) -> None:
-    """Route ``POST /webhooks/flex`` of ``app``'s web server to ``runtime.receive_webhook``."""
+def webhook_handler(runtime: BridgeRuntime) -> AiohttpHandler:
+    """``POST`` of a webhook route → ``runtime.receive_webhook``, answered in JSON."""
 
-    async def flex_webhooks(request: web.Request) -> web.Response:
+    async def flex_webhooks(request: web.Request) -> web.StreamResponse:
         body = await request.read()  # the raw bytes: the signature covers them exactly
         host = request.headers.get("Host", "")
         answer = await runtime.receive_webhook(request.method, host, request.headers, body)
@@ -37,7 +44,19 @@ def add_webhook_route(app: faust.App, runtime: BridgeRuntime) -> None:
             charset="utf-8",
         )
 
+    return flex_webhooks
+
+
+def aiohttp_app(app: faust.App) -> web.Application:
+    """Faust's aiohttp ``Application`` (flexbridge configures Faust's default driver, aiohttp)."""
     driver = app.web
-    if not isinstance(driver, AiohttpWeb):  # flexbridge configures Faust's default, aiohttp
+    if not isinstance(driver, AiohttpWeb):
         raise TypeError(f"the receiver needs Faust's aiohttp web driver, not {type(driver).__name__}")
-    driver.web_app.router.add_post(WEBHOOK_PATH, flex_webhooks)
+    return driver.web_app
+
+
+def add_webhook_route(app: faust.App, runtime: BridgeRuntime) -> None:
+    """Route ``POST`` of every webhook path of ``app``'s web server to ``runtime.receive_webhook``."""
+    handler = webhook_handler(runtime)
+    for path in WEBHOOK_ROUTES:
+        aiohttp_app(app).router.add_post(path, handler)

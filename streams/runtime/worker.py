@@ -24,7 +24,7 @@ from streams.runtime.commands import add_commands
 from streams.runtime.logs import install, log_consumer, log_tasks
 from streams.runtime.orders import add_order_state
 from streams.runtime.services import BridgeRuntime
-from streams.runtime.webhook_http import add_webhook_route
+from streams.runtime.webhook_listener import serve_http
 
 __all__ = ["RuntimeService", "build_app", "quiet_libraries", "run_worker"]
 
@@ -82,7 +82,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     )
     app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
     _add_views(app, runtime)
-    add_webhook_route(app, runtime)  # on aiohttp directly: the receiver's hot path
+    serve_http(app, runtime, settings.web, settings.webhook)  # webhooks: own listener or web port
     book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics)
     add_commands(app, settings.topics, runtime, book)
     return app
