@@ -2,6 +2,8 @@
 # The Debian packages the integration tests run for real, installed when missing:
 #   openssh-server  sshd + sftp-server  (tests/sshd.py: the SFTP client against OpenSSH)
 #   docker-compose  renders docker-compose.yml  (tests/test_compose.py)
+#   prometheus      prometheus + promtool: the alert rules checked, unit-tested and evaluated live
+#                   (tests/integration/deploy/)
 # Needs root (or sudo) and apt-get. Without them it names what is missing and how to get it, and fails:
 # the tests never skip for want of a package.
 set -euo pipefail
@@ -9,6 +11,7 @@ set -euo pipefail
 missing=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+{ [ -x /usr/bin/prometheus ] && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); else SUDO=(none); fi

@@ -100,7 +100,8 @@ class FlexClient:
     seconds), ``wall_clock`` (epoch seconds), ``sleep`` and ``rng`` (``[0, 1)``) drive the retry
     policy and the token cache. ``on_call(endpoint, status, seconds)`` is called after every attempt
     (``status`` is the HTTP code or an error name like ``"timeout"``; ``endpoint`` a template like
-    ``"POST /v1/orders/{id}/refund"``); ``on_retry(endpoint, cause)`` before every backoff sleep.
+    ``"POST /v1/orders/{id}/refund"``); ``on_retry(endpoint, cause)`` before every backoff sleep;
+    ``on_token(result)`` after every bearer-token fetch (``"ok"`` or the error's ``reason``).
     """
 
     def __init__(
@@ -114,6 +115,7 @@ class FlexClient:
         rng: Callable[[], float] | None = None,
         on_call: CallObserver | None = None,
         on_retry: RetryObserver | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> None:
         self._settings = settings
         self._http = build_http_client(settings, transport)
@@ -125,6 +127,7 @@ class FlexClient:
             margin_seconds=settings.token_refresh_margin_seconds,
             clock=clock,
             wall_clock=wall_clock,
+            on_fetch=on_token,
         )
         self._engine = FlexEngine(
             self._http,

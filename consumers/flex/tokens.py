@@ -4,7 +4,8 @@ Flex tokens live 10 minutes (``expires`` is epoch milliseconds). The cache turns
 monotonic deadline when the token arrives, refreshes ``margin`` seconds early, and lets exactly one
 caller fetch while the others wait on an :class:`asyncio.Lock`. Callers that were waiting for a
 fetch that failed get the same error instead of each fetching again (100 callers behind a dead
-token endpoint fail together, not one after another).
+token endpoint fail together, not one after another). ``on_fetch(result)`` hears each fetch's end:
+``"ok"``, or the error's ``reason`` (``flex-auth``, ``retries-exhausted``, ``flex-bad-response``, …).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ class TokenCache:
         margin_seconds: float,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
+        on_fetch: Callable[[str], None] | None = None,
     ) -> None:
         self._fetch = fetch
+        self._on_fetch = on_fetch
         self._margin = margin_seconds
         self._clock = clock
         self._wall_clock = wall_clock
@@ -69,12 +72,18 @@ class TokenCache:
                 response = await self._fetch()
             except Exception as exc:
                 self._failure = exc
+                self._observe(str(getattr(exc, "reason", "error")))
                 raise
             finally:
                 self._completed += 1
             self._failure = None
+            self._observe("ok")
             self._store(response)
             return response.access_token
+
+    def _observe(self, result: str) -> None:
+        if self._on_fetch is not None:
+            self._on_fetch(result)
 
     def _store(self, response: TokenResponse) -> None:
         if response.expires is None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import get_args
 
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["Metrics"]
+from schemas.dlq import DlqReason
+
+__all__ = ["WEBHOOK_OUTCOMES", "Metrics"]
 
 
+WEBHOOK_OUTCOMES = ("accepted", "duplicate", "rejected", "malformed", "unavailable")
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)  # seconds of a Flex call
 
 
@@ -29,6 +33,9 @@ class Metrics:
         self.flex_retries = counter(
             "flex_retries", "Flex API retries, by endpoint and cause", "endpoint", "cause"
         )
+        self.flex_token_fetches = counter(
+            "flex_token_fetches", "Flex bearer-token fetches, by result (ok or the error's reason)", "result"
+        )
         self.webhook_verifications = counter(
             "webhook_verifications",
             "Webhook deliveries verified, by result (ok or the reject reason)",
@@ -37,6 +44,12 @@ class Metrics:
         self.webhook_deliveries = counter(
             "webhook_deliveries", "Webhook deliveries answered, by outcome", "outcome"
         )
+        # Exported at 0 from the start: increase() cannot see a series' first appearance, so an
+        # alert on the first dead letter or 503 after a restart needs the series there before it.
+        for reason in get_args(DlqReason):
+            self.dlq.labels(reason)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_deliveries.labels(outcome)
         self.batch_files = counter("batch_files", "SFTP batch files uploaded, by kind", "kind")
         self.batch_records = counter("batch_records", "Records in uploaded SFTP batch files, by kind", "kind")
         self.batch_results = counter("batch_results", "Batch response rows, by status", "status")
@@ -80,6 +93,9 @@ class Metrics:
 
     def flex_retry(self, endpoint: str, cause: int | str) -> None:
         self.flex_retries.labels(endpoint, str(cause)).inc()
+
+    def flex_token_fetch(self, result: str) -> None:
+        self.flex_token_fetches.labels(result).inc()
 
     def webhook_verification(self, result: str) -> None:
         self.webhook_verifications.labels(result).inc()

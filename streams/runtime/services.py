@@ -137,7 +137,12 @@ class _Parts:
         k, p = settings.kafka, settings.pipeline
         self.producer = make_producer(k)
         self.deps = Deps.build(settings, self.producer, metrics)
-        self.flex = FlexClient(settings.flex, on_call=metrics.flex_call, on_retry=metrics.flex_retry)
+        self.flex = FlexClient(
+            settings.flex,
+            on_call=metrics.flex_call,
+            on_retry=metrics.flex_retry,
+            on_token=metrics.flex_token_fetch,
+        )
         self.ledger = Ledger(k, settings.topics.ledger, self.producer)
         bridge = Bridge(self.deps, self.flex, self.ledger)
         consumer = make_consumer(k, group_id=k.group_id, max_poll_records=p.fetch_max_records)

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from consumers.flex.client import FlexAuthFailed, FlexClient, FlexUnavailable
 from core.settings import FlexSettings
+from streams.runtime.metrics import Metrics
 
 EPOCH = 1_700_000_000.0
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
@@ -72,7 +73,7 @@ def settings(**overrides: Any) -> FlexSettings:
     return FlexSettings(**(values | overrides))
 
 
-def client(flex: FakeFlex, **overrides: Any) -> FlexClient:
+def client(flex: FakeFlex, on_token: Callable[[str], None] | None = None, **overrides: Any) -> FlexClient:
     return FlexClient(
         settings(**overrides),
         transport=httpx.MockTransport(flex),
@@ -80,6 +81,7 @@ def client(flex: FakeFlex, **overrides: Any) -> FlexClient:
         wall_clock=flex.time.wall,
         sleep=flex.time.sleep,
         rng=lambda: 0.5,
+        on_token=on_token,
     )
 
 
@@ -220,3 +222,35 @@ async def test_tokenize_requires_key_and_mid() -> None:
     async with client(flex, mid=None) as api:
         with pytest.raises(FlexAuthFailed, match="FLEXBRIDGE_FLEX__MID"):
             await api.tokenize({"number": "4111111111111111"})
+
+
+@pytest.mark.parametrize(
+    ("token_status", "overrides", "results"),
+    [
+        (200, {}, {"ok": 2.0}),  # the first fetch and the refresh after expiry
+        (400, {}, {"flex-auth": 1.0}),
+        (503, {"deadline_seconds": 5}, {"retries-exhausted": 1.0}),  # one per fetch, not per attempt
+        # no HTTP call: each caller fails at once, before another waits on it, so each one counts
+        (200, {"app_secret": None}, {"flex-auth": 10.0}),
+    ],
+)
+async def test_each_token_fetch_is_counted_by_result(
+    token_status: int, overrides: dict[str, Any], results: dict[str, float]
+) -> None:
+    metrics = Metrics()
+    flex = FakeFlex(FakeTime(), token_status=token_status)
+    api = client(flex, on_token=metrics.flex_token_fetch, **overrides)
+    async with api:
+        for _ in range(2):
+            await asyncio.gather(*(api.ensure_token() for _ in range(10)), return_exceptions=True)
+            flex.time.now += 3600  # the token (if any) expired: the next round fetches again
+            if token_status != 200 or overrides:
+                break
+    counted = {
+        s.labels["result"]: s.value
+        for family in metrics.registry.collect()
+        if family.name == "flexbridge_flex_token_fetches"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+    assert counted == results
