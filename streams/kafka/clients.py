@@ -9,6 +9,7 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from core.settings import KafkaSettings
+from streams.kafka.ends import end_of
 
 __all__ = [
     "caught_up",
@@ -92,7 +93,7 @@ async def caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) ->
     if end == 0:
         return True
     highwater = consumer.highwater(tp)
-    return highwater is not None and await consumer.position(tp) >= max(end, highwater)
+    return highwater is not None and await consumer.position(tp) >= end_of(end, highwater)
 
 
 async def read_to_end(

@@ -1,4 +1,5 @@
-"""Two fixes to faust-streaming 0.15.3 (pinned) that stop the worker's agents from skipping records.
+"""Three fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, and a table's
+recovery trusts no under-reported end of its changelog.
 
 After a rebalance, Faust's ``Recovery.on_recovery_completed`` resumes the stream partitions, seeks
 them to their committed offsets and only then resumes the flow control, which empties every
@@ -18,6 +19,15 @@ next rebalance): a command stays unanswered, a status is not applied to the orde
 
 Both are at-least-once like the rest of Faust: a record handed out before its commit may be seen
 again after a seek, and the handlers are idempotent.
+
+* :func:`changelog_ends` replaces ``AIOKafkaConsumerThread._highwaters``, where a table's recovery
+  learns how far each changelog partition goes. Faust asks ListOffsets, which the embedded broker
+  answers short (streams/kafka/ends.py). A worker that already held a copy of the table (the
+  partition was its own before the rebalance) then finds its copy *ahead* of that end and stops
+  with ``ConsistencyError: The persisted offset … is higher than the last offset in that topic
+  (highwater)``, and a worker recovering from scratch stops reading one record short and serves a
+  stale order. The fix takes the larger of ListOffsets and a fetch's high watermark, the rule every
+  other flexbridge reader follows.
 """
 
 from __future__ import annotations
@@ -26,12 +36,18 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 import aiokafka
+from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-__all__ = ["apply", "seek_to_committed"]
+from core.settings import KafkaSettings
+from streams.kafka.clients import client_options
+from streams.kafka.ends import probe_ends
+
+__all__ = ["apply", "changelog_ends", "seek_to_committed"]
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
+_original_highwaters = AIOKafkaConsumerThread._highwaters
 
 
 async def _on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
@@ -69,7 +85,22 @@ async def seek_to_committed(
     return committed
 
 
-def apply() -> None:
-    """Install both fixes (idempotent)."""
+async def changelog_ends(
+    kafka: KafkaSettings, consumer: AIOKafkaConsumerThread, partitions: list[TopicPartition]
+) -> Mapping[TopicPartition, int]:
+    """In place of ``AIOKafkaConsumerThread._highwaters``: the end of each partition as a fetch's high
+    watermark has it, never below the ListOffsets answer (in a transaction: Faust's own answer)."""
+    if consumer.consumer.in_transaction:
+        return await _original_highwaters(consumer, partitions)
+    return await probe_ends(client_options(kafka), partitions)
+
+
+def apply(kafka: KafkaSettings) -> None:
+    """Install the three fixes (idempotent); ``kafka`` is how the recovery fix reaches the broker."""
+
+    async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
+        return await changelog_ends(kafka, self, partitions)
+
     Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
     AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign,assignment]
+    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]

@@ -61,7 +61,7 @@ def quiet_libraries() -> None:
 
 
 def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:
-    faust_fixes.apply()
+    faust_fixes.apply(settings.kafka)
     k = settings.kafka
     app = faust.App(
         f"{k.group_id}-worker",

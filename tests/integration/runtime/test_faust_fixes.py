@@ -1,8 +1,10 @@
-"""The two faust-streaming fixes in streams/runtime/faust_fixes.py: a real seek back, and no records handed
-out between Faust resuming the stream partitions and its seek after a rebalance."""
+"""The faust-streaming fixes in streams/runtime/faust_fixes.py: a real seek back, no records handed out
+between Faust resuming the stream partitions and its seek after a rebalance, and a changelog's end
+that the embedded broker's ListOffsets does not cut short."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -85,10 +87,44 @@ async def test_recovery_stops_the_flow_before_faust_resumes_the_stream_partition
     assert seen == [False]
 
 
-def test_apply_installs_both_fixes() -> None:
+@pytest.mark.integration
+async def test_a_changelog_ends_where_a_fetch_says_not_where_list_offsets_stops(
+    broker: EmbeddedBroker,
+) -> None:
+    """Records produced in one batch: ListOffsets answers one past the batch's first record, so a table
+    copy that read them all looked ahead of the changelog (Faust's ConsistencyError, e.g. 46 > 45)."""
+    changelog = unique("changelog")
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_partitions=1)
+    await ensure_topics(kafka, [changelog])
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False, linger_ms=200)
+    await producer.start()
+    try:
+        sent = [await producer.send(changelog, b"%d" % n, partition=0) for n in range(5)]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    tp = TopicPartition(changelog, 0)
+    listed = await _listed_end(broker.bootstrap, tp)
+    assert listed < 5  # the broker's under-report this fix exists for
+    thread = SimpleNamespace(consumer=SimpleNamespace(in_transaction=False))
+    ends = await faust_fixes.changelog_ends(kafka, thread, [tp])  # type: ignore[arg-type]
+    assert ends == {tp: 5}
+
+
+async def _listed_end(bootstrap: str, tp: TopicPartition) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        return int((await consumer.end_offsets([tp]))[tp])
+    finally:
+        await consumer.stop()
+
+
+def test_apply_installs_the_fixes() -> None:
     from faust.tables.recovery import Recovery
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-    faust_fixes.apply()
+    faust_fixes.apply(KafkaSettings())
     assert Recovery.on_recovery_completed is faust_fixes._on_recovery_completed
     assert AIOKafkaConsumerThread.seek_to_committed is faust_fixes._seek_to_committed
+    assert AIOKafkaConsumerThread._highwaters.__qualname__.startswith("apply.")
