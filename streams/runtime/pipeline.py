@@ -30,6 +30,7 @@ from consumers.retry import OUTAGE, retry
 from streams.kafka.errors import kafka_op
 from streams.runtime.logs import bind
 from streams.runtime.offsets import PartitionOffsets
+from streams.runtime.supervise import supervise, watch
 
 __all__ = ["Handler", "KeyedPipeline"]
 
@@ -85,8 +86,8 @@ class KeyedPipeline:
     async def start(self) -> None:
         self._consumer.subscribe(self._topics, listener=_Listener(self))
         await self._consumer.start()
-        self._runner = asyncio.create_task(self._run(), name="pipeline-fetch")
-        self._committer = asyncio.create_task(self._commit_loop(), name="pipeline-commit")
+        self._runner = supervise("pipeline-fetch", self._run)
+        self._committer = supervise("pipeline-commit", self._commit_loop)
 
     async def stop(self) -> None:
         """Stop fetching, let work in flight finish (bounded), commit it, leave the group."""
@@ -116,7 +117,8 @@ class KeyedPipeline:
         self._consumer.resume(*(tp for tp in assigned if tp in self._consumer.assignment()))
         if self._learner is not None:
             self._learner.cancel()
-        self._learner = asyncio.create_task(self._learn_committed(list(assigned)), name="pipeline-lag")
+        learn = list(assigned)
+        self._learner = supervise("pipeline-lag", lambda: self._learn_committed(learn))
         self.joined.set()
         log.info("assigned %d partitions", len(assigned))
 
@@ -185,7 +187,7 @@ class KeyedPipeline:
             return False
         offsets.started(record.offset)
         key: Hashable = (tp, record.key) if record.key is not None else (tp, record.offset)
-        task = asyncio.create_task(self._process(offsets, record, self._tails.get(key)))
+        task = watch(asyncio.create_task(self._process(offsets, record, self._tails.get(key))))
         self._tails[key] = task
         tasks.add(task)
         task.add_done_callback(lambda t: self._forget(key, tasks, t))
@@ -222,9 +224,12 @@ class KeyedPipeline:
             await self._commit(list(self._offsets))
 
     async def _commit(self, tps: list[TopicPartition]) -> None:
+        """Commit what is finished in ``tps``. A partition revoked meanwhile (the commit loop's list
+        was taken before a rebalance, or the commit itself awaited one) is skipped: its drain commits."""
         offsets: dict[TopicPartition, int] = {}
         for tp in tps:
-            offset = self._offsets[tp].committable()
+            state = self._offsets.get(tp)
+            offset = state.committable() if state is not None else None
             if offset is not None:
                 offsets[tp] = offset
         if not offsets:
@@ -235,7 +240,9 @@ class KeyedPipeline:
             log.warning("commit of %d partitions failed (%s); will retry", len(offsets), exc)
             return
         for tp, offset in offsets.items():
-            self._offsets[tp].committed = offset
+            state = self._offsets.get(tp)
+            if state is not None:
+                state.committed = offset
 
     def lag(self) -> dict[TopicPartition, int]:
         """Records not yet committed per assigned partition (high watermark − committed offset)."""

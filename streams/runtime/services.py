@@ -25,6 +25,7 @@ from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 from streams.runtime.pipeline import KeyedPipeline
+from streams.runtime.supervise import supervise
 from streams.runtime.webhooks import WebhookAnswer, WebhookReceiver, build_verifier
 
 __all__ = ["BridgeRuntime"]
@@ -54,7 +55,7 @@ class BridgeRuntime:
         parts = self._parts = _Parts(self.settings, self.metrics)
         await parts.producer.start()
         self.started.set()
-        self._warmup = asyncio.create_task(self._warm_token(parts.flex), name="flex-token")
+        self._warmup = supervise("flex-token", lambda: self._warm_token(parts.flex))
         if self._verifier is not None:
             self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, self._verifier)
             await self.webhooks.start()

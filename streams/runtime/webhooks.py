@@ -36,6 +36,7 @@ from schemas.webhooks import FlexWebhook, dedupe_key, order_status, parse_webhoo
 from streams.kafka.clients import caught_up, make_consumer
 from streams.runtime.deps import Deps
 from streams.runtime.status import status_record
+from streams.runtime.supervise import supervise
 
 __all__ = ["DEDUPE_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier"]
 
@@ -138,7 +139,7 @@ class WebhookReceiver:
 
     async def start(self) -> None:
         """Read back the dedupe keys already on ``flex.webhooks``, then keep following the topic."""
-        self._tail = asyncio.create_task(self._follow(), name="webhook-dedupe-tail")
+        self._tail = supervise("webhook-dedupe-tail", self._follow)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._loaded.wait(), self._kafka.startup_timeout_seconds)
         if not self._loaded.is_set():

@@ -33,6 +33,7 @@ from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
 from streams.kafka.clients import make_consumer
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.deps import Deps
+from streams.runtime.supervise import supervise, watch
 
 __all__ = ["BatchConsumer"]
 
@@ -110,7 +111,7 @@ class BatchConsumer:
         )
         self._consumer.subscribe(self._topics, listener=_Listener(self))
         await self._consumer.start()
-        self._runner = asyncio.create_task(self._run(), name="batch-fetch")
+        self._runner = supervise("batch-fetch", self._run)
 
     async def stop(self) -> None:
         """Stop fetching; uploads in flight get the drain timeout; commit; leave the group."""
@@ -234,7 +235,7 @@ class BatchConsumer:
         if part.revoked or builder is None:  # lost the partition meanwhile: the next owner writes it
             self._slots.release()
             return
-        task = asyncio.create_task(self._upload(part, builder), name=f"upload-{builder.name}")
+        task = watch(asyncio.create_task(self._upload(part, builder), name=f"upload-{builder.name}"))
         part.uploading[builder.first_offset] = task
         task.add_done_callback(lambda _: self._slots.release())
 

@@ -36,6 +36,7 @@ from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
 from streams.kafka.errors import KafkaFailure, kafka_op
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
+from streams.runtime.supervise import supervise
 
 __all__ = ["ResultPoller", "result_status"]
 
@@ -100,7 +101,7 @@ class ResultPoller:
         return posixpath.join(self._outbound, name)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="batch-results")
+        self._task = supervise("batch-results", self._loop)
 
     async def stop(self) -> None:
         if self._task is not None:
