@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.ops.check_cli import add_check_parser
 
     add_check_parser(sub)
+    from streams.ops.asyncapi import add_asyncapi_parser
+
+    add_asyncapi_parser(sub)
     return parser
 
 

@@ -8,6 +8,9 @@
 # the tests never skip for want of a package.
 set -euo pipefail
 
+# the npm packages (the AsyncAPI reference parser), into .tools/
+bash "$(dirname "$0")/node-packages.sh"
+
 missing=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)

@@ -1,0 +1,203 @@
+"""The messages of flexbridge's AsyncAPI document: payload schemas generated from the pydantic
+models, Kafka keys and headers, and examples (streams/ops/asyncapi_examples.py). Pure; no Kafka."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from schemas.commands import OrderCommand
+from schemas.dlq import DlqReason
+from schemas.events import PaymentEvent
+from schemas.status import OrderStatus
+from schemas.webhooks import FlexWebhook
+from streams.ops import asyncapi_examples as ex
+from streams.ops.selection import FORCE_HEADER
+from streams.runtime.webhooks import DEDUPE_HEADER
+
+__all__ = ["BINDING_VERSION", "messages", "schemas"]
+
+BINDING_VERSION = "0.5.0"  # the AsyncAPI Kafka bindings
+_MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
+    (PaymentEvent, "validation"),  # what publishers may send
+    (OrderCommand, "validation"),
+    (OrderStatus, "serialization"),  # what flexbridge writes
+    (FlexWebhook, "validation"),  # the body as Flex sends it, published unchanged
+)
+
+
+def schemas() -> dict[str, Any]:
+    """``components.schemas``: each model's JSON schema, nested models hoisted beside it."""
+    refs, top = models_json_schema(_MODELS, ref_template="#/components/schemas/{model}")
+    found: dict[str, Any] = dict(top.get("$defs", {}))
+    for (model, _mode), ref in refs.items():
+        if "$ref" not in ref:
+            found[model.__name__] = ref
+    return dict(sorted(found.items()))
+
+
+def _string(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **extra}
+
+
+_NOTES: dict[str, dict[str, Any]] = {
+    "replay-of": _string("the original record, TOPIC/PARTITION/OFFSET"),
+    "replay-id": _string("the replay or redrive run that sent this copy (its phases are on the audit topic)"),
+    "replay-count": _string("how many times this content was replayed, 1 the first time", pattern="^[0-9]+$"),
+    FORCE_HEADER: _string("present when the run re-processes finished events (--force)", enum=["1"]),
+    "dlq-reason": _string("machine code of the failure", enum=list(get_args(DlqReason))),
+    "dlq-error": _string("human text, at most 1,000 characters; no secrets or card data"),
+    "dlq-source-topic": _string("the topic the record was read from"),
+    "dlq-source-partition": _string("its partition", pattern="^[0-9]+$"),
+    "dlq-source-offset": _string("its offset", pattern="^[0-9]+$"),
+    "dlq-failed-at": _string("when flexbridge gave up, ISO-8601", format="date-time"),
+    DEDUPE_HEADER: _string("the webhook's redelivery key (event:OrderId): a redelivery is published once"),
+}
+
+
+def _headers(pairs: ex.Headers, *, required: bool) -> dict[str, Any]:
+    """The schema of Kafka headers named like ``pairs`` (values are UTF-8 strings)."""
+    names = [name for name, _ in pairs]
+    schema: dict[str, Any] = {"type": "object", "properties": {n: _NOTES[n] for n in names}}
+    if required:
+        schema["required"] = names
+    return schema
+
+
+def _key(description: str) -> dict[str, Any]:
+    return {"kafka": {"key": _string(description), "bindingVersion": BINDING_VERSION}}
+
+
+_ORDER_KEY = "the merchant orderId, UTF-8: every record of one order goes to one partition, in order"
+
+
+def _example(name: str, key: str, payload: Any, headers: ex.Headers | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": name, "summary": f"record key {key}"}
+    if headers:
+        found["headers"] = {k: v.decode() for k, v in headers}
+    found["payload"] = payload
+    return found
+
+
+def _message(title: str, summary: str, payload: dict[str, Any], **parts: Any) -> dict[str, Any]:
+    return {
+        "title": title,
+        "summary": summary,
+        "contentType": "application/json",
+        "payload": payload,
+        **parts,
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _inputs() -> dict[str, dict[str, Any]]:
+    """What flexbridge reads from upstream and downstream: payments and commands (replays too)."""
+    replay = ex.replay_pairs()
+    payment = ex.payment_example()
+    summary = (
+        "A processed payment: a Flex-shaped transaction body plus an envelope (eventId, occurredAt, "
+        "orderId). Unknown fields are kept and passed on; a card number is refused to the DLQ."
+    )
+    return {
+        "paymentEvent": _message(
+            "PaymentEvent",
+            summary,
+            _ref("PaymentEvent"),
+            headers=_headers(replay, required=False),
+            bindings=_key(_ORDER_KEY),
+            examples=[
+                _example("declined", ex.ORDER_ID, payment),
+                _example("replayed", ex.ORDER_ID, payment, replay),
+            ],
+        ),
+        "orderCommand": _message(
+            "OrderCommand",
+            "Refund, cancel or capture an order (amount in cents).",
+            _ref("OrderCommand"),
+            headers=_headers(replay, required=False),
+            bindings=_key(_ORDER_KEY),
+            examples=[_example("refund", ex.ORDER_ID, ex.command_example())],
+        ),
+    }
+
+
+def _outputs() -> dict[str, dict[str, Any]]:
+    """What flexbridge publishes for downstream services: statuses, webhooks, dead letters."""
+    webhook, dedupe = ex.webhook_example()
+    marked = [(DEDUPE_HEADER, dedupe.encode())]
+    dlq = ex.dlq_pairs()
+    dead = _message(
+        "Dead letter",
+        "A record flexbridge could not process: its original key, value bytes and headers, unchanged, "
+        "plus the dlq-* headers. The value is usually a PaymentEvent or an OrderCommand, but may be "
+        "anything the source topic held (often why it is here).",
+        {},
+        headers=_headers(dlq, required=True),
+        bindings=_key("the original record's key, unchanged"),
+        examples=[_example("rejected by Flex", ex.ORDER_ID, ex.payment_example(), dlq)],
+    )
+    return {
+        "orderStatus": _message(
+            "OrderStatus",
+            "Where an order stands (source: evaluate, batch, webhook, command, bridge or reconcile).",
+            _ref("OrderStatus"),
+            headers=_headers(marked, required=False),
+            bindings=_key(_ORDER_KEY),
+            examples=[_example("approved by webhook", ex.ORDER_ID, ex.status_example(), marked)],
+        ),
+        "flexWebhook": _message(
+            "FlexWebhook",
+            "A Flex webhook whose signature verified, its body unchanged (keyed by its ExternalOrderId).",
+            _ref("FlexWebhook"),
+            headers=_headers(marked, required=True),
+            bindings=_key(_ORDER_KEY),
+            examples=[_example("order.completed", ex.ORDER_ID, webhook, marked)],
+        ),
+        "deadLetter": {**dead, "contentType": "application/octet-stream"},
+    }
+
+
+_INTERNAL = {  # message id: (title, summary, key, example)
+    "ledgerEntry": (
+        "Ledger entry",
+        "A finished effect (an event transmitted or evaluated): a redelivered or replayed event found "
+        "here makes no second Flex call. Written to the partition numbered like the source partition.",
+        "FLOW:eventId (FLOW is transmit or evaluate)",
+        ex.ledger_example,
+    ),
+    "auditRecord": (
+        "Audit record",
+        "One phase (started, progress, interrupted, finished) of a replay or redrive: who ran it, "
+        "where, when, what it selected and what it sent.",
+        "the replay id",
+        ex.audit_example,
+    ),
+    "batchEntry": (
+        "Batch registry entry",
+        "An SFTP batch file's records still waiting for a result; a null value (tombstone) forgets a "
+        "settled file. The topic is compacted.",
+        "the batch file name",
+        ex.batch_example,
+    ),
+}
+
+
+def _internal() -> dict[str, dict[str, Any]]:
+    """The topics only flexbridge reads and writes: a JSON object each, no pydantic model."""
+    found = {}
+    for message_id, (title, summary, key, example) in _INTERNAL.items():
+        record_key, value = example()
+        payload = {"type": "object", "additionalProperties": True}
+        examples = [_example("entry", record_key, value)]
+        found[message_id] = _message(title, summary, payload, bindings=_key(key), examples=examples)
+    return found
+
+
+def messages() -> dict[str, dict[str, Any]]:
+    """``components.messages``, by message id."""
+    return {**_inputs(), **_outputs(), **_internal()}

@@ -1,0 +1,78 @@
+"""The AsyncAPI document: the committed copy is current, its schemas and examples are the models',
+and the reference parser (@asyncapi/parser) accepts it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from core.settings import TopicSettings
+from schemas.commands import OrderCommand
+from schemas.events import validate_payment_event
+from schemas.status import OrderStatus
+from schemas.webhooks import parse_webhook
+from streams.ops.asyncapi import document, render
+
+ROOT = Path(__file__).resolve().parents[4]
+COMMITTED = ROOT / "docs" / "asyncapi.yaml"
+REGENERATE = "flexbridge asyncapi > docs/asyncapi.yaml  (with no FLEXBRIDGE_TOPICS__* set)"
+
+
+def test_the_committed_document_is_current() -> None:
+    assert COMMITTED.read_text() == render(document()), f"docs/asyncapi.yaml is stale: run {REGENERATE}"
+
+
+def test_every_topic_has_a_channel_and_every_channel_operations() -> None:
+    doc = document()
+    addresses = {c["address"] for c in doc["channels"].values()}
+    assert addresses == set(TopicSettings().model_dump().values())
+    used = {op["channel"]["$ref"].rpartition("/")[2] for op in doc["operations"].values()}
+    assert used == set(doc["channels"])
+    actions = {op["action"] for op in doc["operations"].values()}
+    assert actions == {"send", "receive"}
+
+
+def test_the_topic_names_follow_the_settings() -> None:
+    doc = document(TopicSettings(status="acme.orders.status"))
+    assert doc["channels"]["ordersStatus"]["address"] == "acme.orders.status"
+
+
+def test_the_schemas_are_the_models_own() -> None:
+    found = document()["components"]["schemas"]
+    ref = "#/components/schemas/{model}"
+    assert found["OrderStatus"] == OrderStatus.model_json_schema(mode="serialization", ref_template=ref)
+    assert found["OrderCommand"] == OrderCommand.model_json_schema(ref_template=ref)
+
+
+def _examples(message: dict[str, Any]) -> list[Any]:
+    return [example["payload"] for example in message["examples"]]
+
+
+def test_the_examples_are_valid_records() -> None:
+    messages = document()["components"]["messages"]
+    for payload in _examples(messages["paymentEvent"]) + _examples(messages["deadLetter"]):
+        validate_payment_event(payload)
+    for payload in _examples(messages["orderStatus"]):
+        OrderStatus.model_validate(payload)
+    for payload in _examples(messages["orderCommand"]):
+        OrderCommand.model_validate(payload)
+    for payload in _examples(messages["flexWebhook"]):
+        parse_webhook(orjson.dumps(payload))
+    assert set(messages["deadLetter"]["examples"][0]["headers"]) == set(
+        messages["deadLetter"]["headers"]["required"]
+    )
+
+
+@pytest.mark.timeout(120)
+def test_the_reference_parser_accepts_the_document() -> None:
+    node = shutil.which("node")
+    assert node is not None, "node is not installed (Debian: apt-get install nodejs npm)"
+    script = ROOT / "tests" / "asyncapi-validate.mjs"
+    done = subprocess.run([node, str(script), str(COMMITTED)], capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "valid AsyncAPI 3.0.0" in done.stdout
