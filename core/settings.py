@@ -18,6 +18,7 @@ __all__ = [
     "KafkaSettings",
     "LogSettings",
     "PipelineSettings",
+    "ReconcileSettings",
     "RoutingSettings",
     "Settings",
     "SftpSettings",
@@ -189,6 +190,20 @@ class PipelineSettings(BaseModel):
     commit_interval_seconds: float = Field(default=1.0, gt=0)
 
 
+class ReconcileSettings(BaseModel):
+    """Order reconciliation: a non-final order with no news is looked up at Flex (GET /orders/{id})."""
+
+    model_config = _frozen
+
+    after_seconds: float = Field(default=900.0, gt=0)  # no news this long: ask Flex
+    interval_seconds: float = Field(default=60.0, gt=0)  # how often a worker checks its orders
+    max_per_second: float = Field(default=5.0, gt=0)  # Flex lookups per second, per worker
+    # An order that stays unchanged is asked again after a doubling wait (from interval_seconds up to this).
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # Past its expiry (Flex's expiryDate, else the MIT window from its first news) plus this, it is left alone.
+    grace_seconds: float = Field(default=86_400.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FLEXBRIDGE_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -204,3 +219,4 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     batch: BatchSettings = BatchSettings()
     log: LogSettings = LogSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()

@@ -24,7 +24,7 @@ from schemas.keys import canonical_keys, field_aliases
 
 __all__ = [
     "CancelResponse", "CaptureResponse", "EvaluateResponse", "FlexEnvelope", "FlexErrorItem", "FlexModel",
-    "OrderDetails", "OrderStatusCode", "OutcomeResponse", "RefundResponse", "TokenResponse",
+    "OrderDetails", "OrderPage", "OrderStatusCode", "OutcomeResponse", "RefundResponse", "TokenResponse",
     "TokenizePaymentMethod", "TokenizeResponse", "TokenizeTransaction", "TransmitResponse",
     "cancel_body", "capture_body", "cents_to_dollars", "parse_error_body", "redact_pan", "refund_body",
 ]  # fmt: skip
@@ -202,6 +202,7 @@ class OrderDetails(FlexModel):
     email: str | None = None
     phone: str | None = None
     currency_code: str | None = None
+    external_order_id: str | None = None  # the merchant's orderId (the sandbox shows it; Flex's docs do not)
 
     @property
     def status_label(self) -> str | None:
@@ -210,6 +211,13 @@ class OrderDetails(FlexModel):
             return self.status_name.upper()
         known = OrderStatusCode._value2member_map_.get(self.status) if self.status is not None else None
         return known.name if known is not None else None
+
+
+class OrderPage(FlexModel):
+    """One page of ``GET /orders`` (flex-api.md §2.6); the items as ``GET /orders/{id}`` shows them."""
+
+    items: tuple[OrderDetails, ...] = ()
+    has_next_page: bool = False
 
 
 class TokenizePaymentMethod(FlexModel):

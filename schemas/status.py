@@ -24,7 +24,7 @@ Status = Literal[
     "REJECTED",
     "FAILED",
 ]
-Source = Literal["evaluate", "batch", "webhook", "command", "bridge"]
+Source = Literal["evaluate", "batch", "webhook", "command", "bridge", "reconcile"]
 
 # Statuses an /evaluate answer may carry that map one to one onto an OrderStatus.
 FLEX_STATUSES: frozenset[str] = frozenset(

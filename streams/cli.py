@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     from streams.ops.order import add_order_parser
 
     add_order_parser(sub)
+    from streams.ops.reconcile import add_reconcile_parser
+
+    add_reconcile_parser(sub)
     from streams.ops.check_cli import add_check_parser
 
     add_check_parser(sub)

@@ -59,6 +59,7 @@ from schemas.flex import (
     FlexEnvelope,
     FlexModel,
     OrderDetails,
+    OrderPage,
     OutcomeResponse,
     RefundResponse,
     TokenizeResponse,
@@ -243,6 +244,11 @@ class FlexClient:
             endpoint = self._engine.endpoint(req)
             raise FlexNotFound(f"{endpoint}: no such order", status_code=200, endpoint=endpoint)
         return result
+
+    async def find_orders(self, query: str, page_size: int = 50) -> OrderPage:
+        """``GET /orders?query=…`` (newest first): orders whose ids or email contain ``query``."""
+        params = {"query": query, "pageSize": str(page_size), "orderBy": "createdOn", "sort": "desc"}
+        return await self._call(OrderPage, FlexRequest("GET", "orders", "orders", params=params))
 
     async def order_amounts(self, order_session_key: str) -> FlexOrderAmounts:
         """``GET /orders/{id}`` read for its amounts (cents): the checks of refund and capture."""

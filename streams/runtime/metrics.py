@@ -61,6 +61,12 @@ class Metrics:
             "order_statuses", "OrderStatus records applied to the order state, by verdict", "verdict"
         )
         self.commands = counter("commands", "Order commands answered, by type and status", "type", "status")
+        self.orders_open = gauge(
+            "orders_open", "Non-final orders owned, by state and age since last news", "state", "age"
+        )
+        self.reconcile_lookups = counter(
+            "reconcile_lookups", "Flex order lookups by reconciliation, by result", "result"
+        )
         self.in_flight = gauge("in_flight", "Records being processed")
         self.ready = gauge("ready", "1 when joined and clients are ready")
         self.consumer_lag = gauge(
@@ -112,6 +118,14 @@ class Metrics:
 
     def command(self, kind: str, status: str) -> None:
         self.commands.labels(kind, status).inc()
+
+    def set_open(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Replace the open-order gauges: ``(state, age bucket) → count`` of the orders owned now."""
+        for (state, age), value in counts.items():
+            self.orders_open.labels(state, age).set(value)
+
+    def reconcile_lookup(self, result: str) -> None:
+        self.reconcile_lookups.labels(result).inc()
 
     def set_lag(self, lag: Mapping[TopicPartition, int]) -> None:
         """Replace the lag gauges: only partitions this worker owns now are reported."""

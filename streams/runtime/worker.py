@@ -23,6 +23,7 @@ from streams.runtime import faust_fixes
 from streams.runtime.commands import add_commands
 from streams.runtime.logs import install, log_consumer, log_tasks
 from streams.runtime.orders import add_order_state
+from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
 
@@ -85,6 +86,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     serve_http(app, runtime, settings.web, settings.webhook)  # webhooks: own listener or web port
     book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics)
     add_commands(app, settings.topics, runtime, book)
+    add_reconciler(app, settings, runtime, book)
     return app
 
 

@@ -1,0 +1,175 @@
+"""``flexbridge reconcile``: non-final orders by state and age; ``--execute`` asks Flex about them now.
+
+It reads ``orders.status`` to its end and folds every status with the order machine, as the workers'
+order table does. That needs only Kafka, sees every partition at once (a worker holds only its own),
+and works while no worker runs. An order's age is the time since its last status. ``--execute``
+looks each listed order up at Flex (rate-limited, ``FLEXBRIDGE_RECONCILE__MAX_PER_SECOND``) and
+publishes what changed with ``source: "reconcile"``; the workers fold it into the table.
+
+Exit codes: 0 done; 2 settings or Kafka unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from consumers.flex.client import FlexClient
+from consumers.order_machine import apply_status
+from consumers.reconcile import Candidate, age_bucket, candidate
+from core.config import load_settings, require_flex_credentials
+from core.settings import Settings
+from schemas.order_state import OrderState
+from schemas.status import OrderStatus
+from streams.kafka.clients import make_consumer, make_producer, read_to_end
+from streams.runtime.status import StatusPublisher
+
+if TYPE_CHECKING:
+    from streams.runtime.reconcile import Lookup
+
+__all__ = ["add_reconcile_parser", "fold_statuses", "read_orders", "report"]
+
+
+def fold_statuses(records: list[bytes]) -> dict[str, OrderState]:
+    """Order states from ``orders.status`` values in topic order; the age of each is that of its
+    last status (``occurredAt``). Values that are not OrderStatuses are skipped."""
+    orders: dict[str, OrderState] = {}
+    for raw in records:
+        try:
+            status = OrderStatus.model_validate_json(raw)
+        except ValidationError:
+            continue
+        state, verdict = apply_status(orders.get(status.order_id), status)
+        if verdict != "duplicate":
+            orders[status.order_id] = state.model_copy(update={"updated_at": status.occurred_at})
+    return orders
+
+
+async def read_orders(settings: Settings) -> dict[str, OrderState]:
+    """Every order as ``orders.status`` tells it now (all partitions, from the beginning to the end)."""
+    consumer = make_consumer(settings.kafka)
+    await consumer.start()
+    try:
+        topic = settings.topics.status
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return {}
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        by_partition: dict[int, list[bytes]] = {}
+        async for tp, records in read_to_end(consumer, tps):
+            by_partition.setdefault(tp.partition, []).extend(r.value for r in records if r.value)
+        return fold_statuses([raw for values in by_partition.values() for raw in values])
+    finally:
+        await consumer.stop()
+
+
+def _row(order: Candidate, now: float) -> dict[str, Any]:
+    age = max(now - order.last_news, 0.0)
+    return {
+        "orderId": order.order_id,
+        "status": order.status,
+        "orderSessionKey": order.order_session_key,
+        "ageSeconds": round(age, 1),
+        "age": age_bucket(age),
+    }
+
+
+def report(orders: dict[str, OrderState], now: float, older_than: float = 0.0) -> list[dict[str, Any]]:
+    """Non-final orders (and FAILED no-batch-result ones), at least ``older_than`` seconds without
+    news, the oldest first."""
+    found = [c for c in map(candidate, orders.values()) if c is not None and now - c.last_news >= older_than]
+    return [_row(c, now) for c in sorted(found, key=lambda c: c.last_news)]
+
+
+def _render(rows: list[dict[str, Any]], lookups: list[Lookup] | None) -> str:
+    counts = Counter((r["status"], r["age"]) for r in rows)
+    lines = [f"{len(rows)} non-final orders"]
+    lines += [f"  {status:<16} {age:<6} {n}" for (status, age), n in sorted(counts.items())]
+    lines += [
+        f"{r['orderId']:<28} {r['status']:<16} {r['age']:<6} {r['orderSessionKey'] or '-'}" for r in rows
+    ]
+    if lookups is not None:
+        results = Counter(lookup.result for lookup in lookups)
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(results.items())) or "none"
+        lines.append(f"looked up at Flex: {summary}")
+        changed = [x for x in lookups if x.published is not None]
+        lines += [f"  {x.order.order_id}: {x.order.status} → {x.flex_status}" for x in changed]
+    return "\n".join(lines)
+
+
+async def _execute(settings: Settings, orders: dict[str, OrderState], older_than: float) -> list[Lookup]:
+    # every listed order, now: no wait for news, no expiry horizon
+    now_all = {"after_seconds": max(older_than, 1e-9), "grace_seconds": math.inf}
+    config = settings.reconcile.model_copy(update=now_all)
+    from streams.runtime.reconcile import Reconciler  # the worker's module: Faust, loaded only here
+
+    reconciler = Reconciler(config, settings.pipeline.mit_expiry_days)
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    try:
+        async with FlexClient(settings.flex) as flex:
+            publisher = StatusPublisher(producer, settings.topics.status)
+            return await reconciler.run_pass(orders.values(), flex, publisher)
+    finally:
+        await producer.stop()
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.execute:
+        require_flex_credentials(settings)
+    try:
+        orders = await read_orders(settings)
+        rows = report(orders, time.time(), args.older_than)
+        lookups = await _execute(settings, orders, args.older_than) if args.execute else None
+    except KafkaError as exc:
+        print(f"flexbridge: Kafka at {settings.kafka.bootstrap_servers} failed: {exc!r}", file=sys.stderr)
+        return 2
+    _print(rows, lookups, as_json=args.json)
+    return 0
+
+
+def _print(rows: list[dict[str, Any]], lookups: list[Lookup] | None, *, as_json: bool) -> None:
+    if as_json:
+        body: dict[str, Any] = {"orders": rows}
+        if lookups is not None:
+            body["lookups"] = [_lookup_json(x) for x in lookups]
+        print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(_render(rows, lookups))
+
+
+def _lookup_json(lookup: Lookup) -> dict[str, Any]:
+    published = lookup.published
+    return {
+        "orderId": lookup.order.order_id,
+        "status": lookup.order.status,
+        "result": lookup.result,
+        "flexStatus": lookup.flex_status,
+        "published": None if published is None else published.model_dump(mode="json", by_alias=True),
+    }
+
+
+def add_reconcile_parser(sub: Any) -> None:
+    parser = sub.add_parser("reconcile", help="list non-final orders by state and age; --execute asks Flex")
+    parser.add_argument("--execute", action="store_true", help="look them up at Flex now and publish changes")
+    parser.add_argument(
+        "--older-than", type=float, default=0.0, help="only orders this many seconds without news"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=lambda args: asyncio.run(_run(args)))

@@ -1,0 +1,161 @@
+"""Order reconciliation in the worker: a lost webhook never leaves an order unfinished.
+
+Every ``FLEXBRIDGE_RECONCILE__INTERVAL_SECONDS`` each worker takes the orders of the ``orders`` table
+partitions it owns (the active partitions of ``orders.status``; a standby copy is not its to ask
+about), refreshes ``flexbridge_orders_open``, and looks the due ones up at Flex (the decisions:
+consumers/reconcile.py), at most ``…__MAX_PER_SECOND`` a second. A changed state is published on
+``orders.status`` with ``source: "reconcile"``, and so folded into the table like every status; an
+unchanged one publishes nothing. ``flexbridge reconcile --execute`` runs the same pass
+(:class:`Reconciler`) over the orders it read from ``orders.status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import faust
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
+from pydantic import ValidationError
+
+from consumers.flex.errors import FlexError, FlexNotFound
+from consumers.reconcile import (
+    Candidate,
+    OrderLookup,
+    RateLimiter,
+    Schedule,
+    candidate,
+    flex_status,
+    look_up,
+    open_counts,
+    reconcile_status,
+)
+from consumers.retry import RetryPolicy
+from core.settings import ReconcileSettings, Settings
+from schemas.order_state import OrderState
+from schemas.status import OrderStatus, Status
+from streams.runtime.metrics import Metrics
+from streams.runtime.orders import OrderBook
+from streams.runtime.services import BridgeRuntime
+from streams.runtime.status import StatusPublisher
+
+__all__ = ["Lookup", "Reconciler", "add_reconciler", "owned_states", "partition_of"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One lookup: ``result`` is changed, unchanged, unmapped, not-found or failed."""
+
+    order: Candidate
+    result: str
+    flex_status: Status | None = None
+    published: OrderStatus | None = None
+
+
+class Reconciler:
+    """Decides and looks up; the schedule (per-order backoff) and the rate limit live across passes."""
+
+    def __init__(
+        self,
+        settings: ReconcileSettings,
+        mit_expiry_days: int,
+        metrics: Metrics | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        backoff = RetryPolicy(
+            settings.interval_seconds, max(settings.backoff_max_seconds, settings.interval_seconds)
+        )
+        window = timedelta(days=mit_expiry_days)
+        self.schedule = Schedule(settings.after_seconds, backoff, window, settings.grace_seconds)
+        self.limiter = RateLimiter(settings.max_per_second)
+        self._metrics = metrics
+        self._clock = clock
+        self._sleep = sleep
+
+    async def run_pass(
+        self, states: Iterable[OrderState], flex: OrderLookup, publisher: StatusPublisher
+    ) -> list[Lookup]:
+        """Refresh the open-order gauges, then look up every due order, rate-limited."""
+        states = list(states)
+        now = self._clock()
+        if self._metrics is not None:
+            self._metrics.set_open(open_counts(states, now))
+        candidates = [c for c in map(candidate, states) if c is not None]
+        lookups = []
+        for order in self.schedule.due(candidates, now):
+            await self._sleep(self.limiter.wait(self._clock()))
+            lookups.append(await self._reconcile(order, flex, publisher))
+        return lookups
+
+    async def _reconcile(self, order: Candidate, flex: OrderLookup, publisher: StatusPublisher) -> Lookup:
+        lookup, expiry = Lookup(order, "not-found"), None
+        try:
+            answer = await look_up(flex, order)
+        except FlexNotFound:
+            answer = None
+        except FlexError as exc:
+            log.warning("order %s: Flex lookup failed (%s); asked again later", order.order_id, exc)
+            answer, lookup = None, Lookup(order, "failed")
+        if answer is not None:
+            expiry, status = answer.expiry_date, flex_status(answer, self._clock())
+            published = None if status is None else reconcile_status(order, answer, status)
+            result = "unmapped" if status is None else "changed" if published else "unchanged"
+            lookup = Lookup(order, result, status, published)
+            if published is not None:
+                await publisher.publish(published)
+                log.info("order %s: %s → %s (reconcile)", order.order_id, order.status, status)
+        self.schedule.looked_up(order.order_id, self._clock(), expiry)
+        if self._metrics is not None:
+            self._metrics.reconcile_lookup(lookup.result)
+        return lookup
+
+
+def partition_of(order_id: str, partitions: int) -> int:
+    """The partition of an order's statuses (and table entry): the producers' murmur2 of its id."""
+    hashed: int = murmur2(order_id.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+def owned_states(app: faust.App, book: OrderBook, topic: str, partitions: int) -> list[OrderState]:
+    """The orders of the table partitions this worker holds as active (not as standby)."""
+    owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    states = []
+    for key, raw in list(book.table.items()):
+        order_id = key.decode() if isinstance(key, bytes) else str(key)
+        if raw is None or partition_of(order_id, partitions) not in owned:
+            continue
+        try:
+            states.append(OrderState.model_validate_json(raw))
+        except ValidationError:
+            log.warning("order %s: table value is not an OrderState; not reconciled", order_id)
+    return states
+
+
+def add_reconciler(app: faust.App, settings: Settings, runtime: BridgeRuntime, book: OrderBook) -> Reconciler:
+    """A timer on every worker: a reconcile pass over its own orders each interval."""
+    reconciler = Reconciler(settings.reconcile, settings.pipeline.mit_expiry_days, runtime.metrics)
+    topic, partitions = settings.topics.status, settings.kafka.topic_partitions
+
+    async def reconcile() -> None:
+        if app.rebalancing or app.in_recovery:
+            return  # the table is being rebuilt: an order may look older than it is
+        producer, flex = await runtime.clients()
+        states = owned_states(app, book, topic, partitions)
+        try:
+            await reconciler.run_pass(states, flex, StatusPublisher(producer, topic))
+        except KafkaError as exc:
+            log.warning("reconcile pass stopped: a status could not be published (%s)", exc)
+
+    timer: Any = app.timer(interval=settings.reconcile.interval_seconds, name="flexbridge-reconcile")
+    timer(reconcile)
+    return reconciler
