@@ -10,10 +10,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from schemas.dlq import DlqReason
 
-__all__ = ["WEBHOOK_OUTCOMES", "Metrics"]
+__all__ = ["TOKEN_RESULTS", "WEBHOOK_OUTCOMES", "Metrics"]
 
 
 WEBHOOK_OUTCOMES = ("accepted", "duplicate", "rejected", "malformed", "unavailable")
+# a token fetch's result: ok, or the reason of the FlexError it raised (consumers/flex/errors.py)
+TOKEN_RESULTS = ("ok", "flex-auth", "retries-exhausted", "flex-bad-response", "flex-request")
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)  # seconds of a Flex call
 
 
@@ -45,11 +47,13 @@ class Metrics:
             "webhook_deliveries", "Webhook deliveries answered, by outcome", "outcome"
         )
         # Exported at 0 from the start: increase() cannot see a series' first appearance, so an
-        # alert on the first dead letter or 503 after a restart needs the series there before it.
+        # alert on the first dead letter, 503 or refused token after a restart needs the series before it.
         for reason in get_args(DlqReason):
             self.dlq.labels(reason)
         for outcome in WEBHOOK_OUTCOMES:
             self.webhook_deliveries.labels(outcome)
+        for result in TOKEN_RESULTS:
+            self.flex_token_fetches.labels(result)
         self.batch_files = counter("batch_files", "SFTP batch files uploaded, by kind", "kind")
         self.batch_records = counter("batch_records", "Records in uploaded SFTP batch files, by kind", "kind")
         self.batch_results = counter("batch_results", "Batch response rows, by status", "status")

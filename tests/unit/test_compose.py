@@ -72,3 +72,31 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
     copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), re.MULTILINE))
     assert packages <= copied, packages - copied
+
+
+def _mounts(service: str) -> dict[str, Path]:
+    """Container path → host path of a service's bind mounts."""
+    return {
+        inside: Path(host)
+        for host, inside in re.findall(r"^    - (/[^:\n]+):(/[^:\n]+)(?::ro)?$", service, re.M)
+    }
+
+
+def test_prometheus_and_grafana_are_provisioned_with_the_shipped_files(rendered: str) -> None:
+    prometheus = _mounts(_service(rendered, "prometheus"))
+    assert prometheus["/etc/prometheus/prometheus.yml"] == ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    assert prometheus["/etc/prometheus/alerts.yml"] == ROOT / "deploy" / "prometheus" / "alerts.yml"
+    grafana = _mounts(_service(rendered, "grafana"))
+    assert grafana["/etc/grafana/provisioning"] == ROOT / "deploy" / "grafana" / "provisioning"
+    assert (
+        grafana["/var/lib/grafana/dashboards/flexbridge.json"]
+        == ROOT / "deploy" / "grafana" / "flexbridge.json"
+    )
+    assert all(path.exists() for path in (*prometheus.values(), *grafana.values()))
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning"
+    assert "url: http://prometheus:9090" in (provisioning / "datasources" / "prometheus.yml").read_text()
+    assert "path: /var/lib/grafana/dashboards" in (provisioning / "dashboards" / "flexbridge.yml").read_text()
+    config = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    assert "job_name: flexbridge" in config and "- alerts.yml" in config
+    for worker in ("worker-1", "worker-2"):  # each compose worker is scraped on its web port
+        assert worker in rendered and f'"{worker}:6066"' in config

@@ -30,3 +30,9 @@ def test_promtool_test_rules_passes() -> None:
     done = promtool("test", "rules", "alerts.test.yml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
+
+
+def test_promtool_check_config_passes_for_the_compose_prometheus() -> None:
+    done = promtool("check", "config", "prometheus.yml")  # it checks the rule files it names too
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 1 rule files found" in done.stdout

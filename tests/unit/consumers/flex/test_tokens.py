@@ -251,6 +251,13 @@ async def test_each_token_fetch_is_counted_by_result(
         for family in metrics.registry.collect()
         if family.name == "flexbridge_flex_token_fetches"
         for s in family.samples
-        if s.name.endswith("_total")
+        if s.name.endswith("_total") and s.value  # every result is exported at 0 from the start
     }
     assert counted == results
+
+
+def test_a_fresh_worker_exports_every_token_result_at_zero() -> None:
+    """increase() cannot see a series appear: the one refused fetch at start-up must be a rise from 0."""
+    text = Metrics().render().decode()
+    for result in ("ok", "flex-auth", "retries-exhausted", "flex-bad-response", "flex-request"):
+        assert f'flexbridge_flex_token_fetches_total{{result="{result}"}} 0.0' in text
