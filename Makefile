@@ -38,8 +38,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 ## Fault-injection run with a checker: faults, SIGKILLs and rebalances under load; non-zero on a violation.
+## CHAOS="--mode rebalance" (a worker joins or leaves every ~4 s), "--mode rolling" (three workers
+## restarted one at a time), "--cpu-hog" (one core kept busy beside the run).
 chaos: $(STAMP)
-	$(BIN)/python -m bench.chaos
+	$(BIN)/python -m bench.chaos $(CHAOS)
 
 ## ruff check, ruff format --check and mypy (strict) over the tree.
 lint: $(STAMP)

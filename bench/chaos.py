@@ -9,17 +9,27 @@ Nemesis: the sandbox answers 5xx, 429 with Retry-After, hangs past the client ti
 connections and loses answers after the effect; its SFTP server drops sessions mid-upload; the main
 worker is SIGKILLed on a schedule spread over the workload window (whatever it is doing: records in
 flight, or still starting and recovering its tables after the last kill) and restarted on the same
-port without waiting for it; a second worker joins and leaves to force rebalances. Webhooks go to
-the main worker only (one endpoint), so two workers never receive the same delivery at once (a
-documented limit of the receiver's deduplication, docs/webhooks.md).
+port without waiting for it; a second worker joins and leaves to force rebalances. ``--mode
+rebalance`` makes it join or leave every ~4 s; ``--mode rolling`` runs three workers instead and
+restarts them one at a time as a deploy does (SIGTERM, wait for the exit, start the replacement,
+wait until ready), with no SIGKILL. Webhooks go to the main worker only (one endpoint), so two
+workers never receive the same delivery at once (a documented limit of the receiver's
+deduplication, docs/webhooks.md). ``--cpu-hog`` keeps one core busy beside the run, as a noisy
+machine does.
+
+Besides the checker's invariants, no worker may crash: every worker the run started is still
+running at the end, or was stopped by the run and exited with code 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.chaos_checks import Lifecycle, lifecycle_invariants
-from bench.chaos_nemesis import ChaosResult, Nemesis
+from bench.chaos_nemesis import HEAVY_REBALANCE_EVERY, MODES, ChaosResult, Nemesis
 from bench.chaos_workload import Topics, observe, publish_commands, publish_events
 from bench.checker import Invariant, check
 from streams.local.stack import LocalStack
@@ -85,6 +95,27 @@ def _workload(result: ChaosResult, work: tuple[list[Planned], list[Planned]], lc
     )
 
 
+def no_crash(crashes: list[str]) -> Invariant:
+    return Invariant(
+        "no worker crashed: each one ran until stopped, and stopped with exit code 0",
+        not crashes,
+        f"{len(crashes)} crashed",
+        crashes[:5],
+    )
+
+
+@contextlib.contextmanager
+def cpu_hog(on: bool) -> Iterator[None]:
+    """A busy loop on one core for as long as the block runs (when ``on``)."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if on else None
+    try:
+        yield
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+
+
 async def run_chaos(
     workdir: Path,
     seconds: float,
@@ -93,13 +124,16 @@ async def run_chaos(
     seed: int = 1,
     rebalance_every: float = REBALANCE_EVERY,
     wait_for_work: float = WAIT_FOR_WORK,
+    mode: str = "kills",
+    flex_faults: bool = True,
 ) -> ChaosResult:
+    """``kills``: SIGKILLs of the main worker, or in the ``rolling`` mode restarts of one worker."""
     topics = {
         n: f"chaos.{n}" for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
     }
     async with LocalStack(workdir, group="chaos") as stack:
         async with httpx.AsyncClient(timeout=30) as http:
-            nemesis = Nemesis(stack, http, seed, rebalance_every, wait_for_work)
+            nemesis = Nemesis(stack, http, seed, rebalance_every, wait_for_work, mode, flex_faults)
             # 12 delivery attempts (~3 min; the default 8 give ~1 min) outlast back-to-back kills
             # and a restarted worker's table recovery.
             await stack.start_full_sandbox(nemesis.main_port, 1.0, "--webhook-max-attempts", "12")
@@ -119,6 +153,7 @@ async def run_chaos(
             work = (planned, commands)
             settle = SETTLE_SECONDS + seconds  # webhook retries and batch results catch up after the window
             result.invariants, lifecycle = await _settle(stack, http, topics, work, result.kills, settle)
+            result.invariants.append(no_crash(nemesis.crashed()))
             _workload(result, work, lifecycle)
     return result
 
@@ -145,22 +180,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--events", type=int, default=6000)
-    parser.add_argument("--kills", type=int, default=12)
+    parser.add_argument("--mode", choices=MODES, default="kills", help="kills, rebalance or rolling")
+    parser.add_argument("--kills", type=int, default=12, help="SIGKILLs, or restarts in the rolling mode")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rebalance-every", type=float, default=REBALANCE_EVERY, metavar="SECONDS")
+    parser.add_argument("--rebalance-every", type=float, default=None, metavar="SECONDS")
     parser.add_argument("--wait-for-work", type=float, default=WAIT_FOR_WORK, metavar="SECONDS")
+    parser.add_argument("--cpu-hog", action="store_true", help="a busy loop on one core beside the run")
     parser.add_argument("--workdir", default=".chaos")
     args = parser.parse_args(argv)
+    every = args.rebalance_every or (HEAVY_REBALANCE_EVERY if args.mode == "rebalance" else REBALANCE_EVERY)
     console = Console()
-    with console.status("chaos run: workload, faults, kills and rebalances…"):
+    with (
+        console.status(f"chaos run ({args.mode}): workload, faults, kills and rebalances…"),
+        cpu_hog(args.cpu_hog),
+    ):
         run = run_chaos(
             Path(args.workdir),
             args.seconds,
             args.events,
             args.kills,
             args.seed,
-            args.rebalance_every,
+            every,
             args.wait_for_work,
+            args.mode,
         )
         result = asyncio.run(run)
     console.print(report(result))

@@ -14,12 +14,22 @@ from typing import Any
 import orjson
 
 from bench.checker import Invariant, effect
+from consumers.order_machine import apply_status
 from core.errors import InvalidEvent
+from schemas.order_state import OrderState
+from schemas.status import OrderStatus
 from schemas.webhooks import dedupe_key, parse_webhook
 from streams.local.reconciliation import Observed, reconcile
 from streams.local.traffic import Planned
 
-__all__ = ["Lifecycle", "batch_records_once", "commands_once", "lifecycle_invariants", "webhooks_once"]
+__all__ = [
+    "Lifecycle",
+    "batch_records_once",
+    "commands_once",
+    "lifecycle_invariants",
+    "statuses_in_order",
+    "webhooks_once",
+]
 
 # An order's command effects in the journal: the Flex call and the order it names.
 _REFUND = re.compile(r"^/v1/orders/([^/]+)/refund$")
@@ -155,5 +165,33 @@ def batch_records_once(planned: list[Planned], lc: Lifecycle, journal: list[dict
     )
 
 
+def statuses_in_order(seen: Observed) -> Invariant:
+    """The statuses of each order, in the order ``orders.status`` holds them, are a legal life cycle:
+    the order machine (consumers/order_machine.py) finds no illegal transition, e.g. a batch's
+    SUBMITTED after the webhook's APPROVED."""
+    states: dict[str, OrderState | None] = {}
+    illegal: list[str] = []
+    for raw in seen.statuses:
+        try:
+            status = OrderStatus.model_validate(raw)
+        except ValueError:
+            continue  # not an OrderStatus: the order table skips it too
+        state, verdict = apply_status(states.get(status.order_id), status)
+        states[status.order_id] = state
+        if verdict == "illegal":
+            illegal.append(f"{status.order_id}: {state.history[-1].note}")
+    return Invariant(
+        "the statuses of each order reached orders.status in the order they happened",
+        not illegal,
+        f"{len(states)} orders, {len(illegal)} statuses out of order",
+        illegal[:3],
+    )
+
+
 def lifecycle_invariants(planned: list[Planned], seen: Observed, lc: Lifecycle) -> list[Invariant]:
-    return [webhooks_once(lc), commands_once(lc, seen), batch_records_once(planned, lc, seen.journal)]
+    return [
+        webhooks_once(lc),
+        commands_once(lc, seen),
+        batch_records_once(planned, lc, seen.journal),
+        statuses_in_order(seen),
+    ]

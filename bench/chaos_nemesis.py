@@ -1,6 +1,14 @@
-"""The chaos run's nemesis: Flex faults from the sandbox, SFTP sessions cut mid-upload, the main
-worker SIGKILLed on a schedule and restarted on the same port, a second worker joining and leaving
-to force rebalances. It counts every fault it injects in a :class:`ChaosResult`.
+"""The chaos run's nemesis: Flex faults from the sandbox, SFTP sessions cut mid-upload, and one of
+three ways to upset the consumer groups (:data:`MODES`):
+
+* ``kills``: the main worker SIGKILLed on a schedule and restarted on the same port, a second worker
+  joining and leaving to force rebalances;
+* ``rebalance``: the same, with the second worker joining or leaving every ~4 s;
+* ``rolling``: three workers, restarted one at a time as a deploy does it (SIGTERM, wait for the exit,
+  start the replacement, wait until it is ready), no SIGKILL.
+
+It counts every fault it injects in a :class:`ChaosResult`, and watches every worker it started:
+one that exits when it was not stopped, or stops with an exit code other than 0, is a crash.
 """
 
 from __future__ import annotations
@@ -18,7 +26,12 @@ from bench.checker import Invariant
 from streams.local.procs import free_port
 from streams.local.stack import LocalStack, RunningWorker, metric_total
 
-__all__ = ["FAULT_PATHS", "PROFILES", "ChaosResult", "Nemesis", "kill_schedule"]
+__all__ = ["FAULT_PATHS", "MODES", "PROFILES", "ChaosResult", "Nemesis", "kill_schedule"]
+
+MODES = ("kills", "rebalance", "rolling")
+HEAVY_REBALANCE_EVERY = (
+    4.0  # the ``rebalance`` mode: mean seconds between the second worker's joins and leaves
+)
 
 PROFILES: dict[str, dict[str, object]] = {
     "5xx": {"rate": 0.2, "statuses": [500, 502, 503]},
@@ -43,6 +56,7 @@ class ChaosResult:
     invariants: list[Invariant] = field(default_factory=list)
     kills: list[float] = field(default_factory=list)
     workload: dict[str, int] = field(default_factory=dict)
+    crashes: list[str] = field(default_factory=list)  # workers that exited unasked, or stopped with code != 0
 
     @property
     def ok(self) -> bool:
@@ -57,17 +71,52 @@ class Nemesis:
         seed: int,
         rebalance_every: float,
         wait_for_work: float,
+        mode: str = "kills",
+        flex_faults: bool = True,
     ) -> None:
         self.stack, self.http, self.rng = stack, http, random.Random(seed)
         self.rebalance_every, self.wait_for_work = rebalance_every, wait_for_work
+        self.mode, self.inject = mode, flex_faults
         self.result = ChaosResult()
         self.main_port = free_port()  # the sandbox's webhook URL points here, across restarts
         self.main: RunningWorker | None = None
         self.second: RunningWorker | None = None
+        self.fleet: list[RunningWorker] = []  # the rolling mode's workers, the main one first
         self._stopping: list[asyncio.Task[int]] = []
+        self._started: list[RunningWorker] = []
+        self._asked: set[int] = set()  # pids of the workers the nemesis stopped or killed
+
+    def _spawn(self, name: str, port: int | None = None) -> RunningWorker:
+        worker = self.stack.spawn_worker(name, port=port)
+        self._started.append(worker)
+        return worker
+
+    async def _ready(self, worker: RunningWorker, timeout: float = 120) -> None:
+        await asyncio.to_thread(worker.child.wait_ready, worker.url + "/ready", timeout)
 
     async def start(self) -> None:
-        self.main = await self.stack.start_worker("main", port=self.main_port)
+        self.main = self._spawn("main", self.main_port)
+        await self._ready(self.main, 60)
+        if self.mode == "rolling":
+            self.fleet = [self.main, self._spawn("rolling"), self._spawn("rolling")]
+            await asyncio.gather(*(self._ready(w) for w in self.fleet[1:]))
+
+    async def _stop(self, worker: RunningWorker) -> int:
+        """SIGTERM and wait for the exit; a code other than 0 is a crash."""
+        self._asked.add(worker.child.proc.pid)
+        code = await asyncio.to_thread(worker.child.stop)
+        if code != 0:
+            self.result.crashes.append(f"{worker.child.log_path.name} stopped with exit code {code}")
+        return code
+
+    def crashed(self) -> list[str]:
+        """Every worker that exited when it was not asked to, and every bad stop."""
+        out = list(self.result.crashes)
+        for worker in self._started:
+            code = worker.child.proc.poll()
+            if code is not None and worker.child.proc.pid not in self._asked:
+                out.append(f"{worker.child.log_path.name} exited by itself with code {code}")
+        return out
 
     async def kill_main(self, wait_for_work: float = 0.0) -> None:
         """SIGKILL the main worker on schedule, whatever it is doing (in flight, or still recovering
@@ -80,10 +129,11 @@ class Nemesis:
         while state != "with records in flight" and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
             state = await self._main_state()
+        self._asked.add(self.main.child.proc.pid)
         await asyncio.to_thread(self.main.child.kill)
         self.result.kills.append(time.time())
         self.result.faults[f"worker SIGKILLed {state}"] += 1
-        self.main = self.stack.spawn_worker("main", port=self.main_port)
+        self.main = self._spawn("main", self.main_port)
 
     async def _main_state(self) -> str:
         assert self.main is not None
@@ -99,14 +149,30 @@ class Nemesis:
     async def toggle_second(self) -> None:
         """The second worker joins (not waited for) or leaves (SIGTERM, stopped in the background)."""
         if self.second is None:
-            self.second = self.stack.spawn_worker("second")
+            self.second = self._spawn("second")
             self.result.faults["second worker joined (rebalance)"] += 1
         else:
-            self._stopping.append(asyncio.create_task(asyncio.to_thread(self.second.child.stop)))
+            self._stopping.append(asyncio.create_task(self._stop(self.second)))
             self.second = None
             self.result.faults["second worker left (rebalance)"] += 1
 
+    async def restart_next(self, turn: int) -> None:
+        """The rolling mode's step: SIGTERM one worker of three (in turn), wait for it to exit, start
+        its replacement (the main one on its port) and wait until it is ready."""
+        index = turn % len(self.fleet)
+        old = self.fleet[index]
+        await self._stop(old)
+        new = self._spawn("main" if index == 0 else "rolling", old.port if index == 0 else None)
+        self.fleet[index] = new
+        if index == 0:
+            self.main = new
+        with contextlib.suppress(RuntimeError):  # not ready in time, or crashed: the checker says so
+            await self._ready(new)
+        self.result.faults["worker restarted (SIGTERM, replaced, ready)"] += 1
+
     async def flex_faults(self) -> None:
+        if not self.inject:
+            return
         name = self.rng.choice(list(PROFILES))
         body = {**PROFILES[name], "paths": FAULT_PATHS, "seed": self.rng.randrange(1 << 30)}
         (await self.http.post("_sandbox/faults", json=body)).raise_for_status()
@@ -119,22 +185,30 @@ class Nemesis:
 
     async def sftp_drop(self) -> None:
         """Cut the next SFTP session that writes past a random point (an upload dropped midway)."""
+        if not self.inject:
+            return
         await self._count_sftp_drops()
         body = {"dropAfterBytes": self.rng.randrange(256, 4096), "times": 1}
         (await self.http.post("_sandbox/sftp/faults", json=body)).raise_for_status()
 
     async def run(self, until: float, kills: int) -> None:
+        """``kills``: SIGKILLs of the main worker, or in the rolling mode restarts (SIGTERM)."""
         kill_at = kill_schedule(self.rng, time.monotonic(), until, kills)
         next_toggle = self._next_toggle()
         await self.sftp_drop()
+        turn = 0
         while time.monotonic() < until or kill_at:
             await self.flex_faults()
             if self.rng.random() < 0.3:
                 await self.sftp_drop()
             if kill_at and time.monotonic() >= kill_at[0]:
                 kill_at.pop(0)
-                await self.kill_main(self.wait_for_work if len(kill_at) % 2 else 0.0)
-            elif time.monotonic() >= next_toggle:
+                if self.mode == "rolling":
+                    await self.restart_next(turn)
+                    turn += 1
+                else:
+                    await self.kill_main(self.wait_for_work if len(kill_at) % 2 else 0.0)
+            elif self.mode != "rolling" and time.monotonic() >= next_toggle:
                 await self.toggle_second()
                 next_toggle = self._next_toggle()
             await asyncio.sleep(self.rng.uniform(0.5, 1.5))
@@ -148,9 +222,10 @@ class Nemesis:
         if self.second is not None:
             await self.toggle_second()
         await asyncio.gather(*self._stopping)
-        await self.http.delete("_sandbox/faults")
-        await self._count_sftp_drops()
-        await self.http.delete("_sandbox/sftp/faults")
+        if self.inject:
+            await self.http.delete("_sandbox/faults")
+            await self._count_sftp_drops()
+            await self.http.delete("_sandbox/sftp/faults")
         assert self.main is not None
         with contextlib.suppress(RuntimeError):  # not ready: the checker says what that cost
-            await asyncio.to_thread(self.main.child.wait_ready, self.main.url + "/ready", 120)
+            await self._ready(self.main)

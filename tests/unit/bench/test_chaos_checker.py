@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from bench.chaos_checks import Lifecycle, batch_records_once, commands_once, webhooks_once
+from bench.chaos_checks import Lifecycle, batch_records_once, commands_once, statuses_in_order, webhooks_once
 from bench.checker import attributed, check
 from consumers.keys import event_key
 from streams.local.reconciliation import Observed
@@ -142,3 +142,20 @@ def test_batch_results_are_attributed_to_their_event_and_pending_is_not_an_outco
     held = [i.held for i in check([mit], Observed([], [pending, result], []), kills=[])]
     assert held == [True, True, True]
     assert not check([mit], Observed([], [pending], []), kills=[])[0].held
+
+
+def _status(order: str, status: str, source: str, event: str) -> dict[str, Any]:
+    return {"orderId": order, "status": status, "source": source, "eventId": event}
+
+
+def test_statuses_in_order_finds_a_batch_submitted_after_the_webhook_outcome() -> None:
+    in_order = [
+        _status("ORD-1", "PENDING", "batch", "e1"),
+        _status("ORD-1", "SUBMITTED", "batch", "e1"),
+        _status("ORD-1", "APPROVED", "webhook", "order.completed:s1"),
+    ]
+    assert statuses_in_order(Observed([], in_order, [])).held
+    late = [in_order[0], in_order[2], in_order[1]]
+    inv = statuses_in_order(Observed([], late, []))
+    assert not inv.held
+    assert inv.examples == ["ORD-1: illegal transition APPROVED → SUBMITTED (source batch); not applied"]
