@@ -220,3 +220,6 @@ class Settings(BaseSettings):
     batch: BatchSettings = BatchSettings()
     log: LogSettings = LogSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    # FLEXBRIDGE_MERCHANTS_FILE: the TOML file of a processor's merchants (core/merchants.py,
+    # docs/processors.md); unset: the flex, sftp, webhook and routing settings describe the one merchant
+    merchants_file: Path | None = None

@@ -10,13 +10,15 @@ import signal
 import sys
 
 from core.config import ConfigError, load_settings, require_flex_credentials
+from core.merchants import load_merchants
 
 __all__ = ["main"]
 
 
 def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
-    require_flex_credentials(settings)
+    load_merchants(settings)  # a bad merchants file stops the worker here, before anything connects
+    require_flex_credentials(settings)  # the runtime still calls Flex with the FLEXBRIDGE_FLEX__* credentials
     from streams.kafka.clients import client_options
     from streams.kafka.preflight import probe_idempotence
     from streams.local.broker import wait_for_broker

@@ -1,0 +1,223 @@
+"""The merchants one flexbridge serves (DESIGN.md §2.9), and the rule that gives an event its merchant.
+
+A payment processor runs one flexbridge for all its merchants: ``FLEXBRIDGE_MERCHANTS_FILE`` names
+a TOML file of them (read by :mod:`core.merchants_file`). Without it, the single-merchant settings
+(``FLEXBRIDGE_FLEX__*``, ``FLEXBRIDGE_SFTP__USERNAME`` / ``KEY_PATH``, ``FLEXBRIDGE_WEBHOOK__*``
+keys, ``FLEXBRIDGE_ROUTING__*``) describe the one merchant, as they always have.
+
+:func:`load_merchants` checks everything it can before anything connects; each problem is a
+:class:`~core.config.ConfigError` naming the merchant and the field. Secrets are ``SecretStr``:
+never in ``repr``, ``str`` or a JSON dump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from consumers.webhooks.signature import decode_key
+from core.config import ConfigError, env_name, require_flex_credentials
+from core.merchants_file import ENV_NAME, entry_label, read_entries, read_secret_files
+from core.settings import RoutingSettings, Settings
+
+__all__ = [
+    "SINGLE_MERCHANT_NAME",
+    "Merchant",
+    "Merchants",
+    "SftpAccount",
+    "load_merchants",
+    "single_merchant",
+]
+
+# The name of the merchant the single-merchant settings describe (metrics label, file names).
+SINGLE_MERCHANT_NAME: Final = "default"
+
+_frozen = ConfigDict(frozen=True, extra="forbid")
+_KEYS: Final = ("subscriber_key", "previous_subscriber_key")  # webhook subscriber keys, checked alike
+
+
+class SftpAccount(BaseModel):
+    """A merchant's SFTP account; host, port, known_hosts and folders are global (FLEXBRIDGE_SFTP__*)."""
+
+    model_config = _frozen
+
+    username: str = Field(min_length=1)
+    key_path: Path | None = None  # None only from the single-merchant settings (asyncssh's default keys)
+
+
+class Merchant(BaseModel):
+    """One merchant: its Flex credentials and defaults, routes, SFTP account and webhook keys."""
+
+    model_config = _frozen
+
+    # None only from single-merchant settings without FLEXBRIDGE_FLEX__MID: every event is its own
+    mid: str | None = Field(min_length=1)
+    name: str = Field(pattern=r"^[a-z0-9-]+$")
+    site_id: str | None = None
+    app_key: SecretStr
+    app_secret: SecretStr
+    subscriber_key: SecretStr | None = None
+    previous_subscriber_key: SecretStr | None = None  # during a key rotation
+    routing: RoutingSettings = RoutingSettings()
+    sftp: SftpAccount | None = None
+    webhook_url: str | None = None  # read by the sandbox only (where it posts this merchant's webhooks)
+
+    @property
+    def sftp_routes(self) -> list[str]:
+        """The routes that go by SFTP, as ``routing.mit`` / ``routing.transmit``."""
+        return [f"routing.{route}" for route, way in self.routing.model_dump().items() if way == "sftp"]
+
+
+class Merchants:
+    """The configured merchants, looked up by ``mid`` or ``name``; iterates in configured order."""
+
+    __slots__ = ("_all", "_by_mid", "_by_name")
+
+    def __init__(self, merchants: Iterable[Merchant]) -> None:
+        self._all = tuple(merchants)
+        if not self._all:
+            raise ConfigError("no merchant is configured")
+        self._by_mid: dict[str, Merchant] = {}
+        self._by_name: dict[str, Merchant] = {}
+        for merchant in self._all:
+            self._add(merchant)
+
+    def _add(self, merchant: Merchant) -> None:
+        label = f'merchant "{merchant.name}"'
+        if (other := self._by_name.get(merchant.name)) is not None:
+            raise ConfigError(f"{label}: name: used by two merchants (mids {other.mid} and {merchant.mid})")
+        if merchant.mid is None and len(self._all) > 1:
+            raise ConfigError(f"{label}: mid: required when more than one merchant is configured")
+        if merchant.mid is not None and (other := self._by_mid.get(merchant.mid)) is not None:
+            raise ConfigError(f'{label}: mid: {merchant.mid} is already merchant "{other.name}"\'s')
+        self._by_name[merchant.name] = merchant
+        if merchant.mid is not None:
+            self._by_mid[merchant.mid] = merchant
+
+    def __iter__(self) -> Iterator[Merchant]:
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def __repr__(self) -> str:
+        return f"Merchants({', '.join(m.name for m in self._all)})"
+
+    @property
+    def only(self) -> Merchant | None:
+        """The merchant when exactly one is configured, else None."""
+        return self._all[0] if len(self._all) == 1 else None
+
+    def by_mid(self, mid: str) -> Merchant | None:
+        return self._by_mid.get(mid)
+
+    def by_name(self, name: str) -> Merchant | None:
+        return self._by_name.get(name)
+
+    def for_event(self, mid: str | None) -> Merchant | None:
+        """The merchant of an event whose ``mid`` is ``mid``; None: ``unknown-merchant`` (to the DLQ).
+
+        An event's ``mid`` selects its merchant. An event without one belongs to the merchant when
+        exactly one is configured. A merchant without a mid (single-merchant settings without
+        FLEXBRIDGE_FLEX__MID) takes every event, as flexbridge did before merchants.
+        """
+        only = self.only
+        if only is not None and (only.mid is None or mid is None):
+            return only
+        return None if mid is None else self._by_mid.get(mid)
+
+
+def load_merchants(settings: Settings) -> Merchants:
+    """The merchants of ``FLEXBRIDGE_MERCHANTS_FILE``, or the one the single-merchant settings describe."""
+    path = settings.merchants_file
+    if path is None:
+        return Merchants([single_merchant(settings)])
+    try:
+        entries = read_entries(path)
+        return Merchants(_from_entry(entry, i, settings.routing) for i, entry in enumerate(entries))
+    except ConfigError as exc:
+        raise ConfigError(f"invalid merchants file {ENV_NAME}={path}: {exc}") from None
+
+
+def single_merchant(settings: Settings) -> Merchant:
+    """The one merchant of the single-merchant settings (their credentials must be set)."""
+    require_flex_credentials(settings)
+    flex, hook, sftp = settings.flex, settings.webhook, settings.sftp
+    previous = hook.previous_subscriber_key
+    fields: dict[str, Any] = {
+        "mid": flex.mid,
+        "name": SINGLE_MERCHANT_NAME,
+        "site_id": flex.site_id,
+        "app_key": flex.app_key,
+        "app_secret": flex.app_secret,
+        "subscriber_key": hook.subscriber_key,
+        # a blank previous key is no key, as for the webhook verifier
+        "previous_subscriber_key": previous if previous and previous.get_secret_value().strip() else None,
+        "routing": settings.routing,
+        "sftp": SftpAccount(username=sftp.username, key_path=sftp.key_path),
+    }
+    names = {field: env_name(("webhook" if field in _KEYS else "flex", field)) for field in fields}
+    merchant = _validate(fields, "invalid configuration", names)
+    _check_keys(merchant, {key: names[key] for key in _KEYS}, "invalid configuration")
+    return merchant
+
+
+def _from_entry(entry: dict[str, Any], index: int, routing: RoutingSettings) -> Merchant:
+    label = entry_label(entry, index)
+    fields = read_secret_files(entry, label)
+    if "app_secret" not in fields:
+        raise ConfigError(f"{label}: app_secret: missing (set app_secret or app_secret_file)")
+    if "previous_subscriber_key" in fields and not str(fields["previous_subscriber_key"]).strip():
+        del fields["previous_subscriber_key"]  # a blank previous key is no key
+    given = fields.get("routing", {})
+    if not isinstance(given, dict):
+        raise ConfigError(f'{label}: routing: expected a table, e.g. routing = {{ mit = "api" }}')
+    fields["routing"] = routing.model_dump() | given  # field by field over FLEXBRIDGE_ROUTING__*
+    merchant = _validate(fields, label)
+    _check_keys(merchant, {key: key + "_file" if key + "_file" in entry else key for key in _KEYS}, label)
+    _check_sftp(merchant, label)
+    return merchant
+
+
+def _validate(fields: dict[str, Any], label: str, names: dict[str, str] | None = None) -> Merchant:
+    """The Merchant of ``fields``; a problem names its field (or its setting, through ``names``)."""
+    try:
+        return Merchant.model_validate(fields)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            field = ".".join(str(part) for part in err["loc"])
+            problems.append(f"{(names or {}).get(field, field)}: {err['msg']}")
+        raise ConfigError(f"{label}: " + "; ".join(problems)) from None
+
+
+def _check_keys(merchant: Merchant, names: dict[str, str], label: str) -> None:
+    """Each webhook subscriber key must be the portal's: base64 of 64 bytes (the verifier's rule)."""
+    for field, name in names.items():
+        key = getattr(merchant, field)
+        if key is None:
+            continue
+        try:
+            decode_key(key, setting=name)
+        except ValueError as exc:
+            raise ConfigError(f"{label}: {exc}") from None
+
+
+def _check_sftp(merchant: Merchant, label: str) -> None:
+    routes = merchant.sftp_routes
+    if routes and merchant.sftp is None:
+        ways = ", ".join(f'{route} is "sftp"' for route in routes)
+        raise ConfigError(f"{label}: sftp: required because {ways} (sftp = {{ username = …, key_path = … }})")
+    if merchant.sftp is None:
+        return
+    if merchant.sftp.key_path is None:
+        raise ConfigError(f"{label}: sftp.key_path: required (the merchant's SFTP private key file)")
+    try:
+        merchant.sftp.key_path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"{label}: sftp.key_path: cannot read {merchant.sftp.key_path} ({type(exc).__name__})"
+        ) from None
