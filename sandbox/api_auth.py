@@ -20,7 +20,8 @@ def _same_secret(given: Any, expected: str) -> bool:
 
 
 async def token(request: web.Request) -> web.Response:
-    """Exchange AppKey/AppSecret (any casing) for a bearer token; wrong credentials → 400."""
+    """Exchange a merchant's AppKey/AppSecret (any casing) for a bearer token bound to its MID;
+    wrong credentials (or another merchant's secret) → 400."""
     state = request.app[STATE]
     body = await read_json(request)
     if isinstance(body, web.Response):
@@ -28,12 +29,13 @@ async def token(request: web.Request) -> web.Response:
     errors = check(body, TOKEN)
     if errors:
         return validation_response(errors)
-    config = state.config
-    valid_key = _same_secret(body["appkey"], config.app_key)
-    valid_secret = _same_secret(body["appsecret"], config.app_secret.get_secret_value())
-    if not (valid_key and valid_secret):
+    merchant = state.merchants.by_app_key(body["appkey"])
+    valid_secret = merchant is not None and _same_secret(
+        body["appsecret"], merchant.app_secret.get_secret_value()
+    )
+    if merchant is None or not valid_secret:
         return failure(400, "Invalid AppKey or AppSecret.", "InvalidCredentials", accessToken=None)
-    issued = state.tokens.issue(config.app_key)
+    issued = state.tokens.issue(merchant.app_key, merchant.mid)
     return json_response(
         envelope(
             accessToken=issued.access_token,

@@ -12,7 +12,7 @@ from .orders import Order, new_order
 from .rules import match_rule
 from .state import STATE, SandboxState
 from .validation import OUTCOME, TRANSMIT, as_int, check, evaluate_errors, parse_datetime
-from .wire import JsonObject, dig, envelope, json_response, read_json, validation_response
+from .wire import JsonObject, caller_mid, dig, envelope, json_response, read_json, validation_response
 
 __all__ = ["card_facts", "evaluate", "outcome", "transmit"]
 
@@ -60,8 +60,9 @@ def _evaluate(state: SandboxState, body: JsonObject) -> web.Response:
 
 
 def _mid(state: SandboxState, body: JsonObject) -> str:
+    """The body's ``mid``, else the authenticated merchant's, else the configured one."""
     mid = body.get("mid")
-    return mid if isinstance(mid, str) and mid.strip() else state.config.mid
+    return mid if isinstance(mid, str) and mid.strip() else caller_mid() or state.config.mid
 
 
 def _sync_mit_retry(state: SandboxState, body: JsonObject) -> Order | None:

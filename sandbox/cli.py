@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import SandboxConfig
+from .merchants import load_merchants
 
 __all__ = ["ENV_PREFIX", "build_parser", "config_from_args"]
 
@@ -32,6 +33,7 @@ _FLAGS: tuple[tuple[str, str, type[Any], str], ...] = (
     ("--token-ttl", "token_ttl_seconds", float, "bearer token lifetime in seconds (default 600)"),
     ("--rules", "rules_path", Path, "JSON file of outcome rules"),
     ("--mid", "mid", str, "merchant id (MID) put in tokens and used when a request has none"),
+    ("--merchants", "merchants_file", Path, "TOML merchants file: serve each merchant of it"),
 )
 
 
@@ -55,7 +57,8 @@ def config_from_args(
 ) -> SandboxConfig:
     """Flags first, then ``FLEXBRIDGE_SANDBOX_*`` variables, then the development defaults.
 
-    Raises ``SystemExit`` (via argparse) on bad flags and ``pydantic.ValidationError`` on bad values.
+    Raises ``SystemExit`` (via argparse) on bad flags, ``pydantic.ValidationError`` on bad values
+    and ``MerchantsFileError`` on a merchants file that cannot be used.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -70,4 +73,7 @@ def config_from_args(
                 parser.error(f"{_env_name(flag)}: invalid value {env[_env_name(flag)]!r}")
         if value is not None:
             values[dest] = value
+    merchants_file = values.pop("merchants_file", None)
+    if merchants_file is not None:
+        values["merchants"] = load_merchants(merchants_file)
     return SandboxConfig.model_validate(values)

@@ -8,11 +8,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from .merchants import Merchant
+
 __all__ = [
     "DEV_APP_KEY",
     "DEV_APP_SECRET",
     "DEV_MID",
     "DEV_SUBSCRIBER_KEY",
+    "SINGLE_MERCHANT",
     "SandboxConfig",
 ]
 
@@ -23,6 +26,7 @@ DEV_MID = "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31"
 DEV_SUBSCRIBER_KEY = (
     "KCZIe952M9ldr5feQg+3Pr8PCF3iKwaXTQWeCCyQSkxp3pjA9Rn1/fWn/yYzZugrelclc9/kuQsG7nro5eppBw=="
 )
+SINGLE_MERCHANT = "default"  # the name of the one merchant when no merchants file is given
 
 
 class SandboxConfig(BaseModel):
@@ -60,6 +64,9 @@ class SandboxConfig(BaseModel):
     # Deliveries POSTed at once; the rest wait their turn. Unbounded, thousands of retries queued in
     # one httpx pool cost work proportional to the queue on every request and starved the API.
     webhook_concurrency: int = Field(default=16, ge=1)
+    # Multi-merchant mode (``--merchants PATH``, sandbox/merchants.py): these merchants replace the
+    # single one of app_key/app_secret/mid/subscriber_key/sftp_username.
+    merchants: tuple[Merchant, ...] = ()
 
     @field_validator("webhook_url")
     @classmethod
@@ -85,4 +92,34 @@ class SandboxConfig(BaseModel):
             self.app_key == DEV_APP_KEY
             and self.app_secret.get_secret_value() == DEV_APP_SECRET
             and self.subscriber_key.get_secret_value() == DEV_SUBSCRIBER_KEY
+        )
+
+    def effective_merchants(self) -> tuple[Merchant, ...]:
+        """The merchants served: those of the merchants file, each with its webhook URL (default
+        ``webhook_url/<name>``) and subscriber key (default ``subscriber_key``) filled in; without
+        one, the single merchant of the flags, named ``default``."""
+        if not self.merchants:
+            return (self._single_merchant(),)
+        base = None if self.webhook_url is None else self.webhook_url.rstrip("/")
+        return tuple(
+            merchant.model_copy(
+                update={
+                    "webhook_url": merchant.webhook_url
+                    or (None if base is None else f"{base}/{merchant.name}"),
+                    "subscriber_key": merchant.subscriber_key or self.subscriber_key,
+                }
+            )
+            for merchant in self.merchants
+        )
+
+    def _single_merchant(self) -> Merchant:
+        return Merchant(
+            name=SINGLE_MERCHANT,
+            mid=self.mid,
+            app_key=self.app_key,
+            app_secret=self.app_secret,
+            subscriber_key=self.subscriber_key,
+            sftp_username=self.sftp_username,
+            sftp_public_key=self.sftp_authorized_key,
+            webhook_url=self.webhook_url,
         )

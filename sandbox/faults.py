@@ -13,6 +13,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from .merchants import Merchant
+
 __all__ = ["FaultConfig", "FaultInjector", "FaultKind"]
 
 FaultKind = Literal["drop", "timeout", "error", "after-effect"]
@@ -33,6 +35,9 @@ class FaultConfig(BaseModel):
     drop_rate: float = Field(default=0.0, ge=0, le=1)
     after_effect_rate: float = Field(default=0.0, ge=0, le=1)
     paths: tuple[str, ...] = ()
+    # Names or MIDs of the merchants whose calls are faulted (empty: every call). A call is a
+    # merchant's by its bearer token; the token call itself, by the app key it sends.
+    merchants: tuple[str, ...] = ()
     seed: int | None = None
 
     @model_validator(mode="after")
@@ -63,8 +68,10 @@ class FaultInjector:
     def clear(self) -> None:
         self.configure(FaultConfig())
 
-    def applies(self, path: str) -> bool:
-        """Whether faults and latency apply to this /v1 path."""
+    def applies(self, path: str, merchant: Merchant | None = None) -> bool:
+        """Whether faults and latency apply to this /v1 path called by ``merchant``."""
+        if self.config.merchants and (merchant is None or not merchant.answers_to(self.config.merchants)):
+            return False
         if self.config.paths:
             return any(fnmatchcase(path, pattern) for pattern in self.config.paths)
         return path.startswith("/v1/") and path != _TOKEN_PATH

@@ -87,10 +87,9 @@ async def send_webhook(request: web.Request) -> web.Response:
     """Send one event: ``{"event", "orderSessionKey" | "externalOrderId", "eventData"?}`` → 202.
 
     The order is optional for ``payout.*`` events only; ``externalOrderId`` picks its latest order.
+    The webhook goes to the order's merchant; a payout without an order names it with
+    ``"merchant": NAME`` when the sandbox serves several.
     """
-    sender = request.app[SENDER]
-    if sender.url is None:
-        return json_response({"error": "no webhook URL configured (--webhook-url)"}, status=409)
     try:
         body = await _json_body(request)
     except orjson.JSONDecodeError as exc:
@@ -104,7 +103,13 @@ async def send_webhook(request: web.Request) -> web.Response:
         order = next(reversed(book.for_merchant_order(str(external))), None)
     if order is None and (key or external or not str(body["event"]).startswith("payout.")):
         return json_response({"error": "order not found"}, status=404)
-    delivery = sender.send(str(body["event"]), order, body.get("eventData"))
+    sender = request.app[SENDER]
+    merchant = sender.merchant_of(order, body.get("merchant"))
+    if merchant is None:
+        return _bad_request("merchant: name the merchant of a payout (no merchant has this name)")
+    if merchant.webhook_url is None:
+        return json_response({"error": "no webhook URL configured (--webhook-url)"}, status=409)
+    delivery = sender.send(str(body["event"]), order, body.get("eventData"), merchant)
     return json_response(delivery.inspection(), status=202)
 
 
@@ -120,7 +125,11 @@ async def set_faults(request: web.Request) -> web.Response:
         config = FaultConfig.model_validate(await _json_body(request))
     except (orjson.JSONDecodeError, ValidationError) as exc:
         return _bad_request(str(exc))
-    injector = request.app[STATE].faults
+    state = request.app[STATE]
+    unknown = state.merchants.unknown(config.merchants)
+    if unknown:
+        return _bad_request(f"merchants: no merchant has the name or MID {', '.join(unknown)}")
+    injector = state.faults
     injector.configure(config)
     return json_response(config.wire())
 

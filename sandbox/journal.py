@@ -54,6 +54,7 @@ class JournalEntry:
     status: int | None = None
     replayed: bool = False
     fault: str | None = None
+    mid: str | None = None  # the merchant whose token authenticated the call
 
     def to_json(self) -> JsonObject:
         return {
@@ -67,6 +68,7 @@ class JournalEntry:
             "status": self.status,
             "replayed": self.replayed,
             "fault": self.fault,
+            "mid": self.mid,
         }
 
 

@@ -1,7 +1,9 @@
-"""What wraps every /v1 call: the journal, fault injection and the bearer-token check (in that order)."""
+"""What wraps every /v1 call: the journal, fault injection, the bearer-token check and, with a
+merchants file, the check that a body's ``mid`` is the token's merchant's (in that order)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -9,12 +11,14 @@ from aiohttp.typedefs import Handler
 
 from .faults import FaultConfig
 from .journal import JournalEntry
+from .merchants import Merchant
 from .state import STATE, SandboxState
-from .wire import begin_exchange, envelope, error_item, json_response, parse_body
+from .wire import begin_exchange, envelope, error_item, error_map, json_response, parse_body
 
-__all__ = ["ANONYMOUS_PATHS", "sandbox_middleware"]
+__all__ = ["ANONYMOUS_PATHS", "TOKEN_PATH", "sandbox_middleware"]
 
-ANONYMOUS_PATHS = frozenset({"/v1/oauth2/token", "/v1/tokenize"})
+TOKEN_PATH = "/v1/oauth2/token"  # a URL path  # noqa: S105
+ANONYMOUS_PATHS = frozenset({TOKEN_PATH, "/v1/tokenize"})
 
 
 def _query(request: web.Request) -> dict[str, str | list[str]]:
@@ -34,17 +38,31 @@ def _idempotency_key(body: Any) -> str | None:
     return None
 
 
+@dataclass(slots=True)
+class _Call:
+    """One /v1 call on its way through the middleware."""
+
+    state: SandboxState
+    entry: JournalEntry
+    body: Any
+    caller: Merchant | None  # whose token (or, for the token call, whose app key) it carries
+
+
 @web.middleware
 async def sandbox_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Journal every /v1 call, then apply faults and authentication before the endpoint."""
+    """Journal every /v1 call, then apply faults, authentication and the merchant check."""
     if not request.path.startswith("/v1/"):
         return await handler(request)
     state = request.app[STATE]
     exchange = begin_exchange()
     body = parse_body(await request.read())
     entry = state.journal.open(request.method, request.path, _query(request), body, _idempotency_key(body))
+    call = _Call(state, entry, body, _caller(request, state, body))
+    if request.path not in ANONYMOUS_PATHS:
+        exchange.mid = entry.mid = state.tokens.mid_of(_bearer(request) or "")
+        call.caller = state.merchants.by_mid(exchange.mid)
     try:
-        response = await _with_faults(request, handler, state, entry)
+        response = await _with_faults(request, handler, call)
     except web.HTTPException as exc:
         entry.status = exc.status
         raise
@@ -57,14 +75,26 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
-async def _with_faults(
-    request: web.Request, handler: Handler, state: SandboxState, entry: JournalEntry
-) -> web.StreamResponse:
-    injector = state.faults
-    if not injector.applies(request.path):
-        return await _answer(request, handler, state, entry)
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _caller(request: web.Request, state: SandboxState, body: Any) -> Merchant | None:
+    """For the token call, the merchant whose app key it sends (fault targeting needs one)."""
+    if request.path != TOKEN_PATH or not isinstance(body, dict):
+        return None
+    keys = [value for name, value in body.items() if str(name).lower() == "appkey"]
+    return state.merchants.by_app_key(keys[0]) if keys else None
+
+
+async def _with_faults(request: web.Request, handler: Handler, call: _Call) -> web.StreamResponse:
+    injector, entry = call.state.faults, call.entry
+    if not injector.applies(request.path, call.caller):
+        return await _answer(request, handler, call)
     config = injector.config
-    await state.pause(config.latency_ms / 1000)
+    await call.state.pause(config.latency_ms / 1000)
     kind = injector.draw()
     entry.fault = kind
     if kind == "drop":
@@ -72,8 +102,8 @@ async def _with_faults(
     if kind == "error":
         return _error_response(injector.error_status(), config, entry)
     if kind == "timeout":
-        await state.pause(config.timeout_seconds)
-    response = await _answer(request, handler, state, entry)
+        await call.state.pause(config.timeout_seconds)
+    response = await _answer(request, handler, call)
     if kind != "after-effect":
         return response
     if injector.after_effect_drops():
@@ -84,12 +114,12 @@ async def _with_faults(
     return _error_response(503, config, entry)
 
 
-async def _answer(
-    request: web.Request, handler: Handler, state: SandboxState, entry: JournalEntry
-) -> web.StreamResponse:
-    refusal = _unauthorized(request, state)
+async def _answer(request: web.Request, handler: Handler, call: _Call) -> web.StreamResponse:
+    refusal = _unauthorized(request, call.state)
+    if refusal is None:
+        refusal = _foreign_mid(call)
     response = refusal if refusal is not None else await handler(request)
-    entry.status = response.status
+    call.entry.status = response.status
     return response
 
 
@@ -97,18 +127,26 @@ def _unauthorized(request: web.Request, state: SandboxState) -> web.Response | N
     """None when the call may proceed, else the 401 ASP.NET's JwtBearer handler would give."""
     if request.path in ANONYMOUS_PATHS:
         return None
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    is_bearer = scheme.lower() == "bearer" and bool(token)
-    if is_bearer and state.tokens.is_valid(token):
+    token = _bearer(request)
+    if token is not None and state.tokens.is_valid(token):
         return None
     challenge = "Bearer"
-    if is_bearer and state.tokens.is_known(token):
+    if token is not None and state.tokens.is_known(token):
         challenge = 'Bearer error="invalid_token", error_description="The token expired"'
-    elif is_bearer:
+    elif token is not None:
         challenge = 'Bearer error="invalid_token"'
     body = envelope(success=False, status_code="401", errors=[error_item("Unauthorized", "401")])
     return json_response(body, status=401, headers={"WWW-Authenticate": challenge})
+
+
+def _foreign_mid(call: _Call) -> web.Response | None:
+    """With a merchants file, a body ``mid`` other than the token's merchant's is refused (403)."""
+    if not call.state.merchants.strict or call.entry.mid is None or not isinstance(call.body, dict):
+        return None
+    mids = [value for name, value in call.body.items() if str(name).lower() == "mid"]
+    if not mids or not isinstance(mids[0], str) or mids[0].lower() == call.entry.mid.lower():
+        return None
+    return error_map(403, {"mid": ["The mid does not belong to the merchant of the bearer token."]})
 
 
 def _error_response(status: int, config: FaultConfig, entry: JournalEntry) -> web.Response:

@@ -17,6 +17,7 @@ from . import api_actions, api_auth, api_evaluate, api_orders
 from .cli import config_from_args
 from .config import DEV_APP_KEY, DEV_APP_SECRET, DEV_SUBSCRIBER_KEY, SandboxConfig
 from .inspection import routes as inspection_routes
+from .merchants import MerchantsFileError
 from .middleware import sandbox_middleware
 from .sftp_service import SFTP, SftpService, install_sftp
 from .sftp_service import routes as sftp_routes
@@ -30,7 +31,7 @@ def build_app(config: SandboxConfig) -> web.Application:
     """The aiohttp application: Flex endpoints under /v1/ and the /_sandbox/ inspection API."""
     app = web.Application(middlewares=[sandbox_middleware], client_max_size=16 * 1024 * 1024)
     app[STATE] = SandboxState(config)
-    sender = app[SENDER] = WebhookSender(config)
+    sender = app[SENDER] = WebhookSender(config, app[STATE].merchants)
     app[STATE].orders.subscribe(sender.on_order)
 
     async def close_sender(_: web.Application) -> None:
@@ -125,16 +126,29 @@ def _credential_lines(config: SandboxConfig) -> list[str]:
     ]
 
 
+def _merchant_lines(config: SandboxConfig) -> list[str]:
+    lines = []
+    for merchant in config.effective_merchants():
+        sftp = f"sftp user {merchant.sftp_username}" if merchant.sftp_username else "no sftp"
+        webhooks = f"webhooks to {merchant.webhook_url}" if merchant.webhook_url else "no webhooks"
+        lines.append(f"  {merchant.name}: mid {merchant.mid}, app key {merchant.app_key}, {sftp}, {webhooks}")
+    return lines
+
+
 def _announce(sandbox: RunningSandbox) -> None:
     config = sandbox.config
-    lines = ["flexbridge sandbox: Flex API emulator", "credentials:", *_credential_lines(config)]
+    lines = ["flexbridge sandbox: Flex API emulator"]
+    if config.merchants:
+        lines += [f"merchants ({len(config.merchants)}):", *_merchant_lines(config)]
+    else:
+        lines += ["credentials:", *_credential_lines(config)]
     sftp = sandbox.sftp
     if sftp is not None:
         server = sftp.server
         users = ", ".join(sftp.server.users)
         lines.append(f"sftp listening on {server.host}:{server.port} (users: {users})")
         lines.append(f"  sftp client key: {server.client_key}  known_hosts: {server.known_hosts}")
-    if config.webhook_url is not None:
+    if config.webhook_url is not None and not config.merchants:
         lines.append(f"webhooks to {config.webhook_url}")
     lines += [f"sandbox listening on {sandbox.url}", "ready"]
     for line in lines:
@@ -159,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the sandbox until SIGINT/SIGTERM. Exit codes: 0 clean stop, 1 start failure, 2 bad settings."""
     try:
         config = config_from_args(argv)
-    except ValidationError as exc:
+    except (ValidationError, MerchantsFileError) as exc:
         print(f"flexbridge sandbox: invalid settings: {exc}", file=sys.stderr)
         return 2
     try:

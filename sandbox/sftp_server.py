@@ -3,7 +3,8 @@
 - Keys live in the state directory: ``ssh_host_ed25519_key`` (the server's host key, kept across
   restarts), ``known_hosts`` (for clients; rewritten with the port on every start) and a
   development client key pair ``client_key`` / ``client_key.pub``, authorised for user
-  ``merchant`` unless ``--sftp-authorized-key`` names another public key.
+  ``merchant`` unless ``--sftp-authorized-key`` names another public key. With a merchants file,
+  each merchant with an ``sftp`` table is a user of its own, authorised with its ``key_path.pub``.
 - Public-key authentication only, and only from the source addresses of ``sftp_allowed_ips``
   (Flex whitelists a merchant's key and IP).
 - Each user is chrooted to ``<state>/sftp/<user>/`` holding ``inbound/`` and ``outbound/``.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import asyncssh
 
-from .config import SandboxConfig
+from .config import SINGLE_MERCHANT, SandboxConfig
 
 __all__ = ["SftpFaults", "SftpServer", "SftpUser", "start_sftp"]
 
@@ -46,6 +47,7 @@ class SftpUser:
     name: str
     root: Path
     key: asyncssh.SSHKey
+    merchant: str  # the name of the merchant this account is Flex's for
 
     @property
     def inbound(self) -> Path:
@@ -150,13 +152,25 @@ class SftpServer:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
-def _users(config: SandboxConfig, state_dir: Path) -> dict[str, SftpUser]:
-    client = _key_pair(state_dir / CLIENT_KEY)
-    key = asyncssh.read_public_key(config.sftp_authorized_key) if config.sftp_authorized_key else client
-    root = state_dir / "sftp" / config.sftp_username
+def _user(state_dir: Path, name: str, key: asyncssh.SSHKey, merchant: str) -> SftpUser:
+    root = state_dir / "sftp" / name
     for folder in ("inbound", "outbound"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    return {config.sftp_username: SftpUser(config.sftp_username, root, key)}
+    return SftpUser(name, root, key, merchant)
+
+
+def _users(config: SandboxConfig, state_dir: Path) -> dict[str, SftpUser]:
+    client = _key_pair(state_dir / CLIENT_KEY)
+    if config.merchants:
+        return {
+            m.sftp_username: _user(
+                state_dir, m.sftp_username, asyncssh.read_public_key(m.sftp_public_key), m.name
+            )
+            for m in config.merchants
+            if m.sftp_username is not None and m.sftp_public_key is not None
+        }
+    key = asyncssh.read_public_key(config.sftp_authorized_key) if config.sftp_authorized_key else client
+    return {config.sftp_username: _user(state_dir, config.sftp_username, key, SINGLE_MERCHANT)}
 
 
 async def start_sftp(config: SandboxConfig) -> SftpServer:

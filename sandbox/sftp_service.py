@@ -1,8 +1,9 @@
 """The running SFTP side of the sandbox: server, inbound scanner, delayed outcomes, inspection routes.
 
-``GET /_sandbox/batches`` lists the batch files processed (name, kind, records, accepted, rejected,
-file-level error, response file) and ``GET|POST|DELETE /_sandbox/sftp/faults`` shows, sets or
-clears ``{"dropAfterBytes": N, "times": K}`` (cut the next K connections once they wrote N bytes).
+``GET /_sandbox/batches`` lists the batch files processed (SFTP user and its merchant's name, file
+name, kind, records, accepted, rejected, file-level error, response file) and
+``GET|POST|DELETE /_sandbox/sftp/faults`` shows, sets or clears ``{"dropAfterBytes": N, "times": K}``
+(cut the next K connections once they wrote N bytes).
 ``GET|POST /_sandbox/sftp/responses`` shows or sets ``{"withhold": K}``: the next K batch files are
 processed (orders created) but get no response file, as if Flex lost its answer.
 """
@@ -21,7 +22,7 @@ from aiohttp import web
 from .config import SandboxConfig
 from .orders import FlexStatus
 from .sftp_batches import process_file, ready_files
-from .sftp_server import SftpFaults, SftpServer, start_sftp
+from .sftp_server import SftpFaults, SftpServer, SftpUser, start_sftp
 from .state import STATE, SandboxState
 from .wire import json_response
 
@@ -46,20 +47,23 @@ class SftpService:
         while True:
             for user in self.server.users.values():
                 for path in ready_files(user.inbound):
-                    await self._process(user.name, path)
+                    await self._process(user, path)
             await asyncio.sleep(self.config.sftp_scan_interval_seconds)
 
-    async def _process(self, user: str, path: Any) -> None:
+    async def _process(self, user: SftpUser, path: Any) -> None:
         settle: list[tuple[str, str | None]] = []
+        merchant = self.state.merchants.by_name(user.merchant)
+        if merchant is None:  # every user is made from a merchant of the same configuration
+            raise RuntimeError(f"SFTP user {user.name} has no merchant")
         try:
-            entry = await process_file(self.state, path, settle, respond=self.withhold <= 0)
+            entry = await process_file(self.state, path, settle, merchant, respond=self.withhold <= 0)
         except OSError as exc:  # e.g. replaced by a re-upload while we read it: next scan retries
             log.warning("batch file %s not processed yet: %s", path.name, exc)
             return
         if entry["response"] is None:
             self.withhold -= 1
             self.withheld.append(path.name)
-        self.log.append({"user": user, **entry})
+        self.log.append({"user": user.name, "merchant": user.merchant, **entry})
         if settle:
             task = asyncio.create_task(self._settle(settle))
             self._tasks.add(task)

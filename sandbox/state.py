@@ -13,6 +13,7 @@ from .config import SandboxConfig
 from .faults import FaultInjector
 from .idempotency import IdempotencyStore
 from .journal import Journal
+from .merchants import MerchantBook
 from .orders import OrderBook
 from .rules import RuleSet, default_rules, load_rules_file
 from .tokens import CardVault, TokenStore
@@ -21,7 +22,7 @@ __all__ = ["STATE", "SandboxState"]
 
 
 class SandboxState:
-    """Tokens, cards, orders, idempotency records, journal, faults, rules and webhook log."""
+    """Merchants, tokens, cards, orders, idempotency records, journal, faults, rules and webhook log."""
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
@@ -29,7 +30,8 @@ class SandboxState:
             load_rules_file(config.rules_path) if config.rules_path else default_rules(config.approve_last4)
         )
         self.rules = self.startup_rules
-        self.tokens = TokenStore(config.token_ttl_seconds, config.mid)
+        self.merchants = MerchantBook(config.effective_merchants(), strict=bool(config.merchants))
+        self.tokens = TokenStore(config.token_ttl_seconds)
         self.cards = CardVault()
         self.orders = OrderBook()
         self.idempotency = IdempotencyStore(config.idempotency_window_seconds)

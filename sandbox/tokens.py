@@ -33,13 +33,13 @@ class IssuedToken:
 class TokenStore:
     """Issues HS256 JWT-shaped access tokens and accepts only those it issued and not yet expired."""
 
-    def __init__(self, ttl_seconds: float, mid: str) -> None:
+    def __init__(self, ttl_seconds: float) -> None:
         self._ttl = ttl_seconds
-        self._mid = mid
         self._secret = secrets.token_bytes(32)
-        self._expiry: dict[str, float] = {}
+        self._issued: dict[str, tuple[float, str]] = {}  # token -> (expiry, the merchant's MID)
 
-    def issue(self, app_key: str) -> IssuedToken:
+    def issue(self, app_key: str, mid: str) -> IssuedToken:
+        """A token for ``app_key``, bound to the merchant's ``mid`` (its ``custom:mid`` claim)."""
         now = time.time()
         expires = now + self._ttl
         token_id = str(uuid.uuid4())
@@ -48,7 +48,7 @@ class TokenStore:
             "unique_name": app_key,
             "jti": str(uuid.uuid4()),
             "iat": str(int(now * 1000)),
-            "custom:mid": self._mid,
+            "custom:mid": mid,
             "nbf": int(now),
             "exp": int(expires),
             "iss": "Api-Client-Service",
@@ -56,16 +56,20 @@ class TokenStore:
         }
         access = self._sign(claims)
         self._prune(now)
-        self._expiry[access] = expires
+        self._issued[access] = (expires, mid)
         refresh = "AQAAAAEAACcQ" + _b64url(secrets.token_bytes(48))
         return IssuedToken(access, refresh, int(expires * 1000), token_id)
 
     def is_valid(self, token: str) -> bool:
-        expires = self._expiry.get(token)
-        return expires is not None and time.time() < expires
+        return self.mid_of(token) is not None
+
+    def mid_of(self, token: str) -> str | None:
+        """The MID a valid (issued, unexpired) token is bound to; None for any other token."""
+        issued = self._issued.get(token)
+        return issued[1] if issued is not None and time.time() < issued[0] else None
 
     def is_known(self, token: str) -> bool:
-        return token in self._expiry
+        return token in self._issued
 
     def _sign(self, claims: dict[str, object]) -> str:
         header = _b64url(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
@@ -75,8 +79,8 @@ class TokenStore:
         return f"{header}.{payload}.{signature}"
 
     def _prune(self, now: float) -> None:
-        if len(self._expiry) > _PRUNE_ABOVE:
-            self._expiry = {token: exp for token, exp in self._expiry.items() if exp > now}
+        if len(self._issued) > _PRUNE_ABOVE:
+            self._issued = {token: issued for token, issued in self._issued.items() if issued[0] > now}
 
 
 @dataclass(frozen=True, slots=True)

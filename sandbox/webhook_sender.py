@@ -27,6 +27,7 @@ import orjson
 from aiohttp import web
 
 from .config import SandboxConfig
+from .merchants import Merchant, MerchantBook
 from .orders import Order
 from .wire import JsonObject, iso, utcnow
 
@@ -105,6 +106,8 @@ class Delivery:
     event: str
     url: str
     payload: JsonObject
+    merchant: str  # the name of the merchant it is sent to
+    key: str = field(repr=False, default="")  # that merchant's subscriber key (base64)
     state: DeliveryState = "pending"
     attempts: list[JsonObject] = field(default_factory=list)
 
@@ -113,6 +116,7 @@ class Delivery:
             "id": self.id,
             "event": self.event,
             "url": self.url,
+            "merchant": self.merchant,
             "orderSessionKey": self.payload.get("OrderId"),
             "externalOrderId": self.payload.get("ExternalOrderId"),
             "state": self.state,
@@ -122,35 +126,46 @@ class Delivery:
 
 
 class WebhookSender:
-    """Sends to ``config.webhook_url`` (nothing is sent or recorded without one)."""
+    """Sends each merchant's webhooks to its URL, signed with its subscriber key (nothing is sent
+    or recorded for a merchant without a URL)."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, merchants: MerchantBook) -> None:
         self._config = config
+        self._merchants = merchants
         self._deliveries: list[Delivery] = []
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(config.webhook_concurrency)
 
-    @property
-    def url(self) -> str | None:
-        return self._config.webhook_url
+    def merchant_of(self, order: Order | None, name: object = None) -> Merchant | None:
+        """The order's merchant; for no order, the one named ``name`` (or the only one)."""
+        if order is not None:
+            return self._merchants.owner(order.mid)
+        if isinstance(name, str):
+            return self._merchants.by_name(name)
+        return self._merchants.owner(None)
 
     def on_order(self, order: Order) -> None:
-        """OrderBook listener: send the event this change fires, if any."""
+        """OrderBook listener: send the event this change fires, if any, to the order's merchant."""
         event = event_for(order)
-        if event is not None and self.url is not None:
+        merchant = self.merchant_of(order)
+        if event is not None and merchant is not None and merchant.webhook_url is not None:
             last = order.history[-1]
             data = {"Amount": last.amount, "Currency": order.currency} if event == "order.refunded" else None
             try:
-                self.send(event, order, data)
+                self.send(event, order, data, merchant)
             except RuntimeError:  # no running event loop: an order changed outside the server
                 log.warning("webhook %s for order %s not sent: no running event loop", event, order.order_id)
 
-    def send(self, event: str, order: Order | None, event_data: Any = None) -> Delivery:
-        """Start delivering ``event`` (of ``order``, or of none for payouts). Needs a running loop."""
-        if self.url is None:
-            raise RuntimeError("no webhook URL configured (--webhook-url)")
+    def send(self, event: str, order: Order | None, event_data: Any, merchant: Merchant) -> Delivery:
+        """Start delivering ``event`` (of ``order``, or of none for payouts) to ``merchant``.
+
+        Needs a running loop.
+        """
+        if merchant.webhook_url is None:
+            raise RuntimeError(f"no webhook URL for merchant {merchant.name} (--webhook-url)")
+        key = merchant.subscriber_key or self._config.subscriber_key
         payload: JsonObject = {
             "Event": event,
             "TimeStamp": iso(utcnow()),
@@ -162,7 +177,9 @@ class WebhookSender:
             "IsResent": False,
         }
         loop = asyncio.get_running_loop()
-        delivery = Delivery(next(self._ids), event, self.url, payload)
+        delivery = Delivery(
+            next(self._ids), event, merchant.webhook_url, payload, merchant.name, key.get_secret_value()
+        )
         self._deliveries.append(delivery)
         task = loop.create_task(self._deliver(delivery), name=f"webhook {delivery.id}")
         self._tasks.add(task)
@@ -212,8 +229,7 @@ class WebhookSender:
         target = httpx.URL(delivery.url)
         host = target.netloc.decode("ascii")
         date = format_datetime(utcnow(), usegmt=True)
-        key = self._config.subscriber_key.get_secret_value()
-        headers = sign_delivery(body, key, host, date=date, nonce=secrets.token_hex(16))
+        headers = sign_delivery(body, delivery.key, host, date=date, nonce=secrets.token_hex(16))
         headers |= {"Host": host, "Content-Type": "text/plain; charset=utf-8"}
         record: JsonObject = {"at": iso(utcnow()), "isResent": delivery.payload["IsResent"]}
         try:

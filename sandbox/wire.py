@@ -16,10 +16,12 @@ __all__ = [
     "Exchange",
     "JsonObject",
     "begin_exchange",
+    "caller_mid",
     "dig",
     "dumps",
     "envelope",
     "error_item",
+    "error_map",
     "failure",
     "fold",
     "iso",
@@ -44,6 +46,7 @@ class Exchange:
 
     parsed: Any = _UNSET
     replayed: bool = False
+    mid: str | None = None  # the MID of the merchant whose token authenticated the call
 
 
 _EXCHANGE: ContextVar[Exchange] = ContextVar("sandbox_exchange")
@@ -65,6 +68,11 @@ def _current() -> Exchange:
 def mark_replayed() -> None:
     """Tell the journal this answer had no effect of its own (a replay or a collapsed repeat)."""
     _current().replayed = True
+
+
+def caller_mid() -> str | None:
+    """The MID bound to the bearer token of the call being answered (None when unauthenticated)."""
+    return _current().mid
 
 
 def dumps(value: Any) -> bytes:
@@ -152,9 +160,14 @@ def failure(http_status: int, message: str, code: str, **fields: Any) -> web.Res
     return json_response(body, status=http_status)
 
 
+def error_map(status: int, errors: Mapping[str, list[str]]) -> web.Response:
+    """The flat ASP.NET error map (``TraceId`` first, then messages by field) with ``status``."""
+    return json_response({"TraceId": [new_trace_id()], **errors}, status=status)
+
+
 def validation_response(errors: Mapping[str, list[str]]) -> web.Response:
     """HTTP 400 with the flat ASP.NET validation map, ``TraceId`` first."""
-    return json_response({"TraceId": [new_trace_id()], **errors}, status=400)
+    return error_map(400, errors)
 
 
 def parse_body(raw: bytes) -> Any:
