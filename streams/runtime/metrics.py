@@ -9,6 +9,7 @@ from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from schemas.dlq import DlqReason
+from streams.runtime.undecodable import Held
 
 __all__ = ["TOKEN_RESULTS", "WEBHOOK_OUTCOMES", "Metrics"]
 
@@ -71,6 +72,10 @@ class Metrics:
         self.reconcile_lookups = counter(
             "reconcile_lookups", "Flex order lookups by reconciliation, by result", "result"
         )
+        self.undecodable_batches = counter(
+            "undecodable_batches", "Record batches that cannot be decoded", "topic", "partition"
+        )
+        self.partitions_held = gauge("partitions_held", "Input partitions paused at an undecodable batch")
         self.in_flight = gauge("in_flight", "Records being processed")
         self.ready = gauge("ready", "1 when joined and clients are ready")
         self.consumer_lag = gauge(
@@ -87,6 +92,9 @@ class Metrics:
 
     def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
         return Gauge(f"flexbridge_{name}", documentation, labels, registry=self.registry)
+
+    def undecodable_batch(self, held: Held) -> None:
+        self.undecodable_batches.labels(held.topic, str(held.partition)).inc()
 
     def event_in(self, topic: str) -> None:
         self.events_in.labels(topic).inc()

@@ -31,6 +31,7 @@ from streams.kafka.errors import kafka_op
 from streams.runtime.logs import bind
 from streams.runtime.offsets import PartitionOffsets
 from streams.runtime.supervise import supervise, watch
+from streams.runtime.undecodable import GuardedFetch, Held
 
 __all__ = ["Handler", "KeyedPipeline"]
 
@@ -63,6 +64,7 @@ class KeyedPipeline:
         commit_interval: float = 1.0,
         drain_timeout: float = 20.0,
         on_assign: AssignHook | None = None,
+        on_held: Callable[[Held], None] | None = None,
     ) -> None:
         self._consumer = consumer
         self._topics = topics
@@ -72,6 +74,7 @@ class KeyedPipeline:
         self._commit_interval = commit_interval
         self._drain_timeout = drain_timeout
         self._on_assign = on_assign
+        self.fetch = GuardedFetch(consumer, "pipeline", on_held)  # undecodable batch: holds its partition
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._tails: dict[Hashable, asyncio.Task[None]] = {}
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
@@ -105,6 +108,7 @@ class KeyedPipeline:
         return sum(len(t) for t in self._tasks.values())
 
     async def assigned(self, assigned: Collection[TopicPartition]) -> None:
+        self.fetch.assigned(assigned)
         self._consumer.pause(*assigned)  # nothing to hand out until the hook has run
         hook = self._on_assign
         if hook is not None:  # e.g. the ledger load: a Kafka outage is waited out, never skipped
@@ -155,7 +159,7 @@ class KeyedPipeline:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                batches = await self.fetch.getmany(timeout_ms=200, max_records=self._max_records)
             except KafkaError as exc:
                 log.warning("fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
@@ -174,7 +178,7 @@ class KeyedPipeline:
         itself, so nothing is done then; a partition no longer ours is left alone too.
         """
         if generation == self._generation and tp in self._consumer.assignment():
-            self._consumer.seek(tp, offset)
+            self.fetch.seek(tp, offset)
 
     async def _dispatch(
         self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], generation: int

@@ -26,6 +26,7 @@ from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 from streams.runtime.pipeline import KeyedPipeline
 from streams.runtime.supervise import supervise
+from streams.runtime.undecodable import Held
 from streams.runtime.webhooks import WebhookAnswer, WebhookReceiver, build_verifier
 
 __all__ = ["BridgeRuntime"]
@@ -98,7 +99,11 @@ class BridgeRuntime:
         parts = self._parts
         joined = parts is not None and parts.pipeline.joined.is_set()
         checks: dict[str, Any] = {"joined": joined, "flex_token": self.token_ready.is_set()}
-        ready = joined and self.token_ready.is_set()
+        held = self.held()  # partitions stuck at a batch that cannot be decoded, until an operator acts
+        self.metrics.partitions_held.set(len(held))
+        if held:
+            checks["undecodable"] = [h.view() for h in held]
+        ready = joined and self.token_ready.is_set() and not held
         self.metrics.ready.set(1 if ready else 0)
         if parts is not None:
             self.metrics.in_flight.set(parts.pipeline.in_flight)
@@ -109,6 +114,12 @@ class BridgeRuntime:
         if self.webhooks is not None:
             checks["webhook_dedupe_keys"] = self.webhooks.remembered
         return ready, {"ready": ready, **checks}
+
+    def held(self) -> list[Held]:
+        """Input partitions paused at a record batch that cannot be decoded."""
+        held = self._parts.pipeline.fetch.held() if self._parts is not None else []
+        fetch = self.batches.consumer.fetch if self.batches is not None else None
+        return held + (fetch.held() if fetch is not None else [])
 
     async def receive_webhook(
         self, method: str, host: str, headers: Mapping[str, str], body: bytes
@@ -155,4 +166,5 @@ class _Parts:
             max_records=p.fetch_max_records,
             commit_interval=p.commit_interval_seconds,
             on_assign=self.ledger.load,
+            on_held=metrics.undecodable_batch,
         )

@@ -34,6 +34,7 @@ from streams.kafka.clients import make_consumer
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.deps import Deps
 from streams.runtime.supervise import supervise, watch
+from streams.runtime.undecodable import GuardedFetch
 
 __all__ = ["BatchConsumer"]
 
@@ -96,6 +97,8 @@ class BatchConsumer:
         self._slots = asyncio.Semaphore(limits.max_pending_files)
         self._consumer: AIOKafkaConsumer | None = None
         self._runner: asyncio.Task[None] | None = None
+        self.fetch: GuardedFetch | None = None  # an undecodable batch holds its partition only
+        self._on_held = deps.metrics.undecodable_batch
         self.joined = asyncio.Event()
         self._generation = 0  # +1 at each revocation: records fetched before it are stale
         self.seen = 0
@@ -109,6 +112,7 @@ class BatchConsumer:
         self._consumer = make_consumer(
             k, group_id=f"{k.group_id}-batch", max_poll_records=self._pipeline.fetch_max_records
         )
+        self.fetch = GuardedFetch(self._consumer, "batch", self._on_held)
         self._consumer.subscribe(self._topics, listener=_Listener(self))
         await self._consumer.start()
         self._runner = supervise("batch-fetch", self._run)
@@ -130,6 +134,8 @@ class BatchConsumer:
         )
 
     def assigned(self, assigned: Collection[TopicPartition]) -> None:
+        if self.fetch is not None:
+            self.fetch.assigned(assigned)
         for tp in assigned:
             kind: BatchKind = "transmit" if tp.topic == self._approved else "evaluate"
             self._parts.setdefault(tp, _Partition(tp, kind))
@@ -159,11 +165,11 @@ class BatchConsumer:
         )
 
     async def _run(self) -> None:
-        assert self._consumer is not None  # start() sets it  # noqa: S101
+        assert self._consumer is not None and self.fetch is not None  # start() sets them  # noqa: S101
         last_commit = self._clock()
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=100, max_records=5000)
+                batches = await self.fetch.getmany(timeout_ms=100, max_records=5000)
             except KafkaError as exc:
                 log.warning("batch fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
@@ -179,13 +185,13 @@ class BatchConsumer:
     async def _take_all(self, batches: dict[TopicPartition, list[Record]], generation: int) -> None:
         """Add one fetch's records to their files. A rebalance meanwhile (``generation`` moved on)
         makes the rest stale: aiokafka restarts every partition from its committed offset."""
-        assert self._consumer is not None  # start() sets it  # noqa: S101
+        assert self._consumer is not None and self.fetch is not None  # start() sets them  # noqa: S101
         for tp, records in batches.items():
             part = self._parts.get(tp)
             if part is None:
                 if records and generation == self._generation and tp in self._consumer.assignment():
                     # fetched while its assignment is still being prepared (before_assign): read again
-                    self._consumer.seek(tp, records[0].offset)
+                    self.fetch.seek(tp, records[0].offset)
                 continue
             for i, record in enumerate(records):
                 if generation != self._generation:
