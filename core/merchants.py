@@ -18,10 +18,10 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from consumers.webhooks.signature import decode_key
 from core.config import ConfigError, env_name, require_flex_credentials
 from core.merchants_file import ENV_NAME, entry_label, read_entries, read_secret_files
 from core.settings import RoutingSettings, Settings
+from core.webhook_key import decode_key
 
 __all__ = [
     "SINGLE_MERCHANT_NAME",

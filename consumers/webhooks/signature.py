@@ -26,13 +26,14 @@ from consumers.webhooks.headers import (
     ParsedHeaders,
     RejectReason,
     WebhookRejected,
-    b64decode,
     parse_headers,
     read_headers,
     signed_message,
     string_to_sign,
 )
 from core.settings import WebhookSettings
+from core.webhook_key import KEY_SETTING as _KEY_SETTING
+from core.webhook_key import decode_key
 
 __all__ = [
     "DEFAULT_NONCE_CACHE_SIZE",
@@ -50,7 +51,6 @@ __all__ = [
     "string_to_sign",
 ]
 
-_KEY_SETTING: Final = "FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY"
 _PREVIOUS_KEY_SETTING: Final = "FLEXBRIDGE_WEBHOOK__PREVIOUS_SUBSCRIBER_KEY"
 DEFAULT_NONCE_CACHE_SIZE: Final = 50_000
 KeyName = Literal["current", "previous"]
@@ -66,16 +66,6 @@ def _reveal(value: str | SecretStr) -> str:
 
 def _hmac(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha512).digest()
-
-
-def decode_key(key: str | SecretStr, *, setting: str = _KEY_SETTING) -> bytes:
-    """The raw bytes of a base64 subscriber key; a clear ``ValueError`` naming ``setting`` otherwise."""
-    raw = b64decode(_reveal(key).strip())
-    if not raw:
-        raise ValueError(f"{setting} is empty or not valid base64 (the portal subscriber key, 64 bytes)")
-    if len(raw) != 64:
-        raise ValueError(f"{setting} must decode to 64 bytes, got {len(raw)}")
-    return raw
 
 
 def new_nonce() -> str:
