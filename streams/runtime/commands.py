@@ -102,7 +102,6 @@ class CommandAgent:
         self, producer: AIOKafkaProducer, message: Any, reason: DlqReason, error: str
     ) -> None:
         await dead_letter(producer, self._topics.dlq, message, reason, error, self._metrics)
-        self._metrics.dead_letter(reason)
 
     @staticmethod
     async def _publish(send: Callable[[], Awaitable[None]]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.local.stack import metric_total
 from streams.local.traffic import make_event
 from tests.conftest import Stack, Worker
 from tests.flows import ready
@@ -195,7 +196,9 @@ async def assert_one_flex_effect_per_command(stack: Stack, lost: str, lost_sessi
     assert lost_order["status"] == "CANCELLED"
 
 
-async def assert_malformed_commands_are_dead_lettered_and_rejected(stack: Stack, held: str) -> None:
+async def assert_malformed_commands_are_dead_lettered_and_rejected(
+    stack: Stack, worker: Worker, held: str
+) -> None:
     async def malformed() -> list[Any] | None:
         dlq = await read_all(stack.bootstrap, stack.topics["dlq"])
         statuses = values(await read_all(stack.bootstrap, stack.topics["status"]))
@@ -205,6 +208,7 @@ async def assert_malformed_commands_are_dead_lettered_and_rejected(stack: Stack,
     dlq, bad = await wait_for(malformed, 30, "the malformed commands to be answered")
     assert dict(dlq[0].headers)["dlq-reason"] == b"schema" and dlq[0].value == b"{not json"
     assert bad[0]["status"] == "REJECTED" and "type" in bad[0]["reason"]
+    assert await metric_total(worker.url, "flexbridge_dlq_total", reason="schema") == len(dlq)  # once each
 
 
 async def assert_a_late_expiry_is_flagged_not_applied(stack: Stack, worker: Worker, held: str) -> None:
@@ -254,7 +258,7 @@ async def test_capture_cancel_malformed_commands_and_illegal_transitions(stack: 
     )
 
     await assert_one_flex_effect_per_command(stack, lost, lost_session)
-    await assert_malformed_commands_are_dead_lettered_and_rejected(stack, held)
+    await assert_malformed_commands_are_dead_lettered_and_rejected(stack, worker, held)
     await assert_a_late_expiry_is_flagged_not_applied(stack, worker, held)
     code, _ = await order_view(worker, "ORD-nobody")
     assert code == 404
