@@ -76,7 +76,7 @@ async def assert_bad_deliveries_are_refused(worker: Worker, refused: dict[str, s
 
     bad = b'{"Event": ' + refused["bad"].encode()  # verified, but not JSON
     answer = await deliver(worker, bad, signed(worker, bad))
-    assert answer.status_code == 400 and "not JSON" in answer.json()["error"]
+    assert answer.status_code == 400 and "not valid JSON" in answer.json()["error"]
 
 
 async def assert_a_replayed_request_is_refused(worker: Worker) -> str:
