@@ -42,7 +42,9 @@ async def run_path(count: int, timeout: float) -> tuple[Run, dict[str, Any]]:
     await producer.start()
     deps = Deps.build(settings, producer, Metrics())
     s = settings
-    path = BatchPath(deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=flex.ensure_token)
+    path = BatchPath(
+        deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=lambda _m: flex.ensure_token()
+    )
     run = Run(count, os.getpid())
     try:
         await flex.ensure_token()

@@ -5,8 +5,10 @@ plus a bearer token) and at most 2000 records, each with a 1-based ``sequenceNum
 files are named ``transmit_…``. Everything else here is flexbridge's choice, kept in this one
 module so it can change in one place:
 
-- data file ``{kind}_{topic}_p{partition:04d}_o{firstOffset:012d}.json``, uploaded as
-  ``.{name}.part`` and renamed into the inbound folder (a reader never sees a partial file);
+- data file ``{kind}_{topic}_p{partition:04d}_o{firstOffset:012d}_{merchant}.json`` (one merchant
+  per file; the single-merchant settings' files leave ``_{merchant}`` out, as they always have),
+  uploaded as ``.{name}.part`` and renamed into the inbound folder (a reader never sees a partial
+  file);
 - manifest ``{name}.manifest`` (JSON: record count, byte size, SHA-256 of the file and of its
   records), uploaded the same way just before the data file;
 - response file ``{stem}.response.csv`` in the outbound folder, one row per record with the
@@ -65,7 +67,9 @@ RESPONSE_COLUMNS = (
 BatchKind = Literal["evaluate", "transmit"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
-_NAME = re.compile(r"^(evaluate|transmit)_(.+)_p(\d{4,})_o(\d{12,})(?:\.json|\.response\.csv)$")
+_NAME = re.compile(
+    r"^(evaluate|transmit)_(.+)_p(\d{4,})_o(\d{12,})(?:_([a-z0-9-]+))?(?:\.json|\.response\.csv)$"
+)
 _CAMEL = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
@@ -74,9 +78,13 @@ def safe_topic(topic: str) -> str:
     return _UNSAFE.sub("-", topic)
 
 
-def file_name(kind: BatchKind, topic: str, partition: int, first_offset: int) -> str:
-    """Deterministic: the same batch after a crash gets the same name and replaces its first upload."""
-    return f"{kind}_{safe_topic(topic)}_p{partition:04d}_o{first_offset:012d}.json"
+def file_name(
+    kind: BatchKind, topic: str, partition: int, first_offset: int, merchant: str | None = None
+) -> str:
+    """Deterministic: the same batch after a crash gets the same name and replaces its first upload.
+    ``merchant`` is the merchant's name (None: the single-merchant settings' files, without one)."""
+    suffix = f"_{merchant}" if merchant else ""
+    return f"{kind}_{safe_topic(topic)}_p{partition:04d}_o{first_offset:012d}{suffix}.json"
 
 
 class FileName(BaseModel):
@@ -86,6 +94,7 @@ class FileName(BaseModel):
     topic: str  # as in the name (see safe_topic)
     partition: int
     first_offset: int
+    merchant: str | None = None  # the merchant's name; None in a single-merchant file name
 
 
 def parse_file_name(name: str) -> FileName | None:
@@ -93,8 +102,10 @@ def parse_file_name(name: str) -> FileName | None:
     match = _NAME.match(name)
     if match is None:
         return None
-    kind, topic, partition, offset = match.groups()
-    return FileName(kind=kind, topic=topic, partition=int(partition), first_offset=int(offset))
+    kind, topic, partition, offset, merchant = match.groups()
+    return FileName(
+        kind=kind, topic=topic, partition=int(partition), first_offset=int(offset), merchant=merchant
+    )
 
 
 def temp_name(name: str) -> str:

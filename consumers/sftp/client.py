@@ -7,9 +7,13 @@
   which replaces an earlier upload of the same name), so a reader never sees a partial file.
 - One connection is shared by all callers and reopened after it drops. Uploads retry with
   full-jitter exponential backoff (:func:`consumers.retry.retry`) while the failure is retriable.
-- This is the only module that knows asyncssh: every failure leaves it as an :class:`SftpError`,
-  retriable for a lost or refused connection, a timeout or an unspecified server failure; not
-  for a refused host key or login, a permission, a missing path (:func:`sftp_error`).
+  :meth:`SftpClient.close_if_idle` closes a connection nobody used for a while (one client per
+  merchant, consumers/sftp/accounts.py: an idle merchant holds no connection); the next
+  operation opens it again.
+- Only this module and its errors (consumers/sftp/errors.py) know asyncssh: every failure leaves
+  it as an :class:`SftpError`, retriable for a lost or refused connection, a timeout or an
+  unspecified server failure; not for a refused host key or login, a permission, a missing path
+  (:func:`sftp_error`).
 """
 
 from __future__ import annotations
@@ -17,84 +21,72 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import asyncssh
 
 from consumers.retry import RetryPolicy, retry
-from core.errors import FlexbridgeError
+from consumers.sftp.errors import RemoteFile, SftpConfigError, SftpError, sftp_error
 from core.settings import SftpSettings
 
-__all__ = ["RemoteFile", "SftpClient", "SftpConfigError", "SftpError", "sftp_error"]
+__all__ = [
+    "RemoteFile",
+    "SftpClient",
+    "SftpConfigError",
+    "SftpError",
+    "read_known_hosts",
+    "sftp_error",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Op = Callable[[asyncssh.SFTPClient], Awaitable[T]]
 
-_REFUSED = (  # the server or its host key was refused, or the login: a retry meets the same
-    asyncssh.HostKeyNotVerifiable,
-    asyncssh.PermissionDenied,
-    asyncssh.IllegalUserName,
-    asyncssh.KeyExchangeFailed,
-    asyncssh.ProtocolNotSupported,
-)
-_TRANSIENT_SFTP = (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, asyncssh.SFTPFailure)
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteFile:
-    name: str
-    size: int
-    mtime: float
-
-
-class SftpError(FlexbridgeError):
-    """An SFTP operation failed; ``retriable`` says whether trying again can succeed."""
-
-    reason = "sftp"
-
-
-class SftpConfigError(SftpError):
-    """The SFTP settings cannot work (no known_hosts file, unreadable key)."""
-
-    retriable = False
-
-
-def sftp_error(exc: BaseException, what: str) -> SftpError:
-    """``exc`` (an asyncssh error, an OSError, a timeout) as an :class:`SftpError` about ``what``."""
-    if isinstance(exc, SftpError):
-        return exc
-    if isinstance(exc, asyncssh.SFTPError):
-        retriable = isinstance(exc, _TRANSIENT_SFTP)
-    elif isinstance(exc, asyncssh.Error):
-        retriable = not isinstance(exc, _REFUSED)
-    else:  # OSError (refused, reset, unreachable) or a timeout
-        retriable = isinstance(exc, OSError | TimeoutError)
-    text = str(exc)
-    return SftpError(
-        f"SFTP {what}: {type(exc).__name__}" + (f": {text}" if text else ""), retriable=retriable
-    )
-
 
 class SftpClient:
-    def __init__(self, settings: SftpSettings) -> None:
+    """One SFTP account (``settings.username`` / ``key_path``) on the configured server.
+
+    ``known_hosts``: the pinned host keys already read (shared by every merchant's client);
+    ``key_setting``: how an unreadable key is named in the error (a merchant's ``sftp.key_path``).
+    """
+
+    def __init__(
+        self,
+        settings: SftpSettings,
+        *,
+        known_hosts: asyncssh.SSHKnownHosts | None = None,
+        key_setting: str = "FLEXBRIDGE_SFTP__KEY_PATH",
+    ) -> None:
         self._settings = settings
+        self._pinned = known_hosts
+        self._key_setting = key_setting
         self._lock = asyncio.Lock()
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
+        self._busy = 0  # operations running now
+        self.last_used = time.monotonic()
         self.connects = 0
 
-    def _known_hosts(self) -> str:
-        path = self._settings.known_hosts or Path.home() / ".ssh" / "known_hosts"
-        if not Path(path).is_file():
-            raise SftpConfigError(
-                f"SFTP host key cannot be checked: known_hosts file {path} not found "
-                "(set FLEXBRIDGE_SFTP__KNOWN_HOSTS)"
-            )
-        return str(path)
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def close_if_idle(self, idle_seconds: float, now: float | None = None) -> bool:
+        """Close the connection if no operation ran for ``idle_seconds``; True if it was closed."""
+        moment = time.monotonic() if now is None else now
+        if self._conn is None or self._busy or moment - self.last_used < idle_seconds:
+            return False
+        async with self._lock:
+            if self._busy or self._conn is None:
+                return False
+            await self._drop()
+        return True
+
+    def _known_hosts(self) -> str | asyncssh.SSHKnownHosts:
+        return self._pinned if self._pinned is not None else str(_known_hosts_path(self._settings))
 
     def _client_keys(self) -> list[asyncssh.SSHKey] | None:
         s = self._settings
@@ -105,7 +97,7 @@ class SftpClient:
             return [asyncssh.read_private_key(s.key_path, passphrase)]
         except (OSError, asyncssh.KeyImportError) as exc:
             raise SftpConfigError(
-                f"cannot read SFTP key FLEXBRIDGE_SFTP__KEY_PATH={s.key_path}: {type(exc).__name__}"
+                f"cannot read SFTP key {self._key_setting}={s.key_path}: {type(exc).__name__}"
             ) from None
 
     def check(self) -> None:
@@ -154,10 +146,14 @@ class SftpClient:
 
     async def _call(self, what: str, op: Op[T]) -> T:
         """One attempt of ``op`` on a session; every failure raised as an :class:`SftpError`."""
+        self._busy += 1
         try:
             return await op(await self._session())
         except (OSError, asyncssh.Error, TimeoutError) as exc:
             raise sftp_error(exc, what) from exc
+        finally:
+            self._busy -= 1
+            self.last_used = time.monotonic()
 
     async def _retrying(self, what: str, op: Op[T]) -> T:
         """``op`` until it succeeds; a retriable failure drops the connection and backs off."""
@@ -254,6 +250,25 @@ class SftpClient:
             return True
 
         return await self._call(f"utime of {path}", op)
+
+
+def read_known_hosts(settings: SftpSettings) -> asyncssh.SSHKnownHosts:
+    """The pinned host keys of ``FLEXBRIDGE_SFTP__KNOWN_HOSTS``, read once for every account's client."""
+    path = _known_hosts_path(settings)
+    try:
+        return asyncssh.read_known_hosts(str(path))
+    except (OSError, ValueError) as exc:
+        raise SftpConfigError(f"cannot read known_hosts file {path}: {type(exc).__name__}") from None
+
+
+def _known_hosts_path(settings: SftpSettings) -> Path:
+    path = settings.known_hosts or Path.home() / ".ssh" / "known_hosts"
+    if not Path(path).is_file():
+        raise SftpConfigError(
+            f"SFTP host key cannot be checked: known_hosts file {path} not found "
+            "(set FLEXBRIDGE_SFTP__KNOWN_HOSTS)"
+        )
+    return Path(path)
 
 
 async def _nothing(_sftp: asyncssh.SFTPClient) -> None:

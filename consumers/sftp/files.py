@@ -1,9 +1,11 @@
-"""Building one Flex batch file from a run of records of one partition (pure, no I/O).
+"""Building one Flex batch file from a run of records of one partition and one merchant (pure, no I/O).
 
 A :class:`BatchBuilder` collects request bodies in offset order. It is closed by its owner when it
 holds ``max_records``, when the next record would take it past ``max_bytes``, or when it is older
 than the wall-clock limit; :meth:`BatchBuilder.seal` then renders the file and its manifest with
-the bearer token of the moment.
+the bearer token of the moment. A file holds one merchant's records: its header carries that
+merchant's ``mid`` (given when the builder opens; else the first record's) and token, and its
+name the merchant's name (``merchant``; None for the single-merchant settings).
 
 The encoded records are appended to one buffer (joined by commas, as they appear in the file)
 rather than kept as separate ``bytes``: orjson's output keeps the capacity it reserved (about
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consumers.sftp.registry import SentRecord
+from core.merchants import SINGLE_MERCHANT_NAME, Merchant, Merchants
 from schemas.batch import (
     BatchKind,
     FileName,
@@ -28,9 +31,15 @@ from schemas.batch import (
     temp_name,
 )
 
-__all__ = ["BatchBuilder", "SealedBatch"]
+__all__ = ["BatchBuilder", "SealedBatch", "file_merchant"]
 
 _ENVELOPE = 64  # bytes of header and punctuation around the records, before the token
+
+
+def file_merchant(merchant: Merchant, merchants: Merchants) -> str | None:
+    """The merchant's name in its file names; None for the single-merchant settings' merchant,
+    whose files keep the names they always had (a re-upload after an upgrade replaces, too)."""
+    return None if merchant.name == SINGLE_MERCHANT_NAME and len(merchants) == 1 else merchant.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +64,8 @@ class BatchBuilder:
     partition: int
     first_offset: int
     opened_at: float
-    mid: str | None = None
+    merchant: str | None = None  # the merchant's name in the file name (None: single-merchant)
+    mid: str | None = None  # the header's mid: the merchant's, else the first record's
     expiry: str | None = None
     last_offset: int = -1
     size: int = _ENVELOPE
@@ -66,7 +76,7 @@ class BatchBuilder:
 
     @property
     def name(self) -> str:
-        return file_name(self.kind, self.topic, self.partition, self.first_offset)
+        return file_name(self.kind, self.topic, self.partition, self.first_offset, self.merchant)
 
     def __len__(self) -> int:
         return self.count
@@ -102,7 +112,11 @@ class BatchBuilder:
     def seal(self, token: str) -> SealedBatch:
         data = encode_file(self.header(token), self.records)
         name = FileName(
-            kind=self.kind, topic=self.topic, partition=self.partition, first_offset=self.first_offset
+            kind=self.kind,
+            topic=self.topic,
+            partition=self.partition,
+            first_offset=self.first_offset,
+            merchant=self.merchant,
         )
         manifest = Manifest.of_digest(
             name, self.name, data, self.count, self.digest.hexdigest(), self.last_offset

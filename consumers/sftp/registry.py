@@ -10,6 +10,10 @@ compacted Kafka topic, streams/runtime/batch/store.py) that receives the file's 
 rebuilds the entries with :meth:`BatchRegistry.restore`. An answered file stays known (with no
 records) so a response file processed twice — a claim reclaimed from a dead worker — publishes
 nothing the second time. Times are wall-clock seconds, so they survive a restart.
+
+One registry serves every merchant: a file's name carries its merchant (schemas/batch.py), and the
+result poller of each merchant's outbound folder reconciles that merchant's files alone
+(``merchant=`` of :meth:`BatchRegistry.overdue`).
 """
 
 from __future__ import annotations
@@ -17,19 +21,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Final, Protocol
 
 import orjson
 
 from schemas.batch import parse_file_name
 
 __all__ = [
+    "ANY",
+    "AnyMerchant",
     "BatchRegistry",
     "RegistryJournal",
     "SentFile",
     "SentRecord",
     "decode_entry",
     "encode_entry",
+    "merchant_of",
 ]
 
 
@@ -53,6 +61,19 @@ class SentFile:
     records: dict[int, SentRecord] = field(default_factory=dict)
     answered: bool = False  # its response file was processed (published)
     known_at: float = 0.0  # when this worker learned of it (not persisted)
+
+
+class AnyMerchant(Enum):
+    ANY = "any"
+
+
+ANY: Final = AnyMerchant.ANY  # every merchant's files
+
+
+def merchant_of(name: str) -> str | None:
+    """The merchant a batch file name carries (None: a single-merchant name, or not ours)."""
+    parsed = parse_file_name(name)
+    return None if parsed is None else parsed.merchant
 
 
 class RegistryJournal(Protocol):
@@ -128,16 +149,21 @@ class BatchRegistry:
         sent = self._files.setdefault(name, SentFile(name, self._clock()))
         sent.answered = True
 
-    def overdue(self, timeout: float, known_before: float | None = None) -> list[tuple[str, SentRecord]]:
+    def overdue(
+        self, timeout: float, known_before: float | None = None, *, merchant: str | AnyMerchant | None = ANY
+    ) -> list[tuple[str, SentRecord]]:
         """Take and return every record uploaded more than ``timeout`` seconds ago without a result.
 
         With ``known_before`` (the start of the last look at the response folder), only files this
-        worker knew by then: a file restored later may have its response waiting, unread.
+        worker knew by then: a file restored later may have its response waiting, unread. With
+        ``merchant`` (a name, or None for single-merchant file names), only that merchant's files.
         """
         limit = self._clock() - timeout
         out: list[tuple[str, SentRecord]] = []
         for sent in self._files.values():
             if known_before is not None and sent.known_at >= known_before:
+                continue
+            if merchant is not ANY and merchant_of(sent.name) != merchant:
                 continue
             if sent.records and sent.uploaded_at <= limit:
                 out.extend((sent.name, record) for record in sent.records.values())
@@ -165,6 +191,10 @@ class BatchRegistry:
         """Drop files whose name matches (their partition moved to another worker)."""
         for name in [n for n in self._files if predicate(n)]:
             del self._files[name]
+
+    def waiting(self) -> set[str | None]:
+        """The merchants (names; None for single-merchant names) with records still awaiting a result."""
+        return {merchant_of(f.name) for f in self._files.values() if f.records}
 
     @property
     def outstanding(self) -> int:

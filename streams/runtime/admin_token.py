@@ -20,14 +20,17 @@ __all__ = ["PROBES", "require_token"]
 PROBES = frozenset({"/health", "/ready"})
 
 
-def require_token(app: web.Application, token: SecretStr, open_paths: Collection[str]) -> None:
-    """Answer 401 to a request of ``app`` without the token (compared in constant time)."""
+def require_token(
+    app: web.Application, token: SecretStr, open_paths: Collection[str], open_prefixes: tuple[str, ...] = ()
+) -> None:
+    """Answer 401 to a request of ``app`` without the token (compared in constant time), except
+    to ``open_paths`` and the paths under ``open_prefixes``."""
     expected = f"Bearer {token.get_secret_value()}".encode()
     unguarded = frozenset(open_paths)
 
     @web.middleware
     async def admin_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in unguarded:
+        if request.path in unguarded or (open_prefixes and request.path.startswith(open_prefixes)):
             return await handler(request)
         given = request.headers.get("Authorization", "").encode()
         if not hmac.compare_digest(given, expected):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 
 from consumers.flows import Defaults
+from core.merchants import Merchants, load_merchants
 from core.settings import KafkaSettings, RoutingSettings, Settings, TopicSettings
 from streams.runtime.metrics import Metrics
 
@@ -27,10 +28,22 @@ class Deps:
     topics: TopicSettings
     routing: RoutingSettings
     defaults: Defaults
+    # The merchants served (DESIGN.md §2.9), loaded once; None only for settings without Flex
+    # credentials and without a merchants file (unit tests of parts that need no merchant).
+    merchants: Merchants | None = None
 
     @classmethod
-    def build(cls, settings: Settings, producer: AIOKafkaProducer, metrics: Metrics) -> Deps:
+    def build(
+        cls,
+        settings: Settings,
+        producer: AIOKafkaProducer,
+        metrics: Metrics,
+        merchants: Merchants | None = None,
+    ) -> Deps:
         flex, pipeline = settings.flex, settings.pipeline
+        configured = settings.merchants_file is not None or None not in (flex.app_key, flex.app_secret)
+        if merchants is None and configured:
+            merchants = load_merchants(settings)
         return cls(
             producer=producer,
             metrics=metrics,
@@ -38,4 +51,5 @@ class Deps:
             topics=settings.topics,
             routing=settings.routing,
             defaults=Defaults(flex.mid, flex.site_id, pipeline.mit_expiry_days),
+            merchants=merchants,
         )

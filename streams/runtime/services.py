@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from consumers.flex.client import FlexClient
 from consumers.retry import RetryPolicy, retry
+from consumers.webhooks.keys import WebhookKeys
 from core.errors import FlexbridgeError
 from core.settings import Settings
 from streams.kafka.clients import make_consumer, make_producer
@@ -57,16 +58,22 @@ class BridgeRuntime:
         await parts.producer.start()
         self.started.set()
         self._warmup = supervise("flex-token", lambda: self._warm_token(parts.flex))
-        if self._verifier is not None:
-            self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, self._verifier)
+        keys = WebhookKeys.build(self.settings.webhook, parts.deps.merchants, verifier=self._verifier)
+        if keys:  # the keys of FLEXBRIDGE_WEBHOOK__* and/or of the merchants
+            self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, keys)
             await self.webhooks.start()
         else:
             log.warning("FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY is not set: POST /webhooks/flex answers 503")
         await parts.pipeline.start()
-        if BatchPath.wanted(self.settings.routing):
-            s = self.settings
+        merchants = parts.deps.merchants
+        if merchants is not None and BatchPath.wanted(merchants):
+            s, flex = self.settings, parts.flex
             self.batches = BatchPath(
-                parts.deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=parts.flex.ensure_token
+                parts.deps,
+                batch=s.batch,
+                sftp=s.sftp,
+                pipeline=s.pipeline,
+                token=lambda _merchant: flex.ensure_token(),  # one Flex client, one merchant's token
             )
             await self.batches.start()
 
@@ -122,14 +129,14 @@ class BridgeRuntime:
         return held + (fetch.held() if fetch is not None else [])
 
     async def receive_webhook(
-        self, method: str, host: str, headers: Mapping[str, str], body: bytes
+        self, method: str, host: str, headers: Mapping[str, str], body: bytes, merchant: str | None = None
     ) -> WebhookAnswer:
-        """``POST /webhooks/flex``: 503 while the receiver is off or not started."""
+        """``POST /webhooks/flex`` (``/{merchant}``): 503 while the receiver is off or not started."""
         if self.webhooks is None:
             self.metrics.webhook_delivery("unavailable")
             message = "webhook receiver not running (is FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY set?)"
             return WebhookAnswer(503, {"status": "unavailable", "error": message})
-        return await self.webhooks.receive(method, host, headers, body)
+        return await self.webhooks.receive(method, host, headers, body, merchant)
 
     async def _warm_token(self, flex: FlexClient) -> None:
         """Fetch the first Flex token so /ready means the Flex client can call; retry while Flex is

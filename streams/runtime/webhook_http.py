@@ -20,12 +20,22 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 if TYPE_CHECKING:
     from streams.runtime.services import BridgeRuntime
 
-__all__ = ["WEBHOOK_PATH", "WEBHOOK_ROUTES", "add_webhook_route", "aiohttp_app", "webhook_handler"]
+__all__ = [
+    "MERCHANT_WEBHOOK_PATH",
+    "WEBHOOK_PATH",
+    "WEBHOOK_PREFIX",
+    "WEBHOOK_ROUTES",
+    "add_webhook_route",
+    "aiohttp_app",
+    "webhook_handler",
+]
 
 WEBHOOK_PATH = "/webhooks/flex"
-# Every path that takes Flex's deliveries. A per-merchant ``/webhooks/flex/{name}`` joins here: the
-# handler reads ``name`` from the match (None on the plain path).
-WEBHOOK_ROUTES: tuple[str, ...] = (WEBHOOK_PATH,)
+MERCHANT_WEBHOOK_PATH = "/webhooks/flex/{name}"  # one merchant's deliveries (DESIGN.md §2.9)
+WEBHOOK_PREFIX = WEBHOOK_PATH + "/"  # every merchant's path starts so
+# Every path that takes Flex's deliveries: the handler reads ``name`` from the match (None on the
+# plain path).
+WEBHOOK_ROUTES: tuple[str, ...] = (WEBHOOK_PATH, MERCHANT_WEBHOOK_PATH)
 
 AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -36,7 +46,11 @@ def webhook_handler(runtime: BridgeRuntime) -> AiohttpHandler:
     async def flex_webhooks(request: web.Request) -> web.StreamResponse:
         body = await request.read()  # the raw bytes: the signature covers them exactly
         host = request.headers.get("Host", "")
-        answer = await runtime.receive_webhook(request.method, host, request.headers, body)
+        name = request.match_info.get("name")
+        if name is None:
+            answer = await runtime.receive_webhook(request.method, host, request.headers, body)
+        else:
+            answer = await runtime.receive_webhook(request.method, host, request.headers, body, merchant=name)
         return web.Response(
             body=orjson.dumps(answer.body),
             status=answer.status,

@@ -19,6 +19,8 @@ from mode import Service
 from core.settings import WebhookSettings, WebSettings
 from streams.runtime.admin_token import PROBES, require_token
 from streams.runtime.webhook_http import (
+    WEBHOOK_PATH,
+    WEBHOOK_PREFIX,
     WEBHOOK_ROUTES,
     add_webhook_route,
     aiohttp_app,
@@ -70,10 +72,12 @@ def serve_http(
 ) -> None:
     """Route the webhooks (own listener, or the web port) and guard the web port with the admin token."""
     open_paths: set[str] = set(PROBES)
+    open_prefixes: tuple[str, ...] = ()
     if hooks.port is None:
         add_webhook_route(app, runtime)  # on aiohttp directly: the receiver's hot path
-        open_paths.update(WEBHOOK_ROUTES)
+        open_paths.add(WEBHOOK_PATH)
+        open_prefixes = (WEBHOOK_PREFIX,)  # /webhooks/flex/{name}
     else:
         app.add_dependency(WebhookListener(public_app(runtime), hooks.host, hooks.port, loop=app.loop))
     if web_settings.admin_token is not None:
-        require_token(aiohttp_app(app), web_settings.admin_token, open_paths)
+        require_token(aiohttp_app(app), web_settings.admin_token, open_paths, open_prefixes)

@@ -1,8 +1,10 @@
 """The webhook receiver, Kafka side: verify, deduplicate, publish, and only then answer 2xx.
 
-``POST /webhooks/flex`` (streams/runtime/webhook_http.py) hands the raw body here. A delivery is verified
-(consumers/webhooks/signature.py) and parsed (schemas/webhooks.py); nothing unverified is ever
-produced. A verified webhook is published once per dedupe key (``event:OrderId``): first its
+``POST /webhooks/flex`` and ``POST /webhooks/flex/{name}`` (streams/runtime/webhook_http.py) hand
+the raw body here. A delivery is verified (with its merchant's keys: consumers/webhooks/keys.py;
+an unknown name is 404) and parsed (schemas/webhooks.py); nothing unverified is ever produced. A
+verified webhook is published once per dedupe key (``event:OrderId``, in its merchant's scope,
+and with the merchant's name in the ``flexbridge-merchant`` header): first its
 OrderStatus to ``orders.status`` (when the event maps to one), then the body, unchanged, to
 ``flex.webhooks`` with the dedupe key in the ``flexbridge-dedupe-key`` header. The webhook record
 goes last because it is the receiver's memory: at start, and continuously while running, the
@@ -28,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from consumers.webhooks.dedupe import SeenKeys
+from consumers.webhooks.keys import Receiving, WebhookKeys, scoped_key
 from consumers.webhooks.signature import WebhookRejected, WebhookVerifier
 from core.config import ConfigError
 from core.errors import InvalidEvent
@@ -38,11 +41,12 @@ from streams.runtime.deps import Deps
 from streams.runtime.status import status_record
 from streams.runtime.supervise import supervise
 
-__all__ = ["DEDUPE_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier"]
+__all__ = ["DEDUPE_HEADER", "MERCHANT_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier"]
 
 log = logging.getLogger(__name__)
 
 DEDUPE_HEADER = "flexbridge-dedupe-key"
+MERCHANT_HEADER = "flexbridge-merchant"  # the merchant whose path received it (named paths only)
 Headers = list[tuple[str, bytes]]
 
 
@@ -111,13 +115,15 @@ class WebhookReceiver:
         self,
         deps: Deps,
         settings: WebhookSettings,
-        verifier: WebhookVerifier,
+        verifier: WebhookVerifier | WebhookKeys,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._kafka, self._topics = deps.kafka, deps.topics
         self._producer = deps.producer
-        self._verifier = verifier
+        if isinstance(verifier, WebhookVerifier):
+            verifier = WebhookKeys(Receiving(verifier, None, None), {})
+        self._keys = verifier
         self._metrics = deps.metrics
         self._clock = clock
         self._timeout = settings.produce_timeout_seconds
@@ -154,13 +160,21 @@ class WebhookReceiver:
                 await task
         self._tail = None
 
-    async def receive(self, method: str, host: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        """Verify, parse and publish one delivery; never raises."""
+    async def receive(
+        self, method: str, host: str, headers: Mapping[str, str], body: bytes, merchant: str | None = None
+    ) -> WebhookAnswer:
+        """Verify, parse and publish one delivery to ``merchant``'s path (None: the plain path);
+        never raises."""
+        receiving = self._keys.of(merchant)
+        if receiving is None:
+            self._metrics.webhook_delivery("unknown-merchant")
+            what = "/webhooks/flex/{name}" if merchant is None else f'a merchant named "{merchant}"'
+            return _answer(404, "unknown-merchant", f"no webhook receiver here; use {what}")
         if not self._loaded.is_set():
             self._metrics.webhook_delivery("unavailable")
             return _answer(503, "unavailable", "the receiver is starting; retry later")
         try:
-            verified = self._verifier.verify(method, host, headers, body)
+            verified = receiving.verifier.verify(method, host, headers, body)
         except WebhookRejected as exc:
             self._metrics.webhook_verification(exc.reason)
             self._metrics.webhook_delivery("rejected")
@@ -173,19 +187,19 @@ class WebhookReceiver:
             self._metrics.webhook_delivery("malformed")
             log.warning("verified webhook with a malformed body refused (400)")
             return _answer(400, "malformed", str(exc))
-        answer = await self._publish_once(webhook, body)
-        if answer.status == 503:
-            self._verifier.nonces.discard(verified.nonce)  # the same signed request may be sent again
+        answer = await self._publish_once(webhook, body, receiving)
+        if answer.status == 503:  # the same signed request may be sent again
+            receiving.verifier.nonces.discard(verified.nonce)
         self._metrics.webhook_delivery(answer.body["status"])
         return answer
 
-    async def _publish_once(self, webhook: FlexWebhook, body: bytes) -> WebhookAnswer:
-        key = dedupe_key(webhook)
+    async def _publish_once(self, webhook: FlexWebhook, body: bytes, receiving: Receiving) -> WebhookAnswer:
+        key = scoped_key(receiving.scope, dedupe_key(webhook))
         if self._seen.seen(key, self._clock()):
             return _answer(200, "duplicate", key=key)
         pub = self._pending.get(key)
         if pub is None:
-            pub = self._pending[key] = self._publication(webhook, body, key)
+            pub = self._pending[key] = self._publication(webhook, body, key, receiving.merchant)
         if not pub.running():
             pub.task = asyncio.create_task(self._produce(key, pub), name=f"webhook {key}")
             pub.task.add_done_callback(_retrieve)
@@ -207,9 +221,11 @@ class WebhookReceiver:
         log.error("webhook %s failed: %s", key, name)  # a bug: nothing acknowledged, Flex must retry
         return _answer(503, "unavailable", "the webhook could not be published; retry later", key)
 
-    def _publication(self, webhook: FlexWebhook, body: bytes, key: str) -> _Publication:
+    def _publication(self, webhook: FlexWebhook, body: bytes, key: str, merchant: str | None) -> _Publication:
         topics = self._topics
         headers: Headers = [(DEDUPE_HEADER, key.encode())]
+        if merchant is not None:
+            headers.append((MERCHANT_HEADER, merchant.encode()))
         order_key = webhook.external_order_id.encode() if webhook.external_order_id else None
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
         status = order_status(webhook)

@@ -4,12 +4,16 @@ Managed-MIT declines (``FLEXBRIDGE_ROUTING__MIT=sftp``) become ``evaluate_`` fil
 ``FLEXBRIDGE_ROUTING__TRANSMIT=sftp``, approvals become ``transmit_`` files. The consumer has its
 own group (``{group_id}-batch``) beside the real-time bridge, which skips the records routed here.
 
-Per partition, records go into an open file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before
-``…__MAX_BYTES``, or ``…__MAX_AGE_SECONDS`` after it opened (checked even when no record arrives).
-Closed files upload in the background (streams/runtime/batch/upload.py), then the offset is committed: a
-partition's commit never passes the first record of a file not uploaded yet. On revocation (and
+Per partition and merchant (a file never mixes merchants, DESIGN.md §2.9), records go into an open
+file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before ``…__MAX_BYTES``, or
+``…__MAX_AGE_SECONDS`` after it opened (checked even when no record arrives). Closed files upload
+in the background (streams/runtime/batch/upload.py), then the offset is committed: a partition's
+commit never passes the first record of a file not uploaded yet, whichever its merchant. On revocation (and
 stop), open files are dropped — the next owner rebuilds them from the committed offset under the
-same names — and uploads in flight get ``drain_timeout`` to finish.
+same names — and uploads in flight get ``drain_timeout`` to finish. Where merchants interleave in a
+partition, a merchant's file uploaded while another's older file was still open lies past the
+commit: the next owner builds it again from a later first offset, under another name (evaluate
+records keep their idempotency keys, so Flex answers them without a second effect).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from typing import Any, TypeAlias
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from consumers.sftp.files import BatchBuilder
-from consumers.sftp.intake import batch_body
+from consumers.sftp.files import BatchBuilder, file_merchant
+from consumers.sftp.intake import BatchItem, batch_item
 from consumers.sftp.registry import BatchRegistry
+from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import BatchSettings, PipelineSettings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
 from streams.kafka.clients import make_consumer
@@ -50,14 +55,12 @@ class _Partition:
     kind: BatchKind
     position: int | None = None
     committed: int | None = None
-    open: BatchBuilder | None = None
-    uploading: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    open: dict[str, BatchBuilder] = field(default_factory=dict)  # by merchant name
+    uploading: dict[int, asyncio.Task[None]] = field(default_factory=dict)  # by first offset
     revoked: bool = False
 
     def committable(self) -> int | None:
-        firsts = list(self.uploading)
-        if self.open is not None:
-            firsts.append(self.open.first_offset)
+        firsts = [*self.uploading, *(b.first_offset for b in self.open.values())]
         return min(firsts) if firsts else self.position
 
 
@@ -88,7 +91,14 @@ class BatchConsumer:
         registry: BatchRegistry,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._kafka, self._approved, self._defaults = deps.kafka, deps.topics.approved, deps.defaults
+        self._kafka, self._approved, self._expiry_days = (
+            deps.kafka,
+            deps.topics.approved,
+            pipeline.mit_expiry_days,
+        )
+        if deps.merchants is None:
+            raise ValueError("the batch path needs the merchants (Flex credentials or a merchants file)")
+        self._merchants = deps.merchants
         self._limits, self._pipeline, self._topics = limits, pipeline, topics
         self.registry = registry
         self.uploader = uploader
@@ -203,50 +213,60 @@ class BatchConsumer:
     async def _take(self, part: _Partition, record: Record) -> None:
         self.seen += 1
         part.position = record.offset + 1
-        parsed = batch_body(part.kind, record.value, self._defaults)
-        if parsed is None:
+        item = batch_item(part.kind, record.value, self._merchants, self._expiry_days)
+        if item is None:
             return
-        body, event_id = parsed
-        limits = self._limits
+        name, limits = item.merchant.name, self._limits
         raw: bytes | None = None
-        if part.open is not None and (raw := part.open.fits(body, limits.max_bytes)) is None:
-            await self._close(part)
+        builder = part.open.get(name)
+        if builder is not None and (raw := builder.fits(item.body, limits.max_bytes)) is None:
+            await self._close(part, name)
         if part.revoked:
             return
-        if part.open is None:
-            part.open = BatchBuilder(
-                part.kind, part.tp.topic, part.tp.partition, record.offset, self._clock()
-            )
-            raw = part.open.fits(body, limits.max_bytes)
+        builder = part.open.get(name)
+        if builder is None:
+            builder = part.open[name] = self._builder(part, item, record.offset)
+            raw = builder.fits(item.body, limits.max_bytes)
         assert raw is not None  # a first record always fits  # noqa: S101
-        part.open.add(record.offset, raw, body, event_id)
-        if len(part.open) >= limits.max_records:
-            await self._close(part)
+        builder.add(record.offset, raw, item.body, item.event_id)
+        if len(builder) >= limits.max_records:
+            await self._close(part, name)
+
+    def _builder(self, part: _Partition, item: BatchItem, offset: int) -> BatchBuilder:
+        merchant, tp = item.merchant, part.tp
+        label = file_merchant(merchant, self._merchants)
+        return BatchBuilder(
+            part.kind, tp.topic, tp.partition, offset, self._clock(), merchant=label, mid=merchant.mid
+        )
 
     async def _close_aged(self) -> None:
         limit = self._clock() - self._limits.max_age_seconds
         for part in list(self._parts.values()):
-            if part.open is not None and part.open.opened_at <= limit:
-                await self._close(part)
+            for name in [n for n, b in part.open.items() if b.opened_at <= limit]:
+                await self._close(part, name)
 
-    async def _close(self, part: _Partition) -> None:
-        if part.open is None or not len(part.open):
+    async def _close(self, part: _Partition, name: str) -> None:
+        """Hand the merchant ``name``'s open file of ``part`` to an upload task."""
+        builder = part.open.get(name)
+        if builder is None or not len(builder):
             return
         # Back-pressure: at most max_pending_files closed and not uploaded. The file stays open
         # (holding the commit back) until it is handed to its upload task.
         started = time.monotonic()
         await self._slots.acquire()
         self.wait_seconds += time.monotonic() - started
-        builder, part.open = part.open, None
-        if part.revoked or builder is None:  # lost the partition meanwhile: the next owner writes it
+        if part.revoked or part.open.get(name) is not builder:  # lost the partition meanwhile
             self._slots.release()
             return
+        del part.open[name]
         task = watch(asyncio.create_task(self._upload(part, builder), name=f"upload-{builder.name}"))
         part.uploading[builder.first_offset] = task
         task.add_done_callback(lambda _: self._slots.release())
 
     async def _upload(self, part: _Partition, builder: BatchBuilder) -> None:
-        await self.uploader.upload(builder)
+        merchant = self._merchants.by_name(builder.merchant or SINGLE_MERCHANT_NAME)
+        assert merchant is not None  # the builder was opened for it  # noqa: S101
+        await self.uploader.upload(builder, merchant)
         part.uploading.pop(builder.first_offset, None)
         if not part.revoked:
             await self._commit([part])
@@ -272,7 +292,7 @@ class BatchConsumer:
         return {
             "seen": self.seen,
             "partitions": len(self._parts),
-            "open_files": sum(1 for p in self._parts.values() if p.open is not None),
+            "open_files": sum(len(p.open) for p in self._parts.values()),
             "uploading": sum(len(p.uploading) for p in self._parts.values()),
             "awaiting_results": self.registry.outstanding,
             "build_seconds": round(self.build_seconds - self.wait_seconds, 3),

@@ -1,5 +1,6 @@
 """The whole SFTP batch path of one worker, and where it is assembled: batch consumer, uploader and
-result poller on one SFTP client and one batch registry.
+result pollers on one SFTP client per merchant (consumers/sftp/accounts.py) and one batch registry.
+Only the merchants that route something to SFTP take part (``routing.mit`` / ``routing.transmit``).
 
 The batch registry is durable (streams/runtime/batch/store.py): every assignment of source partitions first
 reads back what earlier owners registered for them, then the partitions count as held.
@@ -8,19 +9,20 @@ reads back what earlier owners registered for them, then the partitions count as
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any
 
 from aiokafka import TopicPartition
 
 from consumers.retry import OUTAGE, retry
-from consumers.sftp.client import SftpClient
+from consumers.sftp.accounts import SftpAccounts
 from consumers.sftp.registry import BatchRegistry
+from core.merchants import Merchant
 from core.settings import BatchSettings, PipelineSettings, RoutingSettings, SftpSettings, TopicSettings
 from streams.kafka.errors import kafka_op
 from streams.kafka.topics import ensure_topics
 from streams.runtime.batch.consumer import BatchConsumer
-from streams.runtime.batch.poller import ResultPoller
+from streams.runtime.batch.polls import ResultPolls
 from streams.runtime.batch.store import BatchStore
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.deps import Deps
@@ -30,10 +32,11 @@ __all__ = ["BatchPath", "batch_topics"]
 log = logging.getLogger(__name__)
 
 
-def batch_topics(topics: TopicSettings, routing: RoutingSettings) -> list[str]:
-    """The source topics routed to SFTP: declines (managed MIT) and/or approvals."""
-    wanted = [topics.declined] if routing.mit == "sftp" else []
-    return wanted + ([topics.approved] if routing.transmit == "sftp" else [])
+def batch_topics(topics: TopicSettings, routing: RoutingSettings | Iterable[Merchant]) -> list[str]:
+    """The source topics some merchant routes to SFTP: declines (managed MIT) and/or approvals."""
+    routes = [routing] if isinstance(routing, RoutingSettings) else [m.routing for m in routing]
+    wanted = [topics.declined] if any(r.mit == "sftp" for r in routes) else []
+    return wanted + ([topics.approved] if any(r.transmit == "sftp" for r in routes) else [])
 
 
 class BatchPath:
@@ -44,11 +47,15 @@ class BatchPath:
         batch: BatchSettings,
         sftp: SftpSettings,
         pipeline: PipelineSettings,
-        token: Callable[[], Awaitable[str]],
+        token: Callable[[Merchant], Awaitable[str]],
     ) -> None:
+        if deps.merchants is None:
+            raise ValueError("the batch path needs the merchants (Flex credentials or a merchants file)")
         self._kafka, self._topic = deps.kafka, deps.topics.batches
         self.metrics = deps.metrics
-        self.sftp = SftpClient(sftp)
+        self.merchants = [m for m in deps.merchants if m.sftp_routes]
+        # an active merchant's connection stays between its polls; closed when unused for two
+        self.sftp = SftpAccounts(sftp, idle_seconds=2 * batch.poll_interval_seconds + 1.0)
         self.store = BatchStore(deps.kafka, deps.topics.batches, deps.producer)
         self.registry = BatchRegistry(journal=self.store)
         uploader = Uploader(deps, batch, sftp.inbound_dir, token, self.sftp, self.registry)
@@ -56,22 +63,32 @@ class BatchPath:
             deps,
             batch,
             pipeline,
-            topics=batch_topics(deps.topics, deps.routing),
+            topics=batch_topics(deps.topics, self.merchants),
             uploader=uploader,
             registry=self.registry,
         )
         self.consumer.before_assign = self._load
-        self.poller = ResultPoller(
-            deps, batch, sftp.outbound_dir, self.sftp, self.registry, owns=self.consumer.owns
+        self.poller = ResultPolls(
+            deps,
+            batch,
+            sftp.outbound_dir,
+            self.sftp,
+            self.registry,
+            merchants=self.merchants,
+            owns=self.consumer.owns,
+            last_upload=uploader.last_upload,
         )
         self.restored = 0
 
     @staticmethod
-    def wanted(routing: RoutingSettings) -> bool:
-        return "sftp" in (routing.mit, routing.transmit)
+    def wanted(routing: RoutingSettings | Iterable[Merchant]) -> bool:
+        """True if something goes by SFTP: the routing given, or some merchant's."""
+        routes = [routing] if isinstance(routing, RoutingSettings) else [m.routing for m in routing]
+        return any("sftp" in (r.mit, r.transmit) for r in routes)
 
     async def start(self) -> None:
-        self.sftp.check()  # a missing known_hosts file or unreadable key stops the worker at start
+        # a missing known_hosts file or a merchant's unreadable key stops the worker at start
+        self.sftp.check(self.merchants)
         # compacted: the registry's tombstones then remove answered files from the topic for good
         await ensure_topics(self._kafka, [self._topic], {"cleanup.policy": "compact"})
         await self.store.start()
@@ -100,4 +117,5 @@ class BatchPath:
             "results_reclaimed": self.poller.reclaimed,
             "result_polls": self.poller.polls,
             "registry_restored": self.restored,
+            "sftp_sessions": self.sftp.open_sessions,
         }

@@ -1,13 +1,13 @@
-"""The batch result poller: Flex's response files in the outbound folder become OrderStatuses.
+"""The batch result poller: Flex's response files in one merchant's outbound folder become OrderStatuses.
 
-Every ``FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS`` it lists the outbound folder and takes each file
-that matches ``…__RESPONSE_PATTERN``, is at least ``…__MIN_AGE_SECONDS`` old and answers a batch of
-a partition this worker holds. It claims a file by renaming it into ``processing/`` (if another
-worker renamed it first, the rename fails and the file is not ours), publishes one OrderStatus per
-evaluate row (``SUBMITTED`` with ``orderSessionKey``, or ``REJECTED`` with the error) and moves the
-file to ``done/``; a file it cannot read goes to ``error/`` with the reason logged. Then it
-reconciles: an uploaded record without a result after ``…__RESULT_TIMEOUT_SECONDS`` gets ``FAILED``
-with reason ``no-batch-result``.
+At each round (streams/runtime/batch/polls.py schedules every merchant's) it lists the outbound
+folder and takes each file that matches ``…__RESPONSE_PATTERN``, is at least ``…__MIN_AGE_SECONDS``
+old and answers a batch of a partition this worker holds. It claims a file by renaming it into
+``processing/`` (if another worker renamed it first, the rename fails and the file is not ours),
+publishes one OrderStatus per evaluate row (``SUBMITTED`` with ``orderSessionKey``, or
+``REJECTED`` with the error) and moves the file to ``done/``; a file it cannot read goes to
+``error/`` with the reason logged. Then it reconciles: an uploaded record of this merchant without
+a result after ``…__RESULT_TIMEOUT_SECONDS`` gets ``FAILED`` with reason ``no-batch-result``.
 
 A claim left in ``processing/`` for ``…__CLAIM_TIMEOUT_SECONDS`` (its worker died, or publishing
 failed) is moved back to the outbound folder and handled again. Publishing is once per file: the
@@ -17,8 +17,6 @@ file whose statuses went out before the crash only moves on to ``done/``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import fnmatch
 import logging
 import posixpath
@@ -28,7 +26,7 @@ from collections.abc import Callable
 from aiokafka.errors import KafkaError
 
 from consumers.sftp.client import RemoteFile, SftpClient
-from consumers.sftp.registry import BatchRegistry, SentRecord
+from consumers.sftp.registry import ANY, AnyMerchant, BatchRegistry, SentRecord
 from core.errors import FlexbridgeError
 from core.settings import BatchSettings
 from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
@@ -36,7 +34,6 @@ from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
 from streams.kafka.errors import KafkaFailure, kafka_op
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
-from streams.runtime.supervise import supervise
 
 __all__ = ["ResultPoller", "result_status"]
 
@@ -70,6 +67,9 @@ def result_status(file: str, row: ResultRow, sent: SentRecord | None) -> OrderSt
 
 
 class ResultPoller:
+    """One outbound folder (one merchant's SFTP account); ``merchant``: the name its file names
+    carry (None: single-merchant names), whose overdue records :meth:`reconcile` reports."""
+
     def __init__(
         self,
         deps: Deps,
@@ -79,6 +79,7 @@ class ResultPoller:
         registry: BatchRegistry,
         owns: Callable[[FileName], bool] = lambda _: True,
         wall_clock: Callable[[], float] = time.time,
+        merchant: str | AnyMerchant | None = ANY,
     ) -> None:
         self._batch = settings
         self._outbound = outbound_dir
@@ -88,7 +89,7 @@ class ResultPoller:
         self._metrics = deps.metrics
         self._owns = owns
         self._wall_clock = wall_clock
-        self._task: asyncio.Task[None] | None = None
+        self._merchant = merchant
         self._dirs_ready = False
         self.handled = 0
         self.failed_files = 0
@@ -100,31 +101,22 @@ class ResultPoller:
     def _dir(self, name: str) -> str:
         return posixpath.join(self._outbound, name)
 
-    async def start(self) -> None:
-        self._task = supervise("batch-results", self._loop)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        """Poll, reconcile, sleep; a failed poll (SFTP or Kafka) is logged and the next one tries
-        again, at error level when it cannot succeed by itself (a refused login, a permission)."""
-        every = self._batch.poll_interval_seconds
-        while True:
-            try:
-                await kafka_op(self.poll_once)()
-            except FlexbridgeError as exc:
-                self._dirs_ready = False
-                level = logging.WARNING if exc.retriable else logging.ERROR
-                log.log(level, "batch result poll failed (%s); next poll in %.0f s", exc, every)
-            try:
-                await kafka_op(self.reconcile)()
-            except KafkaFailure as exc:
-                log.warning("publishing missing batch results failed (%s); next poll retries", exc)
-            await asyncio.sleep(every)
+    async def round(self) -> int:
+        """Poll, then reconcile; a failed poll (SFTP or Kafka) is logged and the next round tries
+        again, at error level when it cannot succeed by itself (a refused login, a permission).
+        Returns how many response files were handled."""
+        handled = 0
+        try:
+            handled = await kafka_op(self.poll_once)()
+        except FlexbridgeError as exc:
+            self._dirs_ready = False
+            level = logging.WARNING if exc.retriable else logging.ERROR
+            log.log(level, "batch result poll of %s failed (%s); the next round retries", self._outbound, exc)
+        try:
+            await kafka_op(self.reconcile)()
+        except KafkaFailure as exc:
+            log.warning("publishing missing batch results failed (%s); next poll retries", exc)
+        return handled
 
     async def poll_once(self) -> int:
         """Handle every ready response file once; returns how many were handled."""
@@ -230,7 +222,7 @@ class ResultPoller:
         await self._registry.prune(b.result_timeout_seconds + 2 * b.claim_timeout_seconds)
         # Only files known when the outbound folder was last read: a response may be waiting.
         seen = self._polled_at if self._polled_at is not None else float("-inf")
-        overdue = self._registry.overdue(b.result_timeout_seconds, seen)
+        overdue = self._registry.overdue(b.result_timeout_seconds, seen, merchant=self._merchant)
         if not overdue:
             return 0
         statuses = [

@@ -1,5 +1,8 @@
 """Uploading one closed batch file: token, manifest, data file, PENDING statuses, rename, registry.
 
+A file is one merchant's: it goes up with that merchant's token, through that merchant's SFTP
+account (consumers/sftp/accounts.py).
+
 The order: at once, the manifest goes up (written and renamed), the data file is written under
 its temporary name and its records' ``PENDING`` statuses are published (in bulk, one produce
 batch per partition); then the file is added to the registry (a result may come as soon as it is
@@ -23,10 +26,11 @@ from typing import Any
 import orjson
 
 from consumers.retry import OUTAGE, retry
-from consumers.sftp.client import SftpClient
+from consumers.sftp.accounts import SftpAccounts
 from consumers.sftp.files import BatchBuilder, SealedBatch
 from consumers.sftp.registry import BatchRegistry, SentRecord
 from core.errors import FlexbridgeError
+from core.merchants import Merchant
 from core.settings import BatchSettings
 from schemas.batch import temp_name
 from schemas.status import OrderStatus, status_of
@@ -62,9 +66,10 @@ class Uploader:
         deps: Deps,
         settings: BatchSettings,
         inbound_dir: str,
-        token: Callable[[], Awaitable[str]],
-        sftp: SftpClient,
+        token: Callable[[Merchant], Awaitable[str]],
+        sftp: SftpAccounts,
         registry: BatchRegistry,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inbound = inbound_dir
         self._token = token
@@ -73,21 +78,24 @@ class Uploader:
         self._metrics = deps.metrics
         self._registry = registry
         self._slots = asyncio.Semaphore(settings.upload_concurrency)
+        self._clock = clock
+        self.last_upload: dict[str, float] = {}  # merchant name → when its last file went up
         self.files = 0
         self.records = 0
         self.phase_seconds = dict.fromkeys(("manifest", "write", "pending", "rename"), 0.0)
         self.on_uploaded: Callable[[SealedBatch], Awaitable[None]] | None = None
 
-    async def upload(self, builder: BatchBuilder) -> SealedBatch:
+    async def upload(self, builder: BatchBuilder, merchant: Merchant) -> SealedBatch:
         try:
-            return await self._upload(builder)
+            return await self._upload(builder, merchant)
         except FlexbridgeError as exc:
             log.error("upload of %s stopped (%s); its records stay uncommitted", builder.name, exc)
             raise
 
-    async def _upload(self, builder: BatchBuilder) -> SealedBatch:
+    async def _upload(self, builder: BatchBuilder, merchant: Merchant) -> SealedBatch:
         async with self._slots:
-            sealed = await self._send(builder)
+            sealed = await self._send(builder, merchant)
+        self.last_upload[merchant.name] = self._clock()
         if builder.kind == "evaluate":  # durable before the commit: a restart still reconciles it
             persist = kafka_op(lambda: self._registry.persist(sealed.name))
             await retry(persist, OUTAGE, what="batch registry", log=log)
@@ -99,18 +107,18 @@ class Uploader:
         log.info("uploaded %s (%d records, %d bytes)", sealed.name, len(builder), len(sealed.data))
         return sealed
 
-    async def _send(self, builder: BatchBuilder) -> SealedBatch:
+    async def _send(self, builder: BatchBuilder, merchant: Merchant) -> SealedBatch:
         """Manifest, temporary data file and PENDING statuses at once; then the rename into place."""
-        token = await retry(self._token, OUTAGE, what="Flex token", log=log)
+        token = await retry(lambda: self._token(merchant), OUTAGE, what="Flex token", log=log)
         sealed = builder.seal(token)
-        inbound = self._inbound
+        inbound, sftp = self._inbound, self._sftp.client(merchant)
         manifest = sealed.manifest.encode()
         steps = [
             self._timed(
                 "manifest",
-                self._sftp.upload(inbound, sealed.manifest_name, manifest, temp_name(sealed.manifest_name)),
+                sftp.upload(inbound, sealed.manifest_name, manifest, temp_name(sealed.manifest_name)),
             ),
-            self._timed("write", self._sftp.write_temp(inbound, sealed.temp, sealed.data)),
+            self._timed("write", sftp.write_temp(inbound, sealed.temp, sealed.data)),
         ]
         if builder.kind == "evaluate":
             publish = kafka_op(lambda: self._pending(sealed.name, builder.sent))
@@ -119,9 +127,7 @@ class Uploader:
         if builder.kind == "evaluate":
             self._registry.add(sealed.name, builder.sent)  # before the rename: a result may come at once
         try:
-            await self._timed(
-                "rename", self._sftp.rename_temp(inbound, sealed.name, sealed.data, sealed.temp)
-            )
+            await self._timed("rename", sftp.rename_temp(inbound, sealed.name, sealed.data, sealed.temp))
         except BaseException:
             self._registry.forget(lambda name: name == sealed.name)
             raise

@@ -80,7 +80,7 @@ class Running:
         await self.producer.start()
         deps = Deps.build(s, self.producer, Metrics())
         self.path = BatchPath(
-            deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=self.flex.ensure_token
+            deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=lambda _m: self.flex.ensure_token()
         )
         await self.path.start()
         return self.path

@@ -1,0 +1,88 @@
+"""Which subscriber keys verify a delivery: the merchant's of its path, or the plain path's.
+
+``POST /webhooks/flex/{name}`` is verified with merchant ``name``'s subscriber key and, during a
+rotation, its previous one (DESIGN.md §2.9): a signature made with another merchant's key does not
+verify. ``POST /webhooks/flex`` stays for the single-merchant case: the keys of
+``FLEXBRIDGE_WEBHOOK__*`` when set, else those of the one merchant configured.
+
+Each merchant's deliveries are deduplicated in a scope of their own: the dedupe key is prefixed
+with the merchant's name (``acme/order.completed:…``), except for the merchant of the
+single-merchant settings, whose keys stay as they always were. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from consumers.webhooks.signature import WebhookVerifier
+from core.merchants import SINGLE_MERCHANT_NAME, Merchant, Merchants
+from core.settings import WebhookSettings
+
+__all__ = ["Receiving", "WebhookKeys", "scoped_key"]
+
+
+def scoped_key(scope: str | None, key: str) -> str:
+    """The dedupe key of a delivery in ``scope`` (a merchant's name; None: the single merchant's)."""
+    return key if scope is None else f"{scope}/{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Receiving:
+    """How one path's deliveries are received: their verifier, dedupe scope and merchant name."""
+
+    verifier: WebhookVerifier
+    scope: str | None
+    merchant: str | None
+
+
+class WebhookKeys:
+    """The verifier of each merchant with a subscriber key, and of the plain path."""
+
+    def __init__(self, plain: Receiving | None, named: dict[str, Receiving]) -> None:
+        self.plain = plain
+        self._named = named
+
+    @classmethod
+    def build(
+        cls,
+        settings: WebhookSettings,
+        merchants: Merchants | None,
+        *,
+        verifier: WebhookVerifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> WebhookKeys:
+        """``verifier``: the one of ``FLEXBRIDGE_WEBHOOK__*`` if already built. Raises ValueError for
+        a key that is not the portal's (the merchants' keys are checked when they are loaded)."""
+        skew = settings.max_skew_seconds
+        if verifier is None and settings.subscriber_key is not None:
+            verifier = WebhookVerifier.from_settings(settings, clock=clock)
+        plain = Receiving(verifier, None, None) if verifier is not None else None
+        named: dict[str, Receiving] = {}
+        for merchant in merchants or ():
+            if merchant.subscriber_key is None:
+                continue
+            scope = _scope(merchant, merchants)
+            if plain is not None and scope is None:  # the single merchant: the same keys, one nonce cache
+                named[merchant.name] = Receiving(plain.verifier, None, merchant.name)
+                continue
+            previous = merchant.previous_subscriber_key
+            verifier = WebhookVerifier(merchant.subscriber_key, previous, max_skew_seconds=skew, clock=clock)
+            named[merchant.name] = Receiving(verifier, scope, merchant.name)
+        only = merchants.only if merchants is not None else None
+        if plain is None and only is not None:
+            plain = named.get(only.name)
+        return cls(plain, named)
+
+    def __bool__(self) -> bool:
+        return self.plain is not None or bool(self._named)
+
+    def of(self, name: str | None) -> Receiving | None:
+        """The receiving of merchant ``name``'s path (None: the plain path); None if there is none."""
+        return self.plain if name is None else self._named.get(name)
+
+
+def _scope(merchant: Merchant, merchants: Merchants | None) -> str | None:
+    single = merchant.name == SINGLE_MERCHANT_NAME and merchants is not None and len(merchants) == 1
+    return None if single else merchant.name

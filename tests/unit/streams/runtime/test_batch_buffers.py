@@ -1,0 +1,108 @@
+"""Unit tests of the batch consumer's buffers: one open file per partition and merchant.
+
+The consumer runs without Kafka here: records are handed to it as a fetch would, and a recording
+uploader stands in for SFTP (a pure unit test of the buffering)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, cast
+
+import orjson
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from consumers.flows import Defaults
+from consumers.sftp.files import BatchBuilder
+from consumers.sftp.registry import BatchRegistry
+from core.merchants import Merchant, Merchants
+from core.settings import BatchSettings, KafkaSettings, PipelineSettings, RoutingSettings, TopicSettings
+from streams.local.traffic import make_event
+from streams.runtime.batch.consumer import BatchConsumer
+from streams.runtime.batch.upload import Uploader
+from streams.runtime.deps import Deps
+from streams.runtime.metrics import Metrics
+from tests.unit.consumers.sftp.test_merchant_files import ACME_MID, BOLT_MID, merchant
+
+CORA_MID = "2c7e1c6a-3333-4c7a-9e10-2d4b6f8a0c33"
+MERCHANTS = Merchants(
+    [
+        merchant("acme", ACME_MID, mit="sftp"),
+        merchant("bolt", BOLT_MID, mit="sftp"),
+        merchant("cora", CORA_MID, mit="api"),
+    ]
+)
+TOPICS = TopicSettings()
+TP = TopicPartition(TOPICS.declined, 3)
+
+
+class RecordingUploader:
+    def __init__(self) -> None:
+        self.files: list[tuple[BatchBuilder, Merchant]] = []
+
+    async def upload(self, builder: BatchBuilder, merchant: Merchant) -> None:
+        self.files.append((builder, merchant))
+
+    def stats(self) -> dict[str, Any]:
+        return {"files_uploaded": len(self.files)}
+
+
+def _consumer(**limits: Any) -> tuple[BatchConsumer, RecordingUploader]:
+    deps = Deps(
+        producer=cast(AIOKafkaProducer, None),
+        metrics=Metrics(),
+        kafka=KafkaSettings(),
+        topics=TOPICS,
+        routing=RoutingSettings(),
+        defaults=Defaults(),
+        merchants=MERCHANTS,
+    )
+    uploader = RecordingUploader()
+    consumer = BatchConsumer(
+        deps,
+        BatchSettings(**limits),
+        PipelineSettings(),
+        topics=[TOPICS.declined],
+        uploader=cast(Uploader, uploader),
+        registry=BatchRegistry(),
+        clock=lambda: 0.0,
+    )
+    consumer.assigned([TP])
+    return consumer, uploader
+
+
+def _record(offset: int, mid: str) -> ConsumerRecord[bytes, bytes]:
+    event = make_event("mit-rebill", f"O-{offset}", random.Random(offset))
+    assert isinstance(event, dict)
+    value = orjson.dumps({**event, "mid": mid})
+    return ConsumerRecord(TP.topic, TP.partition, offset, 0, 0, None, value, None, 0, len(value), [])
+
+
+async def _feed(consumer: BatchConsumer, mids: list[str]) -> None:
+    part = consumer._parts[TP]
+    for offset, mid in enumerate(mids):
+        await consumer._take(part, _record(offset, mid))  # as a fetch hands them over
+    await asyncio.sleep(0)  # the upload tasks run
+    await asyncio.sleep(0)
+
+
+async def test_interleaved_merchants_on_one_partition_fill_files_of_their_own() -> None:
+    consumer, uploader = _consumer(max_records=2)
+    await _feed(consumer, [ACME_MID, BOLT_MID, ACME_MID, CORA_MID, BOLT_MID, ACME_MID])
+    files = {b.name: (m.name, b.mid, b.first_offset, b.last_offset, len(b)) for b, m in uploader.files}
+    assert files == {
+        "evaluate_payments.declined_p0003_o000000000000_acme.json": ("acme", ACME_MID, 0, 2, 2),
+        "evaluate_payments.declined_p0003_o000000000001_bolt.json": ("bolt", BOLT_MID, 1, 4, 2),
+    }
+    # cora sends MIT by the API: none of its records is taken; acme's third waits in a new file
+    assert consumer.stats()["open_files"] == 1
+    assert [r.order_id for r in uploader.files[0][0].sent] == ["O-0", "O-2"]
+
+
+async def test_the_commit_never_passes_the_first_record_of_any_merchants_open_file() -> None:
+    consumer, uploader = _consumer(max_records=2)
+    await _feed(consumer, [BOLT_MID, ACME_MID, ACME_MID, ACME_MID])
+    assert [b.name for b, _ in uploader.files] == ["evaluate_payments.declined_p0003_o000000000001_acme.json"]
+    part = consumer._parts[TP]
+    assert part.committable() == 0  # bolt's open file starts at offset 0
+    assert sorted(part.open) == ["acme", "bolt"]
