@@ -1,91 +1,23 @@
-"""A throw-away OpenSSH server for tests: Debian's sshd on a loopback port, its own host key and
-authorized key, the ``sftp-server`` subsystem. It runs as the current user (then only that user
-can log in); as root it logs in root by key only. Fails with the reason when sshd cannot start."""
+"""The OpenSSH server of bench/sshd.py as a session fixture: fails with the reason when sshd
+cannot start (the tests never skip for want of it)."""
 
 from __future__ import annotations
 
-import getpass
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from contextlib import ExitStack
 
-import asyncssh
 import pytest
 
-from streams.local.procs import free_port
+from bench.sshd import OpenSsh, OpenSshUnavailable, openssh_server
 
 __all__ = ["OpenSsh", "openssh"]
-
-_SFTP_SERVERS = (
-    "/usr/lib/openssh/sftp-server",
-    "/usr/libexec/openssh/sftp-server",
-    "/usr/lib/ssh/sftp-server",
-)
-
-
-@dataclass(frozen=True)
-class OpenSsh:
-    port: int
-    user: str
-    client_key: Path
-    known_hosts: Path
-    home: Path  # the directory uploads land in (relative paths start here)
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
-
-
-def _config(tmp: Path, port: int, host_key: Path, authorized: Path, sftp_server: str) -> Path:
-    config = tmp / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {tmp / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {authorized}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        f"Subsystem sftp {sftp_server}\n"
-    )
-    return config
 
 
 @pytest.fixture(scope="session")
 def openssh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenSsh]:
-    sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
-    sftp_server = next((p for p in _SFTP_SERVERS if os.path.exists(p)), None)
-    if sshd is None or sftp_server is None:
-        pytest.fail("OpenSSH server not installed (make test installs it: tests/system-packages.sh)")
-    tmp = tmp_path_factory.mktemp("sshd")
-    host_key, client_key = tmp / "host_key", tmp / "client_key"
-    asyncssh.generate_private_key("ssh-ed25519").write_private_key(host_key)
-    host_key.chmod(0o600)
-    client = asyncssh.generate_private_key("ssh-ed25519")
-    client.write_private_key(client_key)
-    client.write_public_key(tmp / "authorized_keys")
-    port = free_port()
-    config = _config(tmp, port, host_key, tmp / "authorized_keys", sftp_server)
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
-    log = tmp / "sshd.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stderr=sink, stdout=subprocess.DEVNULL)
-    try:
-        if not _wait_listening(port, proc, 10):
-            pytest.fail(f"sshd could not start: {log.read_text()[-500:]}")
-        public = asyncssh.read_private_key(host_key).export_public_key().decode().strip()
-        known_hosts = tmp / "known_hosts"
-        known_hosts.write_text(f"[127.0.0.1]:{port} {public}\n")
-        home = Path(os.path.expanduser("~"))
-        yield OpenSsh(port, getpass.getuser(), client_key, known_hosts, home)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(openssh_server(tmp_path_factory.mktemp("sshd")))
+        except OpenSshUnavailable as exc:
+            pytest.fail(f"{exc} (make test installs it)")
+        yield server
