@@ -10,10 +10,9 @@ file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before ``…__MAX_BYTES``
 in the background (streams/runtime/batch/upload.py), then the offset is committed: a partition's
 commit never passes the first record of a file not uploaded yet, whichever its merchant. On revocation (and
 stop), open files are dropped — the next owner rebuilds them from the committed offset under the
-same names — and uploads in flight get ``drain_timeout`` to finish. Where merchants interleave in a
-partition, a merchant's file uploaded while another's older file was still open lies past the
-commit: the next owner builds it again from a later first offset, under another name (evaluate
-records keep their idempotency keys, so Flex answers them without a second effect).
+same names — and uploads in flight get ``drain_timeout`` to finish. A merchant's file uploaded
+past the commit (another merchant's older file still open) is rebuilt by the next owner from a
+later first offset; its evaluate records keep their idempotency keys, so Flex does them once.
 """
 
 from __future__ import annotations
@@ -91,11 +90,7 @@ class BatchConsumer:
         registry: BatchRegistry,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._kafka, self._approved, self._expiry_days = (
-            deps.kafka,
-            deps.topics.approved,
-            pipeline.mit_expiry_days,
-        )
+        self._kafka, self._approved = deps.kafka, deps.topics.approved
         if deps.merchants is None:
             raise ValueError("the batch path needs the merchants (Flex credentials or a merchants file)")
         self._merchants = deps.merchants
@@ -213,7 +208,7 @@ class BatchConsumer:
     async def _take(self, part: _Partition, record: Record) -> None:
         self.seen += 1
         part.position = record.offset + 1
-        item = batch_item(part.kind, record.value, self._merchants, self._expiry_days)
+        item = batch_item(part.kind, record.value, self._merchants, self._pipeline.mit_expiry_days)
         if item is None:
             return
         name, limits = item.merchant.name, self._limits
