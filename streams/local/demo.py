@@ -1,9 +1,16 @@
 """``flexbridge demo``: the whole stack on this machine, realistic traffic, a reconciliation at the end.
 
-Starts the embedded broker, the Flex sandbox and one worker; injects a modest rate of Flex faults
-(503/429/500 with Retry-After) so retries show; publishes a mix of approvals, CIT and MIT declines
-and malformed events; shows progress; then reconciles every event against the sandbox journal,
-``orders.status`` and ``payments.dlq``. Exit code 0 only when every event is accounted for.
+Three merchants share the same topics (streams/local/merchants.py): ``acme`` sends its MIT
+declines by SFTP, ``bolt`` everything by the API, ``cora`` its approvals as ``transmit_`` batch
+files. The demo writes their merchants file into its workdir (secrets in files, SFTP key pairs
+generated there), which the sandbox (``--merchants``) and the worker (``FLEXBRIDGE_MERCHANTS_FILE``)
+both read. It starts the embedded broker, the Flex sandbox and one worker; injects a modest rate of
+Flex faults (503/429/500 with Retry-After) so retries show; publishes a mix of approvals, CIT and
+MIT declines, malformed events and a few events of no configured merchant, each carrying its
+merchant's ``mid``; shows progress; then reconciles every event against the sandbox journal, the
+``transmit_`` response files, ``orders.status`` and ``payments.dlq``, and each merchant on its own
+against what Flex saw under its MID. Exit code 0 only when every event of every merchant is
+accounted for.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ import httpx
 from rich.console import Console
 
 from streams.local.demo_orders import mit_outcomes, plan_commands
-from streams.local.demo_view import Monitor, lifecycle_table, progress, summary_table
+from streams.local.demo_view import Monitor, lifecycle_table, merchants_table, progress, summary_table
+from streams.local.merchants import DEMO_MERCHANTS, LocalMerchant, sftp_root, write_merchants_file
 from streams.local.procs import free_port
-from streams.local.reconciliation import Observed, reconcile
+from streams.local.reconciliation import Observed, reconcile, reconcile_merchants
 from streams.local.stack import LocalStack, RunningWorker, metric_total
-from streams.local.traffic import Planned, plan
+from streams.local.traffic import UNKNOWN_MERCHANT, Planned, plan
 
 __all__ = ["run_demo"]
 
@@ -52,31 +60,51 @@ async def _demo(count: int, workdir: Path) -> int:
         async with httpx.AsyncClient(base_url=stack.sandbox_root, timeout=10) as http:
             await http.post("/_sandbox/faults", json=FAULTS)
             console.print(f"sandbox faults on: {FAULTS['rate']:.0%} of Flex calls answer 503/429/500")
-            planned = plan(count)
-            commands, observed = await _drive(console, Monitor(stack.bootstrap, http), http, planned)
+            planned = plan(count, merchants=[(m.name, m.mid) for m in DEMO_MERCHANTS])
+            outbound = {m.mid: sftp_root(stack.state_dir, m) / "outbound" for m in DEMO_MERCHANTS if m.sftp}
+            monitor = Monitor(stack.bootstrap, http, outbound)
+            commands, observed = await _drive(console, monitor, http, planned)
             batches = (await http.get("/_sandbox/batches")).json()["batches"]
             retries = int(await metric_total(worker.url, "flexbridge_flex_retries_total"))
     result = reconcile(planned, observed)
+    merchants = reconcile_merchants(planned, observed)
     orders = reconcile(commands, observed)
-    outcomes = mit_outcomes(planned, observed.statuses)
-    mit = _mit_count(planned)
+    outcomes = mit_outcomes(_batch_mit(planned), observed.statuses)
+    mit = len(_batch_mit(planned))
     console.print(summary_table(result, retries, time.monotonic() - started))
+    console.print(merchants_table(merchants, _routes(DEMO_MERCHANTS)))
     console.print(lifecycle_table(batches, outcomes, mit, orders))
     for line in result.examples + orders.examples:
         console.print(f"  [red]{line}[/red]")
-    return 0 if result.ok and orders.ok and sum(outcomes.values()) == mit else 1
+    every_merchant = all(r.ok for r in merchants.values())
+    return 0 if result.ok and every_merchant and orders.ok and sum(outcomes.values()) == mit else 1
+
+
+def _routes(merchants: tuple[LocalMerchant, ...]) -> dict[str, tuple[str, str]]:
+    """How each merchant's MIT declines and approvals reach Flex, for the per-merchant table."""
+
+    def way(merchant: LocalMerchant, flow: str) -> str:
+        return "SFTP" if flow in merchant.routes("sftp") else "API"
+
+    routes = {m.name: (way(m, "mit"), way(m, "transmit")) for m in merchants}
+    return routes | {UNKNOWN_MERCHANT: ("-", "-")}
 
 
 async def _start(console: Console, stack: LocalStack, workdir: Path) -> RunningWorker:
-    """The broker, the whole sandbox (API, SFTP, webhooks to the worker) and one worker."""
+    """The merchants file, the broker, the whole sandbox (API, SFTP, webhooks to the worker) serving
+    its merchants, and one worker reading it."""
     with console.status("starting broker, sandbox (API, SFTP, webhooks) and worker…"):
+        merchants = await asyncio.to_thread(write_merchants_file, workdir / "merchants", DEMO_MERCHANTS)
         web_port = free_port()
-        await stack.start_full_sandbox(webhook_port=web_port)
+        await stack.start_full_sandbox(webhook_port=web_port, merchants=merchants)
         return await stack.start_worker(port=web_port)
 
 
-def _mit_count(planned: list[Planned]) -> int:
-    return sum(1 for p in planned if p.kind == "mit-rebill")
+def _batch_mit(planned: list[Planned]) -> list[Planned]:
+    """The MIT rebills of the merchants that send MIT by SFTP: Flex settles those orders later
+    (the sandbox after ``--sftp-settle``) and reports the outcome by webhook."""
+    by_sftp = {m.name for m in DEMO_MERCHANTS if "mit" in m.routes("sftp")}
+    return [p for p in planned if p.kind == "mit-rebill" and p.merchant in by_sftp]
 
 
 async def _drive(
@@ -91,8 +119,8 @@ async def _drive(
             await monitor.watch(
                 bars,
                 "MIT by webhook",
-                _mit_count(planned),
-                lambda seen: sum(mit_outcomes(planned, seen.statuses).values()),
+                len(_batch_mit(planned)),
+                lambda seen: sum(mit_outcomes(_batch_mit(planned), seen.statuses).values()),
                 deadline=time.monotonic() + 60,
             )
             commands = plan_commands(planned, (await monitor.observed()).statuses)

@@ -21,7 +21,9 @@ def _command(kind: str, order: Planned, sessions: dict[str, str], expect: str, *
     command_id = f"cmd-{kind}-{order.key}"
     body = {"commandId": command_id, "orderId": order.key, "orderSessionKey": sessions.get(order.key)}
     body.update(currency="USD", message="flexbridge demo", **fields)
-    return Planned(kind, "commands", order.key, orjson.dumps(body), command_id, expect)
+    return Planned(
+        kind, "commands", order.key, orjson.dumps(body), command_id, expect, order.merchant, order.mid
+    )
 
 
 def plan_commands(planned: list[Planned], statuses: list[dict[str, Any]]) -> list[Planned]:
@@ -42,7 +44,19 @@ def plan_commands(planned: list[Planned], statuses: list[dict[str, Any]]) -> lis
     for order in captures[2:]:
         out.append(_command("cancel", order, sessions, "CANCELLED", type="cancel"))
     if approved:
-        out.append(Planned("bad-command", "commands", approved[0].key, b"{not json", None, "DLQ:schema"))
+        first = approved[0]
+        out.append(
+            Planned(
+                "bad-command",
+                "commands",
+                first.key,
+                b"{not json",
+                None,
+                "DLQ:schema",
+                first.merchant,
+                first.mid,
+            )
+        )
     return out
 
 

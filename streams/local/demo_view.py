@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -18,10 +19,10 @@ from rich.table import Table
 
 from core.settings import KafkaSettings, TopicSettings
 from streams.kafka.clients import make_consumer
-from streams.local.reconciliation import Observed, Reconciliation, reconcile
+from streams.local.reconciliation import Observed, Reconciliation, read_batch_transmits, reconcile
 from streams.local.traffic import Planned
 
-__all__ = ["Monitor", "lifecycle_table", "progress", "summary_table"]
+__all__ = ["Monitor", "lifecycle_table", "merchants_table", "progress", "summary_table"]
 
 RATE = 200  # events published per second
 
@@ -38,8 +39,14 @@ def progress(console: Console) -> Progress:
 
 
 class Monitor:
-    def __init__(self, bootstrap: str, http: httpx.AsyncClient) -> None:
+    """Publishes planned events and follows what comes out. ``outbound``: each merchant's outbound
+    folder on the sandbox's disk (``mid`` -> folder), where Flex answers ``transmit_`` batch files."""
+
+    def __init__(
+        self, bootstrap: str, http: httpx.AsyncClient, outbound: Mapping[str, Path] | None = None
+    ) -> None:
         self._http = http
+        self._outbound = dict(outbound or {})
         self._topics = TopicSettings()
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
         self._consumer = make_consumer(KafkaSettings(bootstrap_servers=bootstrap), offset_reset="latest")
@@ -96,7 +103,7 @@ class Monitor:
         return self._seen
 
     def _note(self) -> str:
-        transmits = sum(
+        transmits = len(self._seen.batch_transmits) + sum(
             1 for c in self._seen.journal if c.get("path") == "/v1/transmit" and c.get("status") == 200
         )
         return (
@@ -124,6 +131,8 @@ class Monitor:
                 elif tp.topic == self._topics.dlq:
                     reason = dict(r.headers).get("dlq-reason", b"?").decode()
                     self._seen.dead_letters.append(((r.key or b"").decode(), reason))
+        if self._outbound:
+            self._seen.batch_transmits = await asyncio.to_thread(read_batch_transmits, self._outbound)
         answer = await self._http.get("/_sandbox/requests", params={"since": self._since})
         calls = answer.json()["requests"]
         if calls:
@@ -158,17 +167,40 @@ def summary_table(result: Reconciliation, retries: int, seconds: float) -> Table
     return table
 
 
+def merchants_table(results: Mapping[str, Reconciliation], routes: Mapping[str, tuple[str, str]]) -> Table:
+    """Each merchant reconciled on its own, against what Flex saw under its MID. ``routes``: how each
+    merchant's MIT declines and approvals reach Flex (``("sftp", "api")``)."""
+    table = Table(title="per merchant — against what Flex saw under its own MID")
+    for col in ("merchant", "MIT by", "transmit", "events", "accounted", "dup.", "verdict"):
+        table.add_column(col, justify="right" if col in ("events", "accounted", "dup.") else "left")
+    for name, result in results.items():
+        mit, transmit = routes.get(name, ("-", "-"))
+        verdict = "[green]RECONCILED[/green]" if result.ok else "[red]NOT RECONCILED[/red]"
+        duplicates = result.duplicate_effects + result.duplicate_statuses
+        table.add_row(
+            name, mit, transmit, str(result.published), str(result.accounted), str(duplicates), verdict
+        )
+    table.caption = "accounted: the events with the outcome they should have; dup.: Flex effects or statuses seen twice"
+    return table
+
+
+def _files_by_merchant(batches: list[dict[str, Any]]) -> str:
+    files = Counter(f"{b.get('merchant', '?')} {b.get('kind', '?')}" for b in batches)
+    return " · ".join(f"{what}: {n}" for what, n in sorted(files.items())) or "-"
+
+
 def lifecycle_table(
     batches: list[dict[str, Any]], outcomes: Counter[str], mit: int, orders: Reconciliation
 ) -> Table:
-    """MIT rebills through SFTP batches and webhooks, then the commands against orders."""
-    table = Table(title="order life cycle — MIT over SFTP, webhooks, commands")
+    """MIT rebills and approvals through SFTP batches, MIT outcomes by webhook, then the commands."""
+    table = Table(title="order life cycle — SFTP batches, webhooks, commands")
     table.add_column("what")
     table.add_column("result", justify="right")
     records = [int(b.get("records", 0)) for b in batches]
     table.add_row("batch files uploaded over SFTP", str(len(batches)))
+    table.add_row("  by merchant and kind", _files_by_merchant(batches))
     table.add_row("records per file", ", ".join(map(str, records)) or "-")
-    table.add_row("MIT orders with a final status by webhook", f"{sum(outcomes.values())}/{mit}")
+    table.add_row("MIT by SFTP: a final status by webhook", f"{sum(outcomes.values())}/{mit}")
     for status, n in sorted(outcomes.items()):
         table.add_row(f"  {status} (order.{'completed' if status == 'APPROVED' else 'expired'})", str(n))
     for row in orders.rows.values():

@@ -1,14 +1,19 @@
 """Reconcile what was published against what Flex saw and what flexbridge published.
 
 Used by ``flexbridge demo`` (and the tests): every planned event must have exactly the outcome it
-should — a transmit Flex answered, an OrderStatus with the expected status, or a dead letter with
-the expected reason — and no Flex effect may have happened twice.
+should — a transmit Flex answered (by the API, or as a row of a ``transmit_`` batch file Flex
+accepted), an OrderStatus with the expected status, or a dead letter with the expected reason —
+and no Flex effect may have happened twice. With merchants, :func:`reconcile_merchants` reconciles
+each merchant on its own, against only what Flex saw under that merchant's MID.
 """
 
 from __future__ import annotations
 
+import csv
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,7 +21,26 @@ import orjson
 from streams.kafka.clients import read_topic
 from streams.local.traffic import Planned
 
-__all__ = ["Observed", "Reconciliation", "Row", "outcome_of", "read_observed", "reconcile"]
+__all__ = [
+    "BatchTransmit",
+    "Observed",
+    "Reconciliation",
+    "Row",
+    "outcome_of",
+    "read_batch_transmits",
+    "read_observed",
+    "reconcile",
+    "reconcile_merchants",
+]
+
+
+@dataclass(frozen=True)
+class BatchTransmit:
+    """A row Flex answered SUCCESS in the response to a ``transmit_`` batch file."""
+
+    mid: str  # the merchant whose SFTP account the file came in by
+    file: str
+    order_id: str
 
 
 @dataclass
@@ -24,6 +48,7 @@ class Observed:
     journal: list[dict[str, Any]]
     statuses: list[dict[str, Any]]  # OrderStatus values from orders.status
     dead_letters: list[tuple[str, str]]  # (key, dlq-reason)
+    batch_transmits: list[BatchTransmit] = field(default_factory=list)
 
 
 async def read_observed(
@@ -36,6 +61,28 @@ async def read_observed(
         for r in await read_topic(bootstrap, dlq_topic)
     ]
     return Observed(journal=journal, statuses=statuses, dead_letters=dlq)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:  # moved on by a worker meanwhile: the next look finds it in its new place
+        return []
+    return list(csv.DictReader(text.splitlines()))
+
+
+def read_batch_transmits(outbound: Mapping[str, Path]) -> list[BatchTransmit]:
+    """The SUCCESS rows of every ``transmit_`` response file in each merchant's outbound folder
+    (``mid`` -> the folder on the SFTP server's disk), wherever the workers moved it since."""
+    found = []
+    for mid, folder in outbound.items():
+        for path in sorted(folder.rglob("transmit_*.response.csv")):
+            found += [
+                BatchTransmit(mid, path.name, row.get("orderId", ""))
+                for row in _rows(path)
+                if row.get("status") == "SUCCESS"
+            ]
+    return found
 
 
 @dataclass
@@ -69,11 +116,12 @@ class Reconciliation:
         return sum(r.published for r in self.rows.values())
 
 
-def _effects(journal: list[dict[str, Any]]) -> tuple[Counter[str], int]:
-    """Successful transmits per merchant orderId, and evaluate effects applied twice for one key."""
-    transmits: Counter[str] = Counter()
+def _effects(seen: Observed) -> tuple[Counter[str], int]:
+    """Successful transmits per merchant orderId, and evaluate effects applied twice for one key.
+    A batch file answered again under the same name (a re-upload) is one transmit."""
+    transmits = Counter(t.order_id for t in set(seen.batch_transmits))
     evaluations: Counter[str] = Counter()
-    for call in journal:
+    for call in seen.journal:
         if call.get("status") != 200 or call.get("replayed"):
             continue
         body = call.get("body") or {}
@@ -98,7 +146,7 @@ def outcome_of(
 
 
 def reconcile(planned: list[Planned], seen: Observed) -> Reconciliation:
-    transmits, duplicate_evaluations = _effects(seen.journal)
+    transmits, duplicate_evaluations = _effects(seen)
     status: dict[str, list[str]] = defaultdict(list)
     for s in seen.statuses:
         status[str(s.get("eventId"))].append(str(s.get("status")))
@@ -126,3 +174,22 @@ def reconcile(planned: list[Planned], seen: Observed) -> Reconciliation:
             if len(result.examples) < 5:
                 result.examples.append(f"{p.key} ({p.kind}): expected {p.expect}, got {got}")
     return result
+
+
+def _under(seen: Observed, mid: str | None) -> Observed:
+    """What Flex saw under merchant ``mid`` (its token, its SFTP account), with everything published;
+    all of it for events without a ``mid``."""
+    if mid is None:
+        return seen
+    journal = [call for call in seen.journal if call.get("mid") == mid]
+    batches = [t for t in seen.batch_transmits if t.mid == mid]
+    return replace(seen, journal=journal, batch_transmits=batches)
+
+
+def reconcile_merchants(planned: list[Planned], seen: Observed) -> dict[str, Reconciliation]:
+    """Each merchant's events reconciled on their own, in order of first appearance: a Flex effect
+    counts for an event only when Flex saw it under the event's merchant (the journal's ``mid``)."""
+    groups: dict[str, list[Planned]] = defaultdict(list)
+    for p in planned:
+        groups[p.merchant].append(p)
+    return {name: reconcile(group, _under(seen, group[0].mid)) for name, group in groups.items()}

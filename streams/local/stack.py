@@ -79,29 +79,43 @@ class LocalStack:
         self.sandbox, self.base_url = child, found.group(1)
         return self.base_url
 
-    async def start_full_sandbox(self, webhook_port: int, settle_seconds: float = 1.0, *extra: str) -> None:
+    @property
+    def state_dir(self) -> Path:
+        """The full sandbox's state: its SFTP users' folders (``sftp/<user>/``), host key, known_hosts."""
+        return self.workdir / "sandbox-state"
+
+    async def start_full_sandbox(
+        self, webhook_port: int, settle_seconds: float = 1.0, *extra: str, merchants: Path | None = None
+    ) -> None:
         """The sandbox with its SFTP server and webhook sender; the workers get the matching settings
         (SFTP host key pinned, client key, subscriber key) and short batch timings. ``extra``: more
-        ``flexbridge sandbox`` flags."""
-        state = self.workdir / "sandbox-state"
+        ``flexbridge sandbox`` flags. ``merchants``: a merchants file, served by the sandbox
+        (``--merchants``, each merchant's webhooks to ``…/webhooks/flex/{name}``) and read by the
+        workers (``FLEXBRIDGE_MERCHANTS_FILE``) for their credentials, keys and SFTP accounts."""
+        state = self.state_dir
         url = f"http://127.0.0.1:{webhook_port}/webhooks/flex"
         args = ["--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", str(settle_seconds)]
+        if merchants is not None:
+            args += ["--merchants", str(merchants)]
         await self.start_sandbox(*args, "--webhook-url", url, *extra)
         assert self.sandbox is not None  # start_sandbox sets it  # noqa: S101
         sftp = await asyncio.to_thread(self.sandbox.wait_line, r"sftp listening on 127\.0\.0\.1:(\d+)", 5)
-        key = await asyncio.to_thread(self.sandbox.wait_line, r"subscriber key:\s+(\S+)", 5)
         self.env.update(
             {
                 "FLEXBRIDGE_SFTP__HOST": "127.0.0.1",
                 "FLEXBRIDGE_SFTP__PORT": sftp.group(1),
-                "FLEXBRIDGE_SFTP__KEY_PATH": str(state / "client_key"),
                 "FLEXBRIDGE_SFTP__KNOWN_HOSTS": str(state / "known_hosts"),
-                "FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY": key.group(1),
                 "FLEXBRIDGE_BATCH__MAX_AGE_SECONDS": "1",
                 "FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS": "0.5",
                 "FLEXBRIDGE_BATCH__MIN_AGE_SECONDS": "0.2",
             }
         )
+        if merchants is not None:
+            self.env["FLEXBRIDGE_MERCHANTS_FILE"] = str(merchants)
+            return
+        key = await asyncio.to_thread(self.sandbox.wait_line, r"subscriber key:\s+(\S+)", 5)
+        self.env["FLEXBRIDGE_SFTP__KEY_PATH"] = str(state / "client_key")
+        self.env["FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY"] = key.group(1)
 
     def worker_env(self, web_port: int) -> dict[str, str]:
         return {

@@ -1,19 +1,26 @@
 """Realistic PaymentEvents for the demo, benchmarks and fault runs, each with the outcome it should get.
 
-The expected outcomes follow the sandbox's default rules (docs/sandbox.md).
+The expected outcomes follow the sandbox's default rules (docs/sandbox.md). With merchants
+(:func:`plan` ``merchants=``), every event carries its merchant's ``mid``, and a few carry a
+``mid`` no merchant has (``unknown-merchant`` dead letters).
 """
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-__all__ = ["KINDS", "Planned", "make_event", "plan"]
+__all__ = ["KINDS", "UNKNOWN_MERCHANT", "UNKNOWN_MID", "Planned", "make_event", "plan"]
+
+# The merchant of events whose mid is no configured merchant's, and that mid.
+UNKNOWN_MERCHANT = "(unknown mid)"
+UNKNOWN_MID = "99999999-9999-4999-a999-999999999999"
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,8 @@ class Planned:
     value: bytes
     event_id: str | None
     expect: str  # TRANSMITTED, an OrderStatus status, or "DLQ:<reason>"
+    merchant: str = ""  # its merchant's name ("" without merchants)
+    mid: str | None = None  # the mid it carries: Flex must see its effects under this merchant
 
 
 # kind -> (topic, expected outcome, share of traffic)
@@ -139,8 +148,12 @@ def make_event(kind: str, order_id: str, rng: random.Random) -> dict[str, Any] |
     return ev
 
 
-def plan(count: int, seed: int = 7) -> list[Planned]:
-    """``count`` events in the proportions of KINDS, shuffled deterministically by ``seed``."""
+def plan(count: int, seed: int = 7, merchants: Sequence[tuple[str, str]] = ()) -> list[Planned]:
+    """``count`` events in the proportions of KINDS, shuffled deterministically by ``seed``.
+
+    ``merchants`` ((name, mid) pairs): the events are dealt to them in turn, each carrying its
+    merchant's ``mid``, and one in a hundred more (at least one) carry a ``mid`` no merchant has.
+    """
     rng = random.Random(seed)  # a reproducible workload  # noqa: S311
     names = list(KINDS)
     weights = [KINDS[k][2] for k in names]
@@ -152,7 +165,40 @@ def plan(count: int, seed: int = 7) -> list[Planned]:
         order_id = f"ORD-{seed}-{i:06d}"
         value = make_event(kind, order_id, rng)
         topic, expect, _ = KINDS[kind]
-        event_id = value.get("eventId") if isinstance(value, dict) else None
-        raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        out.append(Planned(kind, topic, order_id, raw, event_id, expect))
+        name, mid = merchants[i % len(merchants)] if merchants else ("", None)
+        out.append(_planned(kind, topic, order_id, value, expect, name, mid))
+    if merchants:
+        out += _unknown_merchant(max(1, count // 100), seed, rng)
+    return out
+
+
+def _planned(
+    kind: str,
+    topic: str,
+    key: str,
+    value: dict[str, Any] | bytes,
+    expect: str,
+    merchant: str,
+    mid: str | None,
+) -> Planned:
+    if isinstance(value, dict) and mid is not None:
+        value["mid"] = mid
+    event_id = value.get("eventId") if isinstance(value, dict) else None
+    raw = value if isinstance(value, bytes) else orjson.dumps(value)
+    return Planned(kind, topic, key, raw, event_id, expect, merchant, mid)
+
+
+def _unknown_merchant(count: int, seed: int, rng: random.Random) -> list[Planned]:
+    """Valid CIT declines and approvals whose ``mid`` no merchant has: dead letters, never Flex calls."""
+    out = []
+    for i in range(count):
+        order_id = f"ORD-{seed}-U{i:05d}"
+        kind = "cit-declined" if i % 2 else "approval"
+        value = make_event(kind, order_id, rng)
+        topic = KINDS[kind][0]
+        out.append(
+            _planned(
+                "unknown-mid", topic, order_id, value, "DLQ:unknown-merchant", UNKNOWN_MERCHANT, UNKNOWN_MID
+            )
+        )
     return out
