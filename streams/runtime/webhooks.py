@@ -13,7 +13,8 @@ already published.
 
 A publication that Kafka has not acknowledged within ``produce_timeout_seconds`` is answered 503
 but keeps running; a redelivery of the same event waits for it instead of producing again, and
-only the records not yet acknowledged are retried, so the outage costs no duplicate.
+only the records not yet acknowledged are retried, so the outage costs no duplicate. The outcome of
+an order still awaiting its batch result is answered 503 too (streams/runtime/awaiting.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from core.errors import InvalidEvent
 from core.settings import WebhookSettings
 from schemas.webhooks import FlexWebhook, dedupe_key, order_status, parse_webhook
 from streams.kafka.clients import caught_up, make_consumer
+from streams.runtime.awaiting import AwaitingFollower
 from streams.runtime.deps import Deps
 from streams.runtime.status import status_record
 from streams.runtime.supervise import supervise
@@ -133,10 +135,12 @@ class WebhookReceiver:
         self._pending: dict[str, _Publication] = {}
         self._loaded = asyncio.Event()
         self._tail: asyncio.Task[None] | None = None
+        # outcomes of orders awaiting their batch result wait (503): streams/runtime/awaiting.py
+        self._awaiting = AwaitingFollower(deps.kafka, deps.topics.status, self._producer, clock=clock)
 
     @property
     def loaded(self) -> bool:
-        return self._loaded.is_set()
+        return self._loaded.is_set() and self._awaiting.loaded.is_set()
 
     @property
     def remembered(self) -> int:
@@ -146,10 +150,12 @@ class WebhookReceiver:
     async def start(self) -> None:
         """Read back the dedupe keys already on ``flex.webhooks``, then keep following the topic."""
         self._tail = supervise("webhook-dedupe-tail", self._follow)
+        self._awaiting.start()
+        both = asyncio.gather(self._loaded.wait(), self._awaiting.loaded.wait())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._loaded.wait(), self._kafka.startup_timeout_seconds)
-        if not self._loaded.is_set():
-            log.warning("flex.webhooks not read back yet: webhooks are answered 503 until it is")
+            await asyncio.wait_for(both, self._kafka.startup_timeout_seconds)
+        if not self.loaded:
+            log.warning("flex.webhooks or orders.status not read back yet: webhooks get 503 until they are")
 
     async def stop(self) -> None:
         tasks = [t for t in (self._tail, *(p.task for p in self._pending.values())) if t is not None]
@@ -159,6 +165,7 @@ class WebhookReceiver:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tail = None
+        await self._awaiting.stop()
 
     async def receive(
         self, method: str, host: str, headers: Mapping[str, str], body: bytes, merchant: str | None = None
@@ -170,7 +177,7 @@ class WebhookReceiver:
             self._metrics.webhook_delivery("unknown-merchant")
             what = "/webhooks/flex/{name}" if merchant is None else f'a merchant named "{merchant}"'
             return _answer(404, "unknown-merchant", f"no webhook receiver here; use {what}")
-        if not self._loaded.is_set():
+        if not self.loaded:
             self._metrics.webhook_delivery("unavailable")
             return _answer(503, "unavailable", "the receiver is starting; retry later")
         try:
@@ -199,6 +206,8 @@ class WebhookReceiver:
             return _answer(200, "duplicate", key=key)
         pub = self._pending.get(key)
         if pub is None:
+            if webhook.external_order_id in self._awaiting.results and self._held(webhook):
+                return _answer(503, "held", "the order's batch result is not published yet; retry later", key)
             pub = self._pending[key] = self._publication(webhook, body, key, receiving.merchant)
         if not pub.running():
             pub.task = asyncio.create_task(self._produce(key, pub), name=f"webhook {key}")
@@ -212,6 +221,10 @@ class WebhookReceiver:
             return self._unavailable(key, failure)
         first, pub.answered = not pub.answered, True
         return _answer(200, "accepted" if first else "duplicate", key=key)
+
+    def _held(self, webhook: FlexWebhook) -> bool:
+        status = order_status(webhook)
+        return status is not None and self._awaiting.holds(status.order_id, status.status)
 
     def _unavailable(self, key: str, failure: BaseException) -> WebhookAnswer:
         name = type(failure).__name__

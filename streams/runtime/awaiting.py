@@ -1,0 +1,178 @@
+"""Batch records still waiting for their result, so the webhook receiver holds their outcome back.
+
+A batch record's order is ``PENDING`` (source ``batch``) on ``orders.status`` from its upload until
+the result poller reads Flex's response file (``SUBMITTED`` or ``REJECTED``) or gives up on it
+(``FAILED`` ``no-batch-result``). Flex may send the order's outcome webhook before that: the
+response file is read only after its minimum age, at the next poll, by the worker that holds the
+batch's partition (seconds later during a rebalance), and real Flex may send the webhook before it
+even writes the file. Published then, the outcome would come before the batch's ``SUBMITTED`` on
+``orders.status``, an illegal move for every reader of the topic.
+
+So while an order waits for its batch result, the receiver answers its outcome webhook 503 without
+publishing anything (DESIGN §3: 2xx only once Kafka has both records), and Flex retries; the retry
+after the poller's status is published after it. Every worker follows ``orders.status`` (all
+partitions, from :data:`WINDOW_SECONDS` back) and remembers only the orders whose last status is a
+batch ``PENDING``: at most :data:`MAX_ENTRIES`, the oldest forgotten first (with a warning), and
+none older than the window. Records are decoded only when they can matter (a ``PENDING``, or a
+remembered order), so following the topic costs little. An outcome whose retries all run out while
+held is not lost: by then the order is ``SUBMITTED`` (or ``FAILED`` ``no-batch-result``), and order
+reconciliation (streams/runtime/reconcile.py) looks it up at Flex and publishes its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from core.settings import KafkaSettings
+from streams.kafka.clients import caught_up, make_consumer
+from streams.runtime.supervise import supervise
+
+__all__ = ["MAX_ENTRIES", "WINDOW_SECONDS", "AwaitingFollower", "AwaitingResults"]
+
+log = logging.getLogger(__name__)
+
+MAX_ENTRIES = 200_000  # orders awaiting a batch result remembered at once (~100 bytes each)
+WINDOW_SECONDS = 2 * 3600.0  # a PENDING older than this is forgotten (its FAILED verdict came by then)
+_PENDING = b'"PENDING"'
+
+
+class AwaitingResults:
+    """orderId → when its batch ``PENDING`` was published, for orders with no later status yet."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, window_seconds: float = WINDOW_SECONDS) -> None:
+        self._orders: dict[str, float] = {}  # insertion order: the oldest PENDING first
+        self._max = max_entries
+        self._window = window_seconds
+        self.forgotten = 0  # dropped to stay within max_entries
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._orders
+
+    def observe(self, order_id: str, status: str, source: str, at: float) -> None:
+        """A status of ``order_id`` was read from ``orders.status`` (in the topic's order)."""
+        self._orders.pop(order_id, None)
+        if status == "PENDING" and source == "batch":
+            self._orders[order_id] = at
+            self._trim(at)
+
+    def holds(self, order_id: str | None, status: str | None, now: float) -> bool:
+        """Whether a webhook status for ``order_id`` must wait: the order awaits its batch result."""
+        if order_id is None or status is None or status in ("PENDING", "SUBMITTED"):
+            return False
+        since = self._orders.get(order_id)
+        return since is not None and now - since <= self._window
+
+    def _trim(self, now: float) -> None:
+        orders = self._orders
+        while orders:
+            oldest, since = next(iter(orders.items()))
+            over = len(orders) > self._max
+            if not over and now - since <= self._window:
+                return
+            del orders[oldest]
+            if over:
+                self.forgotten += 1
+                if self.forgotten % 10_000 == 1:  # its outcome webhook is published unheld
+                    log.warning("over %d orders await a batch result: the oldest forgotten", self._max)
+
+
+class AwaitingFollower:
+    """Follows ``orders.status`` (every partition) into an :class:`AwaitingResults`."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        producer: AIOKafkaProducer,
+        *,
+        clock: Callable[[], float] = time.time,
+        results: AwaitingResults | None = None,
+    ) -> None:
+        self._kafka, self._topic, self._producer = kafka, topic, producer
+        self._clock = clock
+        self.results = results if results is not None else AwaitingResults()
+        self.loaded = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = supervise("batch-results-awaited", self._follow)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def holds(self, order_id: str | None, status: str | None) -> bool:
+        return self.results.holds(order_id, status, self._clock())
+
+    async def _follow(self) -> None:
+        consumer = make_consumer(self._kafka, offset_reset="latest")
+        await consumer.start()
+        try:
+            parts = await self._producer.partitions_for(self._topic)
+            tps = [TopicPartition(self._topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            await self._seek_to_window(consumer, tps)
+            ends = await consumer.end_offsets(tps)
+            while True:
+                await self._read_batch(consumer)
+                if not self.loaded.is_set() and all([await caught_up(consumer, tp, ends[tp]) for tp in tps]):
+                    self.loaded.set()
+                    log.info("orders awaiting a batch result read back: %d", len(self.results))
+        finally:
+            await consumer.stop()
+
+    async def _seek_to_window(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        """Start at the window's first record where the broker says where that is, else at the start."""
+        await consumer.seek_to_beginning(*tps)
+        since = int((self._clock() - WINDOW_SECONDS) * 1000)
+        try:
+            found = await consumer.offsets_for_times(dict.fromkeys(tps, since))
+        except KafkaError as exc:
+            log.info("offsets_for_times unavailable (%s); reading orders.status from the start", exc)
+            return
+        for tp, at in found.items():
+            if at is not None and at.offset > 0:
+                consumer.seek(tp, at.offset)
+
+    async def _read_batch(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+        except KafkaError as exc:
+            log.warning("reading orders.status failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(1.0)
+            return
+        results = self.results
+        for records in batches.values():
+            for rec in records:
+                value = rec.value
+                if value is None or (_PENDING not in value and _key(rec.key) not in results):
+                    continue  # neither a PENDING nor news of an order waiting: not decoded
+                self._observe(value, rec.timestamp)
+
+    def _observe(self, value: bytes, timestamp: int | None) -> None:
+        try:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(doc, dict) or not isinstance(doc.get("orderId"), str):
+            return
+        at = timestamp / 1000 if timestamp and timestamp > 0 else self._clock()
+        self.results.observe(doc["orderId"], str(doc.get("status")), str(doc.get("source")), at)
+
+
+def _key(key: bytes | None) -> str | None:
+    return key.decode(errors="replace") if key is not None else None
