@@ -32,10 +32,11 @@ test: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration"
 
-## Benchmarks against same-run baselines; writes bench/results/latest.{json,md} and charts.
+## Benchmarks against same-run baselines; writes bench/results/latest.{json,md} and charts. BENCH="--cpu-hog": one core kept busy.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python -m bench
+	command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || bash tests/system-packages.sh
+	$(BIN)/python -m bench $(BENCH)
 
 ## Fault-injection run with a checker: faults, SIGKILLs and rebalances under load; non-zero on a violation.
 ## CHAOS="--mode rebalance" (a worker joins or leaves every ~4 s), "--mode rolling" (three workers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from rich.table import Table
 
 from bench.common import Figure
 from bench.evaluate import bench_evaluate
+from bench.hog import cpu_hog
 from bench.mit import bench_mit
-from bench.report import write_results
+from bench.report import hog_line, write_results
 from bench.startup import bench_startup
 from bench.transmit import bench_transmit
 from bench.webhooks import SUBSCRIBER_KEY, bench_webhooks
@@ -35,7 +37,7 @@ def _table(figures: list[Figure]) -> Table:
     return table
 
 
-async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
+async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> list[Figure]:
     figures: list[Figure] = []
     async with LocalStack(Path(args.workdir), group="bench") as stack:
         await stack.start_sandbox()
@@ -46,7 +48,7 @@ async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
         worker = await stack.start_worker()
         steps: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
             "transmit": lambda: bench_transmit(stack, worker, TOPICS["approved"], args.transmit_events),
-            "evaluate": lambda: bench_evaluate(stack, TOPICS, args.evaluate_seconds),
+            "evaluate": lambda: bench_evaluate(stack, TOPICS, args.evaluate_seconds, hog is not None),
             "webhooks": lambda: bench_webhooks(stack, worker, TOPICS["webhooks"], args.webhooks),
             "startup": lambda: bench_startup(stack),
             # last: it starts a full sandbox
@@ -55,11 +57,13 @@ async def _run(args: argparse.Namespace, console: Console) -> list[Figure]:
         for name, step in steps.items():
             if args.only and name not in args.only:
                 continue
+            started = time.monotonic()
             with console.status(f"benchmark: {name}…"):
                 try:
                     figures += await step()
                 except Exception as exc:  # one broken benchmark must not hide the others' figures  # noqa: BLE001
                     console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
+            console.print(f"{name}: {time.monotonic() - started:.0f} s")
     return figures
 
 
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mit-events", type=int, default=200_000)
     parser.add_argument("--mit-path-only", action="store_true", help="skip the full-worker MIT run")
     parser.add_argument("--webhooks", type=int, default=5000, help="signed webhooks per target")
+    parser.add_argument("--cpu-hog", action="store_true", help="a busy loop on one core beside the whole run")
     parser.add_argument("--workdir", default=".bench")
     parser.add_argument(
         "--out",
@@ -80,9 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     console = Console()
-    figures = asyncio.run(_run(args, console))
+    with cpu_hog(args.cpu_hog) as hog:
+        figures = asyncio.run(_run(args, console, hog))
     console.print(_table(figures))
-    console.print(f"written: {write_results(figures, Path(args.out))}")
+    console.print(hog_line(hog))
+    console.print(f"written: {write_results(figures, Path(args.out), hog)}")
     return 0
 
 

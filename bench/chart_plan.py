@@ -172,7 +172,7 @@ def _panel(unit: str, figures: list[Figure]) -> Panel:
 def _title(flow: str, panels: tuple[Panel, ...]) -> str:
     groups = sorted({b.group for p in panels for b in p.bars if b.group}, key=lambda g: float(g[1:]))
     if groups:
-        listed = " and ".join(groups)
+        listed = " and ".join([", ".join(groups[:-1]), groups[-1]] if len(groups) > 2 else groups)
         return f"{flow}: latency in ms at {listed} (the only percentiles the benchmark records)"
     if not any(b.baseline for p in panels for b in p.bars):
         return f"{flow}: flexbridge against its target (no same-run baseline)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ LINE_INCHES = 0.36
 BLUES = ("#8fb4e0", "#1f5fa8", "#0b2d57")  # flexbridge: one colour, or one shade per percentile
 GREYS = ("#c9c9c9", "#8c8c8c", "#505050")  # same-run baselines
 TARGET_COLOUR = "#b3261e"
+LEGEND_COLUMNS = 4  # more in one row would narrow the panels below
 VERDICT_COLOURS = {"PASS": "#1b7a2f", "MISS": "#b3261e", "": "#555555"}
 
 
@@ -82,12 +84,11 @@ def _draw_lines(ax: Axes, lines: tuple[tuple[str, str], ...]) -> None:
         ax.text(0.0, y, text, color=VERDICT_COLOURS[verdict], fontsize=12, fontweight=weight, va="center")
 
 
-def _legend(ax: Axes, chart: FlowChart) -> None:
-    """A one-line key for the bar colours and the target line, above the panels."""
+def _handles(chart: FlowChart) -> list[Artist]:
+    """The key's entries: the bar colours (flexbridge, baselines, by percentile) and the target line."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    ax.axis("off")
     bars = [b for p in chart.panels for b in p.bars]
     groups = list(dict.fromkeys(b.group for b in bars))
     kinds = dict.fromkeys((b.baseline, b.group) for b in bars)
@@ -99,23 +100,31 @@ def _legend(ax: Axes, chart: FlowChart) -> None:
         handles.append(Patch(color=_colour(Bar("", group, 0, "", baseline), groups), label=name))
     if any(b.target is not None for b in bars):
         handles.append(Line2D([], [], color=TARGET_COLOUR, lw=2.5, ls="--", label="target"))
-    ax.legend(
-        handles=handles, loc="center left", ncols=len(handles), fontsize=11, frameon=False, borderaxespad=0
-    )
+    return handles
+
+
+def _legend(ax: Axes, handles: list[Artist]) -> None:
+    """A key for the bar colours and the target line, above the panels, ``LEGEND_COLUMNS`` a row."""
+    ax.axis("off")
+    ncols = min(len(handles), LEGEND_COLUMNS)
+    ax.legend(handles=handles, loc="center left", ncols=ncols, fontsize=11, frameon=False, borderaxespad=0)
 
 
 def _draw(chart: FlowChart, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     # one column: the key, the flow's bars by unit, then its ratios and targets
-    heights = [0.3] + [0.9 + ROW_INCHES * len(p.bars) for p in chart.panels]
+    handles = _handles(chart)
+    heights = [0.3 * math.ceil(len(handles) / LEGEND_COLUMNS)] + [
+        0.9 + ROW_INCHES * len(p.bars) for p in chart.panels
+    ]
     if chart.lines:
         heights.append(0.5 + LINE_INCHES * len(chart.lines))
     size = (WIDTH, 1.0 + sum(heights))
     fig, axes = plt.subplots(
         len(heights), figsize=size, height_ratios=heights, squeeze=False, layout="constrained"
     )
-    _legend(axes[0, 0], chart)
+    _legend(axes[0, 0], handles)
     for ax, panel in zip(axes[1:, 0], chart.panels, strict=False):
         _draw_panel(ax, panel)
     if chart.lines:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,6 +21,7 @@ __all__ = [
     "flex_token",
     "percentile",
     "produce_all",
+    "ratio",
     "rss_mb",
     "until",
 ]
@@ -49,12 +51,20 @@ class Figure:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The ``q`` (0-100) percentile by nearest rank."""
+    """The ``q`` (0-100) percentile by nearest rank: the smallest value with at least ``q`` % of the
+    values at or below it."""
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[rank]
+
+
+def ratio(value: float, baseline: float) -> float:
+    """``value / baseline``; NaN (a MISS against any target) when the baseline is not positive."""
+    if not baseline > 0:
+        return float("nan")
+    return value / baseline
 
 
 async def produce_all(bootstrap: str, topic: str, items: Iterable[tuple[bytes, bytes]]) -> int:

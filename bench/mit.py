@@ -1,19 +1,25 @@
-"""MIT batch: events/s from ``payments.declined`` to uploaded SFTP batch files, and peak RSS.
+"""MIT batch: events/s from ``payments.declined`` to uploaded SFTP batch files, CPU and peak RSS.
 
-In one run, on one fresh topic of managed-MIT declines (``isMIT=true``):
+In one run, on one fresh topic of managed-MIT declines (``isMIT=true``), each reading it whole in its
+own consumer group:
 
-- baseline: a bare aiokafka ``getmany`` loop reading the whole topic (no parsing, no commits);
-- the batch path (the figure against the targets): the worker's SFTP batch path alone in its own
+- baselines: a bare aiokafka ``getmany`` loop (no parsing, no commits), and the ceiling: a bare loop
+  that reads, writes the raw records into files of 2,000 and uploads them with asyncssh to OpenSSH's
+  ``sftp-server`` (bench/mit_ceiling.py, bench/sshd.py);
+- the batch path (the figures against the targets): the worker's SFTP batch path alone in its own
   process (bench/mit_path.py: batch consumer, uploader, producer, token source, SFTP client,
-  registry and result poller, no Faust), in its own consumer group, timed from its first record to
-  the last record in a file renamed into the sandbox's inbound folder;
-- context: a real ``flexbridge worker`` (``FLEXBRIDGE_ROUTING__MIT=sftp``, files of 2000 records)
-  on the full topic, same clock, sampled through ``/ready``'s batch stats: the batch path sharing
-  one process and event loop with Faust, the real-time pipeline and the order-state agent;
+  registry and result poller, no Faust), uploading to the same OpenSSH, timed from its first record
+  to the last record in a file renamed into the inbound folder;
+- the full worker: a real ``flexbridge worker`` (``FLEXBRIDGE_ROUTING__MIT=sftp``, files of 2000)
+  uploading to OpenSSH, sampled through ``/ready``'s batch stats: the batch path sharing one process
+  and event loop with Faust, the real-time pipeline and the order-state agent;
+- the batch path alone again against the sandbox's SFTP server and file intake (which share the
+  machine with it, so the sandbox's CPU per record is reported beside it);
 - each one's peak RSS (``VmHWM``) at a quarter of the records and at the end: flat means the
   second is within 20 % of the first.
 
-The sandbox settles batch orders after an hour, so no outcome webhooks flow during the run.
+The sandbox settles batch orders after an hour, and OpenSSH writes no response files, so no outcome
+webhooks flow during the run. The figures and targets: bench/mit_figures.py.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.common import Figure, cpu_time, produce_all, rss_mb
+from bench.mit_ceiling import Loop, ceiling_loop, openssh_env
+from bench.mit_figures import Measured, MitRuns, mit_figures
+from bench.sshd import openssh_server
 from streams.local.procs import Child, free_port
 from streams.local.stack import LocalStack, RunningWorker
 from streams.local.traffic import make_event
@@ -40,7 +49,6 @@ __all__ = ["RESULT_PREFIX", "Run", "bench_mit", "mit_events"]
 
 TOPIC = "bench.mit.declined"
 PARTITIONS = 8
-FLAT_GROWTH = 0.20  # peak RSS at the end within 20 % of the peak at a quarter of the records
 RESULT_PREFIX = "mit-path-result "  # how bench/mit_path.py prints its result line
 
 
@@ -61,9 +69,8 @@ async def _create_topic(bootstrap: str, topic: str) -> None:
         await admin.close()
 
 
-async def _bare_getmany(bootstrap: str, topic: str, count: int) -> tuple[float, float]:
-    """Events/s of a bare ``getmany`` loop reading ``count`` records from the start of ``topic``,
-    and its CPU time per record (µs)."""
+async def _bare_getmany(bootstrap: str, topic: str, count: int) -> Loop:
+    """A bare ``getmany`` loop reading ``count`` records from the start of ``topic``."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -72,7 +79,7 @@ async def _bare_getmany(bootstrap: str, topic: str, count: int) -> tuple[float, 
         while seen < count:
             batches = await consumer.getmany(timeout_ms=200, max_records=5000)
             seen += sum(len(records) for records in batches.values())
-        return count / (time.monotonic() - started), (time.process_time() - cpu) / count * 1e6
+        return Loop(count, time.monotonic() - started, time.process_time() - cpu)
     finally:
         await consumer.stop()
 
@@ -149,14 +156,15 @@ def _env(group: str) -> dict[str, str]:
     }
 
 
-async def _batch_path(stack: LocalStack, count: int) -> Run:
-    """The batch path alone in its own process (bench/mit_path.py); its own view of the clock."""
-    env = {**stack.worker_env(free_port()), **_env("bench-mit-path")}
+async def _batch_path(stack: LocalStack, count: int, group: str, sftp: dict[str, str]) -> Run:
+    """The batch path alone in its own process (bench/mit_path.py) in consumer group ``group``,
+    ``sftp`` its SFTP settings (none: the stack's); its own view of the clock."""
+    env = {**stack.worker_env(free_port()), **_env(group), **sftp}
     timeout = 120 + count / 500
     args = [sys.executable, "-m", "bench.mit_path", str(count), "--timeout", str(timeout)]
     assert stack.sandbox is not None
     sandbox_cpu = cpu_time(stack.sandbox.proc.pid)
-    child = Child("mit-path", args, env, stack.workdir / "mit-path.log")
+    child = Child("mit-path", args, env, stack.workdir / f"{group}.log")
     try:
         line = await asyncio.to_thread(child.wait_line, "^" + RESULT_PREFIX + "(.*)$", timeout + 30)
     finally:
@@ -169,8 +177,9 @@ async def _batch_path(stack: LocalStack, count: int) -> Run:
     return run
 
 
-async def _flexbridge(stack: LocalStack, count: int) -> Run:
-    worker = stack.spawn_worker("mit-worker", None, **_env("bench-mit"))  # no webhooks: orders settle in 1 h
+async def _flexbridge(stack: LocalStack, count: int, sftp: dict[str, str]) -> Run:
+    """A full worker with the MIT route on, ``sftp`` its SFTP settings; sampled through ``/ready``."""
+    worker = stack.spawn_worker("mit-worker", None, **_env("bench-mit"), **sftp)
     run = Run(count, worker.child.proc.pid)
     try:
         await _follow(worker, run, timeout=120 + count / 500)
@@ -179,51 +188,39 @@ async def _flexbridge(stack: LocalStack, count: int) -> Run:
     return run
 
 
-def _figures(what: str, count: int, bare: float, run: Run) -> list[Figure]:
+def _measured(run: Run) -> Measured:
     assert run.started is not None and run.ended is not None
-    ours = count / (run.ended - run.started)
-    growth = run.hwm_end / run.hwm_quarter - 1
-    # The batch path alone is the figure against the targets; the full worker is context.
-    target = what == "batch path"
-    rss_target = 300 if target else None
-    cpu = run.cpu_seconds / count * 1e6
-    return [
-        Figure("mit batch", f"{what}, topic to uploaded file", ours, "events/s", note=f"{count} events"),
-        Figure("mit batch", f"{what} CPU per record", cpu, "µs", note="user + system, whole process"),
-        Figure("mit batch", f"{what} / bare loop", ours / bare, "x", target=0.2 if target else None),
-        Figure("mit batch", f"{what} peak RSS", run.hwm_end, "MB", target=rss_target, at_most=True),
-        Figure("mit batch", f"{what} peak RSS at 25 % of events", run.hwm_quarter, "MB"),
-        Figure(
-            "mit batch",
-            f"{what} peak RSS growth 25 % → 100 %",
-            growth * 100,
-            "%",
-            target=FLAT_GROWTH * 100 if target else None,
-            at_most=True,
-        ),
-    ]
+    return Measured(run.ended - run.started, run.cpu_seconds, run.hwm_quarter, run.hwm_end)
+
+
+async def _against_openssh(stack: LocalStack, count: int, worker: bool) -> tuple[Loop, Run, Run | None]:
+    """The ceiling, the batch path and (if ``worker``) the full worker, each uploading to its own
+    folders on one OpenSSH server."""
+    root = stack.workdir / "openssh-uploads"
+    with openssh_server(stack.workdir / "openssh") as server:
+        ceiling = await ceiling_loop(stack.bootstrap, TOPIC, count, server, root / "ceiling")
+        path = await _batch_path(stack, count, "bench-mit-path-openssh", openssh_env(server, root / "path"))
+        full = await _flexbridge(stack, count, openssh_env(server, root / "worker")) if worker else None
+    return ceiling, path, full
 
 
 async def bench_mit(stack: LocalStack, count: int, worker: bool = True) -> list[Figure]:
     """The MIT batch figures (run it last: it replaces the stack's sandbox with a full one).
 
-    ``worker=False`` skips the full-worker context run."""
+    ``worker=False`` skips the full-worker run."""
     await _create_topic(stack.bootstrap, TOPIC)
     produced = await produce_all(stack.bootstrap, TOPIC, mit_events(count, seed=11))
-    bare, bare_cpu = await _bare_getmany(stack.bootstrap, TOPIC, produced)
+    bare = await _bare_getmany(stack.bootstrap, TOPIC, produced)
+    ceiling, path, full = await _against_openssh(stack, produced, worker)
     await stack.start_full_sandbox(free_port(), settle_seconds=3600)
-    path = await _batch_path(stack, produced)
-    figures = [
-        Figure("mit batch", "bare getmany loop", bare, "events/s", note=f"{produced} events"),
-        Figure("mit batch", "bare getmany loop CPU per record", bare_cpu, "µs"),
-    ]
-    figures += _figures("batch path", produced, bare, path)
-    sandbox_cpu = path.sandbox_cpu_seconds / produced * 1e6
-    figures.append(
-        Figure("mit batch", "sandbox CPU per record (SFTP server, Flex's file intake)", sandbox_cpu, "µs")
+    sandbox = await _batch_path(stack, produced, "bench-mit-path", {})
+    runs = MitRuns(
+        produced,
+        bare,
+        ceiling,
+        _measured(path),
+        path_sandbox=_measured(sandbox),
+        sandbox_cpu_seconds=sandbox.sandbox_cpu_seconds,
+        worker_openssh=None if full is None else _measured(full),
     )
-    if worker:
-        async with httpx.AsyncClient(timeout=30) as http:  # the same empty SFTP folders and orders again
-            (await http.post(stack.sandbox_root + "_sandbox/reset")).raise_for_status()
-        figures += _figures("full worker (context)", produced, bare, await _flexbridge(stack, produced))
-    return figures
+    return mit_figures(runs)

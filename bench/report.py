@@ -18,7 +18,7 @@ import orjson
 from bench.charts import draw_charts
 from bench.common import Figure
 
-__all__ = ["machine", "main", "render", "write_results"]
+__all__ = ["hog_line", "machine", "main", "render", "write_results"]
 
 _FIELDS = [f.name for f in fields(Figure)]
 
@@ -50,6 +50,13 @@ def _figure(item: dict[str, Any]) -> Figure:
     return Figure(**{k: item[k] for k in _FIELDS if k in item})
 
 
+def hog_line(core: int | None) -> str:
+    """Whether the run had ``--cpu-hog`` on (a busy loop pinned to ``core``)."""
+    if core is None:
+        return "CPU hog: off."
+    return f"CPU hog: on (a busy loop pinned to core {core} beside the whole run)."
+
+
 def render(data: dict[str, Any], out: Path) -> Path:
     """Write ``latest.md`` and the charts in ``out`` from the figures of one run (``latest.json``'s data)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +68,7 @@ def render(data: dict[str, Any], out: Path) -> Path:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}.",
         "Ratios compare flexbridge with baselines measured in the same run.",
+        hog_line(data.get("cpu_hog")),
         "",
         _table(figures),
         "",
@@ -71,11 +79,12 @@ def render(data: dict[str, Any], out: Path) -> Path:
     return path
 
 
-def write_results(figures: list[Figure], out: Path) -> Path:
-    """Write ``latest.json``, then ``latest.md`` and the charts from it."""
+def write_results(figures: list[Figure], out: Path, cpu_hog: int | None = None) -> Path:
+    """Write ``latest.json``, then ``latest.md`` and the charts from it. ``cpu_hog``: the core a busy
+    loop was pinned to during the run, or None."""
     out.mkdir(parents=True, exist_ok=True)
     when = datetime.now(UTC).isoformat(timespec="seconds")
-    data = {"when": when, "machine": machine(), "figures": [f.to_json() for f in figures]}
+    data = {"when": when, "machine": machine(), "cpu_hog": cpu_hog, "figures": [f.to_json() for f in figures]}
     (out / "latest.json").write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return render(data, out)
 

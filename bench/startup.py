@@ -6,6 +6,7 @@ import asyncio
 import statistics
 import time
 
+from bench import targets
 from bench.common import Figure
 from streams.local.stack import LocalStack
 
@@ -26,7 +27,7 @@ async def bench_startup(stack: LocalStack, runs: int = 3) -> list[Figure]:
             "worker to /ready (median)",
             statistics.median(times),
             "s",
-            10,
+            targets.STARTUP_SECONDS,
             at_most=True,
             note=f"{runs} starts: " + ", ".join(f"{t:.1f}" for t in times),
         ),

@@ -24,7 +24,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from bench.common import Figure, cpu_time
+from bench import targets
+from bench.common import Figure, cpu_time, ratio
 from consumers.webhooks.signature import http_date, new_nonce, sign
 from schemas.webhooks import STATUS_BY_EVENT
 from streams.kafka.clients import read_topic
@@ -153,7 +154,13 @@ async def bench_webhooks(
     return [
         Figure("webhooks", "flexbridge /webhooks/flex", ours.rate, "events/s", note=note),
         Figure("webhooks", "bare aiohttp handler", bare.rate, "events/s"),
-        Figure("webhooks", "flexbridge / bare handler", ours.rate / bare.rate, "x", target=0.5),
+        Figure(
+            "webhooks",
+            "flexbridge / bare handler",
+            ratio(ours.rate, bare.rate),
+            "x",
+            target=targets.WEBHOOKS_VS_BARE,
+        ),
         Figure("webhooks", "worker CPU per webhook", 1000 * ours.cpu / max(1, ours.accepted), "ms CPU"),
         Figure("webhooks", "bare handler CPU per webhook", 1000 * bare.cpu / max(1, bare.accepted), "ms CPU"),
         Figure(

@@ -1,0 +1,133 @@
+"""Unit tests of the benchmark's pure parts: percentiles, ratios, verdicts against the targets, the
+evaluate and MIT batch figures, the ceiling's files, and how a run with a CPU hog is reported."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench import targets
+from bench.chart_plan import plan_flow
+from bench.common import Figure, percentile, ratio
+from bench.evaluate import latency_figures
+from bench.hog import cpu_hog, hog_core
+from bench.mit_ceiling import Loop, split_files
+from bench.mit_figures import Measured, MitRuns, mit_figures
+from bench.report import hog_line, write_results
+
+
+def test_percentiles_are_taken_by_nearest_rank() -> None:
+    values = [float(v) for v in range(100, 0, -1)]  # 1..100, unordered
+    assert [percentile(values, q) for q in (50, 90, 99, 100)] == [50.0, 90.0, 99.0, 100.0]
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([1.0, 2.0], 50) == 1.0
+    assert percentile([1.0, 2.0, 3.0], 99) == 3.0
+    assert percentile([5.0, 1.0], 0) == 1.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_a_ratio_against_a_missing_baseline_is_nan_and_misses_any_target() -> None:
+    assert ratio(3.0, 4.0) == 0.75
+    assert math.isnan(ratio(3.0, 0.0))
+    assert math.isnan(ratio(3.0, float("nan")))
+    assert Figure("f", "a / b", ratio(3.0, 0.0), "x", target=0.5).verdict == "MISS"
+
+
+def test_a_target_is_met_at_its_value_from_either_side() -> None:
+    assert Figure("f", "ratio", 0.6, "x", target=0.6).verdict == "PASS"
+    assert Figure("f", "ratio", 0.59, "x", target=0.6).verdict == "MISS"
+    assert Figure("f", "p99", 15.0, "ms", target=15, at_most=True).verdict == "PASS"
+    assert Figure("f", "p99", 15.1, "ms", target=15, at_most=True).verdict == "MISS"
+    assert Figure("f", "context", 1.0, "x").verdict == ""
+
+
+def test_each_load_point_reports_three_percentiles_and_its_added_p99_carries_its_target() -> None:
+    e2e = [i / 1000 for i in range(1, 101)]  # 1..100 ms
+    service = [i / 2000 for i in range(1, 101)]  # 0.5..50 ms
+    figures = {f.name: f for f in latency_figures(500, e2e, service, note="5000 declines at 500/s")}
+    assert figures["end to end p90 at 500/s"].value == pytest.approx(90.0)
+    assert figures["sandbox service p90 at 500/s (bare httpx)"].value == pytest.approx(45.0)
+    assert figures["added p50 at 500/s"].value == pytest.approx(25.0)
+    added = figures["added p99 at 500/s"]
+    assert added.value == pytest.approx(49.5)
+    assert (added.target, added.at_most) == (25.0, True)
+    assert added.verdict == "MISS"
+    assert figures["end to end p50 at 500/s"].note == "5000 declines at 500/s"
+    assert sum(1 for f in figures.values() if f.target is not None) == 1
+    assert latency_figures(100, e2e, service)[-1].target == targets.EVALUATE_ADDED_P99_MS[100] == 15.0
+
+
+def _measured(seconds: float, cpu: float = 2.0) -> Measured:
+    return Measured(seconds, cpu, hwm_quarter=200.0, hwm_end=230.0)
+
+
+def test_the_mit_figures_hold_the_batch_path_to_the_ceiling_and_the_worker_to_the_batch_path() -> None:
+    runs = MitRuns(
+        100_000,
+        bare=Loop(100_000, 1.0, 0.3),
+        ceiling=Loop(100_000, 2.0, 0.5),  # 50,000 events/s
+        path_openssh=_measured(4.0),  # 25,000 events/s, 20 µs per record
+        path_sandbox=_measured(10.0),
+        sandbox_cpu_seconds=3.0,
+        worker_openssh=_measured(5.0),  # 20,000 events/s
+    )
+    figures = {f.name: f for f in mit_figures(runs)}
+    vs_ceiling = figures["batch path / ceiling, OpenSSH"]
+    assert (vs_ceiling.value, vs_ceiling.target, vs_ceiling.verdict) == (0.5, 0.5, "PASS")
+    vs_path = figures["full worker / batch path, OpenSSH"]
+    assert (vs_path.value, vs_path.target, vs_path.verdict) == (0.8, 0.7, "PASS")
+    assert figures["batch path → OpenSSH: CPU per record"].value == 20.0
+    assert figures["batch path → OpenSSH: CPU per record"].verdict == "PASS"
+    growth = figures["batch path → OpenSSH: peak RSS growth 25 % → 100 %"]
+    assert (round(growth.value, 6), growth.verdict) == (15.0, "PASS")
+    assert figures["batch path → OpenSSH: peak RSS"].target == 300.0
+    assert figures["full worker → OpenSSH: peak RSS"].target is None
+    assert figures["sandbox CPU per record (SFTP server, Flex's file intake)"].value == 30.0
+    assert figures["bare loop ceiling → OpenSSH: CPU per record"].value == 5.0
+
+
+def test_without_the_worker_run_its_figures_are_left_out() -> None:
+    runs = MitRuns(1000, Loop(1000, 1.0, 0.1), Loop(1000, 1.0, 0.1), _measured(1.0))
+    names = [f.name for f in mit_figures(runs)]
+    assert not any(n.startswith(("full worker", "batch path → sandbox")) for n in names)
+
+
+def test_the_ceiling_writes_whole_files_and_the_rest_only_at_the_end() -> None:
+    records = [str(i).encode() for i in range(5)]
+    files, rest = split_files(records, 2, final=False)
+    assert files == [b"0\n1\n", b"2\n3\n"]
+    assert rest == [b"4"]
+    assert split_files(records, 2, final=True) == ([b"0\n1\n", b"2\n3\n", b"4\n"], [])
+    assert split_files([], 2, final=True) == ([], [])
+
+
+def test_a_loop_measures_events_per_second_and_cpu_per_record() -> None:
+    loop = Loop(20_000, 2.0, 0.1)
+    assert (loop.rate, loop.cpu_us) == (10_000.0, 5.0)
+
+
+def test_the_hog_takes_the_last_core_and_the_report_says_whether_it_was_on(tmp_path: Path) -> None:
+    assert hog_core({0, 1}) == 1
+    with cpu_hog(on=False) as core:
+        assert core is None
+    assert hog_line(None) == "CPU hog: off."
+    md = write_results([Figure("start-up", "worker to /ready", 4.0, "s")], tmp_path, cpu_hog=1).read_text()
+    assert "CPU hog: on (a busy loop pinned to core 1 beside the whole run)." in md
+    assert orjson.loads((tmp_path / "latest.json").read_bytes())["cpu_hog"] == 1
+
+
+def test_a_latency_chart_of_both_load_points_names_its_three_percentiles() -> None:
+    e2e = [i / 1000 for i in range(1, 101)]
+    figures = latency_figures(100, e2e, e2e) + latency_figures(500, e2e, e2e)
+    chart = plan_flow("evaluate", figures)
+    assert chart.title.startswith("evaluate: latency in ms at p50, p90 and p99 ")
+    [panel] = chart.panels
+    rows = list(dict.fromkeys(b.row for b in panel.bars))
+    assert rows[:3] == ["end to end at 100/s", "sandbox service at 100/s (bare httpx)", "added at 100/s"]
+    assert [text for text, _ in chart.lines] == [
+        "added p99 at 100/s: 0 ms — target ≤ 15 ms — PASS",
+        "added p99 at 500/s: 0 ms — target ≤ 25 ms — PASS",
+    ]
