@@ -18,13 +18,14 @@ from typing import Any, Protocol
 from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, with_flex_amounts
 from consumers.flex.errors import FlexError, FlexRejected
 from consumers.keys import command_key
+from core.merchants import Merchant, Merchants
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
 from schemas.flex import CancelResponse, CaptureResponse, RefundResponse
 from schemas.order_state import CommandRecord, FlexOrderAmounts, OrderState
 from schemas.status import OrderStatus, Status, status_of
 
-__all__ = ["CommandClient", "CommandOutcome", "run_command"]
+__all__ = ["CommandClient", "CommandOutcome", "merchant_of", "reject_command", "run_command"]
 
 
 class CommandClient(Protocol):
@@ -155,6 +156,24 @@ async def _synced(
     synced = with_flex_amounts(state, command.order_id, await flex.order_amounts(session))
     fields = {"authorised_amount", "captured_amount", "refunded_amount", "currency", "order_session_key"}
     return synced, synced.model_dump(include=fields if known_status else {*fields, "status"})
+
+
+def merchant_of(state: OrderState | None, merchants: Merchants) -> Merchant | None:
+    """The merchant a command of this order calls Flex as: the order's (``OrderState.mid``, from
+    its first status), or the one merchant when one is served; None: no merchant of ours."""
+    return merchants.for_event(state.mid if state is not None else None)
+
+
+def reject_command(command: OrderCommand, state: OrderState | None, merchants: Merchants) -> CommandOutcome:
+    """The REJECTED answer of a command whose order has no merchant of ours (several are served)."""
+    mid = state.mid if state is not None else None
+    if mid is None:
+        reason = f"order {command.order_id} is unknown to flexbridge: its merchant is not known"
+    else:
+        reason = f"the order's merchant (mid {mid}) is not configured"
+    reason += f" ({len(merchants)} merchants are served)"
+    session = state.order_session_key if state is not None else command.order_session_key
+    return _finished(command, _answer(command, "REJECTED", session=session, reason=reason))
 
 
 async def run_command(command: OrderCommand, state: OrderState | None, flex: CommandClient) -> CommandOutcome:

@@ -37,6 +37,9 @@ class FlowClient(Protocol):
 
 @dataclass(frozen=True)
 class Defaults:
+    """A merchant's defaults: its ``mid`` and ``siteId`` fill a body that has none, and ``mid`` is
+    the status ``detail.mid`` that ties the order to its merchant."""
+
     mid: str | None = None
     site_id: str | None = None
     mit_expiry_days: int = 14
@@ -77,17 +80,23 @@ async def evaluate_decline(event: PaymentEvent, flex: FlowClient, defaults: Defa
     except FlexRejected as exc:
         detail = {"httpStatus": exc.status_code, "errors": exc.errors, "idempotencyKey": key}
         reason = "idempotency key reused with a different body" if isinstance(exc, FlexConflict) else str(exc)
-        status = _status(event, "REJECTED", reason=reason, detail=detail)
+        status = _status(event, "REJECTED", reason=reason, detail=_with_mid(detail, defaults))
         return Outcome("rejected", status=status, dead_letter=("flex-rejected", reason))
     except FlexError as exc:
-        status = _status(event, "FAILED", reason=str(exc), detail={"idempotencyKey": key})
+        detail = _with_mid({"idempotencyKey": key}, defaults)
+        status = _status(event, "FAILED", reason=str(exc), detail=detail)
         return Outcome("failed", status=status, dead_letter=(_give_up_reason(exc), str(exc)))
     flex_status = (answer.status or "").upper()
     mapped: Status = flex_status if flex_status in FLEX_STATUSES else "SUBMITTED"  # type: ignore[assignment]
-    detail = {"flexStatus": answer.status, "idempotencyKey": key}
+    detail = _with_mid({"flexStatus": answer.status, "idempotencyKey": key}, defaults)
     status = _status(event, mapped, session=answer.order_session_key, detail=detail)
     entry = {"flow": "evaluate", "status": mapped, "orderSessionKey": answer.order_session_key}
     return Outcome("evaluated", status=status, finished=entry)
+
+
+def _with_mid(detail: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
+    """``detail.mid``: the merchant the order belongs to (its commands run as that merchant)."""
+    return {**detail, "mid": defaults.mid} if defaults.mid else detail
 
 
 def _give_up_reason(exc: FlexError) -> DlqReason:

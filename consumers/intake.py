@@ -4,7 +4,8 @@ A record value is accepted only as a JSON object holding no card number that val
 PaymentEvent; anything else is refused with its dead-letter reason (``schema`` or
 ``pan-detected``) and message. An accepted event is routed: to the Flex API (the real-time
 flows) or to an SFTP batch file (``FLEXBRIDGE_ROUTING__MIT=sftp`` for managed MIT declines,
-``FLEXBRIDGE_ROUTING__TRANSMIT=sftp`` for approvals). Pure: no Kafka, no I/O.
+``FLEXBRIDGE_ROUTING__TRANSMIT=sftp`` for approvals; with merchants, each merchant's own routing,
+:func:`route_to_merchant`). Pure: no Kafka, no I/O.
 
 Two cheap checks keep the batch path fast (it runs this for every record of a topic): a scan of
 the raw bytes for anything that could be a card number before the field-by-field PAN search (most
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from core.errors import InvalidEvent
+from core.merchants import Merchant, Merchants
 from core.pan import find_pan
 from core.settings import RoutingSettings
 from schemas.codec import decode_object
@@ -34,6 +36,7 @@ __all__ = [
     "may_be_mit",
     "may_hold_pan",
     "route_of",
+    "route_to_merchant",
 ]
 
 Flow = Literal["transmit", "evaluate"]  # the input topic's role: approvals, declines
@@ -44,6 +47,7 @@ Route = Literal["api", "sftp"]
 class Routed:
     event: PaymentEvent
     route: Route
+    merchant: Merchant | None = None  # set by route_to_merchant
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,23 @@ def decode_and_route(
         return None if only is not None else Refused(exc.reason, str(exc))  # type: ignore[arg-type]
     route = route_of(flow, event, routing)
     return None if only is not None and route != only else Routed(event, route)
+
+
+def route_to_merchant(raw: bytes | None, flow: Flow, merchants: Merchants) -> Routed | Refused:
+    """The event in ``raw``, its merchant (``Merchants.for_event``, DESIGN.md §2.9) and the route of
+    that merchant's routing; or why it is refused: ``unknown-merchant`` when no merchant is its."""
+    routed = decode_and_route(raw, flow, _ANY_ROUTING)
+    if isinstance(routed, Refused):
+        return routed
+    event = routed.event
+    merchant = merchants.for_event(event.mid)
+    if merchant is None:
+        why = "carries no mid" if event.mid is None else f"mid {event.mid!r} is no configured merchant's"
+        return Refused("unknown-merchant", f"the event {why} ({len(merchants)} merchants configured)")
+    return Routed(event, route_of(flow, event, merchant.routing), merchant)
+
+
+_ANY_ROUTING = RoutingSettings()  # decode_and_route's route is replaced by the merchant's
 
 
 def event_from(data: dict[str, Any], may_hold: bool = True) -> PaymentEvent:

@@ -107,6 +107,9 @@ def apply_status(state: OrderState | None, status: OrderStatus) -> tuple[OrderSt
     if verdict == "duplicate":
         return state, verdict
     changes: dict[str, Any] = {"updated_at": utcnow()}
+    mid = status.detail.get("mid")
+    if state.mid is None and isinstance(mid, str) and mid:
+        changes["mid"] = mid  # the order's merchant: its commands run as that merchant
     note = status.reason
     if verdict == "illegal":
         note = f"illegal transition {state.status} → {status.status} (source {status.source}); not applied"

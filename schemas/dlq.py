@@ -7,9 +7,11 @@ from typing import Literal
 
 from schemas.status import utcnow
 
-__all__ = ["DLQ_HEADER_PREFIX", "DlqReason", "dlq_headers"]
+__all__ = ["DLQ_HEADER_PREFIX", "MERCHANT_HEADER", "DlqReason", "dlq_headers"]
 
 DLQ_HEADER_PREFIX = "dlq-"
+# The name of the record's merchant (DESIGN.md §2.9), when flexbridge knew it.
+MERCHANT_HEADER = "dlq-merchant"
 
 DlqReason = Literal[
     "schema",
@@ -19,6 +21,7 @@ DlqReason = Literal[
     "flex-auth",
     "flex-bad-response",
     "internal-error",
+    "unknown-merchant",
 ]
 
 

@@ -56,6 +56,9 @@ class OrderState(BaseModel):
     model_config = _wire
 
     order_id: str
+    # the merchant's mid (DESIGN.md §2.9), from the first status that names it (``detail.mid``);
+    # the order's commands call Flex as that merchant
+    mid: str | None = None
     order_session_key: str | None = None
     status: Status | None = None
     currency: str | None = None

@@ -17,6 +17,10 @@ Idempotency: ``/evaluate`` (key in the merchant's body), ``/capture`` and ``/can
 accepted: Flex dedupes refunds per order, a repeated transmit only copies data, and flexbridge's
 own per-event ledger keeps redeliveries from calling them again.
 
+Merchants: the client calls as the merchant of its settings; ``flex.for_merchant(merchant)`` is
+the client of another (DESIGN.md §2.9), sharing the connection pools: its own token cache (one
+fetch in flight per merchant; a 401 refreshes that merchant's token only) and its ``mid``.
+
 Nothing secret is logged: no request bodies, tokens, app secret or tokenization key.
 """
 
@@ -25,12 +29,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self
 
 import httpx
 
+from consumers.flex.calls import FlexCalls
 from consumers.flex.codec import decode_model, segment
 from consumers.flex.engine import (
     Auth,
@@ -49,29 +55,12 @@ from consumers.flex.errors import (
     FlexRejected,
     FlexUnavailable,
 )
+from consumers.flex.merchant import Credentials, FlexObservers, ObserversFor
 from consumers.flex.tokens import TokenCache
 from consumers.retry import RetryPolicy
+from core.merchants import Merchant
 from core.settings import FlexSettings
-from schemas.flex import (
-    CancelResponse,
-    CaptureResponse,
-    EvaluateResponse,
-    FlexEnvelope,
-    FlexModel,
-    OrderDetails,
-    OrderPage,
-    OutcomeResponse,
-    RefundResponse,
-    TokenizeResponse,
-    TokenResponse,
-    TransmitResponse,
-    cancel_body,
-    capture_body,
-    parse_error_body,
-    redact_pan,
-    refund_body,
-)
-from schemas.order_state import FlexOrderAmounts
+from schemas.flex import TokenResponse
 
 __all__ = [
     "FlexAuthFailed",
@@ -85,17 +74,26 @@ __all__ = [
     "segment",
 ]
 
-M = TypeVar("M", bound=FlexModel)
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What every merchant's client shares: settings, the one HTTP client (its pools), retry policy,
+    clocks, and the views already made (by merchant name)."""
+
+    settings: FlexSettings
+    http: httpx.AsyncClient
+    policy: RetryPolicy
+    clock: Callable[[], float]
+    wall_clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+    rng: Callable[[], float]
+    observers: FlexObservers
+    observers_for: ObserversFor | None
+    views: dict[str, FlexClient] = field(default_factory=dict)
 
 
-def _secret(value: Any) -> str | None:
-    """The text of an optional ``SecretStr`` setting, or None if unset or empty."""
-    text: str | None = value.get_secret_value() if value is not None else None
-    return text or None
-
-
-class FlexClient:
-    """Async client for the Flex API (see module docstring for retries and idempotency).
+class FlexClient(FlexCalls):
+    """Async client for the Flex API, calling as one merchant (see module docstring).
 
     ``transport`` replaces the network (tests: ``httpx.MockTransport``); ``clock`` (monotonic
     seconds), ``wall_clock`` (epoch seconds), ``sleep`` and ``rng`` (``[0, 1)``) drive the retry
@@ -103,6 +101,10 @@ class FlexClient:
     (``status`` is the HTTP code or an error name like ``"timeout"``; ``endpoint`` a template like
     ``"POST /v1/orders/{id}/refund"``); ``on_retry(endpoint, cause)`` before every backoff sleep;
     ``on_token(result)`` after every bearer-token fetch (``"ok"`` or the error's ``reason``).
+    ``observers_for(name)``, when given, supplies them per merchant instead (e.g. labelled metrics).
+
+    The client calls as the merchant of ``settings``; :meth:`for_merchant` gives the client of
+    another merchant: a light view sharing the HTTP pools, with its own token cache and defaults.
     """
 
     def __init__(
@@ -117,32 +119,65 @@ class FlexClient:
         on_call: CallObserver | None = None,
         on_retry: RetryObserver | None = None,
         on_token: Callable[[str], None] | None = None,
+        observers_for: ObserversFor | None = None,
     ) -> None:
-        self._settings = settings
-        self._http = build_http_client(settings, transport)
-        policy = RetryPolicy(
-            settings.backoff_base_seconds, settings.backoff_max_seconds, settings.deadline_seconds
+        s = settings
+        self._shared = _Shared(
+            s,
+            build_http_client(s, transport),
+            RetryPolicy(s.backoff_base_seconds, s.backoff_max_seconds, s.deadline_seconds),
+            clock,
+            wall_clock,
+            sleep,
+            rng if rng is not None else random.Random().random,  # backoff jitter, not a secret  # noqa: S311
+            FlexObservers(on_call, on_retry, on_token),
+            observers_for,
         )
+        self._owner = True
+        self._bind(Credentials.of_settings(s))
+
+    def _bind(self, credentials: Credentials) -> None:
+        """Calls as ``credentials``: their own token cache and engine over the shared HTTP client."""
+        shared, settings = self._shared, self._shared.settings
+        self.credentials = credentials
+        self._tokenization_key = settings.tokenization_key
+        chosen = shared.observers_for
+        observers = chosen(credentials.name) if chosen is not None else shared.observers
         self._tokens = TokenCache(
             self._fetch_token,
             margin_seconds=settings.token_refresh_margin_seconds,
-            clock=clock,
-            wall_clock=wall_clock,
-            on_fetch=on_token,
+            clock=shared.clock,
+            wall_clock=shared.wall_clock,
+            on_fetch=observers.on_token,
         )
         self._engine = FlexEngine(
-            self._http,
-            policy,
+            shared.http,
+            shared.policy,
             bearer=self._bearer,
             invalidate=self._tokens.invalidate,
             timeout_seconds=settings.timeout_seconds,
-            clock=clock,
-            wall_clock=wall_clock,
-            sleep=sleep,
-            rng=rng if rng is not None else random.Random().random,  # backoff jitter, not a secret  # noqa: S311
-            on_call=on_call,
-            on_retry=on_retry,
+            clock=shared.clock,
+            wall_clock=shared.wall_clock,
+            sleep=shared.sleep,
+            rng=shared.rng,
+            on_call=observers.on_call,
+            on_retry=observers.on_retry,
+            credentials_hint=credentials.hint,
         )
+
+    def for_merchant(self, merchant: Merchant) -> FlexClient:
+        """The client that calls as ``merchant`` (made on first use, then kept): this one when its
+        credentials are the merchant's (the single-merchant case)."""
+        credentials = Credentials.of_merchant(merchant)
+        if credentials == self.credentials:
+            return self
+        view = self._shared.views.get(merchant.name)
+        if view is None or view.credentials != credentials:
+            view = object.__new__(FlexClient)
+            view._shared, view._owner = self._shared, False
+            view._bind(credentials)
+            self._shared.views[merchant.name] = view
+        return view
 
     async def __aenter__(self) -> Self:
         return self
@@ -153,147 +188,27 @@ class FlexClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        """Close the connection pools (shared by every merchant's view: only their owner closes them)."""
+        if self._owner:
+            await self._shared.http.aclose()
 
     @property
     def token_fetches(self) -> int:
-        """How many bearer-token requests this client started."""
+        """How many bearer-token requests this merchant's client started."""
         return self._tokens.fetches
 
     # -- tokens -------------------------------------------------------------------------------
 
-    def _has_credentials(self) -> bool:
-        return bool(_secret(self._settings.app_key) and _secret(self._settings.app_secret))
-
     async def _bearer(self, auth: Auth) -> str | None:
-        if auth == "token-endpoint" or (auth == "optional" and not self._has_credentials()):
+        if auth == "token-endpoint" or (auth == "optional" and not self.credentials.complete):
             return None
         return await self._tokens.get()
 
     async def _fetch_token(self) -> TokenResponse:
-        key, secret = _secret(self._settings.app_key), _secret(self._settings.app_secret)
-        if key is None or secret is None:
-            names = ("FLEXBRIDGE_FLEX__APP_KEY", key), ("FLEXBRIDGE_FLEX__APP_SECRET", secret)
-            missing = " and ".join(name for name, value in names if value is None)
-            raise FlexAuthFailed(f"Flex credentials missing: set {missing}")
-        body = {"AppKey": key, "AppSecret": secret}
+        body = self.credentials.token_body()
         req = FlexRequest("POST", "oauth2/token", "oauth2/token", body, auth="token-endpoint")
         return decode_model(TokenResponse, await self._engine.call(req), self._engine.endpoint(req))
 
     async def ensure_token(self) -> str:
         """A valid bearer token (cached; refreshed ``token_refresh_margin_seconds`` before expiry)."""
         return await self._tokens.get()
-
-    # -- calls --------------------------------------------------------------------------------
-
-    async def _call(self, model: type[M], req: FlexRequest) -> M:
-        return decode_model(model, await self._engine.call(req), self._engine.endpoint(req))
-
-    async def tokenize(
-        self,
-        card: Mapping[str, Any],
-        *,
-        tokenization_key: str | None = None,
-        email: str | None = None,
-        sense_key: str | None = None,
-    ) -> str:
-        """Vault a card; returns the Flex token (``transaction.payment_method.token``).
-
-        ``card`` is the ``credit_card`` object (``first_name``, ``last_name``, ``number``,
-        ``verification_value``, ``month``, ``year``) or a whole body that already has a
-        ``payment_method``. ``tokenization_key`` defaults to ``FLEXBRIDGE_FLEX__TOKENIZATION_KEY``;
-        the merchant id comes from ``FLEXBRIDGE_FLEX__MID``. A bearer token is sent when app
-        credentials are configured (Flex documents tokenize without one).
-        """
-        key = tokenization_key or _secret(self._settings.tokenization_key)
-        if not key:
-            raise FlexAuthFailed("Flex tokenization key missing: set FLEXBRIDGE_FLEX__TOKENIZATION_KEY")
-        if not self._settings.mid:
-            raise FlexAuthFailed("Flex merchant id missing: set FLEXBRIDGE_FLEX__MID")
-        body: Mapping[str, Any] = card
-        if "payment_method" not in card:
-            method: dict[str, Any] = {"credit_card": dict(card)}
-            method.update({k: v for k, v in (("email", email), ("sense_key", sense_key)) if v})
-            body = {"payment_method": method}
-        query, secret = {"mid": self._settings.mid}, {"environment": key}
-        req = FlexRequest("POST", "tokenize", "tokenize", body, query, secret, auth="optional")
-        answer = await self._call(TokenizeResponse, req)
-        if not answer.token:
-            raise self._failed(req, answer, "card was not tokenized")
-        return answer.token
-
-    async def transmit(self, body: Mapping[str, Any]) -> TransmitResponse:
-        """Copy of a processed transaction (fire and forget). No idempotency key: see module doc."""
-        return await self._call(TransmitResponse, FlexRequest("POST", "transmit", "transmit", body))
-
-    async def evaluate(self, body: Mapping[str, Any]) -> EvaluateResponse:
-        """Submit a declined transaction for rescue; ``body`` must carry its ``idempotencyKey``."""
-        return await self._call(EvaluateResponse, FlexRequest("POST", "evaluate", "evaluate", body))
-
-    async def outcome(self, order_session_key: str) -> OutcomeResponse:
-        """Deprecated ``/outcome`` status lookup (prefer :meth:`get_order`)."""
-        req = FlexRequest("POST", "outcome", "outcome", {"orderSessionKey": order_session_key})
-        return await self._call(OutcomeResponse, req)
-
-    async def get_order(self, order_session_key: str) -> OrderDetails:
-        """``GET /orders/{id}``; raises :class:`FlexNotFound` on 404 or an answer without ``id``."""
-        req = FlexRequest("GET", f"orders/{segment(order_session_key)}", "orders/{id}")
-        result = await self._call(OrderDetails, req)
-        if not result.id:
-            endpoint = self._engine.endpoint(req)
-            raise FlexNotFound(f"{endpoint}: no such order", status_code=200, endpoint=endpoint)
-        return result
-
-    async def find_orders(self, query: str, page_size: int = 50) -> OrderPage:
-        """``GET /orders?query=…`` (newest first): orders whose ids or email contain ``query``."""
-        params = {"query": query, "pageSize": str(page_size), "orderBy": "createdOn", "sort": "desc"}
-        return await self._call(OrderPage, FlexRequest("GET", "orders", "orders", params=params))
-
-    async def order_amounts(self, order_session_key: str) -> FlexOrderAmounts:
-        """``GET /orders/{id}`` read for its amounts (cents): the checks of refund and capture."""
-        req = FlexRequest("GET", f"orders/{segment(order_session_key)}", "orders/{id}")
-        return await self._call(FlexOrderAmounts, req)
-
-    async def refund(
-        self, order_session_key: str, amount_cents: int, message: str | None = None
-    ) -> RefundResponse:
-        """Refund ``amount_cents`` (sent as dollars, e.g. 1250 → ``12.50``); ``status: FAILED`` raises
-        :class:`FlexRejected` with Flex's ``responseMessage``. No idempotency key: see module doc."""
-        path = f"orders/{segment(order_session_key)}/refund"
-        req = FlexRequest("POST", path, "orders/{id}/refund", refund_body(amount_cents, message))
-        result = await self._call(RefundResponse, req)
-        if result.failed:
-            raise self._failed(req, result, result.response_message or "refund failed")
-        return result
-
-    async def cancel(self, order_session_key: str, idempotency_key: str) -> CancelResponse:
-        """Void an uncaptured order by its Flex id (409 → :class:`FlexConflict`)."""
-        path = f"orders/{segment(order_session_key)}/cancel"
-        req = FlexRequest("POST", path, "orders/{id}/cancel", cancel_body(idempotency_key))
-        return await self._call(CancelResponse, req)
-
-    async def external_cancel(self, order_id: str, idempotency_key: str) -> CancelResponse:
-        """Cancel by the merchant's own order id (when the ``/evaluate`` answer was lost)."""
-        path = f"orders/{segment(order_id)}/external-cancel"
-        req = FlexRequest("POST", path, "orders/{id}/external-cancel", cancel_body(idempotency_key))
-        return await self._call(CancelResponse, req)
-
-    async def capture(
-        self, order_session_key: str, amount_cents: int, currency: str, idempotency_key: str
-    ) -> CaptureResponse:
-        """Capture an order in CAPTUREREQUIRED; a ``FAILED`` answer raises :class:`FlexRejected`."""
-        body = capture_body(order_session_key, amount_cents, currency, idempotency_key)
-        req = FlexRequest("POST", "capture", "capture", body)
-        result = await self._call(CaptureResponse, req)
-        if result.failed:
-            reason = "; ".join(item.message for item in result.errors if item.message)
-            raise self._failed(req, result, f"capture failed: {reason}" if reason else "capture failed")
-        return result
-
-    def _failed(self, req: FlexRequest, answer: FlexEnvelope, summary: str) -> FlexRejected:
-        """A 200 that says the operation failed → FlexRejected carrying the envelope's errors."""
-        endpoint = self._engine.endpoint(req)
-        errors = parse_error_body(answer.model_dump(by_alias=True, exclude={"custom_properties"}))
-        message = f"{endpoint}: {answer.status or 'failed'}: {redact_pan(summary)}"
-        return FlexRejected(message, status_code=200, errors=errors, endpoint=endpoint)

@@ -119,7 +119,7 @@ class FlexEngine:
     """Sends :class:`FlexRequest` s with retries.
 
     ``bearer(auth)`` supplies the token for a request (``None``: send none); ``invalidate(token)``
-    drops a token Flex answered 401 to.
+    drops a token Flex answered 401 to; ``credentials_hint`` ends a refused-credentials message.
     """
 
     def __init__(
@@ -136,8 +136,10 @@ class FlexEngine:
         rng: Callable[[], float],
         on_call: CallObserver | None = None,
         on_retry: RetryObserver | None = None,
+        credentials_hint: str = _CREDENTIALS_HINT,
     ) -> None:
         self.client = client
+        self._hint = credentials_hint
         self.policy = policy
         self._timeout = timeout_seconds
         self._clock, self._wall_clock, self._sleep, self._rng = clock, wall_clock, sleep, rng
@@ -208,11 +210,11 @@ class FlexEngine:
             return FlexError(f"{endpoint}: {failure_name(outcome)}", endpoint=endpoint, reason="flex-request")
         status = outcome.status_code
         if req.auth == "token-endpoint" and 400 <= status < 500:
-            message = f"{endpoint}: {status}: Flex refused the credentials; {_CREDENTIALS_HINT}"
+            message = f"{endpoint}: {status}: Flex refused the credentials; {self._hint}"
             return FlexAuthFailed(message, status_code=status, endpoint=endpoint)
         if status == 401:
             why = "again after a token refresh" if refreshed else "without a bearer token"
-            message = f"{endpoint}: 401 {why}; {_CREDENTIALS_HINT}"
+            message = f"{endpoint}: 401 {why}; {self._hint}"
             return FlexAuthFailed(message, status_code=status, endpoint=endpoint)
         return rejection(endpoint, status, parse_error_body(outcome.content))
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from consumers.flex.client import FlexAuthFailed, FlexClient, FlexError
-from core.settings import FlexSettings, Settings
+from core.config import ConfigError
+from core.merchants import Merchant, load_merchants
+from core.merchants_file import ENV_NAME
+from core.settings import Settings
 from streams.ops.check import CheckResult, named_settings
 
 __all__ = ["DEADLINE_SECONDS", "flex_checks", "merchants"]
@@ -12,32 +15,42 @@ DEADLINE_SECONDS = 5.0  # retries of an unreachable Flex stop here, not after th
 _URL = "FLEXBRIDGE_FLEX__BASE_URL"
 
 
-def merchants(settings: Settings) -> list[tuple[str, FlexSettings]]:
-    """Each merchant's name and Flex settings (one deployment has one merchant today)."""
-    return [(settings.flex.mid or "default", settings.flex)]
+def merchants(settings: Settings) -> list[Merchant]:
+    """The merchants of ``FLEXBRIDGE_MERCHANTS_FILE``, or the one of the single-merchant settings."""
+    return list(load_merchants(settings))
 
 
-def _failure(name: str, exc: FlexError) -> CheckResult:
+def _failure(name: str, exc: FlexError, merchant: Merchant, from_file: bool) -> CheckResult:
     text = str(exc)
     if isinstance(exc, FlexAuthFailed):
         setting = named_settings(text) or "FLEXBRIDGE_FLEX__APP_KEY, FLEXBRIDGE_FLEX__APP_SECRET"
+        if from_file:
+            setting = f'{ENV_NAME}: merchant "{merchant.name}" app_key, app_secret'
         fix = "use the app key and secret of this merchant's Flex portal (and its environment's base URL)"
         return CheckResult(name, False, f"Flex refused the credentials: {text}", setting, fix)
     fix = "check the URL (with its version segment, e.g. https://…/v1/) and that this host reaches it"
     return CheckResult(name, False, f"no token from Flex: {text}", _URL, fix)
 
 
-async def _token(name: str, flex: FlexSettings) -> CheckResult:
-    deadline = min(flex.deadline_seconds, DEADLINE_SECONDS)
-    quick = flex.model_copy(update={"deadline_seconds": deadline, "timeout_seconds": deadline})
-    async with FlexClient(quick) as client:
-        try:
-            await client.ensure_token()
-        except FlexError as exc:
-            return _failure(name, exc)
-    return CheckResult(name, True, f"token granted by {flex.base_url}")
+async def _token(client: FlexClient, merchant: Merchant, url: str, from_file: bool) -> CheckResult:
+    name = f"flex token ({merchant.name if from_file else merchant.mid or merchant.name})"
+    try:
+        await client.for_merchant(merchant).ensure_token()
+    except FlexError as exc:
+        return _failure(name, exc, merchant, from_file)
+    return CheckResult(name, True, f"token granted by {url}")
 
 
 async def flex_checks(settings: Settings) -> list[CheckResult]:
-    """One token fetch per merchant, one after the other."""
-    return [await _token(f"flex token ({label})", flex) for label, flex in merchants(settings)]
+    """One token fetch per merchant, one after the other, over one client's connection pools."""
+    try:
+        served = merchants(settings)
+    except ConfigError as exc:
+        fix = "fix the merchants file (docs/processors.md) or the single-merchant settings"
+        return [CheckResult("flex token", False, str(exc), named_settings(str(exc)) or ENV_NAME, fix)]
+    flex = settings.flex
+    deadline = min(flex.deadline_seconds, DEADLINE_SECONDS)
+    quick = flex.model_copy(update={"deadline_seconds": deadline, "timeout_seconds": deadline})
+    from_file = settings.merchants_file is not None
+    async with FlexClient(quick) as client:
+        return [await _token(client, merchant, flex.base_url, from_file) for merchant in served]

@@ -16,10 +16,19 @@ from aiokafka import TopicPartition
 
 from core.pan import mask_pans, redact_pan
 from core.settings import Settings
+from schemas.dlq import MERCHANT_HEADER
 from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
 
-__all__ = ["ReasonGroup", "describe_record", "list_dead_letters", "parse_position", "show_dead_letter"]
+__all__ = [
+    "ReasonGroup",
+    "by_merchant",
+    "describe_record",
+    "list_dead_letters",
+    "merchant_of",
+    "parse_position",
+    "show_dead_letter",
+]
 
 
 @dataclass
@@ -30,6 +39,7 @@ class ReasonGroup:
     first_failed_at: str | None = None
     last_failed_at: str | None = None
     example: str | None = None  # partition:offset of the latest one, for `dlq show`
+    merchants: Counter[str] = field(default_factory=Counter)  # by merchant_of
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +49,7 @@ class ReasonGroup:
             "firstFailedAt": self.first_failed_at,
             "lastFailedAt": self.last_failed_at,
             "latest": self.example,
+            "merchants": dict(self.merchants),
         }
 
 
@@ -47,7 +58,7 @@ def _headers(record: Record) -> dict[str, str]:
 
 
 async def list_dead_letters(settings: Settings, sel: Selection | None = None) -> list[ReasonGroup]:
-    """The dead letters grouped by ``dlq-reason``, most frequent first."""
+    """The dead letters grouped by ``dlq-reason``, most frequent first, each counted by merchant."""
     sel = sel or Selection(topic=settings.topics.dlq)
     reader = await open_reader(settings)
     groups: dict[str, ReasonGroup] = {}
@@ -59,6 +70,7 @@ async def list_dead_letters(settings: Settings, sel: Selection | None = None) ->
             group = groups.setdefault(reason, ReasonGroup(reason))
             group.count += 1
             group.sources[headers.get("dlq-source-topic", "?")] += 1
+            group.merchants[merchant_of(record, headers)] += 1
             failed = headers.get("dlq-failed-at")
             if failed:
                 group.first_failed_at = min(group.first_failed_at or failed, failed)
@@ -67,6 +79,29 @@ async def list_dead_letters(settings: Settings, sel: Selection | None = None) ->
     finally:
         await reader.stop()
     return sorted(groups.values(), key=lambda g: (-g.count, g.reason))
+
+
+def merchant_of(record: Record, headers: dict[str, str]) -> str:
+    """A dead letter's merchant: its ``dlq-merchant`` header (the name), else the ``mid`` its value
+    carries (``mid …``: e.g. an unknown merchant's), else ``-``."""
+    name = headers.get(MERCHANT_HEADER)
+    if name:
+        return name
+    try:
+        value = orjson.loads(record.value) if record.value is not None else None
+    except orjson.JSONDecodeError:
+        return "-"
+    mid = value.get("mid") if isinstance(value, dict) else None
+    return f"mid {redact_pan(mid)}" if isinstance(mid, str) and mid else "-"
+
+
+def by_merchant(groups: list[ReasonGroup]) -> dict[str, Counter[str]]:
+    """merchant → reason → count, most dead letters first."""
+    merchants: dict[str, Counter[str]] = {}
+    for group in groups:
+        for merchant, count in group.merchants.items():
+            merchants.setdefault(merchant, Counter())[group.reason] += count
+    return dict(sorted(merchants.items(), key=lambda m: (-m[1].total(), m[0])))
 
 
 def parse_position(text: str) -> tuple[int, int]:

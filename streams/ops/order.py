@@ -8,13 +8,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import orjson
 
-__all__ = ["add_order_parser", "render_order"]
+from core.config import ConfigError
+from core.merchants_file import ENV_NAME, read_entries
+
+__all__ = ["add_order_parser", "merchant_names", "render_order"]
 
 
 def _default_url() -> str:
@@ -33,11 +37,31 @@ def _money(cents: Any, currency: Any) -> str:
     return f"{cents // 100}.{cents % 100:02d} {currency or ''}".rstrip()
 
 
-def render_order(body: dict[str, Any]) -> str:
-    """The human view: summary lines, then the history, oldest first."""
+def merchant_names() -> dict[str, str]:
+    """mid → name of the merchants file (FLEXBRIDGE_MERCHANTS_FILE), when one is set and readable."""
+    path = os.environ.get(ENV_NAME)
+    if not path:
+        return {}
+    try:
+        entries = read_entries(Path(path))
+    except ConfigError:
+        return {}
+    return {str(e["mid"]): str(e["name"]) for e in entries if "mid" in e and "name" in e}
+
+
+def _merchant(mid: Any, names: dict[str, str]) -> str:
+    if not mid:
+        return "-"
+    name = names.get(mid)
+    return f"{name} (mid {mid})" if name else f"mid {mid}"
+
+
+def render_order(body: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """The human view: summary lines, then the history, oldest first. ``names``: mid → merchant name."""
     cur = body.get("currency")
     lines = [
         f"order         {body.get('orderId')}",
+        f"merchant      {_merchant(body.get('mid'), names or {})}",
         f"flex order    {body.get('orderSessionKey') or '-'}",
         f"status        {body.get('status') or '-'}" + ("   (FLAGGED)" if body.get("flagged") else ""),
         f"authorised    {_money(body.get('authorisedAmount'), cur)}",
@@ -84,7 +108,7 @@ def _order(args: argparse.Namespace) -> int:
     if args.json:
         print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     else:
-        print(render_order(body))
+        print(render_order(body, merchant_names()))
     return 0
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from streams.ops.dlq import ReasonGroup
+from streams.ops.dlq import ReasonGroup, by_merchant
 from streams.ops.replay import Outcome
 
 __all__ = ["print_groups", "print_outcome"]
@@ -81,9 +82,24 @@ def _verb(plan: dict[str, Any]) -> str:
     return "replay" if plan["action"] == "replay" else "dlq redrive"
 
 
+def _merchant_table(merchants: dict[str, Counter[str]]) -> Table:
+    table = Table(title="dead letters by merchant")
+    for name in ("merchant", "count", "reasons"):
+        table.add_column(name)
+    for merchant, reasons in merchants.items():
+        table.add_row(
+            merchant, str(reasons.total()), ", ".join(f"{r} ({n})" for r, n in reasons.most_common())
+        )
+    return table
+
+
 def print_groups(groups: list[ReasonGroup], *, as_json: bool) -> None:
+    merchants = by_merchant(groups)
     if as_json:
-        _json({"reasons": [g.as_dict() for g in groups], "total": sum(g.count for g in groups)})
+        by = {m: {"count": r.total(), "reasons": dict(r)} for m, r in merchants.items()}
+        _json(
+            {"reasons": [g.as_dict() for g in groups], "merchants": by, "total": sum(g.count for g in groups)}
+        )
         return
     table = Table(title="dead letters by reason")
     for name in ("reason", "count", "source topics", "first failed", "last failed", "latest"):
@@ -98,5 +114,7 @@ def print_groups(groups: list[ReasonGroup], *, as_json: bool) -> None:
             g.last_failed_at or "-",
             g.example or "-",
         )
-    Console(soft_wrap=True).print(table)
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(_merchant_table(merchants))
     print(f"total {sum(g.count for g in groups)}; inspect one with: flexbridge dlq show PARTITION:OFFSET")

@@ -1,4 +1,9 @@
-"""The record handler of the real-time flows: decode, skip finished work, run the flow, publish.
+"""The record handler of the real-time flows: decode, find the merchant, skip finished work, run the
+flow as that merchant, publish.
+
+An event's ``mid`` selects its merchant (DESIGN.md §2.9); an event no merchant owns is dead-lettered
+as ``unknown-merchant``. The Flex call runs as the merchant (its token, its ``mid`` and ``siteId``
+defaults) within the merchant's share of the in-flight slots (``consumers/flex/slots.py``).
 
 Everything about the data ends in an output (a status, a dead letter, a ledger entry); only a
 failure to publish those outputs propagates, so the pipeline retries the record instead of
@@ -9,15 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 
+from consumers.flex.slots import MerchantSlots
 from consumers.flows import FlowClient, evaluate_decline, transmit_approval
-from consumers.intake import Flow, Refused, decode_and_route
+from consumers.intake import Flow, Refused, route_to_merchant
 from consumers.outcome import Outcome
 from core.errors import InvalidEvent
+from core.merchants import Merchant
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
 from streams.ops.selection import FORCE_HEADER
@@ -25,19 +33,34 @@ from streams.runtime.dead_letters import dead_letter
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.logs import bind
+from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.status import StatusPublisher
 
-__all__ = ["Bridge"]
+__all__ = ["Bridge", "MerchantFlex"]
 
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
+@runtime_checkable
+class MerchantFlex(Protocol):
+    """A Flex client that calls as any merchant (``consumers.flex.client.FlexClient``)."""
+
+    def for_merchant(self, merchant: Merchant) -> FlowClient: ...
+
+
 class Bridge:
-    def __init__(self, deps: Deps, flex: FlowClient, ledger: Ledger) -> None:
-        self._topics, self._routing, self._defaults = deps.topics, deps.routing, deps.defaults
+    """``flex`` calls as each merchant (``for_merchant``), or is the one merchant's client;
+    ``slots`` are the merchants' shares of the pipeline's slots (None: no share)."""
+
+    def __init__(
+        self, deps: Deps, flex: FlowClient | MerchantFlex, ledger: Ledger, slots: MerchantSlots | None = None
+    ) -> None:
+        self._deps, self._topics = deps, deps.topics
+        self._merchants = deps.served()
         self._flex = flex
+        self._slots = slots
         self._producer = deps.producer
         self._statuses = StatusPublisher(deps.producer, deps.topics.status)
         self._ledger = ledger
@@ -47,11 +70,11 @@ class Bridge:
         return "transmit" if topic == self._topics.approved else "evaluate"
 
     async def handle(self, record: Record) -> None:
-        self._metrics.event_in(record.topic)
+        seen = _Seen()
         try:
-            done = await self._process(record)
+            done = await self._process(record, seen)
         except InvalidEvent as exc:
-            await self._dead_letter(record, exc.reason, str(exc))  # type: ignore[arg-type]
+            await self._dead_letter(record, exc.reason, str(exc), seen)  # type: ignore[arg-type]
             done = "dead-lettered"
         except KafkaError:
             raise  # outputs could not be published: the pipeline retries the record
@@ -63,40 +86,50 @@ class Bridge:
                 record.offset,
                 type(exc).__name__,
             )
-            await self._dead_letter(
-                record, "internal-error", f"{type(exc).__name__} while processing the record"
-            )
+            error = f"{type(exc).__name__} while processing the record"
+            await self._dead_letter(record, "internal-error", error, seen)
             done = "dead-lettered"
-        self._metrics.event_out(record.topic, done)
+        self._metrics.event_in(record.topic, seen.merchant)
+        self._metrics.event_out(record.topic, done, seen.merchant)
 
-    async def _process(self, record: Record) -> str:
+    async def _process(self, record: Record, seen: _Seen) -> str:
         flow = self.flow_of(record.topic)
-        routed = decode_and_route(record.value, flow, self._routing)
+        routed = route_to_merchant(record.value, flow, self._merchants)
         if isinstance(routed, Refused):
-            await self._dead_letter(record, routed.reason, routed.message)
+            await self._dead_letter(record, routed.reason, routed.message, seen)
             return "dead-lettered"
-        event = routed.event
-        bind(eventId=event.event_id)
+        event, merchant = routed.event, routed.merchant
+        assert merchant is not None  # route_to_merchant sets it  # noqa: S101
+        seen.merchant = merchant.name
+        bind(eventId=event.event_id, mid=merchant.mid or event.mid)
         if routed.route == "sftp":
             return "routed-sftp"  # the batch consumer (streams/runtime/batch/consumer.py) sends it in a file
         if self._ledger.get(flow, event.event_id) is not None and not _forced(record):
             return "skipped"
-        outcome = await self._run(flow, event)
-        await self._publish(record, event, flow, outcome)
+        if self._slots is None:
+            outcome = await self._run(flow, event, merchant)
+        else:
+            async with self._slots.hold(merchant.name):
+                outcome = await self._run(flow, event, merchant)
+        await self._publish(record, event, flow, outcome, seen)
         return outcome.result
 
-    async def _run(self, flow: Flow, event: PaymentEvent) -> Outcome:
+    async def _run(self, flow: Flow, event: PaymentEvent, merchant: Merchant) -> Outcome:
+        flex = self._flex.for_merchant(merchant) if isinstance(self._flex, MerchantFlex) else self._flex
+        defaults = self._deps.defaults_for(merchant)
         if flow == "transmit":
-            return await transmit_approval(event, self._flex, self._defaults)
-        return await evaluate_decline(event, self._flex, self._defaults)
+            return await transmit_approval(event, flex, defaults)
+        return await evaluate_decline(event, flex, defaults)
 
-    async def _publish(self, record: Record, event: PaymentEvent, flow: str, outcome: Outcome) -> None:
+    async def _publish(
+        self, record: Record, event: PaymentEvent, flow: str, outcome: Outcome, seen: _Seen
+    ) -> None:
         sends: list[Any] = []
         if outcome.status is not None:
             sends.append(self._statuses.publish(outcome.status))
         if outcome.dead_letter is not None:
             reason, error = outcome.dead_letter
-            sends.append(self._dead_letter(record, reason, error))
+            sends.append(self._dead_letter(record, reason, error, seen))
         await asyncio.gather(*sends)
         # The ledger entry goes last: once it exists a redelivery is skipped, so the status and
         # dead letter it stands for must already be on their topics (a crash in between only
@@ -105,8 +138,16 @@ class Bridge:
             entry = {**outcome.finished, "eventId": event.event_id, "orderId": event.order_id}
             await self._ledger.record(flow, event.event_id, record.partition, entry)
 
-    async def _dead_letter(self, record: Record, reason: DlqReason, error: str) -> None:
-        await dead_letter(self._producer, self._topics.dlq, record, reason, error, self._metrics)
+    async def _dead_letter(self, record: Record, reason: DlqReason, error: str, seen: _Seen) -> None:
+        topic, metrics = self._topics.dlq, self._metrics
+        await dead_letter(self._producer, topic, record, reason, error, metrics, merchant=seen.merchant)
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What one record's handling learnt: its merchant's name (the label of its metrics)."""
+
+    merchant: str = NO_MERCHANT
 
 
 def _forced(record: Record) -> bool:

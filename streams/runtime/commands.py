@@ -16,7 +16,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
-from consumers.commands import CommandOutcome, run_command
+from consumers.commands import CommandOutcome, merchant_of, reject_command, run_command
 from consumers.order_machine import record_command
 from consumers.retry import OUTAGE, retry
 from core.errors import InvalidEvent
@@ -27,6 +27,8 @@ from schemas.dlq import DlqReason
 from schemas.status import OrderStatus, status_of
 from streams.kafka.errors import kafka_op
 from streams.runtime.dead_letters import dead_letter
+from streams.runtime.logs import bind
+from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.orders import OrderBook, raw_topic
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.status import StatusPublisher
@@ -45,16 +47,25 @@ class CommandAgent:
 
     async def handle(self, message: Any) -> None:
         """One ``orders.commands`` record (a Faust Message: topic, partition, offset, key, value)."""
-        self._metrics.event_in(message.topic)
         producer, flex = await self._runtime.clients()
+        merchants = self._runtime.merchants()
         try:
             command = _decode(message.value)
         except _Malformed as bad:
             await self._malformed(producer, message, bad)
+            self._metrics.event_in(message.topic)
             self._metrics.event_out(message.topic, "rejected")
             return
+        state = self._book.get(command.order_id)
+        merchant = merchant_of(state, merchants)  # a command belongs to its order's merchant
+        label = merchant.name if merchant is not None else NO_MERCHANT
+        self._metrics.event_in(message.topic, label)
+        bind(mid=merchant.mid if merchant is not None else None)
         try:
-            outcome = await run_command(command, self._book.get(command.order_id), flex)
+            if merchant is None:
+                outcome = reject_command(command, state, merchants)
+            else:
+                outcome = await run_command(command, state, flex.for_merchant(merchant))
             if not outcome.replayed:  # a replay changes nothing: its effect is recorded already
                 fresh = self._book.get(command.order_id)  # the status agent may have moved it meanwhile
                 self._book.put(record_command(fresh, outcome.answer, outcome.record, outcome.changes))
@@ -62,21 +73,25 @@ class CommandAgent:
             name = type(exc).__name__
             log.error("internal error on command %s: %s", command.command_id, name)
             error = f"{name} while processing the command"
-            await self._publish(lambda: self._dead_letter(producer, message, "internal-error", error))
+            await self._publish(lambda: self._dead_letter(producer, message, "internal-error", error, label))
             return
-        await self._answer(producer, message, command, outcome)
+        await self._answer(producer, message, command, outcome, label)
 
     async def _answer(
-        self, producer: AIOKafkaProducer, message: Any, command: OrderCommand, outcome: CommandOutcome
+        self,
+        producer: AIOKafkaProducer,
+        message: Any,
+        command: OrderCommand,
+        outcome: CommandOutcome,
+        label: str,
     ) -> None:
         await self._publish(lambda: self._send_status(producer, outcome.answer))
         if outcome.dead_letter is not None:
             reason, error = outcome.dead_letter
-            await self._publish(lambda: self._dead_letter(producer, message, reason, error))
+            await self._publish(lambda: self._dead_letter(producer, message, reason, error, label))
         self._metrics.command(command.type, outcome.answer.status)
-        self._metrics.event_out(
-            message.topic, "replayed" if outcome.replayed else outcome.answer.status.lower()
-        )
+        done = "replayed" if outcome.replayed else outcome.answer.status.lower()
+        self._metrics.event_out(message.topic, done, label)
         log.info(
             "command %s (%s) on %s → %s%s",
             command.command_id,
@@ -99,9 +114,14 @@ class CommandAgent:
         await StatusPublisher(producer, self._topics.status).publish(status)
 
     async def _dead_letter(
-        self, producer: AIOKafkaProducer, message: Any, reason: DlqReason, error: str
+        self,
+        producer: AIOKafkaProducer,
+        message: Any,
+        reason: DlqReason,
+        error: str,
+        label: str = NO_MERCHANT,
     ) -> None:
-        await dead_letter(producer, self._topics.dlq, message, reason, error, self._metrics)
+        await dead_letter(producer, self._topics.dlq, message, reason, error, self._metrics, merchant=label)
 
     @staticmethod
     async def _publish(send: Callable[[], Awaitable[None]]) -> None:

@@ -9,8 +9,8 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 
 from core.pan import mask_pans
-from schemas.dlq import DlqReason, dlq_headers
-from streams.runtime.metrics import Metrics
+from schemas.dlq import MERCHANT_HEADER, DlqReason, dlq_headers
+from streams.runtime.metrics import NO_MERCHANT, Metrics
 
 __all__ = ["SourceRecord", "dead_letter"]
 
@@ -41,10 +41,13 @@ async def dead_letter(
     reason: DlqReason,
     error: str,
     metrics: Metrics,
+    *,
+    merchant: str = NO_MERCHANT,
 ) -> None:
     """Publish ``record`` to the DLQ ``topic``; returns once the broker acknowledged it.
 
     A ``pan-detected`` record has its card numbers masked: copying a PAN to another topic spreads it.
+    ``merchant`` (its name, when known) labels the metric and goes in the ``dlq-merchant`` header.
     """
     value = record.value
     if reason == "pan-detected" and value is not None:
@@ -57,6 +60,8 @@ async def dead_letter(
         offset=record.offset,
         original=list(record.headers or ()),
     )
+    if merchant != NO_MERCHANT:
+        headers.append((MERCHANT_HEADER, merchant.encode()))  # the merchant's name (DESIGN.md §2.9)
     await producer.send_and_wait(topic, value, record.key, headers=headers)
-    metrics.dead_letter(reason)
+    metrics.dead_letter(reason, merchant)
     log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset, reason)

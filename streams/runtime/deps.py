@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
 
 from consumers.flows import Defaults
-from core.merchants import Merchants, load_merchants
+from core.merchants import SINGLE_MERCHANT_NAME, Merchant, Merchants, load_merchants
 from core.settings import KafkaSettings, RoutingSettings, Settings, TopicSettings
 from streams.runtime.metrics import Metrics
 
@@ -31,6 +32,21 @@ class Deps:
     # The merchants served (DESIGN.md §2.9), loaded once; None only for settings without Flex
     # credentials and without a merchants file (unit tests of parts that need no merchant).
     merchants: Merchants | None = None
+
+    def served(self) -> Merchants:
+        """The merchants; without any (no credentials, no file), the one of the single-merchant
+        defaults and routing, whose Flex client says what is missing on its first call."""
+        if self.merchants is not None:
+            return self.merchants
+        blank, flex = SecretStr(""), self.defaults
+        one = Merchant(
+            mid=flex.mid, name=SINGLE_MERCHANT_NAME, site_id=flex.site_id, app_key=blank, app_secret=blank
+        )
+        return Merchants([one.model_copy(update={"routing": self.routing})])
+
+    def defaults_for(self, merchant: Merchant) -> Defaults:
+        """The ``mid`` and ``siteId`` filled into a merchant's bodies, and the MIT expiry default."""
+        return Defaults(merchant.mid, merchant.site_id, self.defaults.mit_expiry_days)
 
     @classmethod
     def build(

@@ -2,39 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import get_args
 
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from consumers.flex.merchant import FlexObservers
+from core.merchants import SINGLE_MERCHANT_NAME
 from schemas.dlq import DlqReason
 from streams.runtime.undecodable import Held
 
-__all__ = ["TOKEN_RESULTS", "WEBHOOK_OUTCOMES", "Metrics"]
+__all__ = ["NO_MERCHANT", "TOKEN_RESULTS", "WEBHOOK_OUTCOMES", "Metrics"]
 
 
 WEBHOOK_OUTCOMES = ("accepted", "duplicate", "rejected", "malformed", "unavailable")
 # a token fetch's result: ok, or the reason of the FlexError it raised (consumers/flex/errors.py)
 TOKEN_RESULTS = ("ok", "flex-auth", "retries-exhausted", "flex-bad-response", "flex-request")
+# The merchant label of a record whose merchant is not known (it cannot be decoded, or its mid is no
+# merchant's); parentheses keep it apart from every merchant name ([a-z0-9-]).
+NO_MERCHANT = "(unknown)"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)  # seconds of a Flex call
 
 
 class Metrics:
-    """The worker's metrics; every name is ``flexbridge_<name>`` (counters are exposed with ``_total``)."""
+    """The worker's metrics; every name is ``flexbridge_<name>`` (counters are exposed with ``_total``).
 
-    def __init__(self) -> None:
+    Events, dead letters, Flex calls, batch files and webhooks carry a ``merchant`` label (its name,
+    DESIGN.md §2.9); ``merchants`` are the names whose alerting series are exported at 0 from the start.
+    """
+
+    def __init__(self, merchants: Iterable[str] = (SINGLE_MERCHANT_NAME,)) -> None:
         self.registry = CollectorRegistry()
         counter, gauge = self._counter, self._gauge
-        self.events_in = counter("events_in", "Records read, by topic", "topic")
-        self.events_out = counter("events_out", "Records finished, by topic and outcome", "topic", "outcome")
-        self.dlq = counter("dlq", "Records dead-lettered, by reason", "reason")
+        self.events_in = counter("events_in", "Records read, by topic", "topic", "merchant")
+        self.events_out = counter(
+            "events_out", "Records finished, by topic and outcome", "topic", "outcome", "merchant"
+        )
+        self.dlq = counter("dlq", "Records dead-lettered, by reason", "reason", "merchant")
         self.flex_calls = counter(
-            "flex_calls", "Flex API calls, by endpoint and status", "endpoint", "status"
+            "flex_calls", "Flex API calls, by endpoint and status", "endpoint", "status", "merchant"
         )
         self.flex_latency = self._histogram("flex_call_seconds", "Flex API call latency", "endpoint")
         self.flex_retries = counter(
-            "flex_retries", "Flex API retries, by endpoint and cause", "endpoint", "cause"
+            "flex_retries", "Flex API retries, by endpoint and cause", "endpoint", "cause", "merchant"
         )
         self.flex_token_fetches = counter(
             "flex_token_fetches", "Flex bearer-token fetches, by result (ok or the error's reason)", "result"
@@ -43,20 +54,21 @@ class Metrics:
             "webhook_verifications",
             "Webhook deliveries verified, by result (ok or the reject reason)",
             "result",
+            "merchant",
         )
         self.webhook_deliveries = counter(
-            "webhook_deliveries", "Webhook deliveries answered, by outcome", "outcome"
+            "webhook_deliveries", "Webhook deliveries answered, by outcome", "outcome", "merchant"
         )
         # Exported at 0 from the start: increase() cannot see a series' first appearance, so an
         # alert on the first dead letter, 503 or refused token after a restart needs the series before it.
-        for reason in get_args(DlqReason):
-            self.dlq.labels(reason)
-        for outcome in WEBHOOK_OUTCOMES:
-            self.webhook_deliveries.labels(outcome)
         for result in TOKEN_RESULTS:
             self.flex_token_fetches.labels(result)
-        self.batch_files = counter("batch_files", "SFTP batch files uploaded, by kind", "kind")
-        self.batch_records = counter("batch_records", "Records in uploaded SFTP batch files, by kind", "kind")
+        for reason in get_args(DlqReason):
+            self.dlq.labels(reason, NO_MERCHANT)
+        self.batch_files = counter("batch_files", "SFTP batch files uploaded, by kind", "kind", "merchant")
+        self.batch_records = counter(
+            "batch_records", "Records in uploaded SFTP batch files, by kind", "kind", "merchant"
+        )
         self.batch_results = counter("batch_results", "Batch response rows, by status", "status")
         self.batch_missing_results = counter(
             "batch_missing_results", "Uploaded records with no batch result in time"
@@ -81,6 +93,15 @@ class Metrics:
         self.consumer_lag = gauge(
             "consumer_lag", "Records not yet committed, by assigned input partition", "topic", "partition"
         )
+        for merchant in merchants:
+            self.add_merchant(merchant)
+
+    def add_merchant(self, merchant: str) -> None:
+        """Export ``merchant``'s alerting series at 0 (increase() cannot see a series appear)."""
+        for reason in get_args(DlqReason):
+            self.dlq.labels(reason, merchant)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_deliveries.labels(outcome, merchant)
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(f"flexbridge_{name}", documentation, labels, registry=self.registry)
@@ -96,34 +117,44 @@ class Metrics:
     def undecodable_batch(self, held: Held) -> None:
         self.undecodable_batches.labels(held.topic, str(held.partition)).inc()
 
-    def event_in(self, topic: str) -> None:
-        self.events_in.labels(topic).inc()
+    def event_in(self, topic: str, merchant: str = NO_MERCHANT) -> None:
+        self.events_in.labels(topic, merchant).inc()
 
-    def event_out(self, topic: str, outcome: str) -> None:
-        self.events_out.labels(topic, outcome).inc()
+    def event_out(self, topic: str, outcome: str, merchant: str = NO_MERCHANT) -> None:
+        self.events_out.labels(topic, outcome, merchant).inc()
 
-    def dead_letter(self, reason: str) -> None:
-        self.dlq.labels(reason).inc()
+    def dead_letter(self, reason: str, merchant: str = NO_MERCHANT) -> None:
+        self.dlq.labels(reason, merchant).inc()
 
-    def flex_call(self, endpoint: str, status: int | str, seconds: float) -> None:
-        self.flex_calls.labels(endpoint, str(status)).inc()
+    def flex_call(
+        self, endpoint: str, status: int | str, seconds: float, merchant: str = SINGLE_MERCHANT_NAME
+    ) -> None:
+        self.flex_calls.labels(endpoint, str(status), merchant).inc()
         self.flex_latency.labels(endpoint).observe(seconds)
 
-    def flex_retry(self, endpoint: str, cause: int | str) -> None:
-        self.flex_retries.labels(endpoint, str(cause)).inc()
+    def flex_retry(self, endpoint: str, cause: int | str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.flex_retries.labels(endpoint, str(cause), merchant).inc()
+
+    def flex_observers(self, merchant: str) -> FlexObservers:
+        """What hears a merchant's Flex calls (``FlexClient(observers_for=metrics.flex_observers)``)."""
+        return FlexObservers(
+            on_call=lambda endpoint, status, seconds: self.flex_call(endpoint, status, seconds, merchant),
+            on_retry=lambda endpoint, cause: self.flex_retry(endpoint, cause, merchant),
+            on_token=self.flex_token_fetch,
+        )
 
     def flex_token_fetch(self, result: str) -> None:
         self.flex_token_fetches.labels(result).inc()
 
-    def webhook_verification(self, result: str) -> None:
-        self.webhook_verifications.labels(result).inc()
+    def webhook_verification(self, result: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.webhook_verifications.labels(result, merchant).inc()
 
-    def webhook_delivery(self, outcome: str) -> None:
-        self.webhook_deliveries.labels(outcome).inc()
+    def webhook_delivery(self, outcome: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.webhook_deliveries.labels(outcome, merchant).inc()
 
-    def batch_uploaded(self, kind: str, records: int) -> None:
-        self.batch_files.labels(kind).inc()
-        self.batch_records.labels(kind).inc(records)
+    def batch_uploaded(self, kind: str, records: int, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.batch_files.labels(kind, merchant).inc()
+        self.batch_records.labels(kind, merchant).inc(records)
 
     def order_status(self, verdict: str) -> None:
         self.order_statuses.labels(verdict).inc()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -70,6 +70,7 @@ class KeyedPipeline:
         self._topics = topics
         self._handler = handler
         self._slots = asyncio.Semaphore(max_in_flight)
+        self._lenders = asyncio.Semaphore(max_in_flight)  # records waiting without a slot (lend_slot)
         self._max_records = max_records
         self._commit_interval = commit_interval
         self._drain_timeout = drain_timeout
@@ -106,6 +107,18 @@ class KeyedPipeline:
     @property
     def in_flight(self) -> int:
         return sum(len(t) for t in self._tasks.values())
+
+    @contextlib.asynccontextmanager
+    async def lend_slot(self) -> AsyncIterator[None]:
+        """Inside a handler: lend the record's slot to other records while it waits (e.g. for its
+        merchant's share of the slots), and take one back after. At most ``max_in_flight`` records
+        wait so at once; beyond that a record waits in its slot (memory stays bounded)."""
+        async with self._lenders:
+            self._slots.release()
+            try:
+                yield
+            finally:  # shielded: a cancelled handler still gets a slot back for _forget to release
+                await asyncio.shield(self._slots.acquire())
 
     async def assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.fetch.assigned(assigned)

@@ -13,9 +13,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from consumers.flex.client import FlexClient
+from consumers.flex.slots import MERCHANT_SHARE, MerchantSlots
 from consumers.retry import RetryPolicy, retry
 from consumers.webhooks.keys import WebhookKeys
 from core.errors import FlexbridgeError
+from core.merchants import Merchants
 from core.settings import Settings
 from streams.kafka.clients import make_consumer, make_producer
 from streams.kafka.membership import keep_membership_on_close
@@ -57,7 +59,7 @@ class BridgeRuntime:
         parts = self._parts = _Parts(self.settings, self.metrics)
         await parts.producer.start()
         self.started.set()
-        self._warmup = supervise("flex-token", lambda: self._warm_token(parts.flex))
+        self._warmup = supervise("flex-token", lambda: self._warm_token(parts))
         keys = WebhookKeys.build(self.settings.webhook, parts.deps.merchants, verifier=self._verifier)
         if keys:  # the keys of FLEXBRIDGE_WEBHOOK__* and/or of the merchants
             self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, keys)
@@ -73,7 +75,7 @@ class BridgeRuntime:
                 batch=s.batch,
                 sftp=s.sftp,
                 pipeline=s.pipeline,
-                token=lambda _merchant: flex.ensure_token(),  # one Flex client, one merchant's token
+                token=lambda merchant: flex.for_merchant(merchant).ensure_token(),
             )
             await self.batches.start()
 
@@ -101,6 +103,12 @@ class BridgeRuntime:
         if self._parts is None:
             raise RuntimeError("the bridge runtime has stopped")
         return self._parts.producer, self._parts.flex
+
+    def merchants(self) -> Merchants:
+        """The merchants served (DESIGN.md §2.9), once started."""
+        if self._parts is None:
+            raise RuntimeError("the bridge runtime has not started")
+        return self._parts.deps.served()
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         parts = self._parts
@@ -138,15 +146,20 @@ class BridgeRuntime:
             return WebhookAnswer(503, {"status": "unavailable", "error": message})
         return await self.webhooks.receive(method, host, headers, body, merchant)
 
-    async def _warm_token(self, flex: FlexClient) -> None:
+    async def _warm_token(self, parts: _Parts) -> None:
         """Fetch the first Flex token so /ready means the Flex client can call; retry while Flex is
-        unavailable. Refused credentials end the warm-up (logged): /ready stays false."""
-        try:
-            await retry(flex.ensure_token, _TOKEN_RETRY, what="Flex token", log=log, level=logging.ERROR)
-        except FlexbridgeError as exc:
-            log.error("cannot get a Flex token (%s); the worker stays not ready", exc)
+        unavailable. Refused credentials end the warm-up (logged): /ready stays false. With several
+        merchants, the first whose token comes is enough (the others' come on their first event)."""
+        for merchant in parts.deps.served():
+            flex = parts.flex.for_merchant(merchant)
+            try:
+                await retry(flex.ensure_token, _TOKEN_RETRY, what="Flex token", log=log, level=logging.ERROR)
+            except FlexbridgeError as exc:
+                log.error("cannot get a Flex token for merchant %s (%s)", merchant.name, exc)
+                continue
+            self.token_ready.set()
             return
-        self.token_ready.set()
+        log.error("no Flex token could be fetched; the worker stays not ready")
 
 
 class _Parts:
@@ -156,14 +169,14 @@ class _Parts:
         k, p = settings.kafka, settings.pipeline
         self.producer = make_producer(k)
         self.deps = Deps.build(settings, self.producer, metrics)
-        self.flex = FlexClient(
-            settings.flex,
-            on_call=metrics.flex_call,
-            on_retry=metrics.flex_retry,
-            on_token=metrics.flex_token_fetch,
-        )
+        merchants = self.deps.served()
+        for merchant in merchants:
+            metrics.add_merchant(merchant.name)
+        self.flex = FlexClient(settings.flex, observers_for=metrics.flex_observers)
         self.ledger = Ledger(k, settings.topics.ledger, self.producer)
-        bridge = Bridge(self.deps, self.flex, self.ledger)
+        # one merchant may fill a share of the slots when several are served (consumers/flex/slots.py)
+        slots = MerchantSlots(p.max_in_flight, MERCHANT_SHARE if len(merchants) > 1 else 1.0)
+        bridge = Bridge(self.deps, self.flex, self.ledger, slots)
         consumer = make_consumer(k, group_id=k.group_id, max_poll_records=p.fetch_max_records)
         self.pipeline = KeyedPipeline(
             consumer,
@@ -175,3 +188,4 @@ class _Parts:
             on_assign=self.ledger.load,
             on_held=metrics.undecodable_batch,
         )
+        slots.lend = self.pipeline.lend_slot

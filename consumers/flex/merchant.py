@@ -1,0 +1,82 @@
+"""Whose Flex calls these are: one merchant's credentials and defaults, and the observers of its calls.
+
+A :class:`~consumers.flex.client.FlexClient` calls Flex as one merchant. The single-merchant settings
+(``FLEXBRIDGE_FLEX__APP_KEY`` / ``APP_SECRET`` / ``MID`` / ``SITE_ID``) describe one; a
+:class:`~core.merchants.Merchant` of the merchants file (DESIGN.md §2.9) describes another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumers.flex.engine import CallObserver, RetryObserver
+from consumers.flex.errors import FlexAuthFailed
+from core.merchants import SINGLE_MERCHANT_NAME, Merchant
+from core.settings import FlexSettings
+
+__all__ = ["SETTINGS_HINT", "Credentials", "FlexObservers", "ObserversFor", "TokenObserver"]
+
+SETTINGS_HINT = "check FLEXBRIDGE_FLEX__APP_KEY / FLEXBRIDGE_FLEX__APP_SECRET"
+TokenObserver = Callable[[str], None]
+
+
+def _secret(value: Any) -> str | None:
+    """The text of an optional ``SecretStr``, or None if unset or empty."""
+    text: str | None = value.get_secret_value() if value is not None else None
+    return text or None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A merchant's name (metrics label), Flex app credentials and the defaults of its bodies."""
+
+    name: str
+    app_key: str | None = field(repr=False)
+    app_secret: str | None = field(repr=False)
+    mid: str | None
+    site_id: str | None = None
+    hint: str = field(default=SETTINGS_HINT, compare=False)  # where a refused credential is set
+
+    @classmethod
+    def of_settings(cls, flex: FlexSettings) -> Credentials:
+        key, secret = _secret(flex.app_key), _secret(flex.app_secret)
+        return cls(SINGLE_MERCHANT_NAME, key, secret, flex.mid, flex.site_id)
+
+    @classmethod
+    def of_merchant(cls, merchant: Merchant) -> Credentials:
+        hint = f'check merchant "{merchant.name}"\'s app_key / app_secret'
+        key, secret = _secret(merchant.app_key), _secret(merchant.app_secret)
+        return cls(merchant.name, key, secret, merchant.mid, merchant.site_id, hint)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.app_key and self.app_secret)
+
+    def token_body(self) -> dict[str, str]:
+        """The ``/oauth2/token`` body; :class:`FlexAuthFailed` naming what is missing."""
+        if self.app_key is None or self.app_secret is None:
+            if self.hint != SETTINGS_HINT:
+                raise FlexAuthFailed(f"Flex credentials missing: {self.hint.removeprefix('check ')}")
+            key, secret = (
+                ("FLEXBRIDGE_FLEX__APP_KEY", self.app_key),
+                ("FLEXBRIDGE_FLEX__APP_SECRET", self.app_secret),
+            )
+            names = key, secret
+            missing = " and ".join(n for n, value in names if value is None)
+            raise FlexAuthFailed(f"Flex credentials missing: set {missing}")
+        return {"AppKey": self.app_key, "AppSecret": self.app_secret}
+
+
+@dataclass(frozen=True, slots=True)
+class FlexObservers:
+    """What hears one merchant's calls: after every attempt, before every backoff, after every token fetch."""
+
+    on_call: CallObserver | None = None
+    on_retry: RetryObserver | None = None
+    on_token: TokenObserver | None = None
+
+
+# The observers of a merchant's calls, by its name (e.g. metrics labelled with the merchant).
+ObserversFor = Callable[[str], FlexObservers]
