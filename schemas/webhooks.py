@@ -74,7 +74,11 @@ class FlexWebhook(BaseModel):
     @field_validator("event")
     @classmethod
     def _lower_event(cls, value: str) -> str:
-        return value.lower()
+        # pydantic strips Unicode white space only; str.strip also takes the ASCII separators \x1c-\x1f
+        event = value.strip().lower()
+        if not event:
+            raise ValueError("must name an event")
+        return event
 
     @field_validator("time_stamp")
     @classmethod

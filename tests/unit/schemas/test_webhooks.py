@@ -226,3 +226,10 @@ def test_arbitrary_json_never_raises_anything_but_invalid_event(data: dict[str, 
     except InvalidEvent:
         return
     assert w.event == w.event.strip().lower() and dedupe_key(w).startswith(w.event + ":")
+
+
+def test_event_names_are_stripped_of_ascii_separators_too() -> None:
+    """pydantic strips Unicode white space; the event name also loses \\x1c-\\x1f, as str.strip does."""
+    assert parse_webhook(b'{"Event": " Order.Completed\\u001f"}').event == "order.completed"
+    with pytest.raises(InvalidEvent):
+        parse_webhook(b'{"Event": "\\u001f"}')
