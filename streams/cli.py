@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from core.config import ConfigError, load_settings, require_flex_credentials
+from core.config import ConfigError, load_settings
 from core.merchants import load_merchants
 
 __all__ = ["main"]
@@ -17,8 +17,9 @@ __all__ = ["main"]
 
 def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
-    load_merchants(settings)  # a bad merchants file stops the worker here, before anything connects
-    require_flex_credentials(settings)  # the runtime still calls Flex with the FLEXBRIDGE_FLEX__* credentials
+    # A bad merchants file, or single-merchant settings without Flex credentials, stop the worker
+    # here, before anything connects; the runtime calls Flex with each merchant's own credentials.
+    load_merchants(settings)
     from streams.kafka.clients import client_options
     from streams.kafka.preflight import probe_idempotence
     from streams.local.broker import wait_for_broker

@@ -70,7 +70,8 @@ class KeyedPipeline:
         self._topics = topics
         self._handler = handler
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._lenders = asyncio.Semaphore(max_in_flight)  # records waiting without a slot (lend_slot)
+        # records waiting without a slot (lend_slot): up to one fetch's worth
+        self._lenders = asyncio.Semaphore(max(max_in_flight, max_records))
         self._max_records = max_records
         self._commit_interval = commit_interval
         self._drain_timeout = drain_timeout
@@ -111,7 +112,7 @@ class KeyedPipeline:
     @contextlib.asynccontextmanager
     async def lend_slot(self) -> AsyncIterator[None]:
         """Inside a handler: lend the record's slot to other records while it waits (e.g. for its
-        merchant's share of the slots), and take one back after. At most ``max_in_flight`` records
+        merchant's share of the slots), and take one back after. At most ``max_records`` (one fetch)
         wait so at once; beyond that a record waits in its slot (memory stays bounded)."""
         async with self._lenders:
             self._slots.release()

@@ -75,7 +75,20 @@ async def test_a_quiet_worker_fires_nothing_and_a_dlq_burst_fires_the_dlq_alert(
 
 
 async def assert_dashboard_queries_run(prom: Prometheus, stack: Stack) -> None:
-    """Every panel query runs on this Prometheus; the DLQ and transmit panels show the burst."""
+    """Every panel query runs on this Prometheus; the DLQ and transmit panels show the burst (once
+    Prometheus has scraped its series twice: rate() of a series born with the burst needs two samples)."""
+
+    async def shown() -> dict[str, set[str]] | None:
+        panels = await dashboard_series(prom, stack)
+        return panels if '{"outcome": "dead-lettered"}' in panels["Approvals read and finished"] else None
+
+    panels = await wait_for(shown, 30, "the dashboard to show the burst", every=0.5)
+    assert '{"reason": "schema"}' in panels["Dead letters by reason"]
+    assert '{"outcome": "dead-lettered"}' in panels["Approvals read and finished"]
+
+
+async def dashboard_series(prom: Prometheus, stack: Stack) -> dict[str, set[str]]:
+    """Each panel's title → the label sets its queries return over the last two minutes."""
     variables = {
         "approved_topic": stack.topics["approved"],
         "declined_topic": stack.topics["declined"],
@@ -88,5 +101,4 @@ async def assert_dashboard_queries_run(prom: Prometheus, stack: Stack) -> None:
         data = await prom.api("query_range", query=query, start=end - 120, end=end, step=1)
         labels = {json.dumps(series["metric"], sort_keys=True) for series in data["result"]}
         shown.setdefault(title, set()).update(labels)
-    assert '{"reason": "schema"}' in shown["Dead letters by reason"]
-    assert '{"outcome": "dead-lettered"}' in shown["Approvals read and finished"]
+    return shown
