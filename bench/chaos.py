@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 from rich.console import Console
 from rich.table import Table
 
@@ -49,7 +50,10 @@ SETTLE_SECONDS = 60.0
 WAIT_FOR_WORK = 6.0  # every other kill waits up to this long for records in flight
 REBALANCE_EVERY = 17.5  # mean seconds between the second worker's joins and leaves (0.6×–1.4×)
 WORKER_ENV = {
-    "FLEXBRIDGE_FLEX__TIMEOUT_SECONDS": "1.5",
+    # The product's default per-attempt timeout (10 s). /transmit takes no key: a request the client
+    # gave up on that Flex still executes is a second transmit. At 1.5 s, on two busy cores, the
+    # sandbox read such requests up to seconds after the worker had timed out and retried.
+    "FLEXBRIDGE_FLEX__TIMEOUT_SECONDS": "10",
     "FLEXBRIDGE_FLEX__DEADLINE_SECONDS": "120",
     "FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS": "1",
     "FLEXBRIDGE_ROUTING__MIT": "sftp",
@@ -75,6 +79,8 @@ async def _settle(
         seen, lifecycle = await observe(stack.bootstrap, http, topics, commands)
         invariants = check(planned, seen, kills) + lifecycle_invariants(planned, seen, lifecycle)
         if all(i.held for i in invariants) or time.monotonic() > deadline:
+            evidence = {"journal": seen.journal, "webhooks": lifecycle.deliveries, "statuses": seen.statuses}
+            (stack.workdir / "observed.json").write_bytes(orjson.dumps(evidence))  # for post-mortems
             return invariants, lifecycle
         await asyncio.sleep(1.0)
 
