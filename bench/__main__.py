@@ -15,6 +15,7 @@ from rich.table import Table
 from bench.common import Figure
 from bench.evaluate import bench_evaluate
 from bench.hog import cpu_hog
+from bench.merchants import bench_merchants
 from bench.mit import bench_mit
 from bench.report import hog_line, write_results
 from bench.startup import bench_startup
@@ -51,6 +52,8 @@ async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> l
             "evaluate": lambda: bench_evaluate(stack, TOPICS, args.evaluate_seconds, hog is not None),
             "webhooks": lambda: bench_webhooks(stack, worker, TOPICS["webhooks"], args.webhooks),
             "startup": lambda: bench_startup(stack),
+            # on a stack of its own: a sandbox serving 500 merchants
+            "merchants": lambda: bench_merchants(Path(args.workdir), args.merchant_events),
             # last: it starts a full sandbox
             "mit": lambda: bench_mit(stack, args.mit_events, worker=not args.mit_path_only),
         }
@@ -69,9 +72,12 @@ async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", nargs="*", help="run only these: transmit evaluate webhooks startup mit")
+    parser.add_argument(
+        "--only", nargs="*", help="run only these: transmit evaluate webhooks startup merchants mit"
+    )
     parser.add_argument("--transmit-events", type=int, default=6000)
-    parser.add_argument("--evaluate-seconds", type=int, default=20)
+    parser.add_argument("--evaluate-seconds", type=int, default=15, help="at each load point")
+    parser.add_argument("--merchant-events", type=int, default=3000, help="approvals per merchants run")
     parser.add_argument("--mit-events", type=int, default=200_000)
     parser.add_argument("--mit-path-only", action="store_true", help="skip the full-worker MIT run")
     parser.add_argument("--webhooks", type=int, default=5000, help="signed webhooks per target")

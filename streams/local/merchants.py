@@ -112,13 +112,16 @@ def _entry(directory: Path, merchant: LocalMerchant) -> list[str]:
     return lines
 
 
-def write_merchants_file(directory: Path, merchants: Sequence[LocalMerchant]) -> Path:
-    """Write ``directory/merchants.toml`` for ``merchants``: their secrets in files beside it and an
-    SFTP key pair per account, each made the first time and kept after. Returns the file's path."""
+def write_merchants_file(
+    directory: Path, merchants: Sequence[LocalMerchant], file_name: str = FILE_NAME
+) -> Path:
+    """Write ``directory/merchants.toml`` (or ``file_name``) for ``merchants``: their secrets in files
+    beside it and an SFTP key pair per account, each made the first time and kept after (files of
+    one directory share them). Returns the file's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / FILE_NAME
+    path = directory / file_name
     text = "\n\n".join("\n".join(_entry(directory, m)) for m in merchants) + "\n"
-    scratch = path.with_name(f".{FILE_NAME}.part")
+    scratch = path.with_name(f".{file_name}.part")
     scratch.write_text(text)
     os.replace(scratch, path)  # a worker starting meanwhile reads the old file or the new one, whole
     return path
