@@ -15,16 +15,17 @@ DEADLINE_SECONDS = 5.0  # retries of an unreachable Flex stop here, not after th
 _URL = "FLEXBRIDGE_FLEX__BASE_URL"
 
 
-def merchants(settings: Settings) -> list[Merchant]:
-    """The merchants of ``FLEXBRIDGE_MERCHANTS_FILE``, or the one of the single-merchant settings."""
-    return list(load_merchants(settings))
+def merchants(settings: Settings) -> list[Merchant | None]:
+    """The merchants of ``FLEXBRIDGE_MERCHANTS_FILE``; without it [None]: the single-merchant
+    settings' own (their other settings, e.g. the webhook key, have checks of their own)."""
+    return list(load_merchants(settings)) if settings.merchants_file is not None else [None]
 
 
-def _failure(name: str, exc: FlexError, merchant: Merchant, from_file: bool) -> CheckResult:
+def _failure(name: str, exc: FlexError, merchant: Merchant | None) -> CheckResult:
     text = str(exc)
     if isinstance(exc, FlexAuthFailed):
         setting = named_settings(text) or "FLEXBRIDGE_FLEX__APP_KEY, FLEXBRIDGE_FLEX__APP_SECRET"
-        if from_file:
+        if merchant is not None:
             setting = f'{ENV_NAME}: merchant "{merchant.name}" app_key, app_secret'
         fix = "use the app key and secret of this merchant's Flex portal (and its environment's base URL)"
         return CheckResult(name, False, f"Flex refused the credentials: {text}", setting, fix)
@@ -32,12 +33,12 @@ def _failure(name: str, exc: FlexError, merchant: Merchant, from_file: bool) -> 
     return CheckResult(name, False, f"no token from Flex: {text}", _URL, fix)
 
 
-async def _token(client: FlexClient, merchant: Merchant, url: str, from_file: bool) -> CheckResult:
-    name = f"flex token ({merchant.name if from_file else merchant.mid or merchant.name})"
+async def _token(client: FlexClient, merchant: Merchant | None, url: str) -> CheckResult:
+    name = f"flex token ({merchant.name if merchant else client.credentials.mid or 'default'})"
     try:
-        await client.for_merchant(merchant).ensure_token()
+        await (client.for_merchant(merchant) if merchant else client).ensure_token()
     except FlexError as exc:
-        return _failure(name, exc, merchant, from_file)
+        return _failure(name, exc, merchant)
     return CheckResult(name, True, f"token granted by {url}")
 
 
@@ -51,6 +52,5 @@ async def flex_checks(settings: Settings) -> list[CheckResult]:
     flex = settings.flex
     deadline = min(flex.deadline_seconds, DEADLINE_SECONDS)
     quick = flex.model_copy(update={"deadline_seconds": deadline, "timeout_seconds": deadline})
-    from_file = settings.merchants_file is not None
     async with FlexClient(quick) as client:
-        return [await _token(client, merchant, flex.base_url, from_file) for merchant in served]
+        return [await _token(client, merchant, flex.base_url) for merchant in served]
