@@ -12,7 +12,7 @@ import pytest
 from bench import targets
 from bench.chart_plan import plan_flow
 from bench.common import Figure, percentile, ratio
-from bench.evaluate import latency_figures
+from bench.evaluate import SATURATED, latency_figures
 from bench.hog import cpu_hog, hog_core
 from bench.mit_ceiling import Loop, split_files
 from bench.mit_figures import Measured, MitRuns, mit_figures
@@ -131,3 +131,12 @@ def test_a_latency_chart_of_both_load_points_names_its_three_percentiles() -> No
         "added p99 at 100/s: 0 ms — target ≤ 15 ms — PASS",
         "added p99 at 500/s: 0 ms — target ≤ 25 ms — PASS",
     ]
+
+
+def test_a_negative_added_p99_says_the_sandbox_fell_behind() -> None:
+    e2e = [i / 1000 for i in range(1, 101)]
+    slower = [2 * v for v in e2e]
+    added = latency_figures(500, e2e, slower)[-1]
+    assert added.value < 0
+    assert added.note == SATURATED
+    assert latency_figures(500, slower, e2e)[-1].note == ""
