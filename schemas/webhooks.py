@@ -145,8 +145,9 @@ def status_for(w: FlexWebhook) -> Status | None:
     return STATUS_BY_EVENT.get(w.event)
 
 
-def order_status(w: FlexWebhook) -> OrderStatus | None:
-    """The ``orders.status`` record of a webhook (source ``webhook``, ``eventId`` = its dedupe key).
+def order_status(w: FlexWebhook, mid: str | None = None) -> OrderStatus | None:
+    """The ``orders.status`` record of a webhook (source ``webhook``, ``eventId`` = its dedupe key;
+    ``detail.mid``: ``mid``, the merchant whose path received it, when known).
 
     None for events without a status (§2.3) and for a webhook without ``ExternalOrderId``: the
     status topic is keyed by the merchant's order id (the body still goes to ``flex.webhooks``).
@@ -159,6 +160,8 @@ def order_status(w: FlexWebhook) -> OrderStatus | None:
         detail["confirmationId"] = w.confirmation_id
     if w.event_data is not None:
         detail["eventData"] = w.event_data
+    if mid:
+        detail["mid"] = mid
     return status_of(  # every field is already valid: no second validation pass
         w.external_order_id,
         status,

@@ -30,11 +30,12 @@ def scoped_key(scope: str | None, key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Receiving:
-    """How one path's deliveries are received: their verifier, dedupe scope and merchant name."""
+    """How one path's deliveries are received: their verifier, dedupe scope, merchant name and mid."""
 
     verifier: WebhookVerifier
     scope: str | None
     merchant: str | None
+    mid: str | None = None  # the merchant's, named on its statuses (the plain path: the one merchant's)
 
 
 class WebhookKeys:
@@ -58,19 +59,20 @@ class WebhookKeys:
         skew = settings.max_skew_seconds
         if verifier is None and settings.subscriber_key is not None:
             verifier = WebhookVerifier.from_settings(settings, clock=clock)
-        plain = Receiving(verifier, None, None) if verifier is not None else None
+        only = merchants.only if merchants is not None else None
+        mid = only.mid if only is not None else None
+        plain = Receiving(verifier, None, None, mid) if verifier is not None else None
         named: dict[str, Receiving] = {}
         for merchant in merchants or ():
             if merchant.subscriber_key is None:
                 continue
             scope = _scope(merchant, merchants)
             if plain is not None and scope is None:  # the single merchant: the same keys, one nonce cache
-                named[merchant.name] = Receiving(plain.verifier, None, merchant.name)
+                named[merchant.name] = Receiving(plain.verifier, None, merchant.name, merchant.mid)
                 continue
             previous = merchant.previous_subscriber_key
             verifier = WebhookVerifier(merchant.subscriber_key, previous, max_skew_seconds=skew, clock=clock)
-            named[merchant.name] = Receiving(verifier, scope, merchant.name)
-        only = merchants.only if merchants is not None else None
+            named[merchant.name] = Receiving(verifier, scope, merchant.name, merchant.mid)
         if plain is None and only is not None:
             plain = named.get(only.name)
         return cls(plain, named)

@@ -48,7 +48,10 @@ class Metrics:
             "flex_retries", "Flex API retries, by endpoint and cause", "endpoint", "cause", "merchant"
         )
         self.flex_token_fetches = counter(
-            "flex_token_fetches", "Flex bearer-token fetches, by result (ok or the error's reason)", "result"
+            "flex_token_fetches",
+            "Flex bearer-token fetches, by result (ok or the error's reason)",
+            "result",
+            "merchant",
         )
         self.webhook_verifications = counter(
             "webhook_verifications",
@@ -61,19 +64,19 @@ class Metrics:
         )
         # Exported at 0 from the start: increase() cannot see a series' first appearance, so an
         # alert on the first dead letter, 503 or refused token after a restart needs the series before it.
-        for result in TOKEN_RESULTS:
-            self.flex_token_fetches.labels(result)
         for reason in get_args(DlqReason):
             self.dlq.labels(reason, NO_MERCHANT)
         self.batch_files = counter("batch_files", "SFTP batch files uploaded, by kind", "kind", "merchant")
         self.batch_records = counter(
             "batch_records", "Records in uploaded SFTP batch files, by kind", "kind", "merchant"
         )
-        self.batch_results = counter("batch_results", "Batch response rows, by status", "status")
+        self.batch_results = counter("batch_results", "Batch response rows, by status", "status", "merchant")
         self.batch_missing_results = counter(
-            "batch_missing_results", "Uploaded records with no batch result in time"
+            "batch_missing_results", "Uploaded records with no batch result in time", "merchant"
         )
-        self.batch_bad_responses = counter("batch_bad_responses", "Batch response files moved to error/")
+        self.batch_bad_responses = counter(
+            "batch_bad_responses", "Batch response files moved to error/", "merchant"
+        )
         self.order_statuses = counter(
             "order_statuses", "OrderStatus records applied to the order state, by verdict", "verdict"
         )
@@ -102,6 +105,8 @@ class Metrics:
             self.dlq.labels(reason, merchant)
         for outcome in WEBHOOK_OUTCOMES:
             self.webhook_deliveries.labels(outcome, merchant)
+        for result in TOKEN_RESULTS:
+            self.flex_token_fetches.labels(result, merchant)
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(f"flexbridge_{name}", documentation, labels, registry=self.registry)
@@ -140,11 +145,11 @@ class Metrics:
         return FlexObservers(
             on_call=lambda endpoint, status, seconds: self.flex_call(endpoint, status, seconds, merchant),
             on_retry=lambda endpoint, cause: self.flex_retry(endpoint, cause, merchant),
-            on_token=self.flex_token_fetch,
+            on_token=lambda result: self.flex_token_fetch(result, merchant),
         )
 
-    def flex_token_fetch(self, result: str) -> None:
-        self.flex_token_fetches.labels(result).inc()
+    def flex_token_fetch(self, result: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.flex_token_fetches.labels(result, merchant).inc()
 
     def webhook_verification(self, result: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.webhook_verifications.labels(result, merchant).inc()
@@ -155,6 +160,15 @@ class Metrics:
     def batch_uploaded(self, kind: str, records: int, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.batch_files.labels(kind, merchant).inc()
         self.batch_records.labels(kind, merchant).inc(records)
+
+    def batch_result(self, status: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.batch_results.labels(status, merchant).inc()
+
+    def batch_missing(self, records: int, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.batch_missing_results.labels(merchant).inc(records)
+
+    def batch_bad_response(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.batch_bad_responses.labels(merchant).inc()
 
     def order_status(self, verdict: str) -> None:
         self.order_statuses.labels(verdict).inc()

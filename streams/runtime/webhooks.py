@@ -35,11 +35,13 @@ from consumers.webhooks.keys import Receiving, WebhookKeys, scoped_key
 from consumers.webhooks.signature import WebhookRejected, WebhookVerifier
 from core.config import ConfigError
 from core.errors import InvalidEvent
+from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import WebhookSettings
 from schemas.webhooks import FlexWebhook, dedupe_key, order_status, parse_webhook
 from streams.kafka.clients import caught_up, make_consumer
 from streams.runtime.awaiting import AwaitingFollower
 from streams.runtime.deps import Deps
+from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.status import status_record
 from streams.runtime.supervise import supervise
 
@@ -174,30 +176,31 @@ class WebhookReceiver:
         never raises."""
         receiving = self._keys.of(merchant)
         if receiving is None:
-            self._metrics.webhook_delivery("unknown-merchant")
+            self._metrics.webhook_delivery("unknown-merchant", NO_MERCHANT)
             what = "/webhooks/flex/{name}" if merchant is None else f'a merchant named "{merchant}"'
             return _answer(404, "unknown-merchant", f"no webhook receiver here; use {what}")
+        label = receiving.merchant or SINGLE_MERCHANT_NAME  # the metrics' merchant label
         if not self.loaded:
-            self._metrics.webhook_delivery("unavailable")
+            self._metrics.webhook_delivery("unavailable", label)
             return _answer(503, "unavailable", "the receiver is starting; retry later")
         try:
             verified = receiving.verifier.verify(method, host, headers, body)
         except WebhookRejected as exc:
-            self._metrics.webhook_verification(exc.reason)
-            self._metrics.webhook_delivery("rejected")
+            self._metrics.webhook_verification(exc.reason, label)
+            self._metrics.webhook_delivery("rejected", label)
             log.warning("webhook refused: %s", exc)
             return _answer(401, "rejected", str(exc))
-        self._metrics.webhook_verification("ok")
+        self._metrics.webhook_verification("ok", label)
         try:
             webhook = parse_webhook(body)
         except InvalidEvent as exc:
-            self._metrics.webhook_delivery("malformed")
+            self._metrics.webhook_delivery("malformed", label)
             log.warning("verified webhook with a malformed body refused (400)")
             return _answer(400, "malformed", str(exc))
         answer = await self._publish_once(webhook, body, receiving)
         if answer.status == 503:  # the same signed request may be sent again
             receiving.verifier.nonces.discard(verified.nonce)
-        self._metrics.webhook_delivery(answer.body["status"])
+        self._metrics.webhook_delivery(answer.body["status"], label)
         return answer
 
     async def _publish_once(self, webhook: FlexWebhook, body: bytes, receiving: Receiving) -> WebhookAnswer:
@@ -208,7 +211,7 @@ class WebhookReceiver:
         if pub is None:
             if webhook.external_order_id in self._awaiting.results and self._held(webhook):
                 return _answer(503, "held", "the order's batch result is not published yet; retry later", key)
-            pub = self._pending[key] = self._publication(webhook, body, key, receiving.merchant)
+            pub = self._pending[key] = self._publication(webhook, body, key, receiving)
         if not pub.running():
             pub.task = asyncio.create_task(self._produce(key, pub), name=f"webhook {key}")
             pub.task.add_done_callback(_retrieve)
@@ -234,14 +237,14 @@ class WebhookReceiver:
         log.error("webhook %s failed: %s", key, name)  # a bug: nothing acknowledged, Flex must retry
         return _answer(503, "unavailable", "the webhook could not be published; retry later", key)
 
-    def _publication(self, webhook: FlexWebhook, body: bytes, key: str, merchant: str | None) -> _Publication:
-        topics = self._topics
+    def _publication(self, webhook: FlexWebhook, body: bytes, key: str, receiving: Receiving) -> _Publication:
+        topics, merchant = self._topics, receiving.merchant
         headers: Headers = [(DEDUPE_HEADER, key.encode())]
         if merchant is not None:
             headers.append((MERCHANT_HEADER, merchant.encode()))
         order_key = webhook.external_order_id.encode() if webhook.external_order_id else None
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
-        status = order_status(webhook)
+        status = order_status(webhook, receiving.mid)  # detail.mid: the order's merchant (DESIGN.md §2.9)
         if status is not None:
             records.append((topics.status, *status_record(status), headers))  # keyed by its orderId
         records.append((topics.webhooks, order_key, body, headers))  # last: it marks the key as done

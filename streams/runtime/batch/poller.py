@@ -28,10 +28,12 @@ from aiokafka.errors import KafkaError
 from consumers.sftp.client import RemoteFile, SftpClient
 from consumers.sftp.registry import ANY, AnyMerchant, BatchRegistry, SentRecord
 from core.errors import FlexbridgeError
+from core.merchants import SINGLE_MERCHANT_NAME, Merchant
 from core.settings import BatchSettings
 from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
 from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
 from streams.kafka.errors import KafkaFailure, kafka_op
+from streams.runtime.batch.upload import record_detail
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
@@ -42,8 +44,9 @@ log = logging.getLogger(__name__)
 NO_RESULT = "no-batch-result"
 
 
-def result_status(file: str, row: ResultRow, sent: SentRecord | None) -> OrderStatus:
-    """The OrderStatus of one response row (``sent`` is what we uploaded, when this worker knows it)."""
+def result_status(file: str, row: ResultRow, sent: SentRecord | None, mid: str | None = None) -> OrderStatus:
+    """The OrderStatus of one response row (``sent`` is what we uploaded, when this worker knows it;
+    ``mid``: the merchant's whose outbound folder held the file, named in ``detail.mid``)."""
     flex = row.status.upper()
     rejected = flex == "REJECTED"
     status: Status = "REJECTED" if rejected else flex if flex in FLEX_STATUSES else "SUBMITTED"  # type: ignore[assignment]
@@ -55,6 +58,8 @@ def result_status(file: str, row: ResultRow, sent: SentRecord | None) -> OrderSt
     detail["idempotencyKey"] = sent.idempotency_key if sent else row.idempotency_key
     if rejected:
         detail["errorCode"] = row.error_code
+    if mid:
+        detail["mid"] = mid
     return status_of(
         sent.order_id if sent else row.order_id,
         status,
@@ -68,7 +73,8 @@ def result_status(file: str, row: ResultRow, sent: SentRecord | None) -> OrderSt
 
 class ResultPoller:
     """One outbound folder (one merchant's SFTP account); ``merchant``: the name its file names
-    carry (None: single-merchant names), whose overdue records :meth:`reconcile` reports."""
+    carry (None: single-merchant names), whose overdue records :meth:`reconcile` reports; ``served``:
+    that merchant (its ``mid`` is named in every status's ``detail.mid``, its name in the metrics)."""
 
     def __init__(
         self,
@@ -80,6 +86,7 @@ class ResultPoller:
         owns: Callable[[FileName], bool] = lambda _: True,
         wall_clock: Callable[[], float] = time.time,
         merchant: str | AnyMerchant | None = ANY,
+        served: Merchant | None = None,
     ) -> None:
         self._batch = settings
         self._outbound = outbound_dir
@@ -90,6 +97,8 @@ class ResultPoller:
         self._owns = owns
         self._wall_clock = wall_clock
         self._merchant = merchant
+        self._mid = served.mid if served is not None else None
+        self._label = served.name if served is not None else SINGLE_MERCHANT_NAME
         self._dirs_ready = False
         self.handled = 0
         self.failed_files = 0
@@ -184,7 +193,7 @@ class ResultPoller:
                 raise MalformedResponse("the name does not say which batch file it answers")
         except MalformedResponse as exc:
             log.error("batch response %s moved to %s/: %s", name, b.error_dir, exc)
-            self._metrics.batch_bad_responses.inc()
+            self._metrics.batch_bad_response(self._label)
             self.failed_files += 1
             await self._sftp.rename(claimed, posixpath.join(self._dir(b.error_dir), name))
             return
@@ -199,14 +208,15 @@ class ResultPoller:
         parsed = parse_file_name(name)
         statuses: list[OrderStatus] = []
         for row in rows:
-            self._metrics.batch_results.labels(row.status.upper()).inc()
+            self._metrics.batch_result(row.status.upper(), self._label)
             if parsed is not None and parsed.kind == "transmit":
                 if row.status.upper() == "REJECTED":
                     log.warning(
                         "transmit batch %s: record %d rejected: %s", file, row.sequence_number, row.error_code
                     )
                 continue
-            statuses.append(result_status(file, row, self._registry.lookup(file, row.sequence_number)))
+            sent = self._registry.lookup(file, row.sequence_number)
+            statuses.append(result_status(file, row, sent, self._mid))
         await self._send(statuses)
         for row in rows:
             self._registry.match(file, row.sequence_number)
@@ -226,7 +236,14 @@ class ResultPoller:
         if not overdue:
             return 0
         statuses = [
-            status_of(r.order_id, "FAILED", "batch", r.event_id, reason=NO_RESULT, detail=r.detail(file))
+            status_of(
+                r.order_id,
+                "FAILED",
+                "batch",
+                r.event_id,
+                reason=NO_RESULT,
+                detail=record_detail(file, r, self._mid),
+            )
             for file, r in overdue
         ]
         try:
@@ -236,7 +253,7 @@ class ResultPoller:
             raise
         for file in {file for file, _ in overdue}:
             await self._registry.persist(file)
-        self._metrics.batch_missing_results.inc(len(statuses))
+        self._metrics.batch_missing(len(statuses), self._label)
         self.missing += len(statuses)
         log.error(
             "%d uploaded batch records have no result after %.0f s: FAILED (%s)",

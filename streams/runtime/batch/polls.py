@@ -62,6 +62,7 @@ class ResultPolls:
                 registry,
                 owns,
                 merchant=file_merchant(m, everyone),
+                served=m,
             )
             for m in merchants
         }

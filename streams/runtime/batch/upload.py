@@ -38,24 +38,33 @@ from streams.kafka.errors import kafka_op
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
-__all__ = ["Uploader", "pending_status", "pending_values"]
+__all__ = ["Uploader", "pending_status", "pending_values", "record_detail"]
 
 log = logging.getLogger(__name__)
 
 
-def pending_status(name: str, record: SentRecord) -> OrderStatus:
-    return status_of(record.order_id, "PENDING", "batch", record.event_id, detail=record.detail(name))
+def record_detail(name: str, record: SentRecord, mid: str | None) -> dict[str, object]:
+    """The ``detail`` of a batch status about ``record`` of file ``name``: with the merchant's
+    ``mid`` when it has one (DESIGN.md §2.9), so the order's commands run as that merchant."""
+    detail = record.detail(name)
+    return {**detail, "mid": mid} if mid else detail
 
 
-def pending_values(name: str, sent: list[SentRecord]) -> list[bytes]:
-    """``encode_model(pending_status(name, r))`` for every record of a file, all with one
+def pending_status(name: str, record: SentRecord, mid: str | None = None) -> OrderStatus:
+    detail = record_detail(name, record, mid)
+    return status_of(record.order_id, "PENDING", "batch", record.event_id, detail=detail)
+
+
+def pending_values(name: str, sent: list[SentRecord], mid: str | None = None) -> list[bytes]:
+    """``encode_model(pending_status(name, r, mid))`` for every record of a file, all with one
     ``occurredAt``: one model is built and the rest reuse its encoded fields (the hot path)."""
     if not sent:
         return []
-    fields = pending_status(name, sent[0]).model_dump(mode="json", by_alias=True)
+    fields = pending_status(name, sent[0], mid).model_dump(mode="json", by_alias=True)
     values = []
     for r in sent:
-        record = {**fields, "orderId": r.order_id, "eventId": r.event_id, "detail": r.detail(name)}
+        detail = record_detail(name, r, mid)
+        record = {**fields, "orderId": r.order_id, "eventId": r.event_id, "detail": detail}
         values.append(orjson.dumps(record))
     return values
 
@@ -103,7 +112,7 @@ class Uploader:
             await self.on_uploaded(sealed)
         self.files += 1
         self.records += len(builder)
-        self._metrics.batch_uploaded(builder.kind, len(builder))
+        self._metrics.batch_uploaded(builder.kind, len(builder), merchant.name)
         log.info("uploaded %s (%d records, %d bytes)", sealed.name, len(builder), len(sealed.data))
         return sealed
 
@@ -121,7 +130,7 @@ class Uploader:
             self._timed("write", sftp.write_temp(inbound, sealed.temp, sealed.data)),
         ]
         if builder.kind == "evaluate":
-            publish = kafka_op(lambda: self._pending(sealed.name, builder.sent))
+            publish = kafka_op(lambda: self._pending(sealed.name, builder.sent, merchant.mid))
             steps.append(self._timed("pending", retry(publish, OUTAGE, what="PENDING statuses", log=log)))
         await _all(steps)
         if builder.kind == "evaluate":
@@ -140,8 +149,8 @@ class Uploader:
         finally:
             self.phase_seconds[phase] += time.monotonic() - started
 
-    async def _pending(self, name: str, sent: list[SentRecord]) -> None:
-        values = pending_values(name, sent)
+    async def _pending(self, name: str, sent: list[SentRecord], mid: str | None) -> None:
+        values = pending_values(name, sent, mid)
         items = [(r.order_id.encode(), value) for r, value in zip(sent, values, strict=True)]
         await self._statuses.publish_encoded(items)
 

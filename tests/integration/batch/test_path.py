@@ -258,7 +258,7 @@ async def test_missing_results_become_failed_statuses(broker: EmbeddedBroker, tm
             await publish_mit(settings, ["N-1", "N-2", "N-3"], partition_key="K")
             failed = await until_statuses(settings, "FAILED", 3)
             assert path.poller.missing == 3
-            assert b"flexbridge_batch_missing_results_total 3.0" in path.metrics.render()
+            assert b'flexbridge_batch_missing_results_total{merchant="default"} 3.0' in path.metrics.render()
     finally:
         await sandbox.close()
     assert {s["reason"] for s in failed} == {"no-batch-result"}

@@ -63,5 +63,5 @@ async def test_approvals_routed_to_sftp_become_transmit_files_exactly_once(sftp_
     approved = sftp_stack.topics["approved"]
     events = f'flexbridge_events_out_total{{merchant="default",outcome="routed-sftp",topic="{approved}"}}'
     assert f"{events} {APPROVALS}.0" in metrics
-    assert f'flexbridge_batch_results_total{{status="SUCCESS"}} {APPROVALS}.0' in metrics
+    assert f'flexbridge_batch_results_total{{merchant="default",status="SUCCESS"}} {APPROVALS}.0' in metrics
     assert 'flexbridge_batch_files_total{kind="transmit",merchant="default"} 2.0' in metrics

@@ -260,4 +260,4 @@ def test_a_fresh_worker_exports_every_token_result_at_zero() -> None:
     """increase() cannot see a series appear: the one refused fetch at start-up must be a rise from 0."""
     text = Metrics().render().decode()
     for result in ("ok", "flex-auth", "retries-exhausted", "flex-bad-response", "flex-request"):
-        assert f'flexbridge_flex_token_fetches_total{{result="{result}"}} 0.0' in text
+        assert f'flexbridge_flex_token_fetches_total{{merchant="default",result="{result}"}} 0.0' in text
