@@ -1,4 +1,4 @@
-"""Three fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, and a table's
+"""Five fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, and a table's
 recovery trusts no under-reported end of its changelog.
 
 After a rebalance, Faust's ``Recovery.on_recovery_completed`` resumes the stream partitions, seeks
@@ -28,6 +28,16 @@ again after a seek, and the handlers are idempotent.
   (highwater)``, and a worker recovering from scratch stops reading one record short and serves a
   stale order. The fix takes the larger of ListOffsets and a fetch's high watermark, the rule every
   other flexbridge reader follows.
+
+Two more crashes seen in a rolling restart on an overloaded machine (a worker dropped from the group
+restarts its recovery):
+
+* :func:`_seek_offsets`: Faust reads an earliest offset of -1 as "offset -2", seeks -1 as 0 but
+  hands anything lower to aiokafka, which raises ``ValueError: Offset must be a positive integer``
+  and stops the worker. Below -1 now means -1: nothing read yet, start at the beginning.
+* :func:`_verify_event_path`: Faust's livelock detector reads the position of a partition assigned
+  but not yet fetched, and aiokafka's ``assert self._position is not None`` stops the worker. Such
+  a partition has nothing to verify yet; it is checked at the next round.
 """
 
 from __future__ import annotations
@@ -48,6 +58,22 @@ __all__ = ["apply", "changelog_ends", "seek_to_committed"]
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
 _original_highwaters = AIOKafkaConsumerThread._highwaters
+_original_seek_offsets = Recovery._seek_offsets
+_original_verify_event_path = AIOKafkaConsumerThread.verify_event_path
+
+
+async def _seek_offsets(self: Recovery, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+    for tp in tps:
+        if offsets[tp] < -1:
+            offsets[tp] = -1
+    await _original_seek_offsets(self, consumer, tps, offsets, title)
+
+
+def _verify_event_path(self: AIOKafkaConsumerThread, now: float, tp: Any) -> None:
+    try:
+        _original_verify_event_path(self, now, tp)
+    except AssertionError:
+        return  # the partition's position is not known yet: nothing to verify this round
 
 
 async def _on_recovery_completed(self: Recovery, generation_id: int = 0) -> None:
@@ -96,7 +122,7 @@ async def changelog_ends(
 
 
 def apply(kafka: KafkaSettings) -> None:
-    """Install the three fixes (idempotent); ``kafka`` is how the recovery fix reaches the broker."""
+    """Install the five fixes (idempotent); ``kafka`` is how the recovery fix reaches the broker."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
         return await changelog_ends(kafka, self, partitions)
@@ -104,3 +130,5 @@ def apply(kafka: KafkaSettings) -> None:
     Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
     AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign,assignment]
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+    Recovery._seek_offsets = _seek_offsets  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.verify_event_path = _verify_event_path  # type: ignore[method-assign]
