@@ -50,10 +50,11 @@ SETTLE_SECONDS = 60.0
 WAIT_FOR_WORK = 6.0  # every other kill waits up to this long for records in flight
 REBALANCE_EVERY = 17.5  # mean seconds between the second worker's joins and leaves (0.6×–1.4×)
 WORKER_ENV = {
-    # The product's default per-attempt timeout (10 s). /transmit takes no key: a request the client
-    # gave up on that Flex still executes is a second transmit. At 1.5 s, on two busy cores, the
-    # sandbox read such requests up to seconds after the worker had timed out and retried.
-    "FLEXBRIDGE_FLEX__TIMEOUT_SECONDS": "10",
+    # /transmit takes no key: a request the client gave up on that Flex still executes is a second
+    # transmit. At 1.5 s, on two busy cores, the sandbox read such requests up to seconds after the
+    # worker had timed out and retried. 5 s leaves that margin and keeps a hung call short enough
+    # for a stopping worker's drain (the product's default is 10 s).
+    "FLEXBRIDGE_FLEX__TIMEOUT_SECONDS": "5",
     "FLEXBRIDGE_FLEX__DEADLINE_SECONDS": "120",
     "FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS": "1",
     "FLEXBRIDGE_ROUTING__MIT": "sftp",

@@ -36,7 +36,7 @@ HEAVY_REBALANCE_EVERY = (
 PROFILES: dict[str, dict[str, object]] = {
     "5xx": {"rate": 0.2, "statuses": [500, 502, 503]},
     "429 + Retry-After": {"rate": 0.2, "statuses": [429], "retryAfterSeconds": 1},
-    "timeouts": {"timeoutRate": 0.05, "timeoutSeconds": 12},  # past the workers' 10 s timeout
+    "timeouts": {"timeoutRate": 0.05, "timeoutSeconds": 6},  # past the workers' 5 s timeout
     "dropped connections": {"dropRate": 0.1},
     "answers lost after the effect": {"afterEffectRate": 0.1},
 }
