@@ -6,6 +6,12 @@ caller fetch while the others wait on an :class:`asyncio.Lock`. Callers that wer
 fetch that failed get the same error instead of each fetching again (100 callers behind a dead
 token endpoint fail together, not one after another). ``on_fetch(result)`` hears each fetch's end:
 ``"ok"``, or the error's ``reason`` (``flex-auth``, ``retries-exhausted``, ``flex-bad-response``, …).
+
+A fetch that fails for good (refused or missing credentials: an error that is not ``retriable``)
+is remembered for a short, growing time (``refusals``: the ceilings of a
+:class:`~consumers.retry.RetryPolicy`, 0.5 s doubling up to 30 s by default): meanwhile every
+caller gets that error at once without a token call, so a merchant whose credentials Flex refuses
+fails its events fast instead of asking Flex again for each. A successful fetch resets it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from consumers.retry import OUTAGE, RetryPolicy, is_retriable
 from schemas.flex import TokenResponse
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME_SECONDS", "TokenCache"]
@@ -32,6 +39,7 @@ class TokenCache:
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
         on_fetch: Callable[[str], None] | None = None,
+        refusals: RetryPolicy = OUTAGE,
     ) -> None:
         self._fetch = fetch
         self._on_fetch = on_fetch
@@ -44,6 +52,10 @@ class TokenCache:
         self._fetches = 0
         self._completed = 0
         self._failure: BaseException | None = None
+        self._refusals = refusals
+        self._refused: Exception | None = None  # the last fetch's error, while it is not retriable
+        self._refused_count = 0
+        self._refused_until = 0.0
 
     @property
     def fetches(self) -> int:
@@ -60,6 +72,7 @@ class TokenCache:
         token = self._fresh()
         if token is not None:
             return token
+        self._raise_refusal()
         seen = self._completed  # a fetch finishing after this point is one we waited for
         async with self._lock:
             token = self._fresh()
@@ -67,19 +80,36 @@ class TokenCache:
                 return token
             if self._completed != seen and self._failure is not None:
                 raise self._failure  # the fetch we were waiting for failed: share its error
+            self._raise_refusal()
             self._fetches += 1
             try:
                 response = await self._fetch()
             except Exception as exc:
                 self._failure = exc
                 self._observe(str(getattr(exc, "reason", "error")))
+                self._remember(exc)
                 raise
             finally:
                 self._completed += 1
             self._failure = None
+            self._refused, self._refused_count = None, 0
             self._observe("ok")
             self._store(response)
             return response.access_token
+
+    def _raise_refusal(self) -> None:
+        """Raise the remembered refusal while its hold lasts (no token call meanwhile)."""
+        if self._refused is not None and self._clock() < self._refused_until:
+            raise self._refused.with_traceback(None)
+
+    def _remember(self, exc: Exception) -> None:
+        """Hold a refusal (an error that is not retriable) for the next, longer, step of the policy."""
+        if is_retriable(exc):
+            self._refused, self._refused_count = None, 0
+            return
+        self._refused = exc
+        self._refused_until = self._clock() + self._refusals.ceiling(self._refused_count)
+        self._refused_count += 1
 
     def _observe(self, result: str) -> None:
         if self._on_fetch is not None:

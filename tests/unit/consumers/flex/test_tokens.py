@@ -230,8 +230,8 @@ async def test_tokenize_requires_key_and_mid() -> None:
         (200, {}, {"ok": 2.0}),  # the first fetch and the refresh after expiry
         (400, {}, {"flex-auth": 1.0}),
         (503, {"deadline_seconds": 5}, {"retries-exhausted": 1.0}),  # one per fetch, not per attempt
-        # no HTTP call: each caller fails at once, before another waits on it, so each one counts
-        (200, {"app_secret": None}, {"flex-auth": 10.0}),
+        # no HTTP call: the first caller's refusal is held, so the nine others fail without a fetch
+        (200, {"app_secret": None}, {"flex-auth": 1.0}),
     ],
 )
 async def test_each_token_fetch_is_counted_by_result(
