@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from core.config import ConfigError, env_name, require_flex_credentials
+from core.merchants import load_merchants
+from core.merchants_file import ENV_NAME
 from core.settings import Settings
 
 __all__ = ["CheckResult", "named_settings", "run_checks", "settings_checks", "webhook_check"]
@@ -61,12 +63,24 @@ def settings_checks() -> tuple[Settings | None, list[CheckResult]]:
             for err in exc.errors(include_url=False, include_input=False)
         ]
         return None, failed
+    if settings.merchants_file is not None:
+        return settings, [_merchants_check(settings)]
     try:
         require_flex_credentials(settings)
     except ConfigError as exc:
         fix = "set the app key and secret of the merchant's Flex portal"
         return settings, [CheckResult("settings", False, str(exc), named_settings(str(exc)), fix)]
     return settings, [CheckResult("settings", True, "every value is valid")]
+
+
+def _merchants_check(settings: Settings) -> CheckResult:
+    """With a merchants file, its merchants (as the worker loads them) replace FLEXBRIDGE_FLEX__*'s."""
+    try:
+        served = load_merchants(settings)
+    except ConfigError as exc:
+        fix = "fix the merchant and field the message names (docs/processors.md)"
+        return CheckResult("settings", False, str(exc), ENV_NAME, fix)
+    return CheckResult("settings", True, f"every value is valid; {ENV_NAME} lists {len(served)} merchant(s)")
 
 
 def webhook_check(settings: Settings) -> CheckResult:

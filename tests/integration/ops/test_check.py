@@ -19,7 +19,7 @@ from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
 from streams.local.stack import DEV_MID
 from tests.conftest import Stack
-from tests.support import DEV_APP_SECRET, Sandbox, run_flexbridge
+from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, run_flexbridge
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +147,39 @@ async def test_a_bad_webhook_key_names_its_setting(env: dict[str, str]) -> None:
     code, checks = await _check(env, FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY=short)
     assert code == 1
     assert _failed(checks) == {"webhook key": "FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY"}
+
+
+def _with_merchants_file(env: dict[str, str], path: Path, entry: str) -> dict[str, str]:
+    """``env`` with a merchants file of one merchant in place of the FLEXBRIDGE_FLEX__ credentials."""
+    path.write_text(entry)
+    dropped = ("FLEXBRIDGE_FLEX__APP_KEY", "FLEXBRIDGE_FLEX__APP_SECRET", "FLEXBRIDGE_FLEX__MID")
+    return {**{k: v for k, v in env.items() if k not in dropped}, "FLEXBRIDGE_MERCHANTS_FILE": str(path)}
+
+
+def _entry(env: dict[str, str], *, secret: bool = True) -> str:
+    lines = ["[[merchants]]", 'name = "shop"', f'mid = "{DEV_MID}"', f'app_key = "{DEV_APP_KEY}"']
+    if secret:
+        lines.append(f'app_secret = "{DEV_APP_SECRET}"')
+    lines.append(f'sftp = {{ username = "merchant", key_path = "{env["FLEXBRIDGE_SFTP__KEY_PATH"]}" }}')
+    return "\n".join(lines) + "\n"
+
+
+async def test_a_merchants_file_replaces_the_flex_credentials(env: dict[str, str], tmp_path: Path) -> None:
+    code, checks = await _check(_with_merchants_file(env, tmp_path / "merchants.toml", _entry(env)))
+    assert code == 0, checks
+    assert _failed(checks) == {}
+    settings = next(c for c in checks if c["name"] == "settings")
+    assert "FLEXBRIDGE_MERCHANTS_FILE lists 1 merchant(s)" in settings["detail"]
+    assert "flex token (shop)" in [c["name"] for c in checks]
+
+
+async def test_a_merchants_file_entry_without_a_secret_names_the_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    broken = _with_merchants_file(env, tmp_path / "merchants.toml", _entry(env, secret=False))
+    code, checks = await _check(broken)
+    assert code == 1
+    assert _failed(checks) == {"settings": "FLEXBRIDGE_MERCHANTS_FILE"}
+    [settings] = [c for c in checks if c["name"] == "settings"]
+    assert 'merchant "shop"' in settings["detail"] and "app_secret" in settings["detail"]
+    assert "FLEXBRIDGE_FLEX__APP_KEY" not in settings["detail"]
