@@ -159,6 +159,10 @@ class BatchSettings(BaseModel):
     max_pending_files: int = Field(default=8, ge=1)
     drain_timeout_seconds: float = Field(default=20.0, gt=0)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
+    poll_concurrency: int = Field(default=8, ge=1)  # merchants whose outbound folders are polled at once
+    idle_poll_interval_seconds: float = Field(default=60.0, gt=0)  # a merchant with nothing outstanding
+    # an unused SFTP connection is closed after this (None: two poll intervals and a second)
+    sftp_idle_timeout_seconds: float | None = Field(default=None, gt=0)
     response_pattern: str = "*.response.csv"
     min_age_seconds: float = Field(default=2.0, ge=0)
     done_dir: str = "done"

@@ -1,11 +1,12 @@
 """Every merchant's result poller (streams/runtime/batch/poller.py), on one staggered schedule.
 
 Each merchant's outbound folder is polled through its own SFTP account: a merchant with files
-awaiting results (or a recent upload) every ``FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS``, any other
-every :data:`IDLE_POLLS` intervals; first polls are spread over the interval by a hash of the
-name (schedule.py). At most :data:`CONCURRENCY` merchants are polled at once, and a merchant is
-never polled twice at once. An idle merchant's connection is closed right after its poll; an
-active one's when no operation used it for two intervals.
+awaiting results (or an upload within the idle interval) every
+``FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS``, any other every ``…__IDLE_POLL_INTERVAL_SECONDS``;
+first polls are spread over the interval by a hash of the name (schedule.py). At most
+``…__POLL_CONCURRENCY`` merchants are polled at once, and a merchant is never polled twice at once.
+An idle merchant's connection is closed right after its poll; an active one's when no operation
+used it for ``…__SFTP_IDLE_TIMEOUT_SECONDS`` (path.py).
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ from streams.runtime.batch.schedule import PollSchedule
 from streams.runtime.deps import Deps
 from streams.runtime.supervise import supervise, watch
 
-__all__ = ["CONCURRENCY", "IDLE_POLLS", "ResultPolls"]
+__all__ = ["CONCURRENCY", "ResultPolls"]
 
-CONCURRENCY: Final = 8  # merchants polled at once
-IDLE_POLLS: Final = 12  # an idle merchant is polled once per this many poll intervals
+CONCURRENCY: Final[int] = BatchSettings().poll_concurrency  # merchants polled at once, by default
 
 
 class ResultPolls:
@@ -66,9 +66,9 @@ class ResultPolls:
             )
             for m in merchants
         }
-        self._interval = every
-        self._schedule = PollSchedule(every, every * IDLE_POLLS)
-        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._interval, self._idle = every, max(settings.idle_poll_interval_seconds, every)
+        self._schedule = PollSchedule(every, self._idle)
+        self._slots = asyncio.Semaphore(settings.poll_concurrency)
         self._last_upload = last_upload
         self._uploads_seen: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -120,7 +120,7 @@ class ResultPolls:
     def _active(self, name: str) -> bool:
         waiting = {self._labels.get(label) for label in self._registry.waiting()}
         uploaded = self._last_upload.get(name)
-        recent = uploaded is not None and uploaded > self._clock() - self._interval * IDLE_POLLS
+        recent = uploaded is not None and uploaded > self._clock() - self._idle
         return name in waiting or recent
 
     @property
