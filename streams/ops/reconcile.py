@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from consumers.flex.client import FlexClient
 from consumers.order_machine import apply_status
 from consumers.reconcile import Candidate, age_bucket, candidate
-from core.config import load_settings, require_flex_credentials
+from core.config import load_settings
+from core.merchants import load_merchants
 from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
@@ -116,15 +117,16 @@ async def _execute(settings: Settings, orders: dict[str, OrderState], older_than
     # every listed order, now: no wait for news, no expiry horizon
     now_all = {"after_seconds": max(older_than, 1e-9), "grace_seconds": math.inf}
     config = settings.reconcile.model_copy(update=now_all)
-    from streams.runtime.reconcile import Reconciler  # the worker's module: Faust, loaded only here
+    from streams.runtime.reconcile import Reconciler, lookups_by_merchant  # the worker's module: Faust
 
     reconciler = Reconciler(config, settings.pipeline.mit_expiry_days)
+    merchants = load_merchants(settings)  # each order is looked up as its merchant
     producer = make_producer(settings.kafka)
     await producer.start()
     try:
         async with FlexClient(settings.flex) as flex:
             publisher = StatusPublisher(producer, settings.topics.status)
-            return await reconciler.run_pass(orders.values(), flex, publisher)
+            return await reconciler.run_pass(orders.values(), lookups_by_merchant(flex, merchants), publisher)
     finally:
         await producer.stop()
 
@@ -132,7 +134,7 @@ async def _execute(settings: Settings, orders: dict[str, OrderState], older_than
 async def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.execute:
-        require_flex_credentials(settings)
+        load_merchants(settings)  # the merchants file, or FLEXBRIDGE_FLEX__* credentials: before Kafka
     try:
         orders = await read_orders(settings)
         rows = report(orders, time.time(), args.older_than)

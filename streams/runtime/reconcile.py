@@ -7,6 +7,11 @@ consumers/reconcile.py), at most ``…__MAX_PER_SECOND`` a second. A changed sta
 ``orders.status`` with ``source: "reconcile"``, and so folded into the table like every status; an
 unchanged one publishes nothing. ``flexbridge reconcile --execute`` runs the same pass
 (:class:`Reconciler`) over the orders it read from ``orders.status``.
+
+Each order is looked up as its merchant (DESIGN.md §2.9: ``OrderState.mid``, or the one merchant
+served; :func:`lookups_by_merchant`): Flex shows a merchant only its own orders. An order whose
+merchant is not served (several are, and its mid is none of theirs) is not asked about
+(``unknown-merchant``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from pydantic import ValidationError
 
+from consumers.flex.client import FlexClient
 from consumers.flex.errors import FlexError, FlexNotFound
 from consumers.reconcile import (
     Candidate,
@@ -37,6 +43,7 @@ from consumers.reconcile import (
     reconcile_status,
 )
 from consumers.retry import RetryPolicy
+from core.merchants import Merchants
 from core.settings import ReconcileSettings, Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus, Status
@@ -45,14 +52,36 @@ from streams.runtime.orders import OrderBook
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.status import StatusPublisher
 
-__all__ = ["Lookup", "Reconciler", "add_reconciler", "owned_states", "partition_of"]
+__all__ = [
+    "Lookup",
+    "LookupFor",
+    "Reconciler",
+    "add_reconciler",
+    "lookups_by_merchant",
+    "owned_states",
+    "partition_of",
+]
 
 log = logging.getLogger(__name__)
 
 
+# The client that looks an order up as the merchant of its ``mid`` (None: no merchant served).
+LookupFor = Callable[[str | None], OrderLookup | None]
+
+
+def lookups_by_merchant(flex: FlexClient, merchants: Merchants) -> LookupFor:
+    """Look each order up as its merchant (``OrderState.mid``; the one merchant when one is served)."""
+
+    def lookup_for(mid: str | None) -> OrderLookup | None:
+        merchant = merchants.for_event(mid)
+        return None if merchant is None else flex.for_merchant(merchant)
+
+    return lookup_for
+
+
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """One lookup: ``result`` is changed, unchanged, unmapped, not-found or failed."""
+    """One lookup: ``result`` is changed, unchanged, unmapped, not-found, failed or unknown-merchant."""
 
     order: Candidate
     result: str
@@ -83,19 +112,32 @@ class Reconciler:
         self._sleep = sleep
 
     async def run_pass(
-        self, states: Iterable[OrderState], flex: OrderLookup, publisher: StatusPublisher
+        self, states: Iterable[OrderState], flex: OrderLookup | LookupFor, publisher: StatusPublisher
     ) -> list[Lookup]:
-        """Refresh the open-order gauges, then look up every due order, rate-limited."""
+        """Refresh the open-order gauges, then look up every due order, rate-limited; ``flex``: one
+        client for every order, or the client of each order's merchant (:func:`lookups_by_merchant`)."""
         states = list(states)
+        mids = {state.order_id: state.mid for state in states}
         now = self._clock()
         if self._metrics is not None:
             self._metrics.set_open(open_counts(states, now))
         candidates = [c for c in map(candidate, states) if c is not None]
         lookups = []
         for order in self.schedule.due(candidates, now):
+            client = flex(mids.get(order.order_id)) if callable(flex) else flex
+            if client is None:
+                lookups.append(self._unknown_merchant(order, mids.get(order.order_id)))
+                continue
             await self._sleep(self.limiter.wait(self._clock()))
-            lookups.append(await self._reconcile(order, flex, publisher))
+            lookups.append(await self._reconcile(order, client, publisher))
         return lookups
+
+    def _unknown_merchant(self, order: Candidate, mid: str | None) -> Lookup:
+        log.warning("order %s: its merchant (mid %s) is not served; not looked up", order.order_id, mid)
+        self.schedule.looked_up(order.order_id, self._clock(), None)
+        if self._metrics is not None:
+            self._metrics.reconcile_lookup("unknown-merchant")
+        return Lookup(order, "unknown-merchant")
 
     async def _reconcile(self, order: Candidate, flex: OrderLookup, publisher: StatusPublisher) -> Lookup:
         lookup, expiry = Lookup(order, "not-found"), None
@@ -151,8 +193,9 @@ def add_reconciler(app: faust.App, settings: Settings, runtime: BridgeRuntime, b
             return  # the table is being rebuilt: an order may look older than it is
         producer, flex = await runtime.clients()
         states = owned_states(app, book, topic, partitions)
+        lookup_for = lookups_by_merchant(flex, runtime.merchants())
         try:
-            await reconciler.run_pass(states, flex, StatusPublisher(producer, topic))
+            await reconciler.run_pass(states, lookup_for, StatusPublisher(producer, topic))
         except KafkaError as exc:
             log.warning("reconcile pass stopped: a status could not be published (%s)", exc)
 
