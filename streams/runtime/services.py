@@ -88,12 +88,12 @@ class BridgeRuntime:
         if webhooks is not None:
             await webhooks.stop()
         batches, self.batches = self.batches, None
-        if batches is not None:
-            await batches.stop()
         parts, self._parts = self._parts, None
         self.started.clear()
+        # The two consumers drain at once: one after the other, a stop could outlast a deploy's grace.
+        pipeline = parts.pipeline if parts is not None else None
+        await asyncio.gather(*(c.stop() for c in (batches, pipeline) if c is not None))
         if parts is not None:
-            await parts.pipeline.stop()
             await parts.producer.stop()
             await parts.flex.aclose()
 
