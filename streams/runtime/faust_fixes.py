@@ -32,9 +32,10 @@ again after a seek, and the handlers are idempotent.
 Two more crashes seen in a rolling restart on an overloaded machine (a worker dropped from the group
 restarts its recovery):
 
-* :func:`_seek_offsets`: Faust reads an earliest offset of -1 as "offset -2", seeks -1 as 0 but
-  hands anything lower to aiokafka, which raises ``ValueError: Offset must be a positive integer``
-  and stops the worker. Below -1 now means -1: nothing read yet, start at the beginning.
+* :func:`_seek_offsets`: Faust seeks an offset of -1 (nothing read yet) as 0, but hands None (a
+  partition with no persisted offset) or anything below -1 (an earliest offset of -1, less one) to
+  aiokafka, which raises ``ValueError: Offset must be a positive integer`` or ``TypeError`` and
+  stops the worker. Those now mean -1 too: recovery reads the partition from the beginning.
 * :func:`_verify_event_path`: Faust's livelock detector reads the position of a partition assigned
   but not yet fetched, and aiokafka's ``assert self._position is not None`` stops the worker. Such
   a partition has nothing to verify yet; it is checked at the next round.
@@ -64,7 +65,8 @@ _original_verify_event_path = AIOKafkaConsumerThread.verify_event_path
 
 async def _seek_offsets(self: Recovery, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
     for tp in tps:
-        if offsets[tp] < -1:
+        offset = offsets[tp]
+        if offset is None or offset < -1:
             offsets[tp] = -1
     await _original_seek_offsets(self, consumer, tps, offsets, title)
 

@@ -33,5 +33,5 @@ async def test_a_rolling_restart_of_three_workers_crashes_none_and_keeps_every_i
         "no batch record was submitted twice",
         "the statuses of each order reached orders.status in the order they happened",
     } <= {i.name for i in result.invariants}
-    broken = [(i.name, i.detail, i.examples) for i in result.invariants if not i.held]
-    assert not broken  # every worker alive, one outcome each, statuses in order, no /transmit repeated …
+    broken = [f"{i.name}: {i.detail}: {i.examples}" for i in result.invariants if not i.held]
+    assert not broken, "\n".join(broken)  # every worker alive, one outcome each, statuses in order …
