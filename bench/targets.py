@@ -5,6 +5,8 @@ CPU, memory, time)."""
 
 from __future__ import annotations
 
+import os
+
 __all__ = [
     "EVALUATE_ADDED_P99_MS",
     "MERCHANTS_EXTRA_THREADS",
@@ -36,6 +38,7 @@ MIT_PEAK_RSS_GROWTH_PCT = 20.0  # peak RSS at the end within this of the peak at
 # start-up: worker to a 200 on /ready
 STARTUP_SECONDS = 5.0
 # many merchants (500 configured, 50 active) against one, in one worker: memory, and no thread per
-# merchant (a few more threads may come from asyncio's default executor, min(32, CPUs + 4) at most)
+# merchant: the only extra threads allowed are those of asyncio's default executor (DNS lookups and
+# file reads of the SFTP connections), min(32, CPUs + 4) at most
 MERCHANTS_RSS_VS_ONE = 1.5
-MERCHANTS_EXTRA_THREADS = 4
+MERCHANTS_EXTRA_THREADS = min(32, (os.cpu_count() or 1) + 4)
