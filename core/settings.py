@@ -160,7 +160,8 @@ class BatchSettings(BaseModel):
     drain_timeout_seconds: float = Field(default=20.0, gt=0)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     poll_concurrency: int = Field(default=8, ge=1)  # merchants whose outbound folders are polled at once
-    idle_poll_interval_seconds: float = Field(default=60.0, gt=0)  # a merchant with nothing outstanding
+    # how often a merchant with nothing outstanding is polled (None: every 12 poll intervals)
+    idle_poll_interval_seconds: float | None = Field(default=None, gt=0)
     # an unused SFTP connection is closed after this (None: two poll intervals and a second)
     sftp_idle_timeout_seconds: float | None = Field(default=None, gt=0)
     response_pattern: str = "*.response.csv"

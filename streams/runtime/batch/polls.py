@@ -28,9 +28,10 @@ from streams.runtime.batch.schedule import PollSchedule
 from streams.runtime.deps import Deps
 from streams.runtime.supervise import supervise, watch
 
-__all__ = ["CONCURRENCY", "ResultPolls"]
+__all__ = ["CONCURRENCY", "IDLE_POLLS", "ResultPolls"]
 
 CONCURRENCY: Final[int] = BatchSettings().poll_concurrency  # merchants polled at once, by default
+IDLE_POLLS: Final = 12  # an idle merchant is polled once per this many intervals, by default
 
 
 class ResultPolls:
@@ -66,7 +67,8 @@ class ResultPolls:
             )
             for m in merchants
         }
-        self._interval, self._idle = every, max(settings.idle_poll_interval_seconds, every)
+        idle = settings.idle_poll_interval_seconds or every * IDLE_POLLS
+        self._interval, self._idle = every, max(idle, every)
         self._schedule = PollSchedule(every, self._idle)
         self._slots = asyncio.Semaphore(settings.poll_concurrency)
         self._last_upload = last_upload
