@@ -7,12 +7,12 @@ own group (``{group_id}-batch``) beside the real-time bridge, which skips the re
 Per partition and merchant (a file never mixes merchants, DESIGN.md §2.9), records go into an open
 file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before ``…__MAX_BYTES``, or
 ``…__MAX_AGE_SECONDS`` after it opened (checked even when no record arrives). Closed files upload
-in the background (streams/runtime/batch/upload.py), then the offset is committed: a partition's
-commit never passes the first record of a file not uploaded yet, whichever its merchant. On revocation (and
-stop), open files are dropped — the next owner rebuilds them from the committed offset under the
-same names — and uploads in flight get ``drain_timeout`` to finish. A merchant's file uploaded
-past the commit (another merchant's older file still open) is rebuilt by the next owner from a
-later first offset; its evaluate records keep their idempotency keys, so Flex does them once.
+in the background (upload.py), then the offset is committed: a partition's commit never passes
+the first record of a file not uploaded yet, whichever its merchant; a file uploaded past it (an
+older file of another merchant still open) is recorded in the durable registry's topic, and the
+next owner skips its records (uploaded.py). On revocation (and stop), open files are dropped —
+the next owner rebuilds them from the committed offset under the same names — and uploads in
+flight get ``drain_timeout`` to finish.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from core.settings import BatchSettings, PipelineSettings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
 from streams.kafka.clients import make_consumer
 from streams.runtime.batch.upload import Uploader
+from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
 from streams.runtime.deps import Deps
 from streams.runtime.supervise import supervise, watch
 from streams.runtime.undecodable import GuardedFetch
@@ -57,6 +58,8 @@ class _Partition:
     open: dict[str, BatchBuilder] = field(default_factory=dict)  # by merchant name
     uploading: dict[int, asyncio.Task[None]] = field(default_factory=dict)  # by first offset
     revoked: bool = False
+    uploaded: Uploaded = field(default_factory=Uploaded)  # files uploaded past the commit
+    recorded: str = ""  # ``uploaded`` as last written (uploaded.py)
 
     def committable(self) -> int | None:
         firsts = [*self.uploading, *(b.first_offset for b in self.open.values())]
@@ -109,6 +112,7 @@ class BatchConsumer:
         self.seen = 0
         self.build_seconds = 0.0  # time spent turning fetched records into file records
         self.wait_seconds = 0.0  # time the fetch loop waited for an upload slot (back-pressure)
+        self.uploaded: UploadedJournal | None = None  # files uploaded past a commit (uploaded.py)
         # Awaited on every assignment before the partitions count as held (see owns()).
         self.before_assign: Callable[[Collection[TopicPartition]], Awaitable[None]] | None = None
 
@@ -143,7 +147,9 @@ class BatchConsumer:
             self.fetch.assigned(assigned)
         for tp in assigned:
             kind: BatchKind = "transmit" if tp.topic == self._approved else "evaluate"
-            self._parts.setdefault(tp, _Partition(tp, kind))
+            if tp not in self._parts:
+                uploaded = self.uploaded.uploaded_of(tp) if self.uploaded is not None else Uploaded()
+                self._parts[tp] = _Partition(tp, kind, uploaded=uploaded)
         self.joined.set()
 
     async def release(self, revoked: Collection[TopicPartition]) -> None:
@@ -209,8 +215,8 @@ class BatchConsumer:
         self.seen += 1
         part.position = record.offset + 1
         item = batch_item(part.kind, record.value, self._merchants, self._pipeline.mit_expiry_days)
-        if item is None:
-            return
+        if item is None or part.uploaded.covers(item.merchant.name, record.offset):
+            return  # not for a file, or in a file a previous owner uploaded already
         name, limits = item.merchant.name, self._limits
         raw: bytes | None = None
         builder = part.open.get(name)
@@ -263,6 +269,11 @@ class BatchConsumer:
         assert merchant is not None  # the builder was opened for it  # noqa: S101
         await self.uploader.upload(builder, merchant)
         part.uploading.pop(builder.first_offset, None)
+        part.uploaded.add(merchant.name, builder.first_offset, builder.last_offset)
+        recorded = part.uploaded.encode(part.committable() or 0)
+        if self.uploaded is not None and recorded != part.recorded:  # before the commit can pass it
+            await self.uploaded.write_uploaded(part.tp, recorded)
+            part.recorded = recorded
         if not part.revoked:
             await self._commit([part])
 

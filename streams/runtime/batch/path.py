@@ -54,8 +54,9 @@ class BatchPath:
         self._kafka, self._topic = deps.kafka, deps.topics.batches
         self.metrics = deps.metrics
         self.merchants = [m for m in deps.merchants if m.sftp_routes]
-        # an active merchant's connection stays between its polls; closed when unused for two
-        self.sftp = SftpAccounts(sftp, idle_seconds=2 * batch.poll_interval_seconds + 1.0)
+        # an active merchant's connection stays between its polls; closed when unused for a while
+        idle = batch.sftp_idle_timeout_seconds or 2 * batch.poll_interval_seconds + 1.0
+        self.sftp = SftpAccounts(sftp, idle_seconds=idle)
         self.store = BatchStore(deps.kafka, deps.topics.batches, deps.producer)
         self.registry = BatchRegistry(journal=self.store)
         uploader = Uploader(deps, batch, sftp.inbound_dir, token, self.sftp, self.registry)
@@ -68,6 +69,7 @@ class BatchPath:
             registry=self.registry,
         )
         self.consumer.before_assign = self._load
+        self.consumer.uploaded = self.store
         self.poller = ResultPolls(
             deps,
             batch,

@@ -7,7 +7,8 @@ count). A worker that is assigned a source partition (after a restart, or taking
 worker) reads those partitions back before it handles any response file or reports anything
 missing, so records uploaded by an earlier life are still reported ``FAILED no-batch-result``
 when no result comes, and a response file processed twice publishes once. A ``None`` value
-(tombstone) forgets a settled file.
+(tombstone) forgets a settled file. The same topic keeps, per source partition, the files uploaded
+past its commit (uploaded.py), read back with the registry.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from collections.abc import Collection
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from consumers.retry import OUTAGE, retry
 from consumers.sftp.registry import BatchRegistry, decode_entry
 from core.settings import KafkaSettings
 from schemas.batch import parse_file_name, safe_topic
 from streams.kafka.clients import make_consumer, read_to_end
+from streams.kafka.errors import kafka_op
+from streams.runtime.batch.uploaded import Uploaded, key_of, partition_of_key
 
 __all__ = ["BatchStore"]
 
@@ -29,7 +33,8 @@ log = logging.getLogger(__name__)
 
 
 class BatchStore:
-    """Implements consumers.sftp.registry.RegistryJournal on ``topic`` (``FLEXBRIDGE_TOPICS__BATCHES``)."""
+    """Implements consumers.sftp.registry.RegistryJournal on ``topic`` (``FLEXBRIDGE_TOPICS__BATCHES``),
+    and uploaded.UploadedJournal."""
 
     def __init__(self, kafka: KafkaSettings, topic: str, producer: AIOKafkaProducer) -> None:
         self._kafka = kafka
@@ -37,6 +42,7 @@ class BatchStore:
         self._producer = producer
         self._partitions = 0
         self._order = asyncio.Lock()
+        self._uploaded: dict[tuple[str, int], Uploaded] = {}  # read back by load(), taken by uploaded_of()
 
     async def start(self) -> None:
         """Learn the topic's partition count (the topic must exist)."""
@@ -56,6 +62,10 @@ class BatchStore:
         latest = await self._read(tps)
         restored = 0
         for name, raw in latest.items():
+            if (origin := partition_of_key(name)) is not None:
+                if origin in wanted:
+                    self._uploaded[origin] = Uploaded.decode(raw)
+                continue
             parsed = parse_file_name(name)
             if raw is None or parsed is None or (parsed.topic, parsed.partition) not in wanted:
                 continue
@@ -66,6 +76,16 @@ class BatchStore:
                 continue
             restored += 1
         return restored
+
+    def uploaded_of(self, tp: TopicPartition) -> Uploaded:
+        """The files uploaded past ``tp``'s commit, as :meth:`load` read them back."""
+        return self._uploaded.pop((safe_topic(tp.topic), tp.partition), None) or Uploaded()
+
+    async def write_uploaded(self, tp: TopicPartition, encoded: str) -> None:
+        """Record ``tp``'s files uploaded past its commit (``""``: none; a tombstone); waits out an outage."""
+        key, value = key_of(tp.topic, tp.partition), encoded.encode() or None
+        write = kafka_op(lambda: self.write(key, tp.partition, value))
+        await retry(write, OUTAGE, what="recording uploaded batch files", log=log)
 
     async def _read(self, tps: list[TopicPartition]) -> dict[str, bytes | None]:
         reader = make_consumer(self._kafka)

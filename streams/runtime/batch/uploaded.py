@@ -1,0 +1,93 @@
+"""The files uploaded past a partition's committed offset, kept where the next owner finds them.
+
+A partition's commit never passes the first record of a file not uploaded yet, whichever its
+merchant. So when one merchant's file goes up while another merchant's older file is still open,
+the uploaded file's records lie past the commit, and the next owner of the partition reads them
+again. Were it to build them into a file again, that file would start at a later offset, so it
+would have another name: a ``transmit_`` record would reach Flex twice.
+
+So after each upload, and before the commit can move, the consumer records the offset ranges
+(first and last record) of each merchant's files uploaded at or past the committed offset, as JSON
+(``{"acme": [[12, 40]]}``), in the durable registry's compacted topic (store.py) under the key
+``uploaded:<topic>:<partition>``. The next owner reads them with the registry when it is assigned
+the partition and skips a merchant's records inside its ranges: a merchant's file holds every
+record of that merchant on the partition between its first and its last (a merchant has one open
+file per partition, filled in offset order).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final, Protocol
+
+import orjson
+from aiokafka import TopicPartition
+
+from schemas.batch import safe_topic
+
+__all__ = ["KEY_PREFIX", "Uploaded", "UploadedJournal", "key_of", "partition_of_key"]
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX: Final = "uploaded:"
+
+
+def key_of(topic: str, partition: int) -> str:
+    """The store key of a source partition's uploaded ranges."""
+    return f"{KEY_PREFIX}{safe_topic(topic)}:{partition}"
+
+
+def partition_of_key(key: str) -> tuple[str, int] | None:
+    """``(safe topic, partition)`` of a key made by :func:`key_of` (None: another key)."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    topic, _, partition = key.removeprefix(KEY_PREFIX).rpartition(":")
+    return (topic, int(partition)) if topic and partition.isdigit() else None
+
+
+class UploadedJournal(Protocol):
+    def uploaded_of(self, tp: TopicPartition) -> Uploaded:
+        """The ranges recorded for ``tp`` (read back when it was assigned)."""
+
+    async def write_uploaded(self, tp: TopicPartition, encoded: str) -> None:
+        """Record ``tp``'s ranges (``""``: none left)."""
+
+
+class Uploaded:
+    """One partition's uploaded files past its commit, by merchant name: ``(first, last)`` offsets."""
+
+    __slots__ = ("_ranges",)
+
+    def __init__(self, ranges: dict[str, list[tuple[int, int]]] | None = None) -> None:
+        self._ranges = ranges or {}
+
+    @classmethod
+    def decode(cls, encoded: str | bytes | None) -> Uploaded:
+        """The ranges :meth:`encode` wrote (none for an empty or unreadable value)."""
+        if not encoded:
+            return cls()
+        try:
+            data = orjson.loads(encoded)
+            ranges = {str(name): [(int(f), int(last)) for f, last in spans] for name, spans in data.items()}
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            log.warning("uploaded batch file ranges ignored: not readable")
+            return cls()
+        return cls(ranges)
+
+    def add(self, merchant: str, first: int, last: int) -> None:
+        self._ranges.setdefault(merchant, []).append((first, last))
+
+    def covers(self, merchant: str, offset: int) -> bool:
+        """True if ``merchant``'s record at ``offset`` is in a file already uploaded."""
+        return any(first <= offset <= last for first, last in self._ranges.get(merchant, ()))
+
+    def encode(self, committed: int) -> str:
+        """The ranges not wholly before ``committed`` (the others are forgotten); ``""`` if none."""
+        self._ranges = {
+            name: kept
+            for name, spans in self._ranges.items()
+            if (kept := [(f, last) for f, last in spans if last >= committed])
+        }
+        if not self._ranges:
+            return ""
+        return orjson.dumps({name: [list(s) for s in spans] for name, spans in self._ranges.items()}).decode()

@@ -1,0 +1,37 @@
+"""The files uploaded past a partition's commit, as the batch store keeps them for the next owner."""
+
+from __future__ import annotations
+
+from streams.runtime.batch.uploaded import Uploaded, key_of, partition_of_key
+
+
+def test_ranges_round_trip_and_cover_only_their_merchants_records() -> None:
+    uploaded = Uploaded()
+    uploaded.add("acme", 0, 3)
+    uploaded.add("acme", 7, 9)
+    uploaded.add("bolt", 4, 6)
+    read = Uploaded.decode(uploaded.encode(1).encode())
+    assert read.covers("acme", 2) and read.covers("acme", 3) and read.covers("acme", 8)
+    assert not read.covers("acme", 5) and not read.covers("bolt", 2) and read.covers("bolt", 5)
+
+
+def test_ranges_wholly_before_the_commit_are_forgotten() -> None:
+    uploaded = Uploaded()
+    uploaded.add("acme", 0, 3)
+    uploaded.add("bolt", 4, 6)
+    assert Uploaded.decode(uploaded.encode(4)).covers("bolt", 4)
+    assert not Uploaded.decode(uploaded.encode(4)).covers("acme", 3)
+    assert uploaded.encode(7) == ""  # nothing past the commit: a tombstone
+
+
+def test_a_value_that_is_not_ranges_covers_nothing() -> None:
+    for value in ("", None, b"not json", "[1, 2]", '{"acme": 5}'):
+        assert not Uploaded.decode(value).covers("acme", 5)
+
+
+def test_keys_name_their_source_partition_and_are_told_from_file_names() -> None:
+    key = key_of("payments.approved", 3)
+    assert key.startswith("uploaded:") and partition_of_key(key) is not None
+    topic, partition = partition_of_key(key) or ("", -1)
+    assert partition == 3 and topic
+    assert partition_of_key("transmit_payments.approved_p0003_o000000000000.json") is None
