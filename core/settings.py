@@ -38,6 +38,9 @@ class KafkaSettings(BaseModel):
     group_id: str = "flexbridge"
     # Real Kafka: keep on. The embedded broker refuses InitProducerId, so the demo turns it off.
     enable_idempotence: bool = True
+    # Compression of what flexbridge produces (statuses, dead letters, ledger, webhooks). Reading needs
+    # no setting: every codec (gzip, snappy, lz4, zstd) is decoded whatever the producer chose.
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -205,7 +208,7 @@ class ReconcileSettings(BaseModel):
     max_per_second: float = Field(default=5.0, gt=0)  # Flex lookups per second, per worker
     # An order that stays unchanged is asked again after a doubling wait (from interval_seconds up to this).
     backoff_max_seconds: float = Field(default=3600.0, gt=0)
-    # Past its expiry (Flex's expiryDate, else the MIT window from its first news) plus this, it is left alone.
+    # Past its expiry (Flex's expiryDate, else the MIT window from its first news) plus this: left alone.
     grace_seconds: float = Field(default=86_400.0, ge=0)
 
 

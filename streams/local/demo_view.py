@@ -180,7 +180,9 @@ def merchants_table(results: Mapping[str, Reconciliation], routes: Mapping[str, 
         table.add_row(
             name, mit, transmit, str(result.published), str(result.accounted), str(duplicates), verdict
         )
-    table.caption = "accounted: the events with the outcome they should have; dup.: Flex effects or statuses seen twice"
+    table.caption = (
+        "accounted: the events with the outcome they should have; dup.: Flex effects or statuses seen twice"
+    )
     return table
 
 

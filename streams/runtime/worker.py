@@ -74,6 +74,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         web_port=settings.web.port,
         web_in_thread=False,
         producer_enable_idempotence=k.enable_idempotence,
+        producer_compression_type=None if k.compression_type == "none" else k.compression_type,
         broker_session_timeout=k.session_timeout_ms / 1000,
         broker_heartbeat_interval=k.heartbeat_interval_ms / 1000,
         broker_rebalance_timeout=k.rebalance_timeout_ms / 1000,

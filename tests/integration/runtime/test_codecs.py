@@ -62,7 +62,7 @@ async def publish_compressed(stack: Stack, planned: list[Planned], codec: str, c
 
 
 async def test_every_codec_from_librdkafka_and_aiokafka_reaches_its_outcome(stack: Stack) -> None:
-    worker = stack.worker()
+    worker = stack.worker(FLEXBRIDGE_KAFKA__COMPRESSION_TYPE="zstd")  # its own output compressed too
     await ready(worker)
     everything: list[Planned] = []
     for n, codec in enumerate(CODECS):
@@ -76,7 +76,7 @@ async def test_every_codec_from_librdkafka_and_aiokafka_reaches_its_outcome(stac
 
 
 async def test_compressed_commands_reach_the_faust_agent(stack: Stack) -> None:
-    worker = stack.worker()
+    worker = stack.worker(FLEXBRIDGE_KAFKA__COMPRESSION_TYPE="lz4")  # Faust's producer and table too
     await ready(worker)
     orders = {codec: f"ORD-CODEC-{codec}-{random.randrange(10**6)}" for codec in CODECS}
     declines = [(order_id, decline("cit-approved", order_id, 2000)) for order_id in orders.values()]
@@ -101,3 +101,15 @@ async def test_replay_plans_a_compressed_window(stack: Stack) -> None:
     )
     assert code == 0, err
     assert orjson.loads(out)["totals"]["records"] == len(CODECS) * 5
+
+
+async def test_the_producers_compress_as_configured() -> None:
+    from core.settings import KafkaSettings
+    from streams.kafka.clients import make_producer
+
+    for setting, expected in (("snappy", "snappy"), ("none", None)):
+        producer = make_producer(KafkaSettings(compression_type=setting))
+        try:
+            assert producer._compression_type == expected
+        finally:
+            await producer.stop()
