@@ -11,10 +11,10 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
+from schemas.replay import FORCE_HEADER
 from schemas.status import OrderStatus
 from schemas.webhooks import FlexWebhook
 from streams.ops import asyncapi_examples as ex
-from streams.ops.selection import FORCE_HEADER
 from streams.runtime.webhooks import DEDUPE_HEADER
 
 __all__ = ["BINDING_VERSION", "messages", "schemas"]

@@ -1,4 +1,5 @@
-"""What a replay or a redrive selects, and the provenance headers it stamps on what it sends.
+"""What a replay or a redrive selects, and the provenance headers it stamps on what it sends
+(their names are wire contract: schemas/replay.py).
 
 Pure functions and frozen models, no Kafka: the window (times or offsets), the record filters
 (partition, key, ``--where path=value``, dead-letter reason) and the loop guard.
@@ -15,10 +16,15 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from schemas.dlq import DLQ_HEADER_PREFIX
+from schemas.replay import (
+    FORCE_HEADER,
+    REPLAY_COUNT_HEADER,
+    REPLAY_HEADERS,
+    REPLAY_ID_HEADER,
+    REPLAY_OF_HEADER,
+)
 
 __all__ = [
-    "FORCE_HEADER",
-    "REPLAY_HEADERS",
     "Selection",
     "matches",
     "parse_duration",
@@ -28,8 +34,6 @@ __all__ = [
     "replay_count",
 ]
 
-FORCE_HEADER = "replay-force"
-REPLAY_HEADERS = ("replay-of", "replay-id", "replay-count", FORCE_HEADER)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -132,7 +136,7 @@ def _header(headers: Headers, name: str) -> str | None:
 
 def replay_count(headers: Headers) -> int:
     """How many times this record's content has been replayed already (0 for an original)."""
-    text = _header(headers, "replay-count")
+    text = _header(headers, REPLAY_COUNT_HEADER)
     return int(text) if text and text.isdigit() else 0
 
 
@@ -152,9 +156,9 @@ def provenance_headers(
     ]
     out = [
         *kept,
-        ("replay-of", origin.encode()),
-        ("replay-id", replay_id.encode()),
-        ("replay-count", str(replay_count(headers) + 1).encode()),
+        (REPLAY_OF_HEADER, origin.encode()),
+        (REPLAY_ID_HEADER, replay_id.encode()),
+        (REPLAY_COUNT_HEADER, str(replay_count(headers) + 1).encode()),
     ]
     if force:
         out.append((FORCE_HEADER, b"1"))

@@ -28,7 +28,7 @@ from core.errors import InvalidEvent
 from core.merchants import Merchant
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
-from streams.ops.selection import FORCE_HEADER
+from schemas.replay import FORCE_HEADER
 from streams.runtime.dead_letters import dead_letter
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger

@@ -7,8 +7,8 @@ from datetime import timedelta
 import orjson
 import pytest
 
+from schemas.replay import FORCE_HEADER
 from streams.ops.selection import (
-    FORCE_HEADER,
     Selection,
     matches,
     parse_duration,
