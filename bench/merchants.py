@@ -212,8 +212,16 @@ async def _measure(
         await asyncio.to_thread(worker.child.stop)
 
 
+_FLOW, _MANY = "merchants", f"{CONFIGURED} merchants ({ACTIVE} active)"
+
+
 def _figures(one: Measured, many: Measured, counts: tuple[int, int]) -> list[Figure]:
-    flow, n = "merchants", f"{CONFIGURED} merchants ({ACTIVE} active)"
+    return _speed_figures(one, many, counts) + _resource_figures(one, many)
+
+
+def _speed_figures(one: Measured, many: Measured, counts: tuple[int, int]) -> list[Figure]:
+    """Throughput of the API flow and the time to the MIT files, one merchant beside many."""
+    flow, n = _FLOW, _MANY
     traffic = f"{counts[0]} approvals by the API, dealt to the active merchants"
     mit = f"{counts[1]} MIT declines: at most a file per active merchant and partition"
     return [
@@ -222,6 +230,13 @@ def _figures(one: Measured, many: Measured, counts: tuple[int, int]) -> list[Fig
         Figure(flow, f"events/s, {n} / one", ratio(many.events_per_second, one.events_per_second), "x"),
         Figure(flow, "MIT by SFTP, one merchant", one.mit_seconds, "s", note=mit),
         Figure(flow, f"MIT by SFTP, {n}", many.mit_seconds, "s", note=mit),
+    ]
+
+
+def _resource_figures(one: Measured, many: Measured) -> list[Figure]:
+    """Memory, threads, processes, SFTP sessions and token fetches, against their targets."""
+    flow, n = _FLOW, _MANY
+    return [
         Figure(flow, "peak RSS, one merchant", one.peak_rss_mb, "MB"),
         Figure(flow, f"peak RSS, {n}", many.peak_rss_mb, "MB"),
         Figure(

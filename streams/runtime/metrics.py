@@ -34,7 +34,19 @@ class Metrics:
 
     def __init__(self, merchants: Iterable[str] = (SINGLE_MERCHANT_NAME,)) -> None:
         self.registry = CollectorRegistry()
-        counter, gauge = self._counter, self._gauge
+        self._add_flow_metrics()
+        self._add_batch_metrics()
+        self._add_state_metrics()
+        # Exported at 0 from the start: increase() cannot see a series' first appearance, so an
+        # alert on the first dead letter, 503 or refused token after a restart needs the series before it.
+        for reason in get_args(DlqReason):
+            self.dlq.labels(reason, NO_MERCHANT)
+        for merchant in merchants:
+            self.add_merchant(merchant)
+
+    def _add_flow_metrics(self) -> None:
+        """Events, dead letters, Flex calls and tokens, webhooks."""
+        counter = self._counter
         self.events_in = counter("events_in", "Records read, by topic", "topic", "merchant")
         self.events_out = counter(
             "events_out", "Records finished, by topic and outcome", "topic", "outcome", "merchant"
@@ -62,10 +74,10 @@ class Metrics:
         self.webhook_deliveries = counter(
             "webhook_deliveries", "Webhook deliveries answered, by outcome", "outcome", "merchant"
         )
-        # Exported at 0 from the start: increase() cannot see a series' first appearance, so an
-        # alert on the first dead letter, 503 or refused token after a restart needs the series before it.
-        for reason in get_args(DlqReason):
-            self.dlq.labels(reason, NO_MERCHANT)
+
+    def _add_batch_metrics(self) -> None:
+        """SFTP batch files and their results."""
+        counter = self._counter
         self.batch_files = counter("batch_files", "SFTP batch files uploaded, by kind", "kind", "merchant")
         self.batch_records = counter(
             "batch_records", "Records in uploaded SFTP batch files, by kind", "kind", "merchant"
@@ -77,6 +89,10 @@ class Metrics:
         self.batch_bad_responses = counter(
             "batch_bad_responses", "Batch response files moved to error/", "merchant"
         )
+
+    def _add_state_metrics(self) -> None:
+        """Order state, commands, reconciliation, partitions and readiness."""
+        counter, gauge = self._counter, self._gauge
         self.order_statuses = counter(
             "order_statuses", "OrderStatus records applied to the order state, by verdict", "verdict"
         )
@@ -96,8 +112,6 @@ class Metrics:
         self.consumer_lag = gauge(
             "consumer_lag", "Records not yet committed, by assigned input partition", "topic", "partition"
         )
-        for merchant in merchants:
-            self.add_merchant(merchant)
 
     def add_merchant(self, merchant: str) -> None:
         """Export ``merchant``'s alerting series at 0 (increase() cannot see a series appear)."""

@@ -22,7 +22,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -35,6 +34,7 @@ from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import BatchSettings, PipelineSettings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
 from streams.kafka.clients import make_consumer
+from streams.runtime.batch.partition import BatchPartition, commit_offsets
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
 from streams.runtime.deps import Deps
@@ -47,23 +47,6 @@ log = logging.getLogger(__name__)
 
 _YIELD_EVERY = 50  # records handled between chances for the event loop to run other tasks
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-
-
-@dataclass(slots=True)
-class _Partition:
-    tp: TopicPartition
-    kind: BatchKind
-    position: int | None = None
-    committed: int | None = None
-    open: dict[str, BatchBuilder] = field(default_factory=dict)  # by merchant name
-    uploading: dict[int, asyncio.Task[None]] = field(default_factory=dict)  # by first offset
-    revoked: bool = False
-    uploaded: Uploaded = field(default_factory=Uploaded)  # files uploaded past the commit
-    recorded: str = ""  # ``uploaded`` as last written (uploaded.py)
-
-    def committable(self) -> int | None:
-        firsts = [*self.uploading, *(b.first_offset for b in self.open.values())]
-        return min(firsts) if firsts else self.position
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -101,7 +84,7 @@ class BatchConsumer:
         self.registry = registry
         self.uploader = uploader
         self._clock = clock
-        self._parts: dict[TopicPartition, _Partition] = {}
+        self._parts: dict[TopicPartition, BatchPartition] = {}
         self._slots = asyncio.Semaphore(limits.max_pending_files)
         self._consumer: AIOKafkaConsumer | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -149,7 +132,7 @@ class BatchConsumer:
             kind: BatchKind = "transmit" if tp.topic == self._approved else "evaluate"
             if tp not in self._parts:
                 uploaded = self.uploaded.uploaded_of(tp) if self.uploaded is not None else Uploaded()
-                self._parts[tp] = _Partition(tp, kind, uploaded=uploaded)
+                self._parts[tp] = BatchPartition(tp, kind, uploaded=uploaded)
         self.joined.set()
 
     async def release(self, revoked: Collection[TopicPartition]) -> None:
@@ -211,7 +194,7 @@ class BatchConsumer:
                 if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let uploads and acknowledgements progress meanwhile
 
-    async def _take(self, part: _Partition, record: Record) -> None:
+    async def _take(self, part: BatchPartition, record: Record) -> None:
         self.seen += 1
         part.position = record.offset + 1
         item = batch_item(part.kind, record.value, self._merchants, self._pipeline.mit_expiry_days)
@@ -233,7 +216,7 @@ class BatchConsumer:
         if len(builder) >= limits.max_records:
             await self._close(part, name)
 
-    def _builder(self, part: _Partition, item: BatchItem, offset: int) -> BatchBuilder:
+    def _builder(self, part: BatchPartition, item: BatchItem, offset: int) -> BatchBuilder:
         merchant, tp = item.merchant, part.tp
         label = file_merchant(merchant, self._merchants)
         return BatchBuilder(
@@ -246,7 +229,7 @@ class BatchConsumer:
             for name in [n for n, b in part.open.items() if b.opened_at <= limit]:
                 await self._close(part, name)
 
-    async def _close(self, part: _Partition, name: str) -> None:
+    async def _close(self, part: BatchPartition, name: str) -> None:
         """Hand the merchant ``name``'s open file of ``part`` to an upload task."""
         builder = part.open.get(name)
         if builder is None or not len(builder):
@@ -264,7 +247,7 @@ class BatchConsumer:
         part.uploading[builder.first_offset] = task
         task.add_done_callback(lambda _: self._slots.release())
 
-    async def _upload(self, part: _Partition, builder: BatchBuilder) -> None:
+    async def _upload(self, part: BatchPartition, builder: BatchBuilder) -> None:
         merchant = self._merchants.by_name(builder.merchant or SINGLE_MERCHANT_NAME)
         assert merchant is not None  # the builder was opened for it  # noqa: S101
         await self.uploader.upload(builder, merchant)
@@ -277,12 +260,8 @@ class BatchConsumer:
         if not part.revoked:
             await self._commit([part])
 
-    async def _commit(self, parts: list[_Partition]) -> None:
-        offsets: dict[TopicPartition, int] = {}
-        for part in parts:
-            offset = part.committable()
-            if offset is not None and (part.committed is None or offset > part.committed):
-                offsets[part.tp] = offset
+    async def _commit(self, parts: list[BatchPartition]) -> None:
+        offsets = commit_offsets(parts)
         if not offsets or self._consumer is None:
             return
         try:

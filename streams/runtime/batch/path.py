@@ -70,17 +70,21 @@ class BatchPath:
         )
         self.consumer.before_assign = self._load
         self.consumer.uploaded = self.store
-        self.poller = ResultPolls(
+        self.poller = self._polls(deps, batch, sftp.outbound_dir, uploader)
+        self.restored = 0
+
+    def _polls(self, deps: Deps, batch: BatchSettings, outbound_dir: str, uploader: Uploader) -> ResultPolls:
+        """The result pollers of this path's merchants, for the files of the partitions it holds."""
+        return ResultPolls(
             deps,
             batch,
-            sftp.outbound_dir,
+            outbound_dir,
             self.sftp,
             self.registry,
             merchants=self.merchants,
             owns=self.consumer.owns,
             last_upload=uploader.last_upload,
         )
-        self.restored = 0
 
     @staticmethod
     def wanted(routing: RoutingSettings | Iterable[Merchant]) -> bool:
