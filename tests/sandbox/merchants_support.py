@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import orjson
 from consumers.sftp.client import SftpClient
 from core.settings import SftpSettings
 from sandbox import RunningSandbox, SandboxConfig, load_merchants, start_sandbox
+from streams.local.traffic import make_event
 
 __all__ = [
     "ACME",
@@ -25,6 +27,7 @@ __all__ = [
     "MERCHANTS",
     "MerchantSpec",
     "batch_file",
+    "merchant_event",
     "merchants_file",
     "merchants_sandbox",
     "sftp_client",
@@ -134,3 +137,12 @@ def batch_file(mid: str, token: str, records: Sequence[dict[str, Any]]) -> bytes
     head = {"mid": mid, "authorizationToken": token, "expiryDateUtc": "2030-01-01T00:00:00Z"}
     numbered = [{**r, "sequenceNumber": str(i)} for i, r in enumerate(records, start=1)]
     return orjson.dumps({"header": head, "records": numbered})
+
+
+def merchant_event(kind: str, order_id: str, mid: str | None) -> dict[str, Any]:
+    """A traffic event of ``kind`` (streams/local/traffic.py) for merchant ``mid``; with no ``mid``,
+    an event that names no merchant."""
+    event = make_event(kind, order_id, random.Random(order_id))
+    assert isinstance(event, dict)
+    event.pop("mid", None)
+    return event if mid is None else {**event, "mid": mid}

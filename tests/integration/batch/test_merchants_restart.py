@@ -5,36 +5,23 @@ must not build the uploaded records into a second file (a transmit record would 
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from core.merchants import Merchant
 from core.settings import Settings
 from sandbox import RunningSandbox
-from streams.kafka.topics import all_topics, ensure_topics
 from streams.local.broker import EmbeddedBroker
-from streams.local.traffic import make_event
 from streams.runtime.batch.path import BatchPath
-from streams.runtime.deps import Deps
-from streams.runtime.metrics import Metrics
-from tests.integration.batch.test_merchants import SPECS, settings_for
+from tests.integration.batch.merchants_support import merchants_batch
 from tests.integration.batch.test_path import until_joined
-from tests.sandbox.merchants_support import ACME, BOLT, merchants_sandbox, token_for
+from tests.sandbox.merchants_support import ACME, BOLT, merchant_event
 from tests.support import produce, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def approval(order_id: str, mid: str) -> dict[str, Any]:
-    event = make_event("approval", order_id, random.Random(order_id))
-    assert isinstance(event, dict)
-    return {**event, "mid": mid}
 
 
 def transmit_settings(settings: Settings, max_age_seconds: float) -> Settings:
@@ -78,51 +65,39 @@ def transmit_files(sandbox: RunningSandbox) -> list[dict[str, Any]]:
 async def test_a_file_uploaded_past_the_commit_is_not_uploaded_again_by_the_next_consumer(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    async with merchants_sandbox(tmp_path, sftp_settle_seconds=0.2) as sandbox:
-        base = settings_for(broker, sandbox, tmp_path / "merchants.toml")
-        await ensure_topics(base.kafka, all_topics(base.topics))
-        producer = AIOKafkaProducer(bootstrap_servers=base.kafka.bootstrap_servers, linger_ms=2)
-        await producer.start()
-
-        async def token(merchant: Merchant) -> str:
-            return await token_for(sandbox, SPECS[merchant.name])
-
-        def batch_path(settings: Settings) -> BatchPath:
-            deps = Deps.build(settings, producer, Metrics())
-            return BatchPath(
-                deps, batch=settings.batch, sftp=settings.sftp, pipeline=settings.pipeline, token=token
-            )
-
+    async with merchants_batch(broker, tmp_path) as stack:
+        base, sandbox = stack.settings, stack.sandbox
         # one partition (one key): acme's file [a-0 … a-2] closes at 3 records with bolt's still open
         orders = [("a-0", ACME), ("b-0", BOLT), ("a-1", ACME), ("a-2", ACME)]
-        items: list[tuple[str | None, Any]] = [("K", approval(o, m.mid)) for o, m in orders]
-
-        async def uploaded(merchants: set[str]) -> list[dict[str, Any]] | None:
-            files = transmit_files(sandbox)
-            return files if {f["merchant"] for f in files} >= merchants else None
-
-        first = batch_path(transmit_settings(base, max_age_seconds=120))  # bolt's file stays open
+        items: list[tuple[str | None, Any]] = [("K", merchant_event("approval", o, m.mid)) for o, m in orders]
+        first = stack.path(transmit_settings(base, max_age_seconds=120))  # bolt's file stays open
         try:
             await first.start()
             await until_joined(first, "the first batch consumer")
             await produce(base.kafka.bootstrap_servers, base.topics.approved, items)
-            await wait_for(lambda: uploaded({"acme"}), 30, "acme's transmit file")
+            await wait_for(lambda: uploaded(sandbox, {"acme"}), 30, "acme's transmit file")
         finally:
             await first.stop()  # bolt's open file is dropped: the commit stays at b-0, before a-1 and a-2
-        second = batch_path(transmit_settings(base, max_age_seconds=0.5))
+        second = stack.path(transmit_settings(base, max_age_seconds=0.5))
         try:
             await second.start()
             await until_joined(second, "the second batch consumer")
-            await wait_for(lambda: uploaded({"acme", "bolt"}), 30, "bolt's transmit file")
-
-            async def settled() -> bool:  # every record read again is in a file, uploaded or not
-                stats = second.consumer.stats()
-                return stats["seen"] >= 3 and stats["open_files"] == stats["uploading"] == 0
-
-            await wait_for(settled, 30, "the second consumer's files")
+            await wait_for(lambda: uploaded(sandbox, {"acme", "bolt"}), 30, "bolt's transmit file")
+            await wait_for(lambda: settled(second), 30, "the second consumer's files")
         finally:
             await second.stop()
-            await producer.stop()
         landed = landed_records(sandbox)  # every transmit_ file that reached an SFTP account
         assert sorted(landed) == sorted(o for o, _ in orders), landed
         assert Counter(m for m, _ in set(landed.values())) == Counter({"acme": 1, "bolt": 1}), landed
+
+
+async def uploaded(sandbox: RunningSandbox, merchants: set[str]) -> list[dict[str, Any]] | None:
+    """The transmit files that went up, once ``merchants`` each have one."""
+    files = transmit_files(sandbox)
+    return files if {f["merchant"] for f in files} >= merchants else None
+
+
+async def settled(path: BatchPath) -> bool:
+    """Every record read again is in a file, uploaded or not."""
+    stats = path.consumer.stats()
+    return bool(stats["seen"] >= 3 and stats["open_files"] == stats["uploading"] == 0)
