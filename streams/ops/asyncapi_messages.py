@@ -95,6 +95,15 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _order_message(
+    model: str, summary: str, headers: dict[str, Any], examples: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A message whose value is the pydantic ``model`` and whose key is the order's id."""
+    return _message(
+        model, summary, _ref(model), headers=headers, bindings=_key(_ORDER_KEY), examples=examples
+    )
+
+
 def _inputs() -> dict[str, dict[str, Any]]:
     """What flexbridge reads from upstream and downstream: payments and commands (replays too)."""
     replay = ex.replay_pairs()
@@ -104,24 +113,20 @@ def _inputs() -> dict[str, dict[str, Any]]:
         "orderId). Unknown fields are kept and passed on; a card number is refused to the DLQ."
     )
     return {
-        "paymentEvent": _message(
+        "paymentEvent": _order_message(
             "PaymentEvent",
             summary,
-            _ref("PaymentEvent"),
-            headers=_headers(replay, required=False),
-            bindings=_key(_ORDER_KEY),
-            examples=[
+            _headers(replay, required=False),
+            [
                 _example("declined", ex.ORDER_ID, payment),
                 _example("replayed", ex.ORDER_ID, payment, replay),
             ],
         ),
-        "orderCommand": _message(
+        "orderCommand": _order_message(
             "OrderCommand",
             "Refund, cancel or capture an order (amount in cents).",
-            _ref("OrderCommand"),
-            headers=_headers(replay, required=False),
-            bindings=_key(_ORDER_KEY),
-            examples=[_example("refund", ex.ORDER_ID, ex.command_example())],
+            _headers(replay, required=False),
+            [_example("refund", ex.ORDER_ID, ex.command_example())],
         ),
     }
 
@@ -142,21 +147,17 @@ def _outputs() -> dict[str, dict[str, Any]]:
         examples=[_example("rejected by Flex", ex.ORDER_ID, ex.payment_example(), dlq)],
     )
     return {
-        "orderStatus": _message(
+        "orderStatus": _order_message(
             "OrderStatus",
             "Where an order stands (source: evaluate, batch, webhook, command, bridge or reconcile).",
-            _ref("OrderStatus"),
-            headers=_headers(marked, required=False),
-            bindings=_key(_ORDER_KEY),
-            examples=[_example("approved by webhook", ex.ORDER_ID, ex.status_example(), marked)],
+            _headers(marked, required=False),
+            [_example("approved by webhook", ex.ORDER_ID, ex.status_example(), marked)],
         ),
-        "flexWebhook": _message(
+        "flexWebhook": _order_message(
             "FlexWebhook",
             "A Flex webhook whose signature verified, its body unchanged (keyed by its ExternalOrderId).",
-            _ref("FlexWebhook"),
-            headers=_headers(marked, required=True),
-            bindings=_key(_ORDER_KEY),
-            examples=[_example("order.completed", ex.ORDER_ID, webhook, marked)],
+            _headers(marked, required=True),
+            [_example("order.completed", ex.ORDER_ID, webhook, marked)],
         ),
         "deadLetter": {**dead, "contentType": "application/octet-stream"},
     }
