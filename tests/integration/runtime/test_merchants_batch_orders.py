@@ -6,7 +6,6 @@ reaches Flex as that merchant (the sandbox journal's ``mid``)."""
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ import pytest
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
-from streams.local.traffic import make_event
 from tests.integration.runtime.test_merchants_flows import NAMES
-from tests.sandbox.merchants_support import ACME, BOLT, merchants_sandbox
+from tests.sandbox.merchants_support import ACME, BOLT, MerchantSpec, merchant_event, merchants_sandbox
 from tests.support import child, flexbridge, produce, read_all, unique, values, wait_for
 
 pytestmark = pytest.mark.integration
@@ -59,17 +57,15 @@ def worker_env(broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path) 
 def mit(order_id: str, mid: str) -> dict[str, Any]:
     """A managed-MIT decline of merchant ``mid`` whose card is on the sandbox's approve-list (its
     batch order settles APPROVED, so it can be refunded)."""
-    event = make_event("mit-rebill", order_id, random.Random(order_id))
-    assert isinstance(event, dict)
+    event = merchant_event("mit-rebill", order_id, mid)
     event["paymentMethod"]["cardLast4Digits"] = "1111"
-    return {**event, "mid": mid}
+    return event
 
 
 async def test_a_refund_of_an_order_sent_by_sftp_reaches_flex_as_its_merchant(
     broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path, log_dir: Path
 ) -> None:
     env = worker_env(broker, sandbox, tmp_path)
-    status_topic, commands_topic = env["FLEXBRIDGE_TOPICS__STATUS"], env["FLEXBRIDGE_TOPICS__COMMANDS"]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     worker = child("worker", flexbridge("worker"), {**env, "FLEXBRIDGE_WEB__PORT": str(port)}, log_dir)
@@ -78,43 +74,61 @@ async def test_a_refund_of_an_order_sent_by_sftp_reaches_flex_as_its_merchant(
         await asyncio.to_thread(worker.wait_ready, url + "/ready", 90)
         items: list[tuple[str | None, Any]] = [("K", mit(o, m.mid)) for o, m in orders.items()]
         await produce(broker.bootstrap, env["FLEXBRIDGE_TOPICS__DECLINED"], items)
-
-        async def statuses() -> list[dict[str, Any]]:
-            return [
-                s for s in values(await read_all(broker.bootstrap, status_topic)) if s["orderId"] in orders
-            ]
-
-        def reached(status: str) -> Any:
-            async def check() -> list[dict[str, Any]] | None:
-                found = await statuses()
-                done = {s["orderId"] for s in found if s["status"] == status}
-                return found if done == set(orders) else None
-
-            return check
-
-        await wait_for(reached("SUBMITTED"), 60, "the batch results (SUBMITTED) of both orders", every=0.5)
-        found = await wait_for(reached("APPROVED"), 60, "APPROVED (by reconciliation)", every=0.5)
-        for s in found:  # every batch status names the order's merchant
-            if s["source"] == "batch":
-                assert s["detail"]["mid"] == orders[s["orderId"]].mid, s
-        assert {s["status"] for s in found if s["source"] == "batch"} >= {"PENDING", "SUBMITTED"}
-        sessions = {s["orderId"]: s["orderSessionKey"] for s in found if s["status"] == "SUBMITTED"}
-
-        refunds = {unique("refund"): o for o in orders}
-        commands = [(o, {"commandId": c, "type": "refund", "orderId": o}) for c, o in refunds.items()]
-        await produce(broker.bootstrap, commands_topic, list(commands))
-
-        async def answered() -> dict[str, dict[str, Any]] | None:
-            got = {s["eventId"]: s for s in values(await read_all(broker.bootstrap, status_topic))}
-            return got if set(refunds) <= set(got) else None
-
-        answers = await wait_for(answered, 60, "the refund answers")
-        async with httpx.AsyncClient(base_url=sandbox.base_url, timeout=10) as http:
-            for command_id, order_id in refunds.items():
-                assert answers[command_id]["status"] == "REFUNDED", answers[command_id]
-                path = f"/v1/orders/{sessions[order_id]}/refund"
-                journal = (await http.get("/_sandbox/requests", params={"path": path})).json()["requests"]
-                [call] = journal
-                assert call["status"] == 200 and call["mid"] == orders[order_id].mid
+        sessions = await _approved_with_their_merchant(broker, env, orders)
+        await _refunds_reach_flex_as_their_merchant(broker, sandbox, env, orders, sessions)
     finally:
         worker.stop()
+
+
+async def _statuses_of(broker: EmbeddedBroker, env: dict[str, str], orders: set[str]) -> list[dict[str, Any]]:
+    found = values(await read_all(broker.bootstrap, env["FLEXBRIDGE_TOPICS__STATUS"]))
+    return [s for s in found if s["orderId"] in orders]
+
+
+async def _approved_with_their_merchant(
+    broker: EmbeddedBroker, env: dict[str, str], orders: dict[str, MerchantSpec]
+) -> dict[str, str]:
+    """Until every order is SUBMITTED by its batch result, then APPROVED (by reconciliation); each
+    batch status names the order's merchant. Returns each order's session key."""
+
+    def reached(status: str) -> Any:
+        async def check() -> list[dict[str, Any]] | None:
+            found = await _statuses_of(broker, env, set(orders))
+            done = {s["orderId"] for s in found if s["status"] == status}
+            return found if done == set(orders) else None
+
+        return check
+
+    await wait_for(reached("SUBMITTED"), 60, "the batch results (SUBMITTED) of both orders", every=0.5)
+    found = await wait_for(reached("APPROVED"), 60, "APPROVED (by reconciliation)", every=0.5)
+    for s in found:  # every batch status names the order's merchant
+        if s["source"] == "batch":
+            assert s["detail"]["mid"] == orders[s["orderId"]].mid, s
+    assert {s["status"] for s in found if s["source"] == "batch"} >= {"PENDING", "SUBMITTED"}
+    return {s["orderId"]: s["orderSessionKey"] for s in found if s["status"] == "SUBMITTED"}
+
+
+async def _refunds_reach_flex_as_their_merchant(
+    broker: EmbeddedBroker,
+    sandbox: RunningSandbox,
+    env: dict[str, str],
+    orders: dict[str, MerchantSpec],
+    sessions: dict[str, str],
+) -> None:
+    refunds = {unique("refund"): o for o in orders}
+    commands = [(o, {"commandId": c, "type": "refund", "orderId": o}) for c, o in refunds.items()]
+    await produce(broker.bootstrap, env["FLEXBRIDGE_TOPICS__COMMANDS"], list(commands))
+
+    async def answered() -> dict[str, dict[str, Any]] | None:
+        status = values(await read_all(broker.bootstrap, env["FLEXBRIDGE_TOPICS__STATUS"]))
+        got = {s["eventId"]: s for s in status}
+        return got if set(refunds) <= set(got) else None
+
+    answers = await wait_for(answered, 60, "the refund answers")
+    async with httpx.AsyncClient(base_url=sandbox.base_url, timeout=10) as http:
+        for command_id, order_id in refunds.items():
+            assert answers[command_id]["status"] == "REFUNDED", answers[command_id]
+            path = f"/v1/orders/{sessions[order_id]}/refund"
+            journal = (await http.get("/_sandbox/requests", params={"path": path})).json()["requests"]
+            [call] = journal
+            assert call["status"] == 200 and call["mid"] == orders[order_id].mid

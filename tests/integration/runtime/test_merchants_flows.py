@@ -18,8 +18,15 @@ import pytest
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
-from streams.local.traffic import make_event
-from tests.sandbox.merchants_support import ACME, BOLT, CORA, MERCHANTS, MerchantSpec, merchants_sandbox
+from tests.sandbox.merchants_support import (
+    ACME,
+    BOLT,
+    CORA,
+    MERCHANTS,
+    MerchantSpec,
+    merchant_event,
+    merchants_sandbox,
+)
 from tests.support import child, flexbridge, produce, read_all, unique, values, wait_for
 
 pytestmark = pytest.mark.integration
@@ -78,13 +85,6 @@ class Bridge:
         return entries
 
 
-def decline(kind: str, order_id: str, mid: str | None) -> dict[str, Any]:
-    event = make_event(kind, order_id, random.Random(order_id))
-    assert isinstance(event, dict)
-    event.pop("mid", None)
-    return event if mid is None else {**event, "mid": mid}
-
-
 def orders_of(merchants: tuple[MerchantSpec, ...], count: int, tag: str) -> list[tuple[str, MerchantSpec]]:
     """``count`` orders per merchant, interleaved: a, b, c, a, b, c …"""
     return [(f"{tag}-{m.name}-{i}", m) for i in range(count) for m in merchants]
@@ -115,21 +115,7 @@ async def test_each_merchants_events_reach_flex_under_its_token_and_mid(
         await bridge.ready()
         declines = orders_of(MERCHANTS, 6, "d")
         approvals = orders_of(MERCHANTS, 4, "a")
-        await produce(
-            bridge.bootstrap,
-            bridge.topics["declined"],
-            [(o, decline("cit-capture", o, m.mid)) for o, m in declines],
-        )
-        await produce(
-            bridge.bootstrap,
-            bridge.topics["approved"],
-            [(o, decline("approval", o, m.mid)) for o, m in approvals],
-        )
-        await produce(
-            bridge.bootstrap,
-            bridge.topics["declined"],
-            [("stray", decline("cit-declined", "stray", "mid-nobody"))],
-        )
+        await _produce_traffic(bridge, declines, approvals)
         statuses = await bridge.statuses({o for o, _ in declines})
         assert {s["status"] for s in statuses.values()} == {"CAPTUREREQUIRED"}
         assert all(statuses[o]["detail"]["mid"] == m.mid for o, m in declines)
@@ -143,16 +129,39 @@ async def test_each_merchants_events_reach_flex_under_its_token_and_mid(
             order_id = entry["body"]["orderId"]
             assert entry["status"] == 200 and entry["mid"] == entry["body"]["mid"] == mids[order_id], entry
         assert len(await bridge.journal("/v1/evaluate")) == len(declines)
-
-        dead = await wait_for(lambda: bridge.records("dlq"), 30, "the stray's dead letter")
-        [stray] = dead
-        headers = dict(stray.headers)
-        assert stray.key == b"stray" and headers["dlq-reason"] == b"unknown-merchant"
-        assert b"mid-nobody" in headers["dlq-error"] and "dlq-merchant" not in headers
-
+        await _the_stray_is_dead_lettered(bridge)
         await _commands_run_as_their_orders_merchant(bridge, statuses, declines)
     finally:
         bridge.process.stop()
+
+
+async def _produce_traffic(
+    bridge: Bridge, declines: list[tuple[str, MerchantSpec]], approvals: list[tuple[str, MerchantSpec]]
+) -> None:
+    """The merchants' declines and approvals, and one decline of a mid that is no merchant's."""
+    await produce(
+        bridge.bootstrap,
+        bridge.topics["declined"],
+        [(o, merchant_event("cit-capture", o, m.mid)) for o, m in declines],
+    )
+    await produce(
+        bridge.bootstrap,
+        bridge.topics["approved"],
+        [(o, merchant_event("approval", o, m.mid)) for o, m in approvals],
+    )
+    await produce(
+        bridge.bootstrap,
+        bridge.topics["declined"],
+        [("stray", merchant_event("cit-declined", "stray", "mid-nobody"))],
+    )
+
+
+async def _the_stray_is_dead_lettered(bridge: Bridge) -> None:
+    dead = await wait_for(lambda: bridge.records("dlq"), 30, "the stray's dead letter")
+    [stray] = dead
+    headers = dict(stray.headers)
+    assert stray.key == b"stray" and headers["dlq-reason"] == b"unknown-merchant"
+    assert b"mid-nobody" in headers["dlq-error"] and "dlq-merchant" not in headers
 
 
 async def _commands_run_as_their_orders_merchant(
@@ -194,7 +203,9 @@ async def _good_latency(bridge: Bridge, tag: str, bad: MerchantSpec | None) -> t
     declines (when given, interleaved) must reach their own FAILED outcome too."""
     good = orders_of((ACME, BOLT), 10, tag)
     bads = orders_of((bad,), 40, tag) if bad is not None else []  # a flood: more than the slots
-    items: list[tuple[str | None, Any]] = [(o, decline("cit-capture", o, m.mid)) for o, m in good + bads]
+    items: list[tuple[str | None, Any]] = [
+        (o, merchant_event("cit-capture", o, m.mid)) for o, m in good + bads
+    ]
     random.Random(tag).shuffle(items)
     started = time.monotonic()
     await produce(bridge.bootstrap, bridge.topics["declined"], items)
