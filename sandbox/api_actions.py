@@ -10,7 +10,7 @@ from .api_orders import not_found
 from .idempotency import fingerprint, run_idempotent
 from .orders import Order, Refund
 from .state import STATE, SandboxState
-from .validation import CANCEL, CAPTURE, REFUND, as_int, check, to_cents
+from .validation import CANCEL, CAPTURE, REFUND, as_int, check, read_checked, to_cents
 from .wire import (
     JsonObject,
     envelope,
@@ -27,12 +27,9 @@ __all__ = ["cancel", "capture", "external_cancel", "refund"]
 async def capture(request: web.Request) -> web.Response:
     """Capture a CAPTUREREQUIRED order for exactly its authorised amount (200 SUCCESS | FAILED)."""
     state = request.app[STATE]
-    body = await read_json(request)
+    body = await read_checked(request, CAPTURE)
     if isinstance(body, web.Response):
         return body
-    errors = check(body, CAPTURE)
-    if errors:
-        return validation_response(errors)
     order_key = str(body["orderid"]).strip().lower()
     return run_idempotent(
         state.idempotency,

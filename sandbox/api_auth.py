@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .state import STATE
 from .tokens import CardInfo
-from .validation import TOKEN, TOKENIZE, Errors, as_int, check
+from .validation import TOKEN, TOKENIZE, Errors, as_int, check, read_checked
 from .wire import dig, envelope, failure, iso, json_response, read_json, utcnow, validation_response
 
 __all__ = ["token", "tokenize"]
@@ -23,12 +23,9 @@ async def token(request: web.Request) -> web.Response:
     """Exchange a merchant's AppKey/AppSecret (any casing) for a bearer token bound to its MID;
     wrong credentials (or another merchant's secret) → 400."""
     state = request.app[STATE]
-    body = await read_json(request)
+    body = await read_checked(request, TOKEN)
     if isinstance(body, web.Response):
         return body
-    errors = check(body, TOKEN)
-    if errors:
-        return validation_response(errors)
     merchant = state.merchants.by_app_key(body["appkey"])
     valid_secret = merchant is not None and _same_secret(
         body["appsecret"], merchant.app_secret.get_secret_value()

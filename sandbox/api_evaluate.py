@@ -11,7 +11,7 @@ from .idempotency import fingerprint, run_idempotent
 from .orders import Order, new_order
 from .rules import match_rule
 from .state import STATE, SandboxState
-from .validation import OUTCOME, TRANSMIT, as_int, check, evaluate_errors, parse_datetime
+from .validation import OUTCOME, TRANSMIT, as_int, evaluate_errors, parse_datetime, read_checked
 from .wire import JsonObject, caller_mid, dig, envelope, json_response, read_json, validation_response
 
 __all__ = ["card_facts", "evaluate", "outcome", "transmit"]
@@ -19,12 +19,9 @@ __all__ = ["card_facts", "evaluate", "outcome", "transmit"]
 
 async def transmit(request: web.Request) -> web.Response:
     """Accept a copy of a processed transaction: ``result: "success"`` and a ``transmitId``."""
-    body = await read_json(request)
+    body = await read_checked(request, TRANSMIT)
     if isinstance(body, web.Response):
         return body
-    errors = check(body, TRANSMIT)
-    if errors:
-        return validation_response(errors)
     return json_response(envelope(result="success", transmitId=str(uuid.uuid4())))
 
 
@@ -116,12 +113,9 @@ def _create_order(state: SandboxState, body: JsonObject) -> Order:
 async def outcome(request: web.Request) -> web.Response:
     """Deprecated status call by orderSessionKey; an unknown key answers ``status: "NOTFOUND"``."""
     state = request.app[STATE]
-    body = await read_json(request)
+    body = await read_checked(request, OUTCOME)
     if isinstance(body, web.Response):
         return body
-    errors = check(body, OUTCOME)
-    if errors:
-        return validation_response(errors)
     order = state.orders.get(str(dig(body, "orderSessionKey")))
     if order is None:
         return json_response(envelope(status="NOTFOUND", confirmationId=None))

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from .wire import JsonObject, dig
+from aiohttp import web
+
+from .wire import JsonObject, dig, read_json, validation_response
 
 __all__ = [
     "CANCEL",
@@ -29,6 +31,7 @@ __all__ = [
     "check",
     "evaluate_errors",
     "parse_datetime",
+    "read_checked",
     "to_cents",
 ]
 
@@ -189,3 +192,12 @@ def evaluate_errors(body: JsonObject) -> Errors:
         if amount is None or not 10 < amount < 20000:
             errors["Transaction.Amount"] = ["The field Amount must be between 11 and 19999."]
     return errors
+
+
+async def read_checked(request: web.Request, fields: tuple[Field, ...]) -> JsonObject | web.Response:
+    """The request's JSON object when ``fields`` check out; else the 400 answer to give instead."""
+    body = await read_json(request)
+    if isinstance(body, web.Response):
+        return body
+    errors = check(body, fields)
+    return validation_response(errors) if errors else body

@@ -17,6 +17,7 @@ from consumers.webhooks.signature import WebhookRejected, WebhookVerifier
 from sandbox import RunningSandbox
 from sandbox.samples import evaluate_body
 from tests.sandbox.merchants_support import BOLT, MERCHANTS, merchants_sandbox, signed_in_as
+from tests.sandbox.support import posts_to
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,16 +39,8 @@ class Endpoint:
 @asynccontextmanager
 async def endpoint() -> AsyncIterator[Endpoint]:
     found = Endpoint()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", found.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        found.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with posts_to(found.handle) as found.url:
         yield found
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

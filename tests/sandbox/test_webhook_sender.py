@@ -21,7 +21,7 @@ from sandbox import (
 )
 from sandbox.samples import evaluate_body
 from sandbox.webhook_sender import EVENTS, sign_delivery
-from tests.sandbox.support import signed_in
+from tests.sandbox.support import posts_to, signed_in
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -46,18 +46,9 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/webhooks/flex", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    rec.url = f"http://127.0.0.1:{port}/webhooks/flex"
-    try:
+    async with posts_to(rec.handle, "/webhooks/flex") as base:
+        rec.url = f"{base}/webhooks/flex"
         yield rec
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -210,28 +201,25 @@ async def test_deliveries_in_flight_are_bounded_and_the_api_stays_responsive() -
             in_flight[0] -= 1
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/webhooks/flex", slow)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks/flex"
-    running = await start_sandbox(SandboxConfig(webhook_url=url, webhook_concurrency=3))
-    try:
-        async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as admin:
-            for _ in range(40):
-                sent = await admin.post("/_sandbox/webhooks", json={"event": "payout.created"})
-                assert sent.status_code == 202
+    async with posts_to(slow, "/webhooks/flex") as base:
+        running = await start_sandbox(
+            SandboxConfig(webhook_url=f"{base}/webhooks/flex", webhook_concurrency=3)
+        )
+        try:
+            async with httpx.AsyncClient(base_url=running.base_url, timeout=10) as admin:
+                for _ in range(40):
+                    sent = await admin.post("/_sandbox/webhooks", json={"event": "payout.created"})
+                    assert sent.status_code == 202
 
-            async def three_waiting() -> bool:
-                return in_flight[0] == 3
+                async def three_waiting() -> bool:
+                    return in_flight[0] == 3
 
-            await wait_for(three_waiting, 10, "three deliveries at the endpoint")
-            pending = (await admin.get("/_sandbox/webhooks")).json()["webhooks"]  # answered while they wait
-            assert [d["state"] for d in pending].count("pending") == 40
-            gate.set()
-            await deliveries(admin, 40)
-        assert peak[0] == 3
-    finally:
-        await running.close()
-        await runner.cleanup()
+                await wait_for(three_waiting, 10, "three deliveries at the endpoint")
+                # answered while they wait
+                pending = (await admin.get("/_sandbox/webhooks")).json()["webhooks"]
+                assert [d["state"] for d in pending].count("pending") == 40
+                gate.set()
+                await deliveries(admin, 40)
+            assert peak[0] == 3
+        finally:
+            await running.close()
