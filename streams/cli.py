@@ -21,8 +21,7 @@ def _worker(args: argparse.Namespace) -> int:
     # here, before anything connects; the runtime calls Flex with each merchant's own credentials.
     load_merchants(settings)
     from streams.kafka.clients import client_options
-    from streams.kafka.preflight import probe_idempotence
-    from streams.local.broker import wait_for_broker
+    from streams.kafka.preflight import probe_idempotence, wait_for_broker
     from streams.runtime.worker import run_worker
 
     k = settings.kafka

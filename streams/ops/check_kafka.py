@@ -8,9 +8,8 @@ from aiokafka.errors import KafkaError
 from core.config import ConfigError
 from core.settings import Settings
 from streams.kafka.clients import client_options
-from streams.kafka.preflight import probe_idempotence
+from streams.kafka.preflight import probe_idempotence, wait_for_broker
 from streams.kafka.topics import all_topics
-from streams.local.broker import wait_for_broker
 from streams.ops.check import CheckResult
 
 __all__ = ["BROKER_TIMEOUT_SECONDS", "kafka_checks", "worker_topics"]
