@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,30 @@ class Worker:
         full = {**stack.env, "FLEXBRIDGE_WEB__PORT": str(self.port), **env}
         self.process = child("worker", flexbridge("worker", "--loglevel", "info"), full, stack.log_dir)
         self.url = f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def sftp_stack(broker: EmbeddedBroker, log_dir: Path, state: Path, *sandbox_args: str) -> Iterator[Stack]:
+    """A stack on a sandbox of its own with its SFTP server (its keys in ``state``), the workers'
+    SFTP settings pointing at it, and quick batches: files close after 1 s, polls every 0.3 s."""
+    sandbox = Sandbox(log_dir, "--sftp-port", "0", "--state-dir", str(state), *sandbox_args)
+    port = sandbox.process.wait_line(r"sftp listening on 127\.0\.0\.1:(\d+)", 10).group(1)
+    stack = Stack(broker, sandbox, log_dir)
+    stack.env.update(
+        {
+            "FLEXBRIDGE_SFTP__PORT": port,
+            "FLEXBRIDGE_SFTP__KEY_PATH": str(state / "client_key"),
+            "FLEXBRIDGE_SFTP__KNOWN_HOSTS": str(state / "known_hosts"),
+            "FLEXBRIDGE_BATCH__MAX_AGE_SECONDS": "1",
+            "FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS": "0.3",
+            "FLEXBRIDGE_BATCH__MIN_AGE_SECONDS": "0",
+        }
+    )
+    try:
+        yield stack
+    finally:
+        stack.close()
+        sandbox.process.stop()
 
 
 @pytest.fixture

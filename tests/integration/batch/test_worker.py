@@ -14,34 +14,18 @@ import pytest
 from streams.local.broker import EmbeddedBroker
 from streams.local.traffic import make_event
 from tests.conftest import Stack
+from tests.conftest import sftp_stack as stack_with_sftp
 from tests.flows import ready
-from tests.support import Sandbox, produce, read_all, values, wait_for
+from tests.support import produce, read_all, values, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def sftp_stack(broker: EmbeddedBroker, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    state = tmp_path / "sandbox-state"
-    sandbox = Sandbox(log_dir, "--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", "0.5")
-    port = sandbox.process.wait_line(r"sftp listening on 127\.0\.0\.1:(\d+)", 10).group(1)
-    stack = Stack(broker, sandbox, log_dir)
-    stack.env.update(
-        {
-            "FLEXBRIDGE_ROUTING__MIT": "sftp",
-            "FLEXBRIDGE_SFTP__PORT": port,
-            "FLEXBRIDGE_SFTP__KEY_PATH": str(state / "client_key"),
-            "FLEXBRIDGE_SFTP__KNOWN_HOSTS": str(state / "known_hosts"),
-            "FLEXBRIDGE_BATCH__MAX_AGE_SECONDS": "1",
-            "FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS": "0.3",
-            "FLEXBRIDGE_BATCH__MIN_AGE_SECONDS": "0",
-        }
-    )
-    try:
+    with stack_with_sftp(broker, log_dir, tmp_path / "sandbox-state", "--sftp-settle", "0.5") as stack:
+        stack.env["FLEXBRIDGE_ROUTING__MIT"] = "sftp"
         yield stack
-    finally:
-        stack.close()
-        sandbox.process.stop()
 
 
 async def test_mit_declines_go_through_sftp_batches_and_come_back_as_statuses(sftp_stack: Stack) -> None:

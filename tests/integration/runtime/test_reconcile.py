@@ -21,9 +21,9 @@ from schemas.codec import encode_model
 from schemas.status import status_of
 from streams.local.broker import EmbeddedBroker
 from streams.local.traffic import make_event
-from tests.conftest import Stack
+from tests.conftest import Stack, sftp_stack
 from tests.flows import ready
-from tests.support import Sandbox, produce, read_all, run_flexbridge, unique, values, wait_for
+from tests.support import produce, read_all, run_flexbridge, unique, values, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,27 +38,10 @@ QUICK = {  # ask Flex about an order after 1 s without news, every half second
 @pytest.fixture
 def quiet_stack(broker: EmbeddedBroker, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
     """A stack whose sandbox has no webhook URL (so it sends none) and an SFTP server."""
-    state = tmp_path / "sandbox-state"
-    sandbox = Sandbox(log_dir, "--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", "1")
-    port = sandbox.process.wait_line(r"sftp listening on 127\.0\.0\.1:(\d+)", 10).group(1)
-    stack = Stack(broker, sandbox, log_dir)
-    stack.env.update(QUICK)
-    stack.env.update(
-        {
-            "FLEXBRIDGE_SFTP__PORT": port,
-            "FLEXBRIDGE_SFTP__KEY_PATH": str(state / "client_key"),
-            "FLEXBRIDGE_SFTP__KNOWN_HOSTS": str(state / "known_hosts"),
-            "FLEXBRIDGE_BATCH__MAX_AGE_SECONDS": "1",
-            "FLEXBRIDGE_BATCH__POLL_INTERVAL_SECONDS": "0.3",
-            "FLEXBRIDGE_BATCH__MIN_AGE_SECONDS": "0",
-            "FLEXBRIDGE_BATCH__RESULT_TIMEOUT_SECONDS": "3",
-        }
-    )
-    try:
+    with sftp_stack(broker, log_dir, tmp_path / "sandbox-state", "--sftp-settle", "1") as stack:
+        stack.env.update(QUICK)
+        stack.env["FLEXBRIDGE_BATCH__RESULT_TIMEOUT_SECONDS"] = "3"
         yield stack
-    finally:
-        stack.close()
-        sandbox.process.stop()
 
 
 async def statuses(stack: Stack) -> list[dict[str, Any]]:
