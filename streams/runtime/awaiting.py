@@ -13,10 +13,14 @@ publishing anything (DESIGN §3: 2xx only once Kafka has both records), and Flex
 after the poller's status is published after it. Every worker follows ``orders.status`` (all
 partitions, from :data:`WINDOW_SECONDS` back) and remembers only the orders whose last status is a
 batch ``PENDING``: at most :data:`MAX_ENTRIES`, the oldest forgotten first (with a warning), and
-none older than the window. Records are decoded only when they can matter (a ``PENDING``, or a
-remembered order), so following the topic costs little. An outcome whose retries all run out while
+none older than the window (the follower runs beside the receiver, off its request path). An
+outcome whose retries all run out while
 held is not lost: by then the order is ``SUBMITTED`` (or ``FAILED`` ``no-batch-result``), and order
 reconciliation (streams/runtime/reconcile.py) looks it up at Flex and publishes its state.
+
+The same follower keeps each order's latest status (:class:`LatestStatuses`), so a webhook whose
+deliveries failed until after a later status (a command's, another webhook's) is not published to
+``orders.status`` out of order: its event is older and the order machine could not apply it.
 """
 
 from __future__ import annotations
@@ -26,22 +30,26 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
+from typing import cast, get_args
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from consumers.order_machine import CLOSED, is_legal
 from core.settings import KafkaSettings
+from schemas.status import OrderStatus, Status
 from streams.kafka.clients import caught_up, make_consumer
 from streams.runtime.supervise import supervise
 
-__all__ = ["MAX_ENTRIES", "WINDOW_SECONDS", "AwaitingFollower", "AwaitingResults"]
+__all__ = ["MAX_ENTRIES", "WINDOW_SECONDS", "AwaitingFollower", "AwaitingResults", "LatestStatuses"]
 
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 200_000  # orders awaiting a batch result remembered at once (~100 bytes each)
+_STATUSES = frozenset(get_args(Status))
 WINDOW_SECONDS = 2 * 3600.0  # a PENDING older than this is forgotten (its FAILED verdict came by then)
-_PENDING = b'"PENDING"'
 
 
 class AwaitingResults:
@@ -87,6 +95,43 @@ class AwaitingResults:
                     log.warning("over %d orders await a batch result: the oldest forgotten", self._max)
 
 
+class LatestStatuses:
+    """orderId → the status the order machine holds for it and when that happened, for the latest
+    :data:`MAX_ENTRIES` orders: a webhook delayed past a later status (its deliveries failed while
+    the receiver was down, and a command or another webhook moved the order on meanwhile) is not
+    published to ``orders.status`` as news; its body still goes to ``flex.webhooks``."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._latest: dict[str, tuple[Status, str]] = {}  # orderId → (status, occurredAt), oldest first
+        self._max = max_entries
+
+    def __len__(self) -> int:
+        return len(self._latest)
+
+    def observe(self, order_id: str, status: str, source: str, occurred_at: str) -> None:
+        """A status read from ``orders.status``; kept only where the order machine would move."""
+        if status not in _STATUSES or (source == "command" and status in ("REJECTED", "FAILED")):
+            return  # not a status, or the answer to a command: the order stays where it was
+        prev = self._latest.get(order_id)
+        new_attempt = source in ("evaluate", "batch") and prev is not None and prev[0] in CLOSED
+        if prev is not None and not (is_legal(prev[0], cast(Status, status)) or new_attempt):
+            return  # illegal: the order machine keeps the order where it was
+        self._latest.pop(order_id, None)
+        self._latest[order_id] = (cast(Status, status), occurred_at)
+        if len(self._latest) > self._max:
+            del self._latest[next(iter(self._latest))]
+
+    def superseded(self, status: OrderStatus) -> bool:
+        """Whether ``status`` happened before the order's latest and cannot follow it."""
+        prev = self._latest.get(status.order_id)
+        if prev is None or is_legal(prev[0], status.status):
+            return False
+        try:
+            return status.occurred_at < datetime.fromisoformat(prev[1].replace("Z", "+00:00"))
+        except (ValueError, TypeError):
+            return False
+
+
 class AwaitingFollower:
     """Follows ``orders.status`` (every partition) into an :class:`AwaitingResults`."""
 
@@ -102,6 +147,7 @@ class AwaitingFollower:
         self._kafka, self._topic, self._producer = kafka, topic, producer
         self._clock = clock
         self.results = results if results is not None else AwaitingResults()
+        self.latest = LatestStatuses()
         self.loaded = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -155,13 +201,10 @@ class AwaitingFollower:
             log.warning("reading orders.status failed (%s); retrying", type(exc).__name__)
             await asyncio.sleep(1.0)
             return
-        results = self.results
         for records in batches.values():
             for rec in records:
-                value = rec.value
-                if value is None or (_PENDING not in value and _key(rec.key) not in results):
-                    continue  # neither a PENDING nor news of an order waiting: not decoded
-                self._observe(value, rec.timestamp)
+                if rec.value is not None:
+                    self._observe(rec.value, rec.timestamp)
 
     def _observe(self, value: bytes, timestamp: int | None) -> None:
         try:
@@ -171,8 +214,6 @@ class AwaitingFollower:
         if not isinstance(doc, dict) or not isinstance(doc.get("orderId"), str):
             return
         at = timestamp / 1000 if timestamp and timestamp > 0 else self._clock()
-        self.results.observe(doc["orderId"], str(doc.get("status")), str(doc.get("source")), at)
-
-
-def _key(key: bytes | None) -> str | None:
-    return key.decode(errors="replace") if key is not None else None
+        order, status, source = doc["orderId"], str(doc.get("status")), str(doc.get("source"))
+        self.results.observe(order, status, source, at)
+        self.latest.observe(order, status, source, str(doc.get("occurredAt")))

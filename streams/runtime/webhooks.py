@@ -137,7 +137,6 @@ class WebhookReceiver:
         self._pending: dict[str, _Publication] = {}
         self._loaded = asyncio.Event()
         self._tail: asyncio.Task[None] | None = None
-        # outcomes of orders awaiting their batch result wait (503): streams/runtime/awaiting.py
         self._awaiting = AwaitingFollower(deps.kafka, deps.topics.status, self._producer, clock=clock)
 
     @property
@@ -245,7 +244,7 @@ class WebhookReceiver:
         order_key = webhook.external_order_id.encode() if webhook.external_order_id else None
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
         status = order_status(webhook, receiving.mid)  # detail.mid: the order's merchant (DESIGN.md §2.9)
-        if status is not None:
+        if status is not None and not self._awaiting.latest.superseded(status):  # an old event: not news
             records.append((topics.status, *status_record(status), headers))  # keyed by its orderId
         records.append((topics.webhooks, order_key, body, headers))  # last: it marks the key as done
         return _Publication(records, [False] * len(records))
