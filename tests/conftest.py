@@ -21,11 +21,13 @@ from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, child, flexbridg
 
 # Property tests (tests/fuzz/) are deterministic and keep no example database: the same
 # examples on every run and in CI. HYPOTHESIS_PROFILE=explore searches further, randomly.
+# No per-example deadline: a test asserts no time (a loaded machine failed one); pytest's
+# timeout still stops a hang.
 hypothesis_settings.register_profile(
     "flexbridge",
     derandomize=True,
     database=None,
-    deadline=2000,
+    deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
