@@ -75,9 +75,24 @@ async def test_a_refund_of_an_order_sent_by_sftp_reaches_flex_as_its_merchant(
         items: list[tuple[str | None, Any]] = [("K", mit(o, m.mid)) for o, m in orders.items()]
         await produce(broker.bootstrap, env["FLEXBRIDGE_TOPICS__DECLINED"], items)
         sessions = await _approved_with_their_merchant(broker, env, orders)
+        await _folded(url, set(orders), "APPROVED")  # a command is checked against the order table
         await _refunds_reach_flex_as_their_merchant(broker, sandbox, env, orders, sessions)
     finally:
         worker.stop()
+
+
+async def _folded(worker_url: str, orders: set[str], status: str) -> None:
+    """Until the worker's order table holds ``status`` for every order (GET /orders/{id})."""
+
+    async def check() -> bool | None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            for order_id in orders:
+                answer = await http.get(f"{worker_url}/orders/{order_id}")
+                if answer.status_code != 200 or answer.json().get("status") != status:
+                    return None
+        return True
+
+    await wait_for(check, 60, f"the order table to hold {status} for {sorted(orders)}", every=0.5)
 
 
 async def _statuses_of(broker: EmbeddedBroker, env: dict[str, str], orders: set[str]) -> list[dict[str, Any]]:
