@@ -19,6 +19,7 @@ import asyncio
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -64,7 +65,7 @@ async def _demo(count: int, workdir: Path) -> int:
             planned = plan(count, merchants=[(m.name, m.mid) for m in DEMO_MERCHANTS])
             outbound = {m.mid: sftp_root(stack.state_dir, m) / "outbound" for m in DEMO_MERCHANTS if m.sftp}
             monitor = Monitor(stack.bootstrap, http, outbound)
-            commands, observed = await _drive(console, monitor, http, planned)
+            commands, observed = await _drive(console, monitor, http, planned, worker.url)
             batches = (await http.get("/_sandbox/batches")).json()["batches"]
             retries = int(await metric_total(worker.url, "flexbridge_flex_retries_total"))
     result = reconcile(planned, observed)
@@ -103,6 +104,23 @@ async def _start(console: Console, stack: LocalStack, workdir: Path) -> RunningW
         return await stack.start_worker(port=web_port)
 
 
+async def _folded(
+    worker_url: str, commands: list[Planned], statuses: list[dict[str, Any]], deadline: float
+) -> None:
+    """Until the worker's order table holds the latest status of every order a command names: a
+    command is checked against that table, which can trail ``orders.status`` by a moment."""
+    latest = {str(s["orderId"]): str(s["status"]) for s in statuses}
+    waiting = {c.key for c in commands if c.key in latest}
+    async with httpx.AsyncClient(base_url=worker_url, timeout=5) as http:
+        while waiting and time.monotonic() < deadline:
+            for order_id in sorted(waiting):
+                answer = await http.get(f"/orders/{order_id}")
+                if answer.status_code == 200 and answer.json().get("status") == latest[order_id]:
+                    waiting.discard(order_id)
+            if waiting:
+                await asyncio.sleep(0.2)
+
+
 def _batch_mit(planned: list[Planned]) -> list[Planned]:
     """The MIT rebills of the merchants that send MIT by SFTP: Flex settles those orders later
     (the sandbox after ``--sftp-settle``) and reports the outcome by webhook."""
@@ -111,7 +129,7 @@ def _batch_mit(planned: list[Planned]) -> list[Planned]:
 
 
 async def _drive(
-    console: Console, monitor: Monitor, http: httpx.AsyncClient, planned: list[Planned]
+    console: Console, monitor: Monitor, http: httpx.AsyncClient, planned: list[Planned], worker_url: str
 ) -> tuple[list[Planned], Observed]:
     """Publish the events (faults on), wait for the MIT webhooks (faults off), then publish the order
     commands; returns the commands and everything observed."""
@@ -126,6 +144,8 @@ async def _drive(
                 lambda seen: sum(mit_outcomes(_batch_mit(planned), seen.statuses).values()),
                 deadline=time.monotonic() + 60,
             )
-            commands = plan_commands(planned, (await monitor.observed()).statuses)
+            statuses = (await monitor.observed()).statuses
+            commands = plan_commands(planned, statuses)
+            await _folded(worker_url, commands, statuses, deadline=time.monotonic() + 60)
             await monitor.publish_and_watch(commands, bars, deadline=time.monotonic() + 60)
         return commands, await monitor.observed()

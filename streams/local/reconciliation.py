@@ -148,8 +148,11 @@ def outcome_of(
 def reconcile(planned: list[Planned], seen: Observed) -> Reconciliation:
     transmits, duplicate_evaluations = _effects(seen)
     status: dict[str, list[str]] = defaultdict(list)
+    reasons: dict[str, str] = {}
     for s in seen.statuses:
         status[str(s.get("eventId"))].append(str(s.get("status")))
+        if s.get("reason"):
+            reasons[str(s.get("eventId"))] = str(s["reason"])
     dlq: dict[str, set[str]] = defaultdict(set)
     for key, reason in seen.dead_letters:
         dlq[key].add(reason)
@@ -172,7 +175,8 @@ def reconcile(planned: list[Planned], seen: Observed) -> Reconciliation:
         else:
             row.wrong += 1
             if len(result.examples) < 5:
-                result.examples.append(f"{p.key} ({p.kind}): expected {p.expect}, got {got}")
+                why = f" ({reasons[p.event_id]})" if p.event_id in reasons else ""
+                result.examples.append(f"{p.key} ({p.kind}): expected {p.expect}, got {got}{why}")
     return result
 
 
