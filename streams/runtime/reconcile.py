@@ -110,6 +110,9 @@ class Reconciler:
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
+        # order → (its status then, the status published): the table folds a published change a
+        # moment later, and until it does a lookup must not publish the same change again
+        self._sent: dict[str, tuple[Status | None, Status]] = {}
 
     async def run_pass(
         self, states: Iterable[OrderState], flex: OrderLookup | LookupFor, publisher: StatusPublisher
@@ -122,6 +125,8 @@ class Reconciler:
         if self._metrics is not None:
             self._metrics.set_open(open_counts(states, now))
         candidates = [c for c in map(candidate, states) if c is not None]
+        still = {c.order_id: c.status for c in candidates}
+        self._sent = {o: sent for o, sent in self._sent.items() if o in still and still[o] == sent[0]}
         lookups = []
         for order in self.schedule.due(candidates, now):
             client = flex(mids.get(order.order_id)) if callable(flex) else flex
@@ -151,10 +156,13 @@ class Reconciler:
         if answer is not None:
             expiry, status = answer.expiry_date, flex_status(answer, self._clock())
             published = None if status is None else reconcile_status(order, answer, status)
+            if published is not None and self._sent.get(order.order_id) == (order.status, published.status):
+                published = None  # sent already; the order table has not folded it yet
             result = "unmapped" if status is None else "changed" if published else "unchanged"
             lookup = Lookup(order, result, status, published)
             if published is not None:
                 await publisher.publish(published)
+                self._sent[order.order_id] = (order.status, published.status)
                 log.info("order %s: %s → %s (reconcile)", order.order_id, order.status, status)
         self.schedule.looked_up(order.order_id, self._clock(), expiry)
         if self._metrics is not None:

@@ -85,3 +85,46 @@ async def test_each_order_is_looked_up_as_its_merchant() -> None:
 async def test_one_merchant_served_looks_up_orders_without_a_mid_as_itself() -> None:
     flex, results = await _pass(Merchants([_merchant("acme")]), [_unanswered("O-1", None)])
     assert flex.asked == [("acme", "O-1")] and results == ["not-found"]
+
+
+class Completed:
+    """Flex's answer for every order: completed (APPROVED)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def get_order(self, order_session_key: str) -> OrderDetails:
+        self.asked += 1
+        return OrderDetails(id=order_session_key, status=7)
+
+    async def find_orders(self, query: str, page_size: int = 50) -> OrderPage:
+        raise AssertionError("the order has an orderSessionKey")
+
+
+class Published:
+    def __init__(self) -> None:
+        self.statuses: list[str] = []
+
+    async def publish(self, status: Any, headers: Any = None) -> None:
+        self.statuses.append(status.status)
+
+
+async def test_a_change_is_published_once_while_the_table_has_not_folded_it() -> None:
+    """A loaded worker's order table can trail its reconcile status: the next passes, which still
+    see the order SUBMITTED, ask Flex again but do not publish the same change a second time."""
+    at = datetime.fromtimestamp(NOW - 3600, UTC)
+    submitted = status_of("O-s", "SUBMITTED", "evaluate", "e-s", session_key="k-s", occurred_at=at)
+    state, _ = apply_status(None, submitted)
+    state = state.model_copy(update={"updated_at": at})
+    clock = [NOW]
+    reconciler = Reconciler(
+        ReconcileSettings(after_seconds=1, interval_seconds=1, backoff_max_seconds=1),
+        14,
+        clock=lambda: clock[0],
+        sleep=_no_wait,
+    )
+    flex, published = Completed(), Published()
+    for _ in range(3):
+        await reconciler.run_pass([state], cast(FlexClient, flex), cast(StatusPublisher, published))
+        clock[0] += 10
+    assert flex.asked == 3 and published.statuses == ["APPROVED"]
