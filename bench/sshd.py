@@ -89,6 +89,7 @@ def _keys(tmp: Path) -> tuple[Path, Path]:
 def openssh_server(tmp: Path) -> Iterator[OpenSsh]:
     """sshd running from ``tmp`` (its config, keys, log and known_hosts) until the block ends."""
     sshd, sftp_server = _binaries()
+    tmp = tmp.resolve()  # sshd re-executes itself from /: its config must name absolute paths
     tmp.mkdir(parents=True, exist_ok=True)
     host_key, client_key = _keys(tmp)
     port = free_port()
