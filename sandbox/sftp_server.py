@@ -8,7 +8,8 @@
 - Public-key authentication only, and only from the source addresses of ``sftp_allowed_ips``
   (Flex whitelists a merchant's key and IP).
 - Each user is chrooted to ``<state>/sftp/<user>/`` holding ``inbound/`` and ``outbound/``.
-- ``SftpFaults`` can cut a connection after it has written some bytes (an upload dropped midway).
+- ``SftpFaults`` can cut a connection after it has written some bytes (an upload dropped midway),
+  every account's or only those of the merchants it is aimed at (:class:`MerchantAim`).
 """
 
 from __future__ import annotations
@@ -23,23 +24,43 @@ import asyncssh
 
 from .config import SINGLE_MERCHANT, SandboxConfig
 
-__all__ = ["SftpFaults", "SftpServer", "SftpUser", "start_sftp"]
+__all__ = ["MerchantAim", "SftpFaults", "SftpServer", "SftpUser", "start_sftp"]
 
 HOST_KEY = "ssh_host_ed25519_key"
 CLIENT_KEY = "client_key"
 KNOWN_HOSTS = "known_hosts"
 
 
+@dataclass(frozen=True, slots=True)
+class MerchantAim:
+    """The merchants an SFTP fault is aimed at: ``given`` as asked (names or MIDs), ``names`` the
+    names of their merchants. Nothing given: every merchant, as for the API faults."""
+
+    given: tuple[str, ...] = ()
+    names: frozenset[str] = frozenset()
+
+    def hits(self, merchant: str) -> bool:
+        """Whether the fault applies to the account of the merchant named ``merchant``."""
+        return not self.given or merchant in self.names
+
+
 @dataclass(slots=True)
 class SftpFaults:
-    """``drop_after_bytes``: abort the next ``times`` connections once they wrote that many bytes."""
+    """``drop_after_bytes``: abort the next ``times`` connections (of ``aim``'s merchants' accounts)
+    once they wrote that many bytes."""
 
     drop_after_bytes: int | None = None
     times: int = 0
     dropped: int = 0
+    aim: MerchantAim = field(default_factory=MerchantAim)
 
-    def wire(self) -> dict[str, int | None]:
-        return {"dropAfterBytes": self.drop_after_bytes, "times": self.times, "dropped": self.dropped}
+    def wire(self) -> dict[str, object]:
+        return {
+            "dropAfterBytes": self.drop_after_bytes,
+            "times": self.times,
+            "dropped": self.dropped,
+            "merchants": list(self.aim.given),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +90,21 @@ def _key_pair(path: Path) -> asyncssh.SSHKey:
 
 
 class _Session(asyncssh.SFTPServer):
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], root: Path, server: SftpServer) -> None:
-        super().__init__(chan, chroot=str(root).encode())
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], user: SftpUser, server: SftpServer) -> None:
+        super().__init__(chan, chroot=str(user.root).encode())
         self._server = server
+        self._merchant = user.merchant
         self._written = 0
+
+    def _cut(self, f: SftpFaults) -> bool:
+        """Whether the drop fault cuts this session now (its account aimed at, enough written)."""
+        over = f.drop_after_bytes is not None and self._written > f.drop_after_bytes
+        return f.times > 0 and over and f.aim.hits(self._merchant)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         self._written += len(data)
         f = self._server.faults
-        if f.times > 0 and f.drop_after_bytes is not None and self._written > f.drop_after_bytes:
+        if self._cut(f):
             f.times -= 1
             f.dropped += 1
             self.connection.abort()
@@ -132,8 +159,7 @@ class SftpServer:
         return self.state_dir / CLIENT_KEY
 
     def session(self, chan: asyncssh.SSHServerChannel[bytes]) -> _Session:
-        user = self.users[chan.get_extra_info("username")]
-        return _Session(chan, user.root, self)
+        return _Session(chan, self.users[chan.get_extra_info("username")], self)
 
     def clear(self) -> None:
         """Empty every user's folders (the sandbox reset) and clear the faults."""

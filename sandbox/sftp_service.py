@@ -6,6 +6,8 @@ name, kind, records, accepted, rejected, file-level error, response file) and
 (cut the next K connections once they wrote N bytes).
 ``GET|POST /_sandbox/sftp/responses`` shows or sets ``{"withhold": K}``: the next K batch files are
 processed (orders created) but get no response file, as if Flex lost its answer.
+Both take ``"merchants": [...]`` as ``POST /_sandbox/faults`` does: names or MIDs of the merchants
+whose accounts they hit (empty: every account); an entry that is no merchant's is a 400.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from aiohttp import web
 from .config import SandboxConfig
 from .orders import FlexStatus
 from .sftp_batches import process_file, ready_files
-from .sftp_server import SftpFaults, SftpServer, SftpUser, start_sftp
+from .sftp_server import MerchantAim, SftpFaults, SftpServer, SftpUser, start_sftp
 from .state import STATE, SandboxState
 from .wire import json_response
 
@@ -38,7 +40,8 @@ class SftpService:
         self.state = state
         self.server = server
         self.log: list[dict[str, Any]] = []
-        self.withhold = 0  # the next N files get no response file
+        self.withhold = 0  # the next N files (of withhold_aim's merchants) get no response file
+        self.withhold_aim = MerchantAim()
         self.withheld: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._scanner = asyncio.create_task(self._scan(), name="sandbox-sftp-scan")
@@ -55,8 +58,9 @@ class SftpService:
         merchant = self.state.merchants.by_name(user.merchant)
         if merchant is None:  # every user is made from a merchant of the same configuration
             raise RuntimeError(f"SFTP user {user.name} has no merchant")
+        respond = self.withhold <= 0 or not self.withhold_aim.hits(user.merchant)
         try:
-            entry = await process_file(self.state, path, settle, merchant, respond=self.withhold <= 0)
+            entry = await process_file(self.state, path, settle, merchant, respond=respond)
         except OSError as exc:  # e.g. replaced by a re-upload while we read it: next scan retries
             log.warning("batch file %s not processed yet: %s", path.name, exc)
             return
@@ -90,6 +94,7 @@ class SftpService:
     def reset(self) -> None:
         self.log.clear()
         self.withhold = 0
+        self.withhold_aim = MerchantAim()
         self.withheld.clear()
         for task in list(self._tasks):
             task.cancel()
@@ -153,6 +158,18 @@ async def get_sftp_faults(request: web.Request) -> web.Response:
     return json_response(_service(request).server.faults.wire())
 
 
+def _aim(state: SandboxState, body: dict[str, Any]) -> MerchantAim:
+    """The body's ``merchants`` (names or MIDs, as for ``POST /_sandbox/faults``); ValueError if bad."""
+    given = body.get("merchants", [])
+    if not isinstance(given, list) or not all(isinstance(entry, str) for entry in given):
+        raise ValueError("merchants must be a list of merchant names or MIDs")
+    unknown = state.merchants.unknown(given)
+    if unknown:
+        raise ValueError(f"merchants: no merchant has the name or MID {', '.join(unknown)}")
+    names = frozenset(m.name for m in state.merchants.all if m.answers_to(given))
+    return MerchantAim(tuple(given), names)
+
+
 @routes.post("/_sandbox/sftp/faults")
 async def set_sftp_faults(request: web.Request) -> web.Response:
     service = _service(request)
@@ -161,9 +178,10 @@ async def set_sftp_faults(request: web.Request) -> web.Response:
         after, times = body.get("dropAfterBytes"), body.get("times", 1)
         if not isinstance(after, int) or not isinstance(times, int) or after < 0 or times < 0:
             raise ValueError("dropAfterBytes and times must be non-negative integers")
+        aim = _aim(service.state, body)
     except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
         return json_response({"error": str(exc)}, status=400)
-    service.server.faults = SftpFaults(drop_after_bytes=after, times=times)
+    service.server.faults = SftpFaults(drop_after_bytes=after, times=times, aim=aim)
     return json_response(service.server.faults.wire())
 
 
@@ -175,7 +193,8 @@ async def clear_sftp_faults(request: web.Request) -> web.Response:
 
 
 def _responses(service: SftpService) -> web.Response:
-    return json_response({"withhold": service.withhold, "withheld": service.withheld})
+    merchants = list(service.withhold_aim.given)
+    return json_response({"withhold": service.withhold, "withheld": service.withheld, "merchants": merchants})
 
 
 @routes.get("/_sandbox/sftp/responses")
@@ -187,10 +206,12 @@ async def get_responses(request: web.Request) -> web.Response:
 async def set_responses(request: web.Request) -> web.Response:
     service = _service(request)
     try:
-        withhold = orjson.loads(await request.read() or b"{}").get("withhold")
-    except (orjson.JSONDecodeError, AttributeError):
-        withhold = None
-    if not isinstance(withhold, int) or isinstance(withhold, bool) or withhold < 0:
-        return json_response({"error": "withhold must be a non-negative integer"}, status=400)
-    service.withhold = withhold
+        body = orjson.loads(await request.read() or b"{}")
+        withhold = body.get("withhold")
+        if not isinstance(withhold, int) or isinstance(withhold, bool) or withhold < 0:
+            raise ValueError("withhold must be a non-negative integer")
+        aim = _aim(service.state, body)
+    except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
+        return json_response({"error": str(exc)}, status=400)
+    service.withhold, service.withhold_aim = withhold, aim
     return _responses(service)
