@@ -1,5 +1,6 @@
-"""Five fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, and a table's
-recovery trusts no under-reported end of its changelog.
+"""Six fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, a table's
+recovery trusts no under-reported end of its changelog, and a record batch that cannot be decoded
+holds back its own partition only.
 
 After a rebalance, Faust's ``Recovery.on_recovery_completed`` resumes the stream partitions, seeks
 them to their committed offsets and only then resumes the flow control, which empties every
@@ -39,28 +40,50 @@ restarts its recovery):
 * :func:`_verify_event_path`: Faust's livelock detector reads the position of a partition assigned
   but not yet fetched, and aiokafka's ``assert self._position is not None`` stops the worker. Such
   a partition has nothing to verify yet; it is checked at the next round.
+
+And one for a record batch that cannot be decoded (streams/runtime/undecodable.py has how aiokafka
+fails on one). Faust's fetcher reads every partition of the agents (``orders.commands``,
+``orders.status``) and of the tables' changelogs in one ``getmany``; such a batch on any of them
+raised from every fetch, and no agent got another record.
+
+* :func:`_fetch_records` reads through a :class:`GuardedFetch` of Faust's aiokafka consumer (reader
+  ``agents``), as the pipeline and the batch consumer do: the partition is paused at the batch,
+  logged once, counted in ``flexbridge_undecodable_batches_total`` and named by ``/ready``
+  (:func:`watch_undecodable`); the others go on. Faust's own seeks and assignments tell the guard
+  where each partition now starts, so a rewind after a failed fetch never skips a record Faust asked
+  to read again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import aiokafka
 from aiokafka import TopicPartition
+from aiokafka.errors import ConsumerStoppedError
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from core.settings import KafkaSettings
 from streams.kafka.clients import client_options
 from streams.kafka.ends import probe_ends
+from streams.runtime.undecodable import GuardedFetch, Held
 
-__all__ = ["apply", "changelog_ends", "seek_to_committed"]
+__all__ = ["apply", "changelog_ends", "seek_to_committed", "watch_undecodable"]
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
 _original_highwaters = AIOKafkaConsumerThread._highwaters
 _original_seek_offsets = Recovery._seek_offsets
 _original_verify_event_path = AIOKafkaConsumerThread.verify_event_path
+_original_seek_wait = AIOKafkaConsumerThread._seek_wait
+_original_seek = AIOKafkaConsumerThread.seek
+_original_seek_to_beginning = AIOKafkaConsumerThread.seek_to_beginning
+_original_on_partitions_assigned = AIOKafkaConsumerThread.on_partitions_assigned
+
+_guards: WeakKeyDictionary[Any, GuardedFetch] = WeakKeyDictionary()  # by Faust app
+_reporters: WeakKeyDictionary[Any, Callable[[Held], None]] = WeakKeyDictionary()  # by Faust app
 
 
 async def _seek_offsets(self: Recovery, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
@@ -85,13 +108,80 @@ async def _on_recovery_completed(self: Recovery, generation_id: int = 0) -> None
 
 async def _seek_to_committed(self: AIOKafkaConsumerThread) -> Mapping[Any, int | None]:
     app = self.app
+    leave = set(app.tables.changelog_topics)
     committed: Mapping[Any, int | None] = await self.call_thread(
-        seek_to_committed,
-        self._ensure_consumer(),
-        app.conf.consumer_auto_offset_reset,
-        set(app.tables.changelog_topics),
+        seek_to_committed, self._ensure_consumer(), app.conf.consumer_auto_offset_reset, leave
     )
+    _moved(self, {tp: offset for tp, offset in committed.items() if tp.topic not in leave})
     return committed
+
+
+def watch_undecodable(app: Any, on_held: Callable[[Held], None]) -> Callable[[], list[Held]]:
+    """Count the partitions of ``app``'s Faust consumer held at an undecodable batch with ``on_held``;
+    returns what ``/ready`` asks: the partitions held now."""
+    _reporters[app] = on_held
+
+    def held() -> list[Held]:
+        guard = _guards.get(app)
+        return guard.held() if guard is not None else []
+
+    return held
+
+
+def _guard(thread: AIOKafkaConsumerThread, consumer: aiokafka.AIOKafkaConsumer) -> GuardedFetch:
+    guard = _guards.get(thread.app)
+    if guard is None or guard.consumer is not consumer:
+        guard = _guards[thread.app] = GuardedFetch(consumer, "agents", _reporters.get(thread.app))
+    return guard
+
+
+def _moved(thread: AIOKafkaConsumerThread, positions: Mapping[Any, int | None]) -> None:
+    guard = _guards.get(thread.app)
+    if guard is not None and guard.consumer is thread._consumer:
+        guard.moved({TopicPartition(tp.topic, tp.partition): o for tp, o in positions.items()})
+
+
+async def _fetch_records(
+    self: AIOKafkaConsumerThread,
+    consumer: aiokafka.AIOKafkaConsumer,
+    active_partitions: Iterable[Any] | None,
+    timeout: float | None = None,
+    max_records: int | None = None,
+) -> Any:
+    """Faust's fetch (its flow and stop checks first), through the guard of its consumer."""
+    if not self.consumer.flow_active:
+        return {}
+    if consumer._closed or consumer._fetcher._closed:
+        raise ConsumerStoppedError()
+    tps = [TopicPartition(tp.topic, tp.partition) for tp in active_partitions or ()]
+    limit = max_records or consumer._max_poll_records
+    return await _guard(self, consumer).getmany(
+        *tps, timeout_ms=int((timeout or 0) * 1000), max_records=limit
+    )
+
+
+async def _seek_wait(self: AIOKafkaConsumerThread, consumer: Any, partitions: Mapping[Any, int]) -> None:
+    await _original_seek_wait(self, consumer, partitions)
+    _moved(self, partitions)
+
+
+def _seek(self: AIOKafkaConsumerThread, partition: Any, offset: int) -> None:
+    _original_seek(self, partition, offset)
+    _moved(self, {partition: offset})
+
+
+async def _seek_to_beginning(self: AIOKafkaConsumerThread, *partitions: Any) -> None:
+    await _original_seek_to_beginning(self, *partitions)
+    _moved(self, dict.fromkeys(partitions))
+
+
+async def _on_partitions_assigned(
+    self: AIOKafkaConsumerThread, assigned: Any, generation_id: int = 0
+) -> None:
+    guard = _guards.get(self.app)
+    if guard is not None:  # the new assignment starts where Faust seeks it, unpaused
+        guard.assigned([TopicPartition(tp.topic, tp.partition) for tp in assigned])
+    await _original_on_partitions_assigned(self, assigned, generation_id)
 
 
 async def seek_to_committed(
@@ -124,7 +214,7 @@ async def changelog_ends(
 
 
 def apply(kafka: KafkaSettings) -> None:
-    """Install the five fixes (idempotent); ``kafka`` is how the recovery fix reaches the broker."""
+    """Install the six fixes (idempotent); ``kafka`` is how the recovery fix reaches the broker."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
         return await changelog_ends(kafka, self, partitions)
@@ -134,3 +224,8 @@ def apply(kafka: KafkaSettings) -> None:
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
     Recovery._seek_offsets = _seek_offsets  # type: ignore[method-assign]
     AIOKafkaConsumerThread.verify_event_path = _verify_event_path  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._seek_wait = _seek_wait  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.seek = _seek  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.seek_to_beginning = _seek_to_beginning  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.on_partitions_assigned = _on_partitions_assigned  # type: ignore[method-assign,assignment]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -53,6 +53,7 @@ class BridgeRuntime:
         self._verifier = build_verifier(settings.webhook)  # a bad subscriber key stops the worker here
         self.webhooks: WebhookReceiver | None = None
         self.started = asyncio.Event()  # set once the producer and the Flex client exist
+        self.held_elsewhere: list[Callable[[], list[Held]]] = []  # e.g. Faust's agents (faust_fixes.py)
 
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka, all_topics(self.settings.topics))
@@ -134,7 +135,8 @@ class BridgeRuntime:
         """Input partitions paused at a record batch that cannot be decoded."""
         held = self._parts.pipeline.fetch.held() if self._parts is not None else []
         fetch = self.batches.consumer.fetch if self.batches is not None else None
-        return held + (fetch.held() if fetch is not None else [])
+        held += fetch.held() if fetch is not None else []
+        return held + [h for source in self.held_elsewhere for h in source()]
 
     async def receive_webhook(
         self, method: str, host: str, headers: Mapping[str, str], body: bytes, merchant: str | None = None

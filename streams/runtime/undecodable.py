@@ -13,6 +13,10 @@ back to the first record not yet handed out, finds the partition whose batch bro
 jumped to the batch without a record), seeks it back too and pauses it, so the other partitions go
 on. The held partition is logged once and counted (topic, partition, offset of the batch) and stays
 paused until an operator acts: skipping it would lose payments (docs/operations.md).
+
+A caller may read a subset of its partitions (``getmany(*partitions)``, as Faust's fetcher does):
+only those are rewound and probed. A caller that moves positions itself tells :meth:`moved`, so a
+rewind never goes past records it asked to read again.
 """
 
 from __future__ import annotations
@@ -85,23 +89,40 @@ class GuardedFetch:
             self._next.pop(tp, None)
             self._held.pop(tp, None)
 
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        return self._consumer
+
     def seek(self, tp: TopicPartition, offset: int) -> None:
         """Read ``tp`` again from ``offset``."""
         self._consumer.seek(tp, offset)
         self._next[tp] = offset
 
+    def moved(self, positions: Mapping[TopicPartition, int | None]) -> None:
+        """The caller moved these positions itself: to the offset given, or to one it does not know
+        (None: a rewind of that partition starts from its committed offset)."""
+        for tp, offset in positions.items():
+            if offset is None:
+                self._next.pop(tp, None)
+            else:
+                self._next[tp] = offset
+
     def held(self) -> list[Held]:
         """The assigned partitions held at an undecodable batch."""
         assigned = self._consumer.assignment()
-        return [h for tp, h in self._held.items() if tp in assigned]
+        held = dict(self._held)  # a copy: the consumer may run in another thread (Faust's does)
+        return [h for tp, h in held.items() if tp in assigned]
 
-    async def getmany(self, *, timeout_ms: int, max_records: int) -> Records:
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int, max_records: int) -> Records:
+        """The next records of ``partitions`` (none given: of every assigned partition)."""
         try:
-            got: Records = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            got: Records = await self._consumer.getmany(
+                *partitions, timeout_ms=timeout_ms, max_records=max_records
+            )
         except Exception as exc:
             if not undecodable(exc):
                 raise
-            return await self._recover(timeout_ms, max_records)
+            return await self._recover(partitions, timeout_ms, max_records)
         self._handed(got)
         return got
 
@@ -110,10 +131,13 @@ class GuardedFetch:
             if records:
                 self._next[tp] = records[-1].offset + 1
 
-    async def _recover(self, timeout_ms: int, max_records: int) -> Records:
+    async def _recover(
+        self, partitions: Collection[TopicPartition], timeout_ms: int, max_records: int
+    ) -> Records:
         """Rewind what the failed call dropped, then read each partition alone: the bad one fails alone."""
-        paused = self._consumer.paused()
-        active = sorted((tp for tp in self._consumer.assignment() if tp not in paused), key=str)
+        paused, assigned = self._consumer.paused(), self._consumer.assignment()
+        read = assigned.intersection(partitions) if partitions else assigned
+        active = sorted((tp for tp in read if tp not in paused), key=str)
         got: Records = {}
         try:
             for tp in active:

@@ -83,6 +83,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         canonical_url=settings.web.canonical_url,  # None: http://web_host:web_port
     )
     app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
+    runtime.held_elsewhere.append(faust_fixes.watch_undecodable(app, runtime.metrics.undecodable_batch))
     _add_views(app, runtime)
     serve_http(app, runtime, settings.web, settings.webhook)  # webhooks: own listener or web port
     book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics)
