@@ -61,6 +61,8 @@ def _answer(
     detail: dict[str, Any] | None = None,
 ) -> OrderStatus:
     detail = {"commandId": command.command_id, "command": command.type, **(detail or {})}
+    if command.mid is not None:
+        detail["mid"] = command.mid  # the order's merchant (DESIGN.md §2.9)
     event_id = command.command_id
     return status_of(
         command.order_id, status, "command", event_id, session_key=session, reason=reason, detail=detail
@@ -164,14 +166,18 @@ def merchant_of(state: OrderState | None, merchants: Merchants) -> Merchant | No
     return merchants.for_event(state.mid if state is not None else None)
 
 
-def reject_command(command: OrderCommand, state: OrderState | None, merchants: Merchants) -> CommandOutcome:
-    """The REJECTED answer of a command whose order has no merchant of ours (several are served)."""
-    mid = state.mid if state is not None else None
-    if mid is None:
-        reason = f"order {command.order_id} is unknown to flexbridge: its merchant is not known"
-    else:
-        reason = f"the order's merchant (mid {mid}) is not configured"
-    reason += f" ({len(merchants)} merchants are served)"
+def reject_command(
+    command: OrderCommand, state: OrderState | None, merchants: Merchants, reason: str | None = None
+) -> CommandOutcome:
+    """The REJECTED answer of a command whose order has no merchant of ours (several are served),
+    or of one rejected for ``reason`` (``consumers.order_keys.resolve_command``)."""
+    if reason is None:
+        mid = state.mid if state is not None else None
+        if mid is None:
+            reason = f"order {command.order_id} is unknown to flexbridge: its merchant is not known"
+        else:
+            reason = f"the order's merchant (mid {mid}) is not configured"
+        reason += f" ({len(merchants)} merchants are served)"
     session = state.order_session_key if state is not None else command.order_session_key
     return _finished(command, _answer(command, "REJECTED", session=session, reason=reason))
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, get_args
 
+from consumers.order_keys import order_key
 from consumers.order_machine import is_legal
 from consumers.retry import RetryPolicy
 from schemas.flex import OrderDetails, OrderPage, OrderStatusCode
@@ -77,6 +78,12 @@ class Candidate:
     order_session_key: str | None
     first_news: float
     last_news: float
+    mid: str | None = None  # the order's merchant: two merchants' orders of one orderId are two
+
+    @property
+    def key(self) -> str:
+        """The order among every merchant's: ``mid/orderId``, or the orderId when it names none."""
+        return order_key(self.order_id, self.mid, by_merchant=True)
 
     @property
     def by_order_id(self) -> bool:
@@ -97,7 +104,7 @@ def candidate(state: OrderState) -> Candidate | None:
         return None
     first = state.history[0].at.timestamp() if state.history else state.updated_at.timestamp()
     key = None if failed_batch else state.order_session_key
-    return Candidate(state.order_id, state.status, key, first, state.updated_at.timestamp())
+    return Candidate(state.order_id, state.status, key, first, state.updated_at.timestamp(), state.mid)
 
 
 class OrderLookup(Protocol):
@@ -149,6 +156,8 @@ def reconcile_status(order: Candidate, answer: OrderDetails, status: Status) -> 
         return None
     detail = {"flexStatus": answer.status_name, "flexStatusCode": answer.status}
     detail["lookup"] = "orderId" if order.by_order_id else "orderSessionKey"
+    if order.mid is not None:
+        detail["mid"] = order.mid
     event_id = f"reconcile:{key}:{status}"
     return status_of(order.order_id, status, "reconcile", event_id, session_key=key, detail=detail)
 
@@ -177,10 +186,10 @@ class Schedule:
         seen: dict[str, _Tracked] = {}
         due: list[Candidate] = []
         for order in candidates:
-            tracked = self._orders.get(order.order_id)
+            tracked = self._orders.get(order.key)
             if tracked is None or tracked.news != order.last_news:
                 tracked = _Tracked(order.last_news)  # news since the last lookup: start over
-            seen[order.order_id] = tracked
+            seen[order.key] = tracked
             if order.askable and self._is_due(order, tracked, now):
                 due.append(order)
         self._orders = seen
@@ -192,9 +201,10 @@ class Schedule:
         )
         return now - order.last_news >= self.after and now >= tracked.next_at and now <= expiry + self.grace
 
-    def looked_up(self, order_id: str, now: float, expiry: datetime | None = None) -> None:
-        """A lookup of ``order_id`` changed nothing (or failed): ask again after the next wait."""
-        tracked = self._orders.get(order_id)
+    def looked_up(self, key: str, now: float, expiry: datetime | None = None) -> None:
+        """A lookup of the order of ``key`` (:attr:`Candidate.key`) changed nothing (or failed):
+        ask again after the next wait."""
+        tracked = self._orders.get(key)
         if tracked is None:
             return
         tracked.next_at = now + self.backoff.ceiling(tracked.lookups)

@@ -16,6 +16,12 @@ class OrderCommand(BaseModel):
     command_id: str = Field(min_length=1, max_length=200)
     type: Literal["refund", "cancel", "capture"]
     order_id: str = Field(min_length=1, max_length=200)
+    mid: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the order's merchant (its MID); needed only when several merchants have this orderId",
+    )
     order_session_key: str | None = None
     amount: int | None = Field(default=None, gt=0, description="cents")
     currency: str | None = Field(default=None, min_length=3, max_length=3)

@@ -46,7 +46,11 @@ class OrderStatus(BaseModel):
     event_id: str
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
     reason: str | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
+    detail: dict[str, Any] = Field(
+        default_factory=dict,
+        description="source-specific extras; detail.mid names the order's merchant (its MID) when one is "
+        "configured: two merchants' orders of one orderId are told apart by it",
+    )
 
 
 def status_of(

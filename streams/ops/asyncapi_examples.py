@@ -81,7 +81,7 @@ def webhook_example() -> tuple[dict[str, Any], str]:
 
 def status_example() -> dict[str, Any]:
     _, key = webhook_example()
-    detail = {"event": "order.completed"}
+    detail = {"event": "order.completed", "mid": "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31"}
     status = status_of(
         ORDER_ID, "APPROVED", "webhook", key, session_key=_SESSION, detail=detail, occurred_at=WHEN
     )

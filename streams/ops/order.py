@@ -1,4 +1,5 @@
-"""``flexbridge order ORDER_ID``: an order's current state and history, asked of a running worker.
+"""``flexbridge order ORDER_ID [--mid MID]``: an order's current state and history, asked of a
+running worker. Two merchants may both have an order of that id: each one's is shown (``--mid``: one).
 
 Exit codes: 0 shown; 1 unknown order; 2 the worker could not answer (unreachable, not ready).
 """
@@ -18,7 +19,7 @@ import orjson
 from core.config import ConfigError
 from core.merchants_file import ENV_NAME, read_entries
 
-__all__ = ["add_order_parser", "merchant_names", "render_order"]
+__all__ = ["add_order_parser", "merchant_names", "render_order", "render_orders"]
 
 
 def _default_url() -> str:
@@ -81,10 +82,20 @@ def render_order(body: dict[str, Any], names: dict[str, str] | None = None) -> s
     return "\n".join(lines)
 
 
+def render_orders(body: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """One order's view, or each merchant's order of the id (``{"orderId", "orders": […]}``)."""
+    orders = body.get("orders")
+    if not isinstance(orders, list):
+        return render_order(body, names)
+    head = f"{len(orders)} merchants have an order {body.get('orderId')}"
+    return "\n\n".join([head, *(render_order(order, names) for order in orders)])
+
+
 def _order(args: argparse.Namespace) -> int:
     url = f"{args.url.rstrip('/')}/orders/{quote(args.order_id, safe='')}"
+    params = {"mid": args.mid} if args.mid else None
     try:
-        response = httpx.get(url, timeout=args.timeout, headers=_auth())
+        response = httpx.get(url, params=params, timeout=args.timeout, headers=_auth())
     except httpx.HTTPError as exc:
         print(
             f"flexbridge: cannot reach the worker at {args.url} ({type(exc).__name__}); "
@@ -96,7 +107,8 @@ def _order(args: argparse.Namespace) -> int:
         print("flexbridge: the worker refused the admin token (FLEXBRIDGE_WEB__ADMIN_TOKEN)", file=sys.stderr)
         return 2
     if response.status_code == 404:
-        print(f"flexbridge: unknown order {args.order_id}", file=sys.stderr)
+        mine = f" of merchant mid {args.mid}" if args.mid else ""
+        print(f"flexbridge: unknown order {args.order_id}{mine}", file=sys.stderr)
         return 1
     if response.status_code != 200:
         print(
@@ -108,7 +120,7 @@ def _order(args: argparse.Namespace) -> int:
     if args.json:
         print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     else:
-        print(render_order(body, merchant_names()))
+        print(render_orders(body, merchant_names()))
     return 0
 
 
@@ -118,6 +130,7 @@ def add_order_parser(sub: Any) -> None:
     order.add_argument(
         "--url", default=_default_url(), help="a worker's web server (default: FLEXBRIDGE_WEB__PORT)"
     )
+    order.add_argument("--mid", help="only this merchant's order (several merchants may use one orderId)")
     order.add_argument("--json", action="store_true", help="print the raw JSON")
     order.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the worker")
     order.set_defaults(run=_order)

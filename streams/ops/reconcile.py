@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from consumers.flex.client import FlexClient
+from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import apply_status
 from consumers.reconcile import Candidate, age_bucket, candidate
 from core.config import load_settings
@@ -33,6 +34,7 @@ from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.kafka.clients import make_consumer, make_producer, read_to_end
+from streams.ops.order import merchant_names
 from streams.runtime.status import StatusPublisher
 
 if TYPE_CHECKING:
@@ -42,17 +44,25 @@ __all__ = ["add_reconcile_parser", "fold_statuses", "read_orders", "report"]
 
 
 def fold_statuses(records: list[bytes]) -> dict[str, OrderState]:
-    """Order states from ``orders.status`` values in topic order; the age of each is that of its
-    last status (``occurredAt``). Values that are not OrderStatuses are skipped."""
+    """Order states from ``orders.status`` values in topic order, by order key (``mid/orderId``:
+    two merchants' orders of one orderId are two orders; a status that names no merchant goes to
+    the one order of its orderId, if there is one). The age of each is that of its last status
+    (``occurredAt``). Values that are not OrderStatuses are skipped."""
     orders: dict[str, OrderState] = {}
+    keys: dict[str, set[str]] = {}  # orderId → the keys of its orders
     for raw in records:
         try:
             status = OrderStatus.model_validate_json(raw)
         except ValidationError:
             continue
-        state, verdict = apply_status(orders.get(status.order_id), status)
+        key = order_key(status.order_id, status_mid(status), by_merchant=True)
+        known = keys.setdefault(status.order_id, set())
+        if key == status.order_id and key not in known and len(known) == 1:
+            key = next(iter(known))
+        state, verdict = apply_status(orders.get(key), status)
         if verdict != "duplicate":
-            orders[status.order_id] = state.model_copy(update={"updated_at": status.occurred_at})
+            orders[key] = state.model_copy(update={"updated_at": status.occurred_at})
+            known.add(key)
     return orders
 
 
@@ -83,6 +93,7 @@ def _row(order: Candidate, now: float) -> dict[str, Any]:
     age = max(now - order.last_news, 0.0)
     return {
         "orderId": order.order_id,
+        "mid": order.mid,
         "status": order.status,
         "orderSessionKey": order.order_session_key,
         "ageSeconds": round(age, 1),
@@ -97,19 +108,29 @@ def report(orders: dict[str, OrderState], now: float, older_than: float = 0.0) -
     return [_row(c, now) for c in sorted(found, key=lambda c: c.last_news)]
 
 
-def _render(rows: list[dict[str, Any]], lookups: list[Lookup] | None) -> str:
+def _merchant(mid: str | None, names: dict[str, str]) -> str:
+    """The merchant column: its name from the merchants file, else its mid, else ``-``."""
+    return names.get(mid, mid) if mid else "-"
+
+
+def _render(rows: list[dict[str, Any]], lookups: list[Lookup] | None, names: dict[str, str]) -> str:
     counts = Counter((r["status"], r["age"]) for r in rows)
     lines = [f"{len(rows)} non-final orders"]
     lines += [f"  {status:<16} {age:<6} {n}" for (status, age), n in sorted(counts.items())]
     lines += [
-        f"{r['orderId']:<28} {r['status']:<16} {r['age']:<6} {r['orderSessionKey'] or '-'}" for r in rows
+        f"{r['orderId']:<28} {_merchant(r['mid'], names):<14} {r['status']:<16} {r['age']:<6} "
+        f"{r['orderSessionKey'] or '-'}"
+        for r in rows
     ]
     if lookups is not None:
         results = Counter(lookup.result for lookup in lookups)
         summary = ", ".join(f"{k} {v}" for k, v in sorted(results.items())) or "none"
         lines.append(f"looked up at Flex: {summary}")
         changed = [x for x in lookups if x.published is not None]
-        lines += [f"  {x.order.order_id}: {x.order.status} → {x.flex_status}" for x in changed]
+        lines += [
+            f"  {x.order.order_id} ({_merchant(x.order.mid, names)}): {x.order.status} → {x.flex_status}"
+            for x in changed
+        ]
     return "\n".join(lines)
 
 
@@ -153,13 +174,14 @@ def _print(rows: list[dict[str, Any]], lookups: list[Lookup] | None, *, as_json:
             body["lookups"] = [_lookup_json(x) for x in lookups]
         print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     else:
-        print(_render(rows, lookups))
+        print(_render(rows, lookups, merchant_names()))
 
 
 def _lookup_json(lookup: Lookup) -> dict[str, Any]:
     published = lookup.published
     return {
         "orderId": lookup.order.order_id,
+        "mid": lookup.order.mid,
         "status": lookup.order.status,
         "result": lookup.result,
         "flexStatus": lookup.flex_status,

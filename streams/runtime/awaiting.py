@@ -21,6 +21,10 @@ reconciliation (streams/runtime/reconcile.py) looks it up at Flex and publishes 
 The same follower keeps each order's latest status (:class:`LatestStatuses`), so a webhook whose
 deliveries failed until after a later status (a command's, another webhook's) is not published to
 ``orders.status`` out of order: its event is older and the order machine could not apply it.
+
+Both know an order by its key among every merchant's (``mid/orderId`` from the status's
+``detail.mid``, ``consumers/order_keys.py``): two merchants' orders of one orderId are two orders,
+and a webhook on one merchant's path is held or superseded by that merchant's order only.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import CLOSED, is_legal
 from core.settings import KafkaSettings
 from schemas.status import OrderStatus, Status
@@ -53,7 +58,8 @@ WINDOW_SECONDS = 2 * 3600.0  # a PENDING older than this is forgotten (its FAILE
 
 
 class AwaitingResults:
-    """orderId → when its batch ``PENDING`` was published, for orders with no later status yet."""
+    """order key (``mid/orderId``) → when its batch ``PENDING`` was published, for orders with no
+    later status yet."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES, window_seconds: float = WINDOW_SECONDS) -> None:
         self._orders: dict[str, float] = {}  # insertion order: the oldest PENDING first
@@ -96,7 +102,7 @@ class AwaitingResults:
 
 
 class LatestStatuses:
-    """orderId → the status the order machine holds for it and when that happened, for the latest
+    """order key → the status the order machine holds for it and when that happened, for the latest
     :data:`MAX_ENTRIES` orders: a webhook delayed past a later status (its deliveries failed while
     the receiver was down, and a command or another webhook moved the order on meanwhile) is not
     published to ``orders.status`` as news; its body still goes to ``flex.webhooks``."""
@@ -123,7 +129,7 @@ class LatestStatuses:
 
     def superseded(self, status: OrderStatus) -> bool:
         """Whether ``status`` happened before the order's latest and cannot follow it."""
-        prev = self._latest.get(status.order_id)
+        prev = self._latest.get(order_key(status.order_id, status_mid(status), by_merchant=True))
         if prev is None or is_legal(prev[0], status.status):
             return False
         try:
@@ -214,6 +220,9 @@ class AwaitingFollower:
         if not isinstance(doc, dict) or not isinstance(doc.get("orderId"), str):
             return
         at = timestamp / 1000 if timestamp and timestamp > 0 else self._clock()
-        order, status, source = doc["orderId"], str(doc.get("status")), str(doc.get("source"))
+        detail = doc.get("detail")
+        mid = detail.get("mid") if isinstance(detail, dict) else None
+        order = order_key(doc["orderId"], mid if isinstance(mid, str) else None, by_merchant=True)
+        status, source = str(doc.get("status")), str(doc.get("source"))
         self.results.observe(order, status, source, at)
         self.latest.observe(order, status, source, str(doc.get("occurredAt")))

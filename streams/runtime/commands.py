@@ -16,7 +16,8 @@ import faust
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
-from consumers.commands import CommandOutcome, merchant_of, reject_command, run_command
+from consumers.commands import CommandOutcome, reject_command, run_command
+from consumers.order_keys import resolve_command, status_mid
 from consumers.order_machine import record_command
 from consumers.retry import OUTAGE, retry
 from core.errors import InvalidEvent
@@ -56,19 +57,20 @@ class CommandAgent:
             self._metrics.event_in(message.topic)
             self._metrics.event_out(message.topic, "rejected")
             return
-        state = self._book.get(command.order_id)
-        merchant = merchant_of(state, merchants)  # a command belongs to its order's merchant
+        # a command belongs to its order's merchant: the one merchant with its orderId, or its mid's
+        found = resolve_command(command, self._book.orders_of(command.order_id), merchants)
+        state, merchant = found.state, found.merchant
         label = merchant.name if merchant is not None else NO_MERCHANT
         self._metrics.event_in(message.topic, label)
         bind(mid=merchant.mid if merchant is not None else None)
         try:
-            if merchant is None:
-                outcome = reject_command(command, state, merchants)
+            if merchant is None or found.reason is not None:
+                outcome = reject_command(command, state, merchants, found.reason)
             else:
-                outcome = await run_command(command, state, flex.for_merchant(merchant))
+                mine = command.model_copy(update={"mid": merchant.mid}) if merchant.mid else command
+                outcome = await run_command(mine, state, flex.for_merchant(merchant))
             if not outcome.replayed:  # a replay changes nothing: its effect is recorded already
-                fresh = self._book.get(command.order_id)  # the status agent may have moved it meanwhile
-                self._book.put(record_command(fresh, outcome.answer, outcome.record, outcome.changes))
+                self._record(outcome)
         except Exception as exc:  # a bug must not stop the agent; no message: it may quote data  # noqa: BLE001
             name = type(exc).__name__
             log.error("internal error on command %s: %s", command.command_id, name)
@@ -76,6 +78,16 @@ class CommandAgent:
             await self._publish(lambda: self._dead_letter(producer, message, "internal-error", error, label))
             return
         await self._answer(producer, message, command, outcome, label)
+
+    def _record(self, outcome: CommandOutcome) -> None:
+        """The command's effect on its order, at once, under the key its answer is folded into."""
+        answer = outcome.answer
+        mid = status_mid(answer)
+        fresh = self._book.get(answer.order_id, mid)  # the status agent may have moved it meanwhile
+        state = record_command(fresh, answer, outcome.record, outcome.changes)
+        if mid is not None and state.mid is None:
+            state = state.model_copy(update={"mid": mid})
+        self._book.put(state, mid)
 
     async def _answer(
         self,
@@ -107,6 +119,8 @@ class CommandAgent:
             return
         event_id = bad.command_id or f"{message.topic}:{message.partition}:{message.offset}"
         reason, detail = f"malformed command: {bad}", {"commandId": bad.command_id}
+        if bad.mid is not None:
+            detail["mid"] = bad.mid  # the merchant it names, when readable
         answer = status_of(bad.order_id, "REJECTED", "command", event_id, reason=reason, detail=detail)
         await self._publish(lambda: self._send_status(producer, answer))
 
@@ -132,10 +146,13 @@ class CommandAgent:
 class _Malformed(InvalidEvent):
     """A command that cannot be run; ``order_id`` (when readable) gets a REJECTED answer."""
 
-    def __init__(self, message: str, order_id: str | None, command_id: str | None) -> None:
+    def __init__(
+        self, message: str, order_id: str | None, command_id: str | None, mid: str | None = None
+    ) -> None:
         super().__init__(message)
         self.order_id = order_id
         self.command_id = command_id
+        self.mid = mid
 
 
 def _text(data: dict[str, Any], name: str) -> str | None:
@@ -155,9 +172,12 @@ def _decode(raw: bytes | None) -> OrderCommand:
             f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
             for err in exc.errors(include_url=False, include_input=False)
         )
-        order_id = _text(data, "orderId")
+        order_id, mid = _text(data, "orderId"), _text(data, "mid")
         raise _Malformed(
-            problems, order_id if order_id and len(order_id) <= 200 else None, _text(data, "commandId")
+            problems,
+            order_id if order_id and len(order_id) <= 200 else None,
+            _text(data, "commandId"),
+            mid if mid and len(mid) <= 200 else None,
         ) from None
 
 

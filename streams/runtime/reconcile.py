@@ -110,7 +110,7 @@ class Reconciler:
         self._metrics = metrics
         self._clock = clock
         self._sleep = sleep
-        # order → (its status then, the status published): the table folds a published change a
+        # order key → (its status then, the status published): the table folds a published change a
         # moment later, and until it does a lookup must not publish the same change again
         self._sent: dict[str, tuple[Status | None, Status]] = {}
 
@@ -120,18 +120,17 @@ class Reconciler:
         """Refresh the open-order gauges, then look up every due order, rate-limited; ``flex``: one
         client for every order, or the client of each order's merchant (:func:`lookups_by_merchant`)."""
         states = list(states)
-        mids = {state.order_id: state.mid for state in states}
         now = self._clock()
         if self._metrics is not None:
             self._metrics.set_open(open_counts(states, now))
         candidates = [c for c in map(candidate, states) if c is not None]
-        still = {c.order_id: c.status for c in candidates}
+        still = {c.key: c.status for c in candidates}
         self._sent = {o: sent for o, sent in self._sent.items() if o in still and still[o] == sent[0]}
         lookups = []
         for order in self.schedule.due(candidates, now):
-            client = flex(mids.get(order.order_id)) if callable(flex) else flex
+            client = flex(order.mid) if callable(flex) else flex
             if client is None:
-                lookups.append(self._unknown_merchant(order, mids.get(order.order_id)))
+                lookups.append(self._unknown_merchant(order, order.mid))
                 continue
             await self._sleep(self.limiter.wait(self._clock()))
             lookups.append(await self._reconcile(order, client, publisher))
@@ -139,7 +138,7 @@ class Reconciler:
 
     def _unknown_merchant(self, order: Candidate, mid: str | None) -> Lookup:
         log.warning("order %s: its merchant (mid %s) is not served; not looked up", order.order_id, mid)
-        self.schedule.looked_up(order.order_id, self._clock(), None)
+        self.schedule.looked_up(order.key, self._clock(), None)
         if self._metrics is not None:
             self._metrics.reconcile_lookup("unknown-merchant")
         return Lookup(order, "unknown-merchant")
@@ -156,15 +155,15 @@ class Reconciler:
         if answer is not None:
             expiry, status = answer.expiry_date, flex_status(answer, self._clock())
             published = None if status is None else reconcile_status(order, answer, status)
-            if published is not None and self._sent.get(order.order_id) == (order.status, published.status):
+            if published is not None and self._sent.get(order.key) == (order.status, published.status):
                 published = None  # sent already; the order table has not folded it yet
             result = "unmapped" if status is None else "changed" if published else "unchanged"
             lookup = Lookup(order, result, status, published)
             if published is not None:
                 await publisher.publish(published)
-                self._sent[order.order_id] = (order.status, published.status)
+                self._sent[order.key] = (order.status, published.status)
                 log.info("order %s: %s → %s (reconcile)", order.order_id, order.status, status)
-        self.schedule.looked_up(order.order_id, self._clock(), expiry)
+        self.schedule.looked_up(order.key, self._clock(), expiry)
         if self._metrics is not None:
             self._metrics.reconcile_lookup(lookup.result)
         return lookup
@@ -177,11 +176,12 @@ def partition_of(order_id: str, partitions: int) -> int:
 
 
 def owned_states(app: faust.App, book: OrderBook, topic: str, partitions: int) -> list[OrderState]:
-    """The orders of the table partitions this worker holds as active (not as standby)."""
+    """The orders of the table partitions this worker holds as active (not as standby): an entry
+    is in its orderId's partition, whatever its key (``mid/orderId`` with several merchants)."""
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
     states = []
     for key, raw in list(book.table.items()):
-        order_id = key.decode() if isinstance(key, bytes) else str(key)
+        order_id = book.order_id_of(key.decode() if isinstance(key, bytes) else str(key))
         if raw is None or partition_of(order_id, partitions) not in owned:
             continue
         try:

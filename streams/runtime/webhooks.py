@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from consumers.order_keys import order_key
 from consumers.webhooks.dedupe import SeenKeys
 from consumers.webhooks.keys import Receiving, WebhookKeys, scoped_key
 from consumers.webhooks.signature import WebhookRejected, WebhookVerifier
@@ -208,7 +209,8 @@ class WebhookReceiver:
             return _answer(200, "duplicate", key=key)
         pub = self._pending.get(key)
         if pub is None:
-            if webhook.external_order_id in self._awaiting.results and self._held(webhook):
+            order = order_key(webhook.external_order_id or "", receiving.mid, by_merchant=True)
+            if order in self._awaiting.results and self._held(webhook, order):
                 return _answer(503, "held", "the order's batch result is not published yet; retry later", key)
             pub = self._pending[key] = self._publication(webhook, body, key, receiving)
         if not pub.running():
@@ -224,9 +226,10 @@ class WebhookReceiver:
         first, pub.answered = not pub.answered, True
         return _answer(200, "accepted" if first else "duplicate", key=key)
 
-    def _held(self, webhook: FlexWebhook) -> bool:
+    def _held(self, webhook: FlexWebhook, order: str) -> bool:
+        """Whether the outcome waits: ``order`` (the path's merchant's) awaits its batch result."""
         status = order_status(webhook)
-        return status is not None and self._awaiting.holds(status.order_id, status.status)
+        return status is not None and self._awaiting.holds(order, status.status)
 
     def _unavailable(self, key: str, failure: BaseException) -> WebhookAnswer:
         name = type(failure).__name__

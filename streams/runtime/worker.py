@@ -22,7 +22,7 @@ from core.settings import Settings
 from streams.runtime import faust_fixes
 from streams.runtime.commands import add_commands
 from streams.runtime.logs import install, log_consumer, log_tasks
-from streams.runtime.orders import add_order_state
+from streams.runtime.orders import add_order_state, served_mids
 from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
@@ -86,7 +86,8 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     runtime.held_elsewhere.append(faust_fixes.watch_undecodable(app, runtime.metrics.undecodable_batch))
     _add_views(app, runtime)
     serve_http(app, runtime, settings.web, settings.webhook)  # webhooks: own listener or web port
-    book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics)
+    mids = served_mids(settings)  # several: the order table is keyed by merchant and orderId
+    book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics, mids)
     add_commands(app, settings.topics, runtime, book)
     add_reconciler(app, settings, runtime, book)
     return app

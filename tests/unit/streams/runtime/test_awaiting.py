@@ -5,9 +5,14 @@ news: a webhook older than the order's latest status, which the order machine co
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from schemas.status import OrderStatus, status_of
-from streams.runtime.awaiting import AwaitingResults, LatestStatuses
+from aiokafka import AIOKafkaProducer
+
+from consumers.order_keys import order_key
+from core.settings import KafkaSettings
+from schemas.status import OrderStatus, Source, Status, status_of
+from streams.runtime.awaiting import AwaitingFollower, AwaitingResults, LatestStatuses
 
 
 def test_an_outcome_waits_while_the_order_awaits_its_batch_result() -> None:
@@ -99,3 +104,31 @@ def test_latest_statuses_are_bounded() -> None:
         latest.observe(f"ORD-{i}", "APPROVED", "evaluate", "2026-01-01T10:00:00+00:00")
     assert len(latest) == 2
     assert not latest.superseded(_webhook("ORD-0", "CAPTUREREQUIRED", "2026-01-01T09:00:00+00:00"))
+
+
+def _record(order: str, status: Status, source: Source, mid: str | None) -> bytes:
+    detail = {} if mid is None else {"mid": mid}
+    return (
+        status_of(order, status, source, f"e-{status}", detail=detail).model_dump_json(by_alias=True).encode()
+    )
+
+
+def test_two_merchants_orders_of_one_order_id_are_held_and_superseded_apart() -> None:
+    follower = AwaitingFollower(
+        KafkaSettings(), "orders.status", cast(AIOKafkaProducer, None), clock=lambda: 101.0
+    )
+    follower._observe(_record("ORD-1", "PENDING", "batch", "mid-acme"), 100_000)
+    follower._observe(_record("ORD-1", "APPROVED", "evaluate", "mid-bolt"), 100_000)
+    assert follower.holds(order_key("ORD-1", "mid-acme", by_merchant=True), "APPROVED")
+    assert not follower.holds(order_key("ORD-1", "mid-bolt", by_merchant=True), "APPROVED")
+    old = "2020-01-01T00:00:00Z"
+    expired = status_of(
+        "ORD-1",
+        "EXPIRED",
+        "webhook",
+        "w",
+        detail={"mid": "mid-bolt"},
+        occurred_at=datetime.fromisoformat(old),
+    )
+    assert follower.latest.superseded(expired)  # bolt's order is APPROVED
+    assert not follower.latest.superseded(expired.model_copy(update={"detail": {"mid": "mid-acme"}}))

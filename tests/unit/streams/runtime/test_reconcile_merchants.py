@@ -128,3 +128,36 @@ async def test_a_change_is_published_once_while_the_table_has_not_folded_it() ->
         await reconciler.run_pass([state], cast(FlexClient, flex), cast(StatusPublisher, published))
         clock[0] += 10
     assert flex.asked == 3 and published.statuses == ["APPROVED"]
+
+
+async def test_two_merchants_orders_of_one_order_id_are_each_looked_up_as_their_own() -> None:
+    merchants = Merchants([_merchant("acme"), _merchant("bolt")])
+    states = [_unanswered("O-1", "mid-acme"), _unanswered("O-1", "mid-bolt")]
+    flex, results = await _pass(merchants, states)
+    assert sorted(flex.asked) == [("acme", "O-1"), ("bolt", "O-1")] and results == ["not-found"] * 2
+
+
+class Found:
+    """Every merchant's order, found by its orderId and completed (APPROVED) at Flex."""
+
+    async def get_order(self, order_session_key: str) -> OrderDetails:
+        raise AssertionError("looked up by orderId")
+
+    async def find_orders(self, query: str, page_size: int = 50) -> OrderPage:
+        return OrderPage.model_validate(
+            {"items": [{"id": f"fx-{query}", "externalOrderId": query, "status": 7}]}
+        )
+
+
+async def test_a_reconcile_status_names_its_merchant() -> None:
+    statuses: list[Any] = []
+
+    class Kept:
+        async def publish(self, status: Any, headers: Any = None) -> None:
+            statuses.append(status)
+
+    reconciler = Reconciler(ReconcileSettings(after_seconds=1), 14, clock=lambda: NOW, sleep=_no_wait)
+    await reconciler.run_pass(
+        [_unanswered("O-1", "mid-acme")], cast(FlexClient, Found()), cast(StatusPublisher, Kept())
+    )
+    assert [(s.status, s.detail.get("mid")) for s in statuses] == [("APPROVED", "mid-acme")]

@@ -1,0 +1,104 @@
+"""The order table with several merchants: each merchant's order of one orderId is its own entry
+(``mid/orderId``), a single-merchant table keeps plain orderId keys, an entry written under the
+plain key before a second merchant came is still its merchant's, and ``GET /orders/{orderId}``
+answers each merchant's order, or one. The Faust table is a dict here (a pure unit test)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.status import Status, status_of
+from streams.runtime.metrics import Metrics
+from streams.runtime.orders import OrderBook, order_answer
+
+MIDS = ("mid-acme", "mid-bolt")
+
+
+def book(mids: tuple[str, ...] = MIDS) -> tuple[OrderBook, dict[str, bytes]]:
+    table: dict[str, bytes] = {}
+    return OrderBook(table, Metrics(), mids), table
+
+
+def fold(orders: OrderBook, status: Status, mid: str | None, event: str, session: str = "s") -> None:
+    detail: dict[str, Any] = {} if mid is None else {"mid": mid}
+    record = status_of("1001", status, "evaluate", event, session_key=session, detail=detail)
+    orders.on_status(b"1001", record.model_dump_json(by_alias=True).encode())
+
+
+def test_two_merchants_orders_of_one_order_id_are_two_entries() -> None:
+    orders, table = book()
+    fold(orders, "CAPTUREREQUIRED", "mid-acme", "e1", "s-acme")
+    fold(orders, "CHALLENGE", "mid-bolt", "e2", "s-bolt")
+    fold(orders, "APPROVED", "mid-acme", "e3", "s-acme")
+    assert sorted(table) == ["mid-acme/1001", "mid-bolt/1001"]
+    acme, bolt = orders.get("1001", "mid-acme"), orders.get("1001", "mid-bolt")
+    assert acme is not None and (acme.status, acme.mid, acme.order_session_key) == (
+        "APPROVED",
+        "mid-acme",
+        "s-acme",
+    )
+    assert bolt is not None and (bolt.status, bolt.mid, len(bolt.history)) == ("CHALLENGE", "mid-bolt", 1)
+    assert [s.mid for s in orders.orders_of("1001")] == ["mid-acme", "mid-bolt"]
+    assert orders.order_id_of("mid-bolt/1001") == "1001" and orders.order_id_of("1001") == "1001"
+
+
+def test_a_single_merchant_table_keeps_plain_order_id_keys() -> None:
+    for mids in ((), ("mid-acme",)):
+        orders, table = book(mids)
+        fold(orders, "CAPTUREREQUIRED", "mid-acme", "e1")
+        fold(orders, "APPROVED", None, "e2")
+        assert list(table) == ["1001"], mids
+        state = orders.get("1001")
+        assert state is not None and state.status == "APPROVED" and state.mid == "mid-acme"
+        assert [s.status for s in orders.orders_of("1001")] == ["APPROVED"]
+
+
+def test_an_entry_under_the_plain_key_is_still_its_merchants_once_keyed_by_merchant() -> None:
+    single, table = book(("mid-acme",))
+    fold(single, "CAPTUREREQUIRED", "mid-acme", "e1")  # written while one merchant was served
+    orders = OrderBook(table, Metrics(), MIDS)  # a second merchant added
+    old = orders.get("1001", "mid-acme")
+    assert old is not None and old.status == "CAPTUREREQUIRED"
+    assert orders.get("1001", "mid-bolt") is None
+    fold(orders, "APPROVED", "mid-acme", "e2")
+    now = orders.get("1001", "mid-acme")
+    assert now is not None and now.status == "APPROVED" and [h.event_id for h in now.history] == ["e1", "e2"]
+    assert [s.status for s in orders.orders_of("1001")] == ["APPROVED"]  # the stale plain one is not shown
+
+
+def test_get_orders_answers_each_merchants_order_or_the_one_asked_for() -> None:
+    orders, _ = book()
+    assert order_answer(orders, "1001") == ({"error": "unknown order 1001", "orderId": "1001"}, 404)
+    fold(orders, "CAPTUREREQUIRED", "mid-acme", "e1")
+    body, code = order_answer(orders, "1001")
+    assert code == 200 and body["mid"] == "mid-acme" and body["status"] == "CAPTUREREQUIRED"  # as before
+    fold(orders, "CHALLENGE", "mid-bolt", "e2")
+    body, code = order_answer(orders, "1001")
+    assert code == 200 and body["orderId"] == "1001"
+    assert [(o["mid"], o["status"]) for o in body["orders"]] == [
+        ("mid-acme", "CAPTUREREQUIRED"),
+        ("mid-bolt", "CHALLENGE"),
+    ]
+    body, code = order_answer(orders, "1001", "mid-bolt")
+    assert code == 200 and (body["mid"], body["status"]) == ("mid-bolt", "CHALLENGE")
+    assert order_answer(orders, "1001", "mid-nobody")[1] == 404
+
+
+def test_an_answer_that_names_no_merchant_is_listed_only_while_no_merchant_has_the_order() -> None:
+    orders, table = book()
+    answer = status_of("1001", "REJECTED", "command", "cmd-1", reason="ambiguous-order: …")
+    orders.on_status(b"1001", answer.model_dump_json(by_alias=True).encode())
+    assert list(table) == ["1001"] and [s.mid for s in orders.orders_of("1001")] == [None]
+    fold(orders, "CAPTUREREQUIRED", "mid-acme", "e1")
+    assert [s.mid for s in orders.orders_of("1001")] == ["mid-acme"]
+
+
+def test_a_status_that_names_no_merchant_is_the_one_merchants_order_of_its_id() -> None:
+    orders, table = book()
+    fold(orders, "CAPTUREREQUIRED", "mid-acme", "e1")
+    fold(orders, "APPROVED", None, "e2")  # e.g. a webhook on the plain path
+    state = orders.get("1001", "mid-acme")
+    assert list(table) == ["mid-acme/1001"] and state is not None and state.status == "APPROVED"
+    fold(orders, "CHALLENGE", "mid-bolt", "e3")
+    fold(orders, "EXPIRED", None, "e4")  # two merchants have it now: it is nobody's
+    assert sorted(table) == ["1001", "mid-acme/1001", "mid-bolt/1001"]
