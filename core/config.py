@@ -25,7 +25,8 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_url=False, include_input=False):
-            lines.append(f"  {env_name(err['loc'])}: {err['msg']}")
+            where = f"{env_name(err['loc'])}: " if err["loc"] else ""  # a rule across settings names them
+            lines.append(f"  {where}{err['msg']}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 _frozen = ConfigDict(frozen=True, extra="forbid")
+_JOIN_MARGIN_SECONDS = 1.0  # after a drain: its commit and the JoinGroup request
 
 
 class KafkaSettings(BaseModel):
@@ -160,7 +161,8 @@ class BatchSettings(BaseModel):
     max_age_seconds: float = Field(default=60.0, gt=0)
     upload_concurrency: int = Field(default=2, ge=1)
     max_pending_files: int = Field(default=8, ge=1)
-    drain_timeout_seconds: float = Field(default=20.0, gt=0)
+    # on revocation, inside the rebalance: see Settings._drains_fit_the_rebalance
+    drain_timeout_seconds: float = Field(default=7.0, gt=0)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     poll_concurrency: int = Field(default=8, ge=1)  # merchants whose outbound folders are polled at once
     # how often a merchant with nothing outstanding is polled (None: every 12 poll intervals)
@@ -196,6 +198,8 @@ class PipelineSettings(BaseModel):
     fetch_max_records: int = Field(default=1000, ge=1)
     mit_expiry_days: int = Field(default=14, ge=1, le=21)
     commit_interval_seconds: float = Field(default=1.0, gt=0)
+    # on revocation, inside the rebalance: see Settings._drains_fit_the_rebalance
+    drain_timeout_seconds: float = Field(default=7.0, gt=0)
 
 
 class ReconcileSettings(BaseModel):
@@ -231,3 +235,23 @@ class Settings(BaseSettings):
     # FLEXBRIDGE_MERCHANTS_FILE: the TOML file of a processor's merchants (core/merchants.py,
     # docs/processors.md); unset: the flex, sftp, webhook and routing settings describe the one merchant
     merchants_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _drains_fit_the_rebalance(self) -> Settings:
+        """aiokafka runs a revocation's drain before it sends JoinGroup, and learns of a rebalance at
+        a heartbeat. A member not joined within the rebalance timeout is dropped from the group: its
+        partitions go to others while it still works on them, and its commit is refused."""
+        k = self.kafka
+        budget = (k.rebalance_timeout_ms - k.heartbeat_interval_ms) / 1000 - _JOIN_MARGIN_SECONDS
+        for section, drain in (
+            ("PIPELINE", self.pipeline.drain_timeout_seconds),
+            ("BATCH", self.batch.drain_timeout_seconds),
+        ):
+            if drain > budget:
+                raise ValueError(
+                    f"FLEXBRIDGE_{section}__DRAIN_TIMEOUT_SECONDS ({drain:g} s) must be at most "
+                    "FLEXBRIDGE_KAFKA__REBALANCE_TIMEOUT_MS less FLEXBRIDGE_KAFKA__HEARTBEAT_INTERVAL_MS "
+                    f"less {_JOIN_MARGIN_SECONDS:g} s ({budget:g} s): a worker still draining when the "
+                    "rebalance times out is dropped from the group"
+                )
+        return self

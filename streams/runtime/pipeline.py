@@ -62,7 +62,7 @@ class KeyedPipeline:
         max_in_flight: int = 256,
         max_records: int = 1000,
         commit_interval: float = 1.0,
-        drain_timeout: float = 20.0,
+        drain_timeout: float = 7.0,  # below the rebalance timeout (core/settings.py)
         on_assign: AssignHook | None = None,
         on_held: Callable[[Held], None] | None = None,
     ) -> None:

@@ -187,6 +187,7 @@ class _Parts:
             max_in_flight=p.max_in_flight,
             max_records=p.fetch_max_records,
             commit_interval=p.commit_interval_seconds,
+            drain_timeout=p.drain_timeout_seconds,
             on_assign=self.ledger.load,
             on_held=metrics.undecodable_batch,
         )

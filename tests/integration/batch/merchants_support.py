@@ -42,8 +42,8 @@ def settings_for(broker: EmbeddedBroker, sandbox: RunningSandbox, merchants_file
             "sftp": {"port": server.port, "known_hosts": server.known_hosts}
             | {"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
             "batch": {"poll_interval_seconds": 0.2, "min_age_seconds": 0, "max_age_seconds": 1.0}
-            | {"max_records": 3},
-            "pipeline": {"commit_interval_seconds": 0.2},
+            | {"max_records": 3, "drain_timeout_seconds": 1.5},  # within the 3 s rebalance
+            "pipeline": {"commit_interval_seconds": 0.2, "drain_timeout_seconds": 1.5},
         }
     )
 

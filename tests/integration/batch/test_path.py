@@ -59,8 +59,10 @@ def settings_for(broker: EmbeddedBroker, sandbox: RunningSandbox, **batch: Any) 
             },
             "sftp": {"port": server.port, "key_path": server.client_key, "known_hosts": server.known_hosts}
             | {"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
-            "batch": {"poll_interval_seconds": 0.2, "min_age_seconds": 0, "max_age_seconds": 1.0} | batch,
-            "pipeline": {"commit_interval_seconds": 0.2},
+            "batch": {"poll_interval_seconds": 0.2, "min_age_seconds": 0, "max_age_seconds": 1.0}
+            | {"drain_timeout_seconds": 1.5}  # a drain fits the 3 s rebalance (core/settings.py)
+            | batch,
+            "pipeline": {"commit_interval_seconds": 0.2, "drain_timeout_seconds": 1.5},
         }
     )
 

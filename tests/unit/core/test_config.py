@@ -38,3 +38,32 @@ def test_nested_names_are_contracts(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert s.kafka.bootstrap_servers == "k1:9092,k2:9092"
     assert s.routing.mit == "api" and s.webhook.max_skew_seconds == 0 and s.sftp.port == 2222
+
+
+def test_default_drains_fit_within_the_rebalance() -> None:
+    s = load_settings()
+    budget = (s.kafka.rebalance_timeout_ms - s.kafka.heartbeat_interval_ms) / 1000 - 1.0
+    assert s.pipeline.drain_timeout_seconds <= budget and s.batch.drain_timeout_seconds <= budget
+
+
+@pytest.mark.parametrize("section", ["PIPELINE", "BATCH"])
+def test_a_drain_longer_than_the_rebalance_allows_stops_the_worker_naming_it(
+    monkeypatch: pytest.MonkeyPatch, section: str
+) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_KAFKA__REBALANCE_TIMEOUT_MS", "10000")
+    monkeypatch.setenv("FLEXBRIDGE_KAFKA__HEARTBEAT_INTERVAL_MS", "1000")
+    monkeypatch.setenv(f"FLEXBRIDGE_{section}__DRAIN_TIMEOUT_SECONDS", "8.5")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    text = str(err.value)
+    assert f"FLEXBRIDGE_{section}__DRAIN_TIMEOUT_SECONDS (8.5 s) must be at most" in text
+    assert "FLEXBRIDGE_KAFKA__REBALANCE_TIMEOUT_MS" in text and "(8 s)" in text
+    assert "  FLEXBRIDGE_: " not in text
+
+
+def test_a_drain_within_the_rebalance_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_KAFKA__REBALANCE_TIMEOUT_MS", "30000")
+    monkeypatch.setenv("FLEXBRIDGE_PIPELINE__DRAIN_TIMEOUT_SECONDS", "20")
+    monkeypatch.setenv("FLEXBRIDGE_BATCH__DRAIN_TIMEOUT_SECONDS", "28")
+    s = load_settings()
+    assert (s.pipeline.drain_timeout_seconds, s.batch.drain_timeout_seconds) == (20.0, 28.0)
