@@ -54,7 +54,8 @@ class Merchant(BaseModel):
     model_config = _frozen
 
     # None only from single-merchant settings without FLEXBRIDGE_FLEX__MID: every event is its own
-    mid: str | None = Field(min_length=1)
+    # no "/": the order table keys an order by ``mid/orderId`` (consumers/order_keys.py)
+    mid: str | None = Field(min_length=1, pattern=r"^[^/\s]+$")
     name: str = Field(pattern=r"^[a-z0-9-]+$")
     site_id: str | None = None
     app_key: SecretStr

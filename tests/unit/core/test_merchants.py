@@ -133,6 +133,11 @@ def test_duplicate_mids_are_refused(tmp_path: Path) -> None:
     assert f'merchant "globex": mid: {MID_A} is already merchant "acme"\'s' in message
 
 
+def test_a_mid_with_a_slash_is_refused(tmp_path: Path) -> None:
+    message = config_error(write(tmp_path, api_only("acme", "5f1c/6a8e")))
+    assert 'merchant "acme": mid' in message
+
+
 def test_a_missing_app_secret_is_named(tmp_path: Path) -> None:
     text = without_secret(entry(routing='{ mit = "api" }'))
     assert 'merchant "acme": app_secret: missing' in config_error(write(tmp_path, text))
