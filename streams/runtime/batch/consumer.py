@@ -8,11 +8,11 @@ Per partition and merchant (a file never mixes merchants, DESIGN.md §2.9), reco
 file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before ``…__MAX_BYTES``, or
 ``…__MAX_AGE_SECONDS`` after it opened (checked even when no record arrives). Closed files upload
 in the background (upload.py), then the offset is committed: a partition's commit never passes
-the first record of a file not uploaded yet, whichever its merchant; a file uploaded past it (an
-older file of another merchant still open) is recorded in the durable registry's topic, and the
-next owner skips its records (uploaded.py). On revocation (and stop), open files are dropped —
-the next owner rebuilds them from the committed offset under the same names — and uploads in
-flight get ``drain_timeout`` to finish.
+the first record of a file not uploaded yet, whichever its merchant; a file's range is recorded
+in the durable registry's topic before its rename, until the commit passes it, and the next owner
+skips its records (uploaded.py): no file reaches Flex twice. On revocation (and stop), open
+files are dropped — the next owner rebuilds them from the committed offset under the same names —
+and uploads in flight get ``drain_timeout`` to finish.
 """
 
 from __future__ import annotations
@@ -250,15 +250,18 @@ class BatchConsumer:
     async def _upload(self, part: BatchPartition, builder: BatchBuilder) -> None:
         merchant = self._merchants.by_name(builder.merchant or SINGLE_MERCHANT_NAME)
         assert merchant is not None  # the builder was opened for it  # noqa: S101
-        await self.uploader.upload(builder, merchant)
+        await self.uploader.upload(builder, merchant, lambda: self._record(part, builder, merchant.name))
         part.uploading.pop(builder.first_offset, None)
-        part.uploaded.add(merchant.name, builder.first_offset, builder.last_offset)
-        recorded = part.uploaded.encode(part.committable() or 0)
-        if self.uploaded is not None and recorded != part.recorded:  # before the commit can pass it
-            await self.uploaded.write_uploaded(part.tp, recorded)
-            part.recorded = recorded
         if not part.revoked:
             await self._commit([part])
+
+    async def _record(self, part: BatchPartition, builder: BatchBuilder, merchant: str) -> None:
+        """Before the rename: the file's range, durable until the commit passes it (uploaded.py)."""
+        part.uploaded.add(merchant, builder.first_offset, builder.last_offset, builder.name)
+        recorded = part.uploaded.encode(part.committed or 0)
+        if self.uploaded is not None and recorded != part.recorded:
+            await self.uploaded.write_uploaded(part.tp, recorded)
+            part.recorded = recorded
 
     async def _commit(self, parts: list[BatchPartition]) -> None:
         offsets = commit_offsets(parts)

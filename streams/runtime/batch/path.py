@@ -19,6 +19,7 @@ from consumers.sftp.accounts import SftpAccounts
 from consumers.sftp.registry import BatchRegistry
 from core.merchants import Merchant
 from core.settings import BatchSettings, PipelineSettings, RoutingSettings, SftpSettings, TopicSettings
+from schemas.batch import temp_name
 from streams.kafka.errors import kafka_op
 from streams.kafka.topics import ensure_topics
 from streams.runtime.batch.consumer import BatchConsumer
@@ -57,6 +58,7 @@ class BatchPath:
         # an active merchant's connection stays between its polls; closed when unused for a while
         idle = batch.sftp_idle_timeout_seconds or 2 * batch.poll_interval_seconds + 1.0
         self.sftp = SftpAccounts(sftp, idle_seconds=idle)
+        self._inbound = sftp.inbound_dir
         self.store = BatchStore(deps.kafka, deps.topics.batches, deps.producer)
         self.registry = BatchRegistry(journal=self.store)
         uploader = Uploader(deps, batch, sftp.inbound_dir, token, self.sftp, self.registry)
@@ -113,6 +115,28 @@ class BatchPath:
         self.restored += restored
         if restored:
             log.info("batch registry: %d files restored for %d partitions", restored, len(assigned))
+        await self._drop_unrenamed()
+
+    async def _drop_unrenamed(self) -> None:
+        """A file recorded before its rename (uploaded.py) whose ``.NAME.part`` is still in the inbound
+        folder was never renamed (its worker stopped in between): Flex never saw it, so its records
+        are read into a file again. Without the temporary file it was renamed: it is not sent again."""
+        temps: dict[str, set[str]] = {}  # by merchant: the inbound folder's names, listed once
+        for uploaded in self.store.loaded():
+            for merchant, name in uploaded.named():
+                if merchant not in temps:
+                    temps[merchant] = await self._inbound_names(merchant)
+                if temp_name(name) in temps[merchant]:
+                    uploaded.drop(merchant, name)
+                    log.info("batch file %s was never renamed into place: its records are read again", name)
+
+    async def _inbound_names(self, merchant_name: str) -> set[str]:
+        merchant = next((m for m in self.merchants if m.name == merchant_name), None)
+        if merchant is None:  # no longer routed to SFTP here: nothing of it is read into a file
+            return set()
+        client = self.sftp.client(merchant)
+        files = await retry(lambda: client.listdir(self._inbound), OUTAGE, what="inbound listing", log=log)
+        return {f.name for f in files}
 
     def stats(self) -> dict[str, Any]:
         return {

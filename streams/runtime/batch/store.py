@@ -81,6 +81,10 @@ class BatchStore:
         """The files uploaded past ``tp``'s commit, as :meth:`load` read them back."""
         return self._uploaded.pop((safe_topic(tp.topic), tp.partition), None) or Uploaded()
 
+    def loaded(self) -> list[Uploaded]:
+        """What :meth:`load` read back and :meth:`uploaded_of` has not taken yet."""
+        return list(self._uploaded.values())
+
     async def write_uploaded(self, tp: TopicPartition, encoded: str) -> None:
         """Record ``tp``'s files uploaded past its commit (``""``: none; a tombstone); waits out an outage."""
         key, value = key_of(tp.topic, tp.partition), encoded.encode() or None

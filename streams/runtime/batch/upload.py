@@ -5,10 +5,13 @@ account (consumers/sftp/accounts.py).
 
 The order: at once, the manifest goes up (written and renamed), the data file is written under
 its temporary name and its records' ``PENDING`` statuses are published (in bulk, one produce
-batch per partition); then the file is added to the registry (a result may come as soon as it is
+batch per partition); then the caller's ``before_rename`` runs (the consumer records the file's
+range durably, uploaded.py), the file is added to the registry (a result may come as soon as it is
 visible), renamed into the inbound folder, and its registry entry made durable. PENDING goes out
 before the rename so that it always precedes the file's results on ``orders.status``; a crash
-between the two means a re-upload under the same name and a repeated PENDING, which is harmless.
+between the two means a re-upload under the same name and a repeated PENDING, which is harmless:
+Flex never saw the file. A crash after the rename leaves the recorded range, and the next owner
+does not send the file again.
 Each step retries while its failure is retriable (SFTP drops reconnect with backoff; an
 unavailable token endpoint or Kafka is waited out), so the caller commits the file's offsets only
 after all of it. A failure that cannot pass by itself (refused credentials, a refused SFTP login
@@ -41,6 +44,7 @@ from streams.runtime.status import StatusPublisher
 __all__ = ["Uploader", "pending_status", "pending_values", "record_detail"]
 
 log = logging.getLogger(__name__)
+Step = Callable[[], Awaitable[None]]
 
 
 def record_detail(name: str, record: SentRecord, mid: str | None) -> dict[str, object]:
@@ -94,16 +98,20 @@ class Uploader:
         self.phase_seconds = dict.fromkeys(("manifest", "write", "pending", "rename"), 0.0)
         self.on_uploaded: Callable[[SealedBatch], Awaitable[None]] | None = None
 
-    async def upload(self, builder: BatchBuilder, merchant: Merchant) -> SealedBatch:
+    async def upload(
+        self, builder: BatchBuilder, merchant: Merchant, before_rename: Step | None = None
+    ) -> SealedBatch:
         try:
-            return await self._upload(builder, merchant)
+            return await self._upload(builder, merchant, before_rename)
         except FlexbridgeError as exc:
             log.error("upload of %s stopped (%s); its records stay uncommitted", builder.name, exc)
             raise
 
-    async def _upload(self, builder: BatchBuilder, merchant: Merchant) -> SealedBatch:
+    async def _upload(
+        self, builder: BatchBuilder, merchant: Merchant, before_rename: Step | None
+    ) -> SealedBatch:
         async with self._slots:
-            sealed = await self._send(builder, merchant)
+            sealed = await self._send(builder, merchant, before_rename)
         self.last_upload[merchant.name] = self._clock()
         if builder.kind == "evaluate":  # durable before the commit: a restart still reconciles it
             persist = kafka_op(lambda: self._registry.persist(sealed.name))
@@ -116,8 +124,10 @@ class Uploader:
         log.info("uploaded %s (%d records, %d bytes)", sealed.name, len(builder), len(sealed.data))
         return sealed
 
-    async def _send(self, builder: BatchBuilder, merchant: Merchant) -> SealedBatch:
-        """Manifest, temporary data file and PENDING statuses at once; then the rename into place."""
+    async def _send(
+        self, builder: BatchBuilder, merchant: Merchant, before_rename: Step | None
+    ) -> SealedBatch:
+        """Manifest, temporary data file and PENDING statuses at once; ``before_rename``; the rename."""
         token = await retry(lambda: self._token(merchant), OUTAGE, what="Flex token", log=log)
         sealed = builder.seal(token)
         inbound, sftp = self._inbound, self._sftp.client(merchant)
@@ -133,6 +143,8 @@ class Uploader:
             publish = kafka_op(lambda: self._pending(sealed.name, builder.sent, merchant.mid))
             steps.append(self._timed("pending", retry(publish, OUTAGE, what="PENDING statuses", log=log)))
         await _all(steps)
+        if before_rename is not None:
+            await before_rename()
         if builder.kind == "evaluate":
             self._registry.add(sealed.name, builder.sent)  # before the rename: a result may come at once
         try:

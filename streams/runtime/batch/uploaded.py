@@ -6,11 +6,17 @@ the uploaded file's records lie past the commit, and the next owner of the parti
 again. Were it to build them into a file again, that file would start at a later offset, so it
 would have another name: a ``transmit_`` record would reach Flex twice.
 
-So after each upload, and before the commit can move, the consumer records the offset ranges
-(first and last record) of each merchant's files uploaded at or past the committed offset, as JSON
-(``{"acme": [[12, 40]]}``), in the durable registry's compacted topic (store.py) under the key
-``uploaded:<topic>:<partition>``. The next owner reads them with the registry when it is assigned
-the partition and skips a merchant's records inside its ranges: a merchant's file holds every
+The same holds for a file whose upload ends in a crash before the commit: if Flex has taken it
+from the inbound folder by then, a second upload under the same name submits its records again.
+
+So before each file is renamed into the inbound folder (where Flex can take it), the consumer
+records the offset ranges (first and last record) of each merchant's files at or past the
+committed offset, with the name of the file being renamed, as JSON
+(``{"acme": [[12, 40, "evaluate_….json"]]}``; a range without a name is an older record's), in the
+durable registry's compacted topic (store.py) under the key ``uploaded:<topic>:<partition>``. The
+next owner reads them with the registry when it is assigned the partition, drops the range of a
+file whose temporary ``.NAME.part`` is still in the inbound folder (the rename never happened:
+path.py), and skips a merchant's records inside the ranges left: a merchant's file holds every
 record of that merchant on the partition between its first and its last (a merchant has one open
 file per partition, filled in offset order).
 """
@@ -53,12 +59,15 @@ class UploadedJournal(Protocol):
         """Record ``tp``'s ranges (``""``: none left)."""
 
 
+Span = tuple[int, int, str | None]  # first and last offset, and the file's name when it is known
+
+
 class Uploaded:
-    """One partition's uploaded files past its commit, by merchant name: ``(first, last)`` offsets."""
+    """One partition's uploaded files past its commit, by merchant name: ``(first, last, name)``."""
 
     __slots__ = ("_ranges",)
 
-    def __init__(self, ranges: dict[str, list[tuple[int, int]]] | None = None) -> None:
+    def __init__(self, ranges: dict[str, list[Span]] | None = None) -> None:
         self._ranges = ranges or {}
 
     @classmethod
@@ -68,26 +77,43 @@ class Uploaded:
             return cls()
         try:
             data = orjson.loads(encoded)
-            ranges = {str(name): [(int(f), int(last)) for f, last in spans] for name, spans in data.items()}
+            ranges = {str(merchant): [_span(*s) for s in spans] for merchant, spans in data.items()}
         except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             log.warning("uploaded batch file ranges ignored: not readable")
             return cls()
         return cls(ranges)
 
-    def add(self, merchant: str, first: int, last: int) -> None:
-        self._ranges.setdefault(merchant, []).append((first, last))
+    def add(self, merchant: str, first: int, last: int, name: str | None = None) -> None:
+        self._ranges.setdefault(merchant, []).append((first, last, name))
+
+    def named(self) -> list[tuple[str, str]]:
+        """``(merchant, file name)`` of every range recorded with its file's name."""
+        return [(m, name) for m, spans in self._ranges.items() for *_, name in spans if name is not None]
+
+    def drop(self, merchant: str, name: str) -> None:
+        """Forget the range of file ``name`` (it never reached the inbound folder)."""
+        kept = [s for s in self._ranges.get(merchant, ()) if s[2] != name]
+        if kept:
+            self._ranges[merchant] = kept
+        else:
+            self._ranges.pop(merchant, None)
 
     def covers(self, merchant: str, offset: int) -> bool:
         """True if ``merchant``'s record at ``offset`` is in a file already uploaded."""
-        return any(first <= offset <= last for first, last in self._ranges.get(merchant, ()))
+        return any(first <= offset <= last for first, last, _ in self._ranges.get(merchant, ()))
 
     def encode(self, committed: int) -> str:
         """The ranges not wholly before ``committed`` (the others are forgotten); ``""`` if none."""
         self._ranges = {
-            name: kept
-            for name, spans in self._ranges.items()
-            if (kept := [(f, last) for f, last in spans if last >= committed])
+            merchant: kept
+            for merchant, spans in self._ranges.items()
+            if (kept := [s for s in spans if s[1] >= committed])
         }
         if not self._ranges:
             return ""
-        return orjson.dumps({name: [list(s) for s in spans] for name, spans in self._ranges.items()}).decode()
+        encoded = {m: [list(s) if s[2] else list(s[:2]) for s in spans] for m, spans in self._ranges.items()}
+        return orjson.dumps(encoded).decode()
+
+
+def _span(first: int, last: int, name: str | None = None) -> Span:
+    return (int(first), int(last), None if name is None else str(name))

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -173,10 +172,10 @@ async def test_a_connection_dropped_mid_upload_delivers_the_batch_exactly_once(
     assert sorted(o.order_id for o in sftp_sandbox.state.orders.all()) == orders
 
 
-async def test_a_worker_killed_between_upload_and_commit_re_uploads_the_same_file(
+async def test_a_worker_killed_between_the_rename_and_the_commit_does_not_send_the_file_again(
     broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
 ) -> None:
-    settings = settings_for(broker, sftp_sandbox, max_records=4, drain_timeout_seconds=0.5)
+    settings = settings_for(broker, sftp_sandbox, max_records=4)
     orders = [f"K-{i}" for i in range(4)]
     uploads: list[SealedBatch] = []
     stuck = asyncio.Event()
@@ -191,15 +190,45 @@ async def test_a_worker_killed_between_upload_and_commit_re_uploads_the_same_fil
         path.consumer.uploader.on_uploaded = die_before_commit
         await publish_mit(settings, orders, partition_key="K")
         await asyncio.wait_for(stuck.wait(), 30)
-    async with Running(settings) as path:
+    async with Running(settings) as path:  # reads the 4 records again, from the old commit
         path.consumer.uploader.on_uploaded = _record(uploads)
         await until_statuses(settings, "SUBMITTED", 4)
-    assert len(uploads) == 2
-    assert uploads[0].name == uploads[1].name
-    assert uploads[0].manifest.records_sha256 == uploads[1].manifest.records_sha256
-    body = [orjson.loads(u.data)["records"] for u in uploads]
-    assert body[0] == body[1]  # same records, same order, same idempotency keys
-    assert sorted(o.order_id for o in sftp_sandbox.state.orders.all()) == orders  # no duplicate order
+        await wait_for(lambda: _past(path, 4), 20, "the second consumer to read the records again")
+    assert [u.name for u in uploads] == [uploads[0].name]  # the file in Flex's hands is not sent again
+    assert [e["file"] for e in log_of(sftp_sandbox)] == [uploads[0].name]
+    assert sorted(o.order_id for o in sftp_sandbox.state.orders.all()) == orders
+
+
+async def test_a_worker_killed_between_the_record_and_the_rename_sends_the_file_once(
+    broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
+) -> None:
+    settings = settings_for(broker, sftp_sandbox, max_records=4)
+    orders = [f"R-{i}" for i in range(4)]
+    uploads: list[SealedBatch] = []
+    stuck = asyncio.Event()
+    first = Running(settings)
+    async with first as path:
+        store, write = path.store, path.store.write_uploaded
+
+        async def die_before_rename(tp: Any, encoded: str) -> None:
+            await write(tp, encoded)  # the range is recorded, then the worker stops: no rename
+            stuck.set()
+            await asyncio.Event().wait()
+
+        store.write_uploaded = die_before_rename  # type: ignore[method-assign]
+        await publish_mit(settings, orders, partition_key="R")
+        await asyncio.wait_for(stuck.wait(), 30)
+    assert log_of(sftp_sandbox) == []  # Flex never saw it
+    async with Running(settings) as path:  # finds .NAME.part in inbound: the file goes up again
+        path.consumer.uploader.on_uploaded = _record(uploads)
+        await until_statuses(settings, "SUBMITTED", 4)
+    assert len(uploads) == 1
+    assert [e["file"] for e in log_of(sftp_sandbox)] == [uploads[0].name]
+    assert sorted(o.order_id for o in sftp_sandbox.state.orders.all()) == orders
+
+
+async def _past(path: BatchPath, seen: int) -> bool:
+    return path.consumer.seen >= seen
 
 
 def _record(into: list[SealedBatch]) -> Any:

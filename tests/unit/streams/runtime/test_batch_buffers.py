@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import orjson
@@ -40,7 +41,14 @@ class RecordingUploader:
     def __init__(self) -> None:
         self.files: list[tuple[BatchBuilder, Merchant]] = []
 
-    async def upload(self, builder: BatchBuilder, merchant: Merchant) -> None:
+    async def upload(
+        self,
+        builder: BatchBuilder,
+        merchant: Merchant,
+        before_rename: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        if before_rename is not None:
+            await before_rename()
         self.files.append((builder, merchant))
 
     def stats(self) -> dict[str, Any]:

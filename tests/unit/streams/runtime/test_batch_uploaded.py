@@ -35,3 +35,18 @@ def test_keys_name_their_source_partition_and_are_told_from_file_names() -> None
     topic, partition = partition_of_key(key) or ("", -1)
     assert partition == 3 and topic
     assert partition_of_key("transmit_payments.approved_p0003_o000000000000.json") is None
+
+
+def test_a_range_recorded_before_its_rename_keeps_its_file_name_until_dropped() -> None:
+    uploaded = Uploaded()
+    uploaded.add("acme", 0, 3)  # an older record: no name
+    uploaded.add("acme", 4, 9, "evaluate_x_p0000_o000000000004_acme.json")
+    uploaded.add("bolt", 5, 6, "evaluate_x_p0000_o000000000005_bolt.json")
+    read = Uploaded.decode(uploaded.encode(0))
+    assert read.named() == [
+        ("acme", "evaluate_x_p0000_o000000000004_acme.json"),
+        ("bolt", "evaluate_x_p0000_o000000000005_bolt.json"),
+    ]
+    read.drop("bolt", "evaluate_x_p0000_o000000000005_bolt.json")  # never renamed: read again
+    assert read.covers("acme", 7) and read.covers("acme", 2) and not read.covers("bolt", 5)
+    assert Uploaded.decode('{"acme": [[0, 3]]}').covers("acme", 3)  # the format before names
