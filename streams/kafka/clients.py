@@ -60,25 +60,29 @@ def make_consumer(
     group_id: str | None = None,
     max_poll_records: int | None = None,
     offset_reset: Literal["earliest", "latest"] = "earliest",
+    reads_to_end: bool = False,
 ) -> AIOKafkaConsumer:
     """A consumer that commits only when told to.
 
     With ``group_id``: a group member with the configured session, heartbeat and rebalance timeouts
     and fetch wait (the embedded broker needs the short ones the local stack sets). Without: a
-    reader that assigns its partitions itself. Closing without LeaveGroup, when configured, is
-    process-wide (streams/kafka/membership.py).
+    reader that assigns its partitions itself, with the broker's default fetch wait (500 ms: an
+    idle follower costs little) unless ``reads_to_end``: a reader that stops at the end (the
+    ledger's load) takes the configured wait too, since its last, empty fetch is held that long.
+    Closing without LeaveGroup, when configured, is process-wide (streams/kafka/membership.py).
     """
     opts: dict[str, Any] = {
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": offset_reset,
     }
+    if group_id is not None or reads_to_end:
+        opts["fetch_max_wait_ms"] = k.fetch_max_wait_ms
     if group_id is not None:
         opts.update(
             session_timeout_ms=k.session_timeout_ms,
             heartbeat_interval_ms=k.heartbeat_interval_ms,
             rebalance_timeout_ms=k.rebalance_timeout_ms,
-            fetch_max_wait_ms=k.fetch_max_wait_ms,
         )
     if max_poll_records is not None:
         opts["max_poll_records"] = max_poll_records

@@ -123,6 +123,9 @@ class LocalStack:
             "FLEXBRIDGE_KAFKA__ENABLE_IDEMPOTENCE": "false",
             "FLEXBRIDGE_KAFKA__GROUP_ID": self.group,
             "FLEXBRIDGE_KAFKA__FETCH_MAX_WAIT_MS": "10",  # see KafkaSettings.fetch_max_wait_ms
+            # The embedded broker answers the first JoinGroup of a new group half a session timeout
+            # later (waiting for more members): 3 s here, as Kafka's group.initial.rebalance.delay.ms
+            "FLEXBRIDGE_KAFKA__SESSION_TIMEOUT_MS": "6000",
             "FLEXBRIDGE_KAFKA__LEAVE_GROUP_ON_CLOSE": "false",  # see streams/kafka/membership.py
             "FLEXBRIDGE_FLEX__BASE_URL": self.base_url,
             "FLEXBRIDGE_FLEX__APP_KEY": os.environ.get("FLEXBRIDGE_FLEX__APP_KEY", DEV_KEY),

@@ -65,7 +65,7 @@ class Ledger:
         return self._partitions
 
     async def _read(self, tps: list[TopicPartition]) -> None:
-        reader = make_consumer(self._kafka)
+        reader = make_consumer(self._kafka, reads_to_end=True)
         await reader.start()
         try:
             reader.assign(tps)

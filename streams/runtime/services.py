@@ -56,18 +56,19 @@ class BridgeRuntime:
         self.held_elsewhere: list[Callable[[], list[Held]]] = []  # e.g. Faust's agents (faust_fixes.py)
 
     async def start(self) -> None:
-        await ensure_topics(self.settings.kafka, all_topics(self.settings.topics))
+        """The parts start side by side: the consumers' group joins (seconds on a new group: the
+        broker waits for more members) overlap the followers' read-back and each other."""
         parts = self._parts = _Parts(self.settings, self.metrics)
-        await parts.producer.start()
+        await asyncio.gather(
+            ensure_topics(self.settings.kafka, all_topics(self.settings.topics)), parts.producer.start()
+        )
         self.started.set()
         self._warmup = supervise("flex-token", lambda: self._warm_token(parts))
         keys = WebhookKeys.build(self.settings.webhook, parts.deps.merchants, verifier=self._verifier)
         if keys:  # the keys of FLEXBRIDGE_WEBHOOK__* and/or of the merchants
             self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, keys)
-            await self.webhooks.start()
         else:
             log.warning("FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY is not set: POST /webhooks/flex answers 503")
-        await parts.pipeline.start()
         merchants = parts.deps.merchants
         if merchants is not None and BatchPath.wanted(merchants):
             s, flex = self.settings, parts.flex
@@ -78,7 +79,10 @@ class BridgeRuntime:
                 pipeline=s.pipeline,
                 token=lambda merchant: flex.for_merchant(merchant).ensure_token(),
             )
-            await self.batches.start()
+        starts = [parts.pipeline.start()]
+        starts += [self.webhooks.start()] if self.webhooks is not None else []
+        starts += [self.batches.start()] if self.batches is not None else []
+        await asyncio.gather(*starts)
 
     async def stop(self) -> None:
         if self._warmup is not None:
