@@ -7,7 +7,10 @@ kept in the history and flags the order, never applied blindly.
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from collections.abc import Sequence
+from typing import Any, NamedTuple, get_args
+
+import orjson
 
 from schemas.order_state import CommandRecord, HistoryEntry, OrderState, Verdict
 from schemas.status import OrderStatus, Status, utcnow
@@ -17,6 +20,7 @@ __all__ = [
     "HISTORY_LIMIT",
     "TRANSITIONS",
     "apply_status",
+    "fold_json",
     "is_legal",
     "record_command",
 ]
@@ -50,29 +54,45 @@ TRANSITIONS: dict[Status | None, frozenset[Status]] = {
 CLOSED: frozenset[Status] = frozenset({"DECLINED", "EXPIRED", "CANCELLED", "REJECTED", "FAILED"})
 
 
+# an OrderState's JSON field names, and a new order's JSON (``updatedAt`` is set by every change)
+_ALIASES: dict[str, str] = {name: f.alias or name for name, f in OrderState.model_fields.items()}
+_EMPTY: dict[str, Any] = OrderState(order_id="").model_dump(mode="json", by_alias=True)
+
+
 def is_legal(current: Status | None, new: Status) -> bool:
     return new == current or new in TRANSITIONS[current]
 
 
-def _new_attempt(state: OrderState, status: OrderStatus) -> bool:
+class _Facts(NamedTuple):
+    """What the machine reads of an order (from an OrderState or from its stored JSON)."""
+
+    status: Status | None
+    order_session_key: str | None
+    mid: str | None
+    flags: Sequence[str]
+    seen: bool  # the history holds this status of this event already
+    commanded: bool  # the command handler recorded this command already
+
+
+def _new_attempt(current: _Facts, status: OrderStatus) -> bool:
     return (
         status.source in ("evaluate", "batch")
-        and state.status in CLOSED
+        and current.status in CLOSED
         and status.order_session_key is not None
-        and status.order_session_key != state.order_session_key
+        and status.order_session_key != current.order_session_key
     )
 
 
-def _verdict(state: OrderState, status: OrderStatus) -> Verdict:
-    if any(h.event_id == status.event_id and h.status == status.status for h in state.history):
+def _verdict(current: _Facts, status: OrderStatus) -> Verdict:
+    if current.seen:
         return "duplicate"
-    if status.source == "command" and status.event_id in state.commands:
+    if status.source == "command" and current.commanded:
         return "duplicate"  # the command handler applied it already
     if status.source == "command" and status.status in ("REJECTED", "FAILED"):
         return "answer"
-    if status.status == state.status:
+    if status.status == current.status:
         return "confirmed"
-    if _new_attempt(state, status) or is_legal(state.status, status.status):
+    if _new_attempt(current, status) or is_legal(current.status, status.status):
         return "applied"
     return "illegal"
 
@@ -88,7 +108,7 @@ def _entry(status: OrderStatus, verdict: Verdict, note: str | None) -> HistoryEn
     )
 
 
-def _amounts(state: OrderState, status: OrderStatus) -> dict[str, Any]:
+def _amounts(status: OrderStatus) -> dict[str, Any]:
     """Amounts a status may carry in ``detail`` (``amount``, ``currency``; cents)."""
     changes: dict[str, Any] = {}
     amount, currency = status.detail.get("amount"), status.detail.get("currency")
@@ -99,29 +119,70 @@ def _amounts(state: OrderState, status: OrderStatus) -> dict[str, Any]:
     return changes
 
 
+def _step(current: _Facts, status: OrderStatus) -> tuple[Verdict, dict[str, Any], str | None]:
+    """The verdict on ``status``, the fields it changes (but the history) and its history note."""
+    verdict = _verdict(current, status)
+    changes: dict[str, Any] = {}
+    if verdict == "duplicate":
+        return verdict, changes, None
+    changes["updated_at"] = utcnow()
+    mid = status.detail.get("mid")
+    if current.mid is None and isinstance(mid, str) and mid:
+        changes["mid"] = mid  # the order's merchant: its commands run as that merchant
+    note = status.reason
+    if verdict == "illegal":
+        note = f"illegal transition {current.status} → {status.status} (source {status.source}); not applied"
+        changes.update(flagged=True, flags=(*current.flags, note)[-HISTORY_LIMIT:])
+    elif verdict in ("applied", "confirmed"):
+        if _new_attempt(current, status):
+            changes.update(authorised_amount=None, captured_amount=0, refunded_amount=0)
+        changes.update(status=status.status, **_amounts(status))
+        if status.order_session_key:
+            changes["order_session_key"] = status.order_session_key
+    return verdict, changes, note
+
+
 def apply_status(state: OrderState | None, status: OrderStatus) -> tuple[OrderState, Verdict]:
     """The state after ``status``, and what the machine made of it."""
     if state is None:
         state = OrderState(order_id=status.order_id)
-    verdict = _verdict(state, status)
+    seen = any(h.event_id == status.event_id and h.status == status.status for h in state.history)
+    facts = _Facts(
+        state.status, state.order_session_key, state.mid, state.flags, seen, status.event_id in state.commands
+    )
+    verdict, changes, note = _step(facts, status)
     if verdict == "duplicate":
         return state, verdict
-    changes: dict[str, Any] = {"updated_at": utcnow()}
-    mid = status.detail.get("mid")
-    if state.mid is None and isinstance(mid, str) and mid:
-        changes["mid"] = mid  # the order's merchant: its commands run as that merchant
-    note = status.reason
-    if verdict == "illegal":
-        note = f"illegal transition {state.status} → {status.status} (source {status.source}); not applied"
-        changes.update(flagged=True, flags=(*state.flags, note)[-HISTORY_LIMIT:])
-    elif verdict in ("applied", "confirmed"):
-        if _new_attempt(state, status):
-            changes.update(authorised_amount=None, captured_amount=0, refunded_amount=0)
-        changes.update(status=status.status, **_amounts(state, status))
-        if status.order_session_key:
-            changes["order_session_key"] = status.order_session_key
     history = (*state.history, _entry(status, verdict, note))[-HISTORY_LIMIT:]
     return state.model_copy(update={**changes, "history": history}), verdict
+
+
+def fold_json(stored: bytes | None, status: OrderStatus) -> tuple[bytes | None, Verdict, str | None]:
+    """:func:`apply_status` on an order's stored JSON (as ``OrderState.model_dump_json(by_alias=True)``
+    writes it, None for a new order): the new JSON (None for a duplicate: nothing to write), the
+    verdict and the history note. The same rule, without building the models: the order table's
+    hot path, which reads and writes JSON anyway."""
+    doc: dict[str, Any] = {**_EMPTY, "orderId": status.order_id}
+    if stored is not None:
+        doc.update(orjson.loads(stored))
+    history: list[dict[str, Any]] = doc["history"]
+    seen = any(h.get("eventId") == status.event_id and h.get("status") == status.status for h in history)
+    commanded = status.event_id in doc["commands"]
+    facts = _Facts(doc["status"], doc["orderSessionKey"], doc["mid"], doc["flags"], seen, commanded)
+    verdict, changes, note = _step(facts, status)
+    if verdict == "duplicate":
+        return None, verdict, note
+    entry = {
+        "at": status.occurred_at,
+        "status": status.status,
+        "source": status.source,
+        "eventId": status.event_id,
+        "verdict": verdict,
+        "note": note,
+    }
+    doc.update((_ALIASES[name], value) for name, value in changes.items())
+    doc["history"] = [*history, entry][-HISTORY_LIMIT:]
+    return orjson.dumps(doc, option=orjson.OPT_UTC_Z), verdict, note
 
 
 def record_command(
