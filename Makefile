@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# make test: pytest processes (pytest-xdist), each with its own broker and sandbox (tests/scheduling.py)
+TEST_PROCESSES ?= 2
 
 .PHONY: help demo test test-unit lint bench chaos venv clean
 
@@ -26,7 +28,7 @@ demo: $(STAMP)
 ## The full test suite: unit tests and integration tests on the embedded broker, sandbox and SFTP.
 test: $(STAMP)
 	bash tests/system-packages.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES)
 
 ## The unit tests only (no broker, sandbox or SFTP server); about 20 s.
 test-unit: $(STAMP)

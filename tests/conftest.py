@@ -17,7 +17,7 @@ from streams.kafka.preflight import wait_for_broker
 from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
 from streams.local.stack import DEV_MID
-from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, child, flexbridge, unique
+from tests.support import DEV_APP_KEY, DEV_APP_SECRET, QUICK_KAFKA, Sandbox, child, flexbridge, unique
 
 # Property tests (tests/fuzz/) are deterministic and keep no example database: the same
 # examples on every run and in CI. HYPOTHESIS_PROFILE=explore searches further, randomly.
@@ -35,6 +35,17 @@ hypothesis_settings.register_profile(
     "explore", parent=hypothesis_settings.get_profile("flexbridge"), derandomize=False, max_examples=2000
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "flexbridge"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``pytest -n N`` with no ``--dist`` of its own: a module of integration tests stays on one
+    process (tests/scheduling.py)."""
+    if config.getvalue("dist") != "load":
+        return None
+    from tests.scheduling import ModuleScheduling  # pytest-xdist is there: it calls this hook
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +102,7 @@ class Stack:
             "FLEXBRIDGE_FLEX__DEADLINE_SECONDS": "30",
             "FLEXBRIDGE_FLEX__BACKOFF_MAX_SECONDS": "1",
             "FLEXBRIDGE_ROUTING__MIT": "api",
+            **QUICK_KAFKA,
         }
         self.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in self.topics.items()})
         self.workers: list[Worker] = []

@@ -18,7 +18,7 @@ from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
 from tests.integration.runtime.test_merchants_flows import NAMES
 from tests.sandbox.merchants_support import ACME, BOLT, MerchantSpec, merchant_event, merchants_sandbox
-from tests.support import child, flexbridge, produce, read_all, unique, values, wait_for
+from tests.support import QUICK_KAFKA, child, flexbridge, produce, read_all, unique, values, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +51,7 @@ def worker_env(broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path) 
         "FLEXBRIDGE_RECONCILE__INTERVAL_SECONDS": "0.5",
         "FLEXBRIDGE_RECONCILE__BACKOFF_MAX_SECONDS": "1",
         "FLEXBRIDGE_RECONCILE__MAX_PER_SECOND": "50",
+        **QUICK_KAFKA,
     } | {f"FLEXBRIDGE_TOPICS__{name.upper()}": f"{tag}.{name}" for name in NAMES}
 
 

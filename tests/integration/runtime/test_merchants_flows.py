@@ -27,7 +27,7 @@ from tests.sandbox.merchants_support import (
     merchant_event,
     merchants_sandbox,
 )
-from tests.support import child, flexbridge, produce, read_all, unique, values, wait_for
+from tests.support import QUICK_KAFKA, child, flexbridge, produce, read_all, unique, values, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,7 @@ class Bridge:
             "FLEXBRIDGE_ROUTING__MIT": "api",
             "FLEXBRIDGE_ROUTING__TRANSMIT": "api",
             "FLEXBRIDGE_PIPELINE__MAX_IN_FLIGHT": "16",
+            **QUICK_KAFKA,
         } | {f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in self.topics.items()}
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
