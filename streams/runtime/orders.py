@@ -1,13 +1,21 @@
-"""Order state: a Faust table keyed by ``orderId``, fed by every OrderStatus on ``orders.status``.
+"""Order state: a Faust table of every order, fed by every OrderStatus on ``orders.status``.
 
-The table lives in memory (``store="memory://"``); its changelog topic in Kafka is the durable
-copy, read back by whichever worker is assigned the partition. ``GET /orders/{orderId}`` is
-routed by Faust to the worker that holds the order's partition, so any worker answers.
+The table is keyed by merchant and orderId (``mid/orderId``) when several merchants are served,
+by the plain orderId otherwise (``consumers/order_keys.py``). The table lives in memory
+(``store="memory://"``); its changelog topic in Kafka is the durable copy, read back by whichever
+worker is assigned the partition. Faust writes a table change to the changelog partition of the
+event being processed (``Table.partition_for_key``), and every event that writes the table comes
+from ``orders.status`` or ``orders.commands``, both keyed by the orderId: so an order's entry, of
+whichever merchant, sits in its orderId's partition, whatever its table key.
+``GET /orders/{orderId}`` is routed by Faust to the worker that holds that partition (the
+routing hashes the plain orderId), so any worker answers; it shows that orderId's order of each
+merchant, or of one (``?mid=``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -16,12 +24,15 @@ from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 from pydantic import ValidationError
 
+from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import fold_json
+from core.merchants import load_merchants
+from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.runtime.metrics import Metrics
 
-__all__ = ["OrderBook", "add_order_state", "raw_topic"]
+__all__ = ["OrderBook", "add_order_state", "order_answer", "order_table", "raw_topic", "served_mids"]
 
 log = logging.getLogger(__name__)
 
@@ -32,32 +43,67 @@ def raw_topic(app: faust.App, name: str) -> Any:
 
 
 class OrderBook:
-    """The ``orders`` table: orderId → OrderState JSON. Writes only inside a Faust agent's event."""
+    """The ``orders`` table: order key → OrderState JSON. Writes only inside a Faust agent's event.
 
-    def __init__(self, app: faust.App, partitions: int, metrics: Metrics) -> None:
+    ``mids``: the served merchants' mids; with more than one, entries are keyed by merchant."""
+
+    def __init__(self, table: Any, metrics: Metrics, mids: Sequence[str] = ()) -> None:
+        self.table = table  # the Faust table of :func:`order_table` (a dict in unit tests)
         self.metrics = metrics
-        self.table = app.Table(
-            "orders",
-            key_type=str,
-            value_type=bytes,
-            partitions=partitions,
-            help="flexbridge order state by merchant orderId",
-        )
-        # Keys as the plain UTF-8 orderId (Faust would JSON-quote them): the changelog and the
-        # request routing then partition exactly like orders.status and orders.commands.
-        self.table.key_serializer = "raw"  # type: ignore[attr-defined]
-        self.table.value_serializer = "raw"  # type: ignore[attr-defined]
-        # Faust made the changelog topic in the constructor, with the JSON key serializer: reading the
-        # plain keys back failed ("Error in recovery"), so a restarted or rebalanced worker never
-        # finished recovery and its agents (commands, order state) stalled. Rebuild it with the above.
-        self.table.changelog_topic = self.table._new_changelog_topic()  # type: ignore[attr-defined]
+        self.mids = tuple(mids)
+        self._mid_set = frozenset(self.mids)
+        self.by_merchant = len(self.mids) > 1
 
-    def get(self, order_id: str) -> OrderState | None:
-        raw = self.table.get(order_id)
+    def _read(self, key: str) -> OrderState | None:
+        raw = self.table.get(key)
         return OrderState.model_validate_json(raw) if raw is not None else None
 
-    def put(self, state: OrderState) -> None:
-        self.table[state.order_id] = state.model_dump_json(by_alias=True).encode()
+    def get(self, order_id: str, mid: str | None = None) -> OrderState | None:
+        """Merchant ``mid``'s order ``order_id`` (None: the order that names no merchant). An entry
+        written under the plain orderId before the table was keyed by merchant still counts."""
+        state = self._read(order_key(order_id, mid, by_merchant=self.by_merchant))
+        if state is None and self.by_merchant and mid is not None:
+            legacy = self._read(order_id)
+            return legacy if legacy is not None and legacy.mid == mid else None
+        return state
+
+    def orders_of(self, order_id: str) -> list[OrderState]:
+        """Every order of this orderId: each served merchant's (one lookup per merchant, no scan);
+        when no merchant has one, the entry that names no merchant (or one not served), e.g. the
+        answers to commands for an order flexbridge has not seen."""
+        if not self.by_merchant:
+            state = self._read(order_id)
+            return [] if state is None else [state]
+        found = [s for mid in self.mids if (s := self.get(order_id, mid)) is not None]
+        plain = None if found else self._read(order_id)
+        return found if plain is None or plain.mid in self._mid_set else [plain]
+
+    def _only_owner(self, order_id: str) -> str | None:
+        """The mid of the one served merchant with an order ``order_id`` (None: none, or several):
+        a status that names no merchant (a webhook on the plain path) is that order's."""
+        owners = [s.mid for s in self.orders_of(order_id) if s.mid in self._mid_set]
+        return owners[0] if len(owners) == 1 else None
+
+    def order_id_of(self, key: str) -> str:
+        """The orderId of a table key (``mid/orderId`` for a served merchant's order, else plain)."""
+        if self.by_merchant:
+            mid, sep, order_id = key.partition("/")
+            if sep and mid in self._mid_set:
+                return order_id
+        return key
+
+    def _stored(self, order_id: str, mid: str | None) -> bytes | None:
+        """The stored JSON of the order :meth:`get` reads."""
+        raw: bytes | None = self.table.get(order_key(order_id, mid, by_merchant=self.by_merchant))
+        if raw is None and self.by_merchant and mid is not None:
+            state = self.get(order_id, mid)  # an entry under the plain orderId, if it is this merchant's
+            return None if state is None else state.model_dump_json(by_alias=True).encode()
+        return raw
+
+    def put(self, state: OrderState, mid: str | None = None) -> None:
+        """Store ``state`` as merchant ``mid``'s order (None: under the plain orderId)."""
+        key = order_key(state.order_id, mid, by_merchant=self.by_merchant)
+        self.table[key] = state.model_dump_json(by_alias=True).encode()
 
     def on_status(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one ``orders.status`` record; a record that is not an OrderStatus is skipped."""
@@ -72,19 +118,68 @@ class OrderBook:
             log.warning("orders.status record skipped: key differs from its orderId")
             self.metrics.order_status("misrouted")
             return
+        mid = status_mid(status)  # two merchants' orders of one orderId are two orders
+        if mid is None and self.by_merchant:
+            mid = self._only_owner(status.order_id)
         # folded on the stored JSON (consumers/order_machine.py fold_json): no model built per status
-        written, verdict, note = fold_json(self.table.get(status.order_id), status)
+        written, verdict, note = fold_json(self._stored(status.order_id, mid), status)
         if written is not None:
-            self.table[status.order_id] = written
+            self.table[order_key(status.order_id, mid, by_merchant=self.by_merchant)] = written
         if verdict == "illegal":
             log.warning("order %s: %s", status.order_id, note)
         self.metrics.order_status(verdict)
 
 
-def add_order_state(app: faust.App, status_topic: str, partitions: int, metrics: Metrics) -> OrderBook:
-    """The table (``partitions`` like every topic), the agent that keeps it from ``status_topic``
-    and the ``GET /orders/{orderId}`` view."""
-    book = OrderBook(app, partitions, metrics)
+def order_table(app: faust.App, partitions: int) -> Any:
+    """The Faust table ``orders`` (``partitions`` like every topic), keys and values raw bytes."""
+    table: Any = app.Table(
+        "orders",
+        key_type=str,
+        value_type=bytes,
+        partitions=partitions,
+        help="flexbridge order state by merchant and orderId",
+    )
+    # Keys as plain UTF-8 (Faust would JSON-quote them): the request routing, which hashes the
+    # orderId key it is given, then partitions exactly like orders.status and orders.commands.
+    table.key_serializer = "raw"
+    table.value_serializer = "raw"
+    # Faust made the changelog topic in the constructor, with the JSON key serializer: reading the
+    # plain keys back failed ("Error in recovery"), so a restarted or rebalanced worker never
+    # finished recovery and its agents (commands, order state) stalled. Rebuild it with the above.
+    table.changelog_topic = table._new_changelog_topic()
+    return table
+
+
+def served_mids(settings: Settings) -> tuple[str, ...]:
+    """The mids of the merchants file's merchants (none without a file: one merchant, plain keys)."""
+    if settings.merchants_file is None:
+        return ()
+    return tuple(m.mid for m in load_merchants(settings) if m.mid is not None)
+
+
+def order_answer(book: OrderBook, order_id: str, mid: str | None = None) -> tuple[dict[str, Any], int]:
+    """The body and HTTP status of ``GET /orders/{orderId}[?mid=MID]``: the order's view when one
+    merchant has that orderId (or ``mid`` names one), ``{"orderId", "orders": [views]}`` when
+    several have, 404 when none."""
+    if mid is None:
+        states = book.orders_of(order_id)
+    else:
+        state = book.get(order_id, mid)
+        states = [] if state is None or state.mid not in (None, mid) else [state]
+    if not states:
+        unknown = f"unknown order {order_id}" + (f" of merchant mid {mid}" if mid else "")
+        return {"error": unknown, "orderId": order_id}, 404
+    if len(states) == 1:
+        return states[0].view(), 200
+    return {"orderId": order_id, "orders": [state.view() for state in states]}, 200
+
+
+def add_order_state(
+    app: faust.App, status_topic: str, partitions: int, metrics: Metrics, mids: Sequence[str] = ()
+) -> OrderBook:
+    """The table (``partitions`` like every topic; keyed by merchant when ``mids`` has several),
+    the agent that keeps it from ``status_topic`` and the ``GET /orders/{orderId}`` view."""
+    book = OrderBook(order_table(app, partitions), metrics, mids)
 
     @app.agent(raw_topic(app, status_topic), name="flexbridge-order-state")
     async def track(stream: Any) -> None:
@@ -102,9 +197,7 @@ def add_order_state(app: faust.App, status_topic: str, partitions: int, metrics:
                 pass
             except (ServiceUnavailable, KeyError, TypeError):  # no partition assignment yet
                 return self.json({"error": "order state not available yet; retry"}, status=503)
-            state = book.get(order_id)
-            if state is None:
-                return self.json({"error": f"unknown order {order_id}", "orderId": order_id}, status=404)
-            return self.json(state.view())
+            body, status = order_answer(book, order_id, request.query.get("mid") or None)
+            return self.json(body, status=status)
 
     return book
