@@ -8,6 +8,7 @@ reads back what earlier owners registered for them, then the partitions count as
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any
@@ -20,6 +21,7 @@ from consumers.sftp.registry import BatchRegistry
 from core.merchants import Merchant
 from core.settings import BatchSettings, PipelineSettings, RoutingSettings, SftpSettings, TopicSettings
 from schemas.batch import temp_name
+from streams.kafka.clients import make_producer
 from streams.kafka.errors import kafka_op
 from streams.kafka.topics import ensure_topics
 from streams.runtime.batch.consumer import BatchConsumer
@@ -31,6 +33,13 @@ from streams.runtime.deps import Deps
 __all__ = ["BatchPath", "batch_topics"]
 
 log = logging.getLogger(__name__)
+
+# The PENDING statuses of a file go out on a producer of their own whose produce batches hold a
+# partition's share of a file (~110 KB of 2000 statuses over 8 partitions) at once: aiokafka sends
+# one batch per partition per request, so the worker producer's 16 KB batches cost a file's
+# statuses a round trip to Kafka per 16 KB (about as long as the file's SFTP write, or longer).
+# Well under Kafka's 1 MB message limit.
+BULK_BATCH_BYTES = 512 * 1024
 
 
 def batch_topics(topics: TopicSettings, routing: RoutingSettings | Iterable[Merchant]) -> list[str]:
@@ -61,7 +70,9 @@ class BatchPath:
         self._inbound = sftp.inbound_dir
         self.store = BatchStore(deps.kafka, deps.topics.batches, deps.producer)
         self.registry = BatchRegistry(journal=self.store)
-        uploader = Uploader(deps, batch, sftp.inbound_dir, token, self.sftp, self.registry)
+        self._bulk = make_producer(deps.kafka, max_batch_size=BULK_BATCH_BYTES)
+        bulk = dataclasses.replace(deps, producer=self._bulk)
+        uploader = Uploader(bulk, batch, sftp.inbound_dir, token, self.sftp, self.registry)
         self.consumer = BatchConsumer(
             deps,
             batch,
@@ -100,12 +111,14 @@ class BatchPath:
         # compacted: the registry's tombstones then remove answered files from the topic for good
         await ensure_topics(self._kafka, [self._topic], {"cleanup.policy": "compact"})
         await self.store.start()
+        await self._bulk.start()
         await self.consumer.start()
         await self.poller.start()
 
     async def stop(self) -> None:
         await self.poller.stop()
         await self.consumer.stop()
+        await self._bulk.stop()
         await self.sftp.close()
 
     async def _load(self, assigned: Collection[TopicPartition]) -> None:
