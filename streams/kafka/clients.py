@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from core.settings import KafkaSettings
 from streams.kafka.ends import end_of
 
 __all__ = [
+    "Records",
     "caught_up",
     "client_options",
     "make_consumer",
     "make_producer",
     "read_to_end",
     "read_topic",
+    "tail_topic",
 ]
+
+Records = list[ConsumerRecord[bytes, bytes]]
 
 log = logging.getLogger(__name__)
 
@@ -131,5 +137,45 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, b
         async for _tp, records in read_to_end(consumer, tps):
             out.extend(records)
         return out
+    finally:
+        await consumer.stop()
+
+
+async def tail_topic(
+    k: KafkaSettings,
+    producer: AIOKafkaProducer,
+    topic: str,
+    on_records: Callable[[Records], None],
+    on_loaded: Callable[[], None],
+    *,
+    seek: Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]] | None = None,
+) -> None:
+    """Read every partition of ``topic`` and keep following it, never returning.
+
+    A reader without a group (``producer`` answers the partition metadata) starts at the beginning,
+    or where ``seek`` puts it; ``on_records`` gets each fetched batch of one partition, in order.
+    ``on_loaded`` is called once, when every partition has been read up to the end it had at the
+    start (:func:`caught_up`). A failed fetch is logged and retried a second later.
+    """
+    consumer = make_consumer(k, offset_reset="latest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(await producer.partitions_for(topic))]
+        consumer.assign(tps)
+        await (seek(consumer, tps) if seek is not None else consumer.seek_to_beginning(*tps))
+        ends = await consumer.end_offsets(tps)
+        loaded = False
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            except KafkaError as exc:
+                log.warning("reading %s failed (%s); retrying", topic, type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            for records in batches.values():
+                on_records(records)
+            if not loaded and all([await caught_up(consumer, tp, ends[tp]) for tp in tps]):
+                loaded = True
+                on_loaded()
     finally:
         await consumer.stop()

@@ -45,7 +45,7 @@ from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import CLOSED, is_legal
 from core.settings import KafkaSettings
 from schemas.status import OrderStatus, Status
-from streams.kafka.clients import caught_up, make_consumer
+from streams.kafka.clients import Records, tail_topic
 from streams.runtime.supervise import supervise
 
 __all__ = ["MAX_ENTRIES", "WINDOW_SECONDS", "AwaitingFollower", "AwaitingResults", "LatestStatuses"]
@@ -171,21 +171,12 @@ class AwaitingFollower:
         return self.results.holds(order_id, status, self._clock())
 
     async def _follow(self) -> None:
-        consumer = make_consumer(self._kafka, offset_reset="latest")
-        await consumer.start()
-        try:
-            parts = await self._producer.partitions_for(self._topic)
-            tps = [TopicPartition(self._topic, p) for p in sorted(parts)]
-            consumer.assign(tps)
-            await self._seek_to_window(consumer, tps)
-            ends = await consumer.end_offsets(tps)
-            while True:
-                await self._read_batch(consumer)
-                if not self.loaded.is_set() and all([await caught_up(consumer, tp, ends[tp]) for tp in tps]):
-                    self.loaded.set()
-                    log.info("orders awaiting a batch result read back: %d", len(self.results))
-        finally:
-            await consumer.stop()
+        observe, seek = self._observe_all, self._seek_to_window
+        await tail_topic(self._kafka, self._producer, self._topic, observe, self._on_loaded, seek=seek)
+
+    def _on_loaded(self) -> None:
+        self.loaded.set()
+        log.info("orders awaiting a batch result read back: %d", len(self.results))
 
     async def _seek_to_window(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         """Start at the window's first record where the broker says where that is, else at the start."""
@@ -200,17 +191,10 @@ class AwaitingFollower:
             if at is not None and at.offset > 0:
                 consumer.seek(tp, at.offset)
 
-    async def _read_batch(self, consumer: AIOKafkaConsumer) -> None:
-        try:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
-        except KafkaError as exc:
-            log.warning("reading orders.status failed (%s); retrying", type(exc).__name__)
-            await asyncio.sleep(1.0)
-            return
-        for records in batches.values():
-            for rec in records:
-                if rec.value is not None:
-                    self._observe(rec.value, rec.timestamp)
+    def _observe_all(self, records: Records) -> None:
+        for rec in records:
+            if rec.value is not None:
+                self._observe(rec.value, rec.timestamp)
 
     def _observe(self, value: bytes, timestamp: int | None) -> None:
         try:

@@ -27,7 +27,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from consumers.order_keys import order_key
@@ -39,7 +38,7 @@ from core.errors import InvalidEvent
 from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import WebhookSettings
 from schemas.webhooks import FlexWebhook, dedupe_key, order_status, parse_webhook
-from streams.kafka.clients import caught_up, make_consumer
+from streams.kafka.clients import Records, tail_topic
 from streams.runtime.awaiting import AwaitingFollower
 from streams.runtime.deps import Deps
 from streams.runtime.metrics import NO_MERCHANT
@@ -263,36 +262,18 @@ class WebhookReceiver:
 
     async def _follow(self) -> None:
         """Tail ``flex.webhooks`` from the beginning; every dedupe header read is remembered."""
-        topic = self._topics.webhooks
-        consumer = make_consumer(self._kafka, offset_reset="latest")
-        await consumer.start()
-        try:
-            parts = await self._producer.partitions_for(topic)
-            tps = [TopicPartition(topic, p) for p in sorted(parts)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            while True:
-                await self._read_batch(consumer)
-                if not self._loaded.is_set() and all([await caught_up(consumer, tp, ends[tp]) for tp in tps]):
-                    self._loaded.set()
-                    log.info("webhook dedupe keys read back: %d", len(self._seen))
-        finally:
-            await consumer.stop()
+        await tail_topic(self._kafka, self._producer, self._topics.webhooks, self._remember, self._on_loaded)
 
-    async def _read_batch(self, consumer: AIOKafkaConsumer) -> None:
-        try:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
-        except KafkaError as exc:
-            log.warning("reading flex.webhooks back failed (%s); retrying", type(exc).__name__)
-            await asyncio.sleep(1.0)
-            return
-        for records in batches.values():
-            for rec in records:  # headers only: the bodies are never decoded here
-                key = _dedupe_header(rec.headers)
-                if key:
-                    at = rec.timestamp / 1000 if rec.timestamp and rec.timestamp > 0 else self._clock()
-                    self._seen.add(key.decode(errors="replace"), at)
+    def _on_loaded(self) -> None:
+        self._loaded.set()
+        log.info("webhook dedupe keys read back: %d", len(self._seen))
+
+    def _remember(self, records: Records) -> None:
+        for rec in records:  # headers only: the bodies are never decoded here
+            key = _dedupe_header(rec.headers)
+            if key:
+                at = rec.timestamp / 1000 if rec.timestamp and rec.timestamp > 0 else self._clock()
+                self._seen.add(key.decode(errors="replace"), at)
 
 
 def _dedupe_header(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:
