@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import uuid
 
-from consumers.keys import command_key, event_key
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumers.keys import EVENT_NAMESPACE, command_key, event_key
 from streams.runtime.offsets import PartitionOffsets
 
 
@@ -19,6 +22,18 @@ def test_event_key_is_pinned() -> None:
     assert event_key("evt-1") == str(
         uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_URL, "urn:flexbridge:payment-event"), "evt-1")
     )
+
+
+@given(st.text())
+def test_event_key_is_uuid5_of_any_event_id(event_id: str) -> None:
+    try:
+        expected: str | type[Exception] = str(uuid.uuid5(EVENT_NAMESPACE, event_id))
+    except UnicodeEncodeError:  # a lone surrogate: neither can encode it
+        expected = UnicodeEncodeError
+    try:
+        assert event_key(event_id) == expected
+    except UnicodeEncodeError:
+        assert expected is UnicodeEncodeError
 
 
 def test_committable_waits_for_the_lowest_in_flight() -> None:
