@@ -20,6 +20,17 @@ def field_aliases(model: type[BaseModel]) -> dict[str, str]:
     return {fold(f.alias or n): f.alias or n for n, f in model.model_fields.items()}
 
 
+_FOLDED: dict[str, str] = {}  # fold() of the field names seen, bounded (names are few; input is not)
+_FOLDED_MAX = 4096
+
+
+def _fold_new(name: str) -> str:
+    folded = fold(name)
+    if len(_FOLDED) < _FOLDED_MAX:
+        _FOLDED[name] = folded
+    return folded
+
+
 def canonical_keys(data: Mapping[Any, Any], aliases: Mapping[str, str]) -> dict[Any, Any]:
     """Rename keys that differ from a field's wire name only by case, ``_`` or ``-``.
 
@@ -27,7 +38,7 @@ def canonical_keys(data: Mapping[Any, Any], aliases: Mapping[str, str]) -> dict[
     """
     out: dict[Any, Any] = {}
     for key, value in data.items():
-        canonical = aliases.get(fold(key), key) if isinstance(key, str) else key
+        canonical = aliases.get(_FOLDED.get(key) or _fold_new(key), key) if isinstance(key, str) else key
         if canonical in out and canonical != key:
             continue
         out[canonical] = value
