@@ -61,16 +61,39 @@ def pending_status(name: str, record: SentRecord, mid: str | None = None) -> Ord
 
 def pending_values(name: str, sent: list[SentRecord], mid: str | None = None) -> list[bytes]:
     """``encode_model(pending_status(name, r, mid))`` for every record of a file, all with one
-    ``occurredAt``: one model is built and the rest reuse its encoded fields (the hot path)."""
+    ``occurredAt``, byte for byte: one model is built and encoded with a placeholder for each
+    per-record field; each record's JSON is that template with its fields encoded in (the hot path)."""
     if not sent:
         return []
     fields = pending_status(name, sent[0], mid).model_dump(mode="json", by_alias=True)
-    values = []
-    for r in sent:
-        detail = record_detail(name, r, mid)
-        record = {**fields, "orderId": r.order_id, "eventId": r.event_id, "detail": detail}
-        values.append(orjson.dumps(record))
-    return values
+    holes = {"orderId": _HOLE, "eventId": _HOLE, "detail": _HOLE}
+    template = orjson.dumps({**fields, **holes}).split(orjson.dumps(_HOLE))
+    assert len(template) == len(holes) + 1  # noqa: S101  # the placeholder is nowhere else
+    before_id, between, before_detail, end = template
+    at_sequence = b'{"batchFile":' + orjson.dumps(name) + b',"sequenceNumber":'
+    mid_part = b',"mid":' + orjson.dumps(mid) + b"}" if mid else b"}"
+    dumps = orjson.dumps
+    return [
+        b"".join(
+            (
+                before_id,
+                dumps(r.order_id),
+                between,
+                dumps(r.event_id),
+                before_detail,
+                at_sequence,
+                str(r.sequence_number).encode(),
+                b',"idempotencyKey":',
+                dumps(r.idempotency_key),
+                mid_part,
+                end,
+            )
+        )
+        for r in sent
+    ]
+
+
+_HOLE = "\x00flexbridge-pending-hole\x00"  # JSON-escaped, it cannot occur in an encoded status
 
 
 class Uploader:

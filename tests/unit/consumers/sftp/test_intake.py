@@ -133,3 +133,16 @@ def test_pending_values_are_pending_statuses_with_one_occurred_at() -> None:
         expected.pop("occurredAt")
         assert value == expected
     assert pending_values("evaluate_x.json", []) == []
+
+
+@given(st.lists(st.tuples(st.text(), st.text(), st.text()), min_size=1, max_size=5), st.none() | st.text())
+def test_pending_values_are_the_encoded_pending_statuses_byte_for_byte(
+    fields: list[tuple[str, str, str]], mid: str | None
+) -> None:
+    sent = [SentRecord(i, order, event, key) for i, (order, event, key) in enumerate(fields, start=1)]
+    values = pending_values("evaluate_x.json", sent, mid)
+    occurred = orjson.dumps(orjson.loads(values[0])["occurredAt"])
+    for record, value in zip(sent, values, strict=True):
+        expected = encode_model(pending_status("evaluate_x.json", record, mid))
+        expected = expected.replace(orjson.dumps(orjson.loads(expected)["occurredAt"]), occurred)
+        assert value == expected
