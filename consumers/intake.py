@@ -16,7 +16,7 @@ pre-filter that skips validating declines which cannot be MIT.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, NamedTuple, overload
 
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
@@ -43,8 +43,7 @@ Flow = Literal["transmit", "evaluate"]  # the input topic's role: approvals, dec
 Route = Literal["api", "sftp"]
 
 
-@dataclass(frozen=True, slots=True)
-class Routed:
+class Routed(NamedTuple):  # a tuple: built for every record, at a quarter of a frozen dataclass's cost
     event: PaymentEvent
     route: Route
     merchant: Merchant | None = None  # set by route_to_merchant

@@ -12,8 +12,8 @@ cheap pre-checks (``isMIT``, card-number scan).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from consumers.flows import Defaults, evaluate_body, transmit_body
 from consumers.intake import decode_and_route, route_of
@@ -28,8 +28,7 @@ __all__ = ["BatchItem", "batch_body", "batch_item"]
 _TO_FILES = RoutingSettings(mit="sftp", transmit="sftp")
 
 
-@dataclass(frozen=True, slots=True)
-class BatchItem:
+class BatchItem(NamedTuple):
     """One record's place in a batch file: its merchant, its Flex request body and its eventId."""
 
     merchant: Merchant
@@ -59,6 +58,12 @@ def batch_item(
     merchant = merchants.for_event(event.mid)
     if merchant is None or route_of(kind, event, merchant.routing) != "sftp":
         return None
-    defaults = Defaults(merchant.mid, merchant.site_id, mit_expiry_days)
+    defaults = _defaults(merchant.mid, merchant.site_id, mit_expiry_days)
     body = transmit_body(event, defaults) if kind == "transmit" else evaluate_body(event, defaults)
     return BatchItem(merchant, body, event.event_id)
+
+
+@lru_cache(maxsize=1024)
+def _defaults(mid: str | None, site_id: str | None, mit_expiry_days: int) -> Defaults:
+    """A merchant's Defaults, built once rather than for each of its records."""
+    return Defaults(mid, site_id, mit_expiry_days)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import orjson
 
@@ -41,8 +41,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class SentRecord:
+class SentRecord(NamedTuple):  # a tuple: one per record uploaded, at a quarter of a frozen dataclass's cost
     sequence_number: int
     order_id: str
     event_id: str
