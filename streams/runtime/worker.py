@@ -9,6 +9,7 @@ per-key ordering with many keys in flight needs offset control Faust agents do n
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import tempfile
@@ -27,9 +28,14 @@ from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
 
-__all__ = ["RuntimeService", "build_app", "quiet_libraries", "run_worker"]
+__all__ = ["RuntimeService", "build_app", "quiet_libraries", "run_worker", "settle_gc"]
 
 log = logging.getLogger(__name__)
+
+# Young-generation threshold once started (CPython's default is 700): a collection every few hundred
+# events instead of every few, so the objects of records in flight are not traversed, and promoted
+# towards the old generation, again and again.
+_GC_YOUNG_THRESHOLD = 10_000
 
 
 class RuntimeService(Service):
@@ -119,8 +125,20 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     return 0
 
 
+def settle_gc() -> None:
+    """Once the worker has started: collect, then move every object left (modules, Faust, the
+    clients: a few hundred thousand) out of the collector's reach for good (``gc.freeze``), and
+    collect the young generation less often. Measured on the evaluate benchmark, a full collection
+    of that heap held the event loop for 0.2 to 1.2 s, and each decision waiting behind it."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, middle, old)
+
+
 class _Worker(faust.Worker):
-    """Installs flexbridge's log format (FLEXBRIDGE_LOG__FORMAT: json | text) on Faust's handlers."""
+    """Installs flexbridge's log format (FLEXBRIDGE_LOG__FORMAT: json | text) on Faust's handlers,
+    and settles the garbage collector once started (:func:`settle_gc`)."""
 
     def __init__(self, app: faust.App, *, log_format: str, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
@@ -129,3 +147,7 @@ class _Worker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
         install(self._log_format, logger)
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        settle_gc()
