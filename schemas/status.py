@@ -80,17 +80,4 @@ def status_of(
         "reason": reason,
         "detail": detail or {},
     }
-    return OrderStatus(**fields) if validate else _construct(fields)
-
-
-def _construct(fields: dict[str, Any]) -> OrderStatus:
-    """``OrderStatus.model_construct(**fields)`` for a dict that holds every field: the same object
-    (its fields, no extra, no private attributes), set directly: model_construct also looks up
-    defaults, aliases and extras field by field, three times the cost on the webhook receiver's
-    and the batch files' hot paths. tests/unit/schemas/test_status.py holds the two equal."""
-    status = OrderStatus.__new__(OrderStatus)
-    object.__setattr__(status, "__dict__", fields)
-    object.__setattr__(status, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(status, "__pydantic_extra__", None)
-    object.__setattr__(status, "__pydantic_private__", None)
-    return status
+    return OrderStatus(**fields) if validate else OrderStatus.model_construct(**fields)

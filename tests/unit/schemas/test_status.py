@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.codec import encode_model
-from schemas.status import OrderStatus, status_of
+from schemas.status import status_of
 
 AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -57,18 +57,3 @@ def test_without_validation_the_same_values_give_the_same_status() -> None:
         for v in (True, False)
     )
     assert trusted == checked and encode_model(trusted) == encode_model(checked)
-
-
-def test_an_unvalidated_status_is_the_object_model_construct_builds() -> None:
-    detail = {"webhookEvent": "order.completed", "mid": "m-1"}
-    key = "order.completed:osk"
-    fast = status_of("ORD-1", "APPROVED", "webhook", key, session_key="osk", detail=detail, validate=False)
-    fields = {**fast.__dict__}
-    built = OrderStatus.model_construct(**fields)
-    assert fast == built and fast.model_fields_set == built.model_fields_set
-    assert fast.__pydantic_extra__ == built.__pydantic_extra__
-    assert fast.__pydantic_private__ == built.__pydantic_private__
-    assert encode_model(fast) == encode_model(built)
-    assert fast.model_copy(update={"reason": "r"}).reason == "r"
-    with pytest.raises(ValidationError):  # frozen like any OrderStatus
-        fast.status = "EXPIRED"  # type: ignore[misc]
