@@ -100,7 +100,8 @@ class Uploaded:
 
     def covers(self, merchant: str, offset: int) -> bool:
         """True if ``merchant``'s record at ``offset`` is in a file already uploaded."""
-        return any(first <= offset <= last for first, last, _ in self._ranges.get(merchant, ()))
+        spans = self._ranges.get(merchant)  # asked for every record: mostly none
+        return spans is not None and any(first <= offset <= last for first, last, _ in spans)
 
     def encode(self, committed: int) -> str:
         """The ranges not wholly before ``committed`` (the others are forgotten); ``""`` if none."""
