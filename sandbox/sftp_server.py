@@ -9,7 +9,9 @@
   (Flex whitelists a merchant's key and IP).
 - Each user is chrooted to ``<state>/sftp/<user>/`` holding ``inbound/`` and ``outbound/``.
 - ``SftpFaults`` can cut a connection after it has written some bytes (an upload dropped midway),
-  every account's or only those of the merchants it is aimed at (:class:`MerchantAim`).
+  or right after it renamed a file into place, before the answer goes back (the client cannot
+  tell whether the rename happened), every account's or only those of the merchants it is aimed
+  at (:class:`MerchantAim`).
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ class MerchantAim:
 @dataclass(slots=True)
 class SftpFaults:
     """``drop_after_bytes``: abort the next ``times`` connections (of ``aim``'s merchants' accounts)
-    once they wrote that many bytes."""
+    once they wrote that many bytes. ``drop_after_rename``: abort them right after a rename to a
+    name ending with it is done, before it is answered."""
 
     drop_after_bytes: int | None = None
+    drop_after_rename: str | None = None
     times: int = 0
     dropped: int = 0
     aim: MerchantAim = field(default_factory=MerchantAim)
@@ -57,6 +61,7 @@ class SftpFaults:
     def wire(self) -> dict[str, object]:
         return {
             "dropAfterBytes": self.drop_after_bytes,
+            "dropAfterRename": self.drop_after_rename,
             "times": self.times,
             "dropped": self.dropped,
             "merchants": list(self.aim.given),
@@ -101,17 +106,35 @@ class _Session(asyncssh.SFTPServer):
         over = f.drop_after_bytes is not None and self._written > f.drop_after_bytes
         return f.times > 0 and over and f.aim.hits(self._merchant)
 
+    def _drop(self, f: SftpFaults) -> None:
+        f.times -= 1
+        f.dropped += 1
+        self.connection.abort()
+        raise asyncssh.SFTPConnectionLost("connection dropped by the sandbox (fault injection)")
+
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         self._written += len(data)
         f = self._server.faults
         if self._cut(f):
-            f.times -= 1
-            f.dropped += 1
-            self.connection.abort()
-            raise asyncssh.SFTPConnectionLost("connection dropped by the sandbox (fault injection)")
+            self._drop(f)
         written = super().write(file_obj, offset, data)
         assert isinstance(written, int)  # the local-file implementation is synchronous  # noqa: S101
         return written
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        super().rename(oldpath, newpath)  # the local-file implementation is synchronous
+        self._renamed(newpath)
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        super().posix_rename(oldpath, newpath)
+        self._renamed(newpath)
+
+    def _renamed(self, newpath: bytes) -> None:
+        """The rename is done; the drop fault may cut the session before it is answered."""
+        f, name = self._server.faults, newpath.decode(errors="replace")
+        suffix = f.drop_after_rename
+        if suffix is not None and f.times > 0 and name.endswith(suffix) and f.aim.hits(self._merchant):
+            self._drop(f)
 
 
 class _Auth(asyncssh.SSHServer):

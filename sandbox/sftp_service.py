@@ -3,7 +3,8 @@
 ``GET /_sandbox/batches`` lists the batch files processed (SFTP user and its merchant's name, file
 name, kind, records, accepted, rejected, file-level error, response file) and
 ``GET|POST|DELETE /_sandbox/sftp/faults`` shows, sets or clears ``{"dropAfterBytes": N, "times": K}``
-(cut the next K connections once they wrote N bytes).
+(cut the next K connections once they wrote N bytes) or ``{"dropAfterRename": SUFFIX, "times": K}``
+(cut them right after renaming a file to a name ending with SUFFIX, before the answer).
 ``GET|POST /_sandbox/sftp/responses`` shows or sets ``{"withhold": K}``: the next K batch files are
 processed (orders created) but get no response file, as if Flex lost its answer.
 Both take ``"merchants": [...]`` as ``POST /_sandbox/faults`` does: names or MIDs of the merchants
@@ -170,18 +171,29 @@ def _aim(state: SandboxState, body: dict[str, Any]) -> MerchantAim:
     return MerchantAim(tuple(given), names)
 
 
+def _faults(body: dict[str, Any]) -> SftpFaults:
+    """The drop fault of a ``POST /_sandbox/sftp/faults`` body; ValueError if it is not one."""
+    after, renamed, times = body.get("dropAfterBytes"), body.get("dropAfterRename"), body.get("times", 1)
+    if renamed is not None and not isinstance(renamed, str):
+        raise ValueError("dropAfterRename must be the end of a file name")
+    bytes_given = after is not None or renamed is None  # one of the two is needed
+    if bytes_given and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
+        raise ValueError("dropAfterBytes must be a non-negative integer")
+    if not isinstance(times, int) or isinstance(times, bool) or times < 0:
+        raise ValueError("times must be a non-negative integer")
+    return SftpFaults(drop_after_bytes=after, drop_after_rename=renamed, times=times)
+
+
 @routes.post("/_sandbox/sftp/faults")
 async def set_sftp_faults(request: web.Request) -> web.Response:
     service = _service(request)
     try:
         body = orjson.loads(await request.read() or b"{}")
-        after, times = body.get("dropAfterBytes"), body.get("times", 1)
-        if not isinstance(after, int) or not isinstance(times, int) or after < 0 or times < 0:
-            raise ValueError("dropAfterBytes and times must be non-negative integers")
-        aim = _aim(service.state, body)
+        faults = _faults(body)
+        faults.aim = _aim(service.state, body)
     except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
         return json_response({"error": str(exc)}, status=400)
-    service.server.faults = SftpFaults(drop_after_bytes=after, times=times, aim=aim)
+    service.server.faults = faults
     return json_response(service.server.faults.wire())
 
 

@@ -4,7 +4,9 @@
   tried. The server's host key must be in ``FLEXBRIDGE_SFTP__KNOWN_HOSTS`` (default
   ``~/.ssh/known_hosts``): an unknown host key is refused, never accepted.
 - :meth:`SftpClient.upload` writes a temporary name and renames it into place (POSIX rename,
-  which replaces an earlier upload of the same name), so a reader never sees a partial file.
+  which replaces an earlier upload of the same name), so a reader never sees a partial file. A
+  rename retried after a lost answer finds the temporary file gone and stops there: a file is
+  never written and renamed twice by one upload.
 - One connection is shared by all callers and reopened after it drops. Uploads retry with
   full-jitter exponential backoff (:func:`consumers.retry.retry`) while the failure is retriable.
   :meth:`SftpClient.close_if_idle` closes a connection nobody used for a while (one client per
@@ -172,7 +174,7 @@ class SftpClient:
     async def upload(self, directory: str, name: str, data: bytes, temp: str) -> None:
         """Write ``data`` to ``directory/temp``, then rename it to ``directory/name`` (replacing)."""
         await self.write_temp(directory, temp, data)
-        await self.rename_temp(directory, name, data, temp)
+        await self.rename_temp(directory, name, temp)
 
     async def write_temp(self, directory: str, temp: str, data: bytes) -> None:
         """The first half of :meth:`upload`: write ``data`` to ``directory/temp`` (one write call;
@@ -184,22 +186,24 @@ class SftpClient:
 
         await self._retrying(f"upload of {temp}", op)
 
-    async def rename_temp(self, directory: str, name: str, data: bytes, temp: str) -> None:
+    async def rename_temp(self, directory: str, name: str, temp: str) -> bool:
         """The second half of :meth:`upload`: rename ``directory/temp`` into ``directory/name``.
-        If the temporary file is gone (a retry after a rename whose answer was lost), it is
-        written again from ``data`` first, so the outcome is the same file either way."""
+
+        True if this call renamed it; False if the temporary file was already gone: it was renamed
+        (by an attempt whose answer was lost when the connection dropped; nothing else removes it).
+        The file is then never written and renamed again, since Flex may already have taken the
+        first one from the folder: a second would submit its records twice."""
         target, scratch = posixpath.join(directory, name), posixpath.join(directory, temp)
 
-        async def op(sftp: asyncssh.SFTPClient) -> None:
+        async def op(sftp: asyncssh.SFTPClient) -> bool:
             try:
                 await _replace(sftp, scratch, target)
-                return
             except asyncssh.SFTPNoSuchFile:
-                pass
-            await _write(sftp, scratch, data)
-            await _replace(sftp, scratch, target)
+                log.info("%s was already renamed into place (a lost answer); not written again", name)
+                return False
+            return True
 
-        await self._retrying(f"rename of {name}", op)
+        return await self._retrying(f"rename of {name}", op)
 
     async def listdir(self, directory: str) -> list[RemoteFile]:
         """Regular files in ``directory`` (one attempt; raises SftpError on failure)."""

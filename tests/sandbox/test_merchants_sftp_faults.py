@@ -62,7 +62,13 @@ async def test_a_drop_aimed_at_one_merchant_leaves_the_others_uploads_alone(
 ) -> None:
     aimed = await _admin(many, "POST", "/_sandbox/sftp/faults", {"dropAfterBytes": 0, "merchants": [target]})
     assert aimed.status_code == 200, aimed.text
-    assert aimed.json() == {"dropAfterBytes": 0, "times": 1, "dropped": 0, "merchants": [target]}
+    assert aimed.json() == {
+        "dropAfterBytes": 0,
+        "dropAfterRename": None,
+        "times": 1,
+        "dropped": 0,
+        "merchants": [target],
+    }
     assert await _write(many, BOLT, tmp_path) == "written"
     assert (await _admin(many, "GET", "/_sandbox/sftp/faults")).json()["dropped"] == 0
     assert await _write(many, ACME, tmp_path) != "written"

@@ -123,6 +123,37 @@ async def test_a_re_uploaded_file_creates_no_second_order(sftp_sandbox: RunningS
     }
 
 
+async def test_a_rename_whose_answer_is_lost_is_not_written_and_renamed_again(
+    sftp_sandbox: RunningSandbox,
+) -> None:
+    data = _file(await _token(sftp_sandbox), [evaluate_body(order_id="L-1", is_mit=True)])
+    name = "evaluate_t_p0003_o000000000000.json"
+    async with httpx.AsyncClient(base_url=sftp_sandbox.base_url, timeout=10) as http:
+        fault = await http.post("/_sandbox/sftp/faults", json={"dropAfterRename": ".json", "times": 1})
+    assert fault.json() == {
+        "dropAfterBytes": None,
+        "dropAfterRename": ".json",
+        "times": 1,
+        "dropped": 0,
+        "merchants": [],
+    }
+    assert sftp_sandbox.sftp is not None
+    service, client = sftp_sandbox.sftp, _client(sftp_sandbox, backoff_base_seconds=0.01)
+    try:
+        await client.write_temp("inbound", ".l.part", data)
+        renamed = await client.rename_temp("inbound", name, ".l.part")  # done, answer lost, retried
+
+        async def processed() -> bool:
+            return len(service.log) == 1
+
+        await wait_for(processed, 10, "the file to be processed")
+    finally:
+        await client.close()
+    assert renamed is False and client.connects == 2 and service.server.faults.dropped == 1
+    assert [e["file"] for e in service.log] == [name]
+    assert not (service.server.users["merchant"].inbound / ".l.part").exists()
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [

@@ -171,13 +171,13 @@ class Uploader:
         if builder.kind == "evaluate":
             self._registry.add(sealed.name, builder.sent)  # before the rename: a result may come at once
         try:
-            await self._timed("rename", sftp.rename_temp(inbound, sealed.name, sealed.data, sealed.temp))
+            await self._timed("rename", sftp.rename_temp(inbound, sealed.name, sealed.temp))
         except BaseException:
             self._registry.forget(lambda name: name == sealed.name)
             raise
         return sealed
 
-    async def _timed(self, phase: str, step: Awaitable[None]) -> None:
+    async def _timed(self, phase: str, step: Awaitable[object]) -> None:
         started = time.monotonic()
         try:
             await step
