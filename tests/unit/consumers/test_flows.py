@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 import pytest
 from aiokafka import ConsumerRecord
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import AwareDatetime, TypeAdapter
 
 from consumers.flex.errors import FlexAuthFailed, FlexConflict, FlexRejected, FlexUnavailable
-from consumers.flows import Defaults, evaluate_decline, transmit_approval
+from consumers.flows import Defaults, evaluate_body, evaluate_decline, mit_expiry, transmit_approval
 from core.settings import Settings
 from schemas.events import validate_payment_event
 from schemas.flex import EvaluateResponse, TransmitResponse
@@ -19,6 +23,8 @@ from streams.runtime.bridge import Bridge
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
+
+_DATETIME = TypeAdapter(AwareDatetime)
 
 
 class FakeFlex:
@@ -143,3 +149,24 @@ async def test_pan_is_masked_in_the_dead_letter() -> None:
     assert topic == "payments.dlq" and dict(headers)["dlq-reason"] == b"pan-detected"
     assert sent is not None and b"4111111111111111" not in sent and b"************1111" in sent
     assert len(sent) == len(raw)  # only the digits changed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    at=st.datetimes(max_value=datetime(9000, 1, 1)),  # noqa: DTZ001 (hypothesis bounds are naive)
+    offset_minutes=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+    days=st.integers(min_value=0, max_value=3650),
+)
+def test_mit_expiry_is_the_iso_text_of_the_shifted_date(at: datetime, offset_minutes: int, days: int) -> None:
+    """The MIT expiry default: the same text as the isoformat of occurredAt + days, UTC as Z."""
+    occurred = _DATETIME.validate_python(at.replace(tzinfo=timezone(timedelta(minutes=offset_minutes))))
+    expected = (occurred + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+    assert mit_expiry(occurred, days) == expected
+
+
+def test_evaluate_body_sets_the_mit_expiry_from_occurred_at() -> None:
+    event = _event("mit-rebill")
+    assert event.is_mit and event.expiry_date_utc is None
+    body = evaluate_body(event, Defaults(mit_expiry_days=14))
+    expected = (event.occurred_at + timedelta(days=14)).isoformat().replace("+00:00", "Z")
+    assert body["expiryDateUtc"] == expected and expected.endswith("Z")
