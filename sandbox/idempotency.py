@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiohttp import web
@@ -21,8 +20,10 @@ from .wire import failure, mark_replayed
 __all__ = ["IdempotencyStore", "fingerprint", "run_idempotent"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
+class _Record(NamedTuple):
+    """A tuple of bytes and numbers: the garbage collector stops tracking it, so the records a long
+    run keeps (24 hours' worth) add nothing to the sandbox's collections."""
+
     fingerprint: bytes
     status: int
     body: bytes

@@ -6,6 +6,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from .wire import JsonObject, iso, utcnow
 
 __all__ = ["Journal", "JournalEntry", "mask_card_data"]
@@ -55,6 +57,7 @@ class JournalEntry:
     replayed: bool = False
     fault: str | None = None
     mid: str | None = None  # the merchant whose token authenticated the call
+    duration_ms: float | None = None  # from the call's arrival in the middleware to its answer
 
     def to_json(self) -> JsonObject:
         return {
@@ -69,6 +72,7 @@ class JournalEntry:
             "replayed": self.replayed,
             "fault": self.fault,
             "mid": self.mid,
+            "durationMs": self.duration_ms,
         }
 
 
@@ -78,10 +82,14 @@ class Journal:
     A call enters the journal when it is answered (or its connection dropped), and ``seq`` is given
     then, so a poller reading ``?since=<last seq>`` never misses a call that was still in flight.
     ``seq`` keeps growing across resets.
+
+    A closed entry is kept as its JSON bytes beside its ``seq`` and path: a tuple of a number and two
+    strings, which the garbage collector stops tracking, so a full journal (100 000 calls) adds
+    nothing to the sandbox's collections; reading the journal parses the entries it returns.
     """
 
     def __init__(self, limit: int) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=limit)
+        self._entries: deque[tuple[int, str, bytes]] = deque(maxlen=limit)
         self._seq = 0
 
     def open(
@@ -91,16 +99,16 @@ class Journal:
         return JournalEntry(0, iso(utcnow()), method, path, query, mask_card_data(body), key)
 
     def close(self, entry: JournalEntry) -> None:
-        """The call is over: number it and make it visible."""
+        """The call is over: number it and make it visible (later changes to ``entry`` are not seen)."""
         self._seq += 1
         entry.seq = self._seq
-        self._entries.append(entry)
+        self._entries.append((entry.seq, entry.path, orjson.dumps(entry.to_json())))
 
     def entries(self, path: str | None = None, since: int = 0) -> list[JsonObject]:
         return [
-            entry.to_json()
-            for entry in self._entries
-            if entry.seq > since and (path is None or entry.path == path)
+            orjson.loads(raw)
+            for seq, entry_path, raw in self._entries
+            if seq > since and (path is None or entry_path == path)
         ]
 
     def clear(self) -> None:

@@ -3,6 +3,7 @@ merchants file, the check that a body's ``mid`` is the token's merchant's (in th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +51,13 @@ class _Call:
 
 @web.middleware
 async def sandbox_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Journal every /v1 call, then apply faults, authentication and the merchant check."""
+    """Journal every /v1 call, then apply faults, authentication and the merchant check.
+
+    The entry's ``duration_ms`` is the call's service time: from here (headers parsed, body not yet
+    read) until its answer is ready to be written."""
     if not request.path.startswith("/v1/"):
         return await handler(request)
+    arrived = time.perf_counter()
     state = request.app[STATE]
     exchange = begin_exchange()
     body = parse_body(await request.read())
@@ -71,6 +76,7 @@ async def sandbox_middleware(request: web.Request, handler: Handler) -> web.Stre
         raise
     finally:
         entry.replayed = exchange.replayed
+        entry.duration_ms = round((time.perf_counter() - arrived) * 1000, 3)
         state.journal.close(entry)
     return response
 

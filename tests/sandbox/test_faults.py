@@ -69,6 +69,7 @@ async def test_journal_records_calls(client: httpx.AsyncClient, admin: httpx.Asy
     assert entries[1]["query"] == {"mid": "m", "environment": "t"}
     assert entries[2]["idempotencyKey"] == body["idempotencyKey"]
     assert entries[2]["body"]["orderId"] == "ORD-J" and entries[2]["fault"] is None
+    assert all(isinstance(e["durationMs"], float) and e["durationMs"] > 0 for e in entries)
     assert [e["seq"] for e in await journal(admin, path="/v1/evaluate", since=3)] == [4]
 
 
@@ -261,3 +262,5 @@ async def test_latency(client: httpx.AsyncClient, admin: httpx.AsyncClient) -> N
     started = time.monotonic()
     assert (await client.get("orders")).status_code == 200
     assert time.monotonic() - started >= 0.2
+    # the injected wait is part of the call's service time (less a clock tick of the loop's timer)
+    assert (await journal(admin, path="/v1/orders"))[-1]["durationMs"] >= 199
