@@ -1,7 +1,8 @@
 """Which records went out in which evaluate batch file, until Flex's response file accounts for them.
 
-The uploader adds a file just before its rename into the inbound folder and, once the rename is
-done, persists it; the result poller matches response rows against it and marks the file
+The uploader adds a file and persists it just before its rename into the inbound folder; a worker
+that takes over a file recorded but never renamed discards its entry (:meth:`BatchRegistry.discard`).
+The result poller matches response rows against it and marks the file
 *answered*; records still unmatched after the result timeout are handed back as missing.
 
 The registry is pure; durability comes from an optional :class:`RegistryJournal` (in flexbridge a
@@ -185,6 +186,16 @@ class BatchRegistry:
             if self._journal is not None and parsed is not None:
                 await self._journal.write(name, parsed.partition, None)
         return len(old)
+
+    async def discard(self, name: str) -> bool:
+        """Forget file ``name`` for good, in the journal too (it never reached Flex); False if unknown."""
+        if name not in self._files:
+            return False
+        parsed = parse_file_name(name)
+        if self._journal is not None and parsed is not None:
+            await self._journal.write(name, parsed.partition, None)
+        self._files.pop(name, None)
+        return True
 
     def forget(self, predicate: Callable[[str], bool]) -> None:
         """Drop files whose name matches (their partition moved to another worker)."""

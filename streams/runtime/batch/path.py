@@ -133,7 +133,9 @@ class BatchPath:
     async def _drop_unrenamed(self) -> None:
         """A file recorded before its rename (uploaded.py) whose ``.NAME.part`` is still in the inbound
         folder was never renamed (its worker stopped in between): Flex never saw it, so its records
-        are read into a file again. Without the temporary file it was renamed: it is not sent again."""
+        are read into a file again, and its registry entry (written before the rename too) is
+        forgotten, so no result is awaited for it. Without the temporary file it was renamed: it is
+        not sent again, and its restored entry reconciles it."""
         temps: dict[str, set[str]] = {}  # by merchant: the inbound folder's names, listed once
         for uploaded in self.store.loaded():
             for merchant, name in uploaded.named():
@@ -141,7 +143,12 @@ class BatchPath:
                     temps[merchant] = await self._inbound_names(merchant)
                 if temp_name(name) in temps[merchant]:
                     uploaded.drop(merchant, name)
+                    await self._discard(name)
                     log.info("batch file %s was never renamed into place: its records are read again", name)
+
+    async def _discard(self, name: str) -> None:
+        discard = kafka_op(lambda: self.registry.discard(name))
+        await retry(discard, OUTAGE, what="forgetting a batch registry entry", log=log)
 
     async def _inbound_names(self, merchant_name: str) -> set[str]:
         merchant = next((m for m in self.merchants if m.name == merchant_name), None)

@@ -6,12 +6,13 @@ account (consumers/sftp/accounts.py).
 The order: at once, the manifest goes up (written and renamed), the data file is written under
 its temporary name and its records' ``PENDING`` statuses are published (in bulk, one produce
 batch per partition); then the caller's ``before_rename`` runs (the consumer records the file's
-range durably, uploaded.py), the file is added to the registry (a result may come as soon as it is
-visible), renamed into the inbound folder, and its registry entry made durable. PENDING goes out
-before the rename so that it always precedes the file's results on ``orders.status``; a crash
-between the two means a re-upload under the same name and a repeated PENDING, which is harmless:
-Flex never saw the file. A crash after the rename leaves the recorded range, and the next owner
-does not send the file again.
+range durably, uploaded.py), the file's registry entry is added and made durable (a result may
+come as soon as the file is visible), and the file is renamed into the inbound folder. PENDING
+goes out before the rename so that it always precedes the file's results on ``orders.status``; a
+crash between the two means a re-upload under the same name and a repeated PENDING, which is
+harmless: Flex never saw the file (the next owner drops its registry entry, path.py). A crash
+after the rename leaves the recorded range and the registry entry: the next owner does not send
+the file again, and matches its results or reports them missing.
 Each step retries while its failure is retriable (SFTP drops reconnect with backoff; an
 unavailable token endpoint or Kafka is waited out), so the caller commits the file's offsets only
 after all of it. A failure that cannot pass by itself (refused credentials, a refused SFTP login
@@ -136,9 +137,6 @@ class Uploader:
         async with self._slots:
             sealed = await self._send(builder, merchant, before_rename)
         self.last_upload[merchant.name] = self._clock()
-        if builder.kind == "evaluate":  # durable before the commit: a restart still reconciles it
-            persist = kafka_op(lambda: self._registry.persist(sealed.name))
-            await retry(persist, OUTAGE, what="batch registry", log=log)
         if self.on_uploaded is not None:
             await self.on_uploaded(sealed)
         self.files += 1
@@ -168,14 +166,22 @@ class Uploader:
         await _all(steps)
         if before_rename is not None:
             await before_rename()
-        if builder.kind == "evaluate":
-            self._registry.add(sealed.name, builder.sent)  # before the rename: a result may come at once
         try:
+            if builder.kind == "evaluate":
+                await self._register(sealed.name, builder.sent)
             await self._timed("rename", sftp.rename_temp(inbound, sealed.name, sealed.temp))
         except BaseException:
             self._registry.forget(lambda name: name == sealed.name)
             raise
         return sealed
+
+    async def _register(self, name: str, sent: list[SentRecord]) -> None:
+        """The file's registry entry, durable before the rename: a result may come as soon as the
+        file is in the inbound folder, and a worker that dies right after the rename leaves the
+        entry to the next owner, which reconciles the file (or drops the entry: never renamed)."""
+        self._registry.add(name, sent)
+        persist = kafka_op(lambda: self._registry.persist(name))
+        await retry(persist, OUTAGE, what="batch registry", log=log)
 
     async def _timed(self, phase: str, step: Awaitable[object]) -> None:
         started = time.monotonic()

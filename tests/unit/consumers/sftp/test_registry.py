@@ -55,6 +55,15 @@ async def test_an_answered_file_is_remembered_durably_then_pruned_with_a_tombsto
     assert not registry.answered(NAME)
 
 
+async def test_a_discarded_file_is_forgotten_with_a_tombstone_and_never_reported() -> None:
+    journal = Journal()
+    registry = BatchRegistry(clock=lambda: 100.0, journal=journal)
+    registry.restore(decode_entry(encode_entry(_sent(uploaded_at=0.0))))
+    assert await registry.discard(NAME) and journal.writes == [(NAME, 3, None)]
+    assert registry.overdue(10) == [] and registry.outstanding == 0
+    assert not await registry.discard(NAME) and len(journal.writes) == 1  # unknown: nothing written
+
+
 def test_a_file_restored_after_the_last_look_at_the_outbound_folder_is_not_reported_yet() -> None:
     registry = BatchRegistry(clock=lambda: 1000.0)
     registry.restore(decode_entry(encode_entry(_sent(uploaded_at=0.0))))
