@@ -29,7 +29,11 @@ __all__ = [
 
 @dataclass
 class Figure:
-    """One measured figure; ``target`` is met when ``value`` is at least it (or at most, if ``at_most``)."""
+    """One measured figure; ``target`` is met when ``value`` is at least it (or at most, if ``at_most``).
+
+    Every figure with a target measures something that cannot be below zero (a rate, a ratio, a
+    latency, CPU, memory, a count): a negative value, or NaN (a missing one), means the measurement
+    itself failed, and is a MISS whatever the target."""
 
     flow: str
     name: str
@@ -43,6 +47,8 @@ class Figure:
     def verdict(self) -> str:
         if self.target is None:
             return ""
+        if not math.isfinite(self.value) or self.value < 0:
+            return "MISS"
         met = self.value <= self.target if self.at_most else self.value >= self.target
         return "PASS" if met else "MISS"
 
