@@ -10,7 +10,9 @@ flows) or to an SFTP batch file (``FLEXBRIDGE_ROUTING__MIT=sftp`` for managed MI
 Two cheap checks keep the batch path fast (it runs this for every record of a topic): a scan of
 the raw bytes for anything that could be a card number before the field-by-field PAN search (most
 records hold no 13-digit run at all), and, for a caller that only wants one route, an ``isMIT``
-pre-filter that skips validating declines which cannot be MIT.
+pre-filter that skips validating declines which cannot be MIT. The real-time bridge asks the
+reverse question (:func:`to_batch_files`): which records it leaves to the batch path without running
+a task for them; a refused record is never among them, so it stays the bridge's to dead-letter.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ __all__ = [
     "event_from",
     "may_be_mit",
     "may_hold_pan",
+    "may_name_mit",
     "route_of",
     "route_to_merchant",
+    "to_batch_files",
 ]
 
 Flow = Literal["transmit", "evaluate"]  # the input topic's role: approvals, declines
@@ -74,6 +78,12 @@ def may_be_mit(data: dict[str, Any]) -> bool:
     if value is None:
         value = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "ismit"), None)
     return value not in (None, False, 0, "false", "False", "0", "")
+
+
+def may_name_mit(raw: bytes | None) -> bool:
+    """False only when the JSON text ``raw`` cannot hold an ``isMIT`` key in any case (conservative:
+    a ``\\u`` escape may spell one)."""
+    return raw is not None and (b"\\u" in raw or b"ismit" in raw.lower())
 
 
 def route_of(flow: Flow, event: PaymentEvent, routing: RoutingSettings) -> Route:
@@ -126,6 +136,27 @@ def route_to_merchant(raw: bytes | None, flow: Flow, merchants: Merchants) -> Ro
 
 
 _ANY_ROUTING = RoutingSettings()  # decode_and_route's route is replaced by the merchant's
+
+
+def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants) -> Routed | None:
+    """``route_to_merchant``'s answer when it is an SFTP route (the record is the batch path's),
+    else None: any other route, and any refused record (its dead letter is the caller's to write).
+    A decline that cannot be MIT (no ``isMIT`` in its text, or a false one) is answered before it
+    is validated."""
+    if flow == "evaluate" and not may_name_mit(raw):
+        return None
+    try:
+        data = decode_object(raw)
+        if flow == "evaluate" and not may_be_mit(data):
+            return None
+        assert raw is not None  # decode_object refuses a tombstone  # noqa: S101
+        event = event_from(data, may_hold_pan(raw))
+    except InvalidEvent:
+        return None
+    merchant = merchants.for_event(event.mid)
+    if merchant is None or route_of(flow, event, merchant.routing) != "sftp":
+        return None
+    return Routed(event, "sftp", merchant)
 
 
 def event_from(data: dict[str, Any], may_hold: bool = True) -> PaymentEvent:

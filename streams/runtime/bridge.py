@@ -5,6 +5,11 @@ An event's ``mid`` selects its merchant (DESIGN.md §2.9); an event no merchant 
 as ``unknown-merchant``. The Flex call runs as the merchant (its token, its ``mid`` and ``siteId``
 defaults) within the merchant's share of the in-flight slots (``consumers/flex/slots.py``).
 
+A record its merchant's routing sends to an SFTP batch file is the batch consumer's
+(streams/runtime/batch/consumer.py): :meth:`Bridge.to_batch` tells the pipeline so before it runs a
+task for it, and the pipeline counts it done at once. Only valid records are left so; every
+refused one is handled here, so its dead letter is written exactly once, by this bridge.
+
 Everything about the data ends in an output (a status, a dead letter, a ledger entry); only a
 failure to publish those outputs propagates, so the pipeline retries the record instead of
 committing past it.
@@ -22,7 +27,7 @@ from aiokafka.errors import KafkaError
 
 from consumers.flex.slots import MerchantSlots
 from consumers.flows import FlowClient, evaluate_decline, transmit_approval
-from consumers.intake import Flow, Refused, route_to_merchant
+from consumers.intake import Flow, Refused, route_to_merchant, to_batch_files
 from consumers.outcome import Outcome
 from core.errors import InvalidEvent
 from core.merchants import Merchant
@@ -65,9 +70,30 @@ class Bridge:
         self._statuses = StatusPublisher(deps.producer, deps.topics.status)
         self._ledger = ledger
         self._metrics = deps.metrics
+        self._to_files = {  # whether any merchant's routing sends some records of the flow to files
+            "transmit": any(m.routing.transmit == "sftp" for m in self._merchants),
+            "evaluate": any(m.routing.mit == "sftp" for m in self._merchants),
+        }
 
     def flow_of(self, topic: str) -> Flow:
         return "transmit" if topic == self._topics.approved else "evaluate"
+
+    def to_batch(self, record: Record) -> bool:
+        """Whether ``record`` is the batch path's (a valid event routed to a file), counted here as
+        ``routed-sftp``: it needs no task, call or output of the real-time path. False for anything
+        else, which :meth:`handle` takes as before (a refused record included: it dead-letters it)."""
+        flow = self.flow_of(record.topic)
+        if not self._to_files[flow]:
+            return False
+        try:
+            routed = to_batch_files(record.value, flow, self._merchants)
+        except Exception:  # noqa: BLE001  # handle() meets it again and dead-letters the record
+            return False
+        if routed is None or routed.merchant is None:
+            return False
+        self._metrics.event_in(record.topic, routed.merchant.name)
+        self._metrics.event_out(record.topic, "routed-sftp", routed.merchant.name)
+        return True
 
     async def handle(self, record: Record) -> None:
         seen = _Seen()

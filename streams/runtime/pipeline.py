@@ -8,7 +8,7 @@ work in flight for revoked partitions is finished (within a bound) and committed
 aiokafka can hand out records of newly assigned partitions before ``on_partitions_assigned`` has
 returned (the assign hook, e.g. the ledger load, is still running); those records are not dropped
 but read again (seek back), and records fetched before a rebalance are left to be read again from
-the committed offset.
+the committed offset. A record ``skip`` answers True for (the batch path's) is done once fetched.
 
 The handler gets one record and must deal with bad data itself (DLQ); if it raises, that is an
 infrastructure failure (e.g. Kafka unavailable for the outputs) and the record is retried with
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
 AssignHook = Callable[[Collection[TopicPartition]], Awaitable[None]]
+Skip = Callable[[ConsumerRecord[bytes, bytes]], bool]  # True: nothing to do for the record; never raises
+_YIELD_EVERY = 64  # a run of skipped records yields to the event loop at least this often
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -65,6 +67,7 @@ class KeyedPipeline:
         drain_timeout: float = 7.0,  # below the rebalance timeout (core/settings.py)
         on_assign: AssignHook | None = None,
         on_held: Callable[[Held], None] | None = None,
+        skip: Skip | None = None,
     ) -> None:
         self._consumer = consumer
         self._topics = topics
@@ -76,6 +79,7 @@ class KeyedPipeline:
         self._commit_interval = commit_interval
         self._drain_timeout = drain_timeout
         self._on_assign = on_assign
+        self._skip = skip
         self.fetch = GuardedFetch(consumer, "pipeline", on_held)  # undecodable batch: holds its partition
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._tails: dict[Hashable, asyncio.Task[None]] = {}
@@ -198,6 +202,8 @@ class KeyedPipeline:
         self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], generation: int
     ) -> bool:
         """Start processing ``record``; False when its partition is not (or no longer) ours to run."""
+        if self._skip is not None and await self._skipped_now(self._skip, tp, record, generation):
+            return True
         await self._slots.acquire()
         offsets, tasks = self._offsets.get(tp), self._tasks.get(tp)
         if offsets is None or tasks is None or generation != self._generation:
@@ -209,6 +215,20 @@ class KeyedPipeline:
         self._tails[key] = task
         tasks.add(task)
         task.add_done_callback(lambda t: self._forget(key, tasks, t))
+        return True
+
+    async def _skipped_now(
+        self, skip: Skip, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], generation: int
+    ) -> bool:
+        """Whether ``record`` was skipped: finished at once (its partition ours, ``skip`` True)."""
+        offsets = self._offsets.get(tp)
+        if offsets is None or generation != self._generation or not skip(record):
+            return False
+        offsets.started(record.offset)
+        offsets.finished(record.offset)
+        self.processed += 1
+        if self.processed % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # a fetch of skipped records does not hold the loop in one stretch
         return True
 
     def _forget(self, key: Hashable, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:

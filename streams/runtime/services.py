@@ -194,5 +194,6 @@ class _Parts:
             drain_timeout=p.drain_timeout_seconds,
             on_assign=self.ledger.load,
             on_held=metrics.undecodable_batch,
+            skip=bridge.to_batch,
         )
         slots.lend = self.pipeline.lend_slot
