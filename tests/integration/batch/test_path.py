@@ -273,9 +273,11 @@ async def test_a_malformed_response_file_goes_to_error_and_the_poller_goes_on(
         await until_statuses(settings, "SUBMITTED", 2)
 
         async def moved() -> bool:
-            return (outbound / "error" / bad).exists()
+            # the good file's statuses are published before it is moved to done/
+            done = outbound / "done"
+            return (outbound / "error" / bad).exists() and done.is_dir() and any(done.iterdir())
 
-        await wait_for(moved, 10, "the malformed file to move to error/")
+        await wait_for(moved, 10, "the malformed file to move to error/ and the good one to done/")
         assert path.poller.failed_files == 1
     assert len(list((outbound / "done").iterdir())) == 1 and not (outbound / bad).exists()
 
