@@ -1,10 +1,11 @@
 """Verified webhooks/s acknowledged by ``POST /webhooks/flex`` (2xx only after Kafka has both records).
 
 Baseline in the same run: a bare aiohttp handler in its own process that reads the body and answers
-200, driven by the same client at the same concurrency. Every delivery is distinct (its own
-``OrderId``), signed with the worker's subscriber key and a fresh nonce, so neither the dedupe nor
-the nonce check short-circuits it; afterwards the records on ``flex.webhooks`` are counted to show
-each acknowledged webhook was really published.
+200, driven by the same client at the same concurrency. The answer times (POST to the end of the
+answer, p50 and p99) of both show what the two Kafka acknowledgements add to each delivery. Every
+delivery is distinct (its own ``OrderId``), signed with the worker's subscriber key and a fresh
+nonce, so neither the dedupe nor the nonce check short-circuits it; afterwards the records on
+``flex.webhooks`` are counted to show each acknowledged webhook was really published.
 
 ``python -m bench.webhooks serve --port P`` is the bare handler (prints ``ready``).
 """
@@ -18,14 +19,14 @@ import contextlib
 import hashlib
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
 from aiohttp import web
 
 from bench import targets
-from bench.common import Figure, cpu_time, ratio
+from bench.common import Figure, cpu_time, percentile, ratio
 from consumers.webhooks.signature import http_date, new_nonce, sign
 from schemas.webhooks import STATUS_BY_EVENT
 from streams.kafka.clients import read_topic
@@ -37,6 +38,7 @@ __all__ = ["SUBSCRIBER_KEY", "bench_webhooks", "deliveries", "serve_bare"]
 SUBSCRIBER_KEY = base64.b64encode(hashlib.sha512(b"flexbridge-bench-subscriber").digest()).decode()
 CONCURRENCY = 64
 WARMUP = 200
+QS = (50, 99)  # the answer-time percentiles reported
 EVENTS = tuple(STATUS_BY_EVENT)  # every one maps to a status: two records per webhook
 
 Delivery = tuple[bytes, dict[str, str]]
@@ -47,6 +49,7 @@ class Run:
     elapsed: float  # seconds from the first POST to the last answer
     accepted: int
     failed: int
+    answer_ms: list[float]  # each delivery's answer time
 
 
 def deliveries(count: int, host: str, tag: str) -> list[Delivery]:
@@ -76,13 +79,16 @@ async def _drive(url: str, items: list[Delivery], concurrency: int = CONCURRENCY
     """POST every delivery at ``concurrency`` in flight; counts the 2xx answers."""
     queue = iter(items)
     accepted = failed = 0
+    answer_ms: list[float] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
 
         async def lane() -> None:
             nonlocal accepted, failed
             for body, headers in queue:
+                sent = time.perf_counter()
                 async with http.post(url, data=body, headers=headers) as answer:
                     await answer.read()
+                    answer_ms.append(1000 * (time.perf_counter() - sent))
                     if 200 <= answer.status < 300:
                         accepted += 1
                     else:
@@ -91,7 +97,7 @@ async def _drive(url: str, items: list[Delivery], concurrency: int = CONCURRENCY
         started = time.monotonic()
         await asyncio.gather(*(lane() for _ in range(concurrency)))
         elapsed = time.monotonic() - started
-    return Run(elapsed, accepted, failed)
+    return Run(elapsed, accepted, failed, answer_ms)
 
 
 @dataclass(slots=True)
@@ -105,6 +111,7 @@ class Target:
     accepted: int = 0
     failed: int = 0
     cpu: float = 0.0
+    answer_ms: list[float] = field(default_factory=list)
 
     async def round(self, count: int, tag: str) -> None:
         host = f"127.0.0.1:{self.port}"
@@ -115,6 +122,7 @@ class Target:
         self.elapsed += run.elapsed
         self.accepted += run.accepted
         self.failed += run.failed
+        self.answer_ms += run.answer_ms
 
     @property
     def rate(self) -> float:
@@ -163,6 +171,8 @@ async def bench_webhooks(
         ),
         Figure("webhooks", "worker CPU per webhook", 1000 * ours.cpu / max(1, ours.accepted), "ms CPU"),
         Figure("webhooks", "bare handler CPU per webhook", 1000 * bare.cpu / max(1, bare.accepted), "ms CPU"),
+        *(Figure("webhooks", f"flexbridge answer p{q}", percentile(ours.answer_ms, q), "ms") for q in QS),
+        *(Figure("webhooks", f"bare handler answer p{q}", percentile(bare.answer_ms, q), "ms") for q in QS),
         Figure(
             "webhooks",
             "republished on flex.webhooks",
