@@ -14,8 +14,9 @@ from collections.abc import Iterable
 
 import asyncssh
 
-from consumers.sftp.client import SftpClient, read_known_hosts
+from consumers.sftp.client import SftpClient
 from consumers.sftp.errors import SftpConfigError
+from consumers.sftp.known_hosts import read_known_hosts
 from core.merchants import SINGLE_MERCHANT_NAME, Merchant
 from core.settings import SftpSettings
 

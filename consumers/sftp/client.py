@@ -25,7 +25,6 @@ import logging
 import posixpath
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import asyncssh
@@ -33,6 +32,7 @@ from asyncssh.encryption import get_default_encryption_algs
 
 from consumers.retry import RetryPolicy, retry
 from consumers.sftp.errors import RemoteFile, SftpConfigError, SftpError, sftp_error
+from consumers.sftp.known_hosts import known_hosts_path
 from core.settings import SftpSettings
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "SftpClient",
     "SftpConfigError",
     "SftpError",
-    "read_known_hosts",
     "sftp_error",
 ]
 
@@ -89,7 +88,7 @@ class SftpClient:
         return True
 
     def _known_hosts(self) -> str | asyncssh.SSHKnownHosts:
-        return self._pinned if self._pinned is not None else str(_known_hosts_path(self._settings))
+        return self._pinned if self._pinned is not None else str(known_hosts_path(self._settings))
 
     def _client_keys(self) -> list[asyncssh.SSHKey] | None:
         s = self._settings
@@ -256,25 +255,6 @@ class SftpClient:
             return True
 
         return await self._call(f"utime of {path}", op)
-
-
-def read_known_hosts(settings: SftpSettings) -> asyncssh.SSHKnownHosts:
-    """The pinned host keys of ``FLEXBRIDGE_SFTP__KNOWN_HOSTS``, read once for every account's client."""
-    path = _known_hosts_path(settings)
-    try:
-        return asyncssh.read_known_hosts(str(path))
-    except (OSError, ValueError) as exc:
-        raise SftpConfigError(f"cannot read known_hosts file {path}: {type(exc).__name__}") from None
-
-
-def _known_hosts_path(settings: SftpSettings) -> Path:
-    path = settings.known_hosts or Path.home() / ".ssh" / "known_hosts"
-    if not Path(path).is_file():
-        raise SftpConfigError(
-            f"SFTP host key cannot be checked: known_hosts file {path} not found "
-            "(set FLEXBRIDGE_SFTP__KNOWN_HOSTS)"
-        )
-    return Path(path)
 
 
 # asyncssh's own ciphers, AES-GCM first: with AES instructions it takes half the CPU of its default

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from consumers.sftp.client import SftpClient, SftpConfigError, SftpError, read_known_hosts
+from consumers.sftp.client import SftpClient, SftpConfigError, SftpError
+from consumers.sftp.known_hosts import read_known_hosts
 from core.settings import Settings, SftpSettings
 from streams.ops.check import CheckResult
 
