@@ -18,14 +18,14 @@ from typing import Any, Protocol
 from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, with_flex_amounts
 from consumers.flex.errors import FlexError, FlexRejected
 from consumers.keys import command_key
-from core.merchants import Merchant, Merchants
+from core.merchants import Merchants
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
 from schemas.flex import CancelResponse, CaptureResponse, RefundResponse
 from schemas.order_state import CommandRecord, FlexOrderAmounts, OrderState
 from schemas.status import OrderStatus, Status, status_of
 
-__all__ = ["CommandClient", "CommandOutcome", "merchant_of", "reject_command", "run_command"]
+__all__ = ["CommandClient", "CommandOutcome", "reject_command", "run_command"]
 
 
 class CommandClient(Protocol):
@@ -158,12 +158,6 @@ async def _synced(
     synced = with_flex_amounts(state, command.order_id, await flex.order_amounts(session))
     fields = {"authorised_amount", "captured_amount", "refunded_amount", "currency", "order_session_key"}
     return synced, synced.model_dump(include=fields if known_status else {*fields, "status"})
-
-
-def merchant_of(state: OrderState | None, merchants: Merchants) -> Merchant | None:
-    """The merchant a command of this order calls Flex as: the order's (``OrderState.mid``, from
-    its first status), or the one merchant when one is served; None: no merchant of ours."""
-    return merchants.for_event(state.mid if state is not None else None)
 
 
 def reject_command(

@@ -9,8 +9,9 @@ import random
 import orjson
 from pydantic import SecretStr
 
-from consumers.commands import merchant_of, reject_command
+from consumers.commands import reject_command
 from consumers.intake import Refused, Routed, route_to_merchant
+from consumers.order_keys import resolve_command
 from consumers.order_machine import apply_status
 from core.merchants import Merchant, Merchants
 from core.settings import RoutingSettings
@@ -72,17 +73,18 @@ def test_the_order_keeps_the_mid_of_its_first_status_and_its_commands_belong_to_
     state, _ = apply_status(None, first)
     state, _ = apply_status(state, later)
     assert state.mid == "mid-globex"
-    assert merchant_of(state, BOTH) == GLOBEX
-    assert merchant_of(None, Merchants([ACME])) == ACME  # one merchant: every order is its
+    command = OrderCommand.model_validate({"commandId": "c1", "type": "cancel", "orderId": "ORD-1"})
+    assert resolve_command(command, [state], BOTH).merchant == GLOBEX
+    assert resolve_command(command, [], Merchants([ACME])).merchant == ACME  # one merchant: all its
 
 
 def test_a_command_for_an_order_of_no_merchant_of_ours_is_rejected_with_its_reason() -> None:
     command = OrderCommand.model_validate({"commandId": "c1", "type": "cancel", "orderId": "ORD-9"})
-    assert merchant_of(None, BOTH) is None
+    assert resolve_command(command, [], BOTH).merchant is None
     outcome = reject_command(command, None, BOTH)
     assert outcome.answer.status == "REJECTED" and outcome.record is not None
     assert outcome.answer.reason is not None and "merchant is not known" in outcome.answer.reason
     gone, _ = apply_status(None, status_of("ORD-9", "SUBMITTED", "evaluate", "e", detail={"mid": "mid-x"}))
-    assert merchant_of(gone, BOTH) is None
+    assert resolve_command(command, [gone], BOTH).merchant is None
     reason = reject_command(command, gone, BOTH).answer.reason
     assert reason is not None and "mid-x" in reason
