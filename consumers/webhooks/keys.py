@@ -3,7 +3,9 @@
 ``POST /webhooks/flex/{name}`` is verified with merchant ``name``'s subscriber key and, during a
 rotation, its previous one (DESIGN.md §2.9): a signature made with another merchant's key does not
 verify. ``POST /webhooks/flex`` stays for the single-merchant case: the keys of
-``FLEXBRIDGE_WEBHOOK__*`` when set, else those of the one merchant configured.
+``FLEXBRIDGE_WEBHOOK__*`` when set, else those of the one merchant configured. With several
+merchants it has no receiver (404, naming the merchants' paths): a delivery there would belong to
+no merchant, so neither its order nor its dedupe scope could be told.
 
 Each merchant's deliveries are deduplicated in a scope of their own: the dedupe key is prefixed
 with the merchant's name (``acme/order.completed:…``), except for the merchant of the
@@ -61,7 +63,8 @@ class WebhookKeys:
             verifier = WebhookVerifier.from_settings(settings, clock=clock)
         only = merchants.only if merchants is not None else None
         mid = only.mid if only is not None else None
-        plain = Receiving(verifier, None, None, mid) if verifier is not None else None
+        several = merchants is not None and len(merchants) > 1
+        plain = Receiving(verifier, None, None, mid) if verifier is not None and not several else None
         named: dict[str, Receiving] = {}
         for merchant in merchants or ():
             if merchant.subscriber_key is None:

@@ -60,6 +60,12 @@ def test_an_unknown_name_or_a_merchant_without_a_key_has_no_receiver() -> None:
     assert keys
 
 
+def test_with_several_merchants_the_plain_path_has_no_receiver_even_with_a_global_key() -> None:
+    hook = WebhookSettings(subscriber_key=SecretStr(_key("one")))
+    keys = WebhookKeys.build(hook, MANY)  # a delivery there would belong to no merchant
+    assert keys.of(None) is None and keys.of("acme") is not None
+
+
 def test_the_plain_path_serves_the_single_merchant_with_its_dedupe_keys_unchanged() -> None:
     hook = WebhookSettings(subscriber_key=SecretStr(_key("one")))
     single = merchant(SINGLE_MERCHANT_NAME, _key("one"))
