@@ -27,7 +27,11 @@ async def _lags(worker: Worker) -> list[float]:
 
 
 async def test_ready_only_once_joined_and_flex_answers(stack: Stack) -> None:
-    worker = stack.worker()
+    # The default fetch wait (the tests' workers use 10 ms) and a 16 s session: the embedded broker
+    # then answers the join seconds after the web server is up, so the probe sees the worker before
+    # it has joined (with 10 ms the join can finish before the web server starts, leaving nothing
+    # to check).
+    worker = stack.worker(FLEXBRIDGE_KAFKA__SESSION_TIMEOUT_MS=16000, FLEXBRIDGE_KAFKA__FETCH_MAX_WAIT_MS=500)
     seen: list[tuple[int, bool]] = []
 
     async def joined() -> bool:
