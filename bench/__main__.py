@@ -40,7 +40,9 @@ def _table(figures: list[Figure]) -> Table:
 
 async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> list[Figure]:
     figures: list[Figure] = []
-    async with LocalStack(Path(args.workdir), group="bench") as stack:
+    # absolute: the OpenSSH server resolves the SFTP folders from the user's home, not from here
+    workdir = Path(args.workdir).resolve()
+    async with LocalStack(workdir, group="bench") as stack:
         await stack.start_sandbox()
         stack.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in TOPICS.items()})
         stack.env["FLEXBRIDGE_TOPICS__LEDGER"] = "bench.ledger"
@@ -53,7 +55,7 @@ async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> l
             "webhooks": lambda: bench_webhooks(stack, worker, TOPICS["webhooks"], args.webhooks),
             "startup": lambda: bench_startup(stack),
             # on a stack of its own: a sandbox serving 500 merchants
-            "merchants": lambda: bench_merchants(Path(args.workdir), args.merchant_events),
+            "merchants": lambda: bench_merchants(workdir, args.merchant_events),
             # last: it starts a full sandbox
             "mit": lambda: bench_mit(stack, args.mit_events, worker=not args.mit_path_only),
         }
