@@ -40,8 +40,7 @@ def _table(figures: list[Figure]) -> Table:
 
 async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> list[Figure]:
     figures: list[Figure] = []
-    # absolute: the OpenSSH server resolves the SFTP folders from the user's home, not from here
-    workdir = Path(args.workdir).resolve()
+    workdir = Path(args.workdir)  # absolute (main): OpenSSH resolves SFTP folders from the home
     async with LocalStack(workdir, group="bench") as stack:
         await stack.start_sandbox()
         stack.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in TOPICS.items()})
@@ -92,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "DIR/latest.json draws them again)",
     )
     args = parser.parse_args(argv)
+    args.workdir = str(Path(args.workdir).resolve())
     console = Console()
     with cpu_hog(args.cpu_hog) as hog:
         figures = asyncio.run(_run(args, console, hog))
