@@ -74,7 +74,8 @@ def make_consumer(
     and fetch wait (the embedded broker needs the short ones the local stack sets). Without: a
     reader that assigns its partitions itself, with the broker's default fetch wait (500 ms: an
     idle follower costs little) unless ``reads_to_end``: a reader that stops at the end (the
-    ledger's load) takes the configured wait too, since its last, empty fetch is held that long.
+    ledger's load, the batch registry's on assignment, ``flexbridge reconcile``) takes the
+    configured wait too, since its last, empty fetch is held that long.
     Closing without LeaveGroup, when configured, is process-wide (streams/kafka/membership.py).
     """
     opts: dict[str, Any] = {

@@ -68,7 +68,7 @@ def fold_statuses(records: list[bytes]) -> dict[str, OrderState]:
 
 async def read_orders(settings: Settings) -> dict[str, OrderState]:
     """Every order as ``orders.status`` tells it now (all partitions, from the beginning to the end)."""
-    consumer = make_consumer(settings.kafka)
+    consumer = make_consumer(settings.kafka, reads_to_end=True)
     await consumer.start()
     try:
         topic = settings.topics.status

@@ -92,7 +92,7 @@ class BatchStore:
         await retry(write, OUTAGE, what="recording uploaded batch files", log=log)
 
     async def _read(self, tps: list[TopicPartition]) -> dict[str, bytes | None]:
-        reader = make_consumer(self._kafka)
+        reader = make_consumer(self._kafka, reads_to_end=True)
         await reader.start()
         latest: dict[str, bytes | None] = {}
         try:
