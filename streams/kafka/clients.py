@@ -120,9 +120,11 @@ async def read_to_end(
         todo = {tp for tp in todo if not await caught_up(consumer, tp, ends[tp])}
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record currently in ``topic`` (all partitions, from the beginning up to the end)."""
-    consumer = make_consumer(KafkaSettings(bootstrap_servers=bootstrap), offset_reset="latest")
+async def read_topic(kafka: str | KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record currently in ``topic`` (all partitions, from the beginning up to the end), in
+    each partition's order; ``kafka`` is the settings (security included) or a bootstrap address."""
+    k = KafkaSettings(bootstrap_servers=kafka) if isinstance(kafka, str) else kafka
+    consumer = make_consumer(k, reads_to_end=True)
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topic)

@@ -20,7 +20,6 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -33,7 +32,7 @@ from core.merchants import load_merchants
 from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
-from streams.kafka.clients import make_consumer, make_producer, read_to_end
+from streams.kafka.clients import make_producer, read_topic
 from streams.ops.order import merchant_names
 from streams.runtime.status import StatusPublisher
 
@@ -68,25 +67,8 @@ def fold_statuses(records: list[bytes]) -> dict[str, OrderState]:
 
 async def read_orders(settings: Settings) -> dict[str, OrderState]:
     """Every order as ``orders.status`` tells it now (all partitions, from the beginning to the end)."""
-    consumer = make_consumer(settings.kafka, reads_to_end=True)
-    await consumer.start()
-    try:
-        topic = settings.topics.status
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return {}
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        by_partition: dict[int, list[bytes]] = {}
-        async for tp, records in read_to_end(consumer, tps):
-            by_partition.setdefault(tp.partition, []).extend(r.value for r in records if r.value)
-        return fold_statuses([raw for values in by_partition.values() for raw in values])
-    finally:
-        await consumer.stop()
+    records = await read_topic(settings.kafka, settings.topics.status)
+    return fold_statuses([r.value for r in records if r.value])
 
 
 def _row(order: Candidate, now: float) -> dict[str, Any]:
