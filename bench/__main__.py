@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merchant-events", type=int, default=2000, help="approvals per merchants run")
     parser.add_argument("--mit-events", type=int, default=80_000)
     parser.add_argument("--mit-path-only", action="store_true", help="skip the full-worker MIT run")
-    parser.add_argument("--webhooks", type=int, default=5000, help="signed webhooks per target")
+    parser.add_argument("--webhooks", type=int, default=20_000, help="signed webhooks per target")
     parser.add_argument("--cpu-hog", action="store_true", help="a busy loop on one core beside the whole run")
     parser.add_argument("--workdir", default=".bench")
     parser.add_argument(
