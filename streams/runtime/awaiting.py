@@ -70,21 +70,21 @@ class AwaitingResults:
     def __len__(self) -> int:
         return len(self._orders)
 
-    def __contains__(self, order_id: object) -> bool:
-        return order_id in self._orders
+    def __contains__(self, key: object) -> bool:
+        return key in self._orders
 
-    def observe(self, order_id: str, status: str, source: str, at: float) -> None:
-        """A status of ``order_id`` was read from ``orders.status`` (in the topic's order)."""
-        self._orders.pop(order_id, None)
+    def observe(self, key: str, status: str, source: str, at: float) -> None:
+        """A status of the order ``key`` (``mid/orderId``) was read from ``orders.status``, in order."""
+        self._orders.pop(key, None)
         if status == "PENDING" and source == "batch":
-            self._orders[order_id] = at
+            self._orders[key] = at
             self._trim(at)
 
-    def holds(self, order_id: str | None, status: str | None, now: float) -> bool:
-        """Whether a webhook status for ``order_id`` must wait: the order awaits its batch result."""
-        if order_id is None or status is None or status in ("PENDING", "SUBMITTED"):
+    def holds(self, key: str | None, status: str | None, now: float) -> bool:
+        """Whether a webhook status for the order ``key`` must wait: it awaits its batch result."""
+        if key is None or status is None or status in ("PENDING", "SUBMITTED"):
             return False
-        since = self._orders.get(order_id)
+        since = self._orders.get(key)
         return since is not None and now - since <= self._window
 
     def _trim(self, now: float) -> None:
@@ -108,22 +108,22 @@ class LatestStatuses:
     published to ``orders.status`` as news; its body still goes to ``flex.webhooks``."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._latest: dict[str, tuple[Status, str]] = {}  # orderId → (status, occurredAt), oldest first
+        self._latest: dict[str, tuple[Status, str]] = {}  # order key → (status, occurredAt), oldest first
         self._max = max_entries
 
     def __len__(self) -> int:
         return len(self._latest)
 
-    def observe(self, order_id: str, status: str, source: str, occurred_at: str) -> None:
+    def observe(self, key: str, status: str, source: str, occurred_at: str) -> None:
         """A status read from ``orders.status``; kept only where the order machine would move."""
         if status not in _STATUSES or (source == "command" and status in ("REJECTED", "FAILED")):
             return  # not a status, or the answer to a command: the order stays where it was
-        prev = self._latest.get(order_id)
+        prev = self._latest.get(key)
         new_attempt = source in ("evaluate", "batch") and prev is not None and prev[0] in CLOSED
         if prev is not None and not (is_legal(prev[0], cast(Status, status)) or new_attempt):
             return  # illegal: the order machine keeps the order where it was
-        self._latest.pop(order_id, None)
-        self._latest[order_id] = (cast(Status, status), occurred_at)
+        self._latest.pop(key, None)
+        self._latest[key] = (cast(Status, status), occurred_at)
         if len(self._latest) > self._max:
             del self._latest[next(iter(self._latest))]
 
@@ -167,8 +167,8 @@ class AwaitingFollower:
                 await self._task
             self._task = None
 
-    def holds(self, order_id: str | None, status: str | None) -> bool:
-        return self.results.holds(order_id, status, self._clock())
+    def holds(self, key: str | None, status: str | None) -> bool:
+        return self.results.holds(key, status, self._clock())
 
     async def _follow(self) -> None:
         observe, seek = self._observe_all, self._seek_to_window
