@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 _LOCATE_LIMIT = 100_000  # records read one at a time to find the failing batch
+_EMPTY_READS = 20  # empty answers taken for a partition known to hold more before giving up on it
 
 
 def undecodable(exc: BaseException) -> bool:
@@ -166,27 +167,40 @@ class GuardedFetch:
         """``tp``'s next records; a partition whose batch fails on its own is held."""
         start = await self._consumer.position(tp)  # a failed call moves no position of its partition
         try:
-            got = await self._consumer.getmany(tp, timeout_ms=timeout_ms, max_records=max_records)
+            return await self._read(tp, timeout_ms, max_records)
         except Exception as exc:
             if not undecodable(exc):
                 raise
             self._hold(tp, start, await self._locate(tp, timeout_ms), exc)
             return []
-        records: list[ConsumerRecord[bytes, bytes]] = got.get(tp, [])
-        return records
+
+    async def _read(
+        self, tp: TopicPartition, timeout_ms: int, max_records: int
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """``tp``'s next records. An empty answer while ``tp`` is known to hold more (its position below
+        its high watermark) is asked again: a failed call drops what aiokafka had fetched, and
+        fetching the partition anew can take longer than one timeout on a busy broker (the embedded
+        broker holds a fetch up to half its wait), so one empty answer proves nothing."""
+        for _ in range(_EMPTY_READS):
+            got = await self._consumer.getmany(tp, timeout_ms=max(timeout_ms, 100), max_records=max_records)
+            records: list[ConsumerRecord[bytes, bytes]] = got.get(tp, [])
+            if records or not await self._has_more(tp):
+                return records
+        return []
+
+    async def _has_more(self, tp: TopicPartition) -> bool:
+        highwater = self._consumer.highwater(tp)
+        return highwater is not None and await self._consumer.position(tp) < highwater
 
     async def _locate(self, tp: TopicPartition, timeout_ms: int) -> int:
         """The offset of the batch that fails: read ``tp`` a record at a time until it fails again."""
-        empty = 0
         for _ in range(_LOCATE_LIMIT):
             try:
-                got = await self._consumer.getmany(tp, timeout_ms=timeout_ms, max_records=1)
+                if not await self._read(tp, timeout_ms, 1):
+                    break  # nothing comes any more: the position is as close as it gets
             except Exception as exc:
                 if not undecodable(exc):
                     raise
-                break
-            empty = 0 if got else empty + 1
-            if empty > 2:  # nothing comes any more: the position is as close as it gets
                 break
         position: int = await self._consumer.position(tp)
         return position
