@@ -145,18 +145,16 @@ def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants) -> Route
     is validated."""
     if flow == "evaluate" and not may_name_mit(raw):
         return None
-    try:
-        data = decode_object(raw)
-        if flow == "evaluate" and not may_be_mit(data):
-            return None
-        assert raw is not None  # decode_object refuses a tombstone  # noqa: S101
-        event = event_from(data, may_hold_pan(raw))
-    except InvalidEvent:
+    routed = decode_and_route(raw, flow, _ALL_TO_FILES, only="sftp")  # the merchant's routing decides
+    if routed is None:
         return None
-    merchant = merchants.for_event(event.mid)
-    if merchant is None or route_of(flow, event, merchant.routing) != "sftp":
+    merchant = merchants.for_event(routed.event.mid)
+    if merchant is None or route_of(flow, routed.event, merchant.routing) != "sftp":
         return None
-    return Routed(event, "sftp", merchant)
+    return Routed(routed.event, "sftp", merchant)
+
+
+_ALL_TO_FILES = RoutingSettings(transmit="sftp", mit="sftp")  # to_batch_files: any record may be
 
 
 def event_from(data: dict[str, Any], may_hold: bool = True) -> PaymentEvent:

@@ -22,6 +22,7 @@ from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 from tests.unit.consumers.test_flows import FakeFlex, FakeProducer, _record
+from tests.unit.consumers.test_intake import _mutated
 from tests.unit.consumers.test_merchant_routing import ACME, BOTH, GLOBEX, merchant
 
 ANY_SFTP = merchant("any", None, mit="sftp")
@@ -88,8 +89,7 @@ _VALUES |= st.sampled_from(("mid-acme", "mid-globex", "4111 1111 1111 1111", 411
 def test_it_agrees_with_the_full_rule(
     kind: str, seed: int, field: str, value: Any, flow: Flow, merchants: Merchants
 ) -> None:
-    event = make_event(kind, f"ORD-{seed}", random.Random(seed))
-    raw = event if isinstance(event, bytes) else orjson.dumps({**event, field: value})
+    raw = _mutated(kind, seed, field, value)
     full = route_to_merchant(raw, flow, merchants)
     expected = full if isinstance(full, Routed) and full.route == "sftp" else None
     assert to_batch_files(raw, flow, merchants) == expected
