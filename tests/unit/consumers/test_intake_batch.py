@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from consumers.intake import Flow, Routed, may_name_mit, route_to_merchant, to_batch_files
 from core.merchants import Merchants
 from core.settings import RoutingSettings, Settings
-from streams.local.traffic import KINDS, make_event
+from streams.local.traffic import make_event
 from streams.runtime.bridge import Bridge
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 from tests.unit.consumers.test_flows import FakeFlex, FakeProducer, _record
-from tests.unit.consumers.test_intake import _mutated
+from tests.unit.consumers.test_intake import MUTATIONS, _mutated
 from tests.unit.consumers.test_merchant_routing import ACME, BOTH, GLOBEX, merchant
 
 ANY_SFTP = merchant("any", None, mit="sftp")
@@ -73,19 +73,7 @@ def test_declines_that_cannot_be_mit_are_answered_from_their_text() -> None:
     assert routed is not None and routed == to_batch_files(mit, "evaluate", BOTH)
 
 
-_FIELDS = st.sampled_from(("isMIT", "ismit", "IsMit", "eventId", "mid", "pan", "note"))
-_VALUES = st.none() | st.booleans() | st.integers(-1, 2) | st.sampled_from(("true", "false", "", "0"))
-_VALUES |= st.sampled_from(("mid-acme", "mid-globex", "4111 1111 1111 1111", 4111111111111111))
-
-
-@given(
-    st.sampled_from(sorted(KINDS)),
-    st.integers(0, 50),
-    _FIELDS,
-    _VALUES,
-    st.sampled_from(("transmit", "evaluate")),
-    st.sampled_from(MERCHANTS),
-)
+@given(*MUTATIONS, st.sampled_from(MERCHANTS))
 def test_it_agrees_with_the_full_rule(
     kind: str, seed: int, field: str, value: Any, flow: Flow, merchants: Merchants
 ) -> None:
