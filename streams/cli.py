@@ -20,18 +20,10 @@ def _worker(args: argparse.Namespace) -> int:
     # A bad merchants file, or single-merchant settings without Flex credentials, stop the worker
     # here, before anything connects; the runtime calls Flex with each merchant's own credentials.
     load_merchants(settings)
-    from streams.kafka.clients import client_options
-    from streams.kafka.preflight import probe_idempotence, wait_for_broker
-    from streams.runtime.worker import run_worker
+    from streams.runtime.launch import launch_worker
 
-    k = settings.kafka
-    print(f"waiting for Kafka at {k.bootstrap_servers} …", file=sys.stderr, flush=True)
-    try:
-        asyncio.run(wait_for_broker(k.bootstrap_servers, k.startup_timeout_seconds, **client_options(k)))
-    except TimeoutError as exc:
-        raise ConfigError(f"{exc} (check FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS)") from None
-    asyncio.run(probe_idempotence(k))
-    return run_worker(settings, loglevel=args.loglevel)
+    print(f"waiting for Kafka at {settings.kafka.bootstrap_servers} …", file=sys.stderr, flush=True)
+    return launch_worker(settings, loglevel=args.loglevel)
 
 
 def _broker(args: argparse.Namespace) -> int:

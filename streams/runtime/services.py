@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -22,7 +22,6 @@ from core.settings import Settings
 from streams.kafka.clients import make_consumer, make_producer
 from streams.kafka.membership import keep_membership_on_close
 from streams.kafka.topics import all_topics, ensure_topics
-from streams.runtime.batch.path import BatchPath
 from streams.runtime.bridge import Bridge
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
@@ -31,6 +30,9 @@ from streams.runtime.pipeline import KeyedPipeline
 from streams.runtime.supervise import supervise
 from streams.runtime.undecodable import Held
 from streams.runtime.webhooks import WebhookAnswer, WebhookReceiver, build_verifier
+
+if TYPE_CHECKING:
+    from streams.runtime.batch.path import BatchPath
 
 __all__ = ["BridgeRuntime"]
 
@@ -54,8 +56,20 @@ class BridgeRuntime:
         self.webhooks: WebhookReceiver | None = None
         self.started = asyncio.Event()  # set once the producer and the Flex client exist
         self.held_elsewhere: list[Callable[[], list[Held]]] = []  # e.g. Faust's agents (faust_fixes.py)
+        self._starting: asyncio.Future[None] | None = None
+
+    def begin(self) -> None:
+        """Start :meth:`start` in the background, once: the launch (launch.py) begins it before Faust
+        is imported, and Faust's start then waits for it."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
 
     async def start(self) -> None:
+        self.begin()
+        assert self._starting is not None  # noqa: S101
+        await self._starting
+
+    async def _start(self) -> None:
         """The parts start side by side: the consumers' group joins (seconds on a new group: the
         broker waits for more members) overlap the followers' read-back and each other."""
         parts = self._parts = _Parts(self.settings, self.metrics)
@@ -70,7 +84,9 @@ class BridgeRuntime:
         else:
             log.warning("FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY is not set: POST /webhooks/flex answers 503")
         merchants = parts.deps.merchants
-        if merchants is not None and BatchPath.wanted(merchants):
+        if merchants is not None and any(m.sftp_routes for m in merchants):
+            from streams.runtime.batch.path import BatchPath  # asyncssh: only when something goes by SFTP
+
             s, flex = self.settings, parts.flex
             self.batches = BatchPath(
                 parts.deps,
@@ -85,6 +101,10 @@ class BridgeRuntime:
         await asyncio.gather(*starts)
 
     async def stop(self) -> None:
+        starting, self._starting = self._starting, None
+        if starting is not None and not starting.done():  # stopped while still starting
+            starting.cancel()
+            await asyncio.wait([starting])
         if self._warmup is not None:
             self._warmup.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -28,7 +28,7 @@ from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
 
-__all__ = ["RuntimeService", "build_app", "quiet_libraries", "run_worker", "settle_gc"]
+__all__ = ["RuntimeService", "build_app", "run_worker", "settle_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ _GC_YOUNG_THRESHOLD = 10_000
 
 
 class RuntimeService(Service):
-    """Starts the bridge runtime once the Faust app is up; stops it before the app goes down."""
+    """Waits for the bridge runtime's start (begun before Faust, launch.py) as the Faust app starts;
+    stops the runtime before the app goes down."""
 
     def __init__(self, runtime: BridgeRuntime, faust_app: faust.App, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -47,7 +48,6 @@ class RuntimeService(Service):
         self.faust_app = faust_app
 
     async def on_start(self) -> None:
-        quiet_libraries()
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.dump)
         await self.runtime.start()
 
@@ -58,13 +58,6 @@ class RuntimeService(Service):
 
     async def on_stop(self) -> None:
         await self.runtime.stop()
-
-
-def quiet_libraries() -> None:
-    """httpx logs a line per request and httpcore builds a debug record per step: both cost CPU."""
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:
@@ -118,9 +111,10 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
             return self.bytes(runtime.metrics.render(), content_type="text/plain; version=0.0.4")
 
 
-def run_worker(settings: Settings, loglevel: str = "info") -> int:
+def run_worker(settings: Settings, runtime: BridgeRuntime, loglevel: str = "info") -> int:
+    """Run the Faust worker on the current event loop; ``runtime`` may have begun already (launch.py)."""
     with tempfile.TemporaryDirectory(prefix="flexbridge-faust-") as datadir:
-        app = build_app(settings, BridgeRuntime(settings), datadir)
+        app = build_app(settings, runtime, datadir)
         _Worker(app, loglevel=loglevel, log_format=settings.log.format).execute_from_commandline()
     return 0
 

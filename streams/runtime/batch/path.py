@@ -99,12 +99,6 @@ class BatchPath:
             last_upload=uploader.last_upload,
         )
 
-    @staticmethod
-    def wanted(routing: RoutingSettings | Iterable[Merchant]) -> bool:
-        """True if something goes by SFTP: the routing given, or some merchant's."""
-        routes = [routing] if isinstance(routing, RoutingSettings) else [m.routing for m in routing]
-        return any("sftp" in (r.mit, r.transmit) for r in routes)
-
     async def start(self) -> None:
         # a missing known_hosts file or a merchant's unreadable key stops the worker at start
         self.sftp.check(self.merchants)

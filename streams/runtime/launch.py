@@ -1,0 +1,65 @@
+"""How ``flexbridge worker`` starts: the broker probes, then the bridge runtime's group joins while
+Faust is still being imported.
+
+``/ready`` waits for the real-time consumer's group join, and a join takes seconds: a new group's
+first JoinGroup is answered after the broker's initial delay (Kafka's
+``group.initial.rebalance.delay.ms``, 3 s by default; the embedded broker waits half a session
+timeout), a rejoin after the group's rebalance. Importing Faust and its web stack takes a few
+tenths of a second of CPU more, and building and starting its app a little more. So the runtime
+begins first, on the event loop the Faust worker then runs, and Faust is imported on a thread
+meanwhile; Faust's start finds the runtime already joining (worker.py ``RuntimeService``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import sys
+
+from core.config import ConfigError
+from core.settings import Settings
+from streams.kafka.clients import client_options
+from streams.kafka.preflight import probe_idempotence, wait_for_broker
+from streams.runtime.logs import install
+from streams.runtime.services import BridgeRuntime
+
+__all__ = ["launch_worker", "quiet_libraries"]
+
+_FAUST_SIDE = "streams.runtime.worker"  # the Faust app, its views and agents: imported on a thread
+
+
+def launch_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Probe the broker, begin the runtime, import Faust meanwhile, then run the Faust worker on
+    the same event loop. A broker that does not answer or refuses the idempotent producer stops the
+    worker here with a :class:`ConfigError` naming the setting."""
+    # Until Faust sets up logging (it replaces the root's handlers), the runtime's lines go out in
+    # the configured format too.
+    logging.basicConfig(level=loglevel.upper(), stream=sys.stderr)
+    install(settings.log.format)
+    quiet_libraries()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # the Faust worker takes the current loop
+    runtime = BridgeRuntime(settings)
+    loop.run_until_complete(_begin(settings, runtime))
+    from streams.runtime.worker import run_worker  # imported by _begin's thread
+
+    return run_worker(settings, runtime, loglevel=loglevel)
+
+
+async def _begin(settings: Settings, runtime: BridgeRuntime) -> None:
+    k = settings.kafka
+    try:
+        await wait_for_broker(k.bootstrap_servers, k.startup_timeout_seconds, **client_options(k))
+    except TimeoutError as exc:
+        raise ConfigError(f"{exc} (check FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS)") from None
+    await probe_idempotence(k)
+    runtime.begin()
+    await asyncio.to_thread(importlib.import_module, _FAUST_SIDE)
+
+
+def quiet_libraries() -> None:
+    """httpx logs a line per request and httpcore builds a debug record per step: both cost CPU."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().level))
