@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from core.errors import InvalidEvent
 from schemas.flex_errors import error_messages, parse_error_body, redact_pan
-from schemas.keys import canonical_keys, field_aliases
+from schemas.keys import Aliases, canonical_keys, field_aliases
 
 __all__ = [
     "CancelResponse", "CaptureResponse", "EvaluateResponse", "FlexEnvelope", "FlexErrorItem", "FlexModel",
@@ -48,7 +48,7 @@ class FlexModel(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="ignore", alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
     )
-    _folded: ClassVar[dict[str, str]] = {}
+    _folded: ClassVar[Aliases] = Aliases({})
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -56,12 +56,16 @@ def test_committable_waits_for_the_lowest_in_flight() -> None:
 
 def test_field_names_bind_like_flex_and_the_exact_spelling_wins() -> None:
     from schemas.flex import EvaluateResponse
-    from schemas.keys import canonical_keys, fold
+    from schemas.keys import Aliases, canonical_keys, fold
 
     assert fold("Order_Session-Key") == fold("orderSessionKey")
-    aliases = {"orderid": "orderId"}
+    aliases = Aliases({"orderid": "orderId"})
     assert canonical_keys({"OrderId": 1, "other": 2}, aliases) == {"orderId": 1, "other": 2}
     assert canonical_keys({"ORDER_ID": 1, "orderId": 2}, aliases) == {"orderId": 2}
     assert canonical_keys({"orderId": 2, "ORDERID": 1}, aliases) == {"orderId": 2}
+    plain = {"orderId": 1, "other": 2}
+    assert canonical_keys(plain, aliases) == plain
+    assert canonical_keys(plain, aliases) is plain  # its key sequence is remembered: passed on as it is
+    assert canonical_keys({"other": 2, "OrderId": 1}, aliases) == {"other": 2, "orderId": 1}
     answer = EvaluateResponse.model_validate({"OrderSessionKey": "variant", "orderSessionKey": "exact"})
     assert answer.order_session_key == "exact"
