@@ -1,13 +1,13 @@
 """Which records go into a batch file, of which merchant, and as what body (pure, no I/O; the batch
 consumer's hot path).
 
-A record goes into a file only if the real-time bridge would route it to SFTP: the rule is
-``consumers.intake.decode_and_route``, shared with the bridge (a JSON object, no card number, a
-valid PaymentEvent, and for evaluate files a managed MIT), then the event's merchant
-(``Merchants.for_event``, DESIGN.md §2.9) and that merchant's routing. Anything else is skipped
-here: the bridge reads the same topic and calls Flex for it or dead-letters it (an unknown
-merchant included). Per record this is the cost of the whole batch path; the shared rule keeps its
-cheap pre-checks (``isMIT``, card-number scan).
+A record goes into a file only if the real-time bridge leaves it to the batch path: the rule is
+``consumers.intake.to_batch_files``, the one the bridge asks (a JSON object, no card number, a
+valid PaymentEvent, and for evaluate files a managed MIT; the event's merchant,
+``Merchants.for_event``, DESIGN.md §2.9, routes that flow to SFTP). Anything else is skipped here:
+the bridge reads the same topic and calls Flex for it or dead-letters it (an unknown merchant
+included). Per record this is the cost of the whole batch path; the shared rule keeps its cheap
+pre-checks (``isMIT``, card-number scan).
 """
 
 from __future__ import annotations
@@ -16,16 +16,11 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from consumers.flows import Defaults, evaluate_body, transmit_body
-from consumers.intake import decode_and_route, route_of
+from consumers.intake import to_batch_files
 from core.merchants import Merchant, Merchants
-from core.settings import RoutingSettings
 from schemas.batch import BatchKind
 
-__all__ = ["BatchItem", "batch_body", "batch_item"]
-
-# The batch consumer reads only the topics routed to SFTP, so a ``kind`` file takes its flow's
-# records that the SFTP routing of that flow sends to a file.
-_TO_FILES = RoutingSettings(mit="sftp", transmit="sftp")
+__all__ = ["BatchItem", "batch_item"]
 
 
 class BatchItem(NamedTuple):
@@ -36,28 +31,15 @@ class BatchItem(NamedTuple):
     event_id: str
 
 
-def batch_body(kind: BatchKind, raw: bytes | None, defaults: Defaults) -> tuple[dict[str, Any], str] | None:
-    """The Flex request body and eventId of a record for a ``kind`` file, or None to skip it."""
-    routed = decode_and_route(raw, kind, _TO_FILES, only="sftp")
-    if routed is None:
-        return None
-    event = routed.event
-    body = transmit_body(event, defaults) if kind == "transmit" else evaluate_body(event, defaults)
-    return body, event.event_id
-
-
 def batch_item(
     kind: BatchKind, raw: bytes | None, merchants: Merchants, mit_expiry_days: int
 ) -> BatchItem | None:
     """The merchant, body and eventId of a record for one of its merchant's ``kind`` files, or None
     to skip it (not routed to SFTP by its merchant's routing, or no merchant of ours)."""
-    routed = decode_and_route(raw, kind, _TO_FILES, only="sftp")
-    if routed is None:
+    routed = to_batch_files(raw, kind, merchants)
+    if routed is None or routed.merchant is None:
         return None
-    event = routed.event
-    merchant = merchants.for_event(event.mid)
-    if merchant is None or route_of(kind, event, merchant.routing) != "sftp":
-        return None
+    event, merchant = routed.event, routed.merchant
     defaults = _defaults(merchant.mid, merchant.site_id, mit_expiry_days)
     body = transmit_body(event, defaults) if kind == "transmit" else evaluate_body(event, defaults)
     return BatchItem(merchant, body, event.event_id)

@@ -58,16 +58,15 @@ class BridgeRuntime:
         self.held_elsewhere: list[Callable[[], list[Held]]] = []  # e.g. Faust's agents (faust_fixes.py)
         self._starting: asyncio.Future[None] | None = None
 
-    def begin(self) -> None:
-        """Start :meth:`start` in the background, once: the launch (launch.py) begins it before Faust
+    def begin(self) -> asyncio.Future[None]:
+        """:meth:`start` in the background, begun once: the launch (launch.py) begins it before Faust
         is imported, and Faust's start then waits for it."""
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
+        return self._starting
 
     async def start(self) -> None:
-        self.begin()
-        assert self._starting is not None  # noqa: S101
-        await self._starting
+        await self.begin()
 
     async def _start(self) -> None:
         """The parts start side by side: the consumers' group joins (seconds on a new group: the

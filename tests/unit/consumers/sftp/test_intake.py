@@ -9,18 +9,40 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from consumers.flows import Defaults, evaluate_body, transmit_body
 from consumers.intake import event_from, may_hold_pan
-from consumers.sftp.intake import batch_body
+from consumers.sftp.intake import batch_item
 from consumers.sftp.registry import SentRecord
+from core.merchants import Merchant, Merchants
 from core.pan import looks_like_pan
+from core.settings import RoutingSettings
+from schemas.batch import BatchKind
 from schemas.codec import encode_model
 from schemas.events import ENVELOPE_ONLY, PaymentEvent
 from streams.local.traffic import make_event
 from streams.runtime.batch.upload import pending_status, pending_values
 
 DEFAULTS = Defaults("mid-1", None, 14)
+# one merchant sending both flows by SFTP, with DEFAULTS' mid (the events carry none)
+ONE = Merchants(
+    [
+        Merchant(
+            mid="mid-1",
+            name="one",
+            app_key=SecretStr("k"),
+            app_secret=SecretStr("s"),
+            routing=RoutingSettings(mit="sftp", transmit="sftp"),
+        )
+    ]
+)
+
+
+def batch_body(kind: BatchKind, raw: bytes | None) -> tuple[dict[str, Any], str] | None:
+    """The body and eventId ``batch_item`` gives ``raw`` for ONE's ``kind`` file, or None."""
+    item = batch_item(kind, raw, ONE, DEFAULTS.mit_expiry_days)
+    return None if item is None else (item.body, item.event_id)
 
 
 def _event(kind: str = "mit-rebill", seed: int = 1) -> dict[str, object]:
@@ -64,7 +86,7 @@ def test_batch_body_is_the_bridges_evaluate_body(seed: int) -> None:
     event = _event(seed=seed)
     raw = orjson.dumps(event)
     expected = evaluate_body(event_from(orjson.loads(raw)), DEFAULTS)
-    assert batch_body("evaluate", raw, DEFAULTS) == (expected, event["eventId"])
+    assert batch_body("evaluate", raw) == (expected, event["eventId"])
 
 
 def _variants() -> list[dict[str, object]]:
@@ -106,7 +128,7 @@ def test_the_flex_body_is_pydantics_dump_key_for_key_in_order(
 def test_batch_body_for_transmit_files() -> None:
     raw = orjson.dumps(_event("approval"))
     body = transmit_body(event_from(orjson.loads(raw)), DEFAULTS)
-    assert batch_body("transmit", raw, DEFAULTS) == (body, _event("approval")["eventId"])
+    assert batch_body("transmit", raw) == (body, _event("approval")["eventId"])
 
 
 @pytest.mark.parametrize(
@@ -121,7 +143,7 @@ def test_batch_body_for_transmit_files() -> None:
     ],
 )
 def test_records_the_bridge_handles_are_skipped(raw: bytes | None) -> None:
-    assert batch_body("evaluate", raw, DEFAULTS) is None
+    assert batch_body("evaluate", raw) is None
 
 
 def test_pending_values_are_pending_statuses_with_one_occurred_at() -> None:
