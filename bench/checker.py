@@ -19,6 +19,10 @@ __all__ = ["Invariant", "attributed", "check", "effect"]
 # A transmit repeated within this many seconds after a SIGKILL is the at-least-once window of an
 # endpoint that takes no idempotency key (the ledger entry was not yet written when the worker died).
 KILL_WINDOW_SECONDS = 5.0
+# The sandbox stamps a call (``at``) when it reaches its middleware, after the call has waited in
+# the sandbox's socket and event loop: a worker SIGKILLed this long before that stamp may have sent
+# the call already, and never read its answer (seen: killed 30 ms before the stamp of its own call).
+ARRIVAL_SLACK_SECONDS = 1.0
 
 
 @dataclass
@@ -115,7 +119,7 @@ def _transmit_repeats(journal: list[dict[str, Any]], kills: list[float]) -> Inva
             continue
         first = min(_at(c) for c in done)
         lost = any(_lost_answer(c) for c in seen)
-        killed = any(first <= k <= first + KILL_WINDOW_SECONDS for k in kills)
+        killed = any(first - ARRIVAL_SLACK_SECONDS <= k <= first + KILL_WINDOW_SECONDS for k in kills)
         if lost or killed:
             explained += 1
         else:

@@ -3,6 +3,7 @@ checker attributes SFTP batch results (bench/checker.py), on hand-made observati
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -159,3 +160,22 @@ def test_statuses_in_order_finds_a_batch_submitted_after_the_webhook_outcome() -
     inv = statuses_in_order(Observed([], late, []))
     assert not inv.held
     assert inv.examples == ["ORD-1: illegal transition APPROVED → SUBMITTED (source batch); not applied"]
+
+
+def _transmit(order: str, at: str, status: int = 200) -> dict[str, Any]:
+    return {"path": "/v1/transmit", "at": at, "status": status, "fault": None, "body": {"orderId": order}}
+
+
+def test_a_transmit_repeat_after_a_kill_is_explained_also_when_flex_stamped_the_call_after_the_kill() -> None:
+    first, again = "2026-12-02T09:40:00.294Z", "2026-12-02T09:40:19.850Z"
+
+    def held(kills: list[float]) -> bool:
+        journal = [_transmit("ORD-1", first), _transmit("ORD-1", again)]
+        return check([], Observed(journal, [], []), kills)[2].held
+
+    at = datetime.fromisoformat(first.replace("Z", "+00:00")).timestamp()
+    assert held([at - 0.03])  # the worker died with its call in flight, 30 ms before Flex stamped it
+    assert held([at + 4.0])  # the worker died before its ledger entry was written
+    assert not held([])  # no fault at all
+    assert not held([at - 5.0])  # a kill long before the call: nothing was in flight then
+    assert not held([at + 10.0])  # a kill long after: the ledger entry was written by then
