@@ -7,6 +7,7 @@ import asyncio
 import httpx
 from aiohttp import web
 
+from consumers.flex.network import AsyncioBackend
 from consumers.flex.pool import ShardedTransport
 from streams.local.procs import free_port
 
@@ -33,6 +34,7 @@ async def test_requests_spread_over_pools_of_at_most_shard_size_connections() ->
     try:
         assert len(transport.shards) == 2
         assert transport.shards[0]._pool._ssl_context is transport.shards[1]._pool._ssl_context  # built once
+        assert all(isinstance(shard._pool._network_backend, AsyncioBackend) for shard in transport.shards)
         async with httpx.AsyncClient(transport=transport, base_url=f"http://127.0.0.1:{port}") as http:
             calls = [asyncio.create_task(http.get("/")) for _ in range(8)]
             await asyncio.wait_for(arrived.wait(), 10)  # 8 requests in flight on 8 connections at once

@@ -1,0 +1,249 @@
+"""consumers/flex/network.py over real sockets: HTTP and HTTPS calls, httpcore's errors, idle
+connections the server closed, flow control, and through ShardedTransport httpx's own errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import ipaddress
+import socket
+import ssl
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpcore
+import httpx
+import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from consumers.flex.network import AsyncioBackend, _Connection, _Stream
+from consumers.flex.pool import ShardedTransport
+from streams.local.procs import free_port
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+@contextlib.asynccontextmanager
+async def _serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
+
+
+async def _echo(request: web.Request) -> web.Response:
+    body = await request.read()
+    return web.json_response({"method": request.method, "bytes": len(body), "tls": request.secure})
+
+
+async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``check`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def _request(pool: httpcore.AsyncConnectionPool, url: str, body: bytes = b"") -> httpcore.Response:
+    return await pool.request("POST", url, content=body, extensions={"timeout": {"read": 5.0}})
+
+
+async def test_calls_over_http_keep_their_connection() -> None:
+    async with _serve(_echo) as port:
+        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
+            first = await _request(pool, f"http://127.0.0.1:{port}/v1/evaluate", b'{"a": 1}')
+            second = await _request(pool, f"http://127.0.0.1:{port}/v1/evaluate", b"x" * 100)
+            assert (first.status, first.content) == (200, b'{"method": "POST", "bytes": 8, "tls": false}')
+            assert second.content == b'{"method": "POST", "bytes": 100, "tls": false}'
+            assert len(pool.connections) == 1  # kept alive, used again
+
+
+async def test_a_body_larger_than_the_socket_buffers_goes_whole() -> None:
+    body = bytes(range(256)) * 16 * 1024  # 4 MiB: the transport pauses the writer on the way
+    async with _serve(_echo) as port:
+        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
+            answer = await _request(pool, f"http://127.0.0.1:{port}/", body)
+            assert answer.content == b'{"method": "POST", "bytes": %d, "tls": false}' % len(body)
+
+
+async def test_an_answer_larger_than_one_read_comes_whole() -> None:
+    big = bytes(range(256)) * 8 * 1024  # 2 MiB, read 64 KiB at a time by httpcore
+
+    async def large(request: web.Request) -> web.Response:
+        return web.Response(body=big)
+
+    async with _serve(large) as port:
+        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
+            assert (await _request(pool, f"http://127.0.0.1:{port}/")).content == big
+
+
+async def test_https_verifies_the_server_certificate(tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    async with _serve(_echo, server) as port:
+        url = f"https://localhost:{port}/v1/transmit"
+        backend = AsyncioBackend()
+        async with httpcore.AsyncConnectionPool(ssl_context=trusting, network_backend=backend) as pool:
+            answer = await _request(pool, url, b"{}")
+            assert answer.content == b'{"method": "POST", "bytes": 2, "tls": true}'
+            assert pool.connections[0].info().startswith("'https://localhost")
+        default = ssl.create_default_context()  # the system's CAs: this certificate is no one's
+        async with httpcore.AsyncConnectionPool(ssl_context=default, network_backend=backend) as pool:
+            with pytest.raises(httpcore.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await _request(pool, url, b"{}")
+
+
+async def test_an_idle_connection_the_server_closed_has_expired_and_is_not_used_again() -> None:
+    peers: list[int] = []
+    close_now = asyncio.Event()
+
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername")[1])
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # keep-alive, then gone
+        await writer.drain()
+        await close_now.wait()
+        writer.close()
+
+    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
+            assert (await pool.request("GET", url)).content == b"ok"
+            idle = pool.connections[0]
+            assert not idle.has_expired()  # open, nothing to read: kept for the next call
+            close_now.set()
+            await _until(idle.has_expired)  # the server's close reaches the client
+            assert (await pool.request("GET", url)).content == b"ok"
+            assert pool.connections != [idle]
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(set(peers)) == 2
+
+
+async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
+    release = asyncio.Event()
+
+    async def silent(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response()
+
+    async with _serve(silent) as port:
+        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
+            with pytest.raises(httpcore.ReadTimeout):
+                await pool.request("GET", f"http://127.0.0.1:{port}/", extensions={"timeout": {"read": 0.2}})
+        release.set()
+
+
+async def test_a_connection_reset_mid_answer_is_a_read_error_as_with_the_default_backend() -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # with a zero linger: a TCP reset
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        for backend in (AsyncioBackend(), None):  # None: httpcore's default, for comparison
+            async with httpcore.AsyncConnectionPool(network_backend=backend) as pool:
+                with pytest.raises(httpcore.ReadError):
+                    await pool.request("GET", url)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_through_the_sharded_transport_errors_are_httpx_errors() -> None:
+    transport = ShardedTransport(4)
+    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(5.0, read=0.2)) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"http://127.0.0.1:{free_port()}/")  # nothing listens there
+        release = asyncio.Event()
+
+        async def silent(request: web.Request) -> web.Response:
+            await release.wait()
+            return web.Response()
+
+        async with _serve(silent) as port:
+            with pytest.raises(httpx.ReadTimeout):
+                await http.get(f"http://127.0.0.1:{port}/")
+            release.set()
+        async with _serve(_echo) as port:
+            answer = await http.post(f"http://127.0.0.1:{port}/v1/evaluate", content=b"{}")
+            assert answer.json() == {"method": "POST", "bytes": 2, "tls": False}
+            assert answer.extensions["network_stream"].get_extra_info("server_addr") == ("127.0.0.1", port)
+
+
+class _Recorded(asyncio.Transport):
+    """A transport that only records whether its reading is paused (the unit below needs no socket)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+async def test_an_answer_not_read_yet_stops_the_socket_being_read_beyond_256_kib() -> None:
+    connection, transport = _Connection(), _Recorded()
+    connection.connection_made(transport)
+    stream = _Stream(connection)
+    for _ in range(4):
+        connection.data_received(b"x" * 64 * 1024)
+    assert transport.reading  # 256 KiB waiting: still read
+    connection.data_received(b"x")
+    assert not transport.reading  # beyond it: the rest waits in the socket
+    assert len(await stream.read(64 * 1024)) == 64 * 1024
+    assert transport.reading  # read down to 256 KiB again
+    assert len(await stream.read(1024 * 1024)) == 192 * 1024 + 1
