@@ -83,7 +83,10 @@ def may_be_mit(data: dict[str, Any]) -> bool:
 def may_name_mit(raw: bytes | None) -> bool:
     """False only when the JSON text ``raw`` cannot hold an ``isMIT`` key in any case (conservative:
     a ``\\u`` escape may spell one)."""
-    return raw is not None and (b"\\u" in raw or b"ismit" in raw.lower())
+    if raw is None:
+        return False
+    # the usual spelling first: a substring search, without the lowered copy of the whole record
+    return b"isMIT" in raw or b"\\u" in raw or b"ismit" in raw.lower()
 
 
 def route_of(flow: Flow, event: PaymentEvent, routing: RoutingSettings) -> Route:
