@@ -28,17 +28,38 @@ _READ_AHEAD = 256 * 1024  # bytes received and not yet read before the socket st
 SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 
 
+class _Waiter:
+    """One task waiting for something of a connection (data, a drained buffer), within a timeout."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+
+    async def wait(self, timeout: float | None) -> None:
+        self._future = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._future
+        finally:
+            self._future = None
+
+
 class _Connection(asyncio.Protocol):
-    """What one connection received (until read), whether it ended, and its write flow control."""
+    """What one connection received (until read), whether it ended, and its flow control."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.received = bytearray()
         self.ended = False  # the peer's EOF, or the connection lost
         self.error: BaseException | None = None
-        self._waiter: asyncio.Future[None] | None = None  # a read waiting for data or the end
-        self._drained: asyncio.Future[None] | None = None  # a write waiting for the buffer to drain
-        self.paused = False  # writing: the transport's buffer is full
+        self.data = _Waiter()  # a read waiting for data or the end
+        self.drained = _Waiter()  # a write waiting for the transport's buffer to drain
+        self.writing_paused = False
         self.reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -50,45 +71,24 @@ class _Connection(asyncio.Protocol):
         if len(self.received) > _READ_AHEAD and self.transport is not None and not self.reading_paused:
             self.reading_paused = True  # a large answer waits in the socket until it is read
             self.transport.pause_reading()
-        _wake(self._waiter)
+        self.data.wake()
 
     def eof_received(self) -> bool:
         self.ended = True
-        _wake(self._waiter)
+        self.data.wake()
         return False  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ended, self.error = True, exc
-        _wake(self._waiter)
-        _wake(self._drained)
+        self.data.wake()
+        self.drained.wake()
 
     def pause_writing(self) -> None:
-        self.paused = True
+        self.writing_paused = True
 
     def resume_writing(self) -> None:
-        self.paused = False
-        _wake(self._drained)
-
-    async def wait_data(self, timeout: float | None) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._waiter
-        finally:
-            self._waiter = None
-
-    async def wait_drained(self, timeout: float | None) -> None:
-        self._drained = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._drained
-        finally:
-            self._drained = None
-
-
-def _wake(waiter: asyncio.Future[None] | None) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)
+        self.writing_paused = False
+        self.drained.wake()
 
 
 class _Stream(httpcore.AsyncNetworkStream):
@@ -108,7 +108,7 @@ class _Stream(httpcore.AsyncNetworkStream):
                     raise httpcore.ReadError(str(c.error) or type(c.error).__name__)
                 return b""
             try:
-                await c.wait_data(timeout)
+                await c.data.wait(timeout)
             except TimeoutError as exc:
                 raise httpcore.ReadTimeout("timed out reading from Flex") from exc
         if len(c.received) <= max_bytes:  # the usual case: all of it
@@ -128,9 +128,9 @@ class _Stream(httpcore.AsyncNetworkStream):
         if self._c.ended:
             raise httpcore.WriteError("the connection was closed")
         self._transport.write(buffer)
-        while self._c.paused and not self._c.ended:
+        while self._c.writing_paused and not self._c.ended:
             try:
-                await self._c.wait_drained(timeout)
+                await self._c.drained.wait(timeout)
             except TimeoutError as exc:
                 raise httpcore.WriteTimeout("timed out writing to Flex") from exc
         if self._c.error is not None:

@@ -4,8 +4,9 @@ httpcore 1.0's connection pool does work proportional to its size on every reque
 finish (``_assign_requests_to_connections``). With one pool of a few hundred connections that
 bookkeeping dominated the worker's CPU: 145 transmits/s at 256 in flight against a 50 ms API.
 Pools of at most ``shard_size`` connections, used in turn, keep it small. Each request still
-asks every idle connection of its pool whether it has expired (a socket poll each): shards of 4
-instead of 16 took the transmit benchmark from 258 to 402 approvals/s on the same machine.
+asks every idle connection of its pool whether it has expired (with httpcore's default backend, a
+socket poll each): shards of 4 instead of 16 took the transmit benchmark from 258 to 402
+approvals/s on the same machine.
 
 Each pool reaches the network through :class:`~consumers.flex.network.AsyncioBackend` (plain
 asyncio) rather than httpcore's default on anyio.
