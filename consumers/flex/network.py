@@ -25,7 +25,7 @@ import httpcore
 __all__ = ["AsyncioBackend"]
 
 _READ_AHEAD = 256 * 1024  # bytes received and not yet read before the socket stops being read
-SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+_ADDRESSES = {"client_addr": "sockname", "server_addr": "peername"}  # httpcore's names → asyncio's
 
 
 class _Waiter:
@@ -52,8 +52,9 @@ class _Waiter:
 class _Connection(asyncio.Protocol):
     """What one connection received (until read), whether it ended, and its flow control."""
 
+    transport: asyncio.Transport  # set by connection_made, before the connection is handed out
+
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
         self.received = bytearray()
         self.ended = False  # the peer's EOF, or the connection lost
         self.error: BaseException | None = None
@@ -68,7 +69,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received += data
-        if len(self.received) > _READ_AHEAD and self.transport is not None and not self.reading_paused:
+        if len(self.received) > _READ_AHEAD and not self.reading_paused:
             self.reading_paused = True  # a large answer waits in the socket until it is read
             self.transport.pause_reading()
         self.data.wake()
@@ -95,11 +96,6 @@ class _Stream(httpcore.AsyncNetworkStream):
     def __init__(self, connection: _Connection) -> None:
         self._c = connection
 
-    @property
-    def _transport(self) -> asyncio.Transport:
-        assert self._c.transport is not None  # set when the connection was made  # noqa: S101
-        return self._c.transport
-
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         c = self._c
         while not c.received:
@@ -119,7 +115,7 @@ class _Stream(httpcore.AsyncNetworkStream):
             del c.received[:max_bytes]
         if c.reading_paused and len(c.received) <= _READ_AHEAD and not c.ended:
             c.reading_paused = False
-            self._transport.resume_reading()
+            c.transport.resume_reading()
         return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -127,7 +123,7 @@ class _Stream(httpcore.AsyncNetworkStream):
             return
         if self._c.ended:
             raise httpcore.WriteError("the connection was closed")
-        self._transport.write(buffer)
+        self._c.transport.write(buffer)
         while self._c.writing_paused and not self._c.ended:
             try:
                 await self._c.drained.wait(timeout)
@@ -137,8 +133,7 @@ class _Stream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(str(self._c.error) or type(self._c.error).__name__)
 
     async def aclose(self) -> None:
-        if self._c.transport is not None:
-            self._c.transport.close()
+        self._c.transport.close()
 
     async def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
@@ -147,13 +142,13 @@ class _Stream(httpcore.AsyncNetworkStream):
         try:
             async with asyncio.timeout(timeout):
                 tls = await loop.start_tls(
-                    self._transport, self._c, ssl_context, server_hostname=server_hostname
+                    self._c.transport, self._c, ssl_context, server_hostname=server_hostname
                 )
         except TimeoutError as exc:
-            self._transport.close()
+            self._c.transport.close()
             raise httpcore.ConnectTimeout("timed out in the TLS handshake") from exc
         except OSError as exc:  # ssl.SSLError (a refused certificate) included
-            self._transport.close()
+            self._c.transport.close()
             raise httpcore.ConnectError(str(exc)) from exc
         assert isinstance(tls, asyncio.Transport)  # noqa: S101
         self._c.transport = tls
@@ -162,8 +157,7 @@ class _Stream(httpcore.AsyncNetworkStream):
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":  # httpcore: an idle connection that is readable has expired
             return bool(self._c.received) or self._c.ended
-        key = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
-        return self._transport.get_extra_info(key)  # ssl_object, socket
+        return self._c.transport.get_extra_info(_ADDRESSES.get(info, info))  # or ssl_object, socket
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
@@ -175,19 +169,22 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         local = (local_address, 0) if local_address else None
         opening = loop.create_connection(_Connection, host, port, local_addr=local)
         connection = await _connect(opening, timeout)
-        sock: socket.socket = connection.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        sock: socket.socket = connection.transport.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
         return _Stream(connection)
 
     async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[SocketOption] | None = None
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         return _Stream(await _connect(loop.create_unix_connection(_Connection, path), timeout))

@@ -10,7 +10,6 @@ import ipaddress
 import socket
 import ssl
 import struct
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from cryptography.x509.oid import NameOID
 from consumers.flex.network import AsyncioBackend, _Connection, _Stream
 from consumers.flex.pool import ShardedTransport
 from streams.local.procs import free_port
+from tests.support import wait_for
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -75,14 +75,6 @@ async def _serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIt
 async def _echo(request: web.Request) -> web.Response:
     body = await request.read()
     return web.json_response({"method": request.method, "bytes": len(body), "tls": request.secure})
-
-
-async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``check`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def _request(pool: httpcore.AsyncConnectionPool, url: str, body: bytes = b"") -> httpcore.Response:
@@ -156,7 +148,11 @@ async def test_an_idle_connection_the_server_closed_has_expired_and_is_not_used_
             idle = pool.connections[0]
             assert not idle.has_expired()  # open, nothing to read: kept for the next call
             close_now.set()
-            await _until(idle.has_expired)  # the server's close reaches the client
+
+            async def expired() -> bool:
+                return idle.has_expired()
+
+            await wait_for(expired, 5, "the server's close to reach the client", every=0.01)
             assert (await pool.request("GET", url)).content == b"ok"
             assert pool.connections != [idle]
     finally:
