@@ -9,7 +9,8 @@ socket poll each): shards of 4 instead of 16 took the transmit benchmark from 25
 approvals/s on the same machine.
 
 Each pool reaches the network through :class:`~consumers.flex.network.AsyncioBackend` (plain
-asyncio) rather than httpcore's default on anyio.
+asyncio) rather than httpcore's default on anyio, and takes asyncio's own locks
+(:mod:`consumers.flex.asyncio_sync`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import ssl
 import httpcore
 import httpx
 
+from consumers.flex import asyncio_sync
 from consumers.flex.network import AsyncioBackend
 
 __all__ = ["ShardedTransport"]
@@ -28,6 +30,7 @@ __all__ = ["ShardedTransport"]
 
 class ShardedTransport(httpx.AsyncBaseTransport):
     def __init__(self, max_connections: int, shard_size: int = 4) -> None:
+        asyncio_sync.install()
         count = max(1, math.ceil(max_connections / shard_size))
         per_shard = math.ceil(max_connections / count)
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
