@@ -53,8 +53,9 @@ class KafkaSettings(BaseModel):
     # Send LeaveGroup when a consumer closes (real Kafka: yes, partitions move at once). The local
     # stack turns it off: see streams/kafka/membership.py for the embedded broker's reason.
     leave_group_on_close: bool = True
-    # How long the broker may hold a fetch with no data. Kafka answers as soon as data arrives;
-    # the embedded broker (Tansu) holds the fetch the whole time, so the local stack uses 10 ms.
+    # How long the broker may hold a fetch with no data. Kafka answers as soon as data arrives; the
+    # embedded broker (Tansu) sees it only when it looks again, after half the wait that remains,
+    # so the local stack uses 10 ms.
     fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
     topic_partitions: int = Field(default=8, ge=1)
