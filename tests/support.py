@@ -23,10 +23,10 @@ T = TypeVar("T")
 DEV_APP_KEY, DEV_APP_SECRET = DEV_KEY, DEV_SECRET  # the sandbox's development credentials
 
 # Kafka settings of the tests' workers, for the embedded broker: it sees data arriving during a
-# fetch's wait only when it looks again, after half the wait that remains (10 ms, as the local stack
-# sets, instead of 500), and it answers a new member's
-# JoinGroup after half the session timeout (measured: 5 s at the default 10 s, 3 s at 6 s). A worker
-# joins two groups as it starts (the pipeline's, then Faust's); 6 s is the chaos run's session timeout.
+# fetch's wait only when it looks again, after half the wait that remains (10 ms, as the local
+# stack sets, instead of 500), and it answers a new member's JoinGroup after half the session
+# timeout (measured: 5 s at the default 10 s, 3 s at 6 s). A worker joins two groups as it starts
+# (the pipeline's, then Faust's); 6 s is the chaos run's session timeout.
 QUICK_KAFKA = {
     "FLEXBRIDGE_KAFKA__FETCH_MAX_WAIT_MS": "10",
     "FLEXBRIDGE_KAFKA__SESSION_TIMEOUT_MS": "6000",
