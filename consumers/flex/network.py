@@ -15,9 +15,10 @@ with the default backend.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
-from collections.abc import Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from typing import Any
 
 import httpcore
@@ -101,7 +102,7 @@ class _Stream(httpcore.AsyncNetworkStream):
         while not c.received:
             if c.ended:
                 if c.error is not None:
-                    raise httpcore.ReadError(str(c.error) or type(c.error).__name__)
+                    raise httpcore.ReadError(_reason(c.error))
                 return b""
             try:
                 await c.data.wait(timeout)
@@ -119,18 +120,19 @@ class _Stream(httpcore.AsyncNetworkStream):
         return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        c = self._c
         if not buffer:
             return
-        if self._c.ended:
+        if c.ended:
             raise httpcore.WriteError("the connection was closed")
-        self._c.transport.write(buffer)
-        while self._c.writing_paused and not self._c.ended:
+        c.transport.write(buffer)
+        while c.writing_paused and not c.ended:
             try:
-                await self._c.drained.wait(timeout)
+                await c.drained.wait(timeout)
             except TimeoutError as exc:
                 raise httpcore.WriteTimeout("timed out writing to Flex") from exc
-        if self._c.error is not None:
-            raise httpcore.WriteError(str(self._c.error) or type(self._c.error).__name__)
+        if c.error is not None:
+            raise httpcore.WriteError(_reason(c.error))
 
     async def aclose(self) -> None:
         self._c.transport.close()
@@ -138,20 +140,11 @@ class _Stream(httpcore.AsyncNetworkStream):
     async def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                tls = await loop.start_tls(
-                    self._c.transport, self._c, ssl_context, server_hostname=server_hostname
-                )
-        except TimeoutError as exc:
-            self._c.transport.close()
-            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from exc
-        except OSError as exc:  # ssl.SSLError (a refused certificate) included
-            self._c.transport.close()
-            raise httpcore.ConnectError(str(exc)) from exc
+        c, loop = self._c, asyncio.get_running_loop()
+        async with _connecting(timeout, "in the TLS handshake"):  # a failed start_tls closes the transport
+            tls = await loop.start_tls(c.transport, c, ssl_context, server_hostname=server_hostname)
         assert isinstance(tls, asyncio.Transport)  # noqa: S101
-        self._c.transport = tls
+        c.transport = tls
         return self
 
     def get_extra_info(self, info: str) -> Any:
@@ -194,12 +187,24 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
 
 async def _connect(opening: Awaitable[tuple[Any, Any]], timeout: float | None) -> _Connection:
-    try:
-        async with asyncio.timeout(timeout):
-            _, connection = await opening
-    except TimeoutError as exc:
-        raise httpcore.ConnectTimeout("timed out connecting to Flex") from exc
-    except OSError as exc:
-        raise httpcore.ConnectError(str(exc)) from exc
+    async with _connecting(timeout, "connecting to Flex"):
+        _, connection = await opening
     assert isinstance(connection, _Connection)  # noqa: S101
     return connection
+
+
+@contextlib.asynccontextmanager
+async def _connecting(timeout: float | None, what: str) -> AsyncIterator[None]:
+    """httpcore's errors for a connection being set up (TCP, then TLS): ``ConnectTimeout`` past
+    ``timeout``, ``ConnectError`` for an OS error (``ssl.SSLError``, a refused certificate, is one)."""
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError as exc:
+        raise httpcore.ConnectTimeout(f"timed out {what}") from exc
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

@@ -130,6 +130,26 @@ async def test_https_verifies_the_server_certificate(tmp_path: Path) -> None:
                 await _request(pool, url, b"{}")
 
 
+async def test_a_tls_handshake_the_server_never_answers_is_a_connect_timeout_and_closes() -> None:
+    closed = asyncio.Event()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # the ClientHello, never answered, until the client closes
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
+            with pytest.raises(httpcore.ConnectTimeout, match="TLS handshake"):
+                await pool.request("GET", url, extensions={"timeout": {"connect": 0.2}})
+            await asyncio.wait_for(closed.wait(), 5)  # the connection closed, not left open
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_an_idle_connection_the_server_closed_has_expired_and_is_not_used_again() -> None:
     peers: list[int] = []
     close_now = asyncio.Event()
