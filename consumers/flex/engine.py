@@ -29,6 +29,7 @@ from core.settings import FlexSettings
 from schemas.flex import parse_error_body
 
 __all__ = [
+    "MIN_ATTEMPT_SECONDS",
     "Auth",
     "CallObserver",
     "FlexEngine",
@@ -43,6 +44,9 @@ _httpx_log = logging.getLogger("httpx")
 _SECRET_QUERY = "flexbridge.secret_query"  # the name of a request extension  # noqa: S105
 _USER_AGENT = "flexbridge/0.1"
 _CREDENTIALS_HINT = "check FLEXBRIDGE_FLEX__APP_KEY / FLEXBRIDGE_FLEX__APP_SECRET"
+# An attempt gets what is left of the deadline, but at least this long: a retry begun just before
+# the deadline may end up to this much past it.
+MIN_ATTEMPT_SECONDS = 0.05
 
 Auth = Literal["bearer", "optional", "token-endpoint"]
 CallObserver = Callable[[str, int | str, float], None]
@@ -188,7 +192,7 @@ class FlexEngine:
         headers += [("Content-Type", "application/json")] if content is not None else []
         headers += [("Authorization", f"Bearer {bearer}")] if bearer is not None else []
         remaining = self.policy.deadline_seconds - (self._clock() - state.start)
-        timeout = min(self._timeout, max(remaining, 0.05))
+        timeout = min(self._timeout, max(remaining, MIN_ATTEMPT_SECONDS))
         extensions: dict[str, Any] = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}
         if req.secret_params:
             extensions[_SECRET_QUERY] = dict(req.secret_params)
