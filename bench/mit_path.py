@@ -3,7 +3,8 @@
 What a worker wires for ``FLEXBRIDGE_ROUTING__MIT=sftp`` (streams/runtime/batch/path.py ``BatchPath``: the
 aiokafka batch consumer, the uploader with its producer and Flex token source, the SFTP client, the
 durable registry and the result poller), configured by the same ``FLEXBRIDGE_`` variables, without
-Faust, the real-time pipeline or the web server. It samples its own batch stats every 50 ms with the
+Faust, the real-time pipeline or the web server; with a worker's garbage collector settings once
+started (streams/runtime/collector.py). It samples its own batch stats every 50 ms with the
 clock of bench/mit.py (from the last sample before the first record to the first sample with
 ``COUNT`` records renamed into the inbound folder), then prints one JSON line ``{"started",
 "ended", "hwm_quarter", "hwm_end", "cpu_seconds", "samples", "stats"}`` (times: ``time.monotonic()``, which
@@ -27,6 +28,7 @@ from core.config import load_settings
 from streams.kafka.clients import make_producer
 from streams.kafka.topics import all_topics, ensure_topics
 from streams.runtime.batch.path import BatchPath
+from streams.runtime.collector import settle_gc
 from streams.runtime.deps import Deps
 from streams.runtime.metrics import Metrics
 
@@ -49,6 +51,7 @@ async def run_path(count: int, timeout: float) -> tuple[Run, dict[str, Any]]:
     try:
         await flex.ensure_token()
         await path.start()
+        settle_gc()  # as a worker does once started
         await _follow(path, run, time.monotonic() + timeout)
         stats = path.stats()
     finally:

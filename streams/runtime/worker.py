@@ -9,7 +9,6 @@ per-key ordering with many keys in flight needs offset control Faust agents do n
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import tempfile
@@ -21,6 +20,7 @@ from mode import Service
 
 from core.settings import Settings
 from streams.runtime import faust_fixes
+from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
 from streams.runtime.logs import install, log_consumer, log_tasks
 from streams.runtime.orders import add_order_state, served_mids
@@ -28,14 +28,9 @@ from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
 
-__all__ = ["RuntimeService", "build_app", "run_worker", "settle_gc"]
+__all__ = ["RuntimeService", "build_app", "run_worker"]
 
 log = logging.getLogger(__name__)
-
-# Young-generation threshold once started (CPython's default is 700): a collection every few hundred
-# events instead of every few, so the objects of records in flight are not traversed, and promoted
-# towards the old generation, again and again.
-_GC_YOUNG_THRESHOLD = 10_000
 
 
 class RuntimeService(Service):
@@ -117,17 +112,6 @@ def run_worker(settings: Settings, runtime: BridgeRuntime, loglevel: str = "info
         app = build_app(settings, runtime, datadir)
         _Worker(app, loglevel=loglevel, log_format=settings.log.format).execute_from_commandline()
     return 0
-
-
-def settle_gc() -> None:
-    """Once the worker has started: collect, then move every object left (modules, Faust, the
-    clients: a few hundred thousand) out of the collector's reach for good (``gc.freeze``), and
-    collect the young generation less often. Measured on the evaluate benchmark, a full collection
-    of that heap held the event loop for 0.2 to 1.2 s, and each decision waiting behind it."""
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, middle, old)
 
 
 class _Worker(faust.Worker):
