@@ -35,9 +35,9 @@ async def own_broker(log_dir: Path) -> AsyncIterator[EmbeddedBroker]:
 
 
 def _signal(broker: EmbeddedBroker, signum: int) -> None:
-    proc = broker._proc  # the test freezes and thaws the broker process itself
-    assert proc is not None
-    os.kill(proc.pid, signum)
+    pid = broker.pid  # the test freezes and thaws the broker process itself
+    assert pid is not None
+    os.kill(pid, signum)
 
 
 async def test_kafka_unavailable_answers_503_then_accepts_one_copy(
