@@ -72,4 +72,5 @@ class EmbeddedBroker:
     @property
     def pid(self) -> int | None:
         """The broker process's id while it runs (the benchmarks read its CPU time)."""
-        return self._proc.pid if self.running and self._proc is not None else None
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
