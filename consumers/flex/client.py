@@ -44,7 +44,6 @@ from consumers.flex.engine import (
     FlexEngine,
     FlexRequest,
     RetryObserver,
-    build_http_client,
 )
 from consumers.flex.errors import (
     FlexAuthFailed,
@@ -55,6 +54,7 @@ from consumers.flex.errors import (
     FlexRejected,
     FlexUnavailable,
 )
+from consumers.flex.http_client import build_http_client
 from consumers.flex.merchant import Credentials, FlexObservers, ObserversFor
 from consumers.flex.tokens import TokenCache
 from consumers.retry import RetryPolicy

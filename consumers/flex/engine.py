@@ -6,8 +6,8 @@ The loop is its own, not :func:`consumers.retry.retry`: it branches on HTTP stat
 is not an exception), refreshes the token once on a 401 and reports every attempt to the
 observers; its waits and its deadline are the same :class:`consumers.retry.RetryPolicy`.
 Request bodies are orjson-encoded and never logged; secrets that Flex wants in the query string
-(the tokenization key) are added below httpx's logging layer, so its ``HTTP Request:`` log line
-never shows them.
+(the tokenization key) travel as a request extension, added to the URL below httpx's logging layer
+(http_client.py), so its ``HTTP Request:`` log line never shows them.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from pydantic import BaseModel
 
 from consumers.flex.codec import encode_json
 from consumers.flex.errors import FlexAuthFailed, FlexError, FlexUnavailable, rejection
-from consumers.flex.pool import ShardedTransport
+from consumers.flex.http_client import SECRET_QUERY, transport_of
 from consumers.retry import Disposition, RetryPolicy, classify, failure_name, parse_retry_after
-from core.settings import FlexSettings
 from schemas.flex import parse_error_body
 
 __all__ = [
@@ -35,14 +34,10 @@ __all__ = [
     "FlexEngine",
     "FlexRequest",
     "RetryObserver",
-    "SecretQueryTransport",
-    "build_http_client",
 ]
 
 _log = logging.getLogger("flexbridge.flex")
 _httpx_log = logging.getLogger("httpx")
-_SECRET_QUERY = "flexbridge.secret_query"  # the name of a request extension  # noqa: S105
-_USER_AGENT = "flexbridge/0.1"
 _CREDENTIALS_HINT = "check FLEXBRIDGE_FLEX__APP_KEY / FLEXBRIDGE_FLEX__APP_SECRET"
 # An attempt gets what is left of the deadline, but at least this long: a retry begun just before
 # the deadline may end up to this much past it.
@@ -77,53 +72,7 @@ class _Attempts:
     retries: int = 0
 
 
-class SecretQueryTransport(httpx.AsyncBaseTransport):
-    """Adds ``request.extensions["flexbridge.secret_query"]`` to the URL just before sending."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        secret = request.extensions.get(_SECRET_QUERY)
-        if secret:
-            request = httpx.Request(
-                request.method,
-                request.url.copy_merge_params(secret),
-                headers=request.headers,
-                stream=request.stream,
-                extensions=request.extensions,
-            )
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def build_http_client(
-    settings: FlexSettings, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
-    """The one long-lived ``AsyncClient``: base URL, pool limits and per-attempt timeout from settings.
-
-    ``transport`` replaces the network (tests). With an explicit transport httpx ignores proxy
-    environment variables; flexbridge always passes one (to keep the tokenization key out of logs).
-    """
-    inner = transport if transport is not None else ShardedTransport(settings.max_connections)
-    return httpx.AsyncClient(
-        base_url=settings.base_url,
-        transport=SecretQueryTransport(inner),
-        timeout=settings.timeout_seconds,
-        headers={"Accept": "application/json", "User-Agent": _USER_AGENT},
-        follow_redirects=False,
-    )
-
-
 Outcome = httpx.Response | httpx.RequestError
-
-
-def _transport_of(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport:
-    """The transport ``client`` sends through (``build_http_client``'s; httpx 0.28's ``_transport``)."""
-    transport: httpx.AsyncBaseTransport = client._transport
-    return transport
 
 
 class FlexEngine:
@@ -158,7 +107,7 @@ class FlexEngine:
         self._bearer, self._invalidate = bearer, invalidate
         self._base_path = client.base_url.path
         # Requests go straight to the client's transport (see _send); the client's own headers first.
-        self._transport = _transport_of(client)
+        self._transport = transport_of(client)
         self._headers = list(client.headers.multi_items())
         self._urls: dict[str, httpx.URL] = {}  # by path, for paths without ids (label == path)
 
@@ -195,7 +144,7 @@ class FlexEngine:
         timeout = min(self._timeout, max(remaining, MIN_ATTEMPT_SECONDS))
         extensions: dict[str, Any] = {"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)}
         if req.secret_params:
-            extensions[_SECRET_QUERY] = dict(req.secret_params)
+            extensions[SECRET_QUERY] = dict(req.secret_params)
         url = self._url(req)
         if req.params:
             url = url.copy_merge_params(dict(req.params))

@@ -67,7 +67,7 @@ class EmbeddedBroker:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self.pid is not None
 
     @property
     def pid(self) -> int | None:

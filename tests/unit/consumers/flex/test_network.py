@@ -1,17 +1,14 @@
 """consumers/flex/network.py over real sockets: HTTP and HTTPS calls, httpcore's errors, idle
-connections the server closed, flow control, through ShardedTransport httpx's own errors; and
-httpcore's locks and shields on plain asyncio (consumers/flex/asyncio_sync.py)."""
+connections the server closed, flow control, and through ShardedTransport httpx's own errors."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import ipaddress
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpcore
@@ -23,13 +20,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from consumers.flex import asyncio_sync
 from consumers.flex.network import AsyncioBackend, _Connection, _Stream
 from consumers.flex.pool import ShardedTransport
 from streams.local.procs import free_port
 from tests.support import wait_for
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from tests.unit.consumers.flex.local_http import echo, request, serve
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:
@@ -60,34 +55,11 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-@contextlib.asynccontextmanager
-async def _serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
-    app = web.Application(client_max_size=8 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
-    try:
-        yield port
-    finally:
-        await runner.cleanup()
-
-
-async def _echo(request: web.Request) -> web.Response:
-    body = await request.read()
-    return web.json_response({"method": request.method, "bytes": len(body), "tls": request.secure})
-
-
-async def _request(pool: httpcore.AsyncConnectionPool, url: str, body: bytes = b"") -> httpcore.Response:
-    return await pool.request("POST", url, content=body, extensions={"timeout": {"read": 5.0}})
-
-
 async def test_calls_over_http_keep_their_connection() -> None:
-    async with _serve(_echo) as port:
+    async with serve(echo) as port:
         async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
-            first = await _request(pool, f"http://127.0.0.1:{port}/v1/evaluate", b'{"a": 1}')
-            second = await _request(pool, f"http://127.0.0.1:{port}/v1/evaluate", b"x" * 100)
+            first = await request(pool, f"http://127.0.0.1:{port}/v1/evaluate", b'{"a": 1}')
+            second = await request(pool, f"http://127.0.0.1:{port}/v1/evaluate", b"x" * 100)
             assert (first.status, first.content) == (200, b'{"method": "POST", "bytes": 8, "tls": false}')
             assert second.content == b'{"method": "POST", "bytes": 100, "tls": false}'
             assert len(pool.connections) == 1  # kept alive, used again
@@ -95,9 +67,9 @@ async def test_calls_over_http_keep_their_connection() -> None:
 
 async def test_a_body_larger_than_the_socket_buffers_goes_whole() -> None:
     body = bytes(range(256)) * 16 * 1024  # 4 MiB: the transport pauses the writer on the way
-    async with _serve(_echo) as port:
+    async with serve(echo) as port:
         async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
-            answer = await _request(pool, f"http://127.0.0.1:{port}/", body)
+            answer = await request(pool, f"http://127.0.0.1:{port}/", body)
             assert answer.content == b'{"method": "POST", "bytes": %d, "tls": false}' % len(body)
 
 
@@ -107,9 +79,9 @@ async def test_an_answer_larger_than_one_read_comes_whole() -> None:
     async def large(request: web.Request) -> web.Response:
         return web.Response(body=big)
 
-    async with _serve(large) as port:
+    async with serve(large) as port:
         async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
-            assert (await _request(pool, f"http://127.0.0.1:{port}/")).content == big
+            assert (await request(pool, f"http://127.0.0.1:{port}/")).content == big
 
 
 async def test_https_verifies_the_server_certificate(tmp_path: Path) -> None:
@@ -117,17 +89,17 @@ async def test_https_verifies_the_server_certificate(tmp_path: Path) -> None:
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(cert, key)
     trusting = ssl.create_default_context(cafile=str(cert))
-    async with _serve(_echo, server) as port:
+    async with serve(echo, server) as port:
         url = f"https://localhost:{port}/v1/transmit"
         backend = AsyncioBackend()
         async with httpcore.AsyncConnectionPool(ssl_context=trusting, network_backend=backend) as pool:
-            answer = await _request(pool, url, b"{}")
+            answer = await request(pool, url, b"{}")
             assert answer.content == b'{"method": "POST", "bytes": 2, "tls": true}'
             assert pool.connections[0].info().startswith("'https://localhost")
         default = ssl.create_default_context()  # the system's CAs: this certificate is no one's
         async with httpcore.AsyncConnectionPool(ssl_context=default, network_backend=backend) as pool:
             with pytest.raises(httpcore.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-                await _request(pool, url, b"{}")
+                await request(pool, url, b"{}")
 
 
 async def test_a_tls_handshake_the_server_never_answers_is_a_connect_timeout_and_closes() -> None:
@@ -190,7 +162,7 @@ async def test_a_server_that_never_answers_is_a_read_timeout() -> None:
         await release.wait()
         return web.Response()
 
-    async with _serve(silent) as port:
+    async with serve(silent) as port:
         async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
             with pytest.raises(httpcore.ReadTimeout):
                 await pool.request("GET", f"http://127.0.0.1:{port}/", extensions={"timeout": {"read": 0.2}})
@@ -229,11 +201,11 @@ async def test_through_the_sharded_transport_errors_are_httpx_errors() -> None:
             await release.wait()
             return web.Response()
 
-        async with _serve(silent) as port:
+        async with serve(silent) as port:
             with pytest.raises(httpx.ReadTimeout):
                 await http.get(f"http://127.0.0.1:{port}/")
             release.set()
-        async with _serve(_echo) as port:
+        async with serve(echo) as port:
             answer = await http.post(f"http://127.0.0.1:{port}/v1/evaluate", content=b"{}")
             assert answer.json() == {"method": "POST", "bytes": 2, "tls": False}
             assert answer.extensions["network_stream"].get_extra_info("server_addr") == ("127.0.0.1", port)
@@ -265,75 +237,3 @@ async def test_an_answer_not_read_yet_stops_the_socket_being_read_beyond_256_kib
     assert len(await stream.read(64 * 1024)) == 64 * 1024
     assert transport.reading  # read down to 256 KiB again
     assert len(await stream.read(1024 * 1024)) == 192 * 1024 + 1
-
-
-# httpcore's locks and shields on plain asyncio (consumers/flex/asyncio_sync.py)
-
-
-async def _rounds_per_request(pool: httpcore.AsyncConnectionPool, url: str, calls: int) -> float:
-    """Rounds of the event loop per request, one request after another (the server runs in the
-    same loop, so its rounds count too)."""
-    await _request(pool, url)  # connected
-    loop = asyncio.get_running_loop()
-    rounds = 0
-    run_once = loop._run_once  # type: ignore[attr-defined]
-
-    def counted() -> None:
-        nonlocal rounds
-        rounds += 1
-        run_once()
-
-    loop._run_once = counted  # type: ignore[attr-defined]
-    try:
-        for _ in range(calls):
-            assert (await _request(pool, url)).status == 200
-    finally:
-        del loop._run_once  # type: ignore[attr-defined]
-    return rounds / calls
-
-
-async def test_httpcore_locks_do_not_yield_to_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """anyio's uncontended lock yields once per acquisition, three times a request."""
-    asyncio_sync.install()
-    async with _serve(_echo) as port:
-        url = f"http://127.0.0.1:{port}/"
-        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
-            ours = await _rounds_per_request(pool, url, 50)
-        for module, name, _ in asyncio_sync._REPLACED:  # httpcore's own, on anyio
-            monkeypatch.setattr(module, name, getattr(httpcore._synchronization, name))
-        async with httpcore.AsyncConnectionPool(network_backend=AsyncioBackend()) as pool:
-            anyio_locks = await _rounds_per_request(pool, url, 50)
-    assert ours <= anyio_locks - 2.5, (ours, anyio_locks)
-
-
-async def test_a_cancelled_request_leaves_its_pool_usable() -> None:
-    """Without anyio's shields, a request cancelled while it waits for its answer still gives its
-    connection up (closed: the answer would be out of step), and the next requests are served."""
-    waiting, release = asyncio.Event(), asyncio.Event()
-
-    async def slow_once(request: web.Request) -> web.Response:
-        if request.query.get("slow"):
-            waiting.set()
-            await release.wait()
-        return await _echo(request)
-
-    async with _serve(slow_once) as port:
-        transport = ShardedTransport(1, shard_size=1)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", transport=transport) as http:
-            call = asyncio.create_task(http.post("/", params={"slow": "1"}, content=b"x"))
-            await asyncio.wait_for(waiting.wait(), 5)
-            call.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await call
-            release.set()
-            pool = transport.shards[0]._pool
-            assert pool.connections == []  # its connection closed and removed
-            answers = await asyncio.gather(*(http.post("/", content=b"x") for _ in range(10)))
-            assert [a.status_code for a in answers] == [200] * 10  # queued for its one connection
-            assert len(pool.connections) == 1
-
-
-def test_install_refuses_an_httpcore_without_the_names_it_replaces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(httpcore._async.http11, "AsyncShieldCancellation")
-    with pytest.raises(RuntimeError, match=r"http11\.AsyncShieldCancellation is gone"):
-        asyncio_sync.install()
