@@ -7,22 +7,85 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
 
-__all__ = ["Child", "free_port"]
+__all__ = ["PORTS", "Child", "Ports", "free_port", "share"]
+
+
+# Listening ports come from below the kernel's ephemeral range: a port the kernel picks (bind to 0)
+# and hands to a child can meanwhile become the local port of an outgoing connection (a client of
+# the broker), and the child then fails to bind. Each pytest-xdist process takes a slice of its own
+# and no process hands a port out twice, so two children never get the same port either.
+PORTS = range(10_000, 32_768)  # Linux's ephemeral range starts at 32768 (macOS's at 49152)
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return PORTS.stop
+
+
+def share(ports: range, env: Mapping[str, str]) -> range:
+    """This process's share of ``ports``: one of equal parts per pytest-xdist process (``gwN``)."""
+    worker, count = env.get("PYTEST_XDIST_WORKER", ""), env.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker[:2] == "gw" and worker[2:].isdigit() and count.isdigit() and int(count) > 0):
+        return ports
+    size = len(ports) // int(count)
+    start = int(worker[2:]) % int(count) * size
+    return ports[start : start + size]
+
+
+class Ports:
+    """Hands out each port of ``ports`` at most once, in turn from a random start, skipping those
+    something listens on; with none, the ports the kernel picks."""
+
+    def __init__(self, ports: Sequence[int]) -> None:
+        self.ports = ports
+        self._next = secrets.randbelow(len(ports)) if ports else 0
+        self._left = len(ports)
+
+    def take(self) -> int:
+        while self._left:
+            port = self.ports[self._next]
+            self._next, self._left = (self._next + 1) % len(self.ports), self._left - 1
+            if _bindable(port):
+                return port
+        if self.ports:
+            raise RuntimeError(f"no free port left of {len(self.ports)}")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            chosen: int = s.getsockname()[1]
+            return chosen
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+_ports: Ports | None = None
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, for a child to listen on; never the same one twice."""
+    global _ports
+    if _ports is None:
+        below = _ephemeral_start() >= PORTS.stop  # else (an unusual range): the kernel's choice
+        _ports = Ports(share(PORTS, os.environ) if below else ())
+    return _ports.take()
 
 
 class Child:
