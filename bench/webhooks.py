@@ -2,7 +2,8 @@
 
 Baseline in the same run: a bare aiohttp handler in its own process that reads the body and answers
 200, driven by the same client at the same concurrency. The answer times (POST to the end of the
-answer, p50 and p99) of both show what the two Kafka acknowledgements add to each delivery. Every
+answer, p50 and p99) of both show what the two Kafka acknowledgements add to each delivery, and the
+client's own CPU per webhook shows how much of the two cores the driving takes. Every
 delivery is distinct (its own ``OrderId``), signed with the worker's subscriber key and a fresh
 nonce, so neither the dedupe nor the nonce check short-circuits it; afterwards the records on
 ``flex.webhooks`` are counted to show each acknowledged webhook was really published.
@@ -105,6 +106,7 @@ class Target:
     """One server under test: where to POST, and its totals over the rounds."""
 
     name: str
+    label: str  # as the figures name it
     port: int
     pid: int
     beside: int | None = None  # another process whose CPU over this target's rounds is counted too
@@ -113,6 +115,7 @@ class Target:
     failed: int = 0
     cpu: float = 0.0
     beside_cpu: float = 0.0
+    client_cpu: float = 0.0  # the benchmark's own: its aiohttp client driving the rounds
     answer_ms: list[float] = field(default_factory=list)
 
     async def round(self, count: int, tag: str) -> None:
@@ -120,7 +123,9 @@ class Target:
         items = deliveries(count, host, tag)
         before = cpu_time(self.pid)
         beside = cpu_time(self.beside) if self.beside is not None else 0.0
+        client = time.process_time()
         run = await _drive(f"http://{host}/webhooks/flex", items)
+        self.client_cpu += time.process_time() - client
         self.cpu += cpu_time(self.pid) - before
         if self.beside is not None:
             self.beside_cpu += cpu_time(self.beside) - beside
@@ -156,8 +161,8 @@ async def bench_webhooks(
     child = Child("bare-webhooks", args, {}, stack.workdir / "bare-webhooks.log")
     try:
         await asyncio.to_thread(child.wait_line, r"^ready$", 30)
-        bare = Target("bare", port, child.proc.pid)
-        ours = Target("fb", worker.port, worker.child.proc.pid, beside=stack.broker.pid)
+        bare = Target("bare", "the bare handler", port, child.proc.pid)
+        ours = Target("fb", "flexbridge", worker.port, worker.child.proc.pid, beside=stack.broker.pid)
         await _compare(bare, ours, count, rounds)
     finally:
         await asyncio.to_thread(child.stop)
@@ -182,6 +187,15 @@ async def bench_webhooks(
             1000 * ours.beside_cpu / max(1, ours.accepted),
             "ms CPU",
             note="over flexbridge's rounds, on the same cores",
+        ),
+        *(
+            Figure(
+                "webhooks",
+                f"client CPU per webhook to {t.label}",
+                1000 * t.client_cpu / max(1, t.accepted),
+                "ms CPU",
+            )
+            for t in (ours, bare)
         ),
         *(Figure("webhooks", f"flexbridge answer p{q}", percentile(ours.answer_ms, q), "ms") for q in QS),
         *(Figure("webhooks", f"bare handler answer p{q}", percentile(bare.answer_ms, q), "ms") for q in QS),
