@@ -5,6 +5,7 @@ The waits here block; async callers run them with ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -27,6 +28,7 @@ __all__ = ["PORTS", "Child", "Ports", "free_port", "share"]
 PORTS = range(10_000, 32_768)  # Linux's ephemeral range starts at 32768 (macOS's at 49152)
 
 
+@functools.cache
 def _ephemeral_start() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -46,11 +48,11 @@ def share(ports: range, env: Mapping[str, str]) -> range:
 
 class Ports:
     """Hands out each port of ``ports`` at most once, in turn from a random start, skipping those
-    something listens on; with none, the ports the kernel picks."""
+    something listens on."""
 
     def __init__(self, ports: Sequence[int]) -> None:
         self.ports = ports
-        self._next = secrets.randbelow(len(ports)) if ports else 0
+        self._next = secrets.randbelow(len(ports))
         self._left = len(ports)
 
     def take(self) -> int:
@@ -59,12 +61,7 @@ class Ports:
             self._next, self._left = (self._next + 1) % len(self.ports), self._left - 1
             if _bindable(port):
                 return port
-        if self.ports:
-            raise RuntimeError(f"no free port left of {len(self.ports)}")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            chosen: int = s.getsockname()[1]
-            return chosen
+        raise RuntimeError(f"no free port left of {len(self.ports)}")
 
 
 def _bindable(port: int) -> bool:
@@ -82,9 +79,13 @@ _ports: Ports | None = None
 def free_port() -> int:
     """A loopback port nothing listens on, for a child to listen on; never the same one twice."""
     global _ports
+    if _ephemeral_start() < PORTS.stop:  # an unusual ephemeral range: the kernel's choice, as before
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+            return port
     if _ports is None:
-        below = _ephemeral_start() >= PORTS.stop  # else (an unusual range): the kernel's choice
-        _ports = Ports(share(PORTS, os.environ) if below else ())
+        _ports = Ports(share(PORTS, os.environ))
     return _ports.take()
 
 

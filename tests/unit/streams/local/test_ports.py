@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from streams.local import procs
 from streams.local.procs import PORTS, Ports, free_port, share
 
 
@@ -45,8 +46,9 @@ def test_free_ports_are_distinct_and_below_the_ephemeral_range() -> None:
     assert all(port in PORTS for port in taken)
 
 
-def test_without_a_range_the_kernel_chooses() -> None:
-    source = Ports(())
-    port = source.take()
+def test_with_a_low_ephemeral_range_the_kernel_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procs, "_ephemeral_start", lambda: 1024)
+    port = free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))  # it was free
+    assert port not in PORTS  # the kernel picked it from its own (real) ephemeral range
