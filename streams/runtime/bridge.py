@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -74,14 +75,16 @@ class Bridge:
             "transmit": any(m.routing.transmit == "sftp" for m in self._merchants),
             "evaluate": any(m.routing.mit == "sftp" for m in self._merchants),
         }
+        self._to_batch: Counter[tuple[str, str]] = Counter()  # (topic, merchant) → records not counted yet
 
     def flow_of(self, topic: str) -> Flow:
         return "transmit" if topic == self._topics.approved else "evaluate"
 
     def to_batch(self, record: Record) -> bool:
         """Whether ``record`` is the batch path's (a valid event routed to a file), counted here as
-        ``routed-sftp``: it needs no task, call or output of the real-time path. False for anything
-        else, which :meth:`handle` takes as before (a refused record included: it dead-letters it)."""
+        ``routed-sftp`` (by :meth:`count_to_batch`): it needs no task, call or output of the
+        real-time path. False for anything else, which :meth:`handle` takes as before (a refused
+        record included: it dead-letters it)."""
         flow = self.flow_of(record.topic)
         if not self._to_files[flow]:
             return False
@@ -91,9 +94,16 @@ class Bridge:
             return False
         if routed is None or routed.merchant is None:
             return False
-        self._metrics.event_in(record.topic, routed.merchant.name)
-        self._metrics.event_out(record.topic, "routed-sftp", routed.merchant.name)
+        self._to_batch[record.topic, routed.merchant.name] += 1
         return True
+
+    def count_to_batch(self) -> None:
+        """Count the records :meth:`to_batch` left to the batch path since the last time: once per
+        topic and merchant (the pipeline calls it after each fetch), not a metric update per record."""
+        for (topic, merchant), count in self._to_batch.items():
+            self._metrics.event_in(topic, merchant, count)
+            self._metrics.event_out(topic, "routed-sftp", merchant, count)
+        self._to_batch.clear()
 
     async def handle(self, record: Record) -> None:
         seen = _Seen()

@@ -136,11 +136,11 @@ class Metrics:
     def undecodable_batch(self, held: Held) -> None:
         self.undecodable_batches.labels(held.topic, str(held.partition)).inc()
 
-    def event_in(self, topic: str, merchant: str = NO_MERCHANT) -> None:
-        self.events_in.labels(topic, merchant).inc()
+    def event_in(self, topic: str, merchant: str = NO_MERCHANT, count: int = 1) -> None:
+        self.events_in.labels(topic, merchant).inc(count)
 
-    def event_out(self, topic: str, outcome: str, merchant: str = NO_MERCHANT) -> None:
-        self.events_out.labels(topic, outcome, merchant).inc()
+    def event_out(self, topic: str, outcome: str, merchant: str = NO_MERCHANT, count: int = 1) -> None:
+        self.events_out.labels(topic, outcome, merchant).inc(count)
 
     def dead_letter(self, reason: str, merchant: str = NO_MERCHANT) -> None:
         self.dlq.labels(reason, merchant).inc()

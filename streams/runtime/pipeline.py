@@ -8,7 +8,8 @@ work in flight for revoked partitions is finished (within a bound) and committed
 aiokafka can hand out records of newly assigned partitions before ``on_partitions_assigned`` has
 returned (the assign hook, e.g. the ledger load, is still running); those records are not dropped
 but read again (seek back), and records fetched before a rebalance are left to be read again from
-the committed offset. A record ``skip`` answers True for (the batch path's) is done once fetched.
+the committed offset. A record ``skip`` answers True for (the batch path's) is done once fetched,
+without a task; ``on_skipped`` runs after each fetch's records are handed out.
 
 The handler gets one record and must deal with bad data itself (DLQ); if it raises, that is an
 infrastructure failure (e.g. Kafka unavailable for the outputs) and the record is retried with
@@ -68,6 +69,7 @@ class KeyedPipeline:
         on_assign: AssignHook | None = None,
         on_held: Callable[[Held], None] | None = None,
         skip: Skip | None = None,
+        on_skipped: Callable[[], None] | None = None,
     ) -> None:
         self._consumer = consumer
         self._topics = topics
@@ -80,6 +82,7 @@ class KeyedPipeline:
         self._drain_timeout = drain_timeout
         self._on_assign = on_assign
         self._skip = skip
+        self._on_skipped = on_skipped  # after each fetch's records: e.g. count the skipped ones at once
         self.fetch = GuardedFetch(consumer, "pipeline", on_held)  # undecodable batch: holds its partition
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._tails: dict[Hashable, asyncio.Task[None]] = {}
@@ -182,12 +185,18 @@ class KeyedPipeline:
                 log.warning("fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
-            generation = self._generation
+            generation, skip = self._generation, self._skip
             for tp, records in batches.items():
                 for record in records:
+                    if skip is not None and self._skipped_now(skip, tp, record, generation):
+                        if self.processed % _YIELD_EVERY == 0:
+                            await asyncio.sleep(0)  # a fetch of skipped records does not hold the loop
+                        continue
                     if not await self._dispatch(tp, record, generation):
                         self._read_again(tp, record.offset, generation)
                         break
+            if self._on_skipped is not None:
+                self._on_skipped()
 
     def _read_again(self, tp: TopicPartition, offset: int, generation: int) -> None:
         """Records of a partition not registered yet (its assign hook still runs) are fetched again.
@@ -202,8 +211,6 @@ class KeyedPipeline:
         self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], generation: int
     ) -> bool:
         """Start processing ``record``; False when its partition is not (or no longer) ours to run."""
-        if self._skip is not None and await self._skipped_now(self._skip, tp, record, generation):
-            return True
         await self._slots.acquire()
         offsets, tasks = self._offsets.get(tp), self._tasks.get(tp)
         if offsets is None or tasks is None or generation != self._generation:
@@ -217,7 +224,7 @@ class KeyedPipeline:
         task.add_done_callback(lambda t: self._forget(key, tasks, t))
         return True
 
-    async def _skipped_now(
+    def _skipped_now(
         self, skip: Skip, tp: TopicPartition, record: ConsumerRecord[bytes, bytes], generation: int
     ) -> bool:
         """Whether ``record`` was skipped: finished at once (its partition ours, ``skip`` True)."""
@@ -227,8 +234,6 @@ class KeyedPipeline:
         offsets.started(record.offset)
         offsets.finished(record.offset)
         self.processed += 1
-        if self.processed % _YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # a fetch of skipped records does not hold the loop in one stretch
         return True
 
     def _forget(self, key: Hashable, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:

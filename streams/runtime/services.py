@@ -214,5 +214,6 @@ class _Parts:
             on_assign=self.ledger.load,
             on_held=metrics.undecodable_batch,
             skip=bridge.to_batch,
+            on_skipped=bridge.count_to_batch,
         )
         slots.lend = self.pipeline.lend_slot

@@ -94,6 +94,10 @@ async def test_the_bridge_leaves_valid_mit_to_the_batch_path_and_dead_letters_th
     assert bridge.to_batch(good) and not bridge.to_batch(bad) and not bridge.to_batch(cit)
     assert producer.sent == []
     labels = {"topic": "payments.declined", "outcome": "routed-sftp", "merchant": "default"}
+    assert not metrics.registry.get_sample_value("flexbridge_events_out_total", labels)
+    bridge.count_to_batch()  # the pipeline counts them after each fetch
+    assert metrics.registry.get_sample_value("flexbridge_events_out_total", labels) == 1
+    bridge.count_to_batch()  # counted once
     assert metrics.registry.get_sample_value("flexbridge_events_out_total", labels) == 1
     await bridge.handle(bad)
     [(topic, _, _, headers)] = producer.sent
