@@ -15,6 +15,8 @@ own consumer group:
   and event loop with Faust, the real-time pipeline and the order-state agent;
 - the batch path alone again against the sandbox's SFTP server and file intake (which share the
   machine with it, so the sandbox's CPU per record is reported beside it);
+- the per-record floor: the CPU of decoding and validating each event (decode_floor), which every
+  record needs before it can go into a file;
 - each one's peak RSS (``VmHWM``) at a quarter of the records and at the end: flat means the
   second is within 20 % of the first.
 
@@ -25,6 +27,7 @@ webhooks flow during the run. The figures and targets: bench/mit_figures.py.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import sys
 import time
@@ -41,14 +44,16 @@ from bench.common import Figure, cpu_time, produce_all, rss_mb
 from bench.mit_ceiling import Loop, ceiling_loop, openssh_env
 from bench.mit_figures import Measured, MitRuns, mit_figures
 from bench.sshd import openssh_server
+from schemas.events import PaymentEvent
 from streams.local.procs import Child, free_port
 from streams.local.stack import LocalStack, RunningWorker
 from streams.local.traffic import make_event
 
-__all__ = ["RESULT_PREFIX", "Run", "bench_mit", "mit_events"]
+__all__ = ["RESULT_PREFIX", "Run", "bench_mit", "decode_floor", "mit_events"]
 
 TOPIC = "bench.mit.declined"
 PARTITIONS = 8
+FLOOR_EVENTS = 20_000  # events decoded and validated for the per-record floor
 RESULT_PREFIX = "mit-path-result "  # how bench/mit_path.py prints its result line
 
 
@@ -58,6 +63,23 @@ def mit_events(count: int, seed: int) -> Iterator[tuple[bytes, bytes]]:
     for i in range(count):
         order = f"ORD-M{seed}-{i:07d}"
         yield order.encode(), orjson.dumps(make_event("mit-rebill", order, rng))
+
+
+def decode_floor(count: int) -> float:
+    """CPU µs per record of the work the contract makes per-record before anything else: decoding
+    the JSON value and validating it as a PaymentEvent (orjson, pydantic), on ``count`` of the
+    run's events in this process, garbage collection off. No batch path can cost less per record."""
+    values = [value for _, value in mit_events(count, seed=11)]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        started = time.process_time()
+        for value in values:
+            PaymentEvent.model_validate(orjson.loads(value))
+        return (time.process_time() - started) / count * 1e6
+    finally:
+        if enabled:
+            gc.enable()
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:
@@ -211,6 +233,7 @@ async def bench_mit(stack: LocalStack, count: int, worker: bool = True) -> list[
     await _create_topic(stack.bootstrap, TOPIC)
     produced = await produce_all(stack.bootstrap, TOPIC, mit_events(count, seed=11))
     bare = await _bare_getmany(stack.bootstrap, TOPIC, produced)
+    floor = decode_floor(min(produced, FLOOR_EVENTS))
     ceiling, path, full = await _against_openssh(stack, produced, worker)
     await stack.start_full_sandbox(free_port(), settle_seconds=3600)
     sandbox = await _batch_path(stack, produced, "bench-mit-path", {})
@@ -222,5 +245,6 @@ async def bench_mit(stack: LocalStack, count: int, worker: bool = True) -> list[
         path_sandbox=_measured(sandbox),
         sandbox_cpu_seconds=sandbox.sandbox_cpu_seconds,
         worker_openssh=None if full is None else _measured(full),
+        floor_us=floor,
     )
     return mit_figures(runs)

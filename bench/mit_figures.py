@@ -1,6 +1,7 @@
 """The MIT batch figures from what the runs measured (pure: no I/O), with their targets.
 
-Runs, on one topic of managed-MIT declines: a bare ``getmany`` loop; the ceiling (a bare loop reading,
+Runs, on one topic of managed-MIT declines: a bare ``getmany`` loop; the per-record floor (decoding
+and validating each event); the ceiling (a bare loop reading,
 writing files of 2,000 and uploading them to OpenSSH); the batch path alone against OpenSSH (the
 figures against the targets); the full worker against OpenSSH; the batch path alone against the
 sandbox (whose SFTP server and file intake share the machine)."""
@@ -43,6 +44,7 @@ class MitRuns:
     path_sandbox: Measured | None = None
     sandbox_cpu_seconds: float = float("nan")  # the sandbox's over the batch path's run against it
     worker_openssh: Measured | None = None
+    floor_us: float = float("nan")  # CPU per record of decoding and validating the events alone
 
 
 def run_figures(what: str, count: int, run: Measured, with_targets: bool) -> list[Figure]:
@@ -88,6 +90,13 @@ def _baselines(runs: MitRuns) -> list[Figure]:
         Figure(FLOW, "bare getmany loop: CPU per record", runs.bare.cpu_us, "µs"),
         Figure(FLOW, "bare loop ceiling → OpenSSH (read, files, upload)", runs.ceiling.rate, "events/s"),
         Figure(FLOW, "bare loop ceiling → OpenSSH: CPU per record", runs.ceiling.cpu_us, "µs"),
+        Figure(
+            FLOW,
+            "floor: JSON decode + PaymentEvent validation, CPU per record",
+            runs.floor_us,
+            "µs",
+            note="orjson + pydantic, garbage collection off",
+        ),
     ]
 
 

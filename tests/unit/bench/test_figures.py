@@ -14,6 +14,7 @@ from bench.chart_plan import plan_flow
 from bench.common import Figure, percentile, ratio
 from bench.evaluate import LoadPoint, latency_figures, per_request
 from bench.hog import cpu_hog, hog_core
+from bench.mit import decode_floor
 from bench.mit_ceiling import Loop, split_files
 from bench.mit_figures import Measured, MitRuns, mit_figures
 from bench.report import hog_line, write_results
@@ -109,6 +110,7 @@ def test_the_mit_figures_hold_the_batch_path_to_the_ceiling_and_the_worker_to_th
         path_sandbox=_measured(10.0),
         sandbox_cpu_seconds=3.0,
         worker_openssh=_measured(5.0),  # 20,000 events/s
+        floor_us=9.5,
     )
     figures = {f.name: f for f in mit_figures(runs)}
     vs_ceiling = figures["batch path / ceiling, OpenSSH"]
@@ -123,6 +125,13 @@ def test_the_mit_figures_hold_the_batch_path_to_the_ceiling_and_the_worker_to_th
     assert figures["full worker → OpenSSH: peak RSS"].target is None
     assert figures["sandbox CPU per record (SFTP server, Flex's file intake)"].value == 30.0
     assert figures["bare loop ceiling → OpenSSH: CPU per record"].value == 5.0
+    floor = figures["floor: JSON decode + PaymentEvent validation, CPU per record"]
+    assert (floor.value, floor.target) == (9.5, None)
+
+
+def test_the_floor_decodes_and_validates_every_event_of_the_run() -> None:
+    floor = decode_floor(50)  # a run's event that is no valid PaymentEvent would raise here
+    assert 0 < floor < math.inf
 
 
 def test_without_the_worker_run_its_figures_are_left_out() -> None:
