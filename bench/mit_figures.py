@@ -1,10 +1,10 @@
 """The MIT batch figures from what the runs measured (pure: no I/O), with their targets.
 
 Runs, on one topic of managed-MIT declines: a bare ``getmany`` loop; the per-record floor (decoding
-and validating each event); the ceiling (a bare loop reading,
-writing files of 2,000 and uploading them to OpenSSH); the batch path alone against OpenSSH (the
-figures against the targets); the full worker against OpenSSH; the batch path alone against the
-sandbox (whose SFTP server and file intake share the machine)."""
+and validating each event); the ceiling (a bare loop reading, writing files of 2,000 and uploading
+them to OpenSSH); the batch path alone against OpenSSH (the figures against the targets); the full
+worker against OpenSSH; the batch path alone against the sandbox (whose SFTP server and file intake
+share the machine)."""
 
 from __future__ import annotations
 
