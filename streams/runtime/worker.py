@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import tempfile
 from typing import Any
 
 import faust
@@ -22,6 +21,7 @@ from core.settings import Settings
 from streams.runtime import faust_fixes
 from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
+from streams.runtime.datadir import faust_datadir
 from streams.runtime.logs import install, log_consumer, log_tasks
 from streams.runtime.orders import add_order_state, served_mids
 from streams.runtime.reconcile import add_reconciler
@@ -108,7 +108,7 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
 
 def run_worker(settings: Settings, runtime: BridgeRuntime, loglevel: str = "info") -> int:
     """Run the Faust worker on the current event loop; ``runtime`` may have begun already (launch.py)."""
-    with tempfile.TemporaryDirectory(prefix="flexbridge-faust-") as datadir:
+    with faust_datadir() as datadir:
         app = build_app(settings, runtime, datadir)
         _Worker(app, loglevel=loglevel, log_format=settings.log.format).execute_from_commandline()
     return 0
