@@ -35,14 +35,16 @@ def faust_datadir(base: str | None = None) -> Iterator[str]:
     """A new folder for Faust in ``base`` (the temporary folder), locked while the block runs and
     removed after it; the folders of dead workers are removed first."""
     remove_orphans(base)
-    with tempfile.TemporaryDirectory(prefix=PREFIX, dir=base) as path:
-        starting = os.path.join(path, f".{LOCK}")
-        fd = os.open(starting, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-        try:
+    fd: int | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix=PREFIX, dir=base, ignore_cleanup_errors=True) as path:
+            starting = os.path.join(path, f".{LOCK}")
+            fd = os.open(starting, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.rename(starting, os.path.join(path, LOCK))  # visible to others only once locked
             yield path
-        finally:
+    finally:  # the lock is held until the folder is gone
+        if fd is not None:
             os.close(fd)
 
 
