@@ -69,4 +69,3 @@ def remove_orphans(base: str | None = None) -> int:
     if removed:
         log.info("removed %d data folders of workers that stopped without cleaning up", removed)
     return removed
-
