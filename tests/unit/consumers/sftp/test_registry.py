@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
+import uuid
+
 import pytest
 
 from consumers.sftp.registry import BatchRegistry, SentFile, SentRecord, decode_entry, encode_entry
@@ -88,4 +91,21 @@ def test_a_record_that_is_not_an_entry_is_refused_with_a_reason(raw: bytes) -> N
 
 
 def _sent(uploaded_at: float) -> SentFile:
-    return SentFile(NAME, uploaded_at, {r.sequence_number: r for r in RECORDS})
+    return SentFile.of(NAME, uploaded_at, RECORDS)
+
+
+def test_records_awaiting_a_result_are_held_packed_until_a_result_needs_them() -> None:
+    records = [
+        SentRecord(i, f"order-{i:08d}", f"evt-{uuid.uuid4()}", str(uuid.uuid4())) for i in range(1, 2001)
+    ]
+    registry = BatchRegistry(clock=lambda: 0.0)
+    tracemalloc.start()
+    try:
+        registry.add(NAME, records)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 200 * len(records)  # a dict of the tuples and their strings: about 350 bytes each
+    assert registry.outstanding == 2000 and registry.waiting() == {None}
+    assert registry.lookup(NAME, 7) == records[6] and registry.match(NAME, 7) == records[6]
+    assert registry.outstanding == 1999 and registry.lookup(NAME, 7) is None
