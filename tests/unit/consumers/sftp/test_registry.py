@@ -94,11 +94,12 @@ def _sent(uploaded_at: float) -> SentFile:
     return SentFile.of(NAME, uploaded_at, RECORDS)
 
 
-def test_records_awaiting_a_result_are_held_packed_until_a_result_needs_them() -> None:
+async def test_records_awaiting_a_result_are_held_packed_until_a_result_needs_them() -> None:
     records = [
         SentRecord(i, f"order-{i:08d}", f"evt-{uuid.uuid4()}", str(uuid.uuid4())) for i in range(1, 2001)
     ]
-    registry = BatchRegistry(clock=lambda: 0.0)
+    journal = Journal()
+    registry = BatchRegistry(clock=lambda: 0.0, journal=journal)
     tracemalloc.start()
     try:
         registry.add(NAME, records)
@@ -109,3 +110,7 @@ def test_records_awaiting_a_result_are_held_packed_until_a_result_needs_them() -
     assert registry.outstanding == 2000 and registry.waiting() == {None}
     assert registry.lookup(NAME, 7) == records[6] and registry.match(NAME, 7) == records[6]
     assert registry.outstanding == 1999 and registry.lookup(NAME, 7) is None
+    await registry.persist(NAME)  # the journal gets the records left, from the unpacked form now
+    entry = journal.writes[-1][2]
+    assert entry is not None
+    assert list(decode_entry(entry).records.values()) == records[:6] + records[7:]
