@@ -259,7 +259,7 @@ class KeyedPipeline:
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         what = f"record {record.topic}/{record.partition}@{record.offset}"
         # The handler's contract: what it raises is an infrastructure failure, so never skip the record.
-        await retry(lambda: self._handler(record), OUTAGE, what=what, log=log, retriable=_always)
+        await retry(lambda: self._handler(record), OUTAGE, what=what, log=log, retriable=lambda _: True)
 
     async def _commit_loop(self) -> None:
         while True:
@@ -272,8 +272,7 @@ class KeyedPipeline:
         offsets: dict[TopicPartition, int] = {}
         for tp in tps:
             state = self._offsets.get(tp)
-            offset = state.committable() if state is not None else None
-            if offset is not None:
+            if state is not None and (offset := state.committable()) is not None:
                 offsets[tp] = offset
         if not offsets:
             return
@@ -298,7 +297,3 @@ class KeyedPipeline:
 
     def stats(self) -> dict[str, Any]:
         return {"processed": self.processed, "in_flight": self.in_flight, "partitions": len(self._offsets)}
-
-
-def _always(_exc: BaseException) -> bool:
-    return True
