@@ -1,8 +1,9 @@
 """Latency from a produce on ``payments.declined`` to its OrderStatus on ``orders.status``, at two load
 points (100 and 500 declines/s), and what flexbridge adds to it: for each event, its end-to-end time
 minus the sandbox's own service time of that event's /evaluate call (``durationMs`` in the sandbox's
-journal, found by the call's idempotency key, ``event_key(eventId)``). p50, p90 and p99 of each; a bare
-httpx client timing the same calls at the same rate in the same run gives context."""
+journal, found by the call's idempotency key, ``event_key(eventId)``). p50, p90 and p99 of each. Two
+baselines from the same run give context: a bare httpx client timing the same calls at the same rate,
+and the same declines through a bare Kafka relay (bench/relay.py), the floor of the two Kafka hops."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import gc
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -26,7 +27,8 @@ from consumers.flows import Defaults, evaluate_body
 from consumers.keys import event_key
 from core.settings import FlexSettings
 from schemas.events import validate_payment_event
-from streams.local.stack import DEV_MID, LocalStack
+from streams.local.procs import Child, free_port
+from streams.local.stack import CLI, DEV_MID, LocalStack
 from streams.local.traffic import make_event
 
 __all__ = ["PERCENTILES", "RATES", "LoadPoint", "bench_evaluate", "latency_figures", "per_request"]
@@ -139,6 +141,21 @@ async def _end_to_end(stack: LocalStack, topics: dict[str, str], rate: int, coun
     return {e: got[e] - sent[e] for e in got}
 
 
+async def _relay_end_to_end(stack: LocalStack, rate: int, count: int) -> dict[str, float]:
+    """:func:`_end_to_end` of the same declines through the bare Kafka relay, in a process of its own
+    with the worker's Kafka settings, on topics of its own."""
+    names = {role: f"bench.relay.{rate}.{role}" for role in ("declined", "status", "ledger")}
+    args = [*CLI[:1], "-m", "bench.relay", "--source", names["declined"], "--sink", names["status"]]
+    args += ["--ledger", names["ledger"]]
+    child = Child(f"relay-{rate}", args, stack.worker_env(free_port()), stack.workdir / f"relay-{rate}.log")
+    try:
+        await asyncio.to_thread(child.wait_line, r"^ready$", 60)
+        with _quiet_collector():
+            return await _end_to_end(stack, names, rate, count)
+    finally:
+        await asyncio.to_thread(child.stop)
+
+
 async def _journal_times(root: str, since: int) -> tuple[dict[str, float], int]:
     """The sandbox's service time (ms) of each /v1/evaluate call it journaled after ``since``, summed
     by idempotency key (a retried call spent each attempt's time there), and the last ``seq`` read."""
@@ -159,24 +176,31 @@ async def _journal_times(root: str, since: int) -> tuple[dict[str, float], int]:
 @dataclass
 class LoadPoint:
     """One load point's times in ms: end to end and the sandbox's service time of the same events,
-    their per-event differences (added), the bare client's calls, and how many events had no
-    sandbox time in the journal."""
+    their per-event differences (added), the bare client's calls, the bare relay's end to end, and
+    how many events had no sandbox time in the journal."""
 
     rate: int
     e2e: list[float]
     sandbox: list[float]
     added: list[float]
     bare: list[float]
+    relay: list[float]
     missing: int = 0
     note: str = ""
 
 
 def per_request(
-    rate: int, e2e: dict[str, float], service: dict[str, float], bare: list[float], note: str = ""
+    rate: int,
+    e2e: dict[str, float],
+    service: dict[str, float],
+    bare: list[float],
+    relay: Iterable[float] = (),
+    note: str = "",
 ) -> LoadPoint:
     """Pair each event's end-to-end seconds (by eventId) with its /evaluate call's service time (ms,
-    by idempotency key): added = end to end − that call's time, event by event."""
-    point = LoadPoint(rate, [], [], [], [s * 1000 for s in bare], note=note)
+    by idempotency key): added = end to end − that call's time, event by event. ``bare`` and
+    ``relay``: the baselines' seconds."""
+    point = LoadPoint(rate, [], [], [], [s * 1000 for s in bare], [s * 1000 for s in relay], note=note)
     for event_id, seconds in e2e.items():
         point.e2e.append(seconds * 1000)
         sandbox = service.get(event_key(event_id))
@@ -204,6 +228,7 @@ def latency_figures(point: LoadPoint) -> list[Figure]:
             Figure(
                 "evaluate", f"sandbox service p{q} at {rate}/s (bare httpx)", percentile(point.bare, q), "ms"
             ),
+            Figure("evaluate", f"bare Kafka relay p{q} at {rate}/s", percentile(point.relay, q), "ms"),
         ]
         added.append(Figure("evaluate", f"added p{q} at {rate}/s", percentile(point.added, q), "ms"))
     added[-1].target, added[-1].at_most = targets.EVALUATE_ADDED_P99_MS.get(rate), True
@@ -216,8 +241,8 @@ def latency_figures(point: LoadPoint) -> list[Figure]:
 async def bench_evaluate(
     stack: LocalStack, topics: dict[str, str], seconds: int, cpu_hog: bool = False
 ) -> list[Figure]:
-    """Both load points, each ``seconds`` long: the bare client's calls, then end to end, then the
-    sandbox's journal of the end-to-end calls."""
+    """Both load points, each ``seconds`` long: the bare client's calls, the bare relay's end to end,
+    then flexbridge's end to end, then the sandbox's journal of flexbridge's calls."""
     figures: list[Figure] = []
     _, last = await _journal_times(stack.sandbox_root, 0)
     for rate in RATES:
@@ -225,10 +250,11 @@ async def bench_evaluate(
         with _quiet_collector():
             bare = await _sandbox_service_times(stack.base_url, rate, count)
         _, last = await _journal_times(stack.sandbox_root, last)
+        relay = await _relay_end_to_end(stack, rate, count)
         with _quiet_collector():
             e2e = await _end_to_end(stack, topics, rate, count)
         service, last = await _journal_times(stack.sandbox_root, last)
         hog = ", CPU hog on the other core" if cpu_hog else ""
         note = f"{count} declines at {rate}/s{hog}; added: each event's end to end − its call's sandbox time"
-        figures += latency_figures(per_request(rate, e2e, service, bare, note))
+        figures += latency_figures(per_request(rate, e2e, service, bare, relay.values(), note))
     return figures

@@ -53,11 +53,14 @@ def test_a_negative_or_missing_figure_never_passes() -> None:
     assert Figure("f", "context", -1.0, "ms").verdict == ""
 
 
-def _point(rate: int, e2e_ms: list[float], sandbox_ms: list[float]) -> LoadPoint:
+def _point(
+    rate: int, e2e_ms: list[float], sandbox_ms: list[float], relay_ms: tuple[float, ...] = ()
+) -> LoadPoint:
     """Events E0.. with those end-to-end times, and their calls' journaled service times."""
     e2e = {f"E{i}": ms / 1000 for i, ms in enumerate(e2e_ms)}
     service = {event_key(f"E{i}"): ms for i, ms in enumerate(sandbox_ms)}
-    return per_request(rate, e2e, service, bare=[ms / 1000 for ms in sandbox_ms], note=f"at {rate}/s")
+    bare = [ms / 1000 for ms in sandbox_ms]
+    return per_request(rate, e2e, service, bare, [ms / 1000 for ms in relay_ms], note=f"at {rate}/s")
 
 
 def test_added_is_taken_event_by_event_then_its_percentiles() -> None:
@@ -66,13 +69,16 @@ def test_added_is_taken_event_by_event_then_its_percentiles() -> None:
     e2e = [float(v) for v in range(6, 106)]  # 6..105 ms
     sandbox = [e - 5.0 for e in e2e]
     sandbox[-1] = 10.0  # the slowest end to end spent only 10 ms in the sandbox
-    point = _point(500, e2e, sandbox)
+    point = _point(500, e2e, sandbox, relay_ms=(3.0, 1.0, 2.0))
     assert sorted(point.added) == [5.0] * 99 + [95.0]
     figures = {f.name: f for f in latency_figures(point)}
     assert figures["end to end p90 at 500/s"].value == pytest.approx(95.0)
     assert figures["end to end p99 at 500/s"].value == pytest.approx(104.0)
     assert figures["sandbox service p99 at 500/s (journal)"].value == pytest.approx(98.0)
     assert figures["sandbox service p99 at 500/s (bare httpx)"].value == pytest.approx(98.0)
+    # the bare Kafka relay's own end to end, a baseline without a target
+    assert [figures[f"bare Kafka relay p{q} at 500/s"].value for q in (50, 99)] == [2.0, 3.0]
+    assert figures["bare Kafka relay p99 at 500/s"].target is None
     assert figures["added p50 at 500/s"].value == pytest.approx(5.0)
     added = figures["added p99 at 500/s"]
     assert added.value == pytest.approx(5.0)
@@ -171,10 +177,11 @@ def test_a_latency_chart_of_both_load_points_names_its_three_percentiles() -> No
     assert chart.title.startswith("evaluate: latency in ms at p50, p90 and p99 ")
     latency = chart.panels[0]
     rows = list(dict.fromkeys(b.row for b in latency.bars))
-    assert rows[:4] == [
+    assert rows[:5] == [
         "end to end at 100/s",
         "sandbox service at 100/s (journal)",
         "sandbox service at 100/s (bare httpx)",
+        "bare Kafka relay at 100/s",
         "added at 100/s",
     ]
     assert [text for text, _ in chart.lines] == [
