@@ -1,14 +1,19 @@
 """Verified webhooks/s acknowledged by ``POST /webhooks/flex`` (2xx only after Kafka has both records).
 
-Baseline in the same run: a bare aiohttp handler in its own process that reads the body and answers
-200, driven by the same client at the same concurrency. The answer times (POST to the end of the
-answer, p50 and p99) of both show what the two Kafka acknowledgements add to each delivery, and the
-client's own CPU per webhook shows how much of the two cores the driving takes. Every
+Baselines in the same run, each in its own process, driven by the same client at the same
+concurrency: a bare aiohttp handler that reads the body and answers 200; and the same handler that
+first produces the body to two topics of its own, each acknowledged in turn (keyed by its
+``ExternalOrderId``, with the worker's producer settings), as the contract has the receiver do
+before its 2xx: what those two Kafka records cost without verifying, deduplicating or folding. The
+answer times (POST to the end of the answer, p50 and p99) of each show what the two Kafka
+acknowledgements add to each delivery, and the client's own CPU per webhook shows how much of the
+two cores the driving takes. Every
 delivery is distinct (its own ``OrderId``), signed with the worker's subscriber key and a fresh
 nonce, so neither the dedupe nor the nonce check short-circuits it; afterwards the records on
 ``flex.webhooks`` are counted to show each acknowledged webhook was really published.
 
-``python -m bench.webhooks serve --port P`` is the bare handler (prints ``ready``).
+``python -m bench.webhooks serve --port P [--kafka STATUS RAW]`` is a bare handler (prints ``ready``;
+with ``--kafka``, the Kafka settings are the worker's, ``FLEXBRIDGE_KAFKA__*`` from the environment).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from aiohttp import web
 from bench import targets
 from bench.common import Figure, cpu_time, percentile, ratio
 from consumers.webhooks.signature import http_date, new_nonce, sign
+from core.settings import Settings
 from schemas.webhooks import STATUS_BY_EVENT
-from streams.kafka.clients import read_topic
+from streams.kafka.clients import make_producer, read_topic
+from streams.kafka.topics import ensure_topics
 from streams.local.procs import Child, free_port
 from streams.local.stack import CLI, LocalStack, RunningWorker
 
@@ -41,6 +48,7 @@ CONCURRENCY = 64
 WARMUP = 200
 QS = (50, 99)  # the answer-time percentiles reported
 EVENTS = tuple(STATUS_BY_EVENT)  # every one maps to a status: two records per webhook
+KAFKA_TOPICS = ("bench.bare-webhooks.status", "bench.bare-webhooks.raw")  # the Kafka baseline's own
 
 Delivery = tuple[bytes, dict[str, str]]
 
@@ -139,39 +147,53 @@ class Target:
         return self.accepted / self.elapsed if self.elapsed else 0.0
 
 
-async def _compare(bare: Target, ours: Target, count: int, rounds: int) -> None:
-    """Warm both up, then alternate rounds, so a change in the machine's load hits both alike."""
-    for target in (bare, ours):
+async def _compare(targets: list[Target], count: int, rounds: int) -> None:
+    """Warm each up, then take rounds in turn, so a change in the machine's load hits all alike."""
+    for target in targets:
         await _drive(
             f"http://127.0.0.1:{target.port}/webhooks/flex",
             deliveries(WARMUP, f"127.0.0.1:{target.port}", f"warm-{target.name}"),
         )
     per_round = max(1, count // rounds)
     for r in range(rounds):
-        await bare.round(per_round, f"{bare.name}-{r}")
-        await ours.round(per_round, f"{ours.name}-{r}")
+        for target in targets:
+            await target.round(per_round, f"{target.name}-{r}")
+
+
+def _serve(stack: LocalStack, name: str, port: int, *extra: str) -> Child:
+    args = [*CLI[:1], "-m", "bench.webhooks", "serve", "--port", str(port), *extra]
+    return Child(name, args, stack.worker_env(free_port()), stack.workdir / f"{name}.log")
 
 
 async def bench_webhooks(
     stack: LocalStack, worker: RunningWorker, topic: str, count: int, rounds: int = 4
 ) -> list[Figure]:
     """Needs a worker started with ``FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY`` = :data:`SUBSCRIBER_KEY`."""
-    port = free_port()
-    args = [*CLI[:1], "-m", "bench.webhooks", "serve", "--port", str(port)]
-    child = Child("bare-webhooks", args, {}, stack.workdir / "bare-webhooks.log")
+    port, kafka_port = free_port(), free_port()
+    children = [
+        _serve(stack, "bare-webhooks", port),
+        _serve(stack, "bare-webhooks-kafka", kafka_port, "--kafka", *KAFKA_TOPICS),
+    ]
     try:
-        await asyncio.to_thread(child.wait_line, r"^ready$", 30)
-        bare = Target("bare", "the bare handler", port, child.proc.pid)
-        ours = Target("fb", "flexbridge", worker.port, worker.child.proc.pid, beside=stack.broker.pid)
-        await _compare(bare, ours, count, rounds)
+        for child in children:
+            await asyncio.to_thread(child.wait_line, r"^ready$", 30)
+        bare = Target("bare", "the bare handler", port, children[0].proc.pid)
+        broker = stack.broker.pid
+        kafka = Target("kafka", "the bare handler + Kafka", kafka_port, children[1].proc.pid, beside=broker)
+        ours = Target("fb", "flexbridge", worker.port, worker.child.proc.pid, beside=broker)
+        await _compare([bare, kafka, ours], count, rounds)
     finally:
-        await asyncio.to_thread(child.stop)
+        for child in children:
+            await asyncio.to_thread(child.stop)
     records = await read_topic(stack.bootstrap, topic)
     republished = sum(1 for r in records if r.key is not None and r.key.startswith(b"ORD-WH-fb-"))
     note = f"{ours.accepted} distinct signed webhooks in {rounds} rounds, {CONCURRENCY} in flight"
+    with_kafka, unit = "bare handler + two Kafka acks", "ms CPU"
+    refused = sum(t.failed for t in (bare, kafka, ours))
     return [
         Figure("webhooks", "flexbridge /webhooks/flex", ours.rate, "events/s", note=note),
         Figure("webhooks", "bare aiohttp handler", bare.rate, "events/s"),
+        Figure("webhooks", with_kafka, kafka.rate, "events/s", note="its own two topics, no verify, no fold"),
         Figure(
             "webhooks",
             "flexbridge / bare handler",
@@ -179,42 +201,58 @@ async def bench_webhooks(
             "x",
             target=targets.WEBHOOKS_VS_BARE,
         ),
-        Figure("webhooks", "worker CPU per webhook", 1000 * ours.cpu / max(1, ours.accepted), "ms CPU"),
-        Figure("webhooks", "bare handler CPU per webhook", 1000 * bare.cpu / max(1, bare.accepted), "ms CPU"),
-        Figure(
-            "webhooks",
-            "embedded broker CPU per webhook",
-            1000 * ours.beside_cpu / max(1, ours.accepted),
-            "ms CPU",
-            note="over flexbridge's rounds, on the same cores",
-        ),
+        Figure("webhooks", f"flexbridge / {with_kafka}", ratio(ours.rate, kafka.rate), "x"),
+        Figure("webhooks", "worker CPU per webhook", _per_webhook(ours.cpu, ours), "ms CPU"),
+        Figure("webhooks", "bare handler CPU per webhook", _per_webhook(bare.cpu, bare), "ms CPU"),
+        Figure("webhooks", f"{with_kafka}: CPU per webhook", _per_webhook(kafka.cpu, kafka), "ms CPU"),
         *(
             Figure(
                 "webhooks",
-                f"client CPU per webhook to {t.label}",
-                1000 * t.client_cpu / max(1, t.accepted),
+                "embedded broker CPU per webhook" + ("" if t is ours else f" to {t.label}"),
+                _per_webhook(t.beside_cpu, t),
                 "ms CPU",
+                note="over that target's rounds, on the same cores",
             )
-            for t in (ours, bare)
+            for t in (ours, kafka)
+        ),
+        *(
+            Figure("webhooks", f"client CPU per webhook to {t.label}", _per_webhook(t.client_cpu, t), unit)
+            for t in (ours, bare, kafka)
         ),
         *(Figure("webhooks", f"flexbridge answer p{q}", percentile(ours.answer_ms, q), "ms") for q in QS),
         *(Figure("webhooks", f"bare handler answer p{q}", percentile(bare.answer_ms, q), "ms") for q in QS),
+        *(Figure("webhooks", f"{with_kafka}: answer p{q}", percentile(kafka.answer_ms, q), "ms") for q in QS),
         Figure(
             "webhooks",
             "republished on flex.webhooks",
             republished,
             "records",
             target=ours.accepted,
-            note=f"accepted {ours.accepted}, refused {ours.failed + bare.failed} (both servers)",
+            note=f"accepted {ours.accepted}, refused {refused} (all servers)",
         ),
     ]
 
 
-async def serve_bare(port: int) -> None:
-    """The baseline: read the body, answer 200 with a small JSON body, nothing else."""
+def _per_webhook(cpu_seconds: float, target: Target) -> float:
+    return 1000 * cpu_seconds / max(1, target.accepted)
+
+
+async def serve_bare(port: int, topics: list[str] | None = None) -> None:
+    """A baseline: read the body, answer 200 with a small JSON body; with ``topics``, first produce
+    the body to each in turn, keyed by its ``ExternalOrderId``, each acknowledged before the next."""
+    producer = None
+    if topics:
+        k = Settings().kafka
+        await ensure_topics(k, topics)
+        producer = make_producer(k)
+        await producer.start()
 
     async def handle(request: web.Request) -> web.Response:
-        await request.read()
+        body = await request.read()
+        if producer is not None:
+            key = str(orjson.loads(body)["ExternalOrderId"]).encode()
+            for topic in topics or ():
+                await producer.send_and_wait(topic, body, key)
         return web.json_response({"status": "accepted"})
 
     app = web.Application()
@@ -227,15 +265,18 @@ async def serve_bare(port: int) -> None:
         await asyncio.Event().wait()  # until SIGTERM
     finally:
         await runner.cleanup()
+        if producer is not None:
+            await producer.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks")
     parser.add_argument("command", choices=["serve"])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--kafka", nargs=2, metavar=("STATUS", "RAW"), help="produce to these first")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_bare(args.port))
+        asyncio.run(serve_bare(args.port, args.kafka))
     return 0
 
 
