@@ -180,7 +180,7 @@ class Finished:
             event_id = orjson.loads(value).get("eventId")
         except (orjson.JSONDecodeError, AttributeError):
             return False
-        return isinstance(event_id, str) and self._ledger.get(flow, event_id) is not None
+        return isinstance(event_id, str) and self._ledger.has(flow, event_id)
 
 
 async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, finished: Finished) -> Plan:

@@ -140,7 +140,7 @@ class Bridge:
         bind(eventId=event.event_id, mid=merchant.mid or event.mid)
         if routed.route == "sftp":
             return "routed-sftp"  # the batch consumer (streams/runtime/batch/consumer.py) sends it in a file
-        if self._ledger.get(flow, event.event_id) is not None and not _forced(record):
+        if self._ledger.has(flow, event.event_id) and not _forced(record):
             return "skipped"
         if self._slots is None:
             outcome = await self._run(flow, event, merchant)
