@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, get_args
 
 import orjson
 
+from schemas.codec import kept
 from schemas.order_state import CommandRecord, HistoryEntry, OrderState, Verdict
 from schemas.status import OrderStatus, Status, utcnow
 
@@ -182,7 +183,7 @@ def fold_json(stored: bytes | None, status: OrderStatus) -> tuple[bytes | None, 
     }
     doc.update((_ALIASES[name], value) for name, value in changes.items())
     doc["history"] = [*history, entry][-HISTORY_LIMIT:]
-    return orjson.dumps(doc, option=orjson.OPT_UTC_Z), verdict, note
+    return kept(orjson.dumps(doc, option=orjson.OPT_UTC_Z)), verdict, note  # held by the order table
 
 
 def record_command(

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 from aiohttp import web
 
-from .wire import failure, mark_replayed
+from .wire import failure, kept, mark_replayed
 
 __all__ = ["IdempotencyStore", "fingerprint", "run_idempotent"]
 
@@ -34,7 +34,7 @@ def fingerprint(operation: str, target: str | None, body: dict[str, Any]) -> byt
     """Canonical bytes identifying what a request asks for; ``body`` is already folded (lower-case keys)."""
     without_key = {key: value for key, value in body.items() if key != "idempotencykey"}
     document = {"operation": operation, "target": target, "body": without_key}
-    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    return kept(orjson.dumps(document, option=orjson.OPT_SORT_KEYS))  # held for the window
 
 
 class IdempotencyStore:
@@ -51,7 +51,7 @@ class IdempotencyStore:
 
     def save(self, key: str, print_: bytes, response: web.Response) -> None:
         body = response.body
-        raw = bytes(body) if isinstance(body, (bytes, bytearray)) else b""
+        raw = kept(body) if isinstance(body, (bytes, bytearray)) else b""  # the answer's, from orjson
         self._records[key] = _Record(print_, response.status, raw, time.monotonic())
 
     def clear(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from .wire import JsonObject, iso, utcnow
+from .wire import JsonObject, iso, kept, utcnow
 
 __all__ = ["Journal", "JournalEntry", "mask_card_data"]
 
@@ -102,7 +102,7 @@ class Journal:
         """The call is over: number it and make it visible (later changes to ``entry`` are not seen)."""
         self._seq += 1
         entry.seq = self._seq
-        self._entries.append((entry.seq, entry.path, orjson.dumps(entry.to_json())))
+        self._entries.append((entry.seq, entry.path, kept(orjson.dumps(entry.to_json()))))
 
     def entries(self, path: str | None = None, since: int = 0) -> list[JsonObject]:
         return [

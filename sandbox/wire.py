@@ -26,6 +26,7 @@ __all__ = [
     "fold",
     "iso",
     "json_response",
+    "kept",
     "mark_replayed",
     "new_trace_id",
     "parse_body",
@@ -78,6 +79,12 @@ def caller_mid() -> str | None:
 def dumps(value: Any) -> bytes:
     """Serialize with orjson (datetimes become ISO 8601 strings)."""
     return orjson.dumps(value)
+
+
+def kept(raw: bytes | bytearray) -> bytes:
+    """``raw`` from orjson in bytes of its own size, for JSON held long (the journal, idempotency):
+    orjson's bytes keep the whole buffer it wrote into, at least 4 KB whatever the JSON's length."""
+    return bytes(memoryview(raw))
 
 
 def utcnow() -> datetime:
