@@ -7,10 +7,10 @@ first produces the body to two topics of its own, each acknowledged in turn (key
 before its 2xx: what those two Kafka records cost without verifying, deduplicating or folding. The
 answer times (POST to the end of the answer, p50 and p99) of each show what the two Kafka
 acknowledgements add to each delivery, and the client's own CPU per webhook shows how much of the
-two cores the driving takes. Every
-delivery is distinct (its own ``OrderId``), signed with the worker's subscriber key and a fresh
-nonce, so neither the dedupe nor the nonce check short-circuits it; afterwards the records on
-``flex.webhooks`` are counted to show each acknowledged webhook was really published.
+two cores the driving takes. Every delivery is distinct (its own ``OrderId``), signed with the
+worker's subscriber key and a fresh nonce, so neither the dedupe nor the nonce check short-circuits
+it; afterwards the records on ``flex.webhooks`` are counted to show each acknowledged webhook was
+really published.
 
 ``python -m bench.webhooks serve --port P [--kafka STATUS RAW]`` is a bare handler (prints ``ready``;
 with ``--kafka``, the Kafka settings are the worker's, ``FLEXBRIDGE_KAFKA__*`` from the environment).
@@ -147,16 +147,16 @@ class Target:
         return self.accepted / self.elapsed if self.elapsed else 0.0
 
 
-async def _compare(targets: list[Target], count: int, rounds: int) -> None:
+async def _compare(servers: list[Target], count: int, rounds: int) -> None:
     """Warm each up, then take rounds in turn, so a change in the machine's load hits all alike."""
-    for target in targets:
+    for target in servers:
         await _drive(
             f"http://127.0.0.1:{target.port}/webhooks/flex",
             deliveries(WARMUP, f"127.0.0.1:{target.port}", f"warm-{target.name}"),
         )
     per_round = max(1, count // rounds)
     for r in range(rounds):
-        for target in targets:
+        for target in servers:
             await target.round(per_round, f"{target.name}-{r}")
 
 
