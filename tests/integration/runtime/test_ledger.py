@@ -3,8 +3,10 @@ source partition; a tombstone forgets its key; and the keys are all a loaded led
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
 import uuid
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -29,15 +31,24 @@ async def _ledger_topic(broker: EmbeddedBroker, partitions: int) -> tuple[KafkaS
     return kafka, topic
 
 
+@contextlib.asynccontextmanager
+async def _producer(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
+    """The worker's producer (streams/kafka/clients.py), started and stopped."""
+    producer = make_producer(kafka)
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
 def _source(*partitions: int) -> list[TopicPartition]:
     return [TopicPartition("payments.declined", p) for p in partitions]
 
 
 async def test_another_worker_reads_back_what_was_recorded_for_its_partitions(broker: EmbeddedBroker) -> None:
     kafka, topic = await _ledger_topic(broker, partitions=2)
-    producer = make_producer(kafka)
-    await producer.start()
-    try:
+    async with _producer(kafka) as producer:
         first = Ledger(kafka, topic, producer)
         await first.record("evaluate", "E0", 0, {"flow": "evaluate", "status": "APPROVED"})
         await first.record("transmit", "E1", 1, {"flow": "transmit", "transmitId": "t-1"})
@@ -49,15 +60,11 @@ async def test_another_worker_reads_back_what_was_recorded_for_its_partitions(br
         assert (other.has("evaluate", "E0"), other.has("transmit", "E1"), len(other)) == (True, False, 1)
         await other.load(_source(0, 1))  # partition 0 again from where it stopped: nothing twice
         assert (other.has("transmit", "E1"), len(other)) == (True, 2)
-    finally:
-        await producer.stop()
 
 
 async def test_a_tombstone_forgets_its_key_as_compaction_would(broker: EmbeddedBroker) -> None:
     kafka, topic = await _ledger_topic(broker, partitions=1)
-    producer = make_producer(kafka)
-    await producer.start()
-    try:
+    async with _producer(kafka) as producer:
         ledger = Ledger(kafka, topic, producer)
         await ledger.record("evaluate", "E0", 0, {"flow": "evaluate"})
         await ledger.record("evaluate", "E1", 0, {"flow": "evaluate"})
@@ -68,8 +75,6 @@ async def test_a_tombstone_forgets_its_key_as_compaction_would(broker: EmbeddedB
         assert (fresh.has("evaluate", "E0"), fresh.has("evaluate", "E1")) == (False, True)
         await ledger.load(_source(0))  # a ledger that had recorded it reads the tombstone too
         assert not ledger.has("evaluate", "E0")
-    finally:
-        await producer.stop()
 
 
 async def test_a_loaded_ledger_holds_its_keys_and_not_the_entries(broker: EmbeddedBroker) -> None:
