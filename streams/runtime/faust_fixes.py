@@ -1,6 +1,6 @@
-"""Six fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, a table's
-recovery trusts no under-reported end of its changelog, and a record batch that cannot be decoded
-holds back its own partition only.
+"""Seven fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, a table's
+recovery trusts no under-reported end of its changelog, a record batch that cannot be decoded
+holds back its own partition only, and a worker forgets the table entries of partitions it lost.
 
 After a rebalance, Faust's ``Recovery.on_recovery_completed`` resumes the stream partitions, seeks
 them to their committed offsets and only then resumes the flow control, which empties every
@@ -41,6 +41,15 @@ restarts its recovery):
   but not yet fetched, and aiokafka's ``assert self._position is not None`` stops the worker. Such
   a partition has nothing to verify yet; it is checked at the next round.
 
+One for the in-memory table store. Once a recovery completes, the store drops the keys of the
+partitions the worker no longer holds, but it knows the partition of only the keys it read from
+the changelog: a key the worker's own agent wrote stayed in memory after its partition went to
+another worker, so every rebalance left a worker more of the order table than its share, for good.
+
+* :func:`_on_key_set` notes, after Faust's own work, the partition of each key an agent writes
+  (the event's, the changelog record's) where the store notes those it recovers;
+  :func:`_on_key_del` forgets it.
+
 And one for a record batch that cannot be decoded (streams/runtime/undecodable.py has how aiokafka
 fails on one). Faust's fetcher reads every partition of the agents (``orders.commands``,
 ``orders.status``) and of the tables' changelogs in one ``getmany``; such a batch on any of them
@@ -64,6 +73,7 @@ import aiokafka
 from aiokafka import TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 from faust.tables.recovery import Recovery
+from faust.tables.table import Table
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from core.settings import KafkaSettings
@@ -81,6 +91,8 @@ _original_seek_wait = AIOKafkaConsumerThread._seek_wait
 _original_seek = AIOKafkaConsumerThread.seek
 _original_seek_to_beginning = AIOKafkaConsumerThread.seek_to_beginning
 _original_on_partitions_assigned = AIOKafkaConsumerThread.on_partitions_assigned
+_original_on_key_set = Table.on_key_set
+_original_on_key_del = Table.on_key_del
 
 _guards: WeakKeyDictionary[Any, GuardedFetch] = WeakKeyDictionary()  # by Faust app
 _reporters: WeakKeyDictionary[Any, Callable[[Held], None]] = WeakKeyDictionary()  # by Faust app
@@ -92,6 +104,22 @@ async def _seek_offsets(self: Recovery, consumer: Any, tps: Any, offsets: Any, t
         if offset is None or offset < -1:
             offsets[tp] = -1
     await _original_seek_offsets(self, consumer, tps, offsets, title)
+
+
+def _on_key_set(self: Table[Any, Any], key: Any, value: Any) -> None:
+    _original_on_key_set(self, key, value)
+    noted = getattr(self.data, "_key_partition", None)  # the in-memory store's
+    if noted is not None:
+        partition = self.partition_for_key(key)  # the current event's (None with a partitioner)
+        if partition is not None:
+            noted[key] = partition
+
+
+def _on_key_del(self: Table[Any, Any], key: Any) -> None:
+    _original_on_key_del(self, key)
+    noted = getattr(self.data, "_key_partition", None)
+    if noted is not None:
+        noted.pop(key, None)
 
 
 def _verify_event_path(self: AIOKafkaConsumerThread, now: float, tp: Any) -> None:
@@ -214,7 +242,7 @@ async def changelog_ends(
 
 
 def apply(kafka: KafkaSettings) -> None:
-    """Install the six fixes (idempotent); ``kafka`` is how the recovery fix reaches the broker."""
+    """Install the seven fixes (idempotent); ``kafka`` is how the recovery fix reaches the broker."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
         return await changelog_ends(kafka, self, partitions)
@@ -229,3 +257,5 @@ def apply(kafka: KafkaSettings) -> None:
     AIOKafkaConsumerThread.seek = _seek  # type: ignore[method-assign]
     AIOKafkaConsumerThread.seek_to_beginning = _seek_to_beginning  # type: ignore[method-assign]
     AIOKafkaConsumerThread.on_partitions_assigned = _on_partitions_assigned  # type: ignore[method-assign,assignment]
+    Table.on_key_set = _on_key_set  # type: ignore[method-assign]
+    Table.on_key_del = _on_key_del  # type: ignore[method-assign]

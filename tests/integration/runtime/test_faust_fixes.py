@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
+from faust.stores.memory import Store as MemoryStore
+from faust.types import TP
 
 from core.settings import KafkaSettings, Settings
 from streams.kafka.topics import ensure_topics
@@ -128,3 +130,31 @@ def test_apply_installs_the_fixes() -> None:
     assert Recovery.on_recovery_completed is faust_fixes._on_recovery_completed
     assert AIOKafkaConsumerThread.seek_to_committed is faust_fixes._seek_to_committed
     assert AIOKafkaConsumerThread._highwaters.__qualname__.startswith("apply.")
+
+
+async def test_a_key_an_agent_wrote_is_forgotten_with_its_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust's in-memory store drops, once a recovery completes, the keys of the partitions the
+    worker no longer holds; it knew the partition only of the keys it recovered, never of those
+    its agents wrote, so those stayed after their partition went to another worker."""
+    sent: list[Any] = []
+    monkeypatch.setattr(faust_fixes, "_original_on_key_set", lambda table, key, value: sent.append(key))
+    monkeypatch.setattr(faust_fixes, "_original_on_key_del", lambda table, key: sent.append(("del", key)))
+    store = SimpleNamespace(data={}, _key_partition={"recovered": 1})
+    partitions = {"a": 0, "b": 1, "recovered": 1}
+    table = SimpleNamespace(data=store, partition_for_key=partitions.get)
+    for key in ("a", "b"):  # as an agent writes: Faust's on_key_set (the changelog), then the value
+        faust_fixes._on_key_set(table, key, b"{}")  # type: ignore[arg-type]
+        store.data[key] = b"{}"
+    store.data["recovered"] = b"{}"
+    assert sent == ["a", "b"]
+    assert store._key_partition == {"recovered": 1, "a": 0, "b": 1}
+
+    # Faust's own clean-up as a recovery completes: the worker holds partition 0 only now
+    await MemoryStore.on_recovery_completed(store, {TP("orders-changelog", 0)}, set())  # type: ignore[arg-type]
+    assert store.data == {"a": b"{}"}
+
+    faust_fixes._on_key_del(table, "a")  # type: ignore[arg-type]
+    assert sent[-1] == ("del", "a") and store._key_partition == {}
+    unpartitioned = SimpleNamespace(data=store, partition_for_key=lambda key: None)  # a partitioner's
+    faust_fixes._on_key_set(unpartitioned, "c", b"{}")  # type: ignore[arg-type]
+    assert store._key_partition == {}
