@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from consumers.order_keys import order_key
 from consumers.order_machine import is_legal
@@ -37,6 +37,7 @@ __all__ = [
     "candidate",
     "flex_status",
     "look_up",
+    "may_be_candidate",
     "open_counts",
     "reconcile_status",
 ]
@@ -105,6 +106,18 @@ def candidate(state: OrderState) -> Candidate | None:
     first = state.history[0].at.timestamp() if state.history else state.updated_at.timestamp()
     key = None if failed_batch else state.order_session_key
     return Candidate(state.order_id, state.status, key, first, state.updated_at.timestamp(), state.mid)
+
+
+def may_be_candidate(doc: dict[str, Any]) -> bool:
+    """:func:`candidate`'s rule on an order's stored JSON, decoded (``OrderState`` by alias): whether
+    it is open, or FAILED without a batch result. The worker's pass reads every order it owns this
+    way and validates only these (an ``OrderState`` costs several times the decode)."""
+    status = doc.get("status")
+    if status in OPEN:
+        return True
+    history = doc.get("history")
+    last = history[-1] if isinstance(history, list) and history else None
+    return status == "FAILED" and isinstance(last, dict) and last.get("note") == NO_BATCH_RESULT
 
 
 class OrderLookup(Protocol):

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from consumers.order_machine import apply_status
 from consumers.reconcile import (
     AGE_BUCKETS,
+    NO_BATCH_RESULT,
     OPEN,
     Candidate,
     RateLimiter,
@@ -19,6 +21,7 @@ from consumers.reconcile import (
     candidate,
     flex_status,
     look_up,
+    may_be_candidate,
     open_counts,
     reconcile_status,
 )
@@ -168,6 +171,33 @@ def test_only_non_final_orders_and_unanswered_batch_records_are_candidates() -> 
     assert candidate(state_of(("SUBMITTED", None), ("APPROVED", None))) is None
     assert candidate(state_of(("FAILED", "retries-exhausted"))) is None
     assert candidate(state_of(("DECLINED", None))) is None
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [("PENDING", None)],
+        [("PENDING", None), ("SUBMITTED", None)],
+        [("SUBMITTED", None), ("CHALLENGE", None)],
+        [("SUBMITTED", None), ("CAPTUREREQUIRED", None)],
+        [("SUBMITTED", None), ("APPROVED", None)],
+        [("PENDING", None), ("FAILED", NO_BATCH_RESULT)],
+        [("FAILED", "retries-exhausted")],
+        [("DECLINED", None)],
+        [("SUBMITTED", None), ("EXPIRED", None)],
+        [("SUBMITTED", None), ("APPROVED", None), ("REFUNDED", None)],
+    ],
+)
+def test_the_stored_json_tells_a_candidate_as_the_model_does(steps: list[tuple[Status, str | None]]) -> None:
+    """The worker's pass decides on each order's stored JSON which ones to validate at all."""
+    state = state_of(*steps)
+    stored = orjson.loads(state.model_dump_json(by_alias=True))
+    assert may_be_candidate(stored) == (candidate(state) is not None)
+
+
+def test_a_stored_order_without_a_status_or_history_is_no_candidate() -> None:
+    assert not may_be_candidate({"orderId": "ORD-1", "status": None, "history": []})
+    assert not may_be_candidate({"orderId": "ORD-1", "status": "FAILED"})
 
 
 class Flex:
