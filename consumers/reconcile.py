@@ -37,9 +37,9 @@ __all__ = [
     "candidate",
     "flex_status",
     "look_up",
-    "may_be_candidate",
     "open_counts",
     "reconcile_status",
+    "stored_candidate",
 ]
 
 OpenState = Literal["PENDING", "SUBMITTED", "CHALLENGE", "CAPTUREREQUIRED"]
@@ -108,16 +108,27 @@ def candidate(state: OrderState) -> Candidate | None:
     return Candidate(state.order_id, state.status, key, first, state.updated_at.timestamp(), state.mid)
 
 
-def may_be_candidate(doc: dict[str, Any]) -> bool:
-    """:func:`candidate`'s rule on an order's stored JSON, decoded (``OrderState`` by alias): whether
-    it is open, or FAILED without a batch result. The worker's pass reads every order it owns this
-    way and validates only these (an ``OrderState`` costs several times the decode)."""
-    status = doc.get("status")
-    if status in OPEN:
-        return True
-    history = doc.get("history")
-    last = history[-1] if isinstance(history, list) and history else None
-    return status == "FAILED" and isinstance(last, dict) and last.get("note") == NO_BATCH_RESULT
+def stored_candidate(doc: dict[str, Any]) -> Candidate | None:
+    """:func:`candidate` of an order's stored JSON, decoded (``OrderState`` by alias), without
+    building the model: the worker's pass reads every order it owns, most of them final, and an
+    ``OrderState`` costs several times the decode. ValueError when the JSON is not an order's."""
+    try:
+        status, history = doc["status"], doc["history"]
+        last = history[-1] if history else None
+        failed_batch = status == "FAILED" and last is not None and last.get("note") == NO_BATCH_RESULT
+        if status not in OPEN and not failed_batch:
+            return None
+        last_news = _timestamp(doc["updatedAt"])
+        first_news = _timestamp(history[0]["at"]) if history else last_news
+        key = None if failed_batch else doc.get("orderSessionKey")
+        return Candidate(doc["orderId"], status, key, first_news, last_news, doc.get("mid"))
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"not an order's stored JSON ({type(exc).__name__}: {exc})") from None
+
+
+def _timestamp(text: str) -> float:
+    """An ISO 8601 time as stored (``…Z`` or an offset) in seconds since the epoch."""
+    return datetime.fromisoformat(text).timestamp()
 
 
 class OrderLookup(Protocol):
@@ -137,12 +148,12 @@ async def look_up(flex: OrderLookup, order: Candidate) -> OrderDetails | None:
     return next((item for item in page.items if item.id and item.external_order_id == order.order_id), None)
 
 
-def open_counts(states: Iterable[OrderState], now: float) -> dict[tuple[str, str], int]:
+def open_counts(candidates: Iterable[Candidate], now: float) -> dict[tuple[str, str], int]:
     """Non-final orders by (state, age bucket of their last news); every pair present, 0 or more."""
     counts: dict[tuple[str, str], int] = {(state, label): 0 for state in OPEN for label, _ in AGE_BUCKETS}
-    for state in states:
-        if state.status in OPEN:
-            counts[state.status, age_bucket(now - state.updated_at.timestamp())] += 1
+    for order in candidates:
+        if order.status in OPEN:
+            counts[order.status, age_bucket(now - order.last_news)] += 1
     return counts
 
 

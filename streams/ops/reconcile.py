@@ -129,7 +129,8 @@ async def _execute(settings: Settings, orders: dict[str, OrderState], older_than
     try:
         async with FlexClient(settings.flex) as flex:
             publisher = StatusPublisher(producer, settings.topics.status)
-            return await reconciler.run_pass(orders.values(), lookups_by_merchant(flex, merchants), publisher)
+            candidates = [c for c in map(candidate, orders.values()) if c is not None]
+            return await reconciler.run_pass(candidates, lookups_by_merchant(flex, merchants), publisher)
     finally:
         await producer.stop()
 

@@ -21,9 +21,9 @@ from consumers.reconcile import (
     candidate,
     flex_status,
     look_up,
-    may_be_candidate,
     open_counts,
     reconcile_status,
+    stored_candidate,
 )
 from consumers.retry import RetryPolicy
 from schemas.flex import OrderDetails, OrderPage
@@ -188,16 +188,21 @@ def test_only_non_final_orders_and_unanswered_batch_records_are_candidates() -> 
         [("SUBMITTED", None), ("APPROVED", None), ("REFUNDED", None)],
     ],
 )
-def test_the_stored_json_tells_a_candidate_as_the_model_does(steps: list[tuple[Status, str | None]]) -> None:
-    """The worker's pass decides on each order's stored JSON which ones to validate at all."""
-    state = state_of(*steps)
-    stored = orjson.loads(state.model_dump_json(by_alias=True))
-    assert may_be_candidate(stored) == (candidate(state) is not None)
+def test_the_stored_json_gives_the_candidate_the_model_gives(steps: list[tuple[Status, str | None]]) -> None:
+    """The worker's pass reads each order's stored JSON without building the model."""
+    state = state_of(*steps, at=T0 - 3600).model_copy(update={"mid": "mid-acme"})
+    assert stored_candidate(orjson.loads(state.model_dump_json(by_alias=True))) == candidate(state)
 
 
-def test_a_stored_order_without_a_status_or_history_is_no_candidate() -> None:
-    assert not may_be_candidate({"orderId": "ORD-1", "status": None, "history": []})
-    assert not may_be_candidate({"orderId": "ORD-1", "status": "FAILED"})
+def test_a_stored_value_that_is_not_an_order_is_a_value_error() -> None:
+    assert stored_candidate({"orderId": "ORD-1", "status": None, "history": []}) is None
+    for doc in (
+        {"orderId": "ORD-1"},
+        {"status": "PENDING", "history": [1]},
+        {"status": "PENDING", "history": []},
+    ):
+        with pytest.raises(ValueError, match="not an order's stored JSON"):
+            stored_candidate(doc)
 
 
 class Flex:
@@ -236,7 +241,7 @@ def test_open_counts_cover_every_state_and_bucket() -> None:
         state_of(("SUBMITTED", None), at=T0 - 7300),
         state_of(("SUBMITTED", None), ("APPROVED", None), at=T0),
     ]
-    counts = open_counts(states, T0 + 10)
+    counts = open_counts([c for c in map(candidate, states) if c is not None], T0 + 10)
     assert len(counts) == len(OPEN) * len(AGE_BUCKETS)
     assert counts["PENDING", "0-5m"] == 1 and counts["SUBMITTED", "1h-6h"] == 2
     assert sum(counts.values()) == 3

@@ -1,6 +1,6 @@
 """The worker's reconcile pass reads its own partitions' orders from the table: only the open ones
-come back, validated; a value that is not an order is skipped; and a large table does not hold the
-event loop in one stretch."""
+come back, as candidates; a value that is not an order is skipped; and a large table does not hold
+the event loop in one stretch."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from consumers.order_machine import fold_json
 from schemas.status import Status, status_of
 from streams.runtime.metrics import Metrics
 from streams.runtime.orders import OrderBook
-from streams.runtime.reconcile import _SCAN_CHUNK, owned_open_states, partition_of
+from streams.runtime.reconcile import _SCAN_CHUNK, owned_candidates, partition_of
 
 TOPIC, PARTITIONS = "orders.status", 4
 OWNED = {0, 2}
@@ -43,14 +43,14 @@ async def test_only_open_orders_of_owned_partitions_come_back(
     table = _table(200, ("SUBMITTED", "APPROVED"))
     table["ORD-not-json"] = b"{not json"
     book = OrderBook(table, Metrics())
-    states = await owned_open_states(_app(), book, TOPIC, PARTITIONS)
+    found = await owned_candidates(_app(), book, TOPIC, PARTITIONS)
     expected = {
         order
         for order in table
         if order != "ORD-not-json" and int(order[4:]) % 3 == 0 and partition_of(order, PARTITIONS) in OWNED
     }
-    assert expected and {s.order_id for s in states} == expected
-    assert all(s.status == "SUBMITTED" for s in states)
+    assert expected and {c.order_id for c in found} == expected
+    assert all(c.status == "SUBMITTED" for c in found)
     not_json_owned = partition_of("ORD-not-json", PARTITIONS) in OWNED
     assert ("ORD-not-json: table value is not an OrderState" in caplog.text) == not_json_owned
 
@@ -69,8 +69,8 @@ async def test_a_large_table_is_read_with_the_loop_getting_turns() -> None:
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0)  # the ticker starts
     before = turns
-    states = await owned_open_states(_app(), book, TOPIC, PARTITIONS)
+    found = await owned_candidates(_app(), book, TOPIC, PARTITIONS)
     during = turns - before
     task.cancel()
-    assert states == []  # every order approved: nothing to look up
+    assert found == []  # every order approved: nothing to look up
     assert during >= count // _SCAN_CHUNK - 1
