@@ -241,8 +241,8 @@ def latency_figures(point: LoadPoint) -> list[Figure]:
 async def bench_evaluate(
     stack: LocalStack, topics: dict[str, str], seconds: int, cpu_hog: bool = False
 ) -> list[Figure]:
-    """Both load points, each ``seconds`` long: the bare client's calls, the bare relay's end to end,
-    then flexbridge's end to end, then the sandbox's journal of flexbridge's calls."""
+    """Both load points, each ``seconds`` long: the bare client's calls, flexbridge's end to end,
+    the sandbox's journal of flexbridge's calls, then the bare relay's end to end."""
     figures: list[Figure] = []
     _, last = await _journal_times(stack.sandbox_root, 0)
     for rate in RATES:
@@ -250,10 +250,10 @@ async def bench_evaluate(
         with _quiet_collector():
             bare = await _sandbox_service_times(stack.base_url, rate, count)
         _, last = await _journal_times(stack.sandbox_root, last)
-        relay = await _relay_end_to_end(stack, rate, count)
         with _quiet_collector():
             e2e = await _end_to_end(stack, topics, rate, count)
         service, last = await _journal_times(stack.sandbox_root, last)
+        relay = await _relay_end_to_end(stack, rate, count)  # after: its records add to the broker's
         hog = ", CPU hog on the other core" if cpu_hog else ""
         note = f"{count} declines at {rate}/s{hog}; added: each event's end to end − its call's sandbox time"
         figures += latency_figures(per_request(rate, e2e, service, bare, relay.values(), note))
