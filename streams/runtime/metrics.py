@@ -97,6 +97,9 @@ class Metrics:
             "order_statuses", "OrderStatus records applied to the order state, by verdict", "verdict"
         )
         self.commands = counter("commands", "Order commands answered, by type and status", "type", "status")
+        self.order_table_entries = gauge(
+            "order_table_entries", "Orders in this worker's order table, in memory (standby copies included)"
+        )
         self.orders_open = gauge(
             "orders_open", "Non-final orders owned, by state and age since last news", "state", "age"
         )

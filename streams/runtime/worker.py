@@ -23,7 +23,7 @@ from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
 from streams.runtime.datadir import faust_datadir
 from streams.runtime.logs import install, log_consumer, log_tasks
-from streams.runtime.orders import add_order_state, served_mids
+from streams.runtime.orders import OrderBook, add_order_state, served_mids
 from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
@@ -78,16 +78,23 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     )
     app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
     runtime.held_elsewhere.append(faust_fixes.watch_undecodable(app, runtime.metrics.undecodable_batch))
-    _add_views(app, runtime)
-    serve_http(app, runtime, settings.web, settings.webhook)  # webhooks: own listener or web port
     mids = served_mids(settings)  # several: the order table is keyed by merchant and orderId
     book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics, mids)
+    _add_views(app, runtime, book)
+    serve_http(app, runtime, settings.web, settings.webhook)  # webhooks: own listener or web port
     add_commands(app, settings.topics, runtime, book)
     add_reconciler(app, settings, runtime, book)
     return app
 
 
-def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
+def _add_views(app: faust.App, runtime: BridgeRuntime, book: OrderBook) -> None:
+    def readiness() -> tuple[bool, dict[str, Any]]:
+        """The runtime's checks and gauges, and the order table's size (the order state is Faust's)."""
+        ready, checks = runtime.readiness()
+        entries = checks["order_table_entries"] = len(book.table)
+        runtime.metrics.order_table_entries.set(entries)
+        return ready, checks
+
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
@@ -96,13 +103,13 @@ def _add_views(app: faust.App, runtime: BridgeRuntime) -> None:
     @app.page("/ready")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            ready, checks = runtime.readiness()
+            ready, checks = readiness()
             return self.json(checks, status=200 if ready else 503)
 
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            runtime.readiness()  # refresh the gauges
+            readiness()  # refresh the gauges
             return self.bytes(runtime.metrics.render(), content_type="text/plain; version=0.0.4")
 
 

@@ -102,6 +102,19 @@ async def assert_flex_call_counts(stack: Stack, worker: Worker) -> None:
         assert await total("flexbridge_flex_call_seconds_bucket", endpoint=endpoint, le="0.05") == 0
 
 
+async def assert_order_table_size(stack: Stack, worker: Worker) -> None:
+    """One worker holds every partition: its order table has one entry per orderId with a status."""
+    orders = {r.key for r in await read_all(stack.bootstrap, stack.topics["status"])}
+
+    async def folded() -> float | None:
+        size = await metric_total(worker.url, "flexbridge_order_table_entries")
+        return size if size == len(orders) else None
+
+    assert orders and await wait_for(folded, 30, "every order folded into the table") == len(orders)
+    async with httpx.AsyncClient(timeout=5) as http:
+        assert (await http.get(worker.url + "/ready")).json()["order_table_entries"] == len(orders)
+
+
 async def test_metrics_after_a_known_workload(stack: Stack) -> None:
     stack.sandbox.call(
         "POST", "/_sandbox/faults", {"latencyMs": 100, "paths": ["/v1/evaluate", "/v1/transmit"]}
@@ -114,5 +127,6 @@ async def test_metrics_after_a_known_workload(stack: Stack) -> None:
 
     await assert_event_counts(stack, worker, planned)
     await assert_flex_call_counts(stack, worker)
+    await assert_order_table_size(stack, worker)
     assert await metric_total(worker.url, "flexbridge_in_flight") == 0
     assert await metric_total(worker.url, "flexbridge_ready") == 1
