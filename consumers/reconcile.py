@@ -35,6 +35,7 @@ __all__ = [
     "Schedule",
     "age_bucket",
     "candidate",
+    "candidates_of",
     "flex_status",
     "look_up",
     "open_counts",
@@ -97,15 +98,28 @@ class Candidate:
         return self.order_session_key is not None or self.status == "FAILED"
 
 
+def _failed_batch(status: object, last_note: object) -> bool | None:
+    """The rule of a lookup, on an order's status and its last history note: None when the order is
+    no candidate (final, or FAILED otherwise), else whether it is a batch record without a result
+    (FAILED ``no-batch-result``: asked by its orderId, whatever orderSessionKey it has)."""
+    failed_batch = status == "FAILED" and last_note == NO_BATCH_RESULT
+    return failed_batch if status in OPEN or failed_batch else None
+
+
 def candidate(state: OrderState) -> Candidate | None:
     """The order as a candidate for a lookup, or None when it is final (or flagged FAILED otherwise)."""
     last = state.history[-1] if state.history else None
-    failed_batch = state.status == "FAILED" and last is not None and last.note == NO_BATCH_RESULT
-    if state.status is None or (state.status not in OPEN and not failed_batch):
+    failed_batch = _failed_batch(state.status, last.note if last is not None else None)
+    if state.status is None or failed_batch is None:
         return None
     first = state.history[0].at.timestamp() if state.history else state.updated_at.timestamp()
     key = None if failed_batch else state.order_session_key
     return Candidate(state.order_id, state.status, key, first, state.updated_at.timestamp(), state.mid)
+
+
+def candidates_of(states: Iterable[OrderState]) -> list[Candidate]:
+    """The candidates among ``states`` (:func:`candidate`), in their order."""
+    return [c for c in map(candidate, states) if c is not None]
 
 
 def stored_candidate(doc: dict[str, Any]) -> Candidate | None:
@@ -114,9 +128,8 @@ def stored_candidate(doc: dict[str, Any]) -> Candidate | None:
     ``OrderState`` costs several times the decode. ValueError when the JSON is not an order's."""
     try:
         status, history = doc["status"], doc["history"]
-        last = history[-1] if history else None
-        failed_batch = status == "FAILED" and last is not None and last.get("note") == NO_BATCH_RESULT
-        if status not in OPEN and not failed_batch:
+        failed_batch = _failed_batch(status, history[-1].get("note") if history else None)
+        if failed_batch is None:
             return None
         last_news = _timestamp(doc["updatedAt"])
         first_news = _timestamp(history[0]["at"]) if history else last_news

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from consumers.flex.client import FlexClient
 from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import apply_status
-from consumers.reconcile import Candidate, age_bucket, candidate
+from consumers.reconcile import Candidate, age_bucket, candidates_of
 from core.config import load_settings
 from core.merchants import load_merchants
 from core.settings import Settings
@@ -86,7 +86,7 @@ def _row(order: Candidate, now: float) -> dict[str, Any]:
 def report(orders: dict[str, OrderState], now: float, older_than: float = 0.0) -> list[dict[str, Any]]:
     """Non-final orders (and FAILED no-batch-result ones), at least ``older_than`` seconds without
     news, the oldest first."""
-    found = [c for c in map(candidate, orders.values()) if c is not None and now - c.last_news >= older_than]
+    found = [c for c in candidates_of(orders.values()) if now - c.last_news >= older_than]
     return [_row(c, now) for c in sorted(found, key=lambda c: c.last_news)]
 
 
@@ -129,7 +129,7 @@ async def _execute(settings: Settings, orders: dict[str, OrderState], older_than
     try:
         async with FlexClient(settings.flex) as flex:
             publisher = StatusPublisher(producer, settings.topics.status)
-            candidates = [c for c in map(candidate, orders.values()) if c is not None]
+            candidates = candidates_of(orders.values())
             return await reconciler.run_pass(candidates, lookups_by_merchant(flex, merchants), publisher)
     finally:
         await producer.stop()

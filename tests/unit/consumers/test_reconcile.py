@@ -19,6 +19,7 @@ from consumers.reconcile import (
     Schedule,
     age_bucket,
     candidate,
+    candidates_of,
     flex_status,
     look_up,
     open_counts,
@@ -241,7 +242,7 @@ def test_open_counts_cover_every_state_and_bucket() -> None:
         state_of(("SUBMITTED", None), at=T0 - 7300),
         state_of(("SUBMITTED", None), ("APPROVED", None), at=T0),
     ]
-    counts = open_counts([c for c in map(candidate, states) if c is not None], T0 + 10)
+    counts = open_counts(candidates_of(states), T0 + 10)
     assert len(counts) == len(OPEN) * len(AGE_BUCKETS)
     assert counts["PENDING", "0-5m"] == 1 and counts["SUBMITTED", "1h-6h"] == 2
     assert sum(counts.values()) == 3

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from consumers.flex.client import FlexClient
 from consumers.order_machine import apply_status
-from consumers.reconcile import NO_BATCH_RESULT, Candidate, candidate
+from consumers.reconcile import NO_BATCH_RESULT, candidates_of
 from core.merchants import Merchant, Merchants
 from core.settings import ReconcileSettings
 from schemas.flex import OrderDetails, OrderPage
@@ -65,17 +65,13 @@ async def _pass(merchants: Merchants, states: list[OrderState]) -> tuple[Flex, l
     reconciler = Reconciler(ReconcileSettings(after_seconds=1), 14, clock=lambda: NOW, sleep=_no_wait)
     publisher = cast(StatusPublisher, object())  # nothing is found, so nothing is published
     lookups = await reconciler.run_pass(
-        _candidates(*states), lookups_by_merchant(cast(FlexClient, flex), merchants), publisher
+        candidates_of(states), lookups_by_merchant(cast(FlexClient, flex), merchants), publisher
     )
     return flex, [lookup.result for lookup in lookups]
 
 
 async def _no_wait(_: float) -> None:
     return None
-
-
-def _candidates(*states: OrderState) -> list[Candidate]:
-    return [c for c in map(candidate, states) if c is not None]
 
 
 async def test_each_order_is_looked_up_as_its_merchant() -> None:
@@ -130,7 +126,7 @@ async def test_a_change_is_published_once_while_the_table_has_not_folded_it() ->
     flex, published = Completed(), Published()
     for _ in range(3):
         await reconciler.run_pass(
-            _candidates(state), cast(FlexClient, flex), cast(StatusPublisher, published)
+            candidates_of([state]), cast(FlexClient, flex), cast(StatusPublisher, published)
         )
         clock[0] += 10
     assert flex.asked == 3 and published.statuses == ["APPROVED"]
@@ -164,6 +160,8 @@ async def test_a_reconcile_status_names_its_merchant() -> None:
 
     reconciler = Reconciler(ReconcileSettings(after_seconds=1), 14, clock=lambda: NOW, sleep=_no_wait)
     await reconciler.run_pass(
-        _candidates(_unanswered("O-1", "mid-acme")), cast(FlexClient, Found()), cast(StatusPublisher, Kept())
+        candidates_of([_unanswered("O-1", "mid-acme")]),
+        cast(FlexClient, Found()),
+        cast(StatusPublisher, Kept()),
     )
     assert [(s.status, s.detail.get("mid")) for s in statuses] == [("APPROVED", "mid-acme")]
