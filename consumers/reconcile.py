@@ -41,6 +41,7 @@ __all__ = [
     "open_counts",
     "reconcile_status",
     "stored_candidate",
+    "stored_last_news",
 ]
 
 OpenState = Literal["PENDING", "SUBMITTED", "CHALLENGE", "CAPTUREREQUIRED"]
@@ -136,6 +137,15 @@ def stored_candidate(doc: dict[str, Any]) -> Candidate | None:
         key = None if failed_batch else doc.get("orderSessionKey")
         return Candidate(doc["orderId"], status, key, first_news, last_news, doc.get("mid"))
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"not an order's stored JSON ({type(exc).__name__}: {exc})") from None
+
+
+def stored_last_news(doc: dict[str, Any]) -> float:
+    """When an order's stored JSON, decoded, last had news (its ``updatedAt``), in seconds since the
+    epoch. ValueError when it has none."""
+    try:
+        return _timestamp(doc["updatedAt"])
+    except (KeyError, TypeError) as exc:
         raise ValueError(f"not an order's stored JSON ({type(exc).__name__}: {exc})") from None
 
 

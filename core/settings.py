@@ -17,6 +17,7 @@ __all__ = [
     "FlexSettings",
     "KafkaSettings",
     "LogSettings",
+    "OrderSettings",
     "PipelineSettings",
     "ReconcileSettings",
     "RoutingSettings",
@@ -217,6 +218,15 @@ class ReconcileSettings(BaseModel):
     grace_seconds: float = Field(default=86_400.0, ge=0)
 
 
+class OrderSettings(BaseModel):
+    """The order table (streams/runtime/orders.py)."""
+
+    model_config = _frozen
+
+    # A final order without news this long leaves the table (and its changelog); 0 keeps every order.
+    retention_days: float = Field(default=30.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FLEXBRIDGE_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -233,6 +243,7 @@ class Settings(BaseSettings):
     batch: BatchSettings = BatchSettings()
     log: LogSettings = LogSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    orders: OrderSettings = OrderSettings()
     # FLEXBRIDGE_MERCHANTS_FILE: the TOML file of a processor's merchants (core/merchants.py,
     # docs/processors.md); unset: the flex, sftp, webhook and routing settings describe the one merchant
     merchants_file: Path | None = None

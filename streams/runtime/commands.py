@@ -17,10 +17,12 @@ from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from consumers.commands import CommandOutcome, reject_command, run_command
+from consumers.flex.client import FlexClient
 from consumers.order_keys import resolve_command, status_mid
 from consumers.order_machine import record_command
 from consumers.retry import OUTAGE, retry
 from core.errors import InvalidEvent
+from core.merchants import Merchants
 from core.settings import TopicSettings
 from schemas.codec import decode_object
 from schemas.commands import OrderCommand
@@ -57,6 +59,20 @@ class CommandAgent:
             self._metrics.event_in(message.topic)
             self._metrics.event_out(message.topic, "rejected")
             return
+        self._book.in_use.add(command.order_id)  # not forgotten while Flex is asked (OrderBook.forget)
+        try:
+            await self._handle(message, command, producer, flex, merchants)
+        finally:
+            self._book.in_use.discard(command.order_id)
+
+    async def _handle(
+        self,
+        message: Any,
+        command: OrderCommand,
+        producer: AIOKafkaProducer,
+        flex: FlexClient,
+        merchants: Merchants,
+    ) -> None:
         # a command belongs to its order's merchant: the one merchant with its orderId, or its mid's
         found = resolve_command(command, self._book.orders_of(command.order_id), merchants)
         state, merchant = found.state, found.merchant

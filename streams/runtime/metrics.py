@@ -100,6 +100,9 @@ class Metrics:
         self.order_table_entries = gauge(
             "order_table_entries", "Orders in this worker's order table, in memory (standby copies included)"
         )
+        self.orders_forgotten = counter(
+            "orders_forgotten", "Final orders dropped from the order table after the retention"
+        )
         self.orders_open = gauge(
             "orders_open", "Non-final orders owned, by state and age since last news", "state", "age"
         )

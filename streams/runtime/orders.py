@@ -15,7 +15,8 @@ merchant, or of one (``?mid=``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -32,7 +33,15 @@ from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.runtime.metrics import Metrics
 
-__all__ = ["OrderBook", "add_order_state", "order_answer", "order_table", "raw_topic", "served_mids"]
+__all__ = [
+    "Expired",
+    "OrderBook",
+    "add_order_state",
+    "order_answer",
+    "order_table",
+    "raw_topic",
+    "served_mids",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +51,20 @@ def raw_topic(app: faust.App, name: str) -> Any:
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A final order past the retention, as a pass read it: its table key, orderId, stored JSON and
+    partition (its orderId's, where its changelog records are)."""
+
+    key: Any
+    order_id: str
+    raw: bytes
+    partition: int
+
+
 class OrderBook:
-    """The ``orders`` table: order key → OrderState JSON. Writes only inside a Faust agent's event.
+    """The ``orders`` table: order key → OrderState JSON. Writes only inside a Faust agent's event,
+    but for :meth:`forget`.
 
     ``mids``: the served merchants' mids; with more than one, entries are keyed by merchant."""
 
@@ -53,6 +74,7 @@ class OrderBook:
         self.mids = tuple(mids)
         self._mid_set = frozenset(self.mids)
         self.by_merchant = len(self.mids) > 1
+        self.in_use: set[str] = set()  # orderIds a command is acting on: not forgotten meanwhile
 
     def _read(self, key: str) -> OrderState | None:
         raw = self.table.get(key)
@@ -104,6 +126,27 @@ class OrderBook:
         """Store ``state`` as merchant ``mid``'s order (None: under the plain orderId)."""
         key = order_key(state.order_id, mid, by_merchant=self.by_merchant)
         self.table[key] = state.model_dump_json(by_alias=True).encode()
+
+    def forget(self, expired: Iterable[Expired]) -> int:
+        """Drop the ``expired`` orders still stored as read (no news since) and not :attr:`in_use`,
+        from memory and, by a tombstone in their changelog partition, from the table's durable copy;
+        the number dropped. Faust's own delete sends the tombstone to the partition of the event
+        being processed, so it works only inside an agent; a timer has none, and names the partition
+        itself: the orderId's, where every change of the order went."""
+        store = self.table.data  # Faust's in-memory store
+        noted = getattr(store, "_key_partition", None)  # the partitions it drops keys by (faust_fixes fix 7)
+        dropped = 0
+        for order in expired:
+            if order.order_id in self.in_use or store.get(order.key) != order.raw:
+                continue
+            del store[order.key]
+            self.table.send_changelog(order.partition, order.key, None, value_serializer="raw")
+            if noted is not None:
+                noted.pop(order.key, None)
+            dropped += 1
+        if dropped:
+            log.info("forgot %d final orders without news for the retention", dropped)
+        return dropped
 
     def on_status(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one ``orders.status`` record; a record that is not an OrderStatus is skipped."""

@@ -40,23 +40,25 @@ from consumers.reconcile import (
     open_counts,
     reconcile_status,
     stored_candidate,
+    stored_last_news,
 )
 from consumers.retry import RetryPolicy
 from core.merchants import Merchants
 from core.settings import ReconcileSettings, Settings
 from schemas.status import OrderStatus, Status
 from streams.runtime.metrics import Metrics
-from streams.runtime.orders import OrderBook
+from streams.runtime.orders import Expired, OrderBook
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.status import StatusPublisher, murmur2
 
 __all__ = [
     "Lookup",
     "LookupFor",
+    "OwnedOrders",
     "Reconciler",
     "add_reconciler",
     "lookups_by_merchant",
-    "owned_candidates",
+    "owned_orders",
     "partition_of",
 ]
 
@@ -172,51 +174,69 @@ def partition_of(order_id: str, partitions: int) -> int:
     return (murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
 
 
-async def owned_candidates(app: faust.App, book: OrderBook, topic: str, partitions: int) -> list[Candidate]:
-    """The orders a pass may look up (:func:`consumers.reconcile.stored_candidate`) among those of
-    the table partitions this worker holds as active (not as standby): an entry is in its orderId's
-    partition, whatever its key (``mid/orderId`` with several merchants).
+@dataclass(frozen=True, slots=True)
+class OwnedOrders:
+    """What a pass read of the orders this worker owns."""
+
+    candidates: list[Candidate]  # the orders it may look up (consumers.reconcile.stored_candidate)
+    expired: list[Expired]  # final orders without news since the retention's cutoff
+
+
+async def owned_orders(
+    app: faust.App, book: OrderBook, topic: str, partitions: int, cutoff: float | None = None
+) -> OwnedOrders:
+    """The orders of the table partitions this worker holds as active (not as standby): an entry is
+    in its orderId's partition, whatever its key (``mid/orderId`` with several merchants). ``cutoff``
+    (seconds since the epoch; None: none): a final order whose last news is older is expired.
 
     Every order of the table is read, so this is the pass's cost: each is decoded with orjson and
     no model is built (27 µs an order before, validating every one as an ``OrderState`` in one
     stretch: 0.55 s of the worker's loop for 20,000 orders, every pass), and the loop gets a turn
     every :data:`_SCAN_CHUNK` orders."""
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
-    candidates = []
+    candidates, expired = [], []
     for n, (key, raw) in enumerate(list(book.table.items()), 1):
         if n % _SCAN_CHUNK == 0:
             await asyncio.sleep(0)
         order_id = book.order_id_of(key.decode() if isinstance(key, bytes) else str(key))
-        if raw is None or partition_of(order_id, partitions) not in owned:
+        partition = partition_of(order_id, partitions)
+        if raw is None or partition not in owned:
             continue
         try:
-            found = stored_candidate(orjson.loads(raw))
+            doc = orjson.loads(raw)
+            found = stored_candidate(doc)
+            if found is not None:
+                candidates.append(found)
+            elif cutoff is not None and stored_last_news(doc) < cutoff:
+                expired.append(Expired(key, order_id, raw, partition))
         except ValueError:  # orjson's decode error is one too
             log.warning("order %s: table value is not an OrderState; not reconciled", order_id)
-            continue
-        if found is not None:
-            candidates.append(found)
-    return candidates
+    return OwnedOrders(candidates, expired)
 
 
 _SCAN_CHUNK = 500  # orders read between two turns of the loop: a few milliseconds
 
 
 def add_reconciler(app: faust.App, settings: Settings, runtime: BridgeRuntime, book: OrderBook) -> Reconciler:
-    """A timer on every worker: a reconcile pass over its own orders each interval."""
+    """A timer on every worker: a reconcile pass over its own orders each interval, which also
+    forgets the final orders past ``FLEXBRIDGE_ORDERS__RETENTION_DAYS`` (:meth:`OrderBook.forget`)."""
     reconciler = Reconciler(settings.reconcile, settings.pipeline.mit_expiry_days, runtime.metrics)
     topic, partitions = settings.topics.status, settings.kafka.topic_partitions
+    retention = settings.orders.retention_days * 86_400.0
 
     async def reconcile() -> None:
         if app.rebalancing or app.in_recovery:
             return  # the table is being rebuilt: an order may look older than it is
         producer, flex = await runtime.clients()
-        candidates = await owned_candidates(app, book, topic, partitions)
+        cutoff = time.time() - retention if retention else None
+        owned = await owned_orders(app, book, topic, partitions, cutoff)
         if app.rebalancing or app.in_recovery:
             return  # began while reading: the partitions read may be another worker's now
+        if owned.expired:
+            runtime.metrics.orders_forgotten.inc(book.forget(owned.expired))
         lookup_for = lookups_by_merchant(flex, runtime.merchants())
         try:
-            await reconciler.run_pass(candidates, lookup_for, StatusPublisher(producer, topic))
+            await reconciler.run_pass(owned.candidates, lookup_for, StatusPublisher(producer, topic))
         except KafkaError as exc:
             log.warning("reconcile pass stopped: a status could not be published (%s)", exc)
 
