@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from core.settings import KafkaSettings, TopicSettings
 from streams.kafka.clients import client_options
 
-__all__ = ["all_topics", "ensure_topics"]
+__all__ = ["all_topics", "ensure_topics", "retention_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +39,25 @@ async def ensure_topics(k: KafkaSettings, names: list[str], config: dict[str, st
         log.info("created topics %s", ", ".join(wanted))
     finally:
         await admin.close()
+
+
+async def retention_ms(k: KafkaSettings, topic: str) -> int | None:
+    """How long ``topic`` keeps a record, in ms, when it deletes old ones (``cleanup.policy`` with
+    ``delete`` and a positive ``retention.ms``); None when it never does, or when its settings
+    cannot be read (logged: then nothing is assumed deleted)."""
+    admin = AIOKafkaAdminClient(**client_options(k))
+    try:
+        await admin.start()
+        [answer] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        [(code, _message, _type, _name, entries)] = answer.resources
+        if code:
+            raise KafkaError(f"error code {code}")
+    except (KafkaError, ValueError) as exc:
+        log.warning("topic %s: its settings could not be read (%s); its retention is not assumed", topic, exc)
+        return None
+    finally:
+        await admin.close()
+    found = {entry[0]: entry[1] for entry in entries}
+    policy = {p.strip() for p in (found.get("cleanup.policy") or "delete").split(",")}
+    retention = int(found.get("retention.ms") or -1)
+    return retention if "delete" in policy and retention > 0 else None

@@ -10,12 +10,20 @@ an event is finished is all a worker asks of it, and its entries parsed took thr
 the room: 644 bytes an evaluate entry read back, against 184 for its key (tracemalloc around a
 load of 20,000, tests/integration/runtime/test_ledger.py). A tombstone (a record without a value)
 forgets its key, as compaction would.
+
+When the topic deletes old records (``cleanup.policy`` with ``delete``, and a ``retention.ms``), a
+worker forgets the keys older than that retention too, as a worker started later would never read
+them: so a long-lived worker holds no more than the topic does. The keys are kept in generations of
+an eighth of the retention each, and a generation is dropped whole once its newest key is past the
+retention: a key is forgotten between 1 and 1⅛ retentions after its record, never sooner. Without
+such a retention (compacted only, or the topic's settings not readable) every key is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 import orjson
@@ -23,6 +31,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from core.settings import KafkaSettings
 from streams.kafka.clients import make_consumer, read_to_end
+from streams.kafka.topics import retention_ms
 
 __all__ = ["Ledger"]
 
@@ -30,11 +39,22 @@ __all__ = ["Ledger"]
 class Ledger:
     """The ledger ``topic`` (``FLEXBRIDGE_TOPICS__LEDGER``): written with ``producer``, read back apart."""
 
-    def __init__(self, kafka: KafkaSettings, topic: str, producer: AIOKafkaProducer) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        producer: AIOKafkaProducer,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._kafka = kafka
         self._topic = topic
         self._producer = producer
-        self._done: set[bytes] = set()  # the keys of finished effects
+        self._clock = clock
+        # the keys of finished effects, by generation (the record time // _span; one while _span is None)
+        self._done: dict[int, set[bytes]] = {}
+        self._retention: int | None = None  # ms, the topic's when it deletes old records
+        self._span: int | None = None  # ms a generation covers: an eighth of the retention
         self._positions: dict[int, int] = {}  # ledger partition -> next offset to read
         self._partitions: int | None = None
         self._lock = asyncio.Lock()
@@ -45,17 +65,49 @@ class Ledger:
 
     def has(self, flow: str, event_id: str) -> bool:
         """Whether ``flow``'s effect of event ``event_id`` is recorded as finished."""
-        return self.key(flow, event_id) in self._done
+        key = self.key(flow, event_id)
+        for keys in self._done.values():
+            if key in keys:
+                return True
+        return False
 
     def __len__(self) -> int:
-        return len(self._done)
+        return sum(map(len, self._done.values()))
 
     async def record(self, flow: str, event_id: str, partition: int, entry: dict[str, Any]) -> None:
         """Write a finished effect; returns once the broker acknowledged it."""
         key = self.key(flow, event_id)
         target = partition % await self._partition_count()
-        await self._producer.send_and_wait(self._topic, orjson.dumps(entry), key, partition=target)
-        self._done.add(key)
+        now = self._now()
+        await self._producer.send_and_wait(
+            self._topic, orjson.dumps(entry), key, partition=target, timestamp_ms=now
+        )
+        self._add(key, now, now)
+
+    def _now(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _add(self, key: bytes, at: int, now: int) -> None:
+        """Note ``key``, recorded at ``at`` (ms); a key past the retention is not kept, and the
+        generations past it are dropped."""
+        if self._span is None:
+            self._done.setdefault(0, set()).add(key)
+            return
+        assert self._retention is not None  # set with the span  # noqa: S101
+        cutoff = now - self._retention
+        if at < cutoff:
+            return
+        generation = at // self._span
+        keys = self._done.get(generation)
+        if keys is None:  # a new generation: any past the retention goes
+            for old in [g for g in self._done if (g + 1) * self._span <= cutoff]:
+                del self._done[old]
+            keys = self._done[generation] = set()
+        keys.add(key)
+
+    def _forget(self, key: bytes) -> None:
+        for keys in self._done.values():
+            keys.discard(key)
 
     async def load(self, source: Collection[TopicPartition]) -> None:
         """Read what other workers (or an earlier life of this one) recorded for these partitions."""
@@ -67,6 +119,8 @@ class Ledger:
 
     async def _partition_count(self) -> int:
         if self._partitions is None:
+            self._retention = await retention_ms(self._kafka, self._topic)
+            self._span = None if self._retention is None else max(self._retention // 8, 1)
             parts = await self._producer.partitions_for(self._topic)
             self._partitions = len(parts)
         return self._partitions
@@ -78,14 +132,15 @@ class Ledger:
             reader.assign(tps)
             for tp in tps:
                 reader.seek(tp, self._positions.get(tp.partition, 0))
+            now = self._now()
             async for _tp, records in read_to_end(reader, tps):
                 for rec in records:
                     if rec.key is None:
                         continue
                     if rec.value is None:
-                        self._done.discard(rec.key)
+                        self._forget(rec.key)
                     else:
-                        self._done.add(rec.key)
+                        self._add(rec.key, rec.timestamp if rec.timestamp >= 0 else now, now)
             for tp in tps:
                 self._positions[tp.partition] = await reader.position(tp)
         finally:

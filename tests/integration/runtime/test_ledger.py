@@ -1,5 +1,6 @@
 """streams/runtime/ledger.py on the embedded broker: what one worker records another reads back, per
-source partition; a tombstone forgets its key; and the keys are all a loaded ledger holds."""
+source partition; a tombstone forgets its key; the keys are all a loaded ledger holds; and a ledger
+whose topic deletes old records forgets the keys past its retention, never sooner."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ from tests.support import unique
 pytestmark = pytest.mark.integration
 
 
-async def _ledger_topic(broker: EmbeddedBroker, partitions: int) -> tuple[KafkaSettings, str]:
+async def _ledger_topic(
+    broker: EmbeddedBroker, partitions: int, config: dict[str, str] | None = None
+) -> tuple[KafkaSettings, str]:
     kafka = KafkaSettings(
         bootstrap_servers=broker.bootstrap, topic_partitions=partitions, enable_idempotence=False
     )
     topic = unique("ledger")
-    await ensure_topics(kafka, [topic])
+    await ensure_topics(kafka, [topic], config)
     return kafka, topic
 
 
@@ -109,3 +112,49 @@ async def test_a_loaded_ledger_holds_its_keys_and_not_the_entries(broker: Embedd
         await producer.stop()
     assert len(ledger) == count
     assert held / count < 300, f"{held / count:.0f} bytes an entry"
+
+
+HOUR = 3_600_000  # ms
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.ms = 1_800_000_000_000
+
+    def __call__(self) -> float:
+        return self.ms / 1000
+
+
+async def test_keys_past_the_topics_retention_are_forgotten_never_sooner(broker: EmbeddedBroker) -> None:
+    config = {"cleanup.policy": "compact,delete", "retention.ms": str(HOUR)}
+    kafka, topic = await _ledger_topic(broker, partitions=1, config=config)
+    clock = _Clock()
+    async with _producer(kafka) as producer:
+        ledger = Ledger(kafka, topic, producer, clock=clock)
+        await ledger.record("evaluate", "E0", 0, {"flow": "evaluate"})
+        clock.ms += HOUR - 1  # just inside the retention: kept, whatever was recorded since
+        await ledger.record("evaluate", "E1", 0, {"flow": "evaluate"})
+        assert ledger.has("evaluate", "E0") and len(ledger) == 2
+        clock.ms += HOUR // 4 + 1  # E0 a quarter past the retention
+        await ledger.record("evaluate", "E2", 0, {"flow": "evaluate"})
+        assert (ledger.has("evaluate", "E0"), ledger.has("evaluate", "E1"), len(ledger)) == (False, True, 2)
+
+        # read back: a record older than the retention (the topic has not deleted it yet) is not kept
+        old, recent = Ledger.key("transmit", "T-old"), Ledger.key("transmit", "T-new")
+        await producer.send_and_wait(topic, b"{}", old, partition=0, timestamp_ms=clock.ms - 2 * HOUR)
+        await producer.send_and_wait(topic, b"{}", recent, partition=0, timestamp_ms=clock.ms - HOUR // 2)
+        fresh = Ledger(kafka, topic, producer, clock=clock)
+        await fresh.load(_source(0))
+        assert (fresh.has("transmit", "T-old"), fresh.has("transmit", "T-new")) == (False, True)
+        assert (fresh.has("evaluate", "E1"), fresh.has("evaluate", "E2")) == (True, True)
+
+
+async def test_a_compacted_only_topic_keeps_every_key(broker: EmbeddedBroker) -> None:
+    kafka, topic = await _ledger_topic(broker, partitions=1, config={"cleanup.policy": "compact"})
+    clock = _Clock()
+    async with _producer(kafka) as producer:
+        ledger = Ledger(kafka, topic, producer, clock=clock)
+        await ledger.record("evaluate", "E0", 0, {"flow": "evaluate"})
+        clock.ms += 1000 * HOUR
+        await ledger.record("evaluate", "E1", 0, {"flow": "evaluate"})
+        assert ledger.has("evaluate", "E0") and len(ledger) == 2
