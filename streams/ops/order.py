@@ -108,7 +108,11 @@ def _order(args: argparse.Namespace) -> int:
         return 2
     if response.status_code == 404:
         mine = f" of merchant mid {args.mid}" if args.mid else ""
-        print(f"flexbridge: unknown order {args.order_id}{mine}", file=sys.stderr)
+        print(
+            f"flexbridge: unknown order {args.order_id}{mine}: not seen, or final and without news "
+            "for longer than the order retention (FLEXBRIDGE_ORDERS__RETENTION_DAYS)",
+            file=sys.stderr,
+        )
         return 1
     if response.status_code != 200:
         print(

@@ -162,7 +162,7 @@ async def test_refunds_are_checked_against_what_is_left_and_a_duplicate_refunds_
     code, out, _ = await order_cli(worker, order)
     assert code == 0 and b"REFUNDED" in out and b"refunded      20.00" in out
     code, _, err = await order_cli(worker, "ORD-nobody")
-    assert code == 1 and b"unknown order ORD-nobody" in err
+    assert code == 1 and b"unknown order ORD-nobody: not seen, or final" in err
     await assert_the_dump_shows_the_command_consumer(stack, worker)
 
 
