@@ -43,7 +43,7 @@ async def test_final_orders_leave_the_table_and_its_changelog(stack: Stack) -> N
     await ready(worker)
     statuses = {**FINAL, **OPEN}
     records = [(o, encode_model(status_of(o, s, "webhook", f"W-{o}"))) for o, s in statuses.items()]
-    await produce(stack.bootstrap, stack.topics["status"], list(records))
+    await produce(stack.bootstrap, stack.topics["status"], records)
     await _forgotten(worker, len(FINAL))
     assert await _codes(worker, [*statuses]) == {o: 404 if o in FINAL else 200 for o in statuses}
 
