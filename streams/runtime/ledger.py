@@ -58,6 +58,7 @@ class Ledger:
         self._positions: dict[int, int] = {}  # ledger partition -> next offset to read
         self._partitions: int | None = None
         self._lock = asyncio.Lock()
+        self._learning = asyncio.Lock()  # one lookup of the partitions and retention
 
     @staticmethod
     def key(flow: str, event_id: str) -> bytes:
@@ -117,12 +118,18 @@ class Ledger:
             async with self._lock:
                 await self._read([TopicPartition(self._topic, p) for p in wanted])
 
+    async def start(self) -> None:
+        """Learn the topic's partitions and retention now (beside the consumers' group join, so the
+        first assignment's read-back does not wait for them); else the first write or load does."""
+        await self._partition_count()
+
     async def _partition_count(self) -> int:
         if self._partitions is None:
-            self._retention = await retention_ms(self._kafka, self._topic)
-            self._span = None if self._retention is None else max(self._retention // 8, 1)
-            parts = await self._producer.partitions_for(self._topic)
-            self._partitions = len(parts)
+            async with self._learning:
+                if self._partitions is None:
+                    self._retention = await retention_ms(self._kafka, self._topic)
+                    self._span = None if self._retention is None else max(self._retention // 8, 1)
+                    self._partitions = len(await self._producer.partitions_for(self._topic))
         return self._partitions
 
     async def _read(self, tps: list[TopicPartition]) -> None:

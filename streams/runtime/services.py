@@ -94,7 +94,7 @@ class BridgeRuntime:
                 pipeline=s.pipeline,
                 token=lambda merchant: flex.for_merchant(merchant).ensure_token(),
             )
-        starts = [parts.pipeline.start()]
+        starts = [parts.pipeline.start(), parts.ledger.start()]
         starts += [self.webhooks.start()] if self.webhooks is not None else []
         starts += [self.batches.start()] if self.batches is not None else []
         await asyncio.gather(*starts)
