@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from core.settings import KafkaSettings, TopicSettings
 from streams.kafka.clients import client_options
 
-__all__ = ["all_topics", "ensure_topics", "retention_ms"]
+__all__ = ["all_topics", "ensure_topics", "retention_ms", "retentions"]
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +45,32 @@ async def retention_ms(k: KafkaSettings, topic: str) -> int | None:
     """How long ``topic`` keeps a record, in ms, when it deletes old ones (``cleanup.policy`` with
     ``delete`` and a positive ``retention.ms``); None when it never does, or when its settings
     cannot be read (logged: then nothing is assumed deleted)."""
+    try:
+        return (await retentions(k, [topic]))[topic]
+    except KafkaError as exc:
+        log.warning("topic %s: its settings could not be read (%s); its retention is not assumed", topic, exc)
+        return None
+
+
+async def retentions(k: KafkaSettings, topics: list[str]) -> dict[str, int | None]:
+    """:func:`retention_ms` of each of the existing ``topics`` (None: kept for ever), read in one
+    DescribeConfigs request; KafkaError when they cannot be read."""
     admin = AIOKafkaAdminClient(**client_options(k))
     try:
         await admin.start()
-        [answer] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-        [(code, _message, _type, _name, entries)] = answer.resources
-        if code:
-            raise KafkaError(f"error code {code}")
-    except (KafkaError, ValueError) as exc:
-        log.warning("topic %s: its settings could not be read (%s); its retention is not assumed", topic, exc)
-        return None
+        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
     finally:
         await admin.close()
-    found = {entry[0]: entry[1] for entry in entries}
-    policy = {p.strip() for p in (found.get("cleanup.policy") or "delete").split(",")}
-    retention = int(found.get("retention.ms") or -1)
+    found: dict[str, int | None] = {}
+    for answer in answers:
+        for code, _message, _type, name, entries in answer.resources:
+            if code:
+                raise KafkaError(f"describing topic {name}: error code {code}")
+            found[name] = _retention({entry[0]: entry[1] for entry in entries})
+    return found
+
+
+def _retention(config: dict[str, str | None]) -> int | None:
+    policy = {p.strip() for p in (config.get("cleanup.policy") or "delete").split(",")}
+    retention = int(config.get("retention.ms") or -1)
     return retention if "delete" in policy and retention > 0 else None

@@ -1,4 +1,6 @@
-"""The Kafka checks of ``flexbridge check``: the broker answers, the topics, the idempotent producer."""
+"""The Kafka checks of ``flexbridge check``: the broker answers, the topics, their retention against
+flexbridge's memory of finished work (docs/operations.md, production checklist), the idempotent
+producer."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from core.config import ConfigError
 from core.settings import Settings
 from streams.kafka.clients import client_options
 from streams.kafka.preflight import probe_idempotence, wait_for_broker
-from streams.kafka.topics import all_topics
+from streams.kafka.topics import all_topics, retentions
 from streams.ops.check import CheckResult
 
 __all__ = ["BROKER_TIMEOUT_SECONDS", "kafka_checks", "worker_topics"]
@@ -61,6 +63,58 @@ async def _topics(settings: Settings) -> CheckResult:
     return CheckResult("kafka topics", True, "; ".join(parts))
 
 
+async def _retention(settings: Settings) -> CheckResult:
+    """The ledger keeps an event's entry as long as the input topics and the DLQ keep the event, and
+    the order table a final order as long as ``orders.commands`` and the DLQ keep its commands: an
+    event or command replayed or redriven after what flexbridge knew of it is gone reaches Flex again.
+    A topic that keeps its records for ever is a limit no retention meets, and is only named."""
+    k, t = settings.kafka, settings.topics
+    admin = AIOKafkaAdminClient(**client_options(k))
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        names = [n for n in (t.approved, t.declined, t.dlq, t.commands, t.ledger) if n in existing]
+        kept = await retentions(k, names) if names else {}
+    except KafkaError as exc:
+        fix = "grant this client DescribeConfigs on flexbridge's topics"
+        return CheckResult("kafka retention", False, f"reading topic settings failed: {exc!r}", _SERVERS, fix)
+    finally:
+        await admin.close()
+    # (what remembers, for how long in ms, the setting that says so, the topics it must outlast)
+    memories: list[tuple[str, int | None, str | None, tuple[str, ...]]] = []
+    if t.ledger in kept:  # else the worker creates it
+        memories.append((t.ledger, kept[t.ledger], None, (t.approved, t.declined, t.dlq)))
+    if settings.orders.retention_days:
+        days = int(settings.orders.retention_days * _DAY)
+        memories.append(("the order table", days, "FLEXBRIDGE_ORDERS__RETENTION_DAYS", (t.commands, t.dlq)))
+    notes = []
+    for what, mine, setting, sources in memories:
+        if mine is None:
+            continue  # it keeps everything
+        for source in (s for s in sources if s in kept):
+            theirs = kept[source]
+            if theirs is None:
+                notes.append(f"{source} keeps records for ever, {what} {_days(mine)}")
+            elif theirs > mine:
+                detail = f"{what} keeps {_days(mine)}, {source} {_days(theirs)}"
+                fix = f"keep it {_days(theirs)} or more" + (
+                    "" if setting else " (its retention.ms, or cleanup.policy=compact)"
+                )
+                why = ": a record replayed or redriven from further back would reach Flex again"
+                return CheckResult("kafka retention", False, detail + why, setting, fix)
+    return CheckResult(
+        "kafka retention", True, "; ".join(notes) or "no topic outlasts what flexbridge remembers"
+    )
+
+
+_DAY = 86_400_000  # ms
+
+
+def _days(ms: int) -> str:
+    days = ms / _DAY
+    return f"{days:g} day{'' if days == 1 else 's'}"
+
+
 async def _idempotence(settings: Settings) -> CheckResult:
     k = settings.kafka
     if not k.enable_idempotence:
@@ -83,4 +137,4 @@ async def kafka_checks(settings: Settings) -> list[CheckResult]:
     broker = await _broker(settings)
     if not broker.ok:
         return [broker]
-    return [broker, await _topics(settings), await _idempotence(settings)]
+    return [broker, await _topics(settings), await _retention(settings), await _idempotence(settings)]

@@ -15,11 +15,13 @@ from typing import Any
 import orjson
 import pytest
 
+from core.settings import KafkaSettings
+from streams.kafka.topics import ensure_topics
 from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
 from streams.local.stack import DEV_MID
 from tests.conftest import Stack
-from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, run_flexbridge
+from tests.support import DEV_APP_KEY, DEV_APP_SECRET, Sandbox, run_flexbridge, unique
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +76,7 @@ async def test_every_check_passes_on_a_good_environment(env: dict[str, str]) -> 
         "settings",
         "kafka broker",
         "kafka topics",
+        "kafka retention",
         "idempotent producer",
         f"flex token ({DEV_MID})",
         "sftp login",
@@ -83,6 +86,48 @@ async def test_every_check_passes_on_a_good_environment(env: dict[str, str]) -> 
     ]
     topics = next(c["detail"] for c in checks if c["name"] == "kafka topics")
     assert env["FLEXBRIDGE_TOPICS__STATUS"] in topics and env["FLEXBRIDGE_TOPICS__BATCHES"] in topics
+
+
+DAY = 86_400_000  # ms
+
+
+async def _topics_kept(env: dict[str, str], **days: float | None) -> dict[str, str]:
+    """Fresh topics for the named settings (``declined=7``: FLEXBRIDGE_TOPICS__DECLINED), each deleting
+    records after so many days (None: compacted only); the environment naming them."""
+    kafka = KafkaSettings(bootstrap_servers=env["FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS"], topic_partitions=1)
+    named = {}
+    for name, kept in days.items():
+        topic = unique(f"check-{name}")
+        config = (
+            {"cleanup.policy": "compact"}
+            if kept is None
+            else {"cleanup.policy": "compact,delete", "retention.ms": str(int(kept * DAY))}
+        )
+        await ensure_topics(kafka, [topic], config)
+        named[f"FLEXBRIDGE_TOPICS__{name.upper()}"] = topic
+    return named
+
+
+async def test_a_ledger_kept_shorter_than_the_declines_fails(env: dict[str, str]) -> None:
+    topics = await _topics_kept(env, declined=7, dlq=3, ledger=1)
+    code, checks = await _check(env, **topics)
+    assert code == 1 and _failed(checks) == {"kafka retention": None}
+    [check] = [c for c in checks if c["name"] == "kafka retention"]
+    assert check["detail"].startswith(f"{topics['FLEXBRIDGE_TOPICS__LEDGER']} keeps 1 day, ")
+    assert topics["FLEXBRIDGE_TOPICS__DECLINED"] in check["detail"] and "7 days" in check["fix"]
+    longer = await _topics_kept(env, ledger=7)  # as long as the declines: passes
+    code, checks = await _check(env, **{**topics, **longer})
+    assert code == 0 and _failed(checks) == {}
+
+
+async def test_commands_kept_longer_than_the_order_table_name_its_retention(env: dict[str, str]) -> None:
+    topics = await _topics_kept(env, commands=60, ledger=None)
+    code, checks = await _check(env, **topics)  # the order table's default: 30 days
+    assert code == 1 and _failed(checks) == {"kafka retention": "FLEXBRIDGE_ORDERS__RETENTION_DAYS"}
+    code, checks = await _check(env, **topics, FLEXBRIDGE_ORDERS__RETENTION_DAYS="60")
+    assert code == 0
+    [check] = [c for c in checks if c["name"] == "kafka retention"]
+    assert check["detail"] == "no topic outlasts what flexbridge remembers"
 
 
 async def test_an_invalid_value_names_its_variable_in_the_table(env: dict[str, str]) -> None:
