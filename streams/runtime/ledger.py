@@ -14,8 +14,9 @@ forgets its key, as compaction would.
 When the topic deletes old records (``cleanup.policy`` with ``delete``, and a ``retention.ms``), a
 worker forgets the keys older than that retention too, as a worker started later would never read
 them: so a long-lived worker holds no more than the topic does. The keys are kept in generations of
-an eighth of the retention each, and a generation is dropped whole once its newest key is past the
-retention: a key is forgotten between 1 and 1⅛ retentions after its record, never sooner. Without
+an eighth of the retention each; when a key opens a new generation, those whose every key is past
+the retention are dropped whole. So a key is never forgotten sooner than one retention after its
+record, and, while keys keep coming, within 1⅛ retentions. Without
 such a retention (compacted only, or the topic's settings not readable) every key is kept.
 """
 
