@@ -132,7 +132,7 @@ def stored_candidate(doc: dict[str, Any]) -> Candidate | None:
         failed_batch = _failed_batch(status, history[-1].get("note") if history else None)
         if failed_batch is None:
             return None
-        last_news = _timestamp(doc["updatedAt"])
+        last_news = stored_last_news(doc)
         first_news = _timestamp(history[0]["at"]) if history else last_news
         key = None if failed_batch else doc.get("orderSessionKey")
         return Candidate(doc["orderId"], status, key, first_news, last_news, doc.get("mid"))

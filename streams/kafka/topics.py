@@ -46,19 +46,21 @@ async def retention_ms(k: KafkaSettings, topic: str) -> int | None:
     ``delete`` and a positive ``retention.ms``); None when it never does, or when its settings
     cannot be read (logged: then nothing is assumed deleted)."""
     try:
-        return (await retentions(k, [topic]))[topic]
+        return (await retentions(k, [topic])).get(topic)
     except KafkaError as exc:
         log.warning("topic %s: its settings could not be read (%s); its retention is not assumed", topic, exc)
         return None
 
 
 async def retentions(k: KafkaSettings, topics: list[str]) -> dict[str, int | None]:
-    """:func:`retention_ms` of each of the existing ``topics`` (None: kept for ever), read in one
-    DescribeConfigs request; KafkaError when they cannot be read."""
+    """:func:`retention_ms` of those of ``topics`` that exist (None: kept for ever; a missing one is
+    left out), read with one client in one DescribeConfigs request; KafkaError when they cannot be."""
     admin = AIOKafkaAdminClient(**client_options(k))
     try:
         await admin.start()
-        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+        existing = set(await admin.list_topics())
+        wanted = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics if t in existing]
+        answers = await admin.describe_configs(wanted) if wanted else []
     finally:
         await admin.close()
     found: dict[str, int | None] = {}

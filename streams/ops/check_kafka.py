@@ -68,18 +68,12 @@ async def _retention(settings: Settings) -> CheckResult:
     the order table a final order as long as ``orders.commands`` and the DLQ keep its commands: an
     event or command replayed or redriven after what flexbridge knew of it is gone reaches Flex again.
     A topic that keeps its records for ever is a limit no retention meets, and is only named."""
-    k, t = settings.kafka, settings.topics
-    admin = AIOKafkaAdminClient(**client_options(k))
+    t = settings.topics
     try:
-        await admin.start()
-        existing = set(await admin.list_topics())
-        names = [n for n in (t.approved, t.declined, t.dlq, t.commands, t.ledger) if n in existing]
-        kept = await retentions(k, names) if names else {}
+        kept = await retentions(settings.kafka, [t.approved, t.declined, t.dlq, t.commands, t.ledger])
     except KafkaError as exc:
         fix = "grant this client DescribeConfigs on flexbridge's topics"
         return CheckResult("kafka retention", False, f"reading topic settings failed: {exc!r}", _SERVERS, fix)
-    finally:
-        await admin.close()
     # (what remembers, for how long in ms, the setting that says so, the topics it must outlast)
     memories: list[tuple[str, int | None, str | None, tuple[str, ...]]] = []
     if t.ledger in kept:  # else the worker creates it

@@ -48,7 +48,8 @@ another worker, so every rebalance left a worker more of the order table than it
 
 * :func:`_on_key_set` notes, after Faust's own work, the partition of each key an agent writes
   (the event's, the changelog record's) where the store notes those it recovers;
-  :func:`_on_key_del` forgets it.
+  :func:`_on_key_del` forgets it, and so does :func:`delete_outside_event`, the delete of the order
+  table's retention (a timer's, with the partition named).
 
 And one for a record batch that cannot be decoded (streams/runtime/undecodable.py has how aiokafka
 fails on one). Faust's fetcher reads every partition of the agents (``orders.commands``,
@@ -81,7 +82,7 @@ from streams.kafka.clients import client_options
 from streams.kafka.ends import probe_ends
 from streams.runtime.undecodable import GuardedFetch, Held
 
-__all__ = ["apply", "changelog_ends", "seek_to_committed", "watch_undecodable"]
+__all__ = ["apply", "changelog_ends", "delete_outside_event", "seek_to_committed", "watch_undecodable"]
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
 _original_highwaters = AIOKafkaConsumerThread._highwaters
@@ -117,9 +118,22 @@ def _on_key_set(self: Table[Any, Any], key: Any, value: Any) -> None:
 
 def _on_key_del(self: Table[Any, Any], key: Any) -> None:
     _original_on_key_del(self, key)
-    noted = getattr(self.data, "_key_partition", None)
+    _unnote(self, key)
+
+
+def _unnote(table: Table[Any, Any], key: Any) -> None:
+    noted = getattr(table.data, "_key_partition", None)
     if noted is not None:
         noted.pop(key, None)
+
+
+def delete_outside_event(table: Table[Any, Any], key: Any, partition: int) -> None:
+    """Faust's delete of ``key`` with its changelog partition named: ``del table[key]`` sends the
+    tombstone to the partition of the event being processed, so it works only inside an agent's
+    event, and a timer has none. The store forgets the key's partition too, as in fix 7."""
+    del table.data[key]
+    table.send_changelog(partition, key, None, value_serializer="raw")
+    _unnote(table, key)
 
 
 def _verify_event_path(self: AIOKafkaConsumerThread, now: float, tp: Any) -> None:

@@ -31,6 +31,7 @@ from core.merchants import load_merchants
 from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
+from streams.runtime.faust_fixes import delete_outside_event
 from streams.runtime.metrics import Metrics
 
 __all__ = [
@@ -129,20 +130,14 @@ class OrderBook:
 
     def forget(self, expired: Iterable[Expired]) -> int:
         """Drop the ``expired`` orders still stored as read (no news since) and not :attr:`in_use`,
-        from memory and, by a tombstone in their changelog partition, from the table's durable copy;
-        the number dropped. Faust's own delete sends the tombstone to the partition of the event
-        being processed, so it works only inside an agent; a timer has none, and names the partition
-        itself: the orderId's, where every change of the order went."""
-        store = self.table.data  # Faust's in-memory store
-        noted = getattr(store, "_key_partition", None)  # the partitions it drops keys by (faust_fixes fix 7)
+        from memory and, by a tombstone in their changelog partition (the orderId's, where every
+        change of the order went), from the table's durable copy; the number dropped. Called from a
+        timer, outside any agent's event (``faust_fixes.delete_outside_event``)."""
         dropped = 0
         for order in expired:
-            if order.order_id in self.in_use or store.get(order.key) != order.raw:
+            if order.order_id in self.in_use or self.table.data.get(order.key) != order.raw:
                 continue
-            del store[order.key]
-            self.table.send_changelog(order.partition, order.key, None, value_serializer="raw")
-            if noted is not None:
-                noted.pop(order.key, None)
+            delete_outside_event(self.table, order.key, order.partition)
             dropped += 1
         if dropped:
             log.info("forgot %d final orders without news for the retention", dropped)
