@@ -50,7 +50,7 @@ async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> l
         worker = await stack.start_worker()
         steps: dict[str, Callable[[], Awaitable[list[Figure]]]] = {
             "transmit": lambda: bench_transmit(stack, worker, TOPICS["approved"], args.transmit_events),
-            "evaluate": lambda: bench_evaluate(stack, TOPICS, args.evaluate_seconds, hog is not None),
+            "evaluate": lambda: bench_evaluate(stack, worker, TOPICS, args.evaluate_seconds, hog is not None),
             "webhooks": lambda: bench_webhooks(stack, worker, TOPICS["webhooks"], args.webhooks),
             "startup": lambda: bench_startup(stack),
             # on a stack of its own: a sandbox serving 500 merchants

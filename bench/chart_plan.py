@@ -36,7 +36,7 @@ _UNIT_TITLES = {
     "ms": "latency (ms)",
     "s": "time (s)",
     "µs": "CPU time per record (µs)",
-    "ms CPU": "CPU time per webhook (ms)",
+    "ms CPU": "CPU time per event (ms)",
     "MB": "memory (MB)",
     "%": "growth (%)",
 }

@@ -3,13 +3,16 @@ points (100 and 500 declines/s), and what flexbridge adds to it: for each event,
 minus the sandbox's own service time of that event's /evaluate call (``durationMs`` in the sandbox's
 journal, found by the call's idempotency key, ``event_key(eventId)``). p50, p90 and p99 of each. Two
 baselines from the same run give context: a bare httpx client timing the same calls at the same rate,
-and the same declines through a bare Kafka relay (bench/relay.py), the floor of the two Kafka hops."""
+and the same declines through a bare Kafka relay (bench/relay.py), the floor of the two Kafka hops.
+The worker's CPU per decline at each load point, and the relay's, show how busy each one's event
+loop is: at 500/s the declines queue for the worker's loop, so its CPU per decline drives the tail."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
+import math
 import random
 import time
 import uuid
@@ -21,14 +24,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import targets
-from bench.common import Figure, flex_token, percentile
+from bench.common import Figure, cpu_time, flex_token, percentile
 from consumers.flex.pool import ShardedTransport
 from consumers.flows import Defaults, evaluate_body
 from consumers.keys import event_key
 from core.settings import FlexSettings
 from schemas.events import validate_payment_event
 from streams.local.procs import Child, free_port
-from streams.local.stack import CLI, DEV_MID, LocalStack
+from streams.local.stack import CLI, DEV_MID, LocalStack, RunningWorker
 from streams.local.traffic import make_event
 
 __all__ = ["PERCENTILES", "RATES", "LoadPoint", "bench_evaluate", "latency_figures", "per_request"]
@@ -141,17 +144,19 @@ async def _end_to_end(stack: LocalStack, topics: dict[str, str], rate: int, coun
     return {e: got[e] - sent[e] for e in got}
 
 
-async def _relay_end_to_end(stack: LocalStack, rate: int, count: int) -> dict[str, float]:
+async def _relay_end_to_end(stack: LocalStack, rate: int, count: int) -> tuple[dict[str, float], float]:
     """:func:`_end_to_end` of the same declines through the bare Kafka relay, in a process of its own
-    with the worker's Kafka settings, on topics of its own."""
+    with the worker's Kafka settings, on topics of its own; and the relay's CPU seconds meanwhile."""
     names = {role: f"bench.relay.{rate}.{role}" for role in ("declined", "status", "ledger")}
     args = [*CLI[:1], "-m", "bench.relay", "--source", names["declined"], "--sink", names["status"]]
     args += ["--ledger", names["ledger"]]
     child = Child(f"relay-{rate}", args, stack.worker_env(free_port()), stack.workdir / f"relay-{rate}.log")
     try:
         await asyncio.to_thread(child.wait_line, r"^ready$", 60)
+        cpu = cpu_time(child.proc.pid)
         with _quiet_collector():
-            return await _end_to_end(stack, names, rate, count)
+            e2e = await _end_to_end(stack, names, rate, count)
+        return e2e, cpu_time(child.proc.pid) - cpu
     finally:
         await asyncio.to_thread(child.stop)
 
@@ -177,7 +182,8 @@ async def _journal_times(root: str, since: int) -> tuple[dict[str, float], int]:
 class LoadPoint:
     """One load point's times in ms: end to end and the sandbox's service time of the same events,
     their per-event differences (added), the bare client's calls, the bare relay's end to end, and
-    how many events had no sandbox time in the journal."""
+    how many events had no sandbox time in the journal; the worker's and the relay's CPU in ms per
+    decline over their runs (NaN: not measured)."""
 
     rate: int
     e2e: list[float]
@@ -187,6 +193,8 @@ class LoadPoint:
     relay: list[float]
     missing: int = 0
     note: str = ""
+    worker_cpu: float = math.nan
+    relay_cpu: float = math.nan
 
 
 def per_request(
@@ -235,14 +243,20 @@ def latency_figures(point: LoadPoint) -> list[Figure]:
     figures[0].note = point.note
     missing = Figure("evaluate", f"events without a sandbox time at {rate}/s", point.missing, "events")
     missing.target, missing.at_most = 0, True
-    return figures + added + [missing]
+    cpu = [
+        Figure("evaluate", f"worker CPU per decline at {rate}/s", point.worker_cpu, "ms CPU"),
+        Figure("evaluate", f"bare Kafka relay CPU per decline at {rate}/s", point.relay_cpu, "ms CPU"),
+    ]
+    return figures + added + [missing] + cpu
 
 
 async def bench_evaluate(
-    stack: LocalStack, topics: dict[str, str], seconds: int, cpu_hog: bool = False
+    stack: LocalStack, worker: RunningWorker, topics: dict[str, str], seconds: int, cpu_hog: bool = False
 ) -> list[Figure]:
-    """Both load points, each ``seconds`` long: the bare client's calls, flexbridge's end to end,
-    the sandbox's journal of flexbridge's calls, then the bare relay's end to end."""
+    """Both load points, each ``seconds`` long: the bare client's calls, flexbridge's end to end
+    (``worker``'s CPU meanwhile), the sandbox's journal of flexbridge's calls, then the bare relay's
+    end to end. CPU is over each run, from the first produce to the last status read, idle polls
+    included."""
     figures: list[Figure] = []
     _, last = await _journal_times(stack.sandbox_root, 0)
     for rate in RATES:
@@ -250,11 +264,16 @@ async def bench_evaluate(
         with _quiet_collector():
             bare = await _sandbox_service_times(stack.base_url, rate, count)
         _, last = await _journal_times(stack.sandbox_root, last)
+        cpu = cpu_time(worker.child.proc.pid)
         with _quiet_collector():
             e2e = await _end_to_end(stack, topics, rate, count)
+        cpu = cpu_time(worker.child.proc.pid) - cpu
         service, last = await _journal_times(stack.sandbox_root, last)
-        relay = await _relay_end_to_end(stack, rate, count)  # after: its records add to the broker's
+        # after: its records add to the broker's
+        relay, relay_cpu = await _relay_end_to_end(stack, rate, count)
         hog = ", CPU hog on the other core" if cpu_hog else ""
         note = f"{count} declines at {rate}/s{hog}; added: each event's end to end − its call's sandbox time"
-        figures += latency_figures(per_request(rate, e2e, service, bare, relay.values(), note))
+        point = per_request(rate, e2e, service, bare, relay.values(), note)
+        point.worker_cpu, point.relay_cpu = cpu / count * 1000, relay_cpu / count * 1000
+        figures += latency_figures(point)
     return figures

@@ -89,7 +89,22 @@ def test_added_is_taken_event_by_event_then_its_percentiles() -> None:
         "added p99 at 500/s",
         "events without a sandbox time at 500/s",
     ]
-    assert latency_figures(_point(100, e2e, sandbox))[-2].target == targets.EVALUATE_ADDED_P99_MS[100] == 15.0
+    at_100 = {f.name: f for f in latency_figures(_point(100, e2e, sandbox))}
+    assert at_100["added p99 at 100/s"].target == targets.EVALUATE_ADDED_P99_MS[100] == 15.0
+
+
+def test_cpu_per_decline_is_context_and_a_missing_one_shows_as_nan() -> None:
+    point = _point(500, [10.0], [5.0])
+    point.worker_cpu, point.relay_cpu = 1.4, 0.3
+    figures = {f.name: f for f in latency_figures(point)}
+    worker, relay = (
+        figures["worker CPU per decline at 500/s"],
+        figures["bare Kafka relay CPU per decline at 500/s"],
+    )
+    assert (worker.value, worker.unit, worker.target) == (1.4, "ms CPU", None)
+    assert (relay.value, relay.unit, relay.target) == (0.3, "ms CPU", None)
+    unmeasured = {f.name: f for f in latency_figures(_point(500, [10.0], [5.0]))}
+    assert math.isnan(unmeasured["worker CPU per decline at 500/s"].value)
 
 
 def test_an_event_without_its_sandbox_time_is_counted_and_misses() -> None:
