@@ -60,3 +60,17 @@ async def ready(worker: Worker, timeout: float = 60) -> dict[str, Any]:
     body = await wait_for(check, timeout, "the worker to be ready")
     body["seconds"] = time.monotonic() - started
     return body
+
+
+async def order_codes(worker: Worker, orders: list[str]) -> dict[str, int]:
+    """The HTTP status of ``GET /orders/{orderId}`` on ``worker`` for each of ``orders``."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        return {o: (await http.get(f"{worker.url}/orders/{o}")).status_code for o in orders}
+
+
+async def order_table(worker: Worker) -> tuple[int, int]:
+    """``worker``'s order table on ``/ready`` (503 or not): its orders, and the partitions it holds
+    as standby copies of other workers'."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        body = (await http.get(worker.url + "/ready")).json()
+    return int(body["order_table_entries"]), int(body["order_table_standby_partitions"])

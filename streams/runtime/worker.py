@@ -75,6 +75,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         topic_replication_factor=k.replication_factor,
         topic_partitions=k.topic_partitions,
         canonical_url=settings.web.canonical_url,  # None: http://web_host:web_port
+        table_standby_replicas=settings.orders.standby_replicas,
     )
     app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
     runtime.held_elsewhere.append(faust_fixes.watch_undecodable(app, runtime.metrics.undecodable_batch))
@@ -89,9 +90,13 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
 
 def _add_views(app: faust.App, runtime: BridgeRuntime, book: OrderBook) -> None:
     def readiness() -> tuple[bool, dict[str, Any]]:
-        """The runtime's checks and gauges, and the order table's size (the order state is Faust's)."""
+        """The runtime's checks and gauges, and the order table's size and the partitions of it kept
+        as standby copies (the order state is Faust's)."""
         ready, checks = runtime.readiness()
         entries = checks["order_table_entries"] = len(book.table)
+        changelog = book.table.changelog_topic.get_topic_name()
+        standbys = [tp for tp in app.assignor.assigned_standbys() if tp.topic == changelog]
+        checks["order_table_standby_partitions"] = len(standbys)
         runtime.metrics.order_table_entries.set(entries)
         return ready, checks
 

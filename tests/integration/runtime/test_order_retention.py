@@ -4,7 +4,6 @@ not have it either; an open order stays, whatever its age."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from schemas.codec import encode_model
@@ -12,7 +11,7 @@ from schemas.status import Status, status_of
 from streams.local.stack import metric_total
 from streams.runtime.reconcile import partition_of
 from tests.conftest import Stack, Worker
-from tests.flows import ready
+from tests.flows import order_codes, ready
 from tests.support import produce, read_all, wait_for
 
 pytestmark = pytest.mark.integration
@@ -24,11 +23,6 @@ RETENTION = {  # a final order is forgotten 2 s after its last news; a pass ever
 PARTITIONS = 4  # the stack's FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS
 FINAL: dict[str, Status] = {f"RET-F{i}": s for i, s in enumerate(("APPROVED", "DECLINED", "CANCELLED") * 3)}
 OPEN: dict[str, Status] = {"RET-O1": "SUBMITTED", "RET-O2": "CHALLENGE", "RET-O3": "CAPTUREREQUIRED"}
-
-
-async def _codes(worker: Worker, orders: list[str]) -> dict[str, int]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        return {o: (await http.get(f"{worker.url}/orders/{o}")).status_code for o in orders}
 
 
 async def _forgotten(worker: Worker, count: int) -> None:
@@ -45,7 +39,7 @@ async def test_final_orders_leave_the_table_and_its_changelog(stack: Stack) -> N
     records = [(o, encode_model(status_of(o, s, "webhook", f"W-{o}"))) for o, s in statuses.items()]
     await produce(stack.bootstrap, stack.topics["status"], records)
     await _forgotten(worker, len(FINAL))
-    assert await _codes(worker, [*statuses]) == {o: 404 if o in FINAL else 200 for o in statuses}
+    assert await order_codes(worker, [*statuses]) == {o: 404 if o in FINAL else 200 for o in statuses}
 
     # Kafka's copy: each final order's entry, then its tombstone, in its orderId's partition
     changelog = await read_all(
@@ -67,9 +61,9 @@ async def test_final_orders_leave_the_table_and_its_changelog(stack: Stack) -> N
     await ready(second)
 
     async def recovered() -> bool:  # 503 until the table is assigned, 404 until an order is read back
-        return set((await _codes(second, [*OPEN])).values()) == {200}
+        return set((await order_codes(second, [*OPEN])).values()) == {200}
 
     await wait_for(recovered, 30, "the open orders read back", every=0.3)
-    assert await _codes(second, [*statuses]) == {o: 404 if o in FINAL else 200 for o in statuses}
+    assert await order_codes(second, [*statuses]) == {o: 404 if o in FINAL else 200 for o in statuses}
     assert await metric_total(second.url, "flexbridge_order_table_entries") == len(OPEN)
     assert await metric_total(second.url, "flexbridge_orders_forgotten_total") == 0
