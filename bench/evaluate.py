@@ -269,7 +269,7 @@ async def bench_evaluate(
             e2e = await _end_to_end(stack, topics, rate, count)
         cpu = cpu_time(worker.child.proc.pid) - cpu
         service, last = await _journal_times(stack.sandbox_root, last)
-        # after: its records add to the broker's
+        # the relay last: its records add to the broker's history
         relay, relay_cpu = await _relay_end_to_end(stack, rate, count)
         hog = ", CPU hog on the other core" if cpu_hog else ""
         note = f"{count} declines at {rate}/s{hog}; added: each event's end to end − its call's sandbox time"
