@@ -230,6 +230,11 @@ class OrderSettings(BaseModel):
     # of a second copy; 0 keeps only the partitions a worker owns.
     standby_replicas: int = Field(default=1, ge=0)
 
+    @property
+    def retention_seconds(self) -> float | None:
+        """The retention in seconds; None when every order is kept."""
+        return self.retention_days * 86_400.0 if self.retention_days else None
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(

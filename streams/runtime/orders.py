@@ -135,7 +135,7 @@ class OrderBook:
         timer, outside any agent's event (``faust_fixes.delete_outside_event``)."""
         dropped = 0
         for order in expired:
-            if order.order_id in self.in_use or self.table.data.get(order.key) != order.raw:
+            if order.order_id in self.in_use or self.table.get(order.key) != order.raw:
                 continue
             delete_outside_event(self.table, order.key, order.partition)
             dropped += 1

@@ -222,13 +222,13 @@ def add_reconciler(app: faust.App, settings: Settings, runtime: BridgeRuntime, b
     forgets the final orders past ``FLEXBRIDGE_ORDERS__RETENTION_DAYS`` (:meth:`OrderBook.forget`)."""
     reconciler = Reconciler(settings.reconcile, settings.pipeline.mit_expiry_days, runtime.metrics)
     topic, partitions = settings.topics.status, settings.kafka.topic_partitions
-    retention = settings.orders.retention_days * 86_400.0
+    retention = settings.orders.retention_seconds
 
     async def reconcile() -> None:
         if app.rebalancing or app.in_recovery:
             return  # the table is being rebuilt: an order may look older than it is
         producer, flex = await runtime.clients()
-        cutoff = time.time() - retention if retention else None
+        cutoff = None if retention is None else time.time() - retention
         owned = await owned_orders(app, book, topic, partitions, cutoff)
         if app.rebalancing or app.in_recovery:
             return  # began while reading: the partitions read may be another worker's now

@@ -95,12 +95,15 @@ async def test_final_orders_older_than_the_cutoff_are_expired_open_ones_never() 
 
 
 class _Table:
-    """What :meth:`OrderBook.forget` uses of a Faust table: its store and changelog."""
+    """What :meth:`OrderBook.forget` uses of a Faust table: its entries, store and changelog."""
 
     def __init__(self, data: dict[str, bytes]) -> None:
         self.data = _Store(data)
         self.data._key_partition = {key: 9 for key in data}
         self.tombstones: list[tuple[int, str, Any, str]] = []
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
 
     def send_changelog(self, partition: int, key: str, value: Any, value_serializer: str) -> None:
         self.tombstones.append((partition, key, value, value_serializer))
