@@ -153,10 +153,10 @@ async def _relay_end_to_end(stack: LocalStack, rate: int, count: int) -> tuple[d
     child = Child(f"relay-{rate}", args, stack.worker_env(free_port()), stack.workdir / f"relay-{rate}.log")
     try:
         await asyncio.to_thread(child.wait_line, r"^ready$", 60)
-        cpu = cpu_time(child.proc.pid)
+        before = cpu_time(child.proc.pid)
         with _quiet_collector():
             e2e = await _end_to_end(stack, names, rate, count)
-        return e2e, cpu_time(child.proc.pid) - cpu
+        return e2e, cpu_time(child.proc.pid) - before
     finally:
         await asyncio.to_thread(child.stop)
 
@@ -264,16 +264,16 @@ async def bench_evaluate(
         with _quiet_collector():
             bare = await _sandbox_service_times(stack.base_url, rate, count)
         _, last = await _journal_times(stack.sandbox_root, last)
-        cpu = cpu_time(worker.child.proc.pid)
+        before = cpu_time(worker.child.proc.pid)
         with _quiet_collector():
             e2e = await _end_to_end(stack, topics, rate, count)
-        cpu = cpu_time(worker.child.proc.pid) - cpu
+        worker_cpu = cpu_time(worker.child.proc.pid) - before
         service, last = await _journal_times(stack.sandbox_root, last)
         # the relay last: its records add to the broker's history
         relay, relay_cpu = await _relay_end_to_end(stack, rate, count)
         hog = ", CPU hog on the other core" if cpu_hog else ""
         note = f"{count} declines at {rate}/s{hog}; added: each event's end to end − its call's sandbox time"
         point = per_request(rate, e2e, service, bare, relay.values(), note)
-        point.worker_cpu, point.relay_cpu = cpu / count * 1000, relay_cpu / count * 1000
+        point.worker_cpu, point.relay_cpu = worker_cpu / count * 1000, relay_cpu / count * 1000
         figures += latency_figures(point)
     return figures

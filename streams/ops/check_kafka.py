@@ -78,11 +78,10 @@ async def _retention(settings: Settings) -> CheckResult:
     memories: list[tuple[str, int | None, str | None, tuple[str, ...]]] = []
     if t.ledger in kept:  # else the worker creates it
         memories.append((t.ledger, kept[t.ledger], None, (t.approved, t.declined, t.dlq)))
-    orders = settings.orders.retention_seconds
-    if orders is not None:
-        kept_ms = int(orders * 1000)
+    if (order_seconds := settings.orders.retention_seconds) is not None:
+        order_ms = int(order_seconds * 1000)
         memories.append(
-            ("the order table", kept_ms, "FLEXBRIDGE_ORDERS__RETENTION_DAYS", (t.commands, t.dlq))
+            ("the order table", order_ms, "FLEXBRIDGE_ORDERS__RETENTION_DAYS", (t.commands, t.dlq))
         )
     notes = []
     for what, mine, setting, sources in memories:
