@@ -220,8 +220,8 @@ class Nemesis:
     async def calm(self) -> None:
         """End of the window: no more faults; the second worker leaves, the main one gets ready."""
         if self.second is not None:
-            # a second worker that joined just before the end is still starting: SIGTERMed before it
-            # sets its handlers it dies of the signal (-15), not a crash; let it start, then leave
+            # a second worker that joined just before the end is still starting: let it start, then
+            # leave, so that the run ends with the group as it began
             with contextlib.suppress(RuntimeError):  # not ready in time, or crashed: the checker says so
                 await self._ready(self.second, 60)
             await self.toggle_second()

@@ -22,7 +22,6 @@ def _worker(args: argparse.Namespace) -> int:
     load_merchants(settings)
     from streams.runtime.launch import launch_worker
 
-    print(f"waiting for Kafka at {settings.kafka.bootstrap_servers} …", file=sys.stderr, flush=True)
     return launch_worker(settings, loglevel=args.loglevel)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import signal
 import sys
 
 from core.config import ConfigError
@@ -25,6 +26,8 @@ from streams.runtime.logs import install
 from streams.runtime.services import BridgeRuntime
 
 __all__ = ["launch_worker", "quiet_libraries"]
+
+log = logging.getLogger(__name__)
 
 _FAUST_SIDE = "streams.runtime.worker"  # the Faust app, its views and agents: imported on a thread
 
@@ -40,11 +43,35 @@ def launch_worker(settings: Settings, loglevel: str = "info") -> int:
     quiet_libraries()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # the Faust worker takes the current loop
+    # A SIGTERM or SIGINT before Faust's own handlers (a deploy stopping a worker that is still
+    # starting) stops the worker cleanly instead of killing it: noted here, acted on below or, once
+    # Faust handles signals, by the Faust worker (worker.py ``_Worker``).
+    early_stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, early_stop.set)
     runtime = BridgeRuntime(settings)
-    loop.run_until_complete(_begin(settings, runtime))
+    log.info("waiting for Kafka at %s …", settings.kafka.bootstrap_servers)
+    if not loop.run_until_complete(_begin_unless(settings, runtime, early_stop)):
+        loop.run_until_complete(runtime.stop())
+        log.info("stopped by a signal before the worker had started")
+        return 0
     from streams.runtime.worker import run_worker  # imported by _begin's thread
 
-    return run_worker(settings, runtime, loglevel=loglevel)
+    return run_worker(settings, runtime, loglevel=loglevel, early_stop=early_stop)
+
+
+async def _begin_unless(settings: Settings, runtime: BridgeRuntime, stop: asyncio.Event) -> bool:
+    """:func:`_begin`, unless ``stop`` is set first: whether it completed (its errors are raised)."""
+    begin = asyncio.ensure_future(_begin(settings, runtime))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([begin, stopped], return_when=asyncio.FIRST_COMPLETED)
+    for task in (begin, stopped):
+        task.cancel()
+    await asyncio.wait([begin, stopped])
+    if stop.is_set():
+        return False
+    begin.result()
+    return True
 
 
 async def _begin(settings: Settings, runtime: BridgeRuntime) -> None:

@@ -118,21 +118,37 @@ def _add_views(app: faust.App, runtime: BridgeRuntime, book: OrderBook) -> None:
             return self.bytes(runtime.metrics.render(), content_type="text/plain; version=0.0.4")
 
 
-def run_worker(settings: Settings, runtime: BridgeRuntime, loglevel: str = "info") -> int:
-    """Run the Faust worker on the current event loop; ``runtime`` may have begun already (launch.py)."""
+def run_worker(
+    settings: Settings,
+    runtime: BridgeRuntime,
+    loglevel: str = "info",
+    early_stop: asyncio.Event | None = None,
+) -> int:
+    """Run the Faust worker on the current event loop; ``runtime`` may have begun already, and
+    ``early_stop`` is set by a signal that came before Faust's own handlers (launch.py)."""
     with faust_datadir() as datadir:
         app = build_app(settings, runtime, datadir)
-        _Worker(app, loglevel=loglevel, log_format=settings.log.format).execute_from_commandline()
+        worker = _Worker(app, loglevel=loglevel, log_format=settings.log.format, early_stop=early_stop)
+        worker.execute_from_commandline()
     return 0
 
 
 class _Worker(faust.Worker):
     """Installs flexbridge's log format (FLEXBRIDGE_LOG__FORMAT: json | text) on Faust's handlers,
-    and settles the garbage collector once started (:func:`settle_gc`)."""
+    stops as Faust stops on a signal if one came before those handlers, and settles the garbage
+    collector once started (:func:`settle_gc`)."""
 
-    def __init__(self, app: faust.App, *, log_format: str, **kwargs: Any) -> None:
+    def __init__(
+        self, app: faust.App, *, log_format: str, early_stop: asyncio.Event | None, **kwargs: Any
+    ) -> None:
         super().__init__(app, **kwargs)
         self._log_format = log_format
+        self._early_stop = early_stop
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()  # sets Faust's signal handlers
+        if self._early_stop is not None and self._early_stop.is_set():
+            signal.raise_signal(signal.SIGTERM)  # the stop that came before them, handled now
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
