@@ -12,36 +12,32 @@ worker's subscriber key and a fresh nonce, so neither the dedupe nor the nonce c
 it; afterwards the records on ``flex.webhooks`` are counted to show each acknowledged webhook was
 really published.
 
-``python -m bench.webhooks serve --port P [--kafka STATUS RAW]`` is a bare handler (prints ``ready``;
-with ``--kafka``, the Kafka settings are the worker's, ``FLEXBRIDGE_KAFKA__*`` from the environment).
+The bare handlers are ``python -m bench.bare_webhooks`` (bench/bare_webhooks.py). Each flexbridge
+round lasts until the worker's order table has folded every status it published
+(bench/folded.py), so that no round runs beside the trailing work of another.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
-import sys
 import time
 from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
-from aiohttp import web
 
 from bench import targets
 from bench.common import Figure, cpu_time, percentile, ratio
+from bench.folded import Folded, changelog_topic
 from consumers.webhooks.signature import http_date, new_nonce, sign
-from core.settings import Settings
 from schemas.webhooks import STATUS_BY_EVENT
-from streams.kafka.clients import make_producer, read_topic
-from streams.kafka.topics import ensure_topics
+from streams.kafka.clients import read_topic
 from streams.local.procs import Child, free_port
 from streams.local.stack import CLI, LocalStack, RunningWorker
 
-__all__ = ["SUBSCRIBER_KEY", "bench_webhooks", "deliveries", "serve_bare"]
+__all__ = ["SUBSCRIBER_KEY", "bench_webhooks", "deliveries"]
 
 SUBSCRIBER_KEY = base64.b64encode(hashlib.sha512(b"flexbridge-bench-subscriber").digest()).decode()
 CONCURRENCY = 64
@@ -118,6 +114,7 @@ class Target:
     port: int
     pid: int
     beside: int | None = None  # another process whose CPU over this target's rounds is counted too
+    folded: Folded | None = None  # the worker's: each round lasts until its order table has caught up
     elapsed: float = 0.0
     accepted: int = 0
     failed: int = 0
@@ -125,6 +122,15 @@ class Target:
     beside_cpu: float = 0.0
     client_cpu: float = 0.0  # the benchmark's own: its aiohttp client driving the rounds
     answer_ms: list[float] = field(default_factory=list)
+    expected: int = 0  # statuses the worker's order table should have folded by now (warm-up too)
+    settled_cpu: float = 0.0  # the worker's CPU over its rounds until each one's folds were done
+    catch_up: float = 0.0  # seconds, over the rounds, from a round's last answer to its last fold
+
+    async def warm(self) -> None:
+        """The warm-up deliveries, and (a worker) their folds, before any round is timed."""
+        host = f"127.0.0.1:{self.port}"
+        run = await _drive(f"http://{host}/webhooks/flex", deliveries(WARMUP, host, f"warm-{self.name}"))
+        await self._settle(run)
 
     async def round(self, count: int, tag: str) -> None:
         host = f"127.0.0.1:{self.port}"
@@ -141,6 +147,18 @@ class Target:
         self.accepted += run.accepted
         self.failed += run.failed
         self.answer_ms += run.answer_ms
+        self.catch_up += await self._settle(run)
+        self.settled_cpu += cpu_time(self.pid) - before
+
+    async def _settle(self, run: Run) -> float:
+        """Wait until the worker has folded every status ``run`` published (each delivery is a new
+        order: one changelog record each), so that no round runs beside another's trailing work;
+        the seconds that took after the last answer."""
+        if self.folded is None:
+            return 0.0
+        answered = time.monotonic()
+        self.expected += run.accepted
+        return await self.folded.reach(self.expected) - answered
 
     @property
     def rate(self) -> float:
@@ -150,10 +168,7 @@ class Target:
 async def _compare(servers: list[Target], count: int, rounds: int) -> None:
     """Warm each up, then take rounds in turn, so a change in the machine's load hits all alike."""
     for target in servers:
-        await _drive(
-            f"http://127.0.0.1:{target.port}/webhooks/flex",
-            deliveries(WARMUP, f"127.0.0.1:{target.port}", f"warm-{target.name}"),
-        )
+        await target.warm()
     per_round = max(1, count // rounds)
     for r in range(rounds):
         for target in servers:
@@ -161,7 +176,7 @@ async def _compare(servers: list[Target], count: int, rounds: int) -> None:
 
 
 def _serve(stack: LocalStack, name: str, port: int, *extra: str) -> Child:
-    args = [*CLI[:1], "-m", "bench.webhooks", "serve", "--port", str(port), *extra]
+    args = [*CLI[:1], "-m", "bench.bare_webhooks", "--port", str(port), *extra]
     return Child(name, args, stack.worker_env(free_port()), stack.workdir / f"{name}.log")
 
 
@@ -180,8 +195,10 @@ async def bench_webhooks(
         bare = Target("bare", "the bare handler", port, children[0].proc.pid)
         broker = stack.broker.pid
         kafka = Target("kafka", "the bare handler + Kafka", kafka_port, children[1].proc.pid, beside=broker)
-        ours = Target("fb", "flexbridge", worker.port, worker.child.proc.pid, beside=broker)
-        await _compare([bare, kafka, ours], count, rounds)
+        async with Folded(stack.bootstrap, changelog_topic(stack.group)) as folded:
+            pid = worker.child.proc.pid
+            ours = Target("fb", "flexbridge", worker.port, pid, beside=broker, folded=folded)
+            await _compare([bare, kafka, ours], count, rounds)
     finally:
         for child in children:
             await asyncio.to_thread(child.stop)
@@ -203,6 +220,20 @@ async def bench_webhooks(
         ),
         Figure("webhooks", f"flexbridge / {with_kafka}", ratio(ours.rate, kafka.rate), "x"),
         Figure("webhooks", "worker CPU per webhook", _per_webhook(ours.cpu, ours), "ms CPU"),
+        Figure(
+            "webhooks",
+            "worker CPU per webhook, its folds done",
+            _per_webhook(ours.settled_cpu, ours),
+            "ms CPU",
+            note="each round until the order table had every status",
+        ),
+        Figure(
+            "webhooks",
+            "order table caught up after a round's last answer",
+            1000 * ours.catch_up / rounds,
+            "ms",
+            note="mean over the rounds",
+        ),
         Figure("webhooks", "bare handler CPU per webhook", _per_webhook(bare.cpu, bare), "ms CPU"),
         Figure("webhooks", f"{with_kafka}: CPU per webhook", _per_webhook(kafka.cpu, kafka), "ms CPU"),
         *(
@@ -235,50 +266,3 @@ async def bench_webhooks(
 
 def _per_webhook(cpu_seconds: float, target: Target) -> float:
     return 1000 * cpu_seconds / max(1, target.accepted)
-
-
-async def serve_bare(port: int, topics: list[str] | None = None) -> None:
-    """A baseline: read the body, answer 200 with a small JSON body; with ``topics``, first produce
-    the body to each in turn, keyed by its ``ExternalOrderId``, each acknowledged before the next."""
-    producer = None
-    if topics:
-        k = Settings().kafka
-        await ensure_topics(k, topics)
-        producer = make_producer(k)
-        await producer.start()
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        if producer is not None:
-            key = str(orjson.loads(body)["ExternalOrderId"]).encode()
-            for topic in topics or ():
-                await producer.send_and_wait(topic, body, key)
-        return web.json_response({"status": "accepted"})
-
-    app = web.Application()
-    app.router.add_post("/webhooks/flex", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        print("ready", flush=True)
-        await asyncio.Event().wait()  # until SIGTERM
-    finally:
-        await runner.cleanup()
-        if producer is not None:
-            await producer.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.webhooks")
-    parser.add_argument("command", choices=["serve"])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--kafka", nargs=2, metavar=("STATUS", "RAW"), help="produce to these first")
-    args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_bare(args.port, args.kafka))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
