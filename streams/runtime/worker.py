@@ -32,11 +32,6 @@ __all__ = ["RuntimeService", "build_app", "run_worker"]
 
 log = logging.getLogger(__name__)
 
-# Faust's producer writes only the tables' changelogs, the durable copy nobody waits on (a commit
-# flushes it first). Lingering as Kafka Streams' producers do by default (linger.ms=100) sends
-# those records in a few large produce requests instead of one per fold (docs/benchmarks.md).
-CHANGELOG_LINGER_SECONDS = 0.1
-
 
 class RuntimeService(Service):
     """Waits for the bridge runtime's start (begun before Faust, launch.py) as the Faust app starts;
@@ -82,7 +77,6 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         topic_partitions=k.topic_partitions,
         canonical_url=settings.web.canonical_url,  # None: http://web_host:web_port
         table_standby_replicas=settings.orders.standby_replicas,
-        producer_linger=CHANGELOG_LINGER_SECONDS,
     )
     app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
     runtime.held_elsewhere.append(faust_fixes.watch_undecodable(app, runtime.metrics.undecodable_batch))
