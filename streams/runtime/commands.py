@@ -8,6 +8,7 @@ the answer (Kafka down) holds the command, retried until Kafka is back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -86,7 +87,7 @@ class CommandAgent:
                 mine = command.model_copy(update={"mid": merchant.mid}) if merchant.mid else command
                 outcome = await run_command(mine, state, flex.for_merchant(merchant))
             if not outcome.replayed:  # a replay changes nothing: its effect is recorded already
-                self._record(outcome)
+                await self._recorded(self._record(outcome), command)
         except Exception as exc:  # a bug must not stop the agent; no message: it may quote data  # noqa: BLE001
             name = type(exc).__name__
             log.error("internal error on command %s: %s", command.command_id, name)
@@ -95,15 +96,29 @@ class CommandAgent:
             return
         await self._answer(producer, message, command, outcome, label)
 
-    def _record(self, outcome: CommandOutcome) -> None:
-        """The command's effect on its order, at once, under the key its answer is folded into."""
+    def _record(self, outcome: CommandOutcome) -> asyncio.Future[Any] | None:
+        """The command's effect on its order, at once, under the key its answer is folded into; the
+        future of its changelog record."""
         answer = outcome.answer
         mid = status_mid(answer)
         fresh = self._book.get(answer.order_id, mid)  # the status agent may have moved it meanwhile
         state = record_command(fresh, answer, outcome.record, outcome.changes)
         if mid is not None and state.mid is None:
             state = state.model_copy(update={"mid": mid})
-        self._book.put(state, mid)
+        return self._book.put(state, mid)
+
+    @staticmethod
+    async def _recorded(sent: asyncio.Future[Any] | None, command: OrderCommand) -> None:
+        """Wait until Kafka has the command's record in the order table's changelog, before its
+        answer goes out. Otherwise a worker stopped in between (the command's offset is not
+        committed yet) would leave the next owner of the order a table without the record: it would
+        run the command again, and answer it a second time, differently (REJECTED: already
+        refunded). A record that fails is logged; the effect happened at Flex, so it is answered."""
+        if sent is None:
+            return
+        await asyncio.wait([sent])
+        if not sent.cancelled() and sent.exception() is not None:
+            log.warning("command %s: its order table record failed to reach Kafka", command.command_id)
 
     async def _answer(
         self,

@@ -14,6 +14,7 @@ merchant, or of one (``?mid=``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -123,10 +124,13 @@ class OrderBook:
             return None if state is None else state.model_dump_json(by_alias=True).encode()
         return raw
 
-    def put(self, state: OrderState, mid: str | None = None) -> None:
-        """Store ``state`` as merchant ``mid``'s order (None: under the plain orderId)."""
+    def put(self, state: OrderState, mid: str | None = None) -> asyncio.Future[Any] | None:
+        """Store ``state`` as merchant ``mid``'s order (None: under the plain orderId); the future of
+        its changelog record, resolved once Kafka has it (None when the table is a plain dict)."""
         key = order_key(state.order_id, mid, by_merchant=self.by_merchant)
         self.table[key] = state.model_dump_json(by_alias=True).encode()
+        sent: asyncio.Future[Any] | None = getattr(self.table, "last_changelog", None)
+        return sent
 
     def forget(self, expired: Iterable[Expired]) -> int:
         """Drop the ``expired`` orders still stored as read (no news since) and not :attr:`in_use`,
@@ -185,6 +189,15 @@ def order_table(app: faust.App, partitions: int) -> Any:
     # plain keys back failed ("Error in recovery"), so a restarted or rebalanced worker never
     # finished recovery and its agents (commands, order state) stalled. Rebuild it with the above.
     table.changelog_topic = table._new_changelog_topic()
+    # Faust's on_key_set drops the future of the changelog record it sends; kept here, so that a
+    # write can be waited for (OrderBook.put, for the command agent).
+    send = table.send_changelog
+
+    def send_changelog(*args: Any, **kwargs: Any) -> Any:
+        table.last_changelog = send(*args, **kwargs)
+        return table.last_changelog
+
+    table.send_changelog = send_changelog
     return table
 
 
