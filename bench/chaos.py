@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import shutil
 import subprocess
 import sys
 import time
@@ -140,9 +139,6 @@ async def run_chaos(
         n: f"chaos.{n}" for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
     }
     async with LocalStack(workdir, group="chaos") as stack:
-        # A run stopped half-way leaves batch files in the sandbox's SFTP folders; read back by the
-        # next run, their answers would land on its orders, which have the same ids.
-        shutil.rmtree(stack.state_dir, ignore_errors=True)
         async with httpx.AsyncClient(timeout=30) as http:
             nemesis = Nemesis(stack, http, seed, rebalance_every, wait_for_work, mode, flex_faults)
             # 12 delivery attempts (~3 min; the default 8 give ~1 min) outlast back-to-back kills

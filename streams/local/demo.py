@@ -16,7 +16,6 @@ accounted for.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -97,8 +96,6 @@ async def _start(console: Console, stack: LocalStack, workdir: Path) -> RunningW
     its merchants, and one worker reading it."""
     with console.status("starting broker, sandbox (API, SFTP, webhooks) and worker…"):
         merchants = await asyncio.to_thread(write_merchants_file, workdir / "merchants", DEMO_MERCHANTS)
-        # The broker starts empty: an earlier run's batch files mean nothing to this one.
-        await asyncio.to_thread(shutil.rmtree, stack.state_dir / "sftp", True)
         web_port = free_port()
         await stack.start_full_sandbox(webhook_port=web_port, merchants=merchants)
         return await stack.start_worker(port=web_port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -93,6 +94,9 @@ class LocalStack:
         (``--merchants``, each merchant's webhooks to ``…/webhooks/flex/{name}``) and read by the
         workers (``FLEXBRIDGE_MERCHANTS_FILE``) for their credentials, keys and SFTP accounts."""
         state = self.state_dir
+        # The stack's broker started empty: an earlier run's batch files (one stopped half-way
+        # leaves some) mean nothing to it, and their answers would land on its orders of the same ids.
+        await asyncio.to_thread(shutil.rmtree, state / "sftp", True)
         url = f"http://127.0.0.1:{webhook_port}/webhooks/flex"
         args = ["--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", str(settle_seconds)]
         if merchants is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from faust.transport.consumer import Consumer
@@ -40,19 +40,18 @@ class _Rest:
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro, yielded = self.coro, self.yielded
+        resume: Callable[[Any], Any]
         while True:
             try:
                 sent = yield yielded  # the task waits on it, then resumes us
             except BaseException as exc:  # noqa: BLE001  # thrown in by the task (a cancellation): passed on
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
+                resume, arg = coro.throw, exc
             else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+                resume, arg = coro.send, sent
+            try:
+                yielded = resume(arg)
+            except StopIteration as stop:
+                return stop.value
 
 
 async def _go_on(rest: _Rest) -> Any:

@@ -18,7 +18,7 @@ from faust.web import Request, Response, View
 from mode import Service
 
 from core.settings import Settings
-from streams.runtime import faust_eager, faust_fixes
+from streams.runtime import faust_fixes
 from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
 from streams.runtime.datadir import faust_datadir
@@ -57,7 +57,6 @@ class RuntimeService(Service):
 
 def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:
     faust_fixes.apply(settings.kafka)
-    faust_eager.install()
     k = settings.kafka
     app = faust.App(
         f"{k.group_id}-worker",
