@@ -36,10 +36,12 @@ from streams.runtime.faust_fixes import delete_outside_event
 from streams.runtime.metrics import Metrics
 
 __all__ = [
+    "ORDER_TABLE",
     "Expired",
     "OrderBook",
     "add_order_state",
     "order_answer",
+    "order_changelog",
     "order_table",
     "raw_topic",
     "served_mids",
@@ -172,10 +174,18 @@ class OrderBook:
         self.metrics.order_status(verdict)
 
 
+ORDER_TABLE = "orders"  # the Faust table's name, and so part of its changelog topic's
+
+
+def order_changelog(app_id: str) -> str:
+    """The order table's changelog topic of the Faust app ``app_id`` (Faust names it so)."""
+    return f"{app_id}-{ORDER_TABLE}-changelog"
+
+
 def order_table(app: faust.App, partitions: int) -> Any:
     """The Faust table ``orders`` (``partitions`` like every topic), keys and values raw bytes."""
     table: Any = app.Table(
-        "orders",
+        ORDER_TABLE,
         key_type=str,
         value_type=bytes,
         partitions=partitions,

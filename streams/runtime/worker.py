@@ -28,7 +28,7 @@ from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
 
-__all__ = ["RuntimeService", "build_app", "run_worker"]
+__all__ = ["RuntimeService", "app_id", "build_app", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,17 @@ class RuntimeService(Service):
         await self.runtime.stop()
 
 
+def app_id(group_id: str) -> str:
+    """The Faust app's id of workers in Kafka group ``group_id``: its own group, and the prefix of its
+    tables' changelogs (``streams.runtime.orders.order_changelog``)."""
+    return f"{group_id}-worker"
+
+
 def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:
     faust_fixes.apply(settings.kafka)
     k = settings.kafka
     app = faust.App(
-        f"{k.group_id}-worker",
+        app_id(k.group_id),
         broker=[f"kafka://{h}" for h in k.bootstrap_servers.split(",")],
         store="memory://",
         autodiscover=False,
