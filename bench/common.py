@@ -32,8 +32,9 @@ class Figure:
     """One measured figure; ``target`` is met when ``value`` is at least it (or at most, if ``at_most``).
 
     Every figure with a target measures something that cannot be below zero (a rate, a ratio, a
-    latency, CPU, memory, a count): a negative value, or NaN (a missing one), means the measurement
-    itself failed, and is a MISS whatever the target."""
+    latency, CPU, memory, a count), unless it is ``signed`` (a change, such as a peak's growth): a
+    negative value of an unsigned figure, or NaN (a missing one), means the measurement itself
+    failed, and is a MISS whatever the target."""
 
     flow: str
     name: str
@@ -42,12 +43,13 @@ class Figure:
     target: float | None = None
     at_most: bool = False
     note: str = ""
+    signed: bool = False
 
     @property
     def verdict(self) -> str:
         if self.target is None:
             return ""
-        if not math.isfinite(self.value) or self.value < 0:
+        if not math.isfinite(self.value) or (self.value < 0 and not self.signed):
             return "MISS"
         met = self.value <= self.target if self.at_most else self.value >= self.target
         return "PASS" if met else "MISS"

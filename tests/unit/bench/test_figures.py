@@ -53,6 +53,12 @@ def test_a_negative_or_missing_figure_never_passes() -> None:
     assert Figure("f", "context", -1.0, "ms").verdict == ""
 
 
+def test_a_signed_figure_may_be_below_zero() -> None:
+    assert Figure("f", "growth", -0.12, "%", target=20, at_most=True, signed=True).verdict == "PASS"
+    assert Figure("f", "growth", 20.5, "%", target=20, at_most=True, signed=True).verdict == "MISS"
+    assert Figure("f", "growth", float("nan"), "%", target=20, at_most=True, signed=True).verdict == "MISS"
+
+
 def _point(
     rate: int, e2e_ms: list[float], sandbox_ms: list[float], relay_ms: tuple[float, ...] = ()
 ) -> LoadPoint:
@@ -137,7 +143,7 @@ def test_the_mit_figures_hold_the_batch_path_to_the_ceiling_and_the_worker_to_th
     assert figures["batch path → OpenSSH: CPU per record"].value == 20.0
     assert figures["batch path → OpenSSH: CPU per record"].verdict == "PASS"
     growth = figures["batch path → OpenSSH: peak RSS growth 25 % → 100 %"]
-    assert (round(growth.value, 6), growth.verdict) == (15.0, "PASS")
+    assert (round(growth.value, 6), growth.verdict, growth.signed) == (15.0, "PASS", True)
     assert figures["batch path → OpenSSH: peak RSS"].target == 300.0
     assert figures["full worker → OpenSSH: peak RSS"].target is None
     assert figures["sandbox CPU per record (SFTP server, Flex's file intake)"].value == 30.0
