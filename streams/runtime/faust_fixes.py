@@ -80,7 +80,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from core.settings import KafkaSettings
 from streams.kafka.clients import client_options
 from streams.kafka.ends import probe_ends
-from streams.runtime import faust_eager
+from streams.runtime import faust_commit, faust_eager
 from streams.runtime.undecodable import GuardedFetch, Held
 
 __all__ = ["apply", "changelog_ends", "delete_outside_event", "seek_to_committed", "watch_undecodable"]
@@ -257,8 +257,9 @@ async def changelog_ends(
 
 
 def apply(kafka: KafkaSettings) -> None:
-    """Install the seven fixes and the eager delivery (streams/runtime/faust_eager.py), idempotent;
-    ``kafka`` is how the recovery fix reaches the broker."""
+    """Install the seven fixes, the eager delivery (streams/runtime/faust_eager.py) and the commit
+    after the table writes (streams/runtime/faust_commit.py), idempotent; ``kafka`` is how the
+    recovery fix reaches the broker."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
         return await changelog_ends(kafka, self, partitions)
@@ -276,3 +277,4 @@ def apply(kafka: KafkaSettings) -> None:
     Table.on_key_set = _on_key_set  # type: ignore[method-assign]
     Table.on_key_del = _on_key_del  # type: ignore[method-assign]
     faust_eager.install()
+    faust_commit.install()
