@@ -10,11 +10,14 @@ for 0.1 s) was then still in the process when the offset of the status it folded
 worker killed at that moment left the next owner of the partition an order table without that
 status, and no record to fold it again from.
 
-:func:`_commit_offsets` first waits until the buffer is empty and nothing is being handed over, for
-at most :data:`DRAIN_SECONDS`. If it is not by then, this commit is skipped (logged) and the next
-one tries again, as when there is nothing to commit: the offsets stay where they were, and a next
-owner folds those statuses again (a fold is idempotent, consumers/order_machine.py). Installed by
-:func:`streams.runtime.faust_fixes.apply`.
+:func:`_commit_offsets` first waits until every write put into the buffer before the commit began
+has been handed to aiokafka (counted as the buffer takes and hands them over: writes put meanwhile
+do not hold it up), for at most :data:`DRAIN_SECONDS`. If they are not by then, this commit is
+skipped (logged) and the next one tries again, as when there is nothing to commit: the offsets stay
+where they were, and a next owner folds those statuses again (a fold is idempotent,
+consumers/order_machine.py). Faust's own flush then sends aiokafka's batches. (flexbridge runs
+Faust's producer in the event loop, ``producer_threaded`` off; in a thread, nothing is waited for.)
+Installed by :func:`streams.runtime.faust_fixes.apply`.
 """
 
 from __future__ import annotations
@@ -28,31 +31,42 @@ from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
-__all__ = ["DRAIN_SECONDS", "drained", "install"]
+__all__ = ["DRAIN_SECONDS", "handed_over", "install", "taken"]
 
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 10.0  # how long a commit waits for the table writes before it is skipped
-_HANDING = "_flexbridge_handing"  # the write a buffer is handing to aiokafka, if any
+_PUT, _HANDED = "_flexbridge_put", "_flexbridge_handed"  # writes a buffer took in, and handed over
 
+_original_put = ProducerBuffer.put
 _original_send_pending = ProducerBuffer._send_pending
 _original_commit_offsets = Consumer._commit_offsets
 
 
+def _put(self: ProducerBuffer, fut: Any) -> None:
+    """``ProducerBuffer.put``, counted."""
+    setattr(self, _PUT, getattr(self, _PUT, 0) + 1)
+    _original_put(self, fut)
+
+
 async def _send_pending(self: ProducerBuffer, fut: Any) -> None:
-    """``ProducerBuffer._send_pending``, noting the write being handed over meanwhile."""
-    setattr(self, _HANDING, fut)
-    try:
-        await _original_send_pending(self, fut)
-    finally:
-        setattr(self, _HANDING, None)
+    """``ProducerBuffer._send_pending``, counted once the write is aiokafka's (the buffer hands
+    them over one at a time, in the order they were put)."""
+    await _original_send_pending(self, fut)
+    setattr(self, _HANDED, getattr(self, _HANDED, 0) + 1)
 
 
-async def drained(buffer: ProducerBuffer, seconds: float) -> bool:
-    """Whether every write put into ``buffer`` so far is handed to aiokafka within ``seconds``."""
+def taken(buffer: ProducerBuffer) -> int:
+    """How many writes ``buffer`` has taken in so far."""
+    count: int = getattr(buffer, _PUT, 0)
+    return count
+
+
+async def handed_over(buffer: ProducerBuffer, count: int, seconds: float) -> bool:
+    """Whether the first ``count`` writes put into ``buffer`` are aiokafka's within ``seconds``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while buffer.size or getattr(buffer, _HANDING, None) is not None:
+    while getattr(buffer, _HANDED, 0) < count:
         left = deadline - loop.time()
         if left <= 0:
             return False
@@ -68,11 +82,12 @@ async def _commit_offsets(
     self: Consumer, offsets: Mapping[TP, int], start_new_transaction: bool = True
 ) -> bool:
     buffer = cast(ProducerBuffer, self.app.producer.buffer)
-    if not await drained(buffer, DRAIN_SECONDS):
+    threaded = self.app.conf.producer_threaded  # its writes are handed over elsewhere: not counted
+    if not threaded and not await handed_over(buffer, taken(buffer), DRAIN_SECONDS):
         log.warning(
-            "%d table writes not handed to Kafka after %.0f s: offsets not committed yet",
-            buffer.size,
+            "table writes not handed to Kafka after %.0f s: offsets not committed yet (%d queued)",
             DRAIN_SECONDS,
+            buffer.size,
         )
         return False
     committed: bool = await _original_commit_offsets(self, offsets, start_new_transaction)
@@ -81,5 +96,6 @@ async def _commit_offsets(
 
 def install() -> None:
     """Idempotent."""
+    ProducerBuffer.put = _put  # type: ignore[method-assign]
     ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]
     Consumer._commit_offsets = _commit_offsets  # type: ignore[method-assign]

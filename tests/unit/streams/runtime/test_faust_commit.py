@@ -13,66 +13,93 @@ from faust.transport.producer import ProducerBuffer
 
 from streams.runtime import faust_commit
 
+UNTHREADED = SimpleNamespace(producer_threaded=False)  # Faust's conf, as flexbridge sets it
+
 
 class _Kafka:
-    """Where the buffer hands its writes: each waits until ``gate`` opens (aiokafka's batch full)."""
+    """Where the buffer hands its writes (aiokafka): a write in ``held`` waits there until released."""
 
-    def __init__(self) -> None:
-        self.gate = asyncio.Event()
-        self.handing = asyncio.Event()  # a write reached Kafka's side and waits there
+    def __init__(self, *held: int) -> None:
+        self.held = {n: asyncio.Event() for n in held}
+        self.reached: list[int] = []  # writes the buffer's task started to hand over
+        self.arrived = asyncio.Event()
         self.sent: list[int] = []
 
     async def publish_message(self, fut: Any, wait: bool = False) -> None:
-        self.handing.set()
-        await self.gate.wait()
+        self.reached.append(fut.n)
+        self.arrived.set()
+        if fut.n in self.held:
+            await self.held[fut.n].wait()
         self.sent.append(fut.n)
 
     def write(self, n: int) -> Any:
         return SimpleNamespace(n=n, message=SimpleNamespace(channel=self))
 
+    def release(self, n: int) -> None:
+        self.held[n].set()
+
+
+def _drained(buffer: ProducerBuffer, seconds: float) -> Any:
+    """Whether every write put so far leaves ``buffer`` within ``seconds`` (counted from now)."""
+    return faust_commit.handed_over(buffer, faust_commit.taken(buffer), seconds)
+
 
 @pytest.fixture
 async def buffer(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ProducerBuffer]:
+    monkeypatch.setattr(ProducerBuffer, "put", faust_commit._put)
     monkeypatch.setattr(ProducerBuffer, "_send_pending", faust_commit._send_pending)
     buf = ProducerBuffer()
-    buf.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
+    buf.app = SimpleNamespace(conf=UNTHREADED)  # type: ignore[assignment]
     await buf.start()
     yield buf
     await buf.stop()
 
 
 async def test_faust_s_own_flush_gives_up_while_a_write_waits(buffer: ProducerBuffer) -> None:
-    kafka = _Kafka()
+    kafka = _Kafka(1)
     buffer.put(kafka.write(1))
     buffer.put(kafka.write(2))
     await buffer.flush()  # Faust's: returns once no write has left for 0.1 s
     assert kafka.sent == []  # both still in the process: a commit now would pass them
-    kafka.gate.set()
-    assert await faust_commit.drained(buffer, 30)
+    kafka.release(1)
+    assert await _drained(buffer, 30)
     assert kafka.sent == [1, 2]
 
 
 async def test_drained_waits_for_the_write_being_handed_over_too(buffer: ProducerBuffer) -> None:
-    kafka = _Kafka()
+    kafka = _Kafka(1)
     buffer.put(kafka.write(1))
-    await kafka.handing.wait()
+    await kafka.arrived.wait()
     assert buffer.size == 0  # taken from the queue, not handed over yet
     await buffer.flush()  # Faust's: nothing queued, so done at once
-    waiting = asyncio.create_task(faust_commit.drained(buffer, 30))
+    waiting = asyncio.create_task(_drained(buffer, 30))
     await asyncio.wait([waiting], timeout=0.1)
     assert not waiting.done() and kafka.sent == []
-    kafka.gate.set()
+    kafka.release(1)
     assert await waiting
     assert kafka.sent == [1]
 
 
-async def test_drained_is_false_when_the_writes_do_not_leave_in_time(buffer: ProducerBuffer) -> None:
-    kafka = _Kafka()
+async def test_writes_put_after_the_wait_began_do_not_hold_it(buffer: ProducerBuffer) -> None:
+    kafka = _Kafka(1, 2)
     buffer.put(kafka.write(1))
-    assert not await faust_commit.drained(buffer, 0.05)
+    waiting = asyncio.create_task(_drained(buffer, 30))
+    buffer.put(kafka.write(2))  # a later fold, stuck
+    await kafka.arrived.wait()
+    kafka.release(1)
+    assert await waiting
+    assert kafka.sent == [1] and kafka.reached == [1, 2]
+    kafka.release(2)
+    assert await _drained(buffer, 30)
+
+
+async def test_drained_is_false_when_the_writes_do_not_leave_in_time(buffer: ProducerBuffer) -> None:
+    kafka = _Kafka(1)
+    buffer.put(kafka.write(1))
+    assert not await _drained(buffer, 0.05)
     assert kafka.sent == []
-    kafka.gate.set()
-    assert await faust_commit.drained(buffer, 30)
+    kafka.release(1)
+    assert await _drained(buffer, 30)
 
 
 async def test_a_commit_waits_for_the_writes_and_is_skipped_if_they_stay(
@@ -85,8 +112,9 @@ async def test_a_commit_waits_for_the_writes_and_is_skipped_if_they_stay(
         return True
 
     monkeypatch.setattr(faust_commit, "_original_commit_offsets", commit)
-    consumer: Any = SimpleNamespace(app=SimpleNamespace(producer=SimpleNamespace(buffer=buffer)))
-    kafka = _Kafka()
+    app = SimpleNamespace(conf=UNTHREADED, producer=SimpleNamespace(buffer=buffer))
+    consumer: Any = SimpleNamespace(app=app)
+    kafka = _Kafka(1)
     buffer.put(kafka.write(1))
 
     monkeypatch.setattr(faust_commit, "DRAIN_SECONDS", 0.05)
@@ -97,6 +125,6 @@ async def test_a_commit_waits_for_the_writes_and_is_skipped_if_they_stay(
     pending = asyncio.create_task(faust_commit._commit_offsets(consumer, {"orders.status/0": 7}))
     await buffer.flush()  # 0.1 s without progress: still waiting
     assert not pending.done() and committed == []
-    kafka.gate.set()
+    kafka.release(1)
     assert await pending is True
     assert committed == [{"orders.status/0": 7}] and kafka.sent == [1]
