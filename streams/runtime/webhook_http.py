@@ -9,6 +9,7 @@ layer less per delivery. It is routed either on Faust's aiohttp ``Application`` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,8 @@ WEBHOOK_PREFIX = WEBHOOK_PATH + "/"  # every merchant's path starts so
 # plain path).
 WEBHOOK_ROUTES: tuple[str, ...] = (WEBHOOK_PATH, MERCHANT_WEBHOOK_PATH)
 
+log = logging.getLogger(__name__)
+
 AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -44,21 +47,28 @@ def webhook_handler(runtime: BridgeRuntime) -> AiohttpHandler:
     """``POST`` of a webhook route → ``runtime.receive_webhook``, answered in JSON."""
 
     async def flex_webhooks(request: web.Request) -> web.StreamResponse:
-        body = await request.read()  # the raw bytes: the signature covers them exactly
+        try:
+            body = await request.read()  # the raw bytes: the signature covers them exactly
+        except ConnectionResetError:  # the sender hung up mid-body, or this worker is stopping
+            log.info("a webhook delivery's connection closed before its body arrived; not received")
+            return _json(
+                400, {"status": "malformed", "error": "the connection closed before the body arrived"}
+            )
         host = request.headers.get("Host", "")
         name = request.match_info.get("name")
         if name is None:
             answer = await runtime.receive_webhook(request.method, host, request.headers, body)
         else:
             answer = await runtime.receive_webhook(request.method, host, request.headers, body, merchant=name)
-        return web.Response(
-            body=orjson.dumps(answer.body),
-            status=answer.status,
-            content_type="application/json",
-            charset="utf-8",
-        )
+        return _json(answer.status, answer.body)
 
     return flex_webhooks
+
+
+def _json(status: int, body: dict[str, object]) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", charset="utf-8"
+    )
 
 
 def aiohttp_app(app: faust.App) -> web.Application:

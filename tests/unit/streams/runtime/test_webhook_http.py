@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import faust
 import orjson
+import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_http import WEBHOOK_PATH, add_webhook_route
 from streams.runtime.webhooks import WebhookAnswer
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Runtime:
@@ -70,3 +76,45 @@ async def test_refusals_keep_their_status_and_other_methods_are_not_allowed() ->
     finally:
         await client.close()
     assert len(runtime.calls) == 1
+
+
+async def test_a_delivery_cut_off_mid_body_reaches_nobody_and_logs_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As served in a worker: an ``AppRunner`` without handler cancellation (``TestServer`` cancels
+    the handler instead), so the handler's read of the body fails when the sender hangs up."""
+    caplog.set_level(logging.INFO, logger="streams.runtime.webhook_http")
+    app = faust.App("webhook-http-cut", autodiscover=False, store="memory://")
+    runtime = _Runtime(WebhookAnswer(200, {"status": "accepted"}))
+    add_webhook_route(app, cast(BridgeRuntime, runtime))
+    web_app = cast(AiohttpWeb, app.web).web_app
+    reading, answered = asyncio.Event(), asyncio.Event()
+
+    @web.middleware
+    async def watch(request: web.Request, handler: Handler) -> web.StreamResponse:
+        reading.set()  # the route's handler runs next, and reads the body
+        try:
+            return await handler(request)
+        finally:
+            answered.set()
+
+    web_app.middlewares.append(watch)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        _, port = runner.addresses[0]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        writer.write(head.encode() + b'{"Event": "order.comp')  # 21 of the 1,000 bytes announced
+        await writer.drain()
+        await reading.wait()
+        writer.close()
+        await writer.wait_closed()
+        await answered.wait()
+    finally:
+        await runner.cleanup()
+    assert runtime.calls == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("closed before its body arrived" in r.getMessage() for r in caplog.records)
