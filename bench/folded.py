@@ -14,17 +14,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import until
 from streams.kafka.ends import probe_ends
-from streams.runtime.orders import order_changelog
-from streams.runtime.worker import app_id
 
-__all__ = ["Folded", "changelog_topic"]
+__all__ = ["Folded"]
 
 FETCH_WAIT_MS = 10  # the embedded broker holds an empty fetch this long (docs/benchmarks.md)
-
-
-def changelog_topic(group: str) -> str:
-    """The order table's changelog of a worker in Kafka group ``group``."""
-    return order_changelog(app_id(group))
 
 
 class Folded:

@@ -30,12 +30,13 @@ import orjson
 
 from bench import targets
 from bench.common import Figure, cpu_time, percentile, ratio
-from bench.folded import Folded, changelog_topic
+from bench.folded import Folded
 from consumers.webhooks.signature import http_date, new_nonce, sign
 from schemas.webhooks import STATUS_BY_EVENT
 from streams.kafka.clients import read_topic
 from streams.local.procs import Child, free_port
 from streams.local.stack import CLI, LocalStack, RunningWorker
+from streams.runtime.worker import order_changelog_topic
 
 __all__ = ["SUBSCRIBER_KEY", "bench_webhooks", "deliveries"]
 
@@ -195,7 +196,7 @@ async def bench_webhooks(
         bare = Target("bare", "the bare handler", port, children[0].proc.pid)
         broker = stack.broker.pid
         kafka = Target("kafka", "the bare handler + Kafka", kafka_port, children[1].proc.pid, beside=broker)
-        async with Folded(stack.bootstrap, changelog_topic(stack.group)) as folded:
+        async with Folded(stack.bootstrap, order_changelog_topic(stack.group)) as folded:
             pid = worker.child.proc.pid
             ours = Target("fb", "flexbridge", worker.port, pid, beside=broker, folded=folded)
             await _compare([bare, kafka, ours], count, rounds)

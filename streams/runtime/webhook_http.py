@@ -26,6 +26,7 @@ __all__ = [
     "WEBHOOK_PATH",
     "WEBHOOK_PREFIX",
     "WEBHOOK_ROUTES",
+    "AiohttpHandler",
     "add_webhook_route",
     "aiohttp_app",
     "webhook_handler",

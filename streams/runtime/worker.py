@@ -23,12 +23,12 @@ from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
 from streams.runtime.datadir import faust_datadir
 from streams.runtime.logs import install, log_consumer, log_tasks
-from streams.runtime.orders import OrderBook, add_order_state, served_mids
+from streams.runtime.orders import OrderBook, add_order_state, order_changelog, served_mids
 from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
 
-__all__ = ["RuntimeService", "app_id", "build_app", "run_worker"]
+__all__ = ["RuntimeService", "app_id", "build_app", "order_changelog_topic", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,13 @@ class RuntimeService(Service):
 
 def app_id(group_id: str) -> str:
     """The Faust app's id of workers in Kafka group ``group_id``: its own group, and the prefix of its
-    tables' changelogs (``streams.runtime.orders.order_changelog``)."""
+    tables' changelogs."""
     return f"{group_id}-worker"
+
+
+def order_changelog_topic(group_id: str) -> str:
+    """The order table's changelog topic of workers in Kafka group ``group_id``."""
+    return order_changelog(app_id(group_id))
 
 
 def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:

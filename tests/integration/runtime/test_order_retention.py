@@ -9,9 +9,8 @@ import pytest
 from schemas.codec import encode_model
 from schemas.status import Status, status_of
 from streams.local.stack import metric_total
-from streams.runtime.orders import order_changelog
 from streams.runtime.reconcile import partition_of
-from streams.runtime.worker import app_id
+from streams.runtime.worker import order_changelog_topic
 from tests.conftest import Stack, Worker
 from tests.flows import order_codes, ready
 from tests.support import produce, read_all, wait_for
@@ -45,7 +44,7 @@ async def test_final_orders_leave_the_table_and_its_changelog(stack: Stack) -> N
 
     # Kafka's copy: each final order's entry, then its tombstone, in its orderId's partition
     changelog = await read_all(
-        stack.bootstrap, order_changelog(app_id(stack.env["FLEXBRIDGE_KAFKA__GROUP_ID"]))
+        stack.bootstrap, order_changelog_topic(stack.env["FLEXBRIDGE_KAFKA__GROUP_ID"])
     )
     by_key: dict[str, list[tuple[int, bool]]] = {}
     for record in changelog:

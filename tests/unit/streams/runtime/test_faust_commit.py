@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,7 +39,7 @@ class _Kafka:
         self.held[n].set()
 
 
-def _drained(buffer: ProducerBuffer, seconds: float) -> Any:
+def _drained(buffer: ProducerBuffer, seconds: float) -> Coroutine[Any, Any, bool]:
     """Whether every write put so far leaves ``buffer`` within ``seconds`` (counted from now)."""
     return faust_commit.handed_over(buffer, faust_commit.taken(buffer), seconds)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 import faust
@@ -15,10 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from streams.runtime.services import BridgeRuntime
-from streams.runtime.webhook_http import WEBHOOK_PATH, add_webhook_route
+from streams.runtime.webhook_http import WEBHOOK_PATH, AiohttpHandler, add_webhook_route
 from streams.runtime.webhooks import WebhookAnswer
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Runtime:
@@ -91,7 +89,7 @@ async def test_a_delivery_cut_off_mid_body_reaches_nobody_and_logs_no_error(
     reading, answered = asyncio.Event(), asyncio.Event()
 
     @web.middleware
-    async def watch(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def watch(request: web.Request, handler: AiohttpHandler) -> web.StreamResponse:
         reading.set()  # the route's handler runs next, and reads the body
         try:
             return await handler(request)
