@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -127,6 +128,8 @@ class Bridge:
             done = "dead-lettered"
         self._metrics.event_in(record.topic, seen.merchant)
         self._metrics.event_out(record.topic, done, seen.merchant)
+        if done not in _NOT_RUN:
+            self._metrics.finished(self.flow_of(record.topic), record.timestamp, time.time())
 
     async def _process(self, record: Record, seen: _Seen) -> str:
         flow = self.flow_of(record.topic)
@@ -184,6 +187,9 @@ class _Seen:
     """What one record's handling learnt: its merchant's name (the label of its metrics)."""
 
     merchant: str = NO_MERCHANT
+
+
+_NOT_RUN = frozenset({"skipped", "routed-sftp"})  # finished before, or the batch path's: no end to end
 
 
 def _forced(record: Record) -> bool:

@@ -23,6 +23,8 @@ TOKEN_RESULTS = ("ok", "flex-auth", "retries-exhausted", "flex-bad-response", "f
 # merchant's); parentheses keep it apart from every merchant name ([a-z0-9-]).
 NO_MERCHANT = "(unknown)"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)  # seconds of a Flex call
+_END_TO_END_BUCKETS = (*_BUCKETS, 30, 60, 300)  # a backlog after an outage shows, not only +Inf
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)  # the event loop's
 
 
 class Metrics:
@@ -56,6 +58,15 @@ class Metrics:
             "flex_calls", "Flex API calls, by endpoint and status", "endpoint", "status", "merchant"
         )
         self.flex_latency = self._histogram("flex_call_seconds", "Flex API call latency", "endpoint")
+        self.end_to_end = self._histogram(
+            "end_to_end_seconds",
+            "From an input record's Kafka timestamp until the real-time bridge wrote its outputs, by flow",
+            "flow",
+            buckets=_END_TO_END_BUCKETS,
+        )
+        self.event_loop_lag = self._histogram(
+            "event_loop_lag_seconds", "How late the worker's event loop ran a timer due", buckets=_LAG_BUCKETS
+        )
         self.flex_retries = counter(
             "flex_retries", "Flex API retries, by endpoint and cause", "endpoint", "cause", "merchant"
         )
@@ -131,10 +142,10 @@ class Metrics:
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(f"flexbridge_{name}", documentation, labels, registry=self.registry)
 
-    def _histogram(self, name: str, documentation: str, *labels: str) -> Histogram:
-        return Histogram(
-            f"flexbridge_{name}", documentation, labels, registry=self.registry, buckets=_BUCKETS
-        )
+    def _histogram(
+        self, name: str, documentation: str, *labels: str, buckets: tuple[float, ...] = _BUCKETS
+    ) -> Histogram:
+        return Histogram(f"flexbridge_{name}", documentation, labels, registry=self.registry, buckets=buckets)
 
     def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
         return Gauge(f"flexbridge_{name}", documentation, labels, registry=self.registry)
@@ -156,6 +167,12 @@ class Metrics:
     ) -> None:
         self.flex_calls.labels(endpoint, str(status), merchant).inc()
         self.flex_latency.labels(endpoint).observe(seconds)
+
+    def finished(self, flow: str, timestamp_ms: int, now: float) -> None:
+        """The real-time bridge wrote a record's outputs at ``now`` (epoch seconds); the record's Kafka
+        timestamp was ``timestamp_ms`` (a producer's clock may run ahead of this host's: never below 0)."""
+        if timestamp_ms >= 0:
+            self.end_to_end.labels(flow).observe(max(0.0, now - timestamp_ms / 1000))
 
     def flex_retry(self, endpoint: str, cause: int | str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.flex_retries.labels(endpoint, str(cause), merchant).inc()

@@ -5,7 +5,6 @@ the keyed pipeline, the webhook receiver and the batch path. Components get the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from streams.kafka.topics import all_topics, ensure_topics
 from streams.runtime.bridge import Bridge
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
+from streams.runtime.loop_lag import probe_lag
 from streams.runtime.metrics import Metrics
 from streams.runtime.pipeline import KeyedPipeline
 from streams.runtime.supervise import supervise
@@ -50,7 +50,7 @@ class BridgeRuntime:
             keep_membership_on_close()  # every consumer of the process, Faust's included
         self.token_ready = asyncio.Event()
         self._parts: _Parts | None = None
-        self._warmup: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []  # the token warm-up, the event loop's lag probe
         self.batches: BatchPath | None = None  # the SFTP batch path, when something is routed to sftp
         self._verifier = build_verifier(settings.webhook)  # a bad subscriber key stops the worker here
         self.webhooks: WebhookReceiver | None = None
@@ -76,7 +76,10 @@ class BridgeRuntime:
             ensure_topics(self.settings.kafka, all_topics(self.settings.topics)), parts.producer.start()
         )
         self.started.set()
-        self._warmup = supervise("flex-token", lambda: self._warm_token(parts))
+        self._background = [
+            supervise("flex-token", lambda: self._warm_token(parts)),
+            supervise("event-loop-lag", lambda: probe_lag(self.metrics.event_loop_lag.observe)),
+        ]
         keys = WebhookKeys.build(self.settings.webhook, parts.deps.merchants, verifier=self._verifier)
         if keys:  # the keys of FLEXBRIDGE_WEBHOOK__* and/or of the merchants
             self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, keys)
@@ -104,10 +107,10 @@ class BridgeRuntime:
         if starting is not None and not starting.done():  # stopped while still starting
             starting.cancel()
             await asyncio.wait([starting])
-        if self._warmup is not None:
-            self._warmup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._warmup
+        background, self._background = self._background, []
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         webhooks, self.webhooks = self.webhooks, None
         if webhooks is not None:
             await webhooks.stop()

@@ -102,6 +102,25 @@ async def assert_flex_call_counts(stack: Stack, worker: Worker) -> None:
         assert await total("flexbridge_flex_call_seconds_bucket", endpoint=endpoint, le="0.05") == 0
 
 
+async def assert_latency_histograms(stack: Stack, worker: Worker, planned: list[Planned]) -> None:
+    """Every record the bridge ran has its end to end, by flow; those that waited for the sandbox's
+    100 ms are above 0.05 s. The event loop's lag probe has run."""
+
+    async def total(name: str, **labels: str) -> float:
+        return await metric_total(worker.url, name, **labels)
+
+    for flow, topic in (("transmit", "approved"), ("evaluate", "declined")):
+        name = stack.topics[topic]
+        ran = await total("flexbridge_events_out_total", topic=name)
+        for not_run in ("skipped", "routed-sftp"):
+            ran -= await total("flexbridge_events_out_total", topic=name, outcome=not_run)
+        assert ran > 0
+        assert await total("flexbridge_end_to_end_seconds_count", flow=flow) == ran
+    no_call = sum(p.kind in ("bad-json", "bad-schema", "raw-pan") for p in planned)
+    assert await total("flexbridge_end_to_end_seconds_bucket", le="0.05") <= no_call
+    assert await total("flexbridge_event_loop_lag_seconds_count") > 0
+
+
 async def assert_order_table_size(stack: Stack, worker: Worker) -> None:
     """One worker holds every partition: its order table has one entry per orderId with a status."""
     orders = {r.key for r in await read_all(stack.bootstrap, stack.topics["status"])}
@@ -127,6 +146,7 @@ async def test_metrics_after_a_known_workload(stack: Stack) -> None:
 
     await assert_event_counts(stack, worker, planned)
     await assert_flex_call_counts(stack, worker)
+    await assert_latency_histograms(stack, worker, planned)
     await assert_order_table_size(stack, worker)
     assert await metric_total(worker.url, "flexbridge_in_flight") == 0
     assert await metric_total(worker.url, "flexbridge_ready") == 1
