@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import targets
 from bench.common import Figure, cpu_time, flex_token, percentile
+from bench.worker_metrics import WorkerView, own_figures, snapshot
 from consumers.flex.pool import ShardedTransport
 from consumers.flows import Defaults, evaluate_body
 from consumers.keys import event_key
@@ -195,6 +196,7 @@ class LoadPoint:
     note: str = ""
     worker_cpu: float = math.nan
     relay_cpu: float = math.nan
+    own: WorkerView | None = None
 
 
 def per_request(
@@ -247,7 +249,7 @@ def latency_figures(point: LoadPoint) -> list[Figure]:
         Figure("evaluate", f"worker CPU per decline at {rate}/s", point.worker_cpu, "ms CPU"),
         Figure("evaluate", f"bare Kafka relay CPU per decline at {rate}/s", point.relay_cpu, "ms CPU"),
     ]
-    return figures + added + [missing] + cpu
+    return figures + added + [missing] + cpu + own_figures(rate, point.own)
 
 
 async def bench_evaluate(
@@ -264,10 +266,12 @@ async def bench_evaluate(
         with _quiet_collector():
             bare = await _sandbox_service_times(stack.base_url, rate, count)
         _, last = await _journal_times(stack.sandbox_root, last)
+        histograms = await snapshot(worker.url)
         before = cpu_time(worker.child.proc.pid)
         with _quiet_collector():
             e2e = await _end_to_end(stack, topics, rate, count)
         worker_cpu = cpu_time(worker.child.proc.pid) - before
+        own = await WorkerView.since(worker.url, histograms)
         service, last = await _journal_times(stack.sandbox_root, last)
         # the relay last: its records add to the broker's history
         relay, relay_cpu = await _relay_end_to_end(stack, rate, count)
@@ -275,5 +279,6 @@ async def bench_evaluate(
         note = f"{count} declines at {rate}/s{hog}; added: each event's end to end − its call's sandbox time"
         point = per_request(rate, e2e, service, bare, relay.values(), note)
         point.worker_cpu, point.relay_cpu = worker_cpu / count * 1000, relay_cpu / count * 1000
+        point.own = own
         figures += latency_figures(point)
     return figures
