@@ -87,6 +87,10 @@ class Metrics:
         self.webhook_deliveries = counter(
             "webhook_deliveries", "Webhook deliveries answered, by outcome", "outcome", "merchant"
         )
+        self.webhook_seconds = self._histogram(
+            "webhook_seconds",
+            "From a webhook delivery's route until its answer was ready (body read, verified, published)",
+        )
 
     def _add_batch_metrics(self) -> None:
         """SFTP batch files and their results."""

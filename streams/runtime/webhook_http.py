@@ -10,6 +10,7 @@ layer less per delivery. It is routed either on Faust's aiohttp ``Application`` 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,7 @@ def webhook_handler(runtime: BridgeRuntime) -> AiohttpHandler:
     """``POST`` of a webhook route → ``runtime.receive_webhook``, answered in JSON."""
 
     async def flex_webhooks(request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
         try:
             body = await request.read()  # the raw bytes: the signature covers them exactly
         except ConnectionResetError:  # the sender hung up mid-body, or this worker is stopping
@@ -61,7 +63,9 @@ def webhook_handler(runtime: BridgeRuntime) -> AiohttpHandler:
             answer = await runtime.receive_webhook(request.method, host, request.headers, body)
         else:
             answer = await runtime.receive_webhook(request.method, host, request.headers, body, merchant=name)
-        return _json(answer.status, answer.body)
+        response = _json(answer.status, answer.body)
+        runtime.metrics.webhook_seconds.observe(time.monotonic() - started)
+        return response
 
     return flex_webhooks
 

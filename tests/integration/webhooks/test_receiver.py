@@ -104,6 +104,9 @@ async def test_refused_deliveries_publish_nothing(hooks: tuple[Stack, Worker]) -
     for reason in ("content-hash", "signature", "stale-date", "missing-header", "replayed-nonce"):
         assert await metric_total(worker.url, verifications, result=reason) >= 1, reason
     assert await metric_total(worker.url, "flexbridge_webhook_deliveries_total", outcome="malformed") >= 1
+    # every answered delivery is timed once (flexbridge_webhook_seconds), whatever its outcome
+    answered = await metric_total(worker.url, "flexbridge_webhook_deliveries_total")
+    assert await metric_total(worker.url, "flexbridge_webhook_seconds_count") == answered > 0
 
 
 async def test_a_body_sent_as_json_or_as_text_is_accepted(hooks: tuple[Stack, Worker]) -> None:

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
+from streams.runtime.metrics import Metrics
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_http import WEBHOOK_PATH, AiohttpHandler, add_webhook_route
 from streams.runtime.webhooks import WebhookAnswer
@@ -25,6 +26,10 @@ class _Runtime:
     def __init__(self, answer: WebhookAnswer) -> None:
         self.answer = answer
         self.calls: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.metrics = Metrics()
+
+    def answers_timed(self) -> float:
+        return self.metrics.registry.get_sample_value("flexbridge_webhook_seconds_count") or 0.0
 
     async def receive_webhook(
         self, method: str, host: str, headers: Mapping[str, str], body: bytes
@@ -62,6 +67,7 @@ async def test_the_raw_body_goes_to_the_receiver_and_its_answer_comes_back_as_js
     [(method, host, headers, received)] = runtime.calls
     assert (method, received, headers["X-FC-Nonce"]) == ("POST", body, "n")
     assert host == f"127.0.0.1:{port}"
+    assert runtime.answers_timed() == 1  # flexbridge_webhook_seconds: each answer's time
 
 
 async def test_refusals_keep_their_status_and_other_methods_are_not_allowed() -> None:
