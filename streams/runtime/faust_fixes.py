@@ -234,15 +234,16 @@ async def seek_to_committed(
     (``earliest`` or ``latest``), except those of the topics in ``leave``. Returns the committed
     offsets, None where there is none."""
     committed: dict[Any, int | None] = await consumer.seek_to_committed()
+    never = [tp for tp, offset in committed.items() if offset is None and tp.topic not in leave]
     for tp, offset in committed.items():
-        if tp.topic in leave:
-            continue
-        if offset == 0:
+        if offset == 0 and tp.topic not in leave:
             consumer.seek(tp, 0)
-        elif offset is None and reset == "earliest":
-            await consumer.seek_to_beginning(tp)
-        elif offset is None and reset == "latest":
-            await consumer.seek_to_end(tp)
+    # All at once: each call waits for the fetcher to reset its partitions, which it does between
+    # fetches, so one call per partition waited a fetch (up to Faust's 1.5 s fetch wait) each.
+    if never and reset == "earliest":
+        await consumer.seek_to_beginning(*never)
+    elif never and reset == "latest":
+        await consumer.seek_to_end(*never)
     return committed
 
 
