@@ -26,7 +26,7 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)  # seconds 
 # a decision's tail in steps of 5 ms up to 25 ms (the benchmark's targets), and a backlog after an
 # outage up to 5 minutes rather than only +Inf
 _END_TO_END_BUCKETS = (0.005, 0.01, 0.015, 0.02, *_BUCKETS[2:], 30, 60, 300)
-_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)  # the event loop's
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)  # seconds a wake-up was late
 
 
 class Metrics:
@@ -49,7 +49,7 @@ class Metrics:
             self.add_merchant(merchant)
 
     def _add_flow_metrics(self) -> None:
-        """Events, dead letters, Flex calls and tokens, webhooks."""
+        """Events and their end to end, dead letters, Flex calls and tokens, webhooks, loop lag."""
         counter = self._counter
         self.events_in = counter("events_in", "Records read, by topic", "topic", "merchant")
         self.events_out = counter(
