@@ -50,10 +50,11 @@ routing = {{ mit = "api" }}
 
 
 class Receiving:
-    """The runtime's webhook entry point, around a started receiver."""
+    """The runtime's webhook entry point and metrics, around a started receiver."""
 
-    def __init__(self, receiver: WebhookReceiver) -> None:
+    def __init__(self, receiver: WebhookReceiver, metrics: Metrics) -> None:
         self.receiver = receiver
+        self.metrics = metrics
 
     async def receive_webhook(
         self, method: str, host: str, headers: Mapping[str, str], body: bytes, merchant: str | None = None
@@ -81,7 +82,7 @@ async def served(
     deps = Deps.build(settings, producer, Metrics())
     receiver = WebhookReceiver(deps, settings.webhook, WebhookKeys.build(settings.webhook, deps.merchants))
     await receiver.start()
-    client = TestClient(TestServer(public_app(cast(BridgeRuntime, Receiving(receiver)))))
+    client = TestClient(TestServer(public_app(cast(BridgeRuntime, Receiving(receiver, deps.metrics)))))
     await client.start_server()
     try:
         yield settings, client
