@@ -290,7 +290,11 @@ async def test_missing_results_become_failed_statuses(broker: EmbeddedBroker, tm
         async with Running(settings) as path:
             await publish_mit(settings, ["N-1", "N-2", "N-3"], partition_key="K")
             failed = await until_statuses(settings, "FAILED", 3)
-            assert path.poller.missing == 3
+
+            async def counted() -> int:  # after the statuses, once their file's entry is persisted
+                return path.poller.missing
+
+            assert await wait_for(counted, 30, "the missing results counted") == 3
             assert b'flexbridge_batch_missing_results_total{merchant="default"} 3.0' in path.metrics.render()
     finally:
         await sandbox.close()
