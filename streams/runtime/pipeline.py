@@ -96,8 +96,9 @@ class KeyedPipeline:
         self.processed = 0
 
     async def start(self) -> None:
-        self._consumer.subscribe(self._topics, listener=_Listener(self))
+        # subscribed once started: else start() waits seconds for the first assignment (``joined``)
         await self._consumer.start()
+        self._consumer.subscribe(self._topics, listener=_Listener(self))
         self._runner = supervise("pipeline-fetch", self._run)
         self._committer = supervise("pipeline-commit", self._commit_loop)
 

@@ -105,8 +105,8 @@ class BatchConsumer:
             k, group_id=f"{k.group_id}-batch", max_poll_records=self._pipeline.fetch_max_records
         )
         self.fetch = GuardedFetch(self._consumer, "batch", self._on_held)
+        await self._consumer.start()  # then subscribed, not waiting for the group (as the pipeline)
         self._consumer.subscribe(self._topics, listener=_Listener(self))
-        await self._consumer.start()
         self._runner = supervise("batch-fetch", self._run)
 
     async def stop(self) -> None:
