@@ -128,8 +128,8 @@ class Bridge:
             done = "dead-lettered"
         self._metrics.event_in(record.topic, seen.merchant)
         self._metrics.event_out(record.topic, done, seen.merchant)
-        if done not in _NOT_RUN:
-            self._metrics.finished(self.flow_of(record.topic), record.timestamp, time.time())
+        if seen.decided is not None:  # not when skipped (finished before) or left to the batch path
+            self._metrics.finished(self.flow_of(record.topic), record.timestamp, seen.decided)
 
     async def _process(self, record: Record, seen: _Seen) -> str:
         flow = self.flow_of(record.topic)
@@ -170,26 +170,30 @@ class Bridge:
             reason, error = outcome.dead_letter
             sends.append(self._dead_letter(record, reason, error, seen))
         await asyncio.gather(*sends)
+        if sends:
+            seen.decided = time.time()
         # The ledger entry goes last: once it exists a redelivery is skipped, so the status and
         # dead letter it stands for must already be on their topics (a crash in between only
         # repeats them under the same idempotency key).
         if outcome.finished is not None:
             entry = {**outcome.finished, "eventId": event.event_id, "orderId": event.order_id}
             await self._ledger.record(flow, event.event_id, record.partition, entry)
+        if seen.decided is None:  # no status: a transmit's result is its ledger entry
+            seen.decided = time.time()
 
     async def _dead_letter(self, record: Record, reason: DlqReason, error: str, seen: _Seen) -> None:
         topic, metrics = self._topics.dlq, self._metrics
         await dead_letter(self._producer, topic, record, reason, error, metrics, merchant=seen.merchant)
+        seen.decided = time.time()
 
 
 @dataclass(slots=True)
 class _Seen:
-    """What one record's handling learnt: its merchant's name (the label of its metrics)."""
+    """What one record's handling learnt: its merchant's name (the label of its metrics), and when
+    its result was on Kafka (epoch seconds): its status or dead letter, else its ledger entry."""
 
     merchant: str = NO_MERCHANT
-
-
-_NOT_RUN = frozenset({"skipped", "routed-sftp"})  # finished before, or the batch path's: no end to end
+    decided: float | None = None
 
 
 def _forced(record: Record) -> bool:

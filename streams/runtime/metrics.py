@@ -62,7 +62,7 @@ class Metrics:
         self.flex_latency = self._histogram("flex_call_seconds", "Flex API call latency", "endpoint")
         self.end_to_end = self._histogram(
             "end_to_end_seconds",
-            "From an input record's Kafka timestamp until the real-time bridge wrote its outputs, by flow",
+            "From an input record's Kafka timestamp until its real-time result was on Kafka, by flow",
             "flow",
             buckets=_END_TO_END_BUCKETS,
         )
@@ -174,11 +174,11 @@ class Metrics:
         self.flex_calls.labels(endpoint, str(status), merchant).inc()
         self.flex_latency.labels(endpoint).observe(seconds)
 
-    def finished(self, flow: str, timestamp_ms: int, now: float) -> None:
-        """The real-time bridge wrote a record's outputs at ``now`` (epoch seconds); the record's Kafka
+    def finished(self, flow: str, timestamp_ms: int, decided: float) -> None:
+        """A real-time record's result was on Kafka at ``decided`` (epoch seconds); its own Kafka
         timestamp was ``timestamp_ms`` (a producer's clock may run ahead of this host's: never below 0)."""
         if timestamp_ms >= 0:
-            self.end_to_end.labels(flow).observe(max(0.0, now - timestamp_ms / 1000))
+            self.end_to_end.labels(flow).observe(max(0.0, decided - timestamp_ms / 1000))
 
     def flex_retry(self, endpoint: str, cause: int | str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.flex_retries.labels(endpoint, str(cause), merchant).inc()

@@ -16,9 +16,9 @@ def _sample(metrics: Metrics, name: str, **labels: str) -> float:
 
 def test_end_to_end_counts_from_the_record_timestamp_never_below_zero() -> None:
     metrics = Metrics()
-    metrics.finished("evaluate", 1_000_000, now=1_000.25)  # 0.25 s after the record's timestamp
-    metrics.finished("evaluate", 1_000_500, now=1_000.25)  # a producer's clock ahead: 0, not −0.25
-    metrics.finished("transmit", -1, now=1_000.25)  # no timestamp: nothing to measure
+    metrics.finished("evaluate", 1_000_000, decided=1_000.25)  # 0.25 s after the record's timestamp
+    metrics.finished("evaluate", 1_000_500, decided=1_000.25)  # a producer's clock ahead: 0, not −0.25
+    metrics.finished("transmit", -1, decided=1_000.25)  # no timestamp: nothing to measure
     name = "flexbridge_end_to_end_seconds"
     assert _sample(metrics, name + "_count", flow="evaluate") == 2
     assert _sample(metrics, name + "_sum", flow="evaluate") == 0.25
