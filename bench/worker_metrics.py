@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,27 +17,21 @@ from bench.common import Figure
 
 __all__ = [
     "Buckets",
+    "Snapshot",
     "WorkerView",
     "over",
     "own_figures",
     "parse_buckets",
     "quantile",
-    "read_buckets",
     "snapshot",
 ]
 
 Buckets = dict[float, float]  # upper bound (le) → observations at most that, cumulative
 
 
-async def read_buckets(url: str, name: str, **labels: str) -> Buckets:
-    """The cumulative bucket counts of the worker's histogram ``name`` (its series with ``labels``,
-    summed)."""
-    async with httpx.AsyncClient(timeout=5) as http:
-        return parse_buckets((await http.get(url + "/metrics")).text, name, **labels)
-
-
 def parse_buckets(text: str, name: str, **labels: str) -> Buckets:
-    """:func:`read_buckets` of a scrape's ``text``."""
+    """The cumulative bucket counts of the histogram ``name`` in a scrape's ``text`` (its series with
+    ``labels``, summed)."""
     found: Buckets = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -75,10 +70,19 @@ def over(bound: float, before: Buckets, after: Buckets) -> float:
     return counts[math.inf] - counts[bound]
 
 
-async def snapshot(url: str) -> list[Buckets]:
-    """The worker's end-to-end histogram of declines and its event loop's lag histogram, now."""
-    e2e = await read_buckets(url, "flexbridge_end_to_end_seconds", flow="evaluate")
-    return [e2e, await read_buckets(url, "flexbridge_event_loop_lag_seconds")]
+class Snapshot(NamedTuple):
+    """The worker's end-to-end histogram of declines and its event loop's lag histogram."""
+
+    e2e: Buckets
+    lag: Buckets
+
+
+async def snapshot(url: str) -> Snapshot:
+    """Both histograms now, from one scrape of the worker's ``/metrics``."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(url + "/metrics")).text
+    e2e = parse_buckets(text, "flexbridge_end_to_end_seconds", flow="evaluate")
+    return Snapshot(e2e, parse_buckets(text, "flexbridge_event_loop_lag_seconds"))
 
 
 @dataclass
@@ -91,12 +95,12 @@ class WorkerView:
     late_wakeups: float
 
     @classmethod
-    async def since(cls, url: str, before: list[Buckets]) -> WorkerView:
-        e2e, lag = await snapshot(url)
+    async def since(cls, url: str, before: Snapshot) -> WorkerView:
+        now = await snapshot(url)
         return cls(
-            quantile(0.99, before[0], e2e) * 1000,
-            quantile(0.99, before[1], lag) * 1000,
-            over(0.025, before[1], lag),
+            quantile(0.99, before.e2e, now.e2e) * 1000,
+            quantile(0.99, before.lag, now.lag) * 1000,
+            over(0.025, before.lag, now.lag),
         )
 
 
