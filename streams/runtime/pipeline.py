@@ -130,6 +130,10 @@ class KeyedPipeline:
                 await asyncio.shield(self._slots.acquire())
 
     async def assigned(self, assigned: Collection[TopicPartition]) -> None:
+        if self._stopping.is_set():  # a join aiokafka's stop() let finish: nothing is read any more,
+            # so no hook, and no committed-offset lookup to meet the closed connection (an error log)
+            log.info("assigned %d partitions while stopping: left to the next owner", len(assigned))
+            return
         self.fetch.assigned(assigned)
         self._consumer.pause(*assigned)  # nothing to hand out until the hook has run
         hook = self._on_assign
@@ -200,11 +204,9 @@ class KeyedPipeline:
                 self._on_skipped()
 
     def _read_again(self, tp: TopicPartition, offset: int, generation: int) -> None:
-        """Records of a partition not registered yet (its assign hook still runs) are fetched again.
-
-        After a rebalance (``generation`` moved on) aiokafka restarts from the committed offset by
-        itself, so nothing is done then; a partition no longer ours is left alone too.
-        """
+        """Fetch again a record whose partition is not registered yet (its assign hook still runs);
+        not after a rebalance (``generation`` moved on: aiokafka restarts from the committed offset
+        by itself), nor for a partition no longer ours."""
         if generation == self._generation and tp in self._consumer.assignment():
             self.fetch.seek(tp, offset)
 

@@ -57,6 +57,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._owner.release(revoked)
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        if self._owner.stopping:  # a join that aiokafka's stop() let finish: nothing is read any more
+            log.info("assigned %d partitions while stopping: left to the next owner", len(assigned))
+            return
         if self._owner.before_assign is not None:  # e.g. the durable batch registry loading
             await self._owner.before_assign(assigned)
         self._owner.assigned(assigned)
@@ -88,6 +91,7 @@ class BatchConsumer:
         self._slots = asyncio.Semaphore(limits.max_pending_files)
         self._consumer: AIOKafkaConsumer | None = None
         self._runner: asyncio.Task[None] | None = None
+        self.stopping = False
         self.fetch: GuardedFetch | None = None  # an undecodable batch holds its partition only
         self._on_held = deps.metrics.undecodable_batch
         self.joined = asyncio.Event()
@@ -111,6 +115,7 @@ class BatchConsumer:
 
     async def stop(self) -> None:
         """Stop fetching; uploads in flight get the drain timeout; commit; leave the group."""
+        self.stopping = True
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,87 @@
+"""A consumer stopped while its group join is in flight: aiokafka's ``stop()`` lets the join finish
+and calls the rebalance listener with the new assignment. Nothing is read from those partitions
+any more, so neither reader prepares them (no assign hook, no committed-offset lookup racing the
+closing connection)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from types import SimpleNamespace
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+
+from streams.runtime.batch.consumer import _Listener as BatchListener
+from streams.runtime.pipeline import KeyedPipeline
+from streams.runtime.pipeline import _Listener as PipelineListener
+
+TP = TopicPartition("payments.declined", 0)
+
+
+class _JoinFinishingOnStop:
+    """Stands in for aiokafka's consumer: ``stop()`` completes the join that was in flight."""
+
+    def __init__(self) -> None:
+        self.listener: ConsumerRebalanceListener | None = None
+        self.committed_asked: list[TopicPartition] = []
+
+    async def stop(self) -> None:
+        assert self.listener is not None
+        await self.listener.on_partitions_assigned([TP])
+
+    async def committed(self, tp: TopicPartition) -> int:
+        self.committed_asked.append(tp)
+        return 0
+
+    def pause(self, *_: TopicPartition) -> None: ...
+
+    def resume(self, *_: TopicPartition) -> None: ...
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+
+async def test_the_pipeline_leaves_an_assignment_that_comes_during_its_stop() -> None:
+    consumer = _JoinFinishingOnStop()
+    hooked: list[Collection[TopicPartition]] = []
+
+    async def hook(assigned: Collection[TopicPartition]) -> None:
+        hooked.append(assigned)
+
+    pipeline = KeyedPipeline(consumer, [TP.topic], lambda _r: None, on_assign=hook)  # type: ignore[arg-type]
+    consumer.listener = PipelineListener(pipeline)
+    await pipeline.stop()
+    assert hooked == []
+    assert pipeline._learner is None  # no task left asking for committed offsets
+    assert consumer.committed_asked == []
+    assert pipeline.lag() == {} and not pipeline.joined.is_set()
+
+
+async def test_the_pipeline_still_prepares_an_assignment_before_its_stop() -> None:
+    consumer = _JoinFinishingOnStop()
+    hooked: list[Collection[TopicPartition]] = []
+
+    async def hook(assigned: Collection[TopicPartition]) -> None:
+        hooked.append(assigned)
+
+    pipeline = KeyedPipeline(consumer, [TP.topic], lambda _r: None, on_assign=hook)  # type: ignore[arg-type]
+    await PipelineListener(pipeline).on_partitions_assigned([TP])
+    assert hooked == [[TP]] and pipeline.joined.is_set()
+    assert pipeline._learner is not None
+    await pipeline._learner
+    assert consumer.committed_asked == [TP]
+
+
+async def test_the_batch_consumer_leaves_an_assignment_that_comes_during_its_stop() -> None:
+    loaded: list[Collection[TopicPartition]] = []
+    taken: list[Collection[TopicPartition]] = []
+
+    async def load(assigned: Collection[TopicPartition]) -> None:
+        loaded.append(assigned)
+
+    owner = SimpleNamespace(stopping=False, before_assign=load, assigned=taken.append)
+    listener = BatchListener(owner)  # type: ignore[arg-type]
+    await listener.on_partitions_assigned([TP])
+    assert loaded == [[TP]] and taken == [[TP]]
+    owner.stopping = True  # what BatchConsumer.stop() sets before it stops its aiokafka consumer
+    await listener.on_partitions_assigned([TP])
+    assert loaded == [[TP]] and taken == [[TP]]
