@@ -14,7 +14,7 @@ from consumers.sftp.client import SftpClient
 from sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from streams.local.broker import EmbeddedBroker
 from streams.runtime.batch.path import BatchPath
-from tests.integration.batch.test_path import (
+from tests.integration.batch.path_support import (
     Running,
     log_of,
     publish_mit,

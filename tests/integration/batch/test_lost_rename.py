@@ -8,19 +8,17 @@ import pytest
 
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
-from tests.integration.batch.test_path import (
+from tests.integration.batch.path_support import (
     Running,
     log_of,
     publish_mit,
     settings_for,
-    sftp_sandbox,
     statuses,
     until_statuses,
 )
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
-__all__ = ["sftp_sandbox"]
 
 
 async def test_a_rename_whose_answer_is_lost_submits_the_file_once(

@@ -13,7 +13,7 @@ import pytest
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
 from tests.integration.batch.merchants_support import merchants_batch
-from tests.integration.batch.test_path import until_joined, until_statuses
+from tests.integration.batch.path_support import until_joined, until_statuses
 from tests.sandbox.merchants_support import MERCHANTS, merchant_event
 from tests.support import produce
 

@@ -17,7 +17,7 @@ from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
 from streams.runtime.batch.path import BatchPath
 from tests.integration.batch.merchants_support import merchants_batch
-from tests.integration.batch.test_path import until_joined
+from tests.integration.batch.path_support import until_joined
 from tests.sandbox.merchants_support import ACME, BOLT, merchant_event
 from tests.support import produce, wait_for
 

@@ -5,129 +5,28 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from consumers.flex.client import FlexClient
 from consumers.sftp.files import SealedBatch
-from core.settings import Settings
-from sandbox import DEV_APP_KEY, DEV_APP_SECRET, DEV_MID, RunningSandbox, SandboxConfig, start_sandbox
-from streams.kafka.topics import all_topics, ensure_topics
+from sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from streams.local.broker import EmbeddedBroker
 from streams.local.traffic import make_event
 from streams.runtime.batch.path import BatchPath
-from streams.runtime.deps import Deps
-from streams.runtime.metrics import Metrics
-from tests.support import produce, read_all, unique, values, wait_for
+from tests.integration.batch.path_support import (
+    Running,
+    log_of,
+    publish_mit,
+    settings_for,
+    statuses,
+    until_joined,
+    until_statuses,
+)
+from tests.support import produce, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def sftp_sandbox(tmp_path: Path) -> AsyncIterator[RunningSandbox]:
-    config = SandboxConfig(sftp_port=0, state_dir=tmp_path / "sandbox", sftp_settle_seconds=0.5)
-    running = await start_sandbox(config)
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
-def settings_for(broker: EmbeddedBroker, sandbox: RunningSandbox, **batch: Any) -> Settings:
-    assert sandbox.sftp is not None
-    server, tag = sandbox.sftp.server, unique("b")
-    topics = {
-        n: f"{tag}.{n}"
-        for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger", "batches")
-    }
-    return Settings.model_validate(
-        {
-            "kafka": {"bootstrap_servers": broker.bootstrap, "group_id": tag, "enable_idempotence": False}
-            | {"topic_partitions": 2, "session_timeout_ms": 3000, "rebalance_timeout_ms": 3000}
-            | {"heartbeat_interval_ms": 300},
-            "topics": topics,
-            "flex": {
-                "base_url": sandbox.url,
-                "app_key": DEV_APP_KEY,
-                "app_secret": DEV_APP_SECRET,
-                "mid": DEV_MID,
-            },
-            "sftp": {"port": server.port, "key_path": server.client_key, "known_hosts": server.known_hosts}
-            | {"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
-            "batch": {"poll_interval_seconds": 0.2, "min_age_seconds": 0, "max_age_seconds": 1.0}
-            | {"drain_timeout_seconds": 1.5}  # a drain fits the 3 s rebalance (core/settings.py)
-            | batch,
-            "pipeline": {"commit_interval_seconds": 0.2, "drain_timeout_seconds": 1.5},
-        }
-    )
-
-
-class Running:
-    """One worker's batch path (consumer, uploader, poller) in this process."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=2)
-        self.flex = FlexClient(settings.flex)
-        self.path: BatchPath | None = None
-
-    async def __aenter__(self) -> BatchPath:
-        s = self.settings
-        await ensure_topics(s.kafka, all_topics(s.topics))
-        await self.producer.start()
-        deps = Deps.build(s, self.producer, Metrics())
-        self.path = BatchPath(
-            deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=lambda _m: self.flex.ensure_token()
-        )
-        await self.path.start()
-        return self.path
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.path is not None:
-            await self.path.stop()
-        await self.producer.stop()
-        await self.flex.aclose()
-
-
-def mit(order_id: str) -> dict[str, Any]:
-    event = make_event("mit-rebill", order_id, random.Random(order_id))
-    assert isinstance(event, dict)
-    return event
-
-
-async def publish_mit(settings: Settings, order_ids: list[str], partition_key: str | None = None) -> None:
-    items: list[tuple[str | None, Any]] = [(partition_key or o, mit(o)) for o in order_ids]
-    await produce(settings.kafka.bootstrap_servers, settings.topics.declined, items)
-
-
-async def statuses(settings: Settings) -> list[dict[str, Any]]:
-    return values(await read_all(settings.kafka.bootstrap_servers, settings.topics.status))
-
-
-async def until_statuses(
-    settings: Settings, status: str, count: int, timeout: float = 20
-) -> list[dict[str, Any]]:
-    async def enough() -> list[dict[str, Any]] | None:
-        found = [s for s in await statuses(settings) if s["status"] == status]
-        return found if len(found) >= count else None
-
-    return await wait_for(enough, timeout, f"{count} {status} statuses", every=0.2)
-
-
-def log_of(sandbox: RunningSandbox) -> list[dict[str, Any]]:
-    assert sandbox.sftp is not None
-    return sandbox.sftp.log
-
-
-async def until_joined(path: BatchPath, what: str) -> None:
-    async def joined() -> bool:
-        return path.consumer.joined.is_set()
-
-    await wait_for(joined, 30, f"{what} to join")
 
 
 async def test_files_rotate_by_count_and_by_the_clock_and_every_record_comes_back(

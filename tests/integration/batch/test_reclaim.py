@@ -16,19 +16,17 @@ import pytest
 from core.settings import Settings
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
-from tests.integration.batch.test_path import (
+from tests.integration.batch.path_support import (
     Running,
     log_of,
     publish_mit,
     settings_for,
-    sftp_sandbox,
     statuses,
     until_statuses,
 )
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
-__all__ = ["sftp_sandbox"]
 
 
 def age(path: Path, seconds: float) -> None:
