@@ -166,8 +166,8 @@ async def tail_topic(
     ``on_loaded`` is called once, when every partition has been read up to the end it had at the
     start (:func:`caught_up`). From then on it reads at most every :data:`FOLLOW_INTERVAL_SECONDS`
     while records keep coming: a burst arrives in a few large fetches instead of one per record or
-    two (its records are that much later, at most). A failed fetch is logged and retried a second
-    later.
+    two, and ``on_records`` gets a record up to that much later. A failed fetch is logged and
+    retried a second later.
     """
     consumer = make_consumer(k, offset_reset="latest")
     await consumer.start()

@@ -40,14 +40,19 @@ class _JoinFinishingOnStop:
         return {TP}
 
 
-async def test_the_pipeline_leaves_an_assignment_that_comes_during_its_stop() -> None:
-    consumer = _JoinFinishingOnStop()
+def pipeline_on(consumer: _JoinFinishingOnStop) -> tuple[KeyedPipeline, list[Collection[TopicPartition]]]:
+    """A pipeline reading through ``consumer``, and the assignments its assign hook was given."""
     hooked: list[Collection[TopicPartition]] = []
 
     async def hook(assigned: Collection[TopicPartition]) -> None:
         hooked.append(assigned)
 
-    pipeline = KeyedPipeline(consumer, [TP.topic], lambda _r: None, on_assign=hook)  # type: ignore[arg-type]
+    return KeyedPipeline(consumer, [TP.topic], lambda _r: None, on_assign=hook), hooked  # type: ignore[arg-type]
+
+
+async def test_the_pipeline_leaves_an_assignment_that_comes_during_its_stop() -> None:
+    consumer = _JoinFinishingOnStop()
+    pipeline, hooked = pipeline_on(consumer)
     consumer.listener = PipelineListener(pipeline)
     await pipeline.stop()
     assert hooked == []
@@ -58,12 +63,7 @@ async def test_the_pipeline_leaves_an_assignment_that_comes_during_its_stop() ->
 
 async def test_the_pipeline_still_prepares_an_assignment_before_its_stop() -> None:
     consumer = _JoinFinishingOnStop()
-    hooked: list[Collection[TopicPartition]] = []
-
-    async def hook(assigned: Collection[TopicPartition]) -> None:
-        hooked.append(assigned)
-
-    pipeline = KeyedPipeline(consumer, [TP.topic], lambda _r: None, on_assign=hook)  # type: ignore[arg-type]
+    pipeline, hooked = pipeline_on(consumer)
     await PipelineListener(pipeline).on_partitions_assigned([TP])
     assert hooked == [[TP]] and pipeline.joined.is_set()
     assert pipeline._learner is not None
