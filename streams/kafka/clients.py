@@ -14,7 +14,6 @@ from core.settings import KafkaSettings
 from streams.kafka.ends import end_of
 
 __all__ = [
-    "FOLLOW_INTERVAL_SECONDS",
     "Records",
     "caught_up",
     "client_options",
@@ -26,11 +25,6 @@ __all__ = [
 ]
 
 Records = list[ConsumerRecord[bytes, bytes]]
-
-# tail_topic, once caught up: the least time between two reads while records keep coming. Its
-# readers (the webhook receiver's followers of flex.webhooks and orders.status) learn of a record
-# that much later at most; their fetches during a burst of webhooks fall to about ten a second.
-FOLLOW_INTERVAL_SECONDS = 0.1
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +152,15 @@ async def tail_topic(
     on_loaded: Callable[[], None],
     *,
     seek: Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]] | None = None,
+    pace_seconds: float = 0.0,
 ) -> None:
     """Read every partition of ``topic`` and keep following it, never returning.
 
     A reader without a group (``producer`` answers the partition metadata) starts at the beginning,
     or where ``seek`` puts it; ``on_records`` gets each fetched batch of one partition, in order.
     ``on_loaded`` is called once, when every partition has been read up to the end it had at the
-    start (:func:`caught_up`). From then on it reads at most every :data:`FOLLOW_INTERVAL_SECONDS`
-    while records keep coming: a burst arrives in a few large fetches instead of one per record or
+    start (:func:`caught_up`). From then on, with ``pace_seconds``, it waits that long after each
+    read that brought records: a burst arrives in a few large fetches instead of one per record or
     two, and ``on_records`` gets a record up to that much later. A failed fetch is logged and
     retried a second later.
     """
@@ -189,7 +184,7 @@ async def tail_topic(
             if not loaded and all([await caught_up(consumer, tp, ends[tp]) for tp in tps]):
                 loaded = True
                 on_loaded()
-            elif loaded and batches:
-                await asyncio.sleep(FOLLOW_INTERVAL_SECONDS)
+            elif loaded and batches and pace_seconds:
+                await asyncio.sleep(pace_seconds)
     finally:
         await consumer.stop()

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 DEDUPE_HEADER = "flexbridge-dedupe-key"
 MERCHANT_HEADER = "flexbridge-merchant"  # the merchant whose path received it (named paths only)
+# Once caught up, the flex.webhooks follower reads at most this often while records keep coming
+# (a burst of webhooks is fetched in a few large reads instead of one per record or two)
+DEDUPE_FOLLOW_SECONDS = 0.1
 Headers = list[tuple[str, bytes]]
 
 
@@ -261,8 +264,12 @@ class WebhookReceiver:
             del self._pending[key]
 
     async def _follow(self) -> None:
-        """Tail ``flex.webhooks`` from the beginning; every dedupe header read is remembered."""
-        await tail_topic(self._kafka, self._producer, self._topics.webhooks, self._remember, self._on_loaded)
+        """Tail ``flex.webhooks`` from the beginning; every dedupe header read is remembered. Paced:
+        this worker's own publications are remembered at once, so only another worker's duplicate
+        within :data:`DEDUPE_FOLLOW_SECONDS` passes (the awaited-results follower is not paced: an
+        outcome webhook may come a fraction of a second after its batch's PENDING)."""
+        k, topic, pace = self._kafka, self._topics.webhooks, DEDUPE_FOLLOW_SECONDS
+        await tail_topic(k, self._producer, topic, self._remember, self._on_loaded, pace_seconds=pace)
 
     def _on_loaded(self) -> None:
         self._loaded.set()

@@ -1,6 +1,6 @@
-"""tail_topic's pace once caught up: after a read that brought records it waits
-FOLLOW_INTERVAL_SECONDS before the next; an empty read does not wait (getmany already waited), nor
-does the read-back before it has caught up."""
+"""tail_topic's pace once caught up: after a read that brought records it waits ``pace_seconds``
+before the next; an empty read does not wait (getmany already waited), nor does the read-back
+before it has caught up."""
 
 from __future__ import annotations
 
@@ -67,10 +67,12 @@ async def test_once_caught_up_a_read_with_records_waits_before_the_next(
 ) -> None:
     consumer = _Consumer()
     monkeypatch.setattr(clients, "make_consumer", lambda *_a, **_k: consumer)
-    monkeypatch.setattr(clients, "FOLLOW_INTERVAL_SECONDS", 3600.0)
     got: list[Records] = []
     loaded = asyncio.Event()
-    follow = asyncio.create_task(tail_topic(KafkaSettings(), _Producer(), TP.topic, got.append, loaded.set))  # type: ignore[arg-type]
+    producer = _Producer()
+    follow = asyncio.create_task(
+        tail_topic(KafkaSettings(), producer, TP.topic, got.append, loaded.set, pace_seconds=3600)  # type: ignore[arg-type]
+    )
     try:
         while consumer.reads < 4:  # a pause too early would hold it: the guard fails it then
             consumer.read.clear()
