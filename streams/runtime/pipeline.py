@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hash
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 
 from consumers.retry import OUTAGE, retry
 from streams.kafka.errors import kafka_op
@@ -130,8 +130,7 @@ class KeyedPipeline:
                 await asyncio.shield(self._slots.acquire())
 
     async def assigned(self, assigned: Collection[TopicPartition]) -> None:
-        if self._stopping.is_set():  # a join aiokafka's stop() let finish: nothing is read any more,
-            # so no hook, and no committed-offset lookup to meet the closed connection (an error log)
+        if self._stopping.is_set():  # a join stop() let finish: no hook, no offset lookup to fail
             log.info("assigned %d partitions while stopping: left to the next owner", len(assigned))
             return
         self.fetch.assigned(assigned)
@@ -204,9 +203,8 @@ class KeyedPipeline:
                 self._on_skipped()
 
     def _read_again(self, tp: TopicPartition, offset: int, generation: int) -> None:
-        """Fetch again a record whose partition is not registered yet (its assign hook still runs);
-        not after a rebalance (``generation`` moved on: aiokafka restarts from the committed offset
-        by itself), nor for a partition no longer ours."""
+        """Fetch again a record of a partition not registered yet (its assign hook still runs), unless
+        a rebalance came since (aiokafka restarts from the committed offset) or it is no longer ours."""
         if generation == self._generation and tp in self._consumer.assignment():
             self.fetch.seek(tp, offset)
 
@@ -281,7 +279,7 @@ class KeyedPipeline:
             return
         try:
             await self._consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+        except KafkaError as exc:  # CommitFailedError and IllegalStateError among them
             log.warning("commit of %d partitions failed (%s); will retry", len(offsets), exc)
             return
         for tp, offset in offsets.items():
