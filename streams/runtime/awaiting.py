@@ -14,9 +14,15 @@ after the poller's status is published after it. Every worker follows ``orders.s
 partitions, from :data:`WINDOW_SECONDS` back) and remembers only the orders whose last status is a
 batch ``PENDING``: at most :data:`MAX_ENTRIES`, the oldest forgotten first (with a warning), and
 none older than the window (the follower runs beside the receiver, off its request path). An
-outcome whose retries all run out while
-held is not lost: by then the order is ``SUBMITTED`` (or ``FAILED`` ``no-batch-result``), and order
-reconciliation (streams/runtime/reconcile.py) looks it up at Flex and publishes its state.
+outcome whose retries all run out while held is not lost: by then the order is ``SUBMITTED`` (or
+``FAILED`` ``no-batch-result``), and order reconciliation (streams/runtime/reconcile.py) looks it
+up at Flex and publishes its state.
+
+The worker that uploads a file holds its orders before the file is renamed into Flex's inbound
+folder (:meth:`AwaitingResults.uploading`), without waiting for its follower to read their
+``PENDING`` back: Flex may answer sooner (the sandbox within its next scan of the folder; the
+embedded broker answers a waiting fetch only when it looks again). Other workers learn them
+through their followers, a fetch later, while Flex takes seconds or more to process a file.
 
 The same follower keeps each order's latest status (:class:`LatestStatuses`), so a webhook whose
 deliveries failed until after a later status (a command's, another webhook's) is not published to
@@ -33,7 +39,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import cast, get_args
 
@@ -79,6 +85,15 @@ class AwaitingResults:
         if status == "PENDING" and source == "batch":
             self._orders[key] = at
             self._trim(at)
+
+    def uploading(self, keys: Iterable[str], at: float) -> None:
+        """This worker's batch path published these orders' ``PENDING`` and is about to make their
+        file visible to Flex: they are held from now on, before the follower reads them back."""
+        orders = self._orders
+        for key in keys:
+            orders.pop(key, None)
+            orders[key] = at
+        self._trim(at)
 
     def holds(self, key: str | None, status: str | None, now: float) -> bool:
         """Whether a webhook status for the order ``key`` must wait: it awaits its batch result."""

@@ -39,7 +39,7 @@ from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import WebhookSettings
 from schemas.webhooks import FlexWebhook, dedupe_key, order_status, parse_webhook
 from streams.kafka.clients import Records, tail_topic
-from streams.runtime.awaiting import AwaitingFollower
+from streams.runtime.awaiting import AwaitingFollower, AwaitingResults
 from streams.runtime.deps import Deps
 from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.status import status_record
@@ -145,6 +145,11 @@ class WebhookReceiver:
     @property
     def loaded(self) -> bool:
         return self._loaded.is_set() and self._awaiting.loaded.is_set()
+
+    @property
+    def awaiting(self) -> AwaitingResults:
+        """The orders whose outcome is held until their batch result (streams/runtime/awaiting.py)."""
+        return self._awaiting.results
 
     @property
     def remembered(self) -> int:

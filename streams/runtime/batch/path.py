@@ -24,6 +24,7 @@ from schemas.batch import temp_name
 from streams.kafka.clients import make_producer
 from streams.kafka.errors import kafka_op
 from streams.kafka.topics import ensure_topics
+from streams.runtime.awaiting import AwaitingResults
 from streams.runtime.batch.consumer import BatchConsumer
 from streams.runtime.batch.polls import ResultPolls
 from streams.runtime.batch.store import BatchStore
@@ -58,6 +59,7 @@ class BatchPath:
         sftp: SftpSettings,
         pipeline: PipelineSettings,
         token: Callable[[Merchant], Awaitable[str]],
+        awaiting: AwaitingResults | None = None,
     ) -> None:
         if deps.merchants is None:
             raise ValueError("the batch path needs the merchants (Flex credentials or a merchants file)")
@@ -72,7 +74,7 @@ class BatchPath:
         self.registry = BatchRegistry(journal=self.store)
         self._bulk = make_producer(deps.kafka, max_batch_size=BULK_BATCH_BYTES)
         bulk = dataclasses.replace(deps, producer=self._bulk)
-        uploader = Uploader(bulk, batch, sftp.inbound_dir, token, self.sftp, self.registry)
+        uploader = Uploader(bulk, batch, sftp.inbound_dir, token, self.sftp, self.registry, awaiting=awaiting)
         self.consumer = BatchConsumer(
             deps,
             batch,

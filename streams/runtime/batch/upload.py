@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from consumers.order_keys import order_key
 from consumers.retry import OUTAGE, retry
 from consumers.sftp.accounts import SftpAccounts
 from consumers.sftp.files import BatchBuilder, SealedBatch
@@ -39,6 +40,7 @@ from core.settings import BatchSettings
 from schemas.batch import temp_name
 from schemas.status import OrderStatus, status_of
 from streams.kafka.errors import kafka_op
+from streams.runtime.awaiting import AwaitingResults
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
@@ -107,6 +109,7 @@ class Uploader:
         sftp: SftpAccounts,
         registry: BatchRegistry,
         clock: Callable[[], float] = time.monotonic,
+        awaiting: AwaitingResults | None = None,
     ) -> None:
         self._inbound = inbound_dir
         self._token = token
@@ -116,6 +119,7 @@ class Uploader:
         self._registry = registry
         self._slots = asyncio.Semaphore(settings.upload_concurrency)
         self._clock = clock
+        self._awaiting = awaiting  # this worker's webhook receiver's, when it runs one
         self.last_upload: dict[str, float] = {}  # merchant name → when its last file went up
         self.files = 0
         self.records = 0
@@ -194,6 +198,9 @@ class Uploader:
         values = pending_values(name, sent, mid)
         items = [(r.order_id.encode(), value) for r, value in zip(sent, values, strict=True)]
         await self._statuses.publish_encoded(items)
+        if self._awaiting is not None:  # before the rename: Flex may answer as soon as it sees the file
+            keys = (order_key(r.order_id, mid, by_merchant=True) for r in sent)
+            self._awaiting.uploading(keys, time.time())
 
     def stats(self) -> dict[str, Any]:
         phases = {f"upload_{k}_seconds": round(v, 3) for k, v in self.phase_seconds.items()}

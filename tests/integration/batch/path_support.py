@@ -15,6 +15,7 @@ from sandbox import DEV_APP_KEY, DEV_APP_SECRET, DEV_MID, RunningSandbox
 from streams.kafka.topics import all_topics, ensure_topics
 from streams.local.broker import EmbeddedBroker
 from streams.local.traffic import make_event
+from streams.runtime.awaiting import AwaitingResults
 from streams.runtime.batch.path import BatchPath
 from streams.runtime.deps import Deps
 from streams.runtime.metrics import Metrics
@@ -53,8 +54,9 @@ def settings_for(broker: EmbeddedBroker, sandbox: RunningSandbox, **batch: Any) 
 class Running:
     """One worker's batch path (consumer, uploader, poller) in this process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, awaiting: AwaitingResults | None = None) -> None:
         self.settings = settings
+        self.awaiting = awaiting  # the webhook receiver's held orders, when the worker runs one
         self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=2)
         self.flex = FlexClient(settings.flex)
         self.path: BatchPath | None = None
@@ -65,7 +67,12 @@ class Running:
         await self.producer.start()
         deps = Deps.build(s, self.producer, Metrics())
         self.path = BatchPath(
-            deps, batch=s.batch, sftp=s.sftp, pipeline=s.pipeline, token=lambda _m: self.flex.ensure_token()
+            deps,
+            batch=s.batch,
+            sftp=s.sftp,
+            pipeline=s.pipeline,
+            token=lambda _m: self.flex.ensure_token(),
+            awaiting=self.awaiting,
         )
         await self.path.start()
         return self.path

@@ -1,7 +1,9 @@
 """An outcome webhook that arrives before the batch response file is read waits for the batch's
 SUBMITTED: the receiver answers it 503 until the result is on orders.status, and Flex's retry is
-published after it. The sandbox settles its batch orders 0.1 s after writing the response file; the
-worker reads response files only once they are 2 s old, so every webhook comes first."""
+published after it. The sandbox settles its batch orders as soon as it has written the response
+file (within 0.2 s of the upload: often before the worker's orders.status follower has read the
+PENDING back, so the uploader's own hold is what holds them); the worker reads response files only
+once they are 2 s old, so every webhook comes first."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def early_webhooks(broker: EmbeddedBroker, log_dir: Path, tmp_path: Path) -> Ite
     state, port = tmp_path / "sandbox-state", free_port()
     sandbox = Sandbox(
         log_dir,
-        *("--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", "0.1"),
+        *("--sftp-port", "0", "--state-dir", str(state), "--sftp-settle", "0"),
         *("--webhook-url", f"http://127.0.0.1:{port}/webhooks/flex", "--subscriber-key", CURRENT_KEY),
         *("--webhook-backoff", "0.5", "--webhook-max-attempts", "12"),
     )

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from consumers.order_keys import order_key
+from consumers.sftp.client import SftpClient
 from consumers.sftp.files import SealedBatch
 from sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from streams.local.broker import EmbeddedBroker
 from streams.local.traffic import make_event
+from streams.runtime.awaiting import AwaitingResults
 from streams.runtime.batch.path import BatchPath
 from tests.integration.batch.path_support import (
     Running,
@@ -200,3 +204,30 @@ async def test_missing_results_become_failed_statuses(broker: EmbeddedBroker, tm
     assert {s["reason"] for s in failed} == {"no-batch-result"}
     assert sorted(s["orderId"] for s in failed) == ["N-1", "N-2", "N-3"]
     assert all(s["detail"]["batchFile"].startswith("evaluate_") for s in failed)
+
+
+async def test_the_uploading_worker_holds_its_orders_outcomes_before_flex_can_see_the_file(
+    broker: EmbeddedBroker, sftp_sandbox: RunningSandbox
+) -> None:
+    """Held from the data file's rename on, without waiting for this worker's orders.status
+    follower to read the PENDING back: Flex may answer first (streams/runtime/awaiting.py)."""
+    settings = settings_for(broker, sftp_sandbox, max_records=3)
+    orders, awaiting = [f"W-{i}" for i in range(3)], AwaitingResults()
+    held_at_rename: list[list[bool]] = []
+    renamed = asyncio.Event()
+    async with Running(settings, awaiting) as path:
+        keys = [order_key(o, path.merchants[0].mid, by_merchant=True) for o in orders]
+        client: SftpClient = path.sftp.client(path.merchants[0])
+        rename = client.rename_temp
+
+        async def rename_seeing_the_holds(directory: str, name: str, temp: str) -> bool:
+            if name.endswith(".json"):  # the data file (the manifest is not)
+                held_at_rename.append([awaiting.holds(k, "APPROVED", time.time()) for k in keys])
+                renamed.set()
+            return await rename(directory, name, temp)
+
+        client.rename_temp = rename_seeing_the_holds  # type: ignore[method-assign]
+        await until_joined(path, "the batch consumer")
+        await publish_mit(settings, orders, partition_key="W")
+        await asyncio.wait_for(renamed.wait(), 30)
+    assert held_at_rename == [[True, True, True]]

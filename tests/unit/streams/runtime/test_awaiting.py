@@ -50,6 +50,18 @@ def test_a_repeated_pending_keeps_holding() -> None:
     assert awaiting.holds("ORD-1", "APPROVED", now=111.0)
 
 
+def test_an_uploaded_files_orders_hold_before_and_after_the_follower_reads_their_pending() -> None:
+    awaiting = AwaitingResults(max_entries=3)
+    awaiting.observe("ORD-0", "PENDING", "batch", at=90.0)
+    awaiting.uploading(["ORD-1", "ORD-2", "ORD-3"], at=100.0)
+    assert [awaiting.holds(f"ORD-{i}", "APPROVED", now=101.0) for i in range(4)] == [False, True, True, True]
+    assert awaiting.forgotten == 1  # bounded as the follower's are
+    awaiting.observe("ORD-1", "PENDING", "batch", at=100.5)  # the follower reads it back
+    awaiting.observe("ORD-2", "SUBMITTED", "batch", at=103.0)  # the batch result
+    assert awaiting.holds("ORD-1", "APPROVED", now=104.0)
+    assert not awaiting.holds("ORD-2", "APPROVED", now=104.0)
+
+
 def test_memory_is_bounded_the_oldest_forgotten_first() -> None:
     awaiting = AwaitingResults(max_entries=3)
     for i in range(5):
