@@ -22,7 +22,8 @@ The worker that uploads a file holds its orders before the file is renamed into 
 folder (:meth:`AwaitingResults.uploading`), without waiting for its follower to read their
 ``PENDING`` back: Flex may answer sooner (the sandbox within its next scan of the folder; the
 embedded broker answers a waiting fetch only when it looks again). Other workers learn them
-through their followers, a fetch later, while Flex takes seconds or more to process a file.
+through their followers, a fetch later (at most a tenth of a second more while statuses keep
+coming: the follower's pace), while Flex takes seconds or more to process a file.
 
 The same follower keeps each order's latest status (:class:`LatestStatuses`), so a webhook whose
 deliveries failed until after a later status (a command's, another webhook's) is not published to
@@ -164,8 +165,10 @@ class AwaitingFollower:
         *,
         clock: Callable[[], float] = time.time,
         results: AwaitingResults | None = None,
+        pace: float = 0.0,
     ) -> None:
         self._kafka, self._topic, self._producer = kafka, topic, producer
+        self._pace = pace  # seconds between reads while records keep coming (tail_topic)
         self._clock = clock
         self.results = results if results is not None else AwaitingResults()
         self.latest = LatestStatuses()
@@ -186,8 +189,10 @@ class AwaitingFollower:
         return self.results.holds(key, status, self._clock())
 
     async def _follow(self) -> None:
-        observe, seek = self._observe_all, self._seek_to_window
-        await tail_topic(self._kafka, self._producer, self._topic, observe, self._on_loaded, seek=seek)
+        observe, seek, pace = self._observe_all, self._seek_to_window, self._pace
+        await tail_topic(
+            self._kafka, self._producer, self._topic, observe, self._on_loaded, seek=seek, pace_seconds=pace
+        )
 
     def _on_loaded(self) -> None:
         self.loaded.set()

@@ -51,9 +51,9 @@ log = logging.getLogger(__name__)
 
 DEDUPE_HEADER = "flexbridge-dedupe-key"
 MERCHANT_HEADER = "flexbridge-merchant"  # the merchant whose path received it (named paths only)
-# Once caught up, the flex.webhooks follower reads at most this often while records keep coming
-# (a burst of webhooks is fetched in a few large reads instead of one per record or two)
-DEDUPE_FOLLOW_SECONDS = 0.1
+# Once caught up, the two followers (flex.webhooks, orders.status) read at most this often while
+# records keep coming: a burst of webhooks is fetched in a few large reads, not one per record or two
+FOLLOW_SECONDS = 0.1
 Headers = list[tuple[str, bytes]]
 
 
@@ -140,7 +140,8 @@ class WebhookReceiver:
         self._pending: dict[str, _Publication] = {}
         self._loaded = asyncio.Event()
         self._tail: asyncio.Task[None] | None = None
-        self._awaiting = AwaitingFollower(deps.kafka, deps.topics.status, self._producer, clock=clock)
+        status, pace = deps.topics.status, FOLLOW_SECONDS
+        self._awaiting = AwaitingFollower(deps.kafka, status, self._producer, clock=clock, pace=pace)
 
     @property
     def loaded(self) -> bool:
@@ -271,9 +272,8 @@ class WebhookReceiver:
     async def _follow(self) -> None:
         """Tail ``flex.webhooks`` from the beginning; every dedupe header read is remembered. Paced:
         this worker's own publications are remembered at once, so only another worker's duplicate
-        within :data:`DEDUPE_FOLLOW_SECONDS` passes (the awaited-results follower is not paced: an
-        outcome webhook may come a fraction of a second after its batch's PENDING)."""
-        k, topic, pace = self._kafka, self._topics.webhooks, DEDUPE_FOLLOW_SECONDS
+        within :data:`FOLLOW_SECONDS` passes."""
+        k, topic, pace = self._kafka, self._topics.webhooks, FOLLOW_SECONDS
         await tail_topic(k, self._producer, topic, self._remember, self._on_loaded, pace_seconds=pace)
 
     def _on_loaded(self) -> None:
