@@ -5,11 +5,14 @@ Each finished effect (an event transmitted, an event evaluated) is written as a 
 worker that owns a source partition reads back exactly the ledger partition it needs when the
 partition is assigned. A redelivered or replayed event found here makes no second Flex call.
 
-In memory the ledger is only the set of finished keys, as the bytes Kafka carries them: whether
-an event is finished is all a worker asks of it, and its entries parsed took three and a half times
-the room: 644 bytes an evaluate entry read back, against 184 for its key (tracemalloc around a
-load of 20,000, tests/integration/runtime/test_ledger.py). A tombstone (a record without a value)
-forgets its key, as compaction would.
+In memory the ledger is only the finished keys, as the bytes Kafka carries them, each with its
+ledger partition: whether an event is finished is all a worker asks of it, and its entries parsed
+took six times the room: 644 bytes an evaluate entry read back, against 109 for its key and
+partition (tracemalloc around a load of 20,000, tests/integration/runtime/test_ledger.py). A
+tombstone (a record without a value) forgets its key, as compaction would. A worker holds the keys
+of its own partitions only: on each assignment (the whole of it: aiokafka's rebalances are eager) it
+forgets those of the partitions that went to another worker, and reads one again from its start
+should it come back.
 
 When the topic deletes old records (``cleanup.policy`` with ``delete``, and a ``retention.ms``), a
 worker forgets the keys older than that retention too, as a worker started later would never read
@@ -52,8 +55,10 @@ class Ledger:
         self._topic = topic
         self._producer = producer
         self._clock = clock
-        # the keys of finished effects, by generation (the record time // _span; one while _span is None)
-        self._done: dict[int, set[bytes]] = {}
+        # the keys of finished effects → their ledger partition, by generation (the record time //
+        # _span; one while _span is None)
+        self._done: dict[int, dict[bytes, int]] = {}
+        self._held: set[int] = set()  # the ledger partitions with keys here
         self._retention: int | None = None  # ms, the topic's when it deletes old records
         self._span: int | None = None  # ms a generation covers: an eighth of the retention
         self._positions: dict[int, int] = {}  # ledger partition -> next offset to read
@@ -84,16 +89,17 @@ class Ledger:
         await self._producer.send_and_wait(
             self._topic, orjson.dumps(entry), key, partition=target, timestamp_ms=now
         )
-        self._add(key, now, now)
+        self._held.add(target)
+        self._add(key, target, now, now)
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
 
-    def _add(self, key: bytes, at: int, now: int) -> None:
-        """Note ``key``, recorded at ``at`` (ms); a key past the retention is not kept, and the
-        generations past it are dropped."""
+    def _add(self, key: bytes, partition: int, at: int, now: int) -> None:
+        """Note ``key`` of ledger ``partition``, recorded at ``at`` (ms); a key past the retention is
+        not kept, and the generations past it are dropped."""
         if self._span is None:
-            self._done.setdefault(0, set()).add(key)
+            self._done.setdefault(0, {})[key] = partition
             return
         assert self._retention is not None  # set with the span  # noqa: S101
         cutoff = now - self._retention
@@ -104,20 +110,35 @@ class Ledger:
         if keys is None:  # a new generation: any past the retention goes
             for old in [g for g in self._done if (g + 1) * self._span <= cutoff]:
                 del self._done[old]
-            keys = self._done[generation] = set()
-        keys.add(key)
+            keys = self._done[generation] = {}
+        keys[key] = partition
 
     def _forget(self, key: bytes) -> None:
         for keys in self._done.values():
-            keys.discard(key)
+            keys.pop(key, None)
+
+    def _keep_only(self, wanted: set[int]) -> None:
+        """Forget the keys of the ledger partitions not ``wanted`` any more; such a partition is
+        read from its start should it be wanted again."""
+        lost = self._held - wanted
+        if not lost:
+            return
+        for generation, keys in self._done.items():  # rebuilt: a dict does not shrink as keys go
+            self._done[generation] = {key: p for key, p in keys.items() if p not in lost}
+        for partition in lost:
+            self._positions.pop(partition, None)
+        self._held -= lost
 
     async def load(self, source: Collection[TopicPartition]) -> None:
-        """Read what other workers (or an earlier life of this one) recorded for these partitions."""
+        """Read what other workers (or an earlier life of this one) recorded for these source
+        partitions, the whole assignment; the keys of the ledger partitions they do not need go."""
         count = await self._partition_count()
-        wanted = sorted({tp.partition % count for tp in source})
-        if wanted:
-            async with self._lock:
-                await self._read([TopicPartition(self._topic, p) for p in wanted])
+        wanted = {tp.partition % count for tp in source}
+        async with self._lock:
+            self._keep_only(wanted)
+            if wanted:
+                self._held |= wanted
+                await self._read([TopicPartition(self._topic, p) for p in sorted(wanted)])
 
     async def start(self) -> None:
         """Learn the topic's partitions and retention now (beside the consumers' group join, so the
@@ -141,14 +162,15 @@ class Ledger:
             for tp in tps:
                 reader.seek(tp, self._positions.get(tp.partition, 0))
             now = self._now()
-            async for _tp, records in read_to_end(reader, tps):
+            async for part, records in read_to_end(reader, tps):
                 for rec in records:
                     if rec.key is None:
                         continue
                     if rec.value is None:
                         self._forget(rec.key)
                     else:
-                        self._add(rec.key, rec.timestamp if rec.timestamp >= 0 else now, now)
+                        at = rec.timestamp if rec.timestamp >= 0 else now
+                        self._add(rec.key, part.partition, at, now)
             for tp in tps:
                 self._positions[tp.partition] = await reader.position(tp)
         finally:
