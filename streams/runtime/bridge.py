@@ -107,9 +107,9 @@ class Bridge:
         self._to_batch.clear()
 
     async def handle(self, record: Record) -> None:
-        seen = _Seen()
+        seen, flow = _Seen(), self.flow_of(record.topic)
         try:
-            done = await self._process(record, seen)
+            done = await self._process(record, flow, seen)
         except InvalidEvent as exc:
             await self._dead_letter(record, exc.reason, str(exc), seen)  # type: ignore[arg-type]
             done = "dead-lettered"
@@ -129,10 +129,9 @@ class Bridge:
         self._metrics.event_in(record.topic, seen.merchant)
         self._metrics.event_out(record.topic, done, seen.merchant)
         if seen.decided is not None:  # not when skipped (finished before) or left to the batch path
-            self._metrics.finished(self.flow_of(record.topic), record.timestamp, seen.decided)
+            self._metrics.finished(flow, record.timestamp, seen.decided)
 
-    async def _process(self, record: Record, seen: _Seen) -> str:
-        flow = self.flow_of(record.topic)
+    async def _process(self, record: Record, flow: Flow, seen: _Seen) -> str:
         routed = route_to_merchant(record.value, flow, self._merchants)
         if isinstance(routed, Refused):
             await self._dead_letter(record, routed.reason, routed.message, seen)
