@@ -118,6 +118,9 @@ class Metrics:
         self.order_table_entries = gauge(
             "order_table_entries", "Orders in this worker's order table, in memory (standby copies included)"
         )
+        self.ledger_entries = gauge(
+            "ledger_entries", "Finished-event keys in this worker's ledger, in memory (its partitions' only)"
+        )
         self.orders_forgotten = counter(
             "orders_forgotten", "Final orders dropped from the order table after the retention"
         )

@@ -151,7 +151,9 @@ class BridgeRuntime:
         if parts is not None:
             self.metrics.in_flight.set(parts.pipeline.in_flight)
             self.metrics.set_lag(parts.pipeline.lag())
-            checks.update(parts.pipeline.stats(), ledger_entries=len(parts.ledger))
+            entries = len(parts.ledger)
+            self.metrics.ledger_entries.set(entries)
+            checks.update(parts.pipeline.stats(), ledger_entries=entries)
         if self.batches is not None:
             checks["batch"] = self.batches.stats()
         if self.webhooks is not None:

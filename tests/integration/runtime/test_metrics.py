@@ -134,6 +134,12 @@ async def assert_order_table_size(stack: Stack, worker: Worker) -> None:
         assert (await http.get(worker.url + "/ready")).json()["order_table_entries"] == len(orders)
 
 
+async def assert_ledger_size(stack: Stack, worker: Worker) -> None:
+    """One worker holds every partition: its ledger holds the key of every finished event."""
+    keys = {r.key for r in await read_all(stack.bootstrap, stack.topics["ledger"])}
+    assert keys and await metric_total(worker.url, "flexbridge_ledger_entries") == len(keys)
+
+
 async def test_metrics_after_a_known_workload(stack: Stack) -> None:
     stack.sandbox.call(
         "POST", "/_sandbox/faults", {"latencyMs": 100, "paths": ["/v1/evaluate", "/v1/transmit"]}
@@ -148,5 +154,6 @@ async def test_metrics_after_a_known_workload(stack: Stack) -> None:
     await assert_flex_call_counts(stack, worker)
     await assert_latency_histograms(stack, worker, planned)
     await assert_order_table_size(stack, worker)
+    await assert_ledger_size(stack, worker)
     assert await metric_total(worker.url, "flexbridge_in_flight") == 0
     assert await metric_total(worker.url, "flexbridge_ready") == 1
