@@ -144,6 +144,11 @@ async def read_topic(kafka: str | KafkaSettings, topic: str) -> list[ConsumerRec
         await consumer.stop()
 
 
+# Once caught up, a follower reads at most this often while records keep coming: a burst (of webhooks,
+# of statuses) is fetched in a few large reads, not one per record or two
+FOLLOW_SECONDS = 0.1
+
+
 async def tail_topic(
     k: KafkaSettings,
     producer: AIOKafkaProducer,
@@ -152,17 +157,17 @@ async def tail_topic(
     on_loaded: Callable[[], None],
     *,
     seek: Callable[[AIOKafkaConsumer, list[TopicPartition]], Awaitable[None]] | None = None,
-    pace_seconds: float = 0.0,
+    pace_seconds: float = FOLLOW_SECONDS,
 ) -> None:
     """Read every partition of ``topic`` and keep following it, never returning.
 
     A reader without a group (``producer`` answers the partition metadata) starts at the beginning,
     or where ``seek`` puts it; ``on_records`` gets each fetched batch of one partition, in order.
     ``on_loaded`` is called once, when every partition has been read up to the end it had at the
-    start (:func:`caught_up`). From then on, with ``pace_seconds``, it waits that long after each
-    read that brought records: a burst arrives in a few large fetches instead of one per record or
-    two, and ``on_records`` gets a record up to that much later. A failed fetch is logged and
-    retried a second later.
+    start (:func:`caught_up`). From then on it waits ``pace_seconds`` after each read that brought
+    records: a burst arrives in a few large fetches instead of one per record or two, and
+    ``on_records`` gets a record up to that much later. A failed fetch is logged and retried a
+    second later.
     """
     consumer = make_consumer(k, offset_reset="latest")
     await consumer.start()

@@ -165,10 +165,8 @@ class AwaitingFollower:
         *,
         clock: Callable[[], float] = time.time,
         results: AwaitingResults | None = None,
-        pace: float = 0.0,
     ) -> None:
         self._kafka, self._topic, self._producer = kafka, topic, producer
-        self._pace = pace  # seconds between reads while records keep coming (tail_topic)
         self._clock = clock
         self.results = results if results is not None else AwaitingResults()
         self.latest = LatestStatuses()
@@ -189,10 +187,8 @@ class AwaitingFollower:
         return self.results.holds(key, status, self._clock())
 
     async def _follow(self) -> None:
-        observe, seek, pace = self._observe_all, self._seek_to_window, self._pace
-        await tail_topic(
-            self._kafka, self._producer, self._topic, observe, self._on_loaded, seek=seek, pace_seconds=pace
-        )
+        observe, seek = self._observe_all, self._seek_to_window
+        await tail_topic(self._kafka, self._producer, self._topic, observe, self._on_loaded, seek=seek)
 
     def _on_loaded(self) -> None:
         self.loaded.set()

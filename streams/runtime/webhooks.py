@@ -51,9 +51,6 @@ log = logging.getLogger(__name__)
 
 DEDUPE_HEADER = "flexbridge-dedupe-key"
 MERCHANT_HEADER = "flexbridge-merchant"  # the merchant whose path received it (named paths only)
-# Once caught up, the two followers (flex.webhooks, orders.status) read at most this often while
-# records keep coming: a burst of webhooks is fetched in a few large reads, not one per record or two
-FOLLOW_SECONDS = 0.1
 Headers = list[tuple[str, bytes]]
 
 
@@ -140,8 +137,7 @@ class WebhookReceiver:
         self._pending: dict[str, _Publication] = {}
         self._loaded = asyncio.Event()
         self._tail: asyncio.Task[None] | None = None
-        status, pace = deps.topics.status, FOLLOW_SECONDS
-        self._awaiting = AwaitingFollower(deps.kafka, status, self._producer, clock=clock, pace=pace)
+        self._awaiting = AwaitingFollower(deps.kafka, deps.topics.status, self._producer, clock=clock)
 
     @property
     def loaded(self) -> bool:
@@ -272,9 +268,8 @@ class WebhookReceiver:
     async def _follow(self) -> None:
         """Tail ``flex.webhooks`` from the beginning; every dedupe header read is remembered. Paced:
         this worker's own publications are remembered at once, so only another worker's duplicate
-        within :data:`FOLLOW_SECONDS` passes."""
-        k, topic, pace = self._kafka, self._topics.webhooks, FOLLOW_SECONDS
-        await tail_topic(k, self._producer, topic, self._remember, self._on_loaded, pace_seconds=pace)
+        within ``tail_topic``'s pace (streams/kafka/clients.py ``FOLLOW_SECONDS``) passes."""
+        await tail_topic(self._kafka, self._producer, self._topics.webhooks, self._remember, self._on_loaded)
 
     def _on_loaded(self) -> None:
         self._loaded.set()
