@@ -11,8 +11,8 @@ took six times the room: 644 bytes an evaluate entry read back, against 109 for 
 partition (tracemalloc around a load of 20,000, tests/integration/runtime/test_ledger.py). A
 tombstone (a record without a value) forgets its key, as compaction would. A worker holds the keys
 of its own partitions only: on each assignment (the whole of it: aiokafka's rebalances are eager) it
-forgets those of the partitions that went to another worker, and reads one again from its start
-should it come back.
+forgets those of the partitions that went to another worker, a chunk at a time with the event loop
+running between, and reads one again from its start should it come back.
 
 When the topic deletes old records (``cleanup.policy`` with ``delete``, and a ``retention.ms``), a
 worker forgets the keys older than that retention too, as a worker started later would never read
@@ -38,6 +38,8 @@ from streams.kafka.clients import make_consumer, read_to_end
 from streams.kafka.topics import retention_ms
 
 __all__ = ["Ledger"]
+
+_PURGE_CHUNK = 20_000  # keys looked at between chances for the event loop to run (a few ms)
 
 
 class Ledger:
@@ -117,17 +119,25 @@ class Ledger:
         for keys in self._done.values():
             keys.pop(key, None)
 
-    def _keep_only(self, wanted: set[int]) -> None:
+    async def _keep_only(self, wanted: set[int]) -> None:
         """Forget the keys of the ledger partitions not ``wanted`` any more; such a partition is
-        read from its start should it be wanted again."""
+        read from its start should it be wanted again. A worker may hold millions of keys: they
+        are looked at :data:`_PURGE_CHUNK` at a time, the event loop running between (until they
+        are gone a key of a lost partition still answers ``has()``: the event is finished all the
+        same). A dict keeps the room of the keys it lost until it grows again."""
         lost = self._held - wanted
         if not lost:
             return
-        for generation, keys in self._done.items():  # rebuilt: a dict does not shrink as keys go
-            self._done[generation] = {key: p for key, p in keys.items() if p not in lost}
+        self._held -= lost
         for partition in lost:
             self._positions.pop(partition, None)
-        self._held -= lost
+        for keys in list(self._done.values()):
+            snapshot = list(keys)  # a record() meanwhile adds to the dict: it is not iterated
+            for start in range(0, len(snapshot), _PURGE_CHUNK):
+                for key in snapshot[start : start + _PURGE_CHUNK]:
+                    if keys.get(key) in lost:
+                        del keys[key]
+                await asyncio.sleep(0)
 
     async def load(self, source: Collection[TopicPartition]) -> None:
         """Read what other workers (or an earlier life of this one) recorded for these source
@@ -135,7 +145,7 @@ class Ledger:
         count = await self._partition_count()
         wanted = {tp.partition % count for tp in source}
         async with self._lock:
-            self._keep_only(wanted)
+            await self._keep_only(wanted)
             if wanted:
                 self._held |= wanted
                 await self._read([TopicPartition(self._topic, p) for p in sorted(wanted)])

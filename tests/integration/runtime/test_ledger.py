@@ -1,10 +1,11 @@
 """streams/runtime/ledger.py on the embedded broker: what one worker records another reads back, per
-source partition, and a worker keeps only its own partitions' keys; a tombstone forgets its key;
-the keys are all a loaded ledger holds; and a ledger whose topic deletes old records forgets the
-keys past its retention, never sooner."""
+source partition, and a worker keeps only its own partitions' keys (forgetting the others a chunk
+at a time); a tombstone forgets its key; the keys are all a loaded ledger holds; and a ledger whose
+topic deletes old records forgets the keys past its retention, never sooner."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import tracemalloc
 import uuid
@@ -18,6 +19,7 @@ from core.settings import KafkaSettings
 from streams.kafka.clients import make_producer
 from streams.kafka.topics import ensure_topics
 from streams.local.broker import EmbeddedBroker
+from streams.runtime import ledger as ledger_module
 from streams.runtime.ledger import Ledger
 from tests.support import unique
 
@@ -84,6 +86,33 @@ async def test_the_keys_of_partitions_gone_to_another_worker_are_forgotten_and_r
         await ledger.load(_source(1, 0))  # both back: each read again from its start
         found = [ledger.has(*key) for key in [("evaluate", "E0"), ("evaluate", "E1"), ("transmit", "E3")]]
         assert (found, len(ledger)) == ([True, True, True], 3)
+
+
+async def test_a_lost_partitions_keys_go_a_chunk_at_a_time_while_the_event_loop_runs(
+    broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kafka, topic = await _ledger_topic(broker, partitions=2)
+    async with _producer(kafka) as producer:
+        ledger = Ledger(kafka, topic, producer)
+        await ledger.load(_source(0, 1))
+        for n in range(6):
+            await ledger.record("evaluate", f"E{n}", 1, {"flow": "evaluate"})
+        await ledger.record("evaluate", "K", 0, {"flow": "evaluate"})
+        monkeypatch.setattr(ledger_module, "_PURGE_CHUNK", 2)
+        seen: list[int] = []
+
+        async def count() -> None:  # what another task of the worker sees meanwhile
+            while True:
+                seen.append(len(ledger))
+                await asyncio.sleep(0)
+
+        counting = asyncio.create_task(count())
+        try:
+            await ledger.load(_source(0))  # partition 1 went elsewhere: six keys go, two at a time
+        finally:
+            counting.cancel()
+        assert (len(ledger), ledger.has("evaluate", "K"), ledger.has("evaluate", "E5")) == (1, True, False)
+        assert [n for n in (5, 3) if n in seen] == [5, 3], seen
 
 
 async def test_a_tombstone_forgets_its_key_as_compaction_would(broker: EmbeddedBroker) -> None:
