@@ -1,7 +1,9 @@
 """``flexbridge check``: a preflight of the worker's settings against the real Kafka, Flex and SFTP.
 
-Each check gives one :class:`CheckResult`; a failure names the setting to change and the fix.
-The checks run in order and one that others depend on (the settings, the broker) stops those.
+Each check gives one :class:`CheckResult`; a failure names the setting to change and the fix. Here
+the settings' and the webhook keys' checks; Kafka's, Flex's and SFTP's have a module each
+(``check_kafka``, ``check_flex``, ``check_sftp``, ``check_sftp_merchants``), and ``check_cli`` runs
+them in order: one that others depend on (the settings, the broker) stops those.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from core.merchants import load_merchants
 from core.merchants_file import ENV_NAME
 from core.settings import Settings
 
-__all__ = ["CheckResult", "named_settings", "run_checks", "settings_checks", "webhook_check"]
+__all__ = ["CheckResult", "named_settings", "settings_checks", "webhook_check"]
 
 _SETTING = re.compile(r"FLEXBRIDGE_[A-Z0-9_]*[A-Z0-9]")
 
@@ -96,16 +98,3 @@ def webhook_check(settings: Settings) -> CheckResult:
         return CheckResult("webhook key", True, "not set: the webhook receiver is off")
     rotating = settings.webhook.previous_subscriber_key is not None
     return CheckResult("webhook key", True, "current and previous keys decode" if rotating else "key decodes")
-
-
-async def run_checks(settings: Settings) -> list[CheckResult]:
-    """Every check after the settings: Kafka, Flex (per merchant), SFTP when routed to, webhook keys."""
-    from streams.ops.check_flex import flex_checks
-    from streams.ops.check_kafka import kafka_checks
-    from streams.ops.check_sftp import sftp_checks
-
-    results = await kafka_checks(settings)
-    results += await flex_checks(settings)
-    results += await sftp_checks(settings)
-    results.append(webhook_check(settings))
-    return results

@@ -12,9 +12,10 @@ from typing import Any
 
 import orjson
 
-from streams.ops.check import CheckResult, run_checks, settings_checks
+from core.settings import Settings
+from streams.ops.check import CheckResult, settings_checks, webhook_check
 
-__all__ = ["add_check_parser", "print_checks"]
+__all__ = ["add_check_parser", "print_checks", "run_checks"]
 
 
 def add_check_parser(sub: Any) -> None:
@@ -31,6 +32,25 @@ def _check(args: argparse.Namespace) -> int:
         results += asyncio.run(run_checks(settings))
     print_checks(results, as_json=args.json)
     return 0 if all(r.ok for r in results) else 1
+
+
+async def run_checks(settings: Settings) -> list[CheckResult]:
+    """Every check after the settings: Kafka, Flex (per merchant), SFTP when routed to (each
+    merchant's account with a merchants file), webhook keys. Their clients (aiokafka, httpx,
+    asyncssh) are imported here, not by every other verb's parser."""
+    from streams.ops.check_flex import flex_checks
+    from streams.ops.check_kafka import kafka_checks
+    from streams.ops.check_sftp import sftp_checks
+    from streams.ops.check_sftp_merchants import merchant_sftp_checks
+
+    results = await kafka_checks(settings)
+    results += await flex_checks(settings)
+    if settings.merchants_file is not None:
+        results += await merchant_sftp_checks(settings)
+    else:
+        results += await sftp_checks(settings)
+    results.append(webhook_check(settings))
+    return results
 
 
 def print_checks(results: list[CheckResult], *, as_json: bool) -> None:

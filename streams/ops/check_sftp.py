@@ -95,11 +95,8 @@ async def account_checks(client: SftpClient, s: SftpSettings, who: Account) -> l
 
 
 async def sftp_checks(settings: Settings) -> list[CheckResult]:
-    """Connect with the pinned host key, log in, list both folders; nothing when SFTP is not used."""
-    if settings.merchants_file is not None:
-        from streams.ops.check_sftp_merchants import merchant_sftp_checks
-
-        return await merchant_sftp_checks(settings)
+    """Connect with the pinned host key, log in, list both folders; nothing when SFTP is not used.
+    The settings' one account (with a merchants file, check_sftp_merchants.py checks each one's)."""
     r = settings.routing
     if "sftp" not in (r.mit, r.transmit):
         return []

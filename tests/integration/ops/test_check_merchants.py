@@ -15,7 +15,7 @@ from core.settings import Settings
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
 from streams.ops.check_flex import flex_checks
-from streams.ops.check_sftp import sftp_checks
+from streams.ops.check_sftp_merchants import merchant_sftp_checks
 from tests.sandbox.merchants_support import CORA, merchants_sandbox
 from tests.support import run_flexbridge, unique
 
@@ -97,7 +97,7 @@ async def test_another_host_key_is_reported_once_for_every_merchant(tmp_path: Pa
                 "sftp": sftp,
             }
         )
-        results = await sftp_checks(settings)
+        results = await merchant_sftp_checks(settings)
     [failure] = results
     assert (failure.name, failure.ok, failure.setting) == (
         "sftp host key (acme)",
