@@ -70,6 +70,17 @@ class KafkaSettings(BaseModel):
             raise ValueError("expected host:port[,host:port…]")
         return ",".join(hosts)
 
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        """A SASL protocol needs its mechanism, user and password (else only the connection fails)."""
+        if self.security_protocol.startswith("SASL_"):
+            names = ("sasl_mechanism", "sasl_username", "sasl_password")
+            missing = [f"FLEXBRIDGE_KAFKA__{n.upper()}" for n in names if not getattr(self, n)]
+            if missing:
+                protocol = f"FLEXBRIDGE_KAFKA__SECURITY_PROTOCOL={self.security_protocol}"
+                raise ValueError(f"{protocol} needs " + ", ".join(missing))
+        return self
+
 
 class TopicSettings(BaseModel):
     model_config = _frozen

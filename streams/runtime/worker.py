@@ -17,7 +17,8 @@ import faust
 from faust.web import Request, Response, View
 from mode import Service
 
-from core.settings import Settings
+from core.settings import KafkaSettings, Settings
+from streams.kafka.clients import client_options
 from streams.runtime import faust_fixes
 from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
@@ -28,7 +29,14 @@ from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import serve_http
 
-__all__ = ["RuntimeService", "app_id", "build_app", "order_changelog_topic", "run_worker"]
+__all__ = [
+    "RuntimeService",
+    "app_id",
+    "broker_credentials",
+    "build_app",
+    "order_changelog_topic",
+    "run_worker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +74,30 @@ def order_changelog_topic(group_id: str) -> str:
     return order_changelog(app_id(group_id))
 
 
+def broker_credentials(k: KafkaSettings) -> faust.auth.Credentials | None:
+    """The TLS and SASL of every other Kafka client of the worker (``client_options``), in the form
+    Faust takes them: its consumer and producer (order table, commands, reconciler) use these."""
+    opts = client_options(k)
+    protocol = opts.get("security_protocol", "PLAINTEXT")
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        return faust.SSLCredentials(opts["ssl_context"])
+    return faust.SASLCredentials(
+        username=opts.get("sasl_plain_username"),
+        password=opts.get("sasl_plain_password"),
+        ssl_context=opts.get("ssl_context"),  # SASL_SSL
+        mechanism=opts.get("sasl_mechanism"),
+    )
+
+
 def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust.App:
     faust_fixes.apply(settings.kafka)
     k = settings.kafka
     app = faust.App(
         app_id(k.group_id),
         broker=[f"kafka://{h}" for h in k.bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(k),
         store="memory://",
         autodiscover=False,
         datadir=datadir,  # Faust keeps nothing we need there: state lives in Kafka
