@@ -9,7 +9,16 @@ from pydantic import BaseModel
 
 from core.errors import InvalidEvent
 
-__all__ = ["decode_object", "dumps", "encode_model", "json_kind", "json_object", "kept", "load_json"]
+__all__ = [
+    "MAX_DEPTH",
+    "decode_object",
+    "dumps",
+    "encode_model",
+    "json_kind",
+    "json_object",
+    "kept",
+    "load_json",
+]
 
 
 def kept(raw: bytes) -> bytes:
@@ -56,8 +65,31 @@ def json_object(value: Any, subject: str = "value") -> dict[str, Any]:
     return value
 
 
+# How deep a record's JSON may nest. orjson reads up to 1024 levels but writes at most about 254, so
+# a deeper record would be taken and then fail where it is written out (a batch file, a Flex call);
+# a payment event nests a few levels.
+MAX_DEPTH = 64
+
+
 def decode_object(raw: bytes | None) -> dict[str, Any]:
-    """Decode bytes that must hold one JSON object, or raise InvalidEvent (reason ``schema``)."""
+    """Decode bytes that must hold one JSON object, nested at most :data:`MAX_DEPTH` levels, or raise
+    InvalidEvent (reason ``schema``)."""
     if raw is None:
         raise InvalidEvent("record has no value (tombstone)")
-    return json_object(load_json(raw))
+    value = json_object(load_json(raw))
+    # only a record with that many brackets (in strings too: a few more walks, never a miss) can
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _nests_deeper(value, MAX_DEPTH):
+        raise InvalidEvent(f"value nests deeper than {MAX_DEPTH} levels of objects and arrays")
+    return value
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """Whether ``value`` (decoded JSON) has objects or arrays more than ``limit`` levels deep."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        inner = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in inner if isinstance(child, dict | list))
+    return False

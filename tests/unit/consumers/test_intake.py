@@ -4,6 +4,7 @@ batch path: what it accepts, how it routes, what it refuses, and that the batch 
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from consumers.intake import Flow, Refused, Routed, decode_and_route, route_of
 from core.settings import RoutingSettings
+from schemas.codec import MAX_DEPTH
 from streams.local.traffic import KINDS, make_event
 
 SFTP_MIT = RoutingSettings(mit="sftp", transmit="api")
@@ -67,6 +69,27 @@ def test_an_escaped_card_number_is_found_too() -> None:
     raw = orjson.dumps(event).replace(b'"4111', b'"\\u0034111')
     answer = decode_and_route(raw, "transmit", ALL_API)
     assert isinstance(answer, Refused) and answer.reason == "pan-detected"
+
+
+def _nested(kind: str, depth: int) -> bytes:
+    """A valid event with an extra field that makes the whole value ``depth`` levels deep."""
+    event: dict[str, Any] = orjson.loads(_raw(kind))
+    inner: Any = []
+    for _ in range(depth - 2):
+        inner = [inner]
+    event["extra"] = inner
+    return json.dumps(event).encode()  # orjson would refuse to write the deepest
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 300])
+def test_a_value_nested_too_deep_to_write_out_again_is_refused(depth: int) -> None:
+    raw = _nested("mit-rebill", depth)
+    answer = decode_and_route(raw, "evaluate", SFTP_MIT)
+    assert isinstance(answer, Refused) and answer.reason == "schema", answer
+    assert f"nests deeper than {MAX_DEPTH} levels" in answer.message
+    assert decode_and_route(raw, "evaluate", SFTP_MIT, only="sftp") is None  # the bridge dead-letters it
+    fine = decode_and_route(_nested("mit-rebill", MAX_DEPTH), "evaluate", SFTP_MIT)
+    assert isinstance(fine, Routed) and orjson.dumps(fine.event.flex_body(mid=None, site_id=None))
 
 
 def test_only_sftp_answers_the_files_records_alone() -> None:
