@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from core.errors import FlexbridgeError
 from core.settings import Settings
 
-__all__ = ["ConfigError", "env_name", "load_settings", "require_flex_credentials"]
+__all__ = ["ConfigError", "env_name", "load_settings", "require_flex_credentials", "unparsed_setting"]
 
 
 class ConfigError(FlexbridgeError):
@@ -19,9 +22,20 @@ def env_name(loc: tuple[int | str, ...]) -> str:
     return "FLEXBRIDGE_" + "__".join(str(part).upper() for part in loc)
 
 
+def unparsed_setting(exc: SettingsError) -> tuple[str, str]:
+    """The variable and the problem of a section set as one variable whose JSON does not parse
+    (``FLEXBRIDGE_FLEX=…``): pydantic-settings names the section's field, not the variable."""
+    field = re.search(r'field "(\w+)"', str(exc))
+    name = env_name((field.group(1),)) if field else "FLEXBRIDGE_…"
+    return name, f"not valid JSON ({exc.__cause__}); or set its fields one by one, as {name}__NAME"
+
+
 def load_settings() -> Settings:
     try:
         return Settings()
+    except SettingsError as exc:
+        name, problem = unparsed_setting(exc)
+        raise ConfigError(f"invalid configuration:\n  {name}: {problem}") from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_url=False, include_input=False):

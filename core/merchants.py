@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from core.config import ConfigError, env_name, require_flex_credentials
 from core.merchants_file import ENV_NAME, entry_label, read_entries, read_secret_files
@@ -65,6 +65,13 @@ class Merchant(BaseModel):
     routing: RoutingSettings = RoutingSettings()
     sftp: SftpAccount | None = None
     webhook_url: str | None = None  # read by the sandbox only (where it posts this merchant's webhooks)
+
+    @field_validator("app_key", "app_secret")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be blank")
+        return value
 
     @property
     def sftp_routes(self) -> list[str]:
@@ -158,9 +165,10 @@ def single_merchant(settings: Settings) -> Merchant:
         # a blank previous key is no key, as for the webhook verifier
         "previous_subscriber_key": previous if previous and previous.get_secret_value().strip() else None,
         "routing": settings.routing,
-        "sftp": SftpAccount(username=sftp.username, key_path=sftp.key_path),
+        "sftp": {"username": sftp.username, "key_path": sftp.key_path},
     }
     names = {field: env_name(("webhook" if field in _KEYS else "flex", field)) for field in fields}
+    names |= {f"sftp.{field}": env_name(("sftp", field)) for field in ("username", "key_path")}
     merchant = _validate(fields, "invalid configuration", names)
     _check_keys(merchant, {key: names[key] for key in _KEYS}, "invalid configuration")
     return merchant

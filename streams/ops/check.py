@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from core.config import ConfigError, env_name, require_flex_credentials
+from core.config import ConfigError, env_name, require_flex_credentials, unparsed_setting
 from core.merchants import load_merchants
 from core.merchants_file import ENV_NAME
 from core.settings import Settings
@@ -53,6 +54,9 @@ def settings_checks() -> tuple[Settings | None, list[CheckResult]]:
     """The settings from the environment (as the worker reads them) and one result per bad value."""
     try:
         settings = Settings()
+    except SettingsError as exc:
+        name, problem = unparsed_setting(exc)
+        return None, [CheckResult("settings", False, problem, name, "set a valid value or unset it")]
     except ValidationError as exc:
         failed = [
             CheckResult(

@@ -39,10 +39,15 @@ class Deps:
         if self.merchants is not None:
             return self.merchants
         blank, flex = SecretStr(""), self.defaults
-        one = Merchant(
-            mid=flex.mid, name=SINGLE_MERCHANT_NAME, site_id=flex.site_id, app_key=blank, app_secret=blank
+        one = Merchant.model_construct(  # unchecked: its blank credentials are what it lacks
+            mid=flex.mid,
+            name=SINGLE_MERCHANT_NAME,
+            site_id=flex.site_id,
+            app_key=blank,
+            app_secret=blank,
+            routing=self.routing,
         )
-        return Merchants([one.model_copy(update={"routing": self.routing})])
+        return Merchants([one])
 
     def defaults_for(self, merchant: Merchant) -> Defaults:
         """The ``mid`` and ``siteId`` filled into a merchant's bodies, and the MIT expiry default."""

@@ -67,3 +67,10 @@ def test_a_drain_within_the_rebalance_is_accepted(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("FLEXBRIDGE_BATCH__DRAIN_TIMEOUT_SECONDS", "28")
     s = load_settings()
     assert (s.pipeline.drain_timeout_seconds, s.batch.drain_timeout_seconds) == (20.0, 28.0)
+
+
+def test_a_section_set_as_unparsable_json_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_FLEX", "xyz")
+    with pytest.raises(ConfigError, match="FLEXBRIDGE_FLEX: not valid JSON") as err:
+        load_settings()
+    assert "FLEXBRIDGE_FLEX__NAME" in str(err.value)

@@ -143,6 +143,13 @@ def test_a_missing_app_secret_is_named(tmp_path: Path) -> None:
     assert 'merchant "acme": app_secret: missing' in config_error(write(tmp_path, text))
 
 
+@pytest.mark.parametrize("field", ["app_key", "app_secret"])
+def test_a_blank_credential_is_named(tmp_path: Path, field: str) -> None:
+    given = {"app_key": "key-acme", "app_secret": "s3cret"}[field]
+    text = entry(routing='{ mit = "api" }').replace(f'{field} = "{given}"', f'{field} = " "')
+    assert f'merchant "acme": {field}: Value error, must not be blank' in config_error(write(tmp_path, text))
+
+
 def test_both_app_secret_and_its_file_are_refused(tmp_path: Path) -> None:
     text = api_only(app_secret_file=str(secret_file(tmp_path, "s", "x")))
     assert 'merchant "acme": app_secret and app_secret_file are both set' in config_error(
@@ -285,6 +292,20 @@ def test_the_single_merchant_key_is_checked_under_its_setting() -> None:
 def test_an_empty_single_merchant_mid_names_its_setting() -> None:
     with pytest.raises(ConfigError, match="FLEXBRIDGE_FLEX__MID"):
         load_merchants(single_settings(mid=""))
+
+
+@pytest.mark.parametrize("field", ["app_key", "app_secret"])
+def test_a_blank_single_merchant_credential_names_its_setting(field: str) -> None:
+    problem = f"FLEXBRIDGE_FLEX__{field.upper()}: Value error, must not be blank"
+    with pytest.raises(ConfigError, match=problem):
+        load_merchants(single_settings(**{field: "  "}))
+
+
+def test_an_empty_sftp_username_names_its_setting() -> None:
+    settings = single_settings()
+    settings = settings.model_copy(update={"sftp": settings.sftp.model_copy(update={"username": ""})})
+    with pytest.raises(ConfigError, match="FLEXBRIDGE_SFTP__USERNAME: String should have at least 1"):
+        load_merchants(settings)
 
 
 def test_the_merchants_file_setting_has_its_contract_name(monkeypatch: pytest.MonkeyPatch) -> None:
