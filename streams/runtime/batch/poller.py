@@ -37,11 +37,19 @@ from streams.runtime.batch.upload import record_detail
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
-__all__ = ["ResultPoller", "result_status"]
+__all__ = ["ResultPoller", "result_label", "result_status"]
 
 log = logging.getLogger(__name__)
 
 NO_RESULT = "no-batch-result"
+_KNOWN_RESULTS = FLEX_STATUSES | {"REJECTED", "SUCCESS"}  # SUCCESS: a transmit file's row
+
+
+def result_label(flex_status: str) -> str:
+    """A response row's status as the ``status`` label of its metric: the file's text is free, so a
+    status flexbridge does not know counts as ``OTHER`` (a label value per typo would be a series)."""
+    status = flex_status.upper()
+    return status if status in _KNOWN_RESULTS else "OTHER"
 
 
 def result_status(file: str, row: ResultRow, sent: SentRecord | None, mid: str | None = None) -> OrderStatus:
@@ -208,7 +216,7 @@ class ResultPoller:
         parsed = parse_file_name(name)
         statuses: list[OrderStatus] = []
         for row in rows:
-            self._metrics.batch_result(row.status.upper(), self._label)
+            self._metrics.batch_result(result_label(row.status), self._label)
             if parsed is not None and parsed.kind == "transmit":
                 if row.status.upper() == "REJECTED":
                     log.warning(

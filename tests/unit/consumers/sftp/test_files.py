@@ -21,7 +21,7 @@ from schemas.batch import (
     temp_name,
 )
 from schemas.status import OrderStatus
-from streams.runtime.batch.poller import result_status
+from streams.runtime.batch.poller import result_label, result_status
 
 
 def test_names_are_deterministic_and_parse_back() -> None:
@@ -153,3 +153,8 @@ def test_registry_matches_results_and_reports_overdue_records() -> None:
 )
 def test_the_cheap_mit_filter_only_drops_what_cannot_be_mit(value: dict[str, object], expected: bool) -> None:
     assert may_be_mit(value) is expected
+
+
+def test_a_result_status_flexbridge_does_not_know_is_counted_as_other() -> None:
+    labels = [result_label(s) for s in ("approved", "REJECTED", "Success", "approved!", "x" * 300)]
+    assert labels == ["APPROVED", "REJECTED", "SUCCESS", "OTHER", "OTHER"]
