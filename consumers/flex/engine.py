@@ -59,7 +59,7 @@ class FlexRequest:
     method: str
     path: str
     label: str
-    body: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = field(default=None, repr=False)  # the token call's holds its secret
     params: Mapping[str, str] | None = None
     secret_params: Mapping[str, str] | None = field(default=None, repr=False)
     auth: Auth = "bearer"

@@ -18,6 +18,7 @@ from consumers.flex.client import (
     FlexRejected,
     FlexUnavailable,
 )
+from consumers.flex.engine import FlexRequest
 from core.settings import FlexSettings
 
 EPOCH = 1_700_000_000.0
@@ -275,6 +276,13 @@ async def test_bodies_and_tokens_are_never_logged(caplog: pytest.LogCaptureFixtu
     assert "retry 1" in caplog.text
     for secret in ("4111111111111111", "tok-1", "cardNumber"):
         assert secret not in caplog.text
+
+
+def test_a_request_shows_no_body_in_its_repr() -> None:
+    request = FlexRequest(
+        "POST", "oauth2/token", "token", body={"AppSecret": "s3cret"}, auth="token-endpoint"
+    )
+    assert "s3cret" not in repr(request) and "oauth2/token" in repr(request)
 
 
 async def test_observer_failures_do_not_break_calls(caplog: pytest.LogCaptureFixture) -> None:
