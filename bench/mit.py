@@ -172,6 +172,7 @@ def _env(group: str) -> dict[str, str]:
         "FLEXBRIDGE_TOPICS__DECLINED": TOPIC,
         "FLEXBRIDGE_TOPICS__BATCHES": f"{group}.batches",  # each run its own registry
         "FLEXBRIDGE_TOPICS__STATUS": f"{group}.status",  # and its own order statuses
+        "FLEXBRIDGE_TOPICS__LEDGER": f"{group}.ledger",  # and ledger: the same events go in its files
         "FLEXBRIDGE_KAFKA__GROUP_ID": group,
         "FLEXBRIDGE_ROUTING__MIT": "sftp",
         "FLEXBRIDGE_BATCH__MAX_RECORDS": "2000",

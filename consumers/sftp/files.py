@@ -73,6 +73,7 @@ class BatchBuilder:
     records: bytearray = field(default_factory=bytearray)  # encoded records joined by commas
     digest: RecordsDigest = field(default_factory=RecordsDigest)
     sent: list[SentRecord] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)  # every record's, for the ledger
 
     @property
     def name(self) -> str:
@@ -96,6 +97,7 @@ class BatchBuilder:
         self.count += 1
         self.size += len(raw) + 1
         self.last_offset = offset
+        self.event_ids.append(event_id)
         if self.mid is None and isinstance(body.get("mid"), str):
             self.mid = body["mid"]
         if self.expiry is None and isinstance(body.get("expiryDateUtc"), str):

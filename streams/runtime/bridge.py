@@ -35,7 +35,7 @@ from core.errors import InvalidEvent
 from core.merchants import Merchant
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
-from schemas.replay import FORCE_HEADER
+from schemas.replay import forced
 from streams.runtime.dead_letters import dead_letter
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
@@ -142,7 +142,7 @@ class Bridge:
         bind(eventId=event.event_id, mid=merchant.mid or event.mid)
         if routed.route == "sftp":
             return "routed-sftp"  # the batch consumer (streams/runtime/batch/consumer.py) sends it in a file
-        if self._ledger.has(flow, event.event_id) and not _forced(record):
+        if self._ledger.has(flow, event.event_id) and not forced(record.headers):
             return "skipped"
         if self._slots is None:
             outcome = await self._run(flow, event, merchant)
@@ -193,8 +193,3 @@ class _Seen:
 
     merchant: str = NO_MERCHANT
     decided: float | None = None
-
-
-def _forced(record: Record) -> bool:
-    """A replay with ``--force`` re-processes finished work (under the same idempotency keys)."""
-    return any(k == FORCE_HEADER and v == b"1" for k, v in record.headers or ())

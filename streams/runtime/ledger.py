@@ -1,9 +1,12 @@
 """The per-event record of finished work, kept on a Kafka topic so it outlives any one worker.
 
-Each finished effect (an event transmitted, an event evaluated) is written as a record keyed
+Each finished effect (an event transmitted or evaluated by the real-time bridge; an event in a batch
+file renamed into Flex's inbound folder, :meth:`Ledger.record_all`) is written as a record keyed
 ``flow:eventId`` to the ledger partition with the same number as the source partition, so the
 worker that owns a source partition reads back exactly the ledger partition it needs when the
-partition is assigned. A redelivered or replayed event found here makes no second Flex call.
+partition is assigned. A redelivered or replayed event found here makes no second Flex call and
+goes in no second batch file. A worker's pipeline and batch path read the same source topics in two
+groups, so in two assignments: one ledger serves both, holding the partitions either needs.
 
 In memory the ledger is only the finished keys, as the bytes Kafka carries them, each with its
 ledger partition: whether an event is finished is all a worker asks of it, and its entries parsed
@@ -27,13 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from core.settings import KafkaSettings
+from streams.kafka.bulk import send_batches
 from streams.kafka.clients import make_consumer, read_to_end
 from streams.kafka.topics import retention_ms
 
@@ -61,6 +65,7 @@ class Ledger:
         # _span; one while _span is None)
         self._done: dict[int, dict[bytes, int]] = {}
         self._held: set[int] = set()  # the ledger partitions with keys here
+        self._wanted: dict[str, set[int]] = {}  # by reader (the pipeline, the batch path): its partitions
         self._retention: int | None = None  # ms, the topic's when it deletes old records
         self._span: int | None = None  # ms a generation covers: an eighth of the retention
         self._positions: dict[int, int] = {}  # ledger partition -> next offset to read
@@ -93,6 +98,28 @@ class Ledger:
         )
         self._held.add(target)
         self._add(key, target, now, now)
+
+    async def record_all(
+        self,
+        flow: str,
+        event_ids: Sequence[str],
+        partition: int,
+        entry: dict[str, Any],
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        """Write the same finished effect for many events of one source partition (a batch file's
+        records) in bulk, through ``producer`` (its batch size) when given; returns once the broker
+        acknowledged them all."""
+        target = partition % await self._partition_count()
+        now, value = self._now(), orjson.dumps(entry)
+        keys = [self.key(flow, event_id) for event_id in event_ids]
+        sent = await send_batches(
+            producer or self._producer, self._topic, target, [(k, value) for k in keys], now
+        )
+        await asyncio.gather(*sent)
+        self._held.add(target)
+        for key in keys:
+            self._add(key, target, now, now)
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
@@ -139,12 +166,14 @@ class Ledger:
                         del keys[key]
                 await asyncio.sleep(0)
 
-    async def load(self, source: Collection[TopicPartition]) -> None:
+    async def load(self, source: Collection[TopicPartition], reader: str = "pipeline") -> None:
         """Read what other workers (or an earlier life of this one) recorded for these source
-        partitions, the whole assignment; the keys of the ledger partitions they do not need go."""
+        partitions, the whole assignment of ``reader`` (the pipeline's consumer, the batch path's:
+        two groups, two assignments); the keys of the ledger partitions no reader needs go."""
         count = await self._partition_count()
-        wanted = {tp.partition % count for tp in source}
         async with self._lock:
+            self._wanted[reader] = {tp.partition % count for tp in source}
+            wanted = set().union(*self._wanted.values())
             await self._keep_only(wanted)
             if wanted:
                 self._held |= wanted

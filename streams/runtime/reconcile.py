@@ -46,10 +46,11 @@ from consumers.retry import RetryPolicy
 from core.merchants import Merchants
 from core.settings import ReconcileSettings, Settings
 from schemas.status import OrderStatus, Status
+from streams.kafka.bulk import murmur2
 from streams.runtime.metrics import Metrics
 from streams.runtime.orders import Expired, OrderBook
 from streams.runtime.services import BridgeRuntime
-from streams.runtime.status import StatusPublisher, murmur2
+from streams.runtime.status import StatusPublisher
 
 __all__ = [
     "Lookup",

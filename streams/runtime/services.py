@@ -97,6 +97,7 @@ class BridgeRuntime:
                 pipeline=s.pipeline,
                 token=lambda merchant: flex.for_merchant(merchant).ensure_token(),
                 awaiting=self.webhooks.awaiting if self.webhooks is not None else None,
+                ledger=parts.ledger,
             )
         starts = [parts.pipeline.start(), parts.ledger.start()]
         starts += [self.webhooks.start()] if self.webhooks is not None else []

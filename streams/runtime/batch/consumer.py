@@ -10,7 +10,8 @@ file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before ``…__MAX_BYTES``
 in the background (upload.py), then the offset is committed: a partition's commit never passes
 the first record of a file not uploaded yet, whichever its merchant; a file's range is recorded
 in the durable registry's topic before its rename, until the commit passes it, and the next owner
-skips its records (uploaded.py): no file reaches Flex twice. On revocation (and stop), open
+skips its records (uploaded.py): no file reaches Flex twice. An event the ledger holds (in a file
+before: a replay) is skipped unless the replay is forced. On revocation (and stop), open
 files are dropped — the next owner rebuilds them from the committed offset under the same names —
 and uploads in flight get ``drain_timeout`` to finish.
 """
@@ -33,11 +34,13 @@ from consumers.sftp.registry import BatchRegistry
 from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import BatchSettings, PipelineSettings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
+from schemas.replay import forced
 from streams.kafka.clients import make_consumer
 from streams.runtime.batch.partition import BatchPartition, commit_offsets
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
 from streams.runtime.deps import Deps
+from streams.runtime.ledger import Ledger
 from streams.runtime.supervise import supervise, watch
 from streams.runtime.undecodable import GuardedFetch
 
@@ -66,7 +69,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class BatchConsumer:
-    """Reads ``topics`` in its own group; the batch path (path.py) hands it its uploader and registry."""
+    """Reads ``topics`` in its own group; the batch path (path.py) hands it its uploader, registry and
+    ledger."""
 
     def __init__(
         self,
@@ -77,16 +81,14 @@ class BatchConsumer:
         topics: list[str],
         uploader: Uploader,
         registry: BatchRegistry,
+        ledger: Ledger,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kafka, self._approved = deps.kafka, deps.topics.approved
         if deps.merchants is None:
             raise ValueError("the batch path needs the merchants (Flex credentials or a merchants file)")
-        self._merchants = deps.merchants
-        self._limits, self._pipeline, self._topics = limits, pipeline, topics
-        self.registry = registry
-        self.uploader = uploader
-        self._clock = clock
+        self._merchants, self._limits, self._pipeline, self._topics = deps.merchants, limits, pipeline, topics
+        self.registry, self.uploader, self._ledger, self._clock = registry, uploader, ledger, clock
         self._parts: dict[TopicPartition, BatchPartition] = {}
         self._slots = asyncio.Semaphore(limits.max_pending_files)
         self._consumer: AIOKafkaConsumer | None = None
@@ -96,7 +98,7 @@ class BatchConsumer:
         self._on_held = deps.metrics.undecodable_batch
         self.joined = asyncio.Event()
         self._generation = 0  # +1 at each revocation: records fetched before it are stale
-        self.seen = 0
+        self.seen, self.finished = 0, 0  # records read; of them, skipped as in a file before (ledger)
         self.build_seconds = 0.0  # time spent turning fetched records into file records
         self.wait_seconds = 0.0  # time the fetch loop waited for an upload slot (back-pressure)
         self.uploaded: UploadedJournal | None = None  # files uploaded past a commit (uploaded.py)
@@ -205,6 +207,9 @@ class BatchConsumer:
         item = batch_item(part.kind, record.value, self._merchants, self._pipeline.mit_expiry_days)
         if item is None or part.uploaded.covers(item.merchant.name, record.offset):
             return  # not for a file, or in a file a previous owner uploaded already
+        if self._ledger.has(part.kind, item.event_id) and not forced(record.headers):
+            self.finished += 1  # in a file before (a replay): not sent again unless forced
+            return
         name, limits = item.merchant.name, self._limits
         raw: bytes | None = None
         builder = part.open.get(name)
@@ -284,6 +289,7 @@ class BatchConsumer:
     def stats(self) -> dict[str, Any]:
         return {
             "seen": self.seen,
+            "skipped_finished": self.finished,
             "partitions": len(self._parts),
             "open_files": sum(len(p.open) for p in self._parts.values()),
             "uploading": sum(len(p.uploading) for p in self._parts.values()),

@@ -1,5 +1,6 @@
 """The whole SFTP batch path of one worker, and where it is assembled: batch consumer, uploader and
-result pollers on one SFTP client per merchant (consumers/sftp/accounts.py) and one batch registry.
+result pollers on one SFTP client per merchant (consumers/sftp/accounts.py), one batch registry, and
+the worker's ledger (the events already in a file, shared with the real-time pipeline).
 Only the merchants that route something to SFTP take part (``routing.mit`` / ``routing.transmit``).
 
 The batch registry is durable (streams/runtime/batch/store.py): every assignment of source partitions first
@@ -30,6 +31,7 @@ from streams.runtime.batch.polls import ResultPolls
 from streams.runtime.batch.store import BatchStore
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.deps import Deps
+from streams.runtime.ledger import Ledger
 
 __all__ = ["BatchPath", "batch_topics"]
 
@@ -60,6 +62,7 @@ class BatchPath:
         pipeline: PipelineSettings,
         token: Callable[[Merchant], Awaitable[str]],
         awaiting: AwaitingResults | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         if deps.merchants is None:
             raise ValueError("the batch path needs the merchants (Flex credentials or a merchants file)")
@@ -73,8 +76,19 @@ class BatchPath:
         self.store = BatchStore(deps.kafka, deps.topics.batches, deps.producer)
         self.registry = BatchRegistry(journal=self.store)
         self._bulk = make_producer(deps.kafka, max_batch_size=BULK_BATCH_BYTES)
+        # the worker's, shared with its pipeline; else one of its own (bench/mit_path.py)
+        self.ledger = ledger if ledger is not None else Ledger(deps.kafka, deps.topics.ledger, deps.producer)
         bulk = dataclasses.replace(deps, producer=self._bulk)
-        uploader = Uploader(bulk, batch, sftp.inbound_dir, token, self.sftp, self.registry, awaiting=awaiting)
+        uploader = Uploader(
+            bulk,
+            batch,
+            sftp.inbound_dir,
+            token,
+            self.sftp,
+            self.registry,
+            awaiting=awaiting,
+            ledger=self.ledger,
+        )
         self.consumer = BatchConsumer(
             deps,
             batch,
@@ -82,6 +96,7 @@ class BatchPath:
             topics=batch_topics(deps.topics, self.merchants),
             uploader=uploader,
             registry=self.registry,
+            ledger=self.ledger,
         )
         self.consumer.before_assign = self._load
         self.consumer.uploaded = self.store
@@ -118,7 +133,10 @@ class BatchPath:
         await self.sftp.close()
 
     async def _load(self, assigned: Collection[TopicPartition]) -> None:
-        """Restore the registry entries of newly assigned partitions; waits out a Kafka outage."""
+        """Read the ledger of the assigned partitions and restore their registry entries; waits out a
+        Kafka outage."""
+        ledger = kafka_op(lambda: self.ledger.load(assigned, reader="batch"))
+        await retry(ledger, OUTAGE, what="reading the ledger", log=log)
         load = kafka_op(lambda: self.store.load(assigned, self.registry))
         restored = await retry(load, OUTAGE, what="reading the batch registry", log=log)
         self.restored += restored

@@ -12,7 +12,9 @@ goes out before the rename so that it always precedes the file's results on ``or
 crash between the two means a re-upload under the same name and a repeated PENDING, which is
 harmless: Flex never saw the file (the next owner drops its registry entry, path.py). A crash
 after the rename leaves the recorded range and the registry entry: the next owner does not send
-the file again, and matches its results or reports them missing.
+the file again, and matches its results or reports them missing. After the rename, the file's
+events go in the ledger (streams/runtime/ledger.py), so a replay of them is not sent in another
+file (the batch consumer skips what the ledger holds unless the replay is forced).
 Each step retries while its failure is retriable (SFTP drops reconnect with backoff; an
 unavailable token endpoint or Kafka is waited out), so the caller commits the file's offsets only
 after all of it. A failure that cannot pass by itself (refused credentials, a refused SFTP login
@@ -42,6 +44,7 @@ from schemas.status import OrderStatus, status_of
 from streams.kafka.errors import kafka_op
 from streams.runtime.awaiting import AwaitingResults
 from streams.runtime.deps import Deps
+from streams.runtime.ledger import Ledger
 from streams.runtime.status import StatusPublisher
 
 __all__ = ["Uploader", "pending_status", "pending_values", "record_detail"]
@@ -110,8 +113,10 @@ class Uploader:
         registry: BatchRegistry,
         clock: Callable[[], float] = time.monotonic,
         awaiting: AwaitingResults | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self._inbound = inbound_dir
+        self._producer, self._ledger = deps.producer, ledger
         self._token = token
         self._statuses = StatusPublisher(deps.producer, deps.topics.status)
         self._sftp = sftp
@@ -177,7 +182,21 @@ class Uploader:
         except BaseException:
             self._registry.forget(lambda name: name == sealed.name)
             raise
+        if self._ledger is not None:
+            await self._finished(builder, sealed.name)
         return sealed
+
+    async def _finished(self, builder: BatchBuilder, name: str) -> None:
+        """The file's events in the ledger, once Flex can see the file (not before: a file never
+        renamed is built again from the same records): a replay of them goes in no second file."""
+        assert self._ledger is not None  # noqa: S101
+        ledger, entry = self._ledger, {"flow": builder.kind, "batchFile": name}
+        write = kafka_op(
+            lambda: ledger.record_all(
+                builder.kind, builder.event_ids, builder.partition, entry, self._producer
+            )
+        )
+        await retry(write, OUTAGE, what="ledger", log=log)
 
     async def _register(self, name: str, sent: list[SentRecord]) -> None:
         """The file's registry entry, durable before the rename: a result may come as soon as the

@@ -88,6 +88,23 @@ async def test_the_keys_of_partitions_gone_to_another_worker_are_forgotten_and_r
         assert (found, len(ledger)) == ([True, True, True], 3)
 
 
+async def test_a_batch_files_entries_are_read_back_and_each_reader_keeps_its_partitions(
+    broker: EmbeddedBroker,
+) -> None:
+    kafka, topic = await _ledger_topic(broker, partitions=2)
+    async with _producer(kafka) as producer:
+        first = Ledger(kafka, topic, producer)
+        await first.record_all("evaluate", ["B0", "B1"], 1, {"flow": "evaluate", "batchFile": "f.json"})
+        await first.record("evaluate", "E0", 0, {"flow": "evaluate"})
+
+        other = Ledger(kafka, topic, producer)
+        await other.load(_source(0), reader="pipeline")
+        await other.load(_source(1), reader="batch")  # another group: another assignment
+        assert [other.has("evaluate", e) for e in ("B0", "B1", "E0")] == [True, True, True]
+        await other.load([], reader="pipeline")  # the pipeline lost partition 0; the batch path holds 1
+        assert [other.has("evaluate", e) for e in ("B0", "B1", "E0")] == [True, True, False]
+
+
 async def test_a_lost_partitions_keys_go_a_chunk_at_a_time_while_the_event_loop_runs(
     broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:

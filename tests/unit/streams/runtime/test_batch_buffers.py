@@ -22,6 +22,7 @@ from streams.local.traffic import make_event
 from streams.runtime.batch.consumer import BatchConsumer
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.deps import Deps
+from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 from tests.unit.consumers.sftp.test_merchant_files import ACME_MID, BOLT_MID, merchant
 
@@ -73,6 +74,7 @@ def _consumer(**limits: Any) -> tuple[BatchConsumer, RecordingUploader]:
         topics=[TOPICS.declined],
         uploader=cast(Uploader, uploader),
         registry=BatchRegistry(),
+        ledger=Ledger(KafkaSettings(), TOPICS.ledger, cast(AIOKafkaProducer, None)),
         clock=lambda: 0.0,
     )
     consumer.assigned([TP])

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from schemas.codec import encode_model
 from schemas.status import OrderStatus, status_of
-from streams.runtime.status import StatusPublisher, murmur2, produce_keyed, status_record
+from streams.kafka.bulk import murmur2, produce_keyed
+from streams.runtime.status import StatusPublisher, status_record
 
 
 class _FakeBatch:
