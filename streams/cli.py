@@ -110,6 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from aiokafka.errors import KafkaError  # imported by every verb that reaches Kafka
+
+        if not isinstance(exc, KafkaError):
+            raise
+        print(
+            f"flexbridge: Kafka failed ({exc}); check FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS, and "
+            "FLEXBRIDGE_KAFKA__SECURITY_PROTOCOL and …__SASL_* for a secured cluster",
+            file=sys.stderr,
+        )
+        return 2
     return code
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from core.settings import KafkaSettings
 from streams.kafka.ends import end_of
+
+Client = TypeVar("Client", AIOKafkaConsumer, AIOKafkaProducer)
 
 __all__ = [
     "Records",
@@ -21,6 +23,7 @@ __all__ = [
     "make_producer",
     "read_to_end",
     "read_topic",
+    "started",
     "tail_topic",
 ]
 
@@ -43,6 +46,21 @@ def client_options(k: KafkaSettings) -> dict[str, Any]:
         opts["sasl_plain_username"] = k.sasl_username
         opts["sasl_plain_password"] = k.sasl_password.get_secret_value() if k.sasl_password else None
     return opts
+
+
+async def started(client: Client) -> Client:
+    """``client`` started, or stopped again and the error raised: an unreachable broker then leaves
+    no open connection behind (nor aiokafka's "Unclosed" warning when the client is collected).
+    Started, its background tasks get their first step at once: a group-less consumer stopped
+    before its task ever ran raises CancelledError from ``stop()`` (aiokafka 0.14's
+    NoGroupCoordinator.close awaits the task it cancelled)."""
+    try:
+        await client.start()
+    except BaseException:
+        await client.stop()
+        raise
+    await asyncio.sleep(0)
+    return client
 
 
 def make_producer(k: KafkaSettings, **extra: Any) -> AIOKafkaProducer:
@@ -120,18 +138,22 @@ async def read_to_end(
         todo = {tp for tp in todo if not await caught_up(consumer, tp, ends[tp])}
 
 
-async def read_topic(kafka: str | KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_topic(
+    kafka: str | KafkaSettings, topic: str, *, must_exist: bool = False
+) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record currently in ``topic`` (all partitions, from the beginning up to the end), in
-    each partition's order; ``kafka`` is the settings (security included) or a bootstrap address."""
+    each partition's order; ``kafka`` is the settings (security included) or a bootstrap address.
+    A topic that does not exist has none, or with ``must_exist`` raises LookupError."""
     k = KafkaSettings(bootstrap_servers=kafka) if isinstance(kafka, str) else kafka
-    consumer = make_consumer(k, reads_to_end=True)
-    await consumer.start()
+    consumer = await started(make_consumer(k, reads_to_end=True))
     try:
         parts = consumer.partitions_for_topic(topic)
         if not parts:
             await consumer._client.force_metadata_update()
             parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in parts]
+        if not tps and must_exist:
+            raise LookupError(f"topic {topic!r} does not exist")
         if not tps:
             return []
         consumer.assign(tps)

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from core.config import ConfigError, load_settings
+from streams.ops.arguments import positive
 from streams.ops.selection import Selection, parse_duration, parse_time, parse_where
 
 __all__ = ["add_dlq_parser", "add_replay_parser"]
@@ -29,7 +30,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-offset", type=int, help="first offset (in every selected partition)")
     p.add_argument("--to-offset", type=int, help="last offset, inclusive")
     p.add_argument("--execute", action="store_true", help="send (default: print the plan only)")
-    p.add_argument("--rate", type=float, help="at most N records per second")
+    p.add_argument("--rate", type=positive, help="at most N records per second")
     p.add_argument("--to-topic", help="send here instead of the default target")
     p.add_argument("--max-replays", type=int, default=3, help="loop guard: refuse records replayed N times")
     p.add_argument(

@@ -18,6 +18,7 @@ import orjson
 
 from core.config import ConfigError
 from core.merchants_file import ENV_NAME, read_entries
+from streams.ops.arguments import positive
 
 __all__ = ["add_order_parser", "merchant_names", "render_order", "render_orders"]
 
@@ -106,6 +107,13 @@ def _order(args: argparse.Namespace) -> int:
     if response.status_code == 401:
         print("flexbridge: the worker refused the admin token (FLEXBRIDGE_WEB__ADMIN_TOKEN)", file=sys.stderr)
         return 2
+    if response.status_code == 404 and not _unknown_order(response):
+        print(
+            f"flexbridge: {args.url} answered 404 for /orders/…: not a flexbridge worker? (--url or "
+            "FLEXBRIDGE_WEB__PORT)",
+            file=sys.stderr,
+        )
+        return 2
     if response.status_code == 404:
         mine = f" of merchant mid {args.mid}" if args.mid else ""
         print(
@@ -128,13 +136,28 @@ def _order(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unknown_order(response: httpx.Response) -> bool:
+    """Whether a 404 is a worker's answer for an order it does not know (``{"error", "orderId"}``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "orderId" in body and "error" in body
+
+
+def _order_id(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an order id is not empty")
+    return text
+
+
 def add_order_parser(sub: Any) -> None:
     order = sub.add_parser("order", help="show an order's current state and history")
-    order.add_argument("order_id", metavar="ORDER_ID", help="the merchant order id")
+    order.add_argument("order_id", metavar="ORDER_ID", type=_order_id, help="the merchant order id")
     order.add_argument(
         "--url", default=_default_url(), help="a worker's web server (default: FLEXBRIDGE_WEB__PORT)"
     )
     order.add_argument("--mid", help="only this merchant's order (several merchants may use one orderId)")
     order.add_argument("--json", action="store_true", help="print the raw JSON")
-    order.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the worker")
+    order.add_argument("--timeout", type=positive, default=10.0, help="seconds to wait for the worker")
     order.set_defaults(run=_order)

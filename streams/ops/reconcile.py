@@ -14,25 +14,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import sys
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from consumers.flex.client import FlexClient
 from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import apply_status
 from consumers.reconcile import Candidate, age_bucket, candidates_of
-from core.config import load_settings
+from core.config import ConfigError, load_settings
 from core.merchants import load_merchants
 from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
-from streams.kafka.clients import make_producer, read_topic
+from streams.kafka.clients import make_producer, read_topic, started
+from streams.ops.arguments import not_negative
 from streams.ops.order import merchant_names
 from streams.runtime.status import StatusPublisher
 
@@ -67,7 +66,11 @@ def fold_statuses(records: list[bytes]) -> dict[str, OrderState]:
 
 async def read_orders(settings: Settings) -> dict[str, OrderState]:
     """Every order as ``orders.status`` tells it now (all partitions, from the beginning to the end)."""
-    records = await read_topic(settings.kafka, settings.topics.status)
+    try:
+        records = await read_topic(settings.kafka, settings.topics.status, must_exist=True)
+    except LookupError as exc:
+        why = "no worker has published a status yet, or FLEXBRIDGE_TOPICS__STATUS names another"
+        raise ConfigError(f"{exc}: {why}") from None
     return fold_statuses([r.value for r in records if r.value])
 
 
@@ -124,8 +127,7 @@ async def _execute(settings: Settings, orders: dict[str, OrderState], older_than
 
     reconciler = Reconciler(config, settings.pipeline.mit_expiry_days)
     merchants = load_merchants(settings)  # each order is looked up as its merchant
-    producer = make_producer(settings.kafka)
-    await producer.start()
+    producer = await started(make_producer(settings.kafka))
     try:
         async with FlexClient(settings.flex) as flex:
             publisher = StatusPublisher(producer, settings.topics.status)
@@ -139,13 +141,9 @@ async def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.execute:
         load_merchants(settings)  # the merchants file, or FLEXBRIDGE_FLEX__* credentials: before Kafka
-    try:
-        orders = await read_orders(settings)
-        rows = report(orders, time.time(), args.older_than)
-        lookups = await _execute(settings, orders, args.older_than) if args.execute else None
-    except KafkaError as exc:
-        print(f"flexbridge: Kafka at {settings.kafka.bootstrap_servers} failed: {exc!r}", file=sys.stderr)
-        return 2
+    orders = await read_orders(settings)  # a KafkaError is streams/cli.py's to report
+    rows = report(orders, time.time(), args.older_than)
+    lookups = await _execute(settings, orders, args.older_than) if args.execute else None
     _print(rows, lookups, as_json=args.json)
     return 0
 
@@ -176,7 +174,7 @@ def add_reconcile_parser(sub: Any) -> None:
     parser = sub.add_parser("reconcile", help="list non-final orders by state and age; --execute asks Flex")
     parser.add_argument("--execute", action="store_true", help="look them up at Flex now and publish changes")
     parser.add_argument(
-        "--older-than", type=float, default=0.0, help="only orders this many seconds without news"
+        "--older-than", type=not_negative, default=0.0, help="only orders this many seconds without news"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=lambda args: asyncio.run(_run(args)))

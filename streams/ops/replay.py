@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.settings import Settings
-from streams.kafka.clients import make_producer
+from streams.kafka.clients import make_producer, started
 from streams.ops.audit import Audit, Phase, read_audit
 from streams.ops.plan import Finished, Job, Plan, build_plan, verdict
 from streams.ops.scan import Ranges, Record, ReplayError, end_offsets, open_reader, resolve_ranges, scan
@@ -113,8 +113,11 @@ class _Runner:
 
     async def run(self, execute: bool, resume: dict[str, Any] | None) -> Outcome:
         reader = await open_reader(self.settings)
-        producer = make_producer(self.settings.kafka)
-        await producer.start()
+        try:
+            producer = await started(make_producer(self.settings.kafka))
+        except BaseException:
+            await reader.stop()
+            raise
         try:
             return await self._run(reader, producer, execute, resume)
         finally:

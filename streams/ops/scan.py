@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 
 from core.errors import FlexbridgeError
 from core.settings import Settings
-from streams.kafka.clients import make_consumer
+from streams.kafka.clients import make_consumer, started
 from streams.ops.selection import Selection
 
 __all__ = [
@@ -41,9 +41,7 @@ class ReplayError(FlexbridgeError):
 
 
 async def open_reader(settings: Settings) -> AIOKafkaConsumer:
-    reader = make_consumer(settings.kafka, offset_reset="latest")
-    await reader.start()
-    return reader
+    return await started(make_consumer(settings.kafka, offset_reset="latest"))
 
 
 async def partitions_of(reader: AIOKafkaConsumer, topic: str) -> list[int]:

@@ -199,3 +199,11 @@ async def test_flexbridge_reconcile_lists_and_executes(stack: Stack) -> None:
     assert [(s["orderId"], s["status"]) for s in reconciled] == [("R-1", "APPROVED")]
     code, out, _ = await run_flexbridge(env, "reconcile")
     assert code == 0 and "1 non-final orders" in out and "R-2" in out and "R-1" not in out
+
+
+async def test_flexbridge_reconcile_names_a_status_topic_that_does_not_exist(stack: Stack) -> None:
+    """Not "0 non-final orders": the operator is pointed at the wrong topic or cluster."""
+    env = {**stack.env, "FLEXBRIDGE_TOPICS__STATUS": unique("no.such.status")}
+    code, out, err = await run_flexbridge(env, "reconcile")
+    assert code == 2 and not out, (out, err)
+    assert "does not exist" in err and "FLEXBRIDGE_TOPICS__STATUS" in err, err
