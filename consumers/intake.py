@@ -59,17 +59,18 @@ class Refused:
     message: str
 
 
-# Every value core.pan looks_like_pan accepts (13-19 ASCII digits of a string or an int, with
-# any spaces or dashes between them) appears in the JSON text as 13 digits in a row once spaces
-# and dashes are removed, unless its digits are escaped as \uXXXX. Done with bytes.translate and
-# a substring search, both in C: a regular expression costs ten times as much here.
+# Every value core.pan looks_like_pan accepts (13-19 ASCII digits of a string, an int or an
+# integral float, with any spaces or dashes between them) appears in the JSON text as 13 digits in
+# a row once spaces, dashes and dots are removed (a float's "4.222222222222e12" too, unless its
+# mantissa ends in zeros it leaves out), unless its digits are escaped as \uXXXX. Done with
+# bytes.translate and a substring search, both in C: a regular expression costs ten times as much.
 _DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 120 for i in range(256))  # "0" for digits, else "x"
 _THIRTEEN_DIGITS = b"0" * 13
 
 
 def may_hold_pan(raw: bytes) -> bool:
     """False only when the JSON text ``raw`` cannot hold a card number anywhere (conservative)."""
-    return b"\\u" in raw or _THIRTEEN_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" -")
+    return b"\\u" in raw or _THIRTEEN_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" -.")
 
 
 def may_be_mit(data: dict[str, Any]) -> bool:

@@ -1,16 +1,26 @@
-"""Card-number (PAN) detection and masking: flexbridge takes Flex tokens, never raw card numbers."""
+"""Card-number (PAN) detection and masking: flexbridge takes Flex tokens, never raw card numbers.
+
+Detection (:func:`find_pan`) goes by field name, not by value: a numeric order or transaction id of
+13–19 digits passes Luhn one time in ten and must not be refused. Masking (:func:`mask_pans`) works
+on raw text where no field names are known, so it masks every run of digits that could be one.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
+
+from core.names import folded
 
 __all__ = ["find_pan", "looks_like_pan", "luhn_ok", "mask_pans", "redact_pan"]
 
 _SEPARATORS = re.compile(r"[ \-]")
-# 13-19 digits, optionally grouped by single spaces or dashes (e.g. "4111 1111 1111 1111").
-_CANDIDATE = re.compile(rb"(?<![0-9])[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
-_CARD_KEYS = frozenset({"cardnumber", "card_number", "pan", "accountnumber", "primaryaccountnumber"})
+# Folded field names (core/names.py) whose value is a card number, and those whose `number` is one.
+_CARD_KEYS = frozenset(
+    {"cardnumber", "pan", "accountnumber", "primaryaccountnumber", "creditcardnumber", "ccnumber"}
+)
+_CARD_PARENTS = frozenset({"paymentmethod", "creditcard", "card"})
 
 
 def luhn_ok(digits: str) -> bool:
@@ -24,7 +34,10 @@ def luhn_ok(digits: str) -> bool:
 
 
 def looks_like_pan(value: object) -> bool:
-    """True for a string of 13–19 digits (spaces/dashes allowed) that passes the Luhn check."""
+    """True for 13–19 digits (a string, spaces/dashes allowed; an int; an integral float, as JSON
+    may spell an int: ``4111111111111111.0``) that pass the Luhn check."""
+    if isinstance(value, float) and value.is_integer():  # False for inf and nan
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
@@ -33,25 +46,35 @@ def looks_like_pan(value: object) -> bool:
     return 13 <= len(digits) <= 19 and digits.isdigit() and digits.isascii() and luhn_ok(digits)
 
 
-def find_pan(data: Any, path: str = "", depth: int = 0) -> str | None:
+def _entries(node: Any) -> Iterator[tuple[Any, Any]]:
+    if isinstance(node, dict):
+        return iter(node.items())
+    return enumerate(node) if isinstance(node, list) else iter(())
+
+
+def find_pan(data: Any) -> str | None:
     """The dotted path of the first card-number field that holds a PAN, else None.
 
-    Looks at every field named like a card number (``cardNumber``, ``pan``, …, any casing) at any
-    depth, and at ``number`` inside a payment method. Values are never returned, only the path.
+    A card-number field is one named like ``cardNumber``, ``pan`` … (any case, ``_`` or ``-``) at any
+    depth, or ``number`` inside a payment method or card; under one, every scalar counts, however
+    deep (``{"pan": {"value": …}}``). A list's items are named as the list. Depth-first with an
+    explicit stack, in document order: no depth limit for a PAN to hide below, no RecursionError.
+    The path is built from the input's own keys, so a card number used as a key is masked in it
+    (the path goes into error messages, headers and logs). Values are never returned.
     """
-    if depth > 8:
-        return None
-    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
-    in_payment = path.rsplit(".", 1)[-1].lower() in {"paymentmethod", "payment_method", "credit_card"}
-    for key, value in items:
-        where = f"{path}.{key}" if path else str(key)
-        name = str(key).lower()
-        if (name in _CARD_KEYS or (in_payment and name == "number")) and looks_like_pan(value):
-            return where
-        if isinstance(value, dict | list):
-            found = find_pan(value, where, depth + 1)
-            if found:
-                return found
+    stack: list[tuple[Iterator[tuple[Any, Any]], str, str, bool]] = [(_entries(data), "", "", False)]
+    while stack:
+        entries, path, parent, in_card = stack[-1]
+        for key, value in entries:
+            name = folded(key) if isinstance(key, str) else parent  # a list item: named as its list
+            card = in_card or name in _CARD_KEYS or (name == "number" and parent in _CARD_PARENTS)
+            if card and (looks_like_pan(value) or (in_card and looks_like_pan(key))):
+                return redact_pan(f"{path}.{key}" if path else str(key))
+            if isinstance(value, dict | list):
+                stack.append((_entries(value), f"{path}.{key}" if path else str(key), name, card))
+                break
+        else:
+            stack.pop()
     return None
 
 
@@ -60,14 +83,99 @@ def redact_pan(text: str) -> str:
     return mask_pans(text.encode()).decode()
 
 
+# A run of digits joined by any spaces and dashes: what looks_like_pan accepts, as JSON text shows
+# it. In a JSON string, any of these characters may also be a \u escape (\u0034 is "4").
+_RUN = re.compile(rb"[0-9](?:[ \-]*+[0-9]){12,}")  # tried from a run's first digit: takes it whole
+_ESCAPED_RUN = re.compile(
+    rb"(?<![0-9])(?<!\\u)(?:[0-9]|\\u003[0-9])(?:(?:[ \-]|\\u0020|\\u002[dD])*+(?:[0-9]|\\u003[0-9])){12,}"
+)
+# A number with an exponent (4.111111111111111e15, an integral float looks_like_pan accepts), or
+# something like one ("1.2.3e4" or the "9e86" of a hex id: float() refuses it or it is no PAN).
+_EXPONENT = re.compile(rb"(?<![0-9.])[0-9][0-9.]*+[eE][+-]?[0-9]+")
+# What mask_pans looks for first, by bytes.translate and substring searches (in C, a tenth of a
+# regular expression's cost): digits as "0", e/E as "e", "." as itself, anything else "x".
+_CLASSES = bytes(
+    48 if 48 <= i <= 57 else 101 if i in (69, 101) else i if i == 46 else 120 for i in range(256)
+)
+_THIRTEEN_DIGITS = b"0" * 13
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit's Luhn value in a doubled position
+
+
 def mask_pans(raw: bytes) -> bytes:
-    """Replace every Luhn-valid 13–19 digit run in raw bytes by its last four digits behind asterisks."""
+    """``raw`` with every run of digits that may be a card number replaced by its last four digits
+    behind asterisks: every shape looks_like_pan accepts as raw JSON text shows it (any spaces and
+    dashes between digits, ``\\u`` escapes, an exponent), and any longer run that holds one.
 
-    def _mask(match: re.Match[bytes]) -> bytes:
-        text = match.group(0).decode()
-        digits = _SEPARATORS.sub("", text)
-        if not luhn_ok(digits):
-            return match.group(0)
-        return b"*" * (len(digits) - 4) + digits[-4:].encode()
+    A 13–19 digit run is masked when it or any 13–19 digit stretch of it passes Luhn (a card number
+    run into other digits, in log text); a longer run always is (it holds such a stretch 97 times in
+    100 at 20 digits, more above: checking costs more than it keeps). Shorter numbers are kept.
+    Most text holds none of these shapes: a translate and a few substring searches say so.
+    """
+    classes = raw.translate(_CLASSES, b" -")  # spaces and dashes dropped: a run shows as 13 "0"s
+    if b"0e" in classes:
+        raw = _mask_exponents(raw)  # only takes digits away: ``classes`` still shows every run
+    if b"\\u002" in raw or b"\\u003" in raw:  # an escaped digit, space or dash: the slower pattern
+        return _ESCAPED_RUN.sub(_mask_run, raw)
+    return _RUN.sub(_mask_run, raw) if _THIRTEEN_DIGITS in classes else raw
 
-    return _CANDIDATE.sub(_mask, raw)
+
+def _mask_exponents(raw: bytes) -> bytes:
+    """``raw`` with each number written with an exponent that looks_like_pan accepts masked.
+
+    Looks only where a digit precedes an "e" (bytes.find in ``raw`` translated by _CLASSES), not by
+    a regular expression over all of ``raw``: hex ids hold such pairs, and a scan would cost more
+    than the rest of mask_pans. Each search back for a number's start stops at the last "e" looked
+    at, so the whole is linear in ``len(raw)``.
+    """
+    classes = raw.translate(_CLASSES)
+    parts: list[bytes] = []
+    done = floor = 0
+    at = classes.find(b"0e")
+    while at >= 0:
+        start = max(classes.rfind(b"x", floor, at), classes.rfind(b"e", floor, at), floor - 1) + 1
+        number = _EXPONENT.match(raw, start)
+        if number is not None and number.end() > at + 1:
+            parts += (raw[done:start], _mask_exponent(number))
+            done = number.end()
+        floor = max(at + 2, done)
+        at = classes.find(b"0e", floor)
+    return b"".join(parts) + raw[done:] if parts else raw
+
+
+def _mask_run(match: re.Match[bytes]) -> bytes:
+    digits = _digits_of(match.group(0))
+    if len(digits) <= 19 and not _holds_luhn_stretch(digits):
+        return match.group(0)
+    return b"*" * (len(digits) - 4) + digits[-4:]
+
+
+def _mask_exponent(match: re.Match[bytes]) -> bytes:
+    try:
+        value = float(match.group(0))
+    except ValueError:
+        return match.group(0)
+    if not looks_like_pan(value):
+        return match.group(0)  # its mantissa's digits are still _RUN's to mask
+    digits = str(int(value)).encode()
+    return b"*" * (len(digits) - 4) + digits[-4:]
+
+
+def _digits_of(run: bytes) -> bytes:
+    """The digits of a matched run: escapes decoded, separators dropped."""
+    if b"\\" in run:
+        for escape in (b"\\u0020", b"\\u002d", b"\\u002D"):
+            run = run.replace(escape, b"")
+        run = run.replace(b"\\u003", b"")  # \u0034 → 4
+    return run.translate(None, b" -")
+
+
+def _holds_luhn_stretch(digits: bytes) -> bool:
+    """True when some 13–19 digit stretch of ``digits`` (at most 19 of them) passes Luhn."""
+    for end in range(len(digits), 12, -1):
+        total = 0
+        for length in range(1, end + 1):  # leftwards from ``end``: every other digit doubled
+            d = digits[end - length] - 48
+            total += _DOUBLED[d] if length % 2 == 0 else d
+            if length >= 13 and total % 10 == 0:
+                return True
+    return False

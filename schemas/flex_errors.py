@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
+from core.names import fold
 from core.pan import redact_pan
-from schemas.keys import fold
 
 __all__ = ["error_messages", "parse_error_body", "redact_pan"]
 

@@ -1,4 +1,5 @@
-"""Case-insensitive field names, as Flex (ASP.NET Core) binds them: `OrderId` = `orderId` = `order_id`."""
+"""Case-insensitive field names, as Flex (ASP.NET Core) binds them: `OrderId` = `orderId` = `order_id`
+(the folding itself: core/names.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["Aliases", "canonical_keys", "field_aliases", "fold"]
+from core.names import fold, folded
 
-
-def fold(name: object) -> str:
-    """The comparable form of a field name: no case, no ``_`` or ``-``."""
-    return str(name).replace("_", "").replace("-", "").lower()
+__all__ = ["Aliases", "canonical_keys", "field_aliases"]
 
 
 class Aliases(dict[str, str]):
@@ -30,16 +28,7 @@ def field_aliases(model: type[BaseModel]) -> Aliases:
     return Aliases({fold(f.alias or n): f.alias or n for n, f in model.model_fields.items()})
 
 
-_FOLDED: dict[str, str] = {}  # fold() of the field names seen, bounded (names are few; input is not)
-_FOLDED_MAX = 4096
 _AS_IS_MAX, _AS_IS_KEYS = 1024, 64  # key sequences remembered per model as needing no renaming
-
-
-def _fold_new(name: str) -> str:
-    folded = fold(name)
-    if len(_FOLDED) < _FOLDED_MAX:
-        _FOLDED[name] = folded
-    return folded
 
 
 def canonical_keys(data: Mapping[Any, Any], aliases: Aliases) -> Mapping[Any, Any]:
@@ -53,7 +42,7 @@ def canonical_keys(data: Mapping[Any, Any], aliases: Aliases) -> Mapping[Any, An
         return data
     out: dict[Any, Any] = {}
     for key, value in data.items():
-        canonical = aliases.get(_FOLDED.get(key) or _fold_new(key), key) if isinstance(key, str) else key
+        canonical = aliases.get(folded(key), key) if isinstance(key, str) else key
         if canonical in out and canonical != key:
             continue
         out[canonical] = value

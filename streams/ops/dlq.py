@@ -129,6 +129,9 @@ async def show_dead_letter(settings: Settings, partition: int, offset: int) -> d
 
 
 def describe_record(record: Record) -> dict[str, Any]:
+    """What ``dlq show`` prints of a record, card numbers masked in all of it. The value's raw bytes
+    are masked before they are decoded: mask_pans reads digits spelled as ``\\u`` escapes too, so
+    the decoded text shows none in clear (tests/unit/streams/ops/test_dlq_show.py)."""
     raw = mask_pans(record.value) if record.value is not None else None
     value: Any
     try:
@@ -140,7 +143,7 @@ def describe_record(record: Record) -> dict[str, Any]:
         "partition": record.partition,
         "offset": record.offset,
         "timestamp": datetime.fromtimestamp(record.timestamp / 1000, UTC).isoformat(),
-        "key": record.key.decode(errors="replace") if record.key is not None else None,
+        "key": redact_pan(record.key.decode(errors="replace")) if record.key is not None else None,
         "headers": {k: redact_pan(v) for k, v in _headers(record).items()},
         "value": value,
     }

@@ -6,13 +6,14 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from core.pan import mask_pans
 from schemas.dlq import MERCHANT_HEADER, DlqReason, dlq_headers
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
-__all__ = ["SourceRecord", "dead_letter"]
+__all__ = ["SourceRecord", "dead_letter", "masked_value"]
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,10 @@ async def dead_letter(
     """Publish ``record`` to the DLQ ``topic``; returns once the broker acknowledged it.
 
     A ``pan-detected`` record has its card numbers masked: copying a PAN to another topic spreads it.
+    So has a value that is no JSON object (:func:`masked_value`).
     ``merchant`` (its name, when known) labels the metric and goes in the ``dlq-merchant`` header.
     """
-    value = record.value
-    if reason == "pan-detected" and value is not None:
-        value = mask_pans(value)
+    value = masked_value(record.value, reason)
     headers = dlq_headers(
         reason=reason,
         error=error,
@@ -65,3 +65,27 @@ async def dead_letter(
     await producer.send_and_wait(topic, value, record.key, headers=headers)
     metrics.dead_letter(reason, merchant)
     log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset, reason)
+
+
+def masked_value(value: bytes | None, reason: DlqReason) -> bytes | None:
+    """The value a dead letter carries: ``value`` with every card number masked, unless it is a JSON
+    object refused for another reason than ``pan-detected``.
+
+    Card numbers are found by field name (core.pan find_pan); in a value that is no JSON object
+    (an array, broken JSON) no field was ever looked at, so every digit run that may be a card
+    number is masked (mask_pans). A JSON object refused for another reason was searched and held
+    none: it stays as it was, for a redrive to send the original bytes (a numeric id in it is no
+    card number). Only dead letters pay for the decoding.
+    """
+    if value is None:
+        return None
+    if reason == "pan-detected" or not _is_json_object(value):
+        return mask_pans(value)
+    return value
+
+
+def _is_json_object(value: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(value), dict)
+    except orjson.JSONDecodeError:
+        return False

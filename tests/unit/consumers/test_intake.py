@@ -71,6 +71,15 @@ def test_an_escaped_card_number_is_found_too() -> None:
     assert isinstance(answer, Refused) and answer.reason == "pan-detected"
 
 
+@pytest.mark.parametrize("number", [b"4222222222222.0", b"4.222222222222e12", b"42222222222.22e2"])
+def test_a_card_number_written_as_a_float_is_found(number: bytes) -> None:
+    event: dict[str, Any] = orjson.loads(_raw("approval"))
+    event["paymentMethod"]["cardNumber"] = "TOKEN"
+    raw = orjson.dumps(event).replace(b'"TOKEN"', number)
+    answer = decode_and_route(raw, "transmit", ALL_API)
+    assert isinstance(answer, Refused) and answer.reason == "pan-detected", answer
+
+
 def _nested(kind: str, depth: int) -> bytes:
     """A valid event with an extra field that makes the whole value ``depth`` levels deep."""
     event: dict[str, Any] = orjson.loads(_raw(kind))

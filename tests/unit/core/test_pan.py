@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.pan import find_pan, looks_like_pan, luhn_ok, mask_pans
+from bench.mit import mit_events
+from core.pan import find_pan, looks_like_pan, luhn_ok, mask_pans, redact_pan
 
 
 def _luhn_complete(prefix: str) -> str:
@@ -72,3 +74,133 @@ def test_every_luhn_valid_number_is_caught_and_masked(prefix: str) -> None:
     pan = _luhn_complete(prefix)
     assert looks_like_pan(pan)
     assert pan.encode() not in mask_pans(b'{"pan":"' + pan.encode() + b'"}')
+
+
+# --- find_pan: field names folded as Flex binds them; any depth; any shape under a card field ---
+
+
+@pytest.mark.parametrize(
+    "key", ["card-number", "Card_Number", "CARDNUMBER", "account-number", "creditCardNumber", "cc_number"]
+)
+def test_card_number_fields_are_named_in_any_spelling(key: str) -> None:
+    assert find_pan({"paymentMethod": {key: "4111111111111111"}}) == f"paymentMethod.{key}"
+
+
+@pytest.mark.parametrize(
+    "parent", ["payment-method", "payment_method", "PaymentMethod", "credit_card", "creditCard", "card"]
+)
+def test_number_counts_inside_a_payment_method_or_card_in_any_spelling(parent: str) -> None:
+    assert find_pan({"order": {parent: {"Number": "4111111111111111"}}}) == f"order.{parent}.Number"
+    assert find_pan({"order": {parent: [{"number": "4111111111111111"}]}}) == f"order.{parent}.0.number"
+
+
+def test_number_elsewhere_and_ids_are_not_card_numbers() -> None:
+    assert find_pan({"transaction": {"number": "4111111111111111"}}) is None
+    assert find_pan({"orderId": 4111111111111111.0, "ids": ["4111111111111111"]}) is None
+
+
+@pytest.mark.parametrize(
+    ("event", "path"),
+    [
+        ({"cardNumber": ["4111111111111111"]}, "cardNumber.0"),
+        ({"pan": {"value": "4111 1111 1111 1111"}}, "pan.value"),
+        (
+            {"paymentMethod": {"card_number": {"a": [{"b": 4111111111111111}]}}},
+            "paymentMethod.card_number.a.0.b",
+        ),
+    ],
+)
+def test_a_pan_anywhere_inside_a_card_field_is_found(event: dict[str, object], path: str) -> None:
+    assert find_pan(event) == path
+
+
+def test_a_card_field_at_any_depth_is_found_without_recursion_limits() -> None:
+    event: dict[str, object] = {"pan": "4111111111111111"}
+    for _ in range(12):
+        event = {"x": event}
+    assert find_pan(event) == "x." * 12 + "pan"
+    deep = orjson.loads(b"[" * 1000 + b'{"pan":"4111111111111111"}' + b"]" * 1000)  # orjson: to 1024
+    assert find_pan(deep) == "0." * 1000 + "pan"
+    for _ in range(20_000):  # deeper than Python's recursion limit
+        deep = {"x": deep}
+    assert find_pan(deep) is not None
+
+
+def test_an_integral_float_is_read_as_its_digits() -> None:
+    assert looks_like_pan(4111111111111111.0) and looks_like_pan(-4111111111111111.0)
+    assert not looks_like_pan(4111111111111111.5) and not looks_like_pan(float("inf"))
+    assert not looks_like_pan(float("nan")) and not looks_like_pan(4111111111111112.0)
+    assert find_pan(orjson.loads(b'{"paymentMethod":{"cardNumber":4111111111111111.0}}')) is not None
+    assert find_pan(orjson.loads(b'{"pan":4.111111111111111e15}')) == "pan"
+
+
+def test_the_path_never_holds_a_card_number_used_as_a_key() -> None:
+    path = find_pan({"transaction": {"4111111111111111": {"pan": "4111111111111111"}}})
+    assert path == "transaction.************1111.pan"
+    assert find_pan({"pan": {"4111-1111-1111-1111": True}}) == "pan.************1111"  # the key itself
+
+
+# --- mask_pans: every shape find_pan accepts, as raw JSON text shows it ---
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"pan":"4111  1111  1111  1111"}',
+        b'{"pan":"4111 - 1111 -- 1111   1111"}',
+        b'{"pan":"\\u0034\\u0031\\u0031\\u0031111111111111"}',
+        b'{"pan":"4111\\u00201111\\u002D1111\\u002d1111"}',
+        b'{"pan":4111111111111111.0}',
+        b'{"pan":4.111111111111111e15}',
+        b'{"pan":41111111111111.11e2}',
+        b'{"pan":0.4111111111111111E+16}',
+        b'{"pan":[12 4111111111111111]}',  # broken JSON: the PAN runs into another number
+    ],
+)
+def test_every_shape_of_a_pan_is_masked(raw: bytes) -> None:
+    masked = mask_pans(raw)
+    assert b"1111" in masked and b"*" in masked  # the last four, behind asterisks
+    text = masked.decode("unicode_escape").replace(" ", "").replace("-", "")
+    assert "41111111111" not in text and "11111111111" not in text
+
+
+def test_a_pan_inside_a_longer_run_is_masked_with_the_run() -> None:
+    run = "99 4111111111111111"
+    assert not luhn_ok(run.replace(" ", ""))  # the run as a whole is no card number
+    assert redact_pan(f"order {run} declined") == "order **************1111 declined"
+    assert redact_pan("ref 41111111111111110") == "ref *************1110"
+    assert redact_pan("ref 123456789012345678901234") == "ref ********************1234"
+
+
+def test_ordinary_numbers_and_events_are_kept() -> None:
+    text = b'{"amount":1999,"price":"19.99","at":"2026-12-05T01:13:54.968770Z","phone":"+1 555-0100",'
+    text += b'"ip":"203.0.113.200","id":"79cb9e86-830c-71c2-cdcc-69292f45e678","n":1.5e3,"t":"1234567890123"}'
+    assert mask_pans(text) == text
+    event = next(iter(mit_events(1, seed=11)))[1]
+    assert mask_pans(event) == event
+
+
+def _json_string(text: str, escaped: list[bool]) -> bytes:
+    """``text`` as a JSON string literal, its i-th character a \\u escape when ``escaped[i]`` (hex
+    digits in either case: ``\\u002d``, ``\\u002D``)."""
+    chars = []
+    for i, (c, escape) in enumerate(zip(text, escaped, strict=True)):
+        chars.append((f"\\u{ord(c):04X}" if i % 2 else f"\\u{ord(c):04x}") if escape else c)
+    return ('"' + "".join(chars) + '"').encode()
+
+
+@given(
+    st.from_regex(r"[1-9][0-9]{11,17}", fullmatch=True),
+    st.lists(st.sampled_from(["", "", "", " ", "-", "  ", " - "]), min_size=18, max_size=18),
+    st.lists(st.booleans(), min_size=80, max_size=80),
+)
+def test_whatever_find_pan_refuses_mask_pans_masks(prefix: str, gaps: list[str], escaped: list[bool]) -> None:
+    """The dead letter of a refused record (mask_pans of its bytes) holds no card number find_pan sees,
+    however its digits are spaced and escaped."""
+    pan = _luhn_complete(prefix)
+    text = pan[0] + "".join(gap + digit for gap, digit in zip(gaps, pan[1:], strict=False))
+    raw = b'{"paymentMethod":{"cardNumber":' + _json_string(text, escaped[: len(text)]) + b"}}"
+    assert find_pan(orjson.loads(raw)) == "paymentMethod.cardNumber"
+    masked = orjson.loads(mask_pans(raw))
+    assert find_pan(masked) is None
+    assert pan[:-4] not in masked["paymentMethod"]["cardNumber"].replace(" ", "").replace("-", "")
