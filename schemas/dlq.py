@@ -7,9 +7,10 @@ from typing import Literal
 
 from schemas.status import utcnow
 
-__all__ = ["DLQ_HEADER_PREFIX", "MERCHANT_HEADER", "DlqReason", "dlq_headers"]
+__all__ = ["DLQ_HEADER_PREFIX", "DLQ_REASON", "MERCHANT_HEADER", "DlqReason", "dlq_headers"]
 
 DLQ_HEADER_PREFIX = "dlq-"
+DLQ_REASON = "dlq-reason"
 # The name of the record's merchant (DESIGN.md §2.9), when flexbridge knew it.
 MERCHANT_HEADER = "dlq-merchant"
 
@@ -38,7 +39,7 @@ def dlq_headers(
     kept = [(k, v) for k, v in original if not k.startswith(DLQ_HEADER_PREFIX)]
     return [
         *kept,
-        ("dlq-reason", reason.encode()),
+        (DLQ_REASON, reason.encode()),
         ("dlq-error", error[:1000].encode()),
         ("dlq-source-topic", topic.encode()),
         ("dlq-source-partition", str(partition).encode()),

@@ -16,7 +16,7 @@ from aiokafka import TopicPartition
 
 from core.pan import mask_pans, redact_pan
 from core.settings import Settings
-from schemas.dlq import MERCHANT_HEADER
+from schemas.dlq import DLQ_REASON, MERCHANT_HEADER
 from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
 
@@ -66,7 +66,7 @@ async def list_dead_letters(settings: Settings, sel: Selection | None = None) ->
         ranges = await resolve_ranges(reader, sel)
         async for record in scan(reader, sel.topic, ranges):
             headers = _headers(record)
-            reason = headers.get("dlq-reason", "unknown")
+            reason = headers.get(DLQ_REASON, "unknown")
             group = groups.setdefault(reason, ReasonGroup(reason))
             group.count += 1
             group.sources[headers.get("dlq-source-topic", "?")] += 1

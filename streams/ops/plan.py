@@ -15,13 +15,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from core.settings import Settings
+from schemas.dlq import DLQ_REASON
 from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, scan
 from streams.ops.selection import Selection, matches, replay_count
 from streams.runtime.ledger import Ledger
 
 __all__ = ["Finished", "Job", "PartitionPlan", "Plan", "Verdict", "build_plan", "verdict"]
 
-Verdict = Literal["filtered", "refused", "no-target", "send"]
+Verdict = Literal["filtered", "refused", "masked", "no-target", "send"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ def verdict(job: Job, record: Record) -> Verdict:
         return "filtered"
     if replay_count(headers) >= job.max_replays:
         return "refused"
+    if job.action == "redrive" and (DLQ_REASON, b"pan-detected") in headers:
+        # stored with its card numbers masked: sent again, "************1111" would pass for a token
+        return "masked"
     return "send" if job.target_of(record) else "no-target"
 
 
@@ -82,6 +86,7 @@ class PartitionPlan:
     selected: int = 0
     finished: int = 0
     refused: int = 0
+    masked: int = 0
     no_target: int = 0
     first_offset: int | None = None
     last_offset: int | None = None
@@ -90,11 +95,12 @@ class PartitionPlan:
 
     @property
     def to_send(self) -> int:
-        return self.selected - self.refused - self.no_target
+        return self.selected - self.refused - self.masked - self.no_target
 
     def add(self, record: Record, kind: Verdict, finished: bool) -> None:
         self.selected += 1
         self.refused += kind == "refused"
+        self.masked += kind == "masked"
         self.no_target += kind == "no-target"
         self.finished += finished
         if self.first_offset is None:
@@ -112,6 +118,7 @@ class PartitionPlan:
             "toSend": self.to_send,
             "finished": self.finished,
             "refused": self.refused,
+            "masked": self.masked,
             "noTarget": self.no_target,
             "firstOffset": self.first_offset,
             "lastOffset": self.last_offset,
@@ -139,7 +146,8 @@ class Plan:
         return self.total("to_send")
 
     def as_dict(self) -> dict[str, Any]:
-        totals = {k: self.total(k) for k in ("selected", "to_send", "finished", "refused", "no_target")}
+        names = ("selected", "to_send", "finished", "refused", "masked", "no_target")
+        totals = {k: self.total(k) for k in names}
         return {
             "action": self.job.action,
             "replayId": self.job.replay_id,
@@ -152,6 +160,7 @@ class Plan:
                 "toSend": totals["to_send"],
                 "finished": totals["finished"],
                 "refused": totals["refused"],
+                "masked": totals["masked"],
                 "noTarget": totals["no_target"],
             },
         }

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from schemas.dlq import DLQ_HEADER_PREFIX
+from schemas.dlq import DLQ_HEADER_PREFIX, DLQ_REASON
 from schemas.replay import (
     FORCE_HEADER,
     REPLAY_COUNT_HEADER,
@@ -116,7 +116,7 @@ def matches(sel: Selection, key: bytes | None, value: bytes | None, timestamp: i
         return False
     if sel.keys and (key or b"").decode(errors="replace") not in sel.keys:
         return False
-    if sel.reasons and _header(headers, "dlq-reason") not in sel.reasons:
+    if sel.reasons and _header(headers, DLQ_REASON) not in sel.reasons:
         return False
     if not sel.where:
         return True

@@ -65,15 +65,21 @@ def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
             f"interrupted after {outcome.sent} sent; continue with: "
             f"flexbridge {_verb(plan)} --resume {plan['replayId']} --execute"
         )
+    t = plan["totals"]
+    masked = (
+        f" {t['masked']} pan-detected dead letters are never sent again: their card numbers are"
+        " masked (the producer sends them anew, with a Flex token)."
+        if t["masked"]
+        else ""
+    )
     if outcome.executed:
         return (
             f"sent {outcome.sent} (already sent before: {outcome.already_sent}) "
-            f"in {outcome.seconds:.1f} s; audit on the audit topic under {plan['replayId']}"
+            f"in {outcome.seconds:.1f} s; audit on the audit topic under {plan['replayId']}.{masked}"
         )
-    t = plan["totals"]
     return (
         f"dry run: {t['toSend']} records would be sent "
-        f"({t['finished']} already finished: the pipeline skips them unless --force). "
+        f"({t['finished']} already finished: the pipeline skips them unless --force).{masked} "
         "Add --execute to send."
     )
 
