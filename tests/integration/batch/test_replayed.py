@@ -17,7 +17,7 @@ from tests.integration.batch.path_support import (
     settings_for,
     until_statuses,
 )
-from tests.support import produce
+from tests.support import produce, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,5 +41,9 @@ async def test_a_replayed_batch_record_goes_in_no_second_file_unless_forced(
 
         forced = [(REPLAY_ID_HEADER, b"replay-2"), (FORCE_HEADER, b"1")]
         await produce(bootstrap, declined, replay, headers=forced)
-        await until_statuses(settings, "PENDING", 7)  # 3, 1 and the three again
+
+        async def a_third_file() -> bool:  # taken in by the sandbox (it scans its inbound folder)
+            return len(log_of(sftp_sandbox)) >= 3
+
+        await wait_for(a_third_file, 20, "the forced replay's file", every=0.1)
     assert [f["records"] for f in log_of(sftp_sandbox)] == [3, 1, 3]
