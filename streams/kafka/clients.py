@@ -7,15 +7,23 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any, Literal, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 
 from core.settings import KafkaSettings
 from streams.kafka.ends import end_of
 
 Client = TypeVar("Client", AIOKafkaConsumer, AIOKafkaProducer)
+PartitionsHook = Callable[[Collection[TopicPartition]], Awaitable[None]]
 
 __all__ = [
+    "Rebalance",
     "Records",
     "caught_up",
     "client_options",
@@ -30,6 +38,19 @@ __all__ = [
 Records = list[ConsumerRecord[bytes, bytes]]
 
 log = logging.getLogger(__name__)
+
+
+class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A consumer's rebalance listener that hands each event to a callback of its owner."""
+
+    def __init__(self, revoked: PartitionsHook, assigned: PartitionsHook) -> None:
+        self._revoked, self._assigned = revoked, assigned
+
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        await self._revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        await self._assigned(assigned)
 
 
 def client_options(k: KafkaSettings) -> dict[str, Any]:

@@ -18,7 +18,6 @@ committing past it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from core.merchants import Merchant
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
 from schemas.replay import forced
-from streams.runtime.dead_letters import dead_letter
+from streams.runtime.dead_letters import dead_letter, internal_error
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.logs import bind
@@ -45,7 +44,6 @@ from streams.runtime.status import StatusPublisher
 
 __all__ = ["Bridge", "MerchantFlex"]
 
-log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -115,15 +113,8 @@ class Bridge:
             done = "dead-lettered"
         except KafkaError:
             raise  # outputs could not be published: the pipeline retries the record
-        except Exception as exc:  # a bug must not hold the partition; no message: it may quote data  # noqa: BLE001
-            log.error(
-                "internal error on %s/%d@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                type(exc).__name__,
-            )
-            error = f"{type(exc).__name__} while processing the record"
+        except Exception as exc:  # a bug must not hold the partition  # noqa: BLE001
+            error = internal_error(record, exc, "processing the record")
             await self._dead_letter(record, "internal-error", error, seen)
             done = "dead-lettered"
         self._metrics.event_in(record.topic, seen.merchant)

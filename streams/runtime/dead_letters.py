@@ -13,7 +13,7 @@ from core.pan import mask_pans
 from schemas.dlq import MERCHANT_HEADER, DlqReason, dlq_headers
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
-__all__ = ["SourceRecord", "dead_letter", "masked_value"]
+__all__ = ["SourceRecord", "dead_letter", "internal_error", "masked_value"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,14 @@ async def dead_letter(
     await producer.send_and_wait(topic, value, record.key, headers=headers)
     metrics.dead_letter(reason, merchant)
     log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset, reason)
+
+
+def internal_error(record: SourceRecord, exc: Exception, doing: str) -> str:
+    """Log a flexbridge bug met on ``record`` and give the error text of its ``internal-error`` dead
+    letter: the exception's class only, as its message may quote the record's data."""
+    where = f"{record.topic}/{record.partition}@{record.offset}"
+    log.error("internal error on %s while %s: %s", where, doing, type(exc).__name__)
+    return f"{type(exc).__name__} while {doing}"
 
 
 def masked_value(value: bytes | None, reason: DlqReason) -> bytes | None:

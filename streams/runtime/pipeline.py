@@ -24,10 +24,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from consumers.retry import OUTAGE, retry
+from streams.kafka.clients import Rebalance
 from streams.kafka.errors import kafka_op
 from streams.runtime.logs import bind
 from streams.runtime.offsets import PartitionOffsets
@@ -42,17 +43,6 @@ Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
 AssignHook = Callable[[Collection[TopicPartition]], Awaitable[None]]
 Skip = Callable[[ConsumerRecord[bytes, bytes]], bool]  # True: nothing to do for the record; never raises
 _YIELD_EVERY = 64  # a run of skipped records yields to the event loop at least this often
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, pipeline: KeyedPipeline) -> None:
-        self._pipeline = pipeline
-
-    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
-        await self._pipeline.drain(revoked)
-
-    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
-        await self._pipeline.assigned(assigned)
 
 
 class KeyedPipeline:
@@ -98,7 +88,7 @@ class KeyedPipeline:
     async def start(self) -> None:
         # subscribed once started: else start() waits seconds for the first assignment (``joined``)
         await self._consumer.start()
-        self._consumer.subscribe(self._topics, listener=_Listener(self))
+        self._consumer.subscribe(self._topics, listener=Rebalance(self.drain, self.assigned))
         self._runner = supervise("pipeline-fetch", self._run)
         self._committer = supervise("pipeline-commit", self._commit_loop)
 

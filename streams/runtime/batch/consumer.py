@@ -11,9 +11,10 @@ in the background (upload.py), then the offset is committed: a partition's commi
 the first record of a file not uploaded yet, whichever its merchant; a file's range is recorded
 in the durable registry's topic before its rename, until the commit passes it, and the next owner
 skips its records (uploaded.py): no file reaches Flex twice. An event the ledger holds (in a file
-before: a replay) is skipped unless the replay is forced. On revocation (and stop), open
-files are dropped — the next owner rebuilds them from the committed offset under the same names —
-and uploads in flight get ``drain_timeout`` to finish.
+before: a replay) is skipped unless the replay is forced; a record that fails to go into a file
+(a bug) is dead-lettered, not lost. On revocation (and stop), open files are dropped — the next
+owner rebuilds them from the committed offset under the same names — and uploads in flight get
+``drain_timeout`` to finish.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
+from functools import partial
 from typing import Any, TypeAlias
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from consumers.retry import OUTAGE, retry
 from consumers.sftp.files import BatchBuilder, file_merchant
 from consumers.sftp.intake import BatchItem, batch_item
 from consumers.sftp.registry import BatchRegistry
@@ -35,10 +38,12 @@ from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import BatchSettings, PipelineSettings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
 from schemas.replay import forced
-from streams.kafka.clients import make_consumer
-from streams.runtime.batch.partition import BatchPartition, commit_offsets
+from streams.kafka.clients import Rebalance, make_consumer
+from streams.kafka.errors import kafka_op
+from streams.runtime.batch.partition import BatchPartition, commit
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
+from streams.runtime.dead_letters import dead_letter, internal_error
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.supervise import supervise, watch
@@ -50,22 +55,6 @@ log = logging.getLogger(__name__)
 
 _YIELD_EVERY = 50  # records handled between chances for the event loop to run other tasks
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: BatchConsumer) -> None:
-        self._owner = owner
-
-    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
-        await self._owner.release(revoked)
-
-    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
-        if self._owner.stopping:  # a join that aiokafka's stop() let finish: nothing is read any more
-            log.info("assigned %d partitions while stopping: left to the next owner", len(assigned))
-            return
-        if self._owner.before_assign is not None:  # e.g. the durable batch registry loading
-            await self._owner.before_assign(assigned)
-        self._owner.assigned(assigned)
 
 
 class BatchConsumer:
@@ -84,7 +73,8 @@ class BatchConsumer:
         ledger: Ledger,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._kafka, self._approved = deps.kafka, deps.topics.approved
+        self._kafka, self._approved, self._dlq = deps.kafka, deps.topics.approved, deps.topics.dlq
+        self._producer, self._metrics = deps.producer, deps.metrics
         if deps.merchants is None:
             raise ValueError("the batch path needs the merchants (Flex credentials or a merchants file)")
         self._merchants, self._limits, self._pipeline, self._topics = deps.merchants, limits, pipeline, topics
@@ -95,12 +85,11 @@ class BatchConsumer:
         self._runner: asyncio.Task[None] | None = None
         self.stopping = False
         self.fetch: GuardedFetch | None = None  # an undecodable batch holds its partition only
-        self._on_held = deps.metrics.undecodable_batch
         self.joined = asyncio.Event()
         self._generation = 0  # +1 at each revocation: records fetched before it are stale
         self.seen, self.finished = 0, 0  # records read; of them, skipped as in a file before (ledger)
-        self.build_seconds = 0.0  # time spent turning fetched records into file records
-        self.wait_seconds = 0.0  # time the fetch loop waited for an upload slot (back-pressure)
+        # time spent turning fetched records into file records; of it, waiting for an upload slot
+        self.build_seconds, self.wait_seconds = 0.0, 0.0
         self.uploaded: UploadedJournal | None = None  # files uploaded past a commit (uploaded.py)
         # Awaited on every assignment before the partitions count as held (see owns()).
         self.before_assign: Callable[[Collection[TopicPartition]], Awaitable[None]] | None = None
@@ -110,9 +99,9 @@ class BatchConsumer:
         self._consumer = make_consumer(
             k, group_id=f"{k.group_id}-batch", max_poll_records=self._pipeline.fetch_max_records
         )
-        self.fetch = GuardedFetch(self._consumer, "batch", self._on_held)
+        self.fetch = GuardedFetch(self._consumer, "batch", self._metrics.undecodable_batch)
         await self._consumer.start()  # then subscribed, not waiting for the group (as the pipeline)
-        self._consumer.subscribe(self._topics, listener=_Listener(self))
+        self._consumer.subscribe(self._topics, listener=Rebalance(self.release, self._on_assigned))
         self._runner = supervise("batch-fetch", self._run)
 
     async def stop(self) -> None:
@@ -131,6 +120,14 @@ class BatchConsumer:
         return any(
             tp.partition == name.partition and safe_topic(tp.topic) == name.topic for tp in self._parts
         )
+
+    async def _on_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        if self.stopping:  # a join that aiokafka's stop() let finish: nothing is read any more
+            log.info("assigned %d partitions while stopping: left to the next owner", len(assigned))
+            return
+        if self.before_assign is not None:  # e.g. the durable batch registry loading
+            await self.before_assign(assigned)
+        self.assigned(assigned)
 
     def assigned(self, assigned: Collection[TopicPartition]) -> None:
         if self.fetch is not None:
@@ -197,7 +194,10 @@ class BatchConsumer:
             for i, record in enumerate(records):
                 if generation != self._generation:
                     return
-                await self._take(part, record)
+                try:
+                    await self._take(part, record)
+                except Exception as exc:  # a bug: the bridge left the record to this path  # noqa: BLE001
+                    await self._refuse(record, exc)
                 if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let uploads and acknowledgements progress meanwhile
 
@@ -225,6 +225,12 @@ class BatchConsumer:
         builder.add(record.offset, raw, item.body, item.event_id)
         if len(builder) >= limits.max_records:
             await self._close(part, name)
+
+    async def _refuse(self, record: Record, exc: Exception) -> None:
+        """Dead-letter a record the shared rule gave this path but that failed to go into a file."""
+        error = internal_error(record, exc, "putting the record in a batch file")
+        send = partial(dead_letter, self._producer, self._dlq, record, "internal-error", error, self._metrics)
+        await retry(kafka_op(send), OUTAGE, what="dead letter", log=log)
 
     def _builder(self, part: BatchPartition, item: BatchItem, offset: int) -> BatchBuilder:
         merchant, tp = item.merchant, part.tp
@@ -274,17 +280,8 @@ class BatchConsumer:
             part.recorded = recorded
 
     async def _commit(self, parts: list[BatchPartition]) -> None:
-        offsets = commit_offsets(parts)
-        if not offsets or self._consumer is None:
-            return
-        try:
-            await self._consumer.commit(offsets)
-        except KafkaError as exc:
-            log.warning("batch commit of %d partitions failed (%s); will retry", len(offsets), exc)
-            return
-        for part in parts:
-            if part.tp in offsets:
-                part.committed = offsets[part.tp]
+        if self._consumer is not None:
+            await commit(self._consumer, parts)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -1,19 +1,23 @@
 """One source partition of the batch consumer (consumer.py): its open files by merchant, the uploads
-in flight, and the offset its commit may reach."""
+in flight, and the offset its commit may reach; and the commit of such partitions."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from consumers.sftp.files import BatchBuilder
 from schemas.batch import BatchKind
 from streams.runtime.batch.uploaded import Uploaded
 
-__all__ = ["BatchPartition", "commit_offsets"]
+__all__ = ["BatchPartition", "commit", "commit_offsets"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -42,3 +46,18 @@ def commit_offsets(parts: Iterable[BatchPartition]) -> dict[TopicPartition, int]
         if offset is not None and (part.committed is None or offset > part.committed):
             offsets[part.tp] = offset
     return offsets
+
+
+async def commit(consumer: AIOKafkaConsumer, parts: list[BatchPartition]) -> None:
+    """Commit ``parts`` as far as they may go; a failure is logged and the next commit tries again."""
+    offsets = commit_offsets(parts)
+    if not offsets:
+        return
+    try:
+        await consumer.commit(offsets)
+    except KafkaError as exc:
+        log.warning("batch commit of %d partitions failed (%s); will retry", len(offsets), exc)
+        return
+    for part in parts:
+        if part.tp in offsets:
+            part.committed = offsets[part.tp]

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from consumers.flows import Defaults
@@ -19,6 +20,7 @@ from consumers.sftp.registry import BatchRegistry
 from core.merchants import Merchant, Merchants
 from core.settings import BatchSettings, KafkaSettings, PipelineSettings, RoutingSettings, TopicSettings
 from streams.local.traffic import make_event
+from streams.runtime.batch import consumer as batch_consumer
 from streams.runtime.batch.consumer import BatchConsumer
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.deps import Deps
@@ -56,9 +58,26 @@ class RecordingUploader:
         return {"files_uploaded": len(self.files)}
 
 
+class DeadLetters:
+    """Stands in for the producer: the records sent to it (the dead letters)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, dict[str, bytes]]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes | None, key: Any = None, **kw: Any) -> None:
+        self.sent.append((topic, value, dict(kw.get("headers") or ())))
+
+
+class Committing:
+    """Stands in for the started aiokafka consumer: it takes commits."""
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.offsets = offsets
+
+
 def _consumer(**limits: Any) -> tuple[BatchConsumer, RecordingUploader]:
     deps = Deps(
-        producer=cast(AIOKafkaProducer, None),
+        producer=cast(AIOKafkaProducer, DeadLetters()),
         metrics=Metrics(),
         kafka=KafkaSettings(),
         topics=TOPICS,
@@ -116,3 +135,28 @@ async def test_the_commit_never_passes_the_first_record_of_any_merchants_open_fi
     part = consumer._parts[TP]
     assert part.committable() == 0  # bolt's open file starts at offset 0
     assert sorted(part.open) == ["acme", "bolt"]
+
+
+async def test_a_record_that_fails_to_go_into_a_file_is_dead_lettered_and_the_fetch_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer, uploader = _consumer(max_records=2)
+    real = batch_consumer.batch_item
+
+    def broken_on_offset_1(kind: Any, raw: bytes | None, *args: Any) -> Any:
+        if raw is not None and b'"O-1"' in raw:
+            raise RuntimeError("a bug")
+        return real(kind, raw, *args)
+
+    monkeypatch.setattr(batch_consumer, "batch_item", broken_on_offset_1)
+    consumer._consumer, consumer.fetch = cast(Any, Committing()), cast(Any, object())  # as started
+    records = [_record(n, ACME_MID) for n in range(3)]
+    await consumer._take_all({TP: records}, generation=0)
+    await asyncio.sleep(0)  # the upload task runs
+    [(topic, value, headers)] = cast(DeadLetters, consumer._producer).sent
+    assert (topic, value) == (TOPICS.dlq, records[1].value)
+    assert (headers["dlq-reason"], headers["dlq-error"]) == (
+        b"internal-error",
+        b"RuntimeError while putting the record in a batch file",
+    )
+    assert [[r.order_id for r in b.sent] for b, _ in uploader.files] == [["O-0", "O-2"]]

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
-from streams.runtime.batch.consumer import _Listener as BatchListener
+from streams.kafka.clients import Rebalance
+from streams.runtime.batch.consumer import BatchConsumer
 from streams.runtime.pipeline import KeyedPipeline
-from streams.runtime.pipeline import _Listener as PipelineListener
 
 TP = TopicPartition("payments.declined", 0)
 
@@ -53,7 +53,7 @@ def pipeline_on(consumer: _JoinFinishingOnStop) -> tuple[KeyedPipeline, list[Col
 async def test_the_pipeline_leaves_an_assignment_that_comes_during_its_stop() -> None:
     consumer = _JoinFinishingOnStop()
     pipeline, hooked = pipeline_on(consumer)
-    consumer.listener = PipelineListener(pipeline)
+    consumer.listener = Rebalance(pipeline.drain, pipeline.assigned)  # as the pipeline subscribes
     await pipeline.stop()
     assert hooked == []
     assert pipeline._learner is None  # no task left asking for committed offsets
@@ -64,7 +64,7 @@ async def test_the_pipeline_leaves_an_assignment_that_comes_during_its_stop() ->
 async def test_the_pipeline_still_prepares_an_assignment_before_its_stop() -> None:
     consumer = _JoinFinishingOnStop()
     pipeline, hooked = pipeline_on(consumer)
-    await PipelineListener(pipeline).on_partitions_assigned([TP])
+    await Rebalance(pipeline.drain, pipeline.assigned).on_partitions_assigned([TP])
     assert hooked == [[TP]] and pipeline.joined.is_set()
     assert pipeline._learner is not None
     await pipeline._learner
@@ -79,9 +79,9 @@ async def test_the_batch_consumer_leaves_an_assignment_that_comes_during_its_sto
         loaded.append(assigned)
 
     owner = SimpleNamespace(stopping=False, before_assign=load, assigned=taken.append)
-    listener = BatchListener(owner)  # type: ignore[arg-type]
-    await listener.on_partitions_assigned([TP])
+    on_assigned = BatchConsumer._on_assigned  # what its Rebalance listener calls
+    await on_assigned(owner, [TP])  # type: ignore[arg-type]
     assert loaded == [[TP]] and taken == [[TP]]
     owner.stopping = True  # what BatchConsumer.stop() sets before it stops its aiokafka consumer
-    await listener.on_partitions_assigned([TP])
+    await on_assigned(owner, [TP])  # type: ignore[arg-type]
     assert loaded == [[TP]] and taken == [[TP]]
