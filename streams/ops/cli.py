@@ -10,11 +10,12 @@ import asyncio
 import sys
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
 from core.config import ConfigError, load_settings
+from schemas.dlq import DlqReason
 from streams.ops.arguments import positive
 from streams.ops.selection import Selection, parse_duration, parse_time, parse_where
 
@@ -61,7 +62,13 @@ def add_dlq_parser(sub: Any) -> None:
     show.add_argument("position", help="PARTITION:OFFSET (as `dlq list` prints)")
     show.set_defaults(run=_dlq_show)
     redrive = verbs.add_parser("redrive", help="send dead letters back to their source topic")
-    redrive.add_argument("--reason", action="append", default=[], help="only this dlq-reason (repeatable)")
+    redrive.add_argument(
+        "--reason",
+        action="append",
+        default=[],
+        choices=get_args(DlqReason),
+        help="only this dlq-reason (repeatable)",
+    )
     _common(redrive)
     redrive.set_defaults(run=_redrive)
 
@@ -74,11 +81,16 @@ def _window(args: argparse.Namespace) -> tuple[int | None, int | None]:
         return int((now - parse_duration(args.last)).timestamp() * 1000), None
     if args.end and not args.start:
         raise ValueError("--to needs --from")
-    return (parse_time(args.start) if args.start else None, parse_time(args.end) if args.end else None)
+    start, end = (parse_time(args.start) if args.start else None, parse_time(args.end) if args.end else None)
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"--to ({args.end}) is not after --from ({args.start}): the window is empty")
+    return start, end
 
 
 def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = ()) -> Selection:
     start, end = _window(args) if hasattr(args, "last") else (None, None)
+    if args.from_offset is not None and args.to_offset is not None and args.to_offset < args.from_offset:
+        raise ValueError(f"--to-offset {args.to_offset} is before --from-offset {args.from_offset}")
     return Selection(
         topic=topic,
         from_ms=start,
@@ -96,12 +108,29 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.resume:
         if not args.topic:
             raise ConfigError("replay needs --topic (or --resume REPLAY_ID)")
+        _into_the_pipeline(args.topic, args.to_topic)
         windowed = args.start or args.last or args.from_offset is not None or args.to_offset is not None
         if not windowed:
             raise ConfigError(
                 "choose a window: --from ISO [--to ISO], --last 2h, or --from-offset/--to-offset"
             )
     return _run_job(args, "replay", lambda: _selection(args, args.topic))
+
+
+def _into_the_pipeline(topic: str, to_topic: str | None) -> None:
+    """A replay into its own topic of what flexbridge writes would only repeat its records (a status,
+    a webhook, a ledger entry twice); the dead letters have a verb of their own."""
+    if to_topic:
+        return
+    topics = load_settings().topics
+    if topic == topics.dlq:
+        raise ConfigError(f"{topic} is the dead-letter topic: use flexbridge dlq redrive")
+    written = (topics.status, topics.webhooks, topics.ledger, topics.batches, topics.audit)
+    if topic in written:
+        raise ConfigError(
+            f"{topic} is written by flexbridge, not read as input: replayed into itself, its records "
+            "would only be repeated; name --to-topic to send them elsewhere"
+        )
 
 
 def _redrive(args: argparse.Namespace) -> int:

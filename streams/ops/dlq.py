@@ -41,6 +41,18 @@ class ReasonGroup:
     example: str | None = None  # partition:offset of the latest one, for `dlq show`
     merchants: Counter[str] = field(default_factory=Counter)  # by merchant_of
 
+    def add(self, record: Record, headers: dict[str, str]) -> None:
+        self.count += 1
+        self.sources[headers.get("dlq-source-topic", "?")] += 1
+        self.merchants[merchant_of(record, headers)] += 1
+        failed = headers.get("dlq-failed-at")  # ISO 8601 in UTC: ordered as text
+        if failed:
+            self.first_failed_at = min(self.first_failed_at or failed, failed)
+        # the latest by its failure time: the partitions are read one after another
+        if not failed or failed >= (self.last_failed_at or ""):
+            self.last_failed_at = failed or self.last_failed_at
+            self.example = f"{record.partition}:{record.offset}"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "reason": self.reason,
@@ -67,15 +79,7 @@ async def list_dead_letters(settings: Settings, sel: Selection | None = None) ->
         async for record in scan(reader, sel.topic, ranges):
             headers = _headers(record)
             reason = headers.get(DLQ_REASON, "unknown")
-            group = groups.setdefault(reason, ReasonGroup(reason))
-            group.count += 1
-            group.sources[headers.get("dlq-source-topic", "?")] += 1
-            group.merchants[merchant_of(record, headers)] += 1
-            failed = headers.get("dlq-failed-at")
-            if failed:
-                group.first_failed_at = min(group.first_failed_at or failed, failed)
-                group.last_failed_at = max(group.last_failed_at or failed, failed)
-            group.example = f"{record.partition}:{record.offset}"
+            groups.setdefault(reason, ReasonGroup(reason)).add(record, headers)
     finally:
         await reader.stop()
     return sorted(groups.values(), key=lambda g: (-g.count, g.reason))

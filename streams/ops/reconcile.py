@@ -6,7 +6,7 @@ and works while no worker runs. An order's age is the time since its last status
 looks each listed order up at Flex (rate-limited, ``FLEXBRIDGE_RECONCILE__MAX_PER_SECOND``) and
 publishes what changed with ``source: "reconcile"``; the workers fold it into the table.
 
-Exit codes: 0 done; 2 settings or Kafka unusable.
+Exit codes: 0 done; 1 a lookup at Flex failed (--execute); 2 the settings, Kafka or a Flex token unusable.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import ValidationError
 
-from consumers.flex.client import FlexClient
+from consumers.flex.client import FlexClient, FlexError
 from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import apply_status
 from consumers.reconcile import Candidate, age_bucket, candidates_of
 from core.config import ConfigError, load_settings
-from core.merchants import load_merchants
+from core.merchants import Merchant, load_merchants
 from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
@@ -132,9 +132,23 @@ async def _execute(settings: Settings, orders: dict[str, OrderState], older_than
         async with FlexClient(settings.flex) as flex:
             publisher = StatusPublisher(producer, settings.topics.status)
             candidates = candidates_of(orders.values())
+            await _tokens(flex, {m for c in candidates if (m := merchants.for_event(c.mid)) is not None})
             return await reconciler.run_pass(candidates, lookups_by_merchant(flex, merchants), publisher)
     finally:
         await producer.stop()
+
+
+async def _tokens(flex: FlexClient, merchants: set[Merchant]) -> None:
+    """A Flex token for each merchant first: Flex out of reach, or credentials refused, is one
+    failure up front (each order would wait out the Flex deadline in turn, one after another)."""
+    for merchant in sorted(merchants, key=lambda m: m.name):
+        try:
+            await flex.for_merchant(merchant).ensure_token()
+        except FlexError as exc:
+            raise ConfigError(
+                f"no Flex token for merchant {merchant.name!r} ({exc}); nothing was looked up: check "
+                "FLEXBRIDGE_FLEX__BASE_URL and the merchant's app key and secret (flexbridge check)"
+            ) from None
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -145,7 +159,7 @@ async def _run(args: argparse.Namespace) -> int:
     rows = report(orders, time.time(), args.older_than)
     lookups = await _execute(settings, orders, args.older_than) if args.execute else None
     _print(rows, lookups, as_json=args.json)
-    return 0
+    return 1 if lookups and any(x.result == "failed" for x in lookups) else 0
 
 
 def _print(rows: list[dict[str, Any]], lookups: list[Lookup] | None, *, as_json: bool) -> None:

@@ -37,7 +37,7 @@ async def dry_run(stack: Stack, declined: str, n_declined: int) -> dict[str, Any
     assert code == 0 and "dry run" in out and "--execute" in out
     dry = await replay(stack, "--topic", declined, "--last", "1h", "--replay-id", "r-dry")
     assert dry["totals"] == {"records": n_declined, "toSend": n_declined, "finished": n_declined,
-                             "refused": 0, "noTarget": 0}  # fmt: skip
+                             "refused": 0, "masked": 0, "noTarget": 0}  # fmt: skip
     assert not replayed(await read_all(stack.bootstrap, declined), "r-dry")  # a dry run sends nothing
     return dry
 
@@ -126,11 +126,27 @@ async def test_filters_windows_and_the_loop_guard(stack: Stack) -> None:
     assert first["sent"] == 12
     back = ["--topic", out, "--from-offset", "0", "--to-topic", src]
     second = await replay(stack, *back, "--max-replays", "1")
-    assert second["totals"] == {"records": 12, "toSend": 0, "finished": 0, "refused": 12, "noTarget": 0}
+    assert second["totals"] == {
+        "records": 12,
+        "toSend": 0,
+        "finished": 0,
+        "refused": 12,
+        "masked": 0,
+        "noTarget": 0,
+    }
     code, _, err = await run_flexbridge(stack.env, "replay", "--topic", src, "--last", "2 hours")
     assert code == 2 and "e.g. 2h" in err
     code, _, err = await run_flexbridge(stack.env, "replay", "--topic", "no.such.topic", "--last", "2h")
     assert code == 2 and "does not exist" in err
+    for own, says in (
+        (stack.topics["dlq"], "use flexbridge dlq redrive"),
+        (stack.topics["status"], "--to-topic"),
+    ):
+        code, _, err = await run_flexbridge(stack.env, "replay", "--topic", own, "--last", "2h")
+        assert code == 2 and says in err, err
+    late = ["--from", "2026-12-05T02:00:00Z", "--to", "2026-12-05T01:00:00Z"]
+    code, _, err = await run_flexbridge(stack.env, "replay", "--topic", src, *late)
+    assert code == 2 and "the window is empty" in err, err
 
 
 async def test_rate_is_respected_and_a_killed_replay_resumes_without_sending_twice(stack: Stack) -> None:

@@ -207,3 +207,16 @@ async def test_flexbridge_reconcile_names_a_status_topic_that_does_not_exist(sta
     code, out, err = await run_flexbridge(env, "reconcile")
     assert code == 2 and not out, (out, err)
     assert "does not exist" in err and "FLEXBRIDGE_TOPICS__STATUS" in err, err
+
+
+async def test_flexbridge_reconcile_execute_stops_before_any_lookup_without_a_flex_token(
+    stack: Stack,
+) -> None:
+    """Refused credentials: one failure up front, not each order waiting out the Flex deadline."""
+    topic = unique("status")
+    env = {**stack.env, "FLEXBRIDGE_TOPICS__STATUS": topic, "FLEXBRIDGE_FLEX__APP_SECRET": "wrong"}
+    submitted = encode_model(status_of("R-9", "SUBMITTED", "evaluate", unique("e"), session_key="s-9"))
+    await produce(stack.bootstrap, topic, [("R-9", submitted)])  # type: ignore[list-item]
+    code, out, err = await run_flexbridge(env, "reconcile", "--execute")
+    assert (code, out) == (2, ""), (out, err)
+    assert "no Flex token for merchant 'default'" in err and "nothing was looked up" in err, err

@@ -1,0 +1,31 @@
+"""``flexbridge dlq list``: a reason's ``latest`` is its dead letter that failed last, though the
+DLQ is read one partition after another."""
+
+from __future__ import annotations
+
+from aiokafka import ConsumerRecord
+
+from streams.ops.dlq import ReasonGroup
+
+
+def _dead(
+    partition: int, offset: int, failed_at: str | None
+) -> tuple[ConsumerRecord[bytes, bytes], dict[str, str]]:
+    headers = {"dlq-reason": "schema", "dlq-source-topic": "payments.declined"}
+    if failed_at is not None:
+        headers["dlq-failed-at"] = failed_at
+    record = ConsumerRecord("payments.dlq", partition, offset, 0, 0, None, b"{}", None, 0, 0, [])
+    return record, headers
+
+
+def test_the_latest_is_the_last_to_fail_whatever_the_partition_order() -> None:
+    group = ReasonGroup("schema")
+    for partition, offset, at in [(0, 5, "2026-12-05T01:00:09+00:00"), (1, 2, "2026-12-05T01:00:01+00:00")]:
+        group.add(*_dead(partition, offset, at))
+    assert (group.example, group.first_failed_at, group.last_failed_at) == (
+        "0:5",
+        "2026-12-05T01:00:01+00:00",
+        "2026-12-05T01:00:09+00:00",
+    )
+    group.add(*_dead(2, 0, None))  # no failure time: the one read last stands in
+    assert (group.count, group.example, group.last_failed_at) == (3, "2:0", "2026-12-05T01:00:09+00:00")
