@@ -19,7 +19,9 @@ def read_known_hosts(settings: SftpSettings) -> asyncssh.SSHKnownHosts:
     try:
         return asyncssh.read_known_hosts(str(path))
     except (OSError, ValueError) as exc:
-        raise SftpConfigError(f"cannot read known_hosts file {path}: {type(exc).__name__}") from None
+        raise SftpConfigError(
+            f"cannot read known_hosts file FLEXBRIDGE_SFTP__KNOWN_HOSTS={path}: {type(exc).__name__}"
+        ) from None
 
 
 def known_hosts_path(settings: SftpSettings) -> Path:

@@ -16,16 +16,19 @@ import asyncio
 import importlib
 import logging
 import signal
+import socket
 import sys
 
 from core.config import ConfigError
+from core.errors import FlexbridgeError
+from core.merchants import load_merchants
 from core.settings import Settings
 from streams.kafka.clients import client_options
 from streams.kafka.preflight import probe_idempotence, wait_for_broker
 from streams.runtime.logs import install
 from streams.runtime.services import BridgeRuntime
 
-__all__ = ["launch_worker", "quiet_libraries"]
+__all__ = ["launch_worker", "local_preflight", "quiet_libraries"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ def launch_worker(settings: Settings, loglevel: str = "info") -> int:
     worker here with a :class:`ConfigError` naming the setting."""
     # Until Faust sets up logging (it replaces the root's handlers), the runtime's lines go out in
     # the configured format too.
+    local_preflight(settings)
     logging.basicConfig(level=loglevel.upper(), stream=sys.stderr)
     install(settings.log.format)
     quiet_libraries()
@@ -58,6 +62,30 @@ def launch_worker(settings: Settings, loglevel: str = "info") -> int:
     from streams.runtime.worker import run_worker  # imported by _begin's thread
 
     return run_worker(settings, runtime, loglevel=loglevel, early_stop=early_stop)
+
+
+def local_preflight(settings: Settings) -> None:
+    """What this host must give the worker, checked before anything starts, each failure a
+    ConfigError naming its setting (found later, it ended inside Faust's start-up with a traceback):
+    its listening ports free, and the SFTP files (known_hosts, each routed merchant's key) readable."""
+    ports = [("FLEXBRIDGE_WEB__PORT", settings.web.host, settings.web.port)]
+    if settings.webhook.port is not None:
+        ports.append(("FLEXBRIDGE_WEBHOOK__PORT", settings.webhook.host, settings.webhook.port))
+    for name, host, port in ports:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind it
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise ConfigError(f"{name}: cannot listen on {host}:{port} ({exc.strerror})") from None
+    routed = [m for m in load_merchants(settings) if m.sftp_routes]
+    if routed:
+        from consumers.sftp.accounts import SftpAccounts  # asyncssh: only when something goes by SFTP
+
+        try:
+            SftpAccounts(settings.sftp).check(routed)
+        except FlexbridgeError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 async def _begin_unless(settings: Settings, runtime: BridgeRuntime, stop: asyncio.Event) -> bool:
