@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -10,7 +12,14 @@ from pydantic_settings import SettingsError
 from core.errors import FlexbridgeError
 from core.settings import Settings
 
-__all__ = ["ConfigError", "env_name", "load_settings", "require_flex_credentials", "unparsed_setting"]
+__all__ = [
+    "ConfigError",
+    "env_name",
+    "load_settings",
+    "require_flex_credentials",
+    "unknown_variables",
+    "unparsed_setting",
+]
 
 
 class ConfigError(FlexbridgeError):
@@ -30,7 +39,39 @@ def unparsed_setting(exc: SettingsError) -> tuple[str, str]:
     return name, f"not valid JSON ({exc.__cause__}); or set its fields one by one, as {name}__NAME"
 
 
+# FLEXBRIDGE_ variables that are no setting of core/settings.py: the embedded broker's and the
+# sandbox's own (streams/cli.py, sandbox/config.py)
+_NOT_SETTINGS = ("FLEXBRIDGE_BROKER_PORT", "FLEXBRIDGE_SANDBOX_")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Each ``FLEXBRIDGE_`` variable that names no setting, with the one it was likely meant to be:
+    pydantic-settings reads only the names it knows, so a typo such as one underscore for two
+    (``FLEXBRIDGE_KAFKA_BOOTSTRAP_SERVERS``) would be ignored without a word. A section's own
+    fields are checked by its model (an unknown one is refused)."""
+    problems = []
+    for name in sorted(environ):
+        rest = name.removeprefix("FLEXBRIDGE_").lower()
+        if (
+            rest == name.lower()
+            or "__" in rest
+            or name.startswith(_NOT_SETTINGS)
+            or rest in Settings.model_fields
+        ):
+            continue
+        section = next((f for f in Settings.model_fields if rest.startswith(f + "_")), None)
+        meant = env_name((section, rest[len(section) + 1 :])) if section else None
+        problems.append(
+            f"{name}: no such setting"
+            + (f" (a section's fields take two underscores: {meant})" if meant else "")
+        )
+    return problems
+
+
 def load_settings() -> Settings:
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in unknown))
     try:
         return Settings()
     except SettingsError as exc:

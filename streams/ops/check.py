@@ -8,13 +8,14 @@ them in order: one that others depend on (the settings, the broker) stops those.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from core.config import ConfigError, env_name, require_flex_credentials, unparsed_setting
+from core.config import ConfigError, env_name, require_flex_credentials, unknown_variables, unparsed_setting
 from core.merchants import load_merchants
 from core.merchants_file import ENV_NAME
 from core.settings import Settings
@@ -52,6 +53,10 @@ def named_settings(text: str) -> str | None:
 
 def settings_checks() -> tuple[Settings | None, list[CheckResult]]:
     """The settings from the environment (as the worker reads them) and one result per bad value."""
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        fix = "unset it, or correct its name (docs/configuration.md lists each setting)"
+        return None, [CheckResult("settings", False, p, p.split(":")[0], fix) for p in unknown]
     try:
         settings = Settings()
     except SettingsError as exc:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, load_settings, require_flex_credentials
+from core.config import ConfigError, load_settings, require_flex_credentials, unknown_variables
 
 
 def test_bad_value_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,3 +74,18 @@ def test_a_section_set_as_unparsable_json_names_its_variable(monkeypatch: pytest
     with pytest.raises(ConfigError, match="FLEXBRIDGE_FLEX: not valid JSON") as err:
         load_settings()
     assert "FLEXBRIDGE_FLEX__NAME" in str(err.value)
+
+
+def test_a_variable_that_names_no_setting_stops_the_worker_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_KAFKA_BOOTSTRAP_SERVERS", "k1:9092")  # one underscore for two
+    monkeypatch.setenv("FLEXBRIDGE_SANDBOX_PORT", "8080")  # the sandbox's own: no setting, not refused
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).splitlines()[1:] == [
+        "  FLEXBRIDGE_KAFKA_BOOTSTRAP_SERVERS: no such setting (a section's fields take two underscores:"
+        " FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS)"
+    ]
+    assert (
+        unknown_variables({"FLEXBRIDGE_MERCHANTS_FILE": "m.toml", "FLEXBRIDGE_FLEX": "{}", "OTHER": "1"})
+        == []
+    )
