@@ -59,8 +59,9 @@ def print_checks(results: list[CheckResult], *, as_json: bool) -> None:
         data = {"ok": ok, "checks": [r.as_dict() for r in results]}
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from streams.ops.view import table_console
 
     table = Table(title="flexbridge check")
     for column in ("check", "result", "detail", "setting", "fix"):
@@ -68,7 +69,7 @@ def print_checks(results: list[CheckResult], *, as_json: bool) -> None:
     for r in results:
         result = "[green]PASS[/green]" if r.ok else "[bold red]FAIL[/bold red]"
         table.add_row(r.name, result, r.detail, r.setting or "", r.fix or "")
-    console = Console(soft_wrap=True)
+    console = table_console()
     console.print(table)
     failed = sum(not r.ok for r in results)
     console.print("all checks passed" if ok else f"{failed} check(s) failed")

@@ -13,7 +13,14 @@ from rich.table import Table
 from streams.ops.dlq import ReasonGroup, by_merchant
 from streams.ops.replay import Outcome
 
-__all__ = ["print_groups", "print_outcome"]
+__all__ = ["print_groups", "print_outcome", "table_console"]
+
+_PIPED_WIDTH = 200  # columns of a table written to a file or a pipe (rich would cut it at 80)
+
+
+def table_console() -> Console:
+    """Where a verb prints its tables: the terminal's width, or a wide one when piped (| tee, > file)."""
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
 
 
 def _json(data: Any) -> None:
@@ -40,7 +47,7 @@ def print_outcome(outcome: Outcome, *, as_json: bool) -> None:
     if as_json:
         _json(result)
         return
-    console = Console(soft_wrap=True)
+    console = table_console()
     console.print(_plan_table(plan))
     console.print(_closing_line(outcome, plan))
 
@@ -120,7 +127,7 @@ def print_groups(groups: list[ReasonGroup], *, as_json: bool) -> None:
             g.last_failed_at or "-",
             g.example or "-",
         )
-    console = Console(soft_wrap=True)
+    console = table_console()
     console.print(table)
     console.print(_merchant_table(merchants))
     print(f"total {sum(g.count for g in groups)}; inspect one with: flexbridge dlq show PARTITION:OFFSET")
