@@ -13,7 +13,7 @@ from typing import Any
 
 from core.names import folded
 
-__all__ = ["find_pan", "looks_like_pan", "luhn_ok", "mask_pans", "redact_pan"]
+__all__ = ["find_pan", "looks_like_pan", "luhn_ok", "mask_card_codes", "mask_pans", "redact_pan"]
 
 _SEPARATORS = re.compile(r"[ \-]")
 # Folded field names (core/names.py) whose value is a card number, and those whose `number` is one.
@@ -179,3 +179,26 @@ def _holds_luhn_stretch(digits: bytes) -> bool:
             if length >= 13 and total % 10 == 0:
                 return True
     return False
+
+
+# Folded names (core/names.py) of a card's verification code: never stored once the card is known.
+_CODE_KEYS = frozenset(
+    {"cvv", "cvc", "cvv2", "cvc2", "cid", "verificationvalue", "securitycode", "cardsecuritycode"}
+    | {"cardverificationvalue", "cardverificationcode"}
+)
+_KEYED_CODE = re.compile(rb'"([A-Za-z0-9_-]{3,40})"\s*:\s*("?)([0-9]{3,4})\2(?=\s*[,}\]])')
+
+
+def mask_card_codes(raw: bytes) -> bytes:
+    """``raw`` JSON text with the value of every field named like a card verification code
+    (``cvv``, ``verificationValue``, ``securityCode`` …, folded) replaced by asterisks: wherever a
+    card number may sit beside it (a dead letter refused for one, a value no field rule could read,
+    what ``dlq show`` prints), the code goes too."""
+
+    def mask(match: re.Match[bytes]) -> bytes:
+        key, _, code = match.groups()
+        if folded(key.decode()) not in _CODE_KEYS:
+            return match.group(0)
+        return b'"' + key + b'":"' + b"*" * len(code) + b'"'  # a number too becomes a string: JSON still
+
+    return _KEYED_CODE.sub(mask, raw) if b'"' in raw else raw

@@ -9,7 +9,7 @@ from typing import Protocol
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from core.pan import mask_pans
+from core.pan import mask_card_codes, mask_pans
 from schemas.dlq import MERCHANT_HEADER, DlqReason, dlq_headers
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
@@ -76,8 +76,8 @@ def internal_error(record: SourceRecord, exc: Exception, doing: str) -> str:
 
 
 def masked_value(value: bytes | None, reason: DlqReason) -> bytes | None:
-    """The value a dead letter carries: ``value`` with every card number masked, unless it is a JSON
-    object refused for another reason than ``pan-detected``.
+    """The value a dead letter carries: ``value`` with every card number and verification code
+    masked, unless it is a JSON object refused for another reason than ``pan-detected``.
 
     Card numbers are found by field name (core.pan find_pan); in a value that is no JSON object
     (an array, broken JSON) no field was ever looked at, so every digit run that may be a card
@@ -88,7 +88,7 @@ def masked_value(value: bytes | None, reason: DlqReason) -> bytes | None:
     if value is None:
         return None
     if reason == "pan-detected" or not _is_json_object(value):
-        return mask_pans(value)
+        return mask_card_codes(mask_pans(value))  # never redriven (plan.py) or unable to validate
     return value
 
 

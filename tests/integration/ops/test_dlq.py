@@ -49,6 +49,7 @@ async def assert_shown_masked(stack: Stack, listed: dict[str, Any], key: str) ->
     assert code == 0 and "4111111111111111" not in shown and "************1111" in shown
     record = orjson.loads(shown)
     assert record["headers"]["dlq-reason"] == "pan-detected" and record["key"] == key
+    assert record["value"]["paymentMethod"]["verificationValue"] == "***"
 
 
 async def wait_until_approved(stack: Stack, cit: list[Planned]) -> None:

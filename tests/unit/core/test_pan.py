@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.mit import mit_events
-from core.pan import find_pan, looks_like_pan, luhn_ok, mask_pans, redact_pan
+from core.pan import find_pan, looks_like_pan, luhn_ok, mask_card_codes, mask_pans, redact_pan
 
 
 def _luhn_complete(prefix: str) -> str:
@@ -204,3 +204,17 @@ def test_whatever_find_pan_refuses_mask_pans_masks(prefix: str, gaps: list[str],
     masked = orjson.loads(mask_pans(raw))
     assert find_pan(masked) is None
     assert pan[:-4] not in masked["paymentMethod"]["cardNumber"].replace(" ", "").replace("-", "")
+
+
+def test_verification_codes_are_masked_by_field_name_and_nothing_else() -> None:
+    raw = (
+        b'{"paymentMethod":{"verificationValue":"999","CVV": 1234 ,"card_security-code":"321"},'
+        b'"amount":1234,"cvc2":"12345","id":"999"}'
+    )
+    masked = mask_card_codes(raw)
+    assert orjson.loads(masked) == {
+        "paymentMethod": {"verificationValue": "***", "CVV": "****", "card_security-code": "***"},
+        "amount": 1234,
+        "cvc2": "12345",  # no code: five digits
+        "id": "999",
+    }

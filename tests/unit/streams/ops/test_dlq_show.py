@@ -33,3 +33,10 @@ def test_the_printed_value_shows_no_card_number(value: bytes) -> None:
 def test_the_printed_key_shows_no_card_number() -> None:
     shown = orjson.loads(_shown(b"{}", key=b"4111111111111111"))
     assert shown["key"] == "************1111"
+
+
+def test_the_printed_value_shows_no_verification_code() -> None:
+    shown = orjson.loads(
+        _shown(b'{"orderId":"O-1","paymentMethod":{"cardNumber":"tok","verificationValue":"999"}}')
+    )
+    assert shown["value"]["paymentMethod"] == {"cardNumber": "tok", "verificationValue": "***"}

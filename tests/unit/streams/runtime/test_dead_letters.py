@@ -47,3 +47,13 @@ def test_a_json_object_refused_for_another_reason_is_kept_as_it_was() -> None:
         assert masked_value(value, reason) is value
     assert b"4111111111111111" not in masked_value(value, "pan-detected")  # type: ignore[operator]
     assert masked_value(None, "schema") is None
+
+
+def test_a_value_refused_for_its_card_number_keeps_no_verification_code() -> None:
+    value = b'{"paymentMethod":{"cardNumber":"4111111111111111","cvv":"123"},"transaction":{"cvv":"9"}}'
+    assert orjson.loads(masked_value(value, "pan-detected")) == {  # type: ignore[arg-type]
+        "paymentMethod": {"cardNumber": "************1111", "cvv": "***"},
+        "transaction": {"cvv": "9"},
+    }
+    kept = b'{"paymentMethod":{"cardNumber":"tok","cvv":"123"}}'
+    assert masked_value(kept, "retries-exhausted") is kept  # redriven: sent again as it was
