@@ -45,6 +45,13 @@ def launch_worker(settings: Settings, loglevel: str = "info") -> int:
     logging.basicConfig(level=loglevel.upper(), stream=sys.stderr)
     install(settings.log.format)
     quiet_libraries()
+    if settings.web.admin_token is None and settings.web.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(
+            "FLEXBRIDGE_WEB__ADMIN_TOKEN is not set: anyone who reaches %s:%d reads its order views and "
+            "metrics (docs/operations.md, production checklist)",
+            settings.web.host,
+            settings.web.port,
+        )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # the Faust worker takes the current loop
     # A SIGTERM or SIGINT before Faust's own handlers (a deploy stopping a worker that is still
