@@ -51,7 +51,7 @@ def _broker(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from streams.local.demo import run_demo
 
-    return run_demo(events=args.events, workdir=args.workdir)
+    return run_demo(events=args.events, workdir=args.workdir, keep=args.keep)
 
 
 def _parser(verb: str | None = None) -> argparse.ArgumentParser:
@@ -74,6 +74,11 @@ def _parser(verb: str | None = None) -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run broker + sandbox + worker and drive traffic through every flow")
     demo.add_argument("--events", type=int, default=1200, help="number of payment events to publish")
     demo.add_argument("--workdir", default=".demo", help="where logs and state go")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the stack up after the run, for the operator verbs, until Ctrl-C",
+    )
     demo.set_defaults(run=_demo)
     if verb == "worker":
         return parser
@@ -110,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (| head): no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
         from aiokafka.errors import KafkaError  # imported by every verb that reaches Kafka
 

@@ -16,6 +16,8 @@ accounted for.
 from __future__ import annotations
 
 import asyncio
+import shlex
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -43,12 +45,12 @@ FAULTS = {
 }
 
 
-def run_demo(events: int = 1200, workdir: str = ".demo") -> int:
+def run_demo(events: int = 1200, workdir: str = ".demo", keep: bool = False) -> int:
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_demo(events, Path(workdir)))
+    return asyncio.run(_demo(events, Path(workdir), keep))
 
 
-async def _demo(count: int, workdir: Path) -> int:
+async def _demo(count: int, workdir: Path, keep: bool = False) -> int:
     console = Console()
     started = time.monotonic()
     async with LocalStack(workdir) as stack:
@@ -67,18 +69,54 @@ async def _demo(count: int, workdir: Path) -> int:
             commands, observed = await _drive(console, monitor, http, planned, worker.url)
             batches = (await http.get("/_sandbox/batches")).json()["batches"]
             retries = int(await metric_total(worker.url, "flexbridge_flex_retries_total"))
+        seconds = time.monotonic() - started
+        code = _report(console, planned, commands, observed, batches, retries, seconds)
+        if keep:
+            await _keep(console, stack, worker, workdir)
+    return code
+
+
+def _report(
+    console: Console,
+    planned: list[Planned],
+    commands: list[Planned],
+    observed: Observed,
+    batches: list[dict[str, Any]],
+    retries: int,
+    seconds: float,
+) -> int:
+    """The reconciliation tables; 0 when every event of every merchant is accounted for."""
     result = reconcile(planned, observed)
     merchants = reconcile_merchants(planned, observed)
     orders = reconcile(commands, observed)
     outcomes = mit_outcomes(_batch_mit(planned), observed.statuses)
     mit = len(_batch_mit(planned))
-    console.print(summary_table(result, retries, time.monotonic() - started))
+    console.print(summary_table(result, retries, seconds))
     console.print(merchants_table(merchants, _routes(DEMO_MERCHANTS)))
     console.print(lifecycle_table(batches, outcomes, mit, orders))
     for line in result.examples + orders.examples:
         console.print(f"  [red]{line}[/red]")
     every_merchant = all(r.ok for r in merchants.values())
     return 0 if result.ok and every_merchant and orders.ok and sum(outcomes.values()) == mit else 1
+
+
+async def _keep(console: Console, stack: LocalStack, worker: RunningWorker, workdir: Path) -> None:
+    """Leave the stack up for the operator verbs until Ctrl-C (or SIGTERM): the settings they need,
+    secrets left out (the merchants file names the secret files), in ``workdir/stack.env``."""
+    env = {k: v for k, v in stack.worker_env(worker.port).items() if not k.endswith(_SECRET_NAMES)}
+    path = workdir / "stack.env"
+    path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
+    console.print(
+        f"The stack stays up. In another shell: set -a; . {path}; set +a — then, e.g., flexbridge dlq "
+        "list, flexbridge reconcile, flexbridge order ORDER_ID. Ctrl-C here stops it."
+    )
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+_SECRET_NAMES = ("_APP_KEY", "_APP_SECRET", "_SUBSCRIBER_KEY", "_ADMIN_TOKEN")
 
 
 def _routes(merchants: tuple[LocalMerchant, ...]) -> dict[str, tuple[str, str]]:
