@@ -90,7 +90,10 @@ async def _retention(settings: Settings) -> CheckResult:
         for source in (s for s in sources if s in kept):
             theirs = kept[source]
             if theirs is None:
-                notes.append(f"{source} keeps records for ever, {what} {_days(mine)}")
+                notes.append(
+                    f"note: {source} keeps records for ever, {what} {_days(mine)}: one replayed or "
+                    f"redriven from further back would reach Flex again"
+                )
             elif theirs > mine:
                 detail = f"{what} keeps {_days(mine)}, {source} {_days(theirs)}"
                 fix = f"keep it {_days(theirs)} or more" + (

@@ -102,6 +102,8 @@ def _render(rows: list[dict[str, Any]], lookups: list[Lookup] | None, names: dic
     counts = Counter((r["status"], r["age"]) for r in rows)
     lines = [f"{len(rows)} non-final orders"]
     lines += [f"  {status:<16} {age:<6} {n}" for (status, age), n in sorted(counts.items())]
+    head = f"{'order':<28} {'merchant':<14} {'status':<16} {'age':<6} flex order"
+    lines += [head] if rows else []
     lines += [
         f"{r['orderId']:<28} {_merchant(r['mid'], names):<14} {r['status']:<16} {r['age']:<6} "
         f"{r['orderSessionKey'] or '-'}"

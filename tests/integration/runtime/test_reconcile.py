@@ -199,6 +199,9 @@ async def test_flexbridge_reconcile_lists_and_executes(stack: Stack) -> None:
     assert [(s["orderId"], s["status"]) for s in reconciled] == [("R-1", "APPROVED")]
     code, out, _ = await run_flexbridge(env, "reconcile")
     assert code == 0 and "1 non-final orders" in out and "R-2" in out and "R-1" not in out
+    assert ["order", "merchant", "status", "age", "flex", "order"] in [
+        line.split() for line in out.splitlines()
+    ]
 
 
 async def test_flexbridge_reconcile_names_a_status_topic_that_does_not_exist(stack: Stack) -> None:
