@@ -188,7 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the sandbox until SIGINT/SIGTERM. Exit codes: 0 clean stop, 1 start failure, 2 bad settings."""
     try:
         config = config_from_args(argv)
-    except (ValidationError, MerchantsFileError) as exc:
+    except ValidationError as exc:  # each field and what is wrong, never its value (a key, a secret)
+        errors = exc.errors(include_url=False, include_input=False)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(settings)'}: {e['msg']}" for e in errors)
+        print(f"flexbridge sandbox: invalid settings: {problems}", file=sys.stderr)
+        return 2
+    except MerchantsFileError as exc:
         print(f"flexbridge sandbox: invalid settings: {exc}", file=sys.stderr)
         return 2
     try:

@@ -79,9 +79,9 @@ def _secret(directory: Path, merchant: LocalMerchant, field_name: str, make: Cal
     """A secret in a file of its own, made once: a file written again keeps its merchants' secrets
     (a running sandbox holds them)."""
     path = directory / f"{merchant.name}.{field_name}"
-    if not path.exists():
-        path.write_text(make() + "\n")  # a mounted secret often ends with a newline: it is stripped
-        path.chmod(0o600)
+    if not path.exists():  # readable by its owner alone from the start, not after a chmod
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(make() + "\n")  # a mounted secret often ends with a newline: it is stripped
     return f'{field_name}_file = "{path}"'
 
 
