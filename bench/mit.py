@@ -168,7 +168,15 @@ async def _follow(worker: RunningWorker, run: Run, timeout: float) -> None:
 
 
 def _env(group: str) -> dict[str, str]:
+    """A run's settings: the declines of the run, and every other topic its own (empty), so that a
+    full worker reads nothing the steps before it left on the stack (the transmit step's approvals,
+    the webhook step's 20,000 webhooks) while its CPU is counted."""
+    own = {
+        f"FLEXBRIDGE_TOPICS__{name.upper()}": f"{group}.{name}"
+        for name in ("approved", "commands", "webhooks", "dlq", "audit")
+    }
     return {
+        **own,
         "FLEXBRIDGE_TOPICS__DECLINED": TOPIC,
         "FLEXBRIDGE_TOPICS__BATCHES": f"{group}.batches",  # each run its own registry
         "FLEXBRIDGE_TOPICS__STATUS": f"{group}.status",  # and its own order statuses
