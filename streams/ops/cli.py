@@ -15,6 +15,7 @@ from typing import Any, get_args
 import orjson
 
 from core.config import ConfigError, load_settings
+from core.settings import Settings
 from schemas.dlq import DlqReason
 from streams.ops.arguments import positive
 from streams.ops.selection import Selection, parse_duration, parse_time, parse_where
@@ -145,6 +146,8 @@ def _run_job(args: argparse.Namespace, action: str, selection: Any) -> int:
 
     settings = load_settings()
     try:
+        if args.replay_id and args.execute and not args.resume:
+            asyncio.run(_new_replay_id(settings, args.replay_id))
         resume = asyncio.run(load_resume(settings, args.resume)) if args.resume else None
         if resume is not None:
             job = job_from(resume)
@@ -165,6 +168,18 @@ def _run_job(args: argparse.Namespace, action: str, selection: Any) -> int:
 
     print_outcome(outcome, as_json=args.json)
     return 130 if outcome.interrupted else 0
+
+
+async def _new_replay_id(settings: Settings, replay_id: str) -> None:
+    """A run named with ``--replay-id`` must be a new one: two runs under one id would share one
+    audit trail, and only ``--resume`` may continue the first."""
+    from streams.ops.audit import read_audit
+
+    if await read_audit(settings, replay_id):
+        raise ValueError(
+            f"replay id {replay_id!r} was used before (see {settings.topics.audit}): continue that run "
+            f"with --resume {replay_id}, or name this one differently"
+        )
 
 
 def _dlq_list(args: argparse.Namespace) -> int:

@@ -124,6 +124,9 @@ async def test_filters_windows_and_the_loop_guard(stack: Stack) -> None:
 
     first = await replay(stack, "--topic", src, "--from-offset", "0", "--to-topic", out, "--execute")
     assert first["sent"] == 12
+    again = ["--topic", src, "--from-offset", "0", "--to-topic", out, "--replay-id", first["replayId"]]
+    code, _, err = await run_flexbridge(stack.env, "replay", *again, "--execute")
+    assert code == 2 and f"--resume {first['replayId']}" in err, err  # one id, one run
     back = ["--topic", out, "--from-offset", "0", "--to-topic", src]
     second = await replay(stack, *back, "--max-replays", "1")
     assert second["totals"] == {
