@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
 from core.errors import FlexbridgeError
@@ -17,6 +17,7 @@ __all__ = [
     "env_name",
     "load_settings",
     "require_flex_credentials",
+    "secret_variables",
     "unknown_variables",
     "unparsed_setting",
 ]
@@ -66,6 +67,17 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
             + (f" (a section's fields take two underscores: {meant})" if meant else "")
         )
     return problems
+
+
+def secret_variables() -> frozenset[str]:
+    """The variables of every secret setting (a ``SecretStr`` field of a section)."""
+    return frozenset(
+        env_name((section, name))
+        for section, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        for name, inner in field.annotation.model_fields.items()
+        if "SecretStr" in str(inner.annotation)
+    )
 
 
 def load_settings() -> Settings:

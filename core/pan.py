@@ -13,7 +13,15 @@ from typing import Any
 
 from core.names import folded
 
-__all__ = ["find_pan", "looks_like_pan", "luhn_ok", "mask_card_codes", "mask_pans", "redact_pan"]
+__all__ = [
+    "find_pan",
+    "looks_like_pan",
+    "luhn_ok",
+    "mask_card_codes",
+    "mask_card_data",
+    "mask_pans",
+    "redact_pan",
+]
 
 _SEPARATORS = re.compile(r"[ \-]")
 # Folded field names (core/names.py) whose value is a card number, and those whose `number` is one.
@@ -202,3 +210,9 @@ def mask_card_codes(raw: bytes) -> bytes:
         return b'"' + key + b'":"' + b"*" * len(code) + b'"'  # a number too becomes a string: JSON still
 
     return _KEYED_CODE.sub(mask, raw) if b'"' in raw else raw
+
+
+def mask_card_data(raw: bytes) -> bytes:
+    """``raw`` with its card numbers (:func:`mask_pans`) and verification codes
+    (:func:`mask_card_codes`) masked: what a stored or printed copy of card data keeps."""
+    return mask_card_codes(mask_pans(raw))

@@ -10,16 +10,12 @@ import signal
 import sys
 
 from core.config import ConfigError, load_settings
-from core.merchants import load_merchants
 
 __all__ = ["main"]
 
 
 def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
-    # A bad merchants file, or single-merchant settings without Flex credentials, stop the worker
-    # here, before anything connects; the runtime calls Flex with each merchant's own credentials.
-    load_merchants(settings)
     from streams.runtime.launch import launch_worker
 
     return launch_worker(settings, loglevel=args.loglevel)

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from core.config import secret_variables
 from streams.local.demo_orders import mit_outcomes, plan_commands
 from streams.local.demo_view import Monitor, lifecycle_table, merchants_table, progress, summary_table
 from streams.local.merchants import DEMO_MERCHANTS, LocalMerchant, sftp_root, write_merchants_file
@@ -103,7 +104,7 @@ def _report(
 async def _keep(console: Console, stack: LocalStack, worker: RunningWorker, workdir: Path) -> None:
     """Leave the stack up for the operator verbs until Ctrl-C (or SIGTERM): the settings they need,
     secrets left out (the merchants file names the secret files), in ``workdir/stack.env``."""
-    env = {k: v for k, v in stack.worker_env(worker.port).items() if not k.endswith(_SECRET_NAMES)}
+    env = {k: v for k, v in stack.worker_env(worker.port).items() if k not in secret_variables()}
     path = workdir / "stack.env"
     path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
     console.print(
@@ -114,9 +115,6 @@ async def _keep(console: Console, stack: LocalStack, worker: RunningWorker, work
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     await stop.wait()
-
-
-_SECRET_NAMES = ("_APP_KEY", "_APP_SECRET", "_SUBSCRIBER_KEY", "_ADMIN_TOKEN")
 
 
 def _routes(merchants: tuple[LocalMerchant, ...]) -> dict[str, tuple[str, str]]:

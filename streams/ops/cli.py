@@ -106,24 +106,25 @@ def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = 
 
 
 def _replay(args: argparse.Namespace) -> int:
+    settings = load_settings()
     if not args.resume:
         if not args.topic:
             raise ConfigError("replay needs --topic (or --resume REPLAY_ID)")
-        _into_the_pipeline(args.topic, args.to_topic)
+        _into_the_pipeline(settings, args.topic, args.to_topic)
         windowed = args.start or args.last or args.from_offset is not None or args.to_offset is not None
         if not windowed:
             raise ConfigError(
                 "choose a window: --from ISO [--to ISO], --last 2h, or --from-offset/--to-offset"
             )
-    return _run_job(args, "replay", lambda: _selection(args, args.topic))
+    return _run_job(args, settings, "replay", lambda: _selection(args, args.topic))
 
 
-def _into_the_pipeline(topic: str, to_topic: str | None) -> None:
+def _into_the_pipeline(settings: Settings, topic: str, to_topic: str | None) -> None:
     """A replay into its own topic of what flexbridge writes would only repeat its records (a status,
     a webhook, a ledger entry twice); the dead letters have a verb of their own."""
     if to_topic:
         return
-    topics = load_settings().topics
+    topics = settings.topics
     if topic == topics.dlq:
         raise ConfigError(f"{topic} is the dead-letter topic: use flexbridge dlq redrive")
     written = (topics.status, topics.webhooks, topics.ledger, topics.batches, topics.audit)
@@ -136,15 +137,16 @@ def _into_the_pipeline(topic: str, to_topic: str | None) -> None:
 
 def _redrive(args: argparse.Namespace) -> int:
     settings = load_settings()
-    return _run_job(args, "redrive", lambda: _selection(args, settings.topics.dlq, tuple(args.reason)))
+    return _run_job(
+        args, settings, "redrive", lambda: _selection(args, settings.topics.dlq, tuple(args.reason))
+    )
 
 
-def _run_job(args: argparse.Namespace, action: str, selection: Any) -> int:
+def _run_job(args: argparse.Namespace, settings: Settings, action: str, selection: Any) -> int:
     from streams.ops.plan import Job
     from streams.ops.replay import job_from, load_resume, run_job
     from streams.ops.scan import ReplayError
 
-    settings = load_settings()
     try:
         if args.replay_id and args.execute and not args.resume:
             asyncio.run(_new_replay_id(settings, args.replay_id))

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
-from core.pan import mask_card_codes, mask_pans, redact_pan
+from core.pan import mask_card_data, redact_pan
 from core.settings import Settings
 from schemas.dlq import DLQ_REASON, MERCHANT_HEADER
 from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan
@@ -136,7 +136,7 @@ def describe_record(record: Record) -> dict[str, Any]:
     """What ``dlq show`` prints of a record, card numbers masked in all of it. The value's raw bytes
     are masked before they are decoded: mask_pans reads digits spelled as ``\\u`` escapes too, so
     the decoded text shows none in clear (tests/unit/streams/ops/test_dlq_show.py)."""
-    raw = mask_card_codes(mask_pans(record.value)) if record.value is not None else None
+    raw = mask_card_data(record.value) if record.value is not None else None
     value: Any
     try:
         value = orjson.loads(raw) if raw is not None else None

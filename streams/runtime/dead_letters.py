@@ -9,7 +9,7 @@ from typing import Protocol
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from core.pan import mask_card_codes, mask_pans
+from core.pan import mask_card_data
 from schemas.dlq import MERCHANT_HEADER, DlqReason, dlq_headers
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
@@ -88,7 +88,7 @@ def masked_value(value: bytes | None, reason: DlqReason) -> bytes | None:
     if value is None:
         return None
     if reason == "pan-detected" or not _is_json_object(value):
-        return mask_card_codes(mask_pans(value))  # never redriven (plan.py) or unable to validate
+        return mask_card_data(value)  # never redriven (plan.py) or unable to validate
     return value
 
 

@@ -72,9 +72,10 @@ def launch_worker(settings: Settings, loglevel: str = "info") -> int:
 
 
 def local_preflight(settings: Settings) -> None:
-    """What this host must give the worker, checked before anything starts, each failure a
-    ConfigError naming its setting (found later, it ended inside Faust's start-up with a traceback):
-    its listening ports free, and the SFTP files (known_hosts, each routed merchant's key) readable."""
+    """What the worker needs before anything starts, each failure a ConfigError naming its setting
+    (found later, it ended inside Faust's start-up with a traceback): its merchants (the merchants
+    file, or the single merchant's Flex credentials), its listening ports free, and the SFTP files
+    (known_hosts, each routed merchant's key) readable."""
     ports = [("FLEXBRIDGE_WEB__PORT", settings.web.host, settings.web.port)]
     if settings.webhook.port is not None:
         ports.append(("FLEXBRIDGE_WEBHOOK__PORT", settings.webhook.host, settings.webhook.port))

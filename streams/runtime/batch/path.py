@@ -86,8 +86,8 @@ class BatchPath:
             token,
             self.sftp,
             self.registry,
-            awaiting=awaiting,
             ledger=self.ledger,
+            awaiting=awaiting,
         )
         self.consumer = BatchConsumer(
             deps,

@@ -111,9 +111,9 @@ class Uploader:
         token: Callable[[Merchant], Awaitable[str]],
         sftp: SftpAccounts,
         registry: BatchRegistry,
+        ledger: Ledger,
         clock: Callable[[], float] = time.monotonic,
         awaiting: AwaitingResults | None = None,
-        ledger: Ledger | None = None,
     ) -> None:
         self._inbound = inbound_dir
         self._producer, self._ledger = deps.producer, ledger
@@ -182,14 +182,12 @@ class Uploader:
         except BaseException:
             self._registry.forget(lambda name: name == sealed.name)
             raise
-        if self._ledger is not None:
-            await self._finished(builder, sealed.name)
+        await self._finished(builder, sealed.name)
         return sealed
 
     async def _finished(self, builder: BatchBuilder, name: str) -> None:
         """The file's events in the ledger, once Flex can see the file (not before: a file never
         renamed is built again from the same records): a replay of them goes in no second file."""
-        assert self._ledger is not None  # noqa: S101
         ledger, entry = self._ledger, {"flow": builder.kind, "batchFile": name}
         write = kafka_op(
             lambda: ledger.record_all(
