@@ -30,6 +30,7 @@ from streams.ops.selection import Selection, provenance_headers
 __all__ = ["Outcome", "job_from", "load_resume", "run_job"]
 
 _CHECKPOINT_EVERY = 2.0  # seconds between progress records on the audit topic
+_BURST_SECONDS = 0.1  # --rate's bucket: at most this much of the rate sent at once after a wait
 
 
 @dataclass
@@ -110,6 +111,8 @@ class _Runner:
         self.job = job
         self.console = console
         self.stop = _Stop()
+        self._tokens = 1.0  # records that may be sent now under --rate (see _pace)
+        self._refilled: float | None = None  # when _tokens was last brought up to date
 
     async def run(self, execute: bool, resume: dict[str, Any] | None) -> Outcome:
         reader = await open_reader(self.settings)
@@ -139,18 +142,19 @@ class _Runner:
         await finished.load(reader)
         plan = await build_plan(self.job, reader, ranges, finished)
         outcome = Outcome(plan)
+        done: set[str] = set()
+        if resume is not None:  # a dry run of a resume says how much is left, too
+            target_start = resume["targetStart"]
+            done = await _already_sent(reader, self.job.replay_id, target_start)
+            outcome.already_sent = len(done)
         if not execute:
             return outcome
         audit = Audit(self.settings, producer, self.job.action, self.job.replay_id)
         await audit.ensure()
-        if resume is not None:
-            target_start = resume["targetStart"]
-            done = await _already_sent(reader, self.job.replay_id, target_start)
-        else:
+        if resume is None:
             target_start = {
                 t: {str(p): o for p, o in (await end_offsets(reader, t)).items()} for t in plan.targets
             }
-            done = set()
             fields = plan.as_dict()
             await audit.write(
                 "started",
@@ -158,7 +162,7 @@ class _Runner:
                 targetStart=target_start,
                 plan=fields,
             )
-        outcome.executed, outcome.already_sent = True, len(done)
+        outcome.executed = True
         with self.stop.installed():
             await self._send_all(reader, producer, audit, outcome, done)
         phase: Phase = "interrupted" if outcome.interrupted else "finished"
@@ -184,7 +188,7 @@ class _Runner:
                     break
                 if verdict(job, record) != "send" or _origin(record) in done:
                     continue
-                await self._pace(started, outcome.sent)
+                await self._pace()
                 if self.stop.event.is_set():
                     outcome.interrupted = True
                     break
@@ -199,12 +203,24 @@ class _Runner:
             await asyncio.gather(*pending)
         outcome.seconds = time.monotonic() - started
 
-    async def _pace(self, started: float, sent: int) -> None:
-        if self.job.rate:
-            delay = started + sent / self.job.rate - time.monotonic()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.event.wait(), delay)
+    async def _pace(self) -> None:
+        """Wait for the next send under ``--rate``: a token bucket holding at most
+        :data:`_BURST_SECONDS` of the rate (one record at least), so a late start (the broker holds
+        the scan's first fetch) or a busy moment is not made up for by a burst above the rate."""
+        rate = self.job.rate
+        if not rate:
+            return
+        capacity = max(1.0, rate * _BURST_SECONDS)
+        now = time.monotonic()
+        self._tokens = min(capacity, self._tokens + (now - (self._refilled or now)) * rate)
+        self._refilled = now
+        if self._tokens < 1:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.event.wait(), (1 - self._tokens) / rate)
+            now = time.monotonic()
+            self._tokens = min(capacity, self._tokens + (now - self._refilled) * rate)
+            self._refilled = now
+        self._tokens -= 1
 
     async def _send(self, producer: AIOKafkaProducer, record: Record) -> asyncio.Future[Any]:
         job = self.job

@@ -84,6 +84,11 @@ def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
             f"sent {outcome.sent} (already sent before: {outcome.already_sent}) "
             f"in {outcome.seconds:.1f} s; audit on the audit topic under {plan['replayId']}.{masked}"
         )
+    if outcome.already_sent:  # a resume's dry run
+        return (
+            f"dry run: {t['toSend'] - outcome.already_sent} of {t['toSend']} records left to send "
+            f"({outcome.already_sent} already sent under {plan['replayId']}).{masked} Add --execute to send."
+        )
     return (
         f"dry run: {t['toSend']} records would be sent "
         f"({t['finished']} already finished: the pipeline skips them unless --force).{masked} "

@@ -168,6 +168,10 @@ async def test_rate_is_respected_and_a_killed_replay_resumes_without_sending_twi
     proc.kill()  # SIGKILL: no checkpoint, no goodbye
     before = len(replayed(await read_all(stack.bootstrap, out), "r-kill"))
     assert 15 <= before < 60
+    code, text, err = await run_flexbridge(stack.env, "replay", "--resume", "r-kill")  # a dry run
+    assert code == 0, err
+    assert f"dry run: {60 - before} of 60 records left to send ({before} already sent under r-kill)" in text
+    assert len(replayed(await read_all(stack.bootstrap, out), "r-kill")) == before  # it sent nothing
     code, text, err = await run_flexbridge(stack.env, "replay", "--resume", "r-kill", "--execute", "--json")
     assert code == 0, err
     resumed = orjson.loads(text)
