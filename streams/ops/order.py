@@ -35,7 +35,7 @@ def _auth() -> dict[str, str]:
 
 def _money(cents: Any, currency: Any) -> str:
     if not isinstance(cents, int):
-        return "?"
+        return "-"  # no event of the order gave an amount (one known from a webhook only)
     return f"{cents // 100}.{cents % 100:02d} {currency or ''}".rstrip()
 
 
