@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
+from core.names import folded
 from core.pan import find_pan
 from core.settings import RoutingSettings
 from schemas.codec import decode_object
@@ -74,20 +75,21 @@ def may_hold_pan(raw: bytes) -> bool:
 
 
 def may_be_mit(data: dict[str, Any]) -> bool:
-    """Cheap pre-filter before full validation: a top-level ``isMIT`` (any case) that is not false."""
+    """Cheap pre-filter before full validation: a top-level ``isMIT``, spelt any way the model takes
+    it (core/names.py ``fold``: ``is_mit``, ``IS-MIT`` …; the exact one first), that is not false."""
     value = data.get("isMIT")
     if value is None:
-        value = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "ismit"), None)
+        value = next((v for k, v in data.items() if isinstance(k, str) and folded(k) == "ismit"), None)
     return value not in (None, False, 0, "false", "False", "0", "")
 
 
 def may_name_mit(raw: bytes | None) -> bool:
-    """False only when the JSON text ``raw`` cannot hold an ``isMIT`` key in any case (conservative:
-    a ``\\u`` escape may spell one)."""
+    """False only when the JSON text ``raw`` cannot hold an ``isMIT`` key spelt any way the model
+    takes it (any case, ``_`` and ``-`` anywhere; conservative: a ``\\u`` escape may spell one)."""
     if raw is None:
         return False
-    # the usual spelling first: a substring search, without the lowered copy of the whole record
-    return b"isMIT" in raw or b"\\u" in raw or b"ismit" in raw.lower()
+    # the usual spelling first: a substring search, without the folded copy of the whole record
+    return b"isMIT" in raw or b"\\u" in raw or b"ismit" in raw.lower().translate(None, b"_-")
 
 
 def route_of(flow: Flow, event: PaymentEvent, routing: RoutingSettings) -> Route:

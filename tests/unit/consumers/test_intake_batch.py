@@ -5,6 +5,7 @@ never left, so the bridge still dead-letters it, once."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Any
 
@@ -13,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.intake import Flow, Routed, may_name_mit, route_to_merchant, to_batch_files
+from consumers.intake import Flow, Routed, may_be_mit, may_name_mit, route_to_merchant, to_batch_files
 from core.merchants import Merchants
 from core.settings import RoutingSettings, Settings
-from streams.local.traffic import make_event
+from streams.local.traffic import KINDS, make_event
 from streams.runtime.bridge import Bridge
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
@@ -71,6 +72,45 @@ def test_declines_that_cannot_be_mit_are_answered_from_their_text() -> None:
     assert escaped != mit and may_name_mit(escaped)
     routed = to_batch_files(escaped, "evaluate", BOTH)
     assert routed is not None and routed == to_batch_files(mit, "evaluate", BOTH)
+
+
+def _spelt(raw: bytes, key: str) -> bytes:
+    """``raw`` with its ``isMIT`` key spelt ``key`` (its value and place kept)."""
+    data = orjson.loads(raw)
+    if not isinstance(data, dict):
+        return raw
+    return orjson.dumps({(key if k == "isMIT" else k): v for k, v in data.items()})
+
+
+@pytest.mark.parametrize("key", ["is_mit", "is-mit", "IS_MIT", "Is-Mit", "i_s-M_I-t", "ISMIT"])
+def test_an_is_mit_key_spelt_as_the_model_takes_it_is_left_to_the_batch_path(key: str) -> None:
+    raw = _spelt(_mit(), key)
+    assert may_name_mit(raw) and may_be_mit(orjson.loads(raw))
+    full = route_to_merchant(raw, "evaluate", BOTH)
+    assert isinstance(full, Routed) and full.route == "sftp"  # the bridge leaves it to the files
+    assert to_batch_files(raw, "evaluate", BOTH) == full  # so the batch path must take it
+
+
+@given(
+    st.sampled_from(sorted(KINDS)),
+    st.integers(0, 50),
+    st.lists(st.sampled_from(("", "_", "-", "__")), min_size=6, max_size=6),
+    st.lists(st.booleans(), min_size=5, max_size=5),
+    st.sampled_from(MERCHANTS),
+)
+def test_every_spelling_of_the_is_mit_key_agrees_with_the_full_rule(
+    kind: str, seed: int, gaps: list[str], upper: list[bool], merchants: Merchants
+) -> None:
+    letters = [c.upper() if up else c for c, up in zip("ismit", upper, strict=True)]
+    key = "".join(gap + letter for gap, letter in zip(gaps, [*letters, ""], strict=True))
+    raw = make_event(kind, f"ORD-{seed}", random.Random(seed))
+    if not isinstance(raw, bytes):
+        raw = orjson.dumps({**raw, "mid": "mid-acme"} if seed % 2 else raw)
+    with contextlib.suppress(orjson.JSONDecodeError):
+        raw = _spelt(raw, key)
+    full = route_to_merchant(raw, "evaluate", merchants)
+    expected = full if isinstance(full, Routed) and full.route == "sftp" else None
+    assert to_batch_files(raw, "evaluate", merchants) == expected
 
 
 @given(*MUTATIONS, st.sampled_from(MERCHANTS))
