@@ -7,12 +7,14 @@ from typing import Literal
 
 from schemas.status import utcnow
 
-__all__ = ["DLQ_HEADER_PREFIX", "DLQ_REASON", "MERCHANT_HEADER", "DlqReason", "dlq_headers"]
+__all__ = ["DLQ_HEADER_PREFIX", "DLQ_REASON", "MERCHANT_HEADER", "OMITTED_HEADER", "DlqReason", "dlq_headers"]
 
 DLQ_HEADER_PREFIX = "dlq-"
 DLQ_REASON = "dlq-reason"
 # The name of the record's merchant (DESIGN.md §2.9), when flexbridge knew it.
 MERCHANT_HEADER = "dlq-merchant"
+# What a dead letter too large for the DLQ topic left out (its value, its original headers).
+OMITTED_HEADER = "dlq-omitted"
 
 DlqReason = Literal[
     "schema",

@@ -66,7 +66,8 @@ class ReasonGroup:
 
 
 def _headers(record: Record) -> dict[str, str]:
-    return {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+    """The headers as text; a header with a null value (Kafka allows one) as ``""``."""
+    return {k: v.decode(errors="replace") if v is not None else "" for k, v in (record.headers or ())}
 
 
 async def list_dead_letters(settings: Settings, sel: Selection | None = None) -> list[ReasonGroup]:

@@ -15,14 +15,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from core.settings import Settings
-from schemas.dlq import DLQ_REASON
+from schemas.dlq import DLQ_REASON, OMITTED_HEADER
 from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, scan
 from streams.ops.selection import Selection, matches, replay_count
 from streams.runtime.ledger import Ledger
 
 __all__ = ["Finished", "Job", "PartitionPlan", "Plan", "Verdict", "build_plan", "verdict"]
 
-Verdict = Literal["filtered", "refused", "masked", "no-target", "send"]
+Verdict = Literal["filtered", "refused", "masked", "omitted", "no-target", "send"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ def verdict(job: Job, record: Record) -> Verdict:
     if job.action == "redrive" and (DLQ_REASON, b"pan-detected") in headers:
         # stored with its card numbers masked: sent again, "************1111" would pass for a token
         return "masked"
+    if job.action == "redrive" and any(name == OMITTED_HEADER for name, _ in headers):
+        return "omitted"  # too large for the DLQ: its value is at its source position, not here
     return "send" if job.target_of(record) else "no-target"
 
 
@@ -87,6 +89,7 @@ class PartitionPlan:
     finished: int = 0
     refused: int = 0
     masked: int = 0
+    omitted: int = 0
     no_target: int = 0
     first_offset: int | None = None
     last_offset: int | None = None
@@ -95,12 +98,13 @@ class PartitionPlan:
 
     @property
     def to_send(self) -> int:
-        return self.selected - self.refused - self.masked - self.no_target
+        return self.selected - self.refused - self.masked - self.omitted - self.no_target
 
     def add(self, record: Record, kind: Verdict, finished: bool) -> None:
         self.selected += 1
         self.refused += kind == "refused"
         self.masked += kind == "masked"
+        self.omitted += kind == "omitted"
         self.no_target += kind == "no-target"
         self.finished += finished
         if self.first_offset is None:
@@ -119,6 +123,7 @@ class PartitionPlan:
             "finished": self.finished,
             "refused": self.refused,
             "masked": self.masked,
+            "omitted": self.omitted,
             "noTarget": self.no_target,
             "firstOffset": self.first_offset,
             "lastOffset": self.last_offset,
@@ -146,7 +151,7 @@ class Plan:
         return self.total("to_send")
 
     def as_dict(self) -> dict[str, Any]:
-        names = ("selected", "to_send", "finished", "refused", "masked", "no_target")
+        names = ("selected", "to_send", "finished", "refused", "masked", "omitted", "no_target")
         totals = {k: self.total(k) for k in names}
         return {
             "action": self.job.action,
@@ -161,6 +166,7 @@ class Plan:
                 "finished": totals["finished"],
                 "refused": totals["refused"],
                 "masked": totals["masked"],
+                "omitted": totals["omitted"],
                 "noTarget": totals["no_target"],
             },
         }

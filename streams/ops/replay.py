@@ -96,8 +96,9 @@ async def _already_sent(
         ranges: Ranges = {int(p): (off, ends.get(int(p), off)) for p, off in offsets.items()}
         async for record in scan(reader, topic, ranges):
             headers = dict(record.headers or ())
-            if headers.get("replay-id") == marker and "replay-of" in headers:
-                done.add(headers["replay-of"].decode())
+            origin = headers.get("replay-of")
+            if headers.get("replay-id") == marker and origin is not None:
+                done.add(origin.decode())
     return done
 
 

@@ -130,7 +130,7 @@ def matches(sel: Selection, key: bytes | None, value: bytes | None, timestamp: i
 def _header(headers: Headers, name: str) -> str | None:
     for k, v in headers:
         if k == name:
-            return v.decode(errors="replace")
+            return None if v is None else v.decode(errors="replace")  # Kafka allows a null value
     return None
 
 

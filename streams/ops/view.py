@@ -79,6 +79,11 @@ def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
         if t["masked"]
         else ""
     )
+    if t["omitted"]:
+        masked += (
+            f" {t['omitted']} dead letters hold no value (too large for the DLQ, dlq-omitted): replay"
+            " each from its dlq-source position instead."
+        )
     if outcome.executed:
         return (
             f"sent {outcome.sent} (already sent before: {outcome.already_sent}) "

@@ -8,9 +8,10 @@ from typing import Protocol
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
 from core.pan import mask_card_data
-from schemas.dlq import MERCHANT_HEADER, DlqReason, dlq_headers
+from schemas.dlq import MERCHANT_HEADER, OMITTED_HEADER, DlqReason, dlq_headers
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
 __all__ = ["SourceRecord", "dead_letter", "internal_error", "masked_value"]
@@ -50,21 +51,47 @@ async def dead_letter(
     A ``pan-detected`` record has its card numbers masked: copying a PAN to another topic spreads it.
     So has a value that is no JSON object (:func:`masked_value`).
     ``merchant`` (its name, when known) labels the metric and goes in the ``dlq-merchant`` header.
+    A record too large for the DLQ topic goes without its value and original headers, saying so in
+    ``dlq-omitted``: it is still at the source position its ``dlq-source-*`` headers name.
     """
     value = masked_value(record.value, reason)
+    # Kafka clients send no record without both: a tombstone without a key gets an empty key
+    key = b"" if record.key is None and value is None else record.key
+    try:
+        await producer.send_and_wait(topic, value, key, headers=_headers(record, reason, error, merchant))
+    except (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError) as exc:
+        # Retrying cannot help, and the partition must move on: the dead letter goes without the
+        # value and the original headers, which stay readable at the source position it names.
+        count = len(record.headers or ())
+        note = f"the {len(value or b'')}-byte value and {count} original headers: too large for {topic}"
+        headers = [
+            *_headers(record, reason, error, merchant, original=False),
+            (OMITTED_HEADER, note.encode()),
+        ]
+        await producer.send_and_wait(topic, None, key or b"", headers=headers)
+        log.warning("dead letter of %s/%d@%d without %s (%s)", *_where(record), note, type(exc).__name__)
+    metrics.dead_letter(reason, merchant)
+    log.warning("dead-lettered %s/%d@%d: %s", *_where(record), reason)
+
+
+def _headers(
+    record: SourceRecord, reason: DlqReason, error: str, merchant: str, *, original: bool = True
+) -> list[tuple[str, bytes]]:
     headers = dlq_headers(
         reason=reason,
         error=error,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        original=list(record.headers or ()),
+        original=list(record.headers or ()) if original else [],
     )
     if merchant != NO_MERCHANT:
         headers.append((MERCHANT_HEADER, merchant.encode()))  # the merchant's name (DESIGN.md §2.9)
-    await producer.send_and_wait(topic, value, record.key, headers=headers)
-    metrics.dead_letter(reason, merchant)
-    log.warning("dead-lettered %s/%d@%d: %s", record.topic, record.partition, record.offset, reason)
+    return headers
+
+
+def _where(record: SourceRecord) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
 
 
 def internal_error(record: SourceRecord, exc: Exception, doing: str) -> str:
