@@ -5,7 +5,8 @@ PaymentEvent; anything else is refused with its dead-letter reason (``schema`` o
 ``pan-detected``) and message. An accepted event is routed: to the Flex API (the real-time
 flows) or to an SFTP batch file (``FLEXBRIDGE_ROUTING__MIT=sftp`` for managed MIT declines,
 ``FLEXBRIDGE_ROUTING__TRANSMIT=sftp`` for approvals; with merchants, each merchant's own routing,
-:func:`route_to_merchant`). Pure: no Kafka, no I/O.
+:func:`route_to_merchant`; an event's ``mid`` matches its merchant's in any case and is then
+spelt as the merchants file spells it, :func:`spelt_as_configured`). Pure: no Kafka, no I/O.
 
 Two cheap checks keep the batch path fast (it runs this for every record of a topic): a scan of
 the raw bytes for anything that could be a card number before the field-by-field PAN search (most
@@ -41,6 +42,7 @@ __all__ = [
     "may_name_mit",
     "route_of",
     "route_to_merchant",
+    "spelt_as_configured",
     "to_batch_files",
 ]
 
@@ -138,6 +140,7 @@ def route_to_merchant(raw: bytes | None, flow: Flow, merchants: Merchants) -> Ro
     if merchant is None:
         why = "carries no mid" if event.mid is None else f"mid {event.mid!r} is no configured merchant's"
         return Refused("unknown-merchant", f"the event {why} ({len(merchants)} merchants configured)")
+    event = spelt_as_configured(event, merchant)
     return Routed(event, route_of(flow, event, merchant.routing), merchant)
 
 
@@ -157,7 +160,16 @@ def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants) -> Route
     merchant = merchants.for_event(routed.event.mid)
     if merchant is None or route_of(flow, routed.event, merchant.routing) != "sftp":
         return None
-    return Routed(routed.event, "sftp", merchant)
+    return Routed(spelt_as_configured(routed.event, merchant), "sftp", merchant)
+
+
+def spelt_as_configured(event: PaymentEvent, merchant: Merchant) -> PaymentEvent:
+    """``event`` with its merchant's ``mid`` as the merchants file spells it: a mid matches in any
+    case (``Merchants.for_event``), and everything keyed or stored by mid (Flex bodies and batch
+    file headers, ``detail.mid``, the order table's ``mid/orderId`` keys) has one spelling."""
+    if event.mid is None or merchant.mid is None or event.mid == merchant.mid:
+        return event
+    return event.model_copy(update={"mid": merchant.mid})
 
 
 _ALL_TO_FILES = RoutingSettings(transmit="sftp", mit="sftp")  # to_batch_files: any record may be

@@ -29,6 +29,7 @@ __all__ = [
     "Merchants",
     "SftpAccount",
     "load_merchants",
+    "mid_key",
     "single_merchant",
 ]
 
@@ -99,11 +100,12 @@ class Merchants:
             raise ConfigError(f"{label}: name: used by two merchants (mids {other.mid} and {merchant.mid})")
         if merchant.mid is None and len(self._all) > 1:
             raise ConfigError(f"{label}: mid: required when more than one merchant is configured")
-        if merchant.mid is not None and (other := self._by_mid.get(merchant.mid)) is not None:
-            raise ConfigError(f'{label}: mid: {merchant.mid} is already merchant "{other.name}"\'s')
+        if merchant.mid is not None and (other := self._by_mid.get(mid_key(merchant.mid))) is not None:
+            same = "" if other.mid == merchant.mid else f" ({other.mid}: a mid's case is not significant)"
+            raise ConfigError(f'{label}: mid: {merchant.mid} is already merchant "{other.name}"\'s{same}')
         self._by_name[merchant.name] = merchant
         if merchant.mid is not None:
-            self._by_mid[merchant.mid] = merchant
+            self._by_mid[mid_key(merchant.mid)] = merchant
 
     def __iter__(self) -> Iterator[Merchant]:
         return iter(self._all)
@@ -120,7 +122,8 @@ class Merchants:
         return self._all[0] if len(self._all) == 1 else None
 
     def by_mid(self, mid: str) -> Merchant | None:
-        return self._by_mid.get(mid)
+        """The merchant whose mid is ``mid``, in any case (:func:`mid_key`)."""
+        return self._by_mid.get(mid_key(mid))
 
     def by_name(self, name: str) -> Merchant | None:
         return self._by_name.get(name)
@@ -130,12 +133,20 @@ class Merchants:
 
         An event's ``mid`` selects its merchant. An event without one belongs to the merchant when
         exactly one is configured. A merchant without a mid (single-merchant settings without
-        FLEXBRIDGE_FLEX__MID) takes every event, as flexbridge did before merchants.
+        FLEXBRIDGE_FLEX__MID) takes every event, as flexbridge did before merchants. A mid matches
+        in any case (:func:`mid_key`); the merchant's ``mid`` is its configured spelling.
         """
         only = self.only
         if only is not None and (only.mid is None or mid is None):
             return only
-        return None if mid is None else self._by_mid.get(mid)
+        return None if mid is None else self._by_mid.get(mid_key(mid))
+
+
+def mid_key(mid: str) -> str:
+    """What a mid is matched by: its text without case. Flex's MIDs are GUIDs, whose hex digits
+    mean the same in either case; any other spelling of a GUID (``{…}``, ``(…)``, 32 digits without
+    dashes) is a different text, and matches nothing (docs/processors.md)."""
+    return mid.casefold()
 
 
 def load_merchants(settings: Settings) -> Merchants:

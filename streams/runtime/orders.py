@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import fold_json
-from core.merchants import load_merchants
+from core.merchants import load_merchants, mid_key
 from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
@@ -77,6 +77,7 @@ class OrderBook:
         self.metrics = metrics
         self.mids = tuple(mids)
         self._mid_set = frozenset(self.mids)
+        self._spellings = {mid_key(mid): mid for mid in self.mids}
         self.by_merchant = len(self.mids) > 1
         self.in_use: set[str] = set()  # orderIds a command is acting on: not forgotten meanwhile
 
@@ -84,9 +85,15 @@ class OrderBook:
         raw = self.table.get(key)
         return OrderState.model_validate_json(raw) if raw is not None else None
 
+    def spelt(self, mid: str | None) -> str | None:
+        """A served merchant's mid as configured, whatever the case of ``mid`` (``core.merchants``
+        ``mid_key``): the one spelling of its ``mid/orderId`` keys. Any other mid as given."""
+        return mid if mid is None else self._spellings.get(mid_key(mid), mid)
+
     def get(self, order_id: str, mid: str | None = None) -> OrderState | None:
         """Merchant ``mid``'s order ``order_id`` (None: the order that names no merchant). An entry
         written under the plain orderId before the table was keyed by merchant still counts."""
+        mid = self.spelt(mid)
         state = self._read(order_key(order_id, mid, by_merchant=self.by_merchant))
         if state is None and self.by_merchant and mid is not None:
             legacy = self._read(order_id)
@@ -120,6 +127,7 @@ class OrderBook:
 
     def _stored(self, order_id: str, mid: str | None) -> bytes | None:
         """The stored JSON of the order :meth:`get` reads."""
+        mid = self.spelt(mid)
         raw: bytes | None = self.table.get(order_key(order_id, mid, by_merchant=self.by_merchant))
         if raw is None and self.by_merchant and mid is not None:
             state = self.get(order_id, mid)  # an entry under the plain orderId, if it is this merchant's
@@ -129,6 +137,7 @@ class OrderBook:
     def put(self, state: OrderState, mid: str | None = None) -> asyncio.Future[Any] | None:
         """Store ``state`` as merchant ``mid``'s order (None: under the plain orderId); the future of
         its changelog record, resolved once Kafka has it (None when the table is a plain dict)."""
+        mid = self.spelt(mid)
         key = order_key(state.order_id, mid, by_merchant=self.by_merchant)
         self.table[key] = state.model_dump_json(by_alias=True).encode()
         sent: asyncio.Future[Any] | None = getattr(self.table, "last_changelog", None)
@@ -162,7 +171,7 @@ class OrderBook:
             log.warning("orders.status record skipped: key differs from its orderId")
             self.metrics.order_status("misrouted")
             return
-        mid = status_mid(status)  # two merchants' orders of one orderId are two orders
+        mid = self.spelt(status_mid(status))  # two merchants' orders of one orderId are two orders
         if mid is None and self.by_merchant:
             mid = self._only_owner(status.order_id)
         # folded on the stored JSON (consumers/order_machine.py fold_json): no model built per status
@@ -222,6 +231,7 @@ def order_answer(book: OrderBook, order_id: str, mid: str | None = None) -> tupl
     """The body and HTTP status of ``GET /orders/{orderId}[?mid=MID]``: the order's view when one
     merchant has that orderId (or ``mid`` names one), ``{"orderId", "orders": [views]}`` when
     several have, 404 when none."""
+    mid = book.spelt(mid)
     if mid is None:
         states = book.orders_of(order_id)
     else:
