@@ -3,7 +3,8 @@
 A :class:`BatchBuilder` collects request bodies in offset order. It is closed by its owner when it
 holds ``max_records``, when the next record would take it past ``max_bytes``, or when it is older
 than the wall-clock limit; :meth:`BatchBuilder.seal` then renders the file and its manifest with
-the bearer token of the moment. A file holds one merchant's records: its header carries that
+the bearer token of the moment. A file holds one merchant's records, each event once (its owner
+asks :meth:`BatchBuilder.holds` before adding one): its header carries that
 merchant's ``mid`` (given when the builder opens; else the first record's) and token, and its
 name the merchant's name (``merchant``; None for the single-merchant settings).
 
@@ -74,6 +75,7 @@ class BatchBuilder:
     digest: RecordsDigest = field(default_factory=RecordsDigest)
     sent: list[SentRecord] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)  # every record's, for the ledger
+    ids: set[str] = field(default_factory=set)  # the same, to ask whether the file holds one
 
     @property
     def name(self) -> str:
@@ -81,6 +83,10 @@ class BatchBuilder:
 
     def __len__(self) -> int:
         return self.count
+
+    def holds(self, event_id: str) -> bool:
+        """Whether the file has a record of event ``event_id`` (of its idempotency key) already."""
+        return event_id in self.ids
 
     def fits(self, body: dict[str, Any], max_bytes: int) -> bytes | None:
         """The encoded record if it fits (a first record always fits), else None."""
@@ -98,6 +104,7 @@ class BatchBuilder:
         self.size += len(raw) + 1
         self.last_offset = offset
         self.event_ids.append(event_id)
+        self.ids.add(event_id)
         if self.mid is None and isinstance(body.get("mid"), str):
             self.mid = body["mid"]
         if self.expiry is None and isinstance(body.get("expiryDateUtc"), str):

@@ -11,10 +11,11 @@ in the background (upload.py), then the offset is committed: a partition's commi
 the first record of a file not uploaded yet, whichever its merchant; a file's range is recorded
 in the durable registry's topic before its rename, until the commit passes it, and the next owner
 skips its records (uploaded.py): no file reaches Flex twice. An event the ledger holds (in a file
-before: a replay) is skipped unless the replay is forced; a record that fails to go into a file
-(a bug) is dead-lettered, not lost. On revocation (and stop), open files are dropped — the next
-owner rebuilds them from the committed offset under the same names — and uploads in flight get
-``drain_timeout`` to finish.
+before: a replay), or a file of the partition not in the ledger yet, is left out (its offset
+committed all the same) unless the replay is forced; a file never holds an event twice. A record
+that fails to go into a file (a bug) is dead-lettered, not lost. On revocation (and stop), open
+files are dropped — the next owner rebuilds them from the committed offset under the same names —
+and uploads in flight get ``drain_timeout`` to finish.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class BatchConsumer:
         self.joined = asyncio.Event()
         self._generation = 0  # +1 at each revocation: records fetched before it are stale
         self.seen, self.finished = 0, 0  # records read; of them, skipped as in a file before (ledger)
+        self.duplicates = 0  # of them, skipped as in a file not in the ledger yet (sent twice)
         # time spent turning fetched records into file records; of it, waiting for an upload slot
         self.build_seconds, self.wait_seconds = 0.0, 0.0
         self.uploaded: UploadedJournal | None = None  # files uploaded past a commit (uploaded.py)
@@ -207,12 +209,16 @@ class BatchConsumer:
         item = batch_item(part.kind, record.value, self._merchants, self._pipeline.mit_expiry_days)
         if item is None or part.uploaded.covers(item.merchant.name, record.offset):
             return  # not for a file, or in a file a previous owner uploaded already
-        if self._ledger.has(part.kind, item.event_id) and not forced(record.headers):
+        again = not forced(record.headers)
+        if again and self._ledger.has(part.kind, item.event_id):
             self.finished += 1  # in a file before (a replay): not sent again unless forced
             return
         name, limits = item.merchant.name, self._limits
         raw: bytes | None = None
         builder = part.open.get(name)
+        if part.holds(name, item.event_id, others=again):  # its idempotency key: in a file already
+            self.duplicates += 1
+            return
         if builder is not None and (raw := builder.fits(item.body, limits.max_bytes)) is None:
             await self._close(part, name)
         if part.revoked:
@@ -261,23 +267,18 @@ class BatchConsumer:
         del part.open[name]
         task = watch(asyncio.create_task(self._upload(part, builder), name=f"upload-{builder.name}"))
         part.uploading[builder.first_offset] = task
+        part.sending[builder.first_offset] = builder
         task.add_done_callback(lambda _: self._slots.release())
 
     async def _upload(self, part: BatchPartition, builder: BatchBuilder) -> None:
         merchant = self._merchants.by_name(builder.merchant or SINGLE_MERCHANT_NAME)
         assert merchant is not None  # the builder was opened for it  # noqa: S101
-        await self.uploader.upload(builder, merchant, lambda: self._record(part, builder, merchant.name))
+        record = partial(part.record_upload, merchant.name, builder, self.uploaded)
+        await self.uploader.upload(builder, merchant, record)  # its range recorded before the rename
         part.uploading.pop(builder.first_offset, None)
+        part.sending.pop(builder.first_offset, None)  # its events are in the ledger now
         if not part.revoked:
             await self._commit([part])
-
-    async def _record(self, part: BatchPartition, builder: BatchBuilder, merchant: str) -> None:
-        """Before the rename: the file's range, durable until the commit passes it (uploaded.py)."""
-        part.uploaded.add(merchant, builder.first_offset, builder.last_offset, builder.name)
-        recorded = part.uploaded.encode(part.committed or 0)
-        if self.uploaded is not None and recorded != part.recorded:
-            await self.uploaded.write_uploaded(part.tp, recorded)
-            part.recorded = recorded
 
     async def _commit(self, parts: list[BatchPartition]) -> None:
         if self._consumer is not None:
@@ -287,6 +288,7 @@ class BatchConsumer:
         return {
             "seen": self.seen,
             "skipped_finished": self.finished,
+            "skipped_duplicate": self.duplicates,
             "partitions": len(self._parts),
             "open_files": sum(len(p.open) for p in self._parts.values()),
             "uploading": sum(len(p.uploading) for p in self._parts.values()),
