@@ -99,7 +99,7 @@ async def evaluate_decline(event: PaymentEvent, flex: FlowClient, defaults: Defa
         answer = await flex.evaluate(evaluate_body(event, defaults))
     except FlexRejected as exc:
         detail = {"httpStatus": exc.status_code, "errors": exc.errors, "idempotencyKey": key}
-        reason = "idempotency key reused with a different body" if isinstance(exc, FlexConflict) else str(exc)
+        reason = _conflict(event) if isinstance(exc, FlexConflict) else str(exc)
         status = _status(event, "REJECTED", reason=reason, detail=_with_mid(detail, defaults))
         return Outcome("rejected", status=status, dead_letter=("flex-rejected", reason))
     except FlexError as exc:
@@ -112,6 +112,15 @@ async def evaluate_decline(event: PaymentEvent, flex: FlowClient, defaults: Defa
     status = _status(event, mapped, session=answer.order_session_key, detail=detail)
     entry = {"flow": "evaluate", "status": mapped, "orderSessionKey": answer.order_session_key}
     return Outcome("evaluated", status=status, finished=entry)
+
+
+def _conflict(event: PaymentEvent) -> str:
+    """Why Flex answered 409: the eventId's key went with another body before, most often an
+    eventId used twice (by two merchants: it must be unique across all, docs/processors.md)."""
+    return (
+        f"idempotency key reused with a different body: eventId {event.event_id} was sent before "
+        "with another body (eventIds must be unique across all merchants)"
+    )
 
 
 def _with_mid(detail: dict[str, Any], defaults: Defaults) -> dict[str, Any]:

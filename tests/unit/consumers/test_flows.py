@@ -99,6 +99,17 @@ async def test_evaluate_failures_become_a_status_and_a_dead_letter(
     assert out.finished is None  # not finished: a redrive after the fix calls Flex again
 
 
+async def test_a_conflict_names_the_reused_event_id() -> None:
+    """Flex's 409: the eventId's idempotency key went with another body before (an eventId reused,
+    e.g. by two merchants); the REJECTED status and the dead letter name the eventId."""
+    event = _event()
+    out = await evaluate_decline(event, FakeFlex(error=FlexConflict("409", status_code=409)), Defaults())
+    assert out.status is not None and out.status.reason is not None and out.dead_letter is not None
+    assert out.status.reason.startswith("idempotency key reused with a different body")
+    assert f"eventId {event.event_id} was sent before" in out.status.reason
+    assert "unique across all merchants" in out.dead_letter[1]
+
+
 async def test_transmit_outcomes() -> None:
     ok = await transmit_approval(
         _event("approval"), FakeFlex(TransmitResponse.model_validate({"transmitId": "t"})), Defaults()
