@@ -59,7 +59,8 @@ def _delivery_key(delivery: dict[str, Any]) -> str | None:
 def webhooks_once(lc: Lifecycle) -> Invariant:
     """Every delivered webhook is on ``flex.webhooks`` exactly once; nothing is there twice or from nowhere.
 
-    Keyed like the receiver (``event:OrderId``): Flex repeating one event for one order is one webhook.
+    Keyed like the receiver (``event:OrderId``, a refund's with its ``EventData``): a redelivery is one
+    webhook.
     """
     published = Counter(lc.published_webhooks)
     state: dict[str, set[str]] = defaultdict(set)

@@ -127,17 +127,26 @@ def parse_webhook(body: bytes) -> FlexWebhook:
 def dedupe_key(w: FlexWebhook) -> str:
     """The redelivery key (flex-api.md §3.5): ``event:OrderId``; ``IsResent``/``TimeStamp`` left out.
 
-    An event without an ``OrderId`` (e.g. ``payout.*``) is keyed on a digest of its ``ExternalOrderId``
-    and ``EventData`` instead.
+    An ``order.refunded`` with ``EventData`` is keyed ``order.refunded:OrderId:sha256:…`` (a digest
+    of its ``EventData``): Flex sends one per refund, and a second partial refund of an order is a
+    new event, not a redelivery (which carries the same ``EventData``). An event without an
+    ``OrderId`` (e.g. ``payout.*``) is keyed on a digest of its ``ExternalOrderId`` and ``EventData``.
     """
     if w.order_id:
+        if w.event in _PER_EVENT_DATA and w.event_data is not None:
+            return f"{w.event}:{w.order_id}:sha256:{_digest(w.event_data)}"
         return f"{w.event}:{w.order_id}"
-    basis = orjson.dumps(
-        {"ExternalOrderId": w.external_order_id, "EventData": w.event_data},
-        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
-        default=str,
-    )
-    return f"{w.event}:sha256:{hashlib.sha256(basis).hexdigest()[:32]}"
+    return f"{w.event}:sha256:{_digest({'ExternalOrderId': w.external_order_id, 'EventData': w.event_data})}"
+
+
+# Events Flex may send more than once per order, each with its own EventData (one per partial refund).
+_PER_EVENT_DATA: Final = frozenset({"order.refunded"})
+
+
+def _digest(value: Any) -> str:
+    """The first 32 hex digits of the SHA-256 of ``value`` as canonical JSON (keys sorted)."""
+    basis = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    return hashlib.sha256(basis).hexdigest()[:32]
 
 
 def status_for(w: FlexWebhook) -> Status | None:

@@ -3,7 +3,8 @@
 ``POST /webhooks/flex`` and ``POST /webhooks/flex/{name}`` (streams/runtime/webhook_http.py) hand
 the raw body here. A delivery is verified (with its merchant's keys: consumers/webhooks/keys.py;
 an unknown name is 404) and parsed (schemas/webhooks.py); nothing unverified is ever produced. A
-verified webhook is published once per dedupe key (``event:OrderId``, in its merchant's scope,
+verified webhook is published once per dedupe key (``event:OrderId``, plus a digest of the
+``EventData`` for ``order.refunded``: schemas/webhooks.py ``dedupe_key``; in its merchant's scope,
 and with the merchant's name in the ``flexbridge-merchant`` header): first its
 OrderStatus to ``orders.status`` (when the event maps to one), then the body, unchanged, to
 ``flex.webhooks`` with the dedupe key in the ``flexbridge-dedupe-key`` header. The webhook record

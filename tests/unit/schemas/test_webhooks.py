@@ -181,6 +181,32 @@ def test_dedupe_key_is_event_and_flex_order_id() -> None:
     assert dedupe_key(parse_webhook(orjson.dumps(refunded))) != dedupe_key(first)
 
 
+SESSION = "ac9674ed-cbfe-49aa-bc8b-eb1d2b74c429"  # the SAMPLE's OrderId
+
+
+def test_each_refund_of_an_order_has_its_own_key_and_its_redeliveries_share_it() -> None:
+    """Flex sends one order.refunded per partial refund: the EventData tells them apart."""
+
+    def key(data: Any, **more: Any) -> str:
+        body = orjson.loads(SAMPLE) | {"Event": "order.refunded", "EventData": data} | more
+        return dedupe_key(parse_webhook(orjson.dumps(body)))
+
+    first = key({"Amount": 100, "Currency": "USD"})
+    assert first.startswith(f"order.refunded:{SESSION}:sha256:")
+    assert key({"Amount": 200, "Currency": "USD"}) != first
+    assert key({"Amount": 11981, "Currency": "USD"}) not in (first, key({"Amount": 200, "Currency": "USD"}))
+    resent = key({"Currency": "USD", "Amount": 100}, IsResent=True, TimeStamp="2023-03-21T00:00:00Z")
+    assert resent == first  # a redelivery carries the same EventData (its keys in any order)
+    assert key(None) == f"order.refunded:{SESSION}"  # no EventData: as before
+
+
+def test_only_refunds_digest_their_event_data() -> None:
+    for event in STATUS_BY_EVENT:
+        if event != "order.refunded":
+            body = orjson.loads(SAMPLE) | {"Event": event, "EventData": {"Amount": 100}}
+            assert dedupe_key(parse_webhook(orjson.dumps(body))) == f"{event}:{SESSION}"
+
+
 def test_dedupe_key_without_an_order_id_digests_the_event_data() -> None:
     def key(data: dict[str, Any]) -> str:
         return dedupe_key(parse_webhook(orjson.dumps({"Event": "payout.updated"} | data)))
