@@ -23,7 +23,7 @@ AMOUNTS = {"amount", "refundedAmount", "refundableAmount", "fullyRefunded"}
 def documented() -> dict[str, set[str]]:
     """source → the ``detail`` fields the table under "REFUNDED statuses" lists for it."""
     text = (ROOT / "docs" / "consumers.md").read_text()
-    section = text.split("### REFUNDED statuses", 1)[1].split("\n### ", 1)[0]
+    section = text.split("### REFUNDED statuses", 1)[1].split("\n#", 1)[0]  # to the next heading
     rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| `")]
     return {row[0].strip(" `"): set(re.findall(r"`([A-Za-z]+)`", row[2])) for row in rows}
 
