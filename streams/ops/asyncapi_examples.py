@@ -10,16 +10,19 @@ from typing import Any
 import orjson
 
 from consumers.keys import event_key
+from consumers.webhooks.keys import scoped_key
 from schemas.batch import file_name
 from schemas.commands import OrderCommand
 from schemas.dlq import dlq_headers
 from schemas.events import validate_payment_event
-from schemas.status import status_of
-from schemas.webhooks import dedupe_key, parse_webhook
+from schemas.webhooks import dedupe_key, order_status, parse_webhook
 from streams.local.traffic import make_event
 from streams.ops.selection import provenance_headers
+from streams.runtime.webhooks import publication_headers
 
 __all__ = [
+    "MERCHANT",
+    "MERCHANT_MID",
     "ORDER_ID",
     "WHEN",
     "Headers",
@@ -32,7 +35,8 @@ __all__ = [
     "payment_example",
     "replay_pairs",
     "status_example",
-    "webhook_example",
+    "webhook_body",
+    "webhook_headers",
 ]
 
 Headers = list[tuple[str, bytes]]
@@ -64,8 +68,12 @@ def event_id() -> str:
     return str(payment_example()["eventId"])
 
 
-def webhook_example() -> tuple[dict[str, Any], str]:
-    """An ``order.completed`` body as Flex sends it, and its dedupe key."""
+MERCHANT = "acme"  # the merchant of the named-path examples (a merchants file's name)
+MERCHANT_MID = "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31"
+
+
+def webhook_body() -> dict[str, Any]:
+    """An ``order.completed`` body as Flex sends it."""
     body = {
         "Event": "order.completed",
         "TimeStamp": WHEN.isoformat(),
@@ -76,15 +84,21 @@ def webhook_example() -> tuple[dict[str, Any], str]:
         "IsResent": False,
     }
     webhook = parse_webhook(orjson.dumps(body))
-    return webhook.model_dump(mode="json", by_alias=True, exclude_none=True), dedupe_key(webhook)
+    return webhook.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def status_example() -> dict[str, Any]:
-    _, key = webhook_example()
-    detail = {"event": "order.completed", "mid": "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31"}
-    status = status_of(
-        ORDER_ID, "APPROVED", "webhook", key, session_key=_SESSION, detail=detail, occurred_at=WHEN
-    )
+def webhook_headers(merchant: str | None) -> Headers:
+    """The headers the receiver puts on :func:`webhook_body`'s records, received on merchant
+    ``merchant``'s path ``/webhooks/flex/{name}`` (None: the single merchant's ``/webhooks/flex``)."""
+    key = scoped_key(merchant, dedupe_key(parse_webhook(orjson.dumps(webhook_body()))))
+    return publication_headers(key, merchant)
+
+
+def status_example(mid: str | None = MERCHANT_MID) -> dict[str, Any]:
+    """The ``orders.status`` record the receiver makes of :func:`webhook_body` (its merchant ``mid``)."""
+    status = order_status(parse_webhook(orjson.dumps(webhook_body())), mid)
+    if status is None:
+        raise TypeError("order.completed makes no status")
     return status.model_dump(mode="json", by_alias=True)
 
 

@@ -3,6 +3,7 @@ models, Kafka keys and headers, and examples (streams/ops/asyncapi_examples.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, get_args
 
 from pydantic import BaseModel
@@ -15,7 +16,7 @@ from schemas.replay import FORCE_HEADER
 from schemas.status import OrderStatus
 from schemas.webhooks import FlexWebhook
 from streams.ops import asyncapi_examples as ex
-from streams.runtime.webhooks import DEDUPE_HEADER
+from streams.runtime.webhooks import DEDUPE_HEADER, MERCHANT_HEADER
 
 __all__ = ["BINDING_VERSION", "messages", "schemas"]
 
@@ -53,17 +54,31 @@ _NOTES: dict[str, dict[str, Any]] = {
     "dlq-source-partition": _string("its partition", pattern="^[0-9]+$"),
     "dlq-source-offset": _string("its offset", pattern="^[0-9]+$"),
     "dlq-failed-at": _string("when flexbridge gave up, ISO-8601", format="date-time"),
-    DEDUPE_HEADER: _string("the webhook's redelivery key (event:OrderId): a redelivery is published once"),
+    DEDUPE_HEADER: _string(
+        "the webhook's dedupe key (docs/webhooks.md): event:OrderId; for an order.refunded with "
+        "EventData, order.refunded:OrderId:sha256:<digest of EventData>; without an OrderId, "
+        "event:sha256:<digest of ExternalOrderId and EventData>. Received on a merchant's path "
+        "/webhooks/flex/{name}, it is prefixed with the merchant's name and a slash "
+        "(acme/order.completed:…), except for the merchant of the single-merchant settings. A "
+        "redelivery is published once. On an OrderStatus it is the eventId, without that prefix."
+    ),
+    MERCHANT_HEADER: _string(
+        "the name of the merchant whose path /webhooks/flex/{name} received the webhook (absent "
+        "for the plain path /webhooks/flex)"
+    ),
 }
 
 
-def _headers(pairs: ex.Headers, *, required: bool) -> dict[str, Any]:
-    """The schema of Kafka headers named like ``pairs`` (values are UTF-8 strings)."""
-    names = [name for name, _ in pairs]
+def _headers(names: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any]:
+    """The schema of Kafka headers ``names`` (values are UTF-8 strings)."""
     schema: dict[str, Any] = {"type": "object", "properties": {n: _NOTES[n] for n in names}}
     if required:
-        schema["required"] = names
+        schema["required"] = list(required)
     return schema
+
+
+def _names(pairs: ex.Headers) -> list[str]:
+    return [name for name, _ in pairs]
 
 
 def _key(description: str) -> dict[str, Any]:
@@ -116,7 +131,7 @@ def _inputs() -> dict[str, dict[str, Any]]:
         "paymentEvent": _order_message(
             "PaymentEvent",
             summary,
-            _headers(replay, required=False),
+            _headers(_names(replay)),
             [
                 _example("declined", ex.ORDER_ID, payment),
                 _example("replayed", ex.ORDER_ID, payment, replay),
@@ -125,16 +140,24 @@ def _inputs() -> dict[str, dict[str, Any]]:
         "orderCommand": _order_message(
             "OrderCommand",
             "Refund, cancel or capture an order (amount in cents).",
-            _headers(replay, required=False),
+            _headers(_names(replay)),
             [_example("refund", ex.ORDER_ID, ex.command_example())],
         ),
     }
 
 
+def _webhook_examples(payload: Callable[[str | None], Any], what: str) -> list[dict[str, Any]]:
+    """One example per path: a merchant's ``/webhooks/flex/acme`` and the plain ``/webhooks/flex``."""
+    named, plain = ex.webhook_headers(ex.MERCHANT), ex.webhook_headers(None)
+    return [
+        _example(f"{what} (POST /webhooks/flex/{ex.MERCHANT})", ex.ORDER_ID, payload(ex.MERCHANT_MID), named),
+        _example(f"{what} (POST /webhooks/flex, single merchant)", ex.ORDER_ID, payload(None), plain),
+    ]
+
+
 def _outputs() -> dict[str, dict[str, Any]]:
     """What flexbridge publishes for downstream services: statuses, webhooks, dead letters."""
-    webhook, dedupe = ex.webhook_example()
-    marked = [(DEDUPE_HEADER, dedupe.encode())]
+    marks = [DEDUPE_HEADER, MERCHANT_HEADER]
     dlq = ex.dlq_pairs()
     dead = _message(
         "Dead letter",
@@ -142,22 +165,23 @@ def _outputs() -> dict[str, dict[str, Any]]:
         "plus the dlq-* headers. The value is usually a PaymentEvent or an OrderCommand, but may be "
         "anything the source topic held (often why it is here).",
         {},
-        headers=_headers(dlq, required=True),
+        headers=_headers(_names(dlq), _names(dlq)),
         bindings=_key("the original record's key, unchanged"),
         examples=[_example("rejected by Flex", ex.ORDER_ID, ex.payment_example(), dlq)],
     )
     return {
         "orderStatus": _order_message(
             "OrderStatus",
-            "Where an order stands (source: evaluate, batch, webhook, command, bridge or reconcile).",
-            _headers(marked, required=False),
-            [_example("approved by webhook", ex.ORDER_ID, ex.status_example(), marked)],
+            "Where an order stands (source: evaluate, batch, webhook, command, bridge or reconcile). "
+            "Only a webhook's status has headers: those of its webhook record.",
+            _headers(marks),
+            _webhook_examples(ex.status_example, "approved by webhook"),
         ),
         "flexWebhook": _order_message(
             "FlexWebhook",
             "A Flex webhook whose signature verified, its body unchanged (keyed by its ExternalOrderId).",
-            _headers(marked, required=True),
-            [_example("order.completed", ex.ORDER_ID, webhook, marked)],
+            _headers(marks, [DEDUPE_HEADER]),
+            _webhook_examples(lambda _mid: ex.webhook_body(), "order.completed"),
         ),
         "deadLetter": {**dead, "contentType": "application/octet-stream"},
     }

@@ -46,7 +46,10 @@ from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.status import status_record
 from streams.runtime.supervise import supervise
 
-__all__ = ["DEDUPE_HEADER", "MERCHANT_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier"]
+__all__ = [
+    "DEDUPE_HEADER", "MERCHANT_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier",
+    "publication_headers",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -245,10 +248,7 @@ class WebhookReceiver:
         return _answer(503, "unavailable", "the webhook could not be published; retry later", key)
 
     def _publication(self, webhook: FlexWebhook, body: bytes, key: str, receiving: Receiving) -> _Publication:
-        topics, merchant = self._topics, receiving.merchant
-        headers: Headers = [(DEDUPE_HEADER, key.encode())]
-        if merchant is not None:
-            headers.append((MERCHANT_HEADER, merchant.encode()))
+        topics, headers = self._topics, publication_headers(key, receiving.merchant)
         order_key = webhook.external_order_id.encode() if webhook.external_order_id else None
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
         status = order_status(webhook, receiving.mid)  # detail.mid: the order's merchant (DESIGN.md §2.9)
@@ -282,6 +282,15 @@ class WebhookReceiver:
             if key:
                 at = rec.timestamp / 1000 if rec.timestamp and rec.timestamp > 0 else self._clock()
                 self._seen.add(key.decode(errors="replace"), at)
+
+
+def publication_headers(key: str, merchant: str | None) -> Headers:
+    """The Kafka headers of both records of a webhook: its (scoped) dedupe key, and the name of the
+    merchant whose path received it (named paths only)."""
+    headers: Headers = [(DEDUPE_HEADER, key.encode())]
+    if merchant is not None:
+        headers.append((MERCHANT_HEADER, merchant.encode()))
+    return headers
 
 
 def _dedupe_header(headers: Sequence[tuple[str, bytes]] | None) -> bytes | None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaProducer
@@ -18,6 +19,7 @@ from consumers.webhooks.signature import http_date, new_nonce, sign
 from core.settings import Settings
 from streams.kafka.topics import all_topics, ensure_topics
 from streams.local.broker import EmbeddedBroker
+from streams.ops.asyncapi import document
 from streams.runtime.deps import Deps
 from streams.runtime.metrics import Metrics
 from streams.runtime.services import BridgeRuntime
@@ -126,3 +128,28 @@ async def test_each_merchants_webhooks_verify_with_its_own_keys_and_dedupe_on_th
             (b"acme", f"acme/order.completed:fx-{rotated}".encode()),
         ]
     )
+
+
+async def test_the_records_are_shaped_as_the_asyncapi_examples(
+    served: tuple[Settings, TestClient[Any, Any]],
+) -> None:
+    """What the receiver really publishes on a merchant's path has the documented headers and the
+    fields of the AsyncAPI examples (docs/asyncapi.yaml), nothing more, nothing less."""
+    settings, client = served
+    order = unique("ORD-doc")
+    assert await post(client, "/webhooks/flex/acme", payload(order), ACME) == (200, "accepted")
+    messages = document(settings.topics)["components"]["messages"]
+    status_doc, hook_doc = (messages[m]["examples"][0] for m in ("orderStatus", "flexWebhook"))
+    bootstrap = settings.kafka.bootstrap_servers
+    [hook] = [r for r in await read_all(bootstrap, settings.topics.webhooks) if r.key == order.encode()]
+    [status] = [r for r in await read_all(bootstrap, settings.topics.status) if r.key == order.encode()]
+    for record, example in ((hook, hook_doc), (status, status_doc)):
+        headers = {k: v.decode() for k, v in record.headers}
+        assert set(headers) == set(example["headers"])
+        assert headers[MERCHANT_HEADER] == example["headers"][MERCHANT_HEADER] == "acme"
+        assert headers[DEDUPE_HEADER] == f"acme/order.completed:fx-{order}"
+    value = orjson.loads(status.value)
+    assert set(value) == set(status_doc["payload"])
+    assert set(value["detail"]) == set(status_doc["payload"]["detail"])  # webhookEvent, … and mid
+    assert value["eventId"] == f"order.completed:fx-{order}"  # the dedupe key without acme/
+    assert set(orjson.loads(hook.value)) >= set(hook_doc["payload"])

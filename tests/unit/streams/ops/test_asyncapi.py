@@ -11,12 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
+from consumers.webhooks.keys import scoped_key
 from core.settings import TopicSettings
 from schemas.commands import OrderCommand
 from schemas.events import validate_payment_event
 from schemas.status import OrderStatus
-from schemas.webhooks import parse_webhook
+from schemas.webhooks import dedupe_key, order_status, parse_webhook
 from streams.ops.asyncapi import document, render
+from streams.runtime.webhooks import DEDUPE_HEADER, MERCHANT_HEADER, publication_headers
 
 ROOT = Path(__file__).resolve().parents[4]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"
@@ -76,3 +78,29 @@ def test_the_reference_parser_accepts_the_document() -> None:
     done = subprocess.run([node, str(script), str(COMMITTED)], capture_output=True, text=True, timeout=100)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "valid AsyncAPI 3.0.0" in done.stdout
+
+
+def test_the_webhook_examples_are_the_receivers_records() -> None:
+    """Each path's example: the body, the status the receiver makes of it, and both records' headers."""
+    messages = document()["components"]["messages"]
+    for status, hook in zip(
+        messages["orderStatus"]["examples"], messages["flexWebhook"]["examples"], strict=True
+    ):
+        named = "/webhooks/flex/acme" in status["name"]
+        webhook = parse_webhook(orjson.dumps(hook["payload"]))
+        made = order_status(webhook, "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31" if named else None)
+        assert made is not None and status["payload"] == made.model_dump(mode="json", by_alias=True)
+        assert status["payload"]["detail"]["webhookEvent"] == "order.completed"
+        key = scoped_key("acme" if named else None, dedupe_key(webhook))
+        headers = {k: v.decode() for k, v in publication_headers(key, "acme" if named else None)}
+        assert status["headers"] == hook["headers"] == headers
+        assert status["payload"]["eventId"] == dedupe_key(webhook)  # the key without the merchant's prefix
+    assert messages["flexWebhook"]["examples"][0]["headers"]["flexbridge-dedupe-key"].startswith("acme/")
+
+
+def test_every_header_the_receiver_sets_is_documented() -> None:
+    messages = document()["components"]["messages"]
+    for message in ("orderStatus", "flexWebhook"):
+        headers = messages[message]["headers"]["properties"]
+        assert set(headers) == {DEDUPE_HEADER, MERCHANT_HEADER}, message
+        assert "acme/" in headers[DEDUPE_HEADER]["description"]
