@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final, get_args
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -37,7 +37,7 @@ from streams.runtime.orders import OrderBook, raw_topic
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.status import StatusPublisher
 
-__all__ = ["CommandAgent", "add_commands"]
+__all__ = ["CommandAgent", "MalformedCommand", "add_commands", "decode_command", "malformed_answer"]
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class CommandAgent:
         producer, flex = await self._runtime.clients()
         merchants = self._runtime.merchants()
         try:
-            command = _decode(message.value)
-        except _Malformed as bad:
+            command = decode_command(message.value)
+        except MalformedCommand as bad:
             await self._malformed(producer, message, bad)
             self._metrics.event_in(message.topic)
             self._metrics.event_out(message.topic, "rejected")
@@ -144,15 +144,11 @@ class CommandAgent:
             " (replay)" if outcome.replayed else "",
         )
 
-    async def _malformed(self, producer: AIOKafkaProducer, message: Any, bad: _Malformed) -> None:
+    async def _malformed(self, producer: AIOKafkaProducer, message: Any, bad: MalformedCommand) -> None:
         if bad.order_id is None:
             await self._publish(lambda: self._dead_letter(producer, message, "schema", str(bad)))
             return
-        event_id = bad.command_id or f"{message.topic}:{message.partition}:{message.offset}"
-        reason, detail = f"malformed command: {bad}", {"commandId": bad.command_id}
-        if bad.mid is not None:
-            detail["mid"] = bad.mid  # the merchant it names, when readable
-        answer = status_of(bad.order_id, "REJECTED", "command", event_id, reason=reason, detail=detail)
+        answer = malformed_answer(bad, f"{message.topic}:{message.partition}:{message.offset}")
         await self._publish(lambda: self._send_status(producer, answer))
 
     async def _send_status(self, producer: AIOKafkaProducer, status: OrderStatus) -> None:
@@ -174,16 +170,39 @@ class CommandAgent:
         await retry(kafka_op(send), OUTAGE, what="publishing a command answer", log=log)
 
 
-class _Malformed(InvalidEvent):
+class MalformedCommand(InvalidEvent):
     """A command that cannot be run; ``order_id`` (when readable) gets a REJECTED answer."""
 
     def __init__(
-        self, message: str, order_id: str | None, command_id: str | None, mid: str | None = None
+        self,
+        message: str,
+        order_id: str | None,
+        command_id: str | None,
+        mid: str | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(message)
         self.order_id = order_id
         self.command_id = command_id
         self.mid = mid
+        self.kind = kind  # its type, when it is one of the three
+
+
+def malformed_answer(bad: MalformedCommand, where: str) -> OrderStatus:
+    """The REJECTED answer to a malformed command with a readable ``orderId``: ``detail`` names its
+    ``commandId`` (null when unreadable), and its ``command`` type and ``mid`` when readable and
+    valid; its eventId is the commandId, or ``where`` (``topic:partition:offset``) without one."""
+    assert bad.order_id is not None  # only a command with an orderId is answered  # noqa: S101
+    detail: dict[str, Any] = {"commandId": bad.command_id}
+    if bad.kind is not None:
+        detail["command"] = bad.kind
+    if bad.mid is not None:
+        detail["mid"] = bad.mid  # the merchant it names; the order's own is not looked up
+    event_id, reason = bad.command_id or where, f"malformed command: {bad}"
+    return status_of(bad.order_id, "REJECTED", "command", event_id, reason=reason, detail=detail)
+
+
+_KINDS: Final = frozenset(get_args(OrderCommand.model_fields["type"].annotation))
 
 
 def _text(data: dict[str, Any], name: str) -> str | None:
@@ -191,11 +210,12 @@ def _text(data: dict[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _decode(raw: bytes | None) -> OrderCommand:
+def decode_command(raw: bytes | None) -> OrderCommand:
+    """The command in ``raw``; :class:`MalformedCommand` (an InvalidEvent) naming what can be read of it."""
     try:
         data = decode_object(raw)
     except InvalidEvent as exc:
-        raise _Malformed(str(exc), None, None) from None
+        raise MalformedCommand(str(exc), None, None) from None
     try:
         return OrderCommand.model_validate(data)
     except ValidationError as exc:
@@ -203,12 +223,13 @@ def _decode(raw: bytes | None) -> OrderCommand:
             f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
             for err in exc.errors(include_url=False, include_input=False)
         )
-        order_id, mid = _text(data, "orderId"), _text(data, "mid")
-        raise _Malformed(
+        order_id, mid, kind = _text(data, "orderId"), _text(data, "mid"), data.get("type")
+        raise MalformedCommand(
             problems,
             order_id if order_id and len(order_id) <= 200 else None,
             _text(data, "commandId"),
             mid if mid and len(mid) <= 200 else None,
+            kind if kind in _KINDS else None,
         ) from None
 
 
