@@ -1,9 +1,10 @@
 """``flexbridge check``: a preflight of the worker's settings against the real Kafka, Flex and SFTP.
 
 Each check gives one :class:`CheckResult`; a failure names the setting to change and the fix. Here
-the settings' and the webhook keys' checks; Kafka's, Flex's and SFTP's have a module each
-(``check_kafka``, ``check_flex``, ``check_sftp``, ``check_sftp_merchants``), and ``check_cli`` runs
-them in order: one that others depend on (the settings, the broker) stops those.
+the settings' checks; Kafka's, Flex's, SFTP's and the webhook keys' have a module each
+(``check_kafka``, ``check_flex``, ``check_sftp``, ``check_sftp_merchants``, ``check_webhooks``),
+and ``check_cli`` runs them in order: one that others depend on (the settings, the broker) stops
+those.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from core.merchants import load_merchants
 from core.merchants_file import ENV_NAME
 from core.settings import Settings
 
-__all__ = ["CheckResult", "named_settings", "settings_checks", "webhook_check"]
+__all__ = ["CheckResult", "named_settings", "settings_checks"]
 
 _SETTING = re.compile(r"FLEXBRIDGE_[A-Z0-9_]*[A-Z0-9]")
 
@@ -92,18 +93,3 @@ def _merchants_check(settings: Settings) -> CheckResult:
         fix = "fix the merchant and field the message names (docs/processors.md)"
         return CheckResult("settings", False, str(exc), ENV_NAME, fix)
     return CheckResult("settings", True, f"every value is valid; {ENV_NAME} lists {len(served)} merchant(s)")
-
-
-def webhook_check(settings: Settings) -> CheckResult:
-    """Decode the webhook subscriber key(s) as the receiver does; no key means the receiver is off."""
-    from streams.runtime.webhooks import build_verifier
-
-    try:
-        verifier = build_verifier(settings.webhook)
-    except ConfigError as exc:
-        fix = "paste the subscriber key from the Flex portal: base64 of 64 bytes"
-        return CheckResult("webhook key", False, str(exc), named_settings(str(exc)), fix)
-    if verifier is None:
-        return CheckResult("webhook key", True, "not set: the webhook receiver is off")
-    rotating = settings.webhook.previous_subscriber_key is not None
-    return CheckResult("webhook key", True, "current and previous keys decode" if rotating else "key decodes")

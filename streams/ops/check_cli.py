@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from core.settings import Settings
-from streams.ops.check import CheckResult, settings_checks, webhook_check
+from streams.ops.check import CheckResult, settings_checks
 
 __all__ = ["add_check_parser", "print_checks", "run_checks"]
 
@@ -42,6 +42,7 @@ async def run_checks(settings: Settings) -> list[CheckResult]:
     from streams.ops.check_kafka import kafka_checks
     from streams.ops.check_sftp import sftp_checks
     from streams.ops.check_sftp_merchants import merchant_sftp_checks
+    from streams.ops.check_webhooks import webhook_checks
 
     results = await kafka_checks(settings)
     results += await flex_checks(settings)
@@ -49,7 +50,7 @@ async def run_checks(settings: Settings) -> list[CheckResult]:
         results += await merchant_sftp_checks(settings)
     else:
         results += await sftp_checks(settings)
-    results.append(webhook_check(settings))
+    results += webhook_checks(settings)
     return results
 
 
