@@ -7,7 +7,9 @@ second refund right after the first checks the new "refunded so far".
 
 Replays: ``/cancel`` and ``/capture`` carry ``idempotencyKey`` = ``command_key(commandId)``; a
 finished command is also recorded in the order state, and a replay republishes its recorded answer
-without calling Flex (that is what protects ``/refund``, which takes no key).
+without calling Flex (that is what protects ``/refund``, which takes no key). A refund's
+``refundMessage`` names its commandId, so Flex's own dedupe of repeat refunds merges only calls of
+one command; an answer Flex gave an earlier command of the order is REJECTED (``consumers.refunds``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, with_flex_amounts
 from consumers.flex.errors import FlexError, FlexRejected
 from consumers.keys import command_key
+from consumers.refunds import refund_message, repeat_of
 from core.merchants import Merchants
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
@@ -103,7 +106,17 @@ async def _refund(
     command: OrderCommand, plan: Plan, state: OrderState, flex: CommandClient
 ) -> CommandOutcome:
     assert plan.session is not None and plan.amount is not None  # the plan sets them for a refund  # noqa: S101
-    answer = await flex.refund(plan.session, plan.amount, command.message)
+    answer = await flex.refund(plan.session, plan.amount, refund_message(command))
+    earlier = repeat_of(state, answer.transaction_id)
+    if earlier is not None:  # Flex took it for a repeat of another command's refund: nothing refunded
+        reason = (
+            f"Flex answered this refund as a repeat of command {earlier} (transactionId "
+            f"{answer.transaction_id}): no new refund was made"
+        )
+        detail = {"amount": plan.amount, "repeatOf": earlier, "flexTransactionId": answer.transaction_id}
+        return _finished(
+            command, _answer(command, "REJECTED", session=plan.session, reason=reason, detail=detail)
+        )
     refunded = state.refunded_amount + plan.amount
     left = max(state.settled_amount - refunded, 0)
     detail = {
