@@ -21,6 +21,7 @@ from consumers.command_plan import Plan, needs_amounts, plan_command, session_of
 from consumers.flex.errors import FlexError, FlexRejected
 from consumers.keys import command_key
 from consumers.refunds import refund_message, repeat_of
+from consumers.session_check import key_mismatch, not_the_order, unverified_key
 from core.merchants import Merchants
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
@@ -163,12 +164,12 @@ async def _call(command: OrderCommand, plan: Plan, state: OrderState, flex: Comm
         return _failed(command, plan.session, exc, {} if plan.action == "refund" else {"idempotencyKey": key})
 
 
-async def _synced(
-    command: OrderCommand, state: OrderState | None, session: str, flex: CommandClient
+def _synced(
+    command: OrderCommand, state: OrderState | None, flex_order: FlexOrderAmounts
 ) -> tuple[OrderState, dict[str, Any]]:
     """``state`` completed with the amounts Flex has (``GET /v1/orders/{id}``), and those changes."""
     known_status = state is not None and state.status is not None
-    synced = with_flex_amounts(state, command.order_id, await flex.order_amounts(session))
+    synced = with_flex_amounts(state, command.order_id, flex_order)
     fields = {"authorised_amount", "captured_amount", "refunded_amount", "currency", "order_session_key"}
     return synced, synced.model_dump(include=fields if known_status else {*fields, "status"})
 
@@ -194,13 +195,22 @@ async def run_command(command: OrderCommand, state: OrderState | None, flex: Com
     if state is not None and command.command_id in state.commands:
         recorded = state.commands[command.command_id]
         return CommandOutcome(OrderStatus.model_validate(recorded.answer), recorded, replayed=True)
+    mismatch = key_mismatch(command, state)
+    if mismatch is not None:
+        known = state.order_session_key if state is not None else None
+        return _finished(command, _answer(command, "REJECTED", session=known, reason=mismatch))
     changes: dict[str, Any] = {}
     session = session_of(command, state)
-    if needs_amounts(command, state) and session is not None:
+    unverified = unverified_key(command, state)
+    if (needs_amounts(command, state) or unverified) and session is not None:
         try:
-            state, changes = await _synced(command, state, session, flex)
+            flex_order = await flex.order_amounts(session)
         except FlexError as exc:
             return _failed(command, session, exc, {"lookup": "GET /v1/orders/{id}"})
+        problem = not_the_order(command, flex_order) if unverified else None
+        if problem is not None:
+            return _finished(command, _answer(command, "REJECTED", session=None, reason=problem))
+        state, changes = _synced(command, state, flex_order)
     plan = plan_command(command, state)
     if plan.action == "reject":
         answer = _answer(command, "REJECTED", session=session, reason=plan.reason)

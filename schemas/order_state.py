@@ -92,9 +92,12 @@ class OrderState(BaseModel):
 
 
 class FlexOrderAmounts(FlexModel):
-    """The amounts of ``GET /v1/orders/{id}`` (cents) that the command checks need."""
+    """The fields of ``GET /v1/orders/{id}`` the command checks need (amounts in cents): the
+    amounts, and whose order it is (``externalOrderId``, the merchant's order id, and ``mid``)."""
 
     id: str | None = None
+    external_order_id: str | None = None
+    mid: str | None = None
     status_name: str | None = None
     amount: int | None = None
     captured_amount: int | None = None

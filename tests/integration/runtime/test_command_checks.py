@@ -1,6 +1,6 @@
 """Command checks end to end: real broker, real worker process, sandbox over HTTP. Refunds of one
 amount by distinct commands are distinct refunds at Flex, and the sandbox's own books agree with
-every REFUNDED flexbridge publishes."""
+every REFUNDED flexbridge publishes; a command's orderSessionKey must be its order's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import pytest
 
 from tests.conftest import Stack
 from tests.flows import ready
-from tests.integration.runtime.test_commands import answers, approved_order, command, order_state, send
+from tests.integration.runtime.test_commands import (
+    answers,
+    approved_order,
+    command,
+    evaluate_behind_the_bridge,
+    order_state,
+    send,
+)
+from tests.support import unique
 
 pytestmark = pytest.mark.integration
 
@@ -32,3 +40,36 @@ async def test_refunds_of_one_amount_are_each_made_at_flex(stack: Stack) -> None
     assert [c["body"]["refundMessage"] for c in calls] == [f"commandId {r['commandId']}" for r in refunds]
     state = await order_state(worker, order, "refunds recorded", lambda b: len(b["commands"]) == 4)
     assert (state["refundedAmount"], state["refundableAmount"]) == (301, 1699)
+
+
+async def test_a_command_key_of_another_order_is_refused_and_nothing_is_refunded(stack: Stack) -> None:
+    worker = stack.worker()
+    await ready(worker)
+    (order, session), (other, other_session) = [await approved_order(stack, worker, 2000) for _ in "ab"]
+    lost = unique("ORD")
+    lost_session = await evaluate_behind_the_bridge(stack, lost)  # Flex has it, flexbridge never saw it
+
+    wrong_key = command("refund", order, amount=100, orderSessionKey=other_session)
+    ghost = command("refund", unique("ORD-ghost"), amount=100, orderSessionKey=session)
+    lost_by_other_key = command("cancel", lost, orderSessionKey=session)
+    lost_by_key = command("cancel", lost, orderSessionKey=lost_session)
+    sent = (wrong_key, ghost, lost_by_other_key, lost_by_key)
+    await send(stack, *sent)
+    got = await answers(stack, *(c["commandId"] for c in sent))
+    wrong, ghosted, other_cancel, cancelled = (got[c["commandId"]][0] for c in sent)
+
+    assert wrong["status"] == "REJECTED" and wrong["orderSessionKey"] == session, wrong
+    assert f"the command's orderSessionKey {other_session} is not the one of order {order}" in wrong["reason"]
+    assert ghosted["status"] == "REJECTED" and ghosted["orderSessionKey"] is None, ghosted
+    assert f"Flex's order {session} is not merchant mid" in ghosted["reason"]
+    assert other_cancel["status"] == "REJECTED" and "orderSessionKey-mismatch" in other_cancel["reason"]
+    assert cancelled["status"] == "CANCELLED" and cancelled["orderSessionKey"] == lost_session, cancelled
+
+    for key in (session, other_session):  # neither order was refunded nor cancelled
+        assert not await asyncio.to_thread(stack.sandbox.journal, f"/v1/orders/{key}/refund")
+        assert not await asyncio.to_thread(stack.sandbox.journal, f"/v1/orders/{key}/cancel")
+    flex_orders = {o["orderSessionKey"]: o for o in stack.sandbox.orders()}
+    assert flex_orders[session]["refundedAmount"] == flex_orders[other_session]["refundedAmount"] == 0
+    assert flex_orders[lost_session]["status"] == "CANCELLED"
+    state = await order_state(worker, other, "untouched", lambda b: b["status"] == "APPROVED")
+    assert state["refundedAmount"] == 0 and not state["commands"]

@@ -185,7 +185,8 @@ class FakeFlex:
 
     async def order_amounts(self, key: str) -> FlexOrderAmounts:
         self.calls.append(("order", key))
-        return FlexOrderAmounts.model_validate({"id": key, "statusName": "CAPTUREREQUIRED", "amount": 1000})
+        order = {"id": key, "externalOrderId": "O1", "statusName": "CAPTUREREQUIRED", "amount": 1000}
+        return FlexOrderAmounts.model_validate(order)
 
 
 async def test_a_refund_updates_the_state_the_next_refund_checks() -> None:

@@ -1,0 +1,57 @@
+"""Whether the orderSessionKey a command gives is the key of the order it names. Pure, no I/O.
+
+A command names its order by the merchant's orderId (and ``mid``) and may give the Flex order id,
+``orderSessionKey``, which is what Flex is called with. Were the two not checked, a key of another
+order (or of another merchant's) would refund that order and answer for the named one. So:
+
+- when flexbridge knows the order's key, a command giving another is refused (:func:`key_mismatch`);
+- when it knows none (an order it has not seen, or seen without a key), the key is first looked
+  up at Flex (``GET /v1/orders/{id}``) and refused unless Flex says it is the order with that
+  ``externalOrderId`` of that merchant (:func:`not_the_order`).
+"""
+
+from __future__ import annotations
+
+from schemas.commands import OrderCommand
+from schemas.order_state import FlexOrderAmounts, OrderState
+
+__all__ = ["key_mismatch", "not_the_order", "unverified_key"]
+
+
+def _same(a: str, b: str) -> bool:
+    return a.strip().lower() == b.strip().lower()  # a GUID, in whatever case
+
+
+def key_mismatch(command: OrderCommand, state: OrderState | None) -> str | None:
+    """Why the command's orderSessionKey is not its order's (None: it is, or it gives none, or
+    flexbridge knows no key to compare with)."""
+    given, known = command.order_session_key, state.order_session_key if state is not None else None
+    if given is None or known is None or _same(given, known):
+        return None
+    return (
+        f"orderSessionKey-mismatch: the command's orderSessionKey {given} is not the one of order "
+        f"{command.order_id} ({known}); the {command.type} was not sent to Flex"
+    )
+
+
+def unverified_key(command: OrderCommand, state: OrderState | None) -> bool:
+    """The command gives a key flexbridge cannot compare with one of its own: ask Flex."""
+    return command.order_session_key is not None and (state is None or state.order_session_key is None)
+
+
+def not_the_order(command: OrderCommand, flex: FlexOrderAmounts) -> str | None:
+    """Why Flex's order (read by the command's key) is not the command's order (None: it is)."""
+    key = command.order_session_key
+    if flex.external_order_id is None:
+        return (
+            f"orderSessionKey-unverified: Flex's order {key} does not say which merchant order it is, "
+            f"so it cannot be checked to be order {command.order_id}; the {command.type} was not sent"
+        )
+    other_merchant = command.mid is not None and flex.mid is not None and not _same(command.mid, flex.mid)
+    if other_merchant or flex.external_order_id != command.order_id:
+        whose = f"merchant mid {command.mid}'s " if command.mid is not None else ""
+        return (
+            f"orderSessionKey-mismatch: Flex's order {key} is not {whose}order {command.order_id}; "
+            f"the {command.type} was not sent"
+        )
+    return None
