@@ -17,7 +17,10 @@ __all__ = ["Plan", "dollars", "needs_amounts", "plan_command", "session_of", "wi
 
 Action = Literal["refund", "cancel", "external-cancel", "capture", "reject", "already-cancelled"]
 
-_SETTLED: frozenset[Status] = frozenset({"APPROVED", "REFUNDED", "CHARGEBACK"})
+# a refund needs a settled order the payer has not disputed: after a chargeback the payer gets the
+# money back through the dispute, and a refund would pay them twice
+_REFUNDABLE: frozenset[Status] = frozenset({"APPROVED", "REFUNDED"})
+_COMPLETED: frozenset[Status] = frozenset({*_REFUNDABLE, "CHARGEBACK"})  # past cancelling
 _CANCELLABLE: frozenset[Status] = frozenset(
     {"PENDING", "SUBMITTED", "CAPTUREREQUIRED", "CHALLENGE", "FAILED"}
 )
@@ -79,7 +82,12 @@ def _reject(reason: str) -> Plan:
 def _refund(command: OrderCommand, state: OrderState | None, session: str) -> Plan:
     if state is None or state.authorised_amount is None:
         return _reject("the order's amounts are not known, so the refund cannot be checked")
-    if state.status not in _SETTLED:
+    if state.status == "CHARGEBACK":
+        return _reject(
+            "order is CHARGEBACK: the payer disputed the charge and is repaid through the dispute; "
+            "a refund would pay them twice"
+        )
+    if state.status not in _REFUNDABLE:
         return _reject(f"order is {state.status}; only an approved (settled) order can be refunded")
     left = state.refundable_amount
     amount = command.amount if command.amount is not None else left
@@ -97,7 +105,9 @@ def _cancel(state: OrderState | None, session: str | None) -> Plan:
     status = state.status if state is not None else None
     if status == "CANCELLED":
         return Plan("already-cancelled", session)
-    if status in _SETTLED:
+    if status == "CHARGEBACK":
+        return _reject("order is CHARGEBACK (completed, disputed): it can no longer be cancelled")
+    if status in _COMPLETED:
         return _reject(f"order is {status} (completed): it can no longer be cancelled; ask for a refund")
     if status is not None and status not in _CANCELLABLE and session is not None:
         return _reject(f"order is {status}: there is nothing to cancel")

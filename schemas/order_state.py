@@ -82,6 +82,9 @@ class OrderState(BaseModel):
 
     @property
     def refundable_amount(self) -> int:
+        """What a refund may still take: nothing once the payer disputed the charge (CHARGEBACK)."""
+        if self.status == "CHARGEBACK":
+            return 0
         return max(self.settled_amount - self.refunded_amount, 0)
 
     def view(self) -> dict[str, Any]:

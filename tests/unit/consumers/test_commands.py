@@ -108,6 +108,9 @@ def test_the_command_handlers_own_answer_coming_back_is_not_applied_twice() -> N
         (cmd("refund", amount=10), state("CAPTUREREQUIRED", authorised_amount=1000), "reject", "settled"),
         (cmd("refund", amount=10), state("SUBMITTED", authorised_amount=1000), "reject", "settled"),
         (cmd("refund", amount=10), None, "reject", "no orderSessionKey"),
+        (cmd("refund", amount=10), state("CHARGEBACK", authorised_amount=1000), "reject", "pay them twice"),
+        (cmd("refund"), state("CHARGEBACK", authorised_amount=9, captured_amount=9), "reject", "disputed"),
+        (cmd("cancel"), state("CHARGEBACK"), "reject", "CHARGEBACK (completed, disputed)"),
         (cmd("cancel"), state("APPROVED"), "reject", "ask for a refund"),
         (cmd("cancel"), state("REFUNDED"), "reject", "ask for a refund"),
         (cmd("cancel"), state("DECLINED"), "reject", "nothing to cancel"),
@@ -143,6 +146,11 @@ def test_command_decisions(
     assert plan.action == action
     if says is not None:
         assert plan.reason is not None and says in plan.reason
+
+
+def test_a_chargeback_order_shows_nothing_refundable() -> None:
+    assert state("CHARGEBACK", authorised_amount=1000).view()["refundableAmount"] == 0
+    assert state("APPROVED", authorised_amount=1000).view()["refundableAmount"] == 1000
 
 
 def test_flex_amounts_fill_in_but_never_lower_the_refunds() -> None:
