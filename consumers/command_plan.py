@@ -139,6 +139,12 @@ def plan_command(command: OrderCommand, state: OrderState | None) -> Plan:
     session = session_of(command, state)
     if command.type == "cancel":
         return _cancel(state, session)
+    if session is None and state is None:
+        whose = f"merchant mid {command.mid} has no" if command.mid is not None else "flexbridge knows no"
+        return _reject(
+            f"unknown-order: {whose} order {command.order_id} (none seen); "
+            "if Flex has it, give its orderSessionKey"
+        )
     if session is None:
         return _reject(f"no orderSessionKey known for order {command.order_id}: give one in the command")
     if command.type == "refund":

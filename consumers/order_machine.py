@@ -23,6 +23,7 @@ __all__ = [
     "apply_status",
     "fold_json",
     "is_legal",
+    "opens_no_order",
     "record_command",
 ]
 
@@ -82,6 +83,13 @@ def _new_attempt(current: _Facts, status: OrderStatus) -> bool:
         and status.order_session_key is not None
         and status.order_session_key != current.order_session_key
     )
+
+
+def opens_no_order(status: OrderStatus) -> bool:
+    """A command's REJECTED or FAILED answer: it says nothing of the order, so it never makes an
+    order flexbridge does not have (a command naming the wrong merchant, or an order nobody has,
+    must not leave an order behind). An order that exists records it in its history."""
+    return status.source == "command" and status.status in ("REJECTED", "FAILED")
 
 
 def _verdict(current: _Facts, status: OrderStatus) -> Verdict:

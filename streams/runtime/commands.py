@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from consumers.commands import CommandOutcome, reject_command, run_command
 from consumers.flex.client import FlexClient
 from consumers.order_keys import resolve_command, status_mid
-from consumers.order_machine import record_command
+from consumers.order_machine import opens_no_order, record_command
 from consumers.retry import OUTAGE, retry
 from core.errors import InvalidEvent
 from core.merchants import Merchants
@@ -102,6 +102,8 @@ class CommandAgent:
         answer = outcome.answer
         mid = status_mid(answer)
         fresh = self._book.get(answer.order_id, mid)  # the status agent may have moved it meanwhile
+        if fresh is None and opens_no_order(answer):
+            return None  # refused for an order the merchant does not have: no order is made for it
         state = record_command(fresh, answer, outcome.record, outcome.changes)
         if mid is not None and state.mid is None:
             state = state.model_copy(update={"mid": mid})

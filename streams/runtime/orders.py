@@ -27,7 +27,7 @@ from faust.web.exceptions import ServiceUnavailable
 from pydantic import ValidationError
 
 from consumers.order_keys import order_key, status_mid
-from consumers.order_machine import fold_json
+from consumers.order_machine import fold_json, opens_no_order
 from core.merchants import load_merchants, mid_key
 from core.settings import Settings
 from schemas.order_state import OrderState
@@ -102,8 +102,8 @@ class OrderBook:
 
     def orders_of(self, order_id: str) -> list[OrderState]:
         """Every order of this orderId: each served merchant's (one lookup per merchant, no scan);
-        when no merchant has one, the entry that names no merchant (or one not served), e.g. the
-        answers to commands for an order flexbridge has not seen."""
+        when no merchant has one, the entry that names no merchant (or one not served), e.g. an
+        order cancelled by a command before flexbridge saw its status."""
         if not self.by_merchant:
             state = self._read(order_id)
             return [] if state is None else [state]
@@ -174,8 +174,12 @@ class OrderBook:
         mid = self.spelt(status_mid(status))  # two merchants' orders of one orderId are two orders
         if mid is None and self.by_merchant:
             mid = self._only_owner(status.order_id)
+        stored = self._stored(status.order_id, mid)
+        if stored is None and opens_no_order(status):  # a refused command makes no order
+            self.metrics.order_status("answer")
+            return
         # folded on the stored JSON (consumers/order_machine.py fold_json): no model built per status
-        written, verdict, note = fold_json(self._stored(status.order_id, mid), status)
+        written, verdict, note = fold_json(stored, status)
         if written is not None:
             self.table[order_key(status.order_id, mid, by_merchant=self.by_merchant)] = written
         if verdict == "illegal":

@@ -84,13 +84,20 @@ def test_get_orders_answers_each_merchants_order_or_the_one_asked_for() -> None:
     assert order_answer(orders, "1001", "mid-nobody")[1] == 404
 
 
-def test_an_answer_that_names_no_merchant_is_listed_only_while_no_merchant_has_the_order() -> None:
+def test_a_refused_command_makes_no_order_and_is_recorded_by_an_order_that_exists() -> None:
     orders, table = book()
-    answer = status_of("1001", "REJECTED", "command", "cmd-1", reason="ambiguous-order: …")
-    orders.on_status(b"1001", answer.model_dump_json(by_alias=True).encode())
-    assert list(table) == ["1001"] and [s.mid for s in orders.orders_of("1001")] == [None]
+    for mid in (None, "mid-bolt"):  # an order nobody has; one bolt does not have
+        detail = {"mid": mid} if mid else {}
+        for value in ("REJECTED", "FAILED"):
+            answer = status_of("1001", value, "command", f"c-{value}", reason="unknown-order", detail=detail)
+            orders.on_status(b"1001", answer.model_dump_json(by_alias=True).encode())
+    assert list(table) == [] and orders.orders_of("1001") == []
     fold(orders, "CAPTUREREQUIRED", "mid-acme", "e1")
-    assert [s.mid for s in orders.orders_of("1001")] == ["mid-acme"]
+    answer = status_of("1001", "REJECTED", "command", "cmd-9", detail={"mid": "mid-acme"})
+    orders.on_status(b"1001", answer.model_dump_json(by_alias=True).encode())
+    [acme] = orders.orders_of("1001")
+    verdicts = [(h.status, h.verdict) for h in acme.history]
+    assert verdicts == [("CAPTUREREQUIRED", "applied"), ("REJECTED", "answer")]
 
 
 def test_a_status_that_names_no_merchant_is_the_one_merchants_order_of_its_id() -> None:
