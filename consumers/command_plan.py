@@ -98,6 +98,13 @@ def _refund(command: OrderCommand, state: OrderState | None, session: str) -> Pl
             f"refund of {dollars(amount)} is above the remaining refundable amount {dollars(left)} "
             f"(settled {dollars(state.settled_amount)}, refunded so far {dollars(state.refunded_amount)})"
         )
+    currency = command.currency.upper() if command.currency is not None else None
+    if currency is not None and state.currency is None:
+        return _reject(
+            f"the order's currency is not known, so the refund currency {currency} cannot be checked"
+        )
+    if currency is not None and currency != state.currency:
+        return _reject(f"refund currency {currency} differs from the order's {state.currency}")
     return Plan("refund", session, amount, state.currency)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from consumers.command_ids import request_of, reused_for_another
 from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, with_flex_amounts
 from consumers.flex.errors import FlexError, FlexRejected
 from consumers.keys import command_key
@@ -81,6 +82,7 @@ def _finished(
         status=answer.status,
         amount=command.amount,
         answer=answer.model_dump(mode="json", by_alias=True),
+        request=request_of(command),
     )
     return CommandOutcome(answer, record, changes or {})
 
@@ -194,6 +196,11 @@ async def run_command(command: OrderCommand, state: OrderState | None, flex: Com
     """Check ``command`` against ``state`` (reading the amounts from Flex if unknown), then act."""
     if state is not None and command.command_id in state.commands:
         recorded = state.commands[command.command_id]
+        reused = reused_for_another(command, recorded)
+        if reused is not None:  # answered, not recorded: the id stays the first command's
+            return CommandOutcome(
+                _answer(command, "REJECTED", session=state.order_session_key, reason=reused)
+            )
         return CommandOutcome(OrderStatus.model_validate(recorded.answer), recorded, replayed=True)
     mismatch = key_mismatch(command, state)
     if mismatch is not None:

@@ -23,6 +23,9 @@ class OrderCommand(BaseModel):
         description="the order's merchant (its MID); needed only when several merchants have this orderId",
     )
     order_session_key: str | None = None
-    amount: int | None = Field(default=None, gt=0, description="cents")
+    # strict: lax pydantic would take true as 1 cent and "12" as 12
+    amount: int | None = Field(
+        default=None, gt=0, strict=True, description='cents, a JSON integer (true, 12.0 or "12" are refused)'
+    )
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     message: str | None = Field(default=None, max_length=500)

@@ -42,7 +42,9 @@ class HistoryEntry(BaseModel):
 
 
 class CommandRecord(BaseModel):
-    """A finished command: its answer (the OrderStatus JSON), republished as-is on a replay."""
+    """A finished command: its answer (the OrderStatus JSON), republished as-is on a replay, and
+    what it asked for (``request``: type, amount, currency, orderSessionKey, message; absent in
+    records written before it was kept), so that another command under its commandId is told apart."""
 
     model_config = _wire
 
@@ -50,6 +52,7 @@ class CommandRecord(BaseModel):
     status: Status
     amount: int | None = None
     answer: dict[str, Any]
+    request: dict[str, Any] | None = None
 
 
 class OrderState(BaseModel):
