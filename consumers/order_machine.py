@@ -56,7 +56,8 @@ TRANSITIONS: dict[Status | None, frozenset[Status]] = {
 CLOSED: frozenset[Status] = frozenset({"DECLINED", "EXPIRED", "CANCELLED", "REJECTED", "FAILED"})
 
 
-# an OrderState's JSON field names, and a new order's JSON (``updatedAt`` is set by every change)
+# an OrderState's JSON field names, and a new order's JSON (``updatedAt`` is set by every change
+# but a command's REJECTED / FAILED answer, which is no news of the order)
 _ALIASES: dict[str, str] = {name: f.alias or name for name, f in OrderState.model_fields.items()}
 _EMPTY: dict[str, Any] = OrderState(order_id="").model_dump(mode="json", by_alias=True)
 
@@ -134,7 +135,8 @@ def _step(current: _Facts, status: OrderStatus) -> tuple[Verdict, dict[str, Any]
     changes: dict[str, Any] = {}
     if verdict == "duplicate":
         return verdict, changes, None
-    changes["updated_at"] = utcnow()
+    if verdict != "answer":  # a refused command is no news of the order: its age stays
+        changes["updated_at"] = utcnow()
     mid = status.detail.get("mid")
     if current.mid is None and isinstance(mid, str) and mid:
         changes["mid"] = mid  # the order's merchant: its commands run as that merchant
@@ -181,6 +183,8 @@ def fold_json(stored: bytes | None, status: OrderStatus) -> tuple[bytes | None, 
     verdict, changes, note = _step(facts, status)
     if verdict == "duplicate":
         return None, verdict, note
+    if stored is None:
+        changes.setdefault("updated_at", utcnow())  # a new order's age starts now, as its model's
     entry = {
         "at": status.occurred_at,
         "status": status.status,
@@ -205,11 +209,11 @@ def record_command(
     is not finished: FAILED) only ``changes`` apply; its answer reaches the history by the topic."""
     if state is None:
         state = OrderState(order_id=answer.order_id)
+    refused = answer.status in ("REJECTED", "FAILED")
+    news = {} if refused else {"updated_at": utcnow()}  # a refusal leaves the order's age alone
     if record is None:
-        return state.model_copy(update={**changes, "updated_at": utcnow()})
-    verdict: Verdict = "answer" if answer.status in ("REJECTED", "FAILED") else "applied"
-    entry = _entry(answer, verdict, answer.reason)
+        return state.model_copy(update={**changes, **news})
+    entry = _entry(answer, "answer" if refused else "applied", answer.reason)
     commands = {**state.commands, answer.event_id: record}
     history = (*state.history, entry)[-HISTORY_LIMIT:]
-    update = {**changes, "commands": commands, "history": history, "updated_at": utcnow()}
-    return state.model_copy(update=update)
+    return state.model_copy(update={**changes, "commands": commands, "history": history, **news})
