@@ -75,7 +75,9 @@ class Committing:
         self.offsets = offsets
 
 
-def _consumer(**limits: Any) -> tuple[BatchConsumer, RecordingUploader]:
+def consumer_over(uploader: object, **limits: Any) -> BatchConsumer:
+    """A batch consumer over the unit tests' merchants, assigned ``TP``, its files handed to
+    ``uploader`` (a stand-in for the SFTP one)."""
     deps = Deps(
         producer=cast(AIOKafkaProducer, DeadLetters()),
         metrics=Metrics(),
@@ -85,7 +87,6 @@ def _consumer(**limits: Any) -> tuple[BatchConsumer, RecordingUploader]:
         defaults=Defaults(),
         merchants=MERCHANTS,
     )
-    uploader = RecordingUploader()
     consumer = BatchConsumer(
         deps,
         BatchSettings(**limits),
@@ -97,7 +98,12 @@ def _consumer(**limits: Any) -> tuple[BatchConsumer, RecordingUploader]:
         clock=lambda: 0.0,
     )
     consumer.assigned([TP])
-    return consumer, uploader
+    return consumer
+
+
+def _consumer(**limits: Any) -> tuple[BatchConsumer, RecordingUploader]:
+    uploader = RecordingUploader()
+    return consumer_over(uploader, **limits), uploader
 
 
 def _record(offset: int, mid: str) -> ConsumerRecord[bytes, bytes]:

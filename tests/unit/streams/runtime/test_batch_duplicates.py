@@ -12,22 +12,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
-from consumers.flows import Defaults
 from consumers.sftp.files import BatchBuilder
-from consumers.sftp.registry import BatchRegistry
 from core.merchants import Merchant
-from core.settings import BatchSettings, KafkaSettings, PipelineSettings, RoutingSettings
 from schemas.replay import FORCE_HEADER
 from streams.local.traffic import make_event
 from streams.runtime.batch.consumer import BatchConsumer
-from streams.runtime.batch.upload import Uploader
-from streams.runtime.deps import Deps
-from streams.runtime.ledger import Ledger
-from streams.runtime.metrics import Metrics
 from tests.unit.consumers.sftp.test_merchant_files import ACME_MID
-from tests.unit.streams.runtime.test_batch_buffers import MERCHANTS, TOPICS, TP, Committing, DeadLetters
+from tests.unit.streams.runtime.test_batch_buffers import TP, Committing, consumer_over
 
 
 class HeldUploader:
@@ -50,27 +43,8 @@ class HeldUploader:
 
 
 def consumer(max_records: int) -> tuple[BatchConsumer, HeldUploader]:
-    deps = Deps(
-        producer=cast(AIOKafkaProducer, DeadLetters()),
-        metrics=Metrics(),
-        kafka=KafkaSettings(),
-        topics=TOPICS,
-        routing=RoutingSettings(),
-        defaults=Defaults(),
-        merchants=MERCHANTS,
-    )
     uploader = HeldUploader()
-    batch = BatchConsumer(
-        deps,
-        BatchSettings(max_records=max_records),
-        PipelineSettings(),
-        topics=[TOPICS.declined],
-        uploader=cast(Uploader, uploader),
-        registry=BatchRegistry(),
-        ledger=Ledger(KafkaSettings(), TOPICS.ledger, cast(AIOKafkaProducer, None)),
-        clock=lambda: 0.0,
-    )
-    batch.assigned([TP])
+    batch = consumer_over(uploader, max_records=max_records)
     batch._consumer = cast(Any, Committing())  # as started: it takes commits
     return batch, uploader
 
