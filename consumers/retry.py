@@ -34,9 +34,11 @@ __all__ = [
     "OUTAGE",
     "Disposition",
     "RetryPolicy",
+    "capped",
     "classify",
     "classify_exception",
     "classify_status",
+    "every_error",
     "failure_name",
     "is_retriable",
     "parse_retry_after",
@@ -180,6 +182,16 @@ class RetryPolicy:
 
 OUTAGE = RetryPolicy(base_seconds=0.5, max_seconds=30.0)
 """Waiting out an outage (Kafka, a token endpoint): from 0.5 s up to 30 s between attempts, forever."""
+
+
+def capped(max_seconds: float) -> RetryPolicy:
+    """From 0.5 s (less if ``max_seconds`` is) doubling up to ``max_seconds``, forever."""
+    return RetryPolicy(base_seconds=min(0.5, max_seconds), max_seconds=max_seconds)
+
+
+def every_error(_exc: BaseException) -> bool:
+    """For :func:`retry`'s ``retriable``: try again whatever the error (a step that must not die)."""
+    return True
 
 
 def is_retriable(exc: BaseException) -> bool:

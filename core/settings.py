@@ -189,6 +189,9 @@ class BatchSettings(BaseModel):
     claim_dir: str = "processing"
     result_timeout_seconds: float = Field(default=3600.0, gt=0)
     claim_timeout_seconds: float = Field(default=300.0, gt=0)  # then a claim in processing/ is reclaimed
+    # the longest wait between two attempts of a failing upload, or of an assigned partition's
+    # preparation (registry read-back, inbound listing): both are retried until they succeed
+    retry_max_seconds: float = Field(default=60.0, gt=0)
 
 
 class LogSettings(BaseModel):

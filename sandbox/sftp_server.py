@@ -11,7 +11,8 @@
 - ``SftpFaults`` can cut a connection after it has written some bytes (an upload dropped midway),
   or right after it renamed a file into place, before the answer goes back (the client cannot
   tell whether the rename happened), every account's or only those of the merchants it is aimed
-  at (:class:`MerchantAim`).
+  at (:class:`MerchantAim`); or refuse (permission denied, until cleared) a rename to a name ending
+  with a suffix, or the listing of a folder (an account whose permissions were changed).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,20 +52,28 @@ class MerchantAim:
 class SftpFaults:
     """``drop_after_bytes``: abort the next ``times`` connections (of ``aim``'s merchants' accounts)
     once they wrote that many bytes. ``drop_after_rename``: abort them right after a rename to a
-    name ending with it is done, before it is answered."""
+    name ending with it is done, before it is answered. ``deny_rename`` / ``deny_list``: refuse
+    (permission denied) every rename to a name ending with it / every listing of a folder whose
+    path ends with it, until the faults are cleared (``times`` does not apply)."""
 
     drop_after_bytes: int | None = None
     drop_after_rename: str | None = None
+    deny_rename: str | None = None
+    deny_list: str | None = None
     times: int = 0
     dropped: int = 0
+    denied: int = 0  # operations refused by deny_rename / deny_list
     aim: MerchantAim = field(default_factory=MerchantAim)
 
     def wire(self) -> dict[str, object]:
         return {
             "dropAfterBytes": self.drop_after_bytes,
             "dropAfterRename": self.drop_after_rename,
+            "denyRename": self.deny_rename,
+            "denyList": self.deny_list,
             "times": self.times,
             "dropped": self.dropped,
+            "denied": self.denied,
             "merchants": list(self.aim.given),
         }
 
@@ -122,12 +132,25 @@ class _Session(asyncssh.SFTPServer):
         return written
 
     def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._deny(self._server.faults.deny_rename, newpath)
         super().rename(oldpath, newpath)  # the local-file implementation is synchronous
         self._renamed(newpath)
 
     def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._deny(self._server.faults.deny_rename, newpath)
         super().posix_rename(oldpath, newpath)
         self._renamed(newpath)
+
+    def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        self._deny(self._server.faults.deny_list, path.rstrip(b"/"))
+        return super().scandir(path)
+
+    def _deny(self, suffix: str | None, path: bytes) -> None:
+        """Refuse the operation on ``path`` if a deny fault aimed at this account matches it."""
+        f, name = self._server.faults, path.decode(errors="replace")
+        if suffix is not None and name.endswith(suffix) and f.aim.hits(self._merchant):
+            f.denied += 1
+            raise asyncssh.SFTPPermissionDenied("permission denied by the sandbox (fault injection)")
 
     def _renamed(self, newpath: bytes) -> None:
         """The rename is done; the drop fault may cut the session before it is answered."""

@@ -4,7 +4,9 @@
 name, kind, records, accepted, rejected, file-level error, response file) and
 ``GET|POST|DELETE /_sandbox/sftp/faults`` shows, sets or clears ``{"dropAfterBytes": N, "times": K}``
 (cut the next K connections once they wrote N bytes) or ``{"dropAfterRename": SUFFIX, "times": K}``
-(cut them right after renaming a file to a name ending with SUFFIX, before the answer).
+(cut them right after renaming a file to a name ending with SUFFIX, before the answer), and
+``{"denyRename": SUFFIX}`` / ``{"denyList": FOLDER}`` (refuse, permission denied, every rename to
+a name ending with SUFFIX / every listing of a folder whose path ends with FOLDER, until cleared).
 ``GET|POST /_sandbox/sftp/responses`` shows or sets ``{"withhold": K}``: the next K batch files are
 processed (orders created) but get no response file, as if Flex lost its answer.
 Both take ``"merchants": [...]`` as ``POST /_sandbox/faults`` does: names or MIDs of the merchants
@@ -174,14 +176,23 @@ def _aim(state: SandboxState, body: dict[str, Any]) -> MerchantAim:
 def _faults(body: dict[str, Any]) -> SftpFaults:
     """The drop fault of a ``POST /_sandbox/sftp/faults`` body; ValueError if it is not one."""
     after, renamed, times = body.get("dropAfterBytes"), body.get("dropAfterRename"), body.get("times", 1)
-    if renamed is not None and not isinstance(renamed, str):
-        raise ValueError("dropAfterRename must be the end of a file name")
-    bytes_given = after is not None or renamed is None  # one of the two is needed
+    deny_rename, deny_list = body.get("denyRename"), body.get("denyList")
+    for key, value in (("dropAfterRename", renamed), ("denyRename", deny_rename), ("denyList", deny_list)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key} must be the end of a file name or path")
+    denied = deny_rename is not None or deny_list is not None
+    bytes_given = after is not None or (renamed is None and not denied)  # one fault is needed
     if bytes_given and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
         raise ValueError("dropAfterBytes must be a non-negative integer")
     if not isinstance(times, int) or isinstance(times, bool) or times < 0:
         raise ValueError("times must be a non-negative integer")
-    return SftpFaults(drop_after_bytes=after, drop_after_rename=renamed, times=times)
+    return SftpFaults(
+        drop_after_bytes=after,
+        drop_after_rename=renamed,
+        deny_rename=deny_rename,
+        deny_list=deny_list,
+        times=times,
+    )
 
 
 @routes.post("/_sandbox/sftp/faults")

@@ -107,6 +107,20 @@ class Metrics:
         self.batch_bad_responses = counter(
             "batch_bad_responses", "Batch response files moved to error/", "merchant"
         )
+        self.batch_upload_failures = counter(
+            "batch_upload_failures",
+            "Failed attempts of a batch file upload (each tried again), by merchant and reason",
+            "merchant",
+            "reason",
+        )
+        self.batch_oldest_unuploaded = self._gauge(
+            "batch_oldest_unuploaded_seconds",
+            "Age of this worker's oldest batch file not uploaded yet (open or uploading; 0: none)",
+        )
+        self.batch_partitions_waiting = self._gauge(
+            "batch_partitions_waiting",
+            "Partitions assigned to the batch consumer whose preparation has not succeeded yet",
+        )
 
     def _add_state_metrics(self) -> None:
         """Order state, commands, reconciliation, partitions and readiness."""
@@ -207,6 +221,9 @@ class Metrics:
     def batch_uploaded(self, kind: str, records: int, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.batch_files.labels(kind, merchant).inc()
         self.batch_records.labels(kind, merchant).inc(records)
+
+    def batch_upload_failed(self, merchant: str, reason: str) -> None:
+        self.batch_upload_failures.labels(merchant, reason).inc()
 
     def batch_result(self, status: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.batch_results.labels(status, merchant).inc()

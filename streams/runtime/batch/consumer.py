@@ -24,16 +24,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from functools import partial
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from consumers.retry import OUTAGE, retry
-from consumers.sftp.files import BatchBuilder, file_merchant
-from consumers.sftp.intake import BatchItem, batch_item
+from consumers.retry import OUTAGE, capped, retry
+from consumers.sftp.files import BatchBuilder
+from consumers.sftp.intake import batch_item
 from consumers.sftp.registry import BatchRegistry
 from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import BatchSettings, PipelineSettings
@@ -41,7 +41,8 @@ from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
 from schemas.replay import forced
 from streams.kafka.clients import Rebalance, make_consumer
 from streams.kafka.errors import kafka_op
-from streams.runtime.batch.partition import BatchPartition, commit
+from streams.runtime.batch.assign import Preparation, Prepare
+from streams.runtime.batch.partition import BatchPartition, commit, held_stats
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
 from streams.runtime.dead_letters import dead_letter, internal_error
@@ -93,8 +94,9 @@ class BatchConsumer:
         # time spent turning fetched records into file records; of it, waiting for an upload slot
         self.build_seconds, self.wait_seconds = 0.0, 0.0
         self.uploaded: UploadedJournal | None = None  # files uploaded past a commit (uploaded.py)
-        # Awaited on every assignment before the partitions count as held (see owns()).
-        self.before_assign: Callable[[Collection[TopicPartition]], Awaitable[None]] | None = None
+        # Run on every assignment, in the background, before the partitions count as held (assign.py).
+        self.before_assign: Prepare | None = None
+        self.preparing = Preparation(self.assigned, capped(limits.retry_max_seconds))
 
     async def start(self) -> None:
         k = self._kafka
@@ -103,6 +105,7 @@ class BatchConsumer:
         )
         self.fetch = GuardedFetch(self._consumer, "batch", self._metrics.undecodable_batch)
         await self._consumer.start()  # then subscribed, not waiting for the group (as the pipeline)
+        self.preparing.consumer = self._consumer
         self._consumer.subscribe(self._topics, listener=Rebalance(self.release, self._on_assigned))
         self._runner = supervise("batch-fetch", self._run)
 
@@ -113,6 +116,7 @@ class BatchConsumer:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        await self.preparing.stop()
         if self._consumer is not None:
             await self.release(list(self._parts))
             await self._consumer.stop()
@@ -127,9 +131,7 @@ class BatchConsumer:
         if self.stopping:  # a join that aiokafka's stop() let finish: nothing is read any more
             log.info("assigned %d partitions while stopping: left to the next owner", len(assigned))
             return
-        if self.before_assign is not None:  # e.g. the durable batch registry loading
-            await self.before_assign(assigned)
-        self.assigned(assigned)
+        self.preparing.begin(assigned, self.before_assign)  # never raises: a failure is retried
 
     def assigned(self, assigned: Collection[TopicPartition]) -> None:
         if self.fetch is not None:
@@ -143,6 +145,7 @@ class BatchConsumer:
 
     async def release(self, revoked: Collection[TopicPartition]) -> None:
         self._generation += 1
+        await self.preparing.revoke(revoked)
         parts = [p for tp in revoked if (p := self._parts.pop(tp, None)) is not None]
         for part in parts:
             # Its open file is never uploaded (the commit stays before its first record): the next
@@ -225,7 +228,7 @@ class BatchConsumer:
             return
         builder = part.open.get(name)
         if builder is None:
-            builder = part.open[name] = self._builder(part, item, record.offset)
+            builder = part.open[name] = part.new_file(item, record.offset, self._merchants, self._clock())
             raw = builder.fits(item.body, limits.max_bytes)
         assert raw is not None  # a first record always fits  # noqa: S101
         builder.add(record.offset, raw, item.body, item.event_id)
@@ -237,13 +240,6 @@ class BatchConsumer:
         error = internal_error(record, exc, "putting the record in a batch file")
         send = partial(dead_letter, self._producer, self._dlq, record, "internal-error", error, self._metrics)
         await retry(kafka_op(send), OUTAGE, what="dead letter", log=log)
-
-    def _builder(self, part: BatchPartition, item: BatchItem, offset: int) -> BatchBuilder:
-        merchant, tp = item.merchant, part.tp
-        label = file_merchant(merchant, self._merchants)
-        return BatchBuilder(
-            part.kind, tp.topic, tp.partition, offset, self._clock(), merchant=label, mid=merchant.mid
-        )
 
     async def _close_aged(self) -> None:
         limit = self._clock() - self._limits.max_age_seconds
@@ -289,9 +285,7 @@ class BatchConsumer:
             "seen": self.seen,
             "skipped_finished": self.finished,
             "skipped_duplicate": self.duplicates,
-            "partitions": len(self._parts),
-            "open_files": sum(len(p.open) for p in self._parts.values()),
-            "uploading": sum(len(p.uploading) for p in self._parts.values()),
+            **held_stats(self._parts.values(), self.preparing.waiting, self._clock(), self._metrics),
             "awaiting_results": self.registry.outstanding,
             "build_seconds": round(self.build_seconds - self.wait_seconds, 3),
             "backpressure_seconds": round(self.wait_seconds, 3),

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from consumers.sftp.files import BatchBuilder
+from consumers.sftp.files import BatchBuilder, file_merchant
+from consumers.sftp.intake import BatchItem
+from core.merchants import Merchants
 from schemas.batch import BatchKind
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
+from streams.runtime.metrics import Metrics
 
-__all__ = ["BatchPartition", "commit", "commit_offsets"]
+__all__ = ["BatchPartition", "commit", "commit_offsets", "held_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,12 @@ class BatchPartition:
             await journal.write_uploaded(self.tp, recorded)
             self.recorded = recorded
 
+    def new_file(self, item: BatchItem, offset: int, merchants: Merchants, now: float) -> BatchBuilder:
+        """A new open file of ``item``'s merchant, starting at ``offset``."""
+        merchant, tp = item.merchant, self.tp
+        label = file_merchant(merchant, merchants)
+        return BatchBuilder(self.kind, tp.topic, tp.partition, offset, now, merchant=label, mid=merchant.mid)
+
     def committable(self) -> int | None:
         """The first offset of a file not uploaded yet, whichever its merchant, else the position."""
         firsts = [*self.uploading, *(b.first_offset for b in self.open.values())]
@@ -82,3 +92,24 @@ async def commit(consumer: AIOKafkaConsumer, parts: list[BatchPartition]) -> Non
     for part in parts:
         if part.tp in offsets:
             part.committed = offsets[part.tp]
+
+
+def held_stats(
+    parts: Iterable[BatchPartition], waiting: Mapping[TopicPartition, str], now: float, metrics: Metrics
+) -> dict[str, Any]:
+    """The batch consumer's partitions for ``/ready`` (and their gauges, refreshed): those held,
+    their open and uploading files, the age of the oldest file not uploaded yet (open or
+    uploading: a file whose upload keeps failing grows it), and the partitions still being
+    prepared (assign.py) with their last error."""
+    held = list(parts)
+    files = [b for p in held for b in (*p.open.values(), *p.sending.values())]
+    oldest = max((now - b.opened_at for b in files), default=0.0)
+    metrics.batch_oldest_unuploaded.set(oldest)
+    metrics.batch_partitions_waiting.set(len(waiting))
+    return {
+        "partitions": len(held),
+        "open_files": sum(len(p.open) for p in held),
+        "uploading": sum(len(p.uploading) for p in held),
+        "oldest_unuploaded_seconds": round(oldest, 3),
+        "partitions_waiting": {f"{tp.topic}:{tp.partition}": error for tp, error in waiting.items()},
+    }

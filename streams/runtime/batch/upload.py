@@ -17,8 +17,13 @@ events go in the ledger (streams/runtime/ledger.py), so a replay of them is not 
 file (the batch consumer skips what the ledger holds unless the replay is forced).
 Each step retries while its failure is retriable (SFTP drops reconnect with backoff; an
 unavailable token endpoint or Kafka is waited out), so the caller commits the file's offsets only
-after all of it. A failure that cannot pass by itself (refused credentials, a refused SFTP login
-or permission) is logged and raised: the file's offsets stay uncommitted.
+after all of it. Any other failure (refused credentials, a refused SFTP permission, a bug) is
+logged at error level, counted (``flexbridge_batch_upload_failures_total``) and tried again with
+capped backoff (``FLEXBRIDGE_BATCH__RETRY_MAX_SECONDS``), holding no upload slot meanwhile, until
+it succeeds or the upload is cancelled (its partition revoked): an upload never dies holding its
+partition's commit. Up to the rename, the whole file is written again (same name, same records; a
+repeated PENDING is harmless); once the rename was tried, only the rename is, since it may have
+happened: it then finds the temporary file gone and the file is not written again.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import orjson
 
 from consumers.order_keys import order_key
-from consumers.retry import OUTAGE, retry
+from consumers.retry import OUTAGE, capped, every_error, retry
 from consumers.sftp.accounts import SftpAccounts
 from consumers.sftp.files import BatchBuilder, SealedBatch
 from consumers.sftp.registry import BatchRegistry, SentRecord
@@ -47,10 +53,11 @@ from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.status import StatusPublisher
 
-__all__ = ["Uploader", "pending_status", "pending_values", "record_detail"]
+__all__ = ["Uploader", "failure_reason", "pending_status", "pending_values", "record_detail"]
 
 log = logging.getLogger(__name__)
 Step = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 
 def record_detail(name: str, record: SentRecord, mid: str | None) -> dict[str, object]:
@@ -123,6 +130,8 @@ class Uploader:
         self._metrics = deps.metrics
         self._registry = registry
         self._slots = asyncio.Semaphore(settings.upload_concurrency)
+        self._policy = capped(settings.retry_max_seconds)  # between a failing upload's attempts
+        self.failing: dict[str, str] = {}  # file name → its merchant and last error, while it fails
         self._clock = clock
         self._awaiting = awaiting  # this worker's webhook receiver's, when it runs one
         self.last_upload: dict[str, float] = {}  # merchant name → when its last file went up
@@ -134,17 +143,17 @@ class Uploader:
     async def upload(
         self, builder: BatchBuilder, merchant: Merchant, before_rename: Step | None = None
     ) -> SealedBatch:
+        """Upload the file; a failed step (whatever the error) is tried again from that step on, with
+        capped backoff, until it succeeds or the task is cancelled (its partition revoked). Once the
+        rename was tried, only the rename is tried again: it finds the temporary file gone if it
+        happened (consumers/sftp/client.py), and the file is never written again."""
+        again = partial(self._again, builder.name, merchant.name)
         try:
-            return await self._upload(builder, merchant, before_rename)
-        except FlexbridgeError as exc:
-            log.error("upload of %s stopped (%s); its records stay uncommitted", builder.name, exc)
-            raise
-
-    async def _upload(
-        self, builder: BatchBuilder, merchant: Merchant, before_rename: Step | None
-    ) -> SealedBatch:
-        async with self._slots:
-            sealed = await self._send(builder, merchant, before_rename)
+            sealed = await again(lambda: self._in_slot(lambda: self._write(builder, merchant, before_rename)))
+            await again(lambda: self._in_slot(lambda: self._rename(builder, merchant, sealed)))
+            await again(lambda: self._finished(builder, sealed.name))
+        finally:
+            self.failing.pop(builder.name, None)
         self.last_upload[merchant.name] = self._clock()
         if self.on_uploaded is not None:
             await self.on_uploaded(sealed)
@@ -154,10 +163,32 @@ class Uploader:
         log.info("uploaded %s (%d records, %d bytes)", sealed.name, len(builder), len(sealed.data))
         return sealed
 
-    async def _send(
+    async def _again(self, name: str, merchant: str, op: Callable[[], Awaitable[T]]) -> T:
+        """``op()`` until it returns: every failure is logged, counted and shown (``failing``)."""
+
+        async def failed(exc: BaseException) -> None:
+            self._metrics.batch_upload_failed(merchant, failure_reason(exc))
+            self.failing[name] = f"{merchant}: {exc}"
+
+        return await retry(
+            op,
+            self._policy,
+            what=f"upload of {name}",
+            log=log,
+            level=logging.ERROR,
+            retriable=every_error,
+            on_retry=failed,
+        )
+
+    async def _in_slot(self, op: Callable[[], Awaitable[T]]) -> T:
+        """``op()`` holding an upload slot (a file waiting to try again holds none)."""
+        async with self._slots:
+            return await op()
+
+    async def _write(
         self, builder: BatchBuilder, merchant: Merchant, before_rename: Step | None
     ) -> SealedBatch:
-        """Manifest, temporary data file and PENDING statuses at once; ``before_rename``; the rename."""
+        """Manifest, temporary data file and PENDING statuses at once; then ``before_rename``."""
         token = await retry(lambda: self._token(merchant), OUTAGE, what="Flex token", log=log)
         sealed = builder.seal(token)
         inbound, sftp = self._inbound, self._sftp.client(merchant)
@@ -175,15 +206,18 @@ class Uploader:
         await _all(steps)
         if before_rename is not None:
             await before_rename()
+        return sealed
+
+    async def _rename(self, builder: BatchBuilder, merchant: Merchant, sealed: SealedBatch) -> None:
+        """The registry entry, then the rename into the inbound folder."""
+        sftp = self._sftp.client(merchant)
         try:
             if builder.kind == "evaluate":
                 await self._register(sealed.name, builder.sent)
-            await self._timed("rename", sftp.rename_temp(inbound, sealed.name, sealed.temp))
+            await self._timed("rename", sftp.rename_temp(self._inbound, sealed.name, sealed.temp))
         except BaseException:
             self._registry.forget(lambda name: name == sealed.name)
             raise
-        await self._finished(builder, sealed.name)
-        return sealed
 
     async def _finished(self, builder: BatchBuilder, name: str) -> None:
         """The file's events in the ledger, once Flex can see the file (not before: a file never
@@ -221,7 +255,15 @@ class Uploader:
 
     def stats(self) -> dict[str, Any]:
         phases = {f"upload_{k}_seconds": round(v, 3) for k, v in self.phase_seconds.items()}
-        return {"files_uploaded": self.files, "records_uploaded": self.records, **phases}
+        stats = {"files_uploaded": self.files, "records_uploaded": self.records, **phases}
+        return stats | {"uploads_failing": dict(self.failing)}  # file → merchant and last error
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short, low-cardinality name of why an upload failed: the SFTP library's or Kafka's own
+    error class when flexbridge wrapped one (``SFTPPermissionDenied``), else the error's class."""
+    cause = exc.__cause__ if isinstance(exc, FlexbridgeError) and exc.__cause__ is not None else exc
+    return type(cause).__name__
 
 
 async def _all(steps: Sequence[Awaitable[None]]) -> None:

@@ -84,7 +84,9 @@ class Uploaded:
         return cls(ranges)
 
     def add(self, merchant: str, first: int, last: int, name: str | None = None) -> None:
-        self._ranges.setdefault(merchant, []).append((first, last, name))
+        spans = self._ranges.setdefault(merchant, [])
+        if (first, last, name) not in spans:  # an upload tried again records its range once
+            spans.append((first, last, name))
 
     def named(self) -> list[tuple[str, str]]:
         """``(merchant, file name)`` of every range recorded with its file's name."""

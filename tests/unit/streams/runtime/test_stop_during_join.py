@@ -5,12 +5,15 @@ closing connection)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from types import SimpleNamespace
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
+from consumers.retry import capped
 from streams.kafka.clients import Rebalance
+from streams.runtime.batch.assign import Preparation
 from streams.runtime.batch.consumer import BatchConsumer
 from streams.runtime.pipeline import KeyedPipeline
 
@@ -78,10 +81,12 @@ async def test_the_batch_consumer_leaves_an_assignment_that_comes_during_its_sto
     async def load(assigned: Collection[TopicPartition]) -> None:
         loaded.append(assigned)
 
-    owner = SimpleNamespace(stopping=False, before_assign=load, assigned=taken.append)
+    preparing = Preparation(taken.append, capped(1.0))
+    owner = SimpleNamespace(stopping=False, before_assign=load, preparing=preparing)
     on_assigned = BatchConsumer._on_assigned  # what its Rebalance listener calls
     await on_assigned(owner, [TP])  # type: ignore[arg-type]
-    assert loaded == [[TP]] and taken == [[TP]]
+    await asyncio.wait([task for task, _ in preparing._tasks.values()])  # prepared in the background
+    assert loaded == [{TP}] and taken == [{TP}]
     owner.stopping = True  # what BatchConsumer.stop() sets before it stops its aiokafka consumer
     await on_assigned(owner, [TP])  # type: ignore[arg-type]
-    assert loaded == [[TP]] and taken == [[TP]]
+    assert not preparing._tasks and loaded == [{TP}] and taken == [{TP}]
