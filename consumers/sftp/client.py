@@ -237,6 +237,18 @@ class SftpClient:
 
         return await self._call(f"rename of {source}", op)
 
+    async def remove(self, path: str) -> bool:
+        """Remove the file ``path`` (one attempt); False if it was not there."""
+
+        async def op(sftp: asyncssh.SFTPClient) -> bool:
+            try:
+                await sftp.remove(path)
+            except asyncssh.SFTPNoSuchFile:
+                return False
+            return True
+
+        return await self._call(f"removal of {path}", op)
+
     async def makedirs(self, directory: str) -> None:
         async def op(sftp: asyncssh.SFTPClient) -> None:
             await sftp.makedirs(directory, exist_ok=True)

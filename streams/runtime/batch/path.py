@@ -4,7 +4,8 @@ the worker's ledger (the events already in a file, shared with the real-time pip
 Only the merchants that route something to SFTP take part (``routing.mit`` / ``routing.transmit``).
 
 The batch registry is durable (streams/runtime/batch/store.py): every assignment of source partitions first
-reads back what earlier owners registered for them, then the partitions count as held.
+reads back what earlier owners registered for them, settles the files they recorded before a
+rename (reclaim.py), then the partitions count as held.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from consumers.sftp.accounts import SftpAccounts
 from consumers.sftp.registry import BatchRegistry
 from core.merchants import Merchant
 from core.settings import BatchSettings, PipelineSettings, RoutingSettings, SftpSettings, TopicSettings
-from schemas.batch import temp_name
 from streams.kafka.clients import make_producer
 from streams.kafka.errors import kafka_op
 from streams.kafka.topics import ensure_topics
 from streams.runtime.awaiting import AwaitingResults
 from streams.runtime.batch.consumer import BatchConsumer
 from streams.runtime.batch.polls import ResultPolls
+from streams.runtime.batch.reclaim import Reclaim
 from streams.runtime.batch.store import BatchStore
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.deps import Deps
@@ -72,7 +73,6 @@ class BatchPath:
         # an active merchant's connection stays between its polls; closed when unused for a while
         idle = batch.sftp_idle_timeout_seconds or 2 * batch.poll_interval_seconds + 1.0
         self.sftp = SftpAccounts(sftp, idle_seconds=idle)
-        self._inbound = sftp.inbound_dir
         self.store = BatchStore(deps.kafka, deps.topics.batches, deps.producer)
         self.registry = BatchRegistry(journal=self.store)
         self._bulk = make_producer(deps.kafka, max_batch_size=BULK_BATCH_BYTES)
@@ -99,6 +99,7 @@ class BatchPath:
             ledger=self.ledger,
         )
         self.consumer.before_assign = self._load
+        self.reclaim = Reclaim(self.merchants, self.sftp, sftp.inbound_dir, self.registry, self.store)
         self.consumer.uploaded = self.store
         self.poller = self._polls(deps, batch, sftp.outbound_dir, uploader)
         self.restored = 0
@@ -142,35 +143,7 @@ class BatchPath:
         self.restored += restored
         if restored:
             log.info("batch registry: %d files restored for %d partitions", restored, len(assigned))
-        await self._drop_unrenamed()
-
-    async def _drop_unrenamed(self) -> None:
-        """A file recorded before its rename (uploaded.py) whose ``.NAME.part`` is still in the inbound
-        folder was never renamed (its worker stopped in between): Flex never saw it, so its records
-        are read into a file again, and its registry entry (written before the rename too) is
-        forgotten, so no result is awaited for it. Without the temporary file it was renamed: it is
-        not sent again, and its restored entry reconciles it."""
-        temps: dict[str, set[str]] = {}  # by merchant: the inbound folder's names, listed once
-        for uploaded in self.store.loaded():
-            for merchant, name in uploaded.named():
-                if merchant not in temps:
-                    temps[merchant] = await self._inbound_names(merchant)
-                if temp_name(name) in temps[merchant]:
-                    uploaded.drop(merchant, name)
-                    await self._discard(name)
-                    log.info("batch file %s was never renamed into place: its records are read again", name)
-
-    async def _discard(self, name: str) -> None:
-        discard = kafka_op(lambda: self.registry.discard(name))
-        await retry(discard, OUTAGE, what="forgetting a batch registry entry", log=log)
-
-    async def _inbound_names(self, merchant_name: str) -> set[str]:
-        merchant = next((m for m in self.merchants if m.name == merchant_name), None)
-        if merchant is None:  # no longer routed to SFTP here: nothing of it is read into a file
-            return set()
-        client = self.sftp.client(merchant)
-        files = await retry(lambda: client.listdir(self._inbound), OUTAGE, what="inbound listing", log=log)
-        return {f.name for f in files}
+        await self.reclaim.settle(self.store.loaded())  # never renamed: read into a file again
 
     def stats(self) -> dict[str, Any]:
         return {

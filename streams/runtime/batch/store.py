@@ -81,9 +81,10 @@ class BatchStore:
         """The files uploaded past ``tp``'s commit, as :meth:`load` read them back."""
         return self._uploaded.pop((safe_topic(tp.topic), tp.partition), None) or Uploaded()
 
-    def loaded(self) -> list[Uploaded]:
-        """What :meth:`load` read back and :meth:`uploaded_of` has not taken yet."""
-        return list(self._uploaded.values())
+    def loaded(self) -> dict[TopicPartition, Uploaded]:
+        """What :meth:`load` read back and :meth:`uploaded_of` has not taken yet, by source partition
+        (its topic as in file names, which :meth:`write_uploaded` keys the same)."""
+        return {TopicPartition(topic, partition): u for (topic, partition), u in self._uploaded.items()}
 
     async def write_uploaded(self, tp: TopicPartition, encoded: str) -> None:
         """Record ``tp``'s files uploaded past its commit (``""``: none; a tombstone); waits out an outage."""

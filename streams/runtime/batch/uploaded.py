@@ -15,10 +15,10 @@ committed offset, with the name of the file being renamed, as JSON
 (``{"acme": [[12, 40, "evaluate_….json"]]}``; a range without a name is an older record's), in the
 durable registry's compacted topic (store.py) under the key ``uploaded:<topic>:<partition>``. The
 next owner reads them with the registry when it is assigned the partition, drops the range of a
-file whose temporary ``.NAME.part`` is still in the inbound folder (the rename never happened:
-path.py), and skips a merchant's records inside the ranges left: a merchant's file holds every
-record of that merchant on the partition between its first and its last (a merchant has one open
-file per partition, filled in offset order).
+file whose temporary ``.NAME.part`` it finds and removes before any late rename of it lands (the
+rename never happened, and now never can: reclaim.py), and skips a merchant's records inside the
+ranges left: a merchant's file holds every record of that merchant on the partition between its
+first and its last (a merchant has one open file per partition, filled in offset order).
 """
 
 from __future__ import annotations
