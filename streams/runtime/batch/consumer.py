@@ -7,15 +7,15 @@ own group (``{group_id}-batch``) beside the real-time bridge, which skips the re
 Per partition and merchant (a file never mixes merchants, DESIGN.md §2.9), records go into an open
 file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before ``…__MAX_BYTES``, or
 ``…__MAX_AGE_SECONDS`` after it opened (checked even when no record arrives). Closed files upload
-in the background (upload.py), then the offset is committed: a partition's commit never passes
-the first record of a file not uploaded yet, whichever its merchant; a file's range is recorded
-in the durable registry's topic before its rename, until the commit passes it, and the next owner
-skips its records (uploaded.py): no file reaches Flex twice. An event the ledger holds (in a file
-before: a replay), or a file of the partition not in the ledger yet, is left out (its offset
-committed all the same) unless the replay is forced; a file never holds an event twice. A record
-that fails to go into a file (a bug) is dead-lettered, not lost. On revocation (and stop), open
-files are dropped — the next owner rebuilds them from the committed offset under the same names —
-and uploads in flight get ``drain_timeout`` to finish.
+in the background (upload.py), then the offset is committed: a partition's commit never passes the
+first record of a file not uploaded yet, whichever its merchant; a file's range is recorded in the
+durable registry's topic before its rename, until the commit passes it, and the next owner skips its
+records, their events into the ledger first (partition.py): no file reaches Flex twice. An event the
+ledger holds (in a file before: a replay), or a file of the partition not in the ledger yet, is left
+out (its offset committed all the same) unless the replay is forced; a file never holds an event
+twice. A record that fails to go into a file (a bug) is dead-lettered, not lost. On revocation (and
+stop), open files are dropped — the next owner rebuilds them from the committed offset under the same
+names — and uploads in flight get ``drain_timeout`` to finish.
 """
 
 from __future__ import annotations
@@ -210,8 +210,8 @@ class BatchConsumer:
         self.seen += 1
         part.position = record.offset + 1
         item = batch_item(part.kind, record.value, self._merchants, self._pipeline.mit_expiry_days)
-        if item is None or part.uploaded.covers(item.merchant.name, record.offset):
-            return  # not for a file, or in a file a previous owner uploaded already
+        if item is None or part.skip_uploaded(item.merchant.name, record.offset, item.event_id):
+            return  # not for a file, or in a file a previous owner uploaded (into the ledger)
         again = not forced(record.headers)
         if again and self._ledger.has(part.kind, item.event_id):
             self.finished += 1  # in a file before (a replay): not sent again unless forced
@@ -278,7 +278,7 @@ class BatchConsumer:
 
     async def _commit(self, parts: list[BatchPartition]) -> None:
         if self._consumer is not None:
-            await commit(self._consumer, parts)
+            await commit(self._consumer, parts, self._ledger)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,14 @@
 """One source partition of the batch consumer (consumer.py): its open files by merchant, the uploads
-in flight (and their files, until their events are in the ledger), and the offset its commit may
-reach; and the commit of such partitions."""
+in flight (and their files, until their events are in the ledger), the records skipped as in a
+previous owner's file, and the offset its commit may reach; and the commit of such partitions.
+
+A record skipped because a previous owner's file holds it (its recorded range, uploaded.py) may
+not be in the ledger: that owner stopped after the rename and before its ledger write (killed, or
+its upload cancelled by a rebalance). The range is forgotten once the commit passes it, so the
+skipped events are written to the ledger first (:func:`commit`), as the uploader does after a
+rename: a later replay of them goes in no second file unless forced. Until then the commit stays
+before the first of them, and a copy of one read meanwhile is left out like any event in a file
+not in the ledger yet."""
 
 from __future__ import annotations
 
@@ -8,19 +16,23 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from consumers.retry import OUTAGE, retry
 from consumers.sftp.files import BatchBuilder, file_merchant
 from consumers.sftp.intake import BatchItem
 from core.merchants import Merchants
 from schemas.batch import BatchKind
+from streams.kafka.errors import kafka_op
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
+from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 
-__all__ = ["BatchPartition", "commit", "commit_offsets", "held_stats"]
+__all__ = ["BatchPartition", "commit", "commit_offsets", "held_stats", "record_skipped"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +49,9 @@ class BatchPartition:
     revoked: bool = False
     uploaded: Uploaded = field(default_factory=Uploaded)  # files uploaded past the commit
     recorded: str = ""  # ``uploaded`` as last written (uploaded.py)
+    # records skipped as in a previous owner's file, not in the ledger yet: by file name,
+    # ``(offset, event id)``
+    skipped: dict[str | None, list[tuple[int, str]]] = field(default_factory=dict)
 
     def holds(self, merchant: str, event_id: str, *, others: bool) -> bool:
         """Whether ``merchant``'s open file has a record of event ``event_id``; with ``others``,
@@ -45,7 +60,18 @@ class BatchPartition:
         if mine is not None and mine.holds(event_id):
             return True
         files = (*self.open.values(), *self.sending.values()) if others else ()
+        if others and any(e == event_id for kept in self.skipped.values() for _, e in kept):
+            return True
         return any(builder.holds(event_id) for builder in files)
+
+    def skip_uploaded(self, merchant: str, offset: int, event_id: str) -> bool:
+        """Whether ``merchant``'s record at ``offset`` is in a file a previous owner uploaded; if so
+        its event is kept for the ledger (written before the commit passes it)."""
+        span = self.uploaded.span_at(merchant, offset)
+        if span is None:
+            return False
+        self.skipped.setdefault(span[2], []).append((offset, event_id))
+        return True
 
     async def record_upload(
         self, merchant: str, builder: BatchBuilder, journal: UploadedJournal | None
@@ -66,6 +92,7 @@ class BatchPartition:
     def committable(self) -> int | None:
         """The first offset of a file not uploaded yet, whichever its merchant, else the position."""
         firsts = [*self.uploading, *(b.first_offset for b in self.open.values())]
+        firsts += [kept[0][0] for kept in self.skipped.values()]
         return min(firsts) if firsts else self.position
 
 
@@ -79,8 +106,27 @@ def commit_offsets(parts: Iterable[BatchPartition]) -> dict[TopicPartition, int]
     return offsets
 
 
-async def commit(consumer: AIOKafkaConsumer, parts: list[BatchPartition]) -> None:
-    """Commit ``parts`` as far as they may go; a failure is logged and the next commit tries again."""
+async def record_skipped(ledger: Ledger, part: BatchPartition) -> None:
+    """Write ``part``'s skipped events to the ledger (waiting out a Kafka outage), then let the
+    commit pass them."""
+    for name, kept in list(part.skipped.items()):
+        taken = list(kept)
+        ids = [e for _, e in taken if not ledger.has(part.kind, e)]
+        if ids:
+            entry = {"flow": part.kind, **({"batchFile": name} if name else {})}
+            write = kafka_op(partial(ledger.record_all, part.kind, ids, part.tp.partition, entry))
+            await retry(write, OUTAGE, what="ledger", log=log)
+        del kept[: len(taken)]  # others may have come meanwhile
+        if not kept and part.skipped.get(name) is kept:
+            del part.skipped[name]
+
+
+async def commit(consumer: AIOKafkaConsumer, parts: list[BatchPartition], ledger: Ledger) -> None:
+    """Commit ``parts`` as far as they may go, their skipped events in the ``ledger`` first; a
+    failure is logged and the next commit tries again."""
+    for part in parts:
+        if part.skipped:
+            await record_skipped(ledger, part)
     offsets = commit_offsets(parts)
     if not offsets:
         return

@@ -31,7 +31,7 @@ from aiokafka import TopicPartition
 
 from schemas.batch import safe_topic
 
-__all__ = ["KEY_PREFIX", "Uploaded", "UploadedJournal", "key_of", "partition_of_key"]
+__all__ = ["KEY_PREFIX", "Span", "Uploaded", "UploadedJournal", "key_of", "partition_of_key"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,11 @@ class Uploaded:
             self._ranges[merchant] = kept
         else:
             self._ranges.pop(merchant, None)
+
+    def span_at(self, merchant: str, offset: int) -> Span | None:
+        """The range of ``merchant``'s file already uploaded that holds its record at ``offset``."""
+        spans = self._ranges.get(merchant)  # asked for every record: mostly none
+        return None if spans is None else next((s for s in spans if s[0] <= offset <= s[1]), None)
 
     def covers(self, merchant: str, offset: int) -> bool:
         """True if ``merchant``'s record at ``offset`` is in a file already uploaded."""

@@ -4,12 +4,14 @@ one worker's batch path in this process, and the waits the batch tests share."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from consumers.flex.client import FlexClient
+from consumers.sftp.client import SftpClient
 from core.settings import Settings
 from sandbox import DEV_APP_KEY, DEV_APP_SECRET, DEV_MID, RunningSandbox
 from streams.kafka.topics import all_topics, ensure_topics
@@ -119,3 +121,30 @@ async def until_joined(path: BatchPath, what: str) -> None:
         return path.consumer.joined.is_set()
 
     await wait_for(joined, 30, f"{what} to join")
+
+
+def stop_at_rename(path: BatchPath, *, renamed: bool) -> asyncio.Event:
+    """The worker's upload of its data file stops for good just before (``renamed=False``) or just
+    after its rename, as if the worker died there; its result poller is not running (it died)."""
+    client: SftpClient = path.sftp.client(path.merchants[0])
+    rename, stuck = client.rename_temp, asyncio.Event()
+
+    async def rename_then_stop(directory: str, name: str, temp: str) -> bool:
+        if not name.endswith(".json"):  # the manifest
+            return await rename(directory, name, temp)
+        if renamed:
+            await rename(directory, name, temp)
+        stuck.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never resumed")
+
+    client.rename_temp = rename_then_stop  # type: ignore[method-assign]
+    return stuck
+
+
+async def first_life(settings: Any, orders: list[str], *, renamed: bool) -> None:
+    async with Running(settings) as path:
+        await path.poller.stop()
+        stuck = stop_at_rename(path, renamed=renamed)
+        await publish_mit(settings, orders, partition_key="Z")
+        await asyncio.wait_for(stuck.wait(), 30)

@@ -3,21 +3,17 @@ the sandbox's SFTP server: the next owner still reconciles every record of the f
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from consumers.sftp.client import SftpClient
 from sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from streams.local.broker import EmbeddedBroker
-from streams.runtime.batch.path import BatchPath
 from tests.integration.batch.path_support import (
     Running,
+    first_life,
     log_of,
-    publish_mit,
     settings_for,
     statuses,
     until_statuses,
@@ -37,33 +33,6 @@ async def flex(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         yield running
     finally:
         await running.close()
-
-
-def stop_at_rename(path: BatchPath, *, renamed: bool) -> asyncio.Event:
-    """The worker's upload of its data file stops for good just before (``renamed=False``) or just
-    after its rename, as if the worker died there; its result poller is not running (it died)."""
-    client: SftpClient = path.sftp.client(path.merchants[0])
-    rename, stuck = client.rename_temp, asyncio.Event()
-
-    async def rename_then_stop(directory: str, name: str, temp: str) -> bool:
-        if not name.endswith(".json"):  # the manifest
-            return await rename(directory, name, temp)
-        if renamed:
-            await rename(directory, name, temp)
-        stuck.set()
-        await asyncio.Event().wait()
-        raise AssertionError("never resumed")
-
-    client.rename_temp = rename_then_stop  # type: ignore[method-assign]
-    return stuck
-
-
-async def first_life(settings: Any, orders: list[str], *, renamed: bool) -> None:
-    async with Running(settings) as path:
-        await path.poller.stop()
-        stuck = stop_at_rename(path, renamed=renamed)
-        await publish_mit(settings, orders, partition_key="Z")
-        await asyncio.wait_for(stuck.wait(), 30)
 
 
 async def test_a_worker_stopped_right_after_the_rename_leaves_the_file_reconciled(
