@@ -10,11 +10,12 @@ range durably, uploaded.py), the file's registry entry is added and made durable
 come as soon as the file is visible), and the file is renamed into the inbound folder. PENDING
 goes out before the rename so that it always precedes the file's results on ``orders.status``; a
 crash between the two means a re-upload under the same name and a repeated PENDING, which is
-harmless: Flex never saw the file (the next owner drops its registry entry, path.py). A crash
-after the rename leaves the recorded range and the registry entry: the next owner does not send
-the file again, and matches its results or reports them missing. After the rename, the file's
-events go in the ledger (streams/runtime/ledger.py), so a replay of them is not sent in another
-file (the batch consumer skips what the ledger holds unless the replay is forced).
+harmless: Flex never saw the file (the next owner removes its temporary file and drops its
+registry entry, reclaim.py). A crash after the rename leaves the recorded range and the registry
+entry: the next owner does not send the file again, and matches its results or reports them
+missing. After the rename, the file's events go in the ledger (streams/runtime/ledger.py), so a
+replay of them is not sent in another file (the batch consumer skips what the ledger holds unless
+the replay is forced).
 Each step retries while its failure is retriable (SFTP drops reconnect with backoff; an
 unavailable token endpoint or Kafka is waited out), so the caller commits the file's offsets only
 after all of it. Any other failure (refused credentials, a refused SFTP permission, a bug) is
