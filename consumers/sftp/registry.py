@@ -188,18 +188,20 @@ class BatchRegistry:
         sent.answered = True
 
     def overdue(
-        self, timeout: float, known_before: float | None = None, *, merchant: str | AnyMerchant | None = ANY
+        self, timeout: float, polled_at: float | None = None, *, merchant: str | AnyMerchant | None = ANY
     ) -> list[tuple[str, SentRecord]]:
-        """Take and return every record uploaded more than ``timeout`` seconds ago without a result.
+        """Take and return every record without a result whose ``timeout`` had passed by ``polled_at``.
 
-        With ``known_before`` (the start of the last look at the response folder), only files this
-        worker knew by then: a file restored later may have its response waiting, unread. With
-        ``merchant`` (a name, or None for single-merchant file names), only that merchant's files.
+        ``polled_at``: the start of the last successful look at the response folder (None: now).
+        Only a look that began after a record's deadline could find no result for it, so an outage
+        of the folder fails nothing; and only files this worker knew by then (a file restored later
+        may have its response waiting, unread). With ``merchant`` (a name, or None for
+        single-merchant file names), only that merchant's files.
         """
-        limit = self._clock() - timeout
+        limit = (self._clock() if polled_at is None else polled_at) - timeout
         out: list[tuple[str, SentRecord]] = []
         for sent in self._files.values():
-            if known_before is not None and sent.known_at >= known_before:
+            if polled_at is not None and sent.known_at >= polled_at:
                 continue
             if merchant is not ANY and merchant_of(sent.name) != merchant:
                 continue

@@ -121,6 +121,9 @@ class Metrics:
             "batch_partitions_waiting",
             "Partitions assigned to the batch consumer whose preparation has not succeeded yet",
         )
+        self.batch_poll_failures = counter(
+            "batch_poll_failures", "Failed result polls (SFTP or Kafka)", "merchant"
+        )
 
     def _add_state_metrics(self) -> None:
         """Order state, commands, reconciliation, partitions and readiness."""
@@ -162,6 +165,7 @@ class Metrics:
             self.webhook_deliveries.labels(outcome, merchant)
         for result in TOKEN_RESULTS:
             self.flex_token_fetches.labels(result, merchant)
+        self.batch_poll_failures.labels(merchant)
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(f"flexbridge_{name}", documentation, labels, registry=self.registry)
@@ -233,6 +237,9 @@ class Metrics:
 
     def batch_bad_response(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.batch_bad_responses.labels(merchant).inc()
+
+    def batch_poll_failed(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.batch_poll_failures.labels(merchant).inc()
 
     def order_status(self, verdict: str) -> None:
         self.order_statuses.labels(verdict).inc()

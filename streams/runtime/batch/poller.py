@@ -7,7 +7,9 @@ old and answers a batch of a partition this worker holds. It claims a file by re
 publishes one OrderStatus per evaluate row (``SUBMITTED`` with ``orderSessionKey``, or
 ``REJECTED`` with the error) and moves the file to ``done/``; a file it cannot read goes to
 ``error/`` with the reason logged. Then it reconciles: an uploaded record of this merchant without
-a result after ``…__RESULT_TIMEOUT_SECONDS`` gets ``FAILED`` with reason ``no-batch-result``.
+a result gets ``FAILED`` with reason ``no-batch-result`` once a poll that succeeded after its
+deadline (``…__RESULT_TIMEOUT_SECONDS`` + ``…__MIN_AGE_SECONDS`` after the upload) found none: while
+polls fail (an SFTP outage) nothing is failed, the failed polls are counted and logged instead.
 
 A claim left in ``processing/`` for ``…__CLAIM_TIMEOUT_SECONDS`` (its worker died, or publishing
 failed) is moved back to the outbound folder and handled again. Publishing is once per file: the
@@ -113,7 +115,8 @@ class ResultPoller:
         self.missing = 0
         self.reclaimed = 0
         self.polls = 0
-        self._polled_at: float | None = None  # start of the last complete look at the outbound folder
+        self.poll_failures = 0
+        self._polled_at: float | None = None  # start of the last successful look at the outbound folder
 
     def _dir(self, name: str) -> str:
         return posixpath.join(self._outbound, name)
@@ -127,8 +130,18 @@ class ResultPoller:
             handled = await kafka_op(self.poll_once)()
         except FlexbridgeError as exc:
             self._dirs_ready = False
+            self._metrics.batch_poll_failed(self._label)
+            self.poll_failures += 1
             level = logging.WARNING if exc.retriable else logging.ERROR
-            log.log(level, "batch result poll of %s failed (%s); the next round retries", self._outbound, exc)
+            since = "" if self._polled_at is None else f" since {self._wall_clock() - self._polled_at:.0f} s"
+            log.log(
+                level,
+                "batch result poll of %s failed (%s); no good poll%s, so no result is reported missing "
+                "until one succeeds; the next round retries",
+                self._outbound,
+                exc,
+                since,
+            )
         try:
             await kafka_op(self.reconcile)()
         except KafkaFailure as exc:
@@ -238,9 +251,12 @@ class ResultPoller:
         """FAILED (``no-batch-result``) for every record whose result is overdue; returns how many."""
         b = self._batch
         await self._registry.prune(b.result_timeout_seconds + 2 * b.claim_timeout_seconds)
-        # Only files known when the outbound folder was last read: a response may be waiting.
-        seen = self._polled_at if self._polled_at is not None else float("-inf")
-        overdue = self._registry.overdue(b.result_timeout_seconds, seen, merchant=self._merchant)
+        if self._polled_at is None:
+            return 0  # no poll succeeded yet: a response may be waiting for any record
+        # Overdue by the start of the last successful poll, less the age a response file needs
+        # before it is read: a response written by the deadline was read by that poll.
+        wait = b.result_timeout_seconds + b.min_age_seconds
+        overdue = self._registry.overdue(wait, self._polled_at, merchant=self._merchant)
         if not overdue:
             return 0
         statuses = [

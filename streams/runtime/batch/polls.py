@@ -144,3 +144,7 @@ class ResultPolls:
     @property
     def polls(self) -> int:
         return sum(p.polls for p in self.pollers.values())
+
+    @property
+    def poll_failures(self) -> int:
+        return sum(p.poll_failures for p in self.pollers.values())

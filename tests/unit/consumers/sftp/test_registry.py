@@ -36,7 +36,7 @@ async def test_a_restored_entry_matches_and_reports_like_the_original() -> None:
     assert second.lookup(NAME, 1) == RECORDS[0] and second.outstanding == 2
     assert second.match(NAME, 1) == RECORDS[0]
     now[0] = 200.0
-    assert second.overdue(50, known_before=150.0) == [(NAME, RECORDS[1])]  # uploaded at 100, not 200
+    assert second.overdue(50, polled_at=150.0) == [(NAME, RECORDS[1])]  # uploaded at 100, not 200
     assert second.outstanding == 0 and not second.answered(NAME)
 
 
@@ -70,8 +70,8 @@ async def test_a_discarded_file_is_forgotten_with_a_tombstone_and_never_reported
 def test_a_file_restored_after_the_last_look_at_the_outbound_folder_is_not_reported_yet() -> None:
     registry = BatchRegistry(clock=lambda: 1000.0)
     registry.restore(decode_entry(encode_entry(_sent(uploaded_at=0.0))))
-    assert registry.overdue(10, known_before=999.0) == []  # its response may be waiting unread
-    assert registry.overdue(10, known_before=1001.0) == [(NAME, RECORDS[0]), (NAME, RECORDS[1])]
+    assert registry.overdue(10, polled_at=999.0) == []  # its response may be waiting unread
+    assert registry.overdue(10, polled_at=1001.0) == [(NAME, RECORDS[0]), (NAME, RECORDS[1])]
 
 
 def test_put_back_undoes_an_overdue_take() -> None:
