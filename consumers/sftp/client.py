@@ -35,13 +35,7 @@ from consumers.sftp.errors import RemoteFile, SftpConfigError, SftpError, sftp_e
 from consumers.sftp.known_hosts import known_hosts_path
 from core.settings import SftpSettings
 
-__all__ = [
-    "RemoteFile",
-    "SftpClient",
-    "SftpConfigError",
-    "SftpError",
-    "sftp_error",
-]
+__all__ = ["RemoteFile", "SftpClient", "SftpConfigError", "SftpError", "sftp_error"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -248,6 +242,13 @@ class SftpClient:
             return True
 
         return await self._call(f"removal of {path}", op)
+
+    async def exists(self, path: str) -> bool:
+        async def op(sftp: asyncssh.SFTPClient) -> bool:
+            found: bool = await sftp.exists(path)
+            return found
+
+        return await self._call(f"stat of {path}", op)
 
     async def makedirs(self, directory: str) -> None:
         async def op(sftp: asyncssh.SFTPClient) -> None:

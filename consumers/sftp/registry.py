@@ -2,15 +2,17 @@
 
 The uploader adds a file and persists it just before its rename into the inbound folder; a worker
 that takes over a file recorded but never renamed discards its entry (:meth:`BatchRegistry.discard`).
-The result poller matches response rows against it and marks the file
-*answered*; records still unmatched after the result timeout are handed back as missing.
+The result poller settles response rows against it, record by record (a response file missing
+rows answers only those it has); records still unmatched after the result timeout are handed back
+as missing and kept as *failed*, so a row Flex writes later still finds its record.
 
 The registry is pure; durability comes from an optional :class:`RegistryJournal` (in flexbridge a
 compacted Kafka topic, streams/runtime/batch/store.py) that receives the file's whole state, encoded by
 :func:`encode_entry`, after every change, and from which a worker that takes over a partition
-rebuilds the entries with :meth:`BatchRegistry.restore`. An answered file stays known (with no
-records) so a response file processed twice — a claim reclaimed from a dead worker — publishes
-nothing the second time. Times are wall-clock seconds, so they survive a restart.
+rebuilds the entries with :meth:`BatchRegistry.restore`. A settled file stays known (with no
+records) so a response file processed twice — a claim reclaimed from a dead worker, or Flex writing
+the complete file after a partial one — publishes only rows not published before. Times are
+wall-clock seconds, so they survive a restart. The entries themselves: consumers/sftp/sent.py.
 
 One registry serves every merchant: a file's name carries its merchant (schemas/batch.py), and the
 result poller of each merchant's outbound folder reconciles that merchant's files alone
@@ -20,15 +22,12 @@ result poller of each merchant's outbound folder reconciles that merchant's file
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from enum import Enum
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Final, Protocol
 
-import orjson
-
+from consumers.sftp.sent import SentFile, SentRecord, Settled, decode_entry, encode_entry
 from schemas.batch import parse_file_name
-from schemas.codec import kept
 
 __all__ = [
     "ANY",
@@ -37,71 +36,11 @@ __all__ = [
     "RegistryJournal",
     "SentFile",
     "SentRecord",
+    "Settled",
     "decode_entry",
     "encode_entry",
     "merchant_of",
 ]
-
-
-class SentRecord(NamedTuple):  # a tuple: one per record uploaded, at a quarter of a frozen dataclass's cost
-    sequence_number: int
-    order_id: str
-    event_id: str
-    idempotency_key: str
-
-    def detail(self, file: str) -> dict[str, object]:
-        """The ``detail`` of every OrderStatus about this record (PENDING, FAILED …)."""
-        key = self.idempotency_key
-        return {"batchFile": file, "sequenceNumber": self.sequence_number, "idempotencyKey": key}
-
-
-_EMPTY: Final = b"[]"
-
-
-def _pack(records: Iterable[SentRecord]) -> bytes:
-    """Records as their journal JSON (``[[sequence, order, event, key], …]``), in bytes of their own
-    size (``schemas.codec.kept``: about 2.5 times the JSON of a file's records otherwise)."""
-    return kept(orjson.dumps([[*r] for r in records]))
-
-
-@dataclass(slots=True)
-class SentFile:
-    """A file's records still awaiting a result, which may take hours. They wait packed, as their
-    journal JSON (about 110 bytes a record, where a dict of tuples of strings takes about 350), and
-    are unpacked into a dict by sequence number when a result row or the timeout first needs them."""
-
-    name: str
-    uploaded_at: float
-    packed: bytes = _EMPTY
-    packed_count: int = 0  # records in ``packed``
-    answered: bool = False  # its response file was processed (published)
-    known_at: float = 0.0  # when this worker learned of it (not persisted)
-    unpacked: dict[int, SentRecord] | None = None
-
-    @classmethod
-    def of(
-        cls,
-        name: str,
-        uploaded_at: float,
-        records: list[SentRecord],
-        *,
-        answered: bool = False,
-        known_at: float = 0.0,
-    ) -> SentFile:
-        return cls(name, uploaded_at, _pack(records), len(records), answered, known_at)
-
-    @property
-    def records(self) -> dict[int, SentRecord]:
-        """The records still awaiting a result, by sequence number (unpacked on first use)."""
-        if self.unpacked is None:
-            self.unpacked = {r[0]: SentRecord(*r) for r in orjson.loads(self.packed)}
-            self.packed, self.packed_count = _EMPTY, 0
-        return self.unpacked
-
-    @property
-    def outstanding(self) -> int:
-        """How many records await a result (without unpacking them)."""
-        return self.packed_count if self.unpacked is None else len(self.unpacked)
 
 
 class AnyMerchant(Enum):
@@ -120,25 +59,6 @@ def merchant_of(name: str) -> str | None:
 class RegistryJournal(Protocol):
     async def write(self, name: str, partition: int, entry: bytes | None) -> None:
         """Store the file's state (None: forget the file)."""
-
-
-def encode_entry(sent: SentFile) -> bytes:
-    records = orjson.Fragment(sent.packed if sent.unpacked is None else _pack(sent.unpacked.values()))
-    return orjson.dumps(
-        {"file": sent.name, "uploadedAt": sent.uploaded_at, "answered": sent.answered, "records": records}
-    )
-
-
-def decode_entry(raw: bytes) -> SentFile:
-    """The file state written by :func:`encode_entry`; ValueError if it is not one."""
-    try:
-        data: Any = orjson.loads(raw)
-        records = [SentRecord(int(s), str(o), str(e), str(k)) for s, o, e, k in data["records"]]
-        return SentFile.of(
-            str(data["file"]), float(data["uploadedAt"]), records, answered=bool(data["answered"])
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"not a batch registry entry ({type(exc).__name__})") from None
 
 
 class BatchRegistry:
@@ -182,6 +102,34 @@ class BatchRegistry:
         sent = self._files.get(name)
         return None if sent is None else sent.records.pop(sequence_number, None)
 
+    def classify(self, name: str, sequence_number: int) -> tuple[Settled, SentRecord | None]:
+        """What a response row of file ``name`` is, and its record (nothing changes: see :meth:`settle`)."""
+        sent = self._files.get(name)
+        if sent is None:
+            return Settled.NEW, None
+        record = sent.records.get(sequence_number)
+        if record is not None:
+            return Settled.NEW, record
+        late = sent.failed.get(sequence_number)
+        if late is not None:
+            return Settled.LATE, late
+        return Settled.REPEAT, None
+
+    def settle(self, name: str, sequence_number: int) -> None:
+        """The row's status was published: its record awaits nothing more (nor a late row)."""
+        sent = self._files.get(name)
+        if sent is not None:
+            sent.records.pop(sequence_number, None)
+            sent.failed.pop(sequence_number, None)
+
+    def left(self, name: str) -> int:
+        """How many of file ``name``'s records still await a result (0 if unknown)."""
+        sent = self._files.get(name)
+        return 0 if sent is None else sent.outstanding
+
+    def knows(self, name: str) -> bool:
+        return name in self._files
+
     def mark_answered(self, name: str) -> None:
         """The response file was processed (remembered even for a file this worker never knew)."""
         sent = self._files.setdefault(name, SentFile(name, self._clock()))
@@ -207,6 +155,7 @@ class BatchRegistry:
                 continue
             if sent.outstanding and sent.uploaded_at <= limit:
                 out.extend((sent.name, record) for record in sent.records.values())
+                sent.failed.update(sent.records)
                 sent.records.clear()
         return out
 
@@ -215,6 +164,7 @@ class BatchRegistry:
         for name, record in taken:
             if name in self._files:
                 self._files[name].records[record.sequence_number] = record
+                self._files[name].failed.pop(record.sequence_number, None)
 
     async def prune(self, older_than: float) -> int:
         """Forget files with nothing outstanding uploaded more than ``older_than`` seconds ago."""

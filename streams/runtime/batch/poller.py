@@ -12,9 +12,12 @@ deadline (``…__RESULT_TIMEOUT_SECONDS`` + ``…__MIN_AGE_SECONDS`` after the u
 polls fail (an SFTP outage) nothing is failed, the failed polls are counted and logged instead.
 
 A claim left in ``processing/`` for ``…__CLAIM_TIMEOUT_SECONDS`` (its worker died, or publishing
-failed) is moved back to the outbound folder and handled again. Publishing is once per file: the
-registry (durable through streams/runtime/batch/store.py) remembers files already answered, so a reclaimed
-file whose statuses went out before the crash only moves on to ``done/``.
+failed) is moved back to the outbound folder and handled again. Publishing is once per record: the
+registry (durable through streams/runtime/batch/store.py) settles a file record by record, so a
+reclaimed file whose statuses went out before the crash publishes nothing again, and a response
+file missing rows (a warning) leaves the rest waiting for a later file of the same name, whose
+new rows alone are published. A file moved to ``done/`` or ``error/`` where one of its name is
+already gets a unique name (``NAME.1``, ``NAME.2`` …): the earlier file stays as evidence.
 """
 
 from __future__ import annotations
@@ -28,57 +31,21 @@ from collections.abc import Callable
 from aiokafka.errors import KafkaError
 
 from consumers.sftp.client import RemoteFile, SftpClient
-from consumers.sftp.registry import ANY, AnyMerchant, BatchRegistry, SentRecord
+from consumers.sftp.registry import ANY, AnyMerchant, BatchRegistry, Settled
 from core.errors import FlexbridgeError
 from core.merchants import SINGLE_MERCHANT_NAME, Merchant
 from core.settings import BatchSettings
 from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
-from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
+from schemas.status import OrderStatus, status_of
 from streams.kafka.errors import KafkaFailure, kafka_op
+from streams.runtime.batch.results import NO_RESULT, result_label, result_status
 from streams.runtime.batch.upload import record_detail
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
 
-__all__ = ["ResultPoller", "result_label", "result_status"]
+__all__ = ["NO_RESULT", "ResultPoller", "result_label", "result_status"]
 
 log = logging.getLogger(__name__)
-
-NO_RESULT = "no-batch-result"
-_KNOWN_RESULTS = FLEX_STATUSES | {"REJECTED", "SUCCESS"}  # SUCCESS: a transmit file's row
-
-
-def result_label(flex_status: str) -> str:
-    """A response row's status as the ``status`` label of its metric: the file's text is free, so a
-    status flexbridge does not know counts as ``OTHER`` (a label value per typo would be a series)."""
-    status = flex_status.upper()
-    return status if status in _KNOWN_RESULTS else "OTHER"
-
-
-def result_status(file: str, row: ResultRow, sent: SentRecord | None, mid: str | None = None) -> OrderStatus:
-    """The OrderStatus of one response row (``sent`` is what we uploaded, when this worker knows it;
-    ``mid``: the merchant's whose outbound folder held the file, named in ``detail.mid``)."""
-    flex = row.status.upper()
-    rejected = flex == "REJECTED"
-    status: Status = "REJECTED" if rejected else flex if flex in FLEX_STATUSES else "SUBMITTED"  # type: ignore[assignment]
-    detail: dict[str, object] = {
-        "batchFile": file,
-        "sequenceNumber": row.sequence_number,
-        "flexStatus": row.status,
-    }
-    detail["idempotencyKey"] = sent.idempotency_key if sent else row.idempotency_key
-    if rejected:
-        detail["errorCode"] = row.error_code
-    if mid:
-        detail["mid"] = mid
-    return status_of(
-        sent.order_id if sent else row.order_id,
-        status,
-        "batch",
-        sent.event_id if sent else f"batch:{file}#{row.sequence_number}",
-        session_key=None if rejected else row.order_session_key,
-        reason=(row.error_message or row.error_code or "rejected by Flex") if rejected else None,
-        detail=detail,
-    )
 
 
 class ResultPoller:
@@ -216,33 +183,73 @@ class ResultPoller:
             log.error("batch response %s moved to %s/: %s", name, b.error_dir, exc)
             self._metrics.batch_bad_response(self._label)
             self.failed_files += 1
-            await self._sftp.rename(claimed, posixpath.join(self._dir(b.error_dir), name))
+            await self._file_away(claimed, b.error_dir, name)
             return
         await self._publish(name, rows)
-        await self._sftp.rename(claimed, posixpath.join(self._dir(b.done_dir), name))
+        await self._file_away(claimed, b.done_dir, name)
+
+    async def _file_away(self, claimed: str, folder: str, name: str) -> None:
+        """Move a handled claim into ``folder``, under a name no file there has yet."""
+        target, n = posixpath.join(self._dir(folder), name), 0
+        while await self._sftp.exists(target):
+            n += 1
+            target = posixpath.join(self._dir(folder), f"{name}.{n}")
+        await self._sftp.rename(claimed, target)
 
     async def _publish(self, name: str, rows: list[ResultRow]) -> None:
+        """One status per row whose record awaits a result (or was reported FAILED, a late row);
+        rows already published (the same file again) are skipped."""
         file = data_name(name)
-        if self._registry.answered(file):
-            log.info("batch response %s was already published; not again", name)
-            return
         parsed = parse_file_name(name)
+        transmit = parsed is not None and parsed.kind == "transmit"
         statuses: list[OrderStatus] = []
+        settled: set[int] = set()
         for row in rows:
+            kind, sent = self._registry.classify(file, row.sequence_number)
+            if kind is Settled.REPEAT or row.sequence_number in settled:
+                continue
+            settled.add(row.sequence_number)
             self._metrics.batch_result(result_label(row.status), self._label)
-            if parsed is not None and parsed.kind == "transmit":
+            if transmit:
                 if row.status.upper() == "REJECTED":
                     log.warning(
                         "transmit batch %s: record %d rejected: %s", file, row.sequence_number, row.error_code
                     )
                 continue
-            sent = self._registry.lookup(file, row.sequence_number)
+            if kind is Settled.LATE:
+                log.warning(
+                    "batch response %s: record %d answered after FAILED (%s)",
+                    name,
+                    row.sequence_number,
+                    NO_RESULT,
+                )
             statuses.append(result_status(file, row, sent, self._mid))
         await self._send(statuses)
-        for row in rows:
-            self._registry.match(file, row.sequence_number)
+        for sequence_number in settled:
+            self._registry.settle(file, sequence_number)
         self._registry.mark_answered(file)
         await self._registry.persist(file)
+        self._report(name, rows, len(settled))
+
+    def _report(self, name: str, rows: list[ResultRow], new: int) -> None:
+        left = self._registry.left(data_name(name))
+        if left:
+            log.warning(
+                "batch response %s has %d rows: of %d records awaiting a result, %d answered, %d not: "
+                "waiting for a later response until the result timeout",
+                name,
+                len(rows),
+                left + new,
+                new,
+                left,
+            )
+        elif new < len(rows):
+            log.info(
+                "batch response %s: %d of its %d rows were published already",
+                name,
+                len(rows) - new,
+                len(rows),
+            )
 
     async def _send(self, statuses: list[OrderStatus]) -> None:
         await self._statuses.publish_all(statuses)  # one produce batch per partition

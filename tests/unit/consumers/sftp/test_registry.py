@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from consumers.sftp.registry import BatchRegistry, SentFile, SentRecord, decode_entry, encode_entry
+from consumers.sftp.registry import BatchRegistry, SentFile, SentRecord, Settled, decode_entry, encode_entry
 
 
 class Journal:
@@ -114,3 +114,21 @@ async def test_records_awaiting_a_result_are_held_packed_until_a_result_needs_th
     entry = journal.writes[-1][2]
     assert entry is not None
     assert list(decode_entry(entry).records.values()) == records[:6] + records[7:]
+
+
+def test_a_failed_record_and_the_files_size_survive_the_journal_for_a_late_row() -> None:
+    registry = BatchRegistry(clock=lambda: 1000.0)
+    registry.restore(_sent(uploaded_at=0.0))
+    assert registry.overdue(10) == [(NAME, RECORDS[0]), (NAME, RECORDS[1])]
+    entry = decode_entry(encode_entry(registry._files[NAME]))
+    assert entry.size == 2 and entry.failed == {1: RECORDS[0], 2: RECORDS[1]}
+    again = BatchRegistry(clock=lambda: 1000.0)
+    again.restore(entry)
+    assert [k.value for k, _ in (again.classify(NAME, 1), again.classify(NAME, 2))] == ["late", "late"]
+    again.settle(NAME, 1)
+    assert again.classify(NAME, 1)[0].value == "repeat" and again.classify(NAME, 2) == (
+        Settled.LATE,
+        RECORDS[1],
+    )
+    old = b'{"file":"%s","uploadedAt":0,"answered":true,"records":[]}' % NAME.encode()
+    assert decode_entry(old).size is None and decode_entry(old).failed == {}  # written before both

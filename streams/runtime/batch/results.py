@@ -1,0 +1,46 @@
+"""A batch response row as an OrderStatus, and its metric label (streams/runtime/batch/poller.py)."""
+
+from __future__ import annotations
+
+from consumers.sftp.registry import SentRecord
+from schemas.batch import ResultRow
+from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
+
+__all__ = ["NO_RESULT", "result_label", "result_status"]
+
+NO_RESULT = "no-batch-result"
+_KNOWN_RESULTS = FLEX_STATUSES | {"REJECTED", "SUCCESS"}  # SUCCESS: a transmit file's row
+
+
+def result_label(flex_status: str) -> str:
+    """A response row's status as the ``status`` label of its metric: the file's text is free, so a
+    status flexbridge does not know counts as ``OTHER`` (a label value per typo would be a series)."""
+    status = flex_status.upper()
+    return status if status in _KNOWN_RESULTS else "OTHER"
+
+
+def result_status(file: str, row: ResultRow, sent: SentRecord | None, mid: str | None = None) -> OrderStatus:
+    """The OrderStatus of one response row (``sent`` is what we uploaded, when this worker knows it;
+    ``mid``: the merchant's whose outbound folder held the file, named in ``detail.mid``)."""
+    flex = row.status.upper()
+    rejected = flex == "REJECTED"
+    status: Status = "REJECTED" if rejected else flex if flex in FLEX_STATUSES else "SUBMITTED"  # type: ignore[assignment]
+    detail: dict[str, object] = {
+        "batchFile": file,
+        "sequenceNumber": row.sequence_number,
+        "flexStatus": row.status,
+    }
+    detail["idempotencyKey"] = sent.idempotency_key if sent else row.idempotency_key
+    if rejected:
+        detail["errorCode"] = row.error_code
+    if mid:
+        detail["mid"] = mid
+    return status_of(
+        sent.order_id if sent else row.order_id,
+        status,
+        "batch",
+        sent.event_id if sent else f"batch:{file}#{row.sequence_number}",
+        session_key=None if rejected else row.order_session_key,
+        reason=(row.error_message or row.error_code or "rejected by Flex") if rejected else None,
+        detail=detail,
+    )
