@@ -113,6 +113,8 @@ class BatchRegistry:
         late = sent.failed.get(sequence_number)
         if late is not None:
             return Settled.LATE, late
+        if sent.size is not None and not 1 <= sequence_number <= sent.size:
+            return Settled.UNKNOWN, None
         return Settled.REPEAT, None
 
     def settle(self, name: str, sequence_number: int) -> None:

@@ -47,6 +47,7 @@ class Settled(Enum):
     NEW = "new"  # its record awaits a result (or the file is not known: nothing to check against)
     LATE = "late"  # its record was reported FAILED no-batch-result already
     REPEAT = "repeat"  # its record's result was published already
+    UNKNOWN = "unknown"  # the file had no record of that sequence number
 
 
 @dataclass(slots=True)

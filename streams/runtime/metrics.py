@@ -121,6 +121,9 @@ class Metrics:
             "batch_partitions_waiting",
             "Partitions assigned to the batch consumer whose preparation has not succeeded yet",
         )
+        self.batch_unknown_rows = counter(
+            "batch_unknown_rows", "Response rows for a sequence number not in the uploaded file", "merchant"
+        )
         self.batch_poll_failures = counter(
             "batch_poll_failures", "Failed result polls (SFTP or Kafka)", "merchant"
         )
@@ -166,6 +169,7 @@ class Metrics:
         for result in TOKEN_RESULTS:
             self.flex_token_fetches.labels(result, merchant)
         self.batch_poll_failures.labels(merchant)
+        self.batch_unknown_rows.labels(merchant)
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(f"flexbridge_{name}", documentation, labels, registry=self.registry)
@@ -237,6 +241,9 @@ class Metrics:
 
     def batch_bad_response(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.batch_bad_responses.labels(merchant).inc()
+
+    def batch_unknown_row(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.batch_unknown_rows.labels(merchant).inc()
 
     def batch_poll_failed(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.batch_poll_failures.labels(merchant).inc()

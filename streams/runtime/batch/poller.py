@@ -38,7 +38,13 @@ from core.settings import BatchSettings
 from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
 from schemas.status import OrderStatus, status_of
 from streams.kafka.errors import KafkaFailure, kafka_op
-from streams.runtime.batch.results import NO_RESULT, result_label, result_status
+from streams.runtime.batch.results import (
+    NO_RESULT,
+    log_answered,
+    log_unknown_row,
+    result_label,
+    result_status,
+)
 from streams.runtime.batch.upload import record_detail
 from streams.runtime.deps import Deps
 from streams.runtime.status import StatusPublisher
@@ -208,6 +214,10 @@ class ResultPoller:
             kind, sent = self._registry.classify(file, row.sequence_number)
             if kind is Settled.REPEAT or row.sequence_number in settled:
                 continue
+            if kind is Settled.UNKNOWN:  # no status: the orderId is the response's word alone
+                self._metrics.batch_unknown_row(self._label)
+                log_unknown_row(name, row, self._batch.done_dir)
+                continue
             settled.add(row.sequence_number)
             self._metrics.batch_result(result_label(row.status), self._label)
             if transmit:
@@ -229,27 +239,7 @@ class ResultPoller:
             self._registry.settle(file, sequence_number)
         self._registry.mark_answered(file)
         await self._registry.persist(file)
-        self._report(name, rows, len(settled))
-
-    def _report(self, name: str, rows: list[ResultRow], new: int) -> None:
-        left = self._registry.left(data_name(name))
-        if left:
-            log.warning(
-                "batch response %s has %d rows: of %d records awaiting a result, %d answered, %d not: "
-                "waiting for a later response until the result timeout",
-                name,
-                len(rows),
-                left + new,
-                new,
-                left,
-            )
-        elif new < len(rows):
-            log.info(
-                "batch response %s: %d of its %d rows were published already",
-                name,
-                len(rows) - new,
-                len(rows),
-            )
+        log_answered(name, len(rows), len(settled), self._registry.left(file))
 
     async def _send(self, statuses: list[OrderStatus]) -> None:
         await self._statuses.publish_all(statuses)  # one produce batch per partition

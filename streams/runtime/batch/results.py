@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from consumers.sftp.registry import SentRecord
 from schemas.batch import ResultRow
 from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
 
-__all__ = ["NO_RESULT", "result_label", "result_status"]
+__all__ = ["NO_RESULT", "log_answered", "log_unknown_row", "result_label", "result_status"]
+
+log = logging.getLogger("streams.runtime.batch.poller")
 
 NO_RESULT = "no-batch-result"
 _KNOWN_RESULTS = FLEX_STATUSES | {"REJECTED", "SUCCESS"}  # SUCCESS: a transmit file's row
@@ -44,3 +48,31 @@ def result_status(file: str, row: ResultRow, sent: SentRecord | None, mid: str |
         reason=(row.error_message or row.error_code or "rejected by Flex") if rejected else None,
         detail=detail,
     )
+
+
+def log_unknown_row(name: str, row: ResultRow, done_dir: str) -> None:
+    log.warning(
+        "batch response %s: sequence number %d (orderId %s, status %s) is not in the uploaded file; "
+        "no status published, the file kept in %s/",
+        name,
+        row.sequence_number,
+        row.order_id,
+        row.status,
+        done_dir,
+    )
+
+
+def log_answered(name: str, rows: int, new: int, left: int) -> None:
+    """A response file read: ``new`` rows published, ``left`` records of its file still waiting."""
+    if left:
+        log.warning(
+            "batch response %s has %d rows: of %d records awaiting a result, %d answered, %d not: "
+            "waiting for a later response until the result timeout",
+            name,
+            rows,
+            left + new,
+            new,
+            left,
+        )
+    elif new < rows:
+        log.info("batch response %s: %d of its %d rows were published already", name, rows - new, rows)
