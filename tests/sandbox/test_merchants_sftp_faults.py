@@ -65,8 +65,11 @@ async def test_a_drop_aimed_at_one_merchant_leaves_the_others_uploads_alone(
     assert aimed.json() == {
         "dropAfterBytes": 0,
         "dropAfterRename": None,
+        "denyRename": None,
+        "denyList": None,
         "times": 1,
         "dropped": 0,
+        "denied": 0,
         "merchants": [target],
     }
     assert await _write(many, BOLT, tmp_path) == "written"

@@ -133,8 +133,11 @@ async def test_a_rename_whose_answer_is_lost_is_not_written_and_renamed_again(
     assert fault.json() == {
         "dropAfterBytes": None,
         "dropAfterRename": ".json",
+        "denyRename": None,
+        "denyList": None,
         "times": 1,
         "dropped": 0,
+        "denied": 0,
         "merchants": [],
     }
     assert sftp_sandbox.sftp is not None
