@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from consumers.order_machine import is_legal
 from tests.unit.streams.runtime.poller_support import RESPONSE, history, response, setup
 
 ALL = [(i, f"O-{i}") for i in range(1, 7)]
@@ -57,7 +58,7 @@ async def test_a_partial_response_leaves_the_rest_to_the_timeout() -> None:
     assert [(s.order_id, s.status) for s in polling.sent] == [("O-1", "SUBMITTED"), ("O-2", "FAILED")]
 
 
-async def test_a_row_read_after_its_record_failed_keeps_the_records_event_id() -> None:
+async def test_a_row_read_after_its_record_failed_is_published_under_the_records_event_id() -> None:
     clock, sftp, _, _, polling = setup(1)
     clock.now = 1070.0
     await polling.round()
@@ -65,3 +66,4 @@ async def test_a_row_read_after_its_record_failed_keeps_the_records_event_id() -
     clock.now = 1080.0
     await polling.round()
     assert history(polling) == [("O-1", "FAILED", "evt-1"), ("O-1", "SUBMITTED", "evt-1")]
+    assert is_legal("FAILED", "SUBMITTED")  # for every reader of orders.status
