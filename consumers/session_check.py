@@ -12,6 +12,7 @@ order (or of another merchant's) would refund that order and answer for the name
 
 from __future__ import annotations
 
+from core.merchants import mid_key
 from schemas.commands import OrderCommand
 from schemas.order_state import FlexOrderAmounts, OrderState
 
@@ -19,7 +20,7 @@ __all__ = ["key_mismatch", "not_the_order", "unverified_key"]
 
 
 def _same(a: str, b: str) -> bool:
-    return a.strip().lower() == b.strip().lower()  # a GUID, in whatever case
+    return a.strip().lower() == b.strip().lower()  # an orderSessionKey: a GUID, in whatever case
 
 
 def key_mismatch(command: OrderCommand, state: OrderState | None) -> str | None:
@@ -47,7 +48,8 @@ def not_the_order(command: OrderCommand, flex: FlexOrderAmounts) -> str | None:
             f"orderSessionKey-unverified: Flex's order {key} does not say which merchant order it is, "
             f"so it cannot be checked to be order {command.order_id}; the {command.type} was not sent"
         )
-    other_merchant = command.mid is not None and flex.mid is not None and not _same(command.mid, flex.mid)
+    given, theirs = command.mid, flex.mid
+    other_merchant = given is not None and theirs is not None and mid_key(given) != mid_key(theirs)
     if other_merchant or flex.external_order_id != command.order_id:
         whose = f"merchant mid {command.mid}'s " if command.mid is not None else ""
         return (

@@ -189,12 +189,10 @@ class SftpClient:
         target, scratch = posixpath.join(directory, name), posixpath.join(directory, temp)
 
         async def op(sftp: asyncssh.SFTPClient) -> bool:
-            try:
-                await _replace(sftp, scratch, target)
-            except asyncssh.SFTPNoSuchFile:
-                log.info("%s was already renamed into place (a lost answer); not written again", name)
-                return False
-            return True
+            if await _found(_replace(sftp, scratch, target)):
+                return True
+            log.info("%s was already renamed into place (a lost answer); not written again", name)
+            return False
 
         return await self._retrying(f"rename of {name}", op)
 
@@ -221,27 +219,11 @@ class SftpClient:
 
     async def rename(self, source: str, target: str) -> bool:
         """Move ``source`` to ``target`` (replacing it); False if ``source`` is gone (someone claimed it)."""
-
-        async def op(sftp: asyncssh.SFTPClient) -> bool:
-            try:
-                await _replace(sftp, source, target)
-            except asyncssh.SFTPNoSuchFile:
-                return False
-            return True
-
-        return await self._call(f"rename of {source}", op)
+        return await self._call(f"rename of {source}", lambda sftp: _found(_replace(sftp, source, target)))
 
     async def remove(self, path: str) -> bool:
         """Remove the file ``path`` (one attempt); False if it was not there."""
-
-        async def op(sftp: asyncssh.SFTPClient) -> bool:
-            try:
-                await sftp.remove(path)
-            except asyncssh.SFTPNoSuchFile:
-                return False
-            return True
-
-        return await self._call(f"removal of {path}", op)
+        return await self._call(f"removal of {path}", lambda sftp: _found(sftp.remove(path)))
 
     async def exists(self, path: str) -> bool:
         async def op(sftp: asyncssh.SFTPClient) -> bool:
@@ -277,6 +259,15 @@ _CIPHERS = sorted((alg.decode() for alg in get_default_encryption_algs()), key=l
 
 async def _nothing(_sftp: asyncssh.SFTPClient) -> None:
     return None
+
+
+async def _found(step: Awaitable[None]) -> bool:
+    """Run ``step``; False if the file it acts on was not there (someone moved or removed it)."""
+    try:
+        await step
+    except asyncssh.SFTPNoSuchFile:
+        return False
+    return True
 
 
 async def _write(sftp: asyncssh.SFTPClient, path: str, data: bytes) -> None:

@@ -49,9 +49,9 @@ class BatchPartition:
     revoked: bool = False
     uploaded: Uploaded = field(default_factory=Uploaded)  # files uploaded past the commit
     recorded: str = ""  # ``uploaded`` as last written (uploaded.py)
-    # records skipped as in a previous owner's file, not in the ledger yet: by file name,
-    # ``(offset, event id)``
-    skipped: dict[str | None, list[tuple[int, str]]] = field(default_factory=dict)
+    # records skipped as in a previous owner's file, not in the ledger yet: by file name, each
+    # event id → its offset, in offset order
+    skipped: dict[str | None, dict[str, int]] = field(default_factory=dict)
 
     def holds(self, merchant: str, event_id: str, *, others: bool) -> bool:
         """Whether ``merchant``'s open file has a record of event ``event_id``; with ``others``,
@@ -59,10 +59,10 @@ class BatchPartition:
         mine = self.open.get(merchant)
         if mine is not None and mine.holds(event_id):
             return True
-        files = (*self.open.values(), *self.sending.values()) if others else ()
-        if others and any(e == event_id for kept in self.skipped.values() for _, e in kept):
-            return True
-        return any(builder.holds(event_id) for builder in files)
+        if not others:
+            return False
+        files = (*self.open.values(), *self.sending.values())
+        return any(b.holds(event_id) for b in files) or any(event_id in k for k in self.skipped.values())
 
     def skip_uploaded(self, merchant: str, offset: int, event_id: str) -> bool:
         """Whether ``merchant``'s record at ``offset`` is in a file a previous owner uploaded; if so
@@ -70,7 +70,7 @@ class BatchPartition:
         span = self.uploaded.span_at(merchant, offset)
         if span is None:
             return False
-        self.skipped.setdefault(span[2], []).append((offset, event_id))
+        self.skipped.setdefault(span[2], {}).setdefault(event_id, offset)
         return True
 
     async def record_upload(
@@ -92,7 +92,7 @@ class BatchPartition:
     def committable(self) -> int | None:
         """The first offset of a file not uploaded yet, whichever its merchant, else the position."""
         firsts = [*self.uploading, *(b.first_offset for b in self.open.values())]
-        firsts += [kept[0][0] for kept in self.skipped.values()]
+        firsts += [next(iter(kept.values())) for kept in self.skipped.values() if kept]
         return min(firsts) if firsts else self.position
 
 
@@ -110,13 +110,14 @@ async def record_skipped(ledger: Ledger, part: BatchPartition) -> None:
     """Write ``part``'s skipped events to the ledger (waiting out a Kafka outage), then let the
     commit pass them."""
     for name, kept in list(part.skipped.items()):
-        taken = list(kept)
-        ids = [e for _, e in taken if not ledger.has(part.kind, e)]
+        taken = list(kept)  # others may come while the ledger is written
+        ids = [e for e in taken if not ledger.has(part.kind, e)]
         if ids:
             entry = {"flow": part.kind, **({"batchFile": name} if name else {})}
             write = kafka_op(partial(ledger.record_all, part.kind, ids, part.tp.partition, entry))
             await retry(write, OUTAGE, what="ledger", log=log)
-        del kept[: len(taken)]  # others may have come meanwhile
+        for event_id in taken:
+            kept.pop(event_id, None)
         if not kept and part.skipped.get(name) is kept:
             del part.skipped[name]
 
