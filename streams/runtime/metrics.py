@@ -122,7 +122,9 @@ class Metrics:
             "Partitions assigned to the batch consumer whose preparation has not succeeded yet",
         )
         self.batch_unknown_rows = counter(
-            "batch_unknown_rows", "Response rows for a sequence number not in the uploaded file", "merchant"
+            "batch_unknown_rows",
+            "Response rows matching no record of the uploaded file (sequence number or orderId)",
+            "merchant",
         )
         self.batch_poll_failures = counter(
             "batch_poll_failures", "Failed result polls (SFTP or Kafka)", "merchant"

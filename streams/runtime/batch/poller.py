@@ -42,6 +42,7 @@ from streams.runtime.batch.results import (
     NO_RESULT,
     log_answered,
     log_unknown_row,
+    matches,
     result_label,
     result_status,
 )
@@ -214,9 +215,10 @@ class ResultPoller:
             kind, sent = self._registry.classify(file, row.sequence_number)
             if kind is Settled.REPEAT or row.sequence_number in settled:
                 continue
-            if kind is Settled.UNKNOWN:  # no status: the orderId is the response's word alone
+            if kind is Settled.UNKNOWN or (sent is not None and not matches(row, sent)):
+                # no status: the row's orderId is the response's word alone, or not its record's
                 self._metrics.batch_unknown_row(self._label)
-                log_unknown_row(name, row, self._batch.done_dir)
+                log_unknown_row(name, row, self._batch.done_dir, sent)
                 continue
             settled.add(row.sequence_number)
             self._metrics.batch_result(result_label(row.status), self._label)

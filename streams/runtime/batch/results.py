@@ -8,7 +8,7 @@ from consumers.sftp.registry import SentRecord
 from schemas.batch import ResultRow
 from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
 
-__all__ = ["NO_RESULT", "log_answered", "log_unknown_row", "result_label", "result_status"]
+__all__ = ["NO_RESULT", "log_answered", "log_unknown_row", "matches", "result_label", "result_status"]
 
 log = logging.getLogger("streams.runtime.batch.poller")
 
@@ -50,14 +50,29 @@ def result_status(file: str, row: ResultRow, sent: SentRecord | None, mid: str |
     )
 
 
-def log_unknown_row(name: str, row: ResultRow, done_dir: str) -> None:
+def matches(row: ResultRow, sent: SentRecord) -> bool:
+    """Whether a response row is about the record the file had at its sequence number: the same
+    ``orderId``, and the same ``idempotencyKey`` when the row has one."""
+    return row.order_id == sent.order_id and row.idempotency_key in ("", sent.idempotency_key)
+
+
+def log_unknown_row(name: str, row: ResultRow, done_dir: str, sent: SentRecord | None = None) -> None:
+    """A row that matches no record of the uploaded file: its sequence number is not in it, or
+    (``sent``) the record there is another order's."""
+    where = (
+        "is not in the uploaded file"
+        if sent is None
+        else f"is not the uploaded file's record there (orderId {sent.order_id}, "
+        f"idempotencyKey {sent.idempotency_key})"
+    )
     log.warning(
-        "batch response %s: sequence number %d (orderId %s, status %s) is not in the uploaded file; "
+        "batch response %s: sequence number %d (orderId %s, status %s) %s; "
         "no status published, the file kept in %s/",
         name,
         row.sequence_number,
         row.order_id,
         row.status,
+        where,
         done_dir,
     )
 
