@@ -153,6 +153,7 @@ class BatchPath:
             "results_missing": self.poller.missing,
             "results_reclaimed": self.poller.reclaimed,
             "result_polls": self.poller.polls,
+            "result_poll_failures": self.poller.poll_failures,
             "registry_restored": self.restored,
             "sftp_sessions": self.sftp.open_sessions,
         }

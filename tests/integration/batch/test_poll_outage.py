@@ -65,7 +65,7 @@ async def test_an_outage_past_the_result_timeout_fails_no_record(
         assert path.poller.polls >= 1 and path.poller.missing == 0
         assert not [s for s in await statuses(settings) if s["status"] == "FAILED"]
         failures = path.metrics.batch_poll_failures.labels("default")._value.get()
-        assert failures >= 2 and failures == path.poller.poll_failures
+        assert failures >= 2 and failures == path.poller.poll_failures == path.stats()["result_poll_failures"]
         assert faults.denied >= failures
 
         faults.deny_list = None  # the listing is allowed again
