@@ -74,10 +74,13 @@ class BatchRegistry:
         now = self._clock()
         self._files[name] = SentFile.of(name, now, records, known_at=now)
 
-    def restore(self, sent: SentFile) -> None:
-        """An entry read back from the journal (a restart, or a partition taken over)."""
+    def restore(self, sent: SentFile) -> bool:
+        """An entry read back from the journal (a restart, or a partition taken over); whether it
+        was not known yet (a retried read of the same partitions restores nothing new)."""
         sent.known_at = self._clock()
+        new = sent.name not in self._files
         self._files[sent.name] = sent
+        return new
 
     async def persist(self, name: str) -> None:
         """Write the file's current state to the journal (no-op without one, or if unknown)."""

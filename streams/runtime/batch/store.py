@@ -54,7 +54,8 @@ class BatchStore:
             await self._producer.send_and_wait(self._topic, entry, name.encode(), partition=target)
 
     async def load(self, source: Collection[TopicPartition], registry: BatchRegistry) -> int:
-        """Restore into ``registry`` the files written from ``source`` partitions; returns how many."""
+        """Restore into ``registry`` the files written from ``source`` partitions; returns how many it
+        did not know yet."""
         wanted = {(safe_topic(tp.topic), tp.partition) for tp in source}
         if not wanted:
             return 0
@@ -70,11 +71,9 @@ class BatchStore:
             if raw is None or parsed is None or (parsed.topic, parsed.partition) not in wanted:
                 continue
             try:
-                registry.restore(decode_entry(raw))
+                restored += registry.restore(decode_entry(raw))
             except ValueError as exc:
                 log.error("batch registry record %s ignored: %s", name, exc)
-                continue
-            restored += 1
         return restored
 
     def uploaded_of(self, tp: TopicPartition) -> Uploaded:

@@ -32,7 +32,8 @@ async def test_a_restored_entry_matches_and_reports_like_the_original() -> None:
     entry = journal.writes[-1][2]
     assert entry is not None
     second = BatchRegistry(clock=lambda: now[0])  # a restarted worker
-    second.restore(decode_entry(entry))
+    assert second.restore(decode_entry(entry))
+    assert not second.restore(decode_entry(entry))  # read again (a retried preparation): not new
     assert second.lookup(NAME, 1) == RECORDS[0] and second.outstanding == 2
     assert second.match(NAME, 1) == RECORDS[0]
     now[0] = 200.0
