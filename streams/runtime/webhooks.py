@@ -2,7 +2,9 @@
 
 ``POST /webhooks/flex`` and ``POST /webhooks/flex/{name}`` (streams/runtime/webhook_http.py) hand
 the raw body here. A delivery is verified (with its merchant's keys: consumers/webhooks/keys.py;
-an unknown name is 404) and parsed (schemas/webhooks.py); nothing unverified is ever produced. A
+an unknown name is 404) and parsed (schemas/webhooks.py); nothing unverified is ever produced (a
+request refused only for its nonce is signed right: the same request sent again, it is answered as
+a redelivery if its webhook is published or publishing, and refused otherwise). A
 verified webhook is published once per dedupe key (``event:OrderId``, plus a digest of the
 ``EventData`` for ``order.refunded``: schemas/webhooks.py ``dedupe_key``; in its merchant's scope,
 and with the merchant's name in the ``flexbridge-merchant`` header): first its
@@ -25,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -45,6 +47,7 @@ from streams.runtime.deps import Deps
 from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.status import status_record
 from streams.runtime.supervise import supervise
+from streams.runtime.webhook_publication import Headers, Publication, failure_of, retrieve
 
 __all__ = [
     "DEDUPE_HEADER", "MERCHANT_HEADER", "WebhookAnswer", "WebhookReceiver", "build_verifier",
@@ -55,7 +58,6 @@ log = logging.getLogger(__name__)
 
 DEDUPE_HEADER = "flexbridge-dedupe-key"
 MERCHANT_HEADER = "flexbridge-merchant"  # the merchant whose path received it (named paths only)
-Headers = list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,37 +87,6 @@ def build_verifier(settings: WebhookSettings) -> WebhookVerifier | None:
         raise ConfigError(f"invalid configuration: {exc}") from None
 
 
-@dataclass(slots=True)
-class _Publication:
-    """The records of one webhook, which of them Kafka acknowledged, and the task producing them."""
-
-    records: list[tuple[str, bytes | None, bytes, Headers]]
-    acked: list[bool] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    answered: bool = False
-
-    def running(self) -> bool:
-        """True while the task runs (or finished well); False when none ran yet or it failed."""
-        task = self.task
-        if task is None:
-            return False
-        return not task.done() or (not task.cancelled() and task.exception() is None)
-
-
-def _failure(task: asyncio.Task[None]) -> BaseException | None:
-    """Why a publication has not (yet) succeeded: TimeoutError while it runs, its error, or None."""
-    if not task.done():
-        return TimeoutError()
-    if task.cancelled():
-        return asyncio.CancelledError()
-    return task.exception()
-
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    if not task.cancelled():
-        task.exception()  # read, so a failure nobody waited for is not reported as lost
-
-
 class WebhookReceiver:
     """One per worker; :meth:`start` inside the running loop, after the producer started."""
 
@@ -138,7 +109,7 @@ class WebhookReceiver:
         self._seen = SeenKeys(
             window_seconds=settings.dedupe_window_hours * 3600, max_entries=settings.dedupe_max_entries
         )
-        self._pending: dict[str, _Publication] = {}
+        self._pending: dict[str, Publication] = {}
         self._loaded = asyncio.Event()
         self._tail: asyncio.Task[None] | None = None
         self._awaiting = AwaitingFollower(deps.kafka, deps.topics.status, self._producer, clock=clock)
@@ -191,14 +162,16 @@ class WebhookReceiver:
         if not self.loaded:
             self._metrics.webhook_delivery("unavailable", label)
             return _answer(503, "unavailable", "the receiver is starting; retry later")
+        verified = None
         try:
             verified = receiving.verifier.verify(method, host, headers, body)
         except WebhookRejected as exc:
-            self._metrics.webhook_verification(exc.reason, label)
-            self._metrics.webhook_delivery("rejected", label)
-            log.warning("webhook refused: %s", exc)
-            return _answer(401, "rejected", str(exc))
-        self._metrics.webhook_verification("ok", label)
+            if not (exc.reason == "replayed-nonce" and self._resent(body, receiving)):
+                self._metrics.webhook_verification(exc.reason, label)
+                self._metrics.webhook_delivery("rejected", label)
+                log.warning("webhook refused: %s", exc)
+                return _answer(401, "rejected", str(exc))
+        self._metrics.webhook_verification("ok" if verified else "resent", label)
         try:
             webhook = parse_webhook(body)
         except InvalidEvent as exc:
@@ -206,10 +179,19 @@ class WebhookReceiver:
             log.warning("verified webhook with a malformed body refused (400)")
             return _answer(400, "malformed", str(exc))
         answer = await self._publish_once(webhook, body, receiving)
-        if answer.status == 503:  # the same signed request may be sent again
+        if answer.status == 503 and verified:  # the same signed request may be sent again
             receiving.verifier.nonces.discard(verified.nonce)
         self._metrics.webhook_delivery(answer.body["status"], label)
         return answer
+
+    def _resent(self, body: bytes, receiving: Receiving) -> bool:
+        """Whether a request refused only for its nonce, so signed right, is one already published
+        or publishing: the same request sent again after its answer was lost, answered as a duplicate."""
+        try:
+            key = scoped_key(receiving.scope, dedupe_key(parse_webhook(body)))
+        except InvalidEvent:
+            return False
+        return key in self._pending or self._seen.seen(key, self._clock())
 
     async def _publish_once(self, webhook: FlexWebhook, body: bytes, receiving: Receiving) -> WebhookAnswer:
         key = scoped_key(receiving.scope, dedupe_key(webhook))
@@ -223,12 +205,12 @@ class WebhookReceiver:
             pub = self._pending[key] = self._publication(webhook, body, key, receiving)
         if not pub.running():
             pub.task = asyncio.create_task(self._produce(key, pub), name=f"webhook {key}")
-            pub.task.add_done_callback(_retrieve)
+            pub.task.add_done_callback(retrieve)
         assert pub.task is not None  # set just above  # noqa: S101
         # asyncio.wait, not wait_for(shield(…)): the task keeps running past the timeout either way,
         # and this costs no extra future per delivery (measured on the receiver's hot path).
         await asyncio.wait((pub.task,), timeout=self._timeout)
-        failure = _failure(pub.task)
+        failure = failure_of(pub.task)
         if failure is not None:
             return self._unavailable(key, failure)
         first, pub.answered = not pub.answered, True
@@ -247,7 +229,7 @@ class WebhookReceiver:
         log.error("webhook %s failed: %s", key, name)  # a bug: nothing acknowledged, Flex must retry
         return _answer(503, "unavailable", "the webhook could not be published; retry later", key)
 
-    def _publication(self, webhook: FlexWebhook, body: bytes, key: str, receiving: Receiving) -> _Publication:
+    def _publication(self, webhook: FlexWebhook, body: bytes, key: str, receiving: Receiving) -> Publication:
         topics, headers = self._topics, publication_headers(key, receiving.merchant)
         order_key = webhook.external_order_id.encode() if webhook.external_order_id else None
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
@@ -255,9 +237,9 @@ class WebhookReceiver:
         if status is not None and not self._awaiting.latest.superseded(status):  # an old event: not news
             records.append((topics.status, *status_record(status), headers))  # keyed by its orderId
         records.append((topics.webhooks, order_key, body, headers))  # last: it marks the key as done
-        return _Publication(records, [False] * len(records))
+        return Publication(records, [False] * len(records))
 
-    async def _produce(self, key: str, pub: _Publication) -> None:
+    async def _produce(self, key: str, pub: Publication) -> None:
         for i, (topic, record_key, value, headers) in enumerate(pub.records):
             if not pub.acked[i]:
                 await self._producer.send_and_wait(topic, value, record_key, headers=headers)

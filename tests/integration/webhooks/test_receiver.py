@@ -75,33 +75,37 @@ async def assert_bad_deliveries_are_refused(worker: Worker, refused: dict[str, s
     assert (await deliver(worker, body, {"Content-Type": "text/plain"})).status_code == 401
 
     bad = b'{"Event": ' + refused["bad"].encode()  # verified, but not JSON
-    answer = await deliver(worker, bad, signed(worker, bad))
+    bad_headers = signed(worker, bad)
+    answer = await deliver(worker, bad, bad_headers)
     assert answer.status_code == 400 and "not valid JSON" in answer.json()["error"]
+    again = await deliver(worker, bad, bad_headers)  # its nonce again, and it was never published
+    assert again.status_code == 401 and "replayed-nonce" in again.json()["error"]
 
 
-async def assert_a_replayed_request_is_refused(worker: Worker) -> str:
-    """The same signed request twice, nonce and all: the second is refused. Its order id."""
-    replayed = unique("ORD-replay")
-    body = payload(replayed)
+async def assert_a_resent_request_is_a_duplicate(worker: Worker) -> str:
+    """The same signed request twice, nonce and all (sent again after its answer was lost): the
+    second is answered as a duplicate of the first, published. Its order id."""
+    resent = unique("ORD-resent")
+    body = payload(resent)
     headers = signed(worker, body)
     assert (await deliver(worker, body, headers)).status_code == 200
     again = await deliver(worker, body, headers)
-    assert again.status_code == 401 and "replayed-nonce" in again.json()["error"]
-    return replayed
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    return resent
 
 
 async def test_refused_deliveries_publish_nothing(hooks: tuple[Stack, Worker]) -> None:
     stack, worker = hooks
     refused = {name: unique(f"ORD-{name}") for name in ("body", "header", "key", "stale", "missing", "bad")}
     await assert_bad_deliveries_are_refused(worker, refused)
-    replayed = await assert_a_replayed_request_is_refused(worker)
+    resent = await assert_a_resent_request_is_a_duplicate(worker)
 
     for name, order in refused.items():
         assert await published(stack, "webhooks", order) == [], name
         assert await published(stack, "status", order) == [], name
-    assert len(await published(stack, "webhooks", replayed)) == 1
+    assert len(await published(stack, "webhooks", resent)) == 1
     verifications = "flexbridge_webhook_verifications_total"
-    for reason in ("content-hash", "signature", "stale-date", "missing-header", "replayed-nonce"):
+    for reason in ("content-hash", "signature", "stale-date", "missing-header", "replayed-nonce", "resent"):
         assert await metric_total(worker.url, verifications, result=reason) >= 1, reason
     assert await metric_total(worker.url, "flexbridge_webhook_deliveries_total", outcome="malformed") >= 1
     # every answered delivery is timed once (flexbridge_webhook_seconds), whatever its outcome
