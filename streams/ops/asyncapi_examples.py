@@ -123,7 +123,8 @@ def dlq_pairs() -> Headers:
 
 def ledger_example() -> tuple[str, dict[str, Any]]:
     eid = event_id()
-    return f"evaluate:{eid}", {"status": "CHALLENGE", "eventId": eid, "orderId": ORDER_ID}
+    entry = {"flow": "evaluate", "status": "CHALLENGE", "orderSessionKey": _SESSION}  # bridge.py's
+    return f"evaluate:{eid}", {**entry, "eventId": eid, "orderId": ORDER_ID}
 
 
 def audit_example() -> tuple[str, dict[str, Any]]:

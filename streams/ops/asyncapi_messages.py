@@ -190,8 +190,10 @@ def _outputs() -> dict[str, dict[str, Any]]:
 _INTERNAL = {  # message id: (title, summary, key, example)
     "ledgerEntry": (
         "Ledger entry",
-        "A finished effect (an event transmitted or evaluated): a redelivered or replayed event found "
-        "here makes no second Flex call. Written to the partition numbered like the source partition.",
+        "A finished effect (an event transmitted or evaluated: flow, status, orderSessionKey, eventId, "
+        "orderId; or put in a batch file renamed into Flex's inbound folder: flow, batchFile): a "
+        "redelivered or replayed event found here makes no second Flex call. Written to the partition "
+        "numbered like the source partition.",
         "FLOW:eventId (FLOW is transmit or evaluate)",
         ex.ledger_example,
     ),
