@@ -83,7 +83,7 @@ class Merchant(BaseModel):
 class Merchants:
     """The configured merchants, looked up by ``mid`` or ``name``; iterates in configured order."""
 
-    __slots__ = ("_all", "_by_mid", "_by_name")
+    __slots__ = ("_all", "_by_key", "_by_mid", "_by_name")
 
     def __init__(self, merchants: Iterable[Merchant]) -> None:
         self._all = tuple(merchants)
@@ -91,6 +91,7 @@ class Merchants:
             raise ConfigError("no merchant is configured")
         self._by_mid: dict[str, Merchant] = {}
         self._by_name: dict[str, Merchant] = {}
+        self._by_key: dict[bytes, str] = {}  # a webhook subscriber key → its merchant's name
         for merchant in self._all:
             self._add(merchant)
 
@@ -106,6 +107,25 @@ class Merchants:
         self._by_name[merchant.name] = merchant
         if merchant.mid is not None:
             self._by_mid[mid_key(merchant.mid)] = merchant
+        self._add_keys(merchant, label)
+
+    def _add_keys(self, merchant: Merchant, label: str) -> None:
+        """A webhook subscriber key is one merchant's: a key two merchants share would verify one's
+        webhooks on the other's path, and publish them as the other's orders (DESIGN.md §2.9)."""
+        for field in _KEYS:
+            key = getattr(merchant, field)
+            if key is None or not key.get_secret_value().strip():
+                continue
+            try:
+                raw = decode_key(key)
+            except ValueError:  # refused where the merchant is read (_check_keys)
+                continue
+            other = self._by_key.setdefault(raw, merchant.name)
+            if other != merchant.name:
+                raise ConfigError(
+                    f"{label}: {field}: the same key as merchant \"{other}\"'s; each merchant's webhooks "
+                    "are signed with its own key (the portal's, of that merchant's account)"
+                )
 
     def __iter__(self) -> Iterator[Merchant]:
         return iter(self._all)

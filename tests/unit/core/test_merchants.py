@@ -133,6 +133,18 @@ def test_duplicate_mids_are_refused(tmp_path: Path) -> None:
     assert f'merchant "globex": mid: {MID_A} is already merchant "acme"\'s' in message
 
 
+def test_a_webhook_key_two_merchants_share_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    text = api_only("acme", MID_A, subscriber_key=KEY) + api_only("globex", MID_B, subscriber_key=OTHER_KEY)
+    assert len(load_merchants(write(tmp_path, text))) == 2  # distinct keys
+    shared = api_only("acme", MID_A, subscriber_key=KEY)
+    shared += api_only("globex", MID_B, subscriber_key=OTHER_KEY, previous_subscriber_key=KEY)
+    message = config_error(write(tmp_path, shared))
+    assert 'merchant "globex": previous_subscriber_key: the same key as merchant "acme"\'s' in message
+    assert KEY not in message
+    rotating = api_only("acme", MID_A, subscriber_key=KEY, previous_subscriber_key=KEY)
+    assert len(load_merchants(write(tmp_path, rotating))) == 1  # one merchant's own keys may be equal
+
+
 def test_a_mid_with_a_slash_is_refused(tmp_path: Path) -> None:
     message = config_error(write(tmp_path, api_only("acme", "5f1c/6a8e")))
     assert 'merchant "acme": mid' in message
