@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from .api_orders import not_found
+from .api_orders import not_found, owned
 from .idempotency import fingerprint, run_idempotent
 from .orders import Order, Refund
 from .state import STATE, SandboxState
@@ -40,7 +40,7 @@ async def capture(request: web.Request) -> web.Response:
 
 
 def _capture(state: SandboxState, order_key: str, body: JsonObject) -> web.Response:
-    order = state.orders.get(order_key)
+    order = owned(state, state.orders.get(order_key))
     if order is None:
         return not_found("Order")
     amount = as_int(body["amount"])
@@ -105,7 +105,7 @@ async def refund(request: web.Request) -> web.Response:
         errors = {"AmountToRefund": ["The field AmountToRefund is invalid."]}
     if errors or cents is None:
         return validation_response(errors)
-    order = state.orders.get(request.match_info["id"])
+    order = owned(state, state.orders.get(request.match_info["id"]))
     if order is None:
         return not_found("Order")
     message = body.get("refundmessage")
@@ -137,7 +137,7 @@ def _cancellable(order: Order) -> bool:
 
 
 def _cancel(state: SandboxState, order_key: str) -> web.Response:
-    order = state.orders.get(order_key)
+    order = owned(state, state.orders.get(order_key))
     if order is None:
         return not_found("Order")
     if order.status == "CANCELLED":
@@ -172,11 +172,14 @@ async def _cancel_request(request: web.Request, order: Order | None) -> web.Resp
 
 async def cancel(request: web.Request) -> web.Response:
     """Void a pending order by orderSessionKey; 200 ``{}``. Cancelling a cancelled order is a no-op."""
-    order = request.app[STATE].orders.get(request.match_info["id"])
-    return await _cancel_request(request, order)
+    state = request.app[STATE]
+    return await _cancel_request(request, owned(state, state.orders.get(request.match_info["id"])))
 
 
 async def external_cancel(request: web.Request) -> web.Response:
     """Like cancel, keyed by the merchant's order id (its most recent order)."""
-    orders = request.app[STATE].orders.for_merchant_order(request.match_info["externalOrderId"])
+    state = request.app[STATE]
+    orders = [
+        o for o in state.orders.for_merchant_order(request.match_info["externalOrderId"]) if owned(state, o)
+    ]
     return await _cancel_request(request, orders[-1] if orders else None)

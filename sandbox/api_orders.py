@@ -9,11 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from .orders import STATUS_CODES, Order
-from .state import STATE
+from .state import STATE, SandboxState
 from .validation import Errors, as_int, parse_datetime
-from .wire import JsonObject, envelope, failure, iso, json_response, validation_response
+from .wire import JsonObject, caller_mid, envelope, failure, iso, json_response, validation_response
 
-__all__ = ["get_order", "list_orders", "not_found", "order_view"]
+__all__ = ["get_order", "list_orders", "not_found", "order_view", "owned"]
 
 _ADDRESS_KEYS = {
     key.lower(): key
@@ -74,8 +74,18 @@ def not_found(what: str) -> web.Response:
     return failure(404, f"{what} not found.", "NotFound")
 
 
+def owned(state: SandboxState, order: Order | None) -> Order | None:
+    """``order`` if the caller may see it: with several merchants, a token's merchant sees its own
+    orders only (another's is not found), as Flex scopes a token to its merchant account."""
+    mid = caller_mid()
+    if order is None or not state.merchants.strict or mid is None or order.mid.lower() == mid.lower():
+        return order
+    return None
+
+
 async def get_order(request: web.Request) -> web.Response:
-    order = request.app[STATE].orders.get(request.match_info["id"])
+    state = request.app[STATE]
+    order = owned(state, state.orders.get(request.match_info["id"]))
     if order is None:
         return not_found("Order")
     return json_response(envelope(**order_view(order)))
@@ -124,7 +134,8 @@ async def list_orders(request: web.Request) -> web.Response:
     params, errors = _list_params(request)
     if errors:
         return validation_response(errors)
-    orders = [o for o in request.app[STATE].orders.all() if _selected(o, request, params)]
+    state = request.app[STATE]
+    orders = [o for o in state.orders.all() if owned(state, o) and _selected(o, request, params)]
     by_amount = request.query.get("orderBy", "").lower() == "amount"
     descending = request.query.get("sort", "desc").lower() != "asc"
     orders.sort(key=lambda o: (o.amount if by_amount else 0, o.created_at), reverse=descending)

@@ -71,6 +71,26 @@ async def test_a_body_mid_of_another_merchant_is_refused_with_403(many: RunningS
     assert {o["orderId"]: o["mid"] for o in orders} == {"X-2": ACME.mid, "X-3": ACME.mid}
 
 
+async def test_a_merchant_sees_and_acts_on_its_own_orders_only(many: RunningSandbox) -> None:
+    async with signed_in_as(many, ACME) as acme:
+        made = await acme.post("/v1/evaluate", json=evaluate_body(order_id="O-ACME", mid=ACME.mid))
+        key = made.json()["orderSessionKey"]
+        assert (await acme.get(f"/v1/orders/{key}")).status_code == 200
+    async with signed_in_as(many, BOLT) as bolt:
+        looked = await bolt.get(f"/v1/orders/{key}")
+        listed = (await bolt.get("/v1/orders", params={"pageSize": 50})).json()
+        refund = await bolt.post(f"/v1/orders/{key}/refund", json={"amountToRefund": 1})
+        cancel = await bolt.post(f"/v1/orders/{key}/cancel", json={})
+        by_id = await bolt.post("/v1/orders/O-ACME/external-cancel", json={})
+    assert (looked.status_code, refund.status_code, cancel.status_code, by_id.status_code) == (404,) * 4
+    assert key not in orjson.dumps(listed).decode()
+    async with httpx.AsyncClient(base_url=many.base_url, timeout=10) as http:
+        [order] = [
+            o for o in (await http.get("/_sandbox/orders")).json()["orders"] if o["orderId"] == "O-ACME"
+        ]
+    assert order["history"][-1]["action"] == "evaluate"  # nothing done to it by another merchant
+
+
 async def test_the_journal_carries_the_authenticated_mid(many: RunningSandbox) -> None:
     for merchant in (ACME, CORA):
         async with signed_in_as(many, merchant) as http:
