@@ -40,9 +40,9 @@ def unparsed_setting(exc: SettingsError) -> tuple[str, str]:
     return name, f"not valid JSON ({exc.__cause__}); or set its fields one by one, as {name}__NAME"
 
 
-# FLEXBRIDGE_ variables that are no setting of core/settings.py: the embedded broker's and the
-# sandbox's own (streams/cli.py, sandbox/config.py)
-_NOT_SETTINGS = ("FLEXBRIDGE_BROKER_PORT", "FLEXBRIDGE_SANDBOX_")
+# FLEXBRIDGE_ variables that are no setting of core/settings.py: the embedded broker's, the
+# sandbox's and `flexbridge replay`'s own (streams/cli.py, sandbox/config.py, streams/ops/arguments.py)
+_NOT_SETTINGS = ("FLEXBRIDGE_BROKER_PORT", "FLEXBRIDGE_SANDBOX_", "FLEXBRIDGE_REPLAY_")
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

@@ -4,8 +4,10 @@ flag, before anything runs."""
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Mapping
 
-__all__ = ["not_negative", "positive"]
+__all__ = ["REPLAY_ENV", "not_negative", "positive", "with_replay_env"]
 
 
 def positive(text: str) -> float:
@@ -22,3 +24,28 @@ def not_negative(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+REPLAY_ENV = "FLEXBRIDGE_REPLAY_"  # FLEXBRIDGE_REPLAY_TOPIC, …_FROM, …_TO, …_LAST, …_EXECUTE
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+_WINDOW = ("start", "end", "last")
+
+
+def with_replay_env(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> None:
+    """Fill ``flexbridge replay``'s flags not given from ``FLEXBRIDGE_REPLAY_<FLAG>`` (DESIGN.md
+    §2.6: the flags scripts rely on are settable by environment too). A flag given wins, and a
+    window given on the command line (``--from``/``--to``/``--last``) takes none of the variables'.
+    ``…_EXECUTE`` is a boolean (1/true/yes/on or 0/false/no/off); another value is a ValueError."""
+    env = os.environ if environ is None else environ
+    found: dict[str, object] = {}
+    for flag, dest in (("TOPIC", "topic"), ("FROM", "start"), ("TO", "end"), ("LAST", "last")):
+        if value := env.get(REPLAY_ENV + flag, "").strip():
+            found[dest] = value
+    execute = env.get(REPLAY_ENV + "EXECUTE", "").strip().lower()
+    if execute not in _TRUE + _FALSE:
+        raise ValueError(f"{REPLAY_ENV}EXECUTE: {execute!r} is not a boolean (1/true/yes/on, 0/false/no/off)")
+    found["execute"] = execute in _TRUE
+    windowed = any(getattr(args, dest) for dest in _WINDOW)
+    for dest, given in found.items():
+        if not getattr(args, dest) and not (windowed and dest in _WINDOW):
+            setattr(args, dest, given)

@@ -17,7 +17,7 @@ import orjson
 from core.config import ConfigError, load_settings
 from core.settings import Settings
 from schemas.dlq import DlqReason
-from streams.ops.arguments import positive
+from streams.ops.arguments import REPLAY_ENV, positive, with_replay_env
 from streams.ops.selection import Selection, parse_duration, parse_time, parse_where
 
 __all__ = ["add_dlq_parser", "add_replay_parser"]
@@ -44,7 +44,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_replay_parser(sub: Any) -> None:
-    p = sub.add_parser("replay", help="replay a topic window into the pipeline (dry-run plan by default)")
+    p = sub.add_parser(
+        "replay",
+        help="replay a topic window into the pipeline (dry-run plan by default)",
+        description="--topic, --from, --to, --last and --execute can also be set as "
+        f"{REPLAY_ENV}TOPIC, …FROM, …TO, …LAST and …EXECUTE (a flag given wins).",
+    )
     p.add_argument("--topic", help="source topic")
     p.add_argument("--from", dest="start", help="window start, ISO-8601 (e.g. 2026-11-24T10:00:00Z)")
     p.add_argument("--to", dest="end", help="window end, ISO-8601, exclusive (default: now)")
@@ -59,7 +64,9 @@ def add_dlq_parser(sub: Any) -> None:
     listing = verbs.add_parser("list", help="dead letters grouped by reason")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=_dlq_list)
-    show = verbs.add_parser("show", help="one dead letter, headers decoded, card data masked")
+    show = verbs.add_parser(
+        "show", aliases=["inspect"], help="one dead letter, headers decoded, card data masked"
+    )
     show.add_argument("position", help="PARTITION:OFFSET (as `dlq list` prints)")
     show.set_defaults(run=_dlq_show)
     redrive = verbs.add_parser("redrive", help="send dead letters back to their source topic")
@@ -106,6 +113,10 @@ def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = 
 
 
 def _replay(args: argparse.Namespace) -> int:
+    try:
+        with_replay_env(args)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     settings = load_settings()
     if not args.resume:
         if not args.topic:

@@ -1,0 +1,52 @@
+"""``flexbridge replay``'s flags from ``FLEXBRIDGE_REPLAY_*`` (DESIGN.md §2.6), through the verb's own
+parser: a flag given wins, a window given takes none of the variables'."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from streams.ops.arguments import with_replay_env
+from streams.ops.cli import add_dlq_parser, add_replay_parser
+
+
+def parsed(*argv: str, **env: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="flexbridge")
+    verbs = parser.add_subparsers()
+    add_replay_parser(verbs)
+    args = parser.parse_args(["replay", *argv])
+    with_replay_env(args, {f"FLEXBRIDGE_REPLAY_{k}": v for k, v in env.items()})
+    return args
+
+
+def test_the_variables_fill_the_flags_not_given() -> None:
+    args = parsed(TOPIC="payments.declined", LAST="2h", EXECUTE="true")
+    assert (args.topic, args.last, args.start, args.execute) == ("payments.declined", "2h", None, True)
+    args = parsed(TOPIC="payments.declined", FROM="2026-11-24T10:00:00Z", TO="2026-11-24T11:00:00Z")
+    assert (args.start, args.end, args.execute) == ("2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z", False)
+
+
+def test_a_flag_given_wins_and_a_window_given_takes_none_of_the_variables() -> None:
+    args = parsed(
+        "--topic",
+        "payments.approved",
+        "--last",
+        "15m",
+        TOPIC="payments.declined",
+        FROM="2026-11-24T10:00:00Z",
+    )
+    assert (args.topic, args.last, args.start) == ("payments.approved", "15m", None)
+    assert parsed("--execute", EXECUTE="0").execute is True
+
+
+def test_execute_must_be_a_boolean_named_in_the_error() -> None:
+    with pytest.raises(ValueError, match="FLEXBRIDGE_REPLAY_EXECUTE: 'maybe' is not a boolean"):
+        parsed(EXECUTE="maybe")
+
+
+def test_dlq_inspect_is_show() -> None:
+    parser = argparse.ArgumentParser(prog="flexbridge")
+    add_dlq_parser(parser.add_subparsers())
+    inspect, show = parser.parse_args(["dlq", "inspect", "0:12"]), parser.parse_args(["dlq", "show", "0:12"])
+    assert inspect.run is show.run and inspect.position == show.position == "0:12"
