@@ -24,7 +24,7 @@ from typing import Any, Literal, NamedTuple, overload
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
 from core.names import folded
-from core.pan import find_pan
+from core.pan import find_pan, redact_pan
 from core.settings import RoutingSettings
 from schemas.codec import decode_object
 from schemas.dlq import DlqReason
@@ -138,7 +138,10 @@ def route_to_merchant(raw: bytes | None, flow: Flow, merchants: Merchants) -> Ro
     event = routed.event
     merchant = merchants.for_event(event.mid)
     if merchant is None:
-        why = "carries no mid" if event.mid is None else f"mid {event.mid!r} is no configured merchant's"
+        # quoted in the dead letter's dlq-error: the mid is no card field (find_pan never looked at
+        # it), and a card number sent in it must not be copied there
+        mid = redact_pan(repr(event.mid))
+        why = "carries no mid" if event.mid is None else f"mid {mid} is no configured merchant's"
         return Refused("unknown-merchant", f"the event {why} ({len(merchants)} merchants configured)")
     event = spelt_as_configured(event, merchant)
     return Routed(event, route_of(flow, event, merchant.routing), merchant)

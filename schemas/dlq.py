@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from core.pan import redact_pan
 from schemas.status import utcnow
 
 __all__ = ["DLQ_HEADER_PREFIX", "DLQ_REASON", "MERCHANT_HEADER", "OMITTED_HEADER", "DlqReason", "dlq_headers"]
@@ -37,12 +38,17 @@ def dlq_headers(
     offset: int,
     original: Sequence[tuple[str, bytes]] = (),
 ) -> list[tuple[str, bytes]]:
-    """The original headers (minus stale ``dlq-*`` ones from an earlier failure) plus the DLQ headers."""
+    """The original headers (minus stale ``dlq-*`` ones from an earlier failure) plus the DLQ headers.
+
+    ``error`` has its card numbers masked (core.pan redact_pan) before it is cut to 1,000
+    characters: a message that quotes a record's data (a mid, a Flex error) must not carry one
+    into the DLQ, and a cut after masking cannot leave a card number's first digits in clear.
+    """
     kept = [(k, v) for k, v in original if not k.startswith(DLQ_HEADER_PREFIX)]
     return [
         *kept,
         (DLQ_REASON, reason.encode()),
-        ("dlq-error", error[:1000].encode()),
+        ("dlq-error", redact_pan(error)[:1000].encode()),
         ("dlq-source-topic", topic.encode()),
         ("dlq-source-partition", str(partition).encode()),
         ("dlq-source-offset", str(offset).encode()),

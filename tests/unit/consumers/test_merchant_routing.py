@@ -58,6 +58,15 @@ def test_an_unknown_or_missing_mid_is_unknown_merchant_with_several_merchants() 
     assert isinstance(bad, Refused) and bad.reason == "schema"
 
 
+def test_an_unknown_mid_is_quoted_with_its_card_numbers_masked() -> None:
+    """The message becomes the dead letter's dlq-error header: a card number sent as the mid stays out."""
+    refused = route_to_merchant(raw("4111 1111 1111 1111"), "evaluate", BOTH)
+    assert isinstance(refused, Refused) and refused.reason == "unknown-merchant"
+    assert "mid '************1111' is no configured merchant's" in refused.message
+    unknown = route_to_merchant(raw("mid-nobody"), "evaluate", BOTH)
+    assert isinstance(unknown, Refused) and "mid 'mid-nobody' is no configured merchant's" in unknown.message
+
+
 def test_one_merchant_takes_an_event_without_mid_and_one_without_mid_takes_every_event() -> None:
     one = Merchants([ACME])
     assert isinstance(route_to_merchant(raw(None), "evaluate", one), Routed)
