@@ -8,7 +8,15 @@ from typing import Literal
 from core.pan import redact_pan
 from schemas.status import utcnow
 
-__all__ = ["DLQ_HEADER_PREFIX", "DLQ_REASON", "MERCHANT_HEADER", "OMITTED_HEADER", "DlqReason", "dlq_headers"]
+__all__ = [
+    "DLQ_HEADER_PREFIX",
+    "DLQ_REASON",
+    "MASKED_HEADER",
+    "MERCHANT_HEADER",
+    "OMITTED_HEADER",
+    "DlqReason",
+    "dlq_headers",
+]
 
 DLQ_HEADER_PREFIX = "dlq-"
 DLQ_REASON = "dlq-reason"
@@ -16,6 +24,9 @@ DLQ_REASON = "dlq-reason"
 MERCHANT_HEADER = "dlq-merchant"
 # What a dead letter too large for the DLQ topic left out (its value, its original headers).
 OMITTED_HEADER = "dlq-omitted"
+# Which of the record's parts (value, key, headers) a dead letter holds with card data masked: the
+# record cannot be redriven from it, only replayed from its source position.
+MASKED_HEADER = "dlq-masked"
 
 DlqReason = Literal[
     "schema",

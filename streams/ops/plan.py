@@ -15,7 +15,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from core.settings import Settings
-from schemas.dlq import DLQ_REASON, OMITTED_HEADER
+from schemas.dlq import DLQ_REASON, MASKED_HEADER, OMITTED_HEADER
 from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, scan
 from streams.ops.selection import Selection, matches, replay_count
 from streams.runtime.ledger import Ledger
@@ -72,10 +72,12 @@ def verdict(job: Job, record: Record) -> Verdict:
         return "filtered"
     if replay_count(headers) >= job.max_replays:
         return "refused"
-    if job.action == "redrive" and (DLQ_REASON, b"pan-detected") in headers:
-        # stored with its card numbers masked: sent again, "************1111" would pass for a token
+    names = {name for name, _ in headers}
+    if job.action == "redrive" and ((DLQ_REASON, b"pan-detected") in headers or MASKED_HEADER in names):
+        # stored with card data masked: sent again, "************1111" would pass for a token, and
+        # a masked key or header is not the record's; what was not masked is at its source position
         return "masked"
-    if job.action == "redrive" and any(name == OMITTED_HEADER for name, _ in headers):
+    if job.action == "redrive" and OMITTED_HEADER in names:
         return "omitted"  # too large for the DLQ: its value is at its source position, not here
     return "send" if job.target_of(record) else "no-target"
 

@@ -74,8 +74,9 @@ def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
         )
     t = plan["totals"]
     masked = (
-        f" {t['masked']} pan-detected dead letters are never sent again: their card numbers are"
-        " masked (the producer sends them anew, with a Flex token)."
+        f" {t['masked']} dead letters are never sent again: they hold card data masked (pan-detected,"
+        " or dlq-masked); a pan-detected event's producer sends it anew with a Flex token, any other"
+        " is replayed from its dlq-source position."
         if t["masked"]
         else ""
     )

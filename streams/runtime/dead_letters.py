@@ -1,4 +1,5 @@
-"""The one way a record goes to ``payments.dlq``: original key and bytes, ``dlq-*`` headers, a metric."""
+"""The one way a record goes to ``payments.dlq``: its key, value and headers (card data masked:
+streams/runtime/dlq_masking.py), ``dlq-*`` headers, a metric."""
 
 from __future__ import annotations
 
@@ -6,15 +7,14 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
-from core.pan import mask_card_data
-from schemas.dlq import MERCHANT_HEADER, OMITTED_HEADER, DlqReason, dlq_headers
+from schemas.dlq import MASKED_HEADER, MERCHANT_HEADER, OMITTED_HEADER, DlqReason, dlq_headers
+from streams.runtime.dlq_masking import masked_copy
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
-__all__ = ["SourceRecord", "dead_letter", "internal_error", "masked_value"]
+__all__ = ["SourceRecord", "dead_letter", "internal_error"]
 
 log = logging.getLogger(__name__)
 
@@ -48,26 +48,27 @@ async def dead_letter(
 ) -> None:
     """Publish ``record`` to the DLQ ``topic``; returns once the broker acknowledged it.
 
-    A ``pan-detected`` record has its card numbers masked: copying a PAN to another topic spreads it.
-    So has a value that is no JSON object (:func:`masked_value`).
+    Card data is masked wherever the record may carry some (:func:`masked_copy`): in a value refused
+    as ``pan-detected``, with a card number in a card field or that is no JSON object, and then in
+    the key and the original headers too. ``dlq-masked`` names the parts that were changed: such a
+    dead letter is never redriven (streams/ops/plan.py).
     ``merchant`` (its name, when known) labels the metric and goes in the ``dlq-merchant`` header.
     A record too large for the DLQ topic goes without its value and original headers, saying so in
     ``dlq-omitted``: it is still at the source position its ``dlq-source-*`` headers name.
     """
-    value = masked_value(record.value, reason)
+    copy = masked_copy(record.key, record.value, record.headers or (), reason)
     # Kafka clients send no record without both: a tombstone without a key gets an empty key
-    key = b"" if record.key is None and value is None else record.key
+    key = b"" if copy.key is None and copy.value is None else copy.key
+    masked = [(MASKED_HEADER, ", ".join(copy.masked).encode())] if copy.masked else []
     try:
-        await producer.send_and_wait(topic, value, key, headers=_headers(record, reason, error, merchant))
+        headers = [*_headers(record, reason, error, merchant, copy.headers), *masked]
+        await producer.send_and_wait(topic, copy.value, key, headers=headers)
     except (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError) as exc:
         # Retrying cannot help, and the partition must move on: the dead letter goes without the
         # value and the original headers, which stay readable at the source position it names.
-        count = len(record.headers or ())
-        note = f"the {len(value or b'')}-byte value and {count} original headers: too large for {topic}"
-        headers = [
-            *_headers(record, reason, error, merchant, original=False),
-            (OMITTED_HEADER, note.encode()),
-        ]
+        count = len(copy.headers)
+        note = f"the {len(copy.value or b'')}-byte value and {count} original headers: too large for {topic}"
+        headers = [*_headers(record, reason, error, merchant, []), *masked, (OMITTED_HEADER, note.encode())]
         await producer.send_and_wait(topic, None, key or b"", headers=headers)
         log.warning("dead letter of %s/%d@%d without %s (%s)", *_where(record), note, type(exc).__name__)
     metrics.dead_letter(reason, merchant)
@@ -75,7 +76,7 @@ async def dead_letter(
 
 
 def _headers(
-    record: SourceRecord, reason: DlqReason, error: str, merchant: str, *, original: bool = True
+    record: SourceRecord, reason: DlqReason, error: str, merchant: str, original: list[tuple[str, bytes]]
 ) -> list[tuple[str, bytes]]:
     headers = dlq_headers(
         reason=reason,
@@ -83,7 +84,7 @@ def _headers(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        original=list(record.headers or ()) if original else [],
+        original=original,
     )
     if merchant != NO_MERCHANT:
         headers.append((MERCHANT_HEADER, merchant.encode()))  # the merchant's name (DESIGN.md §2.9)
@@ -100,27 +101,3 @@ def internal_error(record: SourceRecord, exc: Exception, doing: str) -> str:
     where = f"{record.topic}/{record.partition}@{record.offset}"
     log.error("internal error on %s while %s: %s", where, doing, type(exc).__name__)
     return f"{type(exc).__name__} while {doing}"
-
-
-def masked_value(value: bytes | None, reason: DlqReason) -> bytes | None:
-    """The value a dead letter carries: ``value`` with every card number and verification code
-    masked, unless it is a JSON object refused for another reason than ``pan-detected``.
-
-    Card numbers are found by field name (core.pan find_pan); in a value that is no JSON object
-    (an array, broken JSON) no field was ever looked at, so every digit run that may be a card
-    number is masked (mask_pans). A JSON object refused for another reason was searched and held
-    none: it stays as it was, for a redrive to send the original bytes (a numeric id in it is no
-    card number). Only dead letters pay for the decoding.
-    """
-    if value is None:
-        return None
-    if reason == "pan-detected" or not _is_json_object(value):
-        return mask_card_data(value)  # never redriven (plan.py) or unable to validate
-    return value
-
-
-def _is_json_object(value: bytes) -> bool:
-    try:
-        return isinstance(orjson.loads(value), dict)
-    except orjson.JSONDecodeError:
-        return False

@@ -201,11 +201,12 @@ async def test_bad_records_become_one_dead_letter_and_no_log_line_holds_a_card_n
     if how != "envelope":  # a card number in a field, a schema violation, or no JSON object at all
         assert len(dead) == 1, how
     if dead:
-        [(_, sent, _, headers)] = dead
+        [(_, sent, key, headers)] = dead
         assert dict(headers)["dlq-reason"].decode() in REASONS
         assert not pan_runs(dict(headers)["dlq-error"].decode())
         if dict(headers)["dlq-reason"] == b"pan-detected":
             assert sent is not None and not pan_runs(sent.decode(errors="replace"))  # masked
+            assert key is not None and not pan_runs(key.decode())  # the card number is the key too
         assert lines, "a dead letter is logged: without lines the check below proves nothing"
     for line in lines:
         assert not pan_runs(line), line
