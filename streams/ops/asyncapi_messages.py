@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from schemas.commands import OrderCommand
-from schemas.dlq import DlqReason
+from schemas.dlq import MASKED_HEADER, OMITTED_HEADER, DlqReason
+from schemas.dlq import MERCHANT_HEADER as DLQ_MERCHANT_HEADER
 from schemas.events import PaymentEvent
 from schemas.replay import FORCE_HEADER
 from schemas.status import OrderStatus
@@ -54,6 +55,15 @@ _NOTES: dict[str, dict[str, Any]] = {
     "dlq-source-partition": _string("its partition", pattern="^[0-9]+$"),
     "dlq-source-offset": _string("its offset", pattern="^[0-9]+$"),
     "dlq-failed-at": _string("when flexbridge gave up, ISO-8601", format="date-time"),
+    DLQ_MERCHANT_HEADER: _string("the name of the record's merchant, when flexbridge knew it"),
+    OMITTED_HEADER: _string(
+        "present when the record was too large for the DLQ topic: what its dead letter left out (the "
+        "value and the original headers); the record is still at its dlq-source-* position"
+    ),
+    MASKED_HEADER: _string(
+        "present when card data was masked: which parts (value, key, headers; 'value (left out)' when "
+        "the value had to go). Never redriven: replay the record from its dlq-source-* position"
+    ),
     DEDUPE_HEADER: _string(
         "the webhook's dedupe key (docs/webhooks.md): event:OrderId; for an order.refunded with "
         "EventData, order.refunded:OrderId:sha256:<digest of EventData>; without an OrderId, "
@@ -159,14 +169,18 @@ def _outputs() -> dict[str, dict[str, Any]]:
     """What flexbridge publishes for downstream services: statuses, webhooks, dead letters."""
     marks = [DEDUPE_HEADER, MERCHANT_HEADER]
     dlq = ex.dlq_pairs()
+    optional = [DLQ_MERCHANT_HEADER, OMITTED_HEADER, MASKED_HEADER]
     dead = _message(
         "Dead letter",
-        "A record flexbridge could not process: its original key, value bytes and headers, unchanged, "
-        "plus the dlq-* headers. The value is usually a PaymentEvent or an OrderCommand, but may be "
-        "anything the source topic held (often why it is here).",
+        "A record flexbridge could not process: its original key, value bytes and headers, plus the "
+        "dlq-* headers. Card data is masked where the record may carry some (refused as pan-detected, "
+        "a card number in a card field, a value that is no JSON object), and then in the key and "
+        "headers too, as dlq-masked says; otherwise they are unchanged. The value is usually a "
+        "PaymentEvent or an OrderCommand, but may be anything the source topic held (often why it is "
+        "here).",
         {},
-        headers=_headers(_names(dlq), _names(dlq)),
-        bindings=_key("the original record's key, unchanged"),
+        headers=_headers([*_names(dlq), *optional], _names(dlq)),
+        bindings=_key("the original record's key (card numbers masked when dlq-masked names the key)"),
         examples=[_example("rejected by Flex", ex.ORDER_ID, ex.payment_example(), dlq)],
     )
     return {

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord
+from aiokafka.errors import MessageSizeTooLargeError
 
 from consumers.webhooks.keys import scoped_key
 from core.settings import TopicSettings
@@ -18,6 +20,8 @@ from schemas.events import validate_payment_event
 from schemas.status import OrderStatus
 from schemas.webhooks import dedupe_key, order_status, parse_webhook
 from streams.ops.asyncapi import document, render
+from streams.runtime.dead_letters import dead_letter
+from streams.runtime.metrics import Metrics
 from streams.runtime.webhooks import DEDUPE_HEADER, MERCHANT_HEADER, publication_headers
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -104,3 +108,27 @@ def test_every_header_the_receiver_sets_is_documented() -> None:
         headers = messages[message]["headers"]["properties"]
         assert set(headers) == {DEDUPE_HEADER, MERCHANT_HEADER}, message
         assert "acme/" in headers[DEDUPE_HEADER]["description"]
+
+
+class _RefusesTheFirst:
+    """A producer whose broker refuses the first record as too large: the dead letter's second try."""
+
+    def __init__(self) -> None:
+        self.headers: list[set[str]] = []
+
+    async def send_and_wait(self, topic: str, value: Any, key: Any, headers: Any) -> None:
+        self.headers.append({name for name, _ in headers})
+        if len(self.headers) == 1:
+            raise MessageSizeTooLargeError
+
+
+async def test_every_header_a_dead_letter_may_carry_is_documented() -> None:
+    """A card number (dlq-masked) of a known merchant (dlq-merchant) too large for the DLQ (dlq-omitted)."""
+    value = b'{"paymentMethod":{"cardNumber":"4111111111111111"}}'
+    record = ConsumerRecord("payments.declined", 0, 7, 0, 0, b"o1", value, None, 0, 0, [("trace", b"t")])
+    producer = _RefusesTheFirst()
+    await dead_letter(producer, "payments.dlq", record, "pan-detected", "why", Metrics(), merchant="acme")
+    written = {name for name in set.union(*producer.headers) if name.startswith("dlq-")}
+    headers = document()["components"]["messages"]["deadLetter"]["headers"]
+    assert written == set(headers["properties"])
+    assert set(headers["required"]) == written - {"dlq-merchant", "dlq-omitted", "dlq-masked"}
