@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from consumers.command_cards import card_data_reason
 from consumers.command_ids import request_of, reused_for_another
 from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, with_flex_amounts
 from consumers.flex.errors import FlexError, FlexRejected
@@ -176,11 +177,25 @@ def _synced(
     return synced, synced.model_dump(include=fields if known_status else {*fields, "status"})
 
 
+def _card_data_refused(command: OrderCommand) -> CommandOutcome | None:
+    """The REJECTED answer of a command holding a card number (``consumers.command_cards``), else
+    None. Not recorded: a record keeps the command's message and key, and a refusal that made no
+    effect need not be remembered (the same command sent again is refused again)."""
+    reason = card_data_reason(command)
+    if reason is None:
+        return None
+    return CommandOutcome(_answer(command, "REJECTED", session=None, reason=reason))
+
+
 def reject_command(
     command: OrderCommand, state: OrderState | None, merchants: Merchants, reason: str | None = None
 ) -> CommandOutcome:
     """The REJECTED answer of a command whose order has no merchant of ours (several are served),
-    or of one rejected for ``reason`` (``consumers.order_keys.resolve_command``)."""
+    or of one rejected for ``reason`` (``consumers.order_keys.resolve_command``); a command holding
+    a card number is refused for that first, as by :func:`run_command`."""
+    refused = _card_data_refused(command)
+    if refused is not None:
+        return refused
     if reason is None:
         mid = state.mid if state is not None else None
         if mid is None:
@@ -194,6 +209,9 @@ def reject_command(
 
 async def run_command(command: OrderCommand, state: OrderState | None, flex: CommandClient) -> CommandOutcome:
     """Check ``command`` against ``state`` (reading the amounts from Flex if unknown), then act."""
+    refused = _card_data_refused(command)
+    if refused is not None:
+        return refused
     if state is not None and command.command_id in state.commands:
         recorded = state.commands[command.command_id]
         reused = reused_for_another(command, recorded)
