@@ -53,7 +53,9 @@ def resolve_command(command: OrderCommand, states: Iterable[OrderState], merchan
     if command.mid is not None:
         merchant = merchants.for_event(command.mid)
         if merchant is None:
-            return Resolved(None, None, f"unknown-merchant: no merchant with mid {command.mid} is served")
+            # the mid is the answer's detail.mid; not quoted here: a reason is free text (a PAN
+            # given as a mid would be read there), detail.mid a field consumers correlate on
+            return Resolved(None, None, "unknown-merchant: no merchant with the command's mid is served")
         mine = [s for s in served if merchants.for_event(s.mid) is merchant]
         return Resolved(mine[0] if mine else None, merchant)
     if len(served) > 1:

@@ -8,6 +8,11 @@ order (or of another merchant's) would refund that order and answer for the name
 - when it knows none (an order it has not seen, or seen without a key), the key is first looked
   up at Flex (``GET /v1/orders/{id}``) and refused unless Flex says it is the order with that
   ``externalOrderId`` of that merchant (:func:`not_the_order`).
+
+A reason names no key the command gave: it is the producer's text, not yet known to be Flex's
+(a card number given as a key is refused before, ``consumers.command_cards``, but the reason
+goes to ``orders.status``, read by other services, whatever the key holds). The order's own key
+is in the answer's ``orderSessionKey`` when flexbridge knows it.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ def key_mismatch(command: OrderCommand, state: OrderState | None) -> str | None:
     if given is None or known is None or _same(given, known):
         return None
     return (
-        f"orderSessionKey-mismatch: the command's orderSessionKey {given} is not the one of order "
-        f"{command.order_id} ({known}); the {command.type} was not sent to Flex"
+        f"orderSessionKey-mismatch: the command's orderSessionKey is not the one of order "
+        f"{command.order_id} (the answer's orderSessionKey); the {command.type} was not sent to Flex"
     )
 
 
@@ -42,18 +47,18 @@ def unverified_key(command: OrderCommand, state: OrderState | None) -> bool:
 
 def not_the_order(command: OrderCommand, flex: FlexOrderAmounts) -> str | None:
     """Why Flex's order (read by the command's key) is not the command's order (None: it is)."""
-    key = command.order_session_key
     if flex.external_order_id is None:
         return (
-            f"orderSessionKey-unverified: Flex's order {key} does not say which merchant order it is, "
-            f"so it cannot be checked to be order {command.order_id}; the {command.type} was not sent"
+            "orderSessionKey-unverified: Flex's order of the command's orderSessionKey does not say "
+            f"which merchant order it is, so it cannot be checked to be order {command.order_id}; "
+            f"the {command.type} was not sent"
         )
     given, theirs = command.mid, flex.mid
     other_merchant = given is not None and theirs is not None and mid_key(given) != mid_key(theirs)
     if other_merchant or flex.external_order_id != command.order_id:
         whose = f"merchant mid {command.mid}'s " if command.mid is not None else ""
         return (
-            f"orderSessionKey-mismatch: Flex's order {key} is not {whose}order {command.order_id}; "
-            f"the {command.type} was not sent"
+            f"orderSessionKey-mismatch: Flex's order of the command's orderSessionKey is not "
+            f"{whose}order {command.order_id}; the {command.type} was not sent"
         )
     return None

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from consumers.command_cards import holds_card_number, is_card_number
 from consumers.commands import CommandOutcome, reject_command, run_command
+from consumers.order_keys import resolve_command
 from core.merchants import Merchant, Merchants
 from schemas.flex import RefundResponse
 from tests.unit.consumers.test_command_session import FlexOrders, cmd, known
@@ -119,3 +120,21 @@ async def test_numeric_ids_that_pass_luhn_are_not_refused_and_kept_as_given() ->
     assert out.answer.detail["mid"] == mid and out.answer.detail["commandId"] == command_id
     assert out.record is not None and out.record.request is not None
     assert out.record.request["message"] == "customer request"
+
+
+async def test_a_key_holding_a_card_number_among_other_text_is_never_quoted() -> None:
+    key = f"key-{PAN}"  # not a card number as a whole: compared, or looked up at Flex, but not quoted
+    flex = FlexOrders(externalOrderId="O2")
+    for state in (known(), None):
+        out = await run_command(cmd("refund", amount=100, orderSessionKey=key), state, flex)
+        assert out.answer.status == "REJECTED" and out.answer.reason is not None
+        assert out.answer.reason.startswith("orderSessionKey-mismatch") and PAN not in out.answer.reason
+
+
+def test_a_card_number_given_as_mid_is_not_quoted_in_the_reason_but_kept_in_detail() -> None:
+    acme = Merchant(mid="mid-a", name="acme", app_key=SecretStr("k"), app_secret=SecretStr("s"))
+    command = cmd("refund", amount=100, mid=PAN, orderSessionKey=None)
+    found = resolve_command(command, [], Merchants([acme]))
+    out = reject_command(command, found.state, Merchants([acme]), found.reason)
+    assert out.answer.reason is not None and PAN not in out.answer.reason
+    assert out.answer.reason.startswith("unknown-merchant:") and out.answer.detail["mid"] == PAN
