@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from core.pan import redact_pan
 
 __all__ = ["FLEX_STATUSES", "OrderStatus", "Source", "Status", "status_of", "utcnow"]
 
@@ -30,6 +33,21 @@ Source = Literal["evaluate", "batch", "webhook", "command", "bridge", "reconcile
 FLEX_STATUSES: frozenset[str] = frozenset(
     {"APPROVED", "DECLINED", "CHALLENGE", "CAPTUREREQUIRED", "SUBMITTED"}
 )
+
+
+# A GUID as a whole (Flex's orderSessionKeys and transaction ids): its digit groups, joined by
+# dashes, are read by core.pan as one run of digits, masked in about one GUID in 120.
+_GUID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])")
+
+
+def _redacted(reason: str) -> str:
+    """``reason`` with every card number masked (core.pan ``redact_pan``), its GUIDs aside."""
+    parts: list[str] = []
+    done = 0
+    for guid in _GUID.finditer(reason):
+        parts += (redact_pan(reason[done : guid.start()]), guid.group())
+        done = guid.end()
+    return "".join(parts) + redact_pan(reason[done:])
 
 
 def utcnow() -> datetime:
@@ -69,6 +87,11 @@ def status_of(
 
     ``validate=False`` skips pydantic's checks (``model_construct``): only for values that are
     valid already, on a hot path (a webhook, a batch file's statuses).
+
+    ``reason`` has its card numbers masked, whatever the source: it is free text, often quoting
+    what a producer or Flex gave (an orderId, a mid, Flex's error text), and goes to
+    ``orders.status``, which other services read, and into the order's history. The structured
+    fields are kept as given: consumers correlate on them.
     """
     fields: dict[str, Any] = {
         "order_id": order_id,
@@ -77,7 +100,7 @@ def status_of(
         "source": source,
         "event_id": event_id,
         "occurred_at": occurred_at or utcnow(),
-        "reason": reason,
+        "reason": _redacted(reason) if reason is not None else None,
         "detail": detail or {},
     }
     return OrderStatus(**fields) if validate else OrderStatus.model_construct(**fields)

@@ -138,3 +138,13 @@ def test_a_card_number_given_as_mid_is_not_quoted_in_the_reason_but_kept_in_deta
     out = reject_command(command, found.state, Merchants([acme]), found.reason)
     assert out.answer.reason is not None and PAN not in out.answer.reason
     assert out.answer.reason.startswith("unknown-merchant:") and out.answer.detail["mid"] == PAN
+
+
+async def test_a_numeric_order_id_that_passes_luhn_is_masked_in_a_reason_but_kept_as_the_order_id() -> None:
+    order_id = "1002003004005005"
+    out = await run_command(
+        cmd("refund", amount=100, orderId=order_id, orderSessionKey=None), None, FlexOrders()
+    )
+    assert out.answer.status == "REJECTED" and out.answer.reason is not None
+    assert out.answer.reason.startswith("unknown-order:") and order_id not in out.answer.reason
+    assert "order ************5005" in out.answer.reason and out.answer.order_id == order_id
