@@ -22,10 +22,17 @@ class OrderCommand(BaseModel):
         max_length=200,
         description="the order's merchant (its MID); needed only when several merchants have this orderId",
     )
-    order_session_key: str | None = None
+    order_session_key: str | None = Field(
+        default=None,
+        description="the Flex order id (a GUID); one that is a card number is REJECTED (pan-detected)",
+    )
     # strict: lax pydantic would take true as 1 cent and "12" as 12
     amount: int | None = Field(
         default=None, gt=0, strict=True, description='cents, a JSON integer (true, 12.0 or "12" are refused)'
     )
     currency: str | None = Field(default=None, min_length=3, max_length=3)
-    message: str | None = Field(default=None, max_length=500)
+    message: str | None = Field(
+        default=None,
+        max_length=500,
+        description="free text, sent to Flex with a refund; with a card number: REJECTED (pan-detected)",
+    )
