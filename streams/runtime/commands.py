@@ -24,6 +24,7 @@ from consumers.order_machine import opens_no_order, record_command
 from consumers.retry import OUTAGE, retry
 from core.errors import InvalidEvent
 from core.merchants import Merchants
+from core.pan import mask_card_data
 from core.settings import TopicSettings
 from schemas.codec import decode_object
 from schemas.commands import OrderCommand
@@ -148,7 +149,12 @@ class CommandAgent:
 
     async def _malformed(self, producer: AIOKafkaProducer, message: Any, bad: MalformedCommand) -> None:
         if bad.order_id is None:
-            await self._publish(lambda: self._dead_letter(producer, message, "schema", str(bad)))
+            # a command is searched by no field names (its message is free text): one whose text may
+            # hold a card number goes as pan-detected, so its dead letter is masked and never redriven
+            value = message.value or b""
+            reason: DlqReason = "pan-detected" if mask_card_data(value) != value else "schema"
+            error = str(bad) + ("; it holds what may be a card number" if reason == "pan-detected" else "")
+            await self._publish(lambda: self._dead_letter(producer, message, reason, error))
             return
         answer = malformed_answer(bad, f"{message.topic}:{message.partition}:{message.offset}")
         await self._publish(lambda: self._send_status(producer, answer))

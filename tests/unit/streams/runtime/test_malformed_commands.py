@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import orjson
 import pytest
 
-from streams.runtime.commands import MalformedCommand, decode_command, malformed_answer
+from core.settings import TopicSettings
+from streams.runtime.commands import CommandAgent, MalformedCommand, decode_command, malformed_answer
+from streams.runtime.metrics import Metrics
 
 WHERE = "orders.commands:3:42"
 
@@ -29,3 +32,33 @@ def test_what_is_not_readable_is_left_out() -> None:
     got = answer({"type": "explode", "orderId": "O1"})
     assert got["eventId"] == WHERE and got["detail"] == {"commandId": None}
     assert "type" in got["reason"]
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, list[tuple[str, bytes]]]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes | None, key: bytes | None, headers: Any) -> None:
+        self.sent.append((topic, value, list(headers)))
+
+
+async def _dead_letter_of(raw: bytes) -> tuple[bytes | None, dict[str, bytes]]:
+    runtime = SimpleNamespace(metrics=Metrics())
+    agent = CommandAgent(TopicSettings(), cast(Any, runtime), cast(Any, None))
+    message = SimpleNamespace(topic="orders.commands", partition=0, offset=7, key=None, value=raw, headers=[])
+    producer = _Producer()
+    with pytest.raises(MalformedCommand) as bad:
+        decode_command(raw)
+    await agent._malformed(cast(Any, producer), message, bad.value)
+    [(_, value, headers)] = producer.sent
+    return value, dict(headers)
+
+
+async def test_a_command_without_an_order_whose_text_holds_a_card_number_is_dead_lettered_masked() -> None:
+    raw = orjson.dumps({"commandId": "c1", "type": "refund", "message": "card 4111 1111 1111 1111"})
+    value, headers = await _dead_letter_of(raw)
+    assert value is not None and b"4111 1111 1111 1111" not in value
+    assert headers["dlq-reason"] == b"pan-detected" and b"dlq-masked" in {k.encode() for k in headers}
+    plain = orjson.dumps({"commandId": "c2", "type": "refund", "message": "customer asked"})
+    value, headers = await _dead_letter_of(plain)
+    assert value == plain and headers["dlq-reason"] == b"schema"
