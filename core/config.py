@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ __all__ = [
     "load_settings",
     "require_flex_credentials",
     "secret_variables",
+    "setting_names",
     "unknown_variables",
     "unparsed_setting",
 ]
@@ -41,32 +43,46 @@ def unparsed_setting(exc: SettingsError) -> tuple[str, str]:
 
 
 # FLEXBRIDGE_ variables that are no setting of core/settings.py: the embedded broker's, the
-# sandbox's and `flexbridge replay`'s own (streams/cli.py, sandbox/config.py, streams/ops/arguments.py)
+# sandbox's and `flexbridge replay`'s own (streams/cli.py, sandbox/cli.py, streams/ops/arguments.py)
 _NOT_SETTINGS = ("FLEXBRIDGE_BROKER_PORT", "FLEXBRIDGE_SANDBOX_", "FLEXBRIDGE_REPLAY_")
+
+
+def setting_names() -> frozenset[str]:
+    """Every variable pydantic-settings reads: a top-level field (a section as JSON, or
+    FLEXBRIDGE_MERCHANTS_FILE) and each field of a section."""
+    names = {env_name((top,)) for top in Settings.model_fields}
+    for section, field in Settings.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            names.update(env_name((section, name)) for name in field.annotation.model_fields)
+    return frozenset(names)
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """Each ``FLEXBRIDGE_`` variable that names no setting, with the one it was likely meant to be:
-    pydantic-settings reads only the names it knows, so a typo such as one underscore for two
-    (``FLEXBRIDGE_KAFKA_BOOTSTRAP_SERVERS``) would be ignored without a word. A section's own
-    fields are checked by its model (an unknown one is refused)."""
+    pydantic-settings reads only the names it knows, so a typo in a section's name
+    (``FLEXBRIDGE_TOPIC__STATUS``) or one underscore for two (``FLEXBRIDGE_KAFKA_BOOTSTRAP_SERVERS``)
+    would be ignored without a word and the worker would run on the default."""
+    known = setting_names()
     problems = []
     for name in sorted(environ):
-        rest = name.removeprefix("FLEXBRIDGE_").lower()
-        if (
-            rest == name.lower()
-            or "__" in rest
-            or name.startswith(_NOT_SETTINGS)
-            or rest in Settings.model_fields
-        ):
+        upper = name.upper()  # pydantic-settings reads the names in any case
+        if not upper.startswith("FLEXBRIDGE_") or upper.startswith(_NOT_SETTINGS) or upper in known:
             continue
-        section = next((f for f in Settings.model_fields if rest.startswith(f + "_")), None)
-        meant = env_name((section, rest[len(section) + 1 :])) if section else None
-        problems.append(
-            f"{name}: no such setting"
-            + (f" (a section's fields take two underscores: {meant})" if meant else "")
-        )
+        problems.append(f"{name}: no such setting{_hint(upper, known)}")
     return problems
+
+
+def _hint(upper: str, known: frozenset[str]) -> str:
+    """The setting closest to ``upper``, if one is close (compared without the common prefix,
+    which would make every name look alike)."""
+    rest = upper.removeprefix("FLEXBRIDGE_")
+    close = difflib.get_close_matches(rest, [k.removeprefix("FLEXBRIDGE_") for k in known], n=1, cutoff=0.8)
+    if not close:
+        return ""
+    meant = "FLEXBRIDGE_" + close[0]
+    if "__" not in rest and close[0].replace("__", "_") == rest:
+        return f" (a section's fields take two underscores: {meant})"
+    return f" (did you mean {meant}?)"
 
 
 def secret_variables() -> frozenset[str]:

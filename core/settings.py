@@ -251,6 +251,8 @@ class OrderSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    # extra: pydantic-settings passes on only the variables it knows, so no value of "extra" would
+    # catch a misspelt one; core/config.py's unknown_variables refuses those before this is read.
     model_config = SettingsConfigDict(
         env_prefix="FLEXBRIDGE_", env_nested_delimiter="__", frozen=True, extra="ignore"
     )

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, load_settings, require_flex_credentials, unknown_variables
+from core.config import (
+    ConfigError,
+    load_settings,
+    require_flex_credentials,
+    setting_names,
+    unknown_variables,
+)
 
 
 def test_bad_value_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,3 +95,39 @@ def test_a_variable_that_names_no_setting_stops_the_worker_naming_it(monkeypatch
         unknown_variables({"FLEXBRIDGE_MERCHANTS_FILE": "m.toml", "FLEXBRIDGE_FLEX": "{}", "OTHER": "1"})
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("FLEXBRIDGE_WEBHOOKS__PRODUCE_TIMEOUT_SECONDS", "FLEXBRIDGE_WEBHOOK__PRODUCE_TIMEOUT_SECONDS"),
+        ("FLEXBRIDGE_TOPIC__STATUS", "FLEXBRIDGE_TOPICS__STATUS"),
+        ("flexbridge_web__prot", "FLEXBRIDGE_WEB__PORT"),  # pydantic-settings reads any case
+        ("FLEXBRIDGE_FLEX__BASE_URL__V1", "FLEXBRIDGE_FLEX__BASE_URL"),
+        ("FLEXBRIDGE_MERCHANT_FILE", "FLEXBRIDGE_MERCHANTS_FILE"),
+    ],
+)
+def test_a_variable_of_no_section_stops_the_worker_naming_the_setting_it_likely_meant(
+    monkeypatch: pytest.MonkeyPatch, name: str, meant: str
+) -> None:
+    monkeypatch.setenv(name, "30")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).splitlines()[1:] == [f"  {name}: no such setting (did you mean {meant}?)"]
+
+
+def test_a_variable_like_no_setting_is_refused_without_a_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_TURBO", "1")
+    with pytest.raises(ConfigError, match=r"  FLEXBRIDGE_TURBO: no such setting$"):
+        load_settings()
+
+
+def test_every_setting_and_the_variables_of_other_commands_are_accepted() -> None:
+    names = setting_names()
+    assert {"FLEXBRIDGE_WEBHOOK__PRODUCE_TIMEOUT_SECONDS", "FLEXBRIDGE_MERCHANTS_FILE"} <= names
+    others = {
+        "FLEXBRIDGE_BROKER_PORT": "9093",
+        "FLEXBRIDGE_SANDBOX_MERCHANTS": "m.toml",
+        "FLEXBRIDGE_REPLAY_LAST": "2h",
+    }
+    assert unknown_variables(dict.fromkeys(names, "") | others) == []
