@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from core.config import ConfigError, env_name, require_flex_credentials
 from core.merchants_file import ENV_NAME, entry_label, read_entries, read_secret_files
 from core.settings import RoutingSettings, Settings
+from core.urls import refuse_userinfo
 from core.webhook_key import decode_key
 
 __all__ = [
@@ -73,6 +74,11 @@ class Merchant(BaseModel):
         if not value.get_secret_value().strip():
             raise ValueError("must not be blank")
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        return None if value is None else refuse_userinfo(value)
 
     @property
     def sftp_routes(self) -> list[str]:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.urls import refuse_userinfo
+
 __all__ = [
     "BatchSettings",
     "FlexSettings",
@@ -117,6 +119,7 @@ class FlexSettings(BaseModel):
     def _base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL with the version segment, e.g. https://…/v1/")
+        refuse_userinfo(value)
         return value if value.endswith("/") else value + "/"
 
 
