@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from pydantic import SecretStr
 
 from consumers.flex.engine import CallObserver, RetryObserver
 from consumers.flex.errors import FlexAuthFailed
@@ -22,19 +23,23 @@ SETTINGS_HINT = "check FLEXBRIDGE_FLEX__APP_KEY / FLEXBRIDGE_FLEX__APP_SECRET"
 TokenObserver = Callable[[str], None]
 
 
-def _secret(value: Any) -> str | None:
-    """The text of an optional ``SecretStr``, or None if unset or empty."""
-    text: str | None = value.get_secret_value() if value is not None else None
-    return text or None
+def _secret(value: SecretStr | None) -> SecretStr | None:
+    """An optional ``SecretStr``, None also when empty (an unset credential)."""
+    return value if value is not None and value.get_secret_value() else None
 
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """A merchant's name (metrics label), Flex app credentials and the defaults of its bodies."""
+    """A merchant's name (metrics label), Flex app credentials and the defaults of its bodies.
+
+    The app key and secret stay ``SecretStr`` (as in the settings and the merchants file) up to
+    :meth:`token_body`, the one place they are read: no log line, ``repr`` or dump of these
+    credentials can show them.
+    """
 
     name: str
-    app_key: str | None = field(repr=False)
-    app_secret: str | None = field(repr=False)
+    app_key: SecretStr | None
+    app_secret: SecretStr | None
     mid: str | None
     site_id: str | None = None
     hint: str = field(default=SETTINGS_HINT, compare=False)  # where a refused credential is set
@@ -52,21 +57,21 @@ class Credentials:
 
     @property
     def complete(self) -> bool:
-        return bool(self.app_key and self.app_secret)
+        return self.app_key is not None and self.app_secret is not None
 
     def token_body(self) -> dict[str, str]:
-        """The ``/oauth2/token`` body; :class:`FlexAuthFailed` naming what is missing."""
+        """The ``/oauth2/token`` body (a FlexRequest keeps its body out of its ``repr``);
+        :class:`FlexAuthFailed` naming what is missing."""
         if self.app_key is None or self.app_secret is None:
             if self.hint != SETTINGS_HINT:
                 raise FlexAuthFailed(f"Flex credentials missing: {self.hint.removeprefix('check ')}")
-            key, secret = (
+            names = (
                 ("FLEXBRIDGE_FLEX__APP_KEY", self.app_key),
                 ("FLEXBRIDGE_FLEX__APP_SECRET", self.app_secret),
             )
-            names = key, secret
             missing = " and ".join(n for n, value in names if value is None)
             raise FlexAuthFailed(f"Flex credentials missing: set {missing}")
-        return {"AppKey": self.app_key, "AppSecret": self.app_secret}
+        return {"AppKey": self.app_key.get_secret_value(), "AppSecret": self.app_secret.get_secret_value()}
 
 
 @dataclass(frozen=True, slots=True)
