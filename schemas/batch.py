@@ -33,6 +33,7 @@ __all__ = [
     "MANIFEST_SUFFIX",
     "MAX_RECORDS",
     "RESPONSE_COLUMNS",
+    "RESPONSE_MAX_BYTES",
     "RESPONSE_SUFFIX",
     "BatchKind",
     "FileName",
@@ -64,6 +65,11 @@ RESPONSE_COLUMNS = (
     "errorCode",
     "errorMessage",
 )
+# The most a response file can hold: one row per record, at most MAX_RECORDS. A row is a few
+# hundred bytes (an orderId of at most 200 characters, schemas/events.py; a GUID; short codes);
+# 8 KiB leaves room for a long errorMessage and CSV quoting. A larger file is no response of
+# flexbridge's, and is not read into memory.
+RESPONSE_MAX_BYTES = MAX_RECORDS * 8 * 1024
 BatchKind = Literal["evaluate", "transmit"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]")

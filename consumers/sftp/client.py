@@ -209,10 +209,13 @@ class SftpClient:
 
         return await self._call(f"listing of {directory}", op)
 
-    async def read(self, path: str) -> bytes:
+    async def read(self, path: str, max_bytes: int) -> bytes:
+        """The content of ``path``, but at most ``max_bytes`` + 1 bytes of it: a longer file is
+        not held in memory whole, and the caller sees from the length that it is too long."""
+
         async def op(sftp: asyncssh.SFTPClient) -> bytes:
             async with sftp.open(path, "rb") as handle:
-                data: bytes = await handle.read()
+                data: bytes = await handle.read(max_bytes + 1)
                 return data
 
         return await self._call(f"read of {path}", op)

@@ -105,7 +105,9 @@ class Metrics:
             "batch_missing_results", "Uploaded records with no batch result in time", "merchant"
         )
         self.batch_bad_responses = counter(
-            "batch_bad_responses", "Batch response files moved to error/", "merchant"
+            "batch_bad_responses",
+            "Batch response files refused: moved to error/, or left in place (an unsafe name)",
+            "merchant",
         )
         self.batch_upload_failures = counter(
             "batch_upload_failures",

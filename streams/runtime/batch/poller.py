@@ -5,8 +5,9 @@ folder and takes each file that matches ``…__RESPONSE_PATTERN``, is at least `
 old and answers a batch of a partition this worker holds. It claims a file by renaming it into
 ``processing/`` (if another worker renamed it first, the rename fails and the file is not ours),
 publishes one OrderStatus per evaluate row (``SUBMITTED`` with ``orderSessionKey``, or
-``REJECTED`` with the error) and moves the file to ``done/``; a file it cannot read goes to
-``error/`` with the reason logged. Then it reconciles: an uploaded record of this merchant without
+``REJECTED`` with the error) and moves the file to ``done/``; a file it cannot read, or too large
+to be a response, goes to ``error/`` with the reason logged; a file of an unsafe name is left
+(streams/runtime/batch/responses.py). Then it reconciles: an uploaded record of this merchant without
 a result gets ``FAILED`` with reason ``no-batch-result`` once a poll that succeeded after its
 deadline (``…__RESULT_TIMEOUT_SECONDS`` + ``…__MIN_AGE_SECONDS`` after the upload) found none: while
 polls fail (an SFTP outage) nothing is failed, the failed polls are counted and logged instead.
@@ -38,6 +39,7 @@ from core.settings import BatchSettings
 from schemas.batch import FileName, MalformedResponse, ResultRow, data_name, parse_file_name, parse_response
 from schemas.status import OrderStatus, status_of
 from streams.kafka.errors import KafkaFailure, kafka_op
+from streams.runtime.batch.responses import UnsafeNames, read_response, unsafe_name
 from streams.runtime.batch.results import (
     NO_RESULT,
     log_answered,
@@ -84,6 +86,7 @@ class ResultPoller:
         self._mid = served.mid if served is not None else None
         self._label = served.name if served is not None else SINGLE_MERCHANT_NAME
         self._dirs_ready = False
+        self._unsafe = UnsafeNames(settings.response_pattern, outbound_dir, self._count_bad)
         self.handled = 0
         self.failed_files = 0
         self.missing = 0
@@ -132,9 +135,9 @@ class ResultPoller:
         started = self._wall_clock()
         await self._reclaim()
         handled = 0
-        for entry in await self._sftp.listdir(self._outbound):
+        for entry in self._unsafe.screen(await self._sftp.listdir(self._outbound)):
             if self._ready(entry) and await self._claim(entry.name):
-                await self._handle(entry.name)
+                await self._handle(entry.name, entry.size)
                 handled += 1
         self.handled += handled
         self.polls += 1
@@ -166,8 +169,8 @@ class ResultPoller:
         moved = 0
         for entry in await self._sftp.listdir(claims):
             name = parse_file_name(entry.name)
-            if entry.mtime > limit or (name is not None and not self._owns(name)):
-                continue
+            if unsafe_name(entry.name) or entry.mtime > limit or (name is not None and not self._owns(name)):
+                continue  # an unsafe name is none of ours: no claim has one
             if await self._sftp.rename(posixpath.join(claims, entry.name), self._dir(entry.name)):
                 log.warning(
                     "batch response %s reclaimed from %s/ after %.0f s",
@@ -179,21 +182,25 @@ class ResultPoller:
         self.reclaimed += moved
         return moved
 
-    async def _handle(self, name: str) -> None:
+    async def _handle(self, name: str, size: int) -> None:
         b = self._batch
         claimed = posixpath.join(self._dir(b.claim_dir), name)
         try:
-            rows = parse_response(await self._sftp.read(claimed))
+            rows = parse_response(await read_response(self._sftp, claimed, size))
             if parse_file_name(name) is None:
                 raise MalformedResponse("the name does not say which batch file it answers")
         except MalformedResponse as exc:
             log.error("batch response %s moved to %s/: %s", name, b.error_dir, exc)
-            self._metrics.batch_bad_response(self._label)
-            self.failed_files += 1
+            self._count_bad()
             await self._file_away(claimed, b.error_dir, name)
             return
         await self._publish(name, rows)
         await self._file_away(claimed, b.done_dir, name)
+
+    def _count_bad(self) -> None:
+        """A response file refused: moved to error/, or left in place (an unsafe name)."""
+        self._metrics.batch_bad_response(self._label)
+        self.failed_files += 1
 
     async def _file_away(self, claimed: str, folder: str, name: str) -> None:
         """Move a handled claim into ``folder``, under a name no file there has yet."""

@@ -49,7 +49,8 @@ async def test_upload_is_atomic_and_replaces_an_earlier_upload(openssh: OpenSsh,
         assert (tmp_path / "inbound" / "evaluate_x.json").read_bytes() == b"second"
         assert await client.rename(f"{inbound}/evaluate_x.json", f"{inbound}/claimed.json")
         assert not await client.rename(f"{inbound}/evaluate_x.json", f"{inbound}/again.json")  # already gone
-        assert await client.read(f"{inbound}/claimed.json") == b"second"
+        assert await client.read(f"{inbound}/claimed.json", 6) == b"second"
+        assert await client.read(f"{inbound}/claimed.json", 3) == b"seco"  # a byte more: too long
         assert client.connects == 1
     finally:
         await client.close()

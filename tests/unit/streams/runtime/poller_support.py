@@ -62,9 +62,9 @@ class MemorySftp:
         found = [(p, d, m) for p, (d, m) in self.files.items() if posixpath.dirname(p) == directory]
         return [RemoteFile(posixpath.basename(p), len(d), m) for p, d, m in found]
 
-    async def read(self, path: str) -> bytes:
+    async def read(self, path: str, max_bytes: int) -> bytes:
         self._up()
-        return self.files[path][0]
+        return self.files[path][0][: max_bytes + 1]
 
     async def rename(self, source: str, target: str) -> bool:
         self._up()
