@@ -1,0 +1,80 @@
+"""find_pan: which fields are looked at (names folded as Flex binds them, at any depth, any shape
+under a card field) and what is refused there; the path it returns holds no card number."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from core.pan import find_pan, looks_like_pan
+
+
+def test_find_pan_names_the_field_not_the_value() -> None:
+    event = {"paymentMethod": {"cardNumber": "4111111111111111"}}
+    assert find_pan(event) == "paymentMethod.cardNumber"
+    assert find_pan({"PaymentMethod": {"CardNumber": "4000 0027 6000 3184"}}) == "PaymentMethod.CardNumber"
+    assert find_pan({"payment_method": {"credit_card": {"number": "4111111111111111"}}}) is not None
+    assert find_pan({"paymentMethod": {"cardNumber": "d3e10716-6aac-4eb8-a74d-c1a3027f1d96"}}) is None
+    # a 16-digit transaction id that happens to pass Luhn is not a card field
+    assert find_pan({"transaction": {"id": "4111111111111111"}}) is None
+
+
+@pytest.mark.parametrize(
+    "key", ["card-number", "Card_Number", "CARDNUMBER", "account-number", "creditCardNumber", "cc_number"]
+)
+def test_card_number_fields_are_named_in_any_spelling(key: str) -> None:
+    assert find_pan({"paymentMethod": {key: "4111111111111111"}}) == f"paymentMethod.{key}"
+
+
+@pytest.mark.parametrize(
+    "parent", ["payment-method", "payment_method", "PaymentMethod", "credit_card", "creditCard", "card"]
+)
+def test_number_counts_inside_a_payment_method_or_card_in_any_spelling(parent: str) -> None:
+    assert find_pan({"order": {parent: {"Number": "4111111111111111"}}}) == f"order.{parent}.Number"
+    assert find_pan({"order": {parent: [{"number": "4111111111111111"}]}}) == f"order.{parent}.0.number"
+
+
+def test_number_elsewhere_and_ids_are_not_card_numbers() -> None:
+    assert find_pan({"transaction": {"number": "4111111111111111"}}) is None
+    assert find_pan({"orderId": 4111111111111111.0, "ids": ["4111111111111111"]}) is None
+
+
+@pytest.mark.parametrize(
+    ("event", "path"),
+    [
+        ({"cardNumber": ["4111111111111111"]}, "cardNumber.0"),
+        ({"pan": {"value": "4111 1111 1111 1111"}}, "pan.value"),
+        (
+            {"paymentMethod": {"card_number": {"a": [{"b": 4111111111111111}]}}},
+            "paymentMethod.card_number.a.0.b",
+        ),
+    ],
+)
+def test_a_pan_anywhere_inside_a_card_field_is_found(event: dict[str, object], path: str) -> None:
+    assert find_pan(event) == path
+
+
+def test_a_card_field_at_any_depth_is_found_without_recursion_limits() -> None:
+    event: dict[str, object] = {"pan": "4111111111111111"}
+    for _ in range(12):
+        event = {"x": event}
+    assert find_pan(event) == "x." * 12 + "pan"
+    deep = orjson.loads(b"[" * 1000 + b'{"pan":"4111111111111111"}' + b"]" * 1000)  # orjson: to 1024
+    assert find_pan(deep) == "0." * 1000 + "pan"
+    for _ in range(20_000):  # deeper than Python's recursion limit
+        deep = {"x": deep}
+    assert find_pan(deep) is not None
+
+
+def test_an_integral_float_is_read_as_its_digits() -> None:
+    assert looks_like_pan(4111111111111111.0) and looks_like_pan(-4111111111111111.0)
+    assert not looks_like_pan(4111111111111111.5) and not looks_like_pan(float("inf"))
+    assert not looks_like_pan(float("nan")) and not looks_like_pan(4111111111111112.0)
+    assert find_pan(orjson.loads(b'{"paymentMethod":{"cardNumber":4111111111111111.0}}')) is not None
+    assert find_pan(orjson.loads(b'{"pan":4.111111111111111e15}')) == "pan"
+
+
+def test_the_path_never_holds_a_card_number_used_as_a_key() -> None:
+    path = find_pan({"transaction": {"4111111111111111": {"pan": "4111111111111111"}}})
+    assert path == "transaction.************1111.pan"
+    assert find_pan({"pan": {"4111-1111-1111-1111": True}}) == "pan.************1111"  # the key itself
