@@ -18,6 +18,7 @@ a task for them; a refused record is never among them, so it stays the bridge's 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
 
@@ -64,16 +65,30 @@ class Refused:
 
 # Every value core.pan looks_like_pan accepts (13-19 ASCII digits of a string, an int or an
 # integral float, with any spaces or dashes between them) appears in the JSON text as 13 digits in
-# a row once spaces, dashes and dots are removed (a float's "4.222222222222e12" too, unless its
-# mantissa ends in zeros it leaves out), unless its digits are escaped as \uXXXX. Done with
-# bytes.translate and a substring search, both in C: a regular expression costs ten times as much.
-_DIGITS_AS_ZERO = bytes(48 if 48 <= i <= 57 else 120 for i in range(256))  # "0" for digits, else "x"
+# a row once spaces, dashes and dots are removed (a float's "4.222222222222e12" too), unless its
+# digits are escaped as \uXXXX or it is a number written with an exponent whose mantissa leaves
+# out trailing zeros: 4111111111170000 as "4.11111111117E15", as Java writes a double. Such a
+# number follows ":", "," or "[" (raw whitespace and a sign between them removed) and has two or
+# more digits before its "e" (one digit then zeros never passes Luhn). Both show in one copy of the
+# text: digits as "0", "e"/"E" as "e", ":", "," and "[" as ":", anything else "x". Done with
+# bytes.translate and substring searches, in C, and for the exponent a regular expression on that
+# copy with a literal prefix: a search for each shape in the raw text would cost ten times as much.
+_CLASSES = bytes(
+    48 if 48 <= i <= 57 else 101 if i in b"eE" else 58 if i in b":,[" else 120 for i in range(256)
+)
+_DROPPED = b" -.+\t\n\r"
 _THIRTEEN_DIGITS = b"0" * 13
+_EXPONENT = re.compile(rb":00+e")
 
 
 def may_hold_pan(raw: bytes) -> bool:
     """False only when the JSON text ``raw`` cannot hold a card number anywhere (conservative)."""
-    return b"\\u" in raw or _THIRTEEN_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" -.")
+    classes = raw.translate(_CLASSES, _DROPPED)
+    return (
+        _THIRTEEN_DIGITS in classes
+        or (b"\\" in raw and b"\\u" in raw)  # a backslash first: one memchr, and most records hold none
+        or _EXPONENT.search(classes) is not None
+    )
 
 
 def may_be_mit(data: dict[str, Any]) -> bool:

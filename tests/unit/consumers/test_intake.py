@@ -71,7 +71,20 @@ def test_an_escaped_card_number_is_found_too() -> None:
     assert isinstance(answer, Refused) and answer.reason == "pan-detected"
 
 
-@pytest.mark.parametrize("number", [b"4222222222222.0", b"4.222222222222e12", b"42222222222.22e2"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        b"4222222222222.0",
+        b"4.222222222222e12",
+        b"42222222222.22e2",
+        # 4111111111170000: written short, the mantissa holds only 12 digits
+        b"4.11111111117e15",
+        b"4.11111111117E+15",
+        b"-4.11111111117e15",
+        b"411111111117e4",
+        b" 0.411111111117e16",
+    ],
+)
 def test_a_card_number_written_as_a_float_is_found(number: bytes) -> None:
     event: dict[str, Any] = orjson.loads(_raw("approval"))
     event["paymentMethod"]["cardNumber"] = "TOKEN"

@@ -72,6 +72,8 @@ def test_an_integral_float_is_read_as_its_digits() -> None:
     assert not looks_like_pan(float("nan")) and not looks_like_pan(4111111111111112.0)
     assert find_pan(orjson.loads(b'{"paymentMethod":{"cardNumber":4111111111111111.0}}')) is not None
     assert find_pan(orjson.loads(b'{"pan":4.111111111111111e15}')) == "pan"
+    # written short (as Java writes a double): 4111111111170000
+    assert find_pan(orjson.loads(b'{"paymentMethod":{"cardNumber":4.11111111117E15}}')) is not None
 
 
 def test_the_path_never_holds_a_card_number_used_as_a_key() -> None:

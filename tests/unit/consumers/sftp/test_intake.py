@@ -16,7 +16,7 @@ from consumers.intake import event_from, may_hold_pan
 from consumers.sftp.intake import batch_item
 from consumers.sftp.registry import SentRecord
 from core.merchants import Merchant, Merchants
-from core.pan import looks_like_pan
+from core.pan import find_pan, looks_like_pan, luhn_ok
 from core.settings import RoutingSettings
 from schemas.batch import BatchKind
 from schemas.codec import encode_model
@@ -69,6 +69,33 @@ def test_a_card_number_in_any_spelling_may_hold_pan(card: str) -> None:
 def test_an_integer_or_escaped_card_number_may_hold_pan() -> None:
     assert may_hold_pan(orjson.dumps({"pan": 4111111111111111}))
     assert may_hold_pan(b'{"cardNumber": "\\u00341111111111111111"}')
+
+
+def _ending_in_zeros(prefix: str, zeros: int) -> str:
+    """The Luhn-valid number ``prefix``, one more digit, then ``zeros`` zeros."""
+    return next(n for d in "0123456789" if luhn_ok(n := prefix + d + "0" * zeros))
+
+
+@given(
+    st.from_regex(r"[1-9][0-9]{1,10}", fullmatch=True),
+    st.integers(13, 16),
+    st.integers(0, 12),
+    st.sampled_from(["e", "E", "e+", "E+"]),
+    st.sampled_from(["", "-"]),
+)
+def test_a_card_number_with_an_exponent_passes_the_prefilter(
+    prefix: str, length: int, point: int, e: str, sign: str
+) -> None:
+    """A float written with an exponent and without its trailing zeros (Java: 4.11111111117E15)
+    may show fewer than 13 digits in a row: find_pan refuses it, so the prefilter must let it by."""
+    number = _ending_in_zeros(prefix, length - len(prefix) - 1)
+    digits = number.rstrip("0")
+    point = min(point, len(digits))
+    mantissa = f"{digits[:point] or '0'}.{digits[point:]}" if point < len(digits) else digits
+    raw = f'{{"paymentMethod":{{"cardNumber":{sign}{mantissa}{e}{len(number) - point}}}}}'.encode()
+    assert orjson.loads(raw)["paymentMethod"]["cardNumber"] == float(sign + number)
+    assert find_pan(orjson.loads(raw)) == "paymentMethod.cardNumber"
+    assert may_hold_pan(raw)
 
 
 def test_an_ordinary_event_cannot_hold_a_pan() -> None:
