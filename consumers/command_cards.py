@@ -23,7 +23,7 @@ from schemas.commands import OrderCommand
 __all__ = ["card_data_reason", "holds_card_number", "is_card_number"]
 
 # Groups of digits joined by any spaces, dots or dashes (Unicode ones too), as people write card
-# numbers: core.pan reads only ASCII spaces and dashes as separators.
+# numbers: core.pan reads only ASCII ones (and slashes) as separators.
 _RUN = re.compile(r"[0-9]+(?:[\s.\-\u2010-\u2015\u2212]+[0-9]+)*")
 _GROUP = re.compile(r"[0-9]+")
 

@@ -63,20 +63,22 @@ class Refused:
     message: str
 
 
-# Every value core.pan looks_like_pan accepts (13-19 ASCII digits of a string, an int or an
-# integral float, with any spaces or dashes between them) appears in the JSON text as 13 digits in
-# a row once spaces, dashes and dots are removed (a float's "4.222222222222e12" too), unless its
-# digits are escaped as \uXXXX or it is a number written with an exponent whose mantissa leaves
-# out trailing zeros: 4111111111170000 as "4.11111111117E15", as Java writes a double. Such a
-# number follows ":", "," or "[" (raw whitespace and a sign between them removed) and has two or
-# more digits before its "e" (one digit then zeros never passes Luhn). Both show in one copy of the
-# text: digits as "0", "e"/"E" as "e", ":", "," and "[" as ":", anything else "x". Done with
-# bytes.translate and substring searches, in C, and for the exponent a regular expression on that
-# copy with a literal prefix: a search for each shape in the raw text would cost ten times as much.
+# Every card number core.pan find_pan refuses (13-19 ASCII digits of a string, an int or an
+# integral float, with separators between them: spaces, dashes, dots, slashes, and tabs and line
+# breaks, which JSON text escapes as \t, \n, \r) appears in the JSON text as 13 digits in a row
+# once those bytes are removed ("\\" and the letters t, n, r too: a few more false alarms, no
+# miss), unless its digits are escaped as \uXXXX or it is a number written with an exponent
+# whose mantissa leaves out trailing zeros: 4111111111170000 as "4.11111111117E15", as Java
+# writes a double. Such a number follows ":", "," or "[" (raw whitespace and a sign between them
+# removed) and has two or more digits before its "e" (one digit then zeros never passes Luhn).
+# Both show in one copy of the text: digits as "0", "e"/"E" as "e", ":", "," and "[" as ":",
+# anything else "x". Done with bytes.translate and substring searches, in C, and for the exponent
+# a regular expression with a literal prefix on that copy: a search for each shape in the raw
+# text would cost ten times as much.
 _CLASSES = bytes(
     48 if 48 <= i <= 57 else 101 if i in b"eE" else 58 if i in b":,[" else 120 for i in range(256)
 )
-_DROPPED = b" -.+\t\n\r"
+_DROPPED = b" -./+\t\n\r\\tnr"
 _THIRTEEN_DIGITS = b"0" * 13
 _EXPONENT = re.compile(rb":00+e")
 

@@ -15,6 +15,8 @@ from core.names import folded
 
 __all__ = [
     "find_pan",
+    "groups_hold_pan",
+    "holds_pan",
     "looks_like_pan",
     "luhn_ok",
     "mask_card_codes",
@@ -23,7 +25,8 @@ __all__ = [
     "redact_pan",
 ]
 
-_SEPARATORS = re.compile(r"[ \-]")
+# What may stand between a card number's digits: spaces, tabs, line breaks, dashes, dots, slashes.
+_SEPARATORS = re.compile(r"[ \t\n\r\-./]")
 # Folded field names (core/names.py) whose value is a card number, and those whose `number` is one.
 _CARD_KEYS = frozenset(
     {"cardnumber", "pan", "accountnumber", "primaryaccountnumber", "creditcardnumber", "ccnumber"}
@@ -42,8 +45,9 @@ def luhn_ok(digits: str) -> bool:
 
 
 def looks_like_pan(value: object) -> bool:
-    """True for 13–19 digits (a string, spaces/dashes allowed; an int; an integral float, as JSON
-    may spell an int: ``4111111111111111.0``) that pass the Luhn check."""
+    """True for 13–19 digits (a string, separators allowed: spaces, tabs, line breaks, dashes, dots,
+    slashes; an int; an integral float, as JSON may spell an int: ``4111111111111111.0``) that pass
+    the Luhn check."""
     if isinstance(value, float) and value.is_integer():  # False for inf and nan
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -52,6 +56,56 @@ def looks_like_pan(value: object) -> bool:
         return False
     digits = _SEPARATORS.sub("", value.strip())
     return 13 <= len(digits) <= 19 and digits.isdigit() and digits.isascii() and luhn_ok(digits)
+
+
+def groups_hold_pan(groups: list[str]) -> bool:
+    """True when some of ``groups`` (strings of digits) in a row hold 13–19 digits that pass Luhn."""
+    for start in range(len(groups)):
+        digits = ""
+        for group in groups[start:]:
+            digits += group
+            if len(digits) > 19:
+                break
+            if len(digits) >= 13 and luhn_ok(digits):
+                return True
+    return False
+
+
+# In text: digit groups joined by separators, each run whole (possessive: no shorter run is tried).
+_DIGIT_RUN = re.compile(r"[0-9]++(?:[ \t\n\r\-./]++[0-9]++)*+")
+_DIGITS = re.compile(r"[0-9]+")
+# A UUID (a Flex token): its digit groups, joined by dashes, are no card number.
+_UUID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])")
+
+
+def holds_pan(value: object) -> bool:
+    """True when a card-number field's value holds a card number anywhere in it: a number as
+    :func:`looks_like_pan` reads it; in text, digit groups in a row, joined by separators, that
+    hold 13–19 digits passing Luhn, whatever text is around them (``4111.1111.1111.1111``,
+    ``4111111111111111 exp 12/26``).
+
+    Not inside a UUID (the shape of a Flex token: its all-digit groups, ``41111111-1111-1111-b111-…``
+    or ``00000000-0000-…``, would be one now and then), and not a group glued to a letter or
+    ``_`` (``tok_4111…``, the digits of a hex token). Whole groups only, not any stretch of digits
+    as mask_pans reads log text: in a field, that would refuse a 15-digit run one time in two.
+    """
+    if not isinstance(value, str):
+        return looks_like_pan(value)
+    if "-" in value:
+        value = _UUID.sub("x", value)
+    for run in _DIGIT_RUN.finditer(value):
+        groups = _DIGITS.findall(run.group())
+        if run.start() > 0 and _is_word_char(value[run.start() - 1]):
+            groups = groups[1:]
+        if run.end() < len(value) and _is_word_char(value[run.end()]):
+            groups = groups[:-1]
+        if groups_hold_pan(groups):
+            return True
+    return False
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isascii() and (char.isalnum() or char == "_")
 
 
 def _entries(node: Any) -> Iterator[tuple[Any, Any]]:
@@ -65,10 +119,12 @@ def find_pan(data: Any) -> str | None:
 
     A card-number field is one named like ``cardNumber``, ``pan`` … (any case, ``_`` or ``-``) at any
     depth, or ``number`` inside a payment method or card; under one, every scalar counts, however
-    deep (``{"pan": {"value": …}}``). A list's items are named as the list. Depth-first with an
-    explicit stack, in document order: no depth limit for a PAN to hide below, no RecursionError.
-    The path is built from the input's own keys, so a card number used as a key is masked in it
-    (the path goes into error messages, headers and logs). Values are never returned.
+    deep (``{"pan": {"value": …}}``), and a card number anywhere in its text (:func:`holds_pan`).
+    A list's items are named as the list. Depth-first with an explicit stack, in document order:
+    no depth limit for a PAN to hide below, no RecursionError. The path is built from the input's
+    own keys, so it is masked whole (redact_pan): a card number used as a key, or spread over keys
+    (``4111.1111.1111.1111``, as the path joins them), is masked in it (the path goes into error
+    messages, headers and logs). Values are never returned.
     """
     stack: list[tuple[Iterator[tuple[Any, Any]], str, str, bool]] = [(_entries(data), "", "", False)]
     while stack:
@@ -76,7 +132,7 @@ def find_pan(data: Any) -> str | None:
         for key, value in entries:
             name = folded(key) if isinstance(key, str) else parent  # a list item: named as its list
             card = in_card or name in _CARD_KEYS or (name == "number" and parent in _CARD_PARENTS)
-            if card and (looks_like_pan(value) or (in_card and looks_like_pan(key))):
+            if card and (holds_pan(value) or (in_card and holds_pan(key))):
                 return redact_pan(f"{path}.{key}" if path else str(key))
             if isinstance(value, dict | list):
                 stack.append((_entries(value), f"{path}.{key}" if path else str(key), name, card))
@@ -91,12 +147,19 @@ def redact_pan(text: str) -> str:
     return mask_pans(text.encode()).decode()
 
 
-# A run of digits joined by any spaces and dashes: what looks_like_pan accepts, as JSON text shows
-# it. In a JSON string, any of these characters may also be a \u escape (\u0034 is "4").
-_RUN = re.compile(rb"[0-9](?:[ \-]*+[0-9]){12,}")  # tried from a run's first digit: takes it whole
+# A run of digits joined by any separators looks_like_pan allows, as JSON text shows it: a tab or a
+# line break as the escape \t, \n, \r; a slash as itself or \/. In a JSON string, any of these
+# characters may also be a \u escape (\u0034 is "4", \u002e ".", \u0009 a tab); a run starts at a
+# digit after no other digit but an escape's last (" 4111…" as "\u00204111…").
+_SEPARATOR = rb"[ \-./]|\\[tnr/]"
+_ESCAPED_SEPARATOR = _SEPARATOR + rb"|\\u00(?:2[0dDeEfF]|0[9aAdD])"
+_RUN = re.compile(rb"[0-9](?:(?:" + _SEPARATOR + rb")*+[0-9]){12,}")  # from a run's first digit: whole
 _ESCAPED_RUN = re.compile(
-    rb"(?<![0-9])(?<!\\u)(?:[0-9]|\\u003[0-9])(?:(?:[ \-]|\\u0020|\\u002[dD])*+(?:[0-9]|\\u003[0-9])){12,}"
+    rb"(?<!\\u)(?:(?<![0-9])|(?<=\\u[0-9a-fA-F]{4}))(?:[0-9]|\\u003[0-9])(?:(?:"
+    + _ESCAPED_SEPARATOR
+    + rb")*+(?:[0-9]|\\u003[0-9])){12,}"
 )
+_ESCAPED_SEPARATORS = re.compile(_ESCAPED_SEPARATOR)
 # A number with an exponent (4.111111111111111e15, an integral float looks_like_pan accepts), or
 # something like one ("1.2.3e4" or the "9e86" of a hex id: float() refuses it or it is no PAN).
 _EXPONENT = re.compile(rb"(?<![0-9.])[0-9][0-9.]*+[eE][+-]?[0-9]+")
@@ -111,18 +174,20 @@ _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit's Luhn value in a doubled p
 
 def mask_pans(raw: bytes) -> bytes:
     """``raw`` with every run of digits that may be a card number replaced by its last four digits
-    behind asterisks: every shape looks_like_pan accepts as raw JSON text shows it (any spaces and
-    dashes between digits, ``\\u`` escapes, an exponent), and any longer run that holds one.
+    behind asterisks: every shape looks_like_pan accepts as raw JSON text shows it (any spaces,
+    tabs, line breaks, dashes, dots and slashes between digits, ``\\u`` escapes, an exponent), and
+    any longer run that holds one.
 
     A 13–19 digit run is masked when it or any 13–19 digit stretch of it passes Luhn (a card number
     run into other digits, in log text); a longer run always is (it holds such a stretch 97 times in
     100 at 20 digits, more above: checking costs more than it keeps). Shorter numbers are kept.
     Most text holds none of these shapes: a translate and a few substring searches say so.
     """
-    classes = raw.translate(_CLASSES, b" -")  # spaces and dashes dropped: a run shows as 13 "0"s
+    # separators dropped (and "\\", "t", "n", "r" of their escapes): a run shows as 13 "0"s
+    classes = raw.translate(_CLASSES, b" -./\\tnr")
     if b"0e" in classes:
         raw = _mask_exponents(raw)  # only takes digits away: ``classes`` still shows every run
-    if b"\\u002" in raw or b"\\u003" in raw:  # an escaped digit, space or dash: the slower pattern
+    if b"\\u003" in raw or b"\\u002" in raw or b"\\u000" in raw:  # an escaped digit or separator
         return _ESCAPED_RUN.sub(_mask_run, raw)
     return _RUN.sub(_mask_run, raw) if _THIRTEEN_DIGITS in classes else raw
 
@@ -171,10 +236,8 @@ def _mask_exponent(match: re.Match[bytes]) -> bytes:
 def _digits_of(run: bytes) -> bytes:
     """The digits of a matched run: escapes decoded, separators dropped."""
     if b"\\" in run:
-        for escape in (b"\\u0020", b"\\u002d", b"\\u002D"):
-            run = run.replace(escape, b"")
-        run = run.replace(b"\\u003", b"")  # \u0034 → 4
-    return run.translate(None, b" -")
+        run = _ESCAPED_SEPARATORS.sub(b"", run).replace(b"\\u003", b"")  # \u0034 → 4
+    return run.translate(None, b" -./")
 
 
 def _holds_luhn_stretch(digits: bytes) -> bool:

@@ -93,6 +93,19 @@ def test_a_card_number_written_as_a_float_is_found(number: bytes) -> None:
     assert isinstance(answer, Refused) and answer.reason == "pan-detected", answer
 
 
+@pytest.mark.parametrize(
+    "card",
+    ["4111.1111.1111.1111", "4111/1111/1111/1111", "4111\t1111\t1111\t1111", "4111111111111111 exp 12/26"],
+)
+@pytest.mark.parametrize("flow", ["transmit", "evaluate"])
+def test_a_card_number_with_other_separators_or_text_around_is_refused(card: str, flow: Flow) -> None:
+    event: dict[str, Any] = orjson.loads(_raw("mit-rebill"))
+    event["paymentMethod"]["cardNumber"] = card
+    answer = decode_and_route(orjson.dumps(event), flow, ALL_SFTP)
+    assert isinstance(answer, Refused) and answer.reason == "pan-detected", answer
+    assert answer.message.startswith("paymentMethod.cardNumber holds a card number")
+
+
 def _nested(kind: str, depth: int) -> bytes:
     """A valid event with an extra field that makes the whole value ``depth`` levels deep."""
     event: dict[str, Any] = orjson.loads(_raw(kind))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 from hypothesis import given
@@ -23,6 +25,10 @@ def _luhn_complete(prefix: str) -> str:
         "4000002760003184",
         "4111 1111 1111 1111",
         "4111-1111-1111-1111",
+        "4111.1111.1111.1111",
+        "4111/1111/1111/1111",
+        "4111\t1111\t1111\t1111",
+        "4111\n1111\r\n1111 / 1111",
         4111111111111111,
         "378282246310005",
         "6011111111111117",
@@ -81,12 +87,19 @@ def test_every_luhn_valid_number_is_caught_and_masked(prefix: str) -> None:
         b'{"pan":41111111111111.11e2}',
         b'{"pan":0.4111111111111111E+16}',
         b'{"pan":[12 4111111111111111]}',  # broken JSON: the PAN runs into another number
+        b'{"pan":"4111.1111.1111.1111"}',
+        b'{"pan":"4111/1111/1111/1111"}',
+        b'{"pan":"4111\\/1111\\/1111\\/1111"}',
+        b'{"pan":"4111\\t1111\\n1111\\r\\n1111"}',
+        b'{"pan":"4111\\u002e1111\\u002F1111\\u00091111"}',
+        b'{"pan":"4111111111111111 exp 12/26"}',
+        b'{"pan":"\\u00204111111111111111"}',  # a run after an escaped space
     ],
 )
 def test_every_shape_of_a_pan_is_masked(raw: bytes) -> None:
     masked = mask_pans(raw)
-    assert b"1111" in masked and b"*" in masked  # the last four, behind asterisks
-    text = masked.decode("unicode_escape").replace(" ", "").replace("-", "")
+    assert re.search(rb"\*{9}[0-9]{4}", masked)  # the last four, behind asterisks
+    text = re.sub(r"[\s\-./]", "", masked.decode("unicode_escape"))
     assert "41111111111" not in text and "11111111111" not in text
 
 
@@ -106,30 +119,45 @@ def test_ordinary_numbers_and_events_are_kept() -> None:
     assert mask_pans(event) == event
 
 
+_JSON_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "/": "\\/"}
+
+
 def _json_string(text: str, escaped: list[bool]) -> bytes:
     """``text`` as a JSON string literal, its i-th character a \\u escape when ``escaped[i]`` (hex
-    digits in either case: ``\\u002d``, ``\\u002D``)."""
+    digits in either case: ``\\u002d``, ``\\u002D``), else as itself, or as its short escape for
+    a tab, a line break and (at odd places) a slash."""
     chars = []
     for i, (c, escape) in enumerate(zip(text, escaped, strict=True)):
-        chars.append((f"\\u{ord(c):04X}" if i % 2 else f"\\u{ord(c):04x}") if escape else c)
+        if escape:
+            chars.append(f"\\u{ord(c):04X}" if i % 2 else f"\\u{ord(c):04x}")
+        else:
+            chars.append(_JSON_ESCAPES.get(c, c) if c != "/" or i % 2 else c)
     return ('"' + "".join(chars) + '"').encode()
 
 
 @given(
     st.from_regex(r"[1-9][0-9]{11,17}", fullmatch=True),
-    st.lists(st.sampled_from(["", "", "", " ", "-", "  ", " - "]), min_size=18, max_size=18),
+    st.lists(
+        st.sampled_from(["", "", "", " ", "-", "  ", " - ", ".", "/", "\t", "\n", "\r\n", " / "]),
+        min_size=18,
+        max_size=18,
+    ),
     st.lists(st.booleans(), min_size=80, max_size=80),
+    st.sampled_from(["", "exp 12/26 ", "card: "]),
+    st.sampled_from(["", " exp 12/26", " 12/26", "."]),
 )
-def test_whatever_find_pan_refuses_mask_pans_masks(prefix: str, gaps: list[str], escaped: list[bool]) -> None:
+def test_whatever_find_pan_refuses_mask_pans_masks(
+    prefix: str, gaps: list[str], escaped: list[bool], before: str, after: str
+) -> None:
     """The dead letter of a refused record (mask_pans of its bytes) holds no card number find_pan sees,
-    however its digits are spaced and escaped."""
+    however its digits are spaced and escaped and whatever text is around it."""
     pan = _luhn_complete(prefix)
-    text = pan[0] + "".join(gap + digit for gap, digit in zip(gaps, pan[1:], strict=False))
+    text = before + pan[0] + "".join(gap + digit for gap, digit in zip(gaps, pan[1:], strict=False)) + after
     raw = b'{"paymentMethod":{"cardNumber":' + _json_string(text, escaped[: len(text)]) + b"}}"
     assert find_pan(orjson.loads(raw)) == "paymentMethod.cardNumber"
     masked = orjson.loads(mask_pans(raw))
     assert find_pan(masked) is None
-    assert pan[:-4] not in masked["paymentMethod"]["cardNumber"].replace(" ", "").replace("-", "")
+    assert pan[:-4] not in re.sub(r"[\s\-./]", "", masked["paymentMethod"]["cardNumber"])
 
 
 def test_verification_codes_are_masked_by_field_name_and_nothing_else() -> None:
