@@ -9,7 +9,8 @@ import uuid
 import orjson
 import pytest
 
-from core.pan import find_pan, holds_pan, looks_like_pan
+from core.pan import find_pan, looks_like_pan
+from core.pan_text import holds_pan
 
 
 def test_find_pan_names_the_field_not_the_value() -> None:
