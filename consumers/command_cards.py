@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from core.pan import luhn_ok
+from core.pan_text import groups_hold_pan, luhn_ok
 from schemas.commands import OrderCommand
 
 __all__ = ["card_data_reason", "holds_card_number", "is_card_number"]
@@ -28,19 +28,6 @@ _RUN = re.compile(r"[0-9]+(?:[\s.\-\u2010-\u2015\u2212]+[0-9]+)*")
 _GROUP = re.compile(r"[0-9]+")
 
 
-def _card_number_in(groups: list[str]) -> bool:
-    """True when some groups in a row hold 13–19 digits that pass Luhn."""
-    for start in range(len(groups)):
-        digits = ""
-        for group in groups[start:]:
-            digits += group
-            if len(digits) > 19:
-                break
-            if len(digits) >= 13 and luhn_ok(digits):
-                return True
-    return False
-
-
 def holds_card_number(text: str) -> bool:
     """True when free text holds a card number: 13–19 digits that pass Luhn, written whole or in
     groups (``4111 1111 1111 1111``), also when more groups follow (a code, an expiry date).
@@ -48,7 +35,7 @@ def holds_card_number(text: str) -> bool:
     Whole groups only, not any stretch of a run as core.pan masks it in logs: that would refuse a
     message quoting a 15-digit number one time in two; a Luhn check of the whole does so one in ten.
     """
-    return any(_card_number_in(_GROUP.findall(run.group())) for run in _RUN.finditer(text))
+    return any(groups_hold_pan(_GROUP.findall(run.group())) for run in _RUN.finditer(text))
 
 
 def is_card_number(key: str) -> bool:
