@@ -1,9 +1,24 @@
 """Card-number (PAN) detection and masking: flexbridge takes Flex tokens, never raw card numbers.
 
-Detection (:func:`find_pan`) goes by field name, not by value: a numeric order or transaction id of
-13–19 digits passes Luhn one time in ten and must not be refused. What a card number looks like, in
-a value or in text, is core/pan_text.py's. Masking (:func:`mask_pans`) works on raw text where no
-field names are known, so it masks every run of digits that could be one.
+Detection (:func:`find_pan`) goes by field name: a numeric order or transaction id of 13–19 digits
+passes Luhn one time in ten and must not be refused, so where a value sits says how it is judged
+(what a card number looks like is core/pan_text.py's):
+
+- a card-number field (``cardNumber``, ``pan``, ``cardNum``, ``ccNo`` …; ``number`` in a payment
+  method or card; anything under one): a card number anywhere in its text (``holds_pan``);
+- any other field of a payment method or card (``paymentMethod``, ``creditCard``, ``card``, at
+  any depth under one): a value that is a card number whole (``looks_like_pan``). Flex's payment
+  method (flex-api.md) holds names, brand, type, country, issuer, level, fingerprint, a 6-digit
+  BIN, the last four, expiry month and year, the CVV, a token (a UUID) and a flag: none is 13–19
+  digits, so a card number there is one in the wrong field (``holderName``). A field named like
+  an id (``…Id``: Visa's network transaction id has 15 digits) is judged as ids are elsewhere;
+- ``additionalFields`` (name/value pairs Flex keeps as given): a value written as cards print
+  their number (``looks_like_grouped_pan``: ``4111 1111 1111 1111``), not a bare run of digits,
+  which may be an id; a pair whose ``key`` or ``name`` names a card field is one;
+- anywhere else, nothing.
+
+Masking (:func:`mask_pans`) works on raw text where no field names are known, so it masks every
+run of digits that could be one.
 """
 
 from __future__ import annotations
@@ -12,8 +27,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from core.names import folded
-from core.pan_text import holds_pan, looks_like_pan, luhn_ok  # the last two: importable from here too
+from core.names import fold, folded
+from core.pan_text import (
+    holds_pan,
+    looks_like_grouped_pan,
+    looks_like_pan,
+    luhn_ok,
+)  # luhn_ok: importable here
 
 __all__ = [
     "find_pan",
@@ -27,9 +47,15 @@ __all__ = [
 
 # Folded field names (core/names.py) whose value is a card number, and those whose `number` is one.
 _CARD_KEYS = frozenset(
-    {"cardnumber", "pan", "accountnumber", "primaryaccountnumber", "creditcardnumber", "ccnumber"}
+    {"cardnumber", "cardnum", "cardno", "pan", "accountnumber", "primaryaccountnumber"}
+    | {"creditcardnumber", "ccnumber", "ccnum", "ccno"}
 )
 _CARD_PARENTS = frozenset({"paymentmethod", "creditcard", "card"})
+_CARD_NAMES = _CARD_KEYS | _CARD_PARENTS  # an additionalFields pair named so is a card field
+_NOTABLE = _CARD_NAMES | {"additionalfields"}  # outside them, every other field is skipped at once
+# How a field's value (and key) is judged, by where it sits (the module's docstring); the stricter wins.
+_ANYWHERE, _EXTRA, _METHOD, _CARD = range(4)
+_HOLDS = (None, looks_like_grouped_pan, looks_like_pan, holds_pan)
 
 
 def _entries(node: Any) -> Iterator[tuple[Any, Any]]:
@@ -38,28 +64,48 @@ def _entries(node: Any) -> Iterator[tuple[Any, Any]]:
     return enumerate(node) if isinstance(node, list) else iter(())
 
 
-def find_pan(data: Any) -> str | None:
-    """The dotted path of the first card-number field that holds a PAN, else None.
+def _judged(name: str, parent: str, outer: int) -> int:
+    """How the field ``name`` in ``parent`` (itself judged as ``outer``) is judged."""
+    if outer == _CARD or name in _CARD_KEYS or (name == "number" and parent in _CARD_PARENTS):
+        return _CARD
+    if name in _CARD_PARENTS or (outer == _METHOD and not name.endswith("id")):
+        return _METHOD
+    return _EXTRA if outer == _EXTRA or name == "additionalfields" else _ANYWHERE
 
-    A card-number field is one named like ``cardNumber``, ``pan`` … (any case, ``_`` or ``-``) at any
-    depth, or ``number`` inside a payment method or card; under one, every scalar counts, however
-    deep (``{"pan": {"value": …}}``), and a card number anywhere in its text (:func:`holds_pan`).
-    A list's items are named as the list. Depth-first with an explicit stack, in document order:
-    no depth limit for a PAN to hide below, no RecursionError. The path is built from the input's
-    own keys, so it is masked whole (redact_pan): a card number used as a key, or spread over keys
-    (``4111.1111.1111.1111``, as the path joins them), is masked in it (the path goes into error
-    messages, headers and logs). Values are never returned.
+
+def _names_a_card(pair: dict[Any, Any]) -> bool:
+    """Whether an additionalFields item's ``key`` or ``name`` names a card field."""
+    return any(
+        isinstance(k, str) and folded(k) in ("key", "name") and isinstance(v, str) and fold(v) in _CARD_NAMES
+        for k, v in pair.items()
+    )
+
+
+def find_pan(data: Any) -> str | None:
+    """The dotted path of the first field that holds a PAN where one is looked for (the module's
+    docstring), else None.
+
+    Field names in any case, with or without ``_`` or ``-``, at any depth; a list's items are named
+    as the list. Keys count as values (``{"paymentMethod": {"4111…": true}}``). Depth-first with
+    an explicit stack, in document order: no depth limit for a PAN to hide below, no
+    RecursionError. The path is built from the input's own keys, so it is masked whole
+    (redact_pan): a card number used as a key, or spread over keys (``4111.1111.1111.1111``, as
+    the path joins them), is masked in it (the path goes into error messages, headers and logs).
+    Values are never returned.
     """
-    stack: list[tuple[Iterator[tuple[Any, Any]], str, str, bool]] = [(_entries(data), "", "", False)]
+    stack: list[tuple[Iterator[tuple[Any, Any]], str, str, int]] = [(_entries(data), "", "", _ANYWHERE)]
     while stack:
-        entries, path, parent, in_card = stack[-1]
+        entries, path, parent, outer = stack[-1]
         for key, value in entries:
             name = folded(key) if isinstance(key, str) else parent  # a list item: named as its list
-            card = in_card or name in _CARD_KEYS or (name == "number" and parent in _CARD_PARENTS)
-            if card and (holds_pan(value) or (in_card and holds_pan(key))):
+            judged = _judged(name, parent, outer) if outer or name in _NOTABLE else _ANYWHERE
+            holds = _HOLDS[judged]
+            if holds is not None and (holds(value) or (isinstance(key, str) and holds(key))):
                 return redact_pan(f"{path}.{key}" if path else str(key))
             if isinstance(value, dict | list):
-                stack.append((_entries(value), f"{path}.{key}" if path else str(key), name, card))
+                if judged == _EXTRA and isinstance(value, dict) and _names_a_card(value):
+                    judged = _CARD
+                stack.append((_entries(value), f"{path}.{key}" if path else str(key), name, judged))
                 break
         else:
             stack.pop()

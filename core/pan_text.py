@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["groups_hold_pan", "holds_pan", "looks_like_pan", "luhn_ok"]
+__all__ = ["groups_hold_pan", "holds_pan", "looks_like_grouped_pan", "looks_like_pan", "luhn_ok"]
 
 # What may stand between a card number's digits: spaces, tabs, line breaks, dashes, dots, slashes.
 _SEPARATORS = re.compile(r"[ \t\n\r\-./]")
@@ -30,10 +30,26 @@ def looks_like_pan(value: object) -> bool:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) < 13:  # most values: no regular expression
         return False
     digits = _SEPARATORS.sub("", value.strip())
     return 13 <= len(digits) <= 19 and digits.isdigit() and digits.isascii() and luhn_ok(digits)
+
+
+# A card number as it is printed: in fours, the last group shorter (4-4-4-1 to 4-4-4-4-3), or as
+# American Express (4-6-5) and Diners Club (4-6-4) print theirs, any separators between groups.
+_GROUPED = re.compile(
+    r"[0-9]{4}(?:[ \t\n\r\-./]+[0-9]{4}){1,3}[ \t\n\r\-./]+[0-9]{1,4}"
+    r"|[0-9]{4}[ \t\n\r\-./]+[0-9]{6}[ \t\n\r\-./]+[0-9]{4,5}"
+)
+
+
+def looks_like_grouped_pan(value: object) -> bool:
+    """True for text that is a card number written in groups as cards print it (``4111 1111 1111
+    1111``, ``3782 822463 10005``): :func:`looks_like_pan`, with separators where a card has them.
+    A bare run of digits, or other groups (a phone number ``0044 20 7946 0956``, a date and time
+    ``24/11/2026 10.00.03``, both passing Luhn), is not: in free text that may be an id."""
+    return isinstance(value, str) and _GROUPED.fullmatch(value.strip()) is not None and looks_like_pan(value)
 
 
 def groups_hold_pan(groups: list[str]) -> bool:

@@ -106,6 +106,32 @@ def test_a_card_number_with_other_separators_or_text_around_is_refused(card: str
     assert answer.message.startswith("paymentMethod.cardNumber holds a card number")
 
 
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("holderName", "4111111111111111"),
+        ("cardNum", "4111111111111111"),
+        ("card_no", "4111 1111 1111 1111"),
+    ],
+)
+def test_a_card_number_in_another_payment_method_field_is_refused(where: str, value: str) -> None:
+    event: dict[str, Any] = orjson.loads(_raw("mit-rebill"))
+    event["paymentMethod"][where] = value
+    answer = decode_and_route(orjson.dumps(event), "evaluate", ALL_SFTP)
+    assert isinstance(answer, Refused) and answer.reason == "pan-detected", answer
+    assert answer.message.startswith(f"paymentMethod.{where} holds a card number")
+
+
+def test_a_card_number_in_additional_fields_is_refused_and_a_numeric_id_there_is_not() -> None:
+    event: dict[str, Any] = orjson.loads(_raw("mit-rebill"))
+    event["additionalFields"] = [{"key": "crmOrderId", "value": "4111111111111111"}]  # an id
+    assert isinstance(decode_and_route(orjson.dumps(event), "evaluate", ALL_SFTP), Routed)
+    event["additionalFields"].append({"name": "card", "value": "4111 1111 1111 1111"})
+    answer = decode_and_route(orjson.dumps(event), "evaluate", ALL_SFTP)
+    assert isinstance(answer, Refused) and answer.reason == "pan-detected", answer
+    assert answer.message.startswith("additionalFields.1.value holds a card number")
+
+
 def _nested(kind: str, depth: int) -> bytes:
     """A valid event with an extra field that makes the whole value ``depth`` levels deep."""
     event: dict[str, Any] = orjson.loads(_raw(kind))

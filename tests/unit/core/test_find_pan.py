@@ -9,8 +9,11 @@ import uuid
 import orjson
 import pytest
 
+from bench.mit import mit_events
 from core.pan import find_pan, looks_like_pan
 from core.pan_text import holds_pan
+from sandbox.samples import evaluate_body, transmit_body
+from streams.local.traffic import KINDS, make_event
 
 
 def test_find_pan_names_the_field_not_the_value() -> None:
@@ -106,6 +109,91 @@ def test_no_random_uuid_token_is_a_card_number() -> None:
     rng = random.Random(7)
     tokens = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(50_000)]
     assert [t for t in tokens if find_pan({"paymentMethod": {"cardNumber": t}}) is not None] == []
+
+
+@pytest.mark.parametrize(
+    ("event", "path"),
+    [
+        ({"paymentMethod": {"holderName": "4111111111111111"}}, "paymentMethod.holderName"),
+        ({"paymentMethod": {"cardFingerprint": "4111 1111 1111 1111"}}, "paymentMethod.cardFingerprint"),
+        ({"payment_method": {"extra": {"x": ["4111.1111.1111.1111"]}}}, "payment_method.extra.x.0"),
+        ({"creditCard": {"4111111111111111": True}}, "creditCard.************1111"),
+        ({"paymentMethod": {"cardNum": "4111111111111111"}}, "paymentMethod.cardNum"),
+        ({"order": {"card_no": "4111111111111111"}}, "order.card_no"),
+        ({"CC-Num": "4111 1111 1111 1111 12/26"}, "CC-Num"),
+        ({"ccno": 4111111111111111}, "ccno"),
+        (
+            {"additionalFields": [{"name": "card", "value": "4111 1111 1111 1111"}]},
+            "additionalFields.0.value",
+        ),
+        ({"additionalFields": [{"key": "note", "value": "4111.1111.1111.1111"}]}, "additionalFields.0.value"),
+        ({"additionalFields": [{"key": "ref", "value": "3782 822463 10005"}]}, "additionalFields.0.value"),
+        (
+            {"additionalFields": [{"key": "cardNumber", "value": "4111111111111111"}]},
+            "additionalFields.0.value",
+        ),
+        (
+            {"additional_fields": [{"Name": "Card-Number", "Value": 4111111111111111}]},
+            "additional_fields.0.Value",
+        ),
+        (
+            {"additionalFields": {"key": "pan", "value": "4111111111111111 exp 12/26"}},
+            "additionalFields.value",
+        ),
+    ],
+)
+def test_a_card_number_elsewhere_in_a_payment_method_or_in_additional_fields_is_found(
+    event: dict[str, object], path: str
+) -> None:
+    assert find_pan(event) == path
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"paymentMethod": {"networkTransactionId": "4111111111111111"}},  # an id, as ids are elsewhere
+        {"paymentMethod": {"token": {"id": 4111111111111111}}},
+        {"additionalFields": [{"key": "crmOrderId", "value": "4111111111111111"}]},  # bare digits: an id
+        {"additionalFields": [{"key": "phone", "value": "0044 20 7946 0956"}]},  # passes Luhn, not grouped so
+        {"additionalFields": [{"key": "at", "value": "24/11/2026 10.00.03"}]},  # passes Luhn, not grouped so
+        {
+            "transaction": {"id": "4111111111111111"},
+            "orderId": "4111111111111111",
+            "note": "4111 1111 1111 1111",
+        },
+    ],
+)
+def test_ids_and_other_numbers_outside_card_fields_are_no_card_numbers(event: dict[str, object]) -> None:
+    assert find_pan(event) is None
+
+
+def test_card_details_and_every_sample_event_are_no_card_numbers() -> None:
+    """What a payment method holds besides the token (flex-api.md): BIN, last four, expiry, names."""
+    method = {
+        "holderName": "Cure Tester",
+        "cardType": "CREDIT",
+        "cardBrand": "VISA",
+        "cardCountry": "US",
+        "cardIssuer": "Chase",
+        "cardLevel": "CLASSIC",
+        "cardFingerprint": "9f86d081884c7d659a2feaa0c55ad015",
+        "expirationMonth": 9,
+        "expirationYear": 2030,
+        "cardBinNumber": "41111111",
+        "cardLast4Digits": "1111",
+        "cardNumber": "d3e10716-6aac-4eb8-a74d-c1a3027f1d96",
+        "verificationValue": "999",
+        "Token": True,
+    }
+    assert find_pan({"paymentMethod": method, "additionalFields": [{"key": "k", "value": "v"}]}) is None
+    kinds = [k for k in KINDS if k != "raw-pan"]
+    events = [make_event(kind, f"ORD-{i}", random.Random(i)) for i in range(20) for kind in kinds]
+    events += [orjson.loads(value) for _, value in mit_events(500, seed=11)]
+    assert [e for e in events if isinstance(e, dict) and find_pan(e) is not None] == []
+    assert (
+        find_pan(evaluate_body(order_id="ORD-1")) is None
+        and find_pan(transmit_body(order_id="ORD-1")) is None
+    )
 
 
 def test_a_card_field_at_any_depth_is_found_without_recursion_limits() -> None:

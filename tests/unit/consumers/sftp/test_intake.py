@@ -108,9 +108,18 @@ def test_an_ordinary_event_cannot_hold_a_pan() -> None:
     assert not may_hold_pan(orjson.dumps(_event()))
 
 
-@given(st.text(alphabet="0123456789 -./\t\n\rtnrx_", min_size=13, max_size=40))
-def test_every_pan_find_pan_would_see_passes_the_prefilter(text: str) -> None:
-    event = {"paymentMethod": {"cardNumber": text}}
+@given(
+    st.text(alphabet="0123456789 -./\t\n\rtnrx_", min_size=13, max_size=40),
+    st.sampled_from(
+        [
+            lambda text: {"paymentMethod": {"cardNumber": text}},
+            lambda text: {"paymentMethod": {"holderName": text}},
+            lambda text: {"additionalFields": [{"key": "note", "value": text}]},
+        ]
+    ),
+)
+def test_every_pan_find_pan_would_see_passes_the_prefilter(text: str, place: Any) -> None:
+    event = place(text)
     if find_pan(event) is not None:
         assert may_hold_pan(orjson.dumps(event))
 
