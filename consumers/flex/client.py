@@ -149,6 +149,7 @@ class FlexClient(FlexCalls):
             clock=shared.clock,
             wall_clock=shared.wall_clock,
             on_fetch=observers.on_token,
+            name=credentials.name,
         )
         self._engine = FlexEngine(
             shared.http,

@@ -17,12 +17,15 @@ fails its events fast instead of asking Flex again for each. A successful fetch 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from consumers.retry import OUTAGE, RetryPolicy, is_retriable
 from schemas.flex import TokenResponse
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME_SECONDS", "TokenCache"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_LIFETIME_SECONDS = 600.0
 _MIN_REUSE_SECONDS = 1.0
@@ -40,8 +43,10 @@ class TokenCache:
         wall_clock: Callable[[], float],
         on_fetch: Callable[[str], None] | None = None,
         refusals: RetryPolicy = OUTAGE,
+        name: str = "",
     ) -> None:
         self._fetch = fetch
+        self._name = name  # whose token (the merchant's name), for the log
         self._on_fetch = on_fetch
         self._margin = margin_seconds
         self._clock = clock
@@ -108,8 +113,16 @@ class TokenCache:
             self._refused, self._refused_count = None, 0
             return
         self._refused = exc
-        self._refused_until = self._clock() + self._refusals.ceiling(self._refused_count)
+        hold = self._refusals.ceiling(self._refused_count)
+        self._refused_until = self._clock() + hold
         self._refused_count += 1
+        log.error(
+            "Flex refused the token request%s (%s): every call fails at once for %.1f s, then the "
+            "token is asked for again",
+            f" of merchant {self._name}" if self._name else "",
+            exc,
+            hold,
+        )
 
     def _observe(self, result: str) -> None:
         if self._on_fetch is not None:

@@ -144,10 +144,13 @@ class SftpClient:
     async def _call(self, what: str, op: Op[T]) -> T:
         """One attempt of ``op`` on a session; every failure raised as an :class:`SftpError`."""
         self._busy += 1
+        step = what if what == "connect" else f"connect (for the {what})"  # a refused login is no folder's
         try:
-            return await op(await self._session())
+            session = await self._session()
+            step = what
+            return await op(session)
         except (OSError, asyncssh.Error, TimeoutError) as exc:
-            raise sftp_error(exc, what) from exc
+            raise sftp_error(exc, step) from exc
         finally:
             self._busy -= 1
             self.last_used = time.monotonic()

@@ -19,6 +19,7 @@ from core.settings import Settings
 from schemas.dlq import DLQ_REASON, MERCHANT_HEADER
 from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
+from streams.runtime.metrics import NO_MERCHANT
 
 __all__ = [
     "ReasonGroup",
@@ -88,16 +89,16 @@ async def list_dead_letters(settings: Settings, sel: Selection | None = None) ->
 
 def merchant_of(record: Record, headers: dict[str, str]) -> str:
     """A dead letter's merchant: its ``dlq-merchant`` header (the name), else the ``mid`` its value
-    carries (``mid …``: e.g. an unknown merchant's), else ``-``."""
+    carries (``mid …``: e.g. an unknown merchant's), else ``(unknown)``, as the metrics label it."""
     name = headers.get(MERCHANT_HEADER)
     if name:
         return name
     try:
         value = orjson.loads(record.value) if record.value is not None else None
     except orjson.JSONDecodeError:
-        return "-"
+        return NO_MERCHANT
     mid = value.get("mid") if isinstance(value, dict) else None
-    return f"mid {redact_pan(mid)}" if isinstance(mid, str) and mid else "-"
+    return f"mid {redact_pan(mid)}" if isinstance(mid, str) and mid else NO_MERCHANT
 
 
 def by_merchant(groups: list[ReasonGroup]) -> dict[str, Counter[str]]:

@@ -71,6 +71,21 @@ async def test_a_host_key_not_in_known_hosts_is_refused(openssh: OpenSsh, tmp_pa
         SftpClient(_sftp(openssh, tmp_path, key_path=tmp_path / "no-key")).check()
 
 
+async def test_a_refused_login_is_named_as_the_connect_not_as_the_operation(
+    openssh: OpenSsh, tmp_path: Path
+) -> None:
+    stranger = tmp_path / "stranger_key"
+    stranger.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_private_key())
+    client = SftpClient(_sftp(openssh, tmp_path, key_path=stranger))
+    try:
+        with pytest.raises(SftpError) as refused:
+            await client.listdir(str(tmp_path))
+    finally:
+        await client.close()
+    assert str(refused.value).startswith(f"SFTP connect (for the listing of {tmp_path}): PermissionDenied")
+    assert not refused.value.retriable
+
+
 def _a_good_and_a_garbled_response(outbound: Path) -> tuple[str, str]:
     """Two response files in ``outbound``: the batch file name of the good one, the garbled one's name."""
     good = file_name("evaluate", "payments.declined", 0, 5)

@@ -3,6 +3,8 @@ the refusal instead of a token call each; a retriable failure is not held; a suc
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from consumers.flex.errors import FlexAuthFailed, FlexUnavailable
@@ -90,3 +92,19 @@ async def test_a_retriable_failure_is_not_held() -> None:
         with pytest.raises(FlexUnavailable):
             await tokens.get()
     assert endpoint.calls == 3  # each caller asks again (the fetch does its own retries)
+
+
+async def test_each_refused_fetch_is_logged_once_with_its_merchant_and_hold(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    endpoint, clock = Endpoint(), Clock()
+    policy = RetryPolicy(base_seconds=1.0, max_seconds=8.0)
+    tokens = TokenCache(
+        endpoint.fetch, margin_seconds=60, clock=clock, wall_clock=clock, refusals=policy, name="acme"
+    )
+    with caplog.at_level(logging.ERROR, logger="consumers.flex.tokens"):
+        for _ in range(20):  # events failing during the hold: no token call, no log line
+            await _refused(tokens)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("Flex refused the token request of merchant acme (Flex refused the credentials")
+    assert "for 1.0 s" in line

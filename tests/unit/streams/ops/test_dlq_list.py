@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiokafka import ConsumerRecord
 
 from streams.ops.dlq import ReasonGroup
+from streams.runtime.metrics import NO_MERCHANT
 
 
 def _dead(
@@ -29,3 +30,9 @@ def test_the_latest_is_the_last_to_fail_whatever_the_partition_order() -> None:
     )
     group.add(*_dead(2, 0, None))  # no failure time: the one read last stands in
     assert (group.count, group.example, group.last_failed_at) == (3, "2:0", "2026-12-05T01:00:09+00:00")
+
+
+def test_a_dead_letter_of_no_known_merchant_is_counted_under_the_metrics_label() -> None:
+    group = ReasonGroup("schema")
+    group.add(*_dead(0, 1, None))  # {} : no dlq-merchant header, no mid
+    assert dict(group.merchants) == {NO_MERCHANT: 1} == {"(unknown)": 1}
