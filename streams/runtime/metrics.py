@@ -128,6 +128,11 @@ class Metrics:
             "Response rows matching no record of the uploaded file (sequence number or orderId)",
             "merchant",
         )
+        self.batch_already_filed_records = counter(
+            "batch_already_filed_records",
+            "Records the batch path took that an earlier file holds (a previous owner's upload, a replay)",
+            "merchant",
+        )
         self.batch_poll_failures = counter(
             "batch_poll_failures", "Failed result polls (SFTP or Kafka)", "merchant"
         )
@@ -174,6 +179,7 @@ class Metrics:
             self.flex_token_fetches.labels(result, merchant)
         self.batch_poll_failures.labels(merchant)
         self.batch_unknown_rows.labels(merchant)
+        self.batch_already_filed_records.labels(merchant)
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(f"flexbridge_{name}", documentation, labels, registry=self.registry)
@@ -248,6 +254,9 @@ class Metrics:
 
     def batch_unknown_row(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.batch_unknown_rows.labels(merchant).inc()
+
+    def batch_already_filed(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.batch_already_filed_records.labels(merchant).inc()
 
     def batch_poll_failed(self, merchant: str = SINGLE_MERCHANT_NAME) -> None:
         self.batch_poll_failures.labels(merchant).inc()

@@ -210,11 +210,15 @@ class BatchConsumer:
         self.seen += 1
         part.position = record.offset + 1
         item = batch_item(part.kind, record.value, self._merchants, self._pipeline.mit_expiry_days)
-        if item is None or part.skip_uploaded(item.merchant.name, record.offset, item.event_id):
-            return  # not for a file, or in a file a previous owner uploaded (into the ledger)
+        if item is None:
+            return  # not for a file
+        if part.skip_uploaded(item.merchant.name, record.offset, item.event_id):
+            self._metrics.batch_already_filed(item.merchant.name)  # a previous owner's file: ledger
+            return
         again = not forced(record.headers)
         if again and self._ledger.has(part.kind, item.event_id):
             self.finished += 1  # in a file before (a replay): not sent again unless forced
+            self._metrics.batch_already_filed(item.merchant.name)
             return
         name, limits = item.merchant.name, self._limits
         raw: bytes | None = None

@@ -10,6 +10,7 @@ import pytest
 from sandbox import RunningSandbox
 from schemas.replay import REPLAY_ID_HEADER
 from streams.local.broker import EmbeddedBroker
+from streams.runtime.batch.path import BatchPath
 from tests.integration.batch.path_support import (
     Running,
     first_life,
@@ -20,7 +21,7 @@ from tests.integration.batch.path_support import (
     until_joined,
     until_statuses,
 )
-from tests.support import produce
+from tests.support import produce, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +34,7 @@ async def test_a_file_renamed_before_its_worker_stopped_is_in_the_ledger_for_a_l
     await first_life(settings, orders, renamed=True)  # renamed; its ledger never written
     async with Running(settings) as path:  # skips the records: the recorded range covers them
         await until_statuses(settings, "SUBMITTED", 4)
+        await wait_for(lambda: _filed(path, 4), 20, "the covered records counted as already filed")
         assert path.consumer.uploader.files == 0
     async with Running(settings) as path:  # the range is gone (committed past): only the ledger
         await until_joined(path, "the third life")  # the ledger read back
@@ -43,4 +45,10 @@ async def test_a_file_renamed_before_its_worker_stopped_is_in_the_ledger_for_a_l
         await publish_mit(settings, ["W-4"], partition_key="Z")  # behind them: read once they are
         await until_statuses(settings, "SUBMITTED", 5)
         assert path.consumer.finished == 4
+        assert await _filed(path, 4)  # the replayed ones too (FlexbridgeMitBatchNotUploaded leaves them out)
     assert [f["records"] for f in log_of(sftp_sandbox)] == [4, 1]
+
+
+async def _filed(path: BatchPath, count: int) -> bool:
+    """Whether ``count`` records were counted as in a file already (batch_already_filed_records)."""
+    return bool(path.metrics.batch_already_filed_records.labels("default")._value.get() == count)
