@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["PartitionOffsets"]
+from collections.abc import Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+__all__ = ["PartitionOffsets", "lag_of", "learn_committed"]
 
 
 class PartitionOffsets:
@@ -35,3 +40,31 @@ class PartitionOffsets:
             return None
         offset = min(self._in_flight) if self._in_flight else self._next
         return None if self.committed is not None and offset <= self.committed else offset
+
+
+async def learn_committed(
+    consumer: AIOKafkaConsumer,
+    offsets: Mapping[TopicPartition, PartitionOffsets],
+    assigned: list[TopicPartition],
+) -> None:
+    """The lag gauge counts from the committed offset, also before this worker commits anything."""
+    for tp in assigned:
+        try:
+            committed = await consumer.committed(tp)
+        except KafkaError:
+            return  # the gauge counts from 0 until this worker's first commit
+        partition = offsets.get(tp)
+        if partition is not None and partition.committed is None and committed is not None:
+            partition.committed = committed
+
+
+def lag_of(
+    consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, PartitionOffsets]
+) -> dict[TopicPartition, int]:
+    """Records not yet committed per assigned partition (high watermark − committed offset)."""
+    out: dict[TopicPartition, int] = {}
+    for tp, partition in list(offsets.items()):
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            out[tp] = max(0, highwater - (partition.committed or 0))
+    return out

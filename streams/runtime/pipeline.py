@@ -11,9 +11,8 @@ but read again (seek back), and records fetched before a rebalance are left to b
 the committed offset. A record ``skip`` answers True for (the batch path's) is done once fetched,
 without a task; ``on_skipped`` runs after each fetch's records are handed out.
 
-The handler gets one record and must deal with bad data itself (DLQ); if it raises, that is an
-infrastructure failure (e.g. Kafka unavailable for the outputs) and the record is retried with
-backoff, never skipped: whatever the handler raises counts as retriable here.
+The handler gets one record and must deal with bad data itself (DLQ); whatever it raises is an
+infrastructure failure (Kafka down for the outputs): the record is retried with backoff, never skipped.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from consumers.retry import OUTAGE, retry
 from streams.kafka.clients import Rebalance
 from streams.kafka.errors import kafka_op
 from streams.runtime.logs import bind
-from streams.runtime.offsets import PartitionOffsets
+from streams.runtime.offsets import PartitionOffsets, lag_of, learn_committed
 from streams.runtime.supervise import supervise, watch
 from streams.runtime.undecodable import GuardedFetch, Held
 
@@ -60,6 +59,7 @@ class KeyedPipeline:
         on_held: Callable[[Held], None] | None = None,
         skip: Skip | None = None,
         on_skipped: Callable[[], None] | None = None,
+        gate: asyncio.Event | None = None,
     ) -> None:
         self._consumer = consumer
         self._topics = topics
@@ -73,6 +73,7 @@ class KeyedPipeline:
         self._on_assign = on_assign
         self._skip = skip
         self._on_skipped = on_skipped  # after each fetch's records: e.g. count the skipped ones at once
+        self._gate = gate  # until it is set, assigned partitions stay paused (joined, read nothing)
         self.fetch = GuardedFetch(consumer, "pipeline", on_held)  # undecodable batch: holds its partition
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._tails: dict[Hashable, asyncio.Task[None]] = {}
@@ -80,10 +81,11 @@ class KeyedPipeline:
         self._runner: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
         self._learner: asyncio.Task[None] | None = None
+        self._opener: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._generation = 0  # +1 at each revocation: records fetched before it are stale
         self.joined = asyncio.Event()
-        self.processed = 0
+        self.processed = self.polls = 0
 
     async def start(self) -> None:
         # subscribed once started: else start() waits seconds for the first assignment (``joined``)
@@ -91,11 +93,13 @@ class KeyedPipeline:
         self._consumer.subscribe(self._topics, listener=Rebalance(self.drain, self.assigned))
         self._runner = supervise("pipeline-fetch", self._run)
         self._committer = supervise("pipeline-commit", self._commit_loop)
+        if self._gate is not None and not self._gate.is_set():
+            self._opener = supervise("pipeline-gate", self._open_at_gate)
 
     async def stop(self) -> None:
         """Stop fetching, let work in flight finish (bounded), commit it, leave the group."""
         self._stopping.set()
-        for task in (self._runner, self._committer, self._learner):
+        for task in (self._runner, self._committer, self._learner, self._opener):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -133,24 +137,28 @@ class KeyedPipeline:
         for tp in assigned:
             self._offsets.setdefault(tp, PartitionOffsets())
             self._tasks.setdefault(tp, set())
-        self._consumer.resume(*(tp for tp in assigned if tp in self._consumer.assignment()))
+        if self._gate is None or self._gate.is_set():  # else _open_at_gate resumes them
+            self._resume(assigned)
         if self._learner is not None:
             self._learner.cancel()
         learn = list(assigned)
-        self._learner = supervise("pipeline-lag", lambda: self._learn_committed(learn))
+        self._learner = supervise(
+            "pipeline-lag", lambda: learn_committed(self._consumer, self._offsets, learn)
+        )
         self.joined.set()
         log.info("assigned %d partitions", len(assigned))
 
-    async def _learn_committed(self, assigned: list[TopicPartition]) -> None:
-        """The lag gauge counts from the committed offset, also before this worker commits anything."""
-        for tp in assigned:
-            try:
-                committed = await self._consumer.committed(tp)
-            except KafkaError:
-                return  # the gauge counts from 0 until this worker's first commit
-            offsets = self._offsets.get(tp)
-            if offsets is not None and offsets.committed is None and committed is not None:
-                offsets.committed = committed
+    def _resume(self, tps: Collection[TopicPartition]) -> None:
+        """Read ``tps`` (those still assigned), but not one held at a batch that cannot be decoded."""
+        held = {TopicPartition(h.topic, h.partition) for h in self.fetch.held()}
+        self._consumer.resume(*(tp for tp in tps if tp in self._consumer.assignment() and tp not in held))
+
+    async def _open_at_gate(self) -> None:
+        """Assigned partitions stay paused until the gate opens: kept (the polls go on), unread."""
+        assert self._gate is not None  # noqa: S101
+        await self._gate.wait()
+        log.info("reading the %d assigned partitions", len(self._offsets))
+        self._resume(list(self._offsets))
 
     async def drain(self, revoked: Collection[TopicPartition]) -> None:
         """Finish (within the drain timeout) and commit the work of partitions we are losing."""
@@ -175,6 +183,7 @@ class KeyedPipeline:
         while not self._stopping.is_set():
             try:
                 batches = await self.fetch.getmany(timeout_ms=200, max_records=self._max_records)
+                self.polls += 1
             except KafkaError as exc:
                 log.warning("fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
@@ -278,13 +287,14 @@ class KeyedPipeline:
                 state.committed = offset
 
     def lag(self) -> dict[TopicPartition, int]:
-        """Records not yet committed per assigned partition (high watermark − committed offset)."""
-        out: dict[TopicPartition, int] = {}
-        for tp, offsets in list(self._offsets.items()):
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None:
-                out[tp] = max(0, highwater - (offsets.committed or 0))
-        return out
+        return lag_of(self._consumer, self._offsets)
 
     def stats(self) -> dict[str, Any]:
-        return {"processed": self.processed, "in_flight": self.in_flight, "partitions": len(self._offsets)}
+        unread = self._gate is not None and not self._gate.is_set()  # joined, waiting for the gate
+        counts = {
+            "processed": self.processed,
+            "in_flight": self.in_flight,
+            "polls": self.polls,
+            "unread": unread,
+        }
+        return {**counts, "partitions": len(self._offsets)}

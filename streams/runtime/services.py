@@ -38,6 +38,7 @@ __all__ = ["BridgeRuntime"]
 
 log = logging.getLogger(__name__)
 _TOKEN_RETRY = RetryPolicy(base_seconds=1.0, max_seconds=30.0)
+_REFUSED_AGAIN_SECONDS = 30.0
 
 
 class BridgeRuntime:
@@ -71,7 +72,7 @@ class BridgeRuntime:
     async def _start(self) -> None:
         """The parts start side by side: the consumers' group joins (seconds on a new group: the
         broker waits for more members) overlap the followers' read-back and each other."""
-        parts = self._parts = _Parts(self.settings, self.metrics)
+        parts = self._parts = _Parts(self.settings, self.metrics, self.token_ready)
         await asyncio.gather(
             ensure_topics(self.settings.kafka, all_topics(self.settings.topics)), parts.producer.start()
         )
@@ -180,24 +181,34 @@ class BridgeRuntime:
 
     async def _warm_token(self, parts: _Parts) -> None:
         """Fetch the first Flex token so /ready means the Flex client can call; retry while Flex is
-        unavailable. Refused credentials end the warm-up (logged): /ready stays false. With several
-        merchants, the first whose token comes is enough (the others' come on their first event)."""
-        for merchant in parts.deps.served():
-            flex = parts.flex.for_merchant(merchant)
-            try:
-                await retry(flex.ensure_token, _TOKEN_RETRY, what="Flex token", log=log, level=logging.ERROR)
-            except FlexbridgeError as exc:
-                log.error("cannot get a Flex token for merchant %s (%s)", merchant.name, exc)
-                continue
-            self.token_ready.set()
-            return
-        log.error("no Flex token could be fetched; the worker stays not ready")
+        unavailable. With several merchants, the first whose token comes is enough (the others'
+        come on their first event). Until one comes the worker is not ready and its real-time
+        pipeline reads nothing (it would dead-letter every event ``flex-auth``): refused credentials
+        are asked again every ``_REFUSED_AGAIN_SECONDS``, for a fix on Flex's side."""
+        while True:
+            for merchant in parts.deps.served():
+                flex = parts.flex.for_merchant(merchant)
+                try:
+                    await retry(
+                        flex.ensure_token, _TOKEN_RETRY, what="Flex token", log=log, level=logging.ERROR
+                    )
+                except FlexbridgeError as exc:
+                    log.error("cannot get a Flex token for merchant %s (%s)", merchant.name, exc)
+                    continue
+                self.token_ready.set()
+                return
+            log.error(
+                "no Flex token could be fetched: the worker stays not ready and reads no payment event; "
+                "asking again in %.0f s",
+                _REFUSED_AGAIN_SECONDS,
+            )
+            await asyncio.sleep(_REFUSED_AGAIN_SECONDS)
 
 
 class _Parts:
     """The clients, the dependency bundle and the pipeline of one running worker."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, token_ready: asyncio.Event) -> None:
         k, p = settings.kafka, settings.pipeline
         self.producer = make_producer(k)
         self.deps = Deps.build(settings, self.producer, metrics)
@@ -222,5 +233,6 @@ class _Parts:
             on_held=metrics.undecodable_batch,
             skip=bridge.to_batch,
             on_skipped=bridge.count_to_batch,
+            gate=token_ready,  # no event is read before a Flex token: it could only be dead-lettered
         )
         slots.lend = self.pipeline.lend_slot
