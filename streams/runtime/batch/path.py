@@ -10,6 +10,7 @@ rename (reclaim.py), then the partitions count as held.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable
@@ -128,8 +129,8 @@ class BatchPath:
         await self.poller.start()
 
     async def stop(self) -> None:
-        await self.poller.stop()
-        await self.consumer.stop()
+        # side by side: each gets the drain timeout, and one after the other could outlast a deploy's grace
+        await asyncio.gather(self.poller.stop(), self.consumer.stop())
         await self._bulk.stop()
         await self.sftp.close()
 

@@ -71,6 +71,7 @@ class ResultPolls:
         self._interval, self._idle = every, max(idle, every)
         self._schedule = PollSchedule(every, self._idle)
         self._slots = asyncio.Semaphore(settings.poll_concurrency)
+        self._drain_timeout = settings.drain_timeout_seconds
         self._last_upload = last_upload
         self._uploads_seen: dict[str, float] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -81,13 +82,21 @@ class ResultPolls:
         self._task = supervise("batch-results", self._loop)
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
-        for task in tasks:
+        """No round begins any more; those under way get the drain timeout to finish, so a response
+        file a poller claimed is published and filed rather than left in ``processing/`` until the
+        claim timeout (minutes) lets another worker take it. What is left then is cancelled."""
+        scheduler, self._task = self._task, None
+        late = [scheduler] if scheduler is not None else []
+        if scheduler is not None:
+            scheduler.cancel()
+        running = list(self._running.values())
+        if running:
+            late += (await asyncio.wait(running, timeout=self._drain_timeout))[1]
+        for task in late:
             task.cancel()
-        for task in tasks:
+        for task in late:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._task = None
 
     async def _loop(self) -> None:
         while True:
