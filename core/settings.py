@@ -134,6 +134,8 @@ class WebSettings(BaseModel):
     # When set, every path of the web port but /health and /ready needs "Authorization: Bearer …"
     admin_token: SecretStr | None = None
 
+    _canonical_url = field_validator("canonical_url")(lambda v: None if v is None else refuse_userinfo(v))
+
 
 class WebhookSettings(BaseModel):
     model_config = _frozen

@@ -36,6 +36,16 @@ def test_flexbridge_check_fails_on_it_without_quoting_it(monkeypatch: pytest.Mon
     assert "s3cret" not in result.detail
 
 
+def test_a_canonical_url_with_credentials_stops_the_worker_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_WEB__CANONICAL_URL", "http://peer:s3cret@worker-3:6066")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "FLEXBRIDGE_WEB__CANONICAL_URL: Value error, must not carry" in str(err.value)
+    assert "s3cret" not in str(err.value)
+    monkeypatch.setenv("FLEXBRIDGE_WEB__CANONICAL_URL", "http://worker-3:6066")
+    assert load_settings().web.canonical_url == "http://worker-3:6066"
+
+
 def test_an_at_sign_in_the_path_is_no_credential(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEXBRIDGE_FLEX__BASE_URL", "https://api.example/v1@2/")
     assert load_settings().flex.base_url == "https://api.example/v1@2/"
