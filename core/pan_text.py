@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["groups_hold_pan", "holds_pan", "looks_like_grouped_pan", "looks_like_pan", "luhn_ok"]
+__all__ = ["UUID", "groups_hold_pan", "holds_pan", "looks_like_grouped_pan", "looks_like_pan", "luhn_ok"]
 
 # What may stand between a card number's digits: spaces, tabs, line breaks, dashes, dots, slashes.
 _SEPARATORS = re.compile(r"[ \t\n\r\-./]")
@@ -68,8 +68,9 @@ def groups_hold_pan(groups: list[str]) -> bool:
 # In text: digit groups joined by separators, each run whole (possessive: no shorter run is tried).
 _DIGIT_RUN = re.compile(r"[0-9]++(?:[ \t\n\r\-./]++[0-9]++)*+")
 _DIGITS = re.compile(r"[0-9]+")
-# A UUID (a Flex token): its digit groups, joined by dashes, are no card number.
-_UUID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])")
+# A UUID (a Flex token, an orderSessionKey, an eventId's): its digit groups, joined by dashes, are
+# no card number (core/pan.py redact_pan keeps them too).
+UUID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])")
 
 
 def holds_pan(value: object) -> bool:
@@ -86,7 +87,7 @@ def holds_pan(value: object) -> bool:
     if not isinstance(value, str):
         return looks_like_pan(value)
     if "-" in value:
-        value = _UUID.sub("x", value)
+        value = UUID.sub("x", value)
     for run in _DIGIT_RUN.finditer(value):
         groups = _DIGITS.findall(run.group())
         if run.start() > 0 and _is_word_char(value[run.start() - 1]):

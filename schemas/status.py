@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -33,21 +32,6 @@ Source = Literal["evaluate", "batch", "webhook", "command", "bridge", "reconcile
 FLEX_STATUSES: frozenset[str] = frozenset(
     {"APPROVED", "DECLINED", "CHALLENGE", "CAPTUREREQUIRED", "SUBMITTED"}
 )
-
-
-# A GUID as a whole (Flex's orderSessionKeys and transaction ids): its digit groups, joined by
-# dashes, are read by core.pan as one run of digits, masked in about one GUID in 120.
-_GUID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])")
-
-
-def _redacted(reason: str) -> str:
-    """``reason`` with every card number masked (core.pan ``redact_pan``), its GUIDs aside."""
-    parts: list[str] = []
-    done = 0
-    for guid in _GUID.finditer(reason):
-        parts += (redact_pan(reason[done : guid.start()]), guid.group())
-        done = guid.end()
-    return "".join(parts) + redact_pan(reason[done:])
 
 
 def utcnow() -> datetime:
@@ -100,7 +84,7 @@ def status_of(
         "source": source,
         "event_id": event_id,
         "occurred_at": occurred_at or utcnow(),
-        "reason": _redacted(reason) if reason is not None else None,
+        "reason": redact_pan(reason) if reason is not None else None,
         "detail": detail or {},
     }
     return OrderStatus(**fields) if validate else OrderStatus.model_construct(**fields)

@@ -172,3 +172,10 @@ def test_verification_codes_are_masked_by_field_name_and_nothing_else() -> None:
         "cvc2": "12345",  # no code: five digits
         "id": "999",
     }
+
+
+def test_redact_pan_keeps_a_uuid_whole_and_masks_the_card_number_beside_it() -> None:
+    key = "41111111-1111-1111-1111-111111111111"  # an orderSessionKey whose groups are all digits
+    text = f"order {key}: refund of 4111 1111 1111 1111 refused"
+    assert redact_pan(text) == f"order {key}: refund of ************1111 refused"
+    assert redact_pan(f"evt-{key}") == f"evt-{key}"  # an eventId in a log line
