@@ -25,6 +25,7 @@ __all__ = [
     "is_legal",
     "opens_no_order",
     "record_command",
+    "starts_new_attempt",
 ]
 
 HISTORY_LIMIT = 200
@@ -77,12 +78,23 @@ class _Facts(NamedTuple):
     commanded: bool  # the command handler recorded this command already
 
 
-def _new_attempt(current: _Facts, status: OrderStatus) -> bool:
+def starts_new_attempt(
+    current: Status | None, current_session: str | None, source: str, session: str | None
+) -> bool:
+    """Whether a status from ``source`` about the Flex order ``session`` starts a new attempt of an
+    order at ``current`` whose Flex order is ``current_session``: an evaluate or batch answer about
+    another Flex order, after the last attempt ended."""
     return (
-        status.source in ("evaluate", "batch")
-        and current.status in CLOSED
-        and status.order_session_key is not None
-        and status.order_session_key != current.order_session_key
+        source in ("evaluate", "batch")
+        and current in CLOSED
+        and session is not None
+        and session != current_session
+    )
+
+
+def _new_attempt(current: _Facts, status: OrderStatus) -> bool:
+    return starts_new_attempt(
+        current.status, current.order_session_key, status.source, status.order_session_key
     )
 
 

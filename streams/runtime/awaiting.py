@@ -25,9 +25,9 @@ embedded broker answers a waiting fetch only when it looks again). Other workers
 through their followers, a fetch later (at most a tenth of a second more while statuses keep
 coming: the follower's pace), while Flex takes seconds or more to process a file.
 
-The same follower keeps each order's latest status (:class:`LatestStatuses`), so a webhook whose
-deliveries failed until after a later status (a command's, another webhook's) is not published to
-``orders.status`` out of order: its event is older and the order machine could not apply it.
+The same follower keeps each order's latest status (streams/runtime/latest_statuses.py), so a
+webhook delayed past a later status, or Flex's late answer to an ``/evaluate``, is not published to
+``orders.status`` out of order.
 
 Both know an order by its key among every merchant's (``mid/orderId`` from the status's
 ``detail.mid``, ``consumers/order_keys.py``): two merchants' orders of one orderId are two orders,
@@ -41,26 +41,22 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import cast, get_args
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from consumers.order_keys import order_key, status_mid
-from consumers.order_machine import CLOSED, is_legal
+from consumers.order_keys import order_key
 from core.settings import KafkaSettings
-from schemas.status import OrderStatus, Status
 from streams.kafka.clients import Records, tail_topic
+from streams.runtime.latest_statuses import LatestStatuses
 from streams.runtime.supervise import supervise
 
-__all__ = ["MAX_ENTRIES", "WINDOW_SECONDS", "AwaitingFollower", "AwaitingResults", "LatestStatuses"]
+__all__ = ["MAX_ENTRIES", "WINDOW_SECONDS", "AwaitingFollower", "AwaitingResults"]
 
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 200_000  # orders awaiting a batch result remembered at once (~100 bytes each)
-_STATUSES = frozenset(get_args(Status))
 WINDOW_SECONDS = 2 * 3600.0  # a PENDING older than this is forgotten (its FAILED verdict came by then)
 
 
@@ -115,43 +111,6 @@ class AwaitingResults:
                 self.forgotten += 1
                 if self.forgotten % 10_000 == 1:  # its outcome webhook is published unheld
                     log.warning("over %d orders await a batch result: the oldest forgotten", self._max)
-
-
-class LatestStatuses:
-    """order key → the status the order machine holds for it and when that happened, for the latest
-    :data:`MAX_ENTRIES` orders: a webhook delayed past a later status (its deliveries failed while
-    the receiver was down, and a command or another webhook moved the order on meanwhile) is not
-    published to ``orders.status`` as news; its body still goes to ``flex.webhooks``."""
-
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._latest: dict[str, tuple[Status, str]] = {}  # order key → (status, occurredAt), oldest first
-        self._max = max_entries
-
-    def __len__(self) -> int:
-        return len(self._latest)
-
-    def observe(self, key: str, status: str, source: str, occurred_at: str) -> None:
-        """A status read from ``orders.status``; kept only where the order machine would move."""
-        if status not in _STATUSES or (source == "command" and status in ("REJECTED", "FAILED")):
-            return  # not a status, or the answer to a command: the order stays where it was
-        prev = self._latest.get(key)
-        new_attempt = source in ("evaluate", "batch") and prev is not None and prev[0] in CLOSED
-        if prev is not None and not (is_legal(prev[0], cast(Status, status)) or new_attempt):
-            return  # illegal: the order machine keeps the order where it was
-        self._latest.pop(key, None)
-        self._latest[key] = (cast(Status, status), occurred_at)
-        if len(self._latest) > self._max:
-            del self._latest[next(iter(self._latest))]
-
-    def superseded(self, status: OrderStatus) -> bool:
-        """Whether ``status`` happened before the order's latest and cannot follow it."""
-        prev = self._latest.get(order_key(status.order_id, status_mid(status), by_merchant=True))
-        if prev is None or is_legal(prev[0], status.status):
-            return False
-        try:
-            return status.occurred_at < datetime.fromisoformat(prev[1].replace("Z", "+00:00"))
-        except (ValueError, TypeError):
-            return False
 
 
 class AwaitingFollower:
@@ -225,4 +184,6 @@ class AwaitingFollower:
         order = order_key(doc["orderId"], mid if isinstance(mid, str) else None, by_merchant=True)
         status, source = str(doc.get("status")), str(doc.get("source"))
         self.results.observe(order, status, source, at)
-        self.latest.observe(order, status, source, str(doc.get("occurredAt")))
+        session = doc.get("orderSessionKey")
+        session = session if isinstance(session, str) else None
+        self.latest.observe(order, status, source, str(doc.get("occurredAt")), session)

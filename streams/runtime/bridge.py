@@ -10,6 +10,10 @@ A record its merchant's routing sends to an SFTP batch file is the batch consume
 task for it, and the pipeline counts it done at once. Only valid records are left so; every
 refused one is handled here, so its dead letter is written exactly once, by this bridge.
 
+Flex's answer to an ``/evaluate`` that comes after the order's webhooks or commands moved that same
+Flex order on (streams/runtime/latest_statuses.py) is older news: it is not published to
+``orders.status``, and its event still gets its ledger entry.
+
 Everything about the data ends in an output (a status, a dead letter, a ledger entry); only a
 failure to publish those outputs propagates, so the pipeline retries the record instead of
 committing past it.
@@ -18,6 +22,7 @@ committing past it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -37,12 +42,15 @@ from schemas.events import PaymentEvent
 from schemas.replay import forced
 from streams.runtime.dead_letters import dead_letter, internal_error
 from streams.runtime.deps import Deps
+from streams.runtime.latest_statuses import LatestStatuses
 from streams.runtime.ledger import Ledger
 from streams.runtime.logs import bind
 from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.status import StatusPublisher
 
 __all__ = ["Bridge", "MerchantFlex"]
+
+log = logging.getLogger(__name__)
 
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -57,10 +65,17 @@ class MerchantFlex(Protocol):
 
 class Bridge:
     """``flex`` calls as each merchant (``for_merchant``), or is the one merchant's client;
-    ``slots`` are the merchants' shares of the pipeline's slots (None: no share)."""
+    ``slots`` are the merchants' shares of the pipeline's slots (None: no share); ``latest`` is
+    what the worker's follower of ``orders.status`` knows of each order (None: nothing)."""
 
     def __init__(
-        self, deps: Deps, flex: FlowClient | MerchantFlex, ledger: Ledger, slots: MerchantSlots | None = None
+        self,
+        deps: Deps,
+        flex: FlowClient | MerchantFlex,
+        ledger: Ledger,
+        slots: MerchantSlots | None = None,
+        *,
+        latest: LatestStatuses | None = None,
     ) -> None:
         self._deps, self._topics = deps, deps.topics
         self._merchants = deps.served()
@@ -69,6 +84,7 @@ class Bridge:
         self._producer = deps.producer
         self._statuses = StatusPublisher(deps.producer, deps.topics.status)
         self._ledger = ledger
+        self._latest = latest
         self._metrics = deps.metrics
         self._to_files = {  # whether any merchant's routing sends some records of the flow to files
             "transmit": any(m.routing.transmit == "sftp" for m in self._merchants),
@@ -154,8 +170,18 @@ class Bridge:
         self, record: Record, event: PaymentEvent, flow: str, outcome: Outcome, seen: _Seen
     ) -> None:
         sends: list[Any] = []
-        if outcome.status is not None:
-            sends.append(self._statuses.publish(outcome.status))
+        status = outcome.status
+        if status is not None and self._latest is not None and self._latest.superseded(status):
+            log.info(
+                "Flex's answer to event %s (%s) came after later news of order %s: not published to %s",
+                event.event_id,
+                status.status,
+                event.order_id,
+                self._topics.status,
+            )
+            self._metrics.status_superseded(status.source, seen.merchant)
+        elif status is not None:
+            sends.append(self._statuses.publish(status))
         if outcome.dead_letter is not None:
             reason, error = outcome.dead_letter
             sends.append(self._dead_letter(record, reason, error, seen))

@@ -143,6 +143,13 @@ class Metrics:
         self.order_statuses = counter(
             "order_statuses", "OrderStatus records applied to the order state, by verdict", "verdict"
         )
+        self.statuses_superseded = counter(
+            "statuses_superseded",
+            "Statuses not published to orders.status, older than the order's latest: a webhook "
+            "delayed past it, a late Flex answer to /evaluate (by source)",
+            "source",
+            "merchant",
+        )
         self.commands = counter("commands", "Order commands answered, by type and status", "type", "status")
         self.order_table_entries = gauge(
             "order_table_entries", "Orders in this worker's order table, in memory (standby copies included)"
@@ -263,6 +270,9 @@ class Metrics:
 
     def order_status(self, verdict: str) -> None:
         self.order_statuses.labels(verdict).inc()
+
+    def status_superseded(self, source: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.statuses_superseded.labels(source, merchant).inc()
 
     def command(self, kind: str, status: str) -> None:
         self.commands.labels(kind, status).inc()

@@ -21,6 +21,7 @@ from core.settings import Settings
 from streams.kafka.clients import make_consumer, make_producer
 from streams.kafka.membership import keep_membership_on_close
 from streams.kafka.topics import all_topics, ensure_topics
+from streams.runtime.awaiting import AwaitingFollower
 from streams.runtime.bridge import Bridge
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
@@ -83,7 +84,7 @@ class BridgeRuntime:
         ]
         keys = WebhookKeys.build(self.settings.webhook, parts.deps.merchants, verifier=self._verifier)
         if keys:  # the keys of FLEXBRIDGE_WEBHOOK__* and/or of the merchants
-            self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, keys)
+            self.webhooks = WebhookReceiver(parts.deps, self.settings.webhook, keys, parts.follower)
         else:
             log.warning("FLEXBRIDGE_WEBHOOK__SUBSCRIBER_KEY is not set: POST /webhooks/flex answers 503")
         merchants = parts.deps.merchants
@@ -97,9 +98,10 @@ class BridgeRuntime:
                 sftp=s.sftp,
                 pipeline=s.pipeline,
                 token=lambda merchant: flex.for_merchant(merchant).ensure_token(),
-                awaiting=self.webhooks.awaiting if self.webhooks is not None else None,
+                awaiting=parts.follower.results,
                 ledger=parts.ledger,
             )
+        parts.follower.start()
         starts = [parts.pipeline.start(), parts.ledger.start()]
         starts += [self.webhooks.start()] if self.webhooks is not None else []
         starts += [self.batches.start()] if self.batches is not None else []
@@ -124,6 +126,7 @@ class BridgeRuntime:
         pipeline = parts.pipeline if parts is not None else None
         await asyncio.gather(*(c.stop() for c in (batches, pipeline) if c is not None))
         if parts is not None:
+            await parts.follower.stop()
             await parts.producer.stop()
             await parts.flex.aclose()
 
@@ -217,9 +220,11 @@ class _Parts:
             metrics.add_merchant(merchant.name)
         self.flex = FlexClient(settings.flex, observers_for=metrics.flex_observers)
         self.ledger = Ledger(k, settings.topics.ledger, self.producer)
+        # orders.status, followed: the orders awaiting a batch result, each order's latest status
+        self.follower = AwaitingFollower(k, settings.topics.status, self.producer)
         # one merchant may fill a share of the slots when several are served (consumers/flex/slots.py)
         slots = MerchantSlots(p.max_in_flight, MERCHANT_SHARE if len(merchants) > 1 else 1.0)
-        bridge = Bridge(self.deps, self.flex, self.ledger, slots)
+        bridge = Bridge(self.deps, self.flex, self.ledger, slots, latest=self.follower.latest)
         consumer = make_consumer(k, group_id=k.group_id, max_poll_records=p.fetch_max_records)
         self.pipeline = KeyedPipeline(
             consumer,

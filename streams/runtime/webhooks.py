@@ -95,6 +95,7 @@ class WebhookReceiver:
         deps: Deps,
         settings: WebhookSettings,
         verifier: WebhookVerifier | WebhookKeys,
+        follower: AwaitingFollower,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -112,7 +113,7 @@ class WebhookReceiver:
         self._pending: dict[str, Publication] = {}
         self._loaded = asyncio.Event()
         self._tail: asyncio.Task[None] | None = None
-        self._awaiting = AwaitingFollower(deps.kafka, deps.topics.status, self._producer, clock=clock)
+        self._awaiting = follower  # the worker's follower of orders.status, started by its runtime
 
     @property
     def loaded(self) -> bool:
@@ -131,7 +132,6 @@ class WebhookReceiver:
     async def start(self) -> None:
         """Read back the dedupe keys already on ``flex.webhooks``, then keep following the topic."""
         self._tail = supervise("webhook-dedupe-tail", self._follow)
-        self._awaiting.start()
         both = asyncio.gather(self._loaded.wait(), self._awaiting.loaded.wait())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(both, self._kafka.startup_timeout_seconds)
@@ -146,7 +146,6 @@ class WebhookReceiver:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tail = None
-        await self._awaiting.stop()
 
     async def receive(
         self, method: str, host: str, headers: Mapping[str, str], body: bytes, merchant: str | None = None
@@ -234,7 +233,9 @@ class WebhookReceiver:
         order_key = webhook.external_order_id.encode() if webhook.external_order_id else None
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
         status = order_status(webhook, receiving.mid)  # detail.mid: the order's merchant (DESIGN.md §2.9)
-        if status is not None and not self._awaiting.latest.superseded(status):  # an old event: not news
+        if status is not None and self._awaiting.latest.superseded(status):  # an old event: not news
+            self._metrics.status_superseded("webhook", receiving.merchant or SINGLE_MERCHANT_NAME)
+        elif status is not None:
             records.append((topics.status, *status_record(status), headers))  # keyed by its orderId
         records.append((topics.webhooks, order_key, body, headers))  # last: it marks the key as done
         return Publication(records, [False] * len(records))

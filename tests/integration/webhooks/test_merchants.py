@@ -20,6 +20,7 @@ from core.settings import Settings
 from streams.kafka.topics import all_topics, ensure_topics
 from streams.local.broker import EmbeddedBroker
 from streams.ops.asyncapi import document
+from streams.runtime.awaiting import AwaitingFollower
 from streams.runtime.deps import Deps
 from streams.runtime.metrics import Metrics
 from streams.runtime.services import BridgeRuntime
@@ -82,7 +83,10 @@ async def served(
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
     await producer.start()
     deps = Deps.build(settings, producer, Metrics())
-    receiver = WebhookReceiver(deps, settings.webhook, WebhookKeys.build(settings.webhook, deps.merchants))
+    follower = AwaitingFollower(settings.kafka, settings.topics.status, producer)
+    keys = WebhookKeys.build(settings.webhook, deps.merchants)
+    receiver = WebhookReceiver(deps, settings.webhook, keys, follower)
+    follower.start()
     await receiver.start()
     client = TestClient(TestServer(public_app(cast(BridgeRuntime, Receiving(receiver, deps.metrics)))))
     await client.start_server()
@@ -91,6 +95,7 @@ async def served(
     finally:
         await client.close()
         await receiver.stop()
+        await follower.stop()
         await producer.stop()
 
 

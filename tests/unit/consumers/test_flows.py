@@ -15,12 +15,14 @@ from pydantic import AwareDatetime, TypeAdapter
 
 from consumers.flex.errors import FlexAuthFailed, FlexConflict, FlexRejected, FlexUnavailable
 from consumers.flows import Defaults, evaluate_body, evaluate_decline, mit_expiry, transmit_approval
+from consumers.order_keys import order_key
 from core.settings import Settings
 from schemas.events import validate_payment_event
 from schemas.flex import EvaluateResponse, TransmitResponse
 from streams.local.traffic import make_event
 from streams.runtime.bridge import Bridge
 from streams.runtime.deps import Deps
+from streams.runtime.latest_statuses import LatestStatuses
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 
@@ -130,9 +132,10 @@ async def test_transmit_outcomes() -> None:
     )
 
 
-def _bridge(producer: FakeProducer, flex: FakeFlex) -> Bridge:
+def _bridge(producer: FakeProducer, flex: FakeFlex, latest: LatestStatuses | None = None) -> Bridge:
     deps = Deps.build(Settings(), producer, Metrics())  # type: ignore[arg-type]
-    return Bridge(deps, flex, Ledger(deps.kafka, deps.topics.ledger, producer))  # type: ignore[arg-type]
+    ledger = Ledger(deps.kafka, deps.topics.ledger, producer)  # type: ignore[arg-type]
+    return Bridge(deps, flex, ledger, latest=latest)  # type: ignore[arg-type]
 
 
 def _record(value: bytes, topic: str = "payments.declined") -> ConsumerRecord[bytes, bytes]:
@@ -149,6 +152,34 @@ async def test_a_bug_dead_letters_the_record_instead_of_holding_the_partition() 
     assert topic == "payments.dlq" and sent == value and key == b"ORD-1"
     assert h["dlq-reason"] == b"internal-error" and b"4111" not in h["dlq-error"]
     assert h["trace"] == b"t1" and h["dlq-source-offset"] == b"41" and h["dlq-source-partition"] == b"2"
+
+
+async def test_a_late_answer_about_an_order_its_news_moved_on_is_not_published_but_finished() -> None:
+    """Flex's answer (CAPTUREREQUIRED for Flex order S1) came after the order's webhooks and a
+    capture moved S1 on to APPROVED: no status on orders.status, the ledger entry still written,
+    the count kept. An answer about the order as it stands is published as before."""
+    answer = EvaluateResponse.model_validate({"orderSessionKey": "S1", "status": "CAPTUREREQUIRED"})
+    value = orjson.dumps(make_event("cit-approved", "ORD-1", random.Random(4)))
+    first = FakeProducer()
+    latest = LatestStatuses()
+    await _bridge(first, FakeFlex(answer), latest).handle(_record(value))  # the order as it stands
+    [status_sent] = [orjson.loads(v) for t, v, *_ in first.sent if t == "orders.status"]
+    assert status_sent["orderSessionKey"] == "S1" and status_sent["status"] == "CAPTUREREQUIRED"
+    key = order_key("ORD-1", status_sent["detail"].get("mid"), by_merchant=True)
+    latest.observe(key, "APPROVED", "webhook", "2026-01-01T10:00:00Z", "S1")
+    late = FakeProducer()
+    bridge = _bridge(late, FakeFlex(answer), latest)
+    await bridge.handle(_record(value))
+    assert [t for t, *_ in late.sent] == ["flexbridge.ledger"]
+    metrics = bridge._metrics
+    superseded = metrics.registry.get_sample_value(
+        "flexbridge_statuses_superseded_total", {"source": "evaluate", "merchant": "default"}
+    )
+    assert superseded == 1
+    assert metrics.registry.get_sample_value(
+        "flexbridge_events_out_total",
+        {"topic": "payments.declined", "outcome": "evaluated", "merchant": "default"},
+    )
 
 
 async def test_pan_is_masked_in_the_dead_letter() -> None:

@@ -1,6 +1,5 @@
 """Which webhook outcomes wait: an order whose last status is a batch PENDING holds its outcome
-back until the batch result (SUBMITTED, REJECTED or FAILED) is on orders.status. And which are no
-news: a webhook older than the order's latest status, which the order machine could not apply."""
+back until the batch result (SUBMITTED, REJECTED or FAILED) is on orders.status."""
 
 from __future__ import annotations
 
@@ -11,8 +10,8 @@ from aiokafka import AIOKafkaProducer
 
 from consumers.order_keys import order_key
 from core.settings import KafkaSettings
-from schemas.status import OrderStatus, Source, Status, status_of
-from streams.runtime.awaiting import AwaitingFollower, AwaitingResults, LatestStatuses
+from schemas.status import Source, Status, status_of
+from streams.runtime.awaiting import AwaitingFollower, AwaitingResults
 
 
 def test_an_outcome_waits_while_the_order_awaits_its_batch_result() -> None:
@@ -78,44 +77,6 @@ def test_a_pending_older_than_the_window_no_longer_holds_and_is_dropped() -> Non
     awaiting.observe("ORD-new", "PENDING", "batch", at=70.0)
     assert "ORD-old" not in awaiting and "ORD-new" in awaiting
     assert awaiting.forgotten == 0  # aged out, not crowded out
-
-
-def _webhook(order: str, status: str, at: str) -> OrderStatus:
-    return status_of(order, status, "webhook", f"e:{order}", occurred_at=datetime.fromisoformat(at))  # type: ignore[arg-type]
-
-
-def test_a_webhook_older_than_the_orders_latest_status_that_cannot_follow_it_is_superseded() -> None:
-    latest = LatestStatuses()
-    latest.observe("ORD-1", "CAPTUREREQUIRED", "evaluate", "2026-01-01T10:00:00Z")
-    latest.observe("ORD-1", "CANCELLED", "command", "2026-01-01T10:01:00+00:00")
-    assert latest.superseded(_webhook("ORD-1", "CAPTUREREQUIRED", "2026-01-01T10:00:00+00:00"))
-    assert not latest.superseded(_webhook("ORD-1", "CANCELLED", "2026-01-01T10:00:59+00:00"))  # same
-    assert not latest.superseded(_webhook("ORD-2", "APPROVED", "2026-01-01T10:00:00+00:00"))  # unknown
-
-
-def test_a_legal_or_newer_webhook_is_news() -> None:
-    latest = LatestStatuses()
-    latest.observe("ORD-1", "SUBMITTED", "batch", "2026-01-01T10:00:05+00:00")
-    assert not latest.superseded(_webhook("ORD-1", "APPROVED", "2026-01-01T10:00:01+00:00"))  # legal
-    latest.observe("ORD-1", "EXPIRED", "webhook", "2026-01-01T10:00:06+00:00")
-    assert not latest.superseded(_webhook("ORD-1", "APPROVED", "2026-01-01T11:00:00+00:00"))  # newer
-
-
-def test_command_answers_and_illegal_statuses_do_not_move_the_order() -> None:
-    latest = LatestStatuses()
-    latest.observe("ORD-1", "APPROVED", "evaluate", "2026-01-01T10:00:00+00:00")
-    latest.observe("ORD-1", "REFUNDED", "command", "2026-01-01T10:01:00+00:00")
-    latest.observe("ORD-1", "REJECTED", "command", "2026-01-01T10:02:00+00:00")  # a refused second refund
-    latest.observe("ORD-1", "CAPTUREREQUIRED", "webhook", "2026-01-01T10:03:00+00:00")  # illegal: ignored
-    assert latest.superseded(_webhook("ORD-1", "APPROVED", "2026-01-01T10:00:00+00:00"))
-
-
-def test_latest_statuses_are_bounded() -> None:
-    latest = LatestStatuses(max_entries=2)
-    for i in range(3):
-        latest.observe(f"ORD-{i}", "APPROVED", "evaluate", "2026-01-01T10:00:00+00:00")
-    assert len(latest) == 2
-    assert not latest.superseded(_webhook("ORD-0", "CAPTUREREQUIRED", "2026-01-01T09:00:00+00:00"))
 
 
 def _record(order: str, status: Status, source: Source, mid: str | None) -> bytes:
