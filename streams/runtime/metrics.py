@@ -172,9 +172,9 @@ class Metrics:
         self.partitions_held = gauge("partitions_held", "Input partitions paused at an undecodable batch")
         self.in_flight = gauge("in_flight", "Records being processed")
         self.ready = gauge("ready", "1 when joined and clients are ready")
-        self.consumer_lag = gauge(
-            "consumer_lag", "Records not yet committed, by assigned input partition", "topic", "partition"
-        )
+        lag = "Records the {} consumer has not committed yet, by assigned input partition"
+        self.consumer_lag = gauge("consumer_lag", lag.format("real-time"), "topic", "partition")
+        self.batch_consumer_lag = gauge("batch_consumer_lag", lag.format("batch"), "topic", "partition")
 
     def add_merchant(self, merchant: str) -> None:
         """Export ``merchant``'s alerting series at 0 (increase() cannot see a series appear)."""
@@ -285,11 +285,13 @@ class Metrics:
     def reconcile_lookup(self, result: str) -> None:
         self.reconcile_lookups.labels(result).inc()
 
-    def set_lag(self, lag: Mapping[TopicPartition, int]) -> None:
-        """Replace the lag gauges: only partitions this worker owns now are reported."""
-        self.consumer_lag.clear()
+    def set_lag(self, lag: Mapping[TopicPartition, int], *, batch: bool = False) -> None:
+        """Replace the real-time pipeline's lag gauges (``batch``: the batch consumer's): only
+        partitions this worker owns now are reported."""
+        gauge = self.batch_consumer_lag if batch else self.consumer_lag
+        gauge.clear()
         for tp, value in lag.items():
-            self.consumer_lag.labels(tp.topic, str(tp.partition)).set(value)
+            gauge.labels(tp.topic, str(tp.partition)).set(value)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-__all__ = ["PartitionOffsets", "lag_of", "learn_committed"]
+__all__ = ["Committed", "PartitionOffsets", "lag_of", "learn_committed"]
+
+
+class Committed(Protocol):
+    """A partition's committed offset as its reader knows it (None: not known yet)."""
+
+    committed: int | None
 
 
 class PartitionOffsets:
@@ -43,9 +50,7 @@ class PartitionOffsets:
 
 
 async def learn_committed(
-    consumer: AIOKafkaConsumer,
-    offsets: Mapping[TopicPartition, PartitionOffsets],
-    assigned: list[TopicPartition],
+    consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, Committed], assigned: list[TopicPartition]
 ) -> None:
     """The lag gauge counts from the committed offset, also before this worker commits anything."""
     for tp in assigned:
@@ -59,12 +64,13 @@ async def learn_committed(
 
 
 def lag_of(
-    consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, PartitionOffsets]
+    highwater: Callable[[TopicPartition], int | None], offsets: Mapping[TopicPartition, Committed]
 ) -> dict[TopicPartition, int]:
-    """Records not yet committed per assigned partition (high watermark − committed offset)."""
+    """Records not yet committed per assigned partition: its high watermark (a consumer's
+    ``highwater``, from its fetches) − its committed offset."""
     out: dict[TopicPartition, int] = {}
     for tp, partition in list(offsets.items()):
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            out[tp] = max(0, highwater - (partition.committed or 0))
+        end = highwater(tp)
+        if end is not None:
+            out[tp] = max(0, end - (partition.committed or 0))
     return out

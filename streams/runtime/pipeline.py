@@ -287,7 +287,7 @@ class KeyedPipeline:
                 state.committed = offset
 
     def lag(self) -> dict[TopicPartition, int]:
-        return lag_of(self._consumer, self._offsets)
+        return lag_of(self._consumer.highwater, self._offsets)
 
     def stats(self) -> dict[str, Any]:
         unread = self._gate is not None and not self._gate.is_set()  # joined, waiting for the gate

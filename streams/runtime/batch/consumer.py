@@ -48,6 +48,7 @@ from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
 from streams.runtime.dead_letters import dead_letter, internal_error
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
+from streams.runtime.offsets import learn_committed
 from streams.runtime.supervise import supervise, watch
 from streams.runtime.undecodable import GuardedFetch
 
@@ -141,6 +142,8 @@ class BatchConsumer:
             if tp not in self._parts:
                 uploaded = self.uploaded.uploaded_of(tp) if self.uploaded is not None else Uploaded()
                 self._parts[tp] = BatchPartition(tp, kind, uploaded=uploaded)
+        if self._consumer is not None:  # the lag gauge counts from the committed offset from now on
+            watch(asyncio.create_task(learn_committed(self._consumer, self._parts, list(assigned))))
         self.joined.set()
 
     async def release(self, revoked: Collection[TopicPartition]) -> None:
@@ -289,7 +292,7 @@ class BatchConsumer:
             "seen": self.seen,
             "skipped_finished": self.finished,
             "skipped_duplicate": self.duplicates,
-            **held_stats(self._parts.values(), self.preparing.waiting, self._clock(), self._metrics),
+            **held_stats(self._parts, self.preparing.waiting, self._clock(), self._metrics, self._consumer),
             "awaiting_results": self.registry.outstanding,
             "build_seconds": round(self.build_seconds - self.wait_seconds, 3),
             "backpressure_seconds": round(self.wait_seconds, 3),

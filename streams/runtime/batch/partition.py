@@ -31,6 +31,7 @@ from streams.kafka.errors import kafka_op
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
+from streams.runtime.offsets import lag_of
 
 __all__ = ["BatchPartition", "commit", "commit_offsets", "held_stats", "record_skipped"]
 
@@ -142,17 +143,24 @@ async def commit(consumer: AIOKafkaConsumer, parts: list[BatchPartition], ledger
 
 
 def held_stats(
-    parts: Iterable[BatchPartition], waiting: Mapping[TopicPartition, str], now: float, metrics: Metrics
+    parts: Mapping[TopicPartition, BatchPartition],
+    waiting: Mapping[TopicPartition, str],
+    now: float,
+    metrics: Metrics,
+    consumer: AIOKafkaConsumer | None,
 ) -> dict[str, Any]:
     """The batch consumer's partitions for ``/ready`` (and their gauges, refreshed): those held,
     their open and uploading files, the age of the oldest file not uploaded yet (open or
     uploading: a file whose upload keeps failing grows it), and the partitions still being
-    prepared (assign.py) with their last error."""
-    held = list(parts)
+    prepared (assign.py) with their last error. The lag gauge: each held partition's records
+    past its committed offset (to the ``consumer``'s fetch high watermark), not in an uploaded file."""
+    held = list(parts.values())
     files = [b for p in held for b in (*p.open.values(), *p.sending.values())]
     oldest = max((now - b.opened_at for b in files), default=0.0)
     metrics.batch_oldest_unuploaded.set(oldest)
     metrics.batch_partitions_waiting.set(len(waiting))
+    if consumer is not None:
+        metrics.set_lag(lag_of(consumer.highwater, parts), batch=True)
     return {
         "partitions": len(held),
         "open_files": sum(len(p.open) for p in held),

@@ -1,6 +1,7 @@
 """An upload refused for a reason that does not pass by itself (permission denied on the rename), on
 the real broker and the sandbox's SFTP server: the upload is tried again until the permission is
-back, then the file goes up once and the partition's commit moves on."""
+back, then the file goes up once and the partition's commit moves on (its records count in
+``flexbridge_batch_consumer_lag`` until then)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ import pytest
 
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
+from streams.runtime.batch.path import BatchPath
 from tests.integration.batch.path_support import Running, log_of, publish_mit, settings_for, until_statuses
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def batch_lag(path: BatchPath) -> dict[str, float]:
+    """``flexbridge_batch_consumer_lag`` by partition, as /metrics shows it."""
+    return {
+        s.labels["partition"]: s.value for m in path.metrics.batch_consumer_lag.collect() for s in m.samples
+    }
 
 
 async def test_a_refused_rename_is_tried_again_until_it_is_allowed(
@@ -35,6 +44,7 @@ async def test_a_refused_rename_is_tried_again_until_it_is_allowed(
         assert name.endswith(".json") and "SFTPPermissionDenied" in error
         failures = path.metrics.batch_upload_failures.labels("default", "SFTPPermissionDenied")
         assert failures._value.get() >= 2
+        assert sorted(batch_lag(path).values()) == [0.0, 4.0]  # the file's partition: none committed
         faults.deny_rename = None  # the permission is given back
         await until_statuses(settings, "SUBMITTED", 4)
 
@@ -45,6 +55,15 @@ async def test_a_refused_rename_is_tried_again_until_it_is_allowed(
         await wait_for(committed, 20, "the partition committed past the file")
         stats = path.stats()
         assert stats["uploading"] == 0 and stats["uploads_failing"] == {}
+        assert set(batch_lag(path).values()) == {0.0}  # every held partition (refreshed by stats)
         assert path.consumer.uploader.files == 1
     assert [(e["records"], e["accepted"]) for e in log_of(sftp_sandbox)] == [(4, 4)]  # one submission
     assert sorted(o.order_id for o in sftp_sandbox.state.orders.all()) == orders
+    async with Running(settings) as path:  # the next owner counts from the committed offset
+
+        async def caught_up() -> dict[str, float] | None:
+            path.stats()  # refreshes the gauges, as /metrics does
+            lag = batch_lag(path)
+            return lag if len(lag) == 2 and set(lag.values()) == {0.0} else None
+
+        await wait_for(caught_up, 20, "the next owner's lag of every partition to be 0")

@@ -74,6 +74,9 @@ class Committing:
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.offsets = offsets
 
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None  # no fetch answered yet: no lag known
+
 
 def consumer_over(uploader: object, **limits: Any) -> BatchConsumer:
     """A batch consumer over the unit tests' merchants, assigned ``TP``, its files handed to

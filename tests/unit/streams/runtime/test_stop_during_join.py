@@ -42,6 +42,9 @@ class _JoinFinishingOnStop:
     def assignment(self) -> set[TopicPartition]:
         return {TP}
 
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None  # no fetch answered yet: no lag known
+
 
 def pipeline_on(consumer: _JoinFinishingOnStop) -> tuple[KeyedPipeline, list[Collection[TopicPartition]]]:
     """A pipeline reading through ``consumer``, and the assignments its assign hook was given."""
