@@ -2,7 +2,8 @@
 
 Pure functions, no I/O. Every OrderStatus lands in the order's history with a verdict; only a
 legal one moves the order. An illegal or out-of-order status (``EXPIRED`` after ``APPROVED``) is
-kept in the history and flags the order, never applied blindly.
+kept in the history and flags the order, never applied blindly; one its publisher marked late
+(``detail.late``: Flex's answer that came after the order's later news) is kept, unflagged.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def _verdict(current: _Facts, status: OrderStatus) -> Verdict:
         return "confirmed"
     if _new_attempt(current, status) or is_legal(current.status, status.status):
         return "applied"
-    return "illegal"
+    return "late" if status.detail.get("late") is True else "illegal"
 
 
 def _entry(status: OrderStatus, verdict: Verdict, note: str | None) -> HistoryEntry:
@@ -147,7 +148,7 @@ def _step(current: _Facts, status: OrderStatus) -> tuple[Verdict, dict[str, Any]
     changes: dict[str, Any] = {}
     if verdict == "duplicate":
         return verdict, changes, None
-    if verdict != "answer":  # a refused command is no news of the order: its age stays
+    if verdict not in ("answer", "late"):  # a refused command, a late answer: no news, its age stays
         changes["updated_at"] = utcnow()
     mid = status.detail.get("mid")
     if current.mid is None and isinstance(mid, str) and mid:
@@ -156,6 +157,8 @@ def _step(current: _Facts, status: OrderStatus) -> tuple[Verdict, dict[str, Any]
     if verdict == "illegal":
         note = f"illegal transition {current.status} → {status.status} (source {status.source}); not applied"
         changes.update(flagged=True, flags=(*current.flags, note)[-HISTORY_LIMIT:])
+    elif verdict == "late":
+        note = f"late {status.source} answer {status.status} after {current.status}; not applied"
     elif verdict in ("applied", "confirmed"):
         if _new_attempt(current, status):
             changes.update(authorised_amount=None, captured_amount=0, refunded_amount=0)

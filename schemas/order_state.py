@@ -24,8 +24,10 @@ __all__ = [
 
 # applied: the status moved the order; confirmed: same status again (e.g. a webhook confirming
 # an /evaluate answer); answer: a command's REJECTED/FAILED reply, which leaves the order as it was;
-# illegal: refused by the state machine, flagged; duplicate: already seen, not recorded again.
-Verdict = Literal["applied", "confirmed", "answer", "illegal", "duplicate"]
+# illegal: refused by the state machine, flagged; late: an answer its publisher marked as older than
+# the order's latest status (``detail.late``), which the machine could not apply either: recorded,
+# neither applied nor flagged; duplicate: already seen, not recorded again.
+Verdict = Literal["applied", "confirmed", "answer", "illegal", "late", "duplicate"]
 
 _wire = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 

@@ -51,7 +51,9 @@ class OrderStatus(BaseModel):
     detail: dict[str, Any] = Field(
         default_factory=dict,
         description="source-specific extras; detail.mid names the order's merchant (its MID) when one is "
-        "configured: two merchants' orders of one orderId are told apart by it",
+        "configured: two merchants' orders of one orderId are told apart by it; detail.late (true) marks "
+        "Flex's answer to an /evaluate published after later news of the same Flex order: keep it as the "
+        "event's outcome, leave the order where that news left it",
     )
 
 

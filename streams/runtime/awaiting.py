@@ -25,9 +25,10 @@ embedded broker answers a waiting fetch only when it looks again). Other workers
 through their followers, a fetch later (at most a tenth of a second more while statuses keep
 coming: the follower's pace), while Flex takes seconds or more to process a file.
 
-The same follower keeps each order's latest status (streams/runtime/latest_statuses.py), so a
-webhook delayed past a later status, or Flex's late answer to an ``/evaluate``, is not published to
-``orders.status`` out of order.
+The same follower keeps each order's latest status (streams/runtime/latest_statuses.py): a webhook
+delayed past a later status is not published to ``orders.status``, and Flex's late answer to an
+``/evaluate`` is published marked ``detail.late``. Every worker runs it (streams/runtime/services.py),
+whether it receives webhooks or not.
 
 Both know an order by its key among every merchant's (``mid/orderId`` from the status's
 ``detail.mid``, ``consumers/order_keys.py``): two merchants' orders of one orderId are two orders,
@@ -133,7 +134,7 @@ class AwaitingFollower:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = supervise("batch-results-awaited", self._follow)
+        self._task = supervise("orders-status-follower", self._follow)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -10,9 +10,9 @@ A record its merchant's routing sends to an SFTP batch file is the batch consume
 task for it, and the pipeline counts it done at once. Only valid records are left so; every
 refused one is handled here, so its dead letter is written exactly once, by this bridge.
 
-Flex's answer to an ``/evaluate`` that comes after the order's webhooks or commands moved that same
-Flex order on (streams/runtime/latest_statuses.py) is older news: it is not published to
-``orders.status``, and its event still gets its ledger entry.
+Flex's answer to an ``/evaluate`` that comes after the order's later news about that same Flex order
+(streams/runtime/latest_statuses.py) is published marked ``detail.late``: it is the event's outcome,
+and older than what the topic already holds of its order.
 
 Everything about the data ends in an output (a status, a dead letter, a ledger entry); only a
 failure to publish those outputs propagates, so the pipeline retries the record instead of
@@ -40,6 +40,7 @@ from core.merchants import Merchant
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
 from schemas.replay import forced
+from schemas.status import OrderStatus
 from streams.runtime.dead_letters import dead_letter, internal_error
 from streams.runtime.deps import Deps
 from streams.runtime.latest_statuses import LatestStatuses
@@ -172,15 +173,10 @@ class Bridge:
         sends: list[Any] = []
         status = outcome.status
         if status is not None and self._latest is not None and self._latest.superseded(status):
-            log.info(
-                "Flex's answer to event %s (%s) came after later news of order %s: not published to %s",
-                event.event_id,
-                status.status,
-                event.order_id,
-                self._topics.status,
-            )
-            self._metrics.status_superseded(status.source, seen.merchant)
-        elif status is not None:
+            status = _late(status)
+            log.info("Flex's answer to event %s came after later news of its order: late", event.event_id)
+            self._metrics.late_status(status.source, seen.merchant)
+        if status is not None:
             sends.append(self._statuses.publish(status))
         if outcome.dead_letter is not None:
             reason, error = outcome.dead_letter
@@ -201,6 +197,13 @@ class Bridge:
         topic, metrics = self._topics.dlq, self._metrics
         await dead_letter(self._producer, topic, record, reason, error, metrics, merchant=seen.merchant)
         seen.decided = time.time()
+
+
+def _late(status: OrderStatus) -> OrderStatus:
+    """``status`` marked as older than its order's latest status (``detail.late``): readers record
+    it and leave the order where it is (consumers/order_machine.py, verdict ``late``)."""
+    reason = "Flex's answer came after later news of this Flex order: the order stays as that news left it"
+    return status.model_copy(update={"detail": {**status.detail, "late": True}, "reason": reason})
 
 
 @dataclass(slots=True)

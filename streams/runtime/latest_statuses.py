@@ -4,19 +4,19 @@ status that comes late from news.
 Two publishers may be late:
 - **the webhook receiver**: a webhook whose deliveries failed until after a later status (a
   command's, another webhook's) is older than that status, and the order machine could not apply
-  it;
+  it. It is not published to ``orders.status`` (its body still goes to ``flex.webhooks``);
 - **the real-time bridge**: Flex's answer to an ``/evaluate`` describes the Flex order as Flex made
-  it. An answer that came after the order's webhooks and commands moved that same Flex order on (its
-  call was retried through lost answers and timeouts until then, or a worker that lost the
-  partition in a rebalance finished its call after the new owner) is older than that news.
+  it. An answer that comes after later news of that same Flex order (its ``orderSessionKey``: a
+  webhook, a command's answer, a reconciliation), because its call was retried through lost
+  answers and timeouts until then, is older than that news. It is the event's outcome, so it is
+  published, marked ``detail.late``: the order machine records it with the verdict ``late`` and
+  leaves the order where it is, unflagged. Readers of the topic would otherwise see the order go
+  back (``CAPTUREREQUIRED`` after ``APPROVED``).
 
-Neither is published to ``orders.status`` as news: readers of the topic would see the order go
-back (``CAPTUREREQUIRED`` after ``APPROVED``). The webhook's body still goes to ``flex.webhooks``,
-the answer's event still gets its ledger entry, and ``flexbridge_statuses_superseded_total``
-counts each.
-
-The worker's follower of ``orders.status`` (streams/runtime/awaiting.py) feeds it, a fetch behind
-the topic. Orders are known by their key among every merchant's (``mid/orderId``).
+``flexbridge_late_statuses_total{source}`` counts both. The worker's follower of ``orders.status``
+(streams/runtime/awaiting.py) feeds it, a fetch behind the topic, and from a worker's start only
+once it has read the topic back: an answer published before that is not marked (the order table
+then flags it). Orders are known by their key among every merchant's (``mid/orderId``).
 """
 
 from __future__ import annotations

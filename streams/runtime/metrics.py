@@ -143,10 +143,10 @@ class Metrics:
         self.order_statuses = counter(
             "order_statuses", "OrderStatus records applied to the order state, by verdict", "verdict"
         )
-        self.statuses_superseded = counter(
-            "statuses_superseded",
-            "Statuses not published to orders.status, older than the order's latest: a webhook "
-            "delayed past it, a late Flex answer to /evaluate (by source)",
+        self.late_statuses = counter(
+            "late_statuses",
+            "Statuses older than the order's latest: webhooks delayed past it (not published to "
+            "orders.status), Flex's late answers to /evaluate (published with detail.late)",
             "source",
             "merchant",
         )
@@ -271,8 +271,8 @@ class Metrics:
     def order_status(self, verdict: str) -> None:
         self.order_statuses.labels(verdict).inc()
 
-    def status_superseded(self, source: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
-        self.statuses_superseded.labels(source, merchant).inc()
+    def late_status(self, source: str, merchant: str = SINGLE_MERCHANT_NAME) -> None:
+        self.late_statuses.labels(source, merchant).inc()
 
     def command(self, kind: str, status: str) -> None:
         self.commands.labels(kind, status).inc()

@@ -234,7 +234,7 @@ class WebhookReceiver:
         records: list[tuple[str, bytes | None, bytes, Headers]] = []
         status = order_status(webhook, receiving.mid)  # detail.mid: the order's merchant (DESIGN.md §2.9)
         if status is not None and self._awaiting.latest.superseded(status):  # an old event: not news
-            self._metrics.status_superseded("webhook", receiving.merchant or SINGLE_MERCHANT_NAME)
+            self._metrics.late_status("webhook", receiving.merchant or SINGLE_MERCHANT_NAME)
         elif status is not None:
             records.append((topics.status, *status_record(status), headers))  # keyed by its orderId
         records.append((topics.webhooks, order_key, body, headers))  # last: it marks the key as done

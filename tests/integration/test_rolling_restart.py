@@ -31,7 +31,7 @@ async def test_a_rolling_restart_of_three_workers_crashes_none_and_keeps_every_i
         "no transmit repeated except after a lost answer or a SIGKILL",
         "no evaluate effect twice except under the same idempotency key",
         "no batch record was submitted twice",
-        "the statuses of each order reached orders.status in the order they happened",
+        "the statuses of each order reached orders.status in the order they happened, or marked late",
     } <= {i.name for i in result.invariants}
     broken = [f"{i.name}: {i.detail}: {i.examples}" for i in result.invariants if not i.held]
     assert not broken, "\n".join(broken)  # every worker alive, one outcome each, statuses in order …

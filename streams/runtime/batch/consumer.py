@@ -21,7 +21,6 @@ names — and uploads in flight get ``drain_timeout`` to finish.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -85,7 +84,7 @@ class BatchConsumer:
         self._parts: dict[TopicPartition, BatchPartition] = {}
         self._slots = asyncio.Semaphore(limits.max_pending_files)
         self._consumer: AIOKafkaConsumer | None = None
-        self._runner: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()  # the fetch loop, committed offset lookups
         self.stopping = False
         self.fetch: GuardedFetch | None = None  # an undecodable batch holds its partition only
         self.joined = asyncio.Event()
@@ -108,15 +107,14 @@ class BatchConsumer:
         await self._consumer.start()  # then subscribed, not waiting for the group (as the pipeline)
         self.preparing.consumer = self._consumer
         self._consumer.subscribe(self._topics, listener=Rebalance(self.release, self._on_assigned))
-        self._runner = supervise("batch-fetch", self._run)
+        self._background.add(supervise("batch-fetch", self._run))
 
     async def stop(self) -> None:
         """Stop fetching; uploads in flight get the drain timeout; commit; leave the group."""
         self.stopping = True
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.preparing.stop()
         if self._consumer is not None:
             await self.release(list(self._parts))
@@ -143,7 +141,9 @@ class BatchConsumer:
                 uploaded = self.uploaded.uploaded_of(tp) if self.uploaded is not None else Uploaded()
                 self._parts[tp] = BatchPartition(tp, kind, uploaded=uploaded)
         if self._consumer is not None:  # the lag gauge counts from the committed offset from now on
-            watch(asyncio.create_task(learn_committed(self._consumer, self._parts, list(assigned))))
+            learn = watch(asyncio.create_task(learn_committed(self._consumer, self._parts, list(assigned))))
+            self._background.add(learn)
+            learn.add_done_callback(self._background.discard)
         self.joined.set()
 
     async def release(self, revoked: Collection[TopicPartition]) -> None:

@@ -1,8 +1,8 @@
 """Flex's answer to an /evaluate that comes after the order's later news (its call was retried
-through lost answers until then, or finished by a worker that lost the partition) is not published
-to orders.status after that news: the worker's follower reads the news back from the embedded
-broker, the bridge (streams/runtime/bridge.py) holds the answer's status back and still writes the
-event's ledger entry. An answer about a Flex order the order has no later news of is published."""
+through lost answers until then) is published after that news marked ``detail.late``: the worker's
+follower reads the news back from the embedded broker, the bridge (streams/runtime/bridge.py) marks
+the answer, the order machine records it without moving or flagging the order. An answer about a
+Flex order the order has no later news of is published unmarked."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
+from consumers.order_machine import apply_status
 from core.settings import Settings
 from schemas.flex import EvaluateResponse
-from schemas.status import status_of
+from schemas.status import OrderStatus, status_of
 from streams.kafka.clients import make_producer
 from streams.kafka.topics import all_topics, ensure_topics
 from streams.local.broker import EmbeddedBroker
@@ -96,7 +97,9 @@ def _decline(topic: str, order: str) -> tuple[ConsumerRecord[bytes, bytes], str]
     return record, str(event["eventId"])
 
 
-async def test_a_late_answer_is_not_published_after_the_news_that_moved_its_order_on(worker: Worker) -> None:
+async def test_a_late_answer_is_published_after_its_orders_later_news_marked_late(
+    worker: Worker,
+) -> None:
     topics = worker.settings.topics
     order = unique("ORD-late")
     flex = HeldFlex("S1", "CAPTUREREQUIRED")
@@ -116,10 +119,16 @@ async def test_a_late_answer_is_not_published_after_the_news_that_moved_its_orde
     await asyncio.wait_for(handled, 10)
 
     statuses = await worker.read(topics.status)
-    assert [(s["status"], s["source"]) for s in statuses] == [
-        ("CAPTUREREQUIRED", "webhook"),
-        ("CANCELLED", "command"),
+    assert [(s["status"], s["source"], s["detail"].get("late")) for s in statuses] == [
+        ("CAPTUREREQUIRED", "webhook", None),
+        ("CANCELLED", "command", None),
+        ("CAPTUREREQUIRED", "evaluate", True),  # the event's outcome, after the news: marked
     ]
+    assert statuses[-1]["eventId"] == event_id
+    state = None
+    for status in statuses:
+        state, verdict = apply_status(state, OrderStatus.model_validate(status))
+    assert verdict == "late" and state.status == "CANCELLED" and not state.flagged
     ledger = await worker.read(topics.ledger)
     assert [(e["eventId"], e["status"]) for e in ledger] == [(event_id, "CAPTUREREQUIRED")]
 
@@ -142,4 +151,4 @@ async def test_an_answer_about_a_flex_order_with_no_later_news_is_published(work
     await asyncio.wait_for(worker.bridge(flex).handle(record), 10)
     statuses = await worker.read(topics.status)
     assert [(s["status"], s["orderSessionKey"]) for s in statuses] == [("DECLINED", "S1"), ("APPROVED", "S2")]
-    assert statuses[-1]["eventId"] == event_id
+    assert statuses[-1]["eventId"] == event_id and "late" not in statuses[-1]["detail"]

@@ -162,6 +162,17 @@ def test_statuses_in_order_finds_a_batch_submitted_after_the_webhook_outcome() -
     assert inv.examples == ["ORD-1: illegal transition APPROVED → SUBMITTED (source batch); not applied"]
 
 
+def test_statuses_in_order_counts_a_late_answer_marked_so_apart() -> None:
+    """Flex's answer published after the order's webhook moved its Flex order on: marked
+    ``detail.late`` it is counted, unmarked it is out of order."""
+    webhook = _status("ORD-1", "APPROVED", "webhook", "order.completed:s1") | {"orderSessionKey": "s1"}
+    answer = _status("ORD-1", "CAPTUREREQUIRED", "evaluate", "e1") | {"orderSessionKey": "s1"}
+    marked = answer | {"detail": {"late": True}}
+    inv = statuses_in_order(Observed([], [webhook, marked], []))
+    assert inv.held and inv.detail == "1 orders, 0 statuses out of order, 1 late answers marked"
+    assert not statuses_in_order(Observed([], [webhook, answer], [])).held
+
+
 def _transmit(order: str, at: str, status: int = 200) -> dict[str, Any]:
     return {"path": "/v1/transmit", "at": at, "status": status, "fault": None, "body": {"orderId": order}}
 

@@ -154,32 +154,33 @@ async def test_a_bug_dead_letters_the_record_instead_of_holding_the_partition() 
     assert h["trace"] == b"t1" and h["dlq-source-offset"] == b"41" and h["dlq-source-partition"] == b"2"
 
 
-async def test_a_late_answer_about_an_order_its_news_moved_on_is_not_published_but_finished() -> None:
+async def test_a_late_answer_about_an_order_its_news_moved_on_is_published_marked_late() -> None:
     """Flex's answer (CAPTUREREQUIRED for Flex order S1) came after the order's webhooks and a
-    capture moved S1 on to APPROVED: no status on orders.status, the ledger entry still written,
-    the count kept. An answer about the order as it stands is published as before."""
+    capture moved S1 on to APPROVED: it is still the event's outcome, published with detail.late
+    (before the ledger entry) and counted. The same answer about the order as it stands is not marked."""
     answer = EvaluateResponse.model_validate({"orderSessionKey": "S1", "status": "CAPTUREREQUIRED"})
     value = orjson.dumps(make_event("cit-approved", "ORD-1", random.Random(4)))
     first = FakeProducer()
     latest = LatestStatuses()
     await _bridge(first, FakeFlex(answer), latest).handle(_record(value))  # the order as it stands
-    [status_sent] = [orjson.loads(v) for t, v, *_ in first.sent if t == "orders.status"]
-    assert status_sent["orderSessionKey"] == "S1" and status_sent["status"] == "CAPTUREREQUIRED"
-    key = order_key("ORD-1", status_sent["detail"].get("mid"), by_merchant=True)
+    [news] = [orjson.loads(v) for t, v, *_ in first.sent if t == "orders.status"]
+    assert news["orderSessionKey"] == "S1" and news["status"] == "CAPTUREREQUIRED"
+    assert "late" not in news["detail"] and news["reason"] is None
+    key = order_key("ORD-1", news["detail"].get("mid"), by_merchant=True)
     latest.observe(key, "APPROVED", "webhook", "2026-01-01T10:00:00Z", "S1")
     late = FakeProducer()
     bridge = _bridge(late, FakeFlex(answer), latest)
     await bridge.handle(_record(value))
-    assert [t for t, *_ in late.sent] == ["flexbridge.ledger"]
-    metrics = bridge._metrics
-    superseded = metrics.registry.get_sample_value(
-        "flexbridge_statuses_superseded_total", {"source": "evaluate", "merchant": "default"}
+    assert [t for t, *_ in late.sent] == ["orders.status", "flexbridge.ledger"]
+    marked = orjson.loads(late.sent[0][1])
+    assert marked["detail"] == {**news["detail"], "late": True} and "later news" in marked["reason"]
+    assert {k: v for k, v in marked.items() if k not in ("detail", "reason", "occurredAt")} == {
+        k: v for k, v in news.items() if k not in ("detail", "reason", "occurredAt")
+    }
+    counted = bridge._metrics.registry.get_sample_value(
+        "flexbridge_late_statuses_total", {"source": "evaluate", "merchant": "default"}
     )
-    assert superseded == 1
-    assert metrics.registry.get_sample_value(
-        "flexbridge_events_out_total",
-        {"topic": "payments.declined", "outcome": "evaluated", "merchant": "default"},
-    )
+    assert counted == 1
 
 
 async def test_pan_is_masked_in_the_dead_letter() -> None:

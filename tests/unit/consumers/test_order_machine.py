@@ -25,6 +25,7 @@ details = st.fixed_dictionaries(
         "amount": st.sampled_from([1250, 0, True, "12"]),
         "currency": st.sampled_from(["usd", "EUR", "xx"]),
         "mid": st.sampled_from(["mid-a", "mid-b", ""]),
+        "late": st.sampled_from([True, False, "yes"]),
     },
 )
 statuses = st.builds(
@@ -126,3 +127,22 @@ def test_a_folded_order_is_held_in_about_the_size_of_its_json() -> None:
     assert len(table) == 2000
     per_order, json_per_order = held / len(table), json_bytes / len(table)
     assert held < 1.5 * json_bytes, f"{per_order:.0f} bytes an order for {json_per_order:.0f} of JSON"
+
+
+def test_an_answer_marked_late_is_recorded_but_neither_applied_nor_flagged() -> None:
+    """Flex's answer about Flex order s1 published after the order's webhook moved s1 on (the bridge
+    marks it ``detail.late``): verdict ``late`` on both paths, the order stays APPROVED, unflagged, its
+    age unchanged. The same answer unmarked is an illegal move, flagged."""
+    approved, _ = apply_status(None, status_of("ORD-1", "APPROVED", "webhook", "w1", session_key="s1"))
+    approved = approved.model_copy(update={"updated_at": T0})
+    late = status_of("ORD-1", "CAPTUREREQUIRED", "evaluate", "e1", session_key="s1", detail={"late": True})
+    model, stored = _both([late], approved)
+    assert model.status == "APPROVED" and not model.flagged and model.flags == ()
+    assert model.updated_at == T0 and model.history[-1].verdict == "late"
+    assert model.history[-1].note == "late evaluate answer CAPTUREREQUIRED after APPROVED; not applied"
+    assert stored is not None and OrderState.model_validate_json(stored).updated_at == T0
+    unmarked = late.model_copy(update={"detail": {}})
+    model, verdict = apply_status(approved, unmarked)
+    assert verdict == "illegal" and model.flagged and model.status == "APPROVED"
+    legal = status_of("ORD-1", "REFUNDED", "webhook", "w2", session_key="s1", detail={"late": True})
+    assert apply_status(approved, legal)[1] == "applied"  # a move the machine takes is applied, marked or not
