@@ -57,9 +57,10 @@ class KafkaSettings(BaseModel):
     # stack turns it off: see streams/kafka/membership.py for the embedded broker's reason.
     leave_group_on_close: bool = True
     # How long the broker may hold a fetch with no data. Kafka answers as soon as data arrives; the
-    # embedded broker (Tansu) sees it only when it looks again, after half the wait that remains,
-    # so the local stack uses 10 ms.
+    # embedded broker sees it only when it looks again, after half the wait left: the stack uses 10 ms.
     fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
+    # read_committed: records of a producer transaction that was aborted are never read (Kafka's rule)
+    isolation_level: Literal["read_committed", "read_uncommitted"] = "read_committed"
     startup_timeout_seconds: float = Field(default=60.0, gt=0)
     topic_partitions: int = Field(default=8, ge=1)
     replication_factor: int = Field(default=1, ge=1)

@@ -116,11 +116,14 @@ def make_consumer(
     ledger's load, the batch registry's on assignment, ``flexbridge reconcile``) takes the
     configured wait too, since its last, empty fetch is held that long.
     Closing without LeaveGroup, when configured, is process-wide (streams/kafka/membership.py).
+    It reads with ``FLEXBRIDGE_KAFKA__ISOLATION_LEVEL`` (``read_committed``: no record of an aborted
+    producer transaction is ever handed out).
     """
     opts: dict[str, Any] = {
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": offset_reset,
+        "isolation_level": k.isolation_level,
     }
     if group_id is not None or reads_to_end:
         opts["fetch_max_wait_ms"] = k.fetch_max_wait_ms

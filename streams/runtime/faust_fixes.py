@@ -1,6 +1,9 @@
-"""Seven fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, a table's
+"""Eight fixes to faust-streaming 0.15.3 (pinned): the worker's agents skip no record, a table's
 recovery trusts no under-reported end of its changelog, a record batch that cannot be decoded
-holds back its own partition only, and a worker forgets the table entries of partitions it lost.
+holds back its own partition only, a worker forgets the table entries of partitions it lost, and
+its consumer reads with ``FLEXBRIDGE_KAFKA__ISOLATION_LEVEL`` as flexbridge's own do (Faust reads
+``read_uncommitted`` unless its own transactions are on: a command a downstream service produced
+in a transaction it then aborted would be run).
 
 After a rebalance, Faust's ``Recovery.on_recovery_completed`` resumes the stream partitions, seeks
 them to their committed offsets and only then resumes the flow control, which empties every
@@ -93,6 +96,7 @@ _original_seek_wait = AIOKafkaConsumerThread._seek_wait
 _original_seek = AIOKafkaConsumerThread.seek
 _original_seek_to_beginning = AIOKafkaConsumerThread.seek_to_beginning
 _original_on_partitions_assigned = AIOKafkaConsumerThread.on_partitions_assigned
+_original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 _original_on_key_set = Table.on_key_set
 _original_on_key_del = Table.on_key_del
 
@@ -258,13 +262,19 @@ async def changelog_ends(
 
 
 def apply(kafka: KafkaSettings) -> None:
-    """Install the seven fixes, the eager delivery (streams/runtime/faust_eager.py) and the commit
+    """Install the eight fixes, the eager delivery (streams/runtime/faust_eager.py) and the commit
     after the table writes (streams/runtime/faust_commit.py), idempotent; ``kafka`` is how the
     recovery fix reaches the broker."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
         return await changelog_ends(kafka, self, partitions)
 
+    def _create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        consumer = _original_create_worker_consumer(self, transport)
+        consumer._isolation_level = kafka.isolation_level  # its start() hands it to its fetcher
+        return consumer
+
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     Recovery.on_recovery_completed = _on_recovery_completed  # type: ignore[method-assign]
     AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign,assignment]
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
