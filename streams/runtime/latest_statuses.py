@@ -1,5 +1,6 @@
-"""Each order's latest status as the order machine holds it, from ``orders.status``: what tells a
-status that comes late from news.
+"""Each order's latest status, from ``orders.status``, moved by the order machine's transitions
+(consumers/order_machine.py; a command's own record aside): what tells a status that comes late
+from news.
 
 Two publishers may be late:
 - **the webhook receiver**: a webhook whose deliveries failed until after a later status (a
@@ -13,7 +14,7 @@ Two publishers may be late:
   leaves the order where it is, unflagged. Readers of the topic would otherwise see the order go
   back (``CAPTUREREQUIRED`` after ``APPROVED``).
 
-``flexbridge_late_statuses_total{source}`` counts both. The worker's follower of ``orders.status``
+``flexbridge_late_statuses_total{source,merchant}`` counts both. The worker's follower of ``orders.status``
 (streams/runtime/awaiting.py) feeds it, a fetch behind the topic, and from a worker's start only
 once it has read the topic back: an answer published before that is not marked (the order table
 then flags it). Orders are known by their key among every merchant's (``mid/orderId``).

@@ -153,7 +153,8 @@ def held_stats(
     their open and uploading files, the age of the oldest file not uploaded yet (open or
     uploading: a file whose upload keeps failing grows it), and the partitions still being
     prepared (assign.py) with their last error. The lag gauge: each held partition's records
-    past its committed offset (to the ``consumer``'s fetch high watermark), not in an uploaded file."""
+    past its committed offset (which never passes a file not uploaded yet), to the ``consumer``'s
+    fetch high watermark."""
     held = list(parts.values())
     files = [b for p in held for b in (*p.open.values(), *p.sending.values())]
     oldest = max((now - b.opened_at for b in files), default=0.0)
