@@ -175,6 +175,8 @@ class Metrics:
         lag = "Records the {} consumer has not committed yet, by assigned input partition"
         self.consumer_lag = gauge("consumer_lag", lag.format("real-time"), "topic", "partition")
         self.batch_consumer_lag = gauge("batch_consumer_lag", lag.format("batch"), "topic", "partition")
+        waited = "Seconds the batch consumer's oldest record not committed yet has waited, by partition"
+        self.batch_consumer_lag_seconds = gauge("batch_consumer_lag_seconds", waited, "topic", "partition")
 
     def add_merchant(self, merchant: str) -> None:
         """Export ``merchant``'s alerting series at 0 (increase() cannot see a series appear)."""
@@ -285,12 +287,11 @@ class Metrics:
     def reconcile_lookup(self, result: str) -> None:
         self.reconcile_lookups.labels(result).inc()
 
-    def set_lag(self, lag: Mapping[TopicPartition, int], *, batch: bool = False) -> None:
-        """Replace the real-time pipeline's lag gauges (``batch``: the batch consumer's): only
-        partitions this worker owns now are reported."""
-        gauge = self.batch_consumer_lag if batch else self.consumer_lag
+    def set_lag(self, gauge: Gauge, values: Mapping[TopicPartition, float]) -> None:
+        """Replace a lag gauge's series (``consumer_lag``, ``batch_consumer_lag``, ``..._seconds``):
+        only partitions this worker owns now are reported."""
         gauge.clear()
-        for tp, value in lag.items():
+        for tp, value in values.items():
             gauge.labels(tp.topic, str(tp.partition)).set(value)
 
     def render(self) -> bytes:

@@ -1,14 +1,16 @@
-"""Which offset of a partition is safe to commit when records finish out of order."""
+"""Which offset of a partition is safe to commit when records finish out of order; how far, in
+records and in seconds, a committed offset is behind the partition's end."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
-__all__ = ["Committed", "PartitionOffsets", "lag_of", "learn_committed"]
+__all__ = ["Committed", "EndTimes", "PartitionOffsets", "fetched_to", "lag_of", "learn_committed"]
 
 
 class Committed(Protocol):
@@ -57,7 +59,7 @@ async def learn_committed(
         try:
             committed = await consumer.committed(tp)
         except KafkaError:
-            return  # the gauge counts from 0 until this worker's first commit
+            continue  # the gauge counts from 0 until this worker's first commit of it
         partition = offsets.get(tp)
         if partition is not None and partition.committed is None and committed is not None:
             partition.committed = committed
@@ -74,3 +76,53 @@ def lag_of(
         if end is not None:
             out[tp] = max(0, end - (partition.committed or 0))
     return out
+
+
+async def fetched_to(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """Where ``consumer`` reads ``tp`` next: past every record it handed out, and past the
+    transaction markers and aborted records it skipped, which a record's offset + 1 stops before
+    (a transactional producer's last commit marker would keep a quiet partition one record behind
+    for ever). None before its first fetch of ``tp``, when its position may not be known yet."""
+    if consumer.highwater(tp) is None:
+        return None
+    try:
+        position: int = await consumer.position(tp)
+    except IllegalStateError:  # no longer assigned
+        return None
+    return position
+
+
+class EndTimes:
+    """When a partition's end (its reader's fetch high watermark) passed which offset: how long the
+    oldest record past a committed offset has waited, from what the reader saw itself rather than
+    from the records' timestamps (an upstream producer sets them) or another consumer's pace.
+
+    Sampled when the gauges are refreshed; two samples within :attr:`EVERY` seconds are kept as one,
+    counted from the first (a record's wait may be over-counted by that much). Once :attr:`KEEP`
+    samples are held (an hour's worth at most), the newest is moved forward instead, so the oldest
+    stays exact and later ones may be under-counted. A partition's first sample is the time this
+    worker first saw it: a backlog it took over counts from then."""
+
+    EVERY = 5.0
+    KEEP = 720
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, int]] = deque()  # (time, end), oldest first
+
+    def saw(self, end: int | None, now: float) -> None:
+        samples = self._samples
+        if end is None or (samples and end <= samples[-1][1]):
+            return
+        if samples and now - samples[-1][0] < self.EVERY:
+            samples[-1] = (samples[-1][0], end)
+        elif len(samples) >= self.KEEP:
+            samples[-1] = (now, end)
+        else:
+            samples.append((now, end))
+
+    def waited(self, committed: int, now: float) -> float:
+        """Seconds since the end first passed ``committed``: 0 once the commit reached the end."""
+        samples = self._samples
+        while samples and samples[0][1] <= committed:
+            samples.popleft()
+        return now - samples[0][0] if samples else 0.0

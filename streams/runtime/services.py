@@ -155,7 +155,7 @@ class BridgeRuntime:
         self.metrics.ready.set(1 if ready else 0)
         if parts is not None:
             self.metrics.in_flight.set(parts.pipeline.in_flight)
-            self.metrics.set_lag(parts.pipeline.lag())
+            self.metrics.set_lag(self.metrics.consumer_lag, parts.pipeline.lag())
             entries = len(parts.ledger)
             self.metrics.ledger_entries.set(entries)
             checks.update(parts.pipeline.stats(), ledger_entries=entries)

@@ -180,13 +180,13 @@ class BatchConsumer:
                 log.warning("batch fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
-            started = time.monotonic()
-            await self._take_all(batches, self._generation)
+            started, generation = time.monotonic(), self._generation
+            await self._take_all(batches, generation)
             await self._close_aged()
             self.build_seconds += time.monotonic() - started
             if self._clock() - last_commit >= self._pipeline.commit_interval_seconds:
                 last_commit = self._clock()
-                await self._commit(list(self._parts.values()))
+                await self._commit(list(self._parts.values()), taken=generation == self._generation)
 
     async def _take_all(self, batches: dict[TopicPartition, list[Record]], generation: int) -> None:
         """Add one fetch's records to their files. A rebalance meanwhile (``generation`` moved on)
@@ -283,9 +283,9 @@ class BatchConsumer:
         if not part.revoked:
             await self._commit([part])
 
-    async def _commit(self, parts: list[BatchPartition]) -> None:
+    async def _commit(self, parts: list[BatchPartition], *, taken: bool = False) -> None:
         if self._consumer is not None:
-            await commit(self._consumer, parts, self._ledger)
+            await commit(self._consumer, parts, self._ledger, taken=taken)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -31,7 +31,7 @@ from streams.kafka.errors import kafka_op
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
-from streams.runtime.offsets import lag_of
+from streams.runtime.offsets import EndTimes, fetched_to, lag_of
 
 __all__ = ["BatchPartition", "commit", "commit_offsets", "held_stats", "record_skipped"]
 
@@ -53,6 +53,7 @@ class BatchPartition:
     # records skipped as in a previous owner's file, not in the ledger yet: by file name, each
     # event id → its offset, in offset order
     skipped: dict[str | None, dict[str, int]] = field(default_factory=dict)
+    ends: EndTimes = field(default_factory=EndTimes)  # when the partition's end passed which offset
 
     def holds(self, merchant: str, event_id: str, *, others: bool) -> bool:
         """Whether ``merchant``'s open file has a record of event ``event_id``; with ``others``,
@@ -107,6 +108,16 @@ def commit_offsets(parts: Iterable[BatchPartition]) -> dict[TopicPartition, int]
     return offsets
 
 
+async def _pass_markers(consumer: AIOKafkaConsumer, parts: Iterable[BatchPartition]) -> None:
+    """Move each partition's position past the transaction markers (and aborted records) its
+    consumer skipped after the last record taken, so that its commit can reach the end: call only
+    when every record the consumer handed out was taken."""
+    for part in list(parts):
+        position = await fetched_to(consumer, part.tp)
+        if position is not None and (part.position is None or position > part.position):
+            part.position = position
+
+
 async def record_skipped(ledger: Ledger, part: BatchPartition) -> None:
     """Write ``part``'s skipped events to the ledger (waiting out a Kafka outage), then let the
     commit pass them."""
@@ -123,9 +134,14 @@ async def record_skipped(ledger: Ledger, part: BatchPartition) -> None:
             del part.skipped[name]
 
 
-async def commit(consumer: AIOKafkaConsumer, parts: list[BatchPartition], ledger: Ledger) -> None:
+async def commit(
+    consumer: AIOKafkaConsumer, parts: list[BatchPartition], ledger: Ledger, *, taken: bool = False
+) -> None:
     """Commit ``parts`` as far as they may go, their skipped events in the ``ledger`` first; a
-    failure is logged and the next commit tries again."""
+    failure is logged and the next commit tries again. ``taken``: every record the consumer handed
+    out was taken, so the commit may pass the transaction markers after them (:func:`_pass_markers`)."""
+    if taken:
+        await _pass_markers(consumer, parts)
     for part in parts:
         if part.skipped:
             await record_skipped(ledger, part)
@@ -152,16 +168,20 @@ def held_stats(
     """The batch consumer's partitions for ``/ready`` (and their gauges, refreshed): those held,
     their open and uploading files, the age of the oldest file not uploaded yet (open or
     uploading: a file whose upload keeps failing grows it), and the partitions still being
-    prepared (assign.py) with their last error. The lag gauge: each held partition's records
-    past its committed offset (which never passes a file not uploaded yet), to the ``consumer``'s
-    fetch high watermark."""
+    prepared (assign.py) with their last error. The lag gauges: each held partition's records past
+    its committed offset (which never passes a file not uploaded yet), to the ``consumer``'s fetch
+    high watermark, and how long the oldest of them has waited (offsets.py ``EndTimes``)."""
     held = list(parts.values())
     files = [b for p in held for b in (*p.open.values(), *p.sending.values())]
     oldest = max((now - b.opened_at for b in files), default=0.0)
     metrics.batch_oldest_unuploaded.set(oldest)
     metrics.batch_partitions_waiting.set(len(waiting))
     if consumer is not None:
-        metrics.set_lag(lag_of(consumer.highwater, parts), batch=True)
+        for part in held:
+            part.ends.saw(consumer.highwater(part.tp), now)
+        waited = {tp: part.ends.waited(part.committed or 0, now) for tp, part in parts.items()}
+        metrics.set_lag(metrics.batch_consumer_lag, lag_of(consumer.highwater, parts))
+        metrics.set_lag(metrics.batch_consumer_lag_seconds, waited)
     return {
         "partitions": len(held),
         "open_files": sum(len(p.open) for p in held),
