@@ -29,6 +29,14 @@ __all__ = [
 # neither applied nor flagged; duplicate: already seen, not recorded again.
 Verdict = Literal["applied", "confirmed", "answer", "illegal", "late", "duplicate"]
 
+# A history entry as stored may come from another release: during a rolling deploy (or after a
+# rollback) this one reads orders a newer one wrote. Its ``verdict`` and ``source`` only describe the
+# entry (shown, never acted on), so one this release does not know is read and kept as given, not
+# taken for a broken order. This release writes only the known ones: the order machine builds every
+# entry from a ``Verdict`` and an OrderStatus's ``Source`` (consumers/order_machine.py). Its
+# ``status`` stays strict, as does the order's: the machine acts on statuses.
+_OTHER_RELEASE = "; a value this release does not know (written by another release) is kept as given"
+
 _wire = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
@@ -37,9 +45,9 @@ class HistoryEntry(BaseModel):
 
     at: datetime = Field(default_factory=utcnow)
     status: Status
-    source: Source
+    source: Source | str = Field(description="who caused the status" + _OTHER_RELEASE)
     event_id: str
-    verdict: Verdict
+    verdict: Verdict | str = Field(description="what the order machine made of it" + _OTHER_RELEASE)
     note: str | None = None
 
 

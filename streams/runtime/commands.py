@@ -2,8 +2,9 @@
 
 One Faust agent (concurrency 1), so the commands of an order run one after another, and each
 updates the order table itself before the next is read. Bad data never stops it: a malformed
-command is answered REJECTED (or dead-lettered when it names no order); only a failure to publish
-the answer (Kafka down) holds the command, retried until Kafka is back.
+command is answered REJECTED (or dead-lettered when it names no order), and a command whose order
+entry cannot be read, like one that meets a bug, is dead-lettered ``internal-error``; only a failure
+to publish the answer (Kafka down) holds the command, retried until Kafka is back.
 """
 
 from __future__ import annotations
@@ -75,13 +76,17 @@ class CommandAgent:
         flex: FlexClient,
         merchants: Merchants,
     ) -> None:
-        # a command belongs to its order's merchant: the one merchant with its orderId, or its mid's
-        found = resolve_command(command, self._book.orders_of(command.order_id), merchants)
-        state, merchant = found.state, found.merchant
-        label = merchant.name if merchant is not None else NO_MERCHANT
-        self._metrics.event_in(message.topic, label)
-        bind(mid=merchant.mid if merchant is not None else None)
+        label: str | None = None  # the command's merchant (metric label), once its order is read
         try:
+            # a command belongs to its order's merchant: the one merchant with its orderId, or its
+            # mid's. Read inside the error handling: an order entry this release cannot read
+            # (corrupt, or another release's) dead-letters the command like any bug, instead of
+            # crashing the agent (Faust restarts it, and the command is left without an answer)
+            found = resolve_command(command, self._book.orders_of(command.order_id), merchants)
+            state, merchant = found.state, found.merchant
+            label = merchant.name if merchant is not None else NO_MERCHANT
+            self._metrics.event_in(message.topic, label)
+            bind(mid=merchant.mid if merchant is not None else None)
             if merchant is None or found.reason is not None:
                 outcome = reject_command(command, state, merchants, found.reason)
             else:
@@ -90,12 +95,22 @@ class CommandAgent:
             if not outcome.replayed:  # a replay changes nothing: its effect is recorded already
                 await self._recorded(self._record(outcome), command)
         except Exception as exc:  # a bug must not stop the agent; no message: it may quote data  # noqa: BLE001
-            name = type(exc).__name__
-            log.error("internal error on command %s: %s", command.command_id, name)
-            error = f"{name} while processing the command"
-            await self._publish(lambda: self._dead_letter(producer, message, "internal-error", error, label))
+            if label is None:  # its order could not be read: counted in now, with no merchant
+                self._metrics.event_in(message.topic, NO_MERCHANT)
+            await self._internal_error(producer, message, command, exc, label or NO_MERCHANT)
             return
         await self._answer(producer, message, command, outcome, label)
+
+    async def _internal_error(
+        self, producer: AIOKafkaProducer, message: Any, command: OrderCommand, exc: Exception, label: str
+    ) -> None:
+        """A bug met on ``command``: logged (the exception's class only: its message may quote
+        data), the command dead-lettered ``internal-error``, to be replayed once fixed."""
+        name = type(exc).__name__
+        log.error("internal error on command %s: %s", command.command_id, name)
+        error = f"{name} while processing the command"
+        await self._publish(lambda: self._dead_letter(producer, message, "internal-error", error, label))
+        self._metrics.event_out(message.topic, "dead-lettered", label)
 
     def _record(self, outcome: CommandOutcome) -> asyncio.Future[Any] | None:
         """The command's effect on its order, at once, under the key its answer is folded into; the

@@ -8,6 +8,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, get_args
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -146,3 +147,18 @@ def test_an_answer_marked_late_is_recorded_but_neither_applied_nor_flagged() -> 
     assert verdict == "illegal" and model.flagged and model.status == "APPROVED"
     legal = status_of("ORD-1", "REFUNDED", "webhook", "w2", session_key="s1", detail={"late": True})
     assert apply_status(approved, legal)[1] == "applied"  # a move the machine takes is applied, marked or not
+
+
+def test_an_entry_another_release_wrote_folds_on_both_paths_and_is_kept() -> None:
+    """A history entry with a verdict and a source this release does not know (a newer release's,
+    read during a rolling deploy): the order folds as usual on both paths, the entry kept as given."""
+    stored = (
+        b'{"orderId":"ORD-1","status":"CAPTUREREQUIRED","orderSessionKey":"s1","history":[{"at":'
+        b'"2026-01-01T10:00:00Z","status":"CAPTUREREQUIRED","source":"oracle","eventId":"x1","verdict":"someday"}]}'
+    )
+    start = OrderState.model_validate_json(stored)
+    model, written = _both([status_of("ORD-1", "APPROVED", "webhook", "w1", session_key="s1")], start)
+    assert model.status == "APPROVED" and [h.verdict for h in model.history] == ["someday", "applied"]
+    kept = {**orjson.loads(stored)["history"][0], "note": None}  # as the model writes it
+    assert written is not None and orjson.loads(written)["history"][0] == kept
+    assert _comparable(OrderState.model_validate_json(written)) == _comparable(model)

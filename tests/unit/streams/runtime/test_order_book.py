@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from schemas.status import Status, status_of
 from streams.runtime.metrics import Metrics
 from streams.runtime.orders import OrderBook, order_answer
@@ -109,3 +111,23 @@ def test_a_status_that_names_no_merchant_is_the_one_merchants_order_of_its_id() 
     fold(orders, "CHALLENGE", "mid-bolt", "e3")
     fold(orders, "EXPIRED", None, "e4")  # two merchants have it now: it is nobody's
     assert sorted(table) == ["1001", "mid-acme/1001", "mid-bolt/1001"]
+
+
+def test_an_order_with_an_entry_another_release_wrote_is_shown_and_folds() -> None:
+    """A history entry whose verdict and source this release does not know (a newer release's,
+    during a rolling deploy): ``GET /orders/{orderId}`` shows it as given, and statuses still fold."""
+    orders, table = book(())
+    fold(orders, "CAPTUREREQUIRED", None, "e1")
+    doc = orjson.loads(table["1001"])
+    doc["history"][0].update(verdict="someday", source="oracle")
+    table["1001"] = orjson.dumps(doc)
+    body, code = order_answer(orders, "1001")
+    assert code == 200 and body["status"] == "CAPTUREREQUIRED"
+    assert [(h["source"], h["verdict"]) for h in body["history"]] == [("oracle", "someday")]
+    fold(orders, "APPROVED", None, "e2")
+    body, code = order_answer(orders, "1001")
+    assert code == 200 and body["status"] == "APPROVED"
+    assert [(h["source"], h["verdict"]) for h in body["history"]] == [
+        ("oracle", "someday"),
+        ("evaluate", "applied"),
+    ]
