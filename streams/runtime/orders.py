@@ -179,7 +179,16 @@ class OrderBook:
             self.metrics.order_status("answer")
             return
         # folded on the stored JSON (consumers/order_machine.py fold_json): no model built per status
-        written, verdict, note = fold_json(stored, status)
+        try:
+            written, verdict, note = fold_json(stored, status)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # corrupt, or another release's
+            log.error(
+                "order %s: stored entry unreadable (%s); status not applied",
+                status.order_id,
+                type(exc).__name__,
+            )
+            self.metrics.order_status("unreadable")
+            return
         if written is not None:
             self.table[order_key(status.order_id, mid, by_merchant=self.by_merchant)] = written
         if verdict == "illegal":

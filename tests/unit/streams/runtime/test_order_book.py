@@ -131,3 +131,18 @@ def test_an_order_with_an_entry_another_release_wrote_is_shown_and_folds() -> No
         ("oracle", "someday"),
         ("evaluate", "applied"),
     ]
+
+
+def test_a_status_for_an_entry_that_cannot_be_read_is_skipped_not_raised() -> None:
+    """An entry that is not JSON, not an object, or in a status this release does not know (a newer
+    release's): the status agent must not crash on it (Faust would restart the agent and the status
+    be lost to the table anyway); the status is counted ``unreadable`` and the entry left as it was."""
+    orders, table = book(())
+    fold(orders, "CAPTUREREQUIRED", None, "e1")
+    future = orjson.loads(table["1001"]) | {"status": "SOMEDAY"}
+    for stored in (b"{not json", b"[1, 2]", orjson.dumps(future)):
+        table["1001"] = stored
+        fold(orders, "APPROVED", None, "e2")
+        assert table["1001"] == stored
+    counted = orders.metrics.order_statuses.labels("unreadable")._value.get()
+    assert counted == 3
