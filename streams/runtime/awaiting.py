@@ -13,7 +13,7 @@ publishing anything (DESIGN §3: 2xx only once Kafka has both records), and Flex
 after the poller's status is published after it. Every worker follows ``orders.status`` (all
 partitions, from :data:`WINDOW_SECONDS` back) and remembers only the orders whose last status is a
 batch ``PENDING``: at most :data:`MAX_ENTRIES`, the oldest forgotten first (with a warning), and
-none older than the window (the follower runs beside the receiver, off its request path). An
+none older than the window (the follower runs off the receiver's request path). An
 outcome whose retries all run out while held is not lost: by then the order is ``SUBMITTED`` (or
 ``FAILED`` ``no-batch-result``), and order reconciliation (streams/runtime/reconcile.py) looks it
 up at Flex and publishes its state.

@@ -31,7 +31,7 @@ from schemas.status import OrderStatus, Status
 
 __all__ = ["MAX_ORDERS", "LatestStatuses"]
 
-MAX_ORDERS = 200_000  # orders remembered at once (~150 bytes each)
+MAX_ORDERS = 200_000  # orders remembered at once (about 340 bytes each, key and strings included)
 _STATUSES = frozenset(get_args(Status))
 
 

@@ -134,7 +134,7 @@ class Uploader:
         self._policy = capped(settings.retry_max_seconds)  # between a failing upload's attempts
         self.failing: dict[str, str] = {}  # file name → its merchant and last error, while it fails
         self._clock = clock
-        self._awaiting = awaiting  # this worker's webhook receiver's, when it runs one
+        self._awaiting = awaiting  # the orders this worker's follower of orders.status holds
         self.last_upload: dict[str, float] = {}  # merchant name → when its last file went up
         self.files = 0
         self.records = 0
