@@ -17,7 +17,7 @@ from aiokafka import (
 from aiokafka.errors import KafkaError
 
 from core.settings import KafkaSettings
-from streams.kafka.ends import end_of
+from streams.kafka.ends import end_of, fetched_end
 
 Client = TypeVar("Client", AIOKafkaConsumer, AIOKafkaProducer)
 PartitionsHook = Callable[[Collection[TopicPartition]], Awaitable[None]]
@@ -139,15 +139,16 @@ def make_consumer(
 
 
 async def caught_up(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
-    """Whether the consumer has read ``tp`` up to ``end`` (a ListOffsets answer) and its high watermark.
+    """Whether the consumer has read ``tp`` up to ``end`` (a ListOffsets answer) and the end its
+    fetches report (:func:`~streams.kafka.ends.fetched_end`: read_committed, the last stable offset).
 
     Both, because the embedded broker's ListOffsets answers one past the *first* record of the
     last batch: trusting it alone stops short whenever several records were produced in one batch.
     """
     if end == 0:
         return True
-    highwater = consumer.highwater(tp)
-    return highwater is not None and await consumer.position(tp) >= end_of(end, highwater)
+    fetched = fetched_end(consumer, tp)
+    return fetched is not None and await consumer.position(tp) >= end_of(end, fetched)
 
 
 async def read_to_end(

@@ -5,6 +5,9 @@ last batch, so whenever several records were produced in one batch the answer st
 fetch's high watermark is right. :func:`end_of` is the one rule every reader of flexbridge applies
 (the larger of the two); :func:`probe_ends` gets a high watermark for partitions a consumer has not
 fetched yet, with one fetch of each from a throwaway reader. On real Kafka both agree.
+
+A read_committed consumer can read only up to the last stable offset: :func:`fetched_end` is the
+end a fetch gives it (the high watermark for a read_uncommitted one).
 """
 
 from __future__ import annotations
@@ -14,14 +17,32 @@ from collections.abc import Collection
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-__all__ = ["end_of", "probe_ends"]
+__all__ = ["end_of", "fetched_end", "probe_ends", "reads_committed"]
 
 PROBE_TIMEOUT_SECONDS = 10.0
 
 
-def end_of(listed: int, highwater: int | None) -> int:
-    """The end of a partition: the larger of a ListOffsets answer and a fetch's high watermark."""
-    return listed if highwater is None else max(listed, highwater)
+def end_of(listed: int, fetched: int | None) -> int:
+    """The end of a partition: the larger of a ListOffsets answer and a fetch's (:func:`fetched_end`)."""
+    return listed if fetched is None else max(listed, fetched)
+
+
+def reads_committed(consumer: AIOKafkaConsumer) -> bool:
+    """Whether ``consumer`` reads read_committed (aiokafka keeps its isolation level to itself)."""
+    return bool(consumer._isolation_level == "read_committed")
+
+
+def fetched_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """How far ``consumer`` can read ``tp``, by its last fetch of it (None before one).
+
+    Read read_committed, the last stable offset: from the first record of a producer transaction
+    still open up to the high watermark, nothing is handed out until the transaction ends, so a
+    reader that waits for the high watermark waits as long, and forever for a producer that hung.
+    Otherwise (or from a broker too old for transactions) the high watermark.
+    """
+    stable: int | None = consumer.last_stable_offset(tp) if reads_committed(consumer) else None
+    highwater: int | None = consumer.highwater(tp)
+    return stable if stable is not None and stable >= 0 else highwater
 
 
 async def probe_ends(

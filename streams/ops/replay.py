@@ -85,20 +85,27 @@ async def load_resume(settings: Settings, replay_id: str) -> dict[str, Any]:
     raise ReplayError(f"no replay {replay_id!r} on {settings.topics.audit}: nothing to resume")
 
 
-async def _already_sent(
-    reader: AIOKafkaConsumer, replay_id: str, start: dict[str, dict[str, int]]
-) -> set[str]:
-    """The ``replay-of`` origins this replay id already wrote to its targets (since it started)."""
+async def _already_sent(settings: Settings, replay_id: str, start: dict[str, dict[str, int]]) -> set[str]:
+    """The ``replay-of`` origins this replay id already wrote to its targets (since it started).
+
+    Read read_uncommitted: what a replay wrote (never in a transaction) behind an upstream
+    producer's transaction still open in a target lies past the last stable offset, and a record
+    missed here would be sent twice.
+    """
     done: set[str] = set()
     marker = replay_id.encode()
-    for topic, offsets in start.items():
-        ends = await end_offsets(reader, topic)
-        ranges: Ranges = {int(p): (off, ends.get(int(p), off)) for p, off in offsets.items()}
-        async for record in scan(reader, topic, ranges):
-            headers = dict(record.headers or ())
-            origin = headers.get("replay-of")
-            if headers.get("replay-id") == marker and origin is not None:
-                done.add(origin.decode())
+    reader = await open_reader(settings, read_uncommitted=True)
+    try:
+        for topic, offsets in start.items():
+            ends = await end_offsets(reader, topic)
+            ranges: Ranges = {int(p): (off, ends.get(int(p), off)) for p, off in offsets.items()}
+            async for record in scan(reader, topic, ranges):
+                headers = dict(record.headers or ())
+                origin = headers.get("replay-of")
+                if headers.get("replay-id") == marker and origin is not None:
+                    done.add(origin.decode())
+    finally:
+        await reader.stop()
     return done
 
 
@@ -146,7 +153,7 @@ class _Runner:
         done: set[str] = set()
         if resume is not None:  # a dry run of a resume says how much is left, too
             target_start = resume["targetStart"]
-            done = await _already_sent(reader, self.job.replay_id, target_start)
+            done = await _already_sent(self.settings, self.job.replay_id, target_start)
             outcome.already_sent = len(done)
         if not execute:
             return outcome

@@ -7,6 +7,7 @@ source topic never reads what it wrote, and a resumed replay covers exactly the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TypeAlias
 
@@ -16,6 +17,7 @@ from aiokafka.errors import KafkaError
 from core.errors import FlexbridgeError
 from core.settings import Settings
 from streams.kafka.clients import make_consumer, started
+from streams.kafka.ends import end_of, fetched_end, reads_committed
 from streams.ops.selection import Selection
 
 __all__ = [
@@ -35,13 +37,20 @@ log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Ranges: TypeAlias = dict[int, tuple[int, int]]  # partition -> [start, end)
 
+_PROBE_SECONDS = 3.0  # how long true_ends waits for a fetch's answer before trusting ListOffsets
+
 
 class ReplayError(FlexbridgeError):
     reason = "replay"
 
 
-async def open_reader(settings: Settings) -> AIOKafkaConsumer:
-    return await started(make_consumer(settings.kafka, offset_reset="latest"))
+async def open_reader(settings: Settings, *, read_uncommitted: bool = False) -> AIOKafkaConsumer:
+    """A reader without a group, reading as the settings say, or ``read_uncommitted`` (flexbridge's
+    own records, past a producer transaction still open: see ``streams/ops/replay.py``)."""
+    k = settings.kafka
+    if read_uncommitted:
+        k = k.model_copy(update={"isolation_level": "read_uncommitted"})
+    return await started(make_consumer(k, offset_reset="latest"))
 
 
 async def partitions_of(reader: AIOKafkaConsumer, topic: str) -> list[int]:
@@ -60,23 +69,59 @@ async def end_offsets(reader: AIOKafkaConsumer, topic: str) -> dict[int, int]:
 
 
 async def true_ends(reader: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """End offsets, confirmed by the high watermark of a fetch: the embedded broker's ListOffsets
-    answers one past the first record of the last batch, not one past its last record."""
-    ends = await reader.end_offsets(tps)
-    out = dict(ends)
-    probe = [tp for tp in tps if ends[tp] > 0]
-    if probe:
-        reader.assign(probe)
-        for tp in probe:
-            reader.seek(tp, ends[tp] - 1)
-        for _ in range(3):  # a fetch answers the partitions that have data; usually one round
-            await reader.getmany(*probe, timeout_ms=1000, max_records=1)
-            known = {tp: reader.highwater(tp) for tp in probe}
-            probe = [tp for tp, hw in known.items() if hw is None]
-            out.update({tp: max(out[tp], hw) for tp, hw in known.items() if hw is not None})
-            if not probe:
-                break
+    """End offsets, confirmed by a fetch (:func:`~streams.kafka.ends.fetched_end`: read read_committed,
+    the last stable offset, so a scan never waits for a producer transaction still open). The
+    embedded broker's ListOffsets answers one past the first record of the last batch, not one past
+    its last record; read_committed, it answers 0 while a transaction is open, so every partition is
+    confirmed then, even one it says is empty."""
+    listed = await reader.end_offsets(tps)
+    probe = [tp for tp in tps if listed[tp] > 0 or reads_committed(reader)]
+    fetched = await _fetched_ends(reader, probe, listed)
+    ends = {tp: end_of(listed[tp], fetched.get(tp)) for tp in tps}
+    _say_held_back(reader, {tp: ends[tp] for tp in fetched})
+    return ends
+
+
+async def _fetched_ends(
+    reader: AIOKafkaConsumer, tps: list[TopicPartition], listed: dict[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """Each partition's end as a fetch reports it, fetched from just before its listed end (a record
+    is there, so the broker answers at once), or from its beginning when listed empty."""
+    if not tps:
+        return {}
+    reader.assign(tps)
+    for tp in tps:
+        if listed[tp] > 0:
+            reader.seek(tp, listed[tp] - 1)
+    unlisted = [tp for tp in tps if listed[tp] == 0]
+    if unlisted:  # with no partition, seek_to_beginning would seek every assigned one
+        await reader.seek_to_beginning(*unlisted)
+    out: dict[TopicPartition, int] = {}
+    todo, deadline = tps, time.monotonic() + _PROBE_SECONDS
+    while todo and time.monotonic() < deadline:  # an empty partition's answer waits the fetch wait
+        await reader.getmany(*todo, timeout_ms=100, max_records=1)
+        out.update({tp: end for tp in todo if (end := fetched_end(reader, tp)) is not None})
+        todo = [tp for tp in todo if tp not in out]
     return out
+
+
+def _say_held_back(reader: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+    """Warn of each partition whose end a producer transaction still open holds back (read
+    read_committed, its last stable offset is below its high watermark), so that an operator knows
+    that records lie past what the scan reads."""
+    if not reads_committed(reader):
+        return
+    for tp, end in ends.items():
+        stable, highwater = reader.last_stable_offset(tp), reader.highwater(tp)
+        if stable is not None and highwater is not None and 0 <= stable < highwater:
+            log.warning(
+                "%s[%d] is read up to its last stable offset %d: a producer transaction still open "
+                "holds back the records from there to the high watermark %d until it ends",
+                tp.topic,
+                tp.partition,
+                end,
+                highwater,
+            )
 
 
 async def _record_time(reader: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> int | None:

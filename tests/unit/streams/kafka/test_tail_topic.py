@@ -41,8 +41,13 @@ class _Consumer:
     async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         return dict.fromkeys(tps, 2)
 
+    _isolation_level = "read_committed"
+
     def highwater(self, tp: TopicPartition) -> int:
         return max(2, self.delivered)
+
+    def last_stable_offset(self, tp: TopicPartition) -> int:
+        return self.highwater(tp)  # no transaction open
 
     async def position(self, tp: TopicPartition) -> int:
         return self.delivered
