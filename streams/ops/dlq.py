@@ -17,7 +17,7 @@ from aiokafka import TopicPartition
 from core.pan import mask_card_data, redact_pan
 from core.settings import Settings
 from schemas.dlq import DLQ_REASON, MERCHANT_HEADER
-from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan
+from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan, true_ends
 from streams.ops.selection import Selection
 from streams.runtime.metrics import NO_MERCHANT
 
@@ -126,7 +126,7 @@ async def show_dead_letter(settings: Settings, partition: int, offset: int) -> d
         if partition not in await partitions_of(reader, topic):
             raise ReplayError(f"{topic} has no partition {partition}")
         tp = TopicPartition(topic, partition)
-        end = (await reader.end_offsets([tp]))[tp]
+        end = (await true_ends(reader, [tp]))[tp]  # the embedded broker's ListOffsets stops short
         async for record in scan(reader, topic, {partition: (offset, min(offset + 1, end))}):
             return describe_record(record)
     finally:
