@@ -201,8 +201,11 @@ class Bridge:
 
 def _late(status: OrderStatus) -> OrderStatus:
     """``status`` marked as older than its order's latest status (``detail.late``): readers record
-    it and leave the order where it is (consumers/order_machine.py, verdict ``late``)."""
-    reason = "Flex's answer came after later news of this Flex order: the order stays as that news left it"
+    it and apply it only where it can follow the order's state (consumers/order_machine.py: the
+    verdict ``late`` where it cannot)."""
+    reason = (
+        "Flex's answer came after later news of this Flex order: applied only where it can follow that news"
+    )
     return status.model_copy(update={"detail": {**status.detail, "late": True}, "reason": reason})
 
 
