@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import confluent_kafka
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -84,6 +85,19 @@ class Sandbox:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def in_transactions(bootstrap: str, topic: str, items: list[tuple[str, Any]], size: int) -> None:
+    """Publish (key, value) pairs as a librdkafka transactional producer does (Kafka Streams, Flink
+    and exactly-once outbox relays write so): committed transactions of ``size`` records each."""
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "transactional.id": unique("tx")})
+    producer.init_transactions(30)
+    for start in range(0, len(items), size):
+        producer.begin_transaction()
+        for key, value in items[start : start + size]:
+            raw = value if isinstance(value, bytes) else orjson.dumps(value)
+            producer.produce(topic, key=key.encode(), value=raw)
+        producer.commit_transaction(30)
 
 
 async def produce(

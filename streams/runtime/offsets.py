@@ -10,7 +10,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
-__all__ = ["Committed", "EndTimes", "PartitionOffsets", "fetched_to", "lag_of", "learn_committed"]
+__all__ = ["Committed", "EndTimes", "PartitionOffsets", "Passes", "lag_of", "learn_committed", "pass_markers"]
 
 
 class Committed(Protocol):
@@ -38,6 +38,11 @@ class PartitionOffsets:
 
     def finished(self, offset: int) -> None:
         self._in_flight.discard(offset)
+
+    def passed(self, position: int) -> None:
+        """Its consumer reads on from ``position``: nothing before it is left to start."""
+        if self._next is None or position > self._next:
+            self._next = position
 
     @property
     def in_flight(self) -> int:
@@ -78,18 +83,26 @@ def lag_of(
     return out
 
 
-async def fetched_to(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
-    """Where ``consumer`` reads ``tp`` next: past every record it handed out, and past the
-    transaction markers and aborted records it skipped, which a record's offset + 1 stops before
-    (a transactional producer's last commit marker would keep a quiet partition one record behind
-    for ever). None before its first fetch of ``tp``, when its position may not be known yet."""
-    if consumer.highwater(tp) is None:
-        return None
-    try:
-        position: int = await consumer.position(tp)
-    except IllegalStateError:  # no longer assigned
-        return None
-    return position
+class Passes(Protocol):
+    """A partition's reading state that can be moved past what its consumer skipped."""
+
+    def passed(self, position: int) -> None: ...
+
+
+async def pass_markers(consumer: AIOKafkaConsumer, parts: Mapping[TopicPartition, Passes]) -> None:
+    """Move each partition to where ``consumer`` reads it next: past every record it handed out,
+    and past the transaction markers and aborted records it skipped, which a record's offset + 1
+    stops before (a transactional producer's last commit marker would keep a quiet partition's
+    commit one short for ever). Call only when every record it handed out was taken. A partition
+    not fetched yet, whose position may not be known, is left."""
+    for tp, part in list(parts.items()):
+        if consumer.highwater(tp) is None:
+            continue
+        try:
+            position: int = await consumer.position(tp)
+        except IllegalStateError:  # no longer assigned
+            continue
+        part.passed(position)
 
 
 class EndTimes:

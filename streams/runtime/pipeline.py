@@ -30,7 +30,7 @@ from consumers.retry import OUTAGE, retry
 from streams.kafka.clients import Rebalance
 from streams.kafka.errors import kafka_op
 from streams.runtime.logs import bind
-from streams.runtime.offsets import PartitionOffsets, lag_of, learn_committed
+from streams.runtime.offsets import PartitionOffsets, lag_of, learn_committed, pass_markers
 from streams.runtime.supervise import supervise, watch
 from streams.runtime.undecodable import GuardedFetch, Held
 
@@ -61,15 +61,12 @@ class KeyedPipeline:
         on_skipped: Callable[[], None] | None = None,
         gate: asyncio.Event | None = None,
     ) -> None:
-        self._consumer = consumer
-        self._topics = topics
-        self._handler = handler
+        self._consumer, self._topics, self._handler = consumer, topics, handler
         self._slots = asyncio.Semaphore(max_in_flight)
         # records waiting without a slot (lend_slot): up to one fetch's worth
         self._lenders = asyncio.Semaphore(max(max_in_flight, max_records))
         self._max_records = max_records
-        self._commit_interval = commit_interval
-        self._drain_timeout = drain_timeout
+        self._commit_interval, self._drain_timeout = commit_interval, drain_timeout
         self._on_assign = on_assign
         self._skip = skip
         self._on_skipped = on_skipped  # after each fetch's records: e.g. count the skipped ones at once
@@ -189,6 +186,8 @@ class KeyedPipeline:
                 await asyncio.sleep(1.0)
                 continue
             generation, skip = self._generation, self._skip
+            if not batches:  # quiet: the commit may pass a trailing transaction marker (offsets.py)
+                await pass_markers(self._consumer, self._offsets)
             for tp, records in batches.items():
                 for record in records:
                     if skip is not None and self._skipped_now(skip, tp, record, generation):

@@ -31,7 +31,7 @@ from streams.kafka.errors import kafka_op
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
-from streams.runtime.offsets import EndTimes, fetched_to, lag_of
+from streams.runtime.offsets import EndTimes, lag_of, pass_markers
 
 __all__ = ["BatchPartition", "commit", "commit_offsets", "held_stats", "record_skipped"]
 
@@ -91,6 +91,11 @@ class BatchPartition:
         label = file_merchant(merchant, merchants)
         return BatchBuilder(self.kind, tp.topic, tp.partition, offset, now, merchant=label, mid=merchant.mid)
 
+    def passed(self, position: int) -> None:
+        """Its consumer reads on from ``position`` (offsets.py :func:`pass_markers`)."""
+        if self.position is None or position > self.position:
+            self.position = position
+
     def committable(self) -> int | None:
         """The first offset of a file not uploaded yet, whichever its merchant, else the position."""
         firsts = [*self.uploading, *(b.first_offset for b in self.open.values())]
@@ -106,16 +111,6 @@ def commit_offsets(parts: Iterable[BatchPartition]) -> dict[TopicPartition, int]
         if offset is not None and (part.committed is None or offset > part.committed):
             offsets[part.tp] = offset
     return offsets
-
-
-async def _pass_markers(consumer: AIOKafkaConsumer, parts: Iterable[BatchPartition]) -> None:
-    """Move each partition's position past the transaction markers (and aborted records) its
-    consumer skipped after the last record taken, so that its commit can reach the end: call only
-    when every record the consumer handed out was taken."""
-    for part in list(parts):
-        position = await fetched_to(consumer, part.tp)
-        if position is not None and (part.position is None or position > part.position):
-            part.position = position
 
 
 async def record_skipped(ledger: Ledger, part: BatchPartition) -> None:
@@ -139,9 +134,9 @@ async def commit(
 ) -> None:
     """Commit ``parts`` as far as they may go, their skipped events in the ``ledger`` first; a
     failure is logged and the next commit tries again. ``taken``: every record the consumer handed
-    out was taken, so the commit may pass the transaction markers after them (:func:`_pass_markers`)."""
+    out was taken, so the commit may pass the transaction markers after them (``pass_markers``)."""
     if taken:
-        await _pass_markers(consumer, parts)
+        await pass_markers(consumer, {part.tp: part for part in parts})
     for part in parts:
         if part.skipped:
             await record_skipped(ledger, part)

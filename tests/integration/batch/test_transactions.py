@@ -9,28 +9,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import confluent_kafka
-import orjson
 import pytest
 
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
 from streams.runtime.batch.path import BatchPath
 from tests.integration.batch.path_support import Running, log_of, mit, settings_for, until_statuses
-from tests.support import unique, wait_for
+from tests.support import in_transactions, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def in_transactions(bootstrap: str, topic: str, items: list[tuple[str, Any]], size: int) -> None:
-    """``items`` in committed transactions of ``size`` records each."""
-    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "transactional.id": unique("tx")})
-    producer.init_transactions(30)
-    for start in range(0, len(items), size):
-        producer.begin_transaction()
-        for key, value in items[start : start + size]:
-            producer.produce(topic, key=key.encode(), value=orjson.dumps(value))
-        producer.commit_transaction(30)
 
 
 def gauge(path: BatchPath, name: str) -> dict[str, float]:
