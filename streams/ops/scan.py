@@ -46,11 +46,12 @@ class ReplayError(FlexbridgeError):
 
 async def open_reader(settings: Settings, *, read_uncommitted: bool = False) -> AIOKafkaConsumer:
     """A reader without a group, reading as the settings say, or ``read_uncommitted`` (flexbridge's
-    own records, past a producer transaction still open: see ``streams/ops/replay.py``)."""
+    own records, past a producer transaction still open: see ``streams/ops/replay.py``). It stops at
+    the end, so it takes the configured fetch wait: its last, empty fetch is held that long."""
     k = settings.kafka
     if read_uncommitted:
         k = k.model_copy(update={"isolation_level": "read_uncommitted"})
-    return await started(make_consumer(k, offset_reset="latest"))
+    return await started(make_consumer(k, offset_reset="latest", reads_to_end=True))
 
 
 async def partitions_of(reader: AIOKafkaConsumer, topic: str) -> list[int]:
