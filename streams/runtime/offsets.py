@@ -112,7 +112,7 @@ class EndTimes:
 
     Sampled when the gauges are refreshed; two samples within :attr:`EVERY` seconds are kept as one,
     counted from the first (a record's wait may be over-counted by that much). Once :attr:`KEEP`
-    samples are held (an hour's worth at most), the newest is moved forward instead, so the oldest
+    samples are held (an hour's worth at least), the newest is moved forward instead, so the oldest
     stays exact and later ones may be under-counted. A partition's first sample is the time this
     worker first saw it: a backlog it took over counts from then."""
 
