@@ -16,7 +16,8 @@ from tests.support import read_all, wait_for
 pytestmark = pytest.mark.integration
 
 
-async def _lags(worker: Worker) -> list[float]:
+async def lags(worker: Worker) -> list[float]:
+    """``flexbridge_consumer_lag`` of every partition, as the worker's /metrics shows it."""
     async with httpx.AsyncClient(timeout=5) as http:
         text = (await http.get(worker.url + "/metrics")).text
     return [
@@ -54,15 +55,15 @@ async def lag_rises_then_falls_to_zero(stack: Stack, worker: Worker, planned: li
     """The lag gauge shows the backlog, then every partition's lag reaches 0 once all is settled."""
 
     async def lagging() -> float | None:
-        total = sum(await _lags(worker))
+        total = sum(await lags(worker))
         return total if total > 0 else None
 
     await wait_for(lagging, 30, "the lag gauge to show the backlog")
     await settle(stack, planned)
 
     async def caught_up() -> list[float] | None:
-        lags = await _lags(worker)
-        return lags if lags and not any(lags) else None
+        found = await lags(worker)
+        return found if found and not any(found) else None
 
     assert len(await wait_for(caught_up, 30, "every partition's lag to reach 0")) == 8  # 2 topics × 4
 

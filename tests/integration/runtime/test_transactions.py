@@ -8,25 +8,15 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
 from streams.local.traffic import plan
-from tests.conftest import Stack, Worker
+from tests.conftest import Stack
 from tests.flows import ready, settle
+from tests.integration.runtime.test_metrics import lags
 from tests.support import in_transactions, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-async def lags(worker: Worker) -> list[float]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        text = (await http.get(worker.url + "/metrics")).text
-    return [
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("flexbridge_consumer_lag{")
-    ]
 
 
 async def test_transactional_events_reach_their_outcome_and_leave_no_lag(stack: Stack) -> None:
