@@ -7,7 +7,6 @@ source topic never reads what it wrote, and a resumed replay covers exactly the 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import TypeAlias
 
@@ -17,7 +16,7 @@ from aiokafka.errors import KafkaError
 from core.errors import FlexbridgeError
 from core.settings import Settings
 from streams.kafka.clients import make_consumer, started
-from streams.kafka.ends import end_of, fetched_end, reads_committed
+from streams.kafka.ends import confirmed_ends, reads_committed
 from streams.ops.selection import Selection
 
 __all__ = [
@@ -77,42 +76,18 @@ async def true_ends(reader: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict
     confirmed then, even one it says is empty."""
     listed = await reader.end_offsets(tps)
     probe = [tp for tp in tps if listed[tp] > 0 or reads_committed(reader)]
-    fetched = await _fetched_ends(reader, probe, listed)
-    ends = {tp: end_of(listed[tp], fetched.get(tp)) for tp in tps}
-    _say_held_back(reader, {tp: ends[tp] for tp in fetched})
+    ends = await confirmed_ends(reader, listed, probe, _PROBE_SECONDS)
+    _say_held_back(reader, probe)
     return ends
 
 
-async def _fetched_ends(
-    reader: AIOKafkaConsumer, tps: list[TopicPartition], listed: dict[TopicPartition, int]
-) -> dict[TopicPartition, int]:
-    """Each partition's end as a fetch reports it, fetched from just before its listed end (a record
-    is there, so the broker answers at once), or from its beginning when listed empty."""
-    if not tps:
-        return {}
-    reader.assign(tps)
-    for tp in tps:
-        if listed[tp] > 0:
-            reader.seek(tp, listed[tp] - 1)
-    unlisted = [tp for tp in tps if listed[tp] == 0]
-    if unlisted:  # with no partition, seek_to_beginning would seek every assigned one
-        await reader.seek_to_beginning(*unlisted)
-    out: dict[TopicPartition, int] = {}
-    todo, deadline = tps, time.monotonic() + _PROBE_SECONDS
-    while todo and time.monotonic() < deadline:  # an empty partition's answer waits the fetch wait
-        await reader.getmany(*todo, timeout_ms=100, max_records=1)
-        out.update({tp: end for tp in todo if (end := fetched_end(reader, tp)) is not None})
-        todo = [tp for tp in todo if tp not in out]
-    return out
-
-
-def _say_held_back(reader: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+def _say_held_back(reader: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
     """Warn of each partition whose end a producer transaction still open holds back (read
     read_committed, its last stable offset is below its high watermark), so that an operator knows
     that records lie past what the scan reads."""
     if not reads_committed(reader):
         return
-    for tp, end in ends.items():
+    for tp in tps:
         stable, highwater = reader.last_stable_offset(tp), reader.highwater(tp)
         if stable is not None and highwater is not None and 0 <= stable < highwater:
             log.warning(
@@ -120,7 +95,7 @@ def _say_held_back(reader: AIOKafkaConsumer, ends: dict[TopicPartition, int]) ->
                 "holds back the records from there to the high watermark %d until it ends",
                 tp.topic,
                 tp.partition,
-                end,
+                stable,
                 highwater,
             )
 
