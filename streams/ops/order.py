@@ -1,7 +1,8 @@
 """``flexbridge order ORDER_ID [--mid MID]``: an order's current state and history, asked of a
 running worker. Two merchants may both have an order of that id: each one's is shown (``--mid``: one).
 
-Exit codes: 0 shown; 1 unknown order; 2 the worker could not answer (unreachable, not ready).
+Exit codes: 0 shown; 1 unknown order; 2 the worker could not answer (unreachable, not ready, or
+the order's entry is one it cannot read: its error on stderr, the entry as stored on stdout).
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ def _order(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    stored = _unreadable(response)
+    if stored is not None:  # an entry the worker cannot read: what is stored, for the operator to see
+        error, value = stored
+        print(f"flexbridge: {error}; stored as:", file=sys.stderr)
+        print(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+        return 2
     if response.status_code != 200:
         print(
             f"flexbridge: the worker answered HTTP {response.status_code}: {response.text[:300]}",
@@ -143,6 +150,20 @@ def _unknown_order(response: httpx.Response) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and "orderId" in body and "error" in body
+
+
+def _unreadable(response: httpx.Response) -> tuple[str, Any] | None:
+    """A worker's 500 for an entry it cannot read (``{"error", "orderId", "stored"}``): the error
+    and the stored JSON."""
+    if response.status_code != 500:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "stored" not in body:
+        return None
+    return str(body.get("error")), body["stored"]
 
 
 def _order_id(text: str) -> str:

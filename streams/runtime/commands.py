@@ -35,7 +35,7 @@ from streams.kafka.errors import kafka_op
 from streams.runtime.dead_letters import dead_letter
 from streams.runtime.logs import bind
 from streams.runtime.metrics import NO_MERCHANT
-from streams.runtime.orders import OrderBook, raw_topic
+from streams.runtime.orders import OrderBook, UnreadableOrder, raw_topic
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.status import StatusPublisher
 
@@ -105,10 +105,11 @@ class CommandAgent:
         self, producer: AIOKafkaProducer, message: Any, command: OrderCommand, exc: Exception, label: str
     ) -> None:
         """A bug met on ``command``: logged (the exception's class only: its message may quote
-        data), the command dead-lettered ``internal-error``, to be replayed once fixed."""
+        data; an unreadable order entry's names no value), the command dead-lettered
+        ``internal-error``, to be replayed once fixed."""
         name = type(exc).__name__
-        log.error("internal error on command %s: %s", command.command_id, name)
-        error = f"{name} while processing the command"
+        error = str(exc) if isinstance(exc, UnreadableOrder) else f"{name} while processing the command"
+        log.error("internal error on command %s: %s", command.command_id, error)
         await self._publish(lambda: self._dead_letter(producer, message, "internal-error", error, label))
         self._metrics.event_out(message.topic, "dead-lettered", label)
 

@@ -7,9 +7,7 @@ worker is assigned the partition. Faust writes a table change to the changelog p
 event being processed (``Table.partition_for_key``), and every event that writes the table comes
 from ``orders.status`` or ``orders.commands``, both keyed by the orderId: so an order's entry, of
 whichever merchant, sits in its orderId's partition, whatever its table key.
-``GET /orders/{orderId}`` is routed by Faust to the worker that holds that partition (the
-routing hashes the plain orderId), so any worker answers; it shows that orderId's order of each
-merchant, or of one (``?mid=``).
+``GET /orders/{orderId}`` shows them (streams/runtime/order_view.py).
 """
 
 from __future__ import annotations
@@ -21,9 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.exceptions import SameNode
-from faust.web import Request, Response, View
-from faust.web.exceptions import ServiceUnavailable
 from pydantic import ValidationError
 
 from consumers.order_keys import order_key, status_mid
@@ -39,8 +34,8 @@ __all__ = [
     "ORDER_TABLE",
     "Expired",
     "OrderBook",
+    "UnreadableOrder",
     "add_order_state",
-    "order_answer",
     "order_changelog",
     "order_table",
     "raw_topic",
@@ -66,6 +61,18 @@ class Expired:
     partition: int
 
 
+class UnreadableOrder(ValueError):
+    """A stored order entry this release cannot read as an OrderState: corrupt, or written by another
+    release (a status it does not know). Its message names the fields and errors, never a value."""
+
+    def __init__(self, key: str, raw: bytes, error: ValidationError) -> None:
+        found = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['type']}" for e in error.errors()[:3]
+        )
+        super().__init__(f"order {key}: stored entry unreadable ({found})")
+        self.raw = raw
+
+
 class OrderBook:
     """The ``orders`` table: order key → OrderState JSON. Writes only inside a Faust agent's event,
     but for :meth:`forget`.
@@ -83,7 +90,12 @@ class OrderBook:
 
     def _read(self, key: str) -> OrderState | None:
         raw = self.table.get(key)
-        return OrderState.model_validate_json(raw) if raw is not None else None
+        if raw is None:
+            return None
+        try:
+            return OrderState.model_validate_json(raw)
+        except ValidationError as exc:
+            raise UnreadableOrder(key, raw, exc) from None
 
     def spelt(self, mid: str | None) -> str | None:
         """A served merchant's mid as configured, whatever the case of ``mid`` (``core.merchants``
@@ -171,15 +183,15 @@ class OrderBook:
             log.warning("orders.status record skipped: key differs from its orderId")
             self.metrics.order_status("misrouted")
             return
-        mid = self.spelt(status_mid(status))  # two merchants' orders of one orderId are two orders
-        if mid is None and self.by_merchant:
-            mid = self._only_owner(status.order_id)
-        stored = self._stored(status.order_id, mid)
-        if stored is None and opens_no_order(status):  # a refused command makes no order
-            self.metrics.order_status("answer")
-            return
-        # folded on the stored JSON (consumers/order_machine.py fold_json): no model built per status
         try:
+            mid = self.spelt(status_mid(status))  # two merchants' orders of one orderId are two orders
+            if mid is None and self.by_merchant:
+                mid = self._only_owner(status.order_id)  # reads the orderId's entries
+            stored = self._stored(status.order_id, mid)
+            if stored is None and opens_no_order(status):  # a refused command makes no order
+                self.metrics.order_status("answer")
+                return
+            # folded on the stored JSON (consumers/order_machine.py fold_json): no model built per status
             written, verdict, note = fold_json(stored, status)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # corrupt, or another release's
             log.error(
@@ -240,48 +252,16 @@ def served_mids(settings: Settings) -> tuple[str, ...]:
     return tuple(m.mid for m in load_merchants(settings) if m.mid is not None)
 
 
-def order_answer(book: OrderBook, order_id: str, mid: str | None = None) -> tuple[dict[str, Any], int]:
-    """The body and HTTP status of ``GET /orders/{orderId}[?mid=MID]``: the order's view when one
-    merchant has that orderId (or ``mid`` names one), ``{"orderId", "orders": [views]}`` when
-    several have, 404 when none."""
-    mid = book.spelt(mid)
-    if mid is None:
-        states = book.orders_of(order_id)
-    else:
-        state = book.get(order_id, mid)
-        states = [] if state is None or state.mid not in (None, mid) else [state]
-    if not states:
-        unknown = f"unknown order {order_id}" + (f" of merchant mid {mid}" if mid else "")
-        return {"error": unknown, "orderId": order_id}, 404
-    if len(states) == 1:
-        return states[0].view(), 200
-    return {"orderId": order_id, "orders": [state.view() for state in states]}, 200
-
-
 def add_order_state(
     app: faust.App, status_topic: str, partitions: int, metrics: Metrics, mids: Sequence[str] = ()
 ) -> OrderBook:
     """The table (``partitions`` like every topic; keyed by merchant when ``mids`` has several),
-    the agent that keeps it from ``status_topic`` and the ``GET /orders/{orderId}`` view."""
+    and the agent that keeps it from ``status_topic``."""
     book = OrderBook(order_table(app, partitions), metrics, mids)
 
     @app.agent(raw_topic(app, status_topic), name="flexbridge-order-state")
     async def track(stream: Any) -> None:
         async for event in stream.events():
             book.on_status(event.key, event.value)
-
-    @app.page("/orders/{order_id}")
-    class OrderView(View):
-        async def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-            """Answered by the worker that holds the order's partition (Faust table routing)."""
-            order_id = request.match_info["order_id"]
-            try:
-                return await app.router.route_req(book.table.name, order_id, self.web, request)
-            except SameNode:
-                pass
-            except (ServiceUnavailable, KeyError, TypeError):  # no partition assignment yet
-                return self.json({"error": "order state not available yet; retry"}, status=503)
-            body, status = order_answer(book, order_id, request.query.get("mid") or None)
-            return self.json(body, status=status)
 
     return book

@@ -24,6 +24,7 @@ from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
 from streams.runtime.datadir import faust_datadir
 from streams.runtime.logs import install, log_consumer, log_tasks
+from streams.runtime.order_view import add_order_view
 from streams.runtime.orders import OrderBook, add_order_state, order_changelog, served_mids
 from streams.runtime.reconcile import add_reconciler
 from streams.runtime.services import BridgeRuntime
@@ -118,6 +119,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     runtime.held_elsewhere.append(faust_fixes.watch_undecodable(app, runtime.metrics.undecodable_batch))
     mids = served_mids(settings)  # several: the order table is keyed by merchant and orderId
     book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics, mids)
+    add_order_view(app, book)
     _add_views(app, runtime, book)
     serve_http(app, runtime, settings.web, settings.webhook)  # webhooks: own listener or web port
     add_commands(app, settings.topics, runtime, book)

@@ -22,7 +22,8 @@ from schemas.commands import OrderCommand
 from schemas.status import status_of
 from streams.local.traffic import make_event
 from streams.runtime.metrics import Metrics
-from streams.runtime.orders import OrderBook, order_answer
+from streams.runtime.order_view import order_answer
+from streams.runtime.orders import OrderBook
 
 MID_A = "5f1c6a8e-3b2d-4c7a-9e10-2d4b6f8a0c31"  # as the merchants file spells it
 MID_B = "0B7E2D44-91C3-4F5E-8A6B-3C2D1E0F9A87"  # a merchant configured in upper case

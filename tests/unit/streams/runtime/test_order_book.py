@@ -11,7 +11,8 @@ import orjson
 
 from schemas.status import Status, status_of
 from streams.runtime.metrics import Metrics
-from streams.runtime.orders import OrderBook, order_answer
+from streams.runtime.order_view import order_answer
+from streams.runtime.orders import OrderBook
 
 MIDS = ("mid-acme", "mid-bolt")
 
@@ -146,3 +147,35 @@ def test_a_status_for_an_entry_that_cannot_be_read_is_skipped_not_raised() -> No
         assert table["1001"] == stored
     counted = orders.metrics.order_statuses.labels("unreadable")._value.get()
     assert counted == 3
+
+
+def test_with_several_merchants_an_unreadable_entry_is_skipped_not_raised() -> None:
+    """With several merchants, a status that names none is placed by reading the orderId's entries
+    (its one owner), and a merchant's status by reading its entry under the plain key too: an entry
+    there that cannot be read is counted ``unreadable``, never raised out of the status agent."""
+    orders, table = book()
+    fold(orders, "CAPTUREREQUIRED", "mid-acme", "e1")
+    for stored in (b"{not json", orjson.dumps({"orderId": "1001", "status": "SOMEDAY"})):
+        table["mid-acme/1001"] = stored
+        fold(orders, "APPROVED", None, "e2")  # which merchant's: read from the entries
+        assert table["mid-acme/1001"] == stored
+    del table["mid-acme/1001"]
+    table["1001"] = b"{not json"  # written under the plain key before the table was keyed by merchant
+    fold(orders, "APPROVED", "mid-acme", "e3")
+    assert table == {"1001": b"{not json"}
+    assert orders.metrics.order_statuses.labels("unreadable")._value.get() == 3
+
+
+def test_an_unreadable_entry_is_answered_with_what_is_stored() -> None:
+    """``GET /orders/{orderId}`` on an entry that cannot be read: 500 naming the order and why, and
+    the stored JSON as it is when it is JSON, so that an operator sees what is there."""
+    orders, table = book(())
+    fold(orders, "CAPTUREREQUIRED", None, "e1")
+    future = orjson.loads(table["1001"]) | {"status": "SOMEDAY"}
+    table["1001"] = orjson.dumps(future)
+    body, code = order_answer(orders, "1001")
+    assert code == 500 and body["orderId"] == "1001" and body["stored"] == future
+    assert "unreadable" in body["error"] and "status" in body["error"]
+    table["1001"] = b"{not json"
+    body, code = order_answer(orders, "1001")
+    assert code == 500 and body["stored"] == "{not json"
