@@ -239,20 +239,20 @@ class ReconcileSettings(BaseModel):
 
 
 class OrderSettings(BaseModel):
-    """The order table (streams/runtime/orders.py)."""
+    """The order table (streams/runtime/orders.py) and its commands."""
 
     model_config = _frozen
 
     # A final order without news this long leaves the table (and its changelog); 0 keeps every order.
     retention_days: float = Field(default=30.0, ge=0)
-    # Copies of other workers' table partitions each worker keeps in memory (Faust's standby
-    # replicas, its default 1): they answer GET /orders sooner when a worker leaves, at the memory
-    # of a second copy; 0 keeps only the partitions a worker owns.
+    # Copies of other workers' table partitions kept in memory (Faust's standby replicas): they
+    # answer GET /orders sooner when a worker leaves, at a second copy's memory; 0: none.
     standby_replicas: int = Field(default=1, ge=0)
+    # Commands run at once by a worker (streams/runtime/commands.py); one orderId's one at a time.
+    commands_in_flight: int = Field(default=16, ge=1)
 
     @property
-    def retention_seconds(self) -> float | None:
-        """The retention in seconds; None when every order is kept."""
+    def retention_seconds(self) -> float | None:  # None: every order is kept
         return self.retention_days * 86_400.0 if self.retention_days else None
 
 

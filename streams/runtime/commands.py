@@ -1,10 +1,15 @@
 """The command agent: ``orders.commands`` → Flex refund / cancel / capture → ``orders.status``.
 
-One Faust agent (concurrency 1), so the commands of an order run one after another, and each
-updates the order table itself before the next is read. Bad data never stops it: a malformed
-command is answered REJECTED (or dead-lettered when it names no order), and a command whose order
-entry cannot be read, like one that meets a bug, is dead-lettered ``internal-error``; only a failure
-to publish the answer (Kafka down) holds the command, retried until Kafka is back.
+One Faust agent runs up to ``FLEXBRIDGE_ORDERS__COMMANDS_IN_FLIGHT`` commands at once
+(streams/runtime/keyed_tasks.py): those of one orderId one after another, in the order read, each
+updating the order table itself before the next starts, so two refunds of one order are never both
+checked against the same "refunded so far". Each command is acked once answered (the stream does
+not ack on its own): Faust commits a partition's offsets only up to its first command not answered
+yet, and a rebalance waits for the commands in flight (``stream_wait_empty``), as it waited for the
+one command before. Bad data never stops it: a malformed command is answered REJECTED (or
+dead-lettered when it names no order), and a command whose order entry cannot be read, like one that
+meets a bug, is dead-lettered ``internal-error``; only a failure to publish the answer (Kafka down)
+holds the command, retried until Kafka is back.
 """
 
 from __future__ import annotations
@@ -12,34 +17,34 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, get_args
+from functools import partial
+from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
 
+from consumers.command_input import MalformedCommand, decode_command, malformed_answer, order_of
 from consumers.commands import CommandOutcome, reject_command, run_command
 from consumers.flex.client import FlexClient
 from consumers.order_keys import resolve_command, status_mid
 from consumers.order_machine import opens_no_order, record_command
 from consumers.retry import OUTAGE, retry
-from core.errors import InvalidEvent
 from core.merchants import Merchants
 from core.pan import mask_card_data
 from core.settings import TopicSettings
-from schemas.codec import decode_object
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
-from schemas.status import OrderStatus, status_of
+from schemas.status import OrderStatus
 from streams.kafka.errors import kafka_op
 from streams.runtime.dead_letters import dead_letter
+from streams.runtime.keyed_tasks import KeyedTasks
 from streams.runtime.logs import bind
 from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.orders import OrderBook, UnreadableOrder, raw_topic
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.status import StatusPublisher
 
-__all__ = ["CommandAgent", "MalformedCommand", "add_commands", "decode_command", "malformed_answer"]
+__all__ = ["CommandAgent", "add_commands"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,16 @@ class CommandAgent:
             await self._handle(message, command, producer, flex, merchants)
         finally:
             self._book.in_use.discard(command.order_id)
+
+    async def handle_and_ack(self, stream: Any, event: Any) -> None:
+        """:meth:`handle` the event's command, then ack it. A command is acked even when handling
+        it raised (logged): left unacked, it would hold its partition's commits, and every rebalance
+        would wait for it. Not when cancelled: the worker stops, and the next owner runs it."""
+        try:
+            await self.handle(event.message)
+        except Exception as exc:  # noqa: BLE001  # its class only: the message may quote data
+            log.error("command at offset %d not handled: %s", event.message.offset, type(exc).__name__)
+        await stream.ack(event)
 
     async def _handle(
         self,
@@ -194,77 +209,20 @@ class CommandAgent:
         await retry(kafka_op(send), OUTAGE, what="publishing a command answer", log=log)
 
 
-class MalformedCommand(InvalidEvent):
-    """A command that cannot be run; ``order_id`` (when readable) gets a REJECTED answer."""
-
-    def __init__(
-        self,
-        message: str,
-        order_id: str | None,
-        command_id: str | None,
-        mid: str | None = None,
-        kind: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.order_id = order_id
-        self.command_id = command_id
-        self.mid = mid
-        self.kind = kind  # its type, when it is one of the three
-
-
-def malformed_answer(bad: MalformedCommand, where: str) -> OrderStatus:
-    """The REJECTED answer to a malformed command with a readable ``orderId``: ``detail`` names its
-    ``commandId`` (null when unreadable), and its ``command`` type and ``mid`` when readable and
-    valid; its eventId is the commandId, or ``where`` (``topic:partition:offset``) without one."""
-    assert bad.order_id is not None  # only a command with an orderId is answered  # noqa: S101
-    detail: dict[str, Any] = {"commandId": bad.command_id}
-    if bad.kind is not None:
-        detail["command"] = bad.kind
-    if bad.mid is not None:
-        detail["mid"] = bad.mid  # the merchant it names; the order's own is not looked up
-    event_id, reason = bad.command_id or where, f"malformed command: {bad}"
-    return status_of(bad.order_id, "REJECTED", "command", event_id, reason=reason, detail=detail)
-
-
-_KINDS: Final = frozenset(get_args(OrderCommand.model_fields["type"].annotation))
-
-
-def _text(data: dict[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    return value if isinstance(value, str) and value.strip() else None
-
-
-def decode_command(raw: bytes | None) -> OrderCommand:
-    """The command in ``raw``; :class:`MalformedCommand` (an InvalidEvent) naming what can be read of it."""
-    try:
-        data = decode_object(raw)
-    except InvalidEvent as exc:
-        raise MalformedCommand(str(exc), None, None) from None
-    try:
-        return OrderCommand.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False)
-        )
-        order_id, mid, kind = _text(data, "orderId"), _text(data, "mid"), data.get("type")
-        raise MalformedCommand(
-            problems,
-            order_id if order_id and len(order_id) <= 200 else None,
-            _text(data, "commandId"),
-            mid if mid and len(mid) <= 200 else None,
-            kind if kind in _KINDS else None,
-        ) from None
-
-
 def add_commands(
-    app: faust.App, topics: TopicSettings, runtime: BridgeRuntime, book: OrderBook
+    app: faust.App, topics: TopicSettings, runtime: BridgeRuntime, book: OrderBook, in_flight: int
 ) -> CommandAgent:
     handler = CommandAgent(topics, runtime, book)
 
     @app.agent(raw_topic(app, topics.commands), name="flexbridge-order-commands")
     async def commands(stream: Any) -> None:
-        async for event in stream.events():
-            await handler.handle(event.message)
+        manual = stream.noack()  # each command acked once answered, by handle_and_ack
+        running = KeyedTasks(in_flight)
+        try:
+            async for event in manual.events():
+                key = order_of(event.message.value)
+                await running.start(key, partial(handler.handle_and_ack, manual, event))
+        finally:
+            await running.stop()  # the worker stops: the commands not answered are read again
 
     return handler

@@ -122,7 +122,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     add_order_view(app, book)
     _add_views(app, runtime, book)
     serve_http(app, runtime, settings.web, settings.webhook)  # webhooks: own listener or web port
-    add_commands(app, settings.topics, runtime, book)
+    add_commands(app, settings.topics, runtime, book, settings.orders.commands_in_flight)
     add_reconciler(app, settings, runtime, book)
     return app
 

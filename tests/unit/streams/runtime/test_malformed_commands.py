@@ -8,8 +8,9 @@ from typing import Any, cast
 import orjson
 import pytest
 
+from consumers.command_input import MalformedCommand, decode_command, malformed_answer
 from core.settings import TopicSettings
-from streams.runtime.commands import CommandAgent, MalformedCommand, decode_command, malformed_answer
+from streams.runtime.commands import CommandAgent
 from streams.runtime.metrics import Metrics
 
 WHERE = "orders.commands:3:42"

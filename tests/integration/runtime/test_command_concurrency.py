@@ -1,0 +1,61 @@
+"""Commands of many orders run side by side in one worker (FLEXBRIDGE_ORDERS__COMMANDS_IN_FLIGHT),
+those of one order one after another in the order read: real worker, broker and sandbox, Flex
+slowed down so that the sandbox's journal shows which calls were in flight together."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import Stack
+from tests.flows import ready
+from tests.integration.runtime.test_commands import (
+    answers,
+    capture_required_orders,
+    command,
+    first_answer,
+    send,
+)
+from tests.support import unique
+
+pytestmark = pytest.mark.integration
+
+FLEX_MS = 300  # each /v1/capture answered after this long
+
+
+def most_at_once(calls: list[dict[str, Any]]) -> int:
+    """The most calls the sandbox was serving at one moment (from each call's arrival and duration)."""
+    moments: list[tuple[datetime, int]] = []
+    for call in calls:
+        start = datetime.fromisoformat(call["at"].replace("Z", "+00:00"))
+        moments += [(start, 1), (start + timedelta(milliseconds=call["durationMs"]), -1)]
+    at_once = most = 0
+    for _, step in sorted(moments):  # an end before a start at the same moment
+        at_once += step
+        most = max(most, at_once)
+    return most
+
+
+async def test_many_orders_commands_run_side_by_side_and_one_orders_in_turn(stack: Stack) -> None:
+    worker = stack.worker()
+    await ready(worker)
+    orders = [unique("ORD") for _ in range(6)]
+    await capture_required_orders(stack, worker, *orders)
+    captures = [command("capture", order) for order in orders]
+    late_cancel = command("cancel", orders[0])  # read after its order's capture: runs after it
+    stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": FLEX_MS, "paths": ["/v1/capture"]})
+    try:
+        await send(stack, *captures, late_cancel)
+        got = await answers(stack, *(c["commandId"] for c in [*captures, late_cancel]))
+    finally:
+        stack.sandbox.call("POST", "/_sandbox/faults", {})
+
+    assert [first_answer(got, c)["status"] for c in captures] == ["APPROVED"] * len(orders)
+    assert first_answer(got, late_cancel)["status"] == "REJECTED"
+    assert "can no longer be cancelled" in first_answer(got, late_cancel)["reason"]
+    calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
+    assert len(calls) == len(orders) and all(c["durationMs"] >= FLEX_MS for c in calls)
+    assert most_at_once(calls) >= len(orders) // 2  # one at a time: 1
