@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.commands import bench_commands
 from bench.common import Figure
 from bench.evaluate import bench_evaluate
 from bench.hog import cpu_hog
@@ -52,6 +53,7 @@ async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> l
             "transmit": lambda: bench_transmit(stack, worker, TOPICS["approved"], args.transmit_events),
             "evaluate": lambda: bench_evaluate(stack, worker, TOPICS, args.evaluate_seconds, hog is not None),
             "webhooks": lambda: bench_webhooks(stack, worker, TOPICS["webhooks"], args.webhooks),
+            "commands": lambda: bench_commands(stack, args.commands),
             "startup": lambda: bench_startup(stack),
             # on a stack of its own: a sandbox serving 500 merchants
             "merchants": lambda: bench_merchants(workdir, args.merchant_events),
@@ -74,7 +76,7 @@ async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> l
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", nargs="*", help="run only these: transmit evaluate webhooks startup merchants mit"
+        "--only", nargs="*", help="run only these: transmit evaluate webhooks commands startup merchants mit"
     )
     parser.add_argument("--transmit-events", type=int, default=6000)
     parser.add_argument("--evaluate-seconds", type=int, default=15, help="at each load point")
@@ -82,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mit-events", type=int, default=80_000)
     parser.add_argument("--mit-path-only", action="store_true", help="skip the full-worker MIT run")
     parser.add_argument("--webhooks", type=int, default=20_000, help="signed webhooks per target")
+    parser.add_argument(
+        "--commands", type=int, default=400, help="cancels through 16 at once (a quarter one at a time)"
+    )
     parser.add_argument("--cpu-hog", action="store_true", help="a busy loop on one core beside the whole run")
     parser.add_argument("--workdir", default=".bench")
     parser.add_argument(

@@ -29,10 +29,11 @@ __all__ = [
 
 LOG_SPREAD = 10.0
 RATIO = "x"
-_BASELINE_WORDS = ("bare", "naive", "sandbox")
+_BASELINE_WORDS = ("bare", "naive", "sandbox", "one at a time")
 _PERCENTILE = re.compile(r"^(?P<head>.*?)\s*\b(?P<pct>p\d+(?:\.\d+)?)\b\s*(?P<tail>.*)$")
 _UNIT_TITLES = {
     "events/s": "throughput (events/s)",
+    "commands/s": "throughput (commands/s)",
     "ms": "latency (ms)",
     "s": "time (s)",
     "µs": "CPU time per record (µs)",

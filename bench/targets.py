@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 __all__ = [
+    "COMMANDS_VS_ONE_AT_A_TIME",
     "EVALUATE_ADDED_P99_MS",
     "MERCHANTS_EXTRA_THREADS",
     "MERCHANTS_RSS_VS_ONE",
@@ -35,6 +36,9 @@ MIT_PATH_VS_CEILING = 0.5  # the batch path against the bare read-write-upload l
 MIT_WORKER_VS_PATH = 0.7  # the full worker (MIT route on) against the batch path alone
 MIT_PEAK_RSS_MB = 300.0
 MIT_PEAK_RSS_GROWTH_PCT = 20.0  # peak RSS at the end within this of the peak at 25 % of the records
+# commands: one worker's cancels/s (16 at once, the default) against the same worker running one at
+# a time; each command makes two Flex calls of 50 ms, so 16 at once could reach 16x at most
+COMMANDS_VS_ONE_AT_A_TIME = 8.0
 # start-up: worker to a 200 on /ready
 STARTUP_SECONDS = 5.0
 # many merchants (500 configured, 50 active) against one, in one worker: memory, and no thread per
