@@ -37,7 +37,9 @@ Verdict = Literal["applied", "confirmed", "answer", "illegal", "late", "duplicat
 # ``status`` stays strict, as does the order's: the machine acts on statuses.
 _OTHER_RELEASE = "; a value this release does not know (written by another release) is kept as given"
 
-_wire = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+# extra="allow": fields another (newer) release added to a stored entry are kept as read and
+# written back with it, so that a rollback during a rolling deploy does not drop them.
+_wire = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="allow")
 
 
 class HistoryEntry(BaseModel):

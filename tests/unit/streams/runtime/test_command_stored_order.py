@@ -131,3 +131,19 @@ async def test_an_order_entry_it_cannot_read_dead_letters_the_command(stored: by
     out = {"topic": "orders.commands", "outcome": "dead-lettered", "merchant": NO_MERCHANT}
     assert sample("flexbridge_events_out_total", out) == 1
     assert sample("flexbridge_dlq_total", {"reason": "internal-error", "merchant": NO_MERCHANT}) == 1
+
+
+async def test_fields_another_release_added_are_kept_when_a_command_writes_the_order_back() -> None:
+    """A newer release's fields (the order's, a history entry's, a finished command's) survive this
+    release's command writing the entry back: a rollback during a rolling deploy loses nothing."""
+    doc = _order(origin="newer")  # a history entry's field this release does not know
+    doc |= {"riskScore": 7, "commands": {"C-0": {"type": "cancel", "status": "REJECTED", "answer": {}, "by": "x"}}}
+    table = {ORDER: orjson.dumps(doc)}
+    agent, _, flex, _, _ = _agent(table)
+
+    await agent.handle(_cancel())
+
+    stored = orjson.loads(table[ORDER])
+    assert flex.cancelled == ["S-1"] and stored["status"] == "CANCELLED"
+    assert stored["riskScore"] == 7 and stored["history"][0]["origin"] == "newer"
+    assert stored["commands"]["C-0"]["by"] == "x" and "C-1" in stored["commands"]
