@@ -1,15 +1,17 @@
 """The command agent: ``orders.commands`` → Flex refund / cancel / capture → ``orders.status``.
 
 One Faust agent runs up to ``FLEXBRIDGE_ORDERS__COMMANDS_IN_FLIGHT`` commands at once
-(streams/runtime/keyed_tasks.py): those of one orderId one after another, in the order read, each
-updating the order table itself before the next starts, so two refunds of one order are never both
-checked against the same "refunded so far". Each command is acked once answered (the stream does
-not ack on its own): Faust commits a partition's offsets only up to its first command not answered
-yet, and a rebalance waits for the commands in flight (``stream_wait_empty``), as it waited for the
-one command before. Bad data never stops it: a malformed command is answered REJECTED (or
-dead-lettered when it names no order), and a command whose order entry cannot be read, like one that
-meets a bug, is dead-lettered ``internal-error``; only a failure to publish the answer (Kafka down)
-holds the command, retried until Kafka is back.
+(streams/runtime/keyed_tasks.py), at most one of each orderId: a command whose order has one in
+flight waits for it (and the agent reads no further meanwhile), so each updates the order table
+itself before the next of its order starts, and two refunds of one order are never both checked
+against the same "refunded so far". Each command is acked once answered (the stream does not ack on
+its own): Faust commits a partition's offsets only up to its first command not answered yet, and a
+rebalance waits for the commands in flight (``stream_wait_empty``), as it waited for the one command
+before: for the slowest of them and the one command read that waits for a slot or its order, never
+for a queue. Bad data never stops it: a malformed command is
+answered REJECTED (or dead-lettered when it names no order), and a command whose order entry cannot
+be read, like one that meets a bug, is dead-lettered ``internal-error``; only a failure to publish
+the answer (Kafka down) holds the command, retried until Kafka is back.
 """
 
 from __future__ import annotations

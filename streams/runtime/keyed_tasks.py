@@ -1,9 +1,11 @@
-"""Work run at most N at once, the work of one key strictly one after another in the order given.
+"""Work run at most N at once, and at most one piece of one key's at a time, in the order started.
 
 The command agent's (streams/runtime/commands.py): commands of many orders run side by side, those
-of one order in the order read. A started piece of work waits for its key's previous one to end,
-holding its slot meanwhile, so :meth:`KeyedTasks.start` blocks (and the agent stops reading) while
-every slot is taken.
+of one order one after another. :meth:`KeyedTasks.start` returns once the work has started, so its
+caller (the agent, reading commands) waits while every slot is taken, or while the key's previous
+work runs: nothing queues in the process behind work in progress. So a rebalance, which waits for
+every command read and not yet answered, waits for the slowest command in flight and the one the
+agent holds, never for a chain of one order's commands.
 """
 
 from __future__ import annotations
@@ -19,35 +21,33 @@ __all__ = ["KeyedTasks"]
 class KeyedTasks:
     def __init__(self, limit: int) -> None:
         self._slots = asyncio.Semaphore(limit)
-        self._tails: dict[Hashable, asyncio.Task[None]] = {}  # each key's last work started
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: dict[Hashable, asyncio.Task[None]] = {}  # by key: at most one each
 
     def __len__(self) -> int:
         return len(self._running)
 
     async def start(self, key: Hashable, work: Callable[[], Awaitable[None]]) -> None:
-        """Start ``work`` once a slot is free, after the work started before under ``key``."""
+        """Start ``work`` once ``key``'s previous work has ended and a slot is free."""
+        previous = self._running.get(key)
+        if previous is not None:
+            await asyncio.wait([previous])
         await self._slots.acquire()
-        task = watch(asyncio.create_task(_after(self._tails.get(key), work)))
-        self._tails[key] = task
-        self._running.add(task)
+        task = watch(asyncio.create_task(_run(work)))
+        self._running[key] = task
         task.add_done_callback(lambda done: self._forget(key, done))
 
     async def stop(self) -> None:
         """Cancel the work in progress and wait for it to end."""
-        running = list(self._running)
+        running = list(self._running.values())
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
     def _forget(self, key: Hashable, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        if self._tails.get(key) is task:
-            del self._tails[key]
+        if self._running.get(key) is task:
+            del self._running[key]
         self._slots.release()
 
 
-async def _after(previous: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]) -> None:
-    if previous is not None and not previous.done():
-        await asyncio.wait([previous])
+async def _run(work: Callable[[], Awaitable[None]]) -> None:
     await work()

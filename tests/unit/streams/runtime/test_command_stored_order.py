@@ -137,7 +137,8 @@ async def test_fields_another_release_added_are_kept_when_a_command_writes_the_o
     """A newer release's fields (the order's, a history entry's, a finished command's) survive this
     release's command writing the entry back: a rollback during a rolling deploy loses nothing."""
     doc = _order(origin="newer")  # a history entry's field this release does not know
-    doc |= {"riskScore": 7, "commands": {"C-0": {"type": "cancel", "status": "REJECTED", "answer": {}, "by": "x"}}}
+    finished = {"type": "cancel", "status": "REJECTED", "answer": {}, "by": "x"}
+    doc |= {"riskScore": 7, "commands": {"C-0": finished}}
     table = {ORDER: orjson.dumps(doc)}
     agent, _, flex, _, _ = _agent(table)
 
