@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from streams.local.stack import metric_total
 from tests.conftest import Stack
 from tests.flows import ready
 from tests.integration.runtime.test_commands import (
@@ -19,7 +20,7 @@ from tests.integration.runtime.test_commands import (
     first_answer,
     send,
 )
-from tests.support import unique
+from tests.support import unique, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +60,35 @@ async def test_many_orders_commands_run_side_by_side_and_one_orders_in_turn(stac
     calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
     assert len(calls) == len(orders) and all(c["durationMs"] >= FLEX_MS for c in calls)
     assert most_at_once(calls) >= len(orders) // 2  # one at a time: 1
+
+
+async def test_a_rebalance_with_commands_in_flight_answers_each_once(stack: Stack) -> None:
+    """A second worker joins while the first has commands of many orders in flight: the rebalance
+    waits for them (each acked once answered), and no command is run or answered twice."""
+    first = stack.worker()
+    await ready(first)
+    orders = [unique("ORD") for _ in range(8)]
+    await capture_required_orders(stack, first, *orders)
+    captures = [command("capture", order) for order in orders]
+    stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": 1500, "paths": ["/v1/capture"]})
+    try:
+        await send(stack, *captures)
+
+        async def in_flight() -> bool:
+            started = await metric_total(
+                first.url, "flexbridge_events_in_total", topic=stack.topics["commands"]
+            )
+            return started == len(captures)
+
+        await wait_for(in_flight, 30, "the captures in flight", every=0.05)
+        second = stack.worker()  # joins: the group rebalances while the captures wait on Flex
+        await ready(second)
+        got = await answers(stack, *(c["commandId"] for c in captures))
+    finally:
+        stack.sandbox.call("POST", "/_sandbox/faults", {})
+
+    assert {c["commandId"]: [a["status"] for a in got[c["commandId"]]] for c in captures} == {
+        c["commandId"]: ["APPROVED"] for c in captures
+    }
+    calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
+    assert len(calls) == len(captures) and not any(c.get("replayed") for c in calls)
