@@ -22,6 +22,9 @@ Topics = dict[str, str]
 # When, as a share of the run, a round of commands goes out, and the share of the events it picks
 # its orders from (disjoint, so each round targets other orders).
 COMMAND_ROUNDS = ((0.35, 0.0, 0.3), (0.7, 0.3, 0.6))
+# Approved and capture-required orders each round commands: about 37 commands a round, sent at once,
+# so that a worker has commands of many orders in flight when it is killed or rebalanced.
+COMMAND_ORDERS = 12
 
 
 async def _send(producer: AIOKafkaProducer, topics: Topics, planned: list[Planned]) -> None:
@@ -60,7 +63,7 @@ async def publish_commands(
             await asyncio.sleep(max(0.0, started + at * (until - started) - time.monotonic()))
             seen = await observe_events(bootstrap, http, topics)
             pool = planned[int(first * len(planned)) : int(last * len(planned))]
-            commands = plan_commands(pool, seen.statuses)
+            commands = plan_commands(pool, seen.statuses, orders=COMMAND_ORDERS)
             await _send(producer, topics, commands)
             out += commands
     finally:

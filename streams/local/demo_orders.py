@@ -26,22 +26,25 @@ def _command(kind: str, order: Planned, sessions: dict[str, str], expect: str, *
     )
 
 
-def plan_commands(planned: list[Planned], statuses: list[dict[str, Any]]) -> list[Planned]:
-    """A few refunds, captures and cancels, one refused, one sent twice, one malformed."""
+def plan_commands(planned: list[Planned], statuses: list[dict[str, Any]], orders: int = 4) -> list[Planned]:
+    """Refunds, captures and cancels against up to ``orders`` approved and ``orders`` capture-required
+    orders (half refunded in part and then refused too much, half refunded in full by a command sent
+    twice; half captured, half cancelled), and one malformed command."""
     sessions = _sessions(statuses)
-    approved = [p for p in planned if p.kind == "cit-approved" and p.key in sessions][:4]
-    captures = [p for p in planned if p.kind == "cit-capture" and p.key in sessions][:4]
+    approved = [p for p in planned if p.kind == "cit-approved" and p.key in sessions][:orders]
+    captures = [p for p in planned if p.kind == "cit-capture" and p.key in sessions][:orders]
+    half = orders // 2
     out: list[Planned] = []
-    for order in approved[:2]:
+    for order in approved[:half]:
         out.append(_command("refund-part", order, sessions, "REFUNDED", type="refund", amount=100))
         out.append(_command("refund-too-much", order, sessions, "REJECTED", type="refund", amount=10**7))
-    for order in approved[2:]:
+    for order in approved[half:]:
         twice = _command("refund-all", order, sessions, "REFUNDED", type="refund")
         out += [twice, twice]  # the same command twice: one refund
-    for order in captures[:2]:
+    for order in captures[:half]:
         amount = orjson.loads(order.value)["transaction"]["amount"]
         out.append(_command("capture", order, sessions, "APPROVED", type="capture", amount=amount))
-    for order in captures[2:]:
+    for order in captures[half:]:
         out.append(_command("cancel", order, sessions, "CANCELLED", type="cancel"))
     if approved:
         first = approved[0]
