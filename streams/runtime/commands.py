@@ -8,10 +8,10 @@ against the same "refunded so far". Each command is acked once answered (the str
 its own): Faust commits a partition's offsets only up to its first command not answered yet, and a
 rebalance waits for the commands in flight (``stream_wait_empty``), as it waited for the one command
 before: for the slowest of them and the one command read that waits for a slot or its order, never
-for a queue. Bad data never stops it: a malformed command is
-answered REJECTED (or dead-lettered when it names no order), and a command whose order entry cannot
-be read, like one that meets a bug, is dead-lettered ``internal-error``; only a failure to publish
-the answer (Kafka down) holds the command, retried until Kafka is back.
+for a queue. Bad data never stops it: a malformed command is answered REJECTED (or dead-lettered
+when it names no order), and a command whose order entry cannot be read, like one that meets a bug,
+is dead-lettered ``internal-error``; only a failure to publish the answer (Kafka down) holds the
+command, retried until Kafka is back.
 """
 
 from __future__ import annotations
@@ -224,7 +224,9 @@ def add_commands(
             async for event in manual.events():
                 key = order_of(event.message.value)
                 await running.start(key, partial(handler.handle_and_ack, manual, event))
-        finally:
-            await running.stop()  # the worker stops: the commands not answered are read again
+        except asyncio.CancelledError:  # the worker stops: the commands not answered are read again
+            await running.stop()
+            raise
+        # anything else (Faust restarts the agent): the commands in flight finish and are acked
 
     return handler
