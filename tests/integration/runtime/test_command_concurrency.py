@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.local.stack import metric_total
+from streams.runtime.worker import app_id
 from tests.conftest import Stack
 from tests.flows import ready
 from tests.integration.runtime.test_commands import (
@@ -60,6 +62,24 @@ async def test_many_orders_commands_run_side_by_side_and_one_orders_in_turn(stac
     calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
     assert len(calls) == len(orders) and all(c["durationMs"] >= FLEX_MS for c in calls)
     assert most_at_once(calls) >= len(orders) // 2  # one at a time: 1
+
+    async def all_committed() -> bool:  # each command acked once answered: Faust commits them all
+        return sum(await committed(stack, stack.topics["commands"])) == len(captures) + 1
+
+    await wait_for(all_committed, 30, "the commands' offsets committed", every=0.3)
+
+
+async def committed(stack: Stack, topic: str) -> list[int]:
+    """The workers' committed offset of each partition of ``topic`` (0 where none is)."""
+    group = app_id(stack.env["FLEXBRIDGE_KAFKA__GROUP_ID"])
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()  # never joins the group: it only asks for the group's offsets
+    try:
+        await consumer.topics()
+        parts = sorted(consumer.partitions_for_topic(topic) or ())
+        return [await consumer.committed(TopicPartition(topic, p)) or 0 for p in parts]
+    finally:
+        await consumer.stop()
 
 
 async def test_a_rebalance_with_commands_in_flight_answers_each_once(stack: Stack) -> None:
