@@ -86,7 +86,14 @@ from streams.kafka.ends import probe_ends
 from streams.runtime import faust_commit, faust_eager
 from streams.runtime.undecodable import GuardedFetch, Held
 
-__all__ = ["apply", "changelog_ends", "delete_outside_event", "seek_to_committed", "watch_undecodable"]
+__all__ = [
+    "apply",
+    "changelog_ends",
+    "delete_outside_event",
+    "handed_out",
+    "seek_to_committed",
+    "watch_undecodable",
+]
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
 _original_highwaters = AIOKafkaConsumerThread._highwaters
@@ -173,6 +180,13 @@ def watch_undecodable(app: Any, on_held: Callable[[Held], None]) -> Callable[[],
         return guard.held() if guard is not None else []
 
     return held
+
+
+def handed_out(app: Any) -> dict[TopicPartition, int]:
+    """One past the last record ``app``'s Faust consumer handed out, by partition (for
+    streams/runtime/agent_lag.py)."""
+    guard = _guards.get(app)
+    return guard.handed_out() if guard is not None else {}
 
 
 def _guard(thread: AIOKafkaConsumerThread, consumer: aiokafka.AIOKafkaConsumer) -> GuardedFetch:

@@ -177,6 +177,8 @@ class Metrics:
         self.batch_consumer_lag = gauge("batch_consumer_lag", lag.format("batch"), "topic", "partition")
         waited = "Seconds the batch consumer's oldest record not committed yet has waited, by partition"
         self.batch_consumer_lag_seconds = gauge("batch_consumer_lag_seconds", waited, "topic", "partition")
+        agents = "Records a Faust agent (commands, order-state) has not committed yet, by partition held"
+        self.agent_consumer_lag = gauge("agent_consumer_lag", agents, "agent", "topic", "partition")
 
     def add_merchant(self, merchant: str) -> None:
         """Export ``merchant``'s alerting series at 0 (increase() cannot see a series appear)."""

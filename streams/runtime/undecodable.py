@@ -108,6 +108,10 @@ class GuardedFetch:
             else:
                 self._next[tp] = offset
 
+    def handed_out(self) -> dict[TopicPartition, int]:
+        """One past the last record handed out, by partition, since its assignment or last seek."""
+        return dict(self._next)  # a copy: the consumer may run in another thread (Faust's does)
+
     def held(self) -> list[Held]:
         """The assigned partitions held at an undecodable batch."""
         assigned = self._consumer.assignment()

@@ -20,6 +20,7 @@ from mode import Service
 from core.settings import KafkaSettings, Settings
 from streams.kafka.clients import client_options
 from streams.runtime import faust_fixes
+from streams.runtime.agent_lag import sample_agent_lag
 from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
 from streams.runtime.datadir import faust_datadir
@@ -128,10 +129,14 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
 
 
 def _add_views(app: faust.App, runtime: BridgeRuntime, book: OrderBook) -> None:
+    topics = runtime.settings.topics
+    agents = {topics.commands: "commands", topics.status: "order-state"}  # topic → agent
+
     def readiness() -> tuple[bool, dict[str, Any]]:
         """The runtime's checks and gauges, and the order table's size and the partitions of it kept
         as standby copies (the order state is Faust's)."""
         ready, checks = runtime.readiness()
+        sample_agent_lag(app, agents, runtime.metrics.agent_consumer_lag)
         entries = checks["order_table_entries"] = len(book.table)
         changelog = book.table.changelog_topic.get_topic_name()
         standbys = [tp for tp in app.assignor.assigned_standbys() if tp.topic == changelog]

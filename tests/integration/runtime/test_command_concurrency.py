@@ -8,8 +8,10 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.local.stack import metric_total
 from streams.runtime.worker import app_id
@@ -22,7 +24,7 @@ from tests.integration.runtime.test_commands import (
     first_answer,
     send,
 )
-from tests.support import unique, wait_for
+from tests.support import in_transactions, unique, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +114,51 @@ async def test_a_rebalance_with_commands_in_flight_answers_each_once(stack: Stac
     }
     calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
     assert len(calls) == len(captures) and not any(c.get("replayed") for c in calls)
+
+
+async def test_the_agents_lag_shows_commands_waiting_and_clears_past_transaction_markers(
+    stack: Stack,
+) -> None:
+    """``flexbridge_agent_consumer_lag``: the commands a worker has read and not answered show while
+    Flex is slow; once answered, the command agent's lag and the order-state agent's fall to 0, also
+    on partitions whose last offset is a producer transaction's commit marker (never a record)."""
+    worker = stack.worker()
+    await ready(worker)
+    orders = [unique("ORD") for _ in range(3)]
+    await capture_required_orders(stack, worker, *orders)
+    captures = [command("capture", order) for order in orders]
+    stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": 2000, "paths": ["/v1/capture"]})
+    try:
+        items = [(c["orderId"], c) for c in captures]
+        await asyncio.to_thread(in_transactions, stack.bootstrap, stack.topics["commands"], items, 1)
+
+        async def waiting() -> bool:
+            return await metric_total(worker.url, "flexbridge_agent_consumer_lag", agent="commands") >= 1
+
+        await wait_for(waiting, 30, "the captures shown waiting", every=0.1)
+        await answers(stack, *(c["commandId"] for c in captures))
+    finally:
+        stack.sandbox.call("POST", "/_sandbox/faults", {})
+
+    async def cleared() -> dict[str, set[float]] | None:
+        by_agent = await agent_lags(worker.url)
+        return (
+            by_agent
+            if set(by_agent) == {"commands", "order-state"}
+            and all(values == {0.0} for values in by_agent.values())
+            else None
+        )
+
+    await wait_for(cleared, 30, "both agents' lag back to 0 on every partition", every=0.3)
+
+
+async def agent_lags(url: str) -> dict[str, set[float]]:
+    """Each agent's values of ``flexbridge_agent_consumer_lag`` on a worker's /metrics."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(url + "/metrics")).text
+    found: dict[str, set[float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "flexbridge_agent_consumer_lag":
+                found.setdefault(sample.labels["agent"], set()).add(sample.value)
+    return found
