@@ -44,8 +44,13 @@ def agent_lags(app: Any, agents: Mapping[str, str]) -> dict[tuple[str, TopicPart
     lags: dict[tuple[str, TopicPartition], int] = {}
     for tp in subscription.assignment.tps:
         agent = agents.get(tp.topic)
-        end = fetched_end(kafka, tp) if agent is not None else None
-        if agent is None or end is None:
+        if agent is None:
+            continue
+        try:
+            end = fetched_end(kafka, tp)
+        except (AssertionError, AttributeError):  # revoked meanwhile (Faust's consumer thread)
+            continue
+        if end is None:
             continue
         state = subscription.assignment.state_value(tp)
         position = state._position if state is not None else None
