@@ -6,13 +6,13 @@ its consumer reads with ``FLEXBRIDGE_KAFKA__ISOLATION_LEVEL`` as flexbridge's ow
 in a transaction it then aborted would be run).
 
 After a rebalance, Faust's ``Recovery.on_recovery_completed`` resumes the stream partitions, seeks
-them to their committed offsets and only then resumes the flow control, which empties every
-agent's queue. Its fetcher already runs (it read the table's changelog), so records it hands out
-during the seek land in those queues and are thrown away, while the consumer's position has moved
-past them. Faust counts on the seek to bring them back, but aiokafka's ``seek_to_committed`` only
-seeks partitions whose committed offset is above 0, so on a partition that has never been
-committed nothing brings them back. The agent then waits for records that never come (until the
-next rebalance): a command stays unanswered, a status is not applied to the order table.
+them to their committed offsets and only then resumes the flow control, which empties every agent's
+queue. Its fetcher already runs (it read the changelog), so records handed out during the seek land
+in those queues and are thrown away, while the consumer's position has moved past them. Faust counts
+on the seek to bring them back, but aiokafka's ``seek_to_committed`` only seeks partitions whose
+committed offset is above 0, so on a partition that has never been committed nothing brings them
+back. The agent then waits for records that never come (until the next rebalance): a command stays
+unanswered, a status is not applied to the order table.
 
 * :func:`_on_recovery_completed` stops the flow before Faust resumes the stream partitions, so
   nothing is handed out before the seek; Faust resumes the flow at the end, as before.
@@ -21,8 +21,8 @@ next rebalance): a command stays unanswered, a status is not applied to the orde
   (here, and when a fetch returns while the flow is stopped) really goes back. Changelog
   partitions are left alone: the group never commits them, Faust positions them itself.
 
-Both are at-least-once like the rest of Faust: a record handed out before its commit may be seen
-again after a seek, and the handlers are idempotent.
+Both are at-least-once like Faust: a record handed out before its commit may come again after a
+seek, and the handlers are idempotent.
 
 * :func:`changelog_ends` replaces ``AIOKafkaConsumerThread._highwaters``, where a table's recovery
   learns how far each changelog partition goes. Faust asks ListOffsets, which the embedded broker
@@ -33,8 +33,7 @@ again after a seek, and the handlers are idempotent.
   stale order. The fix takes the larger of ListOffsets and a fetch's high watermark, the rule every
   other flexbridge reader follows.
 
-Two more crashes seen in a rolling restart on an overloaded machine (a worker dropped from the group
-restarts its recovery):
+Two more crashes, seen in a rolling restart on an overloaded machine:
 
 * :func:`_seek_offsets`: Faust seeks an offset of -1 (nothing read yet) as 0, but hands None (a
   partition with no persisted offset) or anything below -1 (an earliest offset of -1, less one) to
@@ -44,10 +43,10 @@ restarts its recovery):
   but not yet fetched, and aiokafka's ``assert self._position is not None`` stops the worker. Such
   a partition has nothing to verify yet; it is checked at the next round.
 
-One for the in-memory table store. Once a recovery completes, the store drops the keys of the
-partitions the worker no longer holds, but it knows the partition of only the keys it read from
-the changelog: a key the worker's own agent wrote stayed in memory after its partition went to
-another worker, so every rebalance left a worker more of the order table than its share, for good.
+One for the in-memory table store, which drops the keys of the partitions a worker no longer holds
+once a recovery completes, but knows the partition only of the keys it read from the changelog: a
+key the worker's own agent wrote stayed after its partition went to another worker, so every
+rebalance left it more of the order table than its share, for good.
 
 * :func:`_on_key_set` notes, after Faust's own work, the partition of each key an agent writes
   (the event's, the changelog record's) where the store notes those it recovers;
@@ -113,8 +112,7 @@ _reporters: WeakKeyDictionary[Any, Callable[[Held], None]] = WeakKeyDictionary()
 
 async def _seek_offsets(self: Recovery, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
     for tp in tps:
-        offset = offsets[tp]
-        if offset is None or offset < -1:
+        if offsets[tp] is None or offsets[tp] < -1:
             offsets[tp] = -1
     await _original_seek_offsets(self, consumer, tps, offsets, title)
 
@@ -134,9 +132,7 @@ def _on_key_del(self: Table[Any, Any], key: Any) -> None:
 
 
 def _unnote(table: Table[Any, Any], key: Any) -> None:
-    noted = getattr(table.data, "_key_partition", None)
-    if noted is not None:
-        noted.pop(key, None)
+    getattr(table.data, "_key_partition", {}).pop(key, None)  # the in-memory store's notes
 
 
 def delete_outside_event(table: Table[Any, Any], key: Any, partition: int) -> None:
@@ -183,8 +179,7 @@ def watch_undecodable(app: Any, on_held: Callable[[Held], None]) -> Callable[[],
 
 
 def handed_out(app: Any) -> dict[TopicPartition, int]:
-    """One past the last record ``app``'s Faust consumer handed out, by partition (for
-    streams/runtime/agent_lag.py)."""
+    """One past the last record ``app``'s Faust consumer handed out, by partition (agent_lag.py)."""
     guard = _guards.get(app)
     return guard.handed_out() if guard is not None else {}
 
