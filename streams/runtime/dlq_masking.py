@@ -45,21 +45,26 @@ def masked_copy(
 
     The value as :func:`masked_value` gives it. When that changed it (or the reason is
     ``pan-detected``), the record carries card data, so every digit run of its key and header
-    values that may be a card number is masked too (mask_pans): no field names say where one
-    would be there. Otherwise they stay as they were: a key is the order id, which may pass
+    names and values that may be a card number is masked too (mask_pans): no field names say where
+    one would be there. Otherwise they stay as they were: a key is the order id, which may pass
     Luhn without being a card number, and a redrive sends the record as it came.
     """
     kept = masked_value(value, reason)
     new_key, new_headers = key, list(headers)
     if reason == "pan-detected" or kept != value:
         new_key = mask_pans(key) if key else key
-        new_headers = [(name, mask_pans(text) if text else text) for name, text in headers]
+        new_headers = [(_masked_name(name), mask_pans(text) if text else text) for name, text in headers]
     changed = (
         (_LEFT_OUT if kept is None else "value", kept != value),
         ("key", new_key != key),
         ("headers", new_headers != list(headers)),
     )
     return MaskedCopy(new_key, kept, new_headers, tuple(part for part, was in changed if was))
+
+
+def _masked_name(name: str) -> str:
+    """A header's name with its card-number-like digit runs masked: a producer may put anything there."""
+    return mask_pans(name.encode()).decode(errors="replace")
 
 
 def masked_value(value: bytes | None, reason: DlqReason) -> bytes | None:

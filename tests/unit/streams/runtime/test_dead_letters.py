@@ -123,6 +123,10 @@ async def test_the_key_and_headers_of_a_masked_dead_letter_are_masked_too() -> N
     assert headers["dlq-masked"] == b"value, key, headers"
     _, key, headers = await _dead_letter(_record(DUPLICATE, key=PAN, headers=[("x", PAN)]), "flex-rejected")
     assert key == b"************1111" and headers["x"] == b"************1111"
+    named = _record(DUPLICATE, headers=[("card-4111111111111111", b"v")])  # a card number as a name
+    _, _, headers = await _dead_letter(named, "pan-detected")
+    assert headers["card-************1111"] == b"v" and not any(PAN.decode() in name for name in headers)
+    assert headers["dlq-masked"] == b"value, headers"
 
 
 async def test_an_event_with_a_numeric_order_id_and_no_card_number_is_kept_byte_for_byte() -> None:
