@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.local.stack import metric_total
 from streams.runtime.worker import app_id
-from tests.conftest import Stack
+from tests.conftest import Stack, Worker
 from tests.flows import ready
 from tests.integration.runtime.test_commands import (
     answers,
@@ -44,26 +44,29 @@ def most_at_once(calls: list[dict[str, Any]]) -> int:
     return most
 
 
+async def slow_captures(stack: Stack, worker: Worker, count: int, flex_ms: int) -> list[dict[str, Any]]:
+    """Captures of ``count`` capture-required orders of ``worker``, with Flex answering each capture
+    after ``flex_ms`` from now on (the next test's sandbox is reset: fresh_sandbox)."""
+    orders = [unique("ORD") for _ in range(count)]
+    await capture_required_orders(stack, worker, *orders)
+    stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": flex_ms, "paths": ["/v1/capture"]})
+    return [command("capture", order) for order in orders]
+
+
 async def test_many_orders_commands_run_side_by_side_and_one_orders_in_turn(stack: Stack) -> None:
     worker = stack.worker()
     await ready(worker)
-    orders = [unique("ORD") for _ in range(6)]
-    await capture_required_orders(stack, worker, *orders)
-    captures = [command("capture", order) for order in orders]
-    late_cancel = command("cancel", orders[0])  # read after its order's capture: runs after it
-    stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": FLEX_MS, "paths": ["/v1/capture"]})
-    try:
-        await send(stack, *captures, late_cancel)
-        got = await answers(stack, *(c["commandId"] for c in [*captures, late_cancel]))
-    finally:
-        stack.sandbox.call("POST", "/_sandbox/faults", {})
+    captures = await slow_captures(stack, worker, 6, FLEX_MS)
+    late_cancel = command("cancel", captures[0]["orderId"])  # read after its order's capture: runs after it
+    await send(stack, *captures, late_cancel)
+    got = await answers(stack, *(c["commandId"] for c in [*captures, late_cancel]))
 
-    assert [first_answer(got, c)["status"] for c in captures] == ["APPROVED"] * len(orders)
+    assert [first_answer(got, c)["status"] for c in captures] == ["APPROVED"] * len(captures)
     assert first_answer(got, late_cancel)["status"] == "REJECTED"
     assert "can no longer be cancelled" in first_answer(got, late_cancel)["reason"]
     calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
-    assert len(calls) == len(orders) and all(c["durationMs"] >= FLEX_MS for c in calls)
-    assert most_at_once(calls) >= len(orders) // 2  # one at a time: 1
+    assert len(calls) == len(captures) and all(c["durationMs"] >= FLEX_MS for c in calls)
+    assert most_at_once(calls) >= len(captures) // 2  # one at a time: 1
 
     async def all_committed() -> bool:  # each command acked once answered: Faust commits them all
         return sum(await committed(stack, stack.topics["commands"])) == len(captures) + 1
@@ -89,25 +92,17 @@ async def test_a_rebalance_with_commands_in_flight_answers_each_once(stack: Stac
     waits for them (each acked once answered), and no command is run or answered twice."""
     first = stack.worker()
     await ready(first)
-    orders = [unique("ORD") for _ in range(8)]
-    await capture_required_orders(stack, first, *orders)
-    captures = [command("capture", order) for order in orders]
-    stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": 1500, "paths": ["/v1/capture"]})
-    try:
-        await send(stack, *captures)
+    captures = await slow_captures(stack, first, 8, 1500)
+    await send(stack, *captures)
 
-        async def in_flight() -> bool:
-            started = await metric_total(
-                first.url, "flexbridge_events_in_total", topic=stack.topics["commands"]
-            )
-            return started == len(captures)
+    async def in_flight() -> bool:
+        started = await metric_total(first.url, "flexbridge_events_in_total", topic=stack.topics["commands"])
+        return started == len(captures)
 
-        await wait_for(in_flight, 30, "the captures in flight", every=0.05)
-        second = stack.worker()  # joins: the group rebalances while the captures wait on Flex
-        await ready(second)
-        got = await answers(stack, *(c["commandId"] for c in captures))
-    finally:
-        stack.sandbox.call("POST", "/_sandbox/faults", {})
+    await wait_for(in_flight, 30, "the captures in flight", every=0.05)
+    second = stack.worker()  # joins: the group rebalances while the captures wait on Flex
+    await ready(second)
+    got = await answers(stack, *(c["commandId"] for c in captures))
 
     assert {c["commandId"]: [a["status"] for a in got[c["commandId"]]] for c in captures} == {
         c["commandId"]: ["APPROVED"] for c in captures
@@ -124,21 +119,15 @@ async def test_the_agents_lag_shows_commands_waiting_and_clears_past_transaction
     on partitions whose last offset is a producer transaction's commit marker (never a record)."""
     worker = stack.worker()
     await ready(worker)
-    orders = [unique("ORD") for _ in range(3)]
-    await capture_required_orders(stack, worker, *orders)
-    captures = [command("capture", order) for order in orders]
-    stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": 2000, "paths": ["/v1/capture"]})
-    try:
-        items = [(c["orderId"], c) for c in captures]
-        await asyncio.to_thread(in_transactions, stack.bootstrap, stack.topics["commands"], items, 1)
+    captures = await slow_captures(stack, worker, 3, 2000)
+    items = [(c["orderId"], c) for c in captures]
+    await asyncio.to_thread(in_transactions, stack.bootstrap, stack.topics["commands"], items, 1)
 
-        async def waiting() -> bool:
-            return await metric_total(worker.url, "flexbridge_agent_consumer_lag", agent="commands") >= 1
+    async def waiting() -> bool:
+        return await metric_total(worker.url, "flexbridge_agent_consumer_lag", agent="commands") >= 1
 
-        await wait_for(waiting, 30, "the captures shown waiting", every=0.1)
-        await answers(stack, *(c["commandId"] for c in captures))
-    finally:
-        stack.sandbox.call("POST", "/_sandbox/faults", {})
+    await wait_for(waiting, 30, "the captures shown waiting", every=0.1)
+    await answers(stack, *(c["commandId"] for c in captures))
 
     async def cleared() -> dict[str, set[float]] | None:
         by_agent = await agent_lags(worker.url)

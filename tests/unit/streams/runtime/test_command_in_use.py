@@ -11,25 +11,17 @@ from typing import Any
 
 import orjson
 import pytest
-from pydantic import SecretStr
 
 from consumers.flex.errors import FlexUnavailable
 from consumers.order_machine import fold_json
-from core.merchants import Merchant, Merchants
-from core.settings import RoutingSettings, TopicSettings
+from core.merchants import Merchant
 from schemas.status import status_of
 from streams.runtime.commands import CommandAgent
 from streams.runtime.metrics import Metrics
 from streams.runtime.orders import OrderBook
+from tests.unit.streams.runtime.command_support import command_agent
 
 ORDER = "ORD-HELD"
-MERCHANT = Merchant(
-    mid=None,
-    name="default",
-    app_key=SecretStr("k"),
-    app_secret=SecretStr("s"),
-    routing=RoutingSettings(mit="api", transmit="api"),
-)
 
 
 class _Flex:
@@ -75,12 +67,7 @@ class _Table(dict[str, bytes]):
 def _agent(table: dict[str, bytes], fail: bool) -> tuple[CommandAgent, OrderBook, _Flex, _Producer]:
     book = OrderBook(table, Metrics())
     flex, producer = _Flex(book, fail), _Producer()
-
-    async def clients() -> tuple[_Producer, _Flex]:
-        return producer, flex
-
-    runtime = SimpleNamespace(clients=clients, merchants=lambda: Merchants([MERCHANT]), metrics=Metrics())
-    return CommandAgent(TopicSettings(), runtime, book), book, flex, producer  # type: ignore[arg-type]
+    return command_agent(book, flex, producer, Metrics()), book, flex, producer
 
 
 def _cancel() -> SimpleNamespace:

@@ -11,24 +11,16 @@ from typing import Any
 
 import orjson
 import pytest
-from pydantic import SecretStr
 
 from consumers.order_machine import fold_json
-from core.merchants import Merchant, Merchants
-from core.settings import RoutingSettings, TopicSettings
+from core.merchants import Merchant
 from schemas.status import status_of
 from streams.runtime.commands import CommandAgent
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 from streams.runtime.orders import OrderBook
+from tests.unit.streams.runtime.command_support import command_agent
 
 ORDER = "ORD-STORED"
-MERCHANT = Merchant(
-    mid=None,
-    name="default",
-    app_key=SecretStr("k"),
-    app_secret=SecretStr("s"),
-    routing=RoutingSettings(mit="api", transmit="api"),
-)
 
 
 class _Flex:
@@ -55,12 +47,7 @@ class _Producer:
 def _agent(table: dict[str, bytes]) -> tuple[CommandAgent, OrderBook, _Flex, _Producer, Metrics]:
     book = OrderBook(table, Metrics())
     flex, producer, metrics = _Flex(), _Producer(), Metrics()
-
-    async def clients() -> tuple[_Producer, _Flex]:
-        return producer, flex
-
-    runtime = SimpleNamespace(clients=clients, merchants=lambda: Merchants([MERCHANT]), metrics=metrics)
-    return CommandAgent(TopicSettings(), runtime, book), book, flex, producer, metrics  # type: ignore[arg-type]
+    return command_agent(book, flex, producer, metrics), book, flex, producer, metrics
 
 
 def _cancel() -> SimpleNamespace:
