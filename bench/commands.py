@@ -12,7 +12,6 @@ counted out on the worker's ``/metrics``, and every answer must be ``CANCELLED``
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from typing import Any
@@ -23,9 +22,9 @@ import orjson
 from bench.common import Figure, flex_token, produce_all, ratio, until
 from bench.targets import COMMANDS_VS_ONE_AT_A_TIME
 from core.settings import OrderSettings
+from sandbox.samples import evaluate_body
 from streams.kafka.clients import read_topic
 from streams.local.stack import LocalStack, metric_total
-from streams.local.traffic import make_event
 
 __all__ = ["bench_commands"]
 
@@ -42,10 +41,8 @@ async def _orders(stack: LocalStack, count: int) -> list[tuple[str, str]]:
 
         async def one(n: int) -> tuple[str, str]:
             order = f"CMD-{uuid.uuid4().hex[:12]}-{n}"
-            body = make_event("mit-rebill", order, random.Random(n))
-            assert isinstance(body, dict)
-            body.update(isDeclined=True, idempotencyKey=str(uuid.uuid4()), mid=mid)
-            body["expiryDateUtc"] = "2030-01-01T00:00:00Z"  # managed MIT: SUBMITTED, cancellable
+            # managed MIT (an expiry date): SUBMITTED, so cancellable
+            body = evaluate_body(order_id=order, is_mit=True, expiry_date_utc="2030-01-01T00:00:00Z", mid=mid)
             answer = await http.post("evaluate", json=body, headers=headers)
             answer.raise_for_status()
             return order, str(answer.json()["orderSessionKey"])

@@ -22,7 +22,7 @@ from prometheus_client import Gauge
 from streams.kafka.ends import fetched_end
 from streams.runtime.faust_fixes import handed_out
 
-__all__ = ["agent_lags", "lag_of", "sample_agent_lag"]
+__all__ = ["agent_lags", "sample_agent_lag", "uncommitted"]
 
 
 def sample_agent_lag(app: Any, agents: Mapping[str, str], gauge: Gauge) -> None:
@@ -54,11 +54,11 @@ def agent_lags(app: Any, agents: Mapping[str, str]) -> dict[tuple[str, TopicPart
             continue
         state = subscription.assignment.state_value(tp)
         position = state._position if state is not None else None
-        lags[agent, tp] = lag_of(end, consumer._committed_offset.get(tp), handed.get(tp), position)
+        lags[agent, tp] = uncommitted(end, consumer._committed_offset.get(tp), handed.get(tp), position)
     return lags
 
 
-def lag_of(end: int, committed: int | None, next_out: int | None, position: int | None) -> int:
+def uncommitted(end: int, committed: int | None, next_out: int | None, position: int | None) -> int:
     """Records of a partition not committed: ``end`` less the committed offset, or less the
     consumer's ``position`` once every record handed out (up to ``next_out``, None: none since the
     assignment or a seek) is committed."""

@@ -11,7 +11,8 @@ agent holds, never for a chain of one order's commands.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Coroutine, Hashable
+from typing import Any
 
 from streams.runtime.supervise import watch
 
@@ -26,13 +27,13 @@ class KeyedTasks:
     def __len__(self) -> int:
         return len(self._running)
 
-    async def start(self, key: Hashable, work: Callable[[], Awaitable[None]]) -> None:
+    async def start(self, key: Hashable, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Start ``work`` once ``key``'s previous work has ended and a slot is free."""
         previous = self._running.get(key)
         if previous is not None:
             await asyncio.wait([previous])
         await self._slots.acquire()
-        task = watch(asyncio.create_task(_run(work)))
+        task = watch(asyncio.create_task(work()))
         self._running[key] = task
         task.add_done_callback(lambda done: self._forget(key, done))
 
@@ -47,7 +48,3 @@ class KeyedTasks:
         if self._running.get(key) is task:
             del self._running[key]
         self._slots.release()
-
-
-async def _run(work: Callable[[], Awaitable[None]]) -> None:
-    await work()

@@ -4,7 +4,8 @@ start() holding the reader back while every slot is taken or the key's previous 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from consumers.command_input import order_of
 from streams.runtime.keyed_tasks import KeyedTasks
@@ -17,7 +18,7 @@ class Gates:
         self.log: list[str] = []
         self.gates: dict[str, asyncio.Event] = {}
 
-    def work(self, name: str) -> Callable[[], Awaitable[None]]:
+    def work(self, name: str) -> Callable[[], Coroutine[Any, Any, None]]:
         gate = self.gates[name] = asyncio.Event()
 
         async def run() -> None:
