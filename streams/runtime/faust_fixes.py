@@ -82,14 +82,13 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from core.settings import KafkaSettings
 from streams.kafka.clients import client_options
 from streams.kafka.ends import probe_ends
-from streams.runtime import faust_commit, faust_eager
+from streams.runtime import faust_commit, faust_eager, faust_offsets
 from streams.runtime.undecodable import GuardedFetch, Held
 
 __all__ = [
     "apply",
     "changelog_ends",
     "delete_outside_event",
-    "handed_out",
     "seek_to_committed",
     "watch_undecodable",
 ]
@@ -178,16 +177,11 @@ def watch_undecodable(app: Any, on_held: Callable[[Held], None]) -> Callable[[],
     return held
 
 
-def handed_out(app: Any) -> dict[TopicPartition, int]:
-    """One past the last record ``app``'s Faust consumer handed out, by partition (agent_lag.py)."""
-    guard = _guards.get(app)
-    return guard.handed_out() if guard is not None else {}
-
-
 def _guard(thread: AIOKafkaConsumerThread, consumer: aiokafka.AIOKafkaConsumer) -> GuardedFetch:
     guard = _guards.get(thread.app)
     if guard is None or guard.consumer is not consumer:
-        guard = _guards[thread.app] = GuardedFetch(consumer, "agents", _reporters.get(thread.app))
+        reporter, watcher = _reporters.get(thread.app), faust_offsets.handed(thread.app)
+        guard = _guards[thread.app] = GuardedFetch(consumer, "agents", reporter, watcher)
     return guard
 
 
@@ -271,9 +265,10 @@ async def changelog_ends(
 
 
 def apply(kafka: KafkaSettings) -> None:
-    """Install the eight fixes, the eager delivery (streams/runtime/faust_eager.py) and the commit
-    after the table writes (streams/runtime/faust_commit.py), idempotent; ``kafka`` is how the
-    recovery fix reaches the broker."""
+    """Install the eight fixes, the eager delivery (streams/runtime/faust_eager.py), the commit
+    after the table writes (streams/runtime/faust_commit.py) and never past a record in flight
+    (streams/runtime/faust_offsets.py), idempotent; ``kafka`` is how the recovery fix reaches the
+    broker."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
         return await changelog_ends(kafka, self, partitions)
@@ -298,3 +293,4 @@ def apply(kafka: KafkaSettings) -> None:
     Table.on_key_del = _on_key_del  # type: ignore[method-assign]
     faust_eager.install()
     faust_commit.install()
+    faust_offsets.install()

@@ -16,7 +16,8 @@ paused until an operator acts: skipping it would lose payments (docs/operations.
 
 A caller may read a subset of its partitions (``getmany(*partitions)``, as Faust's fetcher does):
 only those are rewound and probed. A caller that moves positions itself tells :meth:`moved`, so a
-rewind never goes past records it asked to read again.
+rewind never goes past records it asked to read again. A :class:`Watcher` is told what is handed
+out and what its caller moved (Faust's commit: streams/runtime/faust_offsets.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
@@ -35,7 +36,7 @@ from aiokafka.errors import (
     UnsupportedCodecError,
 )
 
-__all__ = ["GuardedFetch", "Held", "undecodable"]
+__all__ = ["GuardedFetch", "Held", "Watcher", "undecodable"]
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +72,26 @@ class Held:
         }
 
 
+class Watcher(Protocol):
+    def took(self, consumer: AIOKafkaConsumer, got: Records) -> None: ...
+    def moved(self, tps: Collection[TopicPartition]) -> None: ...
+    def assigned(self, tps: Collection[TopicPartition]) -> None: ...
+
+
 class GuardedFetch:
     """``getmany`` of one consumer, holding back only a partition whose batch cannot be decoded."""
 
     def __init__(
-        self, consumer: AIOKafkaConsumer, reader: str, on_held: Callable[[Held], None] | None = None
+        self,
+        consumer: AIOKafkaConsumer,
+        reader: str,
+        on_held: Callable[[Held], None] | None = None,
+        watcher: Watcher | None = None,
     ) -> None:
         self._consumer = consumer
         self._reader = reader
         self._on_held = on_held
+        self._watcher = watcher
         self._next: dict[TopicPartition, int] = {}  # one past the last record handed out
         self._held: dict[TopicPartition, Held] = {}
         self._reported: set[tuple[TopicPartition, int]] = set()
@@ -89,6 +101,8 @@ class GuardedFetch:
         for tp in tps:
             self._next.pop(tp, None)
             self._held.pop(tp, None)
+        if self._watcher is not None:
+            self._watcher.assigned(tps)
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -107,10 +121,8 @@ class GuardedFetch:
                 self._next.pop(tp, None)
             else:
                 self._next[tp] = offset
-
-    def handed_out(self) -> dict[TopicPartition, int]:
-        """One past the last record handed out, by partition, since its assignment or last seek."""
-        return dict(self._next)  # a copy: the consumer may run in another thread (Faust's does)
+        if self._watcher is not None:
+            self._watcher.moved(list(positions))
 
     def held(self) -> list[Held]:
         """The assigned partitions held at an undecodable batch."""
@@ -131,10 +143,12 @@ class GuardedFetch:
         self._handed(got)
         return got
 
-    def _handed(self, got: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    def _handed(self, got: Records) -> None:
         for tp, records in got.items():
             if records:
                 self._next[tp] = records[-1].offset + 1
+        if self._watcher is not None:
+            self._watcher.took(self._consumer, got)
 
     async def _recover(
         self, partitions: Collection[TopicPartition], timeout_ms: int, max_records: int

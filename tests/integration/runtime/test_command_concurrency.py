@@ -5,6 +5,7 @@ slowed down so that the sandbox's journal shows which calls were in flight toget
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.kafka.bulk import murmur2
 from streams.local.stack import metric_total
 from streams.runtime.worker import app_id
 from tests.conftest import Stack, Worker
@@ -29,6 +31,7 @@ from tests.support import in_transactions, unique, wait_for
 pytestmark = pytest.mark.integration
 
 FLEX_MS = 300  # each /v1/capture answered after this long
+FLEX_MS_IN_FLIGHT = 8_000  # a capture in flight while other commands are answered (Flex timeout: 10 s)
 
 
 def most_at_once(calls: list[dict[str, Any]]) -> int:
@@ -44,10 +47,13 @@ def most_at_once(calls: list[dict[str, Any]]) -> int:
     return most
 
 
-async def slow_captures(stack: Stack, worker: Worker, count: int, flex_ms: int) -> list[dict[str, Any]]:
-    """Captures of ``count`` capture-required orders of ``worker``, with Flex answering each capture
-    after ``flex_ms`` from now on (the next test's sandbox is reset: fresh_sandbox)."""
-    orders = [unique("ORD") for _ in range(count)]
+async def slow_captures(
+    stack: Stack, worker: Worker, count: int, flex_ms: int, orders: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Captures of ``count`` capture-required orders of ``worker`` (new ones, or ``orders``), with Flex
+    answering each capture after ``flex_ms`` from now on (the next test's sandbox is reset:
+    fresh_sandbox)."""
+    orders = orders or [unique("ORD") for _ in range(count)]
     await capture_required_orders(stack, worker, *orders)
     stack.sandbox.call("POST", "/_sandbox/faults", {"latencyMs": flex_ms, "paths": ["/v1/capture"]})
     return [command("capture", order) for order in orders]
@@ -109,6 +115,56 @@ async def test_a_rebalance_with_commands_in_flight_answers_each_once(stack: Stac
     }
     calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
     assert len(calls) == len(captures) and not any(c.get("replayed") for c in calls)
+
+
+async def test_a_command_in_flight_is_never_committed_past_and_a_killed_worker_leaves_it_to_the_next(
+    stack: Stack,
+) -> None:
+    """A capture waits on Flex while the command after it in its partition is answered: the
+    workers' commit of that partition stays at the capture, so a worker killed meanwhile leaves it
+    to the next one, which answers it (Flex replays the capture: one effect)."""
+    first = stack.worker()
+    await ready(first)
+    slow = unique("ORD")
+    partition = partition_of(slow)
+    fast, elsewhere = order_where(lambda p: p == partition), order_where(lambda p: p != partition)
+    [capture] = await slow_captures(stack, first, 1, FLEX_MS_IN_FLIGHT, orders=[slow])
+    after, later = command("cancel", fast), command("cancel", elsewhere)  # orders no one knows: REJECTED
+    await send(stack, capture, after)  # offsets 0 and 1 of their partition
+    await answers(stack, after["commandId"])
+    await send(stack, later)  # in another partition, answered after ``after``
+    await answers(stack, later["commandId"])
+    other = partition_of(elsewhere)
+
+    async def later_committed() -> list[int] | None:  # by a commit after ``later``'s answer
+        offsets = await committed(stack, stack.topics["commands"])
+        return offsets if offsets[other] == 1 else None
+
+    offsets = await wait_for(later_committed, 30, "the later cancel committed", every=0.2)
+    assert offsets[partition] == 0  # the capture still in flight: not committed past
+    assert not await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")  # still waiting on Flex
+
+    first.process.kill()  # SIGKILL while the capture waits on Flex
+    await wait_for(lambda: asyncio.to_thread(stack.sandbox.journal, "/v1/capture"), 30, "Flex's capture")
+    stack.sandbox.call("POST", "/_sandbox/faults", {})
+    second = stack.worker()
+    await ready(second)
+    got = await answers(stack, capture["commandId"])
+    assert [a["status"] for a in got[capture["commandId"]]] == ["APPROVED"]
+    calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
+    assert len(calls) == 2 and calls[1].get("replayed")  # the same capture again: no second effect
+
+
+def partition_of(order_id: str, partitions: int = 4) -> int:
+    """The partition of ``orders.commands`` a command of ``order_id`` goes to (keyed by its orderId)."""
+    return (murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def order_where(accept: Callable[[int], bool]) -> str:
+    """A new order id whose commands go to a partition ``accept`` takes."""
+    while not accept(partition_of(order := unique("ORD"))):
+        pass
+    return order
 
 
 async def test_the_agents_lag_shows_commands_waiting_and_clears_past_transaction_markers(
