@@ -22,10 +22,10 @@ streams/runtime/undecodable.py reports both, from Faust's consumer thread). The 
 first, that the agents acked; once every record handed out is acked, the position (past the
 markers and aborted records the fetch skipped, as the pipeline's commit passes them:
 ``offsets.py`` ``pass_markers``). Offsets never handed out between two records are no records of
-this consumer, so no gap needs tracking. A seek or an assignment of Faust's starts a partition's
-list again (its records will be handed out again); a rewind of the guarded fetch does not (it only
-goes back over records it never handed out). Only topics whose acks Faust tracks (the agents')
-are kept: the changelogs' records are never acked. Installed by
+this consumer, so no gap needs tracking. A record handed out again after a seek is listed again;
+its second entry is passed with the first (Faust acks by offset). An assignment starts every list
+again: Faust committed what its agents acked before the revocation, and seeks to it. Only topics
+whose acks Faust tracks (the agents') are kept: the changelogs' records are never acked. Installed by
 :func:`streams.runtime.faust_fixes.apply`.
 """
 
@@ -71,10 +71,11 @@ class Handed:
                     self._position[tp] = state._position
 
     def moved(self, tps: Iterable[TopicPartition]) -> None:
-        """Faust seeked ``tps``: what was handed out of them will be handed out again."""
+        """Faust seeked ``tps`` (back to their committed offsets): their positions are not known
+        until the next fetch. The records handed out stay listed: those in flight are acked by
+        offset, whichever copy ends first, and those dropped are handed out again."""
         with self._lock:
             for tp in tps:
-                self._out.pop(tp, None)
                 self._position.pop(tp, None)
 
     def assigned(self, tps: Iterable[TopicPartition]) -> None:

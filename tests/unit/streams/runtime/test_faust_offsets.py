@@ -63,14 +63,13 @@ def test_a_quiet_partition_read_since_a_restart_is_passed_to_its_position() -> N
     assert found.committable(TP, set(), committed=5) is None
 
 
-def test_a_seek_starts_the_list_again_and_records_handed_out_twice_count_once() -> None:
-    found = handed(5, 6)
-    found.moved([TP])
-    assert found.committable(TP, {5, 6}, committed=5) is None  # nothing handed out since the seek
-    found.took(fetch({TP: 7}), {TP: records(5, 6)})
-    assert found.committable(TP, {5, 6}, committed=5) == 7
-    found.took(fetch({TP: 7}), {TP: records(5, 6)})  # handed out again without a seek: passed already
-    assert found.committable(TP, set(), committed=7) is None
+def test_after_a_seek_back_records_handed_out_twice_count_once_and_the_position_waits_for_a_fetch() -> None:
+    found = handed(5, 6, position=8)  # a marker at 7
+    found.moved([TP])  # back to the committed offset, 5: the records will come again
+    assert found.committable(TP, {6}, committed=5) is None  # 5 still in flight
+    assert found.committable(TP, {5, 6}, committed=5) == 7  # the position is not known since the seek
+    found.took(fetch({TP: 8}), {TP: records(5, 6)})  # the same records handed out again
+    assert found.committable(TP, set(), committed=7) == 8  # passed with their first entries
 
 
 def test_an_assignment_starts_every_list_again() -> None:
