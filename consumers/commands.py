@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from consumers.command_cards import card_data_reason
 from consumers.command_ids import request_of, reused_for_another
 from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, with_flex_amounts
-from consumers.flex.errors import FlexError, FlexRejected
+from consumers.flex.errors import FlexConflict, FlexError, FlexRejected
 from consumers.keys import command_key
 from consumers.refunds import refund_message, repeat_of
 from consumers.session_check import key_mismatch, not_the_order, unverified_key
@@ -95,7 +95,8 @@ def _failed(
     not finished, so a redelivery or a redrive from the DLQ tries again)."""
     if isinstance(exc, FlexRejected):
         detail = {**detail, "httpStatus": exc.status_code, "errors": exc.errors}
-        answer = _answer(command, "REJECTED", session=session, reason=str(exc), detail=detail)
+        why = _conflict(command) if isinstance(exc, FlexConflict) else str(exc)
+        answer = _answer(command, "REJECTED", session=session, reason=why, detail=detail)
         return _finished(command, answer)
     answer = _answer(command, "FAILED", session=session, reason=str(exc), detail=detail)
     reason: DlqReason = "flex-bad-response"
@@ -104,6 +105,16 @@ def _failed(
     elif exc.reason == "flex-auth":
         reason = "flex-auth"
     return CommandOutcome(answer, dead_letter=(reason, str(exc)))
+
+
+def _conflict(command: OrderCommand) -> str:
+    """Why Flex answered 409: the commandId's key went with another request before, most often the
+    commandId of a command for another order (commandIds must be unique, consumers/keys.py)."""
+    return (
+        f"idempotency key reused with a different request: commandId {command.command_id} was sent "
+        "before with another request (another order, or other fields); each command needs a "
+        "commandId of its own"
+    )
 
 
 async def _refund(

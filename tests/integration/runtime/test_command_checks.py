@@ -5,6 +5,7 @@ every REFUNDED flexbridge publishes; a command's orderSessionKey must be its ord
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -13,12 +14,13 @@ from tests.flows import ready
 from tests.integration.runtime.test_commands import (
     answers,
     approved_order,
+    capture_required_orders,
     command,
     evaluate_behind_the_bridge,
     order_state,
     send,
 )
-from tests.support import unique
+from tests.support import unique, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +77,33 @@ async def test_a_command_key_of_another_order_is_refused_and_nothing_is_refunded
     assert flex_orders[lost_session]["status"] == "CANCELLED"
     state = await order_state(worker, other, "untouched", lambda b: b["status"] == "APPROVED")
     assert state["refundedAmount"] == 0 and not state["commands"]
+
+
+async def test_a_command_id_used_again_for_another_order_is_refused_by_flex_and_answered_rejected(
+    stack: Stack,
+) -> None:
+    """``cancel`` and ``capture`` carry the UUIDv5 of the commandId as Flex's idempotency key: the same
+    commandId on another order is another body under a used key, which Flex refuses (409). The
+    command is answered REJECTED, saying why, and the second order is left as it was."""
+    worker = stack.worker()
+    await ready(worker)
+    first, second = unique("ORD"), unique("ORD")
+    await capture_required_orders(stack, worker, first, second)
+    capture = command("capture", first)
+    await send(stack, capture)
+    [done] = (await answers(stack, capture["commandId"]))[capture["commandId"]]
+    reused = {**command("capture", second), "commandId": capture["commandId"]}
+    await send(stack, reused)
+
+    async def second_answer() -> dict[str, Any] | None:
+        got = (await answers(stack, capture["commandId"]))[capture["commandId"]]
+        return next((a for a in got if a["orderId"] == second), None)
+
+    refused = await wait_for(second_answer, 60, "the reused commandId's answer")
+    assert done["status"] == "APPROVED" and refused["status"] == "REJECTED", refused
+    assert f"commandId {capture['commandId']} was sent before with another request" in refused["reason"]
+    assert refused["detail"]["httpStatus"] == 409 and "IdempotencyKeyConflict" in refused["detail"]["errors"]
+    calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
+    assert [c["status"] for c in calls] == [200, 409], calls  # one capture made: the first order's
+    state = await order_state(worker, second, "the refusal recorded", lambda b: b["commands"])
+    assert state["status"] == "CAPTUREREQUIRED" and state["capturedAmount"] == 0, state
