@@ -39,6 +39,7 @@ from weakref import WeakKeyDictionary
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faust.transport.consumer import Consumer
+from faust.types.tuples import ack_lock
 
 __all__ = ["Handed", "handed", "install"]
 
@@ -118,12 +119,14 @@ def handed(app: Any) -> Handed:
 
 
 def _new_offset(self: Consumer, tp: Any) -> int | None:
-    """``Consumer._new_offset``: :meth:`Handed.committable`; the acked offsets it passes are dropped."""
-    acked = self._acked_index[tp]
-    offset = handed(self.app).committable(tp, acked, self._committed_offset[tp])
-    if offset is not None:
-        self._acked[tp] = [o for o in self._acked[tp] if o >= offset]
-        self._acked_index[tp] = {o for o in acked if o >= offset}
+    """``Consumer._new_offset``: :meth:`Handed.committable`; the acked offsets it passes are dropped
+    (under the lock Faust's ``ack`` takes to book an offset)."""
+    with ack_lock:
+        acked = self._acked_index[tp]
+        offset = handed(self.app).committable(tp, acked, self._committed_offset[tp])
+        if offset is not None:
+            self._acked[tp] = [o for o in self._acked[tp] if o >= offset]
+            self._acked_index[tp] = {o for o in acked if o >= offset}
     return offset
 
 
