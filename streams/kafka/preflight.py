@@ -1,5 +1,6 @@
-"""Start-up probes of the broker: is it there, and does it take the idempotent producer. A refusal
-becomes a message naming the setting to change."""
+"""Start-up probes of the broker: is it there, does it take the idempotent producer, and do the
+order topics have the order table's partitions. A refusal becomes a message naming the setting to
+change."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import BrokerResponseError, KafkaError, UnsupportedVersionError
 
 from core.config import ConfigError
-from core.settings import KafkaSettings
+from core.settings import KafkaSettings, TopicSettings
 from streams.kafka.clients import make_producer
+from streams.kafka.topics import partition_counts
 
-__all__ = ["probe_idempotence", "wait_for_broker"]
+__all__ = ["order_topics_mismatch", "probe_idempotence", "probe_order_topics", "wait_for_broker"]
+
+_PARTITIONS = "FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS"
 
 
 async def probe_idempotence(k: KafkaSettings) -> None:
@@ -37,6 +41,34 @@ async def probe_idempotence(k: KafkaSettings) -> None:
         ) from None
     finally:
         await producer.stop()
+
+
+async def probe_order_topics(k: KafkaSettings, topics: TopicSettings) -> None:
+    """Stop the worker with a message naming ``FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS`` when an existing
+    order topic has another partition count than the order table (:func:`order_topics_mismatch`)."""
+    names = [topics.status, topics.commands]
+    problem = order_topics_mismatch(await partition_counts(k, names), names, k.topic_partitions)
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+def order_topics_mismatch(counts: dict[str, int], names: list[str], partitions: int) -> str | None:
+    """Why the order topics ``names`` (``orders.status``, ``orders.commands``), with their partition
+    ``counts`` (a missing topic is made with ``partitions``), cannot run with an order table of
+    ``partitions``, or None. The table has a partition for each partition of ``orders.status``, and
+    a worker finds an order only in the table partitions it holds: those of the same number as its
+    ``orders.commands`` partitions only when both topics have as many (Faust assigns topics of one
+    partition count together). Otherwise a command meets no order on most workers."""
+    wrong = {name: counts[name] for name in names if counts.get(name, partitions) != partitions}
+    if not wrong:
+        return None
+    found = ", ".join(f"{name} has {count}" for name, count in wrong.items())
+    return (
+        f"{_PARTITIONS} is {partitions}, but {found} partitions: the order table has {_PARTITIONS} "
+        f"partitions and a command finds its order only on the worker holding the table's partition "
+        f"of it, so {' and '.join(names)} must both have {_PARTITIONS} partitions (set it to their "
+        "count; a topic's partitions cannot be changed without moving its orders, docs/operations.md)"
+    )
 
 
 async def wait_for_broker(bootstrap: str, timeout: float = 30.0, **options: Any) -> None:

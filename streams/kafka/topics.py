@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from core.settings import KafkaSettings, TopicSettings
 from streams.kafka.clients import client_options
 
-__all__ = ["all_topics", "ensure_topics", "retention_ms", "retentions"]
+__all__ = ["all_topics", "ensure_topics", "partition_counts", "retention_ms", "retentions"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,20 @@ async def ensure_topics(k: KafkaSettings, names: list[str], config: dict[str, st
         log.info("created topics %s", ", ".join(wanted))
     finally:
         await admin.close()
+
+
+async def partition_counts(k: KafkaSettings, names: list[str]) -> dict[str, int]:
+    """The partition count of each of ``names`` that exists (a missing one is not described: a broker
+    may create a topic it is asked about)."""
+    admin = AIOKafkaAdminClient(**client_options(k))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        asked = [n for n in names if n in existing]
+        described = await admin.describe_topics(asked) if asked else []
+    finally:
+        await admin.close()
+    return {t["topic"]: len(t["partitions"]) for t in described if not t["error_code"] and t["partitions"]}
 
 
 async def retention_ms(k: KafkaSettings, topic: str) -> int | None:

@@ -10,8 +10,8 @@ from aiokafka.errors import KafkaError
 from core.config import ConfigError
 from core.settings import Settings
 from streams.kafka.clients import client_options
-from streams.kafka.preflight import probe_idempotence, wait_for_broker
-from streams.kafka.topics import all_topics, retentions
+from streams.kafka.preflight import order_topics_mismatch, probe_idempotence, wait_for_broker
+from streams.kafka.topics import all_topics, partition_counts, retentions
 from streams.ops.check import CheckResult
 
 __all__ = ["BROKER_TIMEOUT_SECONDS", "kafka_checks", "worker_topics"]
@@ -60,6 +60,16 @@ async def _topics(settings: Settings) -> CheckResult:
     if missing:
         shape = f"{k.topic_partitions} partitions, replication {k.replication_factor}"
         parts.append(f"would create: {', '.join(missing)} ({shape})")
+    orders = [settings.topics.status, settings.topics.commands]
+    try:
+        counts = await partition_counts(k, orders)
+    except KafkaError as exc:
+        fix = "grant this client Describe on the cluster's topics"
+        return CheckResult("kafka topics", False, f"describing topics failed: {exc!r}", _SERVERS, fix)
+    mismatch = order_topics_mismatch(counts, orders, k.topic_partitions)
+    if mismatch is not None:
+        fix = "set it to the order topics' partition count"
+        return CheckResult("kafka topics", False, mismatch, "FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS", fix)
     return CheckResult("kafka topics", True, "; ".join(parts))
 
 

@@ -24,7 +24,7 @@ from core.errors import FlexbridgeError
 from core.merchants import load_merchants
 from core.settings import Settings
 from streams.kafka.clients import client_options
-from streams.kafka.preflight import probe_idempotence, wait_for_broker
+from streams.kafka.preflight import probe_idempotence, probe_order_topics, wait_for_broker
 from streams.runtime.logs import install
 from streams.runtime.services import BridgeRuntime
 
@@ -37,8 +37,9 @@ _FAUST_SIDE = "streams.runtime.worker"  # the Faust app, its views and agents: i
 
 def launch_worker(settings: Settings, loglevel: str = "info") -> int:
     """Probe the broker, begin the runtime, import Faust meanwhile, then run the Faust worker on
-    the same event loop. A broker that does not answer or refuses the idempotent producer stops the
-    worker here with a :class:`ConfigError` naming the setting."""
+    the same event loop. A broker that does not answer or refuses the idempotent producer, or order
+    topics of another partition count than the order table's, stop the worker here with a
+    :class:`ConfigError` naming the setting."""
     # Until Faust sets up logging (it replaces the root's handlers), the runtime's lines go out in
     # the configured format too.
     local_preflight(settings)
@@ -117,6 +118,7 @@ async def _begin(settings: Settings, runtime: BridgeRuntime) -> None:
     except TimeoutError as exc:
         raise ConfigError(f"{exc} (check FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS)") from None
     await probe_idempotence(k)
+    await probe_order_topics(k, settings.topics)
     runtime.begin()
     await asyncio.to_thread(importlib.import_module, _FAUST_SIDE)
 

@@ -94,7 +94,7 @@ DAY = 86_400_000  # ms
 async def _topics_kept(env: dict[str, str], **days: float | None) -> dict[str, str]:
     """Fresh topics for the named settings (``declined=7``: FLEXBRIDGE_TOPICS__DECLINED), each deleting
     records after so many days (None: compacted only); the environment naming them."""
-    kafka = KafkaSettings(bootstrap_servers=env["FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS"], topic_partitions=1)
+    kafka = _kafka(env, int(env["FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS"]))  # as a worker makes them
     named = {}
     for name, kept in days.items():
         topic = unique(f"check-{name}")
@@ -106,6 +106,26 @@ async def _topics_kept(env: dict[str, str], **days: float | None) -> dict[str, s
         await ensure_topics(kafka, [topic], config)
         named[f"FLEXBRIDGE_TOPICS__{name.upper()}"] = topic
     return named
+
+
+def _kafka(env: dict[str, str], partitions: int) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=env["FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS"], topic_partitions=partitions
+    )
+
+
+async def test_order_topics_of_another_partition_count_than_the_order_table_name_the_setting(
+    env: dict[str, str],
+) -> None:
+    status, commands = unique("check-status"), unique("check-commands")
+    await ensure_topics(_kafka(env, 2), [status, commands])
+    topics = {"FLEXBRIDGE_TOPICS__STATUS": status, "FLEXBRIDGE_TOPICS__COMMANDS": commands}
+    code, checks = await _check(env, **topics)  # the environment's order table: 4 partitions
+    assert code == 1 and _failed(checks) == {"kafka topics": "FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS"}
+    [check] = [c for c in checks if c["name"] == "kafka topics"]
+    assert f"is 4, but {status} has 2, {commands} has 2 partitions" in check["detail"], check
+    code, checks = await _check(env, **topics, FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS="2")
+    assert code == 0 and _failed(checks) == {}
 
 
 async def test_a_ledger_kept_shorter_than_the_declines_fails(env: dict[str, str]) -> None:
