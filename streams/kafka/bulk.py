@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
-__all__ = ["murmur2", "produce_keyed", "send_batches"]
+__all__ = ["murmur2", "partition_for", "produce_keyed", "send_batches"]
 
 
 async def produce_keyed(producer: AIOKafkaProducer, topic: str, items: Sequence[tuple[bytes, bytes]]) -> None:
@@ -22,7 +22,7 @@ async def produce_keyed(producer: AIOKafkaProducer, topic: str, items: Sequence[
     partitions = sorted(await producer.partitions_for(topic))
     by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
     for key, value in items:
-        target = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+        target = partitions[partition_for(key, len(partitions))]
         by_partition.setdefault(target, []).append((key, value))
     sent = [await send_batches(producer, topic, p, records) for p, records in by_partition.items()]
     await asyncio.gather(*(f for futures in sent for f in futures))
@@ -46,6 +46,12 @@ async def send_batches(
             batch.append(key=key, value=value, timestamp=timestamp_ms)  # a first record always fits
     futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition of ``key`` among ``partitions``, as Kafka's default partitioner (Java's, and
+    aiokafka's) places a keyed record: murmur2 of the key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 _M, _MASK = 0x5BD1E995, 0xFFFFFFFF

@@ -11,7 +11,8 @@ before: for the slowest of them and the one command read that waits for a slot o
 for a queue. Bad data never stops it: a malformed command is answered REJECTED (or dead-lettered
 when it names no order), and a command whose order entry cannot be read, like one that meets a bug,
 is dead-lettered ``internal-error``; only a failure to publish the answer (Kafka down) holds the
-command, retried until Kafka is back.
+command, retried until Kafka is back. A command off its orderId's partition (a producer not
+partitioning by murmur2) is produced again to it and answered there (:meth:`CommandAgent.forward`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from core.settings import TopicSettings
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
 from schemas.status import OrderStatus
+from streams.kafka.bulk import partition_for
 from streams.kafka.errors import kafka_op
 from streams.runtime.dead_letters import dead_letter
 from streams.runtime.keyed_tasks import KeyedTasks
@@ -50,6 +52,8 @@ __all__ = ["CommandAgent", "add_commands"]
 
 log = logging.getLogger(__name__)
 
+FORWARDED = "flexbridge-forwarded-from"  # header of a command produced again to its order's partition
+
 
 class CommandAgent:
     def __init__(self, topics: TopicSettings, runtime: BridgeRuntime, book: OrderBook) -> None:
@@ -57,6 +61,7 @@ class CommandAgent:
         self._runtime = runtime
         self._book = book
         self._metrics = runtime.metrics
+        self._forwarding = False  # warned once that commands arrive off their order's partition
 
     async def handle(self, message: Any) -> None:
         """One ``orders.commands`` record (a Faust Message: topic, partition, offset, key, value)."""
@@ -75,15 +80,48 @@ class CommandAgent:
         finally:
             self._book.in_use.discard(command.order_id)
 
-    async def handle_and_ack(self, stream: Any, event: Any) -> None:
-        """:meth:`handle` the event's command, then ack it. A command is acked even when handling
-        it raised (logged): left unacked, it would hold its partition's commits, and every rebalance
-        would wait for it. Not when cancelled: the worker stops, and the next owner runs it."""
+    async def handle_and_ack(self, stream: Any, event: Any, order_id: str | None = None) -> None:
+        """:meth:`handle` the event's command (of ``order_id``, as :func:`order_of` reads it), or
+        :meth:`forward` it to its order's partition, then ack it. A command is acked even when
+        handling it raised (logged): left unacked, it would hold its partition's commits, and every
+        rebalance would wait for it. Not when cancelled: the worker stops, and the next owner runs it."""
         try:
-            await self.handle(event.message)
+            if not await self.forward(event.message, order_id):
+                await self.handle(event.message)
         except Exception as exc:  # noqa: BLE001  # its class only: the message may quote data
             log.error("command at offset %d not handled: %s", event.message.offset, type(exc).__name__)
         await stream.ack(event)
+
+    async def forward(self, message: Any, order_id: str | None) -> bool:
+        """Whether the command was off its order's partition, and so produced again to it (with a
+        ``flexbridge-forwarded-from`` header: partition/offset) instead of being handled here. An
+        order's table entry lives in its orderId's partition as Kafka's default partitioner (murmur2)
+        places it, where its statuses go, and only the worker holding that partition has it; a
+        producer with another partitioner (librdkafka's default hashes keys with CRC32), or keying
+        commands otherwise, would have its commands answered by a worker that does not know the order."""
+        if order_id is None:
+            return False
+        partitions = self._runtime.settings.kafka.topic_partitions  # the topic's: checked at start
+        home = partition_for(order_id.encode(), partitions)
+        if home == message.partition:
+            return False
+        producer, _ = await self._runtime.clients()
+        headers = [*(message.headers or ()), (FORWARDED, f"{message.partition}/{message.offset}".encode())]
+        await self._publish(
+            lambda: producer.send_and_wait(
+                message.topic, message.value, order_id.encode(), partition=home, headers=headers
+            )
+        )
+        self._metrics.event_out(message.topic, "forwarded")
+        if not self._forwarding:
+            self._forwarding = True
+            log.warning(
+                "commands arrive off their order's partition of %s (a producer not partitioning by "
+                "murmur2 of the orderId, e.g. librdkafka's default): each is produced again to it "
+                "(docs/consumers.md)",
+                message.topic,
+            )
+        return True
 
     async def _handle(
         self,
@@ -223,7 +261,7 @@ def add_commands(
         try:
             async for event in manual.events():
                 key = order_of(event.message.value)
-                await running.start(key, partial(handler.handle_and_ack, manual, event))
+                await running.start(key, partial(handler.handle_and_ack, manual, event, key))
         except asyncio.CancelledError:  # the worker stops: the commands not answered are read again
             await running.stop()
             raise

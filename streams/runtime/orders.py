@@ -5,7 +5,8 @@ by the plain orderId otherwise (``consumers/order_keys.py``). The table lives in
 (``store="memory://"``); its changelog topic in Kafka is the durable copy, read back by whichever
 worker is assigned the partition. Faust writes a table change to the changelog partition of the
 event being processed (``Table.partition_for_key``), and every event that writes the table comes
-from ``orders.status`` or ``orders.commands``, both keyed by the orderId: so an order's entry, of
+from ``orders.status`` or ``orders.commands``, both keyed by the orderId (a command off its
+orderId's partition is produced again to it first: commands.py): so an order's entry, of
 whichever merchant, sits in its orderId's partition, whatever its table key.
 ``GET /orders/{orderId}`` shows them (streams/runtime/order_view.py).
 """

@@ -46,7 +46,7 @@ from consumers.retry import RetryPolicy
 from core.merchants import Merchants
 from core.settings import ReconcileSettings, Settings
 from schemas.status import OrderStatus, Status
-from streams.kafka.bulk import murmur2
+from streams.kafka.bulk import partition_for
 from streams.runtime.metrics import Metrics
 from streams.runtime.orders import Expired, OrderBook
 from streams.runtime.services import BridgeRuntime
@@ -172,7 +172,7 @@ class Reconciler:
 
 def partition_of(order_id: str, partitions: int) -> int:
     """The partition of an order's statuses (and table entry): the producers' murmur2 of its id."""
-    return (murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
+    return partition_for(order_id.encode(), partitions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.kafka.bulk import murmur2
 from streams.local.stack import metric_total
+from streams.runtime.reconcile import partition_of
 from streams.runtime.worker import app_id
 from tests.conftest import Stack, Worker
 from tests.flows import ready
@@ -31,6 +31,7 @@ from tests.support import in_transactions, unique, wait_for
 pytestmark = pytest.mark.integration
 
 FLEX_MS = 300  # each /v1/capture answered after this long
+PARTITIONS = 4  # the test stack's FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS
 FLEX_MS_IN_FLIGHT = 8_000  # a capture in flight while other commands are answered (Flex timeout: 10 s)
 
 
@@ -126,7 +127,7 @@ async def test_a_command_in_flight_is_never_committed_past_and_a_killed_worker_l
     first = stack.worker()
     await ready(first)
     slow = unique("ORD")
-    partition = partition_of(slow)
+    partition = partition_of(slow, PARTITIONS)
     fast, elsewhere = order_where(lambda p: p == partition), order_where(lambda p: p != partition)
     [capture] = await slow_captures(stack, first, 1, FLEX_MS_IN_FLIGHT, orders=[slow])
     after, later = command("cancel", fast), command("cancel", elsewhere)  # orders no one knows: REJECTED
@@ -134,7 +135,7 @@ async def test_a_command_in_flight_is_never_committed_past_and_a_killed_worker_l
     await answers(stack, after["commandId"])
     await send(stack, later)  # in another partition, answered after ``after``
     await answers(stack, later["commandId"])
-    other = partition_of(elsewhere)
+    other = partition_of(elsewhere, PARTITIONS)
 
     async def later_committed() -> list[int] | None:  # by a commit after ``later``'s answer
         offsets = await committed(stack, stack.topics["commands"])
@@ -155,14 +156,9 @@ async def test_a_command_in_flight_is_never_committed_past_and_a_killed_worker_l
     assert len(calls) == 2 and calls[1].get("replayed")  # the same capture again: no second effect
 
 
-def partition_of(order_id: str, partitions: int = 4) -> int:
-    """The partition of ``orders.commands`` a command of ``order_id`` goes to (keyed by its orderId)."""
-    return (murmur2(order_id.encode()) & 0x7FFFFFFF) % partitions
-
-
 def order_where(accept: Callable[[int], bool]) -> str:
     """A new order id whose commands go to a partition ``accept`` takes."""
-    while not accept(partition_of(order := unique("ORD"))):
+    while not accept(partition_of(order := unique("ORD"), PARTITIONS)):
         pass
     return order
 

@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streams.local.stack import metric_total
+from streams.runtime.reconcile import partition_of
 from tests.conftest import Stack
 from tests.flows import ready
 from tests.integration.runtime.test_undecodable import CODECS, _matched, broken_batch, produce_raw, stuck
@@ -24,10 +25,14 @@ from tests.support import read_all, unique, values, wait_for
 pytestmark = pytest.mark.integration
 
 HELD = 1  # the partition of orders.commands that gets the broken batch
+PARTITIONS = 4  # the test stack's FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS
 
 
-def cancel() -> dict[str, Any]:
-    return {"commandId": unique("cmd"), "type": "cancel", "orderId": unique("ORD")}
+def cancel(partition: int) -> dict[str, Any]:
+    """A cancel of an order whose commands go to ``partition`` (any other is forwarded to its own)."""
+    while partition_of(order := unique("ORD"), PARTITIONS) != partition:
+        pass
+    return {"commandId": unique("cmd"), "type": "cancel", "orderId": order}
 
 
 async def send_to(stack: Stack, partition: int, commands: list[dict[str, Any]], codec: str = "none") -> None:
@@ -57,14 +62,14 @@ async def answered(stack: Stack, wanted: list[str]) -> set[str] | None:
 async def test_an_undecodable_batch_holds_only_its_partition_of_the_agents(stack: Stack) -> None:
     worker = stack.worker()
     await ready(worker)
-    before = [cancel(), cancel()]
+    before = [cancel(HELD), cancel(HELD)]
     await send_to(stack, HELD, before, codec="lz4")  # offsets 0 and 1: the broken batch starts at 2
     await wait_for(lambda: answered(stack, [c["commandId"] for c in before]), 60, "the first answers")
     held = TopicPartition(stack.topics["commands"], HELD)
     await produce_raw(stack.bootstrap, held, broken_batch(CODECS["zstd"]))
-    behind = cancel()
+    behind = cancel(HELD)
     await send_to(stack, HELD, [behind], codec="lz4")
-    others = [cancel() for _ in range(9)]
+    others = [cancel([0, 2, 3][i % 3]) for i in range(9)]
     for i, c in enumerate(others):
         await send_to(stack, [0, 2, 3][i % 3], [c], codec="zstd" if i % 2 else "lz4")
 

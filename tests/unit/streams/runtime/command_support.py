@@ -14,7 +14,9 @@ from streams.runtime.commands import CommandAgent
 from streams.runtime.metrics import Metrics
 from streams.runtime.orders import OrderBook
 
-__all__ = ["MERCHANT", "command_agent"]
+__all__ = ["MERCHANT", "PARTITIONS", "command_agent"]
+
+PARTITIONS = 4  # of orders.commands and orders.status
 
 MERCHANT = Merchant(
     mid=None,
@@ -31,5 +33,8 @@ def command_agent(book: OrderBook, flex: Any, producer: Any, metrics: Metrics) -
     async def clients() -> tuple[Any, Any]:
         return producer, flex
 
-    runtime = SimpleNamespace(clients=clients, merchants=lambda: Merchants([MERCHANT]), metrics=metrics)
+    settings = SimpleNamespace(kafka=SimpleNamespace(topic_partitions=PARTITIONS))
+    runtime = SimpleNamespace(
+        clients=clients, merchants=lambda: Merchants([MERCHANT]), metrics=metrics, settings=settings
+    )
     return CommandAgent(TopicSettings(), runtime, book)  # type: ignore[arg-type]
