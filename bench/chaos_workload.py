@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -16,7 +17,7 @@ from streams.local.reconciliation import Observed, read_observed
 from streams.local.traffic import Planned
 from streams.runtime.webhooks import DEDUPE_HEADER
 
-__all__ = ["COMMAND_ROUNDS", "Topics", "observe", "publish_commands", "publish_events"]
+__all__ = ["COMMAND_ROUNDS", "Topics", "crc32_partitioner", "observe", "publish_commands", "publish_events"]
 
 Topics = dict[str, str]
 # When, as a share of the run, a round of commands goes out, and the share of the events it picks
@@ -25,6 +26,13 @@ COMMAND_ROUNDS = ((0.35, 0.0, 0.3), (0.7, 0.3, 0.6))
 # Approved and capture-required orders each round commands: about 37 commands a round, sent at once,
 # so that a worker has commands of many orders in flight when it is killed or rebalanced.
 COMMAND_ORDERS = 12
+
+
+def crc32_partitioner(key: bytes, all_partitions: list[int], available: list[int]) -> int:
+    """librdkafka's default for a keyed record (``consistent_random``: CRC32 of the key), as a
+    downstream service on confluent-kafka, Go or .NET produces: most commands land off their order's
+    partition (murmur2) and are forwarded (streams/runtime/commands.py)."""
+    return all_partitions[zlib.crc32(key) % len(all_partitions)]
 
 
 async def _send(producer: AIOKafkaProducer, topics: Topics, planned: list[Planned]) -> None:
@@ -56,10 +64,14 @@ async def publish_commands(
     """Rounds of refunds, captures and cancels (one refused, one sent twice, one malformed) against
     orders that already have their Flex order, while the faults go on; returns what was published."""
     out: list[Planned] = []
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
+    producers = [  # the first round partitioned as Kafka's default does, the second as librdkafka's
+        AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5),
+        AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, partitioner=crc32_partitioner),
+    ]
+    for producer in producers:
+        await producer.start()
     try:
-        for at, first, last in COMMAND_ROUNDS:
+        for producer, (at, first, last) in zip(producers, COMMAND_ROUNDS, strict=True):
             await asyncio.sleep(max(0.0, started + at * (until - started) - time.monotonic()))
             seen = await observe_events(bootstrap, http, topics)
             pool = planned[int(first * len(planned)) : int(last * len(planned))]
@@ -67,7 +79,8 @@ async def publish_commands(
             await _send(producer, topics, commands)
             out += commands
     finally:
-        await producer.stop()
+        for producer in producers:
+            await producer.stop()
     return out
 
 
