@@ -111,8 +111,10 @@ async def test_a_late_answer_is_published_after_its_orders_later_news_marked_lat
     await news.publish(status_of(order, "CAPTUREREQUIRED", "webhook", "w1", session_key="S1"))
     await news.publish(status_of(order, "CANCELLED", "command", "c1", session_key="S1"))
 
-    async def followed() -> bool:
-        return len(worker.follower.latest) == 1  # the follower has read the news back
+    answer = status_of(order, "CAPTUREREQUIRED", "evaluate", event_id, session_key="S1")
+
+    async def followed() -> bool:  # the follower has read the news back, the cancel included
+        return worker.follower.latest.superseded(answer)
 
     await wait_for(followed, 30, "the follower to read the order's news")
     flex.release.set()
