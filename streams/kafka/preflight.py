@@ -11,12 +11,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import BrokerResponseError, KafkaError, UnsupportedVersionError
 
 from core.config import ConfigError
 from core.settings import KafkaSettings, TopicSettings
-from streams.kafka.clients import make_producer
+from streams.kafka.clients import client_options, make_producer
 from streams.kafka.topics import partition_counts
 
 __all__ = ["order_topics_mismatch", "probe_idempotence", "probe_order_topics", "wait_for_broker"]
@@ -47,7 +48,13 @@ async def probe_order_topics(k: KafkaSettings, topics: TopicSettings) -> None:
     """Stop the worker with a message naming ``FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS`` when an existing
     order topic has another partition count than the order table (:func:`order_topics_mismatch`)."""
     names = [topics.status, topics.commands]
-    problem = order_topics_mismatch(await partition_counts(k, names), names, k.topic_partitions)
+    admin = AIOKafkaAdminClient(**client_options(k))
+    await admin.start()
+    try:
+        counts = await partition_counts(admin, names, set(await admin.list_topics()))
+    finally:
+        await admin.close()
+    problem = order_topics_mismatch(counts, names, k.topic_partitions)
     if problem is not None:
         raise ConfigError(problem)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -41,17 +42,14 @@ async def ensure_topics(k: KafkaSettings, names: list[str], config: dict[str, st
         await admin.close()
 
 
-async def partition_counts(k: KafkaSettings, names: list[str]) -> dict[str, int]:
-    """The partition count of each of ``names`` that exists (a missing one is not described: a broker
-    may create a topic it is asked about)."""
-    admin = AIOKafkaAdminClient(**client_options(k))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        asked = [n for n in names if n in existing]
-        described = await admin.describe_topics(asked) if asked else []
-    finally:
-        await admin.close()
+async def partition_counts(
+    admin: AIOKafkaAdminClient, names: list[str], existing: Collection[str]
+) -> dict[str, int]:
+    """The partition count of each of ``names`` among the ``existing`` topics (the listing the
+    caller has from ``admin``): a missing one is never described, since a broker may create a topic
+    it is asked about."""
+    asked = [n for n in names if n in existing]
+    described = await admin.describe_topics(asked) if asked else []
     return {t["topic"]: len(t["partitions"]) for t in described if not t["error_code"] and t["partitions"]}
 
 

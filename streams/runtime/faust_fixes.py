@@ -85,13 +85,7 @@ from streams.kafka.ends import probe_ends
 from streams.runtime import faust_commit, faust_eager, faust_offsets
 from streams.runtime.undecodable import GuardedFetch, Held
 
-__all__ = [
-    "apply",
-    "changelog_ends",
-    "delete_outside_event",
-    "seek_to_committed",
-    "watch_undecodable",
-]
+__all__ = ["apply", "changelog_ends", "delete_outside_event", "seek_to_committed", "watch_undecodable"]
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
 _original_highwaters = AIOKafkaConsumerThread._highwaters

@@ -67,8 +67,8 @@ class Handed:
             if assignment is None:
                 return
             for tp in assignment.tps:
-                state = assignment.state_value(tp)
-                if state is not None and state._position is not None and self._acked_topic(tp.topic):
+                state = assignment.state_value(tp) if self._acked_topic(tp.topic) else None
+                if state is not None and state._position is not None:
                     self._position[tp] = state._position
 
     def moved(self, tps: Iterable[TopicPartition]) -> None:

@@ -16,23 +16,21 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streams.local.stack import metric_total
-from streams.runtime.reconcile import partition_of
 from tests.conftest import Stack
 from tests.flows import ready
+from tests.integration.runtime.test_command_concurrency import order_where
+from tests.integration.runtime.test_commands import command
 from tests.integration.runtime.test_undecodable import CODECS, _matched, broken_batch, produce_raw, stuck
-from tests.support import read_all, unique, values, wait_for
+from tests.support import read_all, values, wait_for
 
 pytestmark = pytest.mark.integration
 
 HELD = 1  # the partition of orders.commands that gets the broken batch
-PARTITIONS = 4  # the test stack's FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS
 
 
 def cancel(partition: int) -> dict[str, Any]:
     """A cancel of an order whose commands go to ``partition`` (any other is forwarded to its own)."""
-    while partition_of(order := unique("ORD"), PARTITIONS) != partition:
-        pass
-    return {"commandId": unique("cmd"), "type": "cancel", "orderId": order}
+    return command("cancel", order_where(lambda p: p == partition))
 
 
 async def send_to(stack: Stack, partition: int, commands: list[dict[str, Any]], codec: str = "none") -> None:
