@@ -5,7 +5,10 @@ journal, found by the call's idempotency key, ``event_key(eventId)``). p50, p90 
 baselines from the same run give context: a bare httpx client timing the same calls at the same rate,
 and the same declines through a bare Kafka relay (bench/relay.py), the floor of the two Kafka hops.
 The worker's CPU per decline at each load point, and the relay's, show how busy each one's event
-loop is: at 500/s the declines queue for the worker's loop, so its CPU per decline drives the tail."""
+loop is: at 500/s the declines queue for the worker's loop, so its CPU per decline drives the tail.
+The embedded broker's CPU per decline over each run, and the p50 of the run's first and last fifth
+(by send time), show how much of the tail is the broker's: its memory storage lists every batch of
+a partition on each fetch, so its cost grows through a run as the topics fill (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -16,29 +19,26 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench import targets
-from bench.common import Figure, cpu_time, flex_token, percentile
-from bench.worker_metrics import WorkerView, own_figures, snapshot
+from bench.common import Figure, cpu_time, flex_token
+from bench.evaluate_figures import latency_figures, per_request
+from bench.worker_metrics import WorkerView, snapshot
 from consumers.flex.pool import ShardedTransport
 from consumers.flows import Defaults, evaluate_body
-from consumers.keys import event_key
 from core.settings import FlexSettings
 from schemas.events import validate_payment_event
 from streams.local.procs import Child, free_port
 from streams.local.stack import CLI, DEV_MID, LocalStack, RunningWorker
 from streams.local.traffic import make_event
 
-__all__ = ["PERCENTILES", "RATES", "LoadPoint", "bench_evaluate", "latency_figures", "per_request"]
+__all__ = ["RATES", "bench_evaluate"]
 
 RATES = (100, 500)  # declines per second: the load points
-PERCENTILES = (50, 90, 99)
 CONNECTIONS = FlexSettings().max_connections
 
 
@@ -142,22 +142,25 @@ async def _end_to_end(stack: LocalStack, topics: dict[str, str], rate: int, coun
     finally:
         await producer.stop()
         await consumer.stop()
-    return {e: got[e] - sent[e] for e in got}
+    return {e: got[e] - sent[e] for e in sent if e in got}  # in send order
 
 
-async def _relay_end_to_end(stack: LocalStack, rate: int, count: int) -> tuple[dict[str, float], float]:
+async def _relay_end_to_end(
+    stack: LocalStack, rate: int, count: int
+) -> tuple[dict[str, float], float, float]:
     """:func:`_end_to_end` of the same declines through the bare Kafka relay, in a process of its own
-    with the worker's Kafka settings, on topics of its own; and the relay's CPU seconds meanwhile."""
+    with the worker's Kafka settings, on topics of its own; the relay's and the broker's CPU seconds
+    meanwhile."""
     names = {role: f"bench.relay.{rate}.{role}" for role in ("declined", "status", "ledger")}
     args = [*CLI[:1], "-m", "bench.relay", "--source", names["declined"], "--sink", names["status"]]
     args += ["--ledger", names["ledger"]]
     child = Child(f"relay-{rate}", args, stack.worker_env(free_port()), stack.workdir / f"relay-{rate}.log")
     try:
         await asyncio.to_thread(child.wait_line, r"^ready$", 60)
-        before = cpu_time(child.proc.pid)
+        before, broker = cpu_time(child.proc.pid), _broker_cpu(stack)
         with _quiet_collector():
             e2e = await _end_to_end(stack, names, rate, count)
-        return e2e, cpu_time(child.proc.pid) - before
+        return e2e, cpu_time(child.proc.pid) - before, _broker_cpu(stack) - broker
     finally:
         await asyncio.to_thread(child.stop)
 
@@ -179,77 +182,10 @@ async def _journal_times(root: str, since: int) -> tuple[dict[str, float], int]:
     return times, last
 
 
-@dataclass
-class LoadPoint:
-    """One load point's times in ms: end to end and the sandbox's service time of the same events,
-    their per-event differences (added), the bare client's calls, the bare relay's end to end, and
-    how many events had no sandbox time in the journal; the worker's and the relay's CPU in ms per
-    decline over their runs (NaN: not measured)."""
-
-    rate: int
-    e2e: list[float]
-    sandbox: list[float]
-    added: list[float]
-    bare: list[float]
-    relay: list[float]
-    missing: int = 0
-    note: str = ""
-    worker_cpu: float = math.nan
-    relay_cpu: float = math.nan
-    own: WorkerView | None = None
-
-
-def per_request(
-    rate: int,
-    e2e: dict[str, float],
-    service: dict[str, float],
-    bare: list[float],
-    relay: Iterable[float] = (),
-    note: str = "",
-) -> LoadPoint:
-    """Pair each event's end-to-end seconds (by eventId) with its /evaluate call's service time (ms,
-    by idempotency key): added = end to end − that call's time, event by event. ``bare`` and
-    ``relay``: the baselines' seconds."""
-    point = LoadPoint(rate, [], [], [], [s * 1000 for s in bare], [s * 1000 for s in relay], note=note)
-    for event_id, seconds in e2e.items():
-        point.e2e.append(seconds * 1000)
-        sandbox = service.get(event_key(event_id))
-        if sandbox is None:
-            point.missing += 1
-            continue
-        point.sandbox.append(sandbox)
-        point.added.append(seconds * 1000 - sandbox)
-    return point
-
-
-def latency_figures(point: LoadPoint) -> list[Figure]:
-    """End to end, the sandbox's service time of the same calls (and the bare client's), and added at
-    each percentile, in ms; the added p99 carries the load point's target, if any. Events without a
-    sandbox time are counted (target: none), never left out silently."""
-    rate = point.rate
-    figures: list[Figure] = []
-    added: list[Figure] = []
-    for q in PERCENTILES:
-        figures += [
-            Figure("evaluate", f"end to end p{q} at {rate}/s", percentile(point.e2e, q), "ms"),
-            Figure(
-                "evaluate", f"sandbox service p{q} at {rate}/s (journal)", percentile(point.sandbox, q), "ms"
-            ),
-            Figure(
-                "evaluate", f"sandbox service p{q} at {rate}/s (bare httpx)", percentile(point.bare, q), "ms"
-            ),
-            Figure("evaluate", f"bare Kafka relay p{q} at {rate}/s", percentile(point.relay, q), "ms"),
-        ]
-        added.append(Figure("evaluate", f"added p{q} at {rate}/s", percentile(point.added, q), "ms"))
-    added[-1].target, added[-1].at_most = targets.EVALUATE_ADDED_P99_MS.get(rate), True
-    figures[0].note = point.note
-    missing = Figure("evaluate", f"events without a sandbox time at {rate}/s", point.missing, "events")
-    missing.target, missing.at_most = 0, True
-    cpu = [
-        Figure("evaluate", f"worker CPU per decline at {rate}/s", point.worker_cpu, "ms CPU"),
-        Figure("evaluate", f"bare Kafka relay CPU per decline at {rate}/s", point.relay_cpu, "ms CPU"),
-    ]
-    return figures + added + [missing] + cpu + own_figures(rate, point.own)
+def _broker_cpu(stack: LocalStack) -> float:
+    """The embedded broker's CPU seconds so far (NaN once it is gone)."""
+    pid = stack.broker.pid
+    return math.nan if pid is None else cpu_time(pid)
 
 
 async def bench_evaluate(
@@ -267,18 +203,19 @@ async def bench_evaluate(
             bare = await _sandbox_service_times(stack.base_url, rate, count)
         _, last = await _journal_times(stack.sandbox_root, last)
         histograms = await snapshot(worker.url)
-        before = cpu_time(worker.child.proc.pid)
+        before, broker = cpu_time(worker.child.proc.pid), _broker_cpu(stack)
         with _quiet_collector():
             e2e = await _end_to_end(stack, topics, rate, count)
-        worker_cpu = cpu_time(worker.child.proc.pid) - before
+        worker_cpu, broker_cpu = cpu_time(worker.child.proc.pid) - before, _broker_cpu(stack) - broker
         own = await WorkerView.since(worker.url, histograms)
         service, last = await _journal_times(stack.sandbox_root, last)
         # the relay last: its records add to the broker's history
-        relay, relay_cpu = await _relay_end_to_end(stack, rate, count)
+        relay, relay_cpu, relay_broker_cpu = await _relay_end_to_end(stack, rate, count)
         hog = ", CPU hog on the other core" if cpu_hog else ""
         note = f"{count} declines at {rate}/s{hog}; added: each event's end to end − its call's sandbox time"
         point = per_request(rate, e2e, service, bare, relay.values(), note)
         point.worker_cpu, point.relay_cpu = worker_cpu / count * 1000, relay_cpu / count * 1000
+        point.broker_cpu, point.relay_broker_cpu = broker_cpu / count * 1000, relay_broker_cpu / count * 1000
         point.own = own
         figures += latency_figures(point)
     return figures

@@ -12,7 +12,7 @@ import pytest
 from bench import targets
 from bench.chart_plan import plan_flow
 from bench.common import Figure, percentile, ratio
-from bench.evaluate import LoadPoint, latency_figures, per_request
+from bench.evaluate_figures import LoadPoint, drift_figures, latency_figures, per_request
 from bench.hog import cpu_hog, hog_core
 from bench.mit import decode_floor
 from bench.mit_ceiling import Loop, split_files
@@ -105,8 +105,31 @@ def test_cpu_per_decline_is_context_and_a_missing_one_shows_as_nan() -> None:
     figures = {f.name: (f.value, f.unit, f.target) for f in latency_figures(point)}
     assert figures["worker CPU per decline at 500/s"] == (1.4, "ms CPU", None)
     assert figures["bare Kafka relay CPU per decline at 500/s"] == (0.3, "ms CPU", None)
+    point.broker_cpu, point.relay_broker_cpu = 0.9, 0.5
+    figures = {f.name: (f.value, f.unit, f.target) for f in latency_figures(point)}
+    assert figures["embedded broker CPU per decline at 500/s"] == (0.9, "ms CPU", None)
+    assert figures["embedded broker CPU per decline at 500/s (bare Kafka relay's run)"] == (
+        0.5,
+        "ms CPU",
+        None,
+    )
     unmeasured = {f.name: f for f in latency_figures(_point(500, [10.0], [5.0]))}
     assert math.isnan(unmeasured["worker CPU per decline at 500/s"].value)
+    assert math.isnan(unmeasured["embedded broker CPU per decline at 500/s"].value)
+
+
+def test_the_first_and_last_fifth_of_a_run_show_a_tail_that_grows_through_it() -> None:
+    # ten events in send order, each one's added time 1 ms more than the one before; the relay's
+    # steady at 2 ms: a growing tail shows as a last fifth's p50 above the first's
+    e2e = [float(10 + i) for i in range(10)]
+    point = _point(500, e2e, [9.0] * 10, relay_ms=(2.0,) * 10)
+    figures = {f.name: f.value for f in latency_figures(point)}
+    assert figures["added p50, first fifth of the run at 500/s"] == pytest.approx(1.0)
+    assert figures["added p50, last fifth of the run at 500/s"] == pytest.approx(9.0)
+    assert figures["bare Kafka relay p50, first fifth of the run at 500/s"] == 2.0
+    assert figures["bare Kafka relay p50, last fifth of the run at 500/s"] == 2.0
+    empty = {f.name: f for f in drift_figures(_point(100, [], []))}
+    assert all(math.isnan(f.value) and f.target is None for f in empty.values())
 
 
 def test_an_event_without_its_sandbox_time_is_counted_and_misses() -> None:
