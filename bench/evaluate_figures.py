@@ -94,7 +94,7 @@ def latency_figures(point: LoadPoint) -> list[Figure]:
         Figure("evaluate", f"embedded broker CPU per decline at {rate}/s", point.broker_cpu, "ms CPU"),
         Figure(
             "evaluate",
-            f"embedded broker CPU per decline at {rate}/s (bare Kafka relay's run)",
+            f"bare Kafka relay's run: embedded broker CPU per decline at {rate}/s",
             point.relay_broker_cpu,
             "ms CPU",
         ),
@@ -109,6 +109,6 @@ def drift_figures(point: LoadPoint) -> list[Figure]:
     for what, times in (("added", point.added), ("bare Kafka relay", point.relay)):
         fifth = max(1, len(times) // 5)
         for part, some in (("first", times[:fifth]), ("last", times[-fifth:])):
-            name = f"{what} p50, {part} fifth of the run at {rate}/s"
+            name = f"{what} p50 in the run's {part} fifth at {rate}/s"
             figures.append(Figure("evaluate", name, percentile(some, 50), "ms"))
     return figures

@@ -108,7 +108,7 @@ def test_cpu_per_decline_is_context_and_a_missing_one_shows_as_nan() -> None:
     point.broker_cpu, point.relay_broker_cpu = 0.9, 0.5
     figures = {f.name: (f.value, f.unit, f.target) for f in latency_figures(point)}
     assert figures["embedded broker CPU per decline at 500/s"] == (0.9, "ms CPU", None)
-    assert figures["embedded broker CPU per decline at 500/s (bare Kafka relay's run)"] == (
+    assert figures["bare Kafka relay's run: embedded broker CPU per decline at 500/s"] == (
         0.5,
         "ms CPU",
         None,
@@ -124,10 +124,10 @@ def test_the_first_and_last_fifth_of_a_run_show_a_tail_that_grows_through_it() -
     e2e = [float(10 + i) for i in range(10)]
     point = _point(500, e2e, [9.0] * 10, relay_ms=(2.0,) * 10)
     figures = {f.name: f.value for f in latency_figures(point)}
-    assert figures["added p50, first fifth of the run at 500/s"] == pytest.approx(1.0)
-    assert figures["added p50, last fifth of the run at 500/s"] == pytest.approx(9.0)
-    assert figures["bare Kafka relay p50, first fifth of the run at 500/s"] == 2.0
-    assert figures["bare Kafka relay p50, last fifth of the run at 500/s"] == 2.0
+    assert figures["added p50 in the run's first fifth at 500/s"] == pytest.approx(1.0)
+    assert figures["added p50 in the run's last fifth at 500/s"] == pytest.approx(9.0)
+    assert figures["bare Kafka relay p50 in the run's first fifth at 500/s"] == 2.0
+    assert figures["bare Kafka relay p50 in the run's last fifth at 500/s"] == 2.0
     empty = {f.name: f for f in drift_figures(_point(100, [], []))}
     assert all(math.isnan(f.value) and f.target is None for f in empty.values())
 
