@@ -15,7 +15,10 @@ restarts them one at a time as a deploy does (SIGTERM, wait for the exit, start 
 wait until ready), with no SIGKILL. Webhooks go to the main worker only (one endpoint), so two
 workers never receive the same delivery at once (a documented limit of the receiver's
 deduplication, docs/webhooks.md). ``--cpu-hog`` keeps one core busy beside the run, as a noisy
-machine does.
+machine does. ``--merchants`` runs the workload for three merchants on the same topics, as a payment
+processor does (the demo's: each with its own credentials, SFTP account, webhook key and routes, one
+sending MIT by API and one approvals by SFTP), plus events of a ``mid`` no merchant has; the checker
+then also reconciles each merchant on its own, against what Flex saw under that merchant.
 
 Besides the checker's invariants, no worker may crash: every worker the run started is still
 running at the end, or was stopped by the run and exited with code 0.
@@ -29,7 +32,7 @@ import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -41,6 +44,8 @@ from bench.chaos_checks import Lifecycle, lifecycle_invariants
 from bench.chaos_nemesis import HEAVY_REBALANCE_EVERY, MODES, ChaosResult, Nemesis
 from bench.chaos_workload import Topics, observe, publish_commands, publish_events
 from bench.checker import Invariant, check
+from streams.local.merchants import DEMO_MERCHANTS, LocalMerchant, sftp_root, write_merchants_file
+from streams.local.reconciliation import read_batch_transmits
 from streams.local.stack import LocalStack
 from streams.local.traffic import Planned, plan
 
@@ -72,13 +77,19 @@ async def _settle(
     work: tuple[list[Planned], list[Planned]],
     kills: list[float],
     timeout: float,
+    served: Sequence[LocalMerchant],
 ) -> tuple[list[Invariant], Lifecycle]:
-    """Check until every invariant holds (the system caught up) or ``timeout`` passes."""
+    """Check until every invariant holds (the system caught up) or ``timeout`` passes. ``served``: the
+    merchants of the run (none: the single-merchant settings)."""
     planned, commands = work
     deadline = time.monotonic() + timeout
+    # where Flex answers each merchant's approvals sent by file, and who sends MIT to /v1/evaluate
+    outbound = {m.mid: sftp_root(stack.state_dir, m) / "outbound" for m in served if m.sftp}
+    mit_by_api = {m.name for m in served if "mit" in m.routes("api")}
     while True:
         seen, lifecycle = await observe(stack.bootstrap, http, topics, commands)
-        invariants = check(planned, seen, kills) + lifecycle_invariants(planned, seen, lifecycle)
+        seen.batch_transmits = await asyncio.to_thread(read_batch_transmits, outbound)
+        invariants = check(planned, seen, kills) + lifecycle_invariants(planned, seen, lifecycle, mit_by_api)
         if all(i.held for i in invariants) or time.monotonic() > deadline:
             evidence = {"journal": seen.journal, "webhooks": lifecycle.deliveries, "statuses": seen.statuses}
             (stack.workdir / "observed.json").write_bytes(orjson.dumps(evidence))  # for post-mortems
@@ -133,8 +144,10 @@ async def run_chaos(
     wait_for_work: float = WAIT_FOR_WORK,
     mode: str = "kills",
     flex_faults: bool = True,
+    merchants: bool = False,
 ) -> ChaosResult:
-    """``kills``: SIGKILLs of the main worker, or in the ``rolling`` mode restarts of one worker."""
+    """``kills``: SIGKILLs of the main worker, or in the ``rolling`` mode restarts of one worker;
+    ``merchants``: the demo's three merchants instead of the single-merchant settings."""
     topics = {
         n: f"chaos.{n}" for n in ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger")
     }
@@ -143,12 +156,20 @@ async def run_chaos(
             nemesis = Nemesis(stack, http, seed, rebalance_every, wait_for_work, mode, flex_faults)
             # 12 delivery attempts (~3 min; the default 8 give ~1 min) outlast back-to-back kills
             # and a restarted worker's table recovery.
-            await stack.start_full_sandbox(nemesis.main_port, 1.0, "--webhook-max-attempts", "12")
+            served: tuple[LocalMerchant, ...] = DEMO_MERCHANTS if merchants else ()
+            path = (
+                await asyncio.to_thread(write_merchants_file, workdir / "merchants", served)
+                if served
+                else None
+            )
+            await stack.start_full_sandbox(
+                nemesis.main_port, 1.0, "--webhook-max-attempts", "12", merchants=path
+            )
             http.base_url = httpx.URL(stack.sandbox_root)
             stack.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in topics.items()})
             stack.env.update(WORKER_ENV)
             await nemesis.start()
-            planned = plan(events, seed=seed)
+            planned = plan(events, seed=seed, merchants=[(m.name, m.mid) for m in served])
             started = time.monotonic()
             until = started + seconds
             _, commands, _ = await asyncio.gather(
@@ -159,7 +180,9 @@ async def run_chaos(
             result = nemesis.result
             work = (planned, commands)
             settle = SETTLE_SECONDS + seconds  # webhook retries and batch results catch up after the window
-            result.invariants, lifecycle = await _settle(stack, http, topics, work, result.kills, settle)
+            result.invariants, lifecycle = await _settle(
+                stack, http, topics, work, result.kills, settle, served
+            )
             result.invariants.append(no_crash(nemesis.crashed()))
             _workload(result, work, lifecycle)
     return result
@@ -193,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebalance-every", type=float, default=None, metavar="SECONDS")
     parser.add_argument("--wait-for-work", type=float, default=WAIT_FOR_WORK, metavar="SECONDS")
     parser.add_argument("--cpu-hog", action="store_true", help="a busy loop on one core beside the run")
+    parser.add_argument(
+        "--merchants", action="store_true", help="three merchants, as a payment processor runs"
+    )
     parser.add_argument("--workdir", default=".chaos")
     args = parser.parse_args(argv)
     every = args.rebalance_every or (HEAVY_REBALANCE_EVERY if args.mode == "rebalance" else REBALANCE_EVERY)
@@ -210,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             every,
             args.wait_for_work,
             args.mode,
+            merchants=args.merchants,
         )
         result = asyncio.run(run)
     console.print(report(result))

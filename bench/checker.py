@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from consumers.keys import event_key
-from streams.local.reconciliation import Observed, reconcile
+from streams.local.reconciliation import Observed, reconcile, reconcile_merchants
 from streams.local.traffic import Planned
 
-__all__ = ["Invariant", "attributed", "check", "effect"]
+__all__ = ["Invariant", "attributed", "check", "effect", "merchants_apart"]
 
 # A transmit repeated within this many seconds after a SIGKILL is the at-least-once window of an
 # endpoint that takes no idempotency key (the ledger entry was not yet written when the worker died).
@@ -132,9 +132,50 @@ def _transmit_repeats(journal: list[dict[str, Any]], kills: list[float]) -> Inva
     )
 
 
+def merchants_apart(planned: list[Planned], seen: Observed) -> Invariant:
+    """With merchants: no Flex call for an event went out under another merchant (its token: the
+    journal's ``mid``), and each merchant's events reconciled on their own, a transmit counting only
+    when Flex saw it under the event's merchant (its token, or its SFTP account for a file)."""
+    foreign = _foreign_calls(planned, seen.journal)
+    seen = replace(seen, statuses=attributed(planned, seen.statuses))
+    results = reconcile_merchants(planned, seen)
+    # as for every event together (_one_outcome): a status repeated, or an evaluate answered again
+    # under its own key, is the faults' doing and proven harmless by the other invariants
+    short = {n: r for n, r in results.items() if any(row.matched != row.published for row in r.rows.values())}
+    return Invariant(
+        "each merchant's events reached their outcomes under that merchant at Flex",
+        not short and not foreign,
+        ", ".join(f"{name} {r.accounted}/{r.published}" for name, r in results.items())
+        + f"; {len(foreign)} calls under another merchant",
+        [f"{n}: {r.accounted}/{r.published} accounted" for n, r in short.items()]
+        + [e for r in short.values() for e in r.examples[:2]]
+        + foreign[:3],
+    )
+
+
+def _foreign_calls(planned: list[Planned], journal: list[dict[str, Any]]) -> list[str]:
+    """The /evaluate (by idempotency key) and /transmit (by orderId) calls of planned events made
+    under another ``mid`` than the event's."""
+    by_key = {event_key(p.event_id): p for p in planned if p.event_id and p.mid}
+    by_order = {p.key: p for p in planned if p.mid}
+    found = []
+    for call in journal:
+        path = call.get("path")
+        if path == "/v1/evaluate":
+            p = by_key.get(str(call.get("idempotencyKey")))
+        elif path == "/v1/transmit":
+            p = by_order.get(str((call.get("body") or {}).get("orderId")))
+        else:
+            continue
+        if p is not None and call.get("mid") != p.mid:
+            found.append(f"{p.key} ({p.merchant}): {path} under mid {call.get('mid')}")
+    return found
+
+
 def check(planned: list[Planned], seen: Observed, kills: list[float]) -> list[Invariant]:
-    return [
+    found = [
         _one_outcome(planned, seen),
         _evaluate_once(seen.journal),
         _transmit_repeats(seen.journal, kills),
     ]
+    return [*found, merchants_apart(planned, seen)] if any(p.merchant for p in planned) else found

@@ -3,6 +3,7 @@ checker attributes SFTP batch results (bench/checker.py), on hand-made observati
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,21 @@ def test_webhooks_once_finds_lost_duplicated_stray_and_pending_webhooks() -> Non
         "published 2×: order.completed:twice",
         "published, never sent: order.cancelled:nowhere",
         "still being delivered: order.expired:pending",
+    ]
+
+
+def test_webhooks_once_keys_a_merchants_delivery_in_its_scope() -> None:
+    # with merchants the receiver scopes each merchant's dedupe keys (acme/…): the same webhook of
+    # two merchants is two webhooks, and one published without its scope was not this delivery
+    acme, bolt = _delivery("order.completed", "s1"), _delivery("order.completed", "s1", ident=2)
+    acme["merchant"], bolt["merchant"] = "acme", "bolt"
+    both = ["acme/order.completed:s1", "bolt/order.completed:s1"]
+    assert webhooks_once(Lifecycle(deliveries=[acme, bolt], published_webhooks=both)).held
+    inv = webhooks_once(Lifecycle(deliveries=[acme], published_webhooks=["order.completed:s1"]))
+    assert not inv.held
+    assert inv.examples == [
+        "delivered, never published: acme/order.completed:s1",
+        "published, never sent: order.completed:s1",
     ]
 
 
@@ -125,6 +141,59 @@ def test_batch_records_once_finds_a_record_submitted_twice() -> None:
         ([_order(mit.key)], [evaluate]),  # also sent to the API
     ):
         assert not batch_records_once([mit], Lifecycle(orders=orders), journal).held
+
+
+def test_batch_records_once_leaves_out_the_mit_of_a_merchant_sending_it_to_the_api() -> None:
+    mit = replace(_mit(), merchant="bolt")
+    evaluate = {"path": "/v1/evaluate", "body": {"orderId": mit.key}}
+    lc = Lifecycle(orders=[_order(mit.key)])
+    assert not batch_records_once([mit], lc, [evaluate]).held  # bolt sends MIT by SFTP
+    assert batch_records_once([mit], lc, [evaluate], mit_by_api={"bolt"}).held
+
+
+def _evaluated(p: Planned, mid: str) -> dict[str, Any]:
+    """Flex's journal entry of ``p``'s /evaluate call, made under merchant ``mid``."""
+    body = {"orderId": p.key}
+    return {
+        "path": "/v1/evaluate",
+        "status": 200,
+        "mid": mid,
+        "body": body,
+        "idempotencyKey": event_key(p.event_id or ""),
+    }
+
+
+def test_merchants_apart_holds_only_when_each_event_reached_flex_under_its_own_merchant() -> None:
+    merchants = [("acme", "mid-a"), ("bolt", "mid-b")]
+    planned = [p for p in plan(60, seed=3, merchants=merchants) if p.kind in ("cit-approved", "approval")]
+    cit = next(p for p in planned if p.kind == "cit-approved")
+    approval = next(p for p in planned if p.kind == "approval" and p.merchant != cit.merchant)
+    planned = [cit, approval]
+    other = {"mid-a": "mid-b", "mid-b": "mid-a"}
+    status = {"orderId": cit.key, "eventId": cit.event_id, "status": "APPROVED", "source": "evaluate"}
+    transmit = {"path": "/v1/transmit", "status": 200, "body": {"orderId": approval.key}}
+
+    def seen(evaluate_mid: str | None, transmit_mid: str | None) -> Observed:
+        journal = [_evaluated(cit, evaluate_mid), {**transmit, "mid": transmit_mid}]
+        return Observed(journal, [status], [])
+
+    name = "each merchant's events reached their outcomes under that merchant at Flex"
+    right = {i.name: i for i in check(planned, seen(cit.mid, approval.mid), [])}
+    assert right[name].held, right[name].examples
+    # the decline was evaluated under the other merchant's token: its outcome is there, not its merchant
+    wrong_evaluate = {i.name: i for i in check(planned, seen(other[str(cit.mid)], approval.mid), [])}
+    assert wrong_evaluate["every event reached exactly one final outcome"].held
+    assert not wrong_evaluate[name].held
+    assert wrong_evaluate[name].examples == [
+        f"{cit.key} ({cit.merchant}): /v1/evaluate under mid {other[str(cit.mid)]}"
+    ]
+    # the approval was transmitted under the other merchant's token: not its merchant's transmit
+    wrong_transmit = {i.name: i for i in check(planned, seen(cit.mid, other[str(approval.mid)]), [])}
+    assert not wrong_transmit[name].held
+    assert wrong_transmit[name].examples[0] == f"{approval.merchant}: 0/1 accounted"
+    # without merchants there is no such invariant
+    alone = [replace(p, merchant="", mid=None) for p in planned]
+    assert name not in {i.name for i in check(alone, seen(None, None), [])}
 
 
 def test_batch_results_are_attributed_to_their_event_and_pending_is_not_an_outcome() -> None:
