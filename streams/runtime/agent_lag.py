@@ -12,7 +12,7 @@ internals, read only.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -20,7 +20,7 @@ from prometheus_client import Gauge
 
 from streams.kafka.ends import fetched_end
 
-__all__ = ["agent_lags", "sample_agent_lag"]
+__all__ = ["agent_lags", "fold_ends", "sample_agent_lag"]
 
 
 def sample_agent_lag(app: Any, agents: Mapping[str, str], gauge: Gauge) -> None:
@@ -34,7 +34,7 @@ def agent_lags(app: Any, agents: Mapping[str, str]) -> dict[tuple[str, TopicPart
     """(agent, partition) → records not committed, for the partitions of ``agents`` (topic → agent
     name) that ``app``'s Faust consumer holds and has fetched."""
     consumer = app.consumer
-    kafka = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    kafka = _kafka_consumer(app)
     subscription = kafka._subscription.subscription if kafka is not None else None
     if subscription is None or subscription.assignment is None:
         return {}
@@ -51,3 +51,24 @@ def agent_lags(app: Any, agents: Mapping[str, str]) -> dict[tuple[str, TopicPart
             continue
         lags[agent, tp] = max(0, end - (consumer._committed_offset.get(tp) or 0))
     return lags
+
+
+def fold_ends(app: Any, topic: str) -> Callable[[int], tuple[int | None, int]]:
+    """For a partition of ``topic`` (``orders.status``): where it ends by the last fetch of ``app``'s
+    Faust consumer (None before one, or once revoked) and its committed offset
+    (streams/runtime/folds.py)."""
+
+    def ends(partition: int) -> tuple[int | None, int]:
+        tp, kafka = TopicPartition(topic, partition), _kafka_consumer(app)
+        try:
+            end = fetched_end(kafka, tp) if kafka is not None else None
+        except (AssertionError, AttributeError):  # not assigned (Faust's consumer thread)
+            end = None
+        return end, app.consumer._committed_offset.get(tp) or 0
+
+    return ends
+
+
+def _kafka_consumer(app: Any) -> Any:
+    """The aiokafka consumer inside ``app``'s Faust consumer thread (None before it starts)."""
+    return getattr(getattr(app.consumer, "_thread", None), "_consumer", None)

@@ -37,6 +37,7 @@ from core.pan import mask_card_data
 from core.settings import TopicSettings
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
+from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.kafka.bulk import partition_for
 from streams.kafka.errors import kafka_op
@@ -137,7 +138,7 @@ class CommandAgent:
             # mid's. Read inside the error handling: an order entry this release cannot read
             # (corrupt, or another release's) dead-letters the command like any bug, instead of
             # crashing the agent (Faust restarts it, and the command is left without an answer)
-            found = resolve_command(command, self._book.orders_of(command.order_id), merchants)
+            found = resolve_command(command, await self._orders_of(message, command), merchants)
             state, merchant = found.state, found.merchant
             label = merchant.name if merchant is not None else NO_MERCHANT
             self._metrics.event_in(message.topic, label)
@@ -155,6 +156,14 @@ class CommandAgent:
             await self._internal_error(producer, message, command, exc, label or NO_MERCHANT)
             return
         await self._answer(producer, message, command, outcome, label)
+
+    async def _orders_of(self, message: Any, command: OrderCommand) -> list[OrderState]:
+        """The table's entries of the command's order; when it has none, once the statuses of the
+        command's partition read before it are folded (streams/runtime/folds.py)."""
+        book, order_id = self._book, command.order_id
+        if not book.orders_of(order_id):
+            await book.folds.wait(message.partition, lambda: bool(book.orders_of(order_id)))
+        return book.orders_of(order_id)
 
     async def _internal_error(
         self, producer: AIOKafkaProducer, message: Any, command: OrderCommand, exc: Exception, label: str

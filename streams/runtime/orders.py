@@ -28,7 +28,9 @@ from core.merchants import load_merchants, mid_key
 from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
+from streams.runtime.agent_lag import fold_ends
 from streams.runtime.faust_fixes import delete_outside_event
+from streams.runtime.folds import Folds
 from streams.runtime.metrics import Metrics
 
 __all__ = [
@@ -88,6 +90,7 @@ class OrderBook:
         self._spellings = {mid_key(mid): mid for mid in self.mids}
         self.by_merchant = len(self.mids) > 1
         self.in_use: set[str] = set()  # orderIds a command is acting on: not forgotten meanwhile
+        self.folds = Folds()  # how far the agent has folded orders.status (a command may wait for it)
 
     def _read(self, key: str) -> OrderState | None:
         raw = self.table.get(key)
@@ -259,10 +262,12 @@ def add_order_state(
     """The table (``partitions`` like every topic; keyed by merchant when ``mids`` has several),
     and the agent that keeps it from ``status_topic``."""
     book = OrderBook(order_table(app, partitions), metrics, mids)
+    book.folds.ends = fold_ends(app, status_topic)
 
     @app.agent(raw_topic(app, status_topic), name="flexbridge-order-state")
     async def track(stream: Any) -> None:
         async for event in stream.events():
             book.on_status(event.key, event.value)
+            book.folds.folded(event.message.partition, event.message.offset)
 
     return book
