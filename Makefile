@@ -10,7 +10,7 @@ TEST_PROCESSES ?= 2
 
 ## List the targets with what each does.
 help:
-	@awk '/^## /{text=substr($$0, 4); next} /^[a-z][a-z-]*:/{if (text) printf "  %-10s %s\n", substr($$1, 1, length($$1)-1), text; text=""} !/^## /{text=""}' $(MAKEFILE_LIST)
+	@awk '/^## /{text=(text ? text " " : "") substr($$0, 4); next} /^[a-z][a-z-]*:/{if (text) printf "  %-10s %s\n", substr($$1, 1, length($$1)-1), text; text=""} !/^## /{text=""}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ bench: $(STAMP)
 
 ## Fault-injection run with a checker: faults, SIGKILLs and rebalances under load; non-zero on a violation.
 ## CHAOS="--mode rebalance" (a worker joins or leaves every ~4 s), "--mode rolling" (three workers
-## restarted one at a time), "--cpu-hog" (one core kept busy beside the run).
+## restarted one at a time), "--cpu-hog" (one core kept busy beside the run), "--merchants" (three merchants).
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos $(CHAOS)
 

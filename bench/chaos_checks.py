@@ -52,13 +52,14 @@ class Lifecycle:
 
 def _delivery_key(delivery: dict[str, Any]) -> str | None:
     """The receiver's dedupe key of a delivery (the product's own definition), in the scope of the
-    merchant whose path it went to (``acme/…``), None if unparseable."""
+    merchant whose path it went to (``…/webhooks/flex/acme``: ``acme/…``; the plain path's, of the
+    single-merchant settings, unscoped), None if unparseable."""
     try:
         key = dedupe_key(parse_webhook(orjson.dumps(delivery.get("payload"))))
     except InvalidEvent:
         return None
-    merchant = delivery.get("merchant")
-    return scoped_key(merchant if isinstance(merchant, str) else None, key)
+    _, _, name = str(delivery.get("url") or "").partition("/webhooks/flex/")
+    return scoped_key(name or None, key)
 
 
 def webhooks_once(lc: Lifecycle) -> Invariant:

@@ -84,3 +84,15 @@ async def test_short_fault_run_holds_every_invariant(tmp_path: Path) -> None:
     assert {"no batch record was submitted twice", "each command answered once, its effect applied once"} <= {
         i.name for i in result.invariants
     }
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+async def test_short_fault_run_with_three_merchants_holds_every_invariant(tmp_path: Path) -> None:
+    """``--merchants``: the demo's three merchants (their own credentials, SFTP accounts, webhook
+    keys and routes) on the same topics, and events of a mid no merchant has."""
+    result = await run_chaos(tmp_path, seconds=20, events=600, kills=2, seed=5, merchants=True)
+    assert result.ok, [(i.name, i.detail, i.examples) for i in result.invariants if not i.held]
+    apart = next(i for i in result.invariants if i.name.startswith("each merchant's events"))
+    assert all(f"{name} " in apart.detail for name in ("acme", "bolt", "cora", "(unknown mid)")), apart.detail
+    assert result.workload["batch files the sandbox processed"] > 0

@@ -48,11 +48,14 @@ def test_webhooks_once_finds_lost_duplicated_stray_and_pending_webhooks() -> Non
 
 def test_webhooks_once_keys_a_merchants_delivery_in_its_scope() -> None:
     # with merchants the receiver scopes each merchant's dedupe keys (acme/…): the same webhook of
-    # two merchants is two webhooks, and one published without its scope was not this delivery
+    # two merchants is two webhooks, and one published without its scope was not this delivery;
+    # the plain path's (the single-merchant settings) stay unscoped, whatever merchant it serves
     acme, bolt = _delivery("order.completed", "s1"), _delivery("order.completed", "s1", ident=2)
-    acme["merchant"], bolt["merchant"] = "acme", "bolt"
+    acme["url"], bolt["url"] = "http://w:1/webhooks/flex/acme", "http://w:1/webhooks/flex/bolt"
     both = ["acme/order.completed:s1", "bolt/order.completed:s1"]
     assert webhooks_once(Lifecycle(deliveries=[acme, bolt], published_webhooks=both)).held
+    plain = {**_delivery("order.completed", "s1"), "url": "http://w:1/webhooks/flex", "merchant": "default"}
+    assert webhooks_once(Lifecycle(deliveries=[plain], published_webhooks=["order.completed:s1"])).held
     inv = webhooks_once(Lifecycle(deliveries=[acme], published_webhooks=["order.completed:s1"]))
     assert not inv.held
     assert inv.examples == [
