@@ -12,13 +12,14 @@ internals, read only.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import TopicPartition
 from prometheus_client import Gauge
 
 from streams.kafka.ends import fetched_end
+from streams.runtime.folds import Ends
 
 __all__ = ["agent_lags", "fold_ends", "sample_agent_lag"]
 
@@ -53,7 +54,7 @@ def agent_lags(app: Any, agents: Mapping[str, str]) -> dict[tuple[str, TopicPart
     return lags
 
 
-def fold_ends(app: Any, topic: str) -> Callable[[int], tuple[int | None, int]]:
+def fold_ends(app: Any, topic: str) -> Ends:
     """For a partition of ``topic`` (``orders.status``): where it ends by the last fetch of ``app``'s
     Faust consumer (None before one, or once revoked) and its committed offset
     (streams/runtime/folds.py)."""
