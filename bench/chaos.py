@@ -83,13 +83,14 @@ async def _settle(
     merchants of the run (none: the single-merchant settings)."""
     planned, commands = work
     deadline = time.monotonic() + timeout
-    # where Flex answers each merchant's approvals sent by file, and who sends MIT to /v1/evaluate
+    # where Flex answers each merchant's approvals sent by file
     outbound = {m.mid: sftp_root(stack.state_dir, m) / "outbound" for m in served if m.sftp}
-    mit_by_api = {m.name for m in served if "mit" in m.routes("api")}
     while True:
         seen, lifecycle = await observe(stack.bootstrap, http, topics, commands)
         seen.batch_transmits = await asyncio.to_thread(read_batch_transmits, outbound)
-        invariants = check(planned, seen, kills) + lifecycle_invariants(planned, seen, lifecycle, mit_by_api)
+        invariants = check(planned, seen, kills) + lifecycle_invariants(
+            planned, seen, lifecycle, _mit_by_api(served)
+        )
         if all(i.held for i in invariants) or time.monotonic() > deadline:
             evidence = {"journal": seen.journal, "webhooks": lifecycle.deliveries, "statuses": seen.statuses}
             (stack.workdir / "observed.json").write_bytes(orjson.dumps(evidence))  # for post-mortems
@@ -97,12 +98,21 @@ async def _settle(
         await asyncio.sleep(1.0)
 
 
-def _workload(result: ChaosResult, work: tuple[list[Planned], list[Planned]], lc: Lifecycle) -> None:
+def _mit_by_api(served: Sequence[LocalMerchant]) -> set[str]:
+    """The merchants that send their MIT rebills to ``/v1/evaluate``, not in batch files."""
+    return {m.name for m in served if "mit" in m.routes("api")}
+
+
+def _workload(
+    result: ChaosResult, work: tuple[list[Planned], list[Planned]], lc: Lifecycle, by_api: set[str]
+) -> None:
     planned, commands = work
     result.workload.update(
         {
             "events": len(planned),
-            "of which MIT through SFTP batch files": sum(p.kind == "mit-rebill" for p in planned),
+            "of which MIT through SFTP batch files": sum(
+                p.kind == "mit-rebill" and p.merchant not in by_api for p in planned
+            ),
             "commands (refund, capture, cancel, malformed)": len(commands),
             "batch files the sandbox processed": len(lc.batches),
             "webhooks the sandbox sent": len(lc.deliveries),
@@ -184,7 +194,7 @@ async def run_chaos(
                 stack, http, topics, work, result.kills, settle, served
             )
             result.invariants.append(no_crash(nemesis.crashed()))
-            _workload(result, work, lifecycle)
+            _workload(result, work, lifecycle, _mit_by_api(served))
     return result
 
 
