@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaProducer
 from consumers.command_input import MalformedCommand, decode_command, malformed_answer, order_of
 from consumers.commands import CommandOutcome, reject_command, run_command
 from consumers.flex.client import FlexClient
-from consumers.order_keys import resolve_command, status_mid
+from consumers.order_keys import Resolved, resolve_command, status_mid
 from consumers.order_machine import opens_no_order, record_command
 from consumers.retry import OUTAGE, retry
 from core.merchants import Merchants
@@ -37,7 +37,6 @@ from core.pan import mask_card_data
 from core.settings import TopicSettings
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
-from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.kafka.bulk import partition_for
 from streams.kafka.errors import kafka_op
@@ -138,7 +137,7 @@ class CommandAgent:
             # mid's. Read inside the error handling: an order entry this release cannot read
             # (corrupt, or another release's) dead-letters the command like any bug, instead of
             # crashing the agent (Faust restarts it, and the command is left without an answer)
-            found = resolve_command(command, await self._orders_of(message, command), merchants)
+            found = await self._resolve(message, command, merchants)
             state, merchant = found.state, found.merchant
             label = merchant.name if merchant is not None else NO_MERCHANT
             self._metrics.event_in(message.topic, label)
@@ -157,13 +156,17 @@ class CommandAgent:
             return
         await self._answer(producer, message, command, outcome, label)
 
-    async def _orders_of(self, message: Any, command: OrderCommand) -> list[OrderState]:
-        """The table's entries of the command's order; when it has none, once the statuses of the
-        command's partition read before it are folded (streams/runtime/folds.py)."""
+    async def _resolve(self, message: Any, command: OrderCommand, merchants: Merchants) -> Resolved:
+        """The command's order and merchant (``resolve_command``). A command that names no merchant
+        finds one only through its order (with several merchants): when the table has no entry for
+        it, it is resolved again once the statuses of its partition read before it are folded
+        (streams/runtime/folds.py)."""
         book, order_id = self._book, command.order_id
-        if not book.orders_of(order_id):
+        found = resolve_command(command, book.orders_of(order_id), merchants)
+        if found.merchant is None and found.reason is None:
             await book.folds.wait(message.partition, lambda: bool(book.orders_of(order_id)))
-        return book.orders_of(order_id)
+            found = resolve_command(command, book.orders_of(order_id), merchants)
+        return found
 
     async def _internal_error(
         self, producer: AIOKafkaProducer, message: Any, command: OrderCommand, exc: Exception, label: str

@@ -1,16 +1,17 @@
 """How far the order-state agent has folded ``orders.status``, so that a command read before the
-statuses of its order waits for them (streams/runtime/commands.py).
+statuses of its order can wait for them (streams/runtime/commands.py).
 
 When a worker starts, or takes partitions over at a rebalance, its order-state agent folds the
 statuses published since the last commit of ``orders.status`` while its command agent already reads
 ``orders.commands``: a command right behind its order's first status can reach a table that has no
-entry for the order yet. Answered then, it would be REJECTED (with several merchants and no ``mid``,
-"its merchant is not known"), and answered again differently once the statuses are folded, if the
-command is read again. So a command whose order the table does not have waits
-(:meth:`Folds.wait`) until the agent has folded the command's partition of ``orders.status`` up to
-where that partition ended then, by its last fetch (streams/kafka/ends.py ``fetched_end``), or for
-at most :data:`WAIT_SECONDS`. A partition already folded to its end, as it is in steady state,
-answers at once: a command of an order flexbridge never saw is answered as quickly as before.
+entry for the order yet. With several merchants, a command without ``mid`` finds its merchant only
+through that entry: answered then, it was REJECTED ("its merchant is not known"), and answered again
+differently once the statuses were folded, if the command was read again. Such a command waits
+(:meth:`Folds.wait`) until the agent has folded its partition of ``orders.status`` up to where that
+partition ended then, by its last fetch (streams/kafka/ends.py ``fetched_end``), or for at most
+:data:`WAIT_SECONDS`. A partition already folded to its end, as it is in steady state, answers at
+once. (A command whose merchant is known goes on without its order's entry, as before: Flex is
+asked for what the entry would have said.)
 """
 
 from __future__ import annotations
