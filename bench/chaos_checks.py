@@ -23,6 +23,7 @@ from schemas.status import OrderStatus
 from schemas.webhooks import dedupe_key, parse_webhook
 from streams.local.reconciliation import Observed, reconcile
 from streams.local.traffic import Planned
+from streams.runtime.webhook_http import WEBHOOK_PREFIX
 
 __all__ = [
     "Lifecycle",
@@ -58,7 +59,7 @@ def _delivery_key(delivery: dict[str, Any]) -> str | None:
         key = dedupe_key(parse_webhook(orjson.dumps(delivery.get("payload"))))
     except InvalidEvent:
         return None
-    _, _, name = str(delivery.get("url") or "").partition("/webhooks/flex/")
+    _, _, name = str(delivery.get("url") or "").partition(WEBHOOK_PREFIX)
     return scoped_key(name or None, key)
 
 

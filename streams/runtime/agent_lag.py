@@ -34,7 +34,6 @@ def sample_agent_lag(app: Any, agents: Mapping[str, str], gauge: Gauge) -> None:
 def agent_lags(app: Any, agents: Mapping[str, str]) -> dict[tuple[str, TopicPartition], int]:
     """(agent, partition) → records not committed, for the partitions of ``agents`` (topic → agent
     name) that ``app``'s Faust consumer holds and has fetched."""
-    consumer = app.consumer
     kafka = _kafka_consumer(app)
     subscription = kafka._subscription.subscription if kafka is not None else None
     if subscription is None or subscription.assignment is None:
@@ -44,13 +43,9 @@ def agent_lags(app: Any, agents: Mapping[str, str]) -> dict[tuple[str, TopicPart
         agent = agents.get(tp.topic)
         if agent is None:
             continue
-        try:
-            end = fetched_end(kafka, tp)
-        except (AssertionError, AttributeError):  # revoked meanwhile (Faust's consumer thread)
-            continue
-        if end is None:
-            continue
-        lags[agent, tp] = max(0, end - (consumer._committed_offset.get(tp) or 0))
+        end, committed = _end_and_committed(app, tp)
+        if end is not None:
+            lags[agent, tp] = max(0, end - committed)
     return lags
 
 
@@ -58,16 +53,18 @@ def fold_ends(app: Any, topic: str) -> Ends:
     """For a partition of ``topic`` (``orders.status``): where it ends by the last fetch of ``app``'s
     Faust consumer (None before one, or once revoked) and its committed offset
     (streams/runtime/folds.py)."""
+    return lambda partition: _end_and_committed(app, TopicPartition(topic, partition))
 
-    def ends(partition: int) -> tuple[int | None, int]:
-        tp, kafka = TopicPartition(topic, partition), _kafka_consumer(app)
-        try:
-            end = fetched_end(kafka, tp) if kafka is not None else None
-        except (AssertionError, AttributeError):  # not assigned (Faust's consumer thread)
-            end = None
-        return end, app.consumer._committed_offset.get(tp) or 0
 
-    return ends
+def _end_and_committed(app: Any, tp: TopicPartition) -> tuple[int | None, int]:
+    """Where ``tp`` ends by the last fetch of ``app``'s Faust consumer (None before one, or when not
+    assigned: revoked meanwhile, in Faust's consumer thread), and its committed offset."""
+    kafka = _kafka_consumer(app)
+    try:
+        end = fetched_end(kafka, tp) if kafka is not None else None
+    except (AssertionError, AttributeError):
+        end = None
+    return end, app.consumer._committed_offset.get(tp) or 0
 
 
 def _kafka_consumer(app: Any) -> Any:

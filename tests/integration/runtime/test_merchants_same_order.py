@@ -2,10 +2,14 @@
 merchants file, the sandbox in multi-merchant mode over HTTP. Each merchant's order gets its own
 statuses from its own call under its own token; a webhook on one merchant's path moves only its
 order; a command without ``mid`` is REJECTED as ambiguous, and with ``mid`` reaches that
-merchant's order at Flex."""
+merchant's order at Flex. A command without ``mid`` finds its merchant through its order, so one read
+before its order's status is folded (after a restart the order-state agent folds the statuses since
+the last commit while the command agent already runs) waits for it: here a backlog of statuses in
+the order's partition keeps the agent busy while the command comes in right behind the order's."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,11 +22,15 @@ import pytest
 from consumers.webhooks.signature import http_date, new_nonce, sign
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
+from streams.runtime.reconcile import partition_of
 from tests.integration.runtime.test_merchants_flows import Bridge, worker_file
 from tests.sandbox.merchants_support import ACME, BOLT, MerchantSpec, merchant_event, merchants_sandbox
 from tests.support import produce, run_flexbridge, unique, values, wait_for
 
 pytestmark = pytest.mark.integration
+
+BACKLOG = 3000  # statuses of other orders ahead of the order's own: seconds of folding
+PARTITIONS = 2  # Bridge's FLEXBRIDGE_KAFKA__TOPIC_PARTITIONS
 
 
 @pytest.fixture
@@ -157,3 +165,59 @@ async def _a_command_without_mid_is_ambiguous_and_one_with_mid_reaches_its_order
     assert await bridge.journal(f"/v1/orders/{sessions[ACME.mid]}/cancel") == []
     await status_of_order(bridge, order, BOLT, "CANCELLED")
     assert (await view(bridge, order, ACME.mid)).json()["status"] == "APPROVED"
+
+
+def _status(order: str, status: str, session: str) -> dict[str, Any]:
+    """An ``evaluate`` status of ACME's order ``order`` (its merchant named by ``detail.mid``)."""
+    return {
+        "orderId": order,
+        "orderSessionKey": session,
+        "status": status,
+        "source": "evaluate",
+        "eventId": unique("evt"),
+        "occurredAt": datetime.now(UTC).isoformat(),
+        "detail": {"mid": ACME.mid},
+    }
+
+
+def _in_partition(partition: int, tag: str) -> str:
+    while partition_of(order := unique(tag), PARTITIONS) != partition:
+        pass
+    return order
+
+
+async def test_a_command_read_before_its_orders_status_is_folded_waits_for_it(
+    broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path, log_dir: Path
+) -> None:
+    bridge = Bridge(broker, sandbox, worker_file(tmp_path), log_dir)
+    try:
+        await bridge.ready()
+        order, session = unique("FOLD"), str(uuid.uuid4())
+        home = partition_of(order, PARTITIONS)
+        backlog = [
+            (o, _status(o, "PENDING", str(uuid.uuid4())))
+            for o in (_in_partition(home, "BACK") for _ in range(BACKLOG))
+        ]
+        await produce(
+            bridge.bootstrap,
+            bridge.topics["status"],
+            [*backlog, (order, _status(order, "CAPTUREREQUIRED", session))],
+        )
+        command = {"commandId": unique("cmd"), "type": "cancel", "orderId": order}  # no mid
+        await produce(bridge.bootstrap, bridge.topics["commands"], [(order, command)])
+
+        async def answered() -> dict[str, Any] | None:
+            found = [
+                s for s in values(await bridge.records("status")) if s["eventId"] == command["commandId"]
+            ]
+            return found[0] if found else None
+
+        answer = await wait_for(answered, 90, "the command's answer")
+        # ACME's order, found once folded: the cancel went to Flex as ACME (the sandbox has no such
+        # Flex order, so it refuses it), never "unknown to flexbridge"
+        assert "unknown to flexbridge" not in str(answer.get("reason")), answer
+        assert answer["detail"].get("mid") == ACME.mid, answer
+        [call] = await bridge.journal(f"/v1/orders/{session}/cancel")
+        assert call["mid"] == ACME.mid
+    finally:
+        bridge.process.stop()
