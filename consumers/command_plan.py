@@ -7,13 +7,21 @@ answered REJECTED at once with a clear reason instead of being sent to Flex.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from schemas.commands import OrderCommand
 from schemas.order_state import FlexOrderAmounts, OrderState
 from schemas.status import Status
 
-__all__ = ["Plan", "dollars", "needs_amounts", "plan_command", "session_of", "with_flex_amounts"]
+__all__ = [
+    "Plan",
+    "dollars",
+    "needs_amounts",
+    "plan_command",
+    "session_of",
+    "synced_with_flex",
+    "with_flex_amounts",
+]
 
 Action = Literal["refund", "cancel", "external-cancel", "capture", "reject", "already-cancelled"]
 
@@ -73,6 +81,17 @@ def with_flex_amounts(state: OrderState | None, order_id: str, flex: FlexOrderAm
     if base.order_session_key is None and flex.id:
         changes["order_session_key"] = flex.id
     return base.model_copy(update=changes)
+
+
+def synced_with_flex(
+    state: OrderState | None, order_id: str, flex: FlexOrderAmounts
+) -> tuple[OrderState, dict[str, Any]]:
+    """``state`` completed with the amounts Flex has (``GET /v1/orders/{id}``), and those changes
+    (the status too, when the order had none)."""
+    known_status = state is not None and state.status is not None
+    synced = with_flex_amounts(state, order_id, flex)
+    fields = {"authorised_amount", "captured_amount", "refunded_amount", "currency", "order_session_key"}
+    return synced, synced.model_dump(include=fields if known_status else {*fields, "status"})
 
 
 def _reject(reason: str) -> Plan:

@@ -221,7 +221,8 @@ def record_command(
 ) -> OrderState:
     """The state after a command's own effect: applied by the command handler itself, at once,
     so the next command of the same order checks fresh amounts. Without ``record`` (the command
-    is not finished: FAILED) only ``changes`` apply; its answer reaches the history by the topic."""
+    is not finished: FAILED) only ``changes`` apply, and a refund it sent stays in ``refunds_sent``
+    (``consumers.refunds``); its answer reaches the history by the topic."""
     if state is None:
         state = OrderState(order_id=answer.order_id)
     refused = answer.status in ("REJECTED", "FAILED")
@@ -231,4 +232,7 @@ def record_command(
     entry = _entry(answer, "answer" if refused else "applied", answer.reason)
     commands = {**state.commands, answer.event_id: record}
     history = (*state.history, entry)[-HISTORY_LIMIT:]
-    return state.model_copy(update={**changes, "commands": commands, "history": history, **news})
+    update = {**changes, "commands": commands, "history": history, **news}
+    if answer.event_id in state.refunds_sent:  # finished: its record answers a re-run from now on
+        update["refunds_sent"] = {k: v for k, v in state.refunds_sent.items() if k != answer.event_id}
+    return state.model_copy(update=update)

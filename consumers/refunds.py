@@ -1,19 +1,45 @@
-"""What makes one refund command one refund at Flex. Pure, no I/O.
+"""What makes one refund command one refund at Flex, and how a refund sent before is finished.
 
 ``/refund`` takes no idempotency key, and Flex dedupes repeat refund calls itself (flex-api.md
 §2.8): a second refund of the same amount and message would be taken for a repeat of the first.
 So the ``refundMessage`` carries the commandId (:func:`refund_message`): a retry of one command is
-the same call (deduped by Flex), a new command is a new refund. And an answer whose
-``transactionId`` an earlier refund command of the order already got (:func:`repeat_of`) is a
-refund Flex did not make: flexbridge never reports it REFUNDED.
+the same call (deduped by Flex), a new command is a new refund. An answer whose ``transactionId``
+an earlier refund command of the order already got (:func:`repeat_of`) is a refund Flex did not
+make: flexbridge never reports it REFUNDED.
+
+Before the call, the order records what is sent (``OrderState.refunds_sent``, through the caller's
+``mark_sent``), until the command is finished. A command found there was sent before and never
+finished: its worker died before recording it, or it was answered ``FAILED`` (Flex's answer lost)
+and is now redriven or sent again. Flex may have made that refund, and the order's amounts may
+count it already (its ``order.refunded`` webhook, or Flex's own figures), so checking the command
+afresh would refuse it ("nothing left to refund"). :func:`refund_again` repeats the identical call
+instead, as the lost retry would have: Flex answers it as a repeat of that refund if it was made,
+makes it if not, and refuses it if the order has no room for it.
 """
 
 from __future__ import annotations
 
-from schemas.commands import OrderCommand
-from schemas.order_state import OrderState
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-__all__ = ["refund_message", "repeat_of"]
+from consumers.command_answers import CommandOutcome, answer, failed, finished
+from consumers.command_ids import request_of
+from consumers.command_plan import Plan, dollars, synced_with_flex
+from consumers.flex.errors import FlexError
+from schemas.commands import OrderCommand
+from schemas.flex import RefundResponse
+from schemas.order_state import FlexOrderAmounts, OrderState, SentRefund
+
+__all__ = ["MarkSent", "RefundClient", "refund", "refund_again", "refund_message", "repeat_of"]
+
+MarkSent = Callable[[SentRefund], Awaitable[None]]  # records a refund call before it is made
+
+
+class RefundClient(Protocol):
+    async def refund(
+        self, order_session_key: str, amount_cents: int, message: str | None = None
+    ) -> RefundResponse: ...
+    async def order_amounts(self, order_session_key: str) -> FlexOrderAmounts: ...
 
 
 def refund_message(command: OrderCommand) -> str:
@@ -34,3 +60,80 @@ def repeat_of(state: OrderState, transaction_id: str | None) -> str | None:
         if detail.get("transactionId") == transaction_id:
             return command_id
     return None
+
+
+async def refund(
+    command: OrderCommand, plan: Plan, state: OrderState, flex: RefundClient, mark_sent: MarkSent | None
+) -> CommandOutcome:
+    """The refund ``plan`` checked: recorded as sent (``mark_sent``), then made."""
+    assert plan.session is not None and plan.amount is not None  # the plan sets them for a refund  # noqa: S101
+    if mark_sent is not None:
+        sent = SentRefund(amount=plan.amount, order_session_key=plan.session, request=request_of(command))
+        await mark_sent(sent)
+    made = await flex.refund(plan.session, plan.amount, refund_message(command))
+    return _answered(command, state, plan.session, plan.amount, made, state.refunded_amount + plan.amount)
+
+
+async def refund_again(
+    command: OrderCommand, sent: SentRefund, state: OrderState, flex: RefundClient
+) -> CommandOutcome:
+    """``command``'s refund, ``sent`` before and not finished: the identical call again (see the
+    module's docstring). Whichever call made the refund, Flex's amounts count it once: they are read
+    afterwards; when they cannot be, it is counted as a first call counts it (or not at all, when
+    the order's amounts are not known either)."""
+    session, amount = sent.order_session_key, sent.amount
+    if sent.request != request_of(command):  # another command under the id of the one sent
+        reason = (
+            f"commandId-reused: commandId {command.command_id} was used for another command on this "
+            f"order (a refund of {dollars(amount)}, sent to Flex and not finished); give a new command "
+            "a new commandId"
+        )
+        return CommandOutcome(answer(command, "REJECTED", session=session, reason=reason))
+    try:
+        made = await flex.refund(session, amount, refund_message(command))
+    except FlexError as exc:
+        return failed(command, session, exc, {"amount": amount, "resent": True})
+    try:
+        flex_order: FlexOrderAmounts | None = await flex.order_amounts(session)
+    except FlexError:
+        flex_order = None  # the refund is made all the same
+    synced: dict[str, Any] = {}
+    if flex_order is not None and flex_order.refunded_amount is not None:
+        state, synced = synced_with_flex(state, command.order_id, flex_order)
+        counted: int | None = state.refunded_amount
+    else:
+        counted = state.refunded_amount + amount if state.authorised_amount is not None else None
+    outcome = _answered(command, state, session, amount, made, counted, resent=True)
+    return CommandOutcome(outcome.answer, outcome.record, {**synced, **outcome.changes})
+
+
+def _answered(
+    command: OrderCommand,
+    state: OrderState,
+    session: str,
+    amount: int,
+    made: RefundResponse,
+    refunded: int | None,
+    **extra: Any,
+) -> CommandOutcome:
+    """REFUNDED, with ``refunded`` the order's refunds so far (None: not known, so neither is what is
+    left); REJECTED when Flex answered with the transactionId of another command's refund (nothing
+    was refunded)."""
+    earlier = repeat_of(state, made.transaction_id)
+    if earlier is not None:
+        reason = (
+            f"Flex answered this refund as a repeat of command {earlier} (transactionId "
+            f"{made.transaction_id}): no new refund was made"
+        )
+        repeat = {"amount": amount, "repeatOf": earlier, "flexTransactionId": made.transaction_id, **extra}
+        return finished(command, answer(command, "REJECTED", session=session, reason=reason, detail=repeat))
+    detail: dict[str, Any] = {"amount": amount}
+    changes: dict[str, Any] = {}
+    if refunded is not None:
+        left = max(state.settled_amount - refunded, 0)
+        detail.update(refundedAmount=refunded, refundableAmount=left, fullyRefunded=left == 0)
+        changes["refunded_amount"] = refunded
+        if left == 0:
+            changes["status"] = "REFUNDED"
+    detail.update(transactionId=made.transaction_id, **extra)
+    return finished(command, answer(command, "REFUNDED", session=session, detail=detail), changes)

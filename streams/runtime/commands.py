@@ -37,6 +37,7 @@ from core.pan import mask_card_data
 from core.settings import TopicSettings
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
+from schemas.order_state import OrderState, SentRefund
 from schemas.status import OrderStatus
 from streams.kafka.bulk import partition_for
 from streams.kafka.errors import kafka_op
@@ -146,7 +147,8 @@ class CommandAgent:
                 outcome = reject_command(command, state, merchants, found.reason)
             else:
                 mine = command.model_copy(update={"mid": merchant.mid}) if merchant.mid else command
-                outcome = await run_command(mine, state, flex.for_merchant(merchant))
+                mark_sent = partial(self._mark_sent, mine)
+                outcome = await run_command(mine, state, flex.for_merchant(merchant), mark_sent)
             if not outcome.replayed:  # a replay changes nothing: its effect is recorded already
                 await self._recorded(self._record(outcome), command)
         except Exception as exc:  # a bug must not stop the agent; no message: it may quote data  # noqa: BLE001
@@ -192,6 +194,16 @@ class CommandAgent:
         if mid is not None and state.mid is None:
             state = state.model_copy(update={"mid": mid})
         return self._book.put(state, mid)
+
+    async def _mark_sent(self, command: OrderCommand, sent: SentRefund) -> None:
+        """Record in the order, under the key its answer is folded into, the refund call about to
+        be made (consumers/refunds.py), and wait until Kafka has it: a worker that dies after the
+        call leaves the next owner of the order that record, and the command is sent again as it was
+        instead of being checked against amounts that may count its refund already."""
+        mid = command.mid
+        state = self._book.get(command.order_id, mid) or OrderState(order_id=command.order_id, mid=mid)
+        marked = state.model_copy(update={"refunds_sent": {**state.refunds_sent, command.command_id: sent}})
+        await self._recorded(self._book.put(marked, mid), command)
 
     @staticmethod
     async def _recorded(sent: asyncio.Future[Any] | None, command: OrderCommand) -> None:

@@ -107,3 +107,31 @@ async def test_a_command_id_used_again_for_another_order_is_refused_by_flex_and_
     assert [c["status"] for c in calls] == [200, 409], calls  # one capture made: the first order's
     state = await order_state(worker, second, "the refusal recorded", lambda b: b["commands"])
     assert state["status"] == "CAPTUREREQUIRED" and state["capturedAmount"] == 0, state
+
+
+async def test_a_refund_made_whose_answer_was_lost_is_answered_refunded_when_sent_again(stack: Stack) -> None:
+    """Flex makes the refund but its answers are lost until the command is answered FAILED; sent
+    again, the command repeats the identical call (Flex: a repeat) and is answered REFUNDED, though
+    Flex's figures now show the order fully refunded (checked afresh: "nothing left to refund")."""
+    worker = stack.worker(FLEXBRIDGE_FLEX__DEADLINE_SECONDS="3")
+    await ready(worker)
+    order = unique("ORD")
+    session = await evaluate_behind_the_bridge(stack, order, "cit-approved")  # flexbridge never saw it
+    stack.sandbox.call("POST", "/_sandbox/faults", {"afterEffectRate": 1.0, "paths": ["/v1/orders/*/refund"]})
+    whole = command("refund", order, orderSessionKey=session)  # no amount: all that is left
+    await send(stack, whole)
+    [failed] = (await answers(stack, whole["commandId"]))[whole["commandId"]]
+    assert failed["status"] == "FAILED", failed
+    [flex_order] = [o for o in stack.sandbox.orders() if o["orderSessionKey"] == session]
+    assert flex_order["refundedAmount"] == 1500  # made, answers lost
+
+    stack.sandbox.call("DELETE", "/_sandbox/faults")
+    await send(stack, whole)  # as docs/consumers.md says of FAILED: resend the same command
+    failed_then, again = (await answers(stack, whole["commandId"], each=2))[whole["commandId"]]
+    assert failed_then == failed
+    assert again["status"] == "REFUNDED", again
+    assert again["detail"]["resent"] is True and again["detail"]["refundedAmount"] == 1500
+    [flex_order] = [o for o in stack.sandbox.orders() if o["orderSessionKey"] == session]
+    assert flex_order["refundedAmount"] == 1500 and len(flex_order["refunds"]) == 1  # refunded once
+    recorded = await order_state(worker, order, "recorded", lambda b: whole["commandId"] in b["commands"])
+    assert recorded["refundsSent"] == {} and recorded["refundableAmount"] == 0

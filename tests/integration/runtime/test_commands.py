@@ -53,15 +53,15 @@ async def order_state(
     return await wait_for(probe, timeout, f"order {order_id}: {what}")
 
 
-async def answers(stack: Stack, *command_ids: str) -> Answers:
-    """The command answers on orders.status, once every one of ``command_ids`` has one."""
+async def answers(stack: Stack, *command_ids: str, each: int = 1) -> Answers:
+    """The command answers on orders.status, once every one of ``command_ids`` has ``each``."""
 
     async def probe() -> Answers | None:
         found: Answers = {}
         for status in values(await read_all(stack.bootstrap, stack.topics["status"])):
             if status["source"] == "command":
                 found.setdefault(status["eventId"], []).append(status)
-        return found if all(c in found for c in command_ids) else None
+        return found if all(len(found.get(c, ())) >= each for c in command_ids) else None
 
     return await wait_for(probe, 60, f"answers to {command_ids}")
 
@@ -166,18 +166,20 @@ async def test_refunds_are_checked_against_what_is_left_and_a_duplicate_refunds_
     await assert_the_dump_shows_the_command_consumer(stack, worker)
 
 
-async def evaluate_behind_the_bridge(stack: Stack, order_id: str) -> str:
-    """An order Flex has but flexbridge never saw (its /evaluate answer was lost)."""
-    body = decline("mit-rebill", order_id, 1500)
+async def evaluate_behind_the_bridge(stack: Stack, order_id: str, kind: str = "mit-rebill") -> str:
+    """An order Flex has but flexbridge never saw (its /evaluate answer was lost): a managed MIT,
+    SUBMITTED and cancellable, or (``kind="cit-approved"``) an APPROVED one, refundable."""
+    body = decline(kind, order_id, 1500)
     body.update(isDeclined=True, idempotencyKey=unique("k"), mid=stack.env["FLEXBRIDGE_FLEX__MID"])
-    body["expiryDateUtc"] = "2030-01-01T00:00:00Z"  # managed MIT: SUBMITTED, cancellable
+    if kind == "mit-rebill":
+        body["expiryDateUtc"] = "2030-01-01T00:00:00Z"  # managed MIT: SUBMITTED, cancellable
     async with httpx.AsyncClient(base_url=stack.sandbox.url, timeout=10) as http:
         token = (
             await http.post("oauth2/token", json={"AppKey": DEV_APP_KEY, "AppSecret": DEV_APP_SECRET})
         ).json()
         headers = {"Authorization": f"Bearer {token['accessToken']}"}
         answer = await http.post("evaluate", json=body, headers=headers)
-    assert answer.json()["status"] == "SUBMITTED"
+    assert answer.json()["status"] == ("SUBMITTED" if kind == "mit-rebill" else "APPROVED")
     return str(answer.json()["orderSessionKey"])
 
 
