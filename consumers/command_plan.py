@@ -14,6 +14,7 @@ from schemas.order_state import FlexOrderAmounts, OrderState
 from schemas.status import Status
 
 __all__ = [
+    "NO_REFUND_AFTER_CHARGEBACK",
     "Plan",
     "dollars",
     "needs_amounts",
@@ -34,6 +35,12 @@ _CANCELLABLE: frozenset[Status] = frozenset(
 )
 _STATUSES: frozenset[str] = frozenset(
     {"SUBMITTED", "APPROVED", "DECLINED", "CHALLENGE", "CAPTUREREQUIRED", "EXPIRED", "CANCELLED", "REFUNDED"}
+)
+
+
+NO_REFUND_AFTER_CHARGEBACK = (
+    "order is CHARGEBACK: the payer disputed the charge and is repaid through the dispute; "
+    "a refund would pay them twice"
 )
 
 
@@ -102,10 +109,7 @@ def _refund(command: OrderCommand, state: OrderState | None, session: str) -> Pl
     if state is None or state.authorised_amount is None:
         return _reject("the order's amounts are not known, so the refund cannot be checked")
     if state.status == "CHARGEBACK":
-        return _reject(
-            "order is CHARGEBACK: the payer disputed the charge and is repaid through the dispute; "
-            "a refund would pay them twice"
-        )
+        return _reject(NO_REFUND_AFTER_CHARGEBACK)
     if state.status not in _REFUNDABLE:
         return _reject(f"order is {state.status}; only an approved (settled) order can be refunded")
     left = state.refundable_amount

@@ -14,7 +14,8 @@ and is now redriven or sent again. Flex may have made that refund, and the order
 count it already (its ``order.refunded`` webhook, or Flex's own figures), so checking the command
 afresh would refuse it ("nothing left to refund"). :func:`refund_again` repeats the identical call
 instead, as the lost retry would have: Flex answers it as a repeat of that refund if it was made,
-makes it if not, and refuses it if the order has no room for it.
+makes it if not, and refuses it if the order has no room for it. Only a chargeback since stops it
+(answered REJECTED, as a new refund would be).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 
 from consumers.command_answers import CommandOutcome, answer, failed, finished
 from consumers.command_ids import request_of
-from consumers.command_plan import Plan, dollars, synced_with_flex
+from consumers.command_plan import NO_REFUND_AFTER_CHARGEBACK, Plan, dollars, synced_with_flex
 from consumers.flex.errors import FlexError
 from schemas.commands import OrderCommand
 from schemas.flex import RefundResponse
@@ -89,6 +90,9 @@ async def refund_again(
             "a new commandId"
         )
         return CommandOutcome(answer(command, "REJECTED", session=session, reason=reason))
+    if state.status == "CHARGEBACK":  # never sent again: were it not made, the payer is repaid twice
+        refused = answer(command, "REJECTED", session=session, reason=NO_REFUND_AFTER_CHARGEBACK)
+        return finished(command, refused)
     try:
         made = await flex.refund(session, amount, refund_message(command))
     except FlexError as exc:

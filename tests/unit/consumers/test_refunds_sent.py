@@ -150,3 +150,11 @@ async def test_another_command_under_the_id_of_a_refund_sent_is_refused_and_send
     assert outcome.answer.status == "REJECTED" and "commandId-reused" in (outcome.answer.reason or "")
     assert "a refund of 4.00, sent to Flex and not finished" in (outcome.answer.reason or "")
     assert flex.messages == [] and outcome.record is None
+
+
+async def test_a_refund_sent_whose_order_was_charged_back_since_is_not_sent_again() -> None:
+    command, flex = refund("c1", 400), FlexWithOrders()
+    disputed = approved().model_copy(update={"status": "CHARGEBACK"})
+    outcome = await run_command(command, sent_before(disputed, command, 400), flex)
+    assert outcome.answer.status == "REJECTED" and "order is CHARGEBACK" in (outcome.answer.reason or "")
+    assert flex.messages == [] and outcome.record is not None
