@@ -9,8 +9,9 @@ Replays: ``/cancel`` and ``/capture`` carry ``idempotencyKey`` = ``command_key(c
 finished command is also recorded in the order state, and a replay republishes its recorded answer
 without calling Flex (that is what protects ``/refund``, which takes no key). A refund's
 ``refundMessage`` names its commandId, so Flex's own dedupe of repeat refunds merges only calls of
-one command; an answer Flex gave an earlier command of the order is REJECTED; a refund sent and not
-finished is sent again as it was, unchecked (``consumers.refunds``).
+one command; an answer Flex gave an earlier command of the order is REJECTED (``consumers.refunds``).
+A refund or capture sent and not finished is sent again as it was, unchecked
+(``consumers.sent_calls``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from consumers.command_ids import reused_for_another
 from consumers.command_plan import Plan, needs_amounts, plan_command, session_of, synced_with_flex
 from consumers.flex.errors import FlexError
 from consumers.keys import command_key
-from consumers.refunds import MarkSent, RefundClient, refund, refund_again
+from consumers.refunds import RefundClient, refund, refund_again
+from consumers.sent_calls import MarkSent, reused_sent, sent_call
 from consumers.session_check import key_mismatch, not_the_order, unverified_key
 from core.merchants import Merchants
 from schemas.commands import OrderCommand
 from schemas.flex import CancelResponse, CaptureResponse
-from schemas.order_state import OrderState
+from schemas.order_state import OrderState, SentCall
 from schemas.status import OrderStatus
 
 __all__ = ["CommandClient", "CommandOutcome", "reject_command", "run_command"]
@@ -42,12 +44,28 @@ class CommandClient(RefundClient, Protocol):
     ) -> CaptureResponse: ...
 
 
-async def _capture(command: OrderCommand, plan: Plan, key: str, flex: CommandClient) -> CommandOutcome:
-    assert plan.session is not None and plan.amount is not None and plan.currency is not None  # the plan  # noqa: S101
-    await flex.capture(plan.session, plan.amount, plan.currency, key)
-    detail = {"idempotencyKey": key, "amount": plan.amount, "currency": plan.currency, "captured": True}
-    changes = {"status": "APPROVED", "captured_amount": plan.amount, "currency": plan.currency}
-    return finished(command, answer(command, "APPROVED", session=plan.session, detail=detail), changes)
+async def _capture(
+    command: OrderCommand, sent: SentCall, flex: CommandClient, **extra: Any
+) -> CommandOutcome:
+    """The capture ``sent`` describes, under the command's idempotency key (Flex answers a repeat
+    of it again, without capturing twice)."""
+    assert sent.currency is not None  # the plan sets it for a capture  # noqa: S101
+    key = command_key(command.command_id)
+    try:
+        await flex.capture(sent.order_session_key, sent.amount, sent.currency, key)
+    except FlexError as exc:
+        return failed(command, sent.order_session_key, exc, {"idempotencyKey": key, **extra})
+    detail = {
+        "idempotencyKey": key,
+        "amount": sent.amount,
+        "currency": sent.currency,
+        "captured": True,
+        **extra,
+    }
+    changes = {"status": "APPROVED", "captured_amount": sent.amount, "currency": sent.currency}
+    return finished(
+        command, answer(command, "APPROVED", session=sent.order_session_key, detail=detail), changes
+    )
 
 
 async def _cancel(command: OrderCommand, plan: Plan, key: str, flex: CommandClient) -> CommandOutcome:
@@ -64,15 +82,31 @@ async def _cancel(command: OrderCommand, plan: Plan, key: str, flex: CommandClie
 async def _call(
     command: OrderCommand, plan: Plan, state: OrderState, flex: CommandClient, mark_sent: MarkSent | None
 ) -> CommandOutcome:
+    if plan.action == "capture":
+        sent = sent_call(command, plan)
+        if mark_sent is not None:
+            await mark_sent(sent)
+        return await _capture(command, sent, flex)
     key = command_key(command.command_id)
     try:
         if plan.action == "refund":
             return await refund(command, plan, state, flex, mark_sent)
-        if plan.action == "capture":
-            return await _capture(command, plan, key, flex)
         return await _cancel(command, plan, key, flex)
     except FlexError as exc:
         return failed(command, plan.session, exc, {} if plan.action == "refund" else {"idempotencyKey": key})
+
+
+async def _again(
+    command: OrderCommand, sent: SentCall, state: OrderState, flex: CommandClient
+) -> CommandOutcome:
+    """A command whose call the order records as ``sent`` and not finished: the same call again
+    (``consumers.sent_calls``), unless another command has taken its commandId."""
+    reused = reused_sent(command, sent)
+    if reused is not None:
+        return CommandOutcome(answer(command, "REJECTED", session=sent.order_session_key, reason=reused))
+    if command.type == "refund":
+        return await refund_again(command, sent, state, flex)
+    return await _capture(command, sent, flex, resent=True)
 
 
 def _card_data_refused(command: OrderCommand) -> CommandOutcome | None:
@@ -125,9 +159,9 @@ async def run_command(
         return refused
     if state is not None and command.command_id in state.commands:
         return _replay(command, state)
-    sent = state.refunds_sent.get(command.command_id) if state is not None else None
+    sent = state.calls_sent.get(command.command_id) if state is not None else None
     if state is not None and sent is not None:
-        return await refund_again(command, sent, state, flex)
+        return await _again(command, sent, state, flex)
     mismatch = key_mismatch(command, state)
     if mismatch is not None:
         known = state.order_session_key if state is not None else None

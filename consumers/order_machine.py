@@ -221,8 +221,8 @@ def record_command(
 ) -> OrderState:
     """The state after a command's own effect: applied by the command handler itself, at once,
     so the next command of the same order checks fresh amounts. Without ``record`` (the command
-    is not finished: FAILED) only ``changes`` apply, and a refund it sent stays in ``refunds_sent``
-    (``consumers.refunds``); its answer reaches the history by the topic."""
+    is not finished: FAILED) only ``changes`` apply, and a call it sent stays in ``calls_sent``
+    (``consumers.sent_calls``); its answer reaches the history by the topic."""
     if state is None:
         state = OrderState(order_id=answer.order_id)
     refused = answer.status in ("REJECTED", "FAILED")
@@ -233,6 +233,6 @@ def record_command(
     commands = {**state.commands, answer.event_id: record}
     history = (*state.history, entry)[-HISTORY_LIMIT:]
     update = {**changes, "commands": commands, "history": history, **news}
-    if answer.event_id in state.refunds_sent:  # finished: its record answers a re-run from now on
-        update["refunds_sent"] = {k: v for k, v in state.refunds_sent.items() if k != answer.event_id}
+    if answer.event_id in state.calls_sent:  # finished: its record answers a re-run from now on
+        update["calls_sent"] = {k: v for k, v in state.calls_sent.items() if k != answer.event_id}
     return state.model_copy(update=update)

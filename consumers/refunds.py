@@ -1,39 +1,28 @@
-"""What makes one refund command one refund at Flex, and how a refund sent before is finished.
+"""What makes one refund command one refund at Flex.
 
 ``/refund`` takes no idempotency key, and Flex dedupes repeat refund calls itself (flex-api.md
 §2.8): a second refund of the same amount and message would be taken for a repeat of the first.
 So the ``refundMessage`` carries the commandId (:func:`refund_message`): a retry of one command is
 the same call (deduped by Flex), a new command is a new refund. An answer whose ``transactionId``
 an earlier refund command of the order already got (:func:`repeat_of`) is a refund Flex did not
-make: flexbridge never reports it REFUNDED.
-
-Before the call, the order records what is sent (``OrderState.refunds_sent``, through the caller's
-``mark_sent``), until the command is finished. A command found there was sent before and never
-finished: its worker died before recording it, or it was answered ``FAILED`` (Flex's answer lost)
-and is now redriven or sent again. Flex may have made that refund, and the order's amounts may
-count it already (its ``order.refunded`` webhook, or Flex's own figures), so checking the command
-afresh would refuse it ("nothing left to refund"). :func:`refund_again` repeats the identical call
-instead, as the lost retry would have: Flex answers it as a repeat of that refund if it was made,
-makes it if not, and refuses it if the order has no room for it. Only a chargeback since stops it
-(answered REJECTED, as a new refund would be).
+make: flexbridge never reports it REFUNDED. A refund sent and not finished is sent again as it was
+(:func:`refund_again`, ``consumers.sent_calls``); only a chargeback since stops it (REJECTED, as
+a new refund would be).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from consumers.command_answers import CommandOutcome, answer, failed, finished
-from consumers.command_ids import request_of
-from consumers.command_plan import NO_REFUND_AFTER_CHARGEBACK, Plan, dollars, synced_with_flex
+from consumers.command_plan import NO_REFUND_AFTER_CHARGEBACK, Plan, synced_with_flex
 from consumers.flex.errors import FlexError
+from consumers.sent_calls import MarkSent, sent_call
 from schemas.commands import OrderCommand
 from schemas.flex import RefundResponse
-from schemas.order_state import FlexOrderAmounts, OrderState, SentRefund
+from schemas.order_state import FlexOrderAmounts, OrderState, SentCall
 
-__all__ = ["MarkSent", "RefundClient", "refund", "refund_again", "refund_message", "repeat_of"]
-
-MarkSent = Callable[[SentRefund], Awaitable[None]]  # records a refund call before it is made
+__all__ = ["RefundClient", "refund", "refund_again", "refund_message", "repeat_of"]
 
 
 class RefundClient(Protocol):
@@ -69,27 +58,19 @@ async def refund(
     """The refund ``plan`` checked: recorded as sent (``mark_sent``), then made."""
     assert plan.session is not None and plan.amount is not None  # the plan sets them for a refund  # noqa: S101
     if mark_sent is not None:
-        sent = SentRefund(amount=plan.amount, order_session_key=plan.session, request=request_of(command))
-        await mark_sent(sent)
+        await mark_sent(sent_call(command, plan))
     made = await flex.refund(plan.session, plan.amount, refund_message(command))
     return _answered(command, state, plan.session, plan.amount, made, state.refunded_amount + plan.amount)
 
 
 async def refund_again(
-    command: OrderCommand, sent: SentRefund, state: OrderState, flex: RefundClient
+    command: OrderCommand, sent: SentCall, state: OrderState, flex: RefundClient
 ) -> CommandOutcome:
-    """``command``'s refund, ``sent`` before and not finished: the identical call again (see the
-    module's docstring). Whichever call made the refund, Flex's amounts count it once: they are read
-    afterwards; when they cannot be, it is counted as a first call counts it (or not at all, when
-    the order's amounts are not known either)."""
+    """``command``'s refund, ``sent`` before and not finished: the identical call again. Whichever
+    call made the refund, Flex's amounts count it once: they are read afterwards; when they cannot
+    be, it is counted as a first call counts it (or not at all, when the order's amounts are not
+    known either)."""
     session, amount = sent.order_session_key, sent.amount
-    if sent.request != request_of(command):  # another command under the id of the one sent
-        reason = (
-            f"commandId-reused: commandId {command.command_id} was used for another command on this "
-            f"order (a refund of {dollars(amount)}, sent to Flex and not finished); give a new command "
-            "a new commandId"
-        )
-        return CommandOutcome(answer(command, "REJECTED", session=session, reason=reason))
     if state.status == "CHARGEBACK":  # never sent again: were it not made, the payer is repaid twice
         refused = answer(command, "REJECTED", session=session, reason=NO_REFUND_AFTER_CHARGEBACK)
         return finished(command, refused)

@@ -19,7 +19,7 @@ __all__ = [
     "FlexOrderAmounts",
     "HistoryEntry",
     "OrderState",
-    "SentRefund",
+    "SentCall",
     "Verdict",
 ]
 
@@ -68,16 +68,17 @@ class CommandRecord(BaseModel):
     request: dict[str, Any] | None = None
 
 
-class SentRefund(BaseModel):
-    """A refund call sent to Flex for a command not finished yet: written to the order before the
-    call. A re-run of the command (its worker died before recording it, or its ``FAILED`` answer is
-    redriven or sent again) finds it and repeats the identical call, which Flex answers as a repeat
-    of that refund if it was made, instead of checking the command afresh against amounts that may
-    already count its own refund (consumers/commands.py)."""
+class SentCall(BaseModel):
+    """A refund or capture call sent to Flex for a command not finished yet: written to the order
+    before the call. A re-run of the command (its worker died before recording it, or its ``FAILED``
+    answer is redriven or sent again) finds it and repeats the identical call, which Flex answers as
+    a repeat if it was made, instead of checking the command afresh against an order that its own
+    call may have moved on already (consumers/sent_calls.py)."""
 
     model_config = _wire
 
     amount: int
+    currency: str | None = None  # a capture's
     order_session_key: str
     request: dict[str, Any]  # what the command asked for (consumers.command_ids.request_of)
 
@@ -98,7 +99,7 @@ class OrderState(BaseModel):
     flagged: bool = False
     flags: tuple[str, ...] = ()
     commands: dict[str, CommandRecord] = Field(default_factory=dict)
-    refunds_sent: dict[str, SentRefund] = Field(default_factory=dict)  # by commandId, until finished
+    calls_sent: dict[str, SentCall] = Field(default_factory=dict)  # by commandId, until finished
     history: tuple[HistoryEntry, ...] = ()
     updated_at: datetime = Field(default_factory=utcnow)
 

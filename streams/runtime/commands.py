@@ -37,7 +37,7 @@ from core.pan import mask_card_data
 from core.settings import TopicSettings
 from schemas.commands import OrderCommand
 from schemas.dlq import DlqReason
-from schemas.order_state import OrderState, SentRefund
+from schemas.order_state import OrderState, SentCall
 from schemas.status import OrderStatus
 from streams.kafka.bulk import partition_for
 from streams.kafka.errors import kafka_op
@@ -195,14 +195,14 @@ class CommandAgent:
             state = state.model_copy(update={"mid": mid})
         return self._book.put(state, mid)
 
-    async def _mark_sent(self, command: OrderCommand, sent: SentRefund) -> None:
-        """Record in the order, under the key its answer is folded into, the refund call about to
-        be made (consumers/refunds.py), and wait until Kafka has it: a worker that dies after the
-        call leaves the next owner of the order that record, and the command is sent again as it was
-        instead of being checked against amounts that may count its refund already."""
+    async def _mark_sent(self, command: OrderCommand, sent: SentCall) -> None:
+        """Record in the order, under the key its answer is folded into, the refund or capture call
+        about to be made (consumers/sent_calls.py), and wait until Kafka has it: a worker that dies
+        after the call leaves the next owner of the order that record, and the command is sent
+        again as it was instead of being checked against an order its call may have moved on."""
         mid = command.mid
         state = self._book.get(command.order_id, mid) or OrderState(order_id=command.order_id, mid=mid)
-        marked = state.model_copy(update={"refunds_sent": {**state.refunds_sent, command.command_id: sent}})
+        marked = state.model_copy(update={"calls_sent": {**state.calls_sent, command.command_id: sent}})
         await self._recorded(self._book.put(marked, mid), command)
 
     @staticmethod

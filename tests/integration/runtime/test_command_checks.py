@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from schemas.status import status_of
 from tests.conftest import Stack
 from tests.flows import ready
 from tests.integration.runtime.test_commands import (
@@ -20,7 +21,7 @@ from tests.integration.runtime.test_commands import (
     order_state,
     send,
 )
-from tests.support import unique, wait_for
+from tests.support import produce, unique, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -134,4 +135,37 @@ async def test_a_refund_made_whose_answer_was_lost_is_answered_refunded_when_sen
     [flex_order] = [o for o in stack.sandbox.orders() if o["orderSessionKey"] == session]
     assert flex_order["refundedAmount"] == 1500 and len(flex_order["refunds"]) == 1  # refunded once
     recorded = await order_state(worker, order, "recorded", lambda b: whole["commandId"] in b["commands"])
-    assert recorded["refundsSent"] == {} and recorded["refundableAmount"] == 0
+    assert recorded["callsSent"] == {} and recorded["refundableAmount"] == 0
+
+
+async def test_a_capture_made_whose_order_moved_on_is_answered_approved_when_sent_again(stack: Stack) -> None:
+    """Flex captures but its answers are lost until the command is answered FAILED, and Flex's
+    order.completed moves the order to APPROVED; sent again, the capture goes under its key (Flex
+    answers it again) and is answered APPROVED, though checked afresh it would be refused."""
+    worker = stack.worker(FLEXBRIDGE_FLEX__DEADLINE_SECONDS="3")
+    await ready(worker)
+    order = unique("ORD")
+    await capture_required_orders(stack, worker, order)
+    stack.sandbox.call("POST", "/_sandbox/faults", {"afterEffectRate": 1.0, "paths": ["/v1/capture"]})
+    take = command("capture", order)
+    await send(stack, take)
+    [failed] = (await answers(stack, take["commandId"]))[take["commandId"]]
+    assert failed["status"] == "FAILED", failed
+    [flex_order] = [o for o in stack.sandbox.orders() if o["orderId"] == order]
+    assert (flex_order["status"], flex_order["capturedAmount"]) == ("APPROVED", 3000)  # made, answers lost
+    session = flex_order["orderSessionKey"]
+    completed = status_of(order, "APPROVED", "webhook", f"order.completed:{session}", session_key=session)
+    await produce(
+        stack.bootstrap, stack.topics["status"], [(order, completed.model_dump(mode="json", by_alias=True))]
+    )
+    await order_state(worker, order, "APPROVED by the webhook", lambda b: b["status"] == "APPROVED")
+
+    stack.sandbox.call("DELETE", "/_sandbox/faults")
+    await send(stack, take)
+    failed_then, again = (await answers(stack, take["commandId"], each=2))[take["commandId"]]
+    assert failed_then == failed
+    assert again["status"] == "APPROVED" and again["detail"]["resent"] is True, again
+    calls = await asyncio.to_thread(stack.sandbox.journal, "/v1/capture")
+    assert len({c["body"]["idempotencyKey"] for c in calls}) == 1 and calls[-1].get("replayed")
+    [flex_order] = [o for o in stack.sandbox.orders() if o["orderId"] == order]
+    assert [h["action"] for h in flex_order["history"]].count("capture") == 1  # captured once

@@ -1,6 +1,6 @@
-"""Unit tests: a refund is recorded as sent before its call, and a re-run of a refund sent and not
-finished repeats the identical call instead of checking the command again against amounts that
-may count its own refund (pure, Flex faked as it dedupes refunds)."""
+"""Unit tests: a refund or capture is recorded as sent before its call, and a re-run of one sent and
+not finished repeats the identical call instead of checking the command again against an order its
+own call may have moved on (pure, Flex faked as it dedupes refunds and replays captures by key)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 from consumers.command_ids import request_of
 from consumers.commands import run_command
 from consumers.flex.errors import FlexRejected, FlexUnavailable
+from consumers.keys import command_key
 from consumers.order_machine import record_command
 from schemas.commands import OrderCommand
-from schemas.flex import RefundResponse
-from schemas.order_state import FlexOrderAmounts, OrderState, SentRefund
+from schemas.flex import CaptureResponse, RefundResponse
+from schemas.order_state import FlexOrderAmounts, OrderState, SentCall
 from tests.unit.consumers.test_command_refunds import DedupingFlex, approved, refund
 
 
@@ -22,11 +23,19 @@ def unavailable(endpoint: str) -> FlexUnavailable:
 
 class FlexWithOrders(DedupingFlex):
     """Also refuses a new refund above what is left (2001), and answers ``GET /v1/orders/{id}`` with
-    its refunds so far; ``down`` fails the calls named ("refund", "lookup")."""
+    its refunds so far, and takes captures; ``down`` fails the calls named ("refund", "lookup",
+    "capture")."""
 
     def __init__(self, *, settled: int = 1000, down: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.settled, self.down = settled, down
+        self.captures: list[tuple[str, int, str]] = []  # every call: key, cents, currency
+
+    async def capture(self, key: str, cents: int, currency: str, idem: str) -> CaptureResponse:
+        if "capture" in self.down:
+            raise unavailable("POST /v1/capture")
+        self.captures.append((idem, cents, currency))
+        return CaptureResponse.model_validate({"status": "SUCCESS"})
 
     async def refund(self, key: str, cents: int, message: str | None = None) -> RefundResponse:
         if "refund" in self.down:
@@ -48,10 +57,12 @@ class FlexWithOrders(DedupingFlex):
         return FlexOrderAmounts.model_validate(fields)
 
 
-def sent_before(state: OrderState, command: OrderCommand, amount: int) -> OrderState:
-    """``state`` as a run that recorded ``command``'s refund as sent, and never finished, left it."""
-    sent = SentRefund(amount=amount, order_session_key="s1", request=request_of(command))
-    return state.model_copy(update={"refunds_sent": {command.command_id: sent}})
+def sent_before(
+    state: OrderState, command: OrderCommand, amount: int, currency: str | None = None
+) -> OrderState:
+    """``state`` as a run that recorded ``command``'s call as sent, and never finished, left it."""
+    sent = SentCall(amount=amount, currency=currency, order_session_key="s1", request=request_of(command))
+    return state.model_copy(update={"calls_sent": {command.command_id: sent}})
 
 
 def refunded_elsewhere(state: OrderState, cents: int) -> OrderState:
@@ -62,7 +73,7 @@ def refunded_elsewhere(state: OrderState, cents: int) -> OrderState:
 async def test_a_refund_is_recorded_as_sent_before_its_call_and_the_record_goes_once_finished() -> None:
     flex, marks = FlexWithOrders(), []
 
-    async def mark_sent(sent: SentRefund) -> None:
+    async def mark_sent(sent: SentCall) -> None:
         marks.append((sent, len(flex.messages)))  # with the calls Flex had then
 
     command = refund("c1", 400, message="damaged")
@@ -70,21 +81,21 @@ async def test_a_refund_is_recorded_as_sent_before_its_call_and_the_record_goes_
     [(sent, calls_before)] = marks
     assert calls_before == 0 and (sent.amount, sent.order_session_key) == (400, "s1")
     assert sent.request == request_of(command) and sent.request["message"] == "damaged"
-    marked = approved().model_copy(update={"refunds_sent": {"c1": sent}})
+    marked = approved().model_copy(update={"calls_sent": {"c1": sent}})
     done = record_command(marked, outcome.answer, outcome.record, outcome.changes)
-    assert outcome.answer.status == "REFUNDED" and done.refunds_sent == {} and "c1" in done.commands
+    assert outcome.answer.status == "REFUNDED" and done.calls_sent == {} and "c1" in done.commands
 
 
 async def test_a_refund_answered_failed_stays_recorded_as_sent() -> None:
     command, sent = refund("c1", 400), []
 
-    async def mark_sent(record: SentRefund) -> None:
+    async def mark_sent(record: SentCall) -> None:
         sent.append(record)
 
     outcome = await run_command(command, approved(), FlexWithOrders(down=("refund",)), mark_sent)
-    marked = approved().model_copy(update={"refunds_sent": {"c1": sent[0]}})
+    marked = approved().model_copy(update={"calls_sent": {"c1": sent[0]}})
     kept = record_command(marked, outcome.answer, outcome.record, outcome.changes)
-    assert outcome.answer.status == "FAILED" and outcome.record is None and set(kept.refunds_sent) == {"c1"}
+    assert outcome.answer.status == "FAILED" and outcome.record is None and set(kept.calls_sent) == {"c1"}
 
 
 async def test_a_refund_made_whose_answer_was_lost_is_refunded_when_run_again_not_rejected() -> None:
@@ -148,7 +159,7 @@ async def test_another_command_under_the_id_of_a_refund_sent_is_refused_and_send
     state = sent_before(approved(), refund("c1", 400), 400)
     outcome = await run_command(refund("c1", 500), state, flex)
     assert outcome.answer.status == "REJECTED" and "commandId-reused" in (outcome.answer.reason or "")
-    assert "a refund of 4.00, sent to Flex and not finished" in (outcome.answer.reason or "")
+    assert "(a refund of 4.00, sent to Flex and not finished)" in (outcome.answer.reason or "")
     assert flex.messages == [] and outcome.record is None
 
 
@@ -158,3 +169,61 @@ async def test_a_refund_sent_whose_order_was_charged_back_since_is_not_sent_agai
     outcome = await run_command(command, sent_before(disputed, command, 400), flex)
     assert outcome.answer.status == "REJECTED" and "order is CHARGEBACK" in (outcome.answer.reason or "")
     assert flex.messages == [] and outcome.record is not None
+
+
+def capture_required() -> OrderState:
+    return approved().model_copy(update={"status": "CAPTUREREQUIRED"})
+
+
+def capture(command_id: str) -> OrderCommand:
+    return OrderCommand.model_validate({"commandId": command_id, "type": "capture", "orderId": "O1"})
+
+
+async def test_a_capture_is_recorded_as_sent_before_its_call() -> None:
+    flex, marks = FlexWithOrders(), []
+
+    async def mark_sent(sent: SentCall) -> None:
+        marks.append((sent, len(flex.captures)))
+
+    outcome = await run_command(capture("k1"), capture_required(), flex, mark_sent)
+    [(sent, calls_before)] = marks
+    assert calls_before == 0 and (sent.amount, sent.currency, sent.order_session_key) == (1000, "USD", "s1")
+    assert outcome.answer.status == "APPROVED" and flex.captures == [(command_key("k1"), 1000, "USD")]
+    assert "resent" not in outcome.answer.detail
+
+
+async def test_a_capture_made_whose_order_moved_on_is_captured_again_by_its_key_when_run_again() -> None:
+    """The capture's answer was lost and Flex's order.completed moved the order to APPROVED: checked
+    afresh, the command would be refused; sent again under its key, Flex answers it again."""
+    command, flex = capture("k1"), FlexWithOrders()
+    moved_on = approved()  # the order as the webhook left it
+
+    unmarked = await run_command(command, moved_on, flex)
+    assert unmarked.answer.status == "REJECTED" and "only a CAPTUREREQUIRED order" in (
+        unmarked.answer.reason or ""
+    )
+
+    outcome = await run_command(command, sent_before(moved_on, command, 1000, "USD"), flex)
+    assert outcome.answer.status == "APPROVED" and outcome.answer.detail["resent"] is True
+    assert flex.captures == [(command_key("k1"), 1000, "USD")]  # the same call, under the same key
+    assert outcome.changes["captured_amount"] == 1000 and outcome.record is not None
+
+
+async def test_a_capture_sent_again_that_flex_cannot_take_stays_recorded_as_sent() -> None:
+    command = capture("k1")
+    state = sent_before(approved(), command, 1000, "USD")
+    outcome = await run_command(command, state, FlexWithOrders(down=("capture",)))
+    kept = record_command(state, outcome.answer, outcome.record, outcome.changes)
+    assert (
+        outcome.answer.status == "FAILED"
+        and outcome.dead_letter is not None
+        and set(kept.calls_sent) == {"k1"}
+    )
+
+
+async def test_another_command_under_the_id_of_a_capture_sent_is_refused_and_sends_nothing() -> None:
+    flex = FlexWithOrders()
+    state = sent_before(approved(), capture("k1"), 1000, "USD")
+    outcome = await run_command(refund("k1", 100), state, flex)
+    assert "(a capture of 10.00, sent to Flex and not finished)" in (outcome.answer.reason or "")
+    assert outcome.answer.status == "REJECTED" and flex.captures == [] and flex.messages == []
