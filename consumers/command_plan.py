@@ -19,6 +19,7 @@ __all__ = [
     "dollars",
     "needs_amounts",
     "plan_command",
+    "refused_as_it_stands",
     "session_of",
     "synced_with_flex",
     "with_flex_amounts",
@@ -180,3 +181,14 @@ def plan_command(command: OrderCommand, state: OrderState | None) -> Plan:
     if command.type == "refund":
         return _refund(command, state, session)
     return _capture(command, state, session)
+
+
+def refused_as_it_stands(command: OrderCommand, state: OrderState | None) -> bool:
+    """Whether the order state as it stands would refuse ``command``, one neither answered before nor
+    sent to Flex: read before its order's latest status is folded, it waits for it first
+    (streams/runtime/commands.py)."""
+    if state is not None and (command.command_id in state.commands or command.command_id in state.calls_sent):
+        return False
+    if needs_amounts(command, state):
+        return False  # Flex's order is read first (consumers/commands.py): it is current
+    return plan_command(command, state).action == "reject"

@@ -27,6 +27,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from consumers.command_input import MalformedCommand, decode_command, malformed_answer, order_of
+from consumers.command_plan import refused_as_it_stands
 from consumers.commands import CommandOutcome, reject_command, run_command
 from consumers.flex.client import FlexClient
 from consumers.order_keys import Resolved, resolve_command, status_mid
@@ -159,14 +160,20 @@ class CommandAgent:
         await self._answer(producer, message, command, outcome, label)
 
     async def _resolve(self, message: Any, command: OrderCommand, merchants: Merchants) -> Resolved:
-        """The command's order and merchant (``resolve_command``). A command that names no merchant
-        finds one only through its order (with several merchants): when the table has no entry for
-        it, it is resolved again once the statuses of its partition read before it are folded
-        (streams/runtime/folds.py)."""
+        """The command's order and merchant (``resolve_command``), resolved again once the statuses
+        of its partition read before it are folded (streams/runtime/folds.py) when it would be
+        refused as things stand: a command that names no merchant finds one only through its order
+        (with several merchants), so one whose order the table lacks waits for it; and a command the
+        order's state would refuse waits, since the status it was sent for (a downstream service
+        refunding as soon as it reads APPROVED) may be among those read and not folded yet. In
+        steady state a partition is folded to its end, and neither waits."""
         book, order_id = self._book, command.order_id
         found = resolve_command(command, book.orders_of(order_id), merchants)
         if found.merchant is None and found.reason is None:
             await book.folds.wait(message.partition, lambda: bool(book.orders_of(order_id)))
+            found = resolve_command(command, book.orders_of(order_id), merchants)
+        if found.merchant is not None and found.reason is None and refused_as_it_stands(command, found.state):
+            await book.folds.wait(message.partition, lambda: False)
             found = resolve_command(command, book.orders_of(order_id), merchants)
         return found
 
@@ -196,10 +203,9 @@ class CommandAgent:
         return self._book.put(state, mid)
 
     async def _mark_sent(self, command: OrderCommand, sent: SentCall) -> None:
-        """Record in the order, under the key its answer is folded into, the refund or capture call
-        about to be made (consumers/sent_calls.py), and wait until Kafka has it: a worker that dies
-        after the call leaves the next owner of the order that record, and the command is sent
-        again as it was instead of being checked against an order its call may have moved on."""
+        """Record in the order (under its answer's key) the refund or capture call about to be made,
+        and wait until Kafka has it: a worker that dies after the call leaves the next owner of the
+        order that record, and the command is sent again as it was (consumers/sent_calls.py)."""
         mid = command.mid
         state = self._book.get(command.order_id, mid) or OrderState(order_id=command.order_id, mid=mid)
         marked = state.model_copy(update={"calls_sent": {**state.calls_sent, command.command_id: sent}})

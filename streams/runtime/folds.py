@@ -1,17 +1,18 @@
 """How far the order-state agent has folded ``orders.status``, so that a command read before the
 statuses of its order can wait for them (streams/runtime/commands.py).
 
-When a worker starts, or takes partitions over at a rebalance, its order-state agent folds the
-statuses published since the last commit of ``orders.status`` while its command agent already reads
-``orders.commands``: a command right behind its order's first status can reach a table that has no
-entry for the order yet. With several merchants, a command without ``mid`` finds its merchant only
-through that entry: answered then, it was REJECTED ("its merchant is not known"), and answered again
-differently once the statuses were folded, if the command was read again. Such a command waits
-(:meth:`Folds.wait`) until the agent has folded its partition of ``orders.status`` up to where that
-partition ended then, by its last fetch (streams/kafka/ends.py ``fetched_end``), or for at most
-:data:`WAIT_SECONDS`. A partition already folded to its end, as it is in steady state, answers at
-once. (A command whose merchant is known goes on without its order's entry, as before: Flex is
-asked for what the entry would have said.)
+The order-state agent folds a status a moment after it is published, and more than a moment when
+a worker starts or takes partitions over at a rebalance: it then folds the statuses published
+since the last commit of ``orders.status`` while its command agent already reads
+``orders.commands``. A command can so reach a table that is behind its order: with several
+merchants, one without ``mid`` that finds no entry for its order has no merchant ("its merchant is
+not known"); and a command the order's state as it stands would refuse (a refund sent the instant
+a downstream service read ``APPROVED``) may be refused for a status already read and not folded.
+Answered then, it was REJECTED, and answered again differently if it was read again. Such a
+command waits (:meth:`Folds.wait`) until the agent has folded its partition of ``orders.status``
+up to where that partition ended then, by its last fetch (streams/kafka/ends.py ``fetched_end``),
+or for at most :data:`WAIT_SECONDS`. A partition already folded to its end, as it is in steady
+state, answers at once; a command the state allows never waits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable
 
 __all__ = ["WAIT_SECONDS", "Ends", "Folds"]
 
-WAIT_SECONDS = 10.0  # the most a command of an order not in the table waits for the statuses
+WAIT_SECONDS = 10.0  # the most a command waits for the statuses read before it
 _EVERY = 0.05  # how often the wait looks again
 
 # a partition of orders.status → (its end by the last fetch, None before one; its committed offset)

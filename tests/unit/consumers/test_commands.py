@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from consumers.command_plan import plan_command, with_flex_amounts
+from consumers.command_plan import plan_command, refused_as_it_stands, with_flex_amounts
 from consumers.commands import run_command
 from consumers.flex.errors import FlexRejected, FlexUnavailable
 from consumers.keys import command_key
 from consumers.order_machine import apply_status, is_legal, record_command
 from schemas.commands import OrderCommand
 from schemas.flex import CancelResponse, CaptureResponse, RefundResponse
-from schemas.order_state import FlexOrderAmounts, OrderState
+from schemas.order_state import CommandRecord, FlexOrderAmounts, OrderState, SentCall
 from schemas.status import OrderStatus
 
 
@@ -232,3 +232,23 @@ async def test_flex_refusal_is_rejected_and_unreachable_flex_is_failed_and_dead_
     )
     assert out.answer.status == "FAILED" and out.record is None
     assert out.dead_letter is not None and out.dead_letter[0] == "retries-exhausted"
+
+
+def test_only_a_command_the_order_as_it_stands_would_refuse_waits_for_the_folds() -> None:
+    """``refused_as_it_stands``: the commands that wait for the statuses read before them."""
+    settled = {"authorised_amount": 1000}
+    assert refused_as_it_stands(cmd("refund", amount=100), state("SUBMITTED", **settled))  # APPROVED unread?
+    assert refused_as_it_stands(cmd("refund", amount=100), None)  # no entry, no orderSessionKey
+    assert not refused_as_it_stands(cmd("refund", amount=100), state("APPROVED", **settled))
+    assert not refused_as_it_stands(cmd("refund", amount=100, orderSessionKey="s1"), None)  # Flex is read
+    recorded = record_command(
+        state("SUBMITTED", **settled),
+        status("REJECTED", "command", "c1"),
+        CommandRecord(type="refund", status="REJECTED", answer={}),
+        {},
+    )
+    assert not refused_as_it_stands(cmd("refund", amount=100), recorded)  # a replay: answered as before
+    sent = SentCall(amount=100, order_session_key="s1", request={})
+    assert not refused_as_it_stands(
+        cmd("refund", amount=100), state("SUBMITTED", calls_sent={"c1": sent}, **settled)
+    )
