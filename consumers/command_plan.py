@@ -113,6 +113,14 @@ def _refund(command: OrderCommand, state: OrderState | None, session: str) -> Pl
         return _reject(NO_REFUND_AFTER_CHARGEBACK)
     if state.status not in _REFUNDABLE:
         return _reject(f"order is {state.status}; only an approved (settled) order can be refunded")
+    for command_id, sent in state.calls_sent.items():
+        if sent.request.get("type") == "refund":  # another command's: a command's own is sent again
+            return _reject(
+                f"refund-in-doubt: a refund of this order was sent to Flex and its answer is not known "
+                f"(commandId {command_id}, {dollars(sent.amount)}); send that command again or redrive "
+                "it first: Flex takes only a repeat of its last refund for a repeat, so after another "
+                "refund it could be made twice"
+            )
     left = state.refundable_amount
     amount = command.amount if command.amount is not None else left
     if left == 0:

@@ -111,9 +111,10 @@ async def test_a_command_id_used_again_for_another_order_is_refused_by_flex_and_
 
 
 async def test_a_refund_made_whose_answer_was_lost_is_answered_refunded_when_sent_again(stack: Stack) -> None:
-    """Flex makes the refund but its answers are lost until the command is answered FAILED; sent
-    again, the command repeats the identical call (Flex: a repeat) and is answered REFUNDED, though
-    Flex's figures now show the order fully refunded (checked afresh: "nothing left to refund")."""
+    """Flex makes the refund but its answers are lost until the command is answered FAILED; another
+    refund of the order is refused meanwhile; sent again, the command repeats the identical call
+    (Flex: a repeat) and is answered REFUNDED, though Flex's figures now show the order fully
+    refunded (checked afresh: "nothing left to refund")."""
     worker = stack.worker(FLEXBRIDGE_FLEX__DEADLINE_SECONDS="3")
     await ready(worker)
     order = unique("ORD")
@@ -127,6 +128,10 @@ async def test_a_refund_made_whose_answer_was_lost_is_answered_refunded_when_sen
     assert flex_order["refundedAmount"] == 1500  # made, answers lost
 
     stack.sandbox.call("DELETE", "/_sandbox/faults")
+    another = command("refund", order, amount=100)  # would become Flex's last refund: refused
+    await send(stack, another)
+    [refused] = (await answers(stack, another["commandId"]))[another["commandId"]]
+    assert refused["status"] == "REJECTED" and refused["reason"].startswith("refund-in-doubt: "), refused
     await send(stack, whole)  # as docs/consumers.md says of FAILED: resend the same command
     failed_then, again = (await answers(stack, whole["commandId"], each=2))[whole["commandId"]]
     assert failed_then == failed

@@ -227,3 +227,17 @@ async def test_another_command_under_the_id_of_a_capture_sent_is_refused_and_sen
     outcome = await run_command(refund("k1", 100), state, flex)
     assert "(a capture of 10.00, sent to Flex and not finished)" in (outcome.answer.reason or "")
     assert outcome.answer.status == "REJECTED" and flex.captures == [] and flex.messages == []
+
+
+async def test_a_refund_while_another_refund_of_the_order_is_in_doubt_is_refused_and_sends_nothing() -> None:
+    """Sent after it, it would be Flex's last refund, and the one in doubt, sent again, would no
+    longer be taken for a repeat: made twice if it was made. A capture in doubt does not stop it."""
+    flex = FlexWithOrders()
+    in_doubt = sent_before(approved(), refund("c0", 400), 400)
+    outcome = await run_command(refund("c1", 100), in_doubt, flex)
+    assert outcome.answer.status == "REJECTED" and flex.messages == []
+    assert (outcome.answer.reason or "").startswith("refund-in-doubt: ") and "commandId c0, 4.00" in (
+        outcome.answer.reason or ""
+    )
+    captured = sent_before(approved(), capture("k0"), 1000, "USD")
+    assert (await run_command(refund("c1", 100), captured, flex)).answer.status == "REFUNDED"
