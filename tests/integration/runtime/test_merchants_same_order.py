@@ -23,6 +23,7 @@ from consumers.webhooks.signature import http_date, new_nonce, sign
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
 from streams.runtime.reconcile import partition_of
+from tests.integration.runtime.test_command_behind import evaluated
 from tests.integration.runtime.test_merchants_flows import Bridge, worker_file
 from tests.sandbox.merchants_support import ACME, BOLT, MerchantSpec, merchant_event, merchants_sandbox
 from tests.support import produce, run_flexbridge, unique, values, wait_for
@@ -169,15 +170,7 @@ async def _a_command_without_mid_is_ambiguous_and_one_with_mid_reaches_its_order
 
 def _status(order: str, status: str, session: str) -> dict[str, Any]:
     """An ``evaluate`` status of ACME's order ``order`` (its merchant named by ``detail.mid``)."""
-    return {
-        "orderId": order,
-        "orderSessionKey": session,
-        "status": status,
-        "source": "evaluate",
-        "eventId": unique("evt"),
-        "occurredAt": datetime.now(UTC).isoformat(),
-        "detail": {"mid": ACME.mid},
-    }
+    return evaluated(order, status, session, mid=ACME.mid)
 
 
 def _in_partition(partition: int, tag: str) -> str:
