@@ -241,3 +241,15 @@ async def test_a_refund_while_another_refund_of_the_order_is_in_doubt_is_refused
     )
     captured = sent_before(approved(), capture("k0"), 1000, "USD")
     assert (await run_command(refund("c1", 100), captured, flex)).answer.status == "REFUNDED"
+
+
+async def test_a_refund_sent_and_finished_by_a_release_that_kept_its_record_does_not_hold_others() -> None:
+    """A release before calls_sent finishes a command and writes the order back with the record of
+    its call (an unknown field, kept): the refund is not in doubt, the next one goes on."""
+    flex, first = FlexWithOrders(), refund("c0", 400)
+    done = await run_command(first, approved(), flex)
+    finished_old_way = sent_before(approved(), first, 400).model_copy(
+        update={"commands": {"c0": done.record}, "refunded_amount": 400}
+    )
+    outcome = await run_command(refund("c1", 100), finished_old_way, flex)
+    assert outcome.answer.status == "REFUNDED" and flex.refunded == 500
