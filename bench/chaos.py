@@ -85,12 +85,11 @@ async def _settle(
     deadline = time.monotonic() + timeout
     # where Flex answers each merchant's approvals sent by file
     outbound = {m.mid: sftp_root(stack.state_dir, m) / "outbound" for m in served if m.sftp}
+    by_api = _mit_by_api(served)
     while True:
         seen, lifecycle = await observe(stack.bootstrap, http, topics, commands)
         seen.batch_transmits = await asyncio.to_thread(read_batch_transmits, outbound)
-        invariants = check(planned, seen, kills) + lifecycle_invariants(
-            planned, seen, lifecycle, _mit_by_api(served)
-        )
+        invariants = check(planned, seen, kills) + lifecycle_invariants(planned, seen, lifecycle, by_api)
         if all(i.held for i in invariants) or time.monotonic() > deadline:
             evidence = {"journal": seen.journal, "webhooks": lifecycle.deliveries, "statuses": seen.statuses}
             (stack.workdir / "observed.json").write_bytes(orjson.dumps(evidence))  # for post-mortems

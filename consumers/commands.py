@@ -82,18 +82,18 @@ async def _cancel(command: OrderCommand, plan: Plan, key: str, flex: CommandClie
 async def _call(
     command: OrderCommand, plan: Plan, state: OrderState, flex: CommandClient, mark_sent: MarkSent | None
 ) -> CommandOutcome:
-    if plan.action == "capture":
+    if plan.action in ("refund", "capture"):  # recorded as sent first (consumers.sent_calls)
         sent = sent_call(command, plan)
         if mark_sent is not None:
             await mark_sent(sent)
+        if plan.action == "refund":
+            return await refund(command, sent, state, flex)
         return await _capture(command, sent, flex)
     key = command_key(command.command_id)
     try:
-        if plan.action == "refund":
-            return await refund(command, plan, state, flex, mark_sent)
         return await _cancel(command, plan, key, flex)
     except FlexError as exc:
-        return failed(command, plan.session, exc, {} if plan.action == "refund" else {"idempotencyKey": key})
+        return failed(command, plan.session, exc, {"idempotencyKey": key})
 
 
 async def _again(

@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from consumers.command_answers import CommandOutcome, answer, failed, finished
-from consumers.command_plan import NO_REFUND_AFTER_CHARGEBACK, Plan, synced_with_flex
+from consumers.command_plan import NO_REFUND_AFTER_CHARGEBACK, synced_with_flex
 from consumers.flex.errors import FlexError
-from consumers.sent_calls import MarkSent, sent_call
 from schemas.commands import OrderCommand
 from schemas.flex import RefundResponse
 from schemas.order_state import FlexOrderAmounts, OrderState, SentCall
@@ -53,14 +52,15 @@ def repeat_of(state: OrderState, transaction_id: str | None) -> str | None:
 
 
 async def refund(
-    command: OrderCommand, plan: Plan, state: OrderState, flex: RefundClient, mark_sent: MarkSent | None
+    command: OrderCommand, sent: SentCall, state: OrderState, flex: RefundClient
 ) -> CommandOutcome:
-    """The refund ``plan`` checked: recorded as sent (``mark_sent``), then made."""
-    assert plan.session is not None and plan.amount is not None  # the plan sets them for a refund  # noqa: S101
-    if mark_sent is not None:
-        await mark_sent(sent_call(command, plan))
-    made = await flex.refund(plan.session, plan.amount, refund_message(command))
-    return _answered(command, state, plan.session, plan.amount, made, state.refunded_amount + plan.amount)
+    """The refund the plan checked, ``sent`` as the order records it: made."""
+    session, amount = sent.order_session_key, sent.amount
+    try:
+        made = await flex.refund(session, amount, refund_message(command))
+    except FlexError as exc:
+        return failed(command, session, exc, {})
+    return _answered(command, state, session, amount, made, state.refunded_amount + amount)
 
 
 async def refund_again(

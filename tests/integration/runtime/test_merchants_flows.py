@@ -9,6 +9,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,19 @@ class Bridge:
         return entries
 
 
+@asynccontextmanager
+async def running_bridge(
+    broker: EmbeddedBroker, sandbox: RunningSandbox, merchants: Path, log_dir: Path
+) -> AsyncIterator[Bridge]:
+    """A :class:`Bridge` once its worker is ready, stopped on the way out."""
+    bridge = Bridge(broker, sandbox, merchants, log_dir)
+    try:
+        await bridge.ready()
+        yield bridge
+    finally:
+        bridge.process.stop()
+
+
 def orders_of(merchants: tuple[MerchantSpec, ...], count: int, tag: str) -> list[tuple[str, MerchantSpec]]:
     """``count`` orders per merchant, interleaved: a, b, c, a, b, c …"""
     return [(f"{tag}-{m.name}-{i}", m) for i in range(count) for m in merchants]
@@ -111,9 +125,7 @@ def worker_file(tmp_path: Path, refused: str | None = None) -> Path:
 async def test_each_merchants_events_reach_flex_under_its_token_and_mid(
     broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path, log_dir: Path
 ) -> None:
-    bridge = Bridge(broker, sandbox, worker_file(tmp_path), log_dir)
-    try:
-        await bridge.ready()
+    async with running_bridge(broker, sandbox, worker_file(tmp_path), log_dir) as bridge:
         declines = orders_of(MERCHANTS, 6, "d")
         approvals = orders_of(MERCHANTS, 4, "a")
         await _produce_traffic(bridge, declines, approvals)
@@ -132,8 +144,6 @@ async def test_each_merchants_events_reach_flex_under_its_token_and_mid(
         assert len(await bridge.journal("/v1/evaluate")) == len(declines)
         await _the_stray_is_dead_lettered(bridge)
         await _commands_run_as_their_orders_merchant(bridge, statuses, declines)
-    finally:
-        bridge.process.stop()
 
 
 async def _produce_traffic(
@@ -223,9 +233,7 @@ async def test_a_bad_merchant_does_not_hold_back_the_others(
     broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path, log_dir: Path, trouble: str
 ) -> None:
     refused = CORA.name if trouble == "refused-credentials" else None
-    bridge = Bridge(broker, sandbox, worker_file(tmp_path, refused), log_dir)
-    try:
-        await bridge.ready()
+    async with running_bridge(broker, sandbox, worker_file(tmp_path, refused), log_dir) as bridge:
         alone, _ = await _good_latency(bridge, "alone", None)
         if trouble == "all-5xx":
             async with httpx.AsyncClient(base_url=sandbox.base_url, timeout=10) as http:
@@ -239,8 +247,6 @@ async def test_a_bad_merchant_does_not_hold_back_the_others(
         dead = values_with_reason(await bridge.records("dlq"))
         expected = "flex-auth" if refused else "retries-exhausted"
         assert dead.get(expected, 0) == bad_count and set(dead) == {expected}
-    finally:
-        bridge.process.stop()
 
 
 def values_with_reason(records: list[Any]) -> dict[str, int]:

@@ -24,7 +24,7 @@ from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
 from streams.runtime.reconcile import partition_of
 from tests.integration.runtime.test_command_behind import evaluated
-from tests.integration.runtime.test_merchants_flows import Bridge, worker_file
+from tests.integration.runtime.test_merchants_flows import Bridge, running_bridge, worker_file
 from tests.sandbox.merchants_support import ACME, BOLT, MerchantSpec, merchant_event, merchants_sandbox
 from tests.support import produce, run_flexbridge, unique, values, wait_for
 
@@ -83,9 +83,7 @@ async def webhook(bridge: Bridge, merchant: MerchantSpec, order_id: str, session
 async def test_two_merchants_with_one_order_id_keep_two_orders(
     broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path, log_dir: Path
 ) -> None:
-    bridge = Bridge(broker, sandbox, worker_file(tmp_path), log_dir)
-    try:
-        await bridge.ready()
+    async with running_bridge(broker, sandbox, worker_file(tmp_path), log_dir) as bridge:
         order = unique("SAME")
         events: list[tuple[str | None, Any]] = [(order, _event(order, m)) for m in (ACME, BOLT)]
         await produce(bridge.bootstrap, bridge.topics["declined"], events)
@@ -95,8 +93,6 @@ async def test_two_merchants_with_one_order_id_keep_two_orders(
         code, out, _ = await run_flexbridge(bridge.env, "order", order, "--url", bridge.url)
         assert code == 0 and f"2 merchants have an order {order}" in out, out
         assert ACME.name in out and BOLT.name in out
-    finally:
-        bridge.process.stop()
 
 
 def _event(order: str, merchant: MerchantSpec) -> dict[str, Any]:
@@ -182,9 +178,7 @@ def _in_partition(partition: int, tag: str) -> str:
 async def test_a_command_read_before_its_orders_status_is_folded_waits_for_it(
     broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path, log_dir: Path
 ) -> None:
-    bridge = Bridge(broker, sandbox, worker_file(tmp_path), log_dir)
-    try:
-        await bridge.ready()
+    async with running_bridge(broker, sandbox, worker_file(tmp_path), log_dir) as bridge:
         order, session = unique("FOLD"), str(uuid.uuid4())
         home = partition_of(order, PARTITIONS)
         backlog = [
@@ -212,5 +206,3 @@ async def test_a_command_read_before_its_orders_status_is_folded_waits_for_it(
         assert answer["detail"].get("mid") == ACME.mid, answer
         [call] = await bridge.journal(f"/v1/orders/{session}/cancel")
         assert call["mid"] == ACME.mid
-    finally:
-        bridge.process.stop()
