@@ -166,6 +166,8 @@ class Metrics:
         self.reconcile_lookups = counter(
             "reconcile_lookups", "Flex order lookups by reconciliation, by result", "result"
         )
+        restarts = "Order table recoveries started again after no progress (faust_recovery.py)"
+        self.table_recovery_restarts = counter("table_recovery_restarts", restarts)
         self.undecodable_batches = counter(
             "undecodable_batches", "Record batches that cannot be decoded", "topic", "partition"
         )

@@ -24,6 +24,7 @@ from streams.runtime.agent_lag import sample_agent_lag
 from streams.runtime.collector import settle_gc
 from streams.runtime.commands import add_commands
 from streams.runtime.datadir import faust_datadir
+from streams.runtime.faust_recovery import RecoveryWatch
 from streams.runtime.logs import install, log_consumer, log_tasks
 from streams.runtime.order_view import add_order_view
 from streams.runtime.orders import OrderBook, add_order_state, order_changelog, served_mids
@@ -117,6 +118,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         table_standby_replicas=settings.orders.standby_replicas,
     )
     app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
+    app.add_dependency(RecoveryWatch(app, runtime.metrics.table_recovery_restarts.inc, loop=app.loop))
     runtime.held_elsewhere.append(faust_fixes.watch_undecodable(app, runtime.metrics.undecodable_batch))
     mids = served_mids(settings)  # several: the order table is keyed by merchant and orderId
     book = add_order_state(app, settings.topics.status, k.topic_partitions, runtime.metrics, mids)

@@ -17,7 +17,7 @@ from faust.types import TP
 from core.settings import KafkaSettings, Settings
 from streams.kafka.topics import ensure_topics
 from streams.local.broker import EmbeddedBroker
-from streams.runtime import faust_fixes
+from streams.runtime import faust_fixes, faust_recovery
 from tests.support import unique, wait_for
 
 
@@ -130,6 +130,7 @@ def test_apply_installs_the_fixes() -> None:
     assert Recovery.on_recovery_completed is faust_fixes._on_recovery_completed
     assert AIOKafkaConsumerThread.seek_to_committed is faust_fixes._seek_to_committed
     assert AIOKafkaConsumerThread._highwaters.__qualname__.startswith("apply.")
+    assert Recovery._wait is faust_recovery._wait
 
 
 async def test_a_key_an_agent_wrote_is_forgotten_with_its_partition(monkeypatch: pytest.MonkeyPatch) -> None:
