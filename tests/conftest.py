@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from streams.kafka.preflight import wait_for_broker
 from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
 from streams.local.stack import DEV_MID
-from tests.support import DEV_APP_KEY, DEV_APP_SECRET, QUICK_KAFKA, Sandbox, child, flexbridge, unique
+from tests.support import DEV_APP_KEY, DEV_APP_SECRET, QUICK_KAFKA, Sandbox, child, unique
 
 # Property tests (tests/fuzz/) are deterministic and keep no example database: the same
 # examples on every run and in CI. HYPOTHESIS_PROFILE=explore searches further, randomly.
@@ -107,8 +108,9 @@ class Stack:
         self.env.update({f"FLEXBRIDGE_TOPICS__{k.upper()}": v for k, v in self.topics.items()})
         self.workers: list[Worker] = []
 
-    def worker(self, **env: Any) -> Worker:
-        w = Worker(self, {k: str(v) for k, v in env.items()})
+    def worker(self, *, module: str = "streams.cli", **env: Any) -> Worker:
+        """A worker started as ``python -m module worker`` (a test's wrapper of the CLI)."""
+        w = Worker(self, {k: str(v) for k, v in env.items()}, module)
         self.workers.append(w)
         return w
 
@@ -118,10 +120,11 @@ class Stack:
 
 
 class Worker:
-    def __init__(self, stack: Stack, env: dict[str, str]) -> None:
+    def __init__(self, stack: Stack, env: dict[str, str], module: str) -> None:
         self.port = free_port()
         full = {**stack.env, "FLEXBRIDGE_WEB__PORT": str(self.port), **env}
-        self.process = child("worker", flexbridge("worker", "--loglevel", "info"), full, stack.log_dir)
+        args = [sys.executable, "-m", module, "worker", "--loglevel", "info"]
+        self.process = child("worker", args, full, stack.log_dir)
         self.url = f"http://127.0.0.1:{self.port}"
 
 
