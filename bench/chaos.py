@@ -194,6 +194,7 @@ async def run_chaos(
             )
             result.invariants.append(no_crash(nemesis.crashed()))
             _workload(result, work, lifecycle, _mit_by_api(served))
+            result.workload["order table recoveries a worker started again"] = nemesis.recovery_restarts()
     return result
 
 

@@ -118,6 +118,11 @@ class Nemesis:
                 out.append(f"{worker.child.log_path.name} exited by itself with code {code}")
         return out
 
+    def recovery_restarts(self) -> int:
+        """Order table recoveries the workers started again after no progress (faust_recovery.py)."""
+        logs = (w.child.output() for w in self._started)
+        return sum(log.count("order table recovery:") for log in logs)
+
     async def kill_main(self, wait_for_work: float = 0.0) -> None:
         """SIGKILL the main worker on schedule, whatever it is doing (in flight, or still recovering
         after the last kill), and start it again on the same port without waiting for it. With
