@@ -1,6 +1,6 @@
 """A flexbridge worker that loses, once each, the records of the order table's changelog partition 0
-that Faust's consumer hands out during a table recovery: taken from Kafka and handed to no one, the
-way a worker's recovery once read nothing of four partitions after a takeover (docs/chaos.md).
+that Faust's consumer hands out during a table recovery: taken from Kafka and handed to no one, one
+of the ways a recovery can wait for ever for records (docs/chaos.md, streams/runtime/faust_recovery.py).
 Run as ``python -m tests.lose_changelog worker …`` by tests/integration/runtime/test_recovery_restart.py.
 """
 
