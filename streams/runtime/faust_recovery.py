@@ -20,9 +20,9 @@ received none for 30 s (Faust's own ``event_timeout_secs``, after which it only 
 received") is started again through Faust's own signal for a new rebalance: Faust applies what it
 buffered, finds the ends and offsets again, seeks every active partition to the last record it
 applied, and reads on. Each restart is logged with the consumer's state (the ``kill -USR1`` dump)
-and counted (``flexbridge_table_recovery_restarts_total``). A recovery that still makes no progress
-is started again after 60 s, then 90 s, … up to every five minutes, so a slow cluster is not
-interrupted in a loop.
+and where Faust's recovery loop waits, and counted (``flexbridge_table_recovery_restarts_total``). A
+recovery that still makes no progress is started again after 60 s, then 90 s, … up to every five
+minutes, so a slow cluster is not interrupted in a loop.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from faust.tables.recovery import RebalanceAgain, Recovery, ServiceStopped
 from mode import Service
 from mode.services import WaitArgT
 
-from streams.runtime.logs import log_consumer
+from streams.runtime.logs import log_consumer, log_task_running
 
 __all__ = ["PATIENCE_SECONDS", "RecoveryWatch", "install", "overdue"]
 
@@ -98,6 +98,7 @@ class RecoveryWatch(Service):
             remaining,
         )
         log_consumer(self.faust_app)
+        log_task_running("_restart_recovery")  # Faust's recovery loop: a step, the records, or a rebalance
         self.restarts += 1
         self.counted()
         recovery.signal_recovery_start.set()

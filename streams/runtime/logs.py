@@ -19,7 +19,15 @@ import orjson
 
 from core.pan import redact_pan
 
-__all__ = ["JsonFormatter", "TextFormatter", "bind", "install", "log_consumer", "log_tasks"]
+__all__ = [
+    "JsonFormatter",
+    "TextFormatter",
+    "bind",
+    "install",
+    "log_consumer",
+    "log_task_running",
+    "log_tasks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +92,16 @@ def log_tasks() -> None:
             if "/streams/" in coro.cr_code.co_filename and coro.cr_await is not None:
                 log.warning("coroutine %s waits in %s", coro.cr_code.co_name, " > ".join(_awaiting(coro)))
     log.warning("%d tasks listed (SIGUSR1)", len(tasks))
+
+
+def log_task_running(function: str) -> None:
+    """Log where the tasks running ``function`` (a coroutine's name) wait, or that none does."""
+    chains = [_awaiting(t.get_coro()) for t in asyncio.all_tasks()]
+    found = [chain for chain in chains if any(step.endswith(f" {function}") for step in chain)]
+    for chain in found:
+        log.warning("%s waits in %s", function, " > ".join(chain))
+    if not found:
+        log.warning("no task runs %s", function)
 
 
 def log_consumer(app: Any) -> None:

@@ -60,6 +60,7 @@ def _reading(recovery: Recovery, started: float) -> None:
 def _watch(recovery: Recovery, monkeypatch: pytest.MonkeyPatch) -> tuple[RecoveryWatch, list[str]]:
     seen: list[str] = []
     monkeypatch.setattr(faust_recovery, "log_consumer", lambda app: seen.append("dump"))
+    monkeypatch.setattr(faust_recovery, "log_task_running", lambda name: seen.append(name))
     return RecoveryWatch(recovery.app, lambda: seen.append("counted")), seen
 
 
@@ -72,7 +73,7 @@ def test_a_recovery_that_reads_nothing_for_30_s_is_started_again(
     assert not recovery.signal_recovery_start.is_set()
     assert watch.check(1030.0)
     assert recovery.signal_recovery_start.is_set()
-    assert seen == ["dump", "counted"]
+    assert seen == ["dump", "_restart_recovery", "counted"]
 
     # Faust starts it again (a new start time); still nothing read: the next restart waits 60 s
     recovery.signal_recovery_start.clear()

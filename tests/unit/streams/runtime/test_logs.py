@@ -8,7 +8,7 @@ import logging
 import orjson
 import pytest
 
-from streams.runtime.logs import JsonFormatter, TextFormatter, bind, log_tasks
+from streams.runtime.logs import JsonFormatter, TextFormatter, bind, log_task_running, log_tasks
 
 
 def _record(msg: str) -> logging.LogRecord:
@@ -45,3 +45,21 @@ async def test_the_task_dump_names_where_each_task_waits(caplog: pytest.LogCaptu
     await task
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("task parked ")]
     assert "parked_on_the_gate" in line and "wait" in line.split(">")[-1]
+
+
+async def test_where_a_function_s_task_waits_or_that_none_runs_it(caplog: pytest.LogCaptureFixture) -> None:
+    gate = asyncio.Event()
+
+    async def parked_on_the_gate() -> None:
+        await gate.wait()
+
+    task = asyncio.create_task(parked_on_the_gate())
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.WARNING, logger="streams.runtime.logs"):
+        log_task_running("parked_on_the_gate")
+        log_task_running("_restart_recovery")
+    gate.set()
+    await task
+    waits, none = (r.getMessage() for r in caplog.records)
+    assert waits.startswith("parked_on_the_gate waits in ") and waits.endswith(" wait")
+    assert none == "no task runs _restart_recovery"
