@@ -11,9 +11,11 @@ answered and no status folded. In faust-streaming 0.15.3 that recovery can wait 
 * Faust's loop takes an ``IllegalStateError`` (a partition not assigned, meaning a rebalance is
   under way) for another rebalance and waits for it; if that rebalance's call is dropped as stale
   (``on_rebalance`` of an older generation), nothing wakes it;
-* records of an active partition fetched and never delivered to the recovery (a worker left alone
-  after a takeover read nothing of the four partitions it had held as standby copies, docs/chaos.md):
-  nothing seeks them back.
+* records of an active partition fetched and never delivered to the recovery: nothing seeks them
+  back.
+
+Each of the three fits a stall seen once, a worker left alone after a takeover that read nothing
+of the four partitions it had held as standby copies (docs/chaos.md).
 
 :class:`RecoveryWatch` looks every five seconds. A recovery with records left to read that has
 received none for 30 s (Faust's own ``event_timeout_secs``, after which it only logs "No event
@@ -31,6 +33,7 @@ import logging
 from collections.abc import Callable
 from time import monotonic
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from faust.tables.recovery import RebalanceAgain, Recovery, ServiceStopped
 from mode import Service
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 PATIENCE_SECONDS = 30.0  # Faust's Recovery.event_timeout_secs
 _MOST_PATIENCE_SECONDS = 300.0
 
+_counters: WeakKeyDictionary[Any, Callable[[], None]] = WeakKeyDictionary()  # by Faust app: the metric
+
 
 async def _wait(self: Recovery, coro: WaitArgT, timeout: Any = None) -> None:
     """Faust's ``Recovery._wait``, with a step that timed out starting the recovery again."""
@@ -52,6 +57,8 @@ async def _wait(self: Recovery, coro: WaitArgT, timeout: Any = None) -> None:
     result = await self.wait_first(coro, signal, timeout=timeout)  # type: ignore[arg-type]
     if result.stopped and not self.should_stop:  # mode reports its timeout as a stop
         log.warning("order table recovery: a step took more than %s s; starting the recovery again", timeout)
+        if (counted := _counters.get(self.app)) is not None:
+            counted()
         signal.set()
         raise RebalanceAgain()
     if result.stopped:
@@ -76,7 +83,7 @@ class RecoveryWatch(Service):
     def __init__(self, faust_app: Any, counted: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.faust_app = faust_app
-        self.counted = counted  # the metric
+        self.counted = _counters[faust_app] = counted  # the metric, a timed-out step's restarts too
         self.restarts = 0  # since the recovery last made progress
 
     @Service.timer(5.0)

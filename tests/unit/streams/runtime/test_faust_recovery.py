@@ -28,10 +28,13 @@ async def recovery() -> AsyncIterator[Recovery]:
 
 
 async def test_a_step_that_times_out_starts_the_recovery_again(recovery: Recovery) -> None:
+    counted: list[str] = []
+    RecoveryWatch(recovery.app, lambda: counted.append("counted"))
     # Faust's own _wait raised ServiceStopped here, and its recovery loop ended for good
     with pytest.raises(RebalanceAgain):
         await recovery._wait(asyncio.sleep(10), timeout=0.05)
     assert recovery.signal_recovery_start.is_set()
+    assert counted == ["counted"]
 
 
 async def test_a_step_in_time_a_rebalance_and_a_stop_mean_what_they_meant(
