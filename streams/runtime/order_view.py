@@ -4,13 +4,16 @@
 Faust routes the request to the worker that holds the orderId's partition of the order table (the
 routing hashes the plain orderId), so any worker answers; it shows that orderId's order of each
 merchant, or of one (``?mid=``). An entry this release cannot read (corrupt, or another release's)
-is answered 500 with what is stored, so that an operator sees what is there.
+is answered 500 with what is stored, so that an operator sees what is there. Before the worker
+holds its partitions, and while the worker holding the order cannot be reached (it died, and the
+group has not noticed yet), the answer is 503: retry.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import faust
 import orjson
 from faust.exceptions import SameNode
@@ -36,6 +39,9 @@ def add_order_view(app: faust.App, book: OrderBook) -> None:
                 pass
             except (ServiceUnavailable, KeyError, TypeError):  # no partition assignment yet
                 return self.json({"error": "order state not available yet; retry"}, status=503)
+            except (aiohttp.ClientError, TimeoutError):  # its holder is gone: the rebalance comes
+                unreachable = "the worker holding this order cannot be reached; retry after the rebalance"
+                return self.json({"error": unreachable}, status=503)
             body, status = order_answer(book, order_id, request.query.get("mid") or None)
             return self.json(body, status=status)
 

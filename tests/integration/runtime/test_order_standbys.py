@@ -88,6 +88,10 @@ async def test_a_worker_takes_over_its_standby_copies_reading_on_from_them(stack
     await wait_for(copies, 60, "each worker to apply a batch of the other's orders to its copy", every=0.3)
     second.process.proc.kill()  # a node lost
     second.process.proc.wait()
+    async with httpx.AsyncClient(timeout=5) as http:  # until the group notices, half are the dead one's
+        right_after = [await http.get(f"{first.url}/orders/{o}") for o in sample]
+    assert {a.status_code for a in right_after} == {200, 503}  # not aiohttp's 500
+    assert "cannot be reached" in next(a.json()["error"] for a in right_after if a.status_code == 503)
     approved = [(o, encode_model(status_of(o, "APPROVED", "webhook", f"A-{o}"))) for o in sample]
     await produce(stack.bootstrap, stack.topics["status"], approved)
 
