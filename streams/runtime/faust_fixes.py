@@ -261,9 +261,9 @@ async def changelog_ends(
 def apply(kafka: KafkaSettings) -> None:
     """Install the eight fixes, the eager delivery (streams/runtime/faust_eager.py), the commit
     after the table writes (streams/runtime/faust_commit.py), never past a record in flight
-    (streams/runtime/faust_offsets.py), and a recovery step that times out starting the recovery
-    again and a takeover reading on from the standby copy (streams/runtime/faust_recovery.py),
-    idempotent; ``kafka`` is how the recovery fix reaches the broker."""
+    (streams/runtime/faust_offsets.py) and a recovery step that times out starting the recovery
+    again (streams/runtime/faust_recovery.py), idempotent; ``kafka`` is how the recovery fix
+    reaches the broker."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
         return await changelog_ends(kafka, self, partitions)

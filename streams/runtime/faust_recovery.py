@@ -1,5 +1,4 @@
-"""The order table's recovery: one that stops making progress starts again, as a rebalance would
-start it, and a partition taken over reads on from the standby copy the worker held of it.
+"""A table recovery that stops making progress starts again, as a rebalance would start it.
 
 Faust runs no agent until the order table's recovery has read every active changelog partition to
 the end it found (``faust.tables.recovery.Recovery._restart_recovery``): until then no command is
@@ -18,14 +17,6 @@ answered and no status folded. In faust-streaming 0.15.3 that recovery can wait 
 Each of the three fits a stall seen once, a worker left alone after a takeover that read nothing
 of the four partitions it had held as standby copies (docs/chaos.md).
 
-And a takeover reads on from the standby copy. With the in-memory store Faust knows no persisted
-offset, so a partition a worker takes over is read back from the start of its changelog, even
-when the worker held it as a standby copy read to its end a moment before: the agents wait for a
-read-back the copy makes needless (with a million orders, minutes). :func:`_on_rebalance` starts a
-partition that was a standby copy in the generation before from the last record the copy
-received; Faust applies what the copy buffered before it reads on, and reading on from any record
-not after the first one not applied ends in the same table.
-
 :class:`RecoveryWatch` looks every five seconds. A recovery with records left to read that has
 received none for 30 s (Faust's own ``event_timeout_secs``, after which it only logs "No event
 received") is started again through Faust's own signal for a new rebalance: Faust applies what it
@@ -39,7 +30,7 @@ minutes, so a slow cluster is not interrupted in a loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from time import monotonic
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -50,7 +41,7 @@ from mode.services import WaitArgT
 
 from streams.runtime.logs import log_consumer, log_task_running
 
-__all__ = ["PATIENCE_SECONDS", "RecoveryWatch", "install", "overdue", "read_on"]
+__all__ = ["PATIENCE_SECONDS", "RecoveryWatch", "install", "overdue"]
 
 log = logging.getLogger(__name__)
 
@@ -74,26 +65,6 @@ async def _wait(self: Recovery, coro: WaitArgT, timeout: Any = None) -> None:
         raise ServiceStopped()
     if signal in result.done:  # type: ignore[comparison-overlap]  # mode's types omit asyncio's Event
         raise RebalanceAgain()
-
-
-_original_on_rebalance = Recovery.on_rebalance
-
-
-async def _on_rebalance(
-    self: Recovery, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0
-) -> None:
-    """Faust's, then each active partition new to it that was a standby copy read on from the copy."""
-    copies = {tp: self.standby_offsets.get(tp) for tp in self.standby_tps if tp not in revoked}
-    await _original_on_rebalance(self, assigned, revoked, newly_assigned, generation_id)
-    for tp, offset in read_on(self.active_tps, self.active_offsets, copies).items():
-        self.active_offsets[tp] = offset
-        log.info("order table: %s/%d taken over from its standby copy, read on from offset %d", *tp, offset)
-
-
-def read_on(active: Any, offsets: Any, copies: Mapping[Any, int | None]) -> dict[Any, int]:
-    """The active partitions with no offset yet that a standby copy has read (its last offset)."""
-    found = {tp: copies.get(tp) for tp in active if offsets.get(tp) is None}
-    return {tp: copy for tp, copy in found.items() if copy is not None and copy >= 0}
 
 
 def overdue(recovery: Recovery, now: float, patience: float) -> bool:
@@ -143,4 +114,3 @@ class RecoveryWatch(Service):
 
 def install() -> None:
     Recovery._wait = _wait  # type: ignore[method-assign]
-    Recovery.on_rebalance = _on_rebalance  # type: ignore[method-assign]

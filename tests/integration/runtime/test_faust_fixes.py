@@ -131,7 +131,6 @@ def test_apply_installs_the_fixes() -> None:
     assert AIOKafkaConsumerThread.seek_to_committed is faust_fixes._seek_to_committed
     assert AIOKafkaConsumerThread._highwaters.__qualname__.startswith("apply.")
     assert Recovery._wait is faust_recovery._wait
-    assert Recovery.on_rebalance is faust_recovery._on_rebalance
 
 
 async def test_a_key_an_agent_wrote_is_forgotten_with_its_partition(monkeypatch: pytest.MonkeyPatch) -> None:

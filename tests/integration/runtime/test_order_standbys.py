@@ -5,8 +5,6 @@ order."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 
@@ -66,45 +64,39 @@ async def test_by_default_each_worker_keeps_a_standby_copy_of_the_others_partiti
     await wait_for(copies, 60, "each worker to hold the other's partitions as standby copies", every=0.3)
 
 
-async def test_a_worker_takes_over_its_standby_copies_reading_on_from_them(stack: Stack) -> None:
-    """Faust with the in-memory store read a partition taken over back from the start of its
-    changelog, the standby copy notwithstanding; now it reads on from the copy
-    (streams/runtime/faust_recovery.py), and the orders keep their whole history. A copy applies
-    what it reads 1,000 records at a time (Faust's standby buffer; the rest when a rebalance
-    starts), so 2,400 orders: each copy has applied a batch of the other's 1,200."""
-    many = [f"SBT-{i}" for i in range(2400)]
-    sample = many[:40]
+async def test_a_worker_left_alone_answers_503_for_the_lost_ones_orders_then_serves_them_whole(
+    stack: Stack,
+) -> None:
+    """Until the group notices a worker died, the others forward its orders' ``GET /orders`` to it:
+    503 (it cannot be reached), not aiohttp's 500. Then the remaining worker reads its partitions
+    back from the changelog (from the start: a standby copy can miss records Faust fetched and never
+    handed out, so reading on from it once lost a command's record, docs/chaos.md) and serves every
+    order with its whole history."""
     first, second = stack.worker(), stack.worker()
     await ready(first)
     await ready(second)
-    submitted = [(o, encode_model(status_of(o, "SUBMITTED", "webhook", f"W-{o}"))) for o in many]
+    submitted = [(o, encode_model(status_of(o, "SUBMITTED", "webhook", f"W-{o}"))) for o in ORDERS]
     await produce(stack.bootstrap, stack.topics["status"], submitted)
 
-    async def copies() -> list[tuple[int, int]] | None:  # its own orders (about 1,200) and a batch
-        tables = [await order_table(w) for w in (first, second)]
-        applied = all(entries >= 1900 and standbys == PARTITIONS // 2 for entries, standbys in tables)
-        return tables if applied else None
+    async def served() -> bool:
+        return set((await order_codes(first, ORDERS)).values()) == {200}
 
-    await wait_for(copies, 60, "each worker to apply a batch of the other's orders to its copy", every=0.3)
+    await wait_for(served, 60, "every order served", every=0.3)
     second.process.proc.kill()  # a node lost
     second.process.proc.wait()
     async with httpx.AsyncClient(timeout=5) as http:  # until the group notices, half are the dead one's
-        right_after = [await http.get(f"{first.url}/orders/{o}") for o in sample]
+        right_after = [await http.get(f"{first.url}/orders/{o}") for o in ORDERS]
     assert {a.status_code for a in right_after} == {200, 503}  # not aiohttp's 500
     assert "cannot be reached" in next(a.json()["error"] for a in right_after if a.status_code == 503)
-    approved = [(o, encode_model(status_of(o, "APPROVED", "webhook", f"A-{o}"))) for o in sample]
+    approved = [(o, encode_model(status_of(o, "APPROVED", "webhook", f"A-{o}"))) for o in ORDERS]
     await produce(stack.bootstrap, stack.topics["status"], approved)
 
     async def histories() -> list[list[str]] | None:  # until the rebalance, some are the dead worker's
         async with httpx.AsyncClient(timeout=5) as http:
-            answers = [await http.get(f"{first.url}/orders/{o}") for o in sample]
+            answers = [await http.get(f"{first.url}/orders/{o}") for o in ORDERS]
         if any(a.status_code != 200 for a in answers):
             return None
         found = [[h["status"] for h in a.json().get("history", [])] for a in answers]
         return found if all(h == ["SUBMITTED", "APPROVED"] for h in found) else None
 
     await wait_for(histories, 90, "every order APPROVED after SUBMITTED on the remaining worker", every=0.5)
-    log = first.process.output()
-    taken = re.findall(r"orders-changelog/(\d+) taken over from its standby copy", log)
-    assert len(taken) == PARTITIONS // 2, taken  # the second worker's partitions, each read on from the copy
-    assert await order_table(first) == (len(many), 0)

@@ -111,13 +111,3 @@ def test_nothing_left_to_read_or_no_recovery_is_left_alone(
     assert not watch.check(5000.0)
     assert seen == []
     assert not recovery.signal_recovery_start.is_set()
-
-
-def test_a_partition_taken_over_reads_on_from_the_standby_copy_it_was() -> None:
-    # TP0 new to the actives and a copy read to offset 41; TP1 new, its copy read nothing yet (-1)
-    # or never (None); TP2 active before (its own offset stands)
-    tp2, tp3 = TP("worker-orders-changelog", 2), TP("worker-orders-changelog", 3)
-    offsets = {TP0: None, TP1: None, tp2: 17, tp3: None}
-    copies = {TP0: 41, TP1: -1, tp2: 30}
-    assert faust_recovery.read_on({TP0, TP1, tp2, tp3}, offsets, copies) == {TP0: 41}
-    assert faust_recovery.read_on({TP0}, offsets, {TP0: None}) == {}
