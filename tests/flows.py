@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from schemas.codec import encode_model
+from schemas.status import status_of
 from streams.local.reconciliation import Observed, Reconciliation, read_observed, reconcile
 from streams.local.traffic import Planned
 from tests.conftest import Stack, Worker
@@ -66,6 +68,18 @@ async def order_codes(worker: Worker, orders: list[str]) -> dict[str, int]:
     """The HTTP status of ``GET /orders/{orderId}`` on ``worker`` for each of ``orders``."""
     async with httpx.AsyncClient(timeout=5) as http:
         return {o: (await http.get(f"{worker.url}/orders/{o}")).status_code for o in orders}
+
+
+async def submitted_and_served(stack: Stack, worker: Worker, orders: list[str]) -> None:
+    """A ``SUBMITTED`` status of each of ``orders`` on ``orders.status``, then until ``worker``
+    serves every one of them."""
+    records = [(o, encode_model(status_of(o, "SUBMITTED", "webhook", f"W-{o}"))) for o in orders]
+    await produce(stack.bootstrap, stack.topics["status"], records)
+
+    async def served() -> bool:
+        return set((await order_codes(worker, orders)).values()) == {200}
+
+    await wait_for(served, 60, "every order served", every=0.3)
 
 
 async def order_table(worker: Worker) -> tuple[int, int]:

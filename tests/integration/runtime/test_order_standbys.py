@@ -12,7 +12,7 @@ from schemas.codec import encode_model
 from schemas.status import status_of
 from streams.runtime.reconcile import partition_of
 from tests.conftest import Stack
-from tests.flows import order_codes, order_table, ready
+from tests.flows import order_codes, order_table, ready, submitted_and_served
 from tests.support import produce, wait_for
 
 pytestmark = pytest.mark.integration
@@ -75,13 +75,7 @@ async def test_a_worker_left_alone_answers_503_for_the_lost_ones_orders_then_ser
     first, second = stack.worker(), stack.worker()
     await ready(first)
     await ready(second)
-    submitted = [(o, encode_model(status_of(o, "SUBMITTED", "webhook", f"W-{o}"))) for o in ORDERS]
-    await produce(stack.bootstrap, stack.topics["status"], submitted)
-
-    async def served() -> bool:
-        return set((await order_codes(first, ORDERS)).values()) == {200}
-
-    await wait_for(served, 60, "every order served", every=0.3)
+    await submitted_and_served(stack, first, ORDERS)
     second.process.proc.kill()  # a node lost
     second.process.proc.wait()
     async with httpx.AsyncClient(timeout=5) as http:  # until the group notices, half are the dead one's

@@ -8,12 +8,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from schemas.codec import encode_model
-from schemas.status import status_of
 from streams.runtime.reconcile import partition_of
 from tests.conftest import Stack
-from tests.flows import order_codes, ready
-from tests.support import produce, wait_for
+from tests.flows import order_codes, ready, submitted_and_served
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +31,7 @@ async def test_a_recovery_that_lost_records_starts_again_and_serves_every_order(
     assert IN_PARTITION_0
     first = stack.worker()
     await ready(first)
-    records = [(o, encode_model(status_of(o, "SUBMITTED", "webhook", f"W-{o}"))) for o in ORDERS]
-    await produce(stack.bootstrap, stack.topics["status"], records)
-
-    async def folded() -> bool:
-        return set((await order_codes(first, ORDERS)).values()) == {200}
-
-    await wait_for(folded, 60, "every order in the first worker's table", every=0.3)
+    await submitted_and_served(stack, first, ORDERS)  # in the first worker's table and changelog
     first.process.stop()
 
     second = stack.worker(module="tests.lose_changelog")
