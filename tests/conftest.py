@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ from streams.kafka.preflight import wait_for_broker
 from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
 from streams.local.stack import DEV_MID
-from tests.support import DEV_APP_KEY, DEV_APP_SECRET, QUICK_KAFKA, Sandbox, child, unique
+from tests.support import DEV_APP_KEY, DEV_APP_SECRET, QUICK_KAFKA, Sandbox, child, flexbridge, unique
 
 # Property tests (tests/fuzz/) are deterministic and keep no example database: the same
 # examples on every run and in CI. HYPOTHESIS_PROFILE=explore searches further, randomly.
@@ -123,7 +122,7 @@ class Worker:
     def __init__(self, stack: Stack, env: dict[str, str], module: str) -> None:
         self.port = free_port()
         full = {**stack.env, "FLEXBRIDGE_WEB__PORT": str(self.port), **env}
-        args = [sys.executable, "-m", module, "worker", "--loglevel", "info"]
+        args = flexbridge("worker", "--loglevel", "info", module=module)
         self.process = child("worker", args, full, stack.log_dir)
         self.url = f"http://127.0.0.1:{self.port}"
 

@@ -48,8 +48,9 @@ async def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
-def flexbridge(*args: str) -> list[str]:
-    return [sys.executable, "-m", "streams.cli", *args]
+def flexbridge(*args: str, module: str = "streams.cli") -> list[str]:
+    """The command line of a flexbridge verb, run by ``module`` (the CLI, or a test's wrapper of it)."""
+    return [sys.executable, "-m", module, *args]
 
 
 def child(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:

@@ -57,14 +57,19 @@ async def _wait(self: Recovery, coro: WaitArgT, timeout: Any = None) -> None:
     result = await self.wait_first(coro, signal, timeout=timeout)  # type: ignore[arg-type]
     if result.stopped and not self.should_stop:  # mode reports its timeout as a stop
         log.warning("order table recovery: a step took more than %s s; starting the recovery again", timeout)
-        if (counted := _counters.get(self.app)) is not None:
-            counted()
+        _count(self.app)
         signal.set()
         raise RebalanceAgain()
     if result.stopped:
         raise ServiceStopped()
     if signal in result.done:  # type: ignore[comparison-overlap]  # mode's types omit asyncio's Event
         raise RebalanceAgain()
+
+
+def _count(app: Any) -> None:
+    """One more restart in ``app``'s metric (none before its watch is made)."""
+    if (counted := _counters.get(app)) is not None:
+        counted()
 
 
 def overdue(recovery: Recovery, now: float, patience: float) -> bool:
@@ -83,7 +88,7 @@ class RecoveryWatch(Service):
     def __init__(self, faust_app: Any, counted: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.faust_app = faust_app
-        self.counted = _counters[faust_app] = counted  # the metric, a timed-out step's restarts too
+        _counters[faust_app] = counted  # the metric: a timed-out step's restarts count there too
         self.restarts = 0  # since the recovery last made progress
 
     @Service.timer(5.0)
@@ -107,7 +112,7 @@ class RecoveryWatch(Service):
         log_consumer(self.faust_app)
         log_task_running("_restart_recovery")  # Faust's recovery loop: a step, the records, or a rebalance
         self.restarts += 1
-        self.counted()
+        _count(self.faust_app)
         recovery.signal_recovery_start.set()
         return True
 

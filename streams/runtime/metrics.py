@@ -163,14 +163,12 @@ class Metrics:
         self.orders_open = gauge(
             "orders_open", "Non-final orders owned, by state and age since last news", "state", "age"
         )
-        self.reconcile_lookups = counter(
-            "reconcile_lookups", "Flex order lookups by reconciliation, by result", "result"
-        )
+        lookups = "Flex order lookups by reconciliation, by result"
+        self.reconcile_lookups = counter("reconcile_lookups", lookups, "result")
         restarts = "Order table recoveries started again after no progress (faust_recovery.py)"
         self.table_recovery_restarts = counter("table_recovery_restarts", restarts)
-        self.undecodable_batches = counter(
-            "undecodable_batches", "Record batches that cannot be decoded", "topic", "partition"
-        )
+        undecodable = "Record batches that cannot be decoded"
+        self.undecodable_batches = counter("undecodable_batches", undecodable, "topic", "partition")
         self.partitions_held = gauge("partitions_held", "Input partitions paused at an undecodable batch")
         self.in_flight = gauge("in_flight", "Records being processed")
         self.ready = gauge("ready", "1 when joined and clients are ready")
