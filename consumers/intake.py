@@ -19,7 +19,7 @@ a task for them; a refused record is never among them, so it stays the bridge's 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple, overload
 
 from core.errors import InvalidEvent
@@ -41,6 +41,7 @@ __all__ = [
     "may_be_mit",
     "may_hold_pan",
     "may_name_mit",
+    "merchant_named",
     "route_of",
     "route_to_merchant",
     "spelt_as_configured",
@@ -61,6 +62,9 @@ class Routed(NamedTuple):  # a tuple: built for every record, at a quarter of a 
 class Refused:
     reason: DlqReason
     message: str
+    # whose event it is, when its value names a merchant (route_to_merchant: merchant_named); it
+    # labels the record's metrics and its dead letter's dlq-merchant header
+    merchant: Merchant | None = None
 
 
 # Every card number core.pan find_pan refuses (13-19 ASCII digits of a string, an int or an
@@ -151,7 +155,7 @@ def route_to_merchant(raw: bytes | None, flow: Flow, merchants: Merchants) -> Ro
     that merchant's routing; or why it is refused: ``unknown-merchant`` when no merchant is its."""
     routed = decode_and_route(raw, flow, _ANY_ROUTING)
     if isinstance(routed, Refused):
-        return routed
+        return replace(routed, merchant=merchant_named(raw, merchants))
     event = routed.event
     merchant = merchants.for_event(event.mid)
     if merchant is None:
@@ -165,6 +169,22 @@ def route_to_merchant(raw: bytes | None, flow: Flow, merchants: Merchants) -> Ro
 
 
 _ANY_ROUTING = RoutingSettings()  # decode_and_route's route is replaced by the merchant's
+
+
+def merchant_named(raw: bytes | None, merchants: Merchants) -> Merchant | None:
+    """The merchant whose record ``raw`` is, though it was refused (``schema``, ``pan-detected``):
+    as :meth:`Merchants.for_event` finds an event's, from the top-level ``mid`` of its JSON object
+    (the key spelt any way the model takes it, the text stripped; a mid that is no text counts as
+    none); None for a value that is no JSON object. Only the merchant's name is used, never the
+    value's mid, so a card number sent as the mid goes nowhere."""
+    try:
+        data = decode_object(raw)
+    except InvalidEvent:
+        return None
+    mid = data.get("mid")
+    if mid is None:
+        mid = next((v for k, v in data.items() if isinstance(k, str) and folded(k) == "mid"), None)
+    return merchants.for_event(mid.strip() if isinstance(mid, str) else None)
 
 
 def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants) -> Routed | None:

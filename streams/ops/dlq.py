@@ -17,6 +17,7 @@ from aiokafka import TopicPartition
 from core.pan import mask_card_data, redact_pan
 from core.settings import Settings
 from schemas.dlq import DLQ_REASON, MERCHANT_HEADER
+from streams.ops.merchant_names import merchant_name, merchant_names
 from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan, true_ends
 from streams.ops.selection import Selection
 from streams.runtime.metrics import NO_MERCHANT
@@ -41,11 +42,12 @@ class ReasonGroup:
     last_failed_at: str | None = None
     example: str | None = None  # partition:offset of the latest one, for `dlq show`
     merchants: Counter[str] = field(default_factory=Counter)  # by merchant_of
+    names: dict[str, str] = field(default_factory=dict, repr=False)  # the merchants file's (merchant_names)
 
     def add(self, record: Record, headers: dict[str, str]) -> None:
         self.count += 1
         self.sources[headers.get("dlq-source-topic", "?")] += 1
-        self.merchants[merchant_of(record, headers)] += 1
+        self.merchants[merchant_of(record, headers, self.names)] += 1
         failed = headers.get("dlq-failed-at")  # ISO 8601 in UTC: ordered as text
         if failed:
             self.first_failed_at = min(self.first_failed_at or failed, failed)
@@ -76,20 +78,23 @@ async def list_dead_letters(settings: Settings, sel: Selection | None = None) ->
     sel = sel or Selection(topic=settings.topics.dlq)
     reader = await open_reader(settings)
     groups: dict[str, ReasonGroup] = {}
+    names = merchant_names()
     try:
         ranges = await resolve_ranges(reader, sel)
         async for record in scan(reader, sel.topic, ranges):
             headers = _headers(record)
             reason = headers.get(DLQ_REASON, "unknown")
-            groups.setdefault(reason, ReasonGroup(reason)).add(record, headers)
+            groups.setdefault(reason, ReasonGroup(reason, names=names)).add(record, headers)
     finally:
         await reader.stop()
     return sorted(groups.values(), key=lambda g: (-g.count, g.reason))
 
 
-def merchant_of(record: Record, headers: dict[str, str]) -> str:
+def merchant_of(record: Record, headers: dict[str, str], names: dict[str, str] | None = None) -> str:
     """A dead letter's merchant: its ``dlq-merchant`` header (the name), else the ``mid`` its value
-    carries (``mid …``: e.g. an unknown merchant's), else ``(unknown)``, as the metrics label it."""
+    carries, by the merchants file's name for it (``names``: :func:`merchant_names`; a dead letter
+    written before workers named the merchant of a refused record) or as ``mid …`` (e.g. an unknown
+    merchant's), else ``(unknown)``, as the metrics label it."""
     name = headers.get(MERCHANT_HEADER)
     if name:
         return name
@@ -98,7 +103,9 @@ def merchant_of(record: Record, headers: dict[str, str]) -> str:
     except orjson.JSONDecodeError:
         return NO_MERCHANT
     mid = value.get("mid") if isinstance(value, dict) else None
-    return f"mid {redact_pan(mid)}" if isinstance(mid, str) and mid else NO_MERCHANT
+    if not isinstance(mid, str) or not mid:
+        return NO_MERCHANT
+    return merchant_name(mid.strip(), names or {}) or f"mid {redact_pan(mid)}"
 
 
 def by_merchant(groups: list[ReasonGroup]) -> dict[str, Counter[str]]:

@@ -10,18 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import orjson
 
-from core.config import ConfigError
-from core.merchants_file import ENV_NAME, read_entries
 from streams.ops.arguments import positive
+from streams.ops.merchant_names import merchant_name, merchant_names
 
-__all__ = ["add_order_parser", "merchant_names", "render_order", "render_orders"]
+__all__ = ["add_order_parser", "render_order", "render_orders"]
 
 
 def _default_url() -> str:
@@ -40,27 +38,15 @@ def _money(cents: Any, currency: Any) -> str:
     return f"{cents // 100}.{cents % 100:02d} {currency or ''}".rstrip()
 
 
-def merchant_names() -> dict[str, str]:
-    """mid → name of the merchants file (FLEXBRIDGE_MERCHANTS_FILE), when one is set and readable."""
-    path = os.environ.get(ENV_NAME)
-    if not path:
-        return {}
-    try:
-        entries = read_entries(Path(path))
-    except ConfigError:
-        return {}
-    return {str(e["mid"]): str(e["name"]) for e in entries if "mid" in e and "name" in e}
-
-
 def _merchant(mid: Any, names: dict[str, str]) -> str:
     if not mid:
         return "-"
-    name = names.get(mid)
+    name = merchant_name(str(mid), names)
     return f"{name} (mid {mid})" if name else f"mid {mid}"
 
 
 def render_order(body: dict[str, Any], names: dict[str, str] | None = None) -> str:
-    """The human view: summary lines, then the history, oldest first. ``names``: mid → merchant name."""
+    """The human view: summary lines, then the history, oldest first. ``names``: :func:`merchant_names`."""
     cur = body.get("currency")
     lines = [
         f"order         {body.get('orderId')}",

@@ -32,7 +32,7 @@ from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.kafka.clients import make_producer, read_topic, started
 from streams.ops.arguments import not_negative
-from streams.ops.order import merchant_names
+from streams.ops.merchant_names import merchant_name, merchant_names
 from streams.runtime.status import StatusPublisher
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def report(orders: dict[str, OrderState], now: float, older_than: float = 0.0) -
 
 def _merchant(mid: str | None, names: dict[str, str]) -> str:
     """The merchant column: its name from the merchants file, else its mid, else ``-``."""
-    return names.get(mid, mid) if mid else "-"
+    return (merchant_name(mid, names) or mid) if mid else "-"
 
 
 def _render(rows: list[dict[str, Any]], lookups: list[Lookup] | None, names: dict[str, str]) -> str:

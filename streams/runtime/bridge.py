@@ -142,6 +142,8 @@ class Bridge:
     async def _process(self, record: Record, flow: Flow, seen: _Seen) -> str:
         routed = route_to_merchant(record.value, flow, self._merchants)
         if isinstance(routed, Refused):
+            if routed.merchant is not None:  # its value names a merchant of ours: counted as its
+                seen.merchant = routed.merchant.name
             await self._dead_letter(record, routed.reason, routed.message, seen)
             return "dead-lettered"
         event, merchant = routed.event, routed.merchant

@@ -149,7 +149,8 @@ async def test_each_merchants_events_reach_flex_under_its_token_and_mid(
 async def _produce_traffic(
     bridge: Bridge, declines: list[tuple[str, MerchantSpec]], approvals: list[tuple[str, MerchantSpec]]
 ) -> None:
-    """The merchants' declines and approvals, and one decline of a mid that is no merchant's."""
+    """The merchants' declines and approvals, one decline of a mid that is no merchant's, and one of
+    BOLT's (its mid in upper case) that holds a card number."""
     await produce(
         bridge.bootstrap,
         bridge.topics["declined"],
@@ -165,14 +166,28 @@ async def _produce_traffic(
         bridge.topics["declined"],
         [("stray", merchant_event("cit-declined", "stray", "mid-nobody"))],
     )
+    carded = merchant_event("cit-declined", "carded", BOLT.mid.upper())
+    carded["paymentMethod"] = {**carded["paymentMethod"], "cardNumber": "4111111111111111"}
+    await produce(bridge.bootstrap, bridge.topics["declined"], [("carded", carded)])
 
 
 async def _the_stray_is_dead_lettered(bridge: Bridge) -> None:
-    dead = await wait_for(lambda: bridge.records("dlq"), 30, "the stray's dead letter")
-    [stray] = dead
-    headers = dict(stray.headers)
-    assert stray.key == b"stray" and headers["dlq-reason"] == b"unknown-merchant"
-    assert b"mid-nobody" in headers["dlq-error"] and "dlq-merchant" not in headers
+    """The stray as no merchant's; the card-bearing decline as BOLT's, in its header and metrics."""
+
+    async def both() -> list[Any] | None:
+        dead = await bridge.records("dlq")
+        return dead if len(dead) >= 2 else None
+
+    dead = {r.key: dict(r.headers) for r in await wait_for(both, 30, "the two dead letters")}
+    assert set(dead) == {b"stray", b"carded"}
+    stray, carded = dead[b"stray"], dead[b"carded"]
+    assert stray["dlq-reason"] == b"unknown-merchant"
+    assert b"mid-nobody" in stray["dlq-error"] and "dlq-merchant" not in stray
+    assert (carded["dlq-reason"], carded["dlq-merchant"]) == (b"pan-detected", BOLT.name.encode())
+    async with httpx.AsyncClient(timeout=5) as http:
+        metrics = (await http.get(f"{bridge.url}/metrics")).text
+    assert f'flexbridge_dlq_total{{merchant="{BOLT.name}",reason="pan-detected"}} 1.0' in metrics
+    assert 'flexbridge_dlq_total{merchant="(unknown)",reason="unknown-merchant"} 1.0' in metrics
 
 
 async def _commands_run_as_their_orders_merchant(

@@ -97,3 +97,23 @@ def test_a_command_for_an_order_of_no_merchant_of_ours_is_rejected_with_its_reas
     assert resolve_command(command, [gone], BOTH).merchant is None
     reason = reject_command(command, gone, BOTH).answer.reason
     assert reason is not None and "mid-x" in reason
+
+
+def test_a_refused_record_is_counted_as_the_merchant_its_mid_names() -> None:
+    """A schema or pan-detected dead letter names the merchant its value's mid names (any case, the
+    key spelt any way the model takes it), so an operator sees whose events are refused; a value that
+    is no JSON object, an unknown mid, or none among several merchants names none."""
+    event = orjson.loads(raw("MID-ACME "))
+    del event["orderId"]
+    schema = route_to_merchant(orjson.dumps(event), "evaluate", BOTH)
+    assert isinstance(schema, Refused) and (schema.reason, schema.merchant) == ("schema", ACME)
+    event = orjson.loads(raw(None))
+    event["M_ID"] = "mid-globex"
+    event["paymentMethod"]["cardNumber"] = "4111 1111 1111 1111"
+    pan = route_to_merchant(orjson.dumps(event), "evaluate", BOTH)
+    assert isinstance(pan, Refused) and (pan.reason, pan.merchant) == ("pan-detected", GLOBEX)
+    for value in (b"{", b"[1]", orjson.dumps({"mid": "mid-nobody"}), orjson.dumps({"mid": 7}), b"{}"):
+        refused = route_to_merchant(value, "evaluate", BOTH)
+        assert isinstance(refused, Refused) and refused.merchant is None, value
+    one = route_to_merchant(b'{"eventId": "e1"}', "evaluate", Merchants([ACME]))
+    assert isinstance(one, Refused) and one.merchant == ACME  # no mid: the one merchant's, as routed

@@ -3,6 +3,9 @@ DLQ is read one partition after another."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import orjson
 from aiokafka import ConsumerRecord
 
 from streams.ops.dlq import ReasonGroup
@@ -36,3 +39,15 @@ def test_a_dead_letter_of_no_known_merchant_is_counted_under_the_metrics_label()
     group = ReasonGroup("schema")
     group.add(*_dead(0, 1, None))  # {} : no dlq-merchant header, no mid
     assert dict(group.merchants) == {NO_MERCHANT: 1} == {"(unknown)": 1}
+
+
+def test_a_dead_letter_without_the_header_is_counted_by_the_merchants_files_name_for_its_mid() -> None:
+    """Dead letters written before workers named the merchant of a refused record: the mid is looked
+    up in the merchants file (any case); a mid it does not know stays ``mid …``."""
+    group = ReasonGroup("schema", names={"mid-acme": "acme"})
+    for mid in ("MID-ACME", "mid-nobody"):
+        record, headers = _dead(0, 1, None)
+        group.add(replace(record, value=orjson.dumps({"mid": mid})), headers)
+    record, headers = _dead(0, 2, None)
+    group.add(record, {**headers, "dlq-merchant": "bolt"})
+    assert dict(group.merchants) == {"acme": 1, "mid mid-nobody": 1, "bolt": 1}

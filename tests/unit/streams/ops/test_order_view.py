@@ -18,12 +18,12 @@ def test_amounts_in_the_currency_and_a_dash_when_no_event_gave_one() -> None:
 
 
 def test_the_merchants_file_names_the_mid() -> None:
-    text = render_order(_view(mid="M1"), {"M1": "acme"})
+    text = render_order(_view(mid="M1"), {"m1": "acme"})  # keyed as mid_key matches
     assert "merchant      acme (mid M1)" in text
 
 
 def test_each_merchants_order_of_one_id() -> None:
     body = {"orderId": "ORD-1", "orders": [_view(mid="M1"), _view(mid="M2")]}
-    text = render_orders(body, {"M2": "globex"})
+    text = render_orders(body, {"m2": "globex"})
     assert text.startswith("2 merchants have an order ORD-1")
     assert "mid M1" in text and "globex (mid M2)" in text
