@@ -29,6 +29,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--key", action="append", default=[], help="only records with this key (repeatable)")
     p.add_argument("--where", action="append", default=[], help="field filter path=value (repeatable, ANDed)")
+    p.add_argument(
+        "--merchant",
+        action="append",
+        default=[],
+        help="only this merchant's records, by its name in the merchants file (repeatable)",
+    )
     p.add_argument("--from-offset", type=int, help="first offset (in every selected partition)")
     p.add_argument("--to-offset", type=int, help="last offset, inclusive")
     p.add_argument("--execute", action="store_true", help="send (default: print the plan only)")
@@ -96,6 +102,8 @@ def _window(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 
 def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = ()) -> Selection:
+    from streams.ops.merchant_names import merchant_mids
+
     start, end = _window(args) if hasattr(args, "last") else (None, None)
     if args.from_offset is not None and args.to_offset is not None and args.to_offset < args.from_offset:
         raise ValueError(f"--to-offset {args.to_offset} is before --from-offset {args.from_offset}")
@@ -109,6 +117,8 @@ def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = 
         keys=tuple(args.key),
         where=tuple(parse_where(w) for w in args.where),
         reasons=reasons,
+        merchants=tuple(sorted(set(args.merchant))),
+        mids=merchant_mids(args.merchant),
     )
 
 

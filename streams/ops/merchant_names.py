@@ -13,7 +13,7 @@ from core.config import ConfigError
 from core.merchants import mid_key
 from core.merchants_file import ENV_NAME, read_entries
 
-__all__ = ["merchant_name", "merchant_names"]
+__all__ = ["merchant_mids", "merchant_name", "merchant_names"]
 
 
 def merchant_names() -> dict[str, str]:
@@ -32,3 +32,21 @@ def merchant_names() -> dict[str, str]:
 def merchant_name(mid: str, names: dict[str, str]) -> str | None:
     """The name of the merchant whose mid is ``mid``, in any case, as the worker matches an event's."""
     return names.get(mid_key(mid))
+
+
+def merchant_mids(wanted: list[str]) -> tuple[str, ...]:
+    """The mids (as :func:`core.merchants.mid_key` matches them) of the merchants named ``wanted``
+    (``--merchant``), or ValueError naming the setting or the merchants the file has."""
+    if not wanted:
+        return ()
+    if not os.environ.get(ENV_NAME):
+        raise ValueError(f"--merchant needs the merchants file: {ENV_NAME} is not set")
+    names = merchant_names()
+    known = sorted(set(names.values()))
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        have = ", ".join(known) or "none"
+        raise ValueError(
+            f"no merchant named {', '.join(map(repr, unknown))} with a mid in {ENV_NAME} ({have})"
+        )
+    return tuple(sorted(mid for mid, name in names.items() if name in wanted))

@@ -2,7 +2,7 @@
 (their names are wire contract: schemas/replay.py).
 
 Pure functions and frozen models, no Kafka: the window (times or offsets), the record filters
-(partition, key, ``--where path=value``, dead-letter reason) and the loop guard.
+(partition, key, ``--where path=value``, merchant, dead-letter reason) and the loop guard.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from schemas.dlq import DLQ_HEADER_PREFIX, DLQ_REASON
+from core.merchants import mid_key
+from schemas.dlq import DLQ_HEADER_PREFIX, DLQ_REASON, MERCHANT_HEADER
 from schemas.replay import (
     FORCE_HEADER,
     REPLAY_COUNT_HEADER,
@@ -54,6 +55,10 @@ class Selection(BaseModel):
     keys: tuple[str, ...] = ()
     where: tuple[tuple[str, str], ...] = ()
     reasons: tuple[str, ...] = ()  # dead letters: dlq-reason values
+    # records of these merchants (names): a dead letter's dlq-merchant header, else the value's
+    # top-level mid among ``mids`` (their mids as core.merchants.mid_key matches them)
+    merchants: tuple[str, ...] = ()
+    mids: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """The window and filters as plain data (for the plan, the audit record and resume)."""
@@ -118,6 +123,8 @@ def matches(sel: Selection, key: bytes | None, value: bytes | None, timestamp: i
         return False
     if sel.reasons and _header(headers, DLQ_REASON) not in sel.reasons:
         return False
+    if sel.merchants and not _of_merchants(sel, value, headers):
+        return False
     if not sel.where:
         return True
     try:
@@ -125,6 +132,17 @@ def matches(sel: Selection, key: bytes | None, value: bytes | None, timestamp: i
     except orjson.JSONDecodeError:
         return False
     return all(_same(_lookup(data, path), wanted) for path, wanted in sel.where)
+
+
+def _of_merchants(sel: Selection, value: bytes | None, headers: Headers) -> bool:
+    named = _header(headers, MERCHANT_HEADER)
+    if named is not None:
+        return named in sel.merchants
+    try:
+        mid = _lookup(orjson.loads(value or b""), "mid")
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(mid, str) and mid_key(mid.strip()) in sel.mids
 
 
 def _header(headers: Headers, name: str) -> str | None:

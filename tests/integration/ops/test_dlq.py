@@ -93,6 +93,8 @@ async def test_dead_letters_are_listed_shown_masked_and_redriven_after_the_cause
     # the masked card would pass for a token: that dead letter is never sent again; nor is the bad
     # JSON, whose verificationValue was masked (dlq-masked): it is no longer the record it was
     assert (every["totals"]["toSend"], every["totals"]["masked"]) == (4, 2)
+    code, _, err = await run_flexbridge(stack.env, "dlq", "redrive", "--merchant", "acme")
+    assert code == 2 and "--merchant needs the merchants file: FLEXBRIDGE_MERCHANTS_FILE is not set" in err
     dry = await cli_json(stack, "dlq", "redrive", "--reason", "retries-exhausted", "--json")
     assert dry["totals"]["toSend"] == 4 and dry["targets"] == [stack.topics["declined"]]
     done = await cli_json(stack, "dlq", "redrive", "--reason", "retries-exhausted", "--execute", "--json")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 
 from schemas.replay import FORCE_HEADER
+from streams.ops.merchant_names import merchant_mids
 from streams.ops.selection import (
     Selection,
     matches,
@@ -48,6 +50,35 @@ def test_filters_match_keys_fields_case_insensitively_and_the_time_window() -> N
     dlq = Selection(topic="t", reasons=("schema",))
     assert matches(dlq, None, b"x", 0, [("dlq-reason", b"schema")])
     assert not matches(dlq, None, b"x", 0, [("dlq-reason", b"pan-detected")])
+
+
+def test_the_merchant_filter_takes_the_dead_letters_header_else_the_values_mid() -> None:
+    sel = Selection(topic="t", merchants=("acme",), mids=("mid-acme",))
+    acme, other = orjson.dumps({"MID": " Mid-ACME "}), orjson.dumps({"mid": "mid-bolt"})
+    assert matches(sel, None, acme, 0, [])  # an input record: its mid, in any case, the key too
+    assert not matches(sel, None, other, 0, [])
+    assert matches(sel, None, other, 0, [("dlq-merchant", b"acme")])  # the header decides
+    assert not matches(sel, None, acme, 0, [("dlq-merchant", b"bolt")])
+    assert not matches(sel, None, b"{not json", 0, [])
+    assert not matches(sel, None, orjson.dumps({"mid": 7}), 0, [])
+
+
+def test_merchant_names_are_resolved_from_the_merchants_file_or_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLEXBRIDGE_MERCHANTS_FILE", raising=False)
+    assert merchant_mids([]) == ()
+    with pytest.raises(ValueError, match="--merchant needs the merchants file: FLEXBRIDGE_MERCHANTS_FILE"):
+        merchant_mids(["acme"])
+    path = tmp_path / "merchants.toml"
+    path.write_text(
+        '[[merchants]]\nname = "acme"\nmid = "MID-Acme"\n\n[[merchants]]\nname = "bolt"\nmid = "mid-bolt"\n'
+    )
+    monkeypatch.setenv("FLEXBRIDGE_MERCHANTS_FILE", str(path))
+    assert merchant_mids(["acme"]) == ("mid-acme",)
+    assert merchant_mids(["bolt", "acme"]) == ("mid-acme", "mid-bolt")
+    with pytest.raises(ValueError, match=r"no merchant named 'cora' with a mid in .* \(acme, bolt\)"):
+        merchant_mids(["acme", "cora"])
 
 
 def test_provenance_headers_count_replays_and_drop_stale_ones() -> None:
