@@ -8,10 +8,21 @@ import contextlib
 import os
 import signal
 import sys
+import warnings
 
 from core.config import ConfigError, load_settings
 
-__all__ = ["main"]
+__all__ = ["main", "quiet_upstream_warnings"]
+
+# asyncssh 2.24 names cryptography's DSA and finite-field Diffie-Hellman types when it is imported,
+# which cryptography 50 and 51 deprecate (ronf/asyncssh#826): five warnings at every start of a
+# worker, sandbox or tool that goes by SFTP, on stderr before any log line, so not JSON. They
+# come from the import, not from a connection; any other warning still shows (a worker logs it).
+_ASYNCSSH_IMPORTS = r"(DSA|Diffie-Hellman over finite fields \(FFDH\)) is deprecated"
+
+
+def quiet_upstream_warnings() -> None:
+    warnings.filterwarnings("ignore", message=_ASYNCSSH_IMPORTS, module=r"asyncssh(\.|$)")
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -99,6 +110,7 @@ def _parser(verb: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_upstream_warnings()
     if argv and argv[0] == "sandbox":
         from sandbox.server import main as sandbox_main
 

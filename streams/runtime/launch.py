@@ -44,6 +44,7 @@ def launch_worker(settings: Settings, loglevel: str = "info") -> int:
     # the configured format too.
     local_preflight(settings)
     logging.basicConfig(level=loglevel.upper(), stream=sys.stderr)
+    logging.captureWarnings(True)  # a library's warning as a log record (py.warnings), in the format too
     install(settings.log.format)
     quiet_libraries()
     if settings.web.admin_token is None and settings.web.host not in ("127.0.0.1", "localhost", "::1"):

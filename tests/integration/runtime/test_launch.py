@@ -4,12 +4,14 @@ and logs in the configured format from its first record on."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import orjson
 import pytest
 
+from streams.local.broker import EmbeddedBroker
 from streams.local.procs import free_port
-from tests.conftest import Stack
+from tests.conftest import Stack, sftp_stack
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +27,20 @@ async def test_the_join_begins_before_faust_and_every_line_is_a_json_record(stac
     faust = messages.index("[^_Worker]: Starting...")
     assert joining < faust, messages[: faust + 1]
     assert messages.count("[^--RuntimeService]: Starting...") == 1  # one handler on the root: no line twice
+
+
+async def test_a_worker_going_by_sftp_writes_json_only(
+    broker: EmbeddedBroker, log_dir: Path, tmp_path: Path
+) -> None:
+    """asyncssh's import made cryptography warn five times (DSA, FFDH deprecated) on stderr, before
+    the first log record and not as JSON; those are left out, and any other warning is a record."""
+    with sftp_stack(broker, log_dir, tmp_path / "sandbox-state") as stack:
+        worker = stack.worker(FLEXBRIDGE_LOG__FORMAT="json", FLEXBRIDGE_ROUTING__MIT="sftp")
+        await asyncio.to_thread(worker.process.wait_ready, worker.url + "/ready", 60)
+        output = worker.process.output()
+        records = [orjson.loads(line) for line in output.splitlines() if line]
+        assert "is deprecated" not in output
+        assert "asyncssh.sftp" in {r["logger"] for r in records}  # it went by SFTP: asyncssh was imported
 
 
 async def test_a_worker_stopped_while_it_starts_exits_cleanly(stack: Stack) -> None:
