@@ -42,6 +42,7 @@ __all__ = [
     "may_hold_pan",
     "may_name_mit",
     "merchant_named",
+    "mid_of",
     "route_of",
     "route_to_merchant",
     "spelt_as_configured",
@@ -173,18 +174,26 @@ _ANY_ROUTING = RoutingSettings()  # decode_and_route's route is replaced by the 
 
 def merchant_named(raw: bytes | None, merchants: Merchants) -> Merchant | None:
     """The merchant whose record ``raw`` is, though it was refused (``schema``, ``pan-detected``):
-    as :meth:`Merchants.for_event` finds an event's, from the top-level ``mid`` of its JSON object
-    (the key spelt any way the model takes it, the text stripped; a mid that is no text counts as
-    none); None for a value that is no JSON object. Only the merchant's name is used, never the
-    value's mid, so a card number sent as the mid goes nowhere."""
+    as :meth:`Merchants.for_event` finds an event's, from :func:`mid_of` its JSON object; None for
+    a value that is no JSON object. Only the merchant's name is used, never the value's mid, so a
+    card number sent as the mid goes nowhere."""
     try:
         data = decode_object(raw)
     except InvalidEvent:
         return None
+    return merchants.for_event(mid_of(data))
+
+
+def mid_of(data: Any) -> str | None:
+    """The top-level ``mid`` of a decoded value as the model reads it: the key spelt any way it
+    takes (core/names.py ``fold``; the exact one first), the text stripped; None when there is
+    none, or it is no text, or ``data`` is no object."""
+    if not isinstance(data, dict):
+        return None
     mid = data.get("mid")
     if mid is None:
         mid = next((v for k, v in data.items() if isinstance(k, str) and folded(k) == "mid"), None)
-    return merchants.for_event(mid.strip() if isinstance(mid, str) else None)
+    return mid.strip() if isinstance(mid, str) else None
 
 
 def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants) -> Routed | None:

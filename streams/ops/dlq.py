@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
+from consumers.intake import mid_of
 from core.pan import mask_card_data, redact_pan
 from core.settings import Settings
 from schemas.dlq import DLQ_REASON, MERCHANT_HEADER
@@ -102,10 +103,10 @@ def merchant_of(record: Record, headers: dict[str, str], names: dict[str, str] |
         value = orjson.loads(record.value) if record.value is not None else None
     except orjson.JSONDecodeError:
         return NO_MERCHANT
-    mid = value.get("mid") if isinstance(value, dict) else None
-    if not isinstance(mid, str) or not mid:
+    mid = mid_of(value)
+    if not mid:
         return NO_MERCHANT
-    return merchant_name(mid.strip(), names or {}) or f"mid {redact_pan(mid)}"
+    return merchant_name(mid, names or {}) or f"mid {redact_pan(mid)}"
 
 
 def by_merchant(groups: list[ReasonGroup]) -> dict[str, Counter[str]]:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from consumers.intake import mid_of
 from core.merchants import mid_key
 from schemas.dlq import DLQ_HEADER_PREFIX, DLQ_REASON, MERCHANT_HEADER
 from schemas.replay import (
@@ -139,10 +140,10 @@ def _of_merchants(sel: Selection, value: bytes | None, headers: Headers) -> bool
     if named is not None:
         return named in sel.merchants
     try:
-        mid = _lookup(orjson.loads(value or b""), "mid")
+        mid = mid_of(orjson.loads(value or b""))
     except orjson.JSONDecodeError:
         return False
-    return isinstance(mid, str) and mid_key(mid.strip()) in sel.mids
+    return mid is not None and mid_key(mid) in sel.mids
 
 
 def _header(headers: Headers, name: str) -> str | None:
