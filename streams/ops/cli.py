@@ -23,18 +23,22 @@ from streams.ops.selection import Selection, parse_duration, parse_time, parse_w
 __all__ = ["add_dlq_parser", "add_replay_parser"]
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--partition", type=int, action="append", default=[], help="only this partition (repeatable)"
-    )
-    p.add_argument("--key", action="append", default=[], help="only records with this key (repeatable)")
-    p.add_argument("--where", action="append", default=[], help="field filter path=value (repeatable, ANDed)")
+def _merchant_filter(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--merchant",
         action="append",
         default=[],
         help="only this merchant's records, by its name in the merchants file (repeatable)",
     )
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--partition", type=int, action="append", default=[], help="only this partition (repeatable)"
+    )
+    p.add_argument("--key", action="append", default=[], help="only records with this key (repeatable)")
+    p.add_argument("--where", action="append", default=[], help="field filter path=value (repeatable, ANDed)")
+    _merchant_filter(p)
     p.add_argument("--from-offset", type=int, help="first offset (in every selected partition)")
     p.add_argument("--to-offset", type=int, help="last offset, inclusive")
     p.add_argument("--execute", action="store_true", help="send (default: print the plan only)")
@@ -69,6 +73,7 @@ def add_dlq_parser(sub: Any) -> None:
     verbs = p.add_subparsers(dest="dlq_verb", required=True)
     listing = verbs.add_parser("list", help="dead letters grouped by reason")
     listing.add_argument("--json", action="store_true")
+    _merchant_filter(listing)
     listing.set_defaults(run=_dlq_list)
     show = verbs.add_parser(
         "show", aliases=["inspect"], help="one dead letter, headers decoded, card data masked"
@@ -207,12 +212,16 @@ async def _new_replay_id(settings: Settings, replay_id: str) -> None:
 
 def _dlq_list(args: argparse.Namespace) -> int:
     from streams.ops.dlq import list_dead_letters
+    from streams.ops.merchant_names import merchant_mids
     from streams.ops.scan import ReplayError
     from streams.ops.view import print_groups
 
+    settings = load_settings()
     try:
-        groups = asyncio.run(list_dead_letters(load_settings()))
-    except ReplayError as exc:
+        mids = merchant_mids(args.merchant)
+        sel = Selection(topic=settings.topics.dlq, merchants=tuple(sorted(set(args.merchant))), mids=mids)
+        groups = asyncio.run(list_dead_letters(settings, sel))
+    except (ReplayError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
     print_groups(groups, as_json=args.json)
     return 0

@@ -20,7 +20,7 @@ from core.settings import Settings
 from schemas.dlq import DLQ_REASON, MERCHANT_HEADER
 from streams.ops.merchant_names import merchant_name, merchant_names
 from streams.ops.scan import Record, ReplayError, open_reader, partitions_of, resolve_ranges, scan, true_ends
-from streams.ops.selection import Selection
+from streams.ops.selection import Selection, matches
 from streams.runtime.metrics import NO_MERCHANT
 
 __all__ = [
@@ -75,7 +75,8 @@ def _headers(record: Record) -> dict[str, str]:
 
 
 async def list_dead_letters(settings: Settings, sel: Selection | None = None) -> list[ReasonGroup]:
-    """The dead letters grouped by ``dlq-reason``, most frequent first, each counted by merchant."""
+    """The dead letters ``sel`` selects (default: all) grouped by ``dlq-reason``, most frequent
+    first, each counted by merchant."""
     sel = sel or Selection(topic=settings.topics.dlq)
     reader = await open_reader(settings)
     groups: dict[str, ReasonGroup] = {}
@@ -83,6 +84,8 @@ async def list_dead_letters(settings: Settings, sel: Selection | None = None) ->
     try:
         ranges = await resolve_ranges(reader, sel)
         async for record in scan(reader, sel.topic, ranges):
+            if not matches(sel, record.key, record.value, record.timestamp, record.headers or ()):
+                continue
             headers = _headers(record)
             reason = headers.get(DLQ_REASON, "unknown")
             groups.setdefault(reason, ReasonGroup(reason, names=names)).add(record, headers)

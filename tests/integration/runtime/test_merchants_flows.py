@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from sandbox import RunningSandbox
@@ -28,7 +29,17 @@ from tests.sandbox.merchants_support import (
     merchant_event,
     merchants_sandbox,
 )
-from tests.support import QUICK_KAFKA, child, flexbridge, produce, read_all, unique, values, wait_for
+from tests.support import (
+    QUICK_KAFKA,
+    child,
+    flexbridge,
+    produce,
+    read_all,
+    run_flexbridge,
+    unique,
+    values,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -188,6 +199,10 @@ async def _the_stray_is_dead_lettered(bridge: Bridge) -> None:
         metrics = (await http.get(f"{bridge.url}/metrics")).text
     assert f'flexbridge_dlq_total{{merchant="{BOLT.name}",reason="pan-detected"}} 1.0' in metrics
     assert 'flexbridge_dlq_total{merchant="(unknown)",reason="unknown-merchant"} 1.0' in metrics
+    code, out, err = await run_flexbridge(bridge.env, "dlq", "list", "--merchant", BOLT.name, "--json")
+    assert code == 0, err
+    listed = orjson.loads(out)
+    assert [(g["reason"], g["merchants"]) for g in listed["reasons"]] == [("pan-detected", {BOLT.name: 1})]
 
 
 async def _commands_run_as_their_orders_merchant(
