@@ -32,6 +32,13 @@ def _merchant_filter(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _of_merchants(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    """The Selection fields of ``--merchant``: the names, and their mids from the merchants file."""
+    from streams.ops.merchant_names import merchant_mids
+
+    return {"merchants": tuple(sorted(set(args.merchant))), "mids": merchant_mids(args.merchant)}
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--partition", type=int, action="append", default=[], help="only this partition (repeatable)"
@@ -107,8 +114,6 @@ def _window(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 
 def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = ()) -> Selection:
-    from streams.ops.merchant_names import merchant_mids
-
     start, end = _window(args) if hasattr(args, "last") else (None, None)
     if args.from_offset is not None and args.to_offset is not None and args.to_offset < args.from_offset:
         raise ValueError(f"--to-offset {args.to_offset} is before --from-offset {args.from_offset}")
@@ -122,8 +127,7 @@ def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = 
         keys=tuple(args.key),
         where=tuple(parse_where(w) for w in args.where),
         reasons=reasons,
-        merchants=tuple(sorted(set(args.merchant))),
-        mids=merchant_mids(args.merchant),
+        **_of_merchants(args),
     )
 
 
@@ -212,14 +216,12 @@ async def _new_replay_id(settings: Settings, replay_id: str) -> None:
 
 def _dlq_list(args: argparse.Namespace) -> int:
     from streams.ops.dlq import list_dead_letters
-    from streams.ops.merchant_names import merchant_mids
     from streams.ops.scan import ReplayError
     from streams.ops.view import print_groups
 
     settings = load_settings()
     try:
-        mids = merchant_mids(args.merchant)
-        sel = Selection(topic=settings.topics.dlq, merchants=tuple(sorted(set(args.merchant))), mids=mids)
+        sel = Selection(topic=settings.topics.dlq, **_of_merchants(args))
         groups = asyncio.run(list_dead_letters(settings, sel))
     except (ReplayError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
