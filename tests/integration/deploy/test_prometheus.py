@@ -68,7 +68,8 @@ async def test_a_quiet_worker_fires_nothing_and_a_dlq_burst_fires_the_dlq_alert(
 
     (alert,) = await wait_for(dlq_firing, 60, "the DLQ alert to fire", every=0.5)
     assert alert["state"] == "firing"
-    assert alert["labels"]["reason"] == "schema"
+    labels = alert["labels"]
+    assert (labels["reason"], labels["merchant"]) == ("schema", "(unknown)")  # not JSON: no mid
     assert alert["annotations"]["runbook_url"] == "docs/operations.md#flexbridgedeadletters"
     assert {a["labels"]["alertname"] for a in await prom.alerts()} == {"FlexbridgeDeadLetters"}
     await assert_dashboard_queries_run(prom, stack)
