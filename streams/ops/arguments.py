@@ -7,7 +7,7 @@ import argparse
 import os
 from collections.abc import Mapping
 
-__all__ = ["REPLAY_ENV", "not_negative", "positive", "with_replay_env"]
+__all__ = ["REPLAY_ENV", "add_merchant_filter", "not_negative", "positive", "with_replay_env"]
 
 
 def positive(text: str) -> float:
@@ -16,6 +16,17 @@ def positive(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
     return value
+
+
+def add_merchant_filter(parser: argparse.ArgumentParser, what: str = "records") -> None:
+    """``--merchant NAME`` (repeatable): the merchants file's names (streams/ops/merchant_names.py)."""
+    parser.add_argument(
+        "--merchant",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"only this merchant's {what}, by its name in the merchants file (repeatable)",
+    )
 
 
 def not_negative(text: str) -> float:

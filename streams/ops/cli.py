@@ -17,19 +17,10 @@ import orjson
 from core.config import ConfigError, load_settings
 from core.settings import Settings
 from schemas.dlq import DlqReason
-from streams.ops.arguments import REPLAY_ENV, positive, with_replay_env
+from streams.ops.arguments import REPLAY_ENV, add_merchant_filter, positive, with_replay_env
 from streams.ops.selection import Selection, parse_duration, parse_time, parse_where
 
 __all__ = ["add_dlq_parser", "add_replay_parser"]
-
-
-def _merchant_filter(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--merchant",
-        action="append",
-        default=[],
-        help="only this merchant's records, by its name in the merchants file (repeatable)",
-    )
 
 
 def _of_merchants(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
@@ -45,7 +36,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--key", action="append", default=[], help="only records with this key (repeatable)")
     p.add_argument("--where", action="append", default=[], help="field filter path=value (repeatable, ANDed)")
-    _merchant_filter(p)
+    add_merchant_filter(p)
     p.add_argument("--from-offset", type=int, help="first offset (in every selected partition)")
     p.add_argument("--to-offset", type=int, help="last offset, inclusive")
     p.add_argument("--execute", action="store_true", help="send (default: print the plan only)")
@@ -80,7 +71,7 @@ def add_dlq_parser(sub: Any) -> None:
     verbs = p.add_subparsers(dest="dlq_verb", required=True)
     listing = verbs.add_parser("list", help="dead letters grouped by reason")
     listing.add_argument("--json", action="store_true")
-    _merchant_filter(listing)
+    add_merchant_filter(listing)
     listing.set_defaults(run=_dlq_list)
     show = verbs.add_parser(
         "show", aliases=["inspect"], help="one dead letter, headers decoded, card data masked"

@@ -26,19 +26,19 @@ from consumers.order_keys import order_key, status_mid
 from consumers.order_machine import apply_status
 from consumers.reconcile import Candidate, age_bucket, candidates_of
 from core.config import ConfigError, load_settings
-from core.merchants import Merchant, load_merchants
+from core.merchants import Merchant, load_merchants, mid_key
 from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.kafka.clients import make_producer, read_topic, started
-from streams.ops.arguments import not_negative
-from streams.ops.merchant_names import merchant_name, merchant_names
+from streams.ops.arguments import add_merchant_filter, not_negative
+from streams.ops.merchant_names import merchant_mids, merchant_name, merchant_names
 from streams.runtime.status import StatusPublisher
 
 if TYPE_CHECKING:
     from streams.runtime.reconcile import Lookup
 
-__all__ = ["add_reconcile_parser", "fold_statuses", "read_orders", "report"]
+__all__ = ["add_reconcile_parser", "fold_statuses", "of_merchants", "read_orders", "report"]
 
 
 def fold_statuses(records: list[bytes]) -> dict[str, OrderState]:
@@ -72,6 +72,14 @@ async def read_orders(settings: Settings) -> dict[str, OrderState]:
         why = "no worker has published a status yet, or FLEXBRIDGE_TOPICS__STATUS names another"
         raise ConfigError(f"{exc}: {why}") from None
     return fold_statuses([r.value for r in records if r.value])
+
+
+def of_merchants(orders: dict[str, OrderState], mids: tuple[str, ...]) -> dict[str, OrderState]:
+    """The orders of the merchants whose mids are ``mids`` (``--merchant``'s, as
+    :func:`core.merchants.mid_key` matches them); every order when ``mids`` is empty."""
+    if not mids:
+        return orders
+    return {key: o for key, o in orders.items() if o.mid is not None and mid_key(o.mid) in mids}
 
 
 def _row(order: Candidate, now: float) -> dict[str, Any]:
@@ -149,15 +157,20 @@ async def _tokens(flex: FlexClient, merchants: set[Merchant]) -> None:
         except FlexError as exc:
             raise ConfigError(
                 f"no Flex token for merchant {merchant.name!r} ({exc}); nothing was looked up: check "
-                "FLEXBRIDGE_FLEX__BASE_URL and the merchant's app key and secret (flexbridge check)"
+                "FLEXBRIDGE_FLEX__BASE_URL and the merchant's app key and secret (flexbridge check); "
+                "--merchant NAME looks up one merchant's orders alone"
             ) from None
 
 
 async def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    try:
+        mids = merchant_mids(args.merchant)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if args.execute:
         load_merchants(settings)  # the merchants file, or FLEXBRIDGE_FLEX__* credentials: before Kafka
-    orders = await read_orders(settings)  # a KafkaError is streams/cli.py's to report
+    orders = of_merchants(await read_orders(settings), mids)  # a KafkaError is streams/cli.py's to report
     rows = report(orders, time.time(), args.older_than)
     lookups = await _execute(settings, orders, args.older_than) if args.execute else None
     _print(rows, lookups, as_json=args.json)
@@ -193,4 +206,5 @@ def add_reconcile_parser(sub: Any) -> None:
         "--older-than", type=not_negative, default=0.0, help="only orders this many seconds without news"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
+    add_merchant_filter(parser, "orders")
     parser.set_defaults(run=lambda args: asyncio.run(_run(args)))

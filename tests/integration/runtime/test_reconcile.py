@@ -190,6 +190,8 @@ async def test_flexbridge_reconcile_lists_and_executes(stack: Stack) -> None:
         ("R-1", "SUBMITTED", "0-5m"),
         ("R-2", "SUBMITTED", "0-5m"),
     ]
+    code, out, err = await run_flexbridge(env, "reconcile", "--merchant", "acme")
+    assert (code, out) == (2, "") and "--merchant needs the merchants file" in err, err
     finalise(stack, answers["R-1"].order_session_key or "", "APPROVED")
     code, out, err = await run_flexbridge(env, "reconcile", "--execute", "--json")
     assert code == 0, err
