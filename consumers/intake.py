@@ -101,10 +101,16 @@ def may_hold_pan(raw: bytes) -> bool:
 def may_be_mit(data: dict[str, Any]) -> bool:
     """Cheap pre-filter before full validation: a top-level ``isMIT``, spelt any way the model takes
     it (core/names.py ``fold``: ``is_mit``, ``IS-MIT`` …; the exact one first), that is not false."""
-    value = data.get("isMIT")
+    return _top_level(data, "isMIT", "ismit") not in (None, False, 0, "false", "False", "0", "")
+
+
+def _top_level(data: dict[str, Any], name: str, folded_name: str) -> Any:
+    """``data``'s field ``name`` spelt any way the model takes it (core/names.py ``fold``, whose
+    result for ``name`` is ``folded_name``; the exact spelling first), or None."""
+    value = data.get(name)
     if value is None:
-        value = next((v for k, v in data.items() if isinstance(k, str) and folded(k) == "ismit"), None)
-    return value not in (None, False, 0, "false", "False", "0", "")
+        value = next((v for k, v in data.items() if isinstance(k, str) and folded(k) == folded_name), None)
+    return value
 
 
 def may_name_mit(raw: bytes | None) -> bool:
@@ -185,14 +191,9 @@ def merchant_named(raw: bytes | None, merchants: Merchants) -> Merchant | None:
 
 
 def mid_of(data: Any) -> str | None:
-    """The top-level ``mid`` of a decoded value as the model reads it: the key spelt any way it
-    takes (core/names.py ``fold``; the exact one first), the text stripped; None when there is
-    none, or it is no text, or ``data`` is no object."""
-    if not isinstance(data, dict):
-        return None
-    mid = data.get("mid")
-    if mid is None:
-        mid = next((v for k, v in data.items() if isinstance(k, str) and folded(k) == "mid"), None)
+    """The top-level ``mid`` of a decoded value as the model reads it (:func:`_top_level`), the text
+    stripped; None when there is none, or it is no text, or ``data`` is no object."""
+    mid = _top_level(data, "mid", "mid") if isinstance(data, dict) else None
     return mid.strip() if isinstance(mid, str) else None
 
 

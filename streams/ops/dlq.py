@@ -43,12 +43,11 @@ class ReasonGroup:
     last_failed_at: str | None = None
     example: str | None = None  # partition:offset of the latest one, for `dlq show`
     merchants: Counter[str] = field(default_factory=Counter)  # by merchant_of
-    names: dict[str, str] = field(default_factory=dict, repr=False)  # the merchants file's (merchant_names)
 
-    def add(self, record: Record, headers: dict[str, str]) -> None:
+    def add(self, record: Record, headers: dict[str, str], merchant: str) -> None:
         self.count += 1
         self.sources[headers.get("dlq-source-topic", "?")] += 1
-        self.merchants[merchant_of(record, headers, self.names)] += 1
+        self.merchants[merchant] += 1
         failed = headers.get("dlq-failed-at")  # ISO 8601 in UTC: ordered as text
         if failed:
             self.first_failed_at = min(self.first_failed_at or failed, failed)
@@ -88,7 +87,8 @@ async def list_dead_letters(settings: Settings, sel: Selection | None = None) ->
                 continue
             headers = _headers(record)
             reason = headers.get(DLQ_REASON, "unknown")
-            groups.setdefault(reason, ReasonGroup(reason, names=names)).add(record, headers)
+            merchant = merchant_of(record, headers, names)
+            groups.setdefault(reason, ReasonGroup(reason)).add(record, headers, merchant)
     finally:
         await reader.stop()
     return sorted(groups.values(), key=lambda g: (-g.count, g.reason))
