@@ -26,6 +26,7 @@ from schemas.status import FLEX_STATUSES, OrderStatus, Status, status_of
 __all__ = [
     "Defaults",
     "FlowClient",
+    "amount_detail",
     "evaluate_body",
     "evaluate_decline",
     "mit_expiry",
@@ -108,10 +109,28 @@ async def evaluate_decline(event: PaymentEvent, flex: FlowClient, defaults: Defa
         return Outcome("failed", status=status, dead_letter=(_give_up_reason(exc), str(exc)))
     flex_status = (answer.status or "").upper()
     mapped: Status = flex_status if flex_status in FLEX_STATUSES else "SUBMITTED"  # type: ignore[assignment]
-    detail = _with_mid({"flexStatus": answer.status, "idempotencyKey": key}, defaults)
+    told = {"flexStatus": answer.status, "idempotencyKey": key, **amount_detail(event.transaction)}
+    detail = _with_mid(told, defaults)
     status = _status(event, mapped, session=answer.order_session_key, detail=detail)
     entry = {"flow": "evaluate", "status": mapped, "orderSessionKey": answer.order_session_key}
     return Outcome("evaluated", status=status, finished=entry)
+
+
+def amount_detail(transaction: Any) -> dict[str, Any]:
+    """``amount`` (cents) and ``currency`` of an event's ``transaction``, each only as Flex takes it
+    (a whole number above 0; three letters, upper-cased). The status of an order Flex took (an
+    answered ``/evaluate``, a batch record's ``PENDING``) carries them in its ``detail``, so the
+    order state knows what was authorised (consumers/order_machine.py) and a refund or capture is
+    checked without reading Flex's order first."""
+    found: dict[str, Any] = {}
+    if not isinstance(transaction, dict):
+        return found
+    amount, currency = transaction.get("amount"), transaction.get("currency")
+    if isinstance(amount, int) and not isinstance(amount, bool) and amount > 0:
+        found["amount"] = amount
+    if isinstance(currency, str) and len(currency) == 3 and currency.isalpha():
+        found["currency"] = currency.upper()
+    return found
 
 
 def _conflict(event: PaymentEvent) -> str:

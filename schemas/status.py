@@ -53,7 +53,9 @@ class OrderStatus(BaseModel):
         description="source-specific extras; detail.mid names the order's merchant (its MID) when one is "
         "configured: two merchants' orders of one orderId are told apart by it; detail.late (true) marks "
         "Flex's answer to an /evaluate published after later news of the same Flex order: keep it as the "
-        "event's outcome, and apply it only where it can follow the order's state as you hold it",
+        "event's outcome, and apply it only where it can follow the order's state as you hold it; "
+        "detail.amount (cents) and detail.currency, on an answered /evaluate's status and a batch record's "
+        "PENDING, are the event's transaction amount and currency: what the order was authorised for",
     )
 
 

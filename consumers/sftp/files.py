@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumers.flows import amount_detail
 from consumers.sftp.registry import SentRecord
 from core.merchants import SINGLE_MERCHANT_NAME, Merchant, Merchants
 from schemas.batch import (
@@ -110,8 +111,10 @@ class BatchBuilder:
         if self.expiry is None and isinstance(body.get("expiryDateUtc"), str):
             self.expiry = body["expiryDateUtc"]  # the first record's window is the file's default
         if self.kind == "evaluate":
-            key = str(body.get("idempotencyKey", ""))
-            self.sent.append(SentRecord(self.count, str(body.get("orderId", "")), event_id, key))
+            key, told = str(body.get("idempotencyKey", "")), amount_detail(body.get("transaction"))
+            order_id = str(body.get("orderId", ""))
+            sent = SentRecord(self.count, order_id, event_id, key, told.get("amount"), told.get("currency"))
+            self.sent.append(sent)
 
     def header(self, token: str) -> dict[str, object]:
         if self.kind == "transmit":

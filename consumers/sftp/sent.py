@@ -25,6 +25,10 @@ class SentRecord(NamedTuple):  # a tuple: one per record uploaded, at a quarter 
     order_id: str
     event_id: str
     idempotency_key: str
+    # the record's ``transaction`` amount (cents) and currency, for its PENDING status only
+    # (consumers/flows.py ``amount_detail``): neither is kept in the journal
+    amount: int | None = None
+    currency: str | None = None
 
     def detail(self, file: str) -> dict[str, object]:
         """The ``detail`` of every OrderStatus about this record (PENDING, FAILED …)."""
@@ -36,9 +40,9 @@ _EMPTY: Final = b"[]"
 
 
 def _pack(records: Iterable[SentRecord]) -> bytes:
-    """Records as their journal JSON (``[[sequence, order, event, key], …]``), in bytes of their own
-    size (``schemas.codec.kept``: about 2.5 times the JSON of a file's records otherwise)."""
-    return kept(orjson.dumps([[*r] for r in records]))
+    """Records as their journal JSON (``[[sequence, order, event, key], …]``, no amount), in bytes of
+    their own size (``schemas.codec.kept``: about 2.5 times the JSON of a file's records otherwise)."""
+    return kept(orjson.dumps([r[:4] for r in records]))
 
 
 class Settled(Enum):

@@ -69,7 +69,15 @@ def record_detail(name: str, record: SentRecord, mid: str | None) -> dict[str, o
 
 
 def pending_status(name: str, record: SentRecord, mid: str | None = None) -> OrderStatus:
-    detail = record_detail(name, record, mid)
+    """A record's ``PENDING``: its :func:`record_detail` with the ``amount`` and ``currency`` of its
+    ``transaction`` (consumers/flows.py ``amount_detail``) before the ``mid``."""
+    detail: dict[str, object] = record.detail(name)
+    if record.amount is not None:
+        detail["amount"] = record.amount
+    if record.currency is not None:
+        detail["currency"] = record.currency
+    if mid:
+        detail["mid"] = mid
     return status_of(record.order_id, "PENDING", "batch", record.event_id, detail=detail)
 
 
@@ -99,6 +107,8 @@ def pending_values(name: str, sent: list[SentRecord], mid: str | None = None) ->
                 str(r.sequence_number).encode(),
                 b',"idempotencyKey":',
                 dumps(r.idempotency_key),
+                b"" if r.amount is None else b',"amount":' + str(r.amount).encode(),
+                b"" if r.currency is None else b',"currency":' + dumps(r.currency),
                 mid_part,
                 end,
             )

@@ -54,6 +54,9 @@ async def test_files_rotate_by_count_and_by_the_clock_and_every_record_comes_bac
     event_ids = {s["orderId"]: s["eventId"] for s in pending}
     assert all(s["orderSessionKey"] and s["eventId"] == event_ids[s["orderId"]] for s in submitted)
     assert {o.order_id for o in sftp_sandbox.state.orders.all()} == set(orders)
+    # each PENDING tells the amount Flex took the record with (the order state's authorised amount)
+    taken = {o.order_id: (o.amount, o.currency) for o in sftp_sandbox.state.orders.all()}
+    assert {s["orderId"]: (s["detail"]["amount"], s["detail"]["currency"]) for s in pending} == taken
 
 
 async def test_a_connection_dropped_mid_upload_delivers_the_batch_exactly_once(

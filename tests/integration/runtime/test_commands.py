@@ -143,6 +143,8 @@ async def test_refunds_are_checked_against_what_is_left_and_a_duplicate_refunds_
     worker = stack.worker()
     await ready(worker)
     order, session = await approved_order(stack, worker, 2000)
+    _, state = await order_view(worker, order)  # the /evaluate answer's status told the amount
+    assert (state["authorisedAmount"], state["currency"], state["refundableAmount"]) == (2000, "USD", 2000)
 
     first = command("refund", order, amount=500, message="damaged")
     second = command("refund", order, amount=600, orderSessionKey=session)
@@ -154,13 +156,16 @@ async def test_refunds_are_checked_against_what_is_left_and_a_duplicate_refunds_
     )
     assert_refund_answers(got, first, second, too_much, cancel)
     await assert_one_flex_refund_per_command(stack, session)
+    # checked against the amount the order state had: Flex's order was never read for it
+    assert not await asyncio.to_thread(stack.sandbox.journal, f"/v1/orders/{session}")
 
     state = await order_state(worker, order, "refunds recorded", lambda b: len(b["commands"]) == 4)
     assert (state["status"], state["refundedAmount"], state["refundableAmount"]) == ("APPROVED", 1100, 900)
     await refund_the_rest(stack, worker, order)
 
     code, out, _ = await order_cli(worker, order)
-    assert code == 0 and b"REFUNDED" in out and b"refunded      20.00" in out
+    assert code == 0 and b"REFUNDED" in out and b"refunded      20.00 USD" in out
+    assert b"authorised    20.00 USD" in out
     code, _, err = await order_cli(worker, "ORD-nobody")
     assert code == 1 and b"unknown order ORD-nobody: not seen, or final" in err
     await assert_the_dump_shows_the_command_consumer(stack, worker)

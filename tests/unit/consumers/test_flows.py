@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from pydantic import AwareDatetime, TypeAdapter
 
 from consumers.flex.errors import FlexAuthFailed, FlexConflict, FlexRejected, FlexUnavailable
-from consumers.flows import Defaults, evaluate_body, evaluate_decline, mit_expiry, transmit_approval
+from consumers.flows import (
+    Defaults,
+    amount_detail,
+    evaluate_body,
+    evaluate_decline,
+    mit_expiry,
+    transmit_approval,
+)
 from consumers.order_keys import order_key
 from core.settings import Settings
 from schemas.events import validate_payment_event
@@ -71,6 +78,33 @@ async def test_evaluate_maps_flex_answers() -> None:
     out = await evaluate_decline(_event(), unknown, Defaults())
     assert out.status is not None and out.status.status == "SUBMITTED"
     assert out.status.detail["flexStatus"] == "PROCESSING"
+
+
+async def test_an_answered_evaluate_tells_the_amount_and_currency_of_the_event() -> None:
+    event = _event()
+    flex = FakeFlex(EvaluateResponse.model_validate({"orderSessionKey": "k1", "status": "APPROVED"}))
+    out = await evaluate_decline(event, flex, Defaults(mid="m-1"))
+    assert out.status is not None
+    amount, currency = event.transaction["amount"], event.transaction["currency"]
+    assert (out.status.detail["amount"], out.status.detail["currency"]) == (amount, currency)
+    rejected = await evaluate_decline(event, FakeFlex(error=FlexRejected("bad", status_code=400)), Defaults())
+    assert rejected.status is not None and "amount" not in rejected.status.detail  # nothing authorised
+
+
+@pytest.mark.parametrize(
+    ("transaction", "found"),
+    [
+        ({"amount": 1250, "currency": "usd"}, {"amount": 1250, "currency": "USD"}),
+        ({"amount": 0, "currency": "EUR"}, {"currency": "EUR"}),
+        ({"amount": True, "currency": "US"}, {}),
+        ({"amount": "12.50", "currency": "U$D"}, {}),
+        ({"amount": 12.5}, {}),
+        ({}, {}),
+        (None, {}),
+    ],
+)
+def test_amount_detail_takes_only_what_flex_takes(transaction: Any, found: dict[str, Any]) -> None:
+    assert amount_detail(transaction) == found
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 
 from consumers.intake import may_be_mit
 from consumers.sftp.files import BatchBuilder
-from consumers.sftp.registry import BatchRegistry, SentRecord
+from consumers.sftp.registry import BatchRegistry, SentFile, SentRecord, encode_entry
 from schemas.batch import (
     RESPONSE_COLUMNS,
     MalformedResponse,
@@ -67,6 +67,19 @@ def test_builder_renders_header_records_and_manifest() -> None:
     again = builder.seal("tok-2")
     assert again.manifest.records_sha256 == m.records_sha256 and again.manifest.sha256 != m.sha256
     assert [s.event_id for s in builder.sent] == ["evt-10", "evt-12"]
+
+
+def test_sent_records_keep_the_amount_for_their_pending_status_only() -> None:
+    builder = _builder()
+    transactions = [{"amount": 1999, "currency": "eur"}, {"amount": "19.99"}]
+    for offset, transaction in enumerate(transactions, start=10):
+        body = {"orderId": f"O{offset}", "idempotencyKey": f"k{offset}", "transaction": transaction}
+        raw = builder.fits(body, 10_000)
+        assert raw is not None
+        builder.add(offset, raw, body, f"evt-{offset}")
+    assert [(s.amount, s.currency) for s in builder.sent] == [(1999, "EUR"), (None, None)]
+    entry = orjson.loads(encode_entry(SentFile.of("f.json", 0.0, builder.sent)))
+    assert entry["records"] == [[1, "O10", "evt-10", "k10"], [2, "O11", "evt-11", "k11"]]  # as before
 
 
 def test_builder_buffer_renders_what_the_list_form_renders() -> None:

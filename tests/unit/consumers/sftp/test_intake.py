@@ -200,11 +200,18 @@ def test_pending_values_are_pending_statuses_with_one_occurred_at() -> None:
     assert pending_values("evaluate_x.json", []) == []
 
 
-@given(st.lists(st.tuples(st.text(), st.text(), st.text()), min_size=1, max_size=5), st.none() | st.text())
+_AMOUNT = st.none() | st.integers(min_value=1, max_value=10**12)
+_CURRENCY = st.none() | st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3)
+
+
+@given(
+    st.lists(st.tuples(st.text(), st.text(), st.text(), _AMOUNT, _CURRENCY), min_size=1, max_size=5),
+    st.none() | st.text(),
+)
 def test_pending_values_are_the_encoded_pending_statuses_byte_for_byte(
-    fields: list[tuple[str, str, str]], mid: str | None
+    fields: list[tuple[str, str, str, int | None, str | None]], mid: str | None
 ) -> None:
-    sent = [SentRecord(i, order, event, key) for i, (order, event, key) in enumerate(fields, start=1)]
+    sent = [SentRecord(i, *record) for i, record in enumerate(fields, start=1)]
     values = pending_values("evaluate_x.json", sent, mid)
     occurred = orjson.dumps(orjson.loads(values[0])["occurredAt"])
     for record, value in zip(sent, values, strict=True):
