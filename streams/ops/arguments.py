@@ -7,7 +7,9 @@ import argparse
 import os
 from collections.abc import Mapping
 
-__all__ = ["REPLAY_ENV", "add_merchant_filter", "not_negative", "positive", "with_replay_env"]
+from streams.ops.selection import parse_duration
+
+__all__ = ["REPLAY_ENV", "add_merchant_filter", "age", "positive", "with_replay_env"]
 
 
 def positive(text: str) -> float:
@@ -29,9 +31,16 @@ def add_merchant_filter(parser: argparse.ArgumentParser, what: str = "records") 
     )
 
 
-def not_negative(text: str) -> float:
-    """A number of zero or more (an age)."""
-    value = float(text)
+def age(text: str) -> float:
+    """An age in seconds, 0 or more: a number of seconds (``3600``) or a duration as ``replay
+    --last`` takes it (``90s``, ``15m``, ``2h``, ``1d``, ``1w``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            return parse_duration(text).total_seconds()
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}, or a number of seconds") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value

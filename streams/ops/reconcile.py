@@ -31,7 +31,7 @@ from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.kafka.clients import make_producer, read_topic, started
-from streams.ops.arguments import add_merchant_filter, not_negative
+from streams.ops.arguments import add_merchant_filter, age
 from streams.ops.merchant_names import merchant_mids, merchant_name, merchant_names
 from streams.runtime.status import StatusPublisher
 
@@ -203,7 +203,11 @@ def add_reconcile_parser(sub: Any) -> None:
     parser = sub.add_parser("reconcile", help="list non-final orders by state and age; --execute asks Flex")
     parser.add_argument("--execute", action="store_true", help="look them up at Flex now and publish changes")
     parser.add_argument(
-        "--older-than", type=not_negative, default=0.0, help="only orders this many seconds without news"
+        "--older-than",
+        type=age,
+        default=0.0,
+        metavar="AGE",
+        help="only orders without news for this long: seconds, or 90s, 15m, 2h, 1d",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     add_merchant_filter(parser, "orders")
