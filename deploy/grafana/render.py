@@ -28,7 +28,11 @@ DASHBOARD = Path(__file__).with_name("flexbridge.json")
 
 
 def defaults(board: dict[str, Any]) -> dict[str, str]:
-    return {v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "textbox"}
+    """Each variable's default: a text box's text; a query variable's "All" (``--var merchant=acme``
+    shows one merchant's)."""
+    variables = board["templating"]["list"]
+    found = {v["name"]: v["query"] for v in variables if v["type"] == "textbox"}
+    return found | {v["name"]: v["allValue"] for v in variables if v["type"] == "query"}
 
 
 def rows(board: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from streams.runtime.metrics import Metrics
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
@@ -70,3 +72,32 @@ def test_dashboard_has_a_row_per_flow_then_lag_dead_letters_and_stuck_orders() -
     subjects = ("transmit", "evaluate", "mit batches", "webhooks", "commands", "lag", "dead letters", "stuck")
     for subject in subjects:
         assert any(subject in row for row in rows), (subject, rows)
+
+
+def merchant_metrics() -> set[str]:
+    """The worker's metric families with a ``merchant`` label (streams/runtime/metrics.py)."""
+    collectors = Metrics().registry._collector_to_names  # prometheus_client's own map of them
+    return {c._name for c in collectors if "merchant" in getattr(c, "_labelnames", ())}  # type: ignore[attr-defined]
+
+
+def test_the_dashboard_shows_the_chosen_merchants_on_every_panel_whose_metric_names_them() -> None:
+    board = json.loads((DEPLOY / "grafana" / "flexbridge.json").read_text())
+    variable = {v["name"]: v for v in board["templating"]["list"]}["merchant"]
+    assert (variable["type"], variable["multi"], variable["includeAll"], variable["allValue"]) == (
+        "query",
+        True,
+        True,
+        ".*",
+    )
+    assert variable["query"]["query"] == "label_values(flexbridge_events_in_total, merchant)"
+    labelled = merchant_metrics()
+    assert len(labelled) >= 15
+    selectors = re.compile(r"\b(flexbridge_[a-z0-9_]+?)(?:_total|_bucket)?\b(\{[^}]*\})?")
+    filtered = 0
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            for name, matchers in selectors.findall(target["expr"]):
+                if name in labelled:
+                    assert 'merchant=~"$merchant"' in matchers, (panel["title"], target["expr"])
+                    filtered += 1
+    assert filtered >= 20

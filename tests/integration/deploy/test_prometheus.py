@@ -86,14 +86,25 @@ async def assert_dashboard_queries_run(prom: Prometheus, stack: Stack) -> None:
     panels = await wait_for(shown, 30, "the dashboard to show the burst", every=0.5)
     assert '{"reason": "schema"}' in panels["Dead letters by reason"]
     assert '{"outcome": "dead-lettered"}' in panels["Approvals read and finished"]
+    everyone = {'{"merchant": "(unknown)"}', '{"merchant": "default"}'}
+    assert panels["Dead letters by merchant"] == everyone
+    # the Merchant variable chooses the series: one merchant's alone (a chosen value as Grafana
+    # escapes it for a regex matcher)
+    unknown = await dashboard_series(prom, stack, merchant=r"\\(unknown\\)")
+    assert unknown["Dead letters by merchant"] == {'{"merchant": "(unknown)"}'}
+    default = await dashboard_series(prom, stack, merchant="default")
+    assert default["Dead letters by merchant"] == {'{"merchant": "default"}'}
+    assert default["Records finished by merchant"] <= {'{"merchant": "default"}'}
 
 
-async def dashboard_series(prom: Prometheus, stack: Stack) -> dict[str, set[str]]:
-    """Each panel's title → the label sets its queries return over the last two minutes."""
+async def dashboard_series(prom: Prometheus, stack: Stack, merchant: str = ".*") -> dict[str, set[str]]:
+    """Each panel's title → the label sets its queries return over the last two minutes, for the
+    merchants ``merchant`` matches (the dashboard's "All": ``.*``)."""
     variables = {
         "approved_topic": stack.topics["approved"],
         "declined_topic": stack.topics["declined"],
         "commands_topic": stack.topics["commands"],
+        "merchant": merchant,
         "__rate_interval": "1m",
     }
     shown: dict[str, set[str]] = {}
