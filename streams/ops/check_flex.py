@@ -1,6 +1,16 @@
-"""The Flex check of ``flexbridge check``: fetch a bearer token with each merchant's credentials."""
+"""The Flex check of ``flexbridge check``: fetch a bearer token with each merchant's credentials.
+
+The first merchant is checked alone: when Flex itself fails it (unreachable, no token for a reason
+other than the credentials), that one failure is reported and the other merchants are not tried,
+since they share the API. Otherwise the others are checked :data:`CONCURRENCY` at once, so a
+processor's hundreds of merchants take seconds, not one deadline each.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Final
 
 from consumers.flex.client import FlexAuthFailed, FlexClient, FlexError
 from core.config import ConfigError
@@ -9,9 +19,10 @@ from core.merchants_file import ENV_NAME
 from core.settings import Settings
 from streams.ops.check import CheckResult, named_settings
 
-__all__ = ["DEADLINE_SECONDS", "flex_checks", "merchants"]
+__all__ = ["CONCURRENCY", "DEADLINE_SECONDS", "flex_checks", "merchants"]
 
 DEADLINE_SECONDS = 5.0  # retries of an unreachable Flex stop here, not after the worker's deadline
+CONCURRENCY: Final = 16  # merchants' token fetches at once
 _URL = "FLEXBRIDGE_FLEX__BASE_URL"
 
 
@@ -43,7 +54,7 @@ async def _token(client: FlexClient, merchant: Merchant | None, url: str) -> Che
 
 
 async def flex_checks(settings: Settings) -> list[CheckResult]:
-    """One token fetch per merchant, one after the other, over one client's connection pools."""
+    """One token fetch per merchant, over one client's connection pools, in the file's order."""
     try:
         served = merchants(settings)
     except ConfigError as exc:
@@ -53,4 +64,15 @@ async def flex_checks(settings: Settings) -> list[CheckResult]:
     deadline = min(flex.deadline_seconds, DEADLINE_SECONDS)
     quick = flex.model_copy(update={"deadline_seconds": deadline, "timeout_seconds": deadline})
     async with FlexClient(quick) as client:
-        return [await _token(client, merchant, flex.base_url) for merchant in served]
+        first = await _token(client, served[0], flex.base_url)
+        rest = served[1:]
+        if rest and not first.ok and first.setting == _URL:
+            note = f"; the other {len(rest)} merchant(s) were not tried (they share the Flex API)"
+            return [replace(first, detail=first.detail + note)]
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(merchant: Merchant | None) -> CheckResult:
+            async with gate:
+                return await _token(client, merchant, flex.base_url)
+
+        return [first, *await asyncio.gather(*(one(m) for m in rest))]

@@ -14,6 +14,7 @@ import pytest
 from core.settings import Settings
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
+from streams.local.procs import free_port
 from streams.ops.check_flex import flex_checks
 from streams.ops.check_sftp_merchants import merchant_sftp_checks
 from tests.sandbox.merchants_support import CORA, merchants_sandbox
@@ -34,6 +35,17 @@ async def test_each_merchant_gets_a_token_and_a_refused_one_is_named(tmp_path: P
     assert results["flex token (acme)"].ok and results["flex token (bolt)"].ok
     cora = results["flex token (cora)"]
     assert not cora.ok and cora.setting == 'FLEXBRIDGE_MERCHANTS_FILE: merchant "cora" app_key, app_secret'
+
+
+async def test_an_unreachable_flex_is_one_failure_not_one_per_merchant(tmp_path: Path) -> None:
+    async with merchants_sandbox(tmp_path / "sandbox"):
+        path = tmp_path / "sandbox" / "merchants.toml"
+        nowhere = f"http://127.0.0.1:{free_port()}/v1/"
+        settings = Settings.model_validate({"merchants_file": path, "flex": {"base_url": nowhere}})
+        results = await flex_checks(settings)
+    [only] = results  # the others share the API: each would wait out the same deadline
+    assert (only.name, only.ok, only.setting) == ("flex token (acme)", False, "FLEXBRIDGE_FLEX__BASE_URL")
+    assert only.detail.endswith("; the other 2 merchant(s) were not tried (they share the Flex API)")
 
 
 def _worker_file(tmp_path: Path) -> Path:
