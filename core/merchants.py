@@ -62,6 +62,9 @@ class Merchant(BaseModel):
     site_id: str | None = None
     app_key: SecretStr
     app_secret: SecretStr
+    # where ``app_secret`` was read from (``app_secret_file``): read again when Flex refuses it, so a
+    # secret rotated in the portal and in the mounted file is taken without a restart
+    app_secret_file: Path | None = None
     subscriber_key: SecretStr | None = None
     previous_subscriber_key: SecretStr | None = None  # during a key rotation
     routing: RoutingSettings = RoutingSettings()
@@ -214,6 +217,8 @@ def single_merchant(settings: Settings) -> Merchant:
 def _from_entry(entry: dict[str, Any], index: int, routing: RoutingSettings) -> Merchant:
     label = entry_label(entry, index)
     fields = read_secret_files(entry, label)
+    if isinstance(entry.get("app_secret_file"), str):
+        fields["app_secret_file"] = Path(entry["app_secret_file"])
     if "app_secret" not in fields:
         raise ConfigError(f"{label}: app_secret: missing (set app_secret or app_secret_file)")
     if "previous_subscriber_key" in fields and not str(fields["previous_subscriber_key"]).strip():

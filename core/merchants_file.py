@@ -14,7 +14,14 @@ from typing import Any, Final
 
 from core.config import ConfigError
 
-__all__ = ["ENV_NAME", "SECRET_FIELDS", "entry_label", "read_entries", "read_secret_files"]
+__all__ = [
+    "ENV_NAME",
+    "SECRET_FIELDS",
+    "entry_label",
+    "read_entries",
+    "read_secret_again",
+    "read_secret_files",
+]
 
 ENV_NAME: Final = "FLEXBRIDGE_MERCHANTS_FILE"
 # Secrets given inline (``app_secret = "…"``) or read from a file (``app_secret_file = "/run/…"``).
@@ -57,6 +64,15 @@ def read_secret_files(entry: dict[str, Any], label: str) -> dict[str, Any]:
             raise ConfigError(f"{label}: {field} and {file_field} are both set (keep one)")
         resolved[field] = _read_secret(resolved.pop(file_field), label, file_field)
     return resolved
+
+
+def read_secret_again(path: Path) -> str | None:
+    """The secret in ``path`` now (stripped), as :func:`read_secret_files` reads it; None when the
+    file cannot be read or is empty (a rotation half done: the secret in use stays)."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _read_secret(value: object, label: str, field: str) -> str:

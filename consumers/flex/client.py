@@ -27,6 +27,7 @@ Nothing secret is logged: no request bodies, tokens, app secret or tokenization 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ from types import TracebackType
 from typing import Self
 
 import httpx
+from pydantic import SecretStr
 
 from consumers.flex.calls import FlexCalls
 from consumers.flex.codec import decode_model, segment
@@ -73,6 +75,8 @@ __all__ = [
     "FlexUnavailable",
     "segment",
 ]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,7 @@ class FlexClient(FlexCalls):
         """Calls as ``credentials``: their own token cache and engine over the shared HTTP client."""
         shared, settings = self._shared, self._shared.settings
         self.credentials = credentials
+        self._secret = credentials.app_secret  # the one Flex took last (read again on a refusal)
         self._tokenization_key = settings.tokenization_key
         chosen = shared.observers_for
         observers = chosen(credentials.name) if chosen is not None else shared.observers
@@ -206,7 +211,24 @@ class FlexClient(FlexCalls):
         return await self._tokens.get()
 
     async def _fetch_token(self) -> TokenResponse:
-        body = self.credentials.token_body()
+        """A token for the app secret in use; when Flex refuses it and the merchant's
+        ``app_secret_file`` now holds another (rotated in the portal, then in the mounted file), a
+        token for that one, which is used from then on: no restart for a rotation."""
+        try:
+            return await self._token_for(self._secret)
+        except FlexAuthFailed:
+            fresh = self.credentials.secret_now()
+            if fresh is None or fresh == self._secret:
+                raise
+        name, path = self.credentials.name, self.credentials.secret_file
+        log.warning("Flex refused merchant %s's app secret; %s holds another: asking with it", name, path)
+        response = await self._token_for(fresh)
+        self._secret = fresh
+        log.warning("merchant %s: Flex took the app secret read again from %s", name, path)
+        return response
+
+    async def _token_for(self, secret: SecretStr | None) -> TokenResponse:
+        body = self.credentials.token_body(secret)
         req = FlexRequest("POST", "oauth2/token", "oauth2/token", body, auth="token-endpoint")
         return decode_model(TokenResponse, await self._engine.call(req), self._engine.endpoint(req))
 

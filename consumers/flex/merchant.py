@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import SecretStr
 
 from consumers.flex.engine import CallObserver, RetryObserver
 from consumers.flex.errors import FlexAuthFailed
 from core.merchants import SINGLE_MERCHANT_NAME, Merchant
+from core.merchants_file import read_secret_again
 from core.settings import FlexSettings
 
 __all__ = ["SETTINGS_HINT", "Credentials", "FlexObservers", "ObserversFor", "TokenObserver"]
@@ -43,6 +45,7 @@ class Credentials:
     mid: str | None
     site_id: str | None = None
     hint: str = field(default=SETTINGS_HINT, compare=False)  # where a refused credential is set
+    secret_file: Path | None = None  # the merchants file's app_secret_file: read again on a refusal
 
     @classmethod
     def of_settings(cls, flex: FlexSettings) -> Credentials:
@@ -53,16 +56,24 @@ class Credentials:
     def of_merchant(cls, merchant: Merchant) -> Credentials:
         hint = f'check merchant "{merchant.name}"\'s app_key / app_secret'
         key, secret = _secret(merchant.app_key), _secret(merchant.app_secret)
-        return cls(merchant.name, key, secret, merchant.mid, merchant.site_id, hint)
+        return cls(merchant.name, key, secret, merchant.mid, merchant.site_id, hint, merchant.app_secret_file)
 
     @property
     def complete(self) -> bool:
         return self.app_key is not None and self.app_secret is not None
 
-    def token_body(self) -> dict[str, str]:
-        """The ``/oauth2/token`` body (a FlexRequest keeps its body out of its ``repr``);
-        :class:`FlexAuthFailed` naming what is missing."""
-        if self.app_key is None or self.app_secret is None:
+    def secret_now(self) -> SecretStr | None:
+        """The app secret in :attr:`secret_file` now (None without one, or when it cannot be read)."""
+        if self.secret_file is None:
+            return None
+        text = read_secret_again(self.secret_file)
+        return None if text is None else SecretStr(text)
+
+    def token_body(self, secret: SecretStr | None = None) -> dict[str, str]:
+        """The ``/oauth2/token`` body, with ``secret`` instead of :attr:`app_secret` when given (a
+        FlexRequest keeps its body out of its ``repr``); :class:`FlexAuthFailed` naming what is missing."""
+        secret = secret or self.app_secret
+        if self.app_key is None or secret is None:
             if self.hint != SETTINGS_HINT:
                 raise FlexAuthFailed(f"Flex credentials missing: {self.hint.removeprefix('check ')}")
             names = (
@@ -71,7 +82,7 @@ class Credentials:
             )
             missing = " and ".join(n for n, value in names if value is None)
             raise FlexAuthFailed(f"Flex credentials missing: set {missing}")
-        return {"AppKey": self.app_key.get_secret_value(), "AppSecret": self.app_secret.get_secret_value()}
+        return {"AppKey": self.app_key.get_secret_value(), "AppSecret": secret.get_secret_value()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import pytest
 
 from core.config import ConfigError
 from core.merchants import load_merchants
+from core.merchants_file import read_secret_again
 from core.settings import RoutingSettings, Settings
 
 KEY = base64.b64encode(bytes(range(64))).decode()
@@ -75,6 +76,7 @@ def test_a_full_entry_is_read_with_its_secrets_from_files(tmp_path: Path) -> Non
     assert m is not None and m.mid == MID_A and m.site_id == "site-1"
     assert m.app_key.get_secret_value() == "key-acme"
     assert m.app_secret.get_secret_value() == "flex-secret"  # surrounding whitespace stripped
+    assert m.app_secret_file == secret  # read again when Flex refuses the secret (a rotation)
     assert m.subscriber_key is not None and m.subscriber_key.get_secret_value() == KEY
     assert m.previous_subscriber_key is not None and m.previous_subscriber_key.get_secret_value() == OTHER_KEY
     assert m.routing == RoutingSettings(mit="sftp", transmit="api")
@@ -259,3 +261,11 @@ def test_secrets_are_not_in_repr_str_or_json(tmp_path: Path) -> None:
     for shown in (repr(m), str(m), m.model_dump_json(), repr(load_merchants(write(tmp_path, text)))):
         for secret in (flex_secret, KEY, OTHER_KEY, "key-acme"):
             assert secret not in shown
+
+
+def test_a_secret_read_again_is_the_files_text_or_none_when_it_cannot_be_read(tmp_path: Path) -> None:
+    path = secret_file(tmp_path, "acme-flex", "  rotated\n")
+    assert read_secret_again(path) == "rotated"
+    path.write_text("\n")  # emptied mid-rotation: the secret in use stays
+    assert read_secret_again(path) is None
+    assert read_secret_again(tmp_path / "gone") is None
