@@ -19,7 +19,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from core.config import ConfigError, env_name, require_flex_credentials
-from core.merchants_file import ENV_NAME, entry_label, read_entries, read_secret_files
+from core.merchants_file import ENV_NAME, SECRET_FIELDS, entry_label, read_entries, read_secret_files
 from core.settings import RoutingSettings, Settings
 from core.urls import refuse_userinfo
 from core.webhook_key import decode_key
@@ -62,11 +62,14 @@ class Merchant(BaseModel):
     site_id: str | None = None
     app_key: SecretStr
     app_secret: SecretStr
-    # where ``app_secret`` was read from (``app_secret_file``): read again when Flex refuses it, so a
-    # secret rotated in the portal and in the mounted file is taken without a restart
-    app_secret_file: Path | None = None
     subscriber_key: SecretStr | None = None
     previous_subscriber_key: SecretStr | None = None  # during a key rotation
+    # where each secret was read from (``<secret>_file``): read again when Flex refuses the app secret
+    # or a delivery fails the signature check, so a secret rotated in the portal and then in the
+    # mounted file is taken without a restart
+    app_secret_file: Path | None = None
+    subscriber_key_file: Path | None = None
+    previous_subscriber_key_file: Path | None = None
     routing: RoutingSettings = RoutingSettings()
     sftp: SftpAccount | None = None
     webhook_url: str | None = None  # read by the sandbox only (where it posts this merchant's webhooks)
@@ -217,8 +220,9 @@ def single_merchant(settings: Settings) -> Merchant:
 def _from_entry(entry: dict[str, Any], index: int, routing: RoutingSettings) -> Merchant:
     label = entry_label(entry, index)
     fields = read_secret_files(entry, label)
-    if isinstance(entry.get("app_secret_file"), str):
-        fields["app_secret_file"] = Path(entry["app_secret_file"])
+    for field in SECRET_FIELDS:  # where each was read from (its path was checked by reading it)
+        if isinstance(path := entry.get(f"{field}_file"), str):
+            fields[f"{field}_file"] = Path(path)
     if "app_secret" not in fields:
         raise ConfigError(f"{label}: app_secret: missing (set app_secret or app_secret_file)")
     if "previous_subscriber_key" in fields and not str(fields["previous_subscriber_key"]).strip():

@@ -9,7 +9,8 @@ no merchant, so neither its order nor its dedupe scope could be told.
 
 Each merchant's deliveries are deduplicated in a scope of their own: the dedupe key is prefixed
 with the merchant's name (``acme/order.completed:…``), except for the merchant of the
-single-merchant settings, whose keys stay as they always were. Pure: no I/O.
+single-merchant settings, whose keys stay as they always were. A merchant whose key comes from a
+file has its key files read again on a failed signature (consumers/webhooks/key_files.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consumers.webhooks.key_files import KeyFiles, Keys
 from consumers.webhooks.signature import WebhookVerifier
 from core.merchants import SINGLE_MERCHANT_NAME, Merchant, Merchants
 from core.settings import WebhookSettings
@@ -73,8 +75,10 @@ class WebhookKeys:
             if plain is not None and scope is None:  # the single merchant: the same keys, one nonce cache
                 named[merchant.name] = Receiving(plain.verifier, None, merchant.name, merchant.mid)
                 continue
-            previous = merchant.previous_subscriber_key
-            verifier = WebhookVerifier(merchant.subscriber_key, previous, max_skew_seconds=skew, clock=clock)
+            previous, again = merchant.previous_subscriber_key, _key_files(merchant, named)
+            verifier = WebhookVerifier(
+                merchant.subscriber_key, previous, max_skew_seconds=skew, clock=clock, keys_again=again
+            )
             named[merchant.name] = Receiving(verifier, scope, merchant.name, merchant.mid)
         if plain is None and only is not None:
             plain = named.get(only.name)
@@ -86,6 +90,19 @@ class WebhookKeys:
     def of(self, name: str | None) -> Receiving | None:
         """The receiving of merchant ``name``'s path (None: the plain path); None if there is none."""
         return self.plain if name is None else self._named.get(name)
+
+
+def _key_files(merchant: Merchant, named: dict[str, Receiving]) -> Callable[[], Keys | None] | None:
+    """The merchant's key files read again on a failed signature (when its key comes from a file),
+    a key of another merchant's receiver refused (``named``, filled by then)."""
+    if merchant.subscriber_key_file is None:
+        return None
+
+    def taken(raw: bytes) -> str | None:
+        others = (n for n, r in named.items() if n != merchant.name and r.verifier.holds(raw))
+        return next(others, None)
+
+    return KeyFiles(merchant, taken).keys_again
 
 
 def _scope(merchant: Merchant, merchants: Merchants | None) -> str | None:

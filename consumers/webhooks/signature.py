@@ -150,13 +150,17 @@ class WebhookVerifier:
         max_skew_seconds: int = 300,
         clock: Callable[[], float] = time.time,
         nonce_cache_size: int = DEFAULT_NONCE_CACHE_SIZE,
+        keys_again: Callable[[], tuple[tuple[KeyName, bytes], ...] | None] | None = None,
     ) -> None:
+        """``keys_again``: new keys to try when a delivery fails the signature check, or None to
+        keep these (consumers/webhooks/key_files.py: the merchant's key files read again)."""
         if max_skew_seconds < 0:
             raise ValueError("FLEXBRIDGE_WEBHOOK__MAX_SKEW_SECONDS must be >= 0 (0 disables the date check)")
         keys: list[tuple[KeyName, bytes]] = [("current", decode_key(subscriber_key))]
         if previous_subscriber_key is not None and _reveal(previous_subscriber_key).strip():
             keys.append(("previous", decode_key(previous_subscriber_key, setting=_PREVIOUS_KEY_SETTING)))
         self._keys: tuple[tuple[KeyName, bytes], ...] = tuple(keys)
+        self._keys_again = keys_again
         self._max_skew = max_skew_seconds
         self._clock = clock
         ttl = 2.0 * max_skew_seconds if max_skew_seconds else None
@@ -188,12 +192,22 @@ class WebhookVerifier:
         if not hmac.compare_digest(hashlib.sha512(body).digest(), parsed.content_hash):
             raise WebhookRejected("content-hash", "x-fc-content-sha512 does not match the body")
         message = signed_message(method, host, fields)
-        key_name = self._match_key(message, parsed, body)
+        try:
+            key_name = self._match_key(message, parsed, body)
+        except WebhookRejected as exc:
+            if exc.reason != "signature" or self._keys_again is None or not (keys := self._keys_again()):
+                raise
+            self._keys = keys  # rotated in the key files meanwhile
+            key_name = self._match_key(message, parsed, body)
         now = self._clock()
         self._check_date(parsed.date, now)
         if not self._nonces.add(parsed.nonce, now):
             raise WebhookRejected("replayed-nonce", "x-fc-nonce was already used")
         return Verified(key=key_name, nonce=parsed.nonce, date=parsed.date)
+
+    def holds(self, raw: bytes) -> bool:
+        """Whether ``raw`` is one of the keys this verifier takes."""
+        return any(hmac.compare_digest(raw, key) for _, key in self._keys)
 
     def _match_key(self, message: bytes, parsed: ParsedHeaders, body: bytes) -> KeyName:
         matched: tuple[KeyName, bytes] | None = None

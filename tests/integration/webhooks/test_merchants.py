@@ -6,6 +6,7 @@ within each merchant."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from streams.runtime.metrics import Metrics
 from streams.runtime.services import BridgeRuntime
 from streams.runtime.webhook_listener import public_app
 from streams.runtime.webhooks import DEDUPE_HEADER, MERCHANT_HEADER, WebhookAnswer, WebhookReceiver
-from tests.support import read_all, unique
+from tests.support import read_all, unique, wait_for
 from tests.webhook_support import payload, subscriber_key
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,16 @@ class Receiving:
 async def served(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> AsyncIterator[tuple[Settings, TestClient[Any, Any]]]:
-    (tmp_path / "merchants.toml").write_text(MERCHANTS)
+    async with serving(broker, tmp_path, MERCHANTS) as running:
+        yield running
+
+
+@asynccontextmanager
+async def serving(
+    broker: EmbeddedBroker, tmp_path: Path, merchants: str
+) -> AsyncIterator[tuple[Settings, TestClient[Any, Any]]]:
+    """A webhook receiver of ``merchants`` (the file's text) on the public listener's routes."""
+    (tmp_path / "merchants.toml").write_text(merchants)
     tag = unique("wm")
     names = ("approved", "declined", "commands", "status", "webhooks", "dlq", "ledger", "batches")
     settings = Settings.model_validate(
@@ -158,3 +168,32 @@ async def test_the_records_are_shaped_as_the_asyncapi_examples(
     assert set(value["detail"]) == set(status_doc["payload"]["detail"])  # webhookEvent, … and mid
     assert value["eventId"] == f"order.completed:fx-{order}"  # the dedupe key without acme/
     assert set(orjson.loads(hook.value)) >= set(hook_doc["payload"])
+
+
+async def test_a_key_rotated_in_its_file_verifies_without_a_restart(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """bolt's key comes from a file: Flex signs with a new key (401, and Flex retries), the mounted
+    file follows, and the retried delivery is accepted and published as bolt's."""
+    new = subscriber_key("bolt-rotated")
+    key_file = tmp_path / "bolt-subscriber-key"
+    key_file.write_text(BOLT + "\n")
+    merchants = MERCHANTS.replace(f'subscriber_key = "{BOLT}"', f'subscriber_key_file = "{key_file}"')
+    async with serving(broker, tmp_path, merchants) as (settings, client):
+        order = unique("ORD-K")
+        assert await post(client, "/webhooks/flex/bolt", payload(order), BOLT) == (200, "accepted")
+        rotated = unique("ORD-K")
+        assert await post(client, "/webhooks/flex/bolt", payload(rotated), new) == (401, "rejected")
+        key_file.write_text(new + "\n")
+
+        async def retried() -> bool:  # Flex's retries; a file is read at most once a second
+            return await post(client, "/webhooks/flex/bolt", payload(rotated, resent=True), new) == (
+                200,
+                "accepted",
+            )
+
+        await wait_for(retried, 10, "the retried delivery to verify with the key read again", every=0.3)
+        assert await post(client, "/webhooks/flex/bolt", payload(unique("O")), BOLT) == (401, "rejected")
+        records = await read_all(settings.kafka.bootstrap_servers, settings.topics.webhooks)
+    mine = [dict(r.headers)[MERCHANT_HEADER] for r in records if r.key == rotated.encode()]
+    assert mine == [b"bolt"]
