@@ -1,7 +1,8 @@
 """The real-time flows with three merchants: real broker, a worker process reading the merchants
 file, the sandbox in multi-merchant mode over HTTP. Each merchant's events reach Flex under its own
 token and mid; an unknown mid is dead-lettered; commands run as their order's merchant; a merchant
-whose credentials are refused, or whose calls all fail, does not hold back the others."""
+whose credentials are refused, or whose calls all fail, does not hold back the others; a secret
+rotated in its app_secret_file is taken by the running worker."""
 
 from __future__ import annotations
 
@@ -285,3 +286,40 @@ def values_with_reason(records: list[Any]) -> dict[str, int]:
         reason = dict(record.headers)["dlq-reason"].decode()
         counts[reason] = counts.get(reason, 0) + 1
     return counts
+
+
+async def test_a_merchants_app_secret_rotated_in_its_file_is_taken_without_a_restart(
+    broker: EmbeddedBroker, sandbox: RunningSandbox, tmp_path: Path, log_dir: Path
+) -> None:
+    """cora's secret was rotated at Flex; its mounted file still holds the old one, so its decline is
+    FAILED (flex-auth). Once the file holds the new secret, cora's declines are evaluated again by the
+    same worker process."""
+    mounted = tmp_path / "mounted" / "app_secret"
+    mounted.parent.mkdir()
+    mounted.write_text("the-secret-before-the-rotation\n")
+    text = (tmp_path / "sandbox" / "merchants.toml").read_text()
+    path = tmp_path / "worker-merchants.toml"
+    path.write_text(text.replace(str(tmp_path / "sandbox" / "cora_app_secret"), str(mounted)))
+
+    async def decline(order: str) -> dict[str, Any]:
+        await produce(
+            bridge.bootstrap,
+            bridge.topics["declined"],
+            [(order, merchant_event("cit-approved", order, CORA.mid))],
+        )
+        return (await bridge.statuses({order}))[order]
+
+    async with running_bridge(broker, sandbox, path, log_dir) as bridge:
+        refused = await decline(unique("rot"))
+        assert refused["status"] == "FAILED" and "refused the credentials" in refused["reason"]
+        mounted.write_text(f"{CORA.app_secret}\n")
+
+        async def evaluated() -> dict[str, Any] | None:  # a refusal is held before Flex is asked again
+            status = await decline(unique("rot"))
+            return status if status["status"] != "FAILED" else None
+
+        status = await wait_for(evaluated, 60, "a decline of cora evaluated after the rotation", every=0.2)
+        assert status["status"] == "APPROVED" and status["detail"]["mid"] == CORA.mid
+        log = bridge.process.output()
+    assert f"Flex took the app secret read again from {mounted}" in log
+    assert CORA.app_secret not in log.replace(str(mounted), "")
