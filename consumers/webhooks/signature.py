@@ -1,7 +1,8 @@
 """Flex webhook signatures (flex-api.md §3.4): sign a delivery; verify one on its raw body.
 
-:class:`WebhookVerifier` is pure (injectable clock, no I/O) and lock-free: call ``verify`` from one
-event loop (it never awaits, so checking and recording a nonce cannot interleave).
+:class:`WebhookVerifier` is pure (injectable clock, no I/O but what its ``keys_again`` does) and
+lock-free: call ``verify`` from one event loop (it never awaits, so checking and recording a nonce
+cannot interleave).
 """
 
 from __future__ import annotations
