@@ -52,6 +52,7 @@ class Plan:
     amount: int | None = None
     currency: str | None = None
     reason: str | None = None
+    on_amounts: bool = False  # a refusal for the order's amounts or currency (consumers/commands.py)
 
 
 def dollars(cents: int) -> str:
@@ -102,8 +103,8 @@ def synced_with_flex(
     return synced, synced.model_dump(include=fields if known_status else {*fields, "status"})
 
 
-def _reject(reason: str) -> Plan:
-    return Plan("reject", reason=reason)
+def _reject(reason: str, *, on_amounts: bool = False) -> Plan:
+    return Plan("reject", reason=reason, on_amounts=on_amounts)
 
 
 def _refund(command: OrderCommand, state: OrderState | None, session: str) -> Plan:
@@ -126,11 +127,14 @@ def _refund(command: OrderCommand, state: OrderState | None, session: str) -> Pl
     left = state.refundable_amount
     amount = command.amount if command.amount is not None else left
     if left == 0:
-        return _reject(f"nothing left to refund: {dollars(state.refunded_amount)} already refunded")
+        return _reject(
+            f"nothing left to refund: {dollars(state.refunded_amount)} already refunded", on_amounts=True
+        )
     if amount > left:
         return _reject(
             f"refund of {dollars(amount)} is above the remaining refundable amount {dollars(left)} "
-            f"(settled {dollars(state.settled_amount)}, refunded so far {dollars(state.refunded_amount)})"
+            f"(settled {dollars(state.settled_amount)}, refunded so far {dollars(state.refunded_amount)})",
+            on_amounts=True,
         )
     currency = command.currency.upper() if command.currency is not None else None
     if currency is not None and state.currency is None:
@@ -138,7 +142,9 @@ def _refund(command: OrderCommand, state: OrderState | None, session: str) -> Pl
             f"the order's currency is not known, so the refund currency {currency} cannot be checked"
         )
     if currency is not None and currency != state.currency:
-        return _reject(f"refund currency {currency} differs from the order's {state.currency}")
+        return _reject(
+            f"refund currency {currency} differs from the order's {state.currency}", on_amounts=True
+        )
     return Plan("refund", session, amount, state.currency)
 
 
@@ -166,13 +172,16 @@ def _capture(command: OrderCommand, state: OrderState | None, session: str) -> P
     if amount != state.authorised_amount:
         return _reject(
             f"capture amount {dollars(amount)} must equal the authorised amount "
-            f"{dollars(state.authorised_amount)} (Flex has no partial capture)"
+            f"{dollars(state.authorised_amount)} (Flex has no partial capture)",
+            on_amounts=True,
         )
     currency = (command.currency or state.currency or "").upper()
     if not currency:
         return _reject("currency unknown: give the command a currency")
     if state.currency and currency != state.currency:
-        return _reject(f"capture currency {currency} differs from the order's {state.currency}")
+        return _reject(
+            f"capture currency {currency} differs from the order's {state.currency}", on_amounts=True
+        )
     return Plan("capture", session, amount, currency)
 
 

@@ -204,9 +204,28 @@ async def test_a_refund_updates_the_state_the_next_refund_checks() -> None:
     s = record_command(s, first.answer, first.record, first.changes)
     second = await run_command(cmd("refund", commandId="c2", amount=600), s, flex)
     assert first.answer.status == "REFUNDED" and second.answer.status == "REJECTED"
-    assert flex.calls == [("refund", "s1", 600)]
+    assert (
+        second.answer.reason is not None
+        and "above the remaining refundable amount 4.00" in second.answer.reason
+    )
+    # refused on amounts: Flex's order is read before, so its figures refuse it, not the event's
+    assert flex.calls == [("refund", "s1", 600), ("order", "s1")]
     replay = await run_command(cmd("refund", amount=600), s, flex)
-    assert replay.replayed and replay.answer == first.answer and len(flex.calls) == 1
+    assert replay.replayed and replay.answer == first.answer and len(flex.calls) == 2
+
+
+async def test_a_capture_refused_on_the_events_amount_is_checked_against_flexs_order_first() -> None:
+    """The order's statuses told 900 (the event's amount); Flex's order says 1000: a capture of 1000
+    is Flex's to take, and the order state takes Flex's figure."""
+    flex, s = FakeFlex(), state("CAPTUREREQUIRED", authorised_amount=900, currency="USD")
+    outcome = await run_command(cmd("capture", amount=1000, currency="USD"), s, flex)
+    assert outcome.answer.status == "APPROVED" and outcome.changes["authorised_amount"] == 1000
+    assert flex.calls == [("order", "s1"), ("capture", "s1", 1000, "USD", command_key("c1"))]
+    wrong = await run_command(cmd("capture", commandId="c2", amount=1200, currency="USD"), s, flex)
+    assert wrong.answer.status == "REJECTED" and "must equal the authorised amount 10.00" in (
+        wrong.answer.reason or ""
+    )
+    assert flex.calls[-1] == ("order", "s1")  # read, and refused by Flex's figure: no capture call
 
 
 async def test_capture_reads_unknown_amounts_from_flex_and_carries_the_command_key() -> None:
