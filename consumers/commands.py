@@ -179,9 +179,9 @@ async def run_command(
     changes: dict[str, Any] = {}
     session = session_of(command, state)
     unverified = unverified_key(command, state)
-    read = (needs_amounts(command, state) or unverified) and session is not None
-    if read:
-        assert session is not None  # noqa: S101  # read above
+    read = False  # Flex's order, for this command
+    if session is not None and (needs_amounts(command, state) or unverified):
+        read = True
         flex_order = await _read_order(command, session, flex)
         if isinstance(flex_order, CommandOutcome):
             return flex_order

@@ -31,9 +31,16 @@ class SentRecord(NamedTuple):  # a tuple: one per record uploaded, at a quarter 
     currency: str | None = None
 
     def detail(self, file: str) -> dict[str, object]:
-        """The ``detail`` of every OrderStatus about this record (PENDING, FAILED …)."""
+        """The ``detail`` of every OrderStatus about this record (PENDING, FAILED …), with its amount
+        and currency while they are known (its PENDING: the journal keeps neither)."""
         key = self.idempotency_key
-        return {"batchFile": file, "sequenceNumber": self.sequence_number, "idempotencyKey": key}
+        detail: dict[str, object] = {"batchFile": file, "sequenceNumber": self.sequence_number}
+        detail["idempotencyKey"] = key
+        if self.amount is not None:
+            detail["amount"] = self.amount
+        if self.currency is not None:
+            detail["currency"] = self.currency
+        return detail
 
 
 _EMPTY: Final = b"[]"

@@ -18,22 +18,21 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from consumers.webhooks.signature import KeyName
+from consumers.webhooks.signature import KeyName, Keys
 from core.merchants import Merchant
 from core.merchants_file import read_secret_again
 from core.webhook_key import decode_key
 
-__all__ = ["LOOK_EVERY_SECONDS", "KeyFiles", "Keys"]
+__all__ = ["LOOK_EVERY_SECONDS", "KeyFiles"]
 
 log = logging.getLogger(__name__)
 
 LOOK_EVERY_SECONDS = 1.0
-Keys = tuple[tuple[KeyName, bytes], ...]
 
 
 class KeyFiles:
-    """The key files of ``merchant`` (its ``subscriber_key_file`` is set; its keys as loaded are the
-    ones in use). ``taken(raw)``: the name of another merchant whose keys hold ``raw``, or None."""
+    """The key files of ``merchant`` (its ``subscriber_key_file`` is set). ``taken(raw)``: the name
+    of another merchant whose keys hold ``raw``, or None."""
 
     def __init__(
         self,
@@ -42,7 +41,7 @@ class KeyFiles:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        assert merchant.subscriber_key_file is not None and merchant.subscriber_key is not None  # noqa: S101
+        assert merchant.subscriber_key_file is not None  # noqa: S101  # the caller's rule
         self._name = merchant.name
         self._current = merchant.subscriber_key_file
         self._previous: Path | SecretStr | None = (
@@ -51,15 +50,11 @@ class KeyFiles:
         self._taken = taken
         self._clock = clock
         self._next_look = 0.0
-        previous = merchant.previous_subscriber_key
-        self._in_use: Keys = (("current", decode_key(merchant.subscriber_key)),) + (
-            (("previous", decode_key(previous)),) if previous is not None else ()
-        )
         self._problem: str | None = None
 
-    def keys_again(self) -> Keys | None:
-        """The keys now in the files when they differ from those in use and are whole and valid;
-        else None (the verifier keeps its keys)."""
+    def keys_again(self, in_use: Keys) -> Keys | None:
+        """The keys now in the files when they differ from ``in_use`` (the verifier's) and are whole
+        and valid; else None (the verifier keeps its keys)."""
         now = self._clock()
         if now < self._next_look:
             return None
@@ -73,9 +68,8 @@ class KeyFiles:
             self._problem = str(exc)
             return None
         self._problem = None
-        if keys == self._in_use:
+        if keys == in_use:
             return None
-        self._in_use = keys
         log.warning("merchant %s: webhook subscriber keys read again from %s", self._name, self._current)
         return keys
 

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from consumers.webhooks.key_files import KeyFiles, Keys
-from consumers.webhooks.signature import WebhookVerifier
+from consumers.webhooks.key_files import KeyFiles
+from consumers.webhooks.signature import Keys, WebhookVerifier
 from core.merchants import SINGLE_MERCHANT_NAME, Merchant, Merchants
 from core.settings import WebhookSettings
 
@@ -92,7 +92,7 @@ class WebhookKeys:
         return self.plain if name is None else self._named.get(name)
 
 
-def _key_files(merchant: Merchant, named: dict[str, Receiving]) -> Callable[[], Keys | None] | None:
+def _key_files(merchant: Merchant, named: dict[str, Receiving]) -> Callable[[Keys], Keys | None] | None:
     """The merchant's key files read again on a failed signature (when its key comes from a file),
     a key of another merchant's receiver refused (``named``, filled by then)."""
     if merchant.subscriber_key_file is None:

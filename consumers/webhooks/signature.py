@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_NONCE_CACHE_SIZE",
     "SIGNED_HEADERS",
     "KeyName",
+    "Keys",
     "NonceCache",
     "RejectReason",
     "Verified",
@@ -55,6 +56,7 @@ __all__ = [
 _PREVIOUS_KEY_SETTING: Final = "FLEXBRIDGE_WEBHOOK__PREVIOUS_SUBSCRIBER_KEY"
 DEFAULT_NONCE_CACHE_SIZE: Final = 50_000
 KeyName = Literal["current", "previous"]
+Keys = tuple[tuple[KeyName, bytes], ...]  # the keys a verifier takes, in the order tried
 
 
 def _b64(raw: bytes) -> str:
@@ -151,16 +153,16 @@ class WebhookVerifier:
         max_skew_seconds: int = 300,
         clock: Callable[[], float] = time.time,
         nonce_cache_size: int = DEFAULT_NONCE_CACHE_SIZE,
-        keys_again: Callable[[], tuple[tuple[KeyName, bytes], ...] | None] | None = None,
+        keys_again: Callable[[Keys], Keys | None] | None = None,
     ) -> None:
-        """``keys_again``: new keys to try when a delivery fails the signature check, or None to
-        keep these (consumers/webhooks/key_files.py: the merchant's key files read again)."""
+        """``keys_again(keys in use)``: new keys to try when a delivery fails the signature check,
+        or None to keep these (consumers/webhooks/key_files.py: the merchant's key files read again)."""
         if max_skew_seconds < 0:
             raise ValueError("FLEXBRIDGE_WEBHOOK__MAX_SKEW_SECONDS must be >= 0 (0 disables the date check)")
         keys: list[tuple[KeyName, bytes]] = [("current", decode_key(subscriber_key))]
         if previous_subscriber_key is not None and _reveal(previous_subscriber_key).strip():
             keys.append(("previous", decode_key(previous_subscriber_key, setting=_PREVIOUS_KEY_SETTING)))
-        self._keys: tuple[tuple[KeyName, bytes], ...] = tuple(keys)
+        self._keys: Keys = tuple(keys)
         self._keys_again = keys_again
         self._max_skew = max_skew_seconds
         self._clock = clock
@@ -196,7 +198,11 @@ class WebhookVerifier:
         try:
             key_name = self._match_key(message, parsed, body)
         except WebhookRejected as exc:
-            if exc.reason != "signature" or self._keys_again is None or not (keys := self._keys_again()):
+            if (
+                exc.reason != "signature"
+                or self._keys_again is None
+                or not (keys := self._keys_again(self._keys))
+            ):
                 raise
             self._keys = keys  # rotated in the key files meanwhile
             key_name = self._match_key(message, parsed, body)

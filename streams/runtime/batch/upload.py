@@ -69,15 +69,7 @@ def record_detail(name: str, record: SentRecord, mid: str | None) -> dict[str, o
 
 
 def pending_status(name: str, record: SentRecord, mid: str | None = None) -> OrderStatus:
-    """A record's ``PENDING``: its :func:`record_detail` with the ``amount`` and ``currency`` of its
-    ``transaction`` (consumers/flows.py ``amount_detail``) before the ``mid``."""
-    detail: dict[str, object] = record.detail(name)
-    if record.amount is not None:
-        detail["amount"] = record.amount
-    if record.currency is not None:
-        detail["currency"] = record.currency
-    if mid:
-        detail["mid"] = mid
+    detail = record_detail(name, record, mid)
     return status_of(record.order_id, "PENDING", "batch", record.event_id, detail=detail)
 
 
