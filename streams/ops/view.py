@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from rich.table import Table
 from streams.ops.dlq import ReasonGroup, by_merchant
 from streams.ops.replay import Outcome
 
-__all__ = ["print_groups", "print_outcome", "table_console"]
+__all__ = ["print_groups", "print_outcome", "short_time", "table_console"]
 
 _PIPED_WIDTH = 200  # columns of a table written to a file or a pipe (rich would cut it at 80)
 
@@ -21,6 +22,20 @@ _PIPED_WIDTH = 200  # columns of a table written to a file or a pipe (rich would
 def table_console() -> Console:
     """Where a verb prints its tables: the terminal's width, or a wide one when piped (| tee, > file)."""
     return Console(soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
+
+
+def short_time(iso: str | None) -> str:
+    """An ISO 8601 time as a table shows it: to the second, in UTC (``2026-12-06 18:35:44Z``).
+    The JSON output keeps the full value; text that is no ISO time is shown as it is."""
+    if not iso:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if moment.tzinfo is not None else "")
 
 
 def _json(data: Any) -> None:
@@ -60,10 +75,16 @@ def _plan_table(plan: dict[str, Any]) -> Table:
     for title, _ in _COLUMNS:
         table.add_column(title, justify="left" if "time" in title else "right")
     for p in plan["partitions"]:
-        table.add_row(*(str(p[key]) if p[key] is not None else "-" for _, key in _COLUMNS))
+        table.add_row(*(_cell(key, p[key]) for _, key in _COLUMNS))
     t = plan["totals"]
     table.add_row("total", str(t["records"]), str(t["toSend"]), str(t["finished"]), str(t["refused"]))
     return table
+
+
+def _cell(key: str, value: Any) -> str:
+    if key.endswith("Time"):
+        return short_time(value)
+    return "-" if value is None else str(value)
 
 
 def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
@@ -134,8 +155,8 @@ def print_groups(groups: list[ReasonGroup], *, as_json: bool) -> None:
             g.reason,
             str(g.count),
             sources,
-            g.first_failed_at or "-",
-            g.last_failed_at or "-",
+            short_time(g.first_failed_at),
+            short_time(g.last_failed_at),
             g.example or "-",
         )
     console = table_console()

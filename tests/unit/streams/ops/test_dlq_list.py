@@ -1,14 +1,17 @@
 """``flexbridge dlq list``: a reason's ``latest`` is its dead letter that failed last, though the
-DLQ is read one partition after another."""
+DLQ is read one partition after another; its table and a plan's show times to the second."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import orjson
+import pytest
 from aiokafka import ConsumerRecord
+from rich.console import Console
 
 from streams.ops.dlq import ReasonGroup, merchant_of
+from streams.ops.view import _plan_table, print_groups, short_time
 from streams.runtime.metrics import NO_MERCHANT
 
 
@@ -51,3 +54,34 @@ def test_a_dead_letter_without_the_header_is_counted_by_the_merchants_files_name
     }
     assert of_mid == {"MID-ACME": "acme", "mid-nobody": "mid mid-nobody"}
     assert merchant_of(record, {**headers, "dlq-merchant": "bolt"}, names) == "bolt"  # the header first
+
+
+def test_the_table_shows_failure_times_to_the_second_in_utc_and_the_json_keeps_them_whole(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    group = ReasonGroup("schema")
+    group.add(*_dead(0, 5, "2026-12-05T03:00:09.123456+02:00"), "acme")
+    print_groups([group], as_json=False)
+    table = capsys.readouterr().out
+    assert "2026-12-05 01:00:09Z" in table
+    assert ".123456" not in table
+    print_groups([group], as_json=True)
+    listed = orjson.loads(capsys.readouterr().out)["reasons"][0]
+    assert listed["firstFailedAt"] == "2026-12-05T03:00:09.123456+02:00"
+
+
+def test_a_time_that_is_no_iso_time_is_shown_as_it_is() -> None:
+    assert (short_time(None), short_time("yesterday")) == ("-", "yesterday")
+    assert short_time("2026-12-05T01:00:09") == "2026-12-05 01:00:09"  # no zone: none is made up
+
+
+def test_a_plan_table_shows_its_partitions_times_to_the_second() -> None:
+    row = {"partition": 3, "records": 2, "toSend": 2, "finished": 0, "refused": 0, "firstOffset": 7}
+    row |= {"lastOffset": 8, "firstTime": "2026-12-05T01:00:09.500000+00:00", "lastTime": None}
+    plan = {"action": "replay", "replayId": "r1", "selection": {"topic": "payments.declined"}}
+    plan |= {"targets": ["payments.declined"], "partitions": [row], "totals": row}
+    console = Console(width=200, record=True)
+    console.print(_plan_table(plan))
+    text = console.export_text()
+    assert "2026-12-05 01:00:09Z" in text
+    assert ".500000" not in text
