@@ -1,5 +1,6 @@
-"""``flexbridge order ORDER_ID [--mid MID]``: an order's current state and history, asked of a
-running worker. Two merchants may both have an order of that id: each one's is shown (``--mid``: one).
+"""``flexbridge order ORDER_ID [--merchant NAME | --mid MID]``: an order's current state and history,
+asked of a running worker. Two merchants may both have an order of that id: each one's is shown
+(``--merchant`` or ``--mid``: one).
 
 Exit codes: 0 shown; 1 unknown order; 2 the worker could not answer (unreachable, not ready, or
 the order's entry is one it cannot read: its error on stderr, the entry as stored on stdout).
@@ -17,7 +18,7 @@ import httpx
 import orjson
 
 from streams.ops.arguments import positive
-from streams.ops.merchant_names import merchant_name, merchant_names
+from streams.ops.merchant_names import merchant_mids, merchant_name, merchant_names
 
 __all__ = ["add_order_parser", "render_order", "render_orders"]
 
@@ -79,9 +80,23 @@ def render_orders(body: dict[str, Any], names: dict[str, str] | None = None) -> 
     return "\n\n".join([head, *(render_order(order, names) for order in orders)])
 
 
+def _mid(args: argparse.Namespace) -> str | None:
+    """The mid of ``--merchant NAME`` (from the merchants file) or ``--mid``; ValueError naming the
+    merchants the file has."""
+    if args.merchant is None:
+        return str(args.mid) if args.mid else None
+    (mid,) = merchant_mids([args.merchant])  # a name is one merchant's
+    return mid
+
+
 def _order(args: argparse.Namespace) -> int:
     url = f"{args.url.rstrip('/')}/orders/{quote(args.order_id, safe='')}"
-    params = {"mid": args.mid} if args.mid else None
+    try:
+        mid = _mid(args)
+    except ValueError as exc:
+        print(f"flexbridge: {exc}", file=sys.stderr)
+        return 2
+    params = {"mid": mid} if mid else None
     try:
         response = httpx.get(url, params=params, timeout=args.timeout, headers=_auth())
     except httpx.HTTPError as exc:
@@ -102,7 +117,7 @@ def _order(args: argparse.Namespace) -> int:
         )
         return 2
     if response.status_code == 404:
-        mine = f" of merchant mid {args.mid}" if args.mid else ""
+        mine = f" of merchant {args.merchant or 'mid ' + str(mid)}" if mid else ""
         print(
             f"flexbridge: unknown order {args.order_id}{mine}: not seen, or final and without news "
             "for longer than the order retention (FLEXBRIDGE_ORDERS__RETENTION_DAYS)",
@@ -164,7 +179,14 @@ def add_order_parser(sub: Any) -> None:
     order.add_argument(
         "--url", default=_default_url(), help="a worker's web server (default: FLEXBRIDGE_WEB__PORT)"
     )
-    order.add_argument("--mid", help="only this merchant's order (several merchants may use one orderId)")
+    one = order.add_mutually_exclusive_group()
+    one.add_argument(
+        "--merchant",
+        metavar="NAME",
+        help="only this merchant's order, by its name in the merchants file (several merchants may "
+        "use one orderId)",
+    )
+    one.add_argument("--mid", help="only the order of the merchant with this mid")
     order.add_argument("--json", action="store_true", help="print the raw JSON")
     order.add_argument("--timeout", type=positive, default=10.0, help="seconds to wait for the worker")
     order.set_defaults(run=_order)

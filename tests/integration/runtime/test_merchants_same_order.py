@@ -93,6 +93,19 @@ async def test_two_merchants_with_one_order_id_keep_two_orders(
         code, out, _ = await run_flexbridge(bridge.env, "order", order, "--url", bridge.url)
         assert code == 0 and f"2 merchants have an order {order}" in out, out
         assert ACME.name in out and BOLT.name in out
+        await _the_order_cli_shows_one_merchants_order_by_its_name(bridge, order)
+
+
+async def _the_order_cli_shows_one_merchants_order_by_its_name(bridge: Bridge, order: str) -> None:
+    code, out, err = await run_flexbridge(
+        bridge.env, "order", order, "--merchant", BOLT.name, "--url", bridge.url
+    )
+    assert code == 0 and "merchants have an order" not in out, (out, err)
+    assert f"{BOLT.name} (mid {BOLT.mid})" in out and ACME.mid not in out, out
+    code, out, err = await run_flexbridge(
+        bridge.env, "order", order, "--merchant", "nobody", "--url", bridge.url
+    )
+    assert (code, out) == (2, "") and "no merchant named 'nobody'" in err and ACME.name in err, err
 
 
 def _event(order: str, merchant: MerchantSpec) -> dict[str, Any]:
