@@ -26,7 +26,7 @@ from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
 from core.names import folded
 from core.pan import find_pan, redact_pan
-from core.settings import RoutingSettings
+from core.routing import Route, RoutingSettings
 from schemas.codec import decode_object
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent, validate_payment_event
@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 Flow = Literal["transmit", "evaluate"]  # the input topic's role: approvals, declines
-Route = Literal["api", "sftp"]
 
 
 class Routed(NamedTuple):  # a tuple: built for every record, at a quarter of a frozen dataclass's cost
@@ -122,10 +121,11 @@ def may_name_mit(raw: bytes | None) -> bool:
     return b"isMIT" in raw or b"\\u" in raw or b"ismit" in raw.lower().translate(None, b"_-")
 
 
-def route_of(flow: Flow, event: PaymentEvent, routing: RoutingSettings) -> Route:
+def route_of(flow: Flow, event: PaymentEvent, routing: RoutingSettings, at_ms: int = -1) -> Route:
+    """``event``'s route, its record produced at ``at_ms`` (its Kafka timestamp; below 0: none)."""
     if flow == "transmit":
-        return routing.transmit
-    return routing.mit if event.is_mit else "api"
+        return routing.transmit_at(at_ms)
+    return routing.mit_at(at_ms) if event.is_mit else "api"
 
 
 @overload
@@ -157,9 +157,12 @@ def decode_and_route(
     return None if only is not None and route != only else Routed(event, route)
 
 
-def route_to_merchant(raw: bytes | None, flow: Flow, merchants: Merchants) -> Routed | Refused:
+def route_to_merchant(
+    raw: bytes | None, flow: Flow, merchants: Merchants, at_ms: int = -1
+) -> Routed | Refused:
     """The event in ``raw``, its merchant (``Merchants.for_event``, DESIGN.md §2.9) and the route of
-    that merchant's routing; or why it is refused: ``unknown-merchant`` when no merchant is its."""
+    that merchant's routing for a record produced at ``at_ms`` (its Kafka timestamp); or why it is
+    refused: ``unknown-merchant`` when no merchant is its."""
     routed = decode_and_route(raw, flow, _ANY_ROUTING)
     if isinstance(routed, Refused):
         return replace(routed, merchant=merchant_named(raw, merchants))
@@ -172,7 +175,7 @@ def route_to_merchant(raw: bytes | None, flow: Flow, merchants: Merchants) -> Ro
         why = "carries no mid" if event.mid is None else f"mid {mid} is no configured merchant's"
         return Refused("unknown-merchant", f"the event {why} ({len(merchants)} merchants configured)")
     event = spelt_as_configured(event, merchant)
-    return Routed(event, route_of(flow, event, merchant.routing), merchant)
+    return Routed(event, route_of(flow, event, merchant.routing, at_ms), merchant)
 
 
 _ANY_ROUTING = RoutingSettings()  # decode_and_route's route is replaced by the merchant's
@@ -197,7 +200,7 @@ def mid_of(data: Any) -> str | None:
     return mid.strip() if isinstance(mid, str) else None
 
 
-def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants) -> Routed | None:
+def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants, at_ms: int = -1) -> Routed | None:
     """``route_to_merchant``'s answer when it is an SFTP route (the record is the batch path's),
     else None: any other route, and any refused record (its dead letter is the caller's to write).
     A decline that cannot be MIT (no ``isMIT`` in its text, or a false one) is answered before it
@@ -208,7 +211,7 @@ def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants) -> Route
     if routed is None:
         return None
     merchant = merchants.for_event(routed.event.mid)
-    if merchant is None or route_of(flow, routed.event, merchant.routing) != "sftp":
+    if merchant is None or route_of(flow, routed.event, merchant.routing, at_ms) != "sftp":
         return None
     return Routed(spelt_as_configured(routed.event, merchant), "sftp", merchant)
 

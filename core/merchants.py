@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from core.config import ConfigError, env_name, require_flex_credentials
 from core.merchants_file import ENV_NAME, SECRET_FIELDS, entry_label, read_entries, read_secret_files
-from core.settings import RoutingSettings, Settings
+from core.routing import RoutingSettings
+from core.settings import Settings
 from core.urls import refuse_userinfo
 from core.webhook_key import decode_key
 
@@ -88,8 +89,8 @@ class Merchant(BaseModel):
 
     @property
     def sftp_routes(self) -> list[str]:
-        """The routes that go by SFTP, as ``routing.mit`` / ``routing.transmit``."""
-        return [f"routing.{route}" for route, way in self.routing.model_dump().items() if way == "sftp"]
+        """The routes some record of which may go by SFTP, as ``routing.mit`` / ``routing.transmit``."""
+        return self.routing.sftp_routes
 
 
 class Merchants:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.routing import RoutingSettings
 from core.urls import refuse_userinfo
 
 __all__ = [
@@ -204,13 +205,6 @@ class LogSettings(BaseModel):
     model_config = _frozen
 
     format: Literal["json", "text"] = "json"
-
-
-class RoutingSettings(BaseModel):
-    model_config = _frozen
-
-    mit: Literal["sftp", "api"] = "sftp"
-    transmit: Literal["api", "sftp"] = "api"
 
 
 class PipelineSettings(BaseModel):

@@ -32,11 +32,12 @@ class BatchItem(NamedTuple):
 
 
 def batch_item(
-    kind: BatchKind, raw: bytes | None, merchants: Merchants, mit_expiry_days: int
+    kind: BatchKind, raw: bytes | None, merchants: Merchants, mit_expiry_days: int, at_ms: int = -1
 ) -> BatchItem | None:
     """The merchant, body and eventId of a record for one of its merchant's ``kind`` files, or None
-    to skip it (not routed to SFTP by its merchant's routing, or no merchant of ours)."""
-    routed = to_batch_files(raw, kind, merchants)
+    to skip it (not routed to SFTP by its merchant's routing for a record produced at ``at_ms``, its
+    Kafka timestamp; or no merchant of ours)."""
+    routed = to_batch_files(raw, kind, merchants, at_ms)
     if routed is None or routed.merchant is None:
         return None
     event, merchant = routed.event, routed.merchant

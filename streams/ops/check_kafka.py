@@ -23,7 +23,7 @@ _SERVERS = "FLEXBRIDGE_KAFKA__BOOTSTRAP_SERVERS"
 def worker_topics(settings: Settings) -> list[str]:
     """The topics a worker with these settings creates when they are missing."""
     names = all_topics(settings.topics)
-    if "sftp" in (settings.routing.mit, settings.routing.transmit):
+    if settings.routing.sftp_routes:
         names.append(settings.topics.batches)  # made by the batch path
     return names
 

@@ -97,8 +97,7 @@ async def account_checks(client: SftpClient, s: SftpSettings, who: Account) -> l
 async def sftp_checks(settings: Settings) -> list[CheckResult]:
     """Connect with the pinned host key, log in, list both folders; nothing when SFTP is not used.
     The settings' one account (with a merchants file, check_sftp_merchants.py checks each one's)."""
-    r = settings.routing
-    if "sftp" not in (r.mit, r.transmit):
+    if not settings.routing.sftp_routes:
         return []
     s = settings.sftp
     try:

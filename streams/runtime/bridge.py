@@ -88,8 +88,8 @@ class Bridge:
         self._latest = latest
         self._metrics = deps.metrics
         self._to_files = {  # whether any merchant's routing sends some records of the flow to files
-            "transmit": any(m.routing.transmit == "sftp" for m in self._merchants),
-            "evaluate": any(m.routing.mit == "sftp" for m in self._merchants),
+            "transmit": any(m.routing.uses_sftp("transmit") for m in self._merchants),
+            "evaluate": any(m.routing.uses_sftp("mit") for m in self._merchants),
         }
         self._to_batch: Counter[tuple[str, str]] = Counter()  # (topic, merchant) → records not counted yet
 
@@ -105,7 +105,7 @@ class Bridge:
         if not self._to_files[flow]:
             return False
         try:
-            routed = to_batch_files(record.value, flow, self._merchants)
+            routed = to_batch_files(record.value, flow, self._merchants, record.timestamp)
         except Exception:  # noqa: BLE001  # handle() meets it again and dead-letters the record
             return False
         if routed is None or routed.merchant is None:
@@ -140,7 +140,7 @@ class Bridge:
             self._metrics.finished(flow, record.timestamp, seen.decided)
 
     async def _process(self, record: Record, flow: Flow, seen: _Seen) -> str:
-        routed = route_to_merchant(record.value, flow, self._merchants)
+        routed = route_to_merchant(record.value, flow, self._merchants, record.timestamp)
         if isinstance(routed, Refused):
             if routed.merchant is not None:  # its value names a merchant of ours: counted as its
                 seen.merchant = routed.merchant.name

@@ -218,6 +218,8 @@ class _Parts:
         merchants = self.deps.served()
         for merchant in merchants:
             metrics.add_merchant(merchant.name)
+            if merchant.routing.since is not None:  # a change made by a roll (docs/processors.md)
+                log.info("merchant %s routes %s", merchant.name, merchant.routing.describe())
         self.flex = FlexClient(settings.flex, observers_for=metrics.flex_observers)
         self.ledger = Ledger(k, settings.topics.ledger, self.producer)
         # orders.status, followed: the orders awaiting a batch result, each order's latest status

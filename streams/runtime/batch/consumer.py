@@ -60,8 +60,7 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class BatchConsumer:
-    """Reads ``topics`` in its own group; the batch path (path.py) hands it its uploader, registry and
-    ledger."""
+    """Reads ``topics`` in its own group; the batch path (path.py) gives it uploader, registry, ledger."""
 
     def __init__(
         self,
@@ -212,7 +211,8 @@ class BatchConsumer:
     async def _take(self, part: BatchPartition, record: Record) -> None:
         self.seen += 1
         part.position = record.offset + 1
-        item = batch_item(part.kind, record.value, self._merchants, self._pipeline.mit_expiry_days)
+        expiry, merchants = self._pipeline.mit_expiry_days, self._merchants
+        item = batch_item(part.kind, record.value, merchants, expiry, record.timestamp)
         if item is None:
             return  # not for a file
         if part.skip_uploaded(item.merchant.name, record.offset, item.event_id):

@@ -50,8 +50,8 @@ BULK_BATCH_BYTES = 512 * 1024
 def batch_topics(topics: TopicSettings, routing: RoutingSettings | Iterable[Merchant]) -> list[str]:
     """The source topics some merchant routes to SFTP: declines (managed MIT) and/or approvals."""
     routes = [routing] if isinstance(routing, RoutingSettings) else [m.routing for m in routing]
-    wanted = [topics.declined] if any(r.mit == "sftp" for r in routes) else []
-    return wanted + ([topics.approved] if any(r.transmit == "sftp" for r in routes) else [])
+    wanted = [topics.declined] if any(r.uses_sftp("mit") for r in routes) else []
+    return wanted + ([topics.approved] if any(r.uses_sftp("transmit") for r in routes) else [])
 
 
 class BatchPath:

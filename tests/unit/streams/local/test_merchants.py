@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.merchants import load_merchants
+from core.routing import RoutingSettings
 from core.settings import Settings
 from sandbox import load_merchants as sandbox_merchants
 from streams.local.merchants import DEMO_MERCHANTS, LocalMerchant, local_merchant, write_merchants_file
@@ -17,7 +18,7 @@ def test_flexbridge_and_the_sandbox_read_the_demo_merchants_file(tmp_path: Path)
     theirs = sandbox_merchants(path)
     assert [m.name for m in ours] == [m.name for m in theirs] == ["acme", "bolt", "cora"]
     for merchant, spec in zip(ours, DEMO_MERCHANTS, strict=True):
-        assert merchant.mid == spec.mid and merchant.routing.model_dump() == spec.routing
+        assert merchant.mid == spec.mid and merchant.routing == RoutingSettings(**spec.routing)
         assert (merchant.sftp is not None) == spec.sftp
     assert [m.sftp_username for m in theirs] == ["acme-sftp", None, "cora-sftp"]
     text = path.read_text()
