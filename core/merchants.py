@@ -89,7 +89,7 @@ class Merchant(BaseModel):
 
     @property
     def sftp_routes(self) -> list[str]:
-        """The routes some record of which may go by SFTP, as ``routing.mit`` / ``routing.transmit``."""
+        """The routing fields that send something by SFTP (``routing.mit``, ``routing.previous_mit`` …)."""
         return self.routing.sftp_routes
 
 
