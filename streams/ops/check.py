@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from core.config import ConfigError, env_name, require_flex_credentials, unknown_variables, unparsed_setting
-from core.merchants import load_merchants
+from core.merchants import SINGLE_MERCHANT_NAME, load_merchants
 from core.merchants_file import ENV_NAME
-from core.settings import Settings
+from core.settings import RoutingSettings, Settings
 
-__all__ = ["CheckResult", "named_settings", "settings_checks"]
+__all__ = ["CheckResult", "named_settings", "routing_changes", "settings_checks"]
 
 _SETTING = re.compile(r"FLEXBRIDGE_[A-Z0-9_]*[A-Z0-9]")
 
@@ -76,20 +78,43 @@ def settings_checks() -> tuple[Settings | None, list[CheckResult]]:
         ]
         return None, failed
     if settings.merchants_file is not None:
-        return settings, [_merchants_check(settings)]
+        return settings, _merchants_checks(settings)
     try:
         require_flex_credentials(settings)
     except ConfigError as exc:
         fix = "set the app key and secret of the merchant's Flex portal"
         return settings, [CheckResult("settings", False, str(exc), named_settings(str(exc)), fix)]
-    return settings, [CheckResult("settings", True, "every value is valid")]
+    valid = CheckResult("settings", True, "every value is valid")
+    return settings, [valid, *routing_changes([(SINGLE_MERCHANT_NAME, settings.routing)])]
 
 
-def _merchants_check(settings: Settings) -> CheckResult:
+def _merchants_checks(settings: Settings) -> list[CheckResult]:
     """With a merchants file, its merchants (as the worker loads them) replace FLEXBRIDGE_FLEX__*'s."""
     try:
         served = load_merchants(settings)
     except ConfigError as exc:
         fix = "fix the merchant and field the message names (docs/processors.md)"
-        return CheckResult("settings", False, str(exc), ENV_NAME, fix)
-    return CheckResult("settings", True, f"every value is valid; {ENV_NAME} lists {len(served)} merchant(s)")
+        return [CheckResult("settings", False, str(exc), ENV_NAME, fix)]
+    valid = CheckResult("settings", True, f"every value is valid; {ENV_NAME} lists {len(served)} merchant(s)")
+    return [valid, *routing_changes((m.name, m.routing) for m in served)]
+
+
+def routing_changes(
+    routings: Iterable[tuple[str, RoutingSettings]], now: datetime | None = None
+) -> list[CheckResult]:
+    """A line for each merchant (name, routing) whose routing changes at ``since`` (docs/processors.md
+    "Changing a routing"): the routes before and after, in UTC, and how far off the moment is."""
+    now = now or datetime.now(UTC)
+    lines = []
+    for name, routing in routings:
+        since = routing.since
+        if since is None:
+            continue
+        left = (since - now).total_seconds()
+        when = (
+            f"in {left / 3600:.1f} h: every worker must run these settings by then"
+            if left > 0
+            else "passed: every record produced now goes the new way"
+        )
+        lines.append(CheckResult(f"routing ({name})", True, f"{routing.describe()} ({when})"))
+    return lines

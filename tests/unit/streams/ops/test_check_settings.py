@@ -1,10 +1,14 @@
-"""``flexbridge check``'s settings check: a variable the worker would refuse fails it too."""
+"""``flexbridge check``'s settings check: a variable the worker would refuse fails it too; a routing
+change at ``since`` gets a line of its own."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from streams.ops.check import settings_checks
+from core.routing import RoutingSettings
+from streams.ops.check import routing_changes, settings_checks
 
 
 def test_a_misspelt_section_fails_the_check_naming_the_variable_and_the_setting_meant(
@@ -18,3 +22,23 @@ def test_a_misspelt_section_fails_the_check_naming_the_variable_and_the_setting_
     [result] = results
     assert not result.ok and result.setting == "FLEXBRIDGE_WEBHOOKS__PRODUCE_TIMEOUT_SECONDS"
     assert "did you mean FLEXBRIDGE_WEBHOOK__PRODUCE_TIMEOUT_SECONDS?" in result.detail
+
+
+def test_a_routing_change_is_shown_in_utc_with_how_far_off_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator preparing a roll sees the moment as the workers read it (a zone slip shows)."""
+    monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_KEY", "key")
+    monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_SECRET", "secret")
+    monkeypatch.setenv("FLEXBRIDGE_ROUTING__MIT", "sftp")
+    monkeypatch.setenv("FLEXBRIDGE_ROUTING__SINCE", "2999-01-01T09:00:00+01:00")
+    settings, [valid, change] = settings_checks()
+    assert settings is not None and valid.ok and change.ok and change.name == "routing (default)"
+    before, after = "mit api, transmit api", "mit sftp, transmit api"
+    assert change.detail.startswith(
+        f"{before} for records produced before 2999-01-01T08:00:00Z, then {after} (in "
+    )
+    assert change.detail.endswith("h: every worker must run these settings by then)")
+    routing = settings.routing
+    noon = datetime(2999, 1, 1, 12, tzinfo=UTC)
+    [passed] = routing_changes([("acme", routing)], now=noon)
+    assert passed.detail.endswith("(passed: every record produced now goes the new way)")
+    assert routing_changes([("acme", RoutingSettings())], now=noon) == []  # no since: no line
