@@ -12,6 +12,8 @@ never in ``repr``, ``str`` or a JSON dump.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -160,6 +162,12 @@ class Merchants:
 
     def by_name(self, name: str) -> Merchant | None:
         return self._by_name.get(name)
+
+    def routing_digest(self) -> str:
+        """12 hex digits of what decides each record's way: every merchant's name, mid and routing.
+        Workers whose digests differ can route a record apart (docs/processors.md "Changing a routing")."""
+        parts = sorted((m.name, mid_key(m.mid or ""), m.routing.model_dump(mode="json")) for m in self._all)
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
     def for_event(self, mid: str | None) -> Merchant | None:
         """The merchant of an event whose ``mid`` is ``mid``; None: ``unknown-merchant`` (to the DLQ).

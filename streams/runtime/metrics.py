@@ -140,9 +140,8 @@ class Metrics:
     def _add_state_metrics(self) -> None:
         """Order state, commands, reconciliation, partitions and readiness."""
         counter, gauge = self._counter, self._gauge
-        self.order_statuses = counter(
-            "order_statuses", "OrderStatus records applied to the order state, by verdict", "verdict"
-        )
+        applied = "OrderStatus records applied to the order state, by verdict"
+        self.order_statuses = counter("order_statuses", applied, "verdict")
         self.late_statuses = counter(
             "late_statuses",
             "Statuses older than the order's latest: webhooks delayed past it (not published to "
@@ -157,9 +156,8 @@ class Metrics:
         self.ledger_entries = gauge(
             "ledger_entries", "Finished-event keys in this worker's ledger, in memory (its partitions' only)"
         )
-        self.orders_forgotten = counter(
-            "orders_forgotten", "Final orders dropped from the order table after the retention"
-        )
+        forgotten = "Final orders dropped from the order table after the retention"
+        self.orders_forgotten = counter("orders_forgotten", forgotten)
         self.orders_open = gauge(
             "orders_open", "Non-final orders owned, by state and age since last news", "state", "age"
         )
@@ -172,6 +170,8 @@ class Metrics:
         self.partitions_held = gauge("partitions_held", "Input partitions paused at an undecodable batch")
         self.in_flight = gauge("in_flight", "Records being processed")
         self.ready = gauge("ready", "1 when joined and clients are ready")
+        routing = "1, labelled by a digest of the merchants' names, mids and routings (routing_digest)"
+        self.routing_info = gauge("routing_info", routing, "digest")
         lag = "Records the {} consumer has not committed yet, by assigned input partition"
         self.consumer_lag = gauge("consumer_lag", lag.format("real-time"), "topic", "partition")
         self.batch_consumer_lag = gauge("batch_consumer_lag", lag.format("batch"), "topic", "partition")

@@ -216,6 +216,7 @@ class _Parts:
         self.producer = make_producer(k)
         self.deps = Deps.build(settings, self.producer, metrics)
         merchants = self.deps.served()
+        metrics.routing_info.labels(merchants.routing_digest()).set(1)
         for merchant in merchants:
             metrics.add_merchant(merchant.name)
             if merchant.routing.since is not None:  # a change made by a roll (docs/processors.md)

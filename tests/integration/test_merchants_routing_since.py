@@ -9,12 +9,14 @@ path: "no merchant of mine"), never sent. With ``since`` ahead, records produced
 the API with either file: w1 (the old file) dead-letters them as ``unknown-merchant``, w2 (the new
 one) evaluates them, and neither batch reader files them, whichever worker holds each partition in
 each group. After the roll the dead letters are redriven, and declines produced from ``since`` on go
-into the merchant's batch files, none by the API.
+into the merchant's batch files, none by the API. The two workers' ``flexbridge_routing_info``
+digests differ while their files do, and agree after the roll.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,14 @@ async def _seen(stack: LocalStack) -> tuple[dict[str, list[str]], dict[str, list
     return sources, dead, journal
 
 
+async def _digest(worker: RunningWorker) -> str:
+    """The worker's ``flexbridge_routing_info`` digest label."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(worker.url + "/metrics")).text
+    [digest] = re.findall(r'^flexbridge_routing_info\{digest="([0-9a-f]+)"\} 1\.0$', text, re.M)
+    return digest
+
+
 def _evaluated(journal: list[Any], order: str) -> int:
     return sum(
         1
@@ -99,11 +109,13 @@ async def test_a_merchant_added_with_mit_by_sftp_since_a_time_is_never_lost_whil
             stack.start_worker("w1-old", 90, FLEXBRIDGE_MERCHANTS_FILE=str(old)),
             stack.start_worker("w2-new", 90, FLEXBRIDGE_MERCHANTS_FILE=str(new)),
         )
+        assert await _digest(w1) != await _digest(w2)  # what FlexbridgeRoutingDiffers counts
         before = [order for _ in range(3) for order in _one_per_partition("BEFORE")]
         await _publish(stack.bootstrap, before)
         await _each_evaluated_or_dead_lettered(stack, before)
 
-        await _restart(stack, w1, "w1-new", new)  # the roll ends: every worker has the new file
+        w1 = await _restart(stack, w1, "w1-new", new)  # the roll ends: every worker has the new file
+        assert await _digest(w1) == await _digest(w2)
         await _redrive(stack, new)
         after = [order for _ in range(2) for order in _one_per_partition("AFTER")]
         await _publish(stack.bootstrap, after, timestamp_ms=AFTER_MS)

@@ -140,3 +140,17 @@ def test_without_since_a_new_merchants_record_is_left_by_both_when_the_files_dif
     old file's batch reader knows no such merchant; nobody sends it, nobody dead-letters it."""
     old, new = Merchants([KNOWN]), Merchants([KNOWN, _merchant("dana", RoutingSettings(mit="sftp"))])
     assert _outcomes(new, old, _record("mid-dana", "mit-rebill"), "evaluate", BEFORE) == []
+
+
+def test_the_routing_digest_changes_with_what_routes_a_record_and_nothing_else() -> None:
+    acme, dana = KNOWN, _merchant("dana", RoutingSettings(mit="sftp", since=SINCE))
+    digest = Merchants([acme, dana]).routing_digest()
+    assert len(digest) == 12 and Merchants([dana, acme]).routing_digest() == digest  # the file's order
+    other_secret = dana.model_copy(update={"app_secret": SecretStr("rotated")})
+    assert Merchants([acme, other_secret]).routing_digest() == digest
+    for changed in (
+        [acme],  # a merchant fewer
+        [acme, _merchant("dana", RoutingSettings(mit="sftp"))],  # no since
+        [acme, dana.model_copy(update={"mid": "mid-other"})],
+    ):
+        assert Merchants(changed).routing_digest() != digest
