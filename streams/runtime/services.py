@@ -158,7 +158,7 @@ class BridgeRuntime:
             self.metrics.set_lag(self.metrics.consumer_lag, parts.pipeline.lag())
             entries = len(parts.ledger)
             self.metrics.ledger_entries.set(entries)
-            checks.update(parts.pipeline.stats(), ledger_entries=entries)
+            checks.update(parts.pipeline.stats(), ledger_entries=entries, routing_digest=parts.routing_digest)
         if self.batches is not None:
             checks["batch"] = self.batches.stats()
         if self.webhooks is not None:
@@ -216,7 +216,8 @@ class _Parts:
         self.producer = make_producer(k)
         self.deps = Deps.build(settings, self.producer, metrics)
         merchants = self.deps.served()
-        metrics.routing_info.labels(merchants.routing_digest()).set(1)
+        self.routing_digest = merchants.routing_digest()  # the same in every worker once a roll ends
+        metrics.routing_info.labels(self.routing_digest).set(1)
         for merchant in merchants:
             metrics.add_merchant(merchant.name)
             if merchant.routing.since is not None:  # a change made by a roll (docs/processors.md)

@@ -71,10 +71,12 @@ async def _seen(stack: LocalStack) -> tuple[dict[str, list[str]], dict[str, list
 
 
 async def _digest(worker: RunningWorker) -> str:
-    """The worker's ``flexbridge_routing_info`` digest label."""
+    """The worker's ``flexbridge_routing_info`` digest label, which its ``/ready`` shows too."""
     async with httpx.AsyncClient(timeout=5) as http:
         text = (await http.get(worker.url + "/metrics")).text
+        ready = (await http.get(worker.url + "/ready")).json()
     [digest] = re.findall(r'^flexbridge_routing_info\{digest="([0-9a-f]+)"\} 1\.0$', text, re.M)
+    assert ready["routing_digest"] == digest, ready
     return digest
 
 
