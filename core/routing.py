@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-__all__ = ["Route", "RoutingSettings"]
+__all__ = ["Route", "RoutingSettings", "utc_text"]
 
 Route = Literal["api", "sftp"]
 _ROUTES = ("mit", "transmit")
@@ -69,7 +69,7 @@ class RoutingSettings(BaseModel):
         if self.since is None:
             return now
         before = f"mit {self.previous_mit}, transmit {self.previous_transmit}"
-        return f"{before} for records produced before {_utc(self.since)}, then {now}"
+        return f"{before} for records produced before {utc_text(self.since)}, then {now}"
 
 
 def _before(since: datetime, timestamp_ms: int) -> bool:
@@ -78,5 +78,6 @@ def _before(since: datetime, timestamp_ms: int) -> bool:
     return at_ms < since.timestamp() * 1000
 
 
-def _utc(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
+    """``moment`` in UTC, ISO 8601 with a ``Z`` (``2026-12-08T08:00:00Z``)."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -21,7 +21,8 @@ from pydantic_settings import SettingsError
 from core.config import ConfigError, env_name, require_flex_credentials, unknown_variables, unparsed_setting
 from core.merchants import SINGLE_MERCHANT_NAME, load_merchants
 from core.merchants_file import ENV_NAME
-from core.settings import RoutingSettings, Settings
+from core.routing import RoutingSettings, utc_text
+from core.settings import Settings
 
 __all__ = ["CheckResult", "named_settings", "routing_changes", "settings_checks"]
 
@@ -109,6 +110,13 @@ def routing_changes(
     for name, routing in routings:
         since = routing.since
         if since is None:
+            continue
+        if (routing.previous_mit, routing.previous_transmit) == (routing.mit, routing.transmit):
+            unchanged = (
+                f"since {utc_text(since)} changes nothing: mit {routing.mit}, transmit {routing.transmit}"
+            )
+            hint = 'a change from sftp names it: previous_mit / previous_transmit = "sftp"'
+            lines.append(CheckResult(f"routing ({name})", True, f"{unchanged} before and after ({hint})"))
             continue
         left = (since - now).total_seconds()
         when = (

@@ -42,3 +42,14 @@ def test_a_routing_change_is_shown_in_utc_with_how_far_off_it_is(monkeypatch: py
     [passed] = routing_changes([("acme", routing)], now=noon)
     assert passed.detail.endswith("(passed: every record produced now goes the new way)")
     assert routing_changes([("acme", RoutingSettings())], now=noon) == []  # no since: no line
+
+
+def test_a_since_that_changes_nothing_says_so_naming_what_a_change_from_sftp_needs() -> None:
+    """``mit = "api"`` with ``since`` alone keeps api before it too (previous_mit's default): likely
+    a change from sftp whose previous_mit was left out, which a roll would cross."""
+    forgot = RoutingSettings(mit="api", since=datetime(2999, 1, 1, tzinfo=UTC))
+    [line] = routing_changes([("acme", forgot)])
+    assert line.name == "routing (acme)" and line.detail.startswith(
+        "since 2999-01-01T00:00:00Z changes nothing: mit api, transmit api before and after"
+    )
+    assert 'previous_mit / previous_transmit = "sftp"' in line.detail
