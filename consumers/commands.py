@@ -30,7 +30,7 @@ from consumers.session_check import key_mismatch, not_the_order, unverified_key
 from core.merchants import Merchants
 from schemas.commands import OrderCommand
 from schemas.flex import CancelResponse, CaptureResponse
-from schemas.order_state import FlexOrderAmounts, OrderState, SentCall
+from schemas.order_state import OrderState, SentCall
 from schemas.status import OrderStatus
 
 __all__ = ["CommandClient", "CommandOutcome", "reject_command", "run_command"]
@@ -149,14 +149,19 @@ def _replay(command: OrderCommand, state: OrderState) -> CommandOutcome:
     return CommandOutcome(OrderStatus.model_validate(recorded.answer), recorded, replayed=True)
 
 
-async def _read_order(
-    command: OrderCommand, session: str, flex: CommandClient
-) -> FlexOrderAmounts | CommandOutcome:
-    """Flex's order (``GET /v1/orders/{id}``), or the command's FAILED answer when it cannot be read."""
+async def _with_flex_order(
+    command: OrderCommand, state: OrderState | None, session: str, flex: CommandClient, *, verify: bool
+) -> tuple[OrderState, dict[str, Any]] | CommandOutcome:
+    """``state`` synced with Flex's order (``GET /v1/orders/{id}``) and the changes; or the command's
+    answer: FAILED when the order cannot be read, REJECTED when ``verify`` finds it another order."""
     try:
-        return await flex.order_amounts(session)
+        flex_order = await flex.order_amounts(session)
     except FlexError as exc:
         return failed(command, session, exc, {"lookup": "GET /v1/orders/{id}"})
+    problem = not_the_order(command, flex_order) if verify else None
+    if problem is not None:
+        return finished(command, answer(command, "REJECTED", session=None, reason=problem))
+    return synced_with_flex(state, command.order_id, flex_order)
 
 
 async def run_command(
@@ -179,24 +184,20 @@ async def run_command(
     changes: dict[str, Any] = {}
     session = session_of(command, state)
     unverified = unverified_key(command, state)
-    read = False  # Flex's order, for this command
-    if session is not None and (needs_amounts(command, state) or unverified):
-        read = True
-        flex_order = await _read_order(command, session, flex)
-        if isinstance(flex_order, CommandOutcome):
-            return flex_order
-        problem = not_the_order(command, flex_order) if unverified else None
-        if problem is not None:
-            return finished(command, answer(command, "REJECTED", session=None, reason=problem))
-        state, changes = synced_with_flex(state, command.order_id, flex_order)
+    read = needs_amounts(command, state) or unverified  # Flex's order, before planning
+    if session is not None and read:
+        synced = await _with_flex_order(command, state, session, flex, verify=unverified)
+        if isinstance(synced, CommandOutcome):
+            return synced
+        state, changes = synced
     plan = plan_command(command, state)
-    if plan.on_amounts and not read and session is not None:
+    if plan.on_amounts and session is not None and not read:
         # refused for amounts the order's statuses told (the event's, not Flex's): only Flex's own
         # figures refuse a refund or capture
-        flex_order = await _read_order(command, session, flex)
-        if isinstance(flex_order, CommandOutcome):
-            return flex_order
-        state, changes = synced_with_flex(state, command.order_id, flex_order)
+        synced = await _with_flex_order(command, state, session, flex, verify=False)
+        if isinstance(synced, CommandOutcome):
+            return synced
+        state, changes = synced
         plan = plan_command(command, state)
     if plan.action == "reject":
         return finished(command, answer(command, "REJECTED", session=session, reason=plan.reason), changes)

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from streams.kafka.clients import read_topic
 from streams.local.procs import Child
-from streams.local.stack import DEV_KEY, DEV_SECRET
+from streams.local.stack import DEV_KEY, DEV_SECRET, LocalStack, RunningWorker
 
 T = TypeVar("T")
 
@@ -135,3 +135,11 @@ async def run_flexbridge(env: dict[str, str], *args: str, timeout: float = 60) -
 
     done = await asyncio.to_thread(run)
     return done.returncode, done.stdout, done.stderr
+
+
+async def restart_cleanly(stack: LocalStack, worker: RunningWorker, name: str, **env: str) -> RunningWorker:
+    """A rolling deploy's step: SIGTERM, a clean exit (code 0), the replacement on the same port
+    (with ``env`` over the stack's), ready."""
+    code = await asyncio.to_thread(worker.child.stop)
+    assert code == 0, f"{worker.child.name} exited {code}:\n{worker.child.output()[-3000:]}"
+    return await stack.start_worker(name, 90, worker.port, **env)

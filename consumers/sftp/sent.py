@@ -33,9 +33,11 @@ class SentRecord(NamedTuple):  # a tuple: one per record uploaded, at a quarter 
     def detail(self, file: str) -> dict[str, object]:
         """The ``detail`` of every OrderStatus about this record (PENDING, FAILED …), with its amount
         and currency while they are known (its PENDING: the journal keeps neither)."""
-        key = self.idempotency_key
-        detail: dict[str, object] = {"batchFile": file, "sequenceNumber": self.sequence_number}
-        detail["idempotencyKey"] = key
+        detail: dict[str, object] = {
+            "batchFile": file,
+            "sequenceNumber": self.sequence_number,
+            "idempotencyKey": self.idempotency_key,
+        }
         if self.amount is not None:
             detail["amount"] = self.amount
         if self.currency is not None:

@@ -31,9 +31,9 @@ from streams.local.merchants import (
 )
 from streams.local.procs import free_port
 from streams.local.reconciliation import Observed, read_batch_transmits, read_observed, reconcile_merchants
-from streams.local.stack import LocalStack, RunningWorker
+from streams.local.stack import LocalStack
 from streams.local.traffic import Planned, plan
-from tests.support import wait_for
+from tests.support import restart_cleanly, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,13 +53,6 @@ async def _publish(bootstrap: str, planned: list[Planned], rate: float = 100.0) 
         await producer.flush()
     finally:
         await producer.stop()
-
-
-async def _restart(stack: LocalStack, worker: RunningWorker, name: str) -> RunningWorker:
-    """SIGTERM, wait for a clean exit, start the replacement on the same port, wait until ready."""
-    code = await asyncio.to_thread(worker.child.stop)
-    assert code == 0, f"{worker.child.name} exited {code}:\n{worker.child.output()[-3000:]}"
-    return await stack.start_worker(name, 90, worker.port)
 
 
 async def _observe(stack: LocalStack, planned: list[Planned]) -> tuple[Observed, Lifecycle]:
@@ -117,8 +110,8 @@ async def test_a_merchant_added_by_a_rolling_restart_is_served_and_the_others_lo
 
         write_merchants_file(folder, (*OLD, NEW))  # onboarding: the same file, one more entry
         publishing = asyncio.create_task(_publish(stack.bootstrap, during, rate=10))
-        first = await _restart(stack, workers[0], "w1-new")
-        second = await _restart(stack, workers[1], "w2-new")
+        first = await restart_cleanly(stack, workers[0], "w1-new")
+        second = await restart_cleanly(stack, workers[1], "w2-new")
         await publishing
         assert first.child.proc.poll() is None and second.child.proc.poll() is None
 

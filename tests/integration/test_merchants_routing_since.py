@@ -33,7 +33,7 @@ from streams.local.reconciliation import read_observed
 from streams.local.stack import LocalStack, RunningWorker
 from streams.runtime.reconcile import partition_of
 from tests.sandbox.merchants_support import merchant_event
-from tests.support import run_flexbridge, unique, wait_for
+from tests.support import restart_cleanly, run_flexbridge, unique, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +116,8 @@ async def test_a_merchant_added_with_mit_by_sftp_since_a_time_is_never_lost_whil
         await _publish(stack.bootstrap, before)
         await _each_evaluated_or_dead_lettered(stack, before)
 
-        w1 = await _restart(stack, w1, "w1-new", new)  # the roll ends: every worker has the new file
+        # the roll ends: every worker has the new file
+        w1 = await restart_cleanly(stack, w1, "w1-new", FLEXBRIDGE_MERCHANTS_FILE=str(new))
         assert await _digest(w1) == await _digest(w2)
         await _redrive(stack, new)
         after = [order for _ in range(2) for order in _one_per_partition("AFTER")]
@@ -144,12 +145,6 @@ async def _each_evaluated_or_dead_lettered(stack: LocalStack, orders: list[str])
         outcome = sources.get(order, []) + dead.get(order, [])
         assert outcome in (["evaluate"], ["unknown-merchant"]), (order, outcome)
         assert _evaluated(journal, order) == (outcome == ["evaluate"]), order
-
-
-async def _restart(stack: LocalStack, worker: RunningWorker, name: str, merchants: Path) -> RunningWorker:
-    code = await asyncio.to_thread(worker.child.stop)
-    assert code == 0, f"{worker.child.name} exited {code}:\n{worker.child.output()[-3000:]}"
-    return await stack.start_worker(name, 90, worker.port, FLEXBRIDGE_MERCHANTS_FILE=str(merchants))
 
 
 async def _redrive(stack: LocalStack, merchants: Path) -> None:
