@@ -1,4 +1,5 @@
-"""Decode and route one input record: the rule shared by the real-time bridge and the batch path.
+"""Decode and route one input record: the full rule, as the real-time bridge and the batch path apply
+it to the records each takes (which reader takes a record: consumers/split.py).
 
 A record value is accepted only as a JSON object holding no card number that validates as a
 PaymentEvent; anything else is refused with its dead-letter reason (``schema`` or
@@ -8,19 +9,17 @@ flows) or to an SFTP batch file (``FLEXBRIDGE_ROUTING__MIT=sftp`` for managed MI
 :func:`route_to_merchant`; an event's ``mid`` matches its merchant's in any case and is then
 spelt as the merchants file spells it, :func:`spelt_as_configured`). Pure: no Kafka, no I/O.
 
-Two cheap checks keep the batch path fast (it runs this for every record of a topic): a scan of
-the raw bytes for anything that could be a card number before the field-by-field PAN search (most
-records hold no 13-digit run at all), and, for a caller that only wants one route, an ``isMIT``
-pre-filter that skips validating declines which cannot be MIT. The real-time bridge asks the
-reverse question (:func:`to_batch_files`): which records it leaves to the batch path without running
-a task for them; a refused record is never among them, so it stays the bridge's to dead-letter.
+Two cheap checks keep the batch path fast (it looks at every record of a topic): a scan of the
+raw bytes for anything that could be a card number before the field-by-field PAN search (most
+records hold no 13-digit run at all), and :func:`may_name_mit`, which answers most declines from
+their text: no ``isMIT`` key, so not MIT.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any, Literal, NamedTuple
 
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
@@ -38,7 +37,6 @@ __all__ = [
     "Routed",
     "decode_and_route",
     "event_from",
-    "may_be_mit",
     "may_hold_pan",
     "may_name_mit",
     "merchant_named",
@@ -46,7 +44,6 @@ __all__ = [
     "route_of",
     "route_to_merchant",
     "spelt_as_configured",
-    "to_batch_files",
 ]
 
 Flow = Literal["transmit", "evaluate"]  # the input topic's role: approvals, declines
@@ -97,12 +94,6 @@ def may_hold_pan(raw: bytes) -> bool:
     )
 
 
-def may_be_mit(data: dict[str, Any]) -> bool:
-    """Cheap pre-filter before full validation: a top-level ``isMIT``, spelt any way the model takes
-    it (core/names.py ``fold``: ``is_mit``, ``IS-MIT`` …; the exact one first), that is not false."""
-    return _top_level(data, "isMIT", "ismit") not in (None, False, 0, "false", "False", "0", "")
-
-
 def _top_level(data: dict[str, Any], name: str, folded_name: str) -> Any:
     """``data``'s field ``name`` spelt any way the model takes it (core/names.py ``fold``, whose
     result for ``name`` is ``folded_name``; the exact spelling first), or None."""
@@ -128,33 +119,15 @@ def route_of(flow: Flow, event: PaymentEvent, routing: RoutingSettings, at_ms: i
     return routing.mit_at(at_ms) if event.is_mit else "api"
 
 
-@overload
-def decode_and_route(raw: bytes | None, flow: Flow, routing: RoutingSettings) -> Routed | Refused: ...
-@overload
-def decode_and_route(
-    raw: bytes | None, flow: Flow, routing: RoutingSettings, *, only: Route
-) -> Routed | None: ...
-def decode_and_route(
-    raw: bytes | None, flow: Flow, routing: RoutingSettings, *, only: Route | None = None
-) -> Routed | Refused | None:
-    """The event in ``raw`` and its route, or why it is refused (its dead letter).
-
-    With ``only``, the caller takes valid records of that route alone, and any other is None
-    (the batch path: the bridge reads the same topics and dead-letters the bad ones). A decline
-    that cannot be MIT is then answered before it is validated.
-    """
-    if only == "sftp" and flow == "transmit" and routing.transmit != "sftp":
-        return None
+def decode_and_route(raw: bytes | None, flow: Flow, routing: RoutingSettings) -> Routed | Refused:
+    """The event in ``raw`` and its route, or why it is refused (its dead letter)."""
     try:
         data = decode_object(raw)
-        if only == "sftp" and flow == "evaluate" and not may_be_mit(data):
-            return None  # not MIT: the Flex API's, whatever else it holds
         assert raw is not None  # decode_object refuses a tombstone  # noqa: S101
         event = event_from(data, may_hold_pan(raw))
     except InvalidEvent as exc:
-        return None if only is not None else Refused(exc.reason, str(exc))  # type: ignore[arg-type]
-    route = route_of(flow, event, routing)
-    return None if only is not None and route != only else Routed(event, route)
+        return Refused(exc.reason, str(exc))  # type: ignore[arg-type]
+    return Routed(event, route_of(flow, event, routing))
 
 
 def route_to_merchant(
@@ -200,22 +173,6 @@ def mid_of(data: Any) -> str | None:
     return mid.strip() if isinstance(mid, str) else None
 
 
-def to_batch_files(raw: bytes | None, flow: Flow, merchants: Merchants, at_ms: int = -1) -> Routed | None:
-    """``route_to_merchant``'s answer when it is an SFTP route (the record is the batch path's),
-    else None: any other route, and any refused record (its dead letter is the caller's to write).
-    A decline that cannot be MIT (no ``isMIT`` in its text, or a false one) is answered before it
-    is validated."""
-    if flow == "evaluate" and not may_name_mit(raw):
-        return None
-    routed = decode_and_route(raw, flow, _ALL_TO_FILES, only="sftp")  # the merchant's routing decides
-    if routed is None:
-        return None
-    merchant = merchants.for_event(routed.event.mid)
-    if merchant is None or route_of(flow, routed.event, merchant.routing, at_ms) != "sftp":
-        return None
-    return Routed(spelt_as_configured(routed.event, merchant), "sftp", merchant)
-
-
 def spelt_as_configured(event: PaymentEvent, merchant: Merchant) -> PaymentEvent:
     """``event`` with its merchant's ``mid`` as the merchants file spells it: a mid matches in any
     case (``Merchants.for_event``), and everything keyed or stored by mid (Flex bodies and batch
@@ -223,9 +180,6 @@ def spelt_as_configured(event: PaymentEvent, merchant: Merchant) -> PaymentEvent
     if event.mid is None or merchant.mid is None or event.mid == merchant.mid:
         return event
     return event.model_copy(update={"mid": merchant.mid})
-
-
-_ALL_TO_FILES = RoutingSettings(transmit="sftp", mit="sftp")  # to_batch_files: any record may be
 
 
 def event_from(data: dict[str, Any], may_hold: bool = True) -> PaymentEvent:

@@ -8,6 +8,7 @@ binds them, and unknown fields are kept so they can be passed on unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -27,7 +28,7 @@ from pydantic_core import PydanticCustomError
 from core.errors import InvalidEvent
 from schemas.keys import canonical_keys, field_aliases
 
-__all__ = ["PaymentEvent", "describe_validation_error", "validate_payment_event"]
+__all__ = ["PaymentEvent", "canonical_event_keys", "describe_validation_error", "validate_payment_event"]
 
 ENVELOPE_ONLY = ("eventId", "occurredAt")
 
@@ -98,6 +99,12 @@ _DECLARED = tuple(
 )
 _DATETIME = TypeAdapter(AwareDatetime)
 _ALIASES = field_aliases(PaymentEvent)
+
+
+def canonical_event_keys(data: dict[str, Any]) -> Mapping[str, Any]:
+    """``data`` with its keys as PaymentEvent reads them (the model's first step): a field spelt in
+    another case, or with ``_`` or ``-``, under its wire name; of two spellings, the exact one."""
+    return canonical_keys(data, _ALIASES)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -33,8 +33,9 @@ from aiokafka.errors import KafkaError
 
 from consumers.flex.slots import MerchantSlots
 from consumers.flows import FlowClient, evaluate_decline, transmit_approval
-from consumers.intake import Flow, Refused, route_to_merchant, to_batch_files
+from consumers.intake import Flow, Refused, route_to_merchant
 from consumers.outcome import Outcome
+from consumers.split import batch_bound
 from core.errors import InvalidEvent
 from core.merchants import Merchant
 from schemas.dlq import DlqReason
@@ -97,20 +98,20 @@ class Bridge:
         return "transmit" if topic == self._topics.approved else "evaluate"
 
     def to_batch(self, record: Record) -> bool:
-        """Whether ``record`` is the batch path's (a valid event routed to a file), counted here as
+        """Whether ``record`` is the batch path's (consumers/split.py), counted here as
         ``routed-sftp`` (by :meth:`count_to_batch`): it needs no task, call or output of the
-        real-time path. False for anything else, which :meth:`handle` takes as before (a refused
-        record included: it dead-letters it)."""
+        real-time path, and the batch path files it or dead-letters it. False for anything else,
+        which :meth:`handle` takes."""
         flow = self.flow_of(record.topic)
         if not self._to_files[flow]:
             return False
         try:
-            routed = to_batch_files(record.value, flow, self._merchants, record.timestamp)
+            bound = batch_bound(record.value, flow, self._merchants, record.timestamp)
         except Exception:  # noqa: BLE001  # handle() meets it again and dead-letters the record
             return False
-        if routed is None or routed.merchant is None:
+        if bound is None:
             return False
-        self._to_batch[record.topic, routed.merchant.name] += 1
+        self._to_batch[record.topic, bound.merchant.name] += 1
         return True
 
     def count_to_batch(self) -> None:
@@ -150,8 +151,8 @@ class Bridge:
         assert merchant is not None  # route_to_merchant sets it  # noqa: S101
         seen.merchant = merchant.name
         bind(eventId=event.event_id, mid=merchant.mid or event.mid)
-        if routed.route == "sftp":
-            return "routed-sftp"  # the batch consumer (streams/runtime/batch/consumer.py) sends it in a file
+        if routed.route == "sftp":  # to_batch gives every such event to the batch path: a bug
+            raise RuntimeError("an event routed to SFTP was not left to the batch path")
         if self._ledger.has(flow, event.event_id) and not forced(record.headers):
             return "skipped"
         if self._slots is None:

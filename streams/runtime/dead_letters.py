@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
+from consumers.retry import OUTAGE, retry
 from schemas.dlq import MASKED_HEADER, MERCHANT_HEADER, OMITTED_HEADER, DlqReason, dlq_headers
+from streams.kafka.errors import kafka_op
 from streams.runtime.dlq_masking import masked_copy
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
-__all__ = ["SourceRecord", "dead_letter", "internal_error"]
+__all__ = ["SourceRecord", "dead_letter", "dead_letter_retried", "internal_error"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,22 @@ async def dead_letter(
         log.warning("dead letter of %s/%d@%d without %s (%s)", *_where(record), note, type(exc).__name__)
     metrics.dead_letter(reason, merchant)
     log.warning("dead-lettered %s/%d@%d: %s", *_where(record), reason)
+
+
+async def dead_letter_retried(
+    producer: AIOKafkaProducer,
+    topic: str,
+    record: SourceRecord,
+    reason: DlqReason,
+    error: str,
+    metrics: Metrics,
+    *,
+    merchant: str = NO_MERCHANT,
+) -> None:
+    """:func:`dead_letter`, waiting out a Kafka outage: for a reader that moves on only once the
+    dead letter is written (the batch consumer)."""
+    send = partial(dead_letter, producer, topic, record, reason, error, metrics, merchant=merchant)
+    await retry(kafka_op(send), OUTAGE, what="dead letter", log=log)
 
 
 def _headers(

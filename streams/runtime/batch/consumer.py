@@ -2,7 +2,8 @@
 
 Managed-MIT declines (``FLEXBRIDGE_ROUTING__MIT=sftp``) become ``evaluate_`` files and, with
 ``FLEXBRIDGE_ROUTING__TRANSMIT=sftp``, approvals become ``transmit_`` files. The consumer has its
-own group (``{group_id}-batch``) beside the real-time bridge, which skips the records routed here.
+own group (``{group_id}-batch``) beside the real-time bridge; consumers/split.py says which of the
+two takes a record. One of ours that is no valid event is dead-lettered here, before the commit.
 
 Per partition and merchant (a file never mixes merchants, DESIGN.md §2.9), records go into an open
 file that closes at ``FLEXBRIDGE_BATCH__MAX_RECORDS``, before ``…__MAX_BYTES``, or
@@ -13,7 +14,7 @@ durable registry's topic before its rename, until the commit passes it, and the 
 records, their events into the ledger first (partition.py): no file reaches Flex twice. An event the
 ledger holds (in a file before: a replay), or a file of the partition not in the ledger yet, is left
 out (its offset committed all the same) unless the replay is forced; a file never holds an event
-twice. A record that fails to go into a file (a bug) is dead-lettered, not lost. On revocation (and
+twice. A record that fails to go into a file (a bug) is dead-lettered too. On revocation (and
 stop), open files are dropped — the next owner rebuilds them from the committed offset under the same
 names — and uploads in flight get ``drain_timeout`` to finish.
 """
@@ -30,23 +31,25 @@ from typing import Any, TypeAlias
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
-from consumers.retry import OUTAGE, capped, retry
+from consumers.intake import Refused
+from consumers.retry import capped
 from consumers.sftp.files import BatchBuilder
 from consumers.sftp.intake import batch_item
 from consumers.sftp.registry import BatchRegistry
 from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import BatchSettings, PipelineSettings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
+from schemas.dlq import DlqReason
 from schemas.replay import forced
 from streams.kafka.clients import Rebalance, make_consumer
-from streams.kafka.errors import kafka_op
 from streams.runtime.batch.assign import Preparation, Prepare
-from streams.runtime.batch.partition import BatchPartition, commit, held_stats
+from streams.runtime.batch.partition import BatchPartition, commit, drain_uploads, held_stats
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
-from streams.runtime.dead_letters import dead_letter, internal_error
+from streams.runtime.dead_letters import dead_letter_retried, internal_error
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
+from streams.runtime.metrics import NO_MERCHANT
 from streams.runtime.offsets import learn_committed
 from streams.runtime.supervise import supervise, watch
 from streams.runtime.undecodable import GuardedFetch
@@ -153,16 +156,7 @@ class BatchConsumer:
             # Its open file is never uploaded (the commit stays before its first record): the next
             # owner reads those records again and writes the same file name.
             part.revoked = True
-        tasks = [t for part in parts for t in part.uploading.values()]
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=self._limits.drain_timeout_seconds)
-            for task in late:
-                task.cancel()
-            if late:
-                log.warning(
-                    "%d batch uploads unfinished at revocation; the next owner redoes them", len(late)
-                )
-                await asyncio.wait(late)
+        await drain_uploads(parts, self._limits.drain_timeout_seconds)
         await self._commit(parts)
         gone = {(safe_topic(p.tp.topic), p.tp.partition) for p in parts}
         self.registry.forget(
@@ -204,7 +198,8 @@ class BatchConsumer:
                 try:
                     await self._take(part, record)
                 except Exception as exc:  # a bug: the bridge left the record to this path  # noqa: BLE001
-                    await self._refuse(record, exc)
+                    error = internal_error(record, exc, "putting the record in a batch file")
+                    await self._refuse(record, "internal-error", error)
                 if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let uploads and acknowledgements progress meanwhile
 
@@ -214,7 +209,10 @@ class BatchConsumer:
         expiry, merchants = self._pipeline.mit_expiry_days, self._merchants
         item = batch_item(part.kind, record.value, merchants, expiry, record.timestamp)
         if item is None:
-            return  # not for a file
+            return  # the bridge's
+        if isinstance(item, Refused):  # ours, and no valid event: dead-lettered before the commit passes it
+            label = NO_MERCHANT if item.merchant is None else item.merchant.name
+            return await self._refuse(record, item.reason, item.message, label)
         if part.skip_uploaded(item.merchant.name, record.offset, item.event_id):
             self._metrics.batch_already_filed(item.merchant.name)  # a previous owner's file: ledger
             return
@@ -242,11 +240,13 @@ class BatchConsumer:
         if len(builder) >= limits.max_records:
             await self._close(part, name)
 
-    async def _refuse(self, record: Record, exc: Exception) -> None:
-        """Dead-letter a record the shared rule gave this path but that failed to go into a file."""
-        error = internal_error(record, exc, "putting the record in a batch file")
-        send = partial(dead_letter, self._producer, self._dlq, record, "internal-error", error, self._metrics)
-        await retry(kafka_op(send), OUTAGE, what="dead letter", log=log)
+    async def _refuse(
+        self, record: Record, reason: DlqReason, error: str, merchant: str = NO_MERCHANT
+    ) -> None:
+        """Dead-letter a record of this path that goes in no file, before going on."""
+        await dead_letter_retried(
+            self._producer, self._dlq, record, reason, error, self._metrics, merchant=merchant
+        )
 
     async def _close_aged(self) -> None:
         limit = self._clock() - self._limits.max_age_seconds

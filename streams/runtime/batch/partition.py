@@ -33,7 +33,7 @@ from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import Metrics
 from streams.runtime.offsets import EndTimes, lag_of, pass_markers
 
-__all__ = ["BatchPartition", "commit", "commit_offsets", "held_stats", "record_skipped"]
+__all__ = ["BatchPartition", "commit", "commit_offsets", "drain_uploads", "held_stats", "record_skipped"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,20 @@ async def commit(
     for part in parts:
         if part.tp in offsets:
             part.committed = offsets[part.tp]
+
+
+async def drain_uploads(parts: list[BatchPartition], timeout: float) -> None:
+    """Give the uploads in flight of ``parts`` (revoked) ``timeout`` seconds to finish, and cancel
+    the rest: their files' records are read again and uploaded by the next owner."""
+    tasks = [t for part in parts for t in part.uploading.values()]
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=timeout)
+    for task in late:
+        task.cancel()
+    if late:
+        log.warning("%d batch uploads unfinished at revocation; the next owner redoes them", len(late))
+        await asyncio.wait(late)
 
 
 def held_stats(

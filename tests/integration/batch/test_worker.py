@@ -1,5 +1,6 @@
 """`flexbridge worker` with FLEXBRIDGE_ROUTING__MIT=sftp against `flexbridge sandbox --sftp-port`:
-MIT declines travel as batch files and come back as statuses; CIT declines still use the API."""
+MIT declines travel as batch files and come back as statuses; CIT declines still use the API; a
+managed MIT decline that is no valid event is dead-lettered once, by the batch path."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from streams.local.broker import EmbeddedBroker
 from streams.local.traffic import make_event
@@ -35,6 +37,10 @@ async def test_mit_declines_go_through_sftp_batches_and_come_back_as_statuses(sf
     mits = [f"W-{i}" for i in range(6)]
     events: list[tuple[str | None, Any]] = [(o, make_event("mit-rebill", o, rng)) for o in mits]
     events.append(("C-1", make_event("cit-challenge", "C-1", rng)))
+    invalid, with_pan = make_event("mit-rebill", "X-1", rng), make_event("mit-rebill", "X-2", rng)
+    invalid["eventId"] = ""  # type: ignore[index]
+    with_pan["paymentMethod"]["cardNumber"] = "4111111111111111"  # type: ignore[index]
+    events += [("X-1", invalid), ("X-2", with_pan)]
     await produce(sftp_stack.bootstrap, sftp_stack.topics["declined"], events)
 
     async def settled() -> list[dict[str, Any]] | None:
@@ -43,6 +49,16 @@ async def test_mit_declines_go_through_sftp_batches_and_come_back_as_statuses(sf
         return found if by_status["SUBMITTED"] >= 6 and by_status["CHALLENGE"] >= 1 else None
 
     found = await wait_for(settled, 60, "batch and API statuses", every=0.3)
+
+    async def dead_lettered() -> list[ConsumerRecord[bytes, bytes]] | None:
+        dead = await read_all(sftp_stack.bootstrap, sftp_stack.topics["dlq"])
+        return dead if len(dead) >= 2 else None
+
+    dead = await wait_for(dead_lettered, 30, "the two invalid MIT declines dead-lettered", every=0.3)
+    reasons = sorted(dict(r.headers)["dlq-reason"] for r in dead)
+    assert reasons == [b"pan-detected", b"schema"]  # once each, by whichever reader
+    assert all(b"4111111111111111" not in (r.value or b"") for r in dead)  # the card number masked
+    assert not any(s["orderId"].startswith("X-") for s in found)  # no status, no file
     batch = [s for s in found if s["source"] == "batch"]
     assert sorted(s["orderId"] for s in batch if s["status"] == "PENDING") == mits
     assert sorted(s["orderId"] for s in batch if s["status"] == "SUBMITTED") == mits

@@ -1,6 +1,6 @@
 """Unit tests of the one decode-and-route rule (consumers/intake.py), shared by the bridge and the
-batch path: what it accepts, how it routes, what it refuses, and that the batch path's shortcut
-(``only="sftp"``) never answers differently from the full rule."""
+batch path: what it accepts, how it routes, what it refuses. Which reader takes a record:
+test_split.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from consumers.intake import Flow, Refused, Routed, decode_and_route, route_of
@@ -148,17 +147,8 @@ def test_a_value_nested_too_deep_to_write_out_again_is_refused(depth: int) -> No
     answer = decode_and_route(raw, "evaluate", SFTP_MIT)
     assert isinstance(answer, Refused) and answer.reason == "schema", answer
     assert f"nests deeper than {MAX_DEPTH} levels" in answer.message
-    assert decode_and_route(raw, "evaluate", SFTP_MIT, only="sftp") is None  # the bridge dead-letters it
     fine = decode_and_route(_nested("mit-rebill", MAX_DEPTH), "evaluate", SFTP_MIT)
     assert isinstance(fine, Routed) and orjson.dumps(fine.event.flex_body(mid=None, site_id=None))
-
-
-def test_only_sftp_answers_the_files_records_alone() -> None:
-    assert decode_and_route(_raw("approval"), "transmit", SFTP_MIT, only="sftp") is None
-    assert decode_and_route(_raw("cit-declined"), "evaluate", SFTP_MIT, only="sftp") is None
-    assert decode_and_route(_raw("raw-pan"), "evaluate", SFTP_MIT, only="sftp") is None
-    routed = decode_and_route(_raw("mit-rebill"), "evaluate", SFTP_MIT, only="sftp")
-    assert isinstance(routed, Routed) and routed.route == "sftp"
 
 
 def _mutated(kind: str, seed: int, field: str, value: Any) -> bytes:
@@ -168,8 +158,8 @@ def _mutated(kind: str, seed: int, field: str, value: Any) -> bytes:
     return orjson.dumps({**event, field: value})
 
 
-# one field of a generated event set to one value (``_mutated``), in every flow: also the strategies
-# of test_intake_batch.py
+# one field of a generated event set to one value (``_mutated``), in every flow: the strategies of
+# test_split.py
 MUTATIONS = (
     st.sampled_from(sorted(KINDS)),
     st.integers(0, 50),
@@ -181,13 +171,3 @@ MUTATIONS = (
     | st.sampled_from(("4111 1111 1111 1111", 4111111111111111)),
     st.sampled_from(("transmit", "evaluate")),
 )
-
-
-@given(*MUTATIONS, st.sampled_from(ROUTINGS))
-def test_the_sftp_shortcut_agrees_with_the_full_rule(
-    kind: str, seed: int, field: str, value: Any, flow: Flow, routing: RoutingSettings
-) -> None:
-    raw = _mutated(kind, seed, field, value)
-    full = decode_and_route(raw, flow, routing)
-    expected = full if isinstance(full, Routed) and full.route == "sftp" else None
-    assert decode_and_route(raw, flow, routing, only="sftp") == expected

@@ -12,7 +12,9 @@ import orjson
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from consumers.intake import Flow, Refused, route_to_merchant, to_batch_files
+from consumers.intake import Flow, Refused, route_to_merchant
+from consumers.sftp.intake import batch_item
+from consumers.split import batch_bound
 from core.config import ConfigError
 from core.merchants import Merchant, Merchants, load_merchants
 from core.routing import Route, RoutingSettings
@@ -83,16 +85,16 @@ def test_since_needs_a_time_zone_and_reads_from_the_environment_and_the_merchant
 
 
 def _outcomes(pipeline: Merchants, batch: Merchants, raw: bytes, flow: Flow, at_ms: int) -> list[str]:
-    """What happens to one record: the pipeline's part (dead letter or API call; it leaves an SFTP
-    record to the batch path) and the batch path's (a file), each with its worker's merchants."""
+    """What happens to one record: the pipeline's part (it takes what consumers/split.py does not
+    give the batch path: a dead letter or an API call) and the batch path's (a file or a dead
+    letter), each with its worker's merchants."""
     outcomes = []
-    routed = route_to_merchant(raw, flow, pipeline, at_ms)
-    if isinstance(routed, Refused):
-        outcomes.append(routed.reason)
-    elif routed.route == "api":
-        outcomes.append("api")
-    if to_batch_files(raw, flow, batch, at_ms) is not None:
-        outcomes.append("file")
+    if batch_bound(raw, flow, pipeline, at_ms) is None:
+        routed = route_to_merchant(raw, flow, pipeline, at_ms)
+        outcomes.append(routed.reason if isinstance(routed, Refused) else routed.route)
+    item = batch_item(flow, raw, batch, 30, at_ms)  # type: ignore[arg-type]
+    if item is not None:
+        outcomes.append(item.reason if isinstance(item, Refused) else "file")
     return outcomes
 
 

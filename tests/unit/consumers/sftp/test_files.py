@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from consumers.intake import may_be_mit
 from consumers.sftp.files import BatchBuilder
 from consumers.sftp.registry import BatchRegistry, SentFile, SentRecord, encode_entry
 from schemas.batch import (
@@ -152,20 +151,6 @@ def test_registry_matches_results_and_reports_overdue_records() -> None:
     now[0] = 11
     assert registry.overdue(10) == [("a.json", SentRecord(2, "O2", "e2", "k2"))]
     assert len(registry) == 0
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ({"isMIT": True}, True),
-        ({"ismit": "true"}, True),
-        ({"isMIT": False}, False),
-        ({}, False),
-        ({"IsMit": 0}, False),
-    ],
-)
-def test_the_cheap_mit_filter_only_drops_what_cannot_be_mit(value: dict[str, object], expected: bool) -> None:
-    assert may_be_mit(value) is expected
 
 
 def test_a_result_status_flexbridge_does_not_know_is_counted_as_other() -> None:

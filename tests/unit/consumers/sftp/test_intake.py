@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from consumers.flows import Defaults, evaluate_body, transmit_body
-from consumers.intake import event_from, may_hold_pan
-from consumers.sftp.intake import batch_item
+from consumers.intake import Refused, event_from, may_hold_pan
+from consumers.sftp.intake import BatchItem, batch_item
 from consumers.sftp.registry import SentRecord
 from core.merchants import Merchant, Merchants
 from core.pan import find_pan, luhn_ok
@@ -39,10 +39,11 @@ ONE = Merchants(
 )
 
 
-def batch_body(kind: BatchKind, raw: bytes | None) -> tuple[dict[str, Any], str] | None:
-    """The body and eventId ``batch_item`` gives ``raw`` for ONE's ``kind`` file, or None."""
+def batch_body(kind: BatchKind, raw: bytes | None) -> tuple[dict[str, Any], str]:
+    """The body and eventId ``batch_item`` gives ``raw`` for ONE's ``kind`` file."""
     item = batch_item(kind, raw, ONE, DEFAULTS.mit_expiry_days)
-    return None if item is None else (item.body, item.event_id)
+    assert isinstance(item, BatchItem), item
+    return item.body, item.event_id
 
 
 def _event(kind: str = "mit-rebill", seed: int = 1) -> dict[str, object]:
@@ -181,12 +182,25 @@ def test_batch_body_for_transmit_files() -> None:
         b"{not json",
         b"[1, 2]",
         orjson.dumps(_event("cit-declined")),  # not MIT: the real-time bridge evaluates it
-        orjson.dumps({**_event(), "eventId": ""}),  # schema violation: the bridge dead-letters it
-        orjson.dumps({**_event(), "paymentMethod": {"cardNumber": "4111 1111 1111 1111"}}),
     ],
 )
 def test_records_the_bridge_handles_are_skipped(raw: bytes | None) -> None:
-    assert batch_body("evaluate", raw) is None
+    assert batch_item("evaluate", raw, ONE, DEFAULTS.mit_expiry_days) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (orjson.dumps({**_event(), "eventId": ""}), "schema"),
+        (orjson.dumps({**_event(), "paymentMethod": {"cardNumber": "4111 1111 1111 1111"}}), "pan-detected"),
+    ],
+)
+def test_a_managed_mit_record_that_is_no_valid_event_is_refused_for_its_dead_letter(
+    raw: bytes, reason: str
+) -> None:
+    refused = batch_item("evaluate", raw, ONE, DEFAULTS.mit_expiry_days)
+    assert isinstance(refused, Refused) and refused.reason == reason and refused.merchant is not None
+    assert refused.merchant.name == "one" and "4111" not in refused.message
 
 
 def test_pending_values_are_pending_statuses_with_one_occurred_at() -> None:
