@@ -17,7 +17,7 @@ from streams.kafka.errors import kafka_op
 from streams.runtime.dlq_masking import masked_copy
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
-__all__ = ["SourceRecord", "dead_letter", "dead_letter_retried", "internal_error"]
+__all__ = ["SourceRecord", "dead_letter", "internal_error"]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,10 @@ async def dead_letter(
     metrics: Metrics,
     *,
     merchant: str = NO_MERCHANT,
+    outage_retry: bool = False,
 ) -> None:
-    """Publish ``record`` to the DLQ ``topic``; returns once the broker acknowledged it.
+    """Publish ``record`` to the DLQ ``topic``; returns once the broker acknowledged it. With
+    ``outage_retry``, a Kafka outage is waited out (a reader that moves on only once it is written).
 
     Card data is masked wherever the record may carry some (:func:`masked_copy`): in a value refused
     as ``pan-detected``, with a card number in a card field or that is no JSON object, and then in
@@ -59,6 +61,9 @@ async def dead_letter(
     A record too large for the DLQ topic goes without its value and original headers, saying so in
     ``dlq-omitted``: it is still at the source position its ``dlq-source-*`` headers name.
     """
+    if outage_retry:
+        send = partial(dead_letter, producer, topic, record, reason, error, metrics, merchant=merchant)
+        return await retry(kafka_op(send), OUTAGE, what="dead letter", log=log)
     copy = masked_copy(record.key, record.value, record.headers or (), reason)
     # Kafka clients send no record without both: a tombstone without a key gets an empty key
     key = b"" if copy.key is None and copy.value is None else copy.key
@@ -76,22 +81,6 @@ async def dead_letter(
         log.warning("dead letter of %s/%d@%d without %s (%s)", *_where(record), note, type(exc).__name__)
     metrics.dead_letter(reason, merchant)
     log.warning("dead-lettered %s/%d@%d: %s", *_where(record), reason)
-
-
-async def dead_letter_retried(
-    producer: AIOKafkaProducer,
-    topic: str,
-    record: SourceRecord,
-    reason: DlqReason,
-    error: str,
-    metrics: Metrics,
-    *,
-    merchant: str = NO_MERCHANT,
-) -> None:
-    """:func:`dead_letter`, waiting out a Kafka outage: for a reader that moves on only once the
-    dead letter is written (the batch consumer)."""
-    send = partial(dead_letter, producer, topic, record, reason, error, metrics, merchant=merchant)
-    await retry(kafka_op(send), OUTAGE, what="dead letter", log=log)
 
 
 def _headers(

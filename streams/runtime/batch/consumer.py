@@ -46,7 +46,7 @@ from streams.runtime.batch.assign import Preparation, Prepare
 from streams.runtime.batch.partition import BatchPartition, commit, drain_uploads, held_stats
 from streams.runtime.batch.upload import Uploader
 from streams.runtime.batch.uploaded import Uploaded, UploadedJournal
-from streams.runtime.dead_letters import dead_letter_retried, internal_error
+from streams.runtime.dead_letters import dead_letter, internal_error
 from streams.runtime.deps import Deps
 from streams.runtime.ledger import Ledger
 from streams.runtime.metrics import NO_MERCHANT
@@ -244,9 +244,8 @@ class BatchConsumer:
         self, record: Record, reason: DlqReason, error: str, merchant: str = NO_MERCHANT
     ) -> None:
         """Dead-letter a record of this path that goes in no file, before going on."""
-        await dead_letter_retried(
-            self._producer, self._dlq, record, reason, error, self._metrics, merchant=merchant
-        )
+        send = partial(dead_letter, self._producer, self._dlq, record, reason, error, self._metrics)
+        await send(merchant=merchant, outage_retry=True)
 
     async def _close_aged(self) -> None:
         limit = self._clock() - self._limits.max_age_seconds
