@@ -143,7 +143,8 @@ def make_event(kind: str, order_id: str, rng: random.Random) -> dict[str, Any] |
         return orjson.dumps(ev)[:-7]
     elif kind == "bad-schema":
         del ev["eventId"]
-    elif kind == "raw-pan":
+    elif kind == "raw-pan":  # a managed MIT: by SFTP, the batch path dead-letters it, else the bridge
+        ev.update(isMIT=True, isRecurring=True)
         ev["paymentMethod"]["cardNumber"] = "4111111111111111"
     return ev
 
