@@ -15,7 +15,8 @@ events the full rule routes to SFTP, and the refused records it adds are dead-le
 does not validate the rest of the event, nor look for card numbers. So a release that changes
 what a valid event is (the schema, the card-number check) changes nothing here, and its rolling
 deploy, with readers of both releases side by side, still gives each record to one reader.
-Only a change to this rule needs every worker stopped first (docs/operations.md).
+Only a change to this rule (here, or in how PaymentEvent reads ``isMIT`` and ``mid``) needs every
+worker stopped first (docs/operations.md).
 """
 
 from __future__ import annotations
