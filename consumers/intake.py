@@ -23,12 +23,11 @@ from typing import Any, Literal, NamedTuple
 
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
-from core.names import folded
 from core.pan import find_pan, redact_pan
 from core.routing import Route, RoutingSettings
 from schemas.codec import decode_object
 from schemas.dlq import DlqReason
-from schemas.events import PaymentEvent, validate_payment_event
+from schemas.events import PaymentEvent, canonical_event_keys, validate_payment_event
 
 __all__ = [
     "Flow",
@@ -92,15 +91,6 @@ def may_hold_pan(raw: bytes) -> bool:
         or (b"\\" in raw and b"\\u" in raw)  # a backslash first: one memchr, and most records hold none
         or _EXPONENT.search(classes) is not None
     )
-
-
-def _top_level(data: dict[str, Any], name: str, folded_name: str) -> Any:
-    """``data``'s field ``name`` spelt any way the model takes it (core/names.py ``fold``, whose
-    result for ``name`` is ``folded_name``; the exact spelling first), or None."""
-    value = data.get(name)
-    if value is None:
-        value = next((v for k, v in data.items() if isinstance(k, str) and folded(k) == folded_name), None)
-    return value
 
 
 def may_name_mit(raw: bytes | None) -> bool:
@@ -167,9 +157,10 @@ def merchant_named(raw: bytes | None, merchants: Merchants) -> Merchant | None:
 
 
 def mid_of(data: Any) -> str | None:
-    """The top-level ``mid`` of a decoded value as the model reads it (:func:`_top_level`), the text
-    stripped; None when there is none, or it is no text, or ``data`` is no object."""
-    mid = _top_level(data, "mid", "mid") if isinstance(data, dict) else None
+    """The top-level ``mid`` of a decoded value as the model reads it (its key spelt any way the
+    model takes it, the exact spelling first: ``canonical_event_keys``), the text stripped; None
+    when there is none, or it is no text, or ``data`` is no object."""
+    mid = canonical_event_keys(data).get("mid") if isinstance(data, dict) else None
     return mid.strip() if isinstance(mid, str) else None
 
 

@@ -12,9 +12,10 @@ import orjson
 import pytest
 from hypothesis import strategies as st
 
-from consumers.intake import Flow, Refused, Routed, decode_and_route, route_of
+from consumers.intake import Flow, Refused, Routed, decode_and_route, mid_of, route_of
 from core.settings import RoutingSettings
 from schemas.codec import MAX_DEPTH
+from schemas.events import PaymentEvent
 from streams.local.traffic import KINDS, make_event
 
 SFTP_MIT = RoutingSettings(mit="sftp", transmit="api")
@@ -171,3 +172,18 @@ MUTATIONS = (
     | st.sampled_from(("4111 1111 1111 1111", 4111111111111111)),
     st.sampled_from(("transmit", "evaluate")),
 )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"mid": " mid-acme "},
+        {"MID": "mid-acme"},
+        {"Mid": "mid-acme", "mid": "mid-globex"},  # the exact spelling wins
+        {"MID": "mid-acme", "mid": None},  # the exact one, null: no mid
+        {},
+    ],
+)
+def test_mid_of_reads_the_mid_as_the_model_does(fields: dict[str, Any]) -> None:
+    data = {k: v for k, v in orjson.loads(_raw("mit-rebill")).items() if k != "mid"} | fields
+    assert mid_of(data) == PaymentEvent.model_validate(data).mid
