@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple
 
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
 from core.pan import find_pan, redact_pan
@@ -157,11 +159,19 @@ def merchant_named(raw: bytes | None, merchants: Merchants) -> Merchant | None:
 
 
 def mid_of(data: Any) -> str | None:
-    """The top-level ``mid`` of a decoded value as the model reads it (its key spelt any way the
-    model takes it, the exact spelling first: ``canonical_event_keys``), the text stripped; None
-    when there is none, or it is no text, or ``data`` is no object."""
-    mid = canonical_event_keys(data).get("mid") if isinstance(data, dict) else None
-    return mid.strip() if isinstance(mid, str) else None
+    """The top-level ``mid`` of a decoded value as PaymentEvent reads it (its key spelt any way the
+    model takes it, the exact spelling first: ``canonical_event_keys``; the text stripped by the
+    model's own conversion); None when there is none, or the model cannot read it (no text), or
+    ``data`` is no object."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return _MID.validate_python(canonical_event_keys(data).get("mid"))
+    except ValidationError:
+        return None
+
+
+_MID = TypeAdapter(str | None, config=ConfigDict(str_strip_whitespace=True))  # PaymentEvent's mid
 
 
 def spelt_as_configured(event: PaymentEvent, merchant: Merchant) -> PaymentEvent:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from consumers.intake import Flow, may_name_mit
+from consumers.intake import Flow, may_name_mit, mid_of
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
 from schemas.codec import decode_object
@@ -33,9 +33,7 @@ from schemas.events import canonical_event_keys
 
 __all__ = ["Bound", "batch_bound"]
 
-# PaymentEvent's own conversions of the two fields (is_mit: bool; mid: str | None, stripped)
-_IS_MIT = TypeAdapter(bool)
-_MID = TypeAdapter(str | None, config=ConfigDict(str_strip_whitespace=True))
+_IS_MIT = TypeAdapter(bool)  # PaymentEvent's own conversion of is_mit
 
 
 class Bound(NamedTuple):
@@ -49,24 +47,28 @@ def batch_bound(raw: bytes | None, flow: Flow, merchants: Merchants, at_ms: int 
     """The record ``raw`` of ``flow``'s topic, produced at ``at_ms`` (its Kafka timestamp), when it is
     the batch path's: a JSON object whose merchant routes the flow to SFTP at ``at_ms`` (for
     declines, a true ``isMIT`` too); else None, and the bridge takes it. A value that is no JSON
-    object, or whose ``isMIT`` or ``mid`` PaymentEvent could not read, is the bridge's."""
+    object, or whose ``isMIT`` PaymentEvent could not read, is the bridge's; one whose ``mid`` it
+    could not read counts as naming none (``mid_of``): invalid either way, dead-lettered by its taker."""
     if flow == "evaluate" and not may_name_mit(raw):  # most declines: no isMIT key, without decoding
         return None
     try:
         data = decode_object(raw)
     except InvalidEvent:
         return None
-    fields = canonical_event_keys(data)
-    try:
-        is_mit = flow == "evaluate" and _IS_MIT.validate_python(fields.get("isMIT", False))
-        mid = _MID.validate_python(fields.get("mid"))
-    except ValidationError:
+    if flow == "evaluate" and not _is_mit(data):
         return None
-    if flow == "evaluate" and not is_mit:
-        return None
-    merchant = merchants.for_event(mid)
+    merchant = merchants.for_event(mid_of(data))
     if merchant is None:
         return None
     routing = merchant.routing
     route = routing.transmit_at(at_ms) if flow == "transmit" else routing.mit_at(at_ms)
     return Bound(data, merchant) if route == "sftp" else None
+
+
+def _is_mit(data: dict[str, Any]) -> bool:
+    """The decoded event's ``isMIT`` as PaymentEvent reads it; False when the model cannot read it
+    (the event is invalid, and the bridge's)."""
+    try:
+        return _IS_MIT.validate_python(canonical_event_keys(data).get("isMIT", False))
+    except ValidationError:
+        return False

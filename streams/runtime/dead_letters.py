@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import partial
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
-from consumers.retry import OUTAGE, retry
 from schemas.dlq import MASKED_HEADER, MERCHANT_HEADER, OMITTED_HEADER, DlqReason, dlq_headers
-from streams.kafka.errors import kafka_op
 from streams.runtime.dlq_masking import masked_copy
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 
@@ -48,10 +45,8 @@ async def dead_letter(
     metrics: Metrics,
     *,
     merchant: str = NO_MERCHANT,
-    outage_retry: bool = False,
 ) -> None:
-    """Publish ``record`` to the DLQ ``topic``; returns once the broker acknowledged it. With
-    ``outage_retry``, a Kafka outage is waited out (a reader that moves on only once it is written).
+    """Publish ``record`` to the DLQ ``topic``; returns once the broker acknowledged it.
 
     Card data is masked wherever the record may carry some (:func:`masked_copy`): in a value refused
     as ``pan-detected``, with a card number in a card field or that is no JSON object, and then in
@@ -61,9 +56,6 @@ async def dead_letter(
     A record too large for the DLQ topic goes without its value and original headers, saying so in
     ``dlq-omitted``: it is still at the source position its ``dlq-source-*`` headers name.
     """
-    if outage_retry:
-        send = partial(dead_letter, producer, topic, record, reason, error, metrics, merchant=merchant)
-        return await retry(kafka_op(send), OUTAGE, what="dead letter", log=log)
     copy = masked_copy(record.key, record.value, record.headers or (), reason)
     # Kafka clients send no record without both: a tombstone without a key gets an empty key
     key = b"" if copy.key is None and copy.value is None else copy.key

@@ -32,16 +32,16 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from consumers.intake import Refused
-from consumers.retry import capped
+from consumers.retry import OUTAGE, capped, retry
 from consumers.sftp.files import BatchBuilder
 from consumers.sftp.intake import batch_item
 from consumers.sftp.registry import BatchRegistry
 from core.merchants import SINGLE_MERCHANT_NAME
 from core.settings import BatchSettings, PipelineSettings
 from schemas.batch import BatchKind, FileName, parse_file_name, safe_topic
-from schemas.dlq import DlqReason
 from schemas.replay import forced
 from streams.kafka.clients import Rebalance, make_consumer
+from streams.kafka.errors import kafka_op
 from streams.runtime.batch.assign import Preparation, Prepare
 from streams.runtime.batch.partition import BatchPartition, commit, drain_uploads, held_stats
 from streams.runtime.batch.upload import Uploader
@@ -199,7 +199,7 @@ class BatchConsumer:
                     await self._take(part, record)
                 except Exception as exc:  # a bug: the bridge left the record to this path  # noqa: BLE001
                     error = internal_error(record, exc, "putting the record in a batch file")
-                    await self._refuse(record, "internal-error", error)
+                    await self._refuse(record, Refused("internal-error", error))
                 if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                     await asyncio.sleep(0)  # let uploads and acknowledgements progress meanwhile
 
@@ -211,8 +211,7 @@ class BatchConsumer:
         if item is None:
             return  # the bridge's
         if isinstance(item, Refused):  # ours, and no valid event: dead-lettered before the commit passes it
-            label = NO_MERCHANT if item.merchant is None else item.merchant.name
-            return await self._refuse(record, item.reason, item.message, label)
+            return await self._refuse(record, item)
         if part.skip_uploaded(item.merchant.name, record.offset, item.event_id):
             self._metrics.batch_already_filed(item.merchant.name)  # a previous owner's file: ledger
             return
@@ -240,12 +239,12 @@ class BatchConsumer:
         if len(builder) >= limits.max_records:
             await self._close(part, name)
 
-    async def _refuse(
-        self, record: Record, reason: DlqReason, error: str, merchant: str = NO_MERCHANT
-    ) -> None:
-        """Dead-letter a record of this path that goes in no file, before going on."""
-        send = partial(dead_letter, self._producer, self._dlq, record, reason, error, self._metrics)
-        await send(merchant=merchant, outage_retry=True)
+    async def _refuse(self, record: Record, refused: Refused) -> None:
+        """Dead-letter a record of this path that goes in no file, waiting out a Kafka outage."""
+        merchant = NO_MERCHANT if refused.merchant is None else refused.merchant.name
+        args = (self._producer, self._dlq, record, refused.reason, refused.message, self._metrics)
+        send = partial(dead_letter, *args, merchant=merchant)
+        await retry(kafka_op(send), OUTAGE, what="dead letter", log=log)
 
     async def _close_aged(self) -> None:
         limit = self._clock() - self._limits.max_age_seconds
