@@ -86,14 +86,6 @@ class SandboxConfig(BaseModel):
             raise ValueError(f"subscriber key must decode to 64 bytes, got {len(raw)}")
         return value
 
-    def uses_dev_credentials(self) -> bool:
-        """True when app key, secret and subscriber key are all the development values."""
-        return (
-            self.app_key == DEV_APP_KEY
-            and self.app_secret.get_secret_value() == DEV_APP_SECRET
-            and self.subscriber_key.get_secret_value() == DEV_SUBSCRIBER_KEY
-        )
-
     def effective_merchants(self) -> tuple[Merchant, ...]:
         """The merchants served: those of the merchants file, each with its webhook URL (default
         ``webhook_url/<name>``) and subscriber key (default ``subscriber_key``) filled in; without

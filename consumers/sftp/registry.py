@@ -132,9 +132,6 @@ class BatchRegistry:
         sent = self._files.get(name)
         return 0 if sent is None else sent.outstanding
 
-    def knows(self, name: str) -> bool:
-        return name in self._files
-
     def mark_answered(self, name: str) -> None:
         """The response file was processed (remembered even for a file this worker never knew)."""
         sent = self._files.setdefault(name, SentFile(name, self._clock()))

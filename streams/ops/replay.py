@@ -41,7 +41,6 @@ class Outcome:
     already_sent: int = 0
     interrupted: bool = False
     seconds: float = 0.0
-    first_send_ms: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def counts(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def test_flags_override_environment() -> None:
     )
     defaults = config_from_args([], {})
     assert (defaults.host, defaults.port, defaults.mid) == ("127.0.0.1", 0, DEV_MID)
-    assert defaults.uses_dev_credentials()
+    assert (defaults.app_key, defaults.app_secret.get_secret_value()) == (DEV_APP_KEY, DEV_APP_SECRET)
     assert defaults.subscriber_key.get_secret_value() == DEV_SUBSCRIBER_KEY
 
 

@@ -105,11 +105,6 @@ class Uploaded:
         spans = self._ranges.get(merchant)  # asked for every record: mostly none
         return None if spans is None else next((s for s in spans if s[0] <= offset <= s[1]), None)
 
-    def covers(self, merchant: str, offset: int) -> bool:
-        """True if ``merchant``'s record at ``offset`` is in a file already uploaded."""
-        spans = self._ranges.get(merchant)  # asked for every record: mostly none
-        return spans is not None and any(first <= offset <= last for first, last, _ in spans)
-
     def encode(self, committed: int) -> str:
         """The ranges not wholly before ``committed`` (the others are forgotten); ``""`` if none."""
         self._ranges = {
