@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
@@ -29,7 +29,7 @@ from core.pan import find_pan, redact_pan
 from core.routing import Route, RoutingSettings
 from schemas.codec import decode_object
 from schemas.dlq import DlqReason
-from schemas.events import PaymentEvent, canonical_event_keys, validate_payment_event
+from schemas.events import PaymentEvent, event_field, validate_payment_event
 
 __all__ = [
     "Flow",
@@ -159,19 +159,16 @@ def merchant_named(raw: bytes | None, merchants: Merchants) -> Merchant | None:
 
 
 def mid_of(data: Any) -> str | None:
-    """The top-level ``mid`` of a decoded value as PaymentEvent reads it (its key spelt any way the
-    model takes it, the exact spelling first: ``canonical_event_keys``; the text stripped by the
-    model's own conversion); None when there is none, or the model cannot read it (no text), or
-    ``data`` is no object."""
+    """The top-level ``mid`` of a decoded value as PaymentEvent reads it (schemas/events.py
+    ``event_field``); None when there is none, or the model cannot read it (no text), or ``data``
+    is no object."""
     if not isinstance(data, dict):
         return None
     try:
-        return _MID.validate_python(canonical_event_keys(data).get("mid"))
+        mid: str | None = event_field(data, "mid")
     except ValidationError:
         return None
-
-
-_MID = TypeAdapter(str | None, config=ConfigDict(str_strip_whitespace=True))  # PaymentEvent's mid
+    return mid
 
 
 def spelt_as_configured(event: PaymentEvent, merchant: Merchant) -> PaymentEvent:

@@ -8,8 +8,8 @@ number).
 
 The rule reads only what routes a record: its ``isMIT`` (declines), its ``mid`` and so its
 merchant, and that merchant's routing for the record's Kafka timestamp (``routing.since``,
-core/routing.py). It reads them as PaymentEvent does (schemas/events.py: the same key spellings,
-pydantic's own conversions), so for a valid event it agrees with the full rule
+core/routing.py). It reads them as PaymentEvent does (schemas/events.py ``event_field``: the
+model's own key spellings, field types and config), so for a valid event it agrees with the full rule
 (``consumers.intake.route_to_merchant``) on every record: the batch path's are exactly the valid
 events the full rule routes to SFTP, and the refused records it adds are dead-lettered there. It
 does not validate the rest of the event, nor look for card numbers. So a release that changes
@@ -23,17 +23,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from consumers.intake import Flow, may_name_mit, mid_of
 from core.errors import InvalidEvent
 from core.merchants import Merchant, Merchants
 from schemas.codec import decode_object
-from schemas.events import canonical_event_keys
+from schemas.events import event_field
 
 __all__ = ["Bound", "batch_bound"]
-
-_IS_MIT = TypeAdapter(bool)  # PaymentEvent's own conversion of is_mit
 
 
 class Bound(NamedTuple):
@@ -69,6 +67,6 @@ def _is_mit(data: dict[str, Any]) -> bool:
     """The decoded event's ``isMIT`` as PaymentEvent reads it; False when the model cannot read it
     (the event is invalid, and the bridge's)."""
     try:
-        return _IS_MIT.validate_python(canonical_event_keys(data).get("isMIT", False))
+        return event_field(data, "is_mit") is True
     except ValidationError:
         return False

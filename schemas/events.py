@@ -8,8 +8,8 @@ binds them, and unknown fields are kept so they can be passed on unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import (
@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 from core.errors import InvalidEvent
 from schemas.keys import canonical_keys, field_aliases
 
-__all__ = ["PaymentEvent", "canonical_event_keys", "describe_validation_error", "validate_payment_event"]
+__all__ = ["PaymentEvent", "describe_validation_error", "event_field", "validate_payment_event"]
 
 ENVELOPE_ONLY = ("eventId", "occurredAt")
 
@@ -101,10 +101,25 @@ _DATETIME = TypeAdapter(AwareDatetime)
 _ALIASES = field_aliases(PaymentEvent)
 
 
-def canonical_event_keys(data: dict[str, Any]) -> Mapping[str, Any]:
-    """``data`` with its keys as PaymentEvent reads them (the model's first step): a field spelt in
-    another case, or with ``_`` or ``-``, under its wire name; of two spellings, the exact one."""
-    return canonical_keys(data, _ALIASES)
+def event_field(data: dict[str, Any], name: str) -> Any:
+    """The field ``name`` (``is_mit``, ``mid``) of a decoded event as PaymentEvent reads it, without
+    validating the rest: its key found as the model's first step finds it (``canonical_keys``: any
+    case, ``_`` or ``-``; of two spellings, the exact one), its value converted by the field's own
+    type and the model's config, its default when absent. Raises ValidationError when the model
+    could not read it."""
+    wire, reader, default = _field_reader(name)
+    value = canonical_keys(data, _ALIASES).get(wire, _ABSENT)
+    return default if value is _ABSENT else reader.validate_python(value)
+
+
+_ABSENT = object()
+
+
+@cache
+def _field_reader(name: str) -> tuple[str, TypeAdapter[Any], Any]:
+    field = PaymentEvent.model_fields[name]
+    kind: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return field.alias or name, TypeAdapter(kind, config=PaymentEvent.model_config), field.default
 
 
 def describe_validation_error(exc: ValidationError) -> str:
