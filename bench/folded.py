@@ -21,10 +21,11 @@ FETCH_WAIT_MS = 10  # the embedded broker holds an empty fetch this long (docs/b
 
 
 class Folded:
-    """``async with Folded(bootstrap, topic) as folded``: counts ``topic``'s records written since."""
+    """``async with Folded(bootstrap, topic) as folded``: counts ``topic``'s records written since
+    (``from_start``: since the topic began, for a worker whose table starts empty)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._bootstrap, self._topic = bootstrap, topic
+    def __init__(self, bootstrap: str, topic: str, *, from_start: bool = False) -> None:
+        self._bootstrap, self._topic, self._from_start = bootstrap, topic, from_start
         self._reader = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS
         )
@@ -40,8 +41,11 @@ class Folded:
         await until(declared, 60, f"the worker's order table changelog {self._topic}", every=0.2)
         parts = self._reader.partitions_for_topic(self._topic) or set()
         tps = [TopicPartition(self._topic, p) for p in sorted(parts)]
-        ends = await probe_ends({"bootstrap_servers": self._bootstrap}, tps)  # ListOffsets stops short
         self._reader.assign(tps)
+        if self._from_start:
+            ends = dict.fromkeys(tps, 0)
+        else:
+            ends = await probe_ends({"bootstrap_servers": self._bootstrap}, tps)  # ListOffsets stops short
         for tp in tps:
             self._reader.seek(tp, ends[tp])
         return self

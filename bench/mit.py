@@ -41,13 +41,15 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.common import Figure, cpu_time, produce_all, rss_mb
+from bench.folded import Folded
 from bench.mit_ceiling import Loop, ceiling_loop, openssh_env
-from bench.mit_figures import Measured, MitRuns, mit_figures
+from bench.mit_figures import Folds, Measured, MitRuns, mit_figures
 from bench.sshd import openssh_server
 from schemas.events import PaymentEvent
 from streams.local.procs import Child, free_port
 from streams.local.stack import LocalStack, RunningWorker
 from streams.local.traffic import make_event
+from streams.runtime.worker import order_changelog_topic
 
 __all__ = ["RESULT_PREFIX", "Run", "bench_mit", "decode_floor", "mit_events"]
 
@@ -119,8 +121,11 @@ class Run:
     cpu_seconds: float = float("nan")  # the process's CPU time (user + system) from started to ended
     sandbox_cpu_seconds: float = float("nan")  # the sandbox's (SFTP server, file intake) over the run
     samples: list[tuple[float, int, float]] = field(default_factory=list)  # (t, uploaded, rss)
+    folded: float = float("nan")  # a full worker's: when its order table had every PENDING status
+    folded_cpu_seconds: float = float("nan")  # and its CPU time from started until then
 
     _cpu_last: float = 0.0
+    _cpu_started: float = 0.0
 
     def observe(self, now: float, stats: dict[str, Any]) -> None:
         seen, uploaded = int(stats.get("seen", 0)), int(stats.get("records_uploaded", 0))
@@ -129,15 +134,20 @@ class Run:
             self.started = None  # the last sample before the first record: the clock starts there
         elif self.started is None:
             self.started = self.samples[-1][0] if self.samples else now
-            self.cpu_seconds = -(self._cpu_last or cpu)
+            self._cpu_started = self._cpu_last or cpu
         self._cpu_last = cpu
         if uploaded >= self.count // 4 and self.hwm_quarter != self.hwm_quarter:  # still NaN
             self.hwm_quarter = rss_mb(self.pid, "VmHWM")
         if uploaded >= self.count and self.ended is None:
             self.ended = now
-            self.cpu_seconds += cpu
+            self.cpu_seconds = cpu - self._cpu_started
             self.hwm_end = rss_mb(self.pid, "VmHWM")
         self.samples.append((now, uploaded, rss_mb(self.pid)))
+
+    def observe_folded(self, at: float) -> None:
+        """The worker's order table had every record's PENDING status at ``at``."""
+        self.folded = at
+        self.folded_cpu_seconds = cpu_time(self.pid) - self._cpu_started
 
 
 async def _batch_stats(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
@@ -209,11 +219,16 @@ async def _batch_path(stack: LocalStack, count: int, group: str, sftp: dict[str,
 
 
 async def _flexbridge(stack: LocalStack, count: int, sftp: dict[str, str]) -> Run:
-    """A full worker with the MIT route on, ``sftp`` its SFTP settings; sampled through ``/ready``."""
+    """A full worker with the MIT route on, ``sftp`` its SFTP settings; sampled through ``/ready``
+    until every record is uploaded, then until its order table has every ``PENDING`` status (one
+    changelog record each: every order is new)."""
     worker = stack.spawn_worker("mit-worker", None, **_env("bench-mit"), **sftp)
     run = Run(count, worker.child.proc.pid)
+    timeout = 120 + count / 500
     try:
-        await _follow(worker, run, timeout=120 + count / 500)
+        async with Folded(stack.bootstrap, order_changelog_topic("bench-mit"), from_start=True) as folded:
+            await _follow(worker, run, timeout)
+            run.observe_folded(await folded.reach(count, timeout))
     finally:
         await asyncio.to_thread(worker.child.stop)
     return run
@@ -221,7 +236,8 @@ async def _flexbridge(stack: LocalStack, count: int, sftp: dict[str, str]) -> Ru
 
 def _measured(run: Run) -> Measured:
     assert run.started is not None and run.ended is not None
-    return Measured(run.ended - run.started, run.cpu_seconds, run.hwm_quarter, run.hwm_end)
+    folds = Folds(run.folded - run.ended, run.folded_cpu_seconds) if run.folded == run.folded else None
+    return Measured(run.ended - run.started, run.cpu_seconds, run.hwm_quarter, run.hwm_end, folds)
 
 
 async def _against_openssh(stack: LocalStack, count: int, worker: bool) -> tuple[Loop, Run, Run | None]:

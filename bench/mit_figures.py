@@ -14,19 +14,30 @@ from bench import targets
 from bench.common import Figure, ratio
 from bench.mit_ceiling import Loop
 
-__all__ = ["Measured", "MitRuns", "mit_figures", "run_figures"]
+__all__ = ["Folds", "Measured", "MitRuns", "mit_figures", "run_figures"]
 
 FLOW = "mit batch"
 
 
 @dataclass(frozen=True)
+class Folds:
+    """A full worker's order table after its run: how long after the last upload it had every
+    record's ``PENDING`` status, and the worker's CPU seconds from the run's start until then."""
+
+    after_seconds: float
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
 class Measured:
-    """One batch run: seconds on the clock, CPU seconds of its process, peak RSS at 25 % and 100 %."""
+    """One batch run: seconds on the clock, CPU seconds of its process, peak RSS at 25 % and 100 %
+    (and, for a full worker, its folds)."""
 
     seconds: float
     cpu_seconds: float
     hwm_quarter: float
     hwm_end: float
+    folds: Folds | None = None
 
     def rate(self, count: int) -> float:
         return count / self.seconds if self.seconds > 0 else float("nan")
@@ -117,17 +128,7 @@ def mit_figures(runs: MitRuns) -> list[Figure]:
         )
     )
     if runs.worker_openssh is not None:
-        figures += run_figures("full worker → OpenSSH", n, runs.worker_openssh, with_targets=False)
-        worker = runs.worker_openssh.rate(n)
-        figures.append(
-            Figure(
-                FLOW,
-                "full worker / batch path, OpenSSH",
-                ratio(worker, path),
-                "x",
-                target=targets.MIT_WORKER_VS_PATH,
-            )
-        )
+        figures += _worker_figures(n, runs.worker_openssh, path)
     if runs.path_sandbox is not None:
         figures += run_figures("batch path → sandbox", n, runs.path_sandbox, with_targets=False)[:2]
         sandbox_cpu = runs.sandbox_cpu_seconds / n * 1e6
@@ -136,3 +137,29 @@ def mit_figures(runs: MitRuns) -> list[Figure]:
             Figure(FLOW, "batch path → sandbox / → OpenSSH", ratio(runs.path_sandbox.rate(n), path), "x"),
         ]
     return figures
+
+
+def _worker_figures(n: int, worker: Measured, path_rate: float) -> list[Figure]:
+    """The full worker's run, against the batch path alone; and the same with its folds done."""
+    figures = run_figures("full worker → OpenSSH", n, worker, with_targets=False)
+    figures.append(
+        Figure(
+            FLOW,
+            "full worker / batch path, OpenSSH",
+            ratio(worker.rate(n), path_rate),
+            "x",
+            target=targets.MIT_WORKER_VS_PATH,
+        )
+    )
+    folds = worker.folds
+    if folds is None:
+        return figures
+    with_folds = n / (worker.seconds + folds.after_seconds)
+    cpu = folds.cpu_seconds / n * 1e6
+    note = "until its order table has every record's PENDING status"
+    return [
+        *figures,
+        Figure(FLOW, "full worker: order table caught up after the last upload", folds.after_seconds, "s"),
+        Figure(FLOW, "full worker: CPU per record, its folds done", cpu, "µs", note=note),
+        Figure(FLOW, "full worker, its folds done / batch path, OpenSSH", ratio(with_folds, path_rate), "x"),
+    ]

@@ -16,7 +16,7 @@ from bench.evaluate_figures import LoadPoint, drift_figures, latency_figures, pe
 from bench.hog import cpu_hog, hog_core
 from bench.mit import decode_floor
 from bench.mit_ceiling import Loop, split_files
-from bench.mit_figures import Measured, MitRuns, mit_figures
+from bench.mit_figures import Folds, Measured, MitRuns, mit_figures
 from bench.report import hog_line, write_results
 from consumers.keys import event_key
 
@@ -173,6 +173,26 @@ def test_the_mit_figures_hold_the_batch_path_to_the_ceiling_and_the_worker_to_th
     assert figures["bare loop ceiling → OpenSSH: CPU per record"].value == 5.0
     floor = figures["floor: JSON decode + PaymentEvent validation, CPU per record"]
     assert (floor.value, floor.target) == (9.5, None)
+
+
+def test_the_full_worker_is_also_reported_with_its_order_table_caught_up() -> None:
+    worker = Measured(5.0, 2.0, 200.0, 230.0, folds=Folds(after_seconds=5.0, cpu_seconds=6.0))
+    runs = MitRuns(
+        100_000, Loop(100_000, 1.0, 0.3), Loop(100_000, 2.0, 0.5), _measured(4.0), worker_openssh=worker
+    )
+    figures = {f.name: f for f in mit_figures(runs)}
+    assert figures["full worker / batch path, OpenSSH"].value == 0.8  # its uploads alone, as before
+    assert figures["full worker: order table caught up after the last upload"].value == 5.0
+    assert figures["full worker: CPU per record, its folds done"].value == 60.0
+    with_folds = figures["full worker, its folds done / batch path, OpenSSH"]
+    assert (with_folds.value, with_folds.target) == (0.4, None)  # 10,000 events/s against 25,000
+    without = {
+        f.name
+        for f in mit_figures(
+            MitRuns(1000, runs.bare, runs.ceiling, _measured(1.0), worker_openssh=_measured(2.0))
+        )
+    }
+    assert "full worker: CPU per record, its folds done" not in without
 
 
 def test_the_floor_decodes_and_validates_every_event_of_the_run() -> None:
