@@ -121,8 +121,7 @@ class Run:
     cpu_seconds: float = float("nan")  # the process's CPU time (user + system) from started to ended
     sandbox_cpu_seconds: float = float("nan")  # the sandbox's (SFTP server, file intake) over the run
     samples: list[tuple[float, int, float]] = field(default_factory=list)  # (t, uploaded, rss)
-    folded: float = float("nan")  # a full worker's: when its order table had every PENDING status
-    folded_cpu_seconds: float = float("nan")  # and its CPU time from started until then
+    folds: Folds | None = None  # a full worker's: its order table after the run
 
     _cpu_last: float = 0.0
     _cpu_started: float = 0.0
@@ -145,9 +144,9 @@ class Run:
         self.samples.append((now, uploaded, rss_mb(self.pid)))
 
     def observe_folded(self, at: float) -> None:
-        """The worker's order table had every record's PENDING status at ``at``."""
-        self.folded = at
-        self.folded_cpu_seconds = cpu_time(self.pid) - self._cpu_started
+        """The worker's order table had every record's PENDING status at ``at`` (after ``ended``)."""
+        assert self.ended is not None  # _follow returned: every record was uploaded
+        self.folds = Folds(at - self.ended, cpu_time(self.pid) - self._cpu_started)
 
 
 async def _batch_stats(http: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
@@ -236,8 +235,7 @@ async def _flexbridge(stack: LocalStack, count: int, sftp: dict[str, str]) -> Ru
 
 def _measured(run: Run) -> Measured:
     assert run.started is not None and run.ended is not None
-    folds = Folds(run.folded - run.ended, run.folded_cpu_seconds) if run.folded == run.folded else None
-    return Measured(run.ended - run.started, run.cpu_seconds, run.hwm_quarter, run.hwm_end, folds)
+    return Measured(run.ended - run.started, run.cpu_seconds, run.hwm_quarter, run.hwm_end, run.folds)
 
 
 async def _against_openssh(stack: LocalStack, count: int, worker: bool) -> tuple[Loop, Run, Run | None]:
