@@ -50,8 +50,8 @@ rebalance left it more of the order table than its share, for good.
 
 * :func:`_on_key_set` notes, after Faust's own work, the partition of each key an agent writes
   (the event's, the changelog record's) where the store notes those it recovers;
-  :func:`_on_key_del` forgets it, and so does :func:`delete_outside_event`, the delete of the order
-  table's retention (a timer's, with the partition named).
+  :func:`_on_key_del` forgets it; the order table's writes outside an agent's event (its
+  retention's deletes, the order-state agent's batches) do the same (streams/runtime/faust_table.py).
 
 And one for a record batch that cannot be decoded (streams/runtime/undecodable.py has how aiokafka
 fails on one). Faust's fetcher reads every partition of the agents (``orders.commands``,
@@ -83,9 +83,10 @@ from core.settings import KafkaSettings
 from streams.kafka.clients import client_options
 from streams.kafka.ends import probe_ends
 from streams.runtime import faust_commit, faust_eager, faust_offsets, faust_producer, faust_recovery
+from streams.runtime.faust_table import note, unnote
 from streams.runtime.undecodable import GuardedFetch, Held
 
-__all__ = ["apply", "changelog_ends", "delete_outside_event", "seek_to_committed", "watch_undecodable"]
+__all__ = ["apply", "changelog_ends", "seek_to_committed", "watch_undecodable"]
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
 _original_highwaters = AIOKafkaConsumerThread._highwaters
@@ -112,29 +113,14 @@ async def _seek_offsets(self: Recovery, consumer: Any, tps: Any, offsets: Any, t
 
 def _on_key_set(self: Table[Any, Any], key: Any, value: Any) -> None:
     _original_on_key_set(self, key, value)
-    noted = getattr(self.data, "_key_partition", None)  # the in-memory store's
-    if noted is not None:
-        partition = self.partition_for_key(key)  # the current event's (None with a partitioner)
-        if partition is not None:
-            noted[key] = partition
+    partition = self.partition_for_key(key)  # the current event's (None with a partitioner)
+    if partition is not None:
+        note(self, key, partition)
 
 
 def _on_key_del(self: Table[Any, Any], key: Any) -> None:
     _original_on_key_del(self, key)
-    _unnote(self, key)
-
-
-def _unnote(table: Table[Any, Any], key: Any) -> None:
-    getattr(table.data, "_key_partition", {}).pop(key, None)  # the in-memory store's notes
-
-
-def delete_outside_event(table: Table[Any, Any], key: Any, partition: int) -> None:
-    """Faust's delete of ``key`` with its changelog partition named: ``del table[key]`` sends the
-    tombstone to the partition of the event being processed, so it works only inside an agent's
-    event, and a timer has none. The store forgets the key's partition too, as in fix 7."""
-    del table.data[key]
-    table.send_changelog(partition, key, None, value_serializer="raw")
-    _unnote(table, key)
+    unnote(self, key)
 
 
 def _verify_event_path(self: AIOKafkaConsumerThread, now: float, tp: Any) -> None:

@@ -29,7 +29,8 @@ from core.settings import Settings
 from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.runtime.agent_lag import fold_ends
-from streams.runtime.faust_fixes import delete_outside_event
+from streams.runtime.faust_batches import event_batches
+from streams.runtime.faust_table import delete_outside_event, send_outside_event
 from streams.runtime.folds import Folds
 from streams.runtime.metrics import Metrics
 
@@ -91,6 +92,8 @@ class OrderBook:
         self.by_merchant = len(self.mids) > 1
         self.in_use: set[str] = set()  # orderIds a command is acting on: not forgotten meanwhile
         self.folds = Folds()  # how far the agent has folded orders.status (a command may wait for it)
+        # where a fold writes: the Faust table's store (the changelog is sent once a batch), or a dict
+        self._memory = getattr(table, "data", table)
 
     def _read(self, key: str) -> OrderState | None:
         raw = self.table.get(key)
@@ -163,7 +166,7 @@ class OrderBook:
         """Drop the ``expired`` orders still stored as read (no news since) and not :attr:`in_use`,
         from memory and, by a tombstone in their changelog partition (the orderId's, where every
         change of the order went), from the table's durable copy; the number dropped. Called from a
-        timer, outside any agent's event (``faust_fixes.delete_outside_event``)."""
+        timer, outside any agent's event (``faust_table.delete_outside_event``)."""
         dropped = 0
         for order in expired:
             if order.order_id in self.in_use or self.table.get(order.key) != order.raw:
@@ -174,19 +177,36 @@ class OrderBook:
             log.info("forgot %d final orders without news for the retention", dropped)
         return dropped
 
-    def on_status(self, key: bytes | None, value: bytes | None) -> None:
-        """Apply one ``orders.status`` record; a record that is not an OrderStatus is skipped."""
+    def on_status(self, key: bytes | None, value: bytes | None, partition: int = 0) -> None:
+        """Apply one ``orders.status`` record of ``partition`` (:meth:`on_statuses`, a batch of one)."""
+        self.on_statuses(((key, value, partition),))
+
+    def on_statuses(self, records: Iterable[tuple[bytes | None, bytes | None, int]]) -> None:
+        """Apply ``orders.status`` records (key, value, partition) in turn, each on the state the ones
+        before it left; then send each order they changed to its changelog partition once, with its
+        last value (streams/runtime/faust_table.py). A record that is not an OrderStatus is skipped."""
+        changed: dict[str, int] = {}
+        for key, value, partition in records:
+            written = self._fold(key, value)
+            if written is not None:
+                changed[written] = partition
+        if self._memory is not self.table:
+            for table_key, partition in changed.items():
+                send_outside_event(self.table, table_key, partition)
+
+    def _fold(self, key: bytes | None, value: bytes | None) -> str | None:
+        """Fold one record into the table's memory; the table key it wrote, if any."""
         try:
             status = OrderStatus.model_validate_json(value or b"")
         except ValidationError as exc:
             log.warning("orders.status record skipped: not an OrderStatus (%d errors)", exc.error_count())
             self.metrics.order_status("invalid")
-            return
+            return None
         if key is not None and key != status.order_id.encode():
             # the table is partitioned by orderId: a record keyed otherwise cannot be placed
             log.warning("orders.status record skipped: key differs from its orderId")
             self.metrics.order_status("misrouted")
-            return
+            return None
         try:
             mid = self.spelt(status_mid(status))  # two merchants' orders of one orderId are two orders
             if mid is None and self.by_merchant:
@@ -194,7 +214,7 @@ class OrderBook:
             stored = self._stored(status.order_id, mid)
             if stored is None and opens_no_order(status):  # a refused command makes no order
                 self.metrics.order_status("answer")
-                return
+                return None
             # folded on the stored JSON (consumers/order_machine.py fold_json): no model built per status
             written, verdict, note = fold_json(stored, status)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # corrupt, or another release's
@@ -204,12 +224,15 @@ class OrderBook:
                 type(exc).__name__,
             )
             self.metrics.order_status("unreadable")
-            return
-        if written is not None:
-            self.table[order_key(status.order_id, mid, by_merchant=self.by_merchant)] = written
+            return None
         if verdict == "illegal":
             log.warning("order %s: %s", status.order_id, note)
         self.metrics.order_status(verdict)
+        if written is None:
+            return None
+        table_key = order_key(status.order_id, mid, by_merchant=self.by_merchant)
+        self._memory[table_key] = written
+        return table_key
 
 
 ORDER_TABLE = "orders"  # the Faust table's name, and so part of its changelog topic's
@@ -266,8 +289,9 @@ def add_order_state(
 
     @app.agent(raw_topic(app, status_topic), name="flexbridge-order-state")
     async def track(stream: Any) -> None:
-        async for event in stream.events():
-            book.on_status(event.key, event.value)
-            book.folds.folded(event.message.partition, event.message.offset)
+        async for events in event_batches(stream):  # a batch a turn (streams/runtime/faust_batches.py)
+            book.on_statuses((event.key, event.value, event.message.partition) for event in events)
+            for event in events:
+                book.folds.folded(event.message.partition, event.message.offset)
 
     return book

@@ -1,0 +1,58 @@
+"""A Faust agent's events a batch at a time: every event queued for it, up to a bound, per turn of
+the event loop.
+
+Faust's stream (``Stream._py_aiter``) hands an agent one event per turn of the event loop: it awaits
+``asyncio.sleep(0)`` before each, then tracks, senses and acks it alone. The order-state agent does
+little per status, so that machinery and the turn cost more than the fold (docs/benchmarks.md,
+"The order-state agent folds a batch a turn"). :func:`event_batches` reads the agent's queue as the
+stream does, and keeps the stream's rules for each event:
+
+- an event of an earlier generation, or read while the flow is stopped (a rebalance), is not handed
+  out but acked, so that the commit passes it, as Faust skips it;
+- an event of an acking topic is tracked as unacked (Faust's rebalance waits for those) until the
+  caller has finished its batch, then acked.
+
+Faust's per-event sensors are not called: flexbridge counts what it folds itself
+(``flexbridge_order_statuses_total``). A caller must not await between taking a batch and
+finishing it, so that no table write of the batch is seen half done. (Faust's internals, read only.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+__all__ = ["BATCH_MOST", "event_batches"]
+
+BATCH_MOST = 64  # events a turn: ~3 ms of folds at most, so that the event loop stays responsive
+
+
+async def event_batches(stream: Any, most: int = BATCH_MOST) -> AsyncIterator[list[Any]]:
+    """The events of ``stream`` (a Faust agent's), each batch every event queued then, up to ``most``;
+    each acked once the caller asks for the next batch."""
+    await stream.maybe_start()
+    app = stream.app
+    queue = stream.channel.queue
+    consumer = app.consumer
+    acking = app.topics.acking_topics
+    while not stream.should_stop:
+        taken = [await queue.get()]  # raises what was thrown into the queue, as the stream does
+        while len(taken) < most and not queue.empty():
+            taken.append(queue.get_nowait())
+        live = []
+        generation, flowing = app.consumer_generation_id, app.flow_control.is_active()
+        for event in taken:
+            message = event.message
+            if not flowing or message.generation_id != generation:
+                event.ack()
+                continue
+            if message.topic in acking and not message.tracked:
+                message.tracked = True
+                consumer.unacked.add(message)
+            live.append(event)
+        try:
+            if live:
+                yield live
+        finally:
+            for event in live:
+                event.ack()
