@@ -78,8 +78,9 @@ class UnreadableOrder(ValueError):
 
 
 class OrderBook:
-    """The ``orders`` table: order key → OrderState JSON. Writes only inside a Faust agent's event,
-    but for :meth:`forget`.
+    """The ``orders`` table: order key → OrderState JSON. :meth:`put` writes inside the command
+    agent's event; :meth:`on_statuses` and :meth:`forget` write outside one, naming each changelog
+    partition (streams/runtime/faust_table.py).
 
     ``mids``: the served merchants' mids; with more than one, entries are keyed by merchant."""
 
@@ -176,10 +177,6 @@ class OrderBook:
         if dropped:
             log.info("forgot %d final orders without news for the retention", dropped)
         return dropped
-
-    def on_status(self, key: bytes | None, value: bytes | None, partition: int = 0) -> None:
-        """Apply one ``orders.status`` record of ``partition`` (:meth:`on_statuses`, a batch of one)."""
-        self.on_statuses(((key, value, partition),))
 
     def on_statuses(self, records: Iterable[tuple[bytes | None, bytes | None, int]]) -> None:
         """Apply ``orders.status`` records (key, value, partition) in turn, each on the state the ones

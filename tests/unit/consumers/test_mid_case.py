@@ -67,7 +67,7 @@ def test_a_batch_record_carries_the_configured_mid_in_its_body() -> None:
 def test_a_command_mid_in_another_case_addresses_the_merchants_order() -> None:
     orders = OrderBook({}, Metrics(), (MID_A, MID_B))
     status = status_of("1001", "CAPTUREREQUIRED", "evaluate", "e1", session_key="s", detail={"mid": MID_B})
-    orders.on_status(b"1001", status.model_dump_json(by_alias=True).encode())
+    orders.on_statuses([(b"1001", status.model_dump_json(by_alias=True).encode(), 0)])
     command = OrderCommand(command_id="c1", type="cancel", order_id="1001", mid=MID_B.lower())
     found = resolve_command(command, orders.orders_of("1001"), BOTH)
     assert found.reason is None and found.merchant is BOLT
@@ -79,7 +79,7 @@ def test_the_order_table_keys_a_served_mid_in_its_configured_spelling() -> None:
     orders = OrderBook(table, Metrics(), (MID_A, MID_B))
     for mid, event in ((MID_A, "e1"), (MID_A.upper(), "e2")):  # a status naming it in upper case
         status = status_of("1001", "CAPTUREREQUIRED", "evaluate", event, session_key="s", detail={"mid": mid})
-        orders.on_status(b"1001", status.model_dump_json(by_alias=True).encode())
+        orders.on_statuses([(b"1001", status.model_dump_json(by_alias=True).encode(), 0)])
     assert list(table) == [f"{MID_A}/1001"]  # one entry, under the key it always had
     state = orders.get("1001", MID_A.upper())
     assert state is not None and state.mid == MID_A and len(state.history) == 2

@@ -67,7 +67,7 @@ async def test_a_command_with_the_wrong_mid_is_refused_and_makes_no_order() -> N
     await agent.handle(_message(1, commandId="C-1", type="refund", amount=100, mid=CORA.mid))
     [refused] = [OrderStatus.model_validate_json(v) for t, v in producer.sent if t == "orders.status"]
     assert refused.status == "REJECTED" and refused.detail["mid"] == CORA.mid
-    book.on_status(ORDER.encode(), refused.model_dump_json(by_alias=True).encode())  # folded back
+    book.on_statuses([(ORDER.encode(), refused.model_dump_json(by_alias=True).encode(), 0)])  # folded back
     assert list(table) == [f"{ACME.mid}/{ORDER}"] and flex.calls == []  # no order of cora's
     assert refused.reason == f"unknown-order: merchant mid {CORA.mid} has no order {ORDER} (none seen); " + (
         "if Flex has it, give its orderSessionKey"

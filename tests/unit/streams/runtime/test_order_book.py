@@ -25,7 +25,7 @@ def book(mids: tuple[str, ...] = MIDS) -> tuple[OrderBook, dict[str, bytes]]:
 def fold(orders: OrderBook, status: Status, mid: str | None, event: str, session: str = "s") -> None:
     detail: dict[str, Any] = {} if mid is None else {"mid": mid}
     record = status_of("1001", status, "evaluate", event, session_key=session, detail=detail)
-    orders.on_status(b"1001", record.model_dump_json(by_alias=True).encode())
+    orders.on_statuses([(b"1001", record.model_dump_json(by_alias=True).encode(), 0)])
 
 
 def test_two_merchants_orders_of_one_order_id_are_two_entries() -> None:
@@ -93,11 +93,11 @@ def test_a_refused_command_makes_no_order_and_is_recorded_by_an_order_that_exist
         detail = {"mid": mid} if mid else {}
         for value in ("REJECTED", "FAILED"):
             answer = status_of("1001", value, "command", f"c-{value}", reason="unknown-order", detail=detail)
-            orders.on_status(b"1001", answer.model_dump_json(by_alias=True).encode())
+            orders.on_statuses([(b"1001", answer.model_dump_json(by_alias=True).encode(), 0)])
     assert list(table) == [] and orders.orders_of("1001") == []
     fold(orders, "CAPTUREREQUIRED", "mid-acme", "e1")
     answer = status_of("1001", "REJECTED", "command", "cmd-9", detail={"mid": "mid-acme"})
-    orders.on_status(b"1001", answer.model_dump_json(by_alias=True).encode())
+    orders.on_statuses([(b"1001", answer.model_dump_json(by_alias=True).encode(), 0)])
     [acme] = orders.orders_of("1001")
     verdicts = [(h.status, h.verdict) for h in acme.history]
     assert verdicts == [("CAPTUREREQUIRED", "applied"), ("REJECTED", "answer")]
