@@ -13,8 +13,9 @@ stream does, and keeps the stream's rules for each event:
   caller has finished its batch, then acked.
 
 Faust's per-event sensors are not called: flexbridge counts what it folds itself
-(``flexbridge_order_statuses_total``). A caller must not await between taking a batch and
-finishing it, so that no table write of the batch is seen half done. (Faust's internals, read only.)
+(``flexbridge_order_statuses_total``). The order-state agent folds each batch without awaiting, so
+a rebalance, which waits for the unacked events, never finds one half folded. (Faust's internals:
+the agent's queue, and the consumer's set of unacked messages, used as the stream uses them.)
 """
 
 from __future__ import annotations
