@@ -10,7 +10,10 @@ stream does, and keeps the stream's rules for each event:
 - an event of an earlier generation, or read while the flow is stopped (a rebalance), is not handed
   out but acked, so that the commit passes it, as Faust skips it;
 - an event of an acking topic is tracked as unacked (Faust's rebalance waits for those) until the
-  caller has finished its batch, then acked.
+  caller has finished its batch, then acked;
+- between two batches the event loop gets a turn, as it does between two events of the stream: a
+  queue that is not empty hands out without one, so a backlog would hold the loop until it is
+  empty (docs/benchmarks.md, "The order-state agent folds a batch a turn").
 
 Faust's per-event sensors are not called: flexbridge counts what it folds itself
 (``flexbridge_order_statuses_total``). The order-state agent folds each batch without awaiting, so
@@ -20,6 +23,7 @@ the agent's queue, and the consumer's set of unacked messages, used as the strea
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -57,3 +61,4 @@ async def event_batches(stream: Any, most: int = BATCH_MOST) -> AsyncIterator[li
         finally:
             for event in live:
                 event.ack()
+        await asyncio.sleep(0)

@@ -78,3 +78,19 @@ async def test_events_read_while_the_flow_is_stopped_are_acked_and_not_handed_ou
     batches = event_batches(_stream(events, flowing=[False, True]), most=2)
     assert await anext(batches) == [events[2]]  # the first two were taken while the flow stopped
     assert events[0].acked and events[1].acked and not events[2].acked
+
+
+async def test_a_backlog_gives_the_event_loop_a_turn_between_batches() -> None:
+    """A queue that is not empty hands out without suspending: a backlog must not hold the loop."""
+    other_ran = asyncio.Event()
+
+    async def other() -> None:
+        other_ran.set()
+
+    batches = event_batches(_stream([_Event(0), _Event(1)]), most=1)
+    task = asyncio.ensure_future(other())
+    await anext(batches)
+    assert not other_ran.is_set()  # nothing suspended yet
+    await anext(batches)
+    assert other_ran.is_set()
+    await task
