@@ -3,8 +3,9 @@
 The table is keyed by merchant and orderId (``mid/orderId``) when several merchants are served,
 by the plain orderId otherwise (``consumers/order_keys.py``). The table lives in memory
 (``store="memory://"``); its changelog topic in Kafka is the durable copy, read back by whichever
-worker is assigned the partition. Faust writes a table change to the changelog partition of the
-event being processed (``Table.partition_for_key``), and every event that writes the table comes
+worker is assigned the partition. A table change goes to the changelog partition of the record
+that made it (Faust's ``Table.partition_for_key`` for the command agent's event; named by the fold of
+a batch of statuses, streams/runtime/faust_table.py), and every record that writes the table comes
 from ``orders.status`` or ``orders.commands``, both keyed by the orderId (a command off its
 orderId's partition is produced again to it first: commands.py): so an order's entry, of
 whichever merchant, sits in its orderId's partition, whatever its table key.
