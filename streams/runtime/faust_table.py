@@ -30,12 +30,11 @@ def unnote(table: Any, key: Any) -> None:
     getattr(table.data, "_key_partition", {}).pop(key, None)
 
 
-def send_outside_event(table: Any, key: Any, partition: int) -> Any:
+def send_outside_event(table: Any, key: Any, partition: int) -> None:
     """Send ``key``'s value as the table holds it now (written to ``table.data``) to ``partition`` of
-    its changelog; the changelog record's future."""
-    sent = table.send_changelog(partition, key, table.data[key])
+    its changelog."""
+    table.send_changelog(partition, key, table.data[key])
     note(table, key, partition)
-    return sent
 
 
 def delete_outside_event(table: Any, key: Any, partition: int) -> None:
