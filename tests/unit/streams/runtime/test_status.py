@@ -7,13 +7,10 @@ from typing import Any
 
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
-from aiokafka.partitioner import murmur2 as aiokafka_murmur2
-from hypothesis import given
-from hypothesis import strategies as st
 
 from schemas.codec import encode_model
 from schemas.status import OrderStatus, status_of
-from streams.kafka.bulk import murmur2, produce_keyed
+from streams.kafka.bulk import produce_keyed
 from streams.runtime.status import StatusPublisher, status_record
 
 
@@ -85,8 +82,3 @@ async def test_many_statuses_go_in_produce_batches_keyed_by_order_id() -> None:
     await StatusPublisher(producer, "orders.status").publish_all(statuses)
     landed = sorted(record for _, records in producer.sent for record in records)
     assert landed == sorted(status_record(s) for s in statuses) and not producer.waited
-
-
-@given(st.binary(max_size=300))
-def test_murmur2_is_aiokafkas(key: bytes) -> None:
-    assert murmur2(key) == aiokafka_murmur2(key)
