@@ -2,7 +2,7 @@
 size needs) instead of one ``send`` per record, partitioned as the producer's default partitioner
 (murmur2 of the key) or to one given partition. For the batch path's thousands of statuses and
 ledger entries per file (streams/runtime/status.py, streams/runtime/ledger.py). The same murmur2
-places every keyed ``send`` of flexbridge's producers (:func:`key_partitioner`)."""
+places each keyed ``send`` of flexbridge's producers that names no partition (:func:`key_partitioner`)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ async def send_batches(
 def key_partitioner(key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
     """aiokafka's default partitioner (``aiokafka.partitioner.DefaultPartitioner``) with this
     module's murmur2: a keyed record lands on the same partition in half the time (a status, a
-    webhook record, a ledger entry); one without a key on a random available partition."""
+    webhook record, a dead letter); one without a key on a random available partition."""
     if key is None:
         return random.choice(available or all_partitions)  # noqa: S311  # spreading, not a secret
     return all_partitions[partition_for(key, len(all_partitions))]
