@@ -7,11 +7,11 @@ places each keyed ``send`` of flexbridge's producers that names no partition (:f
 from __future__ import annotations
 
 import asyncio
-import random
 import struct
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 __all__ = ["key_partitioner", "murmur2", "partition_for", "produce_keyed", "send_batches"]
 
@@ -19,12 +19,12 @@ __all__ = ["key_partitioner", "murmur2", "partition_for", "produce_keyed", "send
 async def produce_keyed(producer: AIOKafkaProducer, topic: str, items: Sequence[tuple[bytes, bytes]]) -> None:
     """Produce ``(key, value)`` records and wait for every acknowledgement: one produce batch per
     partition (as many as the producer's batch size needs) instead of one ``send`` per record.
-    Partitioned as the producer's default partitioner does it (murmur2 of the key), so each record
-    lands where ``send(topic, value, key)`` would have put it; a partition's records keep their order."""
+    Partitioned by :func:`key_partitioner` (murmur2 of the key), so each record lands where
+    ``send(topic, value, key)`` would have put it; a partition's records keep their order."""
     partitions = sorted(await producer.partitions_for(topic))
     by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
     for key, value in items:
-        target = partitions[partition_for(key, len(partitions))]
+        target = key_partitioner(key, partitions, partitions)
         by_partition.setdefault(target, []).append((key, value))
     sent = [await send_batches(producer, topic, p, records) for p, records in by_partition.items()]
     await asyncio.gather(*(f for futures in sent for f in futures))
@@ -55,8 +55,12 @@ def key_partitioner(key: bytes | None, all_partitions: Sequence[int], available:
     module's murmur2: a keyed record lands on the same partition in half the time (a status, a
     webhook record, a dead letter); one without a key on a random available partition."""
     if key is None:
-        return random.choice(available or all_partitions)  # noqa: S311  # spreading, not a secret
+        chosen: int = _KEYLESS(key, all_partitions, available)
+        return chosen
     return all_partitions[partition_for(key, len(all_partitions))]
+
+
+_KEYLESS = DefaultPartitioner()  # aiokafka's own choice for a record without a key
 
 
 def partition_for(key: bytes, partitions: int) -> int:
