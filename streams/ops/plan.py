@@ -1,8 +1,10 @@
 """The plan of a replay or redrive: what a first pass over the window finds, before anything is sent.
 
 Per partition: the records selected, their first/last offsets and times, how many the pipeline has
-already finished (and would skip unless forced), and how many the loop guard refuses. The plan's
-``to_send`` is exactly what ``--execute`` sends.
+already finished (and would skip unless forced), and how many the loop guard refuses. For a flows'
+input topic, also how many are dead-lettered and how many have no outcome at all, with the offsets
+of the first of those (streams/ops/outcomes.py). The plan's ``to_send`` is exactly what
+``--execute`` sends.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from core.settings import Settings
 from schemas.dlq import DLQ_REASON, MASKED_HEADER, OMITTED_HEADER
-from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, scan
+from streams.ops.outcomes import Outcomes
+from streams.ops.scan import Ranges, Record, scan
 from streams.ops.selection import Selection, matches, replay_count
-from streams.runtime.ledger import Ledger
 
-__all__ = ["Finished", "Job", "PartitionPlan", "Plan", "Verdict", "build_plan", "verdict"]
+__all__ = ["Job", "PartitionPlan", "Plan", "Verdict", "build_plan", "verdict"]
+
+NO_OUTCOME_LISTED = 20  # offsets of records with no outcome a partition's plan lists
 
 Verdict = Literal["filtered", "refused", "masked", "omitted", "no-target", "send"]
 
@@ -97,6 +99,11 @@ class PartitionPlan:
     last_offset: int | None = None
     first_ms: int | None = None
     last_ms: int | None = None
+    # a flows' input topic's (tracked): records with a dead letter, records with no outcome at all
+    tracked: bool = False
+    dead_lettered: int = 0
+    no_outcome: int = 0
+    no_outcome_offsets: list[int] = field(default_factory=list)  # the first NO_OUTCOME_LISTED
 
     @property
     def to_send(self) -> int:
@@ -115,6 +122,14 @@ class PartitionPlan:
         self.first_ms = min(self.first_ms or record.timestamp, record.timestamp)
         self.last_ms = max(self.last_ms or record.timestamp, record.timestamp)
 
+    def add_outcome(self, record: Record, finished: bool, dead_lettered: bool) -> None:
+        """What became of ``record`` (a flows' input topic's): finished, dead-lettered, or neither."""
+        self.dead_lettered += dead_lettered
+        if not (finished or dead_lettered):
+            self.no_outcome += 1
+            if len(self.no_outcome_offsets) < NO_OUTCOME_LISTED:
+                self.no_outcome_offsets.append(record.offset)
+
     def as_dict(self) -> dict[str, Any]:
         iso = {k: _iso(getattr(self, f"{k}_ms")) for k in ("first", "last")}
         return {
@@ -127,6 +142,9 @@ class PartitionPlan:
             "masked": self.masked,
             "omitted": self.omitted,
             "noTarget": self.no_target,
+            "deadLettered": self.dead_lettered if self.tracked else None,
+            "noOutcome": self.no_outcome if self.tracked else None,
+            "noOutcomeOffsets": self.no_outcome_offsets if self.tracked else None,
             "firstOffset": self.first_offset,
             "lastOffset": self.last_offset,
             "firstTime": iso["first"],
@@ -144,6 +162,7 @@ class Plan:
     ranges: Ranges
     partitions: dict[int, PartitionPlan]
     targets: set[str] = field(default_factory=set)
+    tracked: bool = False  # a flows' input topic: each record's outcome counted
 
     def total(self, name: str) -> int:
         return sum(int(getattr(p, name)) for p in self.partitions.values())
@@ -170,44 +189,29 @@ class Plan:
                 "masked": totals["masked"],
                 "omitted": totals["omitted"],
                 "noTarget": totals["no_target"],
+                "deadLettered": self.total("dead_lettered") if self.tracked else None,
+                "noOutcome": self.total("no_outcome") if self.tracked else None,
             },
         }
 
 
-class Finished:
-    """Whether the pipeline already finished an event (so a replay of it would be skipped)."""
-
-    def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
-        self._settings = settings
-        self._ledger = Ledger(settings.kafka, settings.topics.ledger, producer)
-        self._flows = {settings.topics.approved: "transmit", settings.topics.declined: "evaluate"}
-
-    async def load(self, reader: AIOKafkaConsumer) -> None:
-        try:
-            parts = await partitions_of(reader, self._settings.topics.ledger)
-        except ReplayError:
-            return  # no ledger yet: nothing finished
-        await self._ledger.load([TopicPartition(self._settings.topics.ledger, p) for p in parts])
-
-    def __call__(self, target: str | None, value: bytes | None) -> bool:
-        flow = self._flows.get(target or "")
-        if flow is None or not value:
-            return False
-        try:
-            event_id = orjson.loads(value).get("eventId")
-        except (orjson.JSONDecodeError, AttributeError):
-            return False
-        return isinstance(event_id, str) and self._ledger.has(flow, event_id)
-
-
-async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, finished: Finished) -> Plan:
-    plan = Plan(job, ranges, {p: PartitionPlan(p, a, b) for p, (a, b) in sorted(ranges.items())})
-    async for record in scan(reader, job.selection.topic, ranges):
+async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, outcomes: Outcomes) -> Plan:
+    """One pass over the window; ``outcomes`` loaded for the selection's topic."""
+    source = job.selection.topic
+    tracked = job.action == "replay" and outcomes.tracks(source)
+    parts = {p: PartitionPlan(p, a, b, tracked=tracked) for p, (a, b) in sorted(ranges.items())}
+    plan = Plan(job, ranges, parts, tracked=tracked)
+    async for record in scan(reader, source, ranges):
         kind = verdict(job, record)
         if kind == "filtered":
             continue
         target = job.target_of(record)
         if target:
             plan.targets.add(target)
-        plan.partitions[record.partition].add(record, kind, finished(target, record.value))
+        part = plan.partitions[record.partition]
+        finished = outcomes.finished(target, record.value)
+        part.add(record, kind, finished)
+        if tracked:
+            done = finished if target == source else outcomes.finished(source, record.value)
+            part.add_outcome(record, done, outcomes.dead_lettered(record.partition, record.offset))
     return plan

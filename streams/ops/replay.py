@@ -23,7 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from core.settings import Settings
 from streams.kafka.clients import make_producer, started
 from streams.ops.audit import Audit, Phase, read_audit
-from streams.ops.plan import Finished, Job, Plan, build_plan, verdict
+from streams.ops.outcomes import Outcomes
+from streams.ops.plan import Job, Plan, build_plan, verdict
 from streams.ops.scan import Ranges, Record, ReplayError, end_offsets, open_reader, resolve_ranges, scan
 from streams.ops.selection import Selection, provenance_headers
 
@@ -145,9 +146,9 @@ class _Runner:
             ranges: Ranges = {int(p): (a, b) for p, (a, b) in resume["ranges"].items()}
         else:
             ranges = await resolve_ranges(reader, self.job.selection)
-        finished = Finished(self.settings, producer)
-        await finished.load(reader)
-        plan = await build_plan(self.job, reader, ranges, finished)
+        outcomes = Outcomes(self.settings, producer)
+        await outcomes.load(reader, self.job.selection.topic)
+        plan = await build_plan(self.job, reader, ranges, outcomes)
         outcome = Outcome(plan)
         done: set[str] = set()
         if resume is not None:  # a dry run of a resume says how much is left, too

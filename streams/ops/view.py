@@ -16,6 +16,7 @@ from streams.ops.replay import Outcome
 
 __all__ = ["print_groups", "print_outcome", "short_time", "table_console"]
 
+_LISTED = 10  # positions of records with no outcome the closing line names
 _PIPED_WIDTH = 200  # columns of a table written to a file or a pipe (rich would cut it at 80)
 
 
@@ -49,6 +50,8 @@ _COLUMNS = (
     ("to send", "toSend"),
     ("finished (skipped)", "finished"),
     ("refused (loop guard)", "refused"),
+    ("dead-lettered", "deadLettered"),  # these two for a flows' input topic only
+    ("no outcome", "noOutcome"),
     ("first offset", "firstOffset"),
     ("last offset", "lastOffset"),
     ("first time", "firstTime"),
@@ -72,12 +75,13 @@ def _plan_table(plan: dict[str, Any]) -> Table:
         title=f"{plan['action']} {plan['replayId']}: {plan['selection']['topic']} → "
         f"{', '.join(plan['targets']) or '(nothing)'}"
     )
-    for title, _ in _COLUMNS:
+    t = plan["totals"]
+    columns = [(title, key) for title, key in _COLUMNS if t.get(key, "") is not None]
+    for title, _ in columns:
         table.add_column(title, justify="left" if "time" in title else "right")
     for p in plan["partitions"]:
-        table.add_row(*(_cell(key, p[key]) for _, key in _COLUMNS))
-    t = plan["totals"]
-    table.add_row("total", str(t["records"]), str(t["toSend"]), str(t["finished"]), str(t["refused"]))
+        table.add_row(*(_cell(key, p[key]) for _, key in columns))
+    table.add_row("total", *(str(t[key]) if key in t else "" for _, key in columns[1:]))
     return table
 
 
@@ -119,7 +123,22 @@ def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
     return (
         f"dry run: {t['toSend']} records would be sent "
         f"({t['finished']} already finished: the pipeline skips them unless --force).{masked} "
-        "Add --execute to send."
+        f"{_outcomes(plan)}Add --execute to send."
+    )
+
+
+def _outcomes(plan: dict[str, Any]) -> str:
+    """For a flows' input topic: how many records have no outcome, and where the first are."""
+    t = plan["totals"]
+    if t["noOutcome"] is None:
+        return ""
+    if not t["noOutcome"]:
+        return f"Every record has an outcome ({t['deadLettered']} dead-lettered). "
+    where = [f"{p['partition']}:{o}" for p in plan["partitions"] for o in p["noOutcomeOffsets"]]
+    more = "…" if len(where) > _LISTED or len(where) < t["noOutcome"] else ""
+    return (
+        f"{t['noOutcome']} have no outcome, neither finished nor dead-lettered (partition:offset "
+        f"{', '.join(where[:_LISTED])}{more}): a worker is still on them, or they were lost. "
     )
 
 

@@ -78,10 +78,13 @@ def test_a_time_that_is_no_iso_time_is_shown_as_it_is() -> None:
 def test_a_plan_table_shows_its_partitions_times_to_the_second() -> None:
     row = {"partition": 3, "records": 2, "toSend": 2, "finished": 0, "refused": 0, "firstOffset": 7}
     row |= {"lastOffset": 8, "firstTime": "2026-12-05T01:00:09.500000+00:00", "lastTime": None}
+    row |= {"deadLettered": None, "noOutcome": None}  # a topic whose outcomes are not tracked
+    totals = {k: row[k] for k in ("records", "toSend", "finished", "refused", "deadLettered", "noOutcome")}
     plan = {"action": "replay", "replayId": "r1", "selection": {"topic": "payments.declined"}}
-    plan |= {"targets": ["payments.declined"], "partitions": [row], "totals": row}
+    plan |= {"targets": ["payments.declined"], "partitions": [row], "totals": totals}
     console = Console(width=200, record=True)
     console.print(_plan_table(plan))
     text = console.export_text()
     assert "2026-12-05 01:00:09Z" in text
     assert ".500000" not in text
+    assert "no outcome" not in text and "dead-lettered" not in text

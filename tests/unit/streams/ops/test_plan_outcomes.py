@@ -1,0 +1,79 @@
+"""A replay plan of a flows' input topic counts each record's outcome: finished (the ledger),
+dead-lettered (the DLQ's source positions), or none, and names where the records with none are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from rich.console import Console
+
+from streams.ops.plan import NO_OUTCOME_LISTED, PartitionPlan
+from streams.ops.view import _outcomes, _plan_table
+
+
+def _record(offset: int, partition: int = 0) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        "payments.declined", partition, offset, 1_765_000_000_000, 0, None, b"{}", None, 0, 0, []
+    )
+
+
+def _plan(parts: list[PartitionPlan]) -> dict[str, Any]:
+    rows = [p.as_dict() for p in parts]
+    tracked = parts[0].tracked
+    totals = {k: sum(r[k] for r in rows) for k in ("records", "toSend", "finished", "refused")}
+    totals |= {k: sum(r[k] for r in rows) if tracked else None for k in ("deadLettered", "noOutcome")}
+    plan = {"action": "replay", "replayId": "r1", "selection": {"topic": "payments.declined"}}
+    return plan | {"targets": ["payments.declined"], "partitions": rows, "totals": totals}
+
+
+def test_each_record_is_finished_dead_lettered_or_without_an_outcome() -> None:
+    part = PartitionPlan(0, 0, 10, tracked=True)
+    for offset, finished, dead in ((0, True, False), (1, False, True), (2, True, True), (3, False, False)):
+        part.add(_record(offset), "send", finished)
+        part.add_outcome(_record(offset), finished, dead)
+    row = part.as_dict()
+    assert (row["records"], row["finished"], row["deadLettered"], row["noOutcome"]) == (4, 2, 2, 1)
+    assert row["noOutcomeOffsets"] == [3]
+
+
+def test_a_partition_lists_the_first_records_without_an_outcome_only() -> None:
+    part = PartitionPlan(0, 0, 100, tracked=True)
+    for offset in range(NO_OUTCOME_LISTED + 5):
+        part.add_outcome(_record(offset), finished=False, dead_lettered=False)
+    assert part.no_outcome == NO_OUTCOME_LISTED + 5
+    assert part.no_outcome_offsets == list(range(NO_OUTCOME_LISTED))
+
+
+def test_an_untracked_topic_says_nothing_of_outcomes() -> None:
+    row = PartitionPlan(0, 0, 10).as_dict()
+    assert (row["deadLettered"], row["noOutcome"], row["noOutcomeOffsets"]) == (None, None, None)
+    assert _outcomes(_plan([PartitionPlan(0, 0, 10)])) == ""
+
+
+def test_the_closing_line_names_where_the_records_without_an_outcome_are() -> None:
+    parts = [PartitionPlan(0, 0, 10, tracked=True), PartitionPlan(1, 0, 10, tracked=True)]
+    parts[0].add_outcome(_record(4), finished=False, dead_lettered=False)
+    parts[1].add_outcome(_record(7, 1), finished=False, dead_lettered=False)
+    parts[1].add_outcome(_record(8, 1), finished=False, dead_lettered=True)
+    said = _outcomes(_plan(parts))
+    assert said.startswith("2 have no outcome") and "0:4, 1:7)" in said
+    console = Console(width=200, record=True)
+    console.print(_plan_table(_plan(parts)))
+    table = console.export_text()
+    assert "dead-lettered" in table and "no outcome" in table
+
+
+def test_the_closing_line_says_when_every_record_has_an_outcome() -> None:
+    part = PartitionPlan(0, 0, 10, tracked=True)
+    part.add_outcome(_record(0), finished=False, dead_lettered=True)
+    part.add_outcome(_record(1), finished=True, dead_lettered=False)
+    assert _outcomes(_plan([part])) == "Every record has an outcome (1 dead-lettered). "
+
+
+def test_more_records_without_an_outcome_than_named_end_in_an_ellipsis() -> None:
+    part = PartitionPlan(0, 0, 100, tracked=True)
+    for offset in range(12):
+        part.add_outcome(_record(offset), finished=False, dead_lettered=False)
+    said = _outcomes(_plan([part]))
+    assert "0:9…)" in said and "0:10" not in said
