@@ -7,7 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-__all__ = ["OrderCommand"]
+__all__ = ["FORWARDED", "OrderCommand"]
+
+# The header of a command produced again to its order's partition (streams/runtime/commands.py
+# CommandAgent.forward): the partition/offset it was first read at.
+FORWARDED = "flexbridge-forwarded-from"
 
 
 class OrderCommand(BaseModel):

@@ -1,56 +1,75 @@
-"""What became of the records of a flows' input topic: finished, dead-lettered, or no outcome yet.
+"""What became of the records of an input topic: done, dead-lettered, or no outcome yet.
 
 Every record of ``payments.approved`` and ``payments.declined`` ends one of two ways. Its effect is
 recorded as finished on the ledger under ``flow:eventId`` (answered by Flex on the real-time path,
 or in a batch file renamed into Flex's inbound folder; a repeated event id is finished by its
 first record), or it is dead-lettered, its position named by its dead letter's ``dlq-source-*``
-headers (DESIGN.md §2.5). A record with neither has **no outcome**: a worker is still on it
-(retrying Flex, in a batch file not uploaded yet, its partition not read yet), or it was lost.
-The replay plan counts the three for such a topic (streams/ops/plan.py), so
-``flexbridge replay --topic payments.declined --last 2h`` without ``--execute`` is the check.
+headers (DESIGN.md §2.5). Every record of ``orders.commands`` is answered on ``orders.status``
+(``source: "command"``, the commandId as ``eventId``; a malformed command without one by its
+``topic:partition:offset``), produced again to its order's partition (a ``flexbridge-forwarded-from``
+header names it; the copy is answered), or dead-lettered.
 
-Both topics must still hold what they say: an entry older than the ledger's retention, or a dead
-letter older than the DLQ's, is gone, and its record is counted as having no outcome.
+A record with none of these has **no outcome**: a worker is still on it (retrying Flex, in a batch
+file not uploaded yet, its partition not read yet), or it was lost. The replay plan counts them
+(streams/ops/plan.py), so ``flexbridge replay --topic payments.declined --last 2h`` without
+``--execute`` is the check. A command's answers and copies are looked for from the window's start
+on (they come after it), on the whole topic for a window of offsets. An answer, ledger entry or
+dead letter older than its topic's retention is gone, and its record counts as having no outcome.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from core.settings import Settings
+from schemas.commands import FORWARDED
 from schemas.events import event_field
-from streams.ops.scan import ReplayError, partitions_of, resolve_ranges, scan
+from streams.ops.scan import Record, ReplayError, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
 from streams.runtime.ledger import Ledger
 
 __all__ = ["Outcomes"]
 
+T = TypeVar("T")
+
 
 class Outcomes:
-    """The ledger's finished events and the positions the DLQ holds dead letters of, read once."""
+    """The ledger's finished events, and for the topic loaded the positions its dead letters name
+    (and a command's answers and copies), read once."""
 
     def __init__(self, settings: Settings, producer: AIOKafkaProducer) -> None:
-        self._settings = settings
+        self._topics = settings.topics
         self._ledger = Ledger(settings.kafka, settings.topics.ledger, producer)
         self._flows = {settings.topics.approved: "transmit", settings.topics.declined: "evaluate"}
         self._dead: set[tuple[int, int]] = set()
+        self._answered: set[str] = set()  # eventIds of the commands' answers
+        self._forwarded: set[tuple[int, int]] = set()  # commands produced again to their partition
 
     def tracks(self, topic: str) -> bool:
-        """Whether every record of ``topic`` has an outcome to look for (a flows' input topic)."""
-        return topic in self._flows
+        """Whether every record of ``topic`` has an outcome to look for (an input topic)."""
+        return topic in self._flows or topic == self._topics.commands
 
-    async def load(self, reader: AIOKafkaConsumer, topic: str) -> None:
-        """Read the ledger, and for a tracked ``topic`` the positions of its dead letters."""
-        ledger = self._settings.topics.ledger
+    async def load(self, reader: AIOKafkaConsumer, selection: Selection) -> None:
+        """Read the ledger, and for a tracked topic what its records' outcomes are found by."""
+        ledger, topic = self._topics.ledger, selection.topic
         try:
             parts = await partitions_of(reader, ledger)
         except ReplayError:
             parts = []  # no ledger yet: nothing finished
         await self._ledger.load([TopicPartition(ledger, p) for p in parts])
-        if self.tracks(topic):
-            self._dead = await _dead_letter_positions(reader, self._settings.topics.dlq, topic)
+        if not self.tracks(topic):
+            return
+        self._dead = set(await _found(reader, self._topics.dlq, None, _dead_letter_of(topic)))
+        if topic == self._topics.commands:
+            self._answered = set(
+                await _found(reader, self._topics.status, selection.from_ms, _command_answer)
+            )
+            self._forwarded = set(await _found(reader, topic, selection.from_ms, _forwarded))
 
     def finished(self, topic: str | None, value: bytes | None) -> bool:
         """Whether the flow of ``topic`` has finished the event ``value`` (so the pipeline skips it)."""
@@ -64,24 +83,63 @@ class Outcomes:
             return False
         return isinstance(event_id, str) and self._ledger.has(flow, event_id)
 
-    def dead_lettered(self, partition: int, offset: int) -> bool:
-        """Whether the loaded topic's record at ``partition``/``offset`` has a dead letter."""
-        return (partition, offset) in self._dead
+    def done(self, record: Record) -> bool:
+        """Whether the record of the loaded topic is finished, or (a command) answered or forwarded."""
+        if record.topic != self._topics.commands:
+            return self.finished(record.topic, record.value)
+        if (record.partition, record.offset) in self._forwarded:
+            return True
+        ids = {f"{record.topic}:{record.partition}:{record.offset}"}  # a malformed command's, without one
+        data = _object(record.value)
+        ids.update(v for k in ("commandId", "command_id") if isinstance(v := data.get(k), str))
+        return not ids.isdisjoint(self._answered)
+
+    def dead_lettered(self, record: Record) -> bool:
+        """Whether the record of the loaded topic has a dead letter."""
+        return (record.partition, record.offset) in self._dead
 
 
-async def _dead_letter_positions(reader: AIOKafkaConsumer, dlq: str, topic: str) -> set[tuple[int, int]]:
-    """(partition, offset) of every record of ``topic`` that has a dead letter on ``dlq``."""
+async def _found(
+    reader: AIOKafkaConsumer, topic: str, from_ms: int | None, read: Callable[[Record], T | None]
+) -> list[T]:
+    """What ``read`` finds in each record of ``topic`` (from ``from_ms`` on), None left out."""
     try:
-        ranges = await resolve_ranges(reader, Selection(topic=dlq))
+        ranges = await resolve_ranges(reader, Selection(topic=topic, from_ms=from_ms))
     except ReplayError:
-        return set()  # no DLQ yet: nothing dead-lettered
+        return []  # no such topic yet: nothing there
+    return [item async for record in scan(reader, topic, ranges) if (item := read(record)) is not None]
+
+
+def _dead_letter_of(topic: str) -> Callable[[Record], tuple[int, int] | None]:
     source = topic.encode()
-    found: set[tuple[int, int]] = set()
-    async for record in scan(reader, dlq, ranges):
+
+    def position(record: Record) -> tuple[int, int] | None:
         headers = dict(record.headers or ())
         if headers.get("dlq-source-topic") != source:
-            continue
-        partition, offset = headers.get("dlq-source-partition", b""), headers.get("dlq-source-offset", b"")
-        if partition.isdigit() and offset.isdigit():
-            found.add((int(partition), int(offset)))
-    return found
+            return None
+        return _position(headers.get("dlq-source-partition", b""), headers.get("dlq-source-offset", b""))
+
+    return position
+
+
+def _command_answer(record: Record) -> str | None:
+    status = _object(record.value)
+    event_id = status.get("eventId")
+    return event_id if status.get("source") == "command" and isinstance(event_id, str) else None
+
+
+def _forwarded(record: Record) -> tuple[int, int] | None:
+    partition, _, offset = dict(record.headers or ()).get(FORWARDED, b"").partition(b"/")
+    return _position(partition, offset)
+
+
+def _position(partition: bytes, offset: bytes) -> tuple[int, int] | None:
+    return (int(partition), int(offset)) if partition.isdigit() and offset.isdigit() else None
+
+
+def _object(value: bytes | None) -> dict[str, Any]:
+    try:
+        data = orjson.loads(value) if value else None
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}

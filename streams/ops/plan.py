@@ -1,8 +1,8 @@
 """The plan of a replay or redrive: what a first pass over the window finds, before anything is sent.
 
 Per partition: the records selected, their first/last offsets and times, how many the pipeline has
-already finished (and would skip unless forced), and how many the loop guard refuses. For a flows'
-input topic, also how many are dead-lettered and how many have no outcome at all, with the offsets
+already finished (and would skip unless forced), and how many the loop guard refuses. For an input
+topic, also how many are dead-lettered and how many have no outcome at all, with the offsets
 of the first of those (streams/ops/outcomes.py). The plan's ``to_send`` is exactly what
 ``--execute`` sends.
 """
@@ -99,7 +99,7 @@ class PartitionPlan:
     last_offset: int | None = None
     first_ms: int | None = None
     last_ms: int | None = None
-    # a flows' input topic's (tracked): records with a dead letter, records with no outcome at all
+    # an input topic's (tracked): records with a dead letter, records with no outcome at all
     tracked: bool = False
     dead_lettered: int = 0
     no_outcome: int = 0
@@ -122,10 +122,11 @@ class PartitionPlan:
         self.first_ms = min(self.first_ms or record.timestamp, record.timestamp)
         self.last_ms = max(self.last_ms or record.timestamp, record.timestamp)
 
-    def add_outcome(self, record: Record, finished: bool, dead_lettered: bool) -> None:
-        """What became of ``record`` (a flows' input topic's): finished, dead-lettered, or neither."""
+    def add_outcome(self, record: Record, done: bool, dead_lettered: bool) -> None:
+        """What became of ``record`` (an input topic's): done (finished, a command answered or
+        forwarded), dead-lettered, or neither."""
         self.dead_lettered += dead_lettered
-        if not (finished or dead_lettered):
+        if not (done or dead_lettered):
             self.no_outcome += 1
             if len(self.no_outcome_offsets) < NO_OUTCOME_LISTED:
                 self.no_outcome_offsets.append(record.offset)
@@ -162,7 +163,7 @@ class Plan:
     ranges: Ranges
     partitions: dict[int, PartitionPlan]
     targets: set[str] = field(default_factory=set)
-    tracked: bool = False  # a flows' input topic: each record's outcome counted
+    tracked: bool = False  # an input topic: each record's outcome counted
 
     def total(self, name: str) -> int:
         return sum(int(getattr(p, name)) for p in self.partitions.values())
@@ -209,9 +210,7 @@ async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, outcome
         if target:
             plan.targets.add(target)
         part = plan.partitions[record.partition]
-        finished = outcomes.finished(target, record.value)
-        part.add(record, kind, finished)
+        part.add(record, kind, outcomes.finished(target, record.value))
         if tracked:
-            done = finished if target == source else outcomes.finished(source, record.value)
-            part.add_outcome(record, done, outcomes.dead_lettered(record.partition, record.offset))
+            part.add_outcome(record, outcomes.done(record), outcomes.dead_lettered(record))
     return plan

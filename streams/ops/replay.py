@@ -147,7 +147,7 @@ class _Runner:
         else:
             ranges = await resolve_ranges(reader, self.job.selection)
         outcomes = Outcomes(self.settings, producer)
-        await outcomes.load(reader, self.job.selection.topic)
+        await outcomes.load(reader, self.job.selection)
         plan = await build_plan(self.job, reader, ranges, outcomes)
         outcome = Outcome(plan)
         done: set[str] = set()

@@ -50,7 +50,7 @@ _COLUMNS = (
     ("to send", "toSend"),
     ("finished (skipped)", "finished"),
     ("refused (loop guard)", "refused"),
-    ("dead-lettered", "deadLettered"),  # these two for a flows' input topic only
+    ("dead-lettered", "deadLettered"),  # these two for an input topic only
     ("no outcome", "noOutcome"),
     ("first offset", "firstOffset"),
     ("last offset", "lastOffset"),
@@ -128,7 +128,7 @@ def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
 
 
 def _outcomes(plan: dict[str, Any]) -> str:
-    """For a flows' input topic: how many records have no outcome, and where the first are."""
+    """For an input topic: how many records have no outcome, and where the first are."""
     t = plan["totals"]
     if t["noOutcome"] is None:
         return ""
@@ -137,7 +137,7 @@ def _outcomes(plan: dict[str, Any]) -> str:
     where = [f"{p['partition']}:{o}" for p in plan["partitions"] for o in p["noOutcomeOffsets"]]
     more = "…" if len(where) > _LISTED or len(where) < t["noOutcome"] else ""
     return (
-        f"{t['noOutcome']} have no outcome, neither finished nor dead-lettered (partition:offset "
+        f"{t['noOutcome']} have no outcome, not finished, answered or dead-lettered (partition:offset "
         f"{', '.join(where[:_LISTED])}{more}): a worker is still on them, or they were lost. "
     )
 

@@ -36,7 +36,7 @@ from consumers.retry import OUTAGE, retry
 from core.merchants import Merchants
 from core.pan import mask_card_data
 from core.settings import TopicSettings
-from schemas.commands import OrderCommand
+from schemas.commands import FORWARDED, OrderCommand
 from schemas.dlq import DlqReason
 from schemas.order_state import OrderState, SentCall
 from schemas.status import OrderStatus
@@ -53,8 +53,6 @@ from streams.runtime.status import StatusPublisher
 __all__ = ["CommandAgent", "add_commands"]
 
 log = logging.getLogger(__name__)
-
-FORWARDED = "flexbridge-forwarded-from"  # header of a command produced again to its order's partition
 
 
 class CommandAgent:

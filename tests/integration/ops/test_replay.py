@@ -138,7 +138,7 @@ async def test_filters_windows_and_the_loop_guard(stack: Stack) -> None:
         "masked": 0,
         "omitted": 0,
         "noTarget": 0,
-        "deadLettered": None,  # not a flows' input topic: its records' outcomes are not looked for
+        "deadLettered": None,  # not an input topic: its records' outcomes are not looked for
         "noOutcome": None,
     }
     code, _, err = await run_flexbridge(stack.env, "replay", "--topic", src, "--last", "2 hours")

@@ -3,15 +3,21 @@ the real broker, against a real worker's ledger entries and dead letters."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from typing import Any
 
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from streams.local.traffic import plan
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
+from tests.integration.ops.test_partitions import keys_the_partitioners_disagree_on, librdkafka_produce
 from tests.integration.ops.test_replay import replay
-from tests.support import read_all, run_flexbridge
+from tests.integration.runtime.test_commands import answers, capture_required_orders, command
+from tests.support import read_all, run_flexbridge, values, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +68,58 @@ async def test_the_plan_finds_the_records_no_worker_finished_or_dead_lettered(st
     )
     code, out, err = await run_flexbridge(stack.env, "replay", "--topic", declined, "--last", "1h")
     assert code == 0 and f"Every record has an outcome ({n_dead} dead-lettered)" in out, err
+
+
+async def test_the_plan_finds_the_commands_no_worker_answered_forwarded_or_dead_lettered(
+    stack: Stack,
+) -> None:
+    commands = stack.topics["commands"]
+    worker = stack.worker()
+    await ready(worker)
+    orders = keys_the_partitioners_disagree_on(2)
+    await capture_required_orders(stack, worker, *orders)
+    captures = [command("capture", order) for order in orders]  # off their order's partition: forwarded
+    items = [(c["orderId"], orjson.dumps(c)) for c in captures]
+    offside = b'{"type": "refund", "orderId": "%s"}' % orders[1].encode()  # no id, forwarded too
+    await asyncio.to_thread(librdkafka_produce, stack.bootstrap, commands, [*items, (orders[1], offside)])
+    refund = b'{"type": "refund", "orderId": "%s"}' % orders[0].encode()
+    unnamed = await _produce_one(stack, commands, refund, key=orders[0])  # on its order's partition
+    await _produce_one(stack, commands, b"not json")  # names no order: dead-lettered
+    where = f"{commands}:{unnamed[0]}:{unnamed[1]}"  # the eventId of the answer to a command without an id
+    await answers(stack, *(c["commandId"] for c in captures), where)
+    await wait_for(lambda: _answered_by_position(stack, 2), 30, "the forwarded command's answer")
+    await wait_for(lambda: _dead_letters(stack), 30, "the unreadable command's dead letter")
+    worker.process.stop()
+    late = await _produce_one(stack, commands, orjson.dumps(command("cancel", orders[1])))
+
+    plan = await replay(stack, "--topic", commands, "--last", "1h")
+    totals = plan["totals"]
+    # two captures, the command without an id put off its partition, their three copies, the
+    # command without an id, the unreadable one, the late one
+    assert (totals["records"], totals["deadLettered"], totals["noOutcome"]) == (9, 1, 1)
+    assert [(p["partition"], o) for p in plan["partitions"] for o in p["noOutcomeOffsets"]] == [late]
+
+
+async def _produce_one(stack: Stack, topic: str, value: bytes, key: str = "k") -> tuple[int, int]:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(topic, value, key.encode())
+    finally:
+        await producer.stop()
+    return sent.partition, sent.offset
+
+
+async def _answered_by_position(stack: Stack, count: int) -> list[str] | None:
+    """The eventIds of the answers to commands without an id (``topic:partition:offset``), once ``count``."""
+    statuses = values(await read_all(stack.bootstrap, stack.topics["status"]))
+    found = [
+        s["eventId"]
+        for s in statuses
+        if s["source"] == "command" and s["eventId"].startswith(stack.topics["commands"])
+    ]
+    return found if len(found) >= count else None
+
+
+async def _dead_letters(stack: Stack) -> list[Any] | None:
+    return await read_all(stack.bootstrap, stack.topics["dlq"]) or None

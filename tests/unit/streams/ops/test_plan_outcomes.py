@@ -1,5 +1,6 @@
-"""A replay plan of a flows' input topic counts each record's outcome: finished (the ledger),
-dead-lettered (the DLQ's source positions), or none, and names where the records with none are."""
+"""A replay plan of an input topic counts each record's outcome: done (finished on the ledger; a
+command answered or forwarded), dead-lettered (the DLQ's source positions), or none, and names
+where the records with none are."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from rich.console import Console
 
+from streams.ops.outcomes import _command_answer, _dead_letter_of, _forwarded
 from streams.ops.plan import NO_OUTCOME_LISTED, PartitionPlan
 from streams.ops.view import _outcomes, _plan_table
 
 
-def _record(offset: int, partition: int = 0) -> ConsumerRecord[bytes, bytes]:
+def _record(
+    offset: int, partition: int = 0, value: bytes = b"{}", headers: list[tuple[str, bytes]] | None = None
+) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
-        "payments.declined", partition, offset, 1_765_000_000_000, 0, None, b"{}", None, 0, 0, []
+        "payments.declined", partition, offset, 1_765_000_000_000, 0, None, value, None, 0, 0, headers or []
     )
 
 
@@ -40,7 +44,7 @@ def test_each_record_is_finished_dead_lettered_or_without_an_outcome() -> None:
 def test_a_partition_lists_the_first_records_without_an_outcome_only() -> None:
     part = PartitionPlan(0, 0, 100, tracked=True)
     for offset in range(NO_OUTCOME_LISTED + 5):
-        part.add_outcome(_record(offset), finished=False, dead_lettered=False)
+        part.add_outcome(_record(offset), done=False, dead_lettered=False)
     assert part.no_outcome == NO_OUTCOME_LISTED + 5
     assert part.no_outcome_offsets == list(range(NO_OUTCOME_LISTED))
 
@@ -53,9 +57,9 @@ def test_an_untracked_topic_says_nothing_of_outcomes() -> None:
 
 def test_the_closing_line_names_where_the_records_without_an_outcome_are() -> None:
     parts = [PartitionPlan(0, 0, 10, tracked=True), PartitionPlan(1, 0, 10, tracked=True)]
-    parts[0].add_outcome(_record(4), finished=False, dead_lettered=False)
-    parts[1].add_outcome(_record(7, 1), finished=False, dead_lettered=False)
-    parts[1].add_outcome(_record(8, 1), finished=False, dead_lettered=True)
+    parts[0].add_outcome(_record(4), done=False, dead_lettered=False)
+    parts[1].add_outcome(_record(7, 1), done=False, dead_lettered=False)
+    parts[1].add_outcome(_record(8, 1), done=False, dead_lettered=True)
     said = _outcomes(_plan(parts))
     assert said.startswith("2 have no outcome") and "0:4, 1:7)" in said
     console = Console(width=200, record=True)
@@ -66,14 +70,36 @@ def test_the_closing_line_names_where_the_records_without_an_outcome_are() -> No
 
 def test_the_closing_line_says_when_every_record_has_an_outcome() -> None:
     part = PartitionPlan(0, 0, 10, tracked=True)
-    part.add_outcome(_record(0), finished=False, dead_lettered=True)
-    part.add_outcome(_record(1), finished=True, dead_lettered=False)
+    part.add_outcome(_record(0), done=False, dead_lettered=True)
+    part.add_outcome(_record(1), done=True, dead_lettered=False)
     assert _outcomes(_plan([part])) == "Every record has an outcome (1 dead-lettered). "
 
 
 def test_more_records_without_an_outcome_than_named_end_in_an_ellipsis() -> None:
     part = PartitionPlan(0, 0, 100, tracked=True)
     for offset in range(12):
-        part.add_outcome(_record(offset), finished=False, dead_lettered=False)
+        part.add_outcome(_record(offset), done=False, dead_lettered=False)
     said = _outcomes(_plan([part]))
     assert "0:9…)" in said and "0:10" not in said
+
+
+def test_a_dead_letter_names_a_position_of_its_source_topic_only() -> None:
+    position = _dead_letter_of("payments.declined")
+    named = [("dlq-source-topic", b"payments.declined"), ("dlq-source-partition", b"3")]
+    assert position(_record(0, headers=[*named, ("dlq-source-offset", b"17")])) == (3, 17)
+    assert position(_record(0, headers=[*named, ("dlq-source-offset", b"x")])) is None
+    other = [("dlq-source-topic", b"payments.approved"), ("dlq-source-partition", b"3")]
+    assert position(_record(0, headers=[*other, ("dlq-source-offset", b"17")])) is None
+
+
+def test_only_a_commands_answer_counts_as_one() -> None:
+    assert _command_answer(_record(0, value=b'{"source": "command", "eventId": "cmd-1"}')) == "cmd-1"
+    assert _command_answer(_record(0, value=b'{"source": "evaluate", "eventId": "cmd-1"}')) is None
+    assert _command_answer(_record(0, value=b"[1]")) is None
+    assert _command_answer(_record(0, value=b"not json")) is None
+
+
+def test_a_forwarded_command_names_where_it_was_first_read() -> None:
+    assert _forwarded(_record(9, headers=[("flexbridge-forwarded-from", b"2/40")])) == (2, 40)
+    assert _forwarded(_record(9, headers=[("flexbridge-forwarded-from", b"2")])) is None
+    assert _forwarded(_record(9)) is None

@@ -6,8 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from schemas.commands import FORWARDED
 from streams.kafka.bulk import partition_for
-from streams.runtime.commands import FORWARDED
 from streams.runtime.metrics import NO_MERCHANT, Metrics
 from streams.runtime.orders import OrderBook
 from tests.unit.streams.runtime.command_support import PARTITIONS, command_agent
