@@ -199,7 +199,7 @@ class Plan:
 async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, outcomes: Outcomes) -> Plan:
     """One pass over the window; ``outcomes`` loaded for the selection's topic."""
     source = job.selection.topic
-    tracked = job.action == "replay" and outcomes.tracks(source)
+    tracked = outcomes.tracks(source)
     parts = {p: PartitionPlan(p, a, b, tracked=tracked) for p, (a, b) in sorted(ranges.items())}
     plan = Plan(job, ranges, parts, tracked=tracked)
     async for record in scan(reader, source, ranges):
