@@ -62,6 +62,11 @@ def add_replay_parser(sub: Any) -> None:
     p.add_argument("--from", dest="start", help="window start, ISO-8601 (e.g. 2026-11-24T10:00:00Z)")
     p.add_argument("--to", dest="end", help="window end, ISO-8601, exclusive (default: now)")
     p.add_argument("--last", help="window of the last duration: 90s, 15m, 2h, 1d")
+    p.add_argument(
+        "--without-outcome",
+        action="store_true",
+        help="only the records with no outcome: not finished, answered or dead-lettered (an input topic)",
+    )
     _common(p)
     p.set_defaults(run=_replay)
 
@@ -132,6 +137,8 @@ def _replay(args: argparse.Namespace) -> int:
         if not args.topic:
             raise ConfigError("replay needs --topic (or --resume REPLAY_ID)")
         _into_the_pipeline(settings, args.topic, args.to_topic)
+        if args.without_outcome:
+            _has_outcomes(settings, args.topic)
         windowed = args.start or args.last or args.from_offset is not None or args.to_offset is not None
         if not windowed:
             raise ConfigError(
@@ -153,6 +160,16 @@ def _into_the_pipeline(settings: Settings, topic: str, to_topic: str | None) -> 
         raise ConfigError(
             f"{topic} is written by flexbridge, not read as input: replayed into itself, its records "
             "would only be repeated; name --to-topic to send them elsewhere"
+        )
+
+
+def _has_outcomes(settings: Settings, topic: str) -> None:
+    from streams.ops.outcomes import input_topics
+
+    if topic not in input_topics(settings.topics):
+        raise ConfigError(
+            f"--without-outcome needs an input topic ({', '.join(input_topics(settings.topics))}), "
+            f"whose records' outcomes flexbridge knows; {topic} is not one"
         )
 
 
@@ -183,6 +200,7 @@ def _run_job(args: argparse.Namespace, settings: Settings, action: str, selectio
                 rate=args.rate,
                 force=args.force,
                 max_replays=args.max_replays,
+                without_outcome=getattr(args, "without_outcome", False),  # replay's only
             )
         outcome = asyncio.run(run_job(settings, job, execute=args.execute, resume=resume))
     except (ReplayError, ValueError) as exc:

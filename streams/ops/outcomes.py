@@ -26,16 +26,21 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
-from core.settings import Settings
+from core.settings import Settings, TopicSettings
 from schemas.commands import FORWARDED
 from schemas.events import event_field
 from streams.ops.scan import Record, ReplayError, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
 from streams.runtime.ledger import Ledger
 
-__all__ = ["Outcomes"]
+__all__ = ["Outcomes", "input_topics"]
 
 T = TypeVar("T")
+
+
+def input_topics(topics: TopicSettings) -> tuple[str, str, str]:
+    """The topics whose every record has an outcome to look for."""
+    return topics.approved, topics.declined, topics.commands
 
 
 class Outcomes:
@@ -52,7 +57,7 @@ class Outcomes:
 
     def tracks(self, topic: str) -> bool:
         """Whether every record of ``topic`` has an outcome to look for (an input topic)."""
-        return topic in self._flows or topic == self._topics.commands
+        return topic in input_topics(self._topics)
 
     async def load(self, reader: AIOKafkaConsumer, selection: Selection) -> None:
         """Read the ledger, and for a tracked topic what its records' outcomes are found by."""
@@ -97,6 +102,9 @@ class Outcomes:
     def dead_lettered(self, record: Record) -> bool:
         """Whether the record of the loaded topic has a dead letter."""
         return (record.partition, record.offset) in self._dead
+
+    def has_outcome(self, record: Record) -> bool:
+        return self.done(record) or self.dead_lettered(record)
 
 
 async def _found(

@@ -38,6 +38,7 @@ class Job:
     rate: float | None = None  # records per second
     force: bool = False
     max_replays: int = 3
+    without_outcome: bool = False  # replay only the records with no outcome (an input topic's)
 
     def target_of(self, record: Record) -> str | None:
         if self.to_topic:
@@ -65,13 +66,19 @@ class Job:
             "rate": self.rate,
             "force": self.force,
             "maxReplays": self.max_replays,
+            "withoutOutcome": self.without_outcome,
         }
 
 
-def verdict(job: Job, record: Record) -> Verdict:
+def verdict(job: Job, record: Record, outcomes: Outcomes | None = None) -> Verdict:
+    """What becomes of ``record``; ``outcomes`` (loaded) is needed for ``--without-outcome``."""
     headers = list(record.headers or ())
     if not matches(job.selection, record.key, record.value, record.timestamp, headers):
         return "filtered"
+    if job.without_outcome:
+        assert outcomes is not None  # the runner loads them  # noqa: S101
+        if outcomes.has_outcome(record):
+            return "filtered"
     if replay_count(headers) >= job.max_replays:
         return "refused"
     names = {name for name, _ in headers}
@@ -203,7 +210,7 @@ async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, outcome
     parts = {p: PartitionPlan(p, a, b, tracked=tracked) for p, (a, b) in sorted(ranges.items())}
     plan = Plan(job, ranges, parts, tracked=tracked)
     async for record in scan(reader, source, ranges):
-        kind = verdict(job, record)
+        kind = verdict(job, record, outcomes)
         if kind == "filtered":
             continue
         target = job.target_of(record)

@@ -121,6 +121,7 @@ class _Runner:
         self.stop = _Stop()
         self._tokens = 1.0  # records that may be sent now under --rate (see _pace)
         self._refilled: float | None = None  # when _tokens was last brought up to date
+        self._outcomes: Outcomes | None = None  # loaded with the plan
 
     async def run(self, execute: bool, resume: dict[str, Any] | None) -> Outcome:
         reader = await open_reader(self.settings)
@@ -146,9 +147,9 @@ class _Runner:
             ranges: Ranges = {int(p): (a, b) for p, (a, b) in resume["ranges"].items()}
         else:
             ranges = await resolve_ranges(reader, self.job.selection)
-        outcomes = Outcomes(self.settings, producer)
-        await outcomes.load(reader, self.job.selection)
-        plan = await build_plan(self.job, reader, ranges, outcomes)
+        self._outcomes = Outcomes(self.settings, producer)
+        await self._outcomes.load(reader, self.job.selection)
+        plan = await build_plan(self.job, reader, ranges, self._outcomes)
         outcome = Outcome(plan)
         done: set[str] = set()
         if resume is not None:  # a dry run of a resume says how much is left, too
@@ -194,7 +195,7 @@ class _Runner:
                 if self.stop.event.is_set():
                     outcome.interrupted = True
                     break
-                if verdict(job, record) != "send" or _origin(record) in done:
+                if verdict(job, record, self._outcomes) != "send" or _origin(record) in done:
                     continue
                 await self._pace()
                 if self.stop.event.is_set():
@@ -282,4 +283,5 @@ def job_from(record: dict[str, Any]) -> Job:
         rate=options["rate"],
         force=options["force"],
         max_replays=options["maxReplays"],
+        without_outcome=options.get("withoutOutcome", False),  # a run started before it existed: off
     )

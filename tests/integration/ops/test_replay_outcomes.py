@@ -15,7 +15,7 @@ from streams.local.traffic import plan
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
 from tests.integration.ops.test_partitions import keys_the_partitioners_disagree_on, librdkafka_produce
-from tests.integration.ops.test_replay import replay
+from tests.integration.ops.test_replay import replay, replayed
 from tests.integration.runtime.test_commands import answers, capture_required_orders, command
 from tests.support import read_all, run_flexbridge, values, wait_for
 
@@ -56,18 +56,41 @@ async def test_the_plan_finds_the_records_no_worker_finished_or_dead_lettered(st
     assert {(p["partition"], o) for p in dry["partitions"] for o in p["noOutcomeOffsets"]} == expected
     code, out, err = await run_flexbridge(stack.env, "replay", "--topic", declined, "--last", "1h")
     assert code == 0 and f"{len(later)} have no outcome" in out, err
+    await _replay_those_without_outcome(stack, expected)
 
     await ready(stack.worker())  # a worker again: it reads on from where the first one stopped
     assert (await settle(stack, planned + later)).ok
     dry = await replay(stack, "--topic", declined, "--last", "1h")
     totals = dry["totals"]
+    # the replayed copies are finished too, by their events' ids
     assert (totals["finished"], totals["deadLettered"], totals["noOutcome"]) == (
-        n_finished + len(later),
+        n_finished + 2 * len(later),
         n_dead,
         0,
     )
     code, out, err = await run_flexbridge(stack.env, "replay", "--topic", declined, "--last", "1h")
     assert code == 0 and f"Every record has an outcome ({n_dead} dead-lettered)" in out, err
+
+
+async def _replay_those_without_outcome(stack: Stack, positions: set[tuple[int, int]]) -> None:
+    """``--without-outcome`` selects exactly the records without one, and sends exactly those."""
+    declined = stack.topics["declined"]
+    args = ("--topic", declined, "--last", "1h", "--without-outcome")
+    dry = await replay(stack, *args)
+    assert (dry["totals"]["records"], dry["totals"]["noOutcome"], dry["totals"]["finished"]) == (
+        len(positions),
+        len(positions),
+        0,
+    )
+    done = await replay(stack, *args, "--replay-id", "lost", "--execute")
+    sent = replayed(await read_all(stack.bootstrap, declined), "lost")
+    assert done["sent"] == len(sent) == len(positions)
+    origins = {dict(r.headers)["replay-of"].decode() for r in sent}
+    assert origins == {f"{declined}/{p}/{o}" for p, o in positions}
+    code, _, err = await run_flexbridge(
+        stack.env, "replay", "--topic", "not.an.input", "--last", "1h", "--without-outcome"
+    )
+    assert code == 2 and "--without-outcome needs an input topic" in err, err
 
 
 async def test_the_plan_finds_the_commands_no_worker_answered_forwarded_or_dead_lettered(
