@@ -10,7 +10,9 @@ from aiokafka import ConsumerRecord
 from rich.console import Console
 
 from streams.ops.outcomes import _command_answer, _dead_letter_of, _forwarded
-from streams.ops.plan import NO_OUTCOME_LISTED, PartitionPlan
+from streams.ops.plan import NO_OUTCOME_LISTED, Job, PartitionPlan, Plan
+from streams.ops.replay import job_from
+from streams.ops.selection import Selection
 from streams.ops.view import _outcomes, _plan_table
 
 
@@ -103,3 +105,11 @@ def test_a_forwarded_command_names_where_it_was_first_read() -> None:
     assert _forwarded(_record(9, headers=[("flexbridge-forwarded-from", b"2/40")])) == (2, 40)
     assert _forwarded(_record(9, headers=[("flexbridge-forwarded-from", b"2")])) is None
     assert _forwarded(_record(9)) is None
+
+
+def test_a_resumed_replay_keeps_without_outcome_and_an_older_run_has_it_off() -> None:
+    job = Job("replay", Selection(topic="payments.declined"), "r1", without_outcome=True)
+    started = {"plan": Plan(job, {}, {}).as_dict()}
+    assert job_from(started) == job
+    del started["plan"]["options"]["withoutOutcome"]  # as a run started before the option wrote it
+    assert job_from(started).without_outcome is False
