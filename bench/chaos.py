@@ -42,6 +42,7 @@ from rich.table import Table
 
 from bench.chaos_checks import Lifecycle, lifecycle_invariants
 from bench.chaos_nemesis import HEAVY_REBALANCE_EVERY, MODES, ChaosResult, Nemesis
+from bench.chaos_outcomes import every_record_has_an_outcome
 from bench.chaos_workload import Topics, observe, publish_commands, publish_events
 from bench.checker import Invariant, check
 from streams.local.merchants import DEMO_MERCHANTS, LocalMerchant, sftp_root, write_merchants_file
@@ -192,6 +193,7 @@ async def run_chaos(
             result.invariants, lifecycle = await _settle(
                 stack, http, topics, work, result.kills, settle, served
             )
+            result.invariants.append(await every_record_has_an_outcome(stack, topics, 30.0))
             result.invariants.append(no_crash(nemesis.crashed()))
             _workload(result, work, lifecycle, _mit_by_api(served))
             result.workload["order table recoveries a worker started again"] = nemesis.recovery_restarts()

@@ -84,6 +84,8 @@ async def test_short_fault_run_holds_every_invariant(tmp_path: Path) -> None:
     assert {"no batch record was submitted twice", "each command answered once, its effect applied once"} <= {
         i.name for i in result.invariants
     }
+    by_kafka = next(i for i in result.invariants if i.name.startswith("every input record has an outcome"))
+    assert by_kafka.detail.startswith("0 of ") and not by_kafka.detail.startswith("0 of 0 ")
 
 
 @pytest.mark.integration
