@@ -109,7 +109,8 @@ async def _keep(console: Console, stack: LocalStack, worker: RunningWorker, work
     path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
     console.print(
         f"The stack stays up. In another shell: set -a; . {path}; set +a — then, e.g., flexbridge dlq "
-        "list, flexbridge reconcile, flexbridge order ORDER_ID. Ctrl-C here stops it."
+        "list, flexbridge reconcile, flexbridge order ORDER_ID, flexbridge replay --topic payments.declined "
+        "--last 1h (a plan: nothing is sent without --execute). Ctrl-C here stops it."
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

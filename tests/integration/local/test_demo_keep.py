@@ -26,6 +26,11 @@ async def test_the_demo_keeps_its_stack_up_for_the_operator_verbs(tmp_path: Path
         code, out, err = await run_flexbridge(env, "dlq", "list", "--json")
         assert code == 0, err
         assert {g["reason"] for g in orjson.loads(out)["reasons"]} >= {"schema", "pan-detected"}
+        for topic in ("payments.approved", "payments.declined"):  # the demo reconciled: none is lost
+            code, out, err = await run_flexbridge(env, "replay", "--topic", topic, "--last", "1h", "--json")
+            assert code == 0, err
+            totals = orjson.loads(out)["totals"]
+            assert totals["records"] > 0 and totals["noOutcome"] == 0, totals
     finally:
         code = await asyncio.to_thread(demo.stop)
     assert code == 0, demo.output()[-2000:]
