@@ -1,5 +1,6 @@
-"""`flexbridge replay`'s plan of a flows' input topic finds the records that have no outcome: on
-the real broker, against a real worker's ledger entries and dead letters."""
+"""`flexbridge replay`'s plan of an input topic finds the records that have no outcome, and
+`--without-outcome` replays just those: on the real broker, against a real worker's ledger
+entries, command answers and dead letters."""
 
 from __future__ import annotations
 
@@ -30,9 +31,8 @@ async def test_the_plan_finds_the_records_no_worker_finished_or_dead_lettered(st
     worker = stack.worker()
     await ready(worker)
     planned = [p for p in plan(60, seed=23) if p.kind in FINISHED | DEAD]
-    first = next(
-        i for i, p in enumerate(planned) if p.kind in FINISHED
-    )  # its id spelled as PaymentEvent also reads it
+    # one event's id spelled as PaymentEvent also reads it
+    first = next(i for i, p in enumerate(planned) if p.kind in FINISHED)
     planned[first] = replace(planned[first], value=planned[first].value.replace(b'"eventId"', b'"event_id"'))
     await publish(stack, planned)
     assert (await settle(stack, planned)).ok
