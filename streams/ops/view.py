@@ -132,6 +132,8 @@ def _outcomes(plan: dict[str, Any]) -> str:
     t = plan["totals"]
     if t["noOutcome"] is None:
         return ""
+    if not t["noOutcome"] and plan["options"].get("withoutOutcome"):
+        return "No record of the window is without an outcome. "  # the others were filtered out
     if not t["noOutcome"]:
         return f"Every record has an outcome ({t['deadLettered']} dead-lettered). "
     where = [f"{p['partition']}:{o}" for p in plan["partitions"] for o in p["noOutcomeOffsets"]]

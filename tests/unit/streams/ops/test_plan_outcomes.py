@@ -24,12 +24,13 @@ def _record(
     )
 
 
-def _plan(parts: list[PartitionPlan]) -> dict[str, Any]:
+def _plan(parts: list[PartitionPlan], without_outcome: bool = False) -> dict[str, Any]:
     rows = [p.as_dict() for p in parts]
     tracked = parts[0].tracked
     totals = {k: sum(r[k] for r in rows) for k in ("records", "toSend", "finished", "refused")}
     totals |= {k: sum(r[k] for r in rows) if tracked else None for k in ("deadLettered", "noOutcome")}
     plan = {"action": "replay", "replayId": "r1", "selection": {"topic": "payments.declined"}}
+    plan |= {"options": {"withoutOutcome": without_outcome}}
     return plan | {"targets": ["payments.declined"], "partitions": rows, "totals": totals}
 
 
@@ -75,6 +76,12 @@ def test_the_closing_line_says_when_every_record_has_an_outcome() -> None:
     part.add_outcome(_record(0), done=False, dead_lettered=True)
     part.add_outcome(_record(1), done=True, dead_lettered=False)
     assert _outcomes(_plan([part])) == "Every record has an outcome (1 dead-lettered). "
+    # with --without-outcome the others are filtered out: nothing is said of how many were dead-lettered
+    selected = PartitionPlan(0, 0, 10, tracked=True)
+    assert (
+        _outcomes(_plan([selected], without_outcome=True))
+        == "No record of the window is without an outcome. "
+    )
 
 
 def test_more_records_without_an_outcome_than_named_end_in_an_ellipsis() -> None:
