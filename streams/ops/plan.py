@@ -106,8 +106,7 @@ class PartitionPlan:
     last_offset: int | None = None
     first_ms: int | None = None
     last_ms: int | None = None
-    # an input topic's (tracked): records with a dead letter, records with no outcome at all
-    tracked: bool = False
+    # an input topic's (the plan's ``tracked``): records with a dead letter, records with no outcome
     dead_lettered: int = 0
     no_outcome: int = 0
     no_outcome_offsets: list[int] = field(default_factory=list)  # the first NO_OUTCOME_LISTED
@@ -138,7 +137,8 @@ class PartitionPlan:
             if len(self.no_outcome_offsets) < NO_OUTCOME_LISTED:
                 self.no_outcome_offsets.append(record.offset)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, tracked: bool = False) -> dict[str, Any]:
+        """``tracked``: an input topic's, whose outcomes were counted (None otherwise)."""
         iso = {k: _iso(getattr(self, f"{k}_ms")) for k in ("first", "last")}
         return {
             "partition": self.partition,
@@ -150,9 +150,9 @@ class PartitionPlan:
             "masked": self.masked,
             "omitted": self.omitted,
             "noTarget": self.no_target,
-            "deadLettered": self.dead_lettered if self.tracked else None,
-            "noOutcome": self.no_outcome if self.tracked else None,
-            "noOutcomeOffsets": self.no_outcome_offsets if self.tracked else None,
+            "deadLettered": self.dead_lettered if tracked else None,
+            "noOutcome": self.no_outcome if tracked else None,
+            "noOutcomeOffsets": self.no_outcome_offsets if tracked else None,
             "firstOffset": self.first_offset,
             "lastOffset": self.last_offset,
             "firstTime": iso["first"],
@@ -188,7 +188,7 @@ class Plan:
             "selection": self.job.selection.describe(),
             "options": self.job.options(),
             "targets": sorted(self.targets),
-            "partitions": [p.as_dict() for p in self.partitions.values()],
+            "partitions": [p.as_dict(self.tracked) for p in self.partitions.values()],
             "totals": {
                 "records": totals["selected"],
                 "toSend": totals["to_send"],
@@ -207,8 +207,9 @@ async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, outcome
     """One pass over the window; ``outcomes`` loaded for the selection's topic."""
     source = job.selection.topic
     tracked = outcomes.tracks(source)
-    parts = {p: PartitionPlan(p, a, b, tracked=tracked) for p, (a, b) in sorted(ranges.items())}
-    plan = Plan(job, ranges, parts, tracked=tracked)
+    plan = Plan(
+        job, ranges, {p: PartitionPlan(p, a, b) for p, (a, b) in sorted(ranges.items())}, tracked=tracked
+    )
     async for record in scan(reader, source, ranges):
         kind = verdict(job, record, outcomes)
         if kind == "filtered":
@@ -217,7 +218,9 @@ async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, outcome
         if target:
             plan.targets.add(target)
         part = plan.partitions[record.partition]
-        part.add(record, kind, outcomes.finished(target, record.value))
-        if tracked:
-            part.add_outcome(record, outcomes.done(record), outcomes.dead_lettered(record))
+        finished = outcomes.finished(target, record.value)
+        part.add(record, kind, finished)
+        if tracked:  # finished in its own topic's flow is done: its event is not read again
+            done = (finished and target == source) or outcomes.done(record)
+            part.add_outcome(record, done, outcomes.dead_lettered(record))
     return plan

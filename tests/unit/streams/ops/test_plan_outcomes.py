@@ -24,28 +24,23 @@ def _record(
     )
 
 
-def _plan(parts: list[PartitionPlan], without_outcome: bool = False) -> dict[str, Any]:
-    rows = [p.as_dict() for p in parts]
-    tracked = parts[0].tracked
-    totals = {k: sum(r[k] for r in rows) for k in ("records", "toSend", "finished", "refused")}
-    totals |= {k: sum(r[k] for r in rows) if tracked else None for k in ("deadLettered", "noOutcome")}
-    plan = {"action": "replay", "replayId": "r1", "selection": {"topic": "payments.declined"}}
-    plan |= {"options": {"withoutOutcome": without_outcome}}
-    return plan | {"targets": ["payments.declined"], "partitions": rows, "totals": totals}
+def _plan(parts: list[PartitionPlan], without_outcome: bool = False, tracked: bool = True) -> dict[str, Any]:
+    job = Job("replay", Selection(topic="payments.declined"), "r1", without_outcome=without_outcome)
+    return Plan(job, {}, {p.partition: p for p in parts}, {"payments.declined"}, tracked).as_dict()
 
 
 def test_each_record_is_finished_dead_lettered_or_without_an_outcome() -> None:
-    part = PartitionPlan(0, 0, 10, tracked=True)
+    part = PartitionPlan(0, 0, 10)
     for offset, finished, dead in ((0, True, False), (1, False, True), (2, True, True), (3, False, False)):
         part.add(_record(offset), "send", finished)
         part.add_outcome(_record(offset), finished, dead)
-    row = part.as_dict()
+    row = part.as_dict(tracked=True)
     assert (row["records"], row["finished"], row["deadLettered"], row["noOutcome"]) == (4, 2, 2, 1)
     assert row["noOutcomeOffsets"] == [3]
 
 
 def test_a_partition_lists_the_first_records_without_an_outcome_only() -> None:
-    part = PartitionPlan(0, 0, 100, tracked=True)
+    part = PartitionPlan(0, 0, 100)
     for offset in range(NO_OUTCOME_LISTED + 5):
         part.add_outcome(_record(offset), done=False, dead_lettered=False)
     assert part.no_outcome == NO_OUTCOME_LISTED + 5
@@ -55,11 +50,11 @@ def test_a_partition_lists_the_first_records_without_an_outcome_only() -> None:
 def test_an_untracked_topic_says_nothing_of_outcomes() -> None:
     row = PartitionPlan(0, 0, 10).as_dict()
     assert (row["deadLettered"], row["noOutcome"], row["noOutcomeOffsets"]) == (None, None, None)
-    assert _outcomes(_plan([PartitionPlan(0, 0, 10)])) == ""
+    assert _outcomes(_plan([PartitionPlan(0, 0, 10)], tracked=False)) == ""
 
 
 def test_the_closing_line_names_where_the_records_without_an_outcome_are() -> None:
-    parts = [PartitionPlan(0, 0, 10, tracked=True), PartitionPlan(1, 0, 10, tracked=True)]
+    parts = [PartitionPlan(0, 0, 10), PartitionPlan(1, 0, 10)]
     parts[0].add_outcome(_record(4), done=False, dead_lettered=False)
     parts[1].add_outcome(_record(7, 1), done=False, dead_lettered=False)
     parts[1].add_outcome(_record(8, 1), done=False, dead_lettered=True)
@@ -72,12 +67,12 @@ def test_the_closing_line_names_where_the_records_without_an_outcome_are() -> No
 
 
 def test_the_closing_line_says_when_every_record_has_an_outcome() -> None:
-    part = PartitionPlan(0, 0, 10, tracked=True)
+    part = PartitionPlan(0, 0, 10)
     part.add_outcome(_record(0), done=False, dead_lettered=True)
     part.add_outcome(_record(1), done=True, dead_lettered=False)
     assert _outcomes(_plan([part])) == "Every record has an outcome (1 dead-lettered). "
     # with --without-outcome the others are filtered out: nothing is said of how many were dead-lettered
-    selected = PartitionPlan(0, 0, 10, tracked=True)
+    selected = PartitionPlan(0, 0, 10)
     assert (
         _outcomes(_plan([selected], without_outcome=True))
         == "No record of the window is without an outcome. "
@@ -85,7 +80,7 @@ def test_the_closing_line_says_when_every_record_has_an_outcome() -> None:
 
 
 def test_more_records_without_an_outcome_than_named_end_in_an_ellipsis() -> None:
-    part = PartitionPlan(0, 0, 100, tracked=True)
+    part = PartitionPlan(0, 0, 100)
     for offset in range(12):
         part.add_outcome(_record(offset), done=False, dead_lettered=False)
     said = _outcomes(_plan([part]))
