@@ -40,7 +40,6 @@ __all__ = [
     "event_from",
     "may_hold_pan",
     "may_name_mit",
-    "merchant_named",
     "mid_of",
     "route_of",
     "route_to_merchant",
@@ -60,7 +59,7 @@ class Routed(NamedTuple):  # a tuple: built for every record, at a quarter of a 
 class Refused:
     reason: DlqReason
     message: str
-    # whose event it is, when its value names a merchant (route_to_merchant: merchant_named); it
+    # whose event it is, when its value names a merchant (route_to_merchant: its mid_of); it
     # labels the record's metrics and its dead letter's dlq-merchant header
     merchant: Merchant | None = None
 
@@ -113,13 +112,9 @@ def route_of(flow: Flow, event: PaymentEvent, routing: RoutingSettings, at_ms: i
 
 def decode_and_route(raw: bytes | None, flow: Flow, routing: RoutingSettings) -> Routed | Refused:
     """The event in ``raw`` and its route, or why it is refused (its dead letter)."""
-    try:
-        data = decode_object(raw)
-        assert raw is not None  # decode_object refuses a tombstone  # noqa: S101
-        event = event_from(data, may_hold_pan(raw))
-    except InvalidEvent as exc:
-        return Refused(exc.reason, str(exc))  # type: ignore[arg-type]
-    return Routed(event, route_of(flow, event, routing))
+    data = _decoded(raw)
+    event = data if isinstance(data, Refused) else _validated(raw, data)
+    return event if isinstance(event, Refused) else Routed(event, route_of(flow, event, routing))
 
 
 def route_to_merchant(
@@ -127,11 +122,16 @@ def route_to_merchant(
 ) -> Routed | Refused:
     """The event in ``raw``, its merchant (``Merchants.for_event``, DESIGN.md §2.9) and the route of
     that merchant's routing for a record produced at ``at_ms`` (its Kafka timestamp); or why it is
-    refused: ``unknown-merchant`` when no merchant is its."""
-    routed = decode_and_route(raw, flow, _ANY_ROUTING)
-    if isinstance(routed, Refused):
-        return replace(routed, merchant=merchant_named(raw, merchants))
-    event = routed.event
+    refused: ``unknown-merchant`` when no merchant is its. A refused JSON object (``schema``,
+    ``pan-detected``) still names the merchant its ``mid`` finds (:func:`mid_of`), for its metrics
+    and dead letter; only that merchant's name is used, never the value's mid, so a card number
+    sent as the mid goes nowhere."""
+    data = _decoded(raw)
+    if isinstance(data, Refused):
+        return data  # no JSON object: it names no merchant
+    event = _validated(raw, data)
+    if isinstance(event, Refused):
+        return replace(event, merchant=merchants.for_event(mid_of(data)))
     merchant = merchants.for_event(event.mid)
     if merchant is None:
         # quoted in the dead letter's dlq-error: the mid is no card field (find_pan never looked at
@@ -143,19 +143,19 @@ def route_to_merchant(
     return Routed(event, route_of(flow, event, merchant.routing, at_ms), merchant)
 
 
-_ANY_ROUTING = RoutingSettings()  # decode_and_route's route is replaced by the merchant's
-
-
-def merchant_named(raw: bytes | None, merchants: Merchants) -> Merchant | None:
-    """The merchant whose record ``raw`` is, though it was refused (``schema``, ``pan-detected``):
-    as :meth:`Merchants.for_event` finds an event's, from :func:`mid_of` its JSON object; None for
-    a value that is no JSON object. Only the merchant's name is used, never the value's mid, so a
-    card number sent as the mid goes nowhere."""
+def _decoded(raw: bytes | None) -> dict[str, Any] | Refused:
     try:
-        data = decode_object(raw)
-    except InvalidEvent:
-        return None
-    return merchants.for_event(mid_of(data))
+        return decode_object(raw)
+    except InvalidEvent as exc:
+        return Refused(exc.reason, str(exc))  # type: ignore[arg-type]
+
+
+def _validated(raw: bytes | None, data: dict[str, Any]) -> PaymentEvent | Refused:
+    assert raw is not None  # decode_object refuses a tombstone  # noqa: S101
+    try:
+        return event_from(data, may_hold_pan(raw))
+    except InvalidEvent as exc:
+        return Refused(exc.reason, str(exc))  # type: ignore[arg-type]
 
 
 def mid_of(data: Any) -> str | None:
