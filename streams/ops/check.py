@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from core.config import ConfigError, env_name, require_flex_credentials, unknown_variables, unparsed_setting
-from core.merchants import SINGLE_MERCHANT_NAME, load_merchants
+from core.merchants import SINGLE_MERCHANT_NAME, Merchants, load_merchants
 from core.merchants_file import ENV_NAME
 from core.routing import RoutingSettings, utc_text
 from core.settings import Settings
@@ -55,17 +55,19 @@ def named_settings(text: str) -> str | None:
     return ", ".join(names) if names else None
 
 
-def settings_checks() -> tuple[Settings | None, list[CheckResult]]:
-    """The settings from the environment (as the worker reads them) and one result per bad value."""
+def settings_checks() -> tuple[Settings | None, Merchants | None, list[CheckResult]]:
+    """The settings from the environment (as the worker reads them), the merchants of its merchants
+    file (None without one, or when it does not load: the later checks take them from here) and one
+    result per bad value."""
     unknown = unknown_variables(os.environ)
     if unknown:
         fix = "unset it, or correct its name (docs/configuration.md lists each setting)"
-        return None, [CheckResult("settings", False, p, p.split(":")[0], fix) for p in unknown]
+        return None, None, [CheckResult("settings", False, p, p.split(":")[0], fix) for p in unknown]
     try:
         settings = Settings()
     except SettingsError as exc:
         name, problem = unparsed_setting(exc)
-        return None, [CheckResult("settings", False, problem, name, "set a valid value or unset it")]
+        return None, None, [CheckResult("settings", False, problem, name, "set a valid value or unset it")]
     except ValidationError as exc:
         failed = [
             CheckResult(
@@ -77,27 +79,27 @@ def settings_checks() -> tuple[Settings | None, list[CheckResult]]:
             )
             for err in exc.errors(include_url=False, include_input=False)
         ]
-        return None, failed
+        return None, None, failed
     if settings.merchants_file is not None:
-        return settings, _merchants_checks(settings)
+        return settings, *_merchants_checks(settings)
     try:
         require_flex_credentials(settings)
     except ConfigError as exc:
         fix = "set the app key and secret of the merchant's Flex portal"
-        return settings, [CheckResult("settings", False, str(exc), named_settings(str(exc)), fix)]
+        return settings, None, [CheckResult("settings", False, str(exc), named_settings(str(exc)), fix)]
     valid = CheckResult("settings", True, "every value is valid")
-    return settings, [valid, *routing_changes([(SINGLE_MERCHANT_NAME, settings.routing)])]
+    return settings, None, [valid, *routing_changes([(SINGLE_MERCHANT_NAME, settings.routing)])]
 
 
-def _merchants_checks(settings: Settings) -> list[CheckResult]:
+def _merchants_checks(settings: Settings) -> tuple[Merchants | None, list[CheckResult]]:
     """With a merchants file, its merchants (as the worker loads them) replace FLEXBRIDGE_FLEX__*'s."""
     try:
         served = load_merchants(settings)
     except ConfigError as exc:
         fix = "fix the merchant and field the message names (docs/processors.md)"
-        return [CheckResult("settings", False, str(exc), ENV_NAME, fix)]
+        return None, [CheckResult("settings", False, str(exc), ENV_NAME, fix)]
     valid = CheckResult("settings", True, f"every value is valid; {ENV_NAME} lists {len(served)} merchant(s)")
-    return [valid, *routing_changes((m.name, m.routing) for m in served)]
+    return served, [valid, *routing_changes((m.name, m.routing) for m in served)]
 
 
 def routing_changes(

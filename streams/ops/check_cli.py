@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from core.merchants import Merchants
 from core.settings import Settings
 from streams.ops.check import CheckResult, settings_checks
 
@@ -27,17 +28,18 @@ def add_check_parser(sub: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    settings, results = settings_checks()
+    settings, served, results = settings_checks()
     if settings is not None and all(r.ok for r in results):
-        results += asyncio.run(run_checks(settings))
+        results += asyncio.run(run_checks(settings, served))
     print_checks(results, as_json=args.json)
     return 0 if all(r.ok for r in results) else 1
 
 
-async def run_checks(settings: Settings) -> list[CheckResult]:
+async def run_checks(settings: Settings, served: Merchants | None) -> list[CheckResult]:
     """Every check after the settings: Kafka, Flex (per merchant), SFTP when routed to (each
-    merchant's account with a merchants file), webhook keys. Their clients (aiokafka, httpx,
-    asyncssh) are imported here, not by every other verb's parser."""
+    merchant's account with a merchants file), webhook keys; ``served`` are the merchants the
+    settings check loaded (None without a file). Their clients (aiokafka, httpx, asyncssh) are
+    imported here, not by every other verb's parser."""
     from streams.ops.check_flex import flex_checks
     from streams.ops.check_kafka import kafka_checks
     from streams.ops.check_sftp import sftp_checks
@@ -45,12 +47,12 @@ async def run_checks(settings: Settings) -> list[CheckResult]:
     from streams.ops.check_webhooks import webhook_checks
 
     results = await kafka_checks(settings)
-    results += await flex_checks(settings)
-    if settings.merchants_file is not None:
-        results += await merchant_sftp_checks(settings)
+    results += await flex_checks(settings, served)
+    if served is not None:
+        results += await merchant_sftp_checks(settings, served)
     else:
         results += await sftp_checks(settings)
-    results += webhook_checks(settings)
+    results += webhook_checks(settings, served)
     return results
 
 

@@ -13,23 +13,16 @@ from dataclasses import replace
 from typing import Final
 
 from consumers.flex.client import FlexAuthFailed, FlexClient, FlexError
-from core.config import ConfigError
-from core.merchants import Merchant, load_merchants
+from core.merchants import Merchant, Merchants
 from core.merchants_file import ENV_NAME
 from core.settings import Settings
 from streams.ops.check import CheckResult, named_settings
 
-__all__ = ["CONCURRENCY", "DEADLINE_SECONDS", "flex_checks", "merchants"]
+__all__ = ["CONCURRENCY", "DEADLINE_SECONDS", "flex_checks"]
 
 DEADLINE_SECONDS = 5.0  # retries of an unreachable Flex stop here, not after the worker's deadline
 CONCURRENCY: Final = 16  # merchants' token fetches at once
 _URL = "FLEXBRIDGE_FLEX__BASE_URL"
-
-
-def merchants(settings: Settings) -> list[Merchant | None]:
-    """The merchants of ``FLEXBRIDGE_MERCHANTS_FILE``; without it [None]: the single-merchant
-    settings' own (their other settings, e.g. the webhook key, have checks of their own)."""
-    return list(load_merchants(settings)) if settings.merchants_file is not None else [None]
 
 
 def _failure(name: str, exc: FlexError, merchant: Merchant | None) -> CheckResult:
@@ -53,13 +46,10 @@ async def _token(client: FlexClient, merchant: Merchant | None, url: str) -> Che
     return CheckResult(name, True, f"token granted by {url}")
 
 
-async def flex_checks(settings: Settings) -> list[CheckResult]:
-    """One token fetch per merchant, over one client's connection pools, in the file's order."""
-    try:
-        served = merchants(settings)
-    except ConfigError as exc:
-        fix = "fix the merchants file (docs/processors.md) or the single-merchant settings"
-        return [CheckResult("flex token", False, str(exc), named_settings(str(exc)) or ENV_NAME, fix)]
+async def flex_checks(settings: Settings, merchants: Merchants | None) -> list[CheckResult]:
+    """One token fetch per merchant of the merchants file, over one client's connection pools, in
+    the file's order; without a file (``merchants`` None) one with the single-merchant settings."""
+    served: list[Merchant | None] = [None] if merchants is None else list(merchants)
     flex = settings.flex
     deadline = min(flex.deadline_seconds, DEADLINE_SECONDS)
     quick = flex.model_copy(update={"deadline_seconds": deadline, "timeout_seconds": deadline})

@@ -19,8 +19,7 @@ from typing import Final
 
 from consumers.sftp.accounts import SftpAccounts
 from consumers.sftp.client import SftpConfigError
-from core.config import ConfigError
-from core.merchants import Merchant, load_merchants
+from core.merchants import Merchant, Merchants
 from core.merchants_file import ENV_NAME
 from core.settings import Settings
 from streams.ops.check import CheckResult
@@ -68,13 +67,9 @@ async def _all(accounts: SftpAccounts, settings: Settings, routed: list[Merchant
     return first + [r for results in done for r in results]
 
 
-async def merchant_sftp_checks(settings: Settings) -> list[CheckResult]:
+async def merchant_sftp_checks(settings: Settings, merchants: Merchants) -> list[CheckResult]:
     """Each merchant routed to SFTP: login with its own account, host key pinned, its folders."""
-    try:
-        routed = [m for m in load_merchants(settings) if m.sftp_routes]
-    except ConfigError as exc:
-        fix = "fix the merchant and field the message names (docs/processors.md)"
-        return [CheckResult("sftp settings", False, str(exc), ENV_NAME, fix)]
+    routed = [m for m in merchants if m.sftp_routes]
     if not routed:
         return []
     accounts = SftpAccounts(settings.sftp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from consumers.webhooks.keys import WebhookKeys
 from consumers.webhooks.signature import WebhookVerifier
 from core.config import ConfigError
-from core.merchants import Merchant, Merchants, load_merchants
+from core.merchants import Merchant, Merchants
 from core.merchants_file import ENV_NAME
 from core.settings import Settings
 from streams.ops.check import CheckResult, named_settings
@@ -21,13 +21,12 @@ __all__ = ["webhook_checks"]
 _FIX = "paste the subscriber key from the Flex portal: base64 of 64 bytes"
 
 
-def webhook_checks(settings: Settings) -> list[CheckResult]:
-    """One result without a merchants file; with one, one per merchant (and one for the global
-    key when it is set but fails to decode)."""
+def webhook_checks(settings: Settings, merchants: Merchants | None) -> list[CheckResult]:
+    """One result without a merchants file (``merchants`` None); with one, one per merchant (and
+    one for the global key when it is set but fails to decode)."""
     single = _single_check(settings)
-    if settings.merchants_file is None:
+    if merchants is None:
         return [single]
-    merchants = load_merchants(settings)  # the settings check loaded it already
     results = [] if single.ok else [single]
     try:
         keys = WebhookKeys.build(settings.webhook, merchants)

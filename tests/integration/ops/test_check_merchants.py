@@ -11,6 +11,7 @@ import asyncssh
 import orjson
 import pytest
 
+from core.merchants import load_merchants
 from core.settings import Settings
 from sandbox import RunningSandbox
 from streams.local.broker import EmbeddedBroker
@@ -30,7 +31,7 @@ async def test_each_merchant_gets_a_token_and_a_refused_one_is_named(tmp_path: P
         path = tmp_path / "worker.toml"
         path.write_text(text.replace(f'app_secret_file = "{secret}"', 'app_secret = "wrong"'))
         settings = Settings.model_validate({"merchants_file": path, "flex": {"base_url": sandbox.url}})
-        results = {r.name: r for r in await flex_checks(settings)}
+        results = {r.name: r for r in await flex_checks(settings, load_merchants(settings))}
     assert set(results) == {"flex token (acme)", "flex token (bolt)", "flex token (cora)"}
     assert results["flex token (acme)"].ok and results["flex token (bolt)"].ok
     cora = results["flex token (cora)"]
@@ -42,7 +43,7 @@ async def test_an_unreachable_flex_is_one_failure_not_one_per_merchant(tmp_path:
         path = tmp_path / "sandbox" / "merchants.toml"
         nowhere = f"http://127.0.0.1:{free_port()}/v1/"
         settings = Settings.model_validate({"merchants_file": path, "flex": {"base_url": nowhere}})
-        results = await flex_checks(settings)
+        results = await flex_checks(settings, load_merchants(settings))
     [only] = results  # the others share the API: each would wait out the same deadline
     assert (only.name, only.ok, only.setting) == ("flex token (acme)", False, "FLEXBRIDGE_FLEX__BASE_URL")
     assert only.detail.endswith("; the other 2 merchant(s) were not tried (they share the Flex API)")
@@ -109,7 +110,7 @@ async def test_another_host_key_is_reported_once_for_every_merchant(tmp_path: Pa
                 "sftp": sftp,
             }
         )
-        results = await merchant_sftp_checks(settings)
+        results = await merchant_sftp_checks(settings, load_merchants(settings))
     [failure] = results
     assert (failure.name, failure.ok, failure.setting) == (
         "sftp host key (acme)",

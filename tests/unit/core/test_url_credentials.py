@@ -31,7 +31,7 @@ def test_a_flex_base_url_with_credentials_stops_the_worker_naming_the_setting(
 
 def test_flexbridge_check_fails_on_it_without_quoting_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEXBRIDGE_FLEX__BASE_URL", "https://flex-user:s3cret@api.example/v1/")
-    settings, [result] = settings_checks()
+    settings, _, [result] = settings_checks()
     assert settings is None and not result.ok and result.setting == "FLEXBRIDGE_FLEX__BASE_URL"
     assert "s3cret" not in result.detail
 

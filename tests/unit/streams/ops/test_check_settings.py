@@ -4,11 +4,19 @@ change at ``since`` gets a line of its own."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from core.merchants_file import ENV_NAME
 from core.routing import RoutingSettings
 from streams.ops.check import routing_changes, settings_checks
+
+
+def entry(name: str, mid: str) -> str:
+    """A merchants file's entry of a merchant routed by the API (it needs no SFTP account)."""
+    credentials = 'app_key = "k"\napp_secret = "s"\n'
+    return f'[[merchants]]\nname = "{name}"\nmid = "{mid}"\n{credentials}routing = {{ mit = "api" }}\n'
 
 
 def test_a_misspelt_section_fails_the_check_naming_the_variable_and_the_setting_meant(
@@ -17,8 +25,8 @@ def test_a_misspelt_section_fails_the_check_naming_the_variable_and_the_setting_
     monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_KEY", "key")
     monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_SECRET", "secret")
     monkeypatch.setenv("FLEXBRIDGE_WEBHOOKS__PRODUCE_TIMEOUT_SECONDS", "30")
-    settings, results = settings_checks()
-    assert settings is None
+    settings, served, results = settings_checks()
+    assert settings is None and served is None
     [result] = results
     assert not result.ok and result.setting == "FLEXBRIDGE_WEBHOOKS__PRODUCE_TIMEOUT_SECONDS"
     assert "did you mean FLEXBRIDGE_WEBHOOK__PRODUCE_TIMEOUT_SECONDS?" in result.detail
@@ -30,8 +38,14 @@ def test_a_routing_change_is_shown_in_utc_with_how_far_off_it_is(monkeypatch: py
     monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_SECRET", "secret")
     monkeypatch.setenv("FLEXBRIDGE_ROUTING__MIT", "sftp")
     monkeypatch.setenv("FLEXBRIDGE_ROUTING__SINCE", "2999-01-01T09:00:00+01:00")
-    settings, [valid, change] = settings_checks()
-    assert settings is not None and valid.ok and change.ok and change.name == "routing (default)"
+    settings, served, [valid, change] = settings_checks()
+    assert (
+        settings is not None
+        and served is None
+        and valid.ok
+        and change.ok
+        and change.name == "routing (default)"
+    )
     before, after = "mit api, transmit api", "mit sftp, transmit api"
     assert change.detail.startswith(
         f"{before} for records produced before 2999-01-01T08:00:00Z, then {after} (in "
@@ -53,3 +67,22 @@ def test_a_since_that_changes_nothing_says_so_naming_what_a_change_from_sftp_nee
         "since 2999-01-01T00:00:00Z changes nothing: mit api, transmit api before and after"
     )
     assert 'previous_mit / previous_transmit = "sftp"' in line.detail
+
+
+def test_a_merchants_file_is_loaded_once_and_handed_to_the_later_checks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The settings check loads the file as the worker does; Flex's, SFTP's and the webhook keys'
+    checks take its merchants from there (streams/ops/check_cli.py ``run_checks``)."""
+    path = tmp_path / "merchants.toml"
+    path.write_text(entry("acme", "mid-acme") + entry("bolt", "mid-bolt"))
+    monkeypatch.setenv(ENV_NAME, str(path))
+    settings, served, [valid] = settings_checks()
+    assert settings is not None and served is not None and valid.ok
+    assert [m.name for m in served] == ["acme", "bolt"]
+    assert valid.detail == f"every value is valid; {ENV_NAME} lists 2 merchant(s)"
+
+    path.write_text(entry("acme", "mid-acme") + entry("acme", "mid-other"))  # a name twice
+    settings, served, [failed] = settings_checks()
+    assert settings is not None and served is None
+    assert not failed.ok and failed.setting == ENV_NAME and "acme" in failed.detail
