@@ -13,7 +13,8 @@ stream does, and keeps the stream's rules for each event:
   caller has finished its batch, then acked;
 - between two batches the event loop gets a turn, as it does between two events of the stream: a
   queue that is not empty hands out without one, so a backlog would hold the loop until it is
-  empty (docs/benchmarks.md, "The order-state agent folds a batch a turn").
+  empty (docs/benchmarks.md, "The order-state agent folds a batch a turn");
+- the ``StopAsyncIteration`` Faust throws into the queue when the agent stops ends the batches.
 
 Faust's per-event sensors are not called: flexbridge counts what it folds itself
 (``flexbridge_order_statuses_total``). The order-state agent folds each batch without awaiting, so
@@ -41,9 +42,15 @@ async def event_batches(stream: Any, most: int = BATCH_MOST) -> AsyncIterator[li
     consumer = app.consumer
     acking = app.topics.acking_topics
     while not stream.should_stop:
-        taken = [await queue.get()]  # raises what was thrown into the queue, as the stream does
-        while len(taken) < most and not queue.empty():
-            taken.append(queue.get_nowait())
+        try:
+            taken = [await queue.get()]  # raises what was thrown into the queue, as the stream does
+            while len(taken) < most and not queue.empty():
+                taken.append(queue.get_nowait())
+        except StopAsyncIteration:
+            # thrown in when the agent stops: the batches end, as the stream does (raised out of this
+            # generator, Python would turn it into a RuntimeError, an agent crash in Faust's log);
+            # an event taken but not handed out stays unacked, for the partition's next reader
+            return
         live = []
         generation, flowing = app.consumer_generation_id, app.flow_control.is_active()
         for event in taken:

@@ -9,6 +9,9 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
 from streams.runtime.faust_batches import event_batches
 
 TOPIC = "orders.status"
@@ -29,9 +32,12 @@ class _Event:
         return True
 
 
-def _stream(events: list[_Event], *, flowing: list[bool] | None = None) -> Any:
-    """A stream with ``events`` queued; ``flowing``: whether the flow is on at each batch taken."""
-    queue: asyncio.Queue[_Event] = asyncio.Queue()
+def _stream(
+    events: list[_Event], *, flowing: list[bool] | None = None, queue: asyncio.Queue[_Event] | None = None
+) -> Any:
+    """A stream with ``events`` queued (in ``queue``, or a plain one); ``flowing``: whether the flow
+    is on at each batch taken."""
+    queue = asyncio.Queue() if queue is None else queue
     for event in events:
         queue.put_nowait(event)
 
@@ -94,3 +100,18 @@ async def test_a_backlog_gives_the_event_loop_a_turn_between_batches() -> None:
     await anext(batches)
     assert other_ran.is_set()
     await task
+
+
+async def test_a_stopping_agent_ends_the_batches_as_the_stream_ends() -> None:
+    """Faust's actor throws StopAsyncIteration into the agent's queue (mode's ThrowableQueue) when
+    the agent stops. The batches end; raised out of the generator it became a RuntimeError, which
+    Faust logged as the order-state agent crashing at every worker's stop."""
+    queue: ThrowableQueue[_Event] = ThrowableQueue(flow_control=FlowControlEvent(initially_suspended=False))
+    first = _Event(0)
+    queue.put_nowait(first)
+    batches = event_batches(_stream([], queue=queue))
+    assert await anext(batches) == [first]
+    queue._throw(StopAsyncIteration())  # as faust.agents.actor does on stop
+    with pytest.raises(StopAsyncIteration):  # the generator ended: no RuntimeError
+        await anext(batches)
+    assert first.acked  # the batch handed out was finished before the end
