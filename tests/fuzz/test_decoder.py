@@ -101,7 +101,7 @@ def test_a_missing_or_wrongly_typed_required_field_is_a_schema_dead_letter(
         del event[field]
     else:
         event[field] = value
-    answer = _decode(orjson.dumps(event))
+    answer = _decode(escaped_json(event))  # any integer, as a producer may write one (orjson: 64 bits)
     assert isinstance(answer, InvalidEvent) and answer.reason == "schema"
     assert field in str(answer) or "root" in str(answer)
 
