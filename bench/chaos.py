@@ -125,7 +125,8 @@ def _workload(
 
 def no_crash(crashes: list[str]) -> Invariant:
     return Invariant(
-        "no worker crashed: each one ran until stopped, and stopped with exit code 0",
+        "no worker crashed: each one ran until stopped, and stopped with exit code 0; "
+        "no agent or task crashed in one",
         not crashes,
         f"{len(crashes)} crashed",
         crashes[:5],
