@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from consumers.intake import Routed, decode_and_route, event_from
 from core.errors import InvalidEvent
+from core.pan import find_pan
 from core.settings import RoutingSettings, Settings
 from schemas.dlq import DlqReason
 from schemas.events import PaymentEvent
@@ -81,11 +82,12 @@ def test_any_json_value_decodes_or_gives_a_dlq_reason(value: Any) -> None:
     _decode(orjson.dumps(value))
 
 
+_INTEGERS = st.integers(-(2**63), 2**64 - 1)  # what orjson writes (a longer literal: the test below)
 _WRONG = {
-    "eventId": st.integers() | st.lists(st.text()) | st.just("") | st.just("   ") | st.none(),
+    "eventId": _INTEGERS | st.lists(st.text()) | st.just("") | st.just("   ") | st.none(),
     "orderId": st.floats(allow_nan=False) | st.dictionaries(st.text(), st.text()) | st.just("") | st.none(),
     "occurredAt": st.just("yesterday") | st.just("2026-11-24T10:00:00") | st.none(),
-    "transaction": st.text() | st.integers() | st.lists(st.integers()) | st.none(),
+    "transaction": st.text() | _INTEGERS | st.lists(_INTEGERS) | st.none(),
     "payer": st.text() | st.booleans() | st.none(),
     "paymentMethod": st.text() | st.floats(allow_nan=False) | st.none(),
 }
@@ -101,9 +103,18 @@ def test_a_missing_or_wrongly_typed_required_field_is_a_schema_dead_letter(
         del event[field]
     else:
         event[field] = value
-    answer = _decode(escaped_json(event))  # any integer, as a producer may write one (orjson: 64 bits)
-    assert isinstance(answer, InvalidEvent) and answer.reason == "schema"
+    answer = _decode(orjson.dumps(event))
+    assert isinstance(answer, InvalidEvent)
+    # a wrong value that is itself a card number (an integral float of 16 digits) is refused as one
+    assert answer.reason == "schema" or (answer.reason == "pan-detected" and find_pan({field: value}))
     assert field in str(answer) or "root" in str(answer)
+
+
+def test_an_integer_literal_past_64_bits_is_read_and_refused_as_a_schema_violation() -> None:
+    """A producer may write any integer (Python's json does); orjson reads one past 64 bits as a float."""
+    raw = orjson.dumps(_valid()).replace(b'"transaction":{', b'"transaction":-9223372036854775809,"was":{', 1)
+    answer = _decode(raw)
+    assert isinstance(answer, InvalidEvent) and answer.reason == "schema" and "transaction" in str(answer)
 
 
 @given(st.sampled_from(("paymentMethod", "payer", "transaction")), st.sampled_from(CARD_FIELDS), pans())
