@@ -32,7 +32,7 @@ __all__ = ["FAULT_PATHS", "MODES", "PROFILES", "ChaosResult", "Nemesis", "kill_s
 MODES = ("kills", "rebalance", "rolling")
 # A crash inside a running worker: a Faust agent's (its actor logs "Crashed reason=…") or a task of
 # flexbridge's own supervisor (streams/runtime/supervise.py: "task NAME died")
-_CRASH = re.compile(r'"msg":"[^"]*(?:\]: Crashed reason=|task \S+ died)')
+_CRASH = re.compile(r"\]: Crashed reason=|\btask \S+ died")  # in JSON log lines and text ones
 HEAVY_REBALANCE_EVERY = (
     4.0  # the ``rebalance`` mode: mean seconds between the second worker's joins and leaves
 )
