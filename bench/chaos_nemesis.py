@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,9 +29,6 @@ from streams.local.stack import LocalStack, RunningWorker, metric_total
 __all__ = ["FAULT_PATHS", "MODES", "PROFILES", "ChaosResult", "Nemesis", "kill_schedule"]
 
 MODES = ("kills", "rebalance", "rolling")
-# A crash inside a running worker: a Faust agent's (its actor logs "Crashed reason=…") or a task of
-# flexbridge's own supervisor (streams/runtime/supervise.py: "task NAME died")
-_CRASH = re.compile(r"\]: Crashed reason=|\btask \S+ died")  # in JSON log lines and text ones
 HEAVY_REBALANCE_EVERY = (
     4.0  # the ``rebalance`` mode: mean seconds between the second worker's joins and leaves
 )
@@ -114,17 +110,15 @@ class Nemesis:
         return code
 
     def crashed(self) -> list[str]:
-        """Every worker that exited when it was not asked to, every bad stop, and every Faust agent
-        or supervised task (streams/runtime/supervise.py) that crashed inside a worker."""
+        """Every worker that exited when it was not asked to, every bad stop, and every agent or task
+        that crashed inside a worker (``Child.crash_lines``)."""
         out = list(self.result.crashes)
         for worker in self._started:
             code = worker.child.proc.poll()
             name = worker.child.log_path.name
             if code is not None and worker.child.proc.pid not in self._asked:
                 out.append(f"{name} exited by itself with code {code}")
-            out += [
-                f"{name}: {line[:300]}" for line in worker.child.output().splitlines() if _CRASH.search(line)
-            ]
+            out += [f"{name}: {line[:300]}" for line in worker.child.crash_lines()]
         return out
 
     def recovery_restarts(self) -> int:

@@ -27,6 +27,10 @@ __all__ = ["PORTS", "Child", "Ports", "free_port", "share"]
 # and no process hands a port out twice, so two children never get the same port either.
 PORTS = range(10_000, 32_768)  # Linux's ephemeral range starts at 32768 (macOS's at 49152)
 
+# A crash inside a process that goes on running: a Faust agent's (mode logs "Crashed reason=…") or
+# a task of flexbridge's supervisor (streams/runtime/supervise.py: "task NAME died"); JSON or text
+CRASH_LINE = re.compile(r"\]: Crashed reason=|\btask \S+ died")
+
 
 @functools.cache
 def _ephemeral_start() -> int:
@@ -100,6 +104,10 @@ class Child:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def crash_lines(self) -> list[str]:
+        """The lines of its log telling of an agent or a task that crashed inside it."""
+        return [line for line in self.output().splitlines() if CRASH_LINE.search(line)]
 
     def _failed(self, what: str) -> RuntimeError:
         return RuntimeError(f"{self.name} {what}; last log lines:\n{self.output()[-3000:]}")
