@@ -12,7 +12,7 @@ from schemas.codec import decode_object
 from schemas.commands import OrderCommand
 from schemas.status import OrderStatus, status_of
 
-__all__ = ["MalformedCommand", "decode_command", "malformed_answer", "order_of"]
+__all__ = ["MalformedCommand", "answer_event_id", "decode_command", "malformed_answer", "order_of"]
 
 
 class MalformedCommand(InvalidEvent):
@@ -43,8 +43,22 @@ def malformed_answer(bad: MalformedCommand, where: str) -> OrderStatus:
         detail["command"] = bad.kind
     if bad.mid is not None:
         detail["mid"] = bad.mid  # the merchant it names; the order's own is not looked up
-    event_id, reason = bad.command_id or where, f"malformed command: {bad}"
+    event_id, reason = _answer_id(bad, where), f"malformed command: {bad}"
     return status_of(bad.order_id, "REJECTED", "command", event_id, reason=reason, detail=detail)
+
+
+def answer_event_id(raw: bytes | None, where: str) -> str:
+    """The ``eventId`` of the answer to the command in ``raw``, read at ``where``
+    (``topic:partition:offset``): its commandId, or for a malformed one without a readable
+    commandId ``where`` (:func:`malformed_answer`)."""
+    try:
+        return decode_command(raw).command_id
+    except MalformedCommand as bad:
+        return _answer_id(bad, where)
+
+
+def _answer_id(bad: MalformedCommand, where: str) -> str:
+    return bad.command_id or where
 
 
 _KINDS: Final = frozenset(get_args(OrderCommand.model_fields["type"].annotation))

@@ -16,6 +16,7 @@ __all__ = [
     "OMITTED_HEADER",
     "DlqReason",
     "dlq_headers",
+    "dlq_source",
 ]
 
 DLQ_HEADER_PREFIX = "dlq-"
@@ -65,3 +66,14 @@ def dlq_headers(
         ("dlq-source-offset", str(offset).encode()),
         ("dlq-failed-at", utcnow().isoformat().encode()),
     ]
+
+
+def dlq_source(headers: Sequence[tuple[str, bytes]] | None) -> tuple[str, int, int] | None:
+    """The topic, partition and offset a dead letter's record was read at (its ``dlq-source-*``
+    headers, as :func:`dlq_headers` writes them); None when one is missing or not a number."""
+    found = dict(headers or ())
+    topic = found.get("dlq-source-topic")
+    partition, offset = found.get("dlq-source-partition", b""), found.get("dlq-source-offset", b"")
+    if topic is None or not (partition.isdigit() and offset.isdigit()):
+        return None
+    return topic.decode(errors="replace"), int(partition), int(offset)

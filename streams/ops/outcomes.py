@@ -20,14 +20,18 @@ dead letter older than its topic's retention is gone, and its record counts as h
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
+from consumers.command_input import answer_event_id
+from core.errors import InvalidEvent
 from core.settings import Settings, TopicSettings
+from schemas.codec import decode_object
 from schemas.commands import FORWARDED
+from schemas.dlq import dlq_source
 from schemas.events import event_field
 from streams.ops.scan import Record, ReplayError, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
@@ -94,10 +98,8 @@ class Outcomes:
             return self.finished(record.topic, record.value)
         if (record.partition, record.offset) in self._forwarded:
             return True
-        ids = {f"{record.topic}:{record.partition}:{record.offset}"}  # a malformed command's, without one
-        data = _object(record.value)
-        ids.update(v for k in ("commandId", "command_id") if isinstance(v := data.get(k), str))
-        return not ids.isdisjoint(self._answered)
+        where = f"{record.topic}:{record.partition}:{record.offset}"
+        return answer_event_id(record.value, where) in self._answered
 
     def dead_lettered(self, record: Record) -> bool:
         """Whether the record of the loaded topic has a dead letter."""
@@ -119,35 +121,22 @@ async def _found(
 
 
 def _dead_letter_of(topic: str) -> Callable[[Record], tuple[int, int] | None]:
-    source = topic.encode()
-
     def position(record: Record) -> tuple[int, int] | None:
-        headers = dict(record.headers or ())
-        if headers.get("dlq-source-topic") != source:
-            return None
-        return _position(headers.get("dlq-source-partition", b""), headers.get("dlq-source-offset", b""))
+        source = dlq_source(record.headers)
+        return (source[1], source[2]) if source is not None and source[0] == topic else None
 
     return position
 
 
 def _command_answer(record: Record) -> str | None:
-    status = _object(record.value)
+    try:
+        status = decode_object(record.value)
+    except InvalidEvent:
+        return None
     event_id = status.get("eventId")
     return event_id if status.get("source") == "command" and isinstance(event_id, str) else None
 
 
 def _forwarded(record: Record) -> tuple[int, int] | None:
     partition, _, offset = dict(record.headers or ()).get(FORWARDED, b"").partition(b"/")
-    return _position(partition, offset)
-
-
-def _position(partition: bytes, offset: bytes) -> tuple[int, int] | None:
     return (int(partition), int(offset)) if partition.isdigit() and offset.isdigit() else None
-
-
-def _object(value: bytes | None) -> dict[str, Any]:
-    try:
-        data = orjson.loads(value) if value else None
-    except orjson.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer
 
-from schemas.dlq import DLQ_REASON, MASKED_HEADER, OMITTED_HEADER
+from schemas.dlq import DLQ_REASON, MASKED_HEADER, OMITTED_HEADER, dlq_source
 from streams.ops.outcomes import Outcomes
 from streams.ops.scan import Ranges, Record, scan
 from streams.ops.selection import Selection, matches, replay_count
@@ -52,13 +52,10 @@ class Job:
         """The partition a re-injected record came from, so its order keeps its partition whatever
         partitioner its producer used (librdkafka hashes keys with CRC32, aiokafka and Java with
         murmur2). None (the producer's partitioner decides) when it goes to another topic."""
-        headers = dict(record.headers or ())
         if self.action == "replay":
             return record.partition if self.target_of(record) == record.topic else None
-        source, partition = headers.get("dlq-source-topic"), headers.get("dlq-source-partition")
-        if partition is None or not partition.isdigit() or source is None:
-            return None
-        return int(partition) if self.target_of(record) == source.decode(errors="replace") else None
+        source = dlq_source(record.headers)
+        return source[1] if source is not None and self.target_of(record) == source[0] else None
 
     def options(self) -> dict[str, Any]:
         return {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.dlq import dlq_headers
+from schemas.dlq import dlq_headers, dlq_source
 
 
 def _error_header(error: str) -> bytes:
@@ -20,3 +20,11 @@ def test_the_error_text_is_cut_after_masking() -> None:
     """Cut first, a card number across the 1,000th character would leave its first digits in clear."""
     error = _error_header("x" * 990 + "4111111111111111")
     assert len(error) == 1000 and error.endswith(b"x**********")
+
+
+def test_a_dead_letters_source_is_read_as_it_was_written() -> None:
+    headers = dlq_headers(reason="schema", error="x", topic="payments.declined", partition=3, offset=1041)
+    assert dlq_source(headers) == ("payments.declined", 3, 1041)
+    assert dlq_source([h for h in headers if h[0] != "dlq-source-offset"]) is None
+    assert dlq_source([(k, b"-1" if k == "dlq-source-offset" else v) for k, v in headers]) is None
+    assert dlq_source(None) is None

@@ -8,7 +8,7 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from consumers.command_input import MalformedCommand, decode_command, malformed_answer
+from consumers.command_input import MalformedCommand, answer_event_id, decode_command, malformed_answer
 from core.settings import TopicSettings
 from streams.runtime.commands import CommandAgent
 from streams.runtime.metrics import Metrics
@@ -33,6 +33,20 @@ def test_what_is_not_readable_is_left_out() -> None:
     got = answer({"type": "explode", "orderId": "O1"})
     assert got["eventId"] == WHERE and got["detail"] == {"commandId": None}
     assert "type" in got["reason"]
+
+
+def test_the_answers_event_id_is_read_from_the_command_as_its_answer_names_it() -> None:
+    """What the replay plan looks for on orders.status (streams/ops/outcomes.py): the commandId of a
+    valid command in either spelling, a malformed one's readable commandId, else where it was read."""
+    valid = {"type": "cancel", "orderId": "O1"}
+    assert answer_event_id(orjson.dumps({**valid, "commandId": "c1"}), WHERE) == "c1"
+    assert answer_event_id(orjson.dumps({**valid, "command_id": "c2"}), WHERE) == "c2"
+    for bad in (
+        {"commandId": "c1", "type": "explode", "orderId": "O1"},
+        {"type": "explode", "orderId": "O1"},
+    ):
+        assert answer_event_id(orjson.dumps(bad), WHERE) == answer(bad)["eventId"]
+    assert answer_event_id(b"{", WHERE) == WHERE
 
 
 class _Producer:
