@@ -9,8 +9,9 @@ Flex faults (503/429/500 with Retry-After) so retries show; publishes a mix of a
 MIT declines, malformed events and a few events of no configured merchant, each carrying its
 merchant's ``mid``; shows progress; then reconciles every event against the sandbox journal, the
 ``transmit_`` response files, ``orders.status`` and ``payments.dlq``, and each merchant on its own
-against what Flex saw under its MID. Exit code 0 only when every event of every merchant is
-accounted for.
+against what Flex saw under its MID. Last it stops the worker and reads its log for an agent or a
+task that crashed inside it. Exit code 0 only when every event of every merchant is accounted for
+and the worker stopped cleanly.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ async def _demo(count: int, workdir: Path, keep: bool = False) -> int:
         code = _report(console, planned, commands, observed, batches, retries, seconds)
         if keep:
             await _keep(console, stack, worker, workdir)
+        if not await _stopped(console, worker):
+            code = 1
     return code
 
 
@@ -116,6 +119,22 @@ async def _keep(console: Console, stack: LocalStack, worker: RunningWorker, work
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def _stopped(console: Console, worker: RunningWorker) -> bool:
+    """Stop the worker and read its log: an agent or a task that crashed inside it, its stop included,
+    is a bug the reconciliation cannot see (nothing need be lost). True when it stopped cleanly."""
+    code = await asyncio.to_thread(worker.child.stop)
+    crashed = worker.child.crash_lines()
+    log = worker.child.log_path
+    for line in crashed[:5]:
+        console.print(f"  {line[:300]}", style="red", markup=False, highlight=False)  # brackets: not markup
+    if crashed or code != 0:
+        what = f"the worker stopped with exit code {code}; {len(crashed)} crash line(s) in {log}"
+        console.print(what, style="red")
+        return False
+    console.print(f"worker stopped cleanly: no agent or task crashed in it ({log})")
+    return True
 
 
 def _routes(merchants: tuple[LocalMerchant, ...]) -> dict[str, tuple[str, str]]:
