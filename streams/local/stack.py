@@ -63,6 +63,12 @@ class LocalStack:
             await asyncio.to_thread(child.stop)
         self.broker.stop()
 
+    def crash_lines(self) -> list[str]:
+        """The lines of its children's logs telling of an agent or a task that crashed inside one
+        (``Child.crash_lines``), each after its log's name: read once the stack is closed, they
+        cover every stop too."""
+        return [f"{c.log_path.name}: {line[:300]}" for c in self.children for line in c.crash_lines()]
+
     @property
     def bootstrap(self) -> str:
         return self.broker.bootstrap
@@ -136,6 +142,7 @@ class LocalStack:
             "FLEXBRIDGE_FLEX__APP_SECRET": os.environ.get("FLEXBRIDGE_FLEX__APP_SECRET", DEV_SECRET),
             "FLEXBRIDGE_FLEX__MID": DEV_MID,
             "FLEXBRIDGE_WEB__PORT": str(web_port),
+            "FLEXBRIDGE_WEB__HOST": "127.0.0.1",  # this machine only: no admin token is set
             **self.env,
         }
 
