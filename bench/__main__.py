@@ -22,6 +22,7 @@ from bench.report import hog_line, write_results
 from bench.startup import bench_startup
 from bench.transmit import bench_transmit
 from bench.webhooks import SUBSCRIBER_KEY, bench_webhooks
+from streams.local.procs import crash_lines
 from streams.local.stack import LocalStack
 
 TOPICS = {name: f"bench.{name}" for name in ("approved", "declined", "commands", "status", "webhooks", "dlq")}
@@ -73,6 +74,13 @@ async def _run(args: argparse.Namespace, console: Console, hog: int | None) -> l
     return figures
 
 
+def _crashes(workdir: Path, since: float) -> list[str]:
+    """The lines of this run's logs (written since ``since``, every stack's) telling of an agent or a
+    task that crashed inside a worker: a bug no figure shows."""
+    logs = sorted(p for p in workdir.rglob("*.log") if p.stat().st_mtime >= since)
+    return [f"{p.relative_to(workdir)}: {line[:300]}" for p in logs for line in crash_lines(p)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -98,12 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.workdir = str(Path(args.workdir).resolve())
     console = Console()
+    started = time.time()
     with cpu_hog(args.cpu_hog) as hog:
         figures = asyncio.run(_run(args, console, hog))
     console.print(_table(figures))
     console.print(hog_line(hog))
     console.print(f"written: {write_results(figures, Path(args.out), hog)}")
-    return 0
+    crashed = _crashes(Path(args.workdir), started)
+    for line in crashed:
+        console.print(line, style="red", markup=False, highlight=False)
+    console.print(f"agents or tasks crashed in the workers: {len(crashed)}", style="red" if crashed else None)
+    return 1 if crashed else 0
 
 
 if __name__ == "__main__":

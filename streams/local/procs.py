@@ -93,6 +93,11 @@ def free_port() -> int:
     return _ports.take()
 
 
+def crash_lines(log_path: Path) -> list[str]:
+    """The lines of a process's log telling of an agent or a task that crashed inside it."""
+    return [line for line in log_path.read_text(errors="replace").splitlines() if CRASH_LINE.search(line)]
+
+
 class Child:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.name = name
@@ -107,7 +112,7 @@ class Child:
 
     def crash_lines(self) -> list[str]:
         """The lines of its log telling of an agent or a task that crashed inside it."""
-        return [line for line in self.output().splitlines() if CRASH_LINE.search(line)]
+        return crash_lines(self.log_path)
 
     def _failed(self, what: str) -> RuntimeError:
         return RuntimeError(f"{self.name} {what}; last log lines:\n{self.output()[-3000:]}")

@@ -119,6 +119,7 @@ async def test_a_merchant_added_by_a_rolling_restart_is_served_and_the_others_lo
         await _publish(stack.bootstrap, after)
         planned = before + during + after
         seen, lc = await _settle(stack, planned)
+    assert not stack.crash_lines()  # every worker stopped, the four restarts' included
 
     results = reconcile_merchants(planned, seen)  # each one outcome, under its MID, no effect twice
     assert set(results) >= {"acme", "bolt", "cora", "dana"} and all(r.ok for r in results.values())

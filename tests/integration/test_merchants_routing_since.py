@@ -125,6 +125,7 @@ async def test_a_merchant_added_with_mit_by_sftp_since_a_time_is_never_lost_whil
         sources, _, journal = await _settled(stack, before, after)
         assert w2.child.proc.poll() is None  # nothing made a worker stop
         assert "merchant dana routes mit api, transmit api for records produced before" in w2.child.output()
+    assert not stack.crash_lines()  # every worker stopped
 
     for order in before:  # every partition's batch reader has passed them: it filed `after` since
         assert "batch" not in sources[order] and _evaluated(journal, order) == 1, (order, sources[order])
