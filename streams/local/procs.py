@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["PORTS", "Child", "Ports", "free_port", "share"]
+__all__ = ["CRASH_LINE", "PORTS", "Child", "Ports", "crash_lines", "free_port", "share"]
 
 
 # Listening ports come from below the kernel's ephemeral range: a port the kernel picks (bind to 0)
