@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from consumers.flex.merchant import FlexObservers
 from core.merchants import SINGLE_MERCHANT_NAME
 from schemas.dlq import DlqReason
+from streams.runtime.supervise import FAILURE_KINDS
 from streams.runtime.undecodable import Held
 
 __all__ = ["NO_MERCHANT", "TOKEN_RESULTS", "WEBHOOK_OUTCOMES", "Metrics"]
@@ -165,6 +166,10 @@ class Metrics:
         self.reconcile_lookups = counter("reconcile_lookups", lookups, "result")
         restarts = "Order table recoveries started again after no progress (faust_recovery.py)"
         self.table_recovery_restarts = counter("table_recovery_restarts", restarts)
+        failures = "Faust agents, supervised loops and watched tasks that raised (each started again)"
+        self.task_failures = counter("task_failures", failures, "kind")
+        for kind in FAILURE_KINDS:
+            self.task_failures.labels(kind)  # at 0 from the start: increase() cannot see a series appear
         undecodable = "Record batches that cannot be decoded"
         self.undecodable_batches = counter("undecodable_batches", undecodable, "topic", "partition")
         self.partitions_held = gauge("partitions_held", "Input partitions paused at an undecodable batch")
@@ -202,6 +207,9 @@ class Metrics:
 
     def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
         return Gauge(f"flexbridge_{name}", documentation, labels, registry=self.registry)
+
+    def task_failed(self, kind: str) -> None:
+        self.task_failures.labels(kind).inc()
 
     def undecodable_batch(self, held: Held) -> None:
         self.undecodable_batches.labels(held.topic, str(held.partition)).inc()

@@ -28,7 +28,7 @@ from streams.runtime.ledger import Ledger
 from streams.runtime.loop_lag import probe_lag
 from streams.runtime.metrics import Metrics
 from streams.runtime.pipeline import KeyedPipeline
-from streams.runtime.supervise import supervise
+from streams.runtime.supervise import count_failures, supervise
 from streams.runtime.undecodable import Held
 from streams.runtime.webhooks import WebhookAnswer, WebhookReceiver, build_verifier
 
@@ -59,6 +59,7 @@ class BridgeRuntime:
         self.started = asyncio.Event()  # set once the producer and the Flex client exist
         self.held_elsewhere: list[Callable[[], list[Held]]] = []  # e.g. Faust's agents (faust_fixes.py)
         self._starting: asyncio.Future[None] | None = None
+        self._uncount: Callable[[], None] | None = None  # stops counting the tasks' failures
 
     def begin(self) -> asyncio.Future[None]:
         """:meth:`start` in the background, begun once: the launch (launch.py) begins it before Faust
@@ -73,6 +74,7 @@ class BridgeRuntime:
     async def _start(self) -> None:
         """The parts start side by side: the consumers' group joins (seconds on a new group: the
         broker waits for more members) overlap the followers' read-back and each other."""
+        self._uncount = self._uncount or count_failures(self.metrics.task_failed)
         parts = self._parts = _Parts(self.settings, self.metrics, self.token_ready)
         await asyncio.gather(
             ensure_topics(self.settings.kafka, all_topics(self.settings.topics)), parts.producer.start()
@@ -129,6 +131,9 @@ class BridgeRuntime:
             await parts.follower.stop()
             await parts.producer.stop()
             await parts.flex.aclose()
+        uncount, self._uncount = self._uncount, None
+        if uncount is not None:
+            uncount()
 
     async def clients(self) -> tuple[AIOKafkaProducer, FlexClient]:
         """The producer and Flex client, once started (Faust agents may start before the runtime)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -37,6 +38,7 @@ __all__ = [
     "app_id",
     "broker_credentials",
     "build_app",
+    "count_agent_failures",
     "order_changelog_topic",
     "run_worker",
 ]
@@ -117,6 +119,7 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         canonical_url=settings.web.canonical_url,  # None: http://web_host:web_port
         table_standby_replicas=settings.orders.standby_replicas,
     )
+    count_agent_failures(app, runtime.metrics.task_failed)  # before the agents are declared
     app.add_dependency(RuntimeService(runtime, app, loop=app.loop))
     app.add_dependency(RecoveryWatch(app, runtime.metrics.table_recovery_restarts.inc, loop=app.loop))
     runtime.held_elsewhere.append(faust_fixes.watch_undecodable(app, runtime.metrics.undecodable_batch))
@@ -128,6 +131,20 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
     add_commands(app, settings.topics, runtime, book, settings.orders.commands_in_flight)
     add_reconciler(app, settings, runtime, book)
     return app
+
+
+def count_agent_failures(app: faust.App, count: Callable[[str], None]) -> None:
+    """Count each exception a Faust agent raises (``count("agent")``; Faust logs it as the agent
+    crashing and starts the agent again), with the supervised loops' and watched tasks' failures
+    (streams/runtime/supervise.py ``count_failures``). Faust hands every such exception to the app's
+    ``_on_agent_error``, which each agent takes as it is declared: wrapped here, Faust's own still runs."""
+    on_error = app._on_agent_error
+
+    async def on_agent_error(agent: Any, exc: BaseException) -> None:
+        count("agent")
+        await on_error(agent, exc)
+
+    app._on_agent_error = on_agent_error  # type: ignore[method-assign]
 
 
 def _add_views(app: faust.App, runtime: BridgeRuntime, book: OrderBook) -> None:

@@ -48,7 +48,7 @@ def test_every_alert_has_a_firing_case_and_a_quiet_case() -> None:
         for check in case["alert_rule_test"]:
             (fires if check["exp_alerts"] else quiet).add(check["alertname"])
     names = {rule["alert"] for rule in alerts()}
-    assert len(names) == 20
+    assert len(names) == 21
     assert fires == names and quiet == names
 
 
