@@ -78,7 +78,23 @@ async def test_an_agent_that_raises_is_counted_and_faust_still_handles_it() -> N
             pass
 
     boom = RuntimeError("async generator raised StopAsyncIteration")
-    await fold._on_error(fold, boom)  # what Faust's Agent._execute_actor calls when the agent raises
+
+    async def run() -> None:
+        raise boom
+
+    class Actor:  # what Faust's actor does on a crash, recorded
+        crashed: list[BaseException] = []
+
+        async def crash(self, exc: BaseException) -> None:
+            self.crashed.append(exc)
+
+    class Supervisor:
+        def wakeup(self) -> None:  # starts the agent again
+            pass
+
+    fold.supervisor = Supervisor()
+    actor = Actor()
+    await fold._execute_actor(run(), actor)  # where Faust runs an agent and handles what it raises
 
     assert _failures(metrics)["agent"] == 1.0
-    assert handled == [boom]
+    assert handled == [boom] and actor.crashed == [boom]
