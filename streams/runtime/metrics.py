@@ -166,7 +166,7 @@ class Metrics:
         self.reconcile_lookups = counter("reconcile_lookups", lookups, "result")
         restarts = "Order table recoveries started again after no progress (faust_recovery.py)"
         self.table_recovery_restarts = counter("table_recovery_restarts", restarts)
-        failures = "Faust agents, supervised loops and watched tasks that raised (each started again)"
+        failures = "Faust agents, supervised loops and watched tasks that raised what nothing handles"
         self.task_failures = counter("task_failures", failures, "kind")
         for kind in FAILURE_KINDS:
             self.task_failures.labels(kind)  # at 0 from the start: increase() cannot see a series appear
