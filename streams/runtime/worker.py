@@ -106,7 +106,8 @@ def build_app(settings: Settings, runtime: BridgeRuntime, datadir: str) -> faust
         store="memory://",
         autodiscover=False,
         datadir=datadir,  # Faust keeps nothing we need there: state lives in Kafka
-        web_host=settings.web.host,
+        web_bind=settings.web.host,  # the interface it listens on (Faust's default: all of them)
+        web_host=settings.web.host,  # the default canonical URL's host
         web_port=settings.web.port,
         web_in_thread=False,
         producer_enable_idempotence=k.enable_idempotence,
