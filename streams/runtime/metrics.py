@@ -74,18 +74,10 @@ class Metrics:
         self.flex_retries = counter(
             "flex_retries", "Flex API retries, by endpoint and cause", "endpoint", "cause", "merchant"
         )
-        self.flex_token_fetches = counter(
-            "flex_token_fetches",
-            "Flex bearer-token fetches, by result (ok or the error's reason)",
-            "result",
-            "merchant",
-        )
-        self.webhook_verifications = counter(
-            "webhook_verifications",
-            "Webhook deliveries verified, by result (ok or the reject reason)",
-            "result",
-            "merchant",
-        )
+        tokens = "Flex bearer-token fetches, by result (ok or the error's reason)"
+        self.flex_token_fetches = counter("flex_token_fetches", tokens, "result", "merchant")
+        verified = "Webhook deliveries verified, by result (ok or the reject reason)"
+        self.webhook_verifications = counter("webhook_verifications", verified, "result", "merchant")
         self.webhook_deliveries = counter(
             "webhook_deliveries", "Webhook deliveries answered, by outcome", "outcome", "merchant"
         )
@@ -105,11 +97,8 @@ class Metrics:
         self.batch_missing_results = counter(
             "batch_missing_results", "Uploaded records with no batch result in time", "merchant"
         )
-        self.batch_bad_responses = counter(
-            "batch_bad_responses",
-            "Batch response files refused: moved to error/, or left in place (an unsafe name)",
-            "merchant",
-        )
+        refused = "Batch response files refused: moved to error/, or left in place (an unsafe name)"
+        self.batch_bad_responses = counter("batch_bad_responses", refused, "merchant")
         self.batch_upload_failures = counter(
             "batch_upload_failures",
             "Failed attempts of a batch file upload (each tried again), by merchant and reason",
@@ -124,11 +113,8 @@ class Metrics:
             "batch_partitions_waiting",
             "Partitions assigned to the batch consumer whose preparation has not succeeded yet",
         )
-        self.batch_unknown_rows = counter(
-            "batch_unknown_rows",
-            "Response rows matching no record of the uploaded file (sequence number or orderId)",
-            "merchant",
-        )
+        unknown = "Response rows matching no record of the uploaded file (sequence number or orderId)"
+        self.batch_unknown_rows = counter("batch_unknown_rows", unknown, "merchant")
         self.batch_already_filed_records = counter(
             "batch_already_filed_records",
             "Records the batch path took that an earlier file holds (a previous owner's upload, a replay)",
