@@ -78,7 +78,7 @@ def _crashes(workdir: Path, since: float) -> list[str]:
     """The lines of this run's logs (written since ``since``, every stack's) telling of an agent or a
     task that crashed inside a worker: a bug no figure shows."""
     logs = sorted(p for p in workdir.rglob("*.log") if p.stat().st_mtime >= since)
-    return [f"{p.relative_to(workdir)}: {line[:300]}" for p in logs for line in crash_lines(p)]
+    return [line for p in logs for line in crash_lines(p, str(p.relative_to(workdir)))]
 
 
 def main(argv: list[str] | None = None) -> int:

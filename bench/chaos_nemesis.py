@@ -118,7 +118,7 @@ class Nemesis:
             name = worker.child.log_path.name
             if code is not None and worker.child.proc.pid not in self._asked:
                 out.append(f"{name} exited by itself with code {code}")
-            out += [f"{name}: {line[:300]}" for line in worker.child.crash_lines()]
+            out += worker.child.crash_lines()
         return out
 
     def recovery_restarts(self) -> int:

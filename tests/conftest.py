@@ -117,11 +117,7 @@ class Stack:
         """Stop the workers; an agent or a task that crashed inside one fails the test."""
         for w in self.workers:
             w.process.stop()
-        crashed = [
-            f"{w.process.log_path.name}: {line[:500]}"
-            for w in self.workers
-            for line in w.process.crash_lines()
-        ]
+        crashed = [line for w in self.workers for line in w.process.crash_lines()]
         assert not crashed, "an agent or a task crashed inside a worker:\n" + "\n".join(crashed)
 
 

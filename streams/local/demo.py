@@ -128,7 +128,7 @@ async def _stopped(console: Console, worker: RunningWorker) -> bool:
     crashed = worker.child.crash_lines()
     log = worker.child.log_path
     for line in crashed[:5]:
-        console.print(f"  {line[:300]}", style="red", markup=False, highlight=False)  # brackets: not markup
+        console.print(f"  {line}", style="red", markup=False, highlight=False)  # brackets: not markup
     if crashed or code != 0:
         what = f"the worker stopped with exit code {code}; {len(crashed)} crash line(s) in {log}"
         console.print(what, style="red")

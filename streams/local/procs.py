@@ -93,9 +93,12 @@ def free_port() -> int:
     return _ports.take()
 
 
-def crash_lines(log_path: Path) -> list[str]:
-    """The lines of a process's log telling of an agent or a task that crashed inside it."""
-    return [line for line in log_path.read_text(errors="replace").splitlines() if CRASH_LINE.search(line)]
+def crash_lines(log_path: Path, label: str | None = None) -> list[str]:
+    """The lines of a process's log telling of an agent or a task that crashed inside it, each cut
+    to 300 characters after ``label`` (default: the log's file name), as reports show them."""
+    label = label or log_path.name
+    text = log_path.read_text(errors="replace")
+    return [f"{label}: {line[:300]}" for line in text.splitlines() if CRASH_LINE.search(line)]
 
 
 class Child:
@@ -111,7 +114,7 @@ class Child:
         return self.log_path.read_text(errors="replace")
 
     def crash_lines(self) -> list[str]:
-        """The lines of its log telling of an agent or a task that crashed inside it."""
+        """:func:`crash_lines` of its log."""
         return crash_lines(self.log_path)
 
     def _failed(self, what: str) -> RuntimeError:

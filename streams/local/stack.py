@@ -64,10 +64,8 @@ class LocalStack:
         self.broker.stop()
 
     def crash_lines(self) -> list[str]:
-        """The lines of its children's logs telling of an agent or a task that crashed inside one
-        (``Child.crash_lines``), each after its log's name: read once the stack is closed, they
-        cover every stop too."""
-        return [f"{c.log_path.name}: {line[:300]}" for c in self.children for line in c.crash_lines()]
+        """Its children's ``Child.crash_lines``: read once the stack is closed, they cover every stop too."""
+        return [line for c in self.children for line in c.crash_lines()]
 
     @property
     def bootstrap(self) -> str:

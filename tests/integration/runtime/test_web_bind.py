@@ -19,7 +19,7 @@ def listening_on(port: int) -> set[str]:
     found: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
+            _, local, _, state = line.split()[:4]
             address, _, hex_port = local.partition(":")
             if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
                 found.add(address)
