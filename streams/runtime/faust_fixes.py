@@ -82,7 +82,14 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from core.settings import KafkaSettings
 from streams.kafka.clients import client_options
 from streams.kafka.ends import probe_ends
-from streams.runtime import faust_commit, faust_eager, faust_offsets, faust_producer, faust_recovery
+from streams.runtime import (
+    faust_commit,
+    faust_eager,
+    faust_offsets,
+    faust_producer,
+    faust_recovery,
+    faust_router,
+)
 from streams.runtime.faust_table import note, unnote
 from streams.runtime.undecodable import GuardedFetch, Held
 
@@ -250,7 +257,8 @@ def apply(kafka: KafkaSettings) -> None:
     (streams/runtime/faust_offsets.py), a recovery step that times out starting the recovery
     again (streams/runtime/faust_recovery.py) and a producer reached without turns of the loop
     (streams/runtime/faust_producer.py), idempotent; ``kafka`` is how the recovery fix reaches
-    the broker."""
+    the broker. Also: the router's views answer 404 for a name that is no table
+    (streams/runtime/faust_router.py)."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
         return await changelog_ends(kafka, self, partitions)
@@ -278,3 +286,4 @@ def apply(kafka: KafkaSettings) -> None:
     faust_offsets.install()
     faust_recovery.install()
     faust_producer.install()
+    faust_router.install()

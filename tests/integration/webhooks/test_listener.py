@@ -95,6 +95,8 @@ async def test_admin_endpoints_need_the_token_and_the_probes_do_not(
                 assert answer.headers["WWW-Authenticate"].startswith("Bearer")
         assert (await http.get(worker.url + "/metrics", headers=right)).status_code == 200
         assert (await http.get(worker.url + "/router/", headers=right)).status_code == 200
+        for path in ("/router/nope/", "/router/nope/X/"):  # no table: 404, not 500 or 503
+            assert (await http.get(worker.url + path, headers=right)).status_code == 404, path
         unknown = await unknown_order(http, worker, right)
         assert unknown.json()["orderId"] == "X"
         for probe in ("/health", "/ready"):
