@@ -114,11 +114,14 @@ class Stack:
         return w
 
     def close(self) -> None:
-        """Stop the workers; an agent or a task that crashed inside one fails the test."""
-        for w in self.workers:
-            w.process.stop()
+        """Stop the workers still running, each of which must exit 0 on SIGTERM (one the test killed
+        or stopped is the test's to check); an agent or a task that crashed inside any fails the test."""
+        stopped = [(w.process, w.process.stop()) for w in self.workers if w.process.proc.poll() is None]
+        unclean = [f"{p.log_path.name}: exit code {code} on SIGTERM" for p, code in stopped if code != 0]
         crashed = [line for w in self.workers for line in w.process.crash_lines()]
-        assert not crashed, "an agent or a task crashed inside a worker:\n" + "\n".join(crashed)
+        assert not (unclean or crashed), "\n".join(
+            ["a worker did not stop cleanly, or an agent or a task crashed inside one:", *unclean, *crashed]
+        )
 
 
 class Worker:
