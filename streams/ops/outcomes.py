@@ -15,6 +15,12 @@ file not uploaded yet, its partition not read yet), or it was lost. The replay p
 ``--execute`` is the check. A command's answers and copies are looked for from the window's start
 on (they come after it), on the whole topic for a window of offsets. An answer, ledger entry or
 dead letter older than its topic's retention is gone, and its record counts as having no outcome.
+
+The ledger, the DLQ and the answers are read whole (a ledger entry of an event in the window may be
+older than the window: a repeated event id), but only what the window's records need is kept: the
+ledger keys of their event ids, the dead letters and copies of their positions, the answers of
+their commands. So a plan's memory follows its window, not the ledger's size (a first pass over the
+window finds those).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from schemas.codec import decode_object
 from schemas.commands import FORWARDED
 from schemas.dlq import dlq_source
 from schemas.events import event_field
-from streams.ops.scan import Record, ReplayError, partitions_of, resolve_ranges, scan
+from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
 from streams.runtime.ledger import Ledger
 
@@ -63,34 +69,51 @@ class Outcomes:
         """Whether every record of ``topic`` has an outcome to look for (an input topic)."""
         return topic in input_topics(self._topics)
 
-    async def load(self, reader: AIOKafkaConsumer, selection: Selection) -> None:
-        """Read the ledger, and for a tracked topic what its records' outcomes are found by."""
+    async def load(self, reader: AIOKafkaConsumer, selection: Selection, ranges: Ranges) -> None:
+        """Read what the records of ``ranges`` of the selection's topic need: the ledger's entries of
+        their events, and for a tracked topic their dead letters (and a command's answers and copies)."""
         ledger, topic = self._topics.ledger, selection.topic
+        commands = topic == self._topics.commands
+        keys, answers = await self._window(reader, topic, ranges, commands)
         try:
             parts = await partitions_of(reader, ledger)
         except ReplayError:
             parts = []  # no ledger yet: nothing finished
-        await self._ledger.load([TopicPartition(ledger, p) for p in parts])
+        await self._ledger.load([TopicPartition(ledger, p) for p in parts], only=keys)
         if not self.tracks(topic):
             return
-        self._dead = set(await _found(reader, self._topics.dlq, None, _dead_letter_of(topic)))
-        if topic == self._topics.commands:
+        inside = _inside(ranges)
+        self._dead = set(await _found(reader, self._topics.dlq, None, _dead_letter_of(topic), inside))
+        if commands:
             self._answered = set(
-                await _found(reader, self._topics.status, selection.from_ms, _command_answer)
+                await _found(
+                    reader, self._topics.status, selection.from_ms, _command_answer, answers.__contains__
+                )
             )
-            self._forwarded = set(await _found(reader, topic, selection.from_ms, _forwarded))
+            self._forwarded = set(await _found(reader, topic, selection.from_ms, _forwarded, inside))
+
+    async def _window(
+        self, reader: AIOKafkaConsumer, topic: str, ranges: Ranges, commands: bool
+    ) -> tuple[set[bytes], set[str]]:
+        """The ledger keys the window's events may have (under either flow: a record may be sent to
+        another topic than its own), and for commands the eventIds of their answers."""
+        keys: set[bytes] = set()
+        answers: set[str] = set()
+        async for record in scan(reader, topic, ranges):
+            event_id = _event_id(record.value)
+            if event_id is not None:
+                keys.update(Ledger.key(flow, event_id) for flow in self._flows.values())
+            if commands:
+                answers.add(answer_event_id(record.value, f"{topic}:{record.partition}:{record.offset}"))
+        return keys, answers
 
     def finished(self, topic: str | None, value: bytes | None) -> bool:
         """Whether the flow of ``topic`` has finished the event ``value`` (so the pipeline skips it)."""
         flow = self._flows.get(topic or "")
-        if flow is None or not value:
+        if flow is None:
             return False
-        try:
-            data = orjson.loads(value)
-            event_id = event_field(data, "event_id") if isinstance(data, dict) else None
-        except (orjson.JSONDecodeError, ValidationError):
-            return False
-        return isinstance(event_id, str) and self._ledger.has(flow, event_id)
+        event_id = _event_id(value)
+        return event_id is not None and self._ledger.has(flow, event_id)
 
     def done(self, record: Record) -> bool:
         """Whether the record of the loaded topic is finished, or (a command) answered or forwarded."""
@@ -109,15 +132,40 @@ class Outcomes:
         return self.done(record) or self.dead_lettered(record)
 
 
+def _event_id(value: bytes | None) -> str | None:
+    """The eventId of an event's bytes as PaymentEvent reads it; None when there is none to read."""
+    if not value:
+        return None
+    try:
+        data = orjson.loads(value)
+        event_id = event_field(data, "event_id") if isinstance(data, dict) else None
+    except (orjson.JSONDecodeError, ValidationError):
+        return None
+    return event_id if isinstance(event_id, str) else None
+
+
+def _inside(ranges: Ranges) -> Callable[[tuple[int, int]], bool]:
+    """Whether a (partition, offset) lies in ``ranges``."""
+    return lambda at: at[0] in ranges and ranges[at[0]][0] <= at[1] < ranges[at[0]][1]
+
+
 async def _found(
-    reader: AIOKafkaConsumer, topic: str, from_ms: int | None, read: Callable[[Record], T | None]
+    reader: AIOKafkaConsumer,
+    topic: str,
+    from_ms: int | None,
+    read: Callable[[Record], T | None],
+    wanted: Callable[[T], bool],
 ) -> list[T]:
-    """What ``read`` finds in each record of ``topic`` (from ``from_ms`` on), None left out."""
+    """What ``read`` finds in each record of ``topic`` (from ``from_ms`` on) that is ``wanted``."""
     try:
         ranges = await resolve_ranges(reader, Selection(topic=topic, from_ms=from_ms))
     except ReplayError:
         return []  # no such topic yet: nothing there
-    return [item async for record in scan(reader, topic, ranges) if (item := read(record)) is not None]
+    return [
+        item
+        async for record in scan(reader, topic, ranges)
+        if (item := read(record)) is not None and wanted(item)
+    ]
 
 
 def _dead_letter_of(topic: str) -> Callable[[Record], tuple[int, int] | None]:

@@ -148,7 +148,7 @@ class _Runner:
         else:
             ranges = await resolve_ranges(reader, self.job.selection)
         self._outcomes = Outcomes(self.settings, producer)
-        await self._outcomes.load(reader, self.job.selection)
+        await self._outcomes.load(reader, self.job.selection, ranges)
         plan = await build_plan(self.job, reader, ranges, self._outcomes)
         outcome = Outcome(plan)
         done: set[str] = set()

@@ -166,10 +166,17 @@ class Ledger:
                         del keys[key]
                 await asyncio.sleep(0)
 
-    async def load(self, source: Collection[TopicPartition], reader: str = "pipeline") -> None:
+    async def load(
+        self,
+        source: Collection[TopicPartition],
+        reader: str = "pipeline",
+        only: Collection[bytes] | None = None,
+    ) -> None:
         """Read what other workers (or an earlier life of this one) recorded for these source
         partitions, the whole assignment of ``reader`` (the pipeline's consumer, the batch path's:
-        two groups, two assignments); the keys of the ledger partitions no reader needs go."""
+        two groups, two assignments); the keys of the ledger partitions no reader needs go. With
+        ``only``, just those keys are kept (a replay plan's one load, streams/ops/outcomes.py: a later
+        load would read on past the others)."""
         count = await self._partition_count()
         async with self._lock:
             self._wanted[reader] = {tp.partition % count for tp in source}
@@ -177,7 +184,7 @@ class Ledger:
             await self._keep_only(wanted)
             if wanted:
                 self._held |= wanted
-                await self._read([TopicPartition(self._topic, p) for p in sorted(wanted)])
+                await self._read([TopicPartition(self._topic, p) for p in sorted(wanted)], only)
 
     async def start(self) -> None:
         """Learn the topic's partitions and retention now (beside the consumers' group join, so the
@@ -193,7 +200,7 @@ class Ledger:
                     self._partitions = len(await self._producer.partitions_for(self._topic))
         return self._partitions
 
-    async def _read(self, tps: list[TopicPartition]) -> None:
+    async def _read(self, tps: list[TopicPartition], only: Collection[bytes] | None) -> None:
         reader = make_consumer(self._kafka, reads_to_end=True)
         await reader.start()
         try:
@@ -203,7 +210,7 @@ class Ledger:
             now = self._now()
             async for part, records in read_to_end(reader, tps):
                 for rec in records:
-                    if rec.key is None:
+                    if rec.key is None or (only is not None and rec.key not in only):
                         continue
                     if rec.value is None:
                         self._forget(rec.key)

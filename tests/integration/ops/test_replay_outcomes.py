@@ -12,13 +12,20 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from core.settings import KafkaSettings, Settings, TopicSettings
+from streams.kafka.clients import make_producer, started
+from streams.kafka.topics import ensure_topics
 from streams.local.traffic import plan
+from streams.ops.outcomes import Outcomes
+from streams.ops.scan import open_reader, resolve_ranges
+from streams.ops.selection import Selection
+from streams.runtime.ledger import Ledger
 from tests.conftest import Stack
 from tests.flows import publish, ready, settle
 from tests.integration.ops.test_partitions import keys_the_partitioners_disagree_on, librdkafka_produce
 from tests.integration.ops.test_replay import replay, replayed
 from tests.integration.runtime.test_commands import answers, capture_required_orders, command
-from tests.support import read_all, run_flexbridge, values, wait_for
+from tests.support import produce, read_all, run_flexbridge, values, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +77,32 @@ async def test_the_plan_finds_the_records_no_worker_finished_or_dead_lettered(st
     )
     code, out, err = await run_flexbridge(stack.env, "replay", "--topic", declined, "--last", "1h")
     assert code == 0 and f"Every record has an outcome ({n_dead} dead-lettered)" in out, err
+
+
+async def test_the_plan_keeps_the_ledger_entries_of_its_window_alone(stack: Stack) -> None:
+    """The ledger is read whole (an event of the window may have finished before it), but a plan
+    keeps only the entries its window's events may have: its memory follows the window."""
+    kafka = KafkaSettings(bootstrap_servers=stack.bootstrap, topic_partitions=4, enable_idempotence=False)
+    settings = Settings(kafka=kafka, topics=TopicSettings(**stack.topics))
+    topics = stack.topics
+    await ensure_topics(kafka, [topics["declined"], topics["ledger"]])
+    producer = await started(make_producer(kafka))
+    reader = await open_reader(settings)
+    try:
+        finished = [f"E{i}" for i in range(500)]
+        await Ledger(kafka, topics["ledger"], producer).record_all(
+            "evaluate", finished, 0, {"flow": "evaluate"}
+        )
+        window = [("E7", b'{"eventId": "E7"}'), ("E-new", b'{"event_id": "E-new"}'), ("x", b"not json")]
+        await produce(stack.bootstrap, topics["declined"], [(k, v) for k, v in window])
+        selection = Selection(topic=topics["declined"])
+        outcomes = Outcomes(settings, producer)
+        await outcomes.load(reader, selection, await resolve_ranges(reader, selection))
+        assert [outcomes.finished(topics["declined"], v) for _, v in window] == [True, False, False]
+        assert len(outcomes._ledger) == 1  # E7's entry, of 500
+    finally:
+        await reader.stop()
+        await producer.stop()
 
 
 async def _replay_those_without_outcome(stack: Stack, positions: set[tuple[int, int]]) -> None:

@@ -147,6 +147,20 @@ async def test_a_tombstone_forgets_its_key_as_compaction_would(broker: EmbeddedB
         assert not ledger.has("evaluate", "E0")
 
 
+async def test_a_ledger_loaded_for_some_keys_keeps_those_alone(broker: EmbeddedBroker) -> None:
+    """A replay plan's ledger (streams/ops/outcomes.py): it reads the whole topic, keeps what it asked for."""
+    kafka, topic = await _ledger_topic(broker, partitions=2)
+    async with _producer(kafka) as producer:
+        ledger = Ledger(kafka, topic, producer)
+        await ledger.record_all("evaluate", [f"E{i}" for i in range(100)], 0, {"flow": "evaluate"})
+        await ledger.record_all("transmit", [f"T{i}" for i in range(100)], 1, {"flow": "transmit"})
+        only = {Ledger.key("evaluate", "E7"), Ledger.key("transmit", "T99"), Ledger.key("evaluate", "E-none")}
+        plan = Ledger(kafka, topic, producer)
+        await plan.load(_source(0, 1), only=only)
+        assert (plan.has("evaluate", "E7"), plan.has("transmit", "T99"), len(plan)) == (True, True, 2)
+        assert not plan.has("evaluate", "E8")
+
+
 async def test_a_loaded_ledger_holds_its_keys_and_not_the_entries(broker: EmbeddedBroker) -> None:
     """20,000 evaluate entries read back are held in under 300 bytes each (109 when written, each
     key with its partition; 184 as a set of keys); held as their parsed JSON, they took 644."""
