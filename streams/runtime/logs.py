@@ -21,6 +21,7 @@ from core.pan import redact_pan
 
 __all__ = [
     "JsonFormatter",
+    "RebalancedCommit",
     "TextFormatter",
     "bind",
     "install",
@@ -73,11 +74,32 @@ class TextFormatter(logging.Formatter):
 
 
 def install(fmt: str, logger: logging.Logger | None = None) -> None:
-    """Put the json (or text) formatter on every handler of ``logger`` (the root by default)."""
+    """Put the json (or text) formatter on every handler of ``logger`` (the root by default), and
+    log aiokafka's commits refused by a rebalance as warnings (:class:`RebalancedCommit`)."""
     formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     target = logger or logging.getLogger()
     for handler in target.handlers:
         handler.setFormatter(formatter)
+    coordinator = logging.getLogger(RebalancedCommit.LOGGER)
+    if not any(isinstance(f, RebalancedCommit) for f in coordinator.filters):
+        coordinator.addFilter(RebalancedCommit())
+
+
+class RebalancedCommit(logging.Filter):
+    """aiokafka logs an offset commit the group refused because it rebalanced meanwhile
+    (``UnknownMemberIdError``, ``IllegalGenerationError``, ``RebalanceInProgressError``: "will
+    rejoin") at error level, once per partition. That is the group at work, not a failure to act
+    on: the committer is told (flexbridge's pipeline logs a warning, Faust returns quietly), the
+    consumer rejoins, and the records not committed are read again by their next owner and skipped
+    by the ledger. So it is logged as a warning; every other error of aiokafka's stays an error."""
+
+    LOGGER = "aiokafka.consumer.group_coordinator"
+    MESSAGE = "OffsetCommit failed for group %s due to group error (%s), will rejoin"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.msg == self.MESSAGE:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        return True
 
 
 def log_tasks() -> None:

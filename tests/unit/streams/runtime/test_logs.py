@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from types import SimpleNamespace
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
-from streams.runtime.logs import JsonFormatter, TextFormatter, bind, log_task_running, log_tasks
+from streams.runtime.logs import (
+    JsonFormatter,
+    RebalancedCommit,
+    TextFormatter,
+    bind,
+    install,
+    log_task_running,
+    log_tasks,
+)
 
 
 def _record(msg: str) -> logging.LogRecord:
@@ -63,3 +77,47 @@ async def test_where_a_function_s_task_waits_or_that_none_runs_it(caplog: pytest
     waits, none = (r.getMessage() for r in caplog.records)
     assert waits.startswith("parked_on_the_gate waits in ") and waits.endswith(" wait")
     assert none == "no task runs _restart_recovery"
+
+
+async def _commit_answered(error_code: int) -> None:
+    """aiokafka's own commit handling (``GroupCoordinator._do_commit_offsets``) of an OffsetCommit
+    answered ``error_code`` for one partition; the error it raises is swallowed."""
+
+    async def answer(_request: object) -> SimpleNamespace:
+        return SimpleNamespace(topics=[("payments.declined", [(0, error_code)])])
+
+    coordinator = SimpleNamespace(
+        group_id="flexbridge",
+        generation=7,
+        member_id="m-1",
+        coordinator_id=0,
+        _send_req=answer,
+        reset_generation=lambda: None,
+        request_rejoin=lambda: None,
+        coordinator_dead=lambda: None,
+    )
+    offsets = {TopicPartition("payments.declined", 0): OffsetAndMetadata(10, "")}
+    with contextlib.suppress(KafkaError):
+        await GroupCoordinator._do_commit_offsets(coordinator, None, offsets)
+
+
+@pytest.mark.parametrize(("error", "code"), [("IllegalGenerationError", 22), ("UnknownMemberIdError", 25)])
+async def test_a_commit_refused_by_a_rebalance_is_a_warning(
+    caplog: pytest.LogCaptureFixture, error: str, code: int
+) -> None:
+    install("json", logging.getLogger("flexbridge-test-root"))
+    with caplog.at_level(logging.INFO, logger=RebalancedCommit.LOGGER):
+        await _commit_answered(code)
+    [record] = [r for r in caplog.records if r.name == RebalancedCommit.LOGGER]
+    assert "will rejoin" in record.getMessage() and error in record.getMessage()
+    assert (record.levelno, record.levelname) == (logging.WARNING, "WARNING")
+    assert orjson.loads(JsonFormatter().format(record))["level"] == "warning"
+
+
+async def test_other_commit_errors_of_aiokafka_stay_errors(caplog: pytest.LogCaptureFixture) -> None:
+    install("json", logging.getLogger("flexbridge-test-root"))
+    with caplog.at_level(logging.INFO, logger=RebalancedCommit.LOGGER):
+        await _commit_answered(3)  # UnknownTopicOrPartitionError
+    [record] = [r for r in caplog.records if r.name == RebalancedCommit.LOGGER]
+    assert record.levelno == logging.ERROR
+    assert len(logging.getLogger(RebalancedCommit.LOGGER).filters) == 1  # installed once, however often
