@@ -59,9 +59,7 @@ def add_replay_parser(sub: Any) -> None:
         f"{REPLAY_ENV}TOPIC, …FROM, …TO, …LAST and …EXECUTE (a flag given wins).",
     )
     p.add_argument("--topic", help="source topic")
-    p.add_argument("--from", dest="start", help="window start, ISO-8601 (e.g. 2026-11-24T10:00:00Z)")
-    p.add_argument("--to", dest="end", help="window end, ISO-8601, exclusive (default: now)")
-    p.add_argument("--last", help="window of the last duration: 90s, 15m, 2h, 1d")
+    _time_window(p, "window start", "window end", "window of")
     p.add_argument(
         "--without-outcome",
         action="store_true",
@@ -69,6 +67,14 @@ def add_replay_parser(sub: Any) -> None:
     )
     _common(p)
     p.set_defaults(run=_replay)
+
+
+def _time_window(p: argparse.ArgumentParser, start: str, end: str, last: str) -> None:
+    """``--from``, ``--to`` and ``--last``: a window of the records' times (a dead letter's: when it
+    was dead-lettered)."""
+    p.add_argument("--from", dest="start", help=f"{start}, ISO-8601 (e.g. 2026-11-24T10:00:00Z)")
+    p.add_argument("--to", dest="end", help=f"{end}, ISO-8601, exclusive (default: now)")
+    p.add_argument("--last", help=f"{last} the last duration: 90s, 15m, 2h, 1d")
 
 
 def add_dlq_parser(sub: Any) -> None:
@@ -91,6 +97,7 @@ def add_dlq_parser(sub: Any) -> None:
         choices=get_args(DlqReason),
         help="only this dlq-reason (repeatable)",
     )
+    _time_window(redrive, "dead-lettered from", "dead-lettered until", "dead-lettered within")
     _common(redrive)
     redrive.set_defaults(run=_redrive)
 
@@ -110,7 +117,7 @@ def _window(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 
 def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = ()) -> Selection:
-    start, end = _window(args) if hasattr(args, "last") else (None, None)
+    start, end = _window(args)
     if args.from_offset is not None and args.to_offset is not None and args.to_offset < args.from_offset:
         raise ValueError(f"--to-offset {args.to_offset} is before --from-offset {args.from_offset}")
     return Selection(

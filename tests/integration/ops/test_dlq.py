@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from core.settings import KafkaSettings
+from schemas.dlq import dlq_headers
+from streams.kafka.clients import started
+from streams.kafka.topics import ensure_topics
 from streams.local.traffic import Planned, plan
 from tests.conftest import Stack
 from tests.flows import publish, ready
@@ -101,3 +108,42 @@ async def test_dead_letters_are_listed_shown_masked_and_redriven_after_the_cause
     assert done["sent"] == 4
     await wait_until_approved(stack, planned[:4])
     await assert_redriven_once_and_audited(stack)
+
+
+async def test_a_redrive_takes_a_window_of_when_its_dead_letters_failed(stack: Stack) -> None:
+    """``--last`` / ``--from`` / ``--to`` select dead letters by when they were dead-lettered (their
+    record time): those of an outage, not those of the hours before."""
+    now = int(time.time() * 1000)
+    old, new = now - 3 * HOUR_MS, now
+    await ensure_topics(KafkaSettings(bootstrap_servers=stack.bootstrap), [stack.topics["dlq"]])
+    producer = await started(AIOKafkaProducer(bootstrap_servers=stack.bootstrap, enable_idempotence=False))
+    try:
+        for offset, at in enumerate((old, new)):
+            source = {"topic": stack.topics["declined"], "partition": 0, "offset": offset}
+            headers = dlq_headers(reason="retries-exhausted", error="503", **source)
+            value = orjson.dumps({"eventId": f"evt-{offset}", "orderId": f"ORD-{offset}"})
+            await producer.send_and_wait(stack.topics["dlq"], value, b"k", headers=headers, timestamp_ms=at)
+    finally:
+        await producer.stop()
+
+    assert _failed_at(await cli_json(stack, "dlq", "redrive", "--json")) == [_iso(old), _iso(new)]
+    assert _failed_at(await cli_json(stack, "dlq", "redrive", "--last", "1h", "--json")) == [_iso(new)]
+    start, end = _iso(now - 4 * HOUR_MS), _iso(now - HOUR_MS)
+    window = await cli_json(stack, "dlq", "redrive", "--from", start, "--to", end, "--json")
+    assert _failed_at(window) == [_iso(old)]
+    code, _, err = await run_flexbridge(stack.env, "dlq", "redrive", "--last", "1h", "--from", start)
+    assert code == 2 and "--last cannot be combined with --from/--to" in err
+
+
+HOUR_MS = 3_600_000
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def _failed_at(plan: dict[str, Any]) -> list[str]:
+    """The times of the dead letters a redrive plan selected (one key: one partition holds them all)."""
+    [part] = [p for p in plan["partitions"] if p["records"]]
+    assert plan["totals"]["records"] == plan["totals"]["toSend"] == part["records"]
+    return sorted({part["firstTime"], part["lastTime"]})
