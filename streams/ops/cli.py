@@ -83,6 +83,7 @@ def add_dlq_parser(sub: Any) -> None:
     listing = verbs.add_parser("list", help="dead letters grouped by reason")
     listing.add_argument("--json", action="store_true")
     add_merchant_filter(listing)
+    _time_window(listing, "dead-lettered from", "dead-lettered until", "dead-lettered within")
     listing.set_defaults(run=_dlq_list)
     show = verbs.add_parser(
         "show", aliases=["inspect"], help="one dead letter, headers decoded, card data masked"
@@ -237,7 +238,8 @@ def _dlq_list(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
-        sel = Selection(topic=settings.topics.dlq, **_of_merchants(args))
+        start, end = _window(args)
+        sel = Selection(topic=settings.topics.dlq, from_ms=start, to_ms=end, **_of_merchants(args))
         groups = asyncio.run(list_dead_letters(settings, sel))
     except (ReplayError, ValueError) as exc:
         raise ConfigError(str(exc)) from None

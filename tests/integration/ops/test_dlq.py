@@ -110,7 +110,7 @@ async def test_dead_letters_are_listed_shown_masked_and_redriven_after_the_cause
     await assert_redriven_once_and_audited(stack)
 
 
-async def test_a_redrive_takes_a_window_of_when_its_dead_letters_failed(stack: Stack) -> None:
+async def test_a_redrive_and_the_list_take_a_window_of_when_dead_letters_failed(stack: Stack) -> None:
     """``--last`` / ``--from`` / ``--to`` select dead letters by when they were dead-lettered (their
     record time): those of an outage, not those of the hours before."""
     now = int(time.time() * 1000)
@@ -133,6 +133,9 @@ async def test_a_redrive_takes_a_window_of_when_its_dead_letters_failed(stack: S
     assert _failed_at(window) == [_iso(old)]
     code, _, err = await run_flexbridge(stack.env, "dlq", "redrive", "--last", "1h", "--from", start)
     assert code == 2 and "--last cannot be combined with --from/--to" in err
+    for window, count in ((), 2), (("--last", "1h"), 1), (("--from", start, "--to", end), 1):
+        listed = await cli_json(stack, "dlq", "list", *window, "--json")  # dlq list takes the same
+        assert [(g["reason"], g["count"]) for g in listed["reasons"]] == [("retries-exhausted", count)]
 
 
 HOUR_MS = 3_600_000
