@@ -64,6 +64,10 @@ class Outcomes:
         self._dead: set[tuple[int, int]] = set()
         self._answered: set[str] = set()  # eventIds of the commands' answers
         self._forwarded: set[tuple[int, int]] = set()  # commands produced again to their partition
+        self._loaded = ""  # the topic whose window was read
+        # by (partition, offset) in the window: each record's eventId, and a command's answer's
+        self._event_ids: dict[tuple[int, int], str | None] = {}
+        self._answer_ids: dict[tuple[int, int], str] = {}
 
     def tracks(self, topic: str) -> bool:
         """Whether every record of ``topic`` has an outcome to look for (an input topic)."""
@@ -73,8 +77,8 @@ class Outcomes:
         """Read what the records of ``ranges`` of the selection's topic need: the ledger's entries of
         their events, and for a tracked topic their dead letters (and a command's answers and copies)."""
         ledger, topic = self._topics.ledger, selection.topic
-        commands = topic == self._topics.commands
-        keys, answers = await self._window(reader, topic, ranges, commands)
+        await self._window(reader, topic, ranges)
+        keys = {Ledger.key(flow, i) for i in self._event_ids.values() if i for flow in self._flows.values()}
         try:
             parts = await partitions_of(reader, ledger)
         except ReplayError:
@@ -84,7 +88,8 @@ class Outcomes:
             return
         inside = _inside(ranges)
         self._dead = set(await _found(reader, self._topics.dlq, None, _dead_letter_of(topic), inside))
-        if commands:
+        if topic == self._topics.commands:
+            answers = set(self._answer_ids.values())
             self._answered = set(
                 await _found(
                     reader, self._topics.status, selection.from_ms, _command_answer, answers.__contains__
@@ -92,37 +97,42 @@ class Outcomes:
             )
             self._forwarded = set(await _found(reader, topic, selection.from_ms, _forwarded, inside))
 
-    async def _window(
-        self, reader: AIOKafkaConsumer, topic: str, ranges: Ranges, commands: bool
-    ) -> tuple[set[bytes], set[str]]:
-        """The ledger keys the window's events may have (under either flow: a record may be sent to
-        another topic than its own), and for commands the eventIds of their answers."""
-        keys: set[bytes] = set()
-        answers: set[str] = set()
+    async def _window(self, reader: AIOKafkaConsumer, topic: str, ranges: Ranges) -> None:
+        """Each record's eventId (its ledger keys, under either flow: a record may be sent to another
+        topic than its own) and a command's answer's, read once for the plan and its execution."""
+        self._loaded, self._event_ids, self._answer_ids = topic, {}, {}
         async for record in scan(reader, topic, ranges):
-            event_id = _event_id(record.value)
-            if event_id is not None:
-                keys.update(Ledger.key(flow, event_id) for flow in self._flows.values())
-            if commands:
-                answers.add(answer_event_id(record.value, f"{topic}:{record.partition}:{record.offset}"))
-        return keys, answers
+            at = (record.partition, record.offset)
+            self._event_ids[at] = _event_id(record.value)
+            if topic == self._topics.commands:
+                self._answer_ids[at] = answer_event_id(record.value, _where(record))
 
-    def finished(self, topic: str | None, value: bytes | None) -> bool:
-        """Whether the flow of ``topic`` has finished the event ``value`` (so the pipeline skips it)."""
+    def finished(self, topic: str | None, record: Record) -> bool:
+        """Whether the flow of ``topic`` has finished the event of ``record`` (so the pipeline skips it)."""
         flow = self._flows.get(topic or "")
         if flow is None:
             return False
-        event_id = _event_id(value)
+        event_id = self._event_id_of(record)
         return event_id is not None and self._ledger.has(flow, event_id)
 
     def done(self, record: Record) -> bool:
         """Whether the record of the loaded topic is finished, or (a command) answered or forwarded."""
         if record.topic != self._topics.commands:
-            return self.finished(record.topic, record.value)
-        if (record.partition, record.offset) in self._forwarded:
+            return self.finished(record.topic, record)
+        at = (record.partition, record.offset)
+        if at in self._forwarded:
             return True
-        where = f"{record.topic}:{record.partition}:{record.offset}"
-        return answer_event_id(record.value, where) in self._answered
+        answer = self._answer_ids.get(at) if record.topic == self._loaded else None
+        if answer is None:  # a record outside the window read
+            answer = answer_event_id(record.value, _where(record))
+        return answer in self._answered
+
+    def _event_id_of(self, record: Record) -> str | None:
+        """Its eventId, as the window's first pass read it (read again for a record outside it)."""
+        at = (record.partition, record.offset)
+        if record.topic == self._loaded and at in self._event_ids:
+            return self._event_ids[at]
+        return _event_id(record.value)
 
     def dead_lettered(self, record: Record) -> bool:
         """Whether the record of the loaded topic has a dead letter."""
@@ -142,6 +152,11 @@ def _event_id(value: bytes | None) -> str | None:
     except (orjson.JSONDecodeError, ValidationError):
         return None
     return event_id if isinstance(event_id, str) else None
+
+
+def _where(record: Record) -> str:
+    """``topic:partition:offset``, what names a malformed command without a commandId."""
+    return f"{record.topic}:{record.partition}:{record.offset}"
 
 
 def _inside(ranges: Ranges) -> Callable[[tuple[int, int]], bool]:

@@ -215,7 +215,7 @@ async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, outcome
         if target:
             plan.targets.add(target)
         part = plan.partitions[record.partition]
-        finished = outcomes.finished(target, record.value)
+        finished = outcomes.finished(target, record)
         part.add(record, kind, finished)
         if tracked:  # finished in its own topic's flow is done: its event is not read again
             done = (finished and target == source) or outcomes.done(record)
