@@ -23,7 +23,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench import targets
-from bench.common import Figure, flex_token, produce_all, ratio, until
+from bench.common import Figure, cpu_time, flex_token, produce_all, ratio, until
 from consumers.flex.pool import ShardedTransport
 from consumers.flows import Defaults, transmit_body
 from core.settings import FlexSettings
@@ -107,28 +107,34 @@ async def _naive(stack: LocalStack, topic: str, count: int) -> float:
 
 async def _flexbridge(
     stack: LocalStack, worker: RunningWorker, topic: str, events: list[tuple[bytes, bytes]]
-) -> float:
-    """Seconds from the first produce until the worker has transmitted every one of ``events``."""
+) -> tuple[float, float]:
+    """Seconds from the first produce until the worker has transmitted every one of ``events``, and
+    the worker's CPU seconds meanwhile."""
     done = len(events) + await metric_total(worker.url, "flexbridge_events_out_total", topic=topic)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), cpu_time(worker.child.proc.pid)
     await produce_all(stack.bootstrap, topic, events)
 
     async def finished() -> bool:
         return await metric_total(worker.url, "flexbridge_events_out_total", topic=topic) >= done
 
     ended = await until(finished, 300, f"{len(events)} approvals transmitted", every=0.05)
-    return ended - started
+    return ended - started, cpu_time(worker.child.proc.pid) - cpu
 
 
-async def _in_turns(stack: LocalStack, worker: RunningWorker, topic: str, count: int) -> tuple[float, float]:
-    """Approvals/s of flexbridge and of the sharded loop (c), over :data:`ROUNDS` rounds in turn."""
+async def _in_turns(
+    stack: LocalStack, worker: RunningWorker, topic: str, count: int
+) -> tuple[float, float, float]:
+    """Approvals/s of flexbridge and of the sharded loop (c), over :data:`ROUNDS` rounds in turn, and
+    the worker's CPU ms per approval over its rounds."""
     per_round = count // ROUNDS
-    ours = sharded = 0.0
+    ours = sharded = cpu = 0.0
     async with _bare_client(stack.base_url, ShardedTransport(CONNECTIONS)) as (http, headers):
         for r in range(ROUNDS):
             sharded += await _posting(http, headers, approvals(per_round, seed=40 + r))
-            ours += await _flexbridge(stack, worker, topic, approvals(per_round, seed=30 + r))
-    return per_round * ROUNDS / ours, per_round * ROUNDS / sharded
+            seconds, used = await _flexbridge(stack, worker, topic, approvals(per_round, seed=30 + r))
+            ours, cpu = ours + seconds, cpu + used
+    done = per_round * ROUNDS
+    return done / ours, done / sharded, cpu / done * 1000
 
 
 async def bench_transmit(stack: LocalStack, worker: RunningWorker, topic: str, count: int) -> list[Figure]:
@@ -140,7 +146,7 @@ async def bench_transmit(stack: LocalStack, worker: RunningWorker, topic: str, c
             async with _bare_client(stack.base_url, _one_pool()) as (one_pool, headers):
                 bare = few / await _posting(one_pool, headers, approvals(few, seed=1))
             naive = await _naive(stack, "bench.naive", max(40, count // 50))
-            ours, sharded = await _in_turns(stack, worker, topic, count)
+            ours, sharded, cpu_ms = await _in_turns(stack, worker, topic, count)
         finally:
             await http.delete("_sandbox/faults")
     return [
@@ -151,6 +157,7 @@ async def bench_transmit(stack: LocalStack, worker: RunningWorker, topic: str, c
             "events/s",
             note=f"{count} approvals in {ROUNDS} rounds, in turn with (c), {LATENCY_MS} ms Flex",
         ),
+        Figure("transmit", "worker CPU per approval", cpu_ms, "ms CPU", note="over flexbridge's rounds"),
         Figure("transmit", "naive consumer (a)", naive, "events/s"),
         Figure(
             "transmit",
