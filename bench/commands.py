@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import Figure, cpu_time, flex_token, produce_all, ratio, until
+from bench.common import Figure, flex_token, produce_all, ratio, until
 from bench.targets import COMMANDS_VS_ONE_AT_A_TIME
 from core.settings import OrderSettings
 from sandbox.samples import evaluate_body
@@ -53,9 +53,8 @@ async def _orders(stack: LocalStack, count: int) -> list[tuple[str, str]]:
     return made
 
 
-async def _round(stack: LocalStack, orders: list[tuple[str, str]], in_flight: int) -> tuple[float, float]:
-    """Cancels of ``orders`` through a worker running ``in_flight`` commands at once: commands/s, and
-    the worker's CPU ms per command over the same clock."""
+async def _round(stack: LocalStack, orders: list[tuple[str, str]], in_flight: int) -> float:
+    """Cancels of ``orders`` through a worker running ``in_flight`` commands at once: commands/s."""
     group = f"bench-commands-{in_flight}"
     topics = {"COMMANDS": f"{group}.commands", "STATUS": f"{group}.status"}
     env = {f"FLEXBRIDGE_TOPICS__{name}": topic for name, topic in topics.items()}
@@ -72,15 +71,14 @@ async def _round(stack: LocalStack, orders: list[tuple[str, str]], in_flight: in
             out = await metric_total(worker.url, "flexbridge_events_out_total", topic=topics["COMMANDS"])
             return out >= len(commands)
 
-        started, cpu = time.monotonic(), cpu_time(worker.child.proc.pid)
+        started = time.monotonic()
         await produce_all(stack.bootstrap, topics["COMMANDS"], items)
         ended = await until(answered, 60 + len(commands), f"{len(commands)} commands answered", every=0.05)
-        cpu = cpu_time(worker.child.proc.pid) - cpu
     finally:
         await asyncio.to_thread(worker.child.stop)
     answers = [orjson.loads(r.value) for r in await read_topic(stack.bootstrap, topics["STATUS"]) if r.value]
     _all_cancelled(answers, len(commands))
-    return len(commands) / (ended - started), cpu / len(commands) * 1000
+    return len(commands) / (ended - started)
 
 
 def _all_cancelled(answers: list[dict[str, Any]], count: int) -> None:
@@ -98,14 +96,13 @@ async def bench_commands(stack: LocalStack, count: int) -> list[Figure]:
     async with httpx.AsyncClient(base_url=stack.sandbox_root, timeout=10) as http:
         (await http.post("_sandbox/faults", json=faults)).raise_for_status()
         try:
-            flexbridge, cpu_ms = await _round(stack, orders[:count], in_flight=IN_FLIGHT)
-            one, _ = await _round(stack, orders[count:], in_flight=1)
+            flexbridge = await _round(stack, orders[:count], in_flight=IN_FLIGHT)
+            one = await _round(stack, orders[count:], in_flight=1)
         finally:
             await http.delete("_sandbox/faults")
     note = f"{count} cancels (the baseline {baseline_count}), 2 Flex calls of {LATENCY_MS} ms each"
     return [
         Figure("commands", f"flexbridge, {IN_FLIGHT} at once", flexbridge, "commands/s", note=note),
-        Figure("commands", f"worker CPU per command, {IN_FLIGHT} at once", cpu_ms, "ms CPU"),
         Figure("commands", "one at a time", one, "commands/s"),
         Figure(
             "commands", "flexbridge / one at a time", ratio(flexbridge, one), "x", COMMANDS_VS_ONE_AT_A_TIME
