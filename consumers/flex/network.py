@@ -26,6 +26,7 @@ import httpcore
 __all__ = ["AsyncioBackend"]
 
 _READ_AHEAD = 256 * 1024  # bytes received and not yet read before the socket stops being read
+_HELD_BYTES = 64 * 1024  # bytes of a request held for one write before they are written anyway
 _ADDRESSES = {"client_addr": "sockname", "server_addr": "peername"}  # httpcore's names → asyncio's
 
 
@@ -94,11 +95,22 @@ class _Connection(asyncio.Protocol):
 
 
 class _Stream(httpcore.AsyncNetworkStream):
+    """httpcore writes a request in pieces (its headers, its body, the end of a sized body as an
+    empty write) and then reads the answer. The pieces are held and handed to the transport as one
+    write at that end (or before the first read, or past :data:`_HELD_BYTES`): one send and one TCP
+    segment for a call instead of two, and one wake-up of the server to read it. A failure of that
+    write is httpcore's ``WriteError`` / ``WriteTimeout`` wherever it happens, as before."""
+
     def __init__(self, connection: _Connection) -> None:
         self._c = connection
+        self._held: list[bytes] = []  # written by httpcore, not handed to the transport yet
+        self._held_bytes = 0
+        self._write_timeout: float | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         c = self._c
+        if self._held:
+            await self._flush()
         while not c.received:
             if c.ended:
                 if c.error is not None:
@@ -120,15 +132,27 @@ class _Stream(httpcore.AsyncNetworkStream):
         return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        c = self._c
-        if not buffer:
+        self._write_timeout = timeout
+        if not buffer:  # h11's end of a body of known length: the request is whole
+            return await self._flush()
+        if self._c.ended:
+            raise httpcore.WriteError("the connection was closed")
+        self._held.append(buffer)
+        self._held_bytes += len(buffer)
+        if self._held_bytes > _HELD_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        c, held = self._c, self._held
+        if not held:
             return
+        self._held, self._held_bytes = [], 0
         if c.ended:
             raise httpcore.WriteError("the connection was closed")
-        c.transport.write(buffer)
+        c.transport.write(held[0] if len(held) == 1 else b"".join(held))
         while c.writing_paused and not c.ended:
             try:
-                await c.drained.wait(timeout)
+                await c.drained.wait(self._write_timeout)
             except TimeoutError as exc:
                 raise httpcore.WriteTimeout("timed out writing to Flex") from exc
         if c.error is not None:

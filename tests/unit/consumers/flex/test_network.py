@@ -1,5 +1,6 @@
 """consumers/flex/network.py over real sockets: HTTP and HTTPS calls, httpcore's errors, idle
-connections the server closed, flow control, and through ShardedTransport httpx's own errors."""
+connections the server closed, flow control, and through ShardedTransport httpx's own errors; a
+request's pieces written as one."""
 
 from __future__ import annotations
 
@@ -212,11 +213,13 @@ async def test_through_the_sharded_transport_errors_are_httpx_errors() -> None:
 
 
 class _Recorded(asyncio.Transport):
-    """A transport that only records whether its reading is paused (the unit below needs no socket)."""
+    """A transport that only records its writes and whether its reading is paused (the units below
+    need no socket)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.reading = True
+        self.written: list[bytes] = []
 
     def pause_reading(self) -> None:
         self.reading = False
@@ -224,11 +227,54 @@ class _Recorded(asyncio.Transport):
     def resume_reading(self) -> None:
         self.reading = True
 
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
 
-async def test_an_answer_not_read_yet_stops_the_socket_being_read_beyond_256_kib() -> None:
+
+def _recorded_stream() -> tuple[_Connection, _Recorded, _Stream]:
     connection, transport = _Connection(), _Recorded()
     connection.connection_made(transport)
-    stream = _Stream(connection)
+    return connection, transport, _Stream(connection)
+
+
+async def test_a_request_written_in_pieces_goes_to_the_transport_as_one_write() -> None:
+    _, transport, stream = _recorded_stream()
+    await stream.write(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n")
+    await stream.write(b"{}")
+    assert transport.written == []  # held until the request is whole
+    await stream.write(b"")  # h11's end of a sized body
+    assert transport.written == [b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"]
+    await stream.write(b"")
+    assert len(transport.written) == 1  # nothing more to write
+
+
+async def test_what_is_held_is_written_before_a_read_waits_for_the_answer() -> None:
+    connection, transport, stream = _recorded_stream()
+    await stream.write(b"5\r\nhello\r\n0\r\n\r\n")  # a chunked body's end is no empty write
+    assert transport.written == []
+    connection.data_received(b"HTTP/1.1 200 OK\r\n")
+    assert await stream.read(1024, timeout=5) == b"HTTP/1.1 200 OK\r\n"
+    assert transport.written == [b"5\r\nhello\r\n0\r\n\r\n"]  # written by the read, first
+
+
+async def test_a_large_body_is_written_without_waiting_for_its_end() -> None:
+    _, transport, stream = _recorded_stream()
+    await stream.write(b"headers")
+    await stream.write(b"x" * 64 * 1024)
+    assert transport.written == [b"headers" + b"x" * 64 * 1024]  # past 64 KiB held
+
+
+async def test_a_held_request_on_a_closed_connection_is_a_write_error() -> None:
+    connection, transport, stream = _recorded_stream()
+    await stream.write(b"GET / HTTP/1.1\r\n\r\n")
+    connection.connection_lost(ConnectionResetError("reset by peer"))
+    with pytest.raises(httpcore.WriteError):
+        await stream.write(b"")
+    assert transport.written == []
+
+
+async def test_an_answer_not_read_yet_stops_the_socket_being_read_beyond_256_kib() -> None:
+    connection, transport, stream = _recorded_stream()
     for _ in range(4):
         connection.data_received(b"x" * 64 * 1024)
     assert transport.reading  # 256 KiB waiting: still read
