@@ -21,6 +21,7 @@ from core.pan import redact_pan
 
 __all__ = [
     "JsonFormatter",
+    "ProducerBufferFull",
     "RebalancedCommit",
     "TextFormatter",
     "bind",
@@ -75,14 +76,20 @@ class TextFormatter(logging.Formatter):
 
 def install(fmt: str, logger: logging.Logger | None = None) -> None:
     """Put the json (or text) formatter on every handler of ``logger`` (the root by default), and
-    log aiokafka's commits refused by a rebalance as warnings (:class:`RebalancedCommit`)."""
+    log two libraries' routine messages at their real weight (:class:`RebalancedCommit`,
+    :class:`ProducerBufferFull`)."""
     formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     target = logger or logging.getLogger()
     for handler in target.handlers:
         handler.setFormatter(formatter)
-    coordinator = logging.getLogger(RebalancedCommit.LOGGER)
-    if not any(isinstance(f, RebalancedCommit) for f in coordinator.filters):
-        coordinator.addFilter(RebalancedCommit())
+    for kind in (RebalancedCommit, ProducerBufferFull):
+        library = logging.getLogger(kind.LOGGER)
+        if not any(isinstance(f, kind) for f in library.filters):
+            library.addFilter(kind())
+
+
+def _relevel(record: logging.LogRecord, level: int) -> None:
+    record.levelno, record.levelname = level, logging.getLevelName(level)
 
 
 class RebalancedCommit(logging.Filter):
@@ -98,7 +105,25 @@ class RebalancedCommit(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.ERROR and record.msg == self.MESSAGE:
-            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+            _relevel(record, logging.WARNING)
+        return True
+
+
+class ProducerBufferFull(logging.Filter):
+    """Faust logs "producer buffer full size N" as a warning whenever more than 100 table writes wait
+    for its producer, and then holds its delivery to the agents until 100 are sent. The order-state
+    agent writes a batch of orders at once, so that happens in every burst (22 times in 20,000
+    webhooks, 168 times in 80,000 MIT records: docs/benchmarks.md): back-pressure, which keeps the
+    sends batched, not a fault. So it is logged at info, as Faust logs the flush that follows; a
+    producer that cannot send shows in the commit that waits for it (streams/runtime/faust_commit.py)
+    and in FlexbridgeOrderStateStalled."""
+
+    LOGGER = "faust.transport.producer"
+    PREFIX = "producer buffer full size "
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).startswith(self.PREFIX):
+            _relevel(record, logging.INFO)
         return True
 
 
