@@ -4,8 +4,8 @@ httpx's connection pool (httpcore) reaches the network through a backend; on asy
 goes through anyio, whose cancel scopes, locks and stream wrappers run on every read and write of
 every call. :class:`AsyncioBackend` implements httpcore's documented backend interface
 (``httpcore.AsyncNetworkBackend``) on an ``asyncio.Protocol`` instead: a read returns what the
-connection already received without awaiting anything, a write goes straight to the transport, TLS
-is asyncio's own (``loop.start_tls``). Side by side against one local HTTP server, 10,000 calls of
+connection already received without awaiting anything, a request's writes reach the transport as
+one, TLS is asyncio's own (``loop.start_tls``). Side by side against one local HTTP server, 10,000 calls of
 flexbridge's transport took about a third less client CPU per call this way (docs/benchmarks.md).
 
 Errors are httpcore's (``ConnectError``, ``ReadTimeout``, …), which httpx turns into its own, as
@@ -97,9 +97,9 @@ class _Connection(asyncio.Protocol):
 class _Stream(httpcore.AsyncNetworkStream):
     """httpcore writes a request in pieces (its headers, its body, the end of a sized body as an
     empty write) and then reads the answer. The pieces are held and handed to the transport as one
-    write at that end (or before the first read, or past :data:`_HELD_BYTES`): one send and one TCP
-    segment for a call instead of two, and one wake-up of the server to read it. A failure of that
-    write is httpcore's ``WriteError`` / ``WriteTimeout`` wherever it happens, as before."""
+    write at that end (or before the first read, or past :data:`_HELD_BYTES`): one send for a call
+    instead of two (one TCP segment when it fits in one), and one wake-up of the server to read it.
+    A failure of that write is httpcore's ``WriteError`` / ``WriteTimeout`` wherever it happens."""
 
     def __init__(self, connection: _Connection) -> None:
         self._c = connection
