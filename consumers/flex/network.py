@@ -5,8 +5,9 @@ goes through anyio, whose cancel scopes, locks and stream wrappers run on every 
 every call. :class:`AsyncioBackend` implements httpcore's documented backend interface
 (``httpcore.AsyncNetworkBackend``) on an ``asyncio.Protocol`` instead: a read returns what the
 connection already received without awaiting anything, a request's writes reach the transport as
-one, TLS is asyncio's own (``loop.start_tls``). Side by side against one local HTTP server, 10,000 calls of
-flexbridge's transport took about a third less client CPU per call this way (docs/benchmarks.md).
+one, TLS is asyncio's own (``loop.start_tls``). Side by side against one local HTTP server, 10,000
+calls of flexbridge's transport took about a third less client CPU per call this way
+(docs/benchmarks.md).
 
 Errors are httpcore's (``ConnectError``, ``ReadTimeout``, …), which httpx turns into its own, as
 with the default backend.
