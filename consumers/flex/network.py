@@ -136,9 +136,7 @@ class _Stream(httpcore.AsyncNetworkStream):
         self._write_timeout = timeout
         if not buffer:  # h11's end of a body of known length: the request is whole
             return await self._flush()
-        if self._c.ended:
-            raise httpcore.WriteError("the connection was closed")
-        self._held.append(buffer)
+        self._held.append(buffer)  # a closed connection is found when it is flushed
         self._held_bytes += len(buffer)
         if self._held_bytes > _HELD_BYTES:
             await self._flush()

@@ -119,13 +119,9 @@ class Outcomes:
         """Whether the record of the loaded topic is finished, or (a command) answered or forwarded."""
         if record.topic != self._topics.commands:
             return self.finished(record.topic, record)
-        at = (record.partition, record.offset)
-        if at in self._forwarded:
+        if (record.partition, record.offset) in self._forwarded:
             return True
-        answer = self._answer_ids.get(at) if record.topic == self._loaded else None
-        if answer is None:  # a record outside the window read
-            answer = answer_event_id(record.value, _where(record))
-        return answer in self._answered
+        return self._answer_id_of(record) in self._answered
 
     def _event_id_of(self, record: Record) -> str | None:
         """Its eventId, as the window's first pass read it (read again for a record outside it)."""
@@ -133,6 +129,13 @@ class Outcomes:
         if record.topic == self._loaded and at in self._event_ids:
             return self._event_ids[at]
         return _event_id(record.value)
+
+    def _answer_id_of(self, record: Record) -> str:
+        """A command's answer's eventId, as the window's first pass read it (or read again)."""
+        at = (record.partition, record.offset)
+        if record.topic == self._loaded and at in self._answer_ids:
+            return self._answer_ids[at]
+        return answer_event_id(record.value, _where(record))
 
     def dead_lettered(self, record: Record) -> bool:
         """Whether the record of the loaded topic has a dead letter."""

@@ -112,11 +112,10 @@ class RebalancedCommit(logging.Filter):
 class ProducerBufferFull(logging.Filter):
     """Faust logs "producer buffer full size N" as a warning whenever more than 100 table writes wait
     for its producer, and then holds its delivery to the agents until 100 are sent. The order-state
-    agent writes a batch of orders at once, so that happens in every burst (22 times in 20,000
-    webhooks, 168 times in 80,000 MIT records: docs/benchmarks.md): back-pressure, which keeps the
-    sends batched, not a fault. So it is logged at info, as Faust logs the flush that follows; a
-    producer that cannot send shows in the commit that waits for it (streams/runtime/faust_commit.py)
-    and in FlexbridgeOrderStateStalled."""
+    agent writes a batch of orders at once, so that happens in every burst (docs/benchmarks.md,
+    "producer buffer full"): back-pressure, which keeps the sends batched, not a fault. So it is
+    logged at info, as Faust logs the flush that follows; a producer that cannot send shows in the
+    commit that waits for it (streams/runtime/faust_commit.py) and in FlexbridgeOrderStateStalled."""
 
     LOGGER = "faust.transport.producer"
     PREFIX = "producer buffer full size "
