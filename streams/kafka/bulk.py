@@ -34,11 +34,12 @@ async def send_batches(
     producer: AIOKafkaProducer,
     topic: str,
     partition: int,
-    records: Sequence[tuple[bytes, bytes]],
+    records: Sequence[tuple[bytes, bytes | None]],
     timestamp_ms: int | None = None,
 ) -> list[asyncio.Future[object]]:
-    """Hand ``records`` to ``producer`` as produce batches for one partition, in order (as many
-    batches as its batch size needs); the futures of their acknowledgements."""
+    """Hand ``records`` (a value of None: a tombstone) to ``producer`` as produce batches for one
+    partition, in order (as many batches as its batch size needs); the futures of their
+    acknowledgements."""
     futures = []
     batch = producer.create_batch()
     for key, value in records:

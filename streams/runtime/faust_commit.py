@@ -17,7 +17,9 @@ skipped (logged) and the next one tries again, as when there is nothing to commi
 where they were, and a next owner folds those statuses again (a fold is idempotent,
 consumers/order_machine.py). Faust's own flush then sends aiokafka's batches. (flexbridge runs
 Faust's producer in the event loop, ``producer_threaded`` off; in a thread, nothing is waited for.)
-Installed by :func:`streams.runtime.faust_fixes.apply`.
+The order table's writes go to Kafka by a path of their own (streams/runtime/changelog.py); the
+commit waits for them the same way, once :func:`wait_for` names them. Installed by
+:func:`streams.runtime.faust_fixes.apply`.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any, cast
+from functools import partial
+from typing import Any, Protocol, cast
 
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
-__all__ = ["DRAIN_SECONDS", "handed_over", "install", "taken"]
+__all__ = ["DRAIN_SECONDS", "Writes", "handed_over", "install", "taken", "wait_for"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,24 @@ _PUT, _HANDED = "_flexbridge_put", "_flexbridge_handed"  # writes a buffer took 
 _original_put = ProducerBuffer.put
 _original_send_pending = ProducerBuffer._send_pending
 _original_commit_offsets = Consumer._commit_offsets
+
+
+class Writes(Protocol):
+    """Table writes sent by another path than Faust's buffer (streams/runtime/changelog.py)."""
+
+    taken: int  # writes taken in so far
+
+    async def handed_over(self, count: int, seconds: float) -> bool:
+        """Whether the first ``count`` are aiokafka's within ``seconds``."""
+        ...
+
+
+_WRITES = "_flexbridge_writes"  # a Faust app's other writes
+
+
+def wait_for(app: Any, writes: Writes) -> None:
+    """Each commit of ``app``'s offsets first waits for ``writes`` too."""
+    setattr(app, _WRITES, [*getattr(app, _WRITES, ()), writes])
 
 
 def _put(self: ProducerBuffer, fut: Any) -> None:
@@ -83,13 +104,16 @@ async def _commit_offsets(
 ) -> bool:
     buffer = cast(ProducerBuffer, self.app.producer.buffer)
     threaded = self.app.conf.producer_threaded  # its writes are handed over elsewhere: not counted
-    if not threaded and not await handed_over(buffer, taken(buffer), DRAIN_SECONDS):
-        log.warning(
-            "table writes not handed to Kafka after %.0f s: offsets not committed yet (%d queued)",
-            DRAIN_SECONDS,
-            buffer.size,
-        )
-        return False
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
+    waits = [] if threaded else [partial(handed_over, buffer, taken(buffer))]
+    waits += [partial(writes.handed_over, writes.taken) for writes in getattr(self.app, _WRITES, ())]
+    for wait in waits:
+        if not await wait(max(0.0, deadline - loop.time())):
+            log.warning(
+                "table writes not handed to Kafka after %.0f s: offsets not committed yet", DRAIN_SECONDS
+            )
+            return False
     committed: bool = await _original_commit_offsets(self, offsets, start_new_transaction)
     return committed
 

@@ -31,7 +31,7 @@ from schemas.order_state import OrderState
 from schemas.status import OrderStatus
 from streams.runtime.agent_lag import fold_ends
 from streams.runtime.faust_batches import event_batches
-from streams.runtime.faust_table import delete_outside_event, send_outside_event
+from streams.runtime.faust_table import delete_outside_event, order_table, send_outside_event
 from streams.runtime.folds import Folds
 from streams.runtime.metrics import Metrics
 
@@ -42,7 +42,6 @@ __all__ = [
     "UnreadableOrder",
     "add_order_state",
     "order_changelog",
-    "order_table",
     "raw_topic",
     "served_mids",
 ]
@@ -241,35 +240,6 @@ def order_changelog(app_id: str) -> str:
     return f"{app_id}-{ORDER_TABLE}-changelog"
 
 
-def order_table(app: faust.App, partitions: int) -> Any:
-    """The Faust table ``orders`` (``partitions`` like every topic), keys and values raw bytes."""
-    table: Any = app.Table(
-        ORDER_TABLE,
-        key_type=str,
-        value_type=bytes,
-        partitions=partitions,
-        help="flexbridge order state by merchant and orderId",
-    )
-    # Keys as plain UTF-8 (Faust would JSON-quote them): the request routing, which hashes the
-    # orderId key it is given, then partitions exactly like orders.status and orders.commands.
-    table.key_serializer = "raw"
-    table.value_serializer = "raw"
-    # Faust made the changelog topic in the constructor, with the JSON key serializer: reading the
-    # plain keys back failed ("Error in recovery"), so a restarted or rebalanced worker never
-    # finished recovery and its agents (commands, order state) stalled. Rebuild it with the above.
-    table.changelog_topic = table._new_changelog_topic()
-    # Faust's on_key_set drops the future of the changelog record it sends; kept here, so that a
-    # write can be waited for (OrderBook.put, for the command agent).
-    send = table.send_changelog
-
-    def send_changelog(*args: Any, **kwargs: Any) -> Any:
-        table.last_changelog = send(*args, **kwargs)
-        return table.last_changelog
-
-    table.send_changelog = send_changelog
-    return table
-
-
 def served_mids(settings: Settings) -> tuple[str, ...]:
     """The mids of the merchants file's merchants (none without a file: one merchant, plain keys)."""
     if settings.merchants_file is None:
@@ -282,7 +252,7 @@ def add_order_state(
 ) -> OrderBook:
     """The table (``partitions`` like every topic; keyed by merchant when ``mids`` has several),
     and the agent that keeps it from ``status_topic``."""
-    book = OrderBook(order_table(app, partitions), metrics, mids)
+    book = OrderBook(order_table(app, ORDER_TABLE, partitions), metrics, mids)
     book.folds.ends = fold_ends(app, status_topic)
 
     @app.agent(raw_topic(app, status_topic), name="flexbridge-order-state")

@@ -1,0 +1,183 @@
+"""The order table's changelog writes (streams/runtime/changelog.py): handed to the producer a
+produce batch per partition, in the order written, across turns and after a failed hand-over; the
+future of each write answers with Kafka's acknowledgement; Faust's commit waits for them. The
+producer is a stand-in here (a pure unit test): the batches it was handed, and their futures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError, ProducerClosed
+
+from streams.runtime import changelog, faust_commit
+from streams.runtime.changelog import Changelog
+
+
+class _Batch:
+    def __init__(self, room: int) -> None:
+        self.records: list[tuple[bytes, bytes | None]] = []
+        self.room = room
+
+    def append(self, key: bytes, value: bytes | None, timestamp: int | None) -> object | None:
+        if len(self.records) == self.room:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
+class _Producer:
+    """Batches of ``room`` records; ``fail`` is raised by the next hand-overs, one each."""
+
+    def __init__(self, room: int = 100) -> None:
+        self.room = room
+        self.handed: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = []
+        self.acks: list[asyncio.Future[None]] = []
+        self.fail: list[Exception] = []
+        self.gate: asyncio.Event | None = None  # set: hand-overs wait for it
+
+    def create_batch(self) -> _Batch:
+        return _Batch(self.room)
+
+    async def send_batch(self, batch: _Batch, topic: str, partition: int) -> asyncio.Future[None]:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail:
+            raise self.fail.pop(0)
+        self.handed.append((topic, partition, batch.records))
+        self.acks.append(asyncio.get_running_loop().create_future())
+        return self.acks[-1]
+
+
+def _writer(producer: _Producer) -> Changelog:
+    kafka: Any = producer
+    return Changelog("app-orders-changelog", lambda: kafka)
+
+
+async def _handed(writer: Changelog) -> None:
+    assert await writer.handed_over(writer.taken, 5.0)
+
+
+async def test_a_turn_hands_each_partition_its_records_in_one_batch_in_the_order_written() -> None:
+    producer = _Producer()
+    writer = _writer(producer)
+    writer.send(3, b"ORD-1", b"a")
+    writer.send(5, b"ORD-2", b"b")
+    writer.send(3, b"ORD-1", b"c")
+    writer.send(3, b"ORD-3", None)  # a tombstone
+    await _handed(writer)
+    assert producer.handed == [
+        ("app-orders-changelog", 3, [(b"ORD-1", b"a"), (b"ORD-1", b"c"), (b"ORD-3", None)]),
+        ("app-orders-changelog", 5, [(b"ORD-2", b"b")]),
+    ]
+    assert (writer.taken, writer.handed) == (4, 4)
+
+
+async def test_writes_made_during_a_turn_go_in_the_next_one_after_it() -> None:
+    producer = _Producer()
+    producer.gate = asyncio.Event()
+    writer = _writer(producer)
+    writer.send(0, b"ORD-1", b"first")
+    await asyncio.sleep(0)  # the turn has begun, and waits for the producer
+    writer.send(0, b"ORD-1", b"second")
+    assert not await writer.handed_over(1, 0.01)
+    producer.gate.set()
+    await _handed(writer)
+    assert [records for _, _, records in producer.handed] == [[(b"ORD-1", b"first")], [(b"ORD-1", b"second")]]
+
+
+async def test_more_records_than_a_batch_holds_go_in_several_batches_in_order() -> None:
+    producer = _Producer(room=2)
+    writer = _writer(producer)
+    for n in range(5):
+        writer.send(1, f"ORD-{n}".encode(), b"v")
+    await _handed(writer)
+    keys = [key for _, _, records in producer.handed for key, _ in records]
+    assert keys == [b"ORD-0", b"ORD-1", b"ORD-2", b"ORD-3", b"ORD-4"]
+    assert [len(records) for _, _, records in producer.handed] == [2, 2, 1]
+
+
+async def test_a_write_is_acknowledged_when_kafka_has_every_batch_of_its_turn() -> None:
+    producer = _Producer(room=1)
+    writer = _writer(producer)
+    first, second = writer.send(2, b"ORD-1", b"a"), writer.send(2, b"ORD-2", b"b")
+    assert first is second  # one partition's writes of a turn share their acknowledgement
+    await _handed(writer)
+    producer.acks[0].set_result(None)
+    await asyncio.sleep(0)
+    assert not first.done()
+    producer.acks[1].set_result(None)
+    await asyncio.wait_for(first, 1)
+
+
+async def test_a_failed_delivery_fails_the_write_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    producer = _Producer()
+    writer = _writer(producer)
+    acked = writer.send(0, b"ORD-1", b"a")
+    await _handed(writer)
+    producer.acks[0].set_exception(KafkaTimeoutError())
+    with pytest.raises(KafkaTimeoutError):
+        await acked
+    assert "order table changelog: a write to partition 0 failed (KafkaTimeoutError)" in caplog.text
+
+
+async def test_a_hand_over_that_fails_is_tried_again_in_its_place(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(changelog, "RETRY_SECONDS", 0.01)
+    producer = _Producer()
+    producer.fail = [KafkaTimeoutError()]
+    writer = _writer(producer)
+    writer.send(4, b"ORD-1", b"a")
+    await asyncio.sleep(0)
+    writer.send(4, b"ORD-1", b"b")
+    await _handed(writer)
+    assert [records for _, _, records in producer.handed] == [[(b"ORD-1", b"a")], [(b"ORD-1", b"b")]]
+    assert "1 writes to partition 4 not handed over (KafkaTimeoutError)" in caplog.text
+
+
+async def test_a_closed_producer_fails_every_write_not_handed_over(caplog: pytest.LogCaptureFixture) -> None:
+    producer = _Producer()
+    producer.fail = [ProducerClosed()]
+    writer = _writer(producer)
+    acked = [writer.send(0, b"ORD-1", b"a"), writer.send(1, b"ORD-2", b"b")]
+    with caplog.at_level(logging.ERROR):
+        assert not await writer.handed_over(2, 0.05)
+    for future in acked:
+        with pytest.raises(ProducerClosed):
+            await future
+    assert "the producer closed with 2 writes not sent" in caplog.text
+
+
+async def test_faust_commits_only_once_the_writes_before_it_are_handed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    committed: list[dict[str, int]] = []
+
+    async def commit(self: Any, offsets: dict[str, int], start_new_transaction: bool = True) -> bool:
+        committed.append(offsets)
+        return True
+
+    monkeypatch.setattr(faust_commit, "_original_commit_offsets", commit)
+    producer = _Producer()
+    producer.gate = asyncio.Event()
+    app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=True), producer=SimpleNamespace(buffer=None))
+    writer = _writer(producer)
+    faust_commit.wait_for(app, writer)
+    consumer: Any = SimpleNamespace(app=app)
+    offsets: Any = {"orders.status/0": 7}
+    writer.send(0, b"ORD-1", b"a")
+
+    monkeypatch.setattr(faust_commit, "DRAIN_SECONDS", 0.05)
+    assert await faust_commit._commit_offsets(consumer, offsets) is False
+    assert committed == []
+
+    monkeypatch.setattr(faust_commit, "DRAIN_SECONDS", 30)
+    pending = asyncio.create_task(faust_commit._commit_offsets(consumer, offsets))
+    writer.send(0, b"ORD-2", b"b")  # written after the commit began: not waited for
+    producer.gate.set()
+    assert await pending is True
+    assert committed == [{"orders.status/0": 7}]
