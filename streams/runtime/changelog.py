@@ -3,11 +3,11 @@
 Faust sends each table write on its own: ``Table.send_changelog`` puts it in its producer buffer,
 whose task hands it to aiokafka through ``Topic.publish_message``, with a ``FutureMessage``,
 callbacks and an acknowledgement sensor for each. The order-state agent writes up to 64 orders a
-turn, and that path cost the worker more CPU than the fold itself (docs/benchmarks.md, "The order
-table's changelog a batch per partition").
+turn, and that path cost the worker about as much CPU as the fold itself (docs/benchmarks.md, "The
+order table's changelog a batch per partition").
 
 :class:`Changelog` takes every write of the order table in the order it was made (the table's
-``send_changelog`` is replaced by :func:`streams.runtime.orders.order_table`, so Faust's own
+``send_changelog`` is replaced by :func:`streams.runtime.faust_table.order_table`, so Faust's own
 ``on_key_set`` and ``on_key_del`` for the command agent, the fold's writes and the retention's
 deletes all come here), and one task hands what was written since its last turn to Faust's
 aiokafka producer: one produce batch per partition, as many as the batch size needs
@@ -16,9 +16,9 @@ Kafka in the order of the writes (aiokafka appends a partition's batch once the 
 left), as Faust's buffer kept them.
 
 Faust commits no offset before the writes made until then are aiokafka's:
-streams/runtime/faust_commit.py waits for :meth:`Changelog.handed_over` as for its own buffer. A
-write that cannot be handed over yet (Kafka down: aiokafka's batch queue stays full) is tried again
-after :data:`RETRY_SECONDS`, in its place, and the writes after it wait.
+streams/runtime/faust_commit.py waits for :meth:`Changelog.handed_over`. A write that cannot be
+handed over yet (Kafka down: aiokafka's batch queue stays full) is tried again after
+:data:`RETRY_SECONDS`, in its place, and the writes after it wait.
 """
 
 from __future__ import annotations

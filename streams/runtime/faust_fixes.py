@@ -82,14 +82,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from core.settings import KafkaSettings
 from streams.kafka.clients import client_options
 from streams.kafka.ends import probe_ends
-from streams.runtime import (
-    faust_commit,
-    faust_eager,
-    faust_offsets,
-    faust_producer,
-    faust_recovery,
-    faust_router,
-)
+from streams.runtime import faust_commit, faust_eager, faust_offsets, faust_recovery, faust_router
 from streams.runtime.faust_table import note, unnote
 from streams.runtime.undecodable import GuardedFetch, Held
 
@@ -254,10 +247,9 @@ async def changelog_ends(
 def apply(kafka: KafkaSettings) -> None:
     """Install the eight fixes, the eager delivery (streams/runtime/faust_eager.py), the commit
     after the table writes (streams/runtime/faust_commit.py), never past a record in flight
-    (streams/runtime/faust_offsets.py), a recovery step that times out starting the recovery
-    again (streams/runtime/faust_recovery.py) and a producer reached without turns of the loop
-    (streams/runtime/faust_producer.py), idempotent; ``kafka`` is how the recovery fix reaches
-    the broker. Also: the router's views answer 404 for a name that is no table
+    (streams/runtime/faust_offsets.py) and a recovery step that times out starting the recovery
+    again (streams/runtime/faust_recovery.py), idempotent; ``kafka`` is how the recovery fix
+    reaches the broker. Also: the router's views answer 404 for a name that is no table
     (streams/runtime/faust_router.py)."""
 
     async def _highwaters(self: AIOKafkaConsumerThread, partitions: list[TopicPartition]) -> Any:
@@ -285,5 +277,4 @@ def apply(kafka: KafkaSettings) -> None:
     faust_commit.install()
     faust_offsets.install()
     faust_recovery.install()
-    faust_producer.install()
     faust_router.install()

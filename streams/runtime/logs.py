@@ -21,7 +21,6 @@ from core.pan import redact_pan
 
 __all__ = [
     "JsonFormatter",
-    "ProducerBufferFull",
     "RebalancedCommit",
     "TextFormatter",
     "bind",
@@ -76,13 +75,12 @@ class TextFormatter(logging.Formatter):
 
 def install(fmt: str, logger: logging.Logger | None = None) -> None:
     """Put the json (or text) formatter on every handler of ``logger`` (the root by default), and
-    log two libraries' routine messages at their real weight (:class:`RebalancedCommit`,
-    :class:`ProducerBufferFull`)."""
+    log a library's routine message at its real weight (:class:`RebalancedCommit`)."""
     formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     target = logger or logging.getLogger()
     for handler in target.handlers:
         handler.setFormatter(formatter)
-    for kind in (RebalancedCommit, ProducerBufferFull):
+    for kind in (RebalancedCommit,):
         library = logging.getLogger(kind.LOGGER)
         if not any(isinstance(f, kind) for f in library.filters):
             library.addFilter(kind())
@@ -106,23 +104,6 @@ class RebalancedCommit(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.ERROR and record.msg == self.MESSAGE:
             _relevel(record, logging.WARNING)
-        return True
-
-
-class ProducerBufferFull(logging.Filter):
-    """Faust logs "producer buffer full size N" as a warning whenever more than 100 table writes wait
-    for its producer, and then holds its delivery to the agents until 100 are sent. The order-state
-    agent writes a batch of orders at once, so that happens in every burst (docs/benchmarks.md,
-    "producer buffer full"): back-pressure, which keeps the sends batched, not a fault. So it is
-    logged at info, as Faust logs the flush that follows; a producer that cannot send shows in the
-    commit that waits for it (streams/runtime/faust_commit.py) and in FlexbridgeOrderStateStalled."""
-
-    LOGGER = "faust.transport.producer"
-    PREFIX = "producer buffer full size "
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.WARNING and str(record.msg).startswith(self.PREFIX):
-            _relevel(record, logging.INFO)
         return True
 
 

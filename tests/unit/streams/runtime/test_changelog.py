@@ -1,19 +1,19 @@
 """The order table's changelog writes (streams/runtime/changelog.py): handed to the producer a
 produce batch per partition, in the order written, across turns and after a failed hand-over; the
-future of each write answers with Kafka's acknowledgement; Faust's commit waits for them. The
-producer is a stand-in here (a pure unit test): the batches it was handed, and their futures."""
+future of each write answers with Kafka's acknowledgement (Faust's commit waits for them:
+test_faust_commit.py). The producer is a stand-in here (a pure unit test): the batches it was
+handed, and their futures."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, ProducerClosed
 
-from streams.runtime import changelog, faust_commit
+from streams.runtime import changelog
 from streams.runtime.changelog import Changelog
 
 
@@ -150,34 +150,3 @@ async def test_a_closed_producer_fails_every_write_not_handed_over(caplog: pytes
         with pytest.raises(ProducerClosed):
             await future
     assert "the producer closed with 2 writes not sent" in caplog.text
-
-
-async def test_faust_commits_only_once_the_writes_before_it_are_handed_over(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    committed: list[dict[str, int]] = []
-
-    async def commit(self: Any, offsets: dict[str, int], start_new_transaction: bool = True) -> bool:
-        committed.append(offsets)
-        return True
-
-    monkeypatch.setattr(faust_commit, "_original_commit_offsets", commit)
-    producer = _Producer()
-    producer.gate = asyncio.Event()
-    app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=True), producer=SimpleNamespace(buffer=None))
-    writer = _writer(producer)
-    faust_commit.wait_for(app, writer)
-    consumer: Any = SimpleNamespace(app=app)
-    offsets: Any = {"orders.status/0": 7}
-    writer.send(0, b"ORD-1", b"a")
-
-    monkeypatch.setattr(faust_commit, "DRAIN_SECONDS", 0.05)
-    assert await faust_commit._commit_offsets(consumer, offsets) is False
-    assert committed == []
-
-    monkeypatch.setattr(faust_commit, "DRAIN_SECONDS", 30)
-    pending = asyncio.create_task(faust_commit._commit_offsets(consumer, offsets))
-    writer.send(0, b"ORD-2", b"b")  # written after the commit began: not waited for
-    producer.gate.set()
-    assert await pending is True
-    assert committed == [{"orders.status/0": 7}]

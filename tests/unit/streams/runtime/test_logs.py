@@ -13,11 +13,9 @@ from aiokafka import TopicPartition
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
-from faust.transport.producer import ProducerBuffer
 
 from streams.runtime.logs import (
     JsonFormatter,
-    ProducerBufferFull,
     RebalancedCommit,
     TextFormatter,
     bind,
@@ -123,17 +121,3 @@ async def test_other_commit_errors_of_aiokafka_stay_errors(caplog: pytest.LogCap
     [record] = [r for r in caplog.records if r.name == RebalancedCommit.LOGGER]
     assert record.levelno == logging.ERROR
     assert len(logging.getLogger(RebalancedCommit.LOGGER).filters) == 1  # installed once, however often
-
-
-async def test_faust_s_full_producer_buffer_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
-    install("json", logging.getLogger("flexbridge-test-root"))
-    buffer = ProducerBuffer()  # Faust's own, never started: its flush then refuses, after the log line
-    buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))  # type: ignore[assignment]
-    for n in range(ProducerBuffer.max_messages + 1):
-        buffer.put(n)  # type: ignore[arg-type]
-    with caplog.at_level(logging.INFO, logger=ProducerBufferFull.LOGGER), contextlib.suppress(RuntimeError):
-        await buffer.wait_until_ebb()
-    [record] = [r for r in caplog.records if r.name == ProducerBufferFull.LOGGER]
-    assert record.getMessage() == "producer buffer full size 101"
-    assert (record.levelno, record.levelname) == (logging.INFO, "INFO")
-    assert len(logging.getLogger(ProducerBufferFull.LOGGER).filters) == 1  # installed once, however often
