@@ -81,22 +81,28 @@ class Changelog:
         return True
 
     async def _hand_over(self) -> None:
-        """Turn after turn, everything queued since the last, until nothing is."""
+        """Turn after turn, everything queued since the last, until nothing is. ``handed`` counts a
+        turn once all of it is aiokafka's: a commit waits for every write taken before it."""
+        unsent: list[tuple[int, _Records, asyncio.Future[None]]] = []
         try:
             while self._queued:
-                turn, self._queued = self._queued, {}
+                unsent = [(partition, *queued) for partition, queued in self._queued.items()]
+                self._queued = {}
                 producer = self._producer()
-                for partition, (records, acked) in turn.items():
+                count = sum(len(records) for _, records, _ in unsent)
+                while unsent:
+                    partition, records, acked = unsent[0]
                     sent = await self._send(producer, partition, records)
                     asyncio.gather(*sent).add_done_callback(partial(_acknowledged, acked, partition))
-                self.handed += sum(len(records) for records, _ in turn.values())
+                    del unsent[0]
+                self.handed += count
                 self._handed_more.set()
         except ProducerClosed as exc:
-            left = [acked for records, acked in (*turn.values(), *self._queued.values()) if not acked.done()]
-            log.error(
-                "order table changelog: the producer closed with %d writes not sent", self.taken - self.handed
-            )
-            for acked in left:
+            unsent += [(partition, *queued) for partition, queued in self._queued.items()]
+            self._queued = {}
+            left = sum(len(records) for _, records, _ in unsent)
+            log.error("order table changelog: the producer closed with %d writes not sent", left)
+            for _, _, acked in unsent:
                 _failed(acked, exc)
         finally:
             self._turn = None
@@ -136,5 +142,7 @@ def _acknowledged(acked: asyncio.Future[None], partition: int, gathered: asyncio
 
 def _failed(acked: asyncio.Future[None], exc: BaseException) -> None:
     """``acked`` fails with ``exc``; unawaited (a fold's write), that is not logged again."""
+    if acked.done():
+        return
     acked.set_exception(exc)
     acked.exception()  # marks it retrieved: a command awaiting it still gets the exception
