@@ -71,9 +71,9 @@ def order_table(app: faust.App, name: str, partitions: int) -> Any:
     # finished recovery and its agents (commands, order state) stalled. Rebuild it with the above.
     table.changelog_topic = table._new_changelog_topic()
     # Every write's changelog record goes by flexbridge's own path, a produce batch per partition
+    # through Faust's aiokafka producer, made when Faust's producer starts
     # (streams/runtime/changelog.py); the future of its acknowledgement is kept, so that a write can
     # be waited for (OrderBook.put, for the command agent).
-    # Faust's aiokafka producer, made when Faust's producer starts
     changelog = Changelog(
         table.changelog_topic.get_topic_name(), lambda: cast(Any, app.producer)._ensure_producer()
     )
