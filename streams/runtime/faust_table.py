@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import ProducerClosed
+from faust.exceptions import NotReady
 
 from streams.runtime import faust_commit
 from streams.runtime.changelog import Changelog
@@ -74,9 +77,7 @@ def order_table(app: faust.App, name: str, partitions: int) -> Any:
     # through Faust's aiokafka producer, made when Faust's producer starts
     # (streams/runtime/changelog.py); the future of its acknowledgement is kept, so that a write can
     # be waited for (OrderBook.put, for the command agent).
-    changelog = Changelog(
-        table.changelog_topic.get_topic_name(), lambda: cast(Any, app.producer)._ensure_producer()
-    )
+    changelog = Changelog(table.changelog_topic.get_topic_name(), lambda: _kafka_producer(app))
     faust_commit.wait_for(app, changelog)
 
     def send_changelog(
@@ -91,6 +92,16 @@ def order_table(app: faust.App, name: str, partitions: int) -> Any:
 
     table.send_changelog = send_changelog
     return table
+
+
+def _kafka_producer(app: faust.App) -> AIOKafkaProducer:
+    """Faust's aiokafka producer; ``ProducerClosed`` while Faust's producer is not running (before
+    it starts, after it stops), as aiokafka's own producer answers once closed."""
+    try:
+        kafka: AIOKafkaProducer = cast(Any, app.producer)._ensure_producer()
+    except NotReady:
+        raise ProducerClosed() from None
+    return kafka
 
 
 @dataclass(frozen=True, slots=True)
