@@ -44,14 +44,17 @@ def masked_copy(
     """The record's key, value and original headers as a dead letter may keep them.
 
     The value as :func:`masked_value` gives it. When that changed it (or the reason is
-    ``pan-detected``), the record carries card data, so every digit run of its key and header
-    names and values that may be a card number is masked too (mask_pans): no field names say where
-    one would be there. Otherwise they stay as they were: a key is the order id, which may pass
-    Luhn without being a card number, and a redrive sends the record as it came.
+    ``pan-detected``), the record carries card data; when the value is no JSON object (or there is
+    none), nothing ties the key to an order id. In both cases every digit run of its key and
+    header names and values that may be a card number is masked too (mask_pans): no field names
+    say where one would be there. Otherwise they stay as they were: the key of an event is its
+    order id, which may pass Luhn without being a card number, and a redrive sends the record as
+    it came.
     """
-    kept = masked_value(value, reason)
+    holds = _holds_card_number(value) if value is not None else None
+    kept = _masked(value, holds, reason)
     new_key, new_headers = key, list(headers)
-    if reason == "pan-detected" or kept != value:
+    if reason == "pan-detected" or kept != value or holds is None:
         new_key = mask_pans(key) if key else key
         new_headers = [(_masked_name(name), mask_pans(text) if text else text) for name, text in headers]
     changed = (
@@ -76,9 +79,13 @@ def masked_value(value: bytes | None, reason: DlqReason) -> bytes | None:
     A JSON object whose card number mask_card_data cannot reach in its bytes (text in UTF-16,
     which the stdlib parser reads) is left out: None, named ``value (left out)`` in dlq-masked.
     """
+    return _masked(value, _holds_card_number(value) if value is not None else None, reason)
+
+
+def _masked(value: bytes | None, holds: bool | None, reason: DlqReason) -> bytes | None:
+    """:func:`masked_value`, ``holds`` being ``_holds_card_number(value)`` (None without a value)."""
     if value is None:
         return None
-    holds = _holds_card_number(value)
     if holds is False and reason != "pan-detected":
         return value
     masked = mask_card_data(value)

@@ -135,3 +135,17 @@ async def test_an_event_with_a_numeric_order_id_and_no_card_number_is_kept_byte_
     record = _record(value, key=PAN, headers=[("ref", PAN)])
     sent, key, headers = await _dead_letter(record, "retries-exhausted")
     assert sent == value and key == PAN and headers["ref"] == PAN and "dlq-masked" not in headers
+
+
+@pytest.mark.parametrize("value", [b"not json either", b"[1, 2]", b'"text"', None])
+async def test_a_card_number_as_the_key_of_a_record_that_is_no_json_object_is_masked(
+    value: bytes | None,
+) -> None:
+    """Without an object, nothing shows the key to be an order id: it is masked as the value's digits are."""
+    record = _record(value, key=PAN, headers=[("ref", PAN), ("trace", b"t-1")])
+    sent, key, headers = await _dead_letter(record, "schema")
+    assert key == b"************1111" and headers["ref"] == b"************1111"
+    assert headers["trace"] == b"t-1" and sent == value
+    assert headers["dlq-masked"] == b"key, headers"
+    _, key, headers = await _dead_letter(_record(value, key=b"ORD-1"), "schema")
+    assert key == b"ORD-1" and "dlq-masked" not in headers
