@@ -39,6 +39,7 @@ from schemas.codec import decode_object
 from schemas.commands import FORWARDED
 from schemas.dlq import dlq_source
 from schemas.events import event_field
+from schemas.replay import REPLAY_OF_HEADER
 from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
 from streams.runtime.ledger import Ledger
@@ -64,6 +65,7 @@ class Outcomes:
         self._dead: set[tuple[int, int]] = set()
         self._answered: set[str] = set()  # eventIds of the commands' answers
         self._forwarded: set[tuple[int, int]] = set()  # commands produced again to their partition
+        self._sent_again: set[str] = set()  # dead letters' replay-of: records sent again, dead-lettered again
         self._loaded = ""  # the topic whose window was read
         # by (partition, offset) in the window: each record's eventId, and a command's answer's
         self._event_ids: dict[tuple[int, int], str | None] = {}
@@ -84,6 +86,8 @@ class Outcomes:
         except ReplayError:
             parts = []  # no ledger yet: nothing finished
         await self._ledger.load([TopicPartition(ledger, p) for p in parts], only=keys)
+        if topic == self._topics.dlq:
+            self._sent_again = set(await _found(reader, topic, selection.from_ms, _copy_of, _any))
         if not self.tracks(topic):
             return
         inside = _inside(ranges)
@@ -136,6 +140,16 @@ class Outcomes:
         if record.topic == self._loaded and at in self._answer_ids:
             return self._answer_ids[at]
         return answer_event_id(record.value, _where(record))
+
+    def dead_lettered_again(self, record: Record) -> bool:
+        """Whether the dead letter ``record`` (of the loaded DLQ) stands for a record sent again since
+        (a redrive of it, or a replay of its source position) and dead-lettered again: that later
+        dead letter names it in ``replay-of``, and a redrive sends only the later one."""
+        source = dlq_source(record.headers)
+        named = {f"{record.topic}/{record.partition}/{record.offset}"}
+        if source is not None:
+            named.add("/".join(map(str, source)))
+        return not named.isdisjoint(self._sent_again)
 
     def dead_lettered(self, record: Record) -> bool:
         """Whether the record of the loaded topic has a dead letter."""
@@ -192,6 +206,16 @@ def _dead_letter_of(topic: str) -> Callable[[Record], tuple[int, int] | None]:
         return (source[1], source[2]) if source is not None and source[0] == topic else None
 
     return position
+
+
+def _copy_of(record: Record) -> str | None:
+    """The ``replay-of`` of a dead letter: the position of the record it is a copy of, if any."""
+    origin = dict(record.headers or ()).get(REPLAY_OF_HEADER)
+    return origin.decode(errors="replace") if origin else None
+
+
+def _any(_: object) -> bool:
+    return True
 
 
 def _command_answer(record: Record) -> str | None:

@@ -24,7 +24,7 @@ __all__ = ["Job", "PartitionPlan", "Plan", "Verdict", "build_plan", "verdict"]
 
 NO_OUTCOME_LISTED = 20  # offsets of records with no outcome a partition's plan lists
 
-Verdict = Literal["filtered", "refused", "masked", "omitted", "no-target", "send"]
+Verdict = Literal["filtered", "refused", "masked", "omitted", "superseded", "no-target", "send"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,8 @@ def verdict(job: Job, record: Record, outcomes: Outcomes | None = None) -> Verdi
         return "masked"
     if job.action == "redrive" and OMITTED_HEADER in names:
         return "omitted"  # too large for the DLQ: its value is at its source position, not here
+    if job.action == "redrive" and outcomes is not None and outcomes.dead_lettered_again(record):
+        return "superseded"  # its record was sent again and dead-lettered again: that dead letter is sent
     return "send" if job.target_of(record) else "no-target"
 
 
@@ -98,6 +100,7 @@ class PartitionPlan:
     refused: int = 0
     masked: int = 0
     omitted: int = 0
+    superseded: int = 0
     no_target: int = 0
     first_offset: int | None = None
     last_offset: int | None = None
@@ -110,13 +113,14 @@ class PartitionPlan:
 
     @property
     def to_send(self) -> int:
-        return self.selected - self.refused - self.masked - self.omitted - self.no_target
+        return self.selected - self.refused - self.masked - self.omitted - self.superseded - self.no_target
 
     def add(self, record: Record, kind: Verdict, finished: bool) -> None:
         self.selected += 1
         self.refused += kind == "refused"
         self.masked += kind == "masked"
         self.omitted += kind == "omitted"
+        self.superseded += kind == "superseded"
         self.no_target += kind == "no-target"
         self.finished += finished
         if self.first_offset is None:
@@ -146,6 +150,7 @@ class PartitionPlan:
             "refused": self.refused,
             "masked": self.masked,
             "omitted": self.omitted,
+            "superseded": self.superseded,
             "noTarget": self.no_target,
             "deadLettered": self.dead_lettered if tracked else None,
             "noOutcome": self.no_outcome if tracked else None,
@@ -177,7 +182,7 @@ class Plan:
         return self.total("to_send")
 
     def as_dict(self) -> dict[str, Any]:
-        names = ("selected", "to_send", "finished", "refused", "masked", "omitted", "no_target")
+        names = ("selected", "to_send", "finished", "refused", "masked", "omitted", "superseded", "no_target")
         totals = {k: self.total(k) for k in names}
         return {
             "action": self.job.action,
@@ -193,6 +198,7 @@ class Plan:
                 "refused": totals["refused"],
                 "masked": totals["masked"],
                 "omitted": totals["omitted"],
+                "superseded": totals["superseded"],
                 "noTarget": totals["no_target"],
                 "deadLettered": self.total("dead_lettered") if self.tracked else None,
                 "noOutcome": self.total("no_outcome") if self.tracked else None,

@@ -50,6 +50,9 @@ _COLUMNS = (
     ("to send", "toSend"),
     ("finished (skipped)", "finished"),
     ("refused (loop guard)", "refused"),
+    ("masked", "masked"),  # these three for a redrive only
+    ("omitted", "omitted"),
+    ("superseded", "superseded"),
     ("dead-lettered", "deadLettered"),  # these two for an input topic only
     ("no outcome", "noOutcome"),
     ("first offset", "firstOffset"),
@@ -57,6 +60,9 @@ _COLUMNS = (
     ("first time", "firstTime"),
     ("last time", "lastTime"),
 )
+
+
+_REDRIVE_ONLY = ("masked", "omitted", "superseded")  # verdicts only a redrive gives
 
 
 def print_outcome(outcome: Outcome, *, as_json: bool) -> None:
@@ -76,7 +82,12 @@ def _plan_table(plan: dict[str, Any]) -> Table:
         f"{', '.join(plan['targets']) or '(nothing)'}"
     )
     t = plan["totals"]
-    columns = [(title, key) for title, key in _COLUMNS if t.get(key, "") is not None]
+    redrive = plan["action"] == "redrive"
+    columns = [
+        (title, key)
+        for title, key in _COLUMNS
+        if t.get(key, "") is not None and (redrive or key not in _REDRIVE_ONLY)
+    ]
     for title, _ in columns:
         table.add_column(title, justify="left" if "time" in title else "right")
     for p in plan["partitions"]:
@@ -109,6 +120,11 @@ def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
         masked += (
             f" {t['omitted']} dead letters hold no value (too large for the DLQ, dlq-omitted): replay"
             " each from its dlq-source position instead."
+        )
+    if t["superseded"]:
+        masked += (
+            f" {t['superseded']} dead letters are superseded: their record was sent again since and"
+            " dead-lettered again, and that later dead letter is the one a redrive sends."
         )
     if outcome.executed:
         return (

@@ -37,7 +37,7 @@ async def dry_run(stack: Stack, declined: str, n_declined: int) -> dict[str, Any
     assert code == 0 and "dry run" in out and "--execute" in out
     dry = await replay(stack, "--topic", declined, "--last", "1h", "--replay-id", "r-dry")
     assert dry["totals"] == {"records": n_declined, "toSend": n_declined, "finished": n_declined,
-                             "refused": 0, "masked": 0, "omitted": 0, "noTarget": 0,
+                             "refused": 0, "masked": 0, "omitted": 0, "superseded": 0, "noTarget": 0,
                              "deadLettered": 0, "noOutcome": 0}  # fmt: skip
     assert not replayed(await read_all(stack.bootstrap, declined), "r-dry")  # a dry run sends nothing
     return dry
@@ -137,6 +137,7 @@ async def test_filters_windows_and_the_loop_guard(stack: Stack) -> None:
         "refused": 12,
         "masked": 0,
         "omitted": 0,
+        "superseded": 0,
         "noTarget": 0,
         "deadLettered": None,  # not an input topic: its records' outcomes are not looked for
         "noOutcome": None,

@@ -115,3 +115,16 @@ def test_a_resumed_replay_keeps_without_outcome_and_an_older_run_has_it_off() ->
     assert job_from(started) == job
     del started["plan"]["options"]["withoutOutcome"]  # as a run started before the option wrote it
     assert job_from(started).without_outcome is False
+
+
+def test_a_redrive_plan_shows_what_it_leaves_out_and_a_replay_plan_does_not() -> None:
+    part = PartitionPlan(0, 0, 9, selected=9, masked=2, omitted=1, superseded=3)
+    redrive = Plan(Job("redrive", Selection(topic="payments.dlq"), "r2"), {}, {0: part}).as_dict()
+    assert redrive["totals"]["toSend"] == 3
+    console = Console(width=300, record=True)
+    console.print(_plan_table(redrive))
+    shown = console.export_text(clear=True)
+    assert all(title in shown for title in ("masked", "omitted", "superseded"))
+    console.print(_plan_table(_plan([PartitionPlan(0, 0, 1, selected=1)])))
+    shown = console.export_text()
+    assert "to send" in shown and not any(title in shown for title in ("masked", "omitted", "superseded"))
