@@ -74,7 +74,7 @@ def settings_checks() -> tuple[Settings | None, Merchants | None, list[CheckResu
                 "settings",
                 False,
                 str(err["msg"]),
-                env_name(err["loc"]),
+                env_name(err["loc"]) if err["loc"] else named_settings(str(err["msg"])),  # across settings
                 "set a valid value (docs/configuration.md lists each setting)",
             )
             for err in exc.errors(include_url=False, include_input=False)

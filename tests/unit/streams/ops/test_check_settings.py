@@ -86,3 +86,12 @@ def test_a_merchants_file_is_loaded_once_and_handed_to_the_later_checks(
     settings, served, [failed] = settings_checks()
     assert settings is not None and served is None
     assert not failed.ok and failed.setting == ENV_NAME and "acme" in failed.detail
+
+
+def test_a_rule_across_settings_names_its_variables_in_the_setting_column(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_PIPELINE__DRAIN_TIMEOUT_SECONDS", "9")
+    settings, _served, [failed] = settings_checks()
+    assert settings is None and not failed.ok and failed.setting is not None
+    assert failed.setting.startswith("FLEXBRIDGE_PIPELINE__DRAIN_TIMEOUT_SECONDS, FLEXBRIDGE_KAFKA__")
