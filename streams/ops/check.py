@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from core.config import ConfigError, env_name, require_flex_credentials, unknown_variables, unparsed_setting
-from core.merchants import SINGLE_MERCHANT_NAME, Merchants, load_merchants
+from core.config import ConfigError, env_name, unknown_variables, unparsed_setting
+from core.merchants import SINGLE_MERCHANT_NAME, Merchants, load_merchants, single_merchant
 from core.merchants_file import ENV_NAME
 from core.routing import RoutingSettings, utc_text
 from core.settings import Settings
@@ -83,9 +83,9 @@ def settings_checks() -> tuple[Settings | None, Merchants | None, list[CheckResu
     if settings.merchants_file is not None:
         return settings, *_merchants_checks(settings)
     try:
-        require_flex_credentials(settings)
+        single_merchant(settings)  # as the worker reads them: set, and not blank
     except ConfigError as exc:
-        fix = "set the app key and secret of the merchant's Flex portal"
+        fix = "set the value the message names (the app key and secret: the merchant's Flex portal's)"
         return settings, None, [CheckResult("settings", False, str(exc), named_settings(str(exc)), fix)]
     valid = CheckResult("settings", True, "every value is valid")
     return settings, None, [valid, *routing_changes([(SINGLE_MERCHANT_NAME, settings.routing)])]

@@ -95,3 +95,13 @@ def test_a_rule_across_settings_names_its_variables_in_the_setting_column(
     settings, _served, [failed] = settings_checks()
     assert settings is None and not failed.ok and failed.setting is not None
     assert failed.setting.startswith("FLEXBRIDGE_PIPELINE__DRAIN_TIMEOUT_SECONDS, FLEXBRIDGE_KAFKA__")
+
+
+def test_a_blank_app_secret_fails_the_settings_check_as_it_stops_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_KEY", "key")
+    monkeypatch.setenv("FLEXBRIDGE_FLEX__APP_SECRET", "  ")
+    settings, served, [failed] = settings_checks()
+    assert settings is not None and served is None and not failed.ok
+    assert failed.setting == "FLEXBRIDGE_FLEX__APP_SECRET" and "must not be blank" in failed.detail
