@@ -21,7 +21,14 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from core.config import ConfigError, env_name, require_flex_credentials
-from core.merchants_file import ENV_NAME, SECRET_FIELDS, entry_label, read_entries, read_secret_files
+from core.merchants_file import (
+    ENV_NAME,
+    SECRET_FIELDS,
+    entry_label,
+    read_entries,
+    read_secret_files,
+    unknown_fields,
+)
 from core.routing import RoutingSettings
 from core.settings import Settings
 from core.urls import refuse_userinfo
@@ -232,8 +239,11 @@ def _from_entry(entry: dict[str, Any], index: int, routing: RoutingSettings) -> 
     for field in SECRET_FIELDS:  # where each was read from (its path was checked by reading it)
         if isinstance(path := entry.get(f"{field}_file"), str):
             fields[f"{field}_file"] = Path(path)
+    problems = unknown_fields(entry, Merchant.model_fields)  # a typo first: it may be why one is missing
     if "app_secret" not in fields:
-        raise ConfigError(f"{label}: app_secret: missing (set app_secret or app_secret_file)")
+        problems.append("app_secret: missing (set app_secret or app_secret_file)")
+    if problems:
+        raise ConfigError(f"{label}: " + "; ".join(problems))
     if "previous_subscriber_key" in fields and not str(fields["previous_subscriber_key"]).strip():
         del fields["previous_subscriber_key"]  # a blank previous key is no key
     given = fields.get("routing", {})

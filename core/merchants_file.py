@@ -8,7 +8,9 @@ message names the merchant and the field (:func:`core.merchants.load_merchants` 
 
 from __future__ import annotations
 
+import difflib
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,6 +23,7 @@ __all__ = [
     "read_entries",
     "read_secret_again",
     "read_secret_files",
+    "unknown_fields",
 ]
 
 ENV_NAME: Final = "FLEXBRIDGE_MERCHANTS_FILE"
@@ -51,6 +54,17 @@ def entry_label(entry: dict[str, Any], index: int) -> str:
     """How a message names an entry: ``merchant "acme"``, or ``merchant #2`` (1-based) without a name."""
     name = entry.get("name")
     return f'merchant "{name}"' if isinstance(name, str) and name else f"merchant #{index + 1}"
+
+
+def unknown_fields(entry: dict[str, Any], known: Collection[str]) -> list[str]:
+    """A problem for each field of ``entry`` not in ``known``, with the field it was likely meant
+    to be: a misspelt ``app_secret_file`` is named itself, not only as a missing secret."""
+    problems = []
+    for field in sorted(set(entry) - set(known)):
+        close = difflib.get_close_matches(field, known, n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        problems.append(f"{field}: Extra inputs are not permitted (an unknown field{hint})")
+    return problems
 
 
 def read_secret_files(entry: dict[str, Any], label: str) -> dict[str, Any]:

@@ -269,3 +269,12 @@ def test_a_secret_read_again_is_the_files_text_or_none_when_it_cannot_be_read(tm
     path.write_text("\n")  # emptied mid-rotation: the secret in use stays
     assert read_secret_again(path) is None
     assert read_secret_again(tmp_path / "gone") is None
+
+
+def test_a_misspelt_secret_file_field_is_named_before_the_missing_secret(tmp_path: Path) -> None:
+    secret = secret_file(tmp_path, "s", "s3cret")
+    text = without_secret(api_only(app_secert=str(secret)))
+    message = config_error(write(tmp_path, text))
+    assert 'merchant "acme": app_secert: Extra inputs are not permitted' in message
+    assert "did you mean app_secret?" in message
+    assert message.index("app_secert") < message.index("app_secret: missing")
