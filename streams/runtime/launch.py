@@ -78,16 +78,11 @@ def local_preflight(settings: Settings) -> None:
     (found later, it ended inside Faust's start-up with a traceback): its merchants (the merchants
     file, or the single merchant's Flex credentials), its listening ports free, and the SFTP files
     (known_hosts, each routed merchant's key) readable."""
-    ports = [("FLEXBRIDGE_WEB__PORT", settings.web.host, settings.web.port)]
+    ports = [("FLEXBRIDGE_WEB__", settings.web.host, settings.web.port)]
     if settings.webhook.port is not None:
-        ports.append(("FLEXBRIDGE_WEBHOOK__PORT", settings.webhook.host, settings.webhook.port))
-    for name, host, port in ports:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind it
-            try:
-                probe.bind((host, port))
-            except OSError as exc:
-                raise ConfigError(f"{name}: cannot listen on {host}:{port} ({exc.strerror})") from None
+        ports.append(("FLEXBRIDGE_WEBHOOK__", settings.webhook.host, settings.webhook.port))
+    for section, host, port in ports:
+        _probe_listen(section, host, port)
     routed = [m for m in load_merchants(settings) if m.sftp_routes]
     if routed:
         from consumers.sftp.accounts import SftpAccounts  # asyncssh: only when something goes by SFTP
@@ -96,6 +91,19 @@ def local_preflight(settings: Settings) -> None:
             SftpAccounts(settings.sftp).check(routed)
         except FlexbridgeError as exc:
             raise ConfigError(str(exc)) from None
+
+
+def _probe_listen(section: str, host: str, port: int) -> None:
+    """Bind ``host``:``port`` as the server will; a failure names ``section``'s HOST when the
+    name does not resolve, its PORT otherwise (taken, or not allowed)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind it
+        try:
+            probe.bind((host, port))
+        except socket.gaierror as exc:
+            raise ConfigError(f"{section}HOST: cannot resolve {host} ({exc.strerror})") from None
+        except OSError as exc:
+            raise ConfigError(f"{section}PORT: cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
 async def _begin_unless(settings: Settings, runtime: BridgeRuntime, stop: asyncio.Event) -> bool:
