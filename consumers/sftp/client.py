@@ -31,7 +31,7 @@ import asyncssh
 from asyncssh.encryption import get_default_encryption_algs
 
 from consumers.retry import RetryPolicy, retry
-from consumers.sftp.errors import RemoteFile, SftpConfigError, SftpError, sftp_error
+from consumers.sftp.errors import RemoteFile, SftpConfigError, SftpError, key_problem, sftp_error
 from consumers.sftp.known_hosts import known_hosts_path
 from core.settings import SftpSettings
 
@@ -91,10 +91,8 @@ class SftpClient:
         passphrase = s.key_passphrase.get_secret_value() if s.key_passphrase else None
         try:
             return [asyncssh.read_private_key(s.key_path, passphrase)]
-        except (OSError, asyncssh.KeyImportError) as exc:
-            raise SftpConfigError(
-                f"cannot read SFTP key {self._key_setting}={s.key_path}: {type(exc).__name__}"
-            ) from None
+        except (OSError, asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+            raise SftpConfigError(key_problem(self._key_setting, s.key_path, exc, passphrase)) from None
 
     def check(self) -> None:
         """Raise SftpConfigError now if the known_hosts file or the key cannot be used."""

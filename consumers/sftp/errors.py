@@ -9,7 +9,7 @@ import asyncssh
 
 from core.errors import FlexbridgeError
 
-__all__ = ["RemoteFile", "SftpConfigError", "SftpError", "sftp_error"]
+__all__ = ["RemoteFile", "SftpConfigError", "SftpError", "key_problem", "sftp_error"]
 
 _REFUSED = (  # the server or its host key was refused, or the login: a retry meets the same
     asyncssh.HostKeyNotVerifiable,
@@ -54,3 +54,18 @@ def sftp_error(exc: BaseException, what: str) -> SftpError:
     return SftpError(
         f"SFTP {what}: {type(exc).__name__}" + (f": {text}" if text else ""), retriable=retriable
     )
+
+
+def key_problem(setting: str, path: object, exc: Exception, passphrase: str | None) -> str:
+    """Why the private key at ``path`` (named by ``setting``) cannot be used: a file that cannot be
+    read, or asyncssh's reason (not a private key, no passphrase or a wrong one); never the
+    passphrase itself."""
+    problem = f"cannot read SFTP key {setting}={path}: {type(exc).__name__}"
+    if isinstance(exc, OSError):
+        return problem
+    reason = str(exc)
+    if passphrase and passphrase in reason:
+        reason = "the key cannot be decrypted"
+    if isinstance(exc, asyncssh.KeyEncryptionError) or "assphrase" in reason:
+        reason += "; check FLEXBRIDGE_SFTP__KEY_PASSPHRASE"
+    return f"{problem} ({reason})"
