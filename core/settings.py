@@ -74,6 +74,13 @@ class KafkaSettings(BaseModel):
             raise ValueError("expected host:port[,host:port…]")
         return ",".join(hosts)
 
+    @field_validator("group_id")
+    @classmethod
+    def _group_id(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank (the worker's consumer groups are named after it)")
+        return value
+
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
         """A SASL protocol needs its mechanism, user and password (else only the connection fails)."""
