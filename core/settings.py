@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.routing import RoutingSettings
+from core.settings_rules import check_ca_file, check_drains
 from core.urls import refuse_userinfo
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 _frozen = ConfigDict(frozen=True, extra="forbid")
-_JOIN_MARGIN_SECONDS = 1.0  # after a drain: its commit and the JoinGroup request
 
 
 class KafkaSettings(BaseModel):
@@ -80,6 +80,8 @@ class KafkaSettings(BaseModel):
         if not value.strip():
             raise ValueError("must not be blank (the worker's consumer groups are named after it)")
         return value
+
+    _ssl_cafile = field_validator("ssl_cafile")(lambda v: None if v is None else check_ca_file(v))
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -188,7 +190,7 @@ class BatchSettings(BaseModel):
     max_age_seconds: float = Field(default=60.0, gt=0)
     upload_concurrency: int = Field(default=2, ge=1)
     max_pending_files: int = Field(default=8, ge=1)
-    # on revocation, inside the rebalance: see Settings._drains_fit_the_rebalance
+    # on revocation, inside the rebalance: see core/settings_rules.py check_drains
     drain_timeout_seconds: float = Field(default=7.0, gt=0)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     poll_concurrency: int = Field(default=8, ge=1)  # merchants whose outbound folders are polled at once
@@ -221,7 +223,7 @@ class PipelineSettings(BaseModel):
     fetch_max_records: int = Field(default=1000, ge=1)
     mit_expiry_days: int = Field(default=14, ge=1, le=21)
     commit_interval_seconds: float = Field(default=1.0, gt=0)
-    # on revocation, inside the rebalance: see Settings._drains_fit_the_rebalance
+    # on revocation, inside the rebalance: see core/settings_rules.py check_drains
     drain_timeout_seconds: float = Field(default=7.0, gt=0)
 
 
@@ -281,21 +283,7 @@ class Settings(BaseSettings):
     merchants_file: Path | None = None
 
     @model_validator(mode="after")
-    def _drains_fit_the_rebalance(self) -> Settings:
-        """aiokafka runs a revocation's drain before it sends JoinGroup, and learns of a rebalance at
-        a heartbeat. A member not joined within the rebalance timeout is dropped from the group: its
-        partitions go to others while it still works on them, and its commit is refused."""
-        k = self.kafka
-        budget = (k.rebalance_timeout_ms - k.heartbeat_interval_ms) / 1000 - _JOIN_MARGIN_SECONDS
-        for section, drain in (
-            ("PIPELINE", self.pipeline.drain_timeout_seconds),
-            ("BATCH", self.batch.drain_timeout_seconds),
-        ):
-            if drain > budget:
-                raise ValueError(
-                    f"FLEXBRIDGE_{section}__DRAIN_TIMEOUT_SECONDS ({drain:g} s) must be at most "
-                    "FLEXBRIDGE_KAFKA__REBALANCE_TIMEOUT_MS less FLEXBRIDGE_KAFKA__HEARTBEAT_INTERVAL_MS "
-                    f"less {_JOIN_MARGIN_SECONDS:g} s ({budget:g} s): a worker still draining when the "
-                    "rebalance times out is dropped from the group"
-                )
+    def _rules_across_settings(self) -> Settings:
+        """The rules of core/settings_rules.py: the drains fit the rebalance."""
+        check_drains(self)
         return self

@@ -3,6 +3,8 @@ variables it concerns."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.config import ConfigError, load_settings
@@ -14,6 +16,24 @@ def refusal(monkeypatch: pytest.MonkeyPatch, **variables: str) -> str:
     with pytest.raises(ConfigError) as err:
         load_settings()
     return str(err.value)
+
+
+def test_a_missing_ca_file_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = refusal(
+        monkeypatch,
+        FLEXBRIDGE_KAFKA__SECURITY_PROTOCOL="SSL",
+        FLEXBRIDGE_KAFKA__SSL_CAFILE="/nonexistent/ca.pem",
+    )
+    assert "FLEXBRIDGE_KAFKA__SSL_CAFILE: " in text and "cannot read /nonexistent/ca.pem" in text
+
+
+def test_a_ca_file_that_holds_no_certificate_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    text = refusal(monkeypatch, FLEXBRIDGE_KAFKA__SSL_CAFILE=str(garbage))
+    assert "FLEXBRIDGE_KAFKA__SSL_CAFILE: " in text and "holds no PEM CA certificate" in text
 
 
 @pytest.mark.parametrize("blank", ["", "  "])

@@ -1,0 +1,49 @@
+"""The rules of :mod:`core.settings` that read a file or more than one setting.
+
+Each raises ``ValueError``. A field's rule is named by its field (its variable); a rule across
+sections has no one field to blame, so its message names every variable it concerns
+(``flexbridge check`` shows the names it cites in its setting column).
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+__all__ = ["check_ca_file", "check_drains"]
+
+_JOIN_MARGIN_SECONDS = 1.0  # after a drain: its commit and the JoinGroup request
+
+
+def check_ca_file(path: Path) -> Path:
+    """``path`` if it is a readable file of PEM CA certificates, as the Kafka clients load it."""
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise ValueError(f"{path} holds no PEM CA certificate ({exc.reason or exc})") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path} ({exc.strerror or type(exc).__name__})") from None
+    return path
+
+
+def check_drains(settings: Settings) -> None:
+    """aiokafka runs a revocation's drain before it sends JoinGroup, and learns of a rebalance at
+    a heartbeat. A member not joined within the rebalance timeout is dropped from the group: its
+    partitions go to others while it still works on them, and its commit is refused."""
+    k = settings.kafka
+    budget = (k.rebalance_timeout_ms - k.heartbeat_interval_ms) / 1000 - _JOIN_MARGIN_SECONDS
+    for section, drain in (
+        ("PIPELINE", settings.pipeline.drain_timeout_seconds),
+        ("BATCH", settings.batch.drain_timeout_seconds),
+    ):
+        if drain > budget:
+            raise ValueError(
+                f"FLEXBRIDGE_{section}__DRAIN_TIMEOUT_SECONDS ({drain:g} s) must be at most "
+                "FLEXBRIDGE_KAFKA__REBALANCE_TIMEOUT_MS less FLEXBRIDGE_KAFKA__HEARTBEAT_INTERVAL_MS "
+                f"less {_JOIN_MARGIN_SECONDS:g} s ({budget:g} s): a worker still draining when the "
+                "rebalance times out is dropped from the group"
+            )
