@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from core.settings import Settings
 
-__all__ = ["check_ca_file", "check_drains"]
+__all__ = ["check_ca_file", "check_drains", "check_listeners"]
 
 _JOIN_MARGIN_SECONDS = 1.0  # after a drain: its commit and the JoinGroup request
+_ANY_ADDRESS = ("0.0.0.0", "::")  # noqa: S104
 
 
 def check_ca_file(path: Path) -> Path:
@@ -47,3 +48,17 @@ def check_drains(settings: Settings) -> None:
                 f"less {_JOIN_MARGIN_SECONDS:g} s ({budget:g} s): a worker still draining when the "
                 "rebalance times out is dropped from the group"
             )
+
+
+def check_listeners(settings: Settings) -> None:
+    """The webhook listener's own port cannot be the web port on the same address (or either on
+    every address): the second listener would fail to bind seconds after the worker started."""
+    web, hook = settings.web, settings.webhook
+    if hook.port != web.port:
+        return
+    if hook.host == web.host or hook.host in _ANY_ADDRESS or web.host in _ANY_ADDRESS:
+        raise ValueError(
+            f"FLEXBRIDGE_WEBHOOK__PORT and FLEXBRIDGE_WEB__PORT are both {web.port} on "
+            f"{hook.host} and {web.host}: give the webhook listener another port, or unset "
+            "FLEXBRIDGE_WEBHOOK__PORT to serve webhooks on the web port"
+        )

@@ -40,3 +40,27 @@ def test_a_ca_file_that_holds_no_certificate_is_refused_naming_it(
 def test_a_blank_group_id_is_refused(monkeypatch: pytest.MonkeyPatch, blank: str) -> None:
     text = refusal(monkeypatch, FLEXBRIDGE_KAFKA__GROUP_ID=blank)
     assert "FLEXBRIDGE_KAFKA__GROUP_ID: " in text and "must not be blank" in text
+
+
+ANY = "0.0.0.0"  # noqa: S104  (a settings value, never bound here)
+
+
+@pytest.mark.parametrize(("web", "hook"), [(ANY, "127.0.0.1"), ("127.0.0.1", "127.0.0.1"), ("::1", "::")])
+def test_the_webhook_port_on_the_web_port_is_refused_naming_both(
+    monkeypatch: pytest.MonkeyPatch, web: str, hook: str
+) -> None:
+    text = refusal(
+        monkeypatch,
+        FLEXBRIDGE_WEB__HOST=web,
+        FLEXBRIDGE_WEB__PORT="17401",
+        FLEXBRIDGE_WEBHOOK__HOST=hook,
+        FLEXBRIDGE_WEBHOOK__PORT="17401",
+    )
+    assert "FLEXBRIDGE_WEBHOOK__PORT and FLEXBRIDGE_WEB__PORT are both 17401" in text
+
+
+def test_one_port_on_two_addresses_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEXBRIDGE_WEB__HOST", "127.0.0.1")
+    monkeypatch.setenv("FLEXBRIDGE_WEBHOOK__HOST", "127.0.0.2")
+    monkeypatch.setenv("FLEXBRIDGE_WEBHOOK__PORT", "6066")
+    assert load_settings().webhook.port == load_settings().web.port == 6066
