@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.routing import RoutingSettings
-from core.settings_rules import check_ca_file, check_drains, check_listeners
+from core.settings_rules import check_ca_file, check_drains, check_listeners, check_topics
 from core.urls import refuse_userinfo
 
 __all__ = [
@@ -284,8 +284,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _rules_across_settings(self) -> Settings:
-        """The rules of core/settings_rules.py: the drains fit the rebalance, and the two
-        listeners bind apart."""
+        """The rules of core/settings_rules.py: the drains fit the rebalance, the two listeners
+        bind apart, and each topic role has its own topic."""
         check_drains(self)
         check_listeners(self)
+        check_topics(self)
         return self

@@ -8,13 +8,14 @@ sections has no one field to blame, so its message names every variable it conce
 from __future__ import annotations
 
 import ssl
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
-__all__ = ["check_ca_file", "check_drains", "check_listeners"]
+__all__ = ["check_ca_file", "check_drains", "check_listeners", "check_topics"]
 
 _JOIN_MARGIN_SECONDS = 1.0  # after a drain: its commit and the JoinGroup request
 _ANY_ADDRESS = ("0.0.0.0", "::")  # noqa: S104
@@ -62,3 +63,17 @@ def check_listeners(settings: Settings) -> None:
             f"{hook.host} and {web.host}: give the webhook listener another port, or unset "
             "FLEXBRIDGE_WEBHOOK__PORT to serve webhooks on the web port"
         )
+
+
+def check_topics(settings: Settings) -> None:
+    """Each topic role has its own topic: the inputs (approvals, declines, commands) have different
+    shapes, and a topic flexbridge writes (statuses, webhooks, dead letters, ledger, audit, batch
+    registry) read as another role, or written as two, would mix records of two kinds."""
+    roles = settings.topics.model_dump()
+    shared = [
+        f"FLEXBRIDGE_TOPICS__{a.upper()} and FLEXBRIDGE_TOPICS__{b.upper()} are both {roles[a]}"
+        for a, b in combinations(roles, 2)
+        if roles[a] == roles[b]
+    ]
+    if shared:
+        raise ValueError("; ".join(shared) + ": each topic role needs a topic of its own")

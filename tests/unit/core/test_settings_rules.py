@@ -1,5 +1,5 @@
-"""Settings refused at load (core/settings.py, core/settings_rules.py); each message names the
-variables it concerns."""
+"""Settings refused at load (core/settings_rules.py): a CA file that cannot be used, a blank group
+id, two listeners on one port, two topic roles on one topic; each message names the variables."""
 
 from __future__ import annotations
 
@@ -64,3 +64,17 @@ def test_one_port_on_two_addresses_is_accepted(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("FLEXBRIDGE_WEBHOOK__HOST", "127.0.0.2")
     monkeypatch.setenv("FLEXBRIDGE_WEBHOOK__PORT", "6066")
     assert load_settings().webhook.port == load_settings().web.port == 6066
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("STATUS", "APPROVED"), ("APPROVED", "DECLINED"), ("DLQ", "LEDGER")]
+)
+def test_two_topic_roles_on_one_topic_are_refused_naming_both(
+    monkeypatch: pytest.MonkeyPatch, first: str, second: str
+) -> None:
+    text = refusal(
+        monkeypatch,
+        **{f"FLEXBRIDGE_TOPICS__{first}": "shared.topic", f"FLEXBRIDGE_TOPICS__{second}": "shared.topic"},
+    )
+    names = sorted([first, second], key=["APPROVED", "DECLINED", "STATUS", "DLQ", "LEDGER"].index)
+    assert f"FLEXBRIDGE_TOPICS__{names[0]} and FLEXBRIDGE_TOPICS__{names[1]} are both shared.topic" in text
