@@ -9,7 +9,15 @@ from collections.abc import Mapping
 
 from streams.ops.selection import parse_duration
 
-__all__ = ["REPLAY_ENV", "add_merchant_filter", "age", "positive", "with_replay_env"]
+__all__ = [
+    "REPLAY_ENV",
+    "add_merchant_filter",
+    "age",
+    "at_least_one",
+    "not_negative",
+    "positive",
+    "with_replay_env",
+]
 
 
 def positive(text: str) -> float:
@@ -18,6 +26,29 @@ def positive(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
     return value
+
+
+def not_negative(text: str) -> int:
+    """A whole number, 0 or more (an offset, a partition)."""
+    value = _whole(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    """A whole number, 1 or more (a count that 0 would make refuse everything)."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def add_merchant_filter(parser: argparse.ArgumentParser, what: str = "records") -> None:

@@ -17,7 +17,14 @@ import orjson
 from core.config import ConfigError, load_settings
 from core.settings import Settings
 from schemas.dlq import DlqReason
-from streams.ops.arguments import REPLAY_ENV, add_merchant_filter, positive, with_replay_env
+from streams.ops.arguments import (
+    REPLAY_ENV,
+    add_merchant_filter,
+    at_least_one,
+    not_negative,
+    positive,
+    with_replay_env,
+)
 from streams.ops.selection import Selection, parse_duration, parse_time, parse_where
 
 __all__ = ["add_dlq_parser", "add_replay_parser"]
@@ -32,17 +39,22 @@ def _of_merchants(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--partition", type=int, action="append", default=[], help="only this partition (repeatable)"
+        "--partition", type=not_negative, action="append", default=[], help="only this partition (repeatable)"
     )
     p.add_argument("--key", action="append", default=[], help="only records with this key (repeatable)")
     p.add_argument("--where", action="append", default=[], help="field filter path=value (repeatable, ANDed)")
     add_merchant_filter(p)
-    p.add_argument("--from-offset", type=int, help="first offset (in every selected partition)")
-    p.add_argument("--to-offset", type=int, help="last offset, inclusive")
+    p.add_argument("--from-offset", type=not_negative, help="first offset (in every selected partition)")
+    p.add_argument("--to-offset", type=not_negative, help="last offset, inclusive")
     p.add_argument("--execute", action="store_true", help="send (default: print the plan only)")
     p.add_argument("--rate", type=positive, help="at most N records per second")
     p.add_argument("--to-topic", help="send here instead of the default target")
-    p.add_argument("--max-replays", type=int, default=3, help="loop guard: refuse records replayed N times")
+    p.add_argument(
+        "--max-replays",
+        type=at_least_one,
+        default=3,
+        help="loop guard: refuse records replayed N times (1 or more)",
+    )
     p.add_argument(
         "--force", action="store_true", help="re-process even finished events (same idempotency keys)"
     )

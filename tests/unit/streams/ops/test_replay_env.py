@@ -50,3 +50,16 @@ def test_dlq_inspect_is_show() -> None:
     add_dlq_parser(parser.add_subparsers())
     inspect, show = parser.parse_args(["dlq", "inspect", "0:12"]), parser.parse_args(["dlq", "show", "0:12"])
     assert inspect.run is show.run and inspect.position == show.position == "0:12"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--from-offset", "-5"), ("--to-offset", "-1"), ("--partition", "-1"), ("--max-replays", "0")],
+)
+def test_a_negative_offset_or_partition_and_no_replay_at_all_are_refused_naming_the_flag(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parsed("--topic", "payments.approved", flag, value)
+    assert exit_.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
