@@ -14,6 +14,7 @@ __all__ = [
     "add_merchant_filter",
     "age",
     "at_least_one",
+    "duration",
     "not_negative",
     "positive",
     "with_replay_env",
@@ -71,10 +72,21 @@ def age(text: str) -> float:
         try:
             return parse_duration(text).total_seconds()
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{exc}, or a number of seconds") from None
+            number = ", or a number of seconds" if str(exc).startswith("bad duration") else ""
+            raise argparse.ArgumentTypeError(f"{exc}{number}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
+
+
+def duration(text: str) -> str:
+    """A duration as ``--last`` takes it (``90s``, ``15m``, ``2h``, ``1d``, ``1w``), checked and
+    kept as text (the window is taken from it when the verb runs)."""
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 REPLAY_ENV = "FLEXBRIDGE_REPLAY_"  # FLEXBRIDGE_REPLAY_TOPIC, …_FROM, …_TO, …_LAST, …_EXECUTE

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any, get_args
 
 import orjson
@@ -21,11 +21,12 @@ from streams.ops.arguments import (
     REPLAY_ENV,
     add_merchant_filter,
     at_least_one,
+    duration,
     not_negative,
     positive,
     with_replay_env,
 )
-from streams.ops.selection import Selection, parse_duration, parse_time, parse_where
+from streams.ops.selection import Selection, parse_duration, parse_time, parse_where, window_start
 
 __all__ = ["add_dlq_parser", "add_replay_parser"]
 
@@ -86,7 +87,7 @@ def _time_window(p: argparse.ArgumentParser, start: str, end: str, last: str) ->
     was dead-lettered)."""
     p.add_argument("--from", dest="start", help=f"{start}, ISO-8601 (e.g. 2026-11-24T10:00:00Z)")
     p.add_argument("--to", dest="end", help=f"{end}, ISO-8601, exclusive (default: now)")
-    p.add_argument("--last", help=f"{last} the last duration: 90s, 15m, 2h, 1d")
+    p.add_argument("--last", type=duration, help=f"{last} the last duration: 90s, 15m, 2h, 1d")
 
 
 def add_dlq_parser(sub: Any) -> None:
@@ -116,17 +117,17 @@ def add_dlq_parser(sub: Any) -> None:
 
 
 def _window(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """The window's [start, end) in epoch milliseconds; a start before 1970 is 0 (the beginning)."""
     if args.last and (args.start or args.end):
         raise ValueError("--last cannot be combined with --from/--to")
     if args.last:
-        now = datetime.now(UTC)
-        return int((now - parse_duration(args.last)).timestamp() * 1000), None
+        return window_start(int(time.time() * 1000), parse_duration(args.last)), None
     if args.end and not args.start:
         raise ValueError("--to needs --from")
     start, end = (parse_time(args.start) if args.start else None, parse_time(args.end) if args.end else None)
     if start is not None and end is not None and end <= start:
         raise ValueError(f"--to ({args.end}) is not after --from ({args.start}): the window is empty")
-    return start, end
+    return None if start is None else max(0, start), end
 
 
 def _selection(args: argparse.Namespace, topic: str, reasons: tuple[str, ...] = ()) -> Selection:

@@ -34,6 +34,7 @@ __all__ = [
     "parse_where",
     "provenance_headers",
     "replay_count",
+    "window_start",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -67,11 +68,22 @@ class Selection(BaseModel):
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``, ``2h``, ``1d``, ``1w`` → a timedelta; ValueError otherwise."""
+    """``90s``, ``15m``, ``2h``, ``1d``, ``1w`` → a timedelta; ValueError otherwise (also for one
+    longer than a timedelta holds, about 2.7 million years)."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"bad duration {text!r}: expected a number and one of s, m, h, d, w (e.g. 2h)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too large (at most {timedelta.max.days}d)") from None
+
+
+def window_start(now_ms: int, last: timedelta) -> int:
+    """The start, in epoch milliseconds, of a window of the ``last`` duration up to ``now_ms``: 0 at
+    the earliest (Kafka timestamps are not negative, so a window reaching before 1970 starts at the
+    beginning)."""
+    return max(0, now_ms - last // timedelta(milliseconds=1))
 
 
 def parse_time(text: str) -> int:

@@ -27,7 +27,14 @@ def test_no_age_lists_every_order() -> None:
     assert _parse().older_than == 0.0
 
 
-@pytest.mark.parametrize(("given", "said"), [("-5", "must be 0 or more"), ("2x", "bad duration '2x'")])
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("-5", "must be 0 or more"),
+        ("2x", "bad duration '2x'"),
+        ("99999999999d", "duration '99999999999d' is too large"),
+    ],
+)
 def test_a_bad_age_stops_the_command_naming_the_flag(
     given: str, said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,7 +8,7 @@ import argparse
 import pytest
 
 from streams.ops.arguments import with_replay_env
-from streams.ops.cli import add_dlq_parser, add_replay_parser
+from streams.ops.cli import _window, add_dlq_parser, add_replay_parser
 
 
 def parsed(*argv: str, **env: str) -> argparse.Namespace:
@@ -63,3 +63,40 @@ def test_a_negative_offset_or_partition_and_no_replay_at_all_are_refused_naming_
         parsed("--topic", "payments.approved", flag, value)
     assert exit_.value.code == 2
     assert f"argument {flag}" in capsys.readouterr().err
+
+
+def _dlq(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="flexbridge")
+    add_dlq_parser(parser.add_subparsers())
+    return parser.parse_args(["dlq", *argv])
+
+
+@pytest.mark.parametrize(
+    "argv", [("replay", "--topic", "payments.approved"), ("dlq", "list"), ("dlq", "redrive")]
+)
+def test_a_duration_too_large_is_refused_naming_the_flag(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="flexbridge")
+    verbs = parser.add_subparsers()
+    add_replay_parser(verbs)
+    add_dlq_parser(verbs)
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args([*argv, "--last", "99999999999d"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --last" in err and "too large" in err
+
+
+@pytest.mark.parametrize(
+    "window",
+    [("--last", "30000d"), ("--last", "1000000d"), ("--from", "0001-01-01T00:00:00Z")],
+)
+def test_a_window_reaching_before_1970_starts_at_the_beginning(window: tuple[str, str]) -> None:
+    assert _window(_dlq("list", *window)) == (0, None)
+    assert _window(parsed("--topic", "payments.approved", *window)) == (0, None)
+
+
+def test_a_window_from_before_1970_keeps_its_end() -> None:
+    args = _dlq("list", "--from", "1960-01-01T00:00:00Z", "--to", "2026-11-24T10:00:00Z")
+    assert _window(args) == (0, 1_795_514_400_000)
