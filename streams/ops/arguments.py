@@ -7,7 +7,7 @@ import argparse
 import os
 from collections.abc import Mapping
 
-from streams.ops.selection import parse_duration
+from streams.ops.selection import parse_duration, parse_time
 
 __all__ = [
     "REPLAY_ENV",
@@ -98,7 +98,9 @@ def with_replay_env(args: argparse.Namespace, environ: Mapping[str, str] | None 
     """Fill ``flexbridge replay``'s flags not given from ``FLEXBRIDGE_REPLAY_<FLAG>`` (DESIGN.md
     §2.6: the flags scripts rely on are settable by environment too). A flag given wins, and a
     window given on the command line (``--from``/``--to``/``--last``) takes none of the variables'.
-    ``…_EXECUTE`` is a boolean (1/true/yes/on or 0/false/no/off); another value is a ValueError."""
+    ``…_EXECUTE`` is a boolean (1/true/yes/on or 0/false/no/off), ``…_FROM``/``…_TO`` date-times
+    and ``…_LAST`` a duration, as their flags take them; another value is a ValueError naming the
+    variable."""
     env = os.environ if environ is None else environ
     found: dict[str, object] = {}
     for flag, dest in (("TOPIC", "topic"), ("FROM", "start"), ("TO", "end"), ("LAST", "last")):
@@ -111,4 +113,17 @@ def with_replay_env(args: argparse.Namespace, environ: Mapping[str, str] | None 
     windowed = any(getattr(args, dest) for dest in _WINDOW)
     for dest, given in found.items():
         if not getattr(args, dest) and not (windowed and dest in _WINDOW):
+            _check_window_value(dest, str(given))
             setattr(args, dest, given)
+
+
+def _check_window_value(dest: str, value: str) -> None:
+    """A window taken from a variable parses as its flag's would; a ValueError names the variable."""
+    try:
+        if dest == "last":
+            parse_duration(value)
+        elif dest in ("start", "end"):
+            parse_time(value)
+    except ValueError as exc:
+        variable = REPLAY_ENV + {"start": "FROM", "end": "TO", "last": "LAST"}[dest]
+        raise ValueError(f"{variable}: {exc}") from None

@@ -100,3 +100,21 @@ def test_a_window_reaching_before_1970_starts_at_the_beginning(window: tuple[str
 def test_a_window_from_before_1970_keeps_its_end() -> None:
     args = _dlq("list", "--from", "1960-01-01T00:00:00Z", "--to", "2026-11-24T10:00:00Z")
     assert _window(args) == (0, 1_795_514_400_000)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("LAST", "2x", "FLEXBRIDGE_REPLAY_LAST: bad duration '2x'"),
+        ("LAST", "99999999999d", "FLEXBRIDGE_REPLAY_LAST: duration '99999999999d' is too large"),
+        ("FROM", "yesterday", "FLEXBRIDGE_REPLAY_FROM: bad date-time 'yesterday'"),
+        ("TO", "noon", "FLEXBRIDGE_REPLAY_TO: bad date-time 'noon'"),
+    ],
+)
+def test_a_bad_window_from_a_variable_names_the_variable(variable: str, value: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        parsed("--topic", "payments.approved", **{variable: value})
+
+
+def test_a_window_given_ignores_a_bad_variable() -> None:
+    assert parsed("--topic", "payments.approved", "--last", "1h", LAST="2x").last == "1h"
