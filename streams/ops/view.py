@@ -137,10 +137,16 @@ def _closing_line(outcome: Outcome, plan: dict[str, Any]) -> str:
             f"({outcome.already_sent} already sent under {plan['replayId']}).{masked} Add --execute to send."
         )
     return (
-        f"dry run: {t['toSend']} records would be sent "
-        f"({t['finished']} already finished: the pipeline skips them unless --force).{masked} "
+        f"dry run: {t['toSend']} records would be sent ({_finished(plan)}).{masked} "
         f"{_outcomes(plan)}Add --execute to send."
     )
+
+
+def _finished(plan: dict[str, Any]) -> str:
+    """What becomes of the records already finished: skipped, or with ``--force`` processed again."""
+    if plan["options"]["force"]:
+        return f"{plan['totals']['finished']} already finished: --force has them processed again"
+    return f"{plan['totals']['finished']} already finished: the pipeline skips them unless --force"
 
 
 def _outcomes(plan: dict[str, Any]) -> str:

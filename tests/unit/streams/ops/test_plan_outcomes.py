@@ -11,9 +11,9 @@ from rich.console import Console
 
 from streams.ops.outcomes import _command_answer, _dead_letter_of, _forwarded
 from streams.ops.plan import NO_OUTCOME_LISTED, Job, PartitionPlan, Plan
-from streams.ops.replay import job_from
+from streams.ops.replay import Outcome, job_from
 from streams.ops.selection import Selection
-from streams.ops.view import _outcomes, _plan_table
+from streams.ops.view import _closing_line, _outcomes, _plan_table
 
 
 def _record(
@@ -128,3 +128,17 @@ def test_a_redrive_plan_shows_what_it_leaves_out_and_a_replay_plan_does_not() ->
     console.print(_plan_table(_plan([PartitionPlan(0, 0, 1, selected=1)])))
     shown = console.export_text()
     assert "to send" in shown and not any(title in shown for title in ("masked", "omitted", "superseded"))
+
+
+def test_the_closing_line_says_finished_records_are_processed_again_with_force() -> None:
+    part = PartitionPlan(0, 0, 10)
+    part.add(_record(0), "send", finished=True)
+    for force, said in (
+        (False, "the pipeline skips them unless --force"),
+        (True, "--force has them processed again"),
+    ):
+        job = Job("replay", Selection(topic="payments.declined"), "r1", force=force)
+        plan = Plan(job, {}, {0: part}, {"payments.declined"}, False)
+        line = _closing_line(Outcome(plan), plan.as_dict())
+        assert f"1 already finished: {said}" in line
+        assert ("skips them" in line) is not force
