@@ -173,11 +173,21 @@ def _order_id(text: str) -> str:
     return text
 
 
+def _url(text: str) -> str:
+    """A worker's web server: ``http://…`` or ``https://…`` (without, httpx names no host to reach)."""
+    if not text.strip().lower().startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r} has no http:// or https://, e.g. http://127.0.0.1:6066")
+    return text.strip()
+
+
 def add_order_parser(sub: Any) -> None:
     order = sub.add_parser("order", help="show an order's current state and history")
     order.add_argument("order_id", metavar="ORDER_ID", type=_order_id, help="the merchant order id")
     order.add_argument(
-        "--url", default=_default_url(), help="a worker's web server (default: FLEXBRIDGE_WEB__PORT)"
+        "--url",
+        type=_url,
+        default=_default_url(),
+        help="a worker's web server, http://HOST:PORT (default: FLEXBRIDGE_WEB__PORT)",
     )
     one = order.add_mutually_exclusive_group()
     one.add_argument(

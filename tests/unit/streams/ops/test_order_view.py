@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from streams.ops.order import render_order, render_orders
+import argparse
+
+import pytest
+
+from streams.ops.order import add_order_parser, render_order, render_orders
 
 
 def _view(**fields: object) -> dict[str, object]:
@@ -27,3 +31,19 @@ def test_each_merchants_order_of_one_id() -> None:
     text = render_orders(body, {"m2": "globex"})
     assert text.startswith("2 merchants have an order ORD-1")
     assert "mid M1" in text and "globex (mid M2)" in text
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="flexbridge")
+    add_order_parser(parser.add_subparsers())
+    return parser.parse_args(["order", "ORD-1", *argv])
+
+
+def test_a_url_without_http_or_https_is_refused_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        _parse("--url", "127.0.0.1:15298")
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --url" in err and "'127.0.0.1:15298' has no http:// or https://" in err
+    assert _parse("--url", "https://worker:6066").url == "https://worker:6066"
+    assert _parse().url.startswith("http://127.0.0.1:")
