@@ -25,7 +25,16 @@ from streams.kafka.clients import make_producer, started
 from streams.ops.audit import Audit, Phase, read_audit
 from streams.ops.outcomes import Outcomes
 from streams.ops.plan import Job, Plan, build_plan, verdict
-from streams.ops.scan import Ranges, Record, ReplayError, end_offsets, open_reader, resolve_ranges, scan
+from streams.ops.scan import (
+    Ranges,
+    Record,
+    ReplayError,
+    end_offsets,
+    open_reader,
+    resolve_ranges,
+    scan,
+    target_topic,
+)
 from streams.ops.selection import Selection, provenance_headers
 
 __all__ = ["Outcome", "job_from", "load_resume", "run_job"]
@@ -143,6 +152,8 @@ class _Runner:
         execute: bool,
         resume: dict[str, Any] | None,
     ) -> Outcome:
+        if self.job.to_topic:
+            await target_topic(reader, self.job.to_topic)
         if resume is not None:
             ranges: Ranges = {int(p): (a, b) for p, (a, b) in resume["ranges"].items()}
         else:

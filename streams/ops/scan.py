@@ -28,6 +28,7 @@ __all__ = [
     "partitions_of",
     "resolve_ranges",
     "scan",
+    "target_topic",
     "true_ends",
 ]
 
@@ -60,6 +61,16 @@ async def partitions_of(reader: AIOKafkaConsumer, topic: str) -> list[int]:
     if not parts:
         raise ReplayError(f"topic {topic!r} does not exist (or has no partitions)")
     return sorted(parts)
+
+
+async def target_topic(reader: AIOKafkaConsumer, topic: str) -> None:
+    """``--to-topic`` exists: a plan into a topic that does not would only fail on ``--execute``."""
+    try:
+        await partitions_of(reader, topic)
+    except ReplayError:
+        raise ReplayError(
+            f"--to-topic {topic}: topic does not exist (or has no partitions): create it, or name another"
+        ) from None
 
 
 async def end_offsets(reader: AIOKafkaConsumer, topic: str) -> dict[int, int]:

@@ -18,6 +18,7 @@ from streams.ops.replay import Outcome, job_from
 from streams.ops.scan import ReplayError
 from streams.ops.selection import Selection
 from streams.ops.view import _closing_line, _outcomes, _plan_table
+from tests.unit.streams.ops.fakes import MetadataReader
 
 
 def _record(
@@ -148,25 +149,6 @@ def test_the_closing_line_says_finished_records_are_processed_again_with_force()
         assert ("skips them" in line) is not force
 
 
-class _Metadata:
-    def __init__(self, topics: set[str]) -> None:
-        self.topics = topics
-
-    def partitions_for_topic(self, topic: str) -> set[int] | None:
-        return {0} if topic in self.topics else None
-
-    async def fetch_all_metadata(self) -> _Metadata:
-        return self
-
-
-class _Reader(_Metadata):
-    """What partitions_of asks of a reader: its metadata, and a fetch of all of it."""
-
-    @property
-    def _client(self) -> _Metadata:
-        return self
-
-
 @pytest.mark.parametrize(
     ("topic", "missing", "setting"),
     [
@@ -179,23 +161,23 @@ def test_a_missing_outcome_topic_stops_the_plan_naming_its_setting(
     topic: str, missing: str, setting: str
 ) -> None:
     topics = TopicSettings(**{missing: "no.such.topic"})
-    reader: Any = _Reader(set(topics.model_dump().values()) - {"no.such.topic"})
+    reader: Any = MetadataReader(set(topics.model_dump().values()) - {"no.such.topic"})
     with pytest.raises(ReplayError, match=rf"^{setting}: topic no\.such\.topic does not exist"):
         asyncio.run(outcome_topics(reader, topics, topic))
 
 
 def test_existing_outcome_topics_let_the_plan_go_on() -> None:
     topics = TopicSettings()
-    reader: Any = _Reader(set(topics.model_dump().values()))
+    reader: Any = MetadataReader(set(topics.model_dump().values()))
     asyncio.run(outcome_topics(reader, topics, topics.commands))
     # a payment event's plan needs no answers on orders.status
-    without_status: Any = _Reader(set(topics.model_dump().values()) - {topics.status})
+    without_status: Any = MetadataReader(set(topics.model_dump().values()) - {topics.status})
     asyncio.run(outcome_topics(without_status, topics, topics.approved))
 
 
 def test_an_input_topics_plan_checks_its_outcome_topics_before_reading_anything() -> None:
     settings = Settings(topics=TopicSettings(dlq="payments.dlqq"))
-    reader: Any = _Reader(set(TopicSettings().model_dump().values()))
+    reader: Any = MetadataReader(set(TopicSettings().model_dump().values()))
     outcomes = Outcomes(settings, producer=None)  # type: ignore[arg-type]  # nothing is written
     with pytest.raises(ReplayError, match=r"^FLEXBRIDGE_TOPICS__DLQ: topic payments\.dlqq does not exist"):
         asyncio.run(outcomes.load(reader, Selection(topic="payments.declined"), {}))

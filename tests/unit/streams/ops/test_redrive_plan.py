@@ -3,16 +3,22 @@ whose card data was masked is never sent again, one kept byte for byte is."""
 
 from __future__ import annotations
 
-from typing import Any
+import io
+from typing import Any, Literal
 
+import pytest
 from aiokafka import ConsumerRecord
+from rich.console import Console
 
+from core.settings import Settings
 from schemas.dlq import DlqReason
 from streams.ops.plan import Job, verdict
-from streams.ops.scan import Record
+from streams.ops.replay import _Runner
+from streams.ops.scan import Record, ReplayError
 from streams.ops.selection import Selection
 from streams.runtime.dead_letters import dead_letter
 from streams.runtime.metrics import Metrics
+from tests.unit.streams.ops.fakes import MetadataReader
 
 REDRIVE = Job(action="redrive", selection=Selection(topic="payments.dlq"), replay_id="redrive-1")
 
@@ -52,3 +58,12 @@ async def test_a_dead_letter_kept_byte_for_byte_is_redriven() -> None:
     value = b'{"orderId":4111111111111111,"paymentMethod":{"cardNumber":"tok_1"}}'
     record = await _dead_letter(value, "retries-exhausted")
     assert record.value == value and verdict(REDRIVE, record) == "send"
+
+
+@pytest.mark.parametrize("action", ["redrive", "replay"])
+async def test_a_to_topic_that_does_not_exist_stops_the_plan(action: Literal["redrive", "replay"]) -> None:
+    job = Job(action=action, selection=Selection(topic="payments.dlq"), replay_id="r-1", to_topic="no.such")
+    runner = _Runner(Settings(), job, Console(file=io.StringIO()))
+    reader: Any = MetadataReader({"payments.dlq"})
+    with pytest.raises(ReplayError, match=r"^--to-topic no\.such: topic does not exist"):
+        await runner._run(reader, producer=None, execute=False, resume=None)  # type: ignore[arg-type]
