@@ -92,6 +92,7 @@ def duration(text: str) -> str:
 REPLAY_ENV = "FLEXBRIDGE_REPLAY_"  # FLEXBRIDGE_REPLAY_TOPIC, …_FROM, …_TO, …_LAST, …_EXECUTE
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 _WINDOW = ("start", "end", "last")
+_VARIABLES = {"topic": "TOPIC", "start": "FROM", "end": "TO", "last": "LAST", "execute": "EXECUTE"}
 
 
 def with_replay_env(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> None:
@@ -103,18 +104,20 @@ def with_replay_env(args: argparse.Namespace, environ: Mapping[str, str] | None 
     variable."""
     env = os.environ if environ is None else environ
     found: dict[str, object] = {}
-    for flag, dest in (("TOPIC", "topic"), ("FROM", "start"), ("TO", "end"), ("LAST", "last")):
-        if value := env.get(REPLAY_ENV + flag, "").strip():
+    for dest, flag in _VARIABLES.items():
+        if dest != "execute" and (value := env.get(REPLAY_ENV + flag, "").strip()):
             found[dest] = value
     execute = env.get(REPLAY_ENV + "EXECUTE", "").strip().lower()
     if execute not in _TRUE + _FALSE:
         raise ValueError(f"{REPLAY_ENV}EXECUTE: {execute!r} is not a boolean (1/true/yes/on, 0/false/no/off)")
     found["execute"] = execute in _TRUE
     windowed = any(getattr(args, dest) for dest in _WINDOW)
+    args.from_env = {}  # dest → the variable that set it (what an error about it names)
     for dest, given in found.items():
         if not getattr(args, dest) and not (windowed and dest in _WINDOW):
             _check_window_value(dest, str(given))
             setattr(args, dest, given)
+            args.from_env[dest] = REPLAY_ENV + _VARIABLES[dest]
 
 
 def _check_window_value(dest: str, value: str) -> None:
@@ -125,5 +128,5 @@ def _check_window_value(dest: str, value: str) -> None:
         elif dest in ("start", "end"):
             parse_time(value)
     except ValueError as exc:
-        variable = REPLAY_ENV + {"start": "FROM", "end": "TO", "last": "LAST"}[dest]
+        variable = REPLAY_ENV + _VARIABLES[dest]
         raise ValueError(f"{variable}: {exc}") from None

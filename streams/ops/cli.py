@@ -53,8 +53,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-replays",
         type=at_least_one,
-        default=3,
-        help="loop guard: refuse records replayed N times (1 or more)",
+        help="loop guard: refuse records replayed N times (1 or more; default 3)",
     )
     p.add_argument(
         "--force", action="store_true", help="re-process even finished events (same idempotency keys)"
@@ -203,7 +202,8 @@ def _redrive(args: argparse.Namespace) -> int:
 
 def _run_job(args: argparse.Namespace, settings: Settings, action: str, selection: Any) -> int:
     from streams.ops.plan import Job
-    from streams.ops.replay import job_from, load_resume, run_job
+    from streams.ops.replay import run_job
+    from streams.ops.resume import load_resume, resumed_job
     from streams.ops.scan import ReplayError
 
     try:
@@ -211,7 +211,7 @@ def _run_job(args: argparse.Namespace, settings: Settings, action: str, selectio
             asyncio.run(_new_replay_id(settings, args.replay_id))
         resume = asyncio.run(load_resume(settings, args.resume)) if args.resume else None
         if resume is not None:
-            job = job_from(resume)
+            job = resumed_job(args, action, resume)
         else:
             job = Job(
                 action=action,  # type: ignore[arg-type]
@@ -220,7 +220,7 @@ def _run_job(args: argparse.Namespace, settings: Settings, action: str, selectio
                 to_topic=args.to_topic,
                 rate=args.rate,
                 force=args.force,
-                max_replays=args.max_replays,
+                max_replays=Job.max_replays if args.max_replays is None else args.max_replays,
                 without_outcome=getattr(args, "without_outcome", False),  # replay's only
             )
         outcome = asyncio.run(run_job(settings, job, execute=args.execute, resume=resume))

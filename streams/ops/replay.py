@@ -22,22 +22,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core.settings import Settings
 from streams.kafka.clients import make_producer, started
-from streams.ops.audit import Audit, Phase, read_audit
+from streams.ops.audit import Audit, Phase
 from streams.ops.outcomes import Outcomes
 from streams.ops.plan import Job, Plan, build_plan, verdict
 from streams.ops.scan import (
     Ranges,
     Record,
-    ReplayError,
     end_offsets,
     open_reader,
     resolve_ranges,
     scan,
     target_topic,
 )
-from streams.ops.selection import Selection, provenance_headers
+from streams.ops.selection import provenance_headers
 
-__all__ = ["Outcome", "job_from", "load_resume", "run_job"]
+__all__ = ["Outcome", "run_job"]
 
 _CHECKPOINT_EVERY = 2.0  # seconds between progress records on the audit topic
 _BURST_SECONDS = 0.1  # --rate's bucket: at most this much of the rate sent at once after a wait
@@ -84,14 +83,6 @@ class _Stop:
             for sig in sigs:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
-
-
-async def load_resume(settings: Settings, replay_id: str) -> dict[str, Any]:
-    """The ``started`` audit record of ``replay_id`` (what a resume must repeat)."""
-    for record in await read_audit(settings, replay_id):
-        if record.get("phase") == "started":
-            return record
-    raise ReplayError(f"no replay {replay_id!r} on {settings.topics.audit}: nothing to resume")
 
 
 async def _already_sent(settings: Settings, replay_id: str, start: dict[str, dict[str, int]]) -> set[str]:
@@ -281,18 +272,3 @@ async def run_job(
 ) -> Outcome:
     """Plan ``job``; with ``execute``, send it (continuing ``resume``, a ``started`` audit record)."""
     return await _Runner(settings, job, console or Console(stderr=True)).run(execute, resume)
-
-
-def job_from(record: dict[str, Any]) -> Job:
-    """The job a ``started`` audit record describes (to resume it exactly)."""
-    plan, options = record["plan"], record["plan"]["options"]
-    return Job(
-        action=plan["action"],
-        selection=Selection.model_validate(plan["selection"]),
-        replay_id=plan["replayId"],
-        to_topic=options["toTopic"],
-        rate=options["rate"],
-        force=options["force"],
-        max_replays=options["maxReplays"],
-        without_outcome=options.get("withoutOutcome", False),  # a run started before it existed: off
-    )

@@ -14,7 +14,8 @@ from rich.console import Console
 from core.settings import Settings, TopicSettings
 from streams.ops.outcomes import Outcomes, _command_answer, _dead_letter_of, _forwarded, outcome_topics
 from streams.ops.plan import NO_OUTCOME_LISTED, Job, PartitionPlan, Plan
-from streams.ops.replay import Outcome, job_from
+from streams.ops.replay import Outcome
+from streams.ops.resume import job_from
 from streams.ops.scan import ReplayError
 from streams.ops.selection import Selection
 from streams.ops.view import _closing_line, _outcomes, _plan_table
