@@ -16,6 +16,7 @@ import asyncio
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -106,7 +107,8 @@ def _merchant(mid: str | None, names: dict[str, str]) -> str:
     return (merchant_name(mid, names) or mid) if mid else "-"
 
 
-def _render(rows: list[dict[str, Any]], lookups: list[Lookup] | None, names: dict[str, str]) -> str:
+def _render(rows: list[dict[str, Any]], names: dict[str, str]) -> str:
+    """The listing: counts by status and age, then a row per order."""
     counts = Counter((r["status"], r["age"]) for r in rows)
     lines = [f"{len(rows)} non-final orders"]
     lines += [f"  {status:<16} {age:<6} {n}" for (status, age), n in sorted(counts.items())]
@@ -117,19 +119,30 @@ def _render(rows: list[dict[str, Any]], lookups: list[Lookup] | None, names: dic
         f"{r['orderSessionKey'] or '-'}"
         for r in rows
     ]
-    if lookups is not None:
-        results = Counter(lookup.result for lookup in lookups)
-        summary = ", ".join(f"{k} {v}" for k, v in sorted(results.items())) or "none"
-        lines.append(f"looked up at Flex: {summary}")
-        changed = [x for x in lookups if x.published is not None]
-        lines += [
-            f"  {x.order.order_id} ({_merchant(x.order.mid, names)}): {x.order.status} → {x.flex_status}"
-            for x in changed
-        ]
     return "\n".join(lines)
 
 
-async def _execute(settings: Settings, orders: dict[str, OrderState], older_than: float) -> list[Lookup]:
+def _lookup_line(lookup: Lookup, names: dict[str, str]) -> str:
+    """One lookup's result as it ends: order, merchant, result (and a change's new status)."""
+    order = lookup.order
+    change = f" {order.status} → {lookup.flex_status}" if lookup.published is not None else ""
+    return f"  {order.order_id:<28} {_merchant(order.mid, names):<14} {lookup.result}{change}"
+
+
+def _summary(lookups: list[Lookup]) -> str:
+    results = Counter(lookup.result for lookup in lookups)
+    return "looked up at Flex: " + (", ".join(f"{k} {v}" for k, v in sorted(results.items())) or "none")
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)  # at once: a lookup of each order takes a while (the rate limit, Flex)
+
+
+async def _execute(
+    settings: Settings, orders: dict[str, OrderState], older_than: float, *, printing: bool = False
+) -> list[Lookup]:
+    """Look the orders up at Flex now; ``printing``: say each token fetched and each lookup's
+    result as it comes (the text output), so that progress and failures show at once."""
     # every listed order, now: no wait for news, no expiry horizon
     now_all = {"after_seconds": max(older_than, 1e-9), "grace_seconds": math.inf}
     config = settings.reconcile.model_copy(update=now_all)
@@ -142,16 +155,22 @@ async def _execute(settings: Settings, orders: dict[str, OrderState], older_than
         async with FlexClient(settings.flex) as flex:
             publisher = StatusPublisher(producer, settings.topics.status)
             candidates = candidates_of(orders.values())
-            await _tokens(flex, {m for c in candidates if (m := merchants.for_event(c.mid)) is not None})
-            return await reconciler.run_pass(candidates, lookups_by_merchant(flex, merchants), publisher)
+            served = {m for c in candidates if (m := merchants.for_event(c.mid)) is not None}
+            await _tokens(flex, served, _say if printing else None)
+            names = merchant_names() if printing else {}
+            on_lookup = (lambda x: _say(_lookup_line(x, names))) if printing else None
+            lookups = lookups_by_merchant(flex, merchants)
+            return await reconciler.run_pass(candidates, lookups, publisher, on_lookup)
     finally:
         await producer.stop()
 
 
-async def _tokens(flex: FlexClient, merchants: set[Merchant]) -> None:
+async def _tokens(flex: FlexClient, merchants: set[Merchant], say: Callable[[str], None] | None) -> None:
     """A Flex token for each merchant first: Flex out of reach, or credentials refused, is one
     failure up front (each order would wait out the Flex deadline in turn, one after another)."""
     for merchant in sorted(merchants, key=lambda m: m.name):
+        if say is not None:
+            say(f"getting a Flex token for merchant {merchant.name} …")
         try:
             await flex.for_merchant(merchant).ensure_token()
         except FlexError as exc:
@@ -172,19 +191,32 @@ async def _run(args: argparse.Namespace) -> int:
         load_merchants(settings)  # the merchants file, or FLEXBRIDGE_FLEX__* credentials: before Kafka
     orders = of_merchants(await read_orders(settings), mids)  # a KafkaError is streams/cli.py's to report
     rows = report(orders, time.time(), args.older_than)
-    lookups = await _execute(settings, orders, args.older_than) if args.execute else None
-    _print(rows, lookups, as_json=args.json)
+    if args.json:
+        lookups = await _execute(settings, orders, args.older_than) if args.execute else None
+        _print_json(rows, lookups)
+    else:
+        lookups = await _print_text(settings, orders, rows, args)
     return 1 if lookups and any(x.result == "failed" for x in lookups) else 0
 
 
-def _print(rows: list[dict[str, Any]], lookups: list[Lookup] | None, *, as_json: bool) -> None:
-    if as_json:
-        body: dict[str, Any] = {"orders": rows}
-        if lookups is not None:
-            body["lookups"] = [_lookup_json(x) for x in lookups]
-        print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
-    else:
-        print(_render(rows, lookups, merchant_names()))
+async def _print_text(
+    settings: Settings, orders: dict[str, OrderState], rows: list[dict[str, Any]], args: argparse.Namespace
+) -> list[Lookup] | None:
+    """The listing, then with ``--execute`` each lookup's result as it comes and a summary."""
+    _say(_render(rows, merchant_names()))
+    if not args.execute:
+        return None
+    _say(f"looking up at Flex (at most {settings.reconcile.max_per_second:g} a second):")
+    lookups = await _execute(settings, orders, args.older_than, printing=True)
+    _say(_summary(lookups))
+    return lookups
+
+
+def _print_json(rows: list[dict[str, Any]], lookups: list[Lookup] | None) -> None:
+    body: dict[str, Any] = {"orders": rows}
+    if lookups is not None:
+        body["lookups"] = [_lookup_json(x) for x in lookups]
+    print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
 
 
 def _lookup_json(lookup: Lookup) -> dict[str, Any]:

@@ -116,11 +116,16 @@ class Reconciler:
         self._sent: dict[str, tuple[Status | None, Status]] = {}
 
     async def run_pass(
-        self, candidates: Iterable[Candidate], flex: OrderLookup | LookupFor, publisher: StatusPublisher
+        self,
+        candidates: Iterable[Candidate],
+        flex: OrderLookup | LookupFor,
+        publisher: StatusPublisher,
+        on_lookup: Callable[[Lookup], None] | None = None,
     ) -> list[Lookup]:
         """Refresh the open-order gauges, then look up every due order, rate-limited; ``candidates``:
         the orders that may be looked up (:func:`consumers.reconcile.candidate`); ``flex``: one
-        client for every order, or the client of each order's merchant (:func:`lookups_by_merchant`)."""
+        client for every order, or the client of each order's merchant (:func:`lookups_by_merchant`);
+        ``on_lookup`` is told of each lookup as it ends (``flexbridge reconcile`` prints it)."""
         candidates = list(candidates)
         now = self._clock()
         if self._metrics is not None:
@@ -131,10 +136,13 @@ class Reconciler:
         for order in self.schedule.due(candidates, now):
             client = flex(order.mid) if callable(flex) else flex
             if client is None:
-                lookups.append(self._unknown_merchant(order, order.mid))
-                continue
-            await self._sleep(self.limiter.wait(self._clock()))
-            lookups.append(await self._reconcile(order, client, publisher))
+                lookup = self._unknown_merchant(order, order.mid)
+            else:
+                await self._sleep(self.limiter.wait(self._clock()))
+                lookup = await self._reconcile(order, client, publisher)
+            lookups.append(lookup)
+            if on_lookup is not None:
+                on_lookup(lookup)
         return lookups
 
     def _unknown_merchant(self, order: Candidate, mid: str | None) -> Lookup:

@@ -16,7 +16,7 @@ from core.settings import ReconcileSettings
 from schemas.flex import OrderDetails, OrderPage
 from schemas.order_state import OrderState
 from schemas.status import status_of
-from streams.runtime.reconcile import Reconciler, lookups_by_merchant
+from streams.runtime.reconcile import Lookup, Reconciler, lookups_by_merchant
 from streams.runtime.status import StatusPublisher
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp()
@@ -165,3 +165,25 @@ async def test_a_reconcile_status_names_its_merchant() -> None:
         cast(StatusPublisher, Kept()),
     )
     assert [(s.status, s.detail.get("mid")) for s in statuses] == [("APPROVED", "mid-acme")]
+
+
+async def test_each_lookup_is_told_as_it_ends_before_the_next_is_asked() -> None:
+    flex = Flex()
+    reconciler = Reconciler(ReconcileSettings(after_seconds=1), 14, clock=lambda: NOW, sleep=_no_wait)
+    publisher = cast(StatusPublisher, object())  # nothing is found, so nothing is published
+    merchants = Merchants([_merchant("acme"), _merchant("bolt")])
+    states = [_unanswered("O-a", "mid-acme"), _unanswered("O-b", "mid-bolt"), _unanswered("O-x", "mid-x")]
+    told: list[Lookup] = []
+
+    def tell(lookup: Lookup) -> None:
+        told.append(lookup)
+        flex.asked.append(("told", lookup.order.order_id))
+
+    lookups = await reconciler.run_pass(
+        candidates_of(states), lookups_by_merchant(cast(FlexClient, flex), merchants), publisher, tell
+    )
+    assert told == lookups and len(lookups) == 3
+    for merchant, order_id in (("acme", "O-a"), ("bolt", "O-b")):  # each told right after its lookup
+        asked = flex.asked.index((merchant, order_id))
+        assert flex.asked[asked + 1] == ("told", order_id)
+    assert [x.result for x in told if x.order.order_id == "O-x"] == ["unknown-merchant"]  # told, not asked
