@@ -79,8 +79,8 @@ def resumed_job(args: argparse.Namespace, action: str, record: dict[str, Any]) -
     ]
     if differing:
         raise ValueError(
-            f"--resume {rid} continues that run with its own window, filters and options: "
-            f"{', '.join(differing)} differ from (or are no part of) it; leave them out"
+            f"--resume {rid} continues that run with its own window, filters and options; not the "
+            f"run's (leave them out): {', '.join(differing)}"
         )
     return job
 

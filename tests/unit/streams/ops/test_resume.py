@@ -82,19 +82,19 @@ def test_a_resume_without_other_flags_or_with_the_runs_own_continues_it() -> Non
 )
 def test_a_flag_that_is_not_the_runs_is_refused_naming_it(flags: tuple[str, ...], named: str) -> None:
     args = _args("replay", "--resume", "replay-1", *flags)
-    with pytest.raises(ValueError, match=f"--resume replay-1 continues that run .*: {named} differ"):
+    with pytest.raises(ValueError, match=f"--resume replay-1 continues that run .*: {named}$"):
         resumed_job(args, "replay", _started(REPLAY))
 
 
 def test_a_redrive_flag_that_is_not_the_runs_is_refused_naming_it() -> None:
     args = _args("dlq", "redrive", "--resume", "redrive-1", "--reason", "flex-rejected", "--merchant", "acme")
-    with pytest.raises(ValueError, match="--reason, --merchant differ"):
+    with pytest.raises(ValueError, match=r"--reason, --merchant$"):
         resumed_job(args, "redrive", _started(REDRIVE))
 
 
 def test_a_variable_that_is_not_the_runs_is_named() -> None:
     args = _args("replay", "--resume", "replay-1", TOPIC="payments.approved", LAST="2h")
-    with pytest.raises(ValueError, match="FLEXBRIDGE_REPLAY_TOPIC, FLEXBRIDGE_REPLAY_LAST differ"):
+    with pytest.raises(ValueError, match=r"FLEXBRIDGE_REPLAY_TOPIC, FLEXBRIDGE_REPLAY_LAST$"):
         resumed_job(args, "replay", _started(REPLAY))
 
 
