@@ -88,7 +88,9 @@ def _plan_table(plan: dict[str, Any]) -> Table:
         for title, key in _COLUMNS
         if t.get(key, "") is not None and (redrive or key not in _REDRIVE_ONLY)
     ]
-    for title, _ in columns:
+    forced = plan["options"]["force"]
+    for title, key in columns:
+        title = "finished (sent again)" if key == "finished" and forced else title
         table.add_column(title, justify="left" if "time" in title else "right")
     for p in plan["partitions"]:
         table.add_row(*(_cell(key, p[key]) for _, key in columns))

@@ -148,6 +148,10 @@ def test_the_closing_line_says_finished_records_are_processed_again_with_force()
         line = _closing_line(Outcome(plan), plan.as_dict())
         assert f"1 already finished: {said}" in line
         assert ("skips them" in line) is not force
+        console = Console(width=300, record=True)
+        console.print(_plan_table(plan.as_dict()))
+        shown = console.export_text()
+        assert ("finished (sent again)" in shown, "finished (skipped)" in shown) == (force, not force)
 
 
 @pytest.mark.parametrize(
