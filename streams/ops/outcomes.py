@@ -15,8 +15,10 @@ file not uploaded yet, its partition not read yet), or it was lost. The replay p
 ``--execute`` is the check. A command's answers and copies are looked for from the window's start
 on (they come after it), on the whole topic for a window of offsets. An answer, ledger entry or
 dead letter older than its topic's retention is gone, and its record counts as having no outcome.
-The ledger, the DLQ and (for commands) ``orders.status`` must exist: a topic setting named wrong
-would count every record as lost, so the plan stops naming the setting (an empty topic is fine).
+The ledger, the DLQ and (for commands) ``orders.status`` must exist for the outcomes to be counted:
+a topic setting named wrong would count every record as lost. With one missing, the plan counts no
+outcomes and names the setting (:attr:`Outcomes.missing`), and ``--without-outcome`` stops; an
+empty topic is fine.
 
 The ledger, the DLQ and the answers are read whole (a ledger entry of an event in the window may be
 older than the window: a repeated event id), but only what the window's records need is kept: the
@@ -46,7 +48,7 @@ from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, resolve
 from streams.ops.selection import Selection
 from streams.runtime.ledger import Ledger
 
-__all__ = ["Outcomes", "input_topics", "outcome_topics"]
+__all__ = ["Outcomes", "input_topics", "missing_topics"]
 
 T = TypeVar("T")
 
@@ -69,6 +71,7 @@ class Outcomes:
         self._forwarded: set[tuple[int, int]] = set()  # commands produced again to their partition
         self._sent_again: set[str] = set()  # dead letters' replay-of: records sent again, dead-lettered again
         self._loaded = ""  # the topic whose window was read
+        self.missing: list[str] = []  # outcome topics that do not exist (missing_topics): none counted
         # by (partition, offset) in the window: each record's eventId, and a command's answer's
         self._event_ids: dict[tuple[int, int], str | None] = {}
         self._answer_ids: dict[tuple[int, int], str] = {}
@@ -81,14 +84,13 @@ class Outcomes:
         """Read what the records of ``ranges`` of the selection's topic need: the ledger's entries of
         their events, and for a tracked topic their dead letters (and a command's answers and copies)."""
         ledger, topic = self._topics.ledger, selection.topic
-        if self.tracks(topic):
-            await outcome_topics(reader, self._topics, topic)
+        self.missing = await missing_topics(reader, self._topics, topic) if self.tracks(topic) else []
         await self._window(reader, topic, ranges)
         keys = {Ledger.key(flow, i) for i in self._event_ids.values() if i for flow in self._flows.values()}
         try:
             parts = await partitions_of(reader, ledger)
         except ReplayError:
-            parts = []  # no ledger yet: nothing finished (an input topic's plan has stopped first)
+            parts = []  # no ledger yet: nothing finished
         await self._ledger.load([TopicPartition(ledger, p) for p in parts], only=keys)
         if topic == self._topics.dlq:
             self._sent_again = set(await _found(reader, topic, selection.from_ms, _copy_of, _any))
@@ -163,21 +165,20 @@ class Outcomes:
         return self.done(record) or self.dead_lettered(record)
 
 
-async def outcome_topics(reader: AIOKafkaConsumer, topics: TopicSettings, topic: str) -> None:
-    """The topics where the outcomes of ``topic``'s records are (the ledger, the DLQ, a command's
-    answers) exist: else a ReplayError names the setting, since a topic named wrong would count
+async def missing_topics(reader: AIOKafkaConsumer, topics: TopicSettings, topic: str) -> list[str]:
+    """Of the topics where the outcomes of ``topic``'s records are (the ledger, the DLQ, a command's
+    answers), those that do not exist, each as its setting says it: a topic named wrong would count
     every record as having no outcome (an empty one is fine: nothing there yet)."""
     needed = [("LEDGER", topics.ledger), ("DLQ", topics.dlq)]
     if topic == topics.commands:
         needed.append(("STATUS", topics.status))
+    missing = []
     for field, name in needed:
         try:
             await partitions_of(reader, name)
         except ReplayError:
-            raise ReplayError(
-                f"FLEXBRIDGE_TOPICS__{field}: topic {name} does not exist (or has no partitions), so "
-                f"the outcomes of {topic}'s records cannot be read; is the setting the workers' one?"
-            ) from None
+            missing.append(f"FLEXBRIDGE_TOPICS__{field}: topic {name} does not exist")
+    return missing
 
 
 def _event_id(value: bytes | None) -> str | None:

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas.dlq import DLQ_REASON, MASKED_HEADER, OMITTED_HEADER, dlq_source
 from streams.ops.outcomes import Outcomes
-from streams.ops.scan import Ranges, Record, scan
+from streams.ops.scan import Ranges, Record, ReplayError, scan
 from streams.ops.selection import Selection, matches, replay_count
 
 __all__ = ["Job", "PartitionPlan", "Plan", "Verdict", "build_plan", "verdict"]
@@ -173,6 +173,7 @@ class Plan:
     partitions: dict[int, PartitionPlan]
     targets: set[str] = field(default_factory=set)
     tracked: bool = False  # an input topic: each record's outcome counted
+    uncounted: list[str] = field(default_factory=list)  # why an input topic's outcomes are not
 
     def total(self, name: str) -> int:
         return sum(int(getattr(p, name)) for p in self.partitions.values())
@@ -190,6 +191,7 @@ class Plan:
             "selection": self.job.selection.describe(),
             "options": self.job.options(),
             "targets": sorted(self.targets),
+            "outcomesNotCounted": self.uncounted,
             "partitions": [p.as_dict(self.tracked) for p in self.partitions.values()],
             "totals": {
                 "records": totals["selected"],
@@ -209,10 +211,13 @@ class Plan:
 async def build_plan(job: Job, reader: AIOKafkaConsumer, ranges: Ranges, outcomes: Outcomes) -> Plan:
     """One pass over the window; ``outcomes`` loaded for the selection's topic."""
     source = job.selection.topic
-    tracked = outcomes.tracks(source)
-    plan = Plan(
-        job, ranges, {p: PartitionPlan(p, a, b) for p, (a, b) in sorted(ranges.items())}, tracked=tracked
-    )
+    if job.without_outcome and outcomes.missing:
+        raise ReplayError(
+            f"--without-outcome cannot tell which records have one: {'; '.join(outcomes.missing)}"
+        )
+    tracked = outcomes.tracks(source) and not outcomes.missing
+    parts = {p: PartitionPlan(p, a, b) for p, (a, b) in sorted(ranges.items())}
+    plan = Plan(job, ranges, parts, tracked=tracked, uncounted=outcomes.missing)
     async for record in scan(reader, source, ranges):
         kind = verdict(job, record, outcomes)
         if kind == "filtered":

@@ -154,6 +154,11 @@ def _finished(plan: dict[str, Any]) -> str:
 def _outcomes(plan: dict[str, Any]) -> str:
     """For an input topic: how many records have no outcome, and where the first are."""
     t = plan["totals"]
+    if plan["outcomesNotCounted"]:
+        return (
+            f"Outcomes not counted: {'; '.join(plan['outcomesNotCounted'])} (is the setting the "
+            "workers' one?). "
+        )
     if t["noOutcome"] is None:
         return ""
     if not t["noOutcome"] and plan["options"].get("withoutOutcome"):

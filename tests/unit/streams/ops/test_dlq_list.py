@@ -81,7 +81,12 @@ def test_a_plan_table_shows_its_partitions_times_to_the_second() -> None:
     row |= {"deadLettered": None, "noOutcome": None}  # a topic whose outcomes are not tracked
     totals = {k: row[k] for k in ("records", "toSend", "finished", "refused", "deadLettered", "noOutcome")}
     plan = {"action": "replay", "replayId": "r1", "selection": {"topic": "payments.declined"}}
-    plan |= {"targets": ["payments.declined"], "partitions": [row], "totals": totals}
+    plan |= {
+        "targets": ["payments.declined"],
+        "partitions": [row],
+        "totals": totals,
+        "options": {"force": False},
+    }
     console = Console(width=200, record=True)
     console.print(_plan_table(plan))
     text = console.export_text()

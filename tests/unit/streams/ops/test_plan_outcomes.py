@@ -11,12 +11,11 @@ import pytest
 from aiokafka import ConsumerRecord
 from rich.console import Console
 
-from core.settings import Settings, TopicSettings
-from streams.ops.outcomes import Outcomes, _command_answer, _dead_letter_of, _forwarded, outcome_topics
+from core.settings import TopicSettings
+from streams.ops.outcomes import _command_answer, _dead_letter_of, _forwarded, missing_topics
 from streams.ops.plan import NO_OUTCOME_LISTED, Job, PartitionPlan, Plan
 from streams.ops.replay import Outcome
 from streams.ops.resume import job_from
-from streams.ops.scan import ReplayError
 from streams.ops.selection import Selection
 from streams.ops.view import _closing_line, _outcomes, _plan_table
 from tests.unit.streams.ops.fakes import MetadataReader
@@ -162,27 +161,24 @@ def test_the_closing_line_says_finished_records_are_processed_again_with_force()
         ("orders.commands", "status", "FLEXBRIDGE_TOPICS__STATUS"),
     ],
 )
-def test_a_missing_outcome_topic_stops_the_plan_naming_its_setting(
+def test_a_missing_outcome_topic_is_named_and_its_outcomes_are_not_counted(
     topic: str, missing: str, setting: str
 ) -> None:
     topics = TopicSettings(**{missing: "no.such.topic"})
     reader: Any = MetadataReader(set(topics.model_dump().values()) - {"no.such.topic"})
-    with pytest.raises(ReplayError, match=rf"^{setting}: topic no\.such\.topic does not exist"):
-        asyncio.run(outcome_topics(reader, topics, topic))
+    named = asyncio.run(missing_topics(reader, topics, topic))
+    assert named == [f"{setting}: topic no.such.topic does not exist"]
+    job = Job("replay", Selection(topic=topic), "r1")
+    plan = Plan(job, {}, {0: PartitionPlan(0, 0, 1, selected=1)}, {topic}, tracked=False, uncounted=named)
+    line = _closing_line(Outcome(plan), plan.as_dict())
+    assert f"Outcomes not counted: {named[0]}" in line and "no outcome" not in line
+    assert plan.as_dict()["totals"]["noOutcome"] is None
 
 
-def test_existing_outcome_topics_let_the_plan_go_on() -> None:
+def test_existing_outcome_topics_are_not_named() -> None:
     topics = TopicSettings()
     reader: Any = MetadataReader(set(topics.model_dump().values()))
-    asyncio.run(outcome_topics(reader, topics, topics.commands))
+    assert asyncio.run(missing_topics(reader, topics, topics.commands)) == []
     # a payment event's plan needs no answers on orders.status
     without_status: Any = MetadataReader(set(topics.model_dump().values()) - {topics.status})
-    asyncio.run(outcome_topics(without_status, topics, topics.approved))
-
-
-def test_an_input_topics_plan_checks_its_outcome_topics_before_reading_anything() -> None:
-    settings = Settings(topics=TopicSettings(dlq="payments.dlqq"))
-    reader: Any = MetadataReader(set(TopicSettings().model_dump().values()))
-    outcomes = Outcomes(settings, producer=None)  # type: ignore[arg-type]  # nothing is written
-    with pytest.raises(ReplayError, match=r"^FLEXBRIDGE_TOPICS__DLQ: topic payments\.dlqq does not exist"):
-        asyncio.run(outcomes.load(reader, Selection(topic="payments.declined"), {}))
+    assert asyncio.run(missing_topics(without_status, topics, topics.approved)) == []
