@@ -225,7 +225,7 @@ def _run_job(args: argparse.Namespace, settings: Settings, action: str, selectio
             )
         outcome = asyncio.run(run_job(settings, job, execute=args.execute, resume=resume))
     except (ReplayError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+        raise _config_error(exc, settings) from None
     from streams.ops.view import print_outcome
 
     print_outcome(outcome, as_json=args.json)
@@ -255,7 +255,7 @@ def _dlq_list(args: argparse.Namespace) -> int:
         sel = Selection(topic=settings.topics.dlq, from_ms=start, to_ms=end, **_of_merchants(args))
         groups = asyncio.run(list_dead_letters(settings, sel))
     except (ReplayError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+        raise _config_error(exc, settings) from None
     print_groups(groups, as_json=args.json)
     return 0
 
@@ -264,10 +264,19 @@ def _dlq_show(args: argparse.Namespace) -> int:
     from streams.ops.dlq import parse_position, show_dead_letter
     from streams.ops.scan import ReplayError
 
+    settings = load_settings()
     try:
         partition, offset = parse_position(args.position)
-        shown = asyncio.run(show_dead_letter(load_settings(), partition, offset))
+        shown = asyncio.run(show_dead_letter(settings, partition, offset))
     except (ReplayError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+        raise _config_error(exc, settings) from None
     sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
+
+
+def _config_error(exc: Exception, settings: Settings) -> ConfigError:
+    """``exc`` as the message a verb stops with; a DLQ topic that does not exist names its setting."""
+    text = str(exc)
+    if text.startswith(f"topic {settings.topics.dlq!r} does not exist"):
+        text = f"FLEXBRIDGE_TOPICS__DLQ: {text}; is the setting the workers' one?"
+    return ConfigError(text)

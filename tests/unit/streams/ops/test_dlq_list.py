@@ -10,7 +10,10 @@ import pytest
 from aiokafka import ConsumerRecord
 from rich.console import Console
 
+from core.settings import Settings, TopicSettings
+from streams.ops.cli import _config_error
 from streams.ops.dlq import ReasonGroup, merchant_of
+from streams.ops.scan import ReplayError
 from streams.ops.view import _plan_table, print_groups, short_time
 from streams.runtime.metrics import NO_MERCHANT
 
@@ -93,3 +96,13 @@ def test_a_plan_table_shows_its_partitions_times_to_the_second() -> None:
     assert "2026-12-05 01:00:09Z" in text
     assert ".500000" not in text
     assert "no outcome" not in text and "dead-lettered" not in text
+
+
+def test_a_dead_letter_topic_that_does_not_exist_names_its_setting() -> None:
+    settings = Settings.model_construct(topics=TopicSettings(dlq="payments.dlqq"))
+    missing = _config_error(
+        ReplayError("topic 'payments.dlqq' does not exist (or has no partitions)"), settings
+    )
+    assert str(missing).startswith("FLEXBRIDGE_TOPICS__DLQ: topic 'payments.dlqq' does not exist")
+    other = _config_error(ReplayError("topic 'payments.declined' does not exist"), settings)
+    assert str(other) == "topic 'payments.declined' does not exist"  # no setting of the verb's
