@@ -130,8 +130,10 @@ def reject_command(
         return refused
     if reason is None:
         mid = state.mid if state is not None else None
-        if mid is None:
-            reason = f"order {command.order_id} is unknown to flexbridge: its merchant is not known"
+        if mid is None:  # as consumers.command_plan words an unknown order: one prefix to match
+            reason = (
+                f"unknown-order: flexbridge knows no order {command.order_id}, so its merchant is not known"
+            )
         else:
             reason = f"the order's merchant (mid {mid}) is not configured"
         reason += f" ({len(merchants)} merchants are served)"
