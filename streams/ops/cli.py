@@ -276,7 +276,8 @@ def _dlq_show(args: argparse.Namespace) -> int:
 
 def _config_error(exc: Exception, settings: Settings) -> ConfigError:
     """``exc`` as the message a verb stops with; a DLQ topic that does not exist names its setting."""
-    text = str(exc)
-    if text.startswith(f"topic {settings.topics.dlq!r} does not exist"):
-        text = f"FLEXBRIDGE_TOPICS__DLQ: {text}; is the setting the workers' one?"
-    return ConfigError(text)
+    from streams.ops.scan import NoSuchTopic
+
+    if isinstance(exc, NoSuchTopic) and exc.topic == settings.topics.dlq:
+        return ConfigError(f"FLEXBRIDGE_TOPICS__DLQ: {exc}; is the setting the workers' one?")
+    return ConfigError(str(exc))

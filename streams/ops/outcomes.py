@@ -44,7 +44,7 @@ from schemas.commands import FORWARDED
 from schemas.dlq import dlq_source
 from schemas.events import event_field
 from schemas.replay import REPLAY_OF_HEADER
-from streams.ops.scan import Ranges, Record, ReplayError, partitions_of, resolve_ranges, scan
+from streams.ops.scan import NoSuchTopic, Ranges, Record, ReplayError, partitions_of, resolve_ranges, scan
 from streams.ops.selection import Selection
 from streams.runtime.ledger import Ledger
 
@@ -176,7 +176,7 @@ async def missing_topics(reader: AIOKafkaConsumer, topics: TopicSettings, topic:
     for field, name in needed:
         try:
             await partitions_of(reader, name)
-        except ReplayError:
+        except NoSuchTopic:
             missing.append(f"FLEXBRIDGE_TOPICS__{field}: topic {name} does not exist")
     return missing
 

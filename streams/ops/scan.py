@@ -20,6 +20,7 @@ from streams.kafka.ends import confirmed_ends, reads_committed
 from streams.ops.selection import Selection
 
 __all__ = [
+    "NoSuchTopic",
     "Ranges",
     "Record",
     "ReplayError",
@@ -44,6 +45,15 @@ class ReplayError(FlexbridgeError):
     reason = "replay"
 
 
+class NoSuchTopic(ReplayError):
+    """``topic`` does not exist (or has no partitions): a caller that took its name from a setting
+    names the setting (streams/ops/outcomes.py, streams/ops/cli.py)."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic!r} does not exist (or has no partitions)")
+        self.topic = topic
+
+
 async def open_reader(settings: Settings, *, read_uncommitted: bool = False) -> AIOKafkaConsumer:
     """A reader without a group, reading as the settings say, or ``read_uncommitted`` (flexbridge's
     own records, past a producer transaction still open: see ``streams/ops/replay.py``). It stops at
@@ -59,7 +69,7 @@ async def partitions_of(reader: AIOKafkaConsumer, topic: str) -> list[int]:
     if not parts:  # once a reader has an assignment, its metadata covers only the assigned topics
         parts = (await reader._client.fetch_all_metadata()).partitions_for_topic(topic)
     if not parts:
-        raise ReplayError(f"topic {topic!r} does not exist (or has no partitions)")
+        raise NoSuchTopic(topic)
     return sorted(parts)
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from core.settings import Settings, TopicSettings
 from streams.ops.cli import _config_error
 from streams.ops.dlq import ReasonGroup, merchant_of
-from streams.ops.scan import ReplayError
+from streams.ops.scan import NoSuchTopic, ReplayError
 from streams.ops.view import _plan_table, print_groups, short_time
 from streams.runtime.metrics import NO_MERCHANT
 
@@ -100,9 +100,8 @@ def test_a_plan_table_shows_its_partitions_times_to_the_second() -> None:
 
 def test_a_dead_letter_topic_that_does_not_exist_names_its_setting() -> None:
     settings = Settings.model_construct(topics=TopicSettings(dlq="payments.dlqq"))
-    missing = _config_error(
-        ReplayError("topic 'payments.dlqq' does not exist (or has no partitions)"), settings
-    )
+    missing = _config_error(NoSuchTopic("payments.dlqq"), settings)
     assert str(missing).startswith("FLEXBRIDGE_TOPICS__DLQ: topic 'payments.dlqq' does not exist")
-    other = _config_error(ReplayError("topic 'payments.declined' does not exist"), settings)
-    assert str(other) == "topic 'payments.declined' does not exist"  # no setting of the verb's
+    other = _config_error(NoSuchTopic("payments.declined"), settings)  # no setting of the verb's
+    assert str(other) == "topic 'payments.declined' does not exist (or has no partitions)"
+    assert str(_config_error(ReplayError("no replay 'r1'"), settings)) == "no replay 'r1'"
